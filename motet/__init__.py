@@ -1,0 +1,1 @@
+"""motet: Motia-style steps (HTTP, queues, cron, state) as supervised trio actors."""

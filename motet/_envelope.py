@@ -1,0 +1,115 @@
+"""The messages that flow between steps, and what a backend hands back for them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import attrs
+
+JSON = Any  # a value made of dict / list / str / int / float / bool / None
+
+Strategy = Literal["standard", "fifo", "priority"]
+
+CRON_TOPIC_PREFIX = "cron:"
+STATE_TOPIC_PREFIX = "state:"
+
+
+def new_id() -> str:
+    """A random 32-hex-digit id for messages, traces and errors."""
+    return uuid.uuid4().hex
+
+
+def cron_topic(step: str) -> str:
+    """The internal topic that carries the cron ticks of one step."""
+    return CRON_TOPIC_PREFIX + step
+
+
+def state_topic(namespace: str) -> str:
+    """The internal topic that carries the change events of one state namespace."""
+    return STATE_TOPIC_PREFIX + namespace
+
+
+@attrs.frozen
+class Envelope:
+    """One emitted message. `data` is already plain JSON (the runtime unstructures it).
+
+    `id` is unique per emitted message; each subscribing step gets its own copy with the same
+    id. `created_at` is epoch seconds from the runtime's clock (never from time.time()).
+    """
+
+    topic: str
+    data: JSON
+    trace_id: str
+    id: str = attrs.field(factory=new_id)
+    group: str | None = None
+    priority: int = 0
+    created_at: float = 0.0
+
+
+@attrs.frozen
+class QueueOptions:
+    """Resolved delivery options of one subscription (DESIGN.md §4)."""
+
+    max_retries: int = 3
+    retry_delay: int = 1000  # ms, first retry; doubles per retry
+    max_retry_delay: int = 300_000  # ms, cap of the exponential backoff
+    concurrency: int = 10
+    dead_letter_queue: str | None = None
+    strategy: Strategy = "standard"
+    timeout: float | None = None  # s, per attempt
+    lease: float = 30.0  # s, visibility timeout; extended while the handler runs
+
+
+@attrs.frozen
+class Subscription:
+    """A (topic, step) pair: each subscription has its own queue, so fan-out is a copy."""
+
+    topic: str
+    step: str
+    options: QueueOptions = QueueOptions()
+
+    @property
+    def key(self) -> str:
+        return f"{self.step}@{self.topic}"
+
+
+@attrs.frozen
+class Delivery:
+    """A leased message handed to one subscription's consumer.
+
+    `attempt` is 1 on the first delivery. `receipt` is backend-specific (a lease token, a
+    stream entry id); only the backend that issued it interprets it.
+    """
+
+    envelope: Envelope
+    subscription: str  # Subscription.key
+    attempt: int
+    receipt: str
+
+
+@attrs.frozen
+class DeadLetter:
+    """A message whose attempts are exhausted (or that failed validation)."""
+
+    id: str  # dead-letter id, unique in the store
+    subscription: str
+    envelope: Envelope
+    error: str
+    attempts: int
+    failed_at: float  # epoch seconds
+
+
+@attrs.frozen
+class QueueDepth:
+    """How many messages of one subscription are in each condition."""
+
+    ready: int = 0
+    leased: int = 0
+    delayed: int = 0
+    dead: int = 0
+
+    @property
+    def pending(self) -> int:
+        """Messages not yet acknowledged or buried."""
+        return self.ready + self.leased + self.delayed

@@ -1,0 +1,130 @@
+"""State writes as data, so every backend applies them the same way (even inside a Lua-less
+transaction): `StateWrite.apply(old) -> new`. `None` as the new value means "deleted"."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from .._envelope import JSON
+
+OpName = Literal["set", "merge", "increment", "decrement", "remove"]
+_OPS = ("set", "merge", "increment", "decrement", "remove")
+
+
+@attrs.frozen
+class UpdateOp:
+    """One operation on a document. `path` is a dotted field path ("" = the document)."""
+
+    op: OpName
+    path: str = ""
+    value: JSON = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> UpdateOp:
+        """Accept `{"type"|"op": ..., "path": ..., "value"|"by": ...}` (Motia's shape)."""
+        op = raw.get("op", raw.get("type"))
+        if op not in _OPS:
+            raise ValueError(f"state update op must be one of {list(_OPS)}, got {op!r}")
+        path = raw.get("path", raw.get("field", ""))
+        if not isinstance(path, str):
+            raise ValueError(f"state update path must be a string, got {path!r}")
+        value = raw.get("value", raw.get("by"))
+        if op in ("increment", "decrement"):
+            value = 1 if value is None else value
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{op} needs a number, got {value!r}")
+        if op == "merge" and not isinstance(value, dict):
+            raise ValueError(f"merge needs an object, got {value!r}")
+        return cls(op=op, path=path, value=value)
+
+
+@attrs.frozen
+class StateWrite:
+    """set (replace), update (merge a dict or apply ops), or delete."""
+
+    kind: Literal["set", "update", "delete"]
+    value: JSON = None
+    ops: tuple[UpdateOp, ...] = ()
+
+    @classmethod
+    def set(cls, value: JSON) -> StateWrite:
+        return cls("set", value=value)
+
+    @classmethod
+    def delete(cls) -> StateWrite:
+        return cls("delete")
+
+    @classmethod
+    def update(cls, change: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> StateWrite:
+        """A dict merges into the document; a list is a sequence of ops applied in order."""
+        if isinstance(change, Mapping):
+            return cls("update", ops=(UpdateOp("merge", "", dict(change)),))
+        if isinstance(change, str | bytes) or not isinstance(change, Sequence):
+            raise ValueError(
+                f"state update takes a dict to merge or a list of ops, got {type(change).__name__}"
+            )
+        return cls("update", ops=tuple(UpdateOp.parse(op) for op in change))
+
+    def apply(self, old: JSON) -> JSON:
+        if self.kind == "set":
+            return copy.deepcopy(self.value)
+        if self.kind == "delete":
+            return None
+        doc = copy.deepcopy(old) if old is not None else {}
+        for op in self.ops:
+            doc = _apply_op(doc, op)
+        return doc
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "kind": self.kind,
+            "value": self.value,
+            "ops": [{"op": o.op, "path": o.path, "value": o.value} for o in self.ops],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> StateWrite:
+        return cls(
+            raw["kind"], value=raw.get("value"), ops=tuple(UpdateOp.parse(o) for o in raw["ops"])
+        )
+
+
+def _apply_op(doc: JSON, op: UpdateOp) -> JSON:
+    if not op.path:
+        return _apply_at(doc, op)
+    if not isinstance(doc, dict):
+        raise ValueError(f"cannot apply {op.op} at {op.path!r}: the document is not an object")
+    parts = op.path.split(".")
+    node = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ValueError(f"cannot apply {op.op} at {op.path!r}: {part!r} is not an object")
+        node = child
+    last = parts[-1]
+    if op.op == "remove":
+        node.pop(last, None)
+    else:
+        node[last] = _apply_at(node.get(last), op)
+    return doc
+
+
+def _apply_at(current: JSON, op: UpdateOp) -> JSON:
+    if op.op == "set":
+        return copy.deepcopy(op.value)
+    if op.op == "remove":
+        return None
+    if op.op == "merge":
+        base = dict(current) if isinstance(current, dict) else {}
+        base.update(copy.deepcopy(op.value))
+        return base
+    base = 0 if current is None else current
+    if isinstance(base, bool) or not isinstance(base, int | float):
+        raise ValueError(f"cannot {op.op} {op.path or 'the document'}: it is {base!r}")
+    return base + op.value if op.op == "increment" else base - op.value

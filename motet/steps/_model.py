@@ -1,0 +1,157 @@
+"""The frozen model every step loads into, whichever config form its file used.
+
+Both Motia forms (0.x `type="api"|...` dicts and 1.0 `triggers=[...]`) are turned into a
+`Step` by `motet.steps._loader`; `http()`, `queue()`, `cron()`, `state()` and `step()` are
+the constructors users call in the 1.0 form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from .._envelope import JSON, Strategy
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+@attrs.frozen
+class QueueOverrides:
+    """Queue options set on a trigger or in the project config; None = not set here.
+
+    Resolution order, later wins: built-in defaults, project `[queues."topic"]`, trigger.
+    """
+
+    max_retries: int | None = None
+    retry_delay: int | None = None
+    max_retry_delay: int | None = None
+    concurrency: int | None = None
+    dead_letter_queue: str | None = None
+    strategy: Strategy | None = None
+    timeout: float | None = None
+    lease: float | None = None
+
+
+@attrs.frozen
+class HttpTrigger:
+    method: str  # upper case
+    path: str  # as written: "/pets/:id" or "/pets/{id}"
+    body: Any = None  # schema type (attrs / dataclass / TypedDict) or None
+    query: Any = None  # optional schema for query parameters
+    response: Mapping[int, Any] | None = None  # status -> schema, documentation/OpenAPI only
+    timeout: float | None = None  # s, handler time limit -> 504
+    type: Literal["http"] = "http"
+
+
+@attrs.frozen
+class QueueTrigger:
+    topic: str
+    input: Any = None  # schema type or None (then the handler gets the JSON as is)
+    options: QueueOverrides = QueueOverrides()
+    type: Literal["queue"] = "queue"
+
+
+@attrs.frozen
+class CronTrigger:
+    expression: str  # 5, 6 (seconds first) or 7 (seconds first, year last) fields
+    timezone: str | None = None  # IANA name; None = project timezone (default UTC)
+    skip_if_running: bool = True
+    grace: float | None = None  # s, missed-tick grace; None = project default (60 s)
+    type: Literal["cron"] = "cron"
+
+
+@attrs.frozen
+class StateTrigger:
+    namespace: str
+    filter: Mapping[str, JSON] | None = None  # equality on fields of the new value
+    condition: Callable[[Mapping[str, JSON]], bool] | None = None  # gets the change event
+    events: tuple[str, ...] = ("created", "updated", "deleted")
+    options: QueueOverrides = QueueOverrides()
+    type: Literal["state"] = "state"
+
+
+Trigger = HttpTrigger | QueueTrigger | CronTrigger | StateTrigger
+
+
+@attrs.frozen
+class Step:
+    name: str
+    triggers: tuple[Trigger, ...]
+    handler: Callable[..., Any]
+    enqueues: tuple[str, ...] = ()
+    flows: tuple[str, ...] = ()
+    description: str = ""
+    file: Path | None = None
+    virtual_subscribes: tuple[str, ...] = ()  # noop steps: drawn in graphs only
+    virtual_emits: tuple[str, ...] = ()
+
+    def of_type(self, kind: type[Any]) -> list[Any]:
+        return [t for t in self.triggers if isinstance(t, kind)]
+
+
+def http(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    query: Any = None,
+    response: Mapping[int, Any] | None = None,
+    timeout: float | None = None,
+    **aliases: Any,
+) -> HttpTrigger:
+    """An HTTP trigger: `http("POST", "/pets", body=NewPet)`. `body_schema=`/`bodySchema=` are
+    accepted as aliases of `body`."""
+    from ._loader import http_trigger  # validation lives with the loader
+
+    return http_trigger(
+        method, path, body=body, query=query, response=response, timeout=timeout, **aliases
+    )
+
+
+def queue(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
+    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`."""
+    from ._loader import queue_trigger
+
+    return queue_trigger(topic, input=input, **options)
+
+
+def cron(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
+    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`."""
+    from ._loader import cron_trigger
+
+    return cron_trigger(expression, tz=tz, **options)
+
+
+def state(
+    namespace: str,
+    *,
+    filter: Mapping[str, JSON] | None = None,
+    condition: Callable[[Mapping[str, JSON]], bool] | None = None,
+    **options: Any,
+) -> StateTrigger:
+    """A state trigger: `state("messages", filter={"status": "processed"})`."""
+    from ._loader import state_trigger
+
+    return state_trigger(namespace, filter=filter, condition=condition, **options)
+
+
+@attrs.frozen
+class StepDefinition:
+    """What `step(config, handler)` returns: unpacks as `config, handler = step(...)`."""
+
+    config: Any
+    handler: Callable[..., Any]
+
+    def __iter__(self) -> Any:
+        return iter((self.config, self.handler))
+
+
+def step(config: Any, handler: Callable[..., Any] | None = None) -> Any:
+    """`step(config, handler)` or `@step(config)` as a decorator. The result unpacks into
+    `config, handler` (Motia's `export const { config, handler } = step(...)`)."""
+    if handler is None:
+        return lambda fn: StepDefinition(config, fn)
+    return StepDefinition(config, handler)

@@ -1,0 +1,1 @@
+"""(re-exports are added as the package grows)"""
