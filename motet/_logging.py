@@ -1,0 +1,163 @@
+"""Structured logs: every line carries the step, trace id, message id and attempt it belongs to.
+
+Handlers get a bound `Logger` as `ctx.logger`; records go to the runtime's `LogHub`, which
+fans them out to sinks (stdout, stdlib logging, the test harness, the console).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from typing import IO, Any
+
+import attrs
+
+from ._envelope import JSON
+
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+_STDLIB_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+                  "error": logging.ERROR}
+
+
+@attrs.frozen
+class LogRecord:
+    time: float  # epoch seconds, from the runtime's clock
+    level: str  # debug | info | warn | error
+    message: str
+    step: str | None = None
+    trace_id: str | None = None
+    message_id: str | None = None
+    attempt: int | None = None
+    fields: Mapping[str, JSON] = attrs.Factory(dict)
+
+    def to_json(self) -> dict[str, JSON]:
+        out: dict[str, JSON] = {"time": self.time, "level": self.level, "msg": self.message}
+        for name in ("step", "trace_id", "message_id", "attempt"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out.update(self.fields)
+        return out
+
+
+LogSink = Callable[[LogRecord], None]
+
+
+class LogHub:
+    """Fans records out to sinks; drops records under `level`. Sinks must not block."""
+
+    def __init__(self, clock: Callable[[], float], *, level: str = "debug") -> None:
+        self._clock = clock
+        self.sinks: list[LogSink] = []
+        self.level = LEVELS[level]
+
+    def add_sink(self, sink: LogSink) -> None:
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: LogSink) -> None:
+        self.sinks.remove(sink)
+
+    def emit(self, level: str, message: str, bound: Mapping[str, Any], fields: Mapping[str, Any]
+             ) -> None:
+        if LEVELS[level] < self.level or not self.sinks:
+            return
+        record = LogRecord(
+            time=self._clock(), level=level, message=str(message),
+            step=bound.get("step"), trace_id=bound.get("trace_id"),
+            message_id=bound.get("message_id"), attempt=bound.get("attempt"),
+            fields={k: _jsonable(v) for k, v in fields.items()},
+        )
+        for sink in self.sinks:
+            sink(record)
+
+    def logger(self, **bound: Any) -> Logger:
+        return Logger(self, bound)
+
+
+class Logger:
+    """`info/warn/error/debug(message, **fields)`; Motia's `(message, {fields})` also works."""
+
+    __slots__ = ("_bound", "_hub")
+
+    def __init__(self, hub: LogHub, bound: Mapping[str, Any]) -> None:
+        self._hub = hub
+        self._bound = bound
+
+    def bind(self, **bound: Any) -> Logger:
+        return Logger(self._hub, {**self._bound, **bound})
+
+    def _log(self, level: str, message: str, extra: Mapping[str, Any] | None,
+             fields: Mapping[str, Any]) -> None:
+        if extra:
+            fields = {**extra, **fields}
+        self._hub.emit(level, message, self._bound, fields)
+
+    def debug(self, message: str, extra: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
+        self._log("debug", message, extra, fields)
+
+    def info(self, message: str, extra: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
+        self._log("info", message, extra, fields)
+
+    def warn(self, message: str, extra: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
+        self._log("warn", message, extra, fields)
+
+    warning = warn
+
+    def error(self, message: str, extra: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
+        self._log("error", message, extra, fields)
+
+
+def _jsonable(value: Any) -> JSON:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if attrs.has(type(value)):
+        return _jsonable(attrs.asdict(value))
+    return repr(value)
+
+
+def stream_sink(stream: IO[str] | None = None, *, fmt: str = "pretty") -> LogSink:
+    """Write records as JSON lines or as one readable line each."""
+
+    def sink(record: LogRecord) -> None:
+        out = stream if stream is not None else sys.stdout
+        if fmt == "json":
+            out.write(json.dumps(record.to_json(), default=repr) + "\n")
+        else:
+            out.write(format_pretty(record) + "\n")
+        out.flush()
+
+    return sink
+
+
+def format_pretty(record: LogRecord) -> str:
+    import datetime as _dt
+
+    stamp = _dt.datetime.fromtimestamp(record.time, tz=_dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+    where = record.step or "motet"
+    parts = [f"{stamp} {record.level.upper():5} [{where}] {record.message}"]
+    if record.trace_id:
+        parts.append(f"trace={record.trace_id[:8]}")
+    if record.attempt and record.attempt > 1:
+        parts.append(f"attempt={record.attempt}")
+    parts.extend(f"{k}={json.dumps(v, default=repr)}" for k, v in record.fields.items())
+    return " ".join(parts)
+
+
+def stdlib_sink(logger_name: str = "motet") -> LogSink:
+    """Forward records to stdlib `logging`, so an embedding service's handlers receive them."""
+    target = logging.getLogger(logger_name)
+
+    def sink(record: LogRecord) -> None:
+        level = _STDLIB_LEVELS[record.level]
+        if target.isEnabledFor(level):
+            target.log(level, record.message, extra={"motet": record.to_json()})
+
+    return sink

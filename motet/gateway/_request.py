@@ -1,0 +1,57 @@
+"""What HTTP handlers receive and may return."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from .._envelope import JSON
+from ..steps._model import HttpTrigger, Step
+
+
+@attrs.frozen
+class Request:
+    """An HTTP request as a handler sees it. `body` is structured against the trigger's
+    `body` schema when there is one, else the parsed JSON (or None)."""
+
+    method: str
+    path: str
+    path_params: Mapping[str, str]
+    query: Mapping[str, str | list[str]]  # a repeated parameter is a list
+    headers: Mapping[str, str]  # lower-cased names
+    body: Any
+    trace_id: str
+    raw_body: bytes = b""
+
+    @property
+    def pathParams(self) -> Mapping[str, str]:  # noqa: N802 - Motia's name
+        return self.path_params
+
+    @property
+    def queryParams(self) -> Mapping[str, str | list[str]]:  # noqa: N802 - Motia's name
+        return self.query
+
+
+@attrs.frozen
+class Response:
+    """A handler may return this or a `{"status", "body", "headers"}` dict."""
+
+    status: int = 200
+    body: JSON = None
+    headers: Mapping[str, str] = attrs.Factory(dict)
+
+
+class HttpInvoker(Protocol):
+    """The runtime side of the gateway: runs an HTTP step's handler with a fresh context.
+
+    Returns whatever the handler returned (the gateway normalizes it). A handler exception
+    propagates unchanged; emits made by the handler are durable before this returns.
+    """
+
+    async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any: ...
+
+    def log_error(self, message: str, *, trace_id: str, step: str | None, **fields: Any) -> None:
+        """Write an error log line (used for 500s: the error id appears in it)."""
+        ...
