@@ -1,0 +1,153 @@
+"""The handler context (DESIGN.md §3): logger, emit/enqueue, state, trace id, trigger, match."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+from ._envelope import JSON
+from ._errors import UndeclaredTopicError
+from ._logging import Logger
+from .state._store import StateStore
+from .steps._model import Step, Trigger
+
+_MISSING: Any = object()
+
+
+@attrs.frozen
+class MessageInfo:
+    """`ctx.message` for queue, state and cron deliveries."""
+
+    id: str
+    attempt: int
+    topic: str
+    group: str | None = None
+
+
+class Emitter(Protocol):
+    async def publish(
+        self, topic: str, data: Any, *, trace_id: str, group: str | None = None,
+        priority: int = 0, source: str | None = None,
+    ) -> str: ...
+
+
+class Context:
+    """What a handler gets as `ctx`. One per handler call; cheap to build."""
+
+    __slots__ = ("_data", "_emitter", "logger", "message", "state", "step", "trace_id", "trigger")
+
+    def __init__(
+        self, *, step: Step, trigger: Trigger, emitter: Emitter, state: StateStore,
+        logger: Logger, trace_id: str, message: MessageInfo | None = None, data: Any = None,
+    ) -> None:
+        self.step = step
+        self.trigger = trigger
+        self._emitter = emitter
+        self.state = state
+        self.logger = logger
+        self.trace_id = trace_id
+        self.message = message
+        self._data = data
+
+    async def emit(self, topic: Any, data: Any = _MISSING, *, group: str | None = None,
+                   priority: int = 0) -> str:
+        """`emit("topic", data)` or Motia's `emit({"topic": ..., "data": ...,
+        "messageGroupId": ...})`. Returns the message id once the message is durable."""
+        if isinstance(topic, Mapping):
+            event = topic
+            unknown = set(event) - {"topic", "data", "messageGroupId", "group", "priority"}
+            if unknown or "topic" not in event:
+                raise TypeError(
+                    f"step {self.step.name!r}: emit() takes a dict with 'topic', 'data' and "
+                    f"optional 'messageGroupId'/'priority'; got keys {sorted(event)}"
+                )
+            topic = event["topic"]
+            data = event.get("data")
+            group = event.get("messageGroupId", event.get("group", group))
+            priority = event.get("priority", priority)
+        elif data is _MISSING:
+            data = None
+        if not isinstance(topic, str) or not topic:
+            raise TypeError(f"step {self.step.name!r}: emit topic must be a non-empty string, "
+                            f"got {topic!r}")
+        if topic not in self.step.enqueues:
+            raise UndeclaredTopicError(self.step.name, topic, self.step.enqueues)
+        if group is not None and not isinstance(group, str):
+            raise TypeError(f"step {self.step.name!r}: message group must be a string, "
+                            f"got {group!r}")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise TypeError(f"step {self.step.name!r}: priority must be an int, got {priority!r}")
+        return await self._emitter.publish(
+            topic, data, trace_id=self.trace_id, group=group, priority=priority,
+            source=self.step.name,
+        )
+
+    enqueue = emit
+
+    def get_data(self) -> Any:
+        """The trigger's input: the request body, the queue message, the state event."""
+        return self._data
+
+    getData = get_data  # noqa: N815 - Motia's name
+
+    async def match(self, branches: Mapping[str, Callable[..., Any]]) -> Any:
+        """Run the branch named after the trigger type ("http", "queue", "cron", "state");
+        None when there is no such branch. A branch may be sync or async."""
+        branch = branches.get(self.trigger.type)
+        if branch is None:
+            return None
+        result = branch()
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+class SyncContext:
+    """The context a plain `def` handler gets in its worker thread: the same API, blocking.
+
+    Each call hops back into trio with `trio.from_thread.run`, so emits are still durable
+    before they return."""
+
+    __slots__ = ("_ctx", "logger", "message", "state", "step", "trace_id", "trigger")
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.logger = ctx.logger
+        self.message = ctx.message
+        self.step = ctx.step
+        self.trace_id = ctx.trace_id
+        self.trigger = ctx.trigger
+        self.state = _SyncState(ctx.state)
+
+    def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
+        return trio.from_thread.run(lambda: self._ctx.emit(topic, data, **kwargs))
+
+    enqueue = emit
+
+    def get_data(self) -> Any:
+        return self._ctx.get_data()
+
+    getData = get_data  # noqa: N815
+
+    def match(self, branches: Mapping[str, Callable[..., Any]]) -> Any:
+        branch = branches.get(self.trigger.type)
+        return None if branch is None else branch()
+
+
+class _SyncState:
+    __slots__ = ("_store",)
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Callable[..., JSON]:
+        method: Callable[..., Awaitable[JSON]] = getattr(self._store, name)
+
+        def call(*args: Any, **kwargs: Any) -> JSON:
+            return trio.from_thread.run(lambda: method(*args, **kwargs))
+
+        return call

@@ -1,0 +1,255 @@
+"""The runtime: composes the backend, router, supervised step actors, the clock actor and
+the gateway, started in that order and stopped in reverse (DESIGN.md §1).
+
+    Runtime.run()
+    ├── backend         (started first, closed last)
+    ├── supervisor      one StepActor per queue / cron / state subscription
+    ├── clock actor     cron ticks -> messages on each cron step's own topic
+    └── gateway         optional; HTTP steps call handlers in-process
+
+The runtime composes small runners; it does not parse, route, serve or persist itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ._clock import Clock, WallClock
+from ._envelope import QueueOptions, Subscription, cron_topic, state_topic
+from ._errors import HandlerError
+from ._logging import LogHub, stream_sink
+from .actors._clock_actor import CronJob, run_cron
+from .actors._cron import parse_cron
+from .actors._dispatcher import Dispatcher
+from .actors._retry import RetryPolicy
+from .actors._router import Router
+from .actors._step_actor import StepActor
+from .backends._protocol import Backend
+from .project import ProjectConfig, resolve_queue_options
+from .steps import make_converter, to_json, validate
+from .steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
+from .supervision import ChildSpec, Supervisor, SupervisorOptions
+
+CRON_DEFAULTS = attrs.evolve(QueueOptions(), max_retries=0, concurrency=1)
+
+
+@attrs.frozen
+class RuntimeOptions:
+    """How a runtime runs, beyond what steps and the project config say."""
+
+    retry_jitter: float = 0.1  # fraction; 0 makes retry delays exact
+    shutdown_timeout: float = 10.0  # s for running handlers to finish on a graceful stop
+    restart_intensity: int = 5  # actor restarts tolerated per period before giving up
+    restart_period: float = 10.0
+    log_sink: bool = True  # write logs to stdout in the project's format
+    log_stream: Any = None  # where stdout logs go (default sys.stdout)
+
+
+class Runtime:
+    """Runs a set of steps. Start it with `await nursery.start(runtime.run)`, or use
+    `open_runtime(...)`. One runtime per set of steps; nothing is global."""
+
+    def __init__(
+        self, steps: Sequence[Step], *, backend: Backend, project: ProjectConfig | None = None,
+        clock: Clock | None = None, options: RuntimeOptions | None = None,
+        gateway: Any = None,
+    ) -> None:
+        self.steps = list(steps)
+        self.backend = backend
+        self.project = project if project is not None else ProjectConfig()
+        self.options = options if options is not None else RuntimeOptions()
+        self.converter = make_converter()
+        self._clock = clock
+        self._gateway = gateway  # a callable started as nursery.start(gateway, runtime)
+        self.subscriptions, self._actor_specs = self._plan()
+        self.failures: list[HandlerError] = []
+        self.failure_hooks: list[Callable[[HandlerError], None]] = []
+        self._stop = trio.Event()
+        self._ready = False
+        self.actors: list[StepActor] = []
+        self.hub: LogHub | None = None
+        self.router: Router | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.supervisor: Supervisor | None = None
+        self.gateway_urls: list[str] = []
+
+    # -- planning (pure: what runs, before anything runs) --------------------------------
+
+    def _plan(self) -> tuple[list[Subscription], list[tuple[Step, Any, Subscription]]]:
+        subs: list[Subscription] = []
+        plan: list[tuple[Step, Any, Subscription]] = []
+        for step in self.steps:
+            for trigger in step.triggers:
+                if isinstance(trigger, QueueTrigger):
+                    options = resolve_queue_options(self.project, trigger.topic, trigger.options)
+                    sub = Subscription(trigger.topic, step.name, options)
+                elif isinstance(trigger, StateTrigger):
+                    topic = state_topic(trigger.namespace)
+                    options = resolve_queue_options(self.project, topic, trigger.options)
+                    sub = Subscription(topic, step.name, options)
+                elif isinstance(trigger, CronTrigger):
+                    sub = Subscription(cron_topic(step.name), step.name, CRON_DEFAULTS)
+                else:
+                    continue
+                if any(s.key == sub.key for s in subs):
+                    continue
+                subs.append(sub)
+                plan.append((step, trigger, sub))
+        return subs, plan
+
+    def _cron_jobs(self) -> list[CronJob]:
+        jobs = []
+        for step in self.steps:
+            for trigger in step.of_type(CronTrigger):
+                schedule = parse_cron(trigger.expression, trigger.timezone or self.project.timezone)
+                grace = trigger.grace if trigger.grace is not None else self.project.cron_grace
+                jobs.append(CronJob(step.name, schedule, trigger.skip_if_running, grace))
+        return jobs
+
+    @property
+    def http_steps(self) -> list[tuple[Step, HttpTrigger]]:
+        return [(s, t) for s in self.steps for t in s.of_type(HttpTrigger)]
+
+    def jsonify(self, value: Any) -> Any:
+        return to_json(self.converter, value)
+
+    # -- running -------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            raise RuntimeError("the runtime's clock exists once run() has started")
+        return self._clock
+
+    def stop(self) -> None:
+        """Ask for a graceful stop: gateway, then cron, then running handlers (up to
+        `shutdown_timeout`), then the backend."""
+        self._stop.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[Runtime] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        if self._clock is None:
+            self._clock = WallClock()
+        clock = self._clock
+        self.hub = hub = LogHub(clock.now, level=self.project.log_level)
+        if self.options.log_sink:
+            hub.add_sink(stream_sink(self.options.log_stream, fmt=self.project.log_format))
+        async with trio.open_nursery() as backend_nursery:
+            await backend_nursery.start(self.backend.run, clock)
+            await self.backend.declare(self.subscriptions)
+            self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
+            self.dispatcher = Dispatcher(emitter=self.router, state=self.backend,
+                                         jsonify=self.jsonify, hub=hub, clock=clock)
+            async with trio.open_nursery() as actor_nursery:
+                self.supervisor = self._supervisor()
+                await actor_nursery.start(self.supervisor.run)
+                async with trio.open_nursery() as cron_nursery:
+                    jobs = self._cron_jobs()
+                    if jobs:
+                        await cron_nursery.start(functools.partial(
+                            run_cron, jobs, clock=clock, backend=self.backend,
+                            is_running=self.dispatcher.is_running, on_skip=self._cron_skipped))
+                    async with trio.open_nursery() as gateway_nursery:
+                        if self._gateway is not None:
+                            self.gateway_urls = await gateway_nursery.start(
+                                self._gateway, self, self._stop.wait)
+                        self._ready = True
+                        hub.logger().info("motet runtime started", steps=len(self.steps),
+                                          subscriptions=len(self.subscriptions),
+                                          backend=self.backend.name, urls=self.gateway_urls)
+                        task_status.started(self)
+                        await self._stop.wait()
+                        # The gateway watches the same event and drains on its own.
+                    cron_nursery.cancel_scope.cancel()
+                await self._drain_handlers()
+                actor_nursery.cancel_scope.cancel()
+            backend_nursery.cancel_scope.cancel()
+        hub.logger().info("motet runtime stopped")
+
+    async def _drain_handlers(self) -> None:
+        assert self.dispatcher is not None
+        with trio.move_on_after(self.options.shutdown_timeout):
+            while self.dispatcher.in_flight:
+                await trio.sleep(0.01)
+
+    def _supervisor(self) -> Supervisor:
+        assert self.router is not None and self.dispatcher is not None
+        children = []
+        for step, trigger, sub in self._actor_specs:
+            actor = StepActor(
+                step, trigger, sub, backend=self.backend, dispatcher=self.dispatcher,
+                router=self.router,
+                policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
+                validate=self._validator(trigger), on_failure=self._handler_failed,
+            )
+            self.actors.append(actor)
+            children.append(ChildSpec(id=actor.name, start=actor.run, restart="permanent",
+                                      shutdown=self.options.shutdown_timeout))
+        return Supervisor(children, SupervisorOptions(
+            name="steps", strategy="one_for_one", intensity=self.options.restart_intensity,
+            period=self.options.restart_period, on_event=self._supervisor_event))
+
+    def _validator(self, trigger: Any) -> Callable[[Any], Any] | None:
+        schema = getattr(trigger, "input", None)
+        if schema is None:
+            return None
+        return functools.partial(validate, self.converter, schema=schema)
+
+    def _handler_failed(self, failure: HandlerError) -> None:
+        self.failures.append(failure)
+        for hook in self.failure_hooks:
+            hook(failure)
+
+    def _cron_skipped(self, step: str, scheduled: float) -> None:
+        assert self.hub is not None
+        self.hub.logger(step=step).warn(
+            "cron tick skipped: the previous run is still running", scheduled=scheduled)
+
+    def _supervisor_event(self, event: Any) -> None:
+        if self.hub is None:
+            return
+        kind = getattr(event, "kind", "")
+        if kind in ("restarted", "gave_up", "exited"):
+            self.hub.logger().error(f"step actor {kind}", child=getattr(event, "child", None),
+                                    error=str(getattr(event, "error", "") or ""))
+
+
+@asynccontextmanager
+async def open_runtime(
+    steps: Sequence[Step] | str | Path = "steps", *, backend: Backend | str = "memory",
+    project: ProjectConfig | None = None, clock: Clock | None = None,
+    options: RuntimeOptions | None = None, serve: bool = False, root: str | Path = ".",
+) -> AsyncIterator[Runtime]:
+    """Run motet inside your own trio program:
+
+        async with motet.open_runtime("steps", backend="sqlite") as runtime:
+            ...   # the runtime runs until the block exits (a graceful stop)
+    """
+    from .backends import backend_from_url
+    from .steps import load_steps
+
+    root_path = Path(root)
+    if isinstance(steps, str | Path):
+        steps = load_steps(root_path / steps)
+    if isinstance(backend, str):
+        backend = backend_from_url(backend, root=root_path)
+    gateway = None
+    if serve:
+        from .gateway import serve_runtime
+
+        gateway = serve_runtime
+    runtime = Runtime(steps, backend=backend, project=project, clock=clock, options=options,
+                      gateway=gateway)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        try:
+            yield runtime
+        finally:
+            runtime.stop()

@@ -1,0 +1,160 @@
+"""Runs handlers: builds each call's context and calls the handler the way its step wants.
+
+Shared by the step actors (queue, cron and state deliveries) and the gateway (HTTP), so a
+handler is called the same way whatever triggered it. Also the runtime's `HttpInvoker`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from .._clock import Clock
+from .._context import Context, Emitter, MessageInfo, SyncContext
+from .._logging import LogHub, Logger
+from ..backends._protocol import StateBackend, StateChange
+from ..gateway._request import Request
+from ..state._store import Jsonify, StateStore
+from ..steps._model import CronTrigger, HttpTrigger, Step, Trigger
+
+
+@attrs.frozen
+class HandlerRun:
+    """One finished handler call, as observers (traces, metrics, tests) see it."""
+
+    step: str
+    trigger: str  # trigger type
+    trace_id: str
+    message_id: str | None
+    attempt: int | None
+    started: float  # epoch seconds
+    duration: float  # seconds
+    outcome: str  # "ok" | "error" | "timeout"
+    error: str | None = None
+
+
+HandlerObserver = Callable[[HandlerRun], None]
+
+
+class Dispatcher:
+    def __init__(
+        self, *, emitter: Emitter, state: StateBackend, jsonify: Jsonify, hub: LogHub,
+        clock: Clock,
+    ) -> None:
+        self._emitter = emitter
+        self._state = state
+        self._jsonify = jsonify
+        self.hub = hub
+        self.clock = clock
+        self.running: Counter[str] = Counter()  # step name -> handlers running now
+        self.observers: list[HandlerObserver] = []
+        self.state_observers: list[Callable[[StateChange], None]] = []
+        self._arity: dict[int, int] = {}
+
+    def is_running(self, step: str) -> bool:
+        return self.running[step] > 0
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self.running.values())
+
+    def logger(self, step: str | None, trace_id: str, message: MessageInfo | None = None
+               ) -> Logger:
+        if message is None:
+            return self.hub.logger(step=step, trace_id=trace_id)
+        return self.hub.logger(step=step, trace_id=trace_id, message_id=message.id,
+                               attempt=message.attempt)
+
+    def context(self, step: Step, trigger: Trigger, trace_id: str, *,
+                message: MessageInfo | None = None, data: Any = None) -> Context:
+        on_write = self._on_state_write if self.state_observers else None
+        return Context(
+            step=step, trigger=trigger, emitter=self._emitter,
+            state=StateStore(self._state, self._jsonify, trace_id, on_write),
+            logger=self.logger(step.name, trace_id, message), trace_id=trace_id,
+            message=message, data=data,
+        )
+
+    def _on_state_write(self, change: StateChange) -> None:
+        for observer in self.state_observers:
+            observer(change)
+
+    async def call(self, step: Step, trigger: Trigger, payload: Any, ctx: Context,
+                   *, timeout: float | None = None) -> Any:
+        """Call the handler; a `def` handler runs in a worker thread. Raises what the handler
+        raised, or trio.TooSlowError when `timeout` (seconds) expired."""
+        started = self.clock.now()
+        t0 = trio.current_time()
+        self.running[step.name] += 1
+        outcome, error = "error", None
+        try:
+            if timeout is None:
+                result = await self._invoke(step, trigger, payload, ctx)
+            else:
+                with trio.fail_after(timeout):
+                    result = await self._invoke(step, trigger, payload, ctx)
+            outcome = "ok"
+            return result
+        except trio.TooSlowError:
+            outcome, error = "timeout", f"timed out after {timeout:g} s"
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.running[step.name] -= 1
+            if self.observers:
+                message = ctx.message
+                run = HandlerRun(
+                    step=step.name, trigger=trigger.type, trace_id=ctx.trace_id,
+                    message_id=message.id if message else None,
+                    attempt=message.attempt if message else None, started=started,
+                    duration=trio.current_time() - t0, outcome=outcome, error=error,
+                )
+                for observer in self.observers:
+                    observer(run)
+
+    async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
+        fn = step.handler
+        wants_input = not isinstance(trigger, CronTrigger) or self._positional(fn) >= 2
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)  # noqa: B004 - async callables
+        ):
+            return await (fn(payload, ctx) if wants_input else fn(ctx))
+        sync_ctx = SyncContext(ctx)
+
+        def run_sync() -> Any:
+            return fn(payload, sync_ctx) if wants_input else fn(sync_ctx)
+
+        result = await trio.to_thread.run_sync(run_sync, abandon_on_cancel=True)
+        if inspect.isawaitable(result):  # a def that returned a coroutine
+            result = await result
+        return result
+
+    def _positional(self, fn: Callable[..., Any]) -> int:
+        key = id(fn)
+        count = self._arity.get(key)
+        if count is None:
+            params = inspect.signature(fn).parameters.values()
+            if any(p.kind is p.VAR_POSITIONAL for p in params):
+                count = 2
+            else:
+                count = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                            for p in params)
+            self._arity[key] = count
+        return count
+
+    # -- HttpInvoker -------------------------------------------------------------------------
+
+    async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any:
+        ctx = self.context(step, trigger, request.trace_id, data=request.body)
+        return await self.call(step, trigger, request, ctx)
+
+    def log_error(self, message: str, *, trace_id: str, step: str | None, **fields: Any
+                  ) -> None:
+        self.hub.logger(step=step, trace_id=trace_id).error(message, **fields)

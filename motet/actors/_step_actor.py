@@ -1,0 +1,218 @@
+"""The step actor: consumes one subscription (a queue, cron or state trigger of one step).
+
+    backend.receive ──> fetcher ──> mailbox ──> `concurrency` workers ──> handler
+                          ▲                          │
+                          └── acker <── acks ────────┘   (retry / dead letter on failure)
+
+The fetcher leases only as many messages as there are free handler slots, so an instance
+never sits on work another instance could do. Acks are batched by one acker task (one
+backend call for many messages). A lease keeper extends the leases of everything held, so
+a long handler is never handed to a second worker while alive.
+
+State that must outlive a crash of the actor (the mailbox and what it holds) lives on this
+object; the supervisor restarts `run`, which picks up where the crashed one stopped. A
+delivery whose worker died with the actor is redelivered by the backend after its lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import trio
+
+from .._context import MessageInfo
+from .._envelope import Delivery, Subscription
+from .._errors import HandlerError, InputValidationError
+from ..backends._protocol import QueueBackend
+from ..steps._model import StateTrigger, Step, Trigger
+from ._dispatcher import Dispatcher
+from ._mailbox import Mailbox, open_mailbox
+from ._retry import RetryPolicy
+from ._router import Router
+
+Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
+FailureHook = Callable[[HandlerError], None]
+ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the actor stops
+
+
+class StepActor:
+    def __init__(
+        self, step: Step, trigger: Trigger, subscription: Subscription, *,
+        backend: QueueBackend, dispatcher: Dispatcher, router: Router, policy: RetryPolicy,
+        validate: Validate | None = None, on_failure: FailureHook | None = None,
+    ) -> None:
+        self.step = step
+        self.trigger = trigger
+        self.subscription = subscription
+        self.options = subscription.options
+        self._backend = backend
+        self._dispatcher = dispatcher
+        self._router = router
+        self._policy = policy
+        self._validate = validate
+        self._on_failure = on_failure
+        self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
+        self.mailbox: Mailbox[Delivery] = open_mailbox(
+            self.options.concurrency, name=subscription.key
+        )
+        self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
+        self._handling = 0
+        self._slot_freed = trio.Event()
+        self._acks: list[Delivery] = []
+        self._acks_ready = trio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.subscription.key
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        self._handling = 0  # workers of a crashed run are gone
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._acker)
+            nursery.start_soon(self._keep_leases)
+            for _ in range(self.options.concurrency):
+                nursery.start_soon(self._work)
+            nursery.start_soon(self._fetch)
+            task_status.started()
+
+    # -- fetching ------------------------------------------------------------------------
+
+    def _free_slots(self) -> int:
+        return self.options.concurrency - self._handling - self.mailbox.statistics().buffered
+
+    async def _fetch(self) -> None:
+        while True:
+            free = self._free_slots()
+            if free <= 0:
+                self._slot_freed = trio.Event()
+                await self._slot_freed.wait()
+                continue
+            deliveries = await self._backend.receive(self.subscription, free)
+            for delivery in deliveries:
+                self.held[delivery.receipt] = delivery
+                self.mailbox.send_nowait(delivery)
+
+    def _release(self) -> None:
+        self._handling -= 1
+        self._slot_freed.set()
+
+    # -- handling ------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            delivery = await self.mailbox.receive()
+            self._handling += 1
+            try:
+                await self._handle(delivery)
+            finally:
+                self.held.pop(delivery.receipt, None)
+                self._release()
+
+    async def _handle(self, delivery: Delivery) -> None:
+        envelope = delivery.envelope
+        if self._accept is not None and not self._accept(envelope.data):
+            self._ack(delivery)
+            return
+        message = MessageInfo(id=envelope.id, attempt=delivery.attempt,
+                              topic=envelope.topic, group=envelope.group)
+        logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
+        try:
+            payload = self._validate(envelope.data) if self._validate else envelope.data
+        except InputValidationError as exc:
+            logger.error("input failed validation; sent to dead letters without retrying",
+                         topic=envelope.topic, errors=exc.messages)
+            await self._backend.bury(delivery, error=str(exc))
+            return
+        ctx = self._dispatcher.context(self.step, self.trigger, envelope.trace_id,
+                                       message=message, data=payload)
+        try:
+            await self._dispatcher.call(self.step, self.trigger, payload, ctx,
+                                        timeout=self.options.timeout)
+        except trio.TooSlowError:
+            await self._failed(delivery, logger,
+                               TimeoutError(f"timed out after {self.options.timeout:g} s"))
+        except Exception as exc:
+            await self._failed(delivery, logger, exc)
+        else:
+            self._ack(delivery)
+
+    async def _failed(self, delivery: Delivery, logger: Any, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        attempt = delivery.attempt
+        if self._on_failure is not None:
+            failure = HandlerError(self.step.name, delivery.envelope.id, exc)
+            failure.__cause__ = exc
+            self._on_failure(failure)
+        if self._policy.should_retry(attempt):
+            delay = self._policy.delay(attempt)
+            logger.warn("handler failed; will retry", error=error,
+                        retry_in=round(delay, 3), attempts_left=self._policy.max_attempts - attempt)
+            await self._backend.retry(delivery, delay=delay, error=error)
+            return
+        dlq = self.options.dead_letter_queue
+        logger.error("handler failed; attempts exhausted", error=error, attempts=attempt,
+                     dead_letter_queue=dlq)
+        if dlq is None:
+            await self._backend.bury(delivery, error=error)
+            return
+        envelope = delivery.envelope
+        await self._router.publish(
+            dlq,
+            {"topic": envelope.topic, "step": self.step.name, "message_id": envelope.id,
+             "data": envelope.data, "error": error, "attempts": attempt},
+            trace_id=envelope.trace_id, group=envelope.group, source=self.step.name,
+        )
+        await self._backend.ack([delivery])
+
+    # -- acks and leases -----------------------------------------------------------------
+
+    def _ack(self, delivery: Delivery) -> None:
+        self._acks.append(delivery)
+        self._acks_ready.set()
+
+    async def _acker(self) -> None:
+        try:
+            while True:
+                await self._acks_ready.wait()
+                self._acks_ready = trio.Event()
+                batch, self._acks = self._acks, []
+                if batch:
+                    await self._backend.ack(batch)
+        finally:
+            # Handlers that returned must not run again just because we are stopping.
+            if self._acks:
+                batch, self._acks = self._acks, []
+                deadline = trio.current_time() + ACK_FLUSH_DEADLINE
+                with trio.CancelScope(shield=True, deadline=deadline):
+                    await self._backend.ack(batch)
+
+    async def _keep_leases(self) -> None:
+        lease = self.options.lease
+        while True:
+            await trio.sleep(lease / 3)
+            if self.held:
+                await self._backend.extend(list(self.held.values()), lease)
+
+    def pending_acks(self) -> int:
+        return len(self._acks)
+
+
+def _state_filter(trigger: StateTrigger) -> Callable[[Any], bool]:
+    wanted: Mapping[str, Any] = trigger.filter or {}
+    events = set(trigger.events)
+    condition = trigger.condition
+
+    def accept(event: Any) -> bool:
+        if not isinstance(event, Mapping) or event.get("event") not in events:
+            return False
+        value = event.get("value")
+        if wanted:
+            if not isinstance(value, Mapping):
+                return False
+            if any(value.get(k) != v for k, v in wanted.items()):
+                return False
+        return condition is None or bool(condition(event))
+
+    return accept

@@ -1,0 +1,180 @@
+"""Run a motet app inside a test: memory backend, in-process HTTP, virtual wall clock.
+
+    async def test_adoption(autojump_clock):
+        async with open_test_runtime("steps", start=datetime(2026, 1, 1, tzinfo=UTC)) as app:
+            response = await app.http.post("/pets", json={"name": "Rex", ...})
+            await app.settle()
+            assert app.messages("pet-created")[0]["name"] == "Rex"
+
+Under pytest-trio's `autojump_clock`, retries, leases and cron run on virtual time: a
+month of daily cron takes milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio.testing
+
+from .._clock import WallClock
+from .._envelope import DeadLetter, Envelope, new_id
+from .._errors import HandlerError
+from .._logging import LogRecord
+from .._runtime import Runtime, RuntimeOptions
+from ..backends._memory import MemoryBackend
+from ..backends._protocol import Backend
+from ..project import ProjectConfig
+from ..state._store import StateStore
+from ..steps import load_steps
+from ..steps._model import Step
+from ._http import TestClient
+
+SETTLE_POLL = 1.0  # s of (virtual) time between checks while something is still due
+DEAD_LETTER_PAGE = 1_000_000
+
+
+class TestRuntime:
+    """A running runtime plus what a test needs to drive and observe it."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.logs: list[LogRecord] = []
+        self._envelopes: dict[str, list[Envelope]] = defaultdict(list)
+        self._activity = trio.Event()
+        self._failures_seen = 0
+
+    # -- wiring (called once the runtime is up) ------------------------------------------
+
+    def _attach(self) -> None:
+        assert self.runtime.router and self.runtime.dispatcher and self.runtime.hub
+        self.runtime.router.observers.append(self._on_envelope)
+        self.runtime.dispatcher.observers.append(lambda _run: self._poke())
+        self.runtime.hub.add_sink(self.logs.append)
+        self.http = TestClient(self.runtime)
+
+    def _on_envelope(self, envelope: Envelope, _source: str | None) -> None:
+        self._envelopes[envelope.topic].append(envelope)
+        self._poke()
+
+    def _poke(self) -> None:
+        self._activity.set()
+
+    # -- driving -------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> WallClock:
+        clock = self.runtime.clock
+        assert isinstance(clock, WallClock)
+        return clock
+
+    def now(self) -> datetime:
+        return self.clock.now_datetime()
+
+    async def emit(self, topic: str, data: Any = None, *, group: str | None = None,
+                   priority: int = 0, trace_id: str | None = None) -> str:
+        """Publish a message as if a step had emitted it (no `emits` check)."""
+        assert self.runtime.router is not None
+        return await self.runtime.router.publish(
+            topic, data, trace_id=trace_id or new_id(), group=group, priority=priority,
+            source="test")
+
+    @property
+    def state(self) -> StateStore:
+        return StateStore(self.runtime.backend, self.runtime.jsonify, "test")
+
+    async def advance(self, by: timedelta | float) -> None:
+        """Let (virtual) time pass: cron fires, retries come due."""
+        seconds = by.total_seconds() if isinstance(by, timedelta) else float(by)
+        await trio.sleep(seconds)
+
+    async def run_until(self, when: datetime) -> None:
+        await self.clock.sleep_until(when.timestamp())
+
+    async def settle(self, *, fail_fast: bool = False) -> None:
+        """Return when nothing is queued, running, leased or waiting for a retry. Cron ticks
+        still to come do not count. With `fail_fast`, re-raise the first handler failure
+        (the HandlerError, whose __cause__ is what the handler raised)."""
+        runtime = self.runtime
+        assert runtime.dispatcher is not None
+        while True:
+            await trio.testing.wait_all_tasks_blocked()
+            if fail_fast and len(runtime.failures) > self._failures_seen:
+                failure = runtime.failures[self._failures_seen]
+                self._failures_seen = len(runtime.failures)
+                raise failure
+            if await self._idle():
+                return
+            self._activity = trio.Event()
+            with trio.move_on_after(SETTLE_POLL):
+                await self._activity.wait()
+
+    async def _idle(self) -> bool:
+        runtime = self.runtime
+        assert runtime.dispatcher is not None
+        if runtime.dispatcher.in_flight or any(a.pending_acks() for a in runtime.actors):
+            return False
+        depth = await runtime.backend.depth()
+        return all(d.pending == 0 for d in depth.values())
+
+    # -- observing -----------------------------------------------------------------------
+
+    def envelopes(self, topic: str) -> list[Envelope]:
+        return list(self._envelopes.get(topic, ()))
+
+    def messages(self, topic: str) -> list[Any]:
+        """The data of every message published on `topic`, in publish order."""
+        return [e.data for e in self._envelopes.get(topic, ())]
+
+    def log_messages(self, step: str | None = None, *, level: str | None = None) -> list[str]:
+        return [r.message for r in self.logs
+                if (step is None or r.step == step) and (level is None or r.level == level)]
+
+    def logs_of(self, step: str) -> list[LogRecord]:
+        return [r for r in self.logs if r.step == step]
+
+    @property
+    def failures(self) -> list[HandlerError]:
+        return list(self.runtime.failures)
+
+    async def dead_letters(self, step: str | None = None) -> list[DeadLetter]:
+        letters = await self.runtime.backend.dead_letters(None, limit=DEAD_LETTER_PAGE)
+        return [d for d in letters if step is None or d.subscription.startswith(step + "@")]
+
+    async def redrive(self, letters: Sequence[DeadLetter]) -> int:
+        return await self.runtime.backend.redrive([d.id for d in letters])
+
+
+@asynccontextmanager
+async def open_test_runtime(
+    steps: Sequence[Step] | str | Path = "steps", *, start: datetime | None = None,
+    project: ProjectConfig | None = None, backend: Backend | None = None,
+    retry_jitter: float = 0.0, root: str | Path = ".", log_to_stdout: bool = False,
+) -> AsyncIterator[TestRuntime]:
+    """Open a runtime for a test. `steps` is a folder (relative to `root`) or Step objects;
+    `start` anchors the virtual wall clock (default: 2026-01-01T00:00:00Z, so tests never
+    depend on today's date); retries are exact unless `retry_jitter` is set."""
+    if isinstance(steps, str | Path):
+        steps = load_steps(Path(root) / steps)
+    anchor = start if start is not None else datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+    runtime = Runtime(
+        steps, backend=backend if backend is not None else MemoryBackend(),
+        project=project, clock=WallClock(anchor),
+        options=RuntimeOptions(retry_jitter=retry_jitter, log_sink=log_to_stdout,
+                               shutdown_timeout=0.0),
+    )
+    harness = TestRuntime(runtime)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        harness._attach()
+        try:
+            yield harness
+        finally:
+            runtime.stop()
