@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
 import trio
+
+from ._clock import Clock
 
 from ._envelope import JSON
 from ._errors import UndeclaredTopicError
@@ -38,12 +41,15 @@ class Emitter(Protocol):
 class Context:
     """What a handler gets as `ctx`. One per handler call; cheap to build."""
 
-    __slots__ = ("_data", "_emitter", "logger", "message", "state", "step", "trace_id", "trigger")
+    __slots__ = ("_clock", "_data", "_emitter", "logger", "message", "state", "step", "trace_id",
+                 "trigger")
 
     def __init__(
         self, *, step: Step, trigger: Trigger, emitter: Emitter, state: StateStore,
-        logger: Logger, trace_id: str, message: MessageInfo | None = None, data: Any = None,
+        logger: Logger, trace_id: str, clock: Clock, message: MessageInfo | None = None,
+        data: Any = None,
     ) -> None:
+        self._clock = clock
         self.step = step
         self.trigger = trigger
         self._emitter = emitter
@@ -88,6 +94,11 @@ class Context:
 
     enqueue = emit
 
+    def now(self) -> datetime:
+        """The current time (UTC) from the runtime's clock: virtual under MockClock in tests.
+        Use it instead of datetime.now() so handlers stay testable."""
+        return self._clock.now_datetime()
+
     def get_data(self) -> Any:
         """The trigger's input: the request body, the queue message, the state event."""
         return self._data
@@ -112,7 +123,7 @@ class SyncContext:
     Each call hops back into trio with `trio.from_thread.run`, so emits are still durable
     before they return."""
 
-    __slots__ = ("_ctx", "logger", "message", "state", "step", "trace_id", "trigger")
+    __slots__ = ("_ctx", "logger", "message", "now", "state", "step", "trace_id", "trigger")
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -122,6 +133,7 @@ class SyncContext:
         self.trace_id = ctx.trace_id
         self.trigger = ctx.trigger
         self.state = _SyncState(ctx.state)
+        self.now = ctx.now
 
     def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
         return trio.from_thread.run(lambda: self._ctx.emit(topic, data, **kwargs))

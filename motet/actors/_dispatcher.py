@@ -77,7 +77,7 @@ class Dispatcher:
             step=step, trigger=trigger, emitter=self._emitter,
             state=StateStore(self._state, self._jsonify, trace_id, on_write),
             logger=self.logger(step.name, trace_id, message), trace_id=trace_id,
-            message=message, data=data,
+            clock=self.clock, message=message, data=data,
         )
 
     def _on_state_write(self, change: StateChange) -> None:
