@@ -29,8 +29,8 @@ from ._schema import to_json as to_json
 from ._schema import validate as validate
 
 __all__ = [
-    "CronTrigger",
     "HTTP_METHODS",
+    "CronTrigger",
     "HttpTrigger",
     "QueueOverrides",
     "QueueTrigger",
