@@ -1,0 +1,161 @@
+"""The clock actor: turns cron schedules into tick messages on each cron step's own topic.
+
+A tick is identified by (step, scheduled time). Every instance of the runtime runs a clock
+actor; `claim_tick` on the shared backend lets exactly one of them publish a given tick, so
+across instances each tick fires once. The envelope id is the tick's identity
+(`"<step>@<scheduled ISO 8601 UTC>"`), so a tick is recognisable wherever it lands.
+
+Time comes only from the injected `Clock` (trio's clock plus a wall anchor): under
+`MockClock(autojump_threshold=0)` a month of a daily cron is a few dozen wake-ups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+import attrs
+import trio
+
+from .._clock import Clock
+from .._envelope import Envelope, cron_topic, new_id
+from ..backends._protocol import ScheduleBackend
+from ._cron import CronSchedule
+
+DEFAULT_GRACE = 60.0  # s, DESIGN.md §5
+
+
+class CronBackend(ScheduleBackend, Protocol):
+    """What the clock actor needs from a backend: tick marks and durable publish."""
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None: ...
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{attribute.name} must be >= 0 seconds, got {value!r}")
+
+
+def _step_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{attribute.name} must be a non-empty step name, got {value!r}")
+
+
+@attrs.frozen
+class CronJob:
+    """One cron trigger of one step, as the clock actor runs it.
+
+    `skip_if_running`: a tick that comes due while a previous run of the step is still
+    running in this process is skipped (reported through `on_skip`, not claimed).
+    `grace`: on start, the latest tick at or before now fires once if it is at most this
+    many seconds old and no instance claimed it.
+    """
+
+    step: str = attrs.field(validator=_step_name)
+    schedule: CronSchedule
+    skip_if_running: bool = True
+    grace: float = attrs.field(default=DEFAULT_GRACE, validator=_non_negative)
+
+
+def scheduled_iso(scheduled: float) -> str:
+    """ISO 8601 UTC of a tick's scheduled time, e.g. '2026-01-01T08:00:00Z'."""
+    when = datetime.fromtimestamp(scheduled, tz=UTC).isoformat(timespec="seconds")
+    return when.removesuffix("+00:00") + "Z"
+
+
+def tick_id(step: str, scheduled: float) -> str:
+    """The deterministic id of a tick's envelope: its identity (step, scheduled time)."""
+    return f"{step}@{scheduled_iso(scheduled)}"
+
+
+def tick_envelope(step: str, scheduled: float, *, created_at: float) -> Envelope:
+    """The one message a claimed tick publishes on `cron_topic(step)`."""
+    return Envelope(
+        topic=cron_topic(step),
+        data={"step": step, "scheduled": scheduled_iso(scheduled)},
+        trace_id=new_id(),
+        id=tick_id(step, scheduled),
+        created_at=created_at,
+    )
+
+
+@attrs.frozen
+class _Ticker:
+    clock: Clock
+    backend: CronBackend
+    is_running: Callable[[str], bool]
+    on_skip: Callable[[str, float], object] | None
+
+    async def run_job(
+        self, job: CronJob, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        schedule = job.schedule
+        now = self.clock.now()
+        missed = await self._missed(job, now)
+        next_fire = schedule.next_after(now)
+        task_status.started()
+        if missed is not None:
+            await self.fire(job, missed)
+        while next_fire is not None:
+            await self.clock.sleep_until(next_fire)
+            scheduled = next_fire
+            following = schedule.next_after(scheduled)
+            now = self.clock.now()
+            if following is not None and following <= now:
+                # We woke late (a stall, a slow backend): the ticks that came due meanwhile
+                # fire once, as the latest of them, instead of in a burst.
+                latest = schedule.previous_at_or_before(now)
+                if latest is not None and latest > scheduled:
+                    scheduled = latest
+                    following = schedule.next_after(scheduled)
+            await self.fire(job, scheduled)
+            next_fire = following
+
+    async def _missed(self, job: CronJob, now: float) -> float | None:
+        """The tick missed while nothing ran, if it is within grace and unclaimed."""
+        latest = job.schedule.previous_at_or_before(now)
+        if latest is None or now - latest > job.grace:
+            return None
+        last = await self.backend.last_tick(job.step)
+        if last is not None and last >= latest:
+            return None
+        return latest
+
+    async def fire(self, job: CronJob, scheduled: float) -> bool:
+        """Skip, or claim and publish one tick. True when this call published it."""
+        if job.skip_if_running and self.is_running(job.step):
+            if self.on_skip is not None:
+                self.on_skip(job.step, scheduled)
+            return False
+        if not await self.backend.claim_tick(job.step, scheduled):
+            return False  # another instance (or an earlier start) fired this tick
+        envelope = tick_envelope(job.step, scheduled, created_at=self.clock.now())
+        await self.backend.publish([envelope])
+        return True
+
+
+async def run_cron(
+    jobs: Sequence[CronJob],
+    *,
+    clock: Clock,
+    backend: CronBackend,
+    is_running: Callable[[str], bool],
+    on_skip: Callable[[str, float], object] | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run every job until cancelled, one task each.
+
+    Ready (`task_status.started()`) once every job has computed its first fire time and its
+    missed-tick decision. `is_running(step)` says whether a previous run of the step is still
+    running in this process; `on_skip(step, scheduled)` is told about each skipped tick.
+    A claimed tick is published after the claim: a crash in between loses that tick rather
+    than firing it twice.
+    """
+    ticker = _Ticker(clock, backend, is_running, on_skip)
+    async with trio.open_nursery() as nursery:
+        for job in jobs:
+            await nursery.start(ticker.run_job, job)
+        task_status.started()
+        # Schedules whose last year has passed end their task; the actor itself runs on.
+        await trio.sleep_forever()
