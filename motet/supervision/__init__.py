@@ -1,1 +1,23 @@
-"""(re-exports are added as the package grows)"""
+"""OTP-style supervision for trio tasks: child specs, restart strategies, intensity."""
+
+from ._child import ChildTaskStatus as ChildTaskStatus
+from ._event import ChildStatus as ChildStatus
+from ._event import EventKind as EventKind
+from ._event import SupervisorEvent as SupervisorEvent
+from ._spec import ChildSpec as ChildSpec
+from ._spec import RestartType as RestartType
+from ._spec import Strategy as Strategy
+from ._spec import SupervisorOptions as SupervisorOptions
+from ._supervisor import Supervisor as Supervisor
+
+__all__ = [
+    "ChildSpec",
+    "ChildStatus",
+    "ChildTaskStatus",
+    "EventKind",
+    "RestartType",
+    "Strategy",
+    "Supervisor",
+    "SupervisorEvent",
+    "SupervisorOptions",
+]

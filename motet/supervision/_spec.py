@@ -1,0 +1,124 @@
+"""What a supervisor is told: child specs and supervisor options, in OTP's words.
+
+    restart type   what happens when the child exits by itself
+    ------------   ----------------------------------------------------------
+    permanent      always restarted (a normal return is unexpected, too)
+    transient      restarted only if it raised
+    temporary      never restarted; also dropped when a sibling's restart stops it
+
+    strategy       which children are restarted when one must be
+    ------------   ----------------------------------------------------------
+    one_for_one    only the child that exited
+    one_for_all    every child: the others are stopped (reverse start order),
+                   then all are started again in start order
+    rest_for_one   the child and every child started after it
+
+More than `intensity` restarts within `period` seconds (trio time) makes the
+supervisor stop its children and raise `SupervisorGaveUp` to its parent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._event import SupervisorEvent
+
+RestartType = Literal["permanent", "transient", "temporary"]
+Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+
+RESTART_TYPES: tuple[RestartType, ...] = ("permanent", "transient", "temporary")
+STRATEGIES: tuple[Strategy, ...] = ("one_for_one", "one_for_all", "rest_for_one")
+
+# `start(*, task_status)`: run with `nursery.start`, so it must call
+# `task_status.started(value)` once it is ready to serve.
+StartFn = Callable[..., Awaitable[Any]]
+
+
+_Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def _one_of(choices: tuple[str, ...]) -> _Validator:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise ValueError(
+                f"{type(instance).__name__}.{attribute.name} must be one of "
+                f"{', '.join(repr(c) for c in choices)}, got {value!r}"
+            )
+
+    return check
+
+
+def _seconds(*, allow_zero: bool, allow_inf: bool) -> _Validator:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        where = f"{type(instance).__name__}.{attribute.name}"
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise TypeError(f"{where} must be a number of seconds, got {value!r}")
+        if value < 0 or (value == 0 and not allow_zero) or (math.isinf(value) and not allow_inf):
+            low = ">= 0" if allow_zero else "> 0"
+            high = "" if allow_inf else " and finite"
+            raise ValueError(f"{where} must be {low}{high}, got {value!r}")
+
+    return check
+
+
+def _non_empty_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must be a non-empty str, got {value!r}"
+        )
+
+
+def _callable(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not callable(value):
+        raise TypeError(
+            f"{type(instance).__name__}.{attribute.name} must be an async callable "
+            f"start(*, task_status), got {value!r}"
+        )
+
+
+def _intensity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"SupervisorOptions.intensity must be an int >= 0, got {value!r}")
+
+
+@attrs.frozen
+class ChildSpec:
+    """One supervised child.
+
+    `shutdown` is this child's deadline, in seconds, once the supervisor asks it to
+    stop. A child that trapped shutdown (`task_status.trap_shutdown()`) gets that long
+    to return by itself; then, as for a child that did not trap it, its cancel scope
+    is cancelled. `0` is OTP's brutal_kill, `math.inf` waits for ever.
+    """
+
+    id: str = attrs.field(validator=_non_empty_str)
+    start: StartFn = attrs.field(validator=_callable)
+    restart: RestartType = attrs.field(default="permanent", validator=_one_of(RESTART_TYPES))
+    shutdown: float = attrs.field(default=5.0, validator=_seconds(allow_zero=True, allow_inf=True))
+
+
+@attrs.frozen
+class SupervisorOptions:
+    """How a supervisor restarts its children and when it gives up.
+
+    Restarts back off: the n-th restart inside the current `period` window waits
+    `backoff * 2**(n-1)` seconds, at most `backoff_cap` (trio time, so `MockClock`
+    drives it). With the default `backoff=0` restarts are immediate.
+    `on_event` is called synchronously for every `SupervisorEvent`; if it raises,
+    the supervisor fails with that error.
+    """
+
+    strategy: Strategy = attrs.field(default="one_for_one", validator=_one_of(STRATEGIES))
+    intensity: int = attrs.field(default=3, validator=_intensity)
+    period: float = attrs.field(default=5.0, validator=_seconds(allow_zero=False, allow_inf=True))
+    backoff: float = attrs.field(default=0.0, validator=_seconds(allow_zero=True, allow_inf=False))
+    backoff_cap: float = attrs.field(
+        default=30.0, validator=_seconds(allow_zero=True, allow_inf=False)
+    )
+    name: str = attrs.field(default="supervisor", validator=_non_empty_str)
+    on_event: Callable[[SupervisorEvent], None] | None = attrs.field(default=None)
