@@ -220,9 +220,9 @@ def check_cron(where: Where, field: str, expression: str, timezone: str | None) 
     from ..actors._cron import parse_cron
 
     try:
-        parse_cron(expression, timezone or "UTC")
-    except ValueError as exc:
-        where.fail(f"invalid cron expression {expression!r}: {exc}", field)
+        parse_cron(expression, timezone)
+    except ValueError as exc:  # its message names the expression, the field and the forms
+        where.fail(str(exc), field)
 
 
 def build_state(raw: Mapping[str, Any], where: Where) -> StateTrigger:

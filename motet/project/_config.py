@@ -1,0 +1,243 @@
+"""Project configuration: `motet.toml`, or `[tool.motet]` in `pyproject.toml`.
+
+    steps = "steps"            # folder of step files, relative to the project root
+    backend = "sqlite"         # memory | sqlite | redis, or a URL: sqlite:///x.db, redis://h:6379/0
+    host = "127.0.0.1"
+    port = 3000
+    timezone = "UTC"           # default timezone of cron triggers
+    cron_grace = 60            # s: missed ticks this recent fire once on start
+    log_format = "pretty"      # or "json"
+    log_level = "info"
+    token = "..."              # operator endpoints' bearer token (optional)
+
+    [queue]                    # defaults for every subscription
+    max_retries = 5
+
+    [queues."message.sent"]    # per topic, as the seeds' iii-config.yaml
+    maxRetries = 3
+    retryDelay = 5000
+    concurrency = 5
+    dead_letter_queue = "message.failed"
+
+Queue options resolve as: built-in defaults < `[queue]` < `[queues."topic"]` < the trigger.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from .._envelope import QueueOptions
+from .._errors import ProjectConfigError
+from .._logging import LEVELS
+from ..steps._model import QueueOverrides
+from ..steps._queue_options import (
+    QUEUE_OPTION_KEYS,
+    OptionError,
+    merge_overrides,
+    parse_queue_options,
+)
+
+__all__ = ["ProjectConfig", "load_project", "resolve_queue_options"]
+
+BACKENDS = ("memory", "sqlite", "redis")
+LOG_FORMATS = ("pretty", "json")
+LogFormat = Literal["pretty", "json"]
+
+
+@attrs.frozen
+class ProjectConfig:
+    """A project's settings; `ProjectConfig()` is what a project without a config file gets."""
+
+    root: Path = Path(".")
+    file: Path | None = None  # the file these settings came from, None = defaults
+    steps: str = "steps"
+    backend: str = "sqlite"
+    host: str = "127.0.0.1"
+    port: int = 3000
+    timezone: str = "UTC"
+    cron_grace: float = 60.0
+    log_format: LogFormat = "pretty"
+    log_level: str = "info"  # debug | info | warn | error ("warning" is read as "warn")
+    token: str | None = None
+    queue: QueueOverrides = attrs.field(factory=QueueOverrides)
+    queues: Mapping[str, QueueOverrides] = attrs.field(factory=dict)
+
+    @property
+    def steps_dir(self) -> Path:
+        return self.root / self.steps
+
+
+def load_project(root: Path | str = ".") -> ProjectConfig:
+    """Settings of the project in `root`: `motet.toml` if present, else `[tool.motet]` in
+    `pyproject.toml`, else defaults. Raises ProjectConfigError naming the file and field."""
+    root = Path(root)
+    motet_toml = root / "motet.toml"
+    if motet_toml.is_file():
+        return _from_table(root, motet_toml, _read(motet_toml), "")
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        tool = _read(pyproject).get("tool", {})
+        table = tool.get("motet") if isinstance(tool, Mapping) else None
+        if table is not None:
+            if not isinstance(table, Mapping):
+                raise ProjectConfigError("expected a table", file=pyproject, field="tool.motet")
+            return _from_table(root, pyproject, table, "tool.motet.")
+    return ProjectConfig(root=root)
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProjectConfigError(f"not valid TOML: {exc}", file=file) from exc
+    except OSError as exc:
+        raise ProjectConfigError(f"cannot read: {exc}", file=file) from exc
+
+
+@attrs.frozen
+class _Reader:
+    file: Path
+    prefix: str  # "tool.motet." inside pyproject.toml
+
+    def fail(self, field: str, message: str) -> ProjectConfigError:
+        return ProjectConfigError(message, file=self.file, field=self.prefix + field)
+
+    def string(self, table: Mapping[str, Any], key: str, choices: tuple[str, ...] = ()) -> Any:
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+        if choices and value not in choices:
+            raise self.fail(key, f"expected one of {list(choices)}, got {value!r}")
+        return value
+
+    def number(self, table: Mapping[str, Any], key: str) -> float:
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise self.fail(key, f"expected a number of seconds >= 0, got {value!r}")
+        return float(value)
+
+    def queue(self, table: Any, field: str) -> QueueOverrides:
+        if not isinstance(table, Mapping):
+            raise self.fail(field, f"expected a table of queue options, got {table!r}")
+        unknown = sorted(k for k in table if k not in QUEUE_OPTION_KEYS)
+        if unknown:
+            raise self.fail(
+                f"{field}.{unknown[0]}",
+                f"unknown queue option{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(QUEUE_OPTION_KEYS))}",
+            )
+        try:
+            return parse_queue_options(table)
+        except OptionError as exc:
+            raise self.fail(f"{field}.{exc.key}", exc.message) from None
+
+
+_KEYS = (
+    "steps",
+    "backend",
+    "host",
+    "port",
+    "timezone",
+    "cron_grace",
+    "log_format",
+    "log_level",
+    "token",
+    "queue",
+    "queues",
+)
+
+
+def _from_table(root: Path, file: Path, table: Mapping[str, Any], prefix: str) -> ProjectConfig:
+    r = _Reader(file, prefix)
+    unknown = sorted(k for k in table if k not in _KEYS)
+    if unknown:
+        raise r.fail(
+            unknown[0],
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(_KEYS))}",
+        )
+    values: dict[str, Any] = {}
+    for key in ("steps", "host", "token"):
+        if key in table:
+            values[key] = r.string(table, key)
+    if "backend" in table:
+        values["backend"] = _backend(r, r.string(table, "backend"))
+    if "port" in table:
+        port = table["port"]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise r.fail("port", f"expected a port number 0-65535, got {port!r}")
+        values["port"] = port
+    if "timezone" in table:
+        values["timezone"] = _timezone(r, r.string(table, "timezone"))
+    if "cron_grace" in table:
+        values["cron_grace"] = r.number(table, "cron_grace")
+    if "log_format" in table:
+        values["log_format"] = r.string(table, "log_format", LOG_FORMATS)
+    if "log_level" in table:
+        level = table["log_level"]
+        name = level.lower() if isinstance(level, str) else level
+        name = "warn" if name == "warning" else name
+        if name not in LEVELS:
+            raise r.fail("log_level", f"expected one of {list(LEVELS)}, got {level!r}")
+        values["log_level"] = name
+    if "queue" in table:
+        values["queue"] = r.queue(table["queue"], "queue")
+    if "queues" in table:
+        queues = table["queues"]
+        if not isinstance(queues, Mapping):
+            raise r.fail("queues", f'expected tables like [queues."topic.name"], got {queues!r}')
+        values["queues"] = {
+            topic: r.queue(options, f"queues.{_toml_key(topic)}")
+            for topic, options in queues.items()
+        }
+    return ProjectConfig(root=root, file=file, **values)
+
+
+def _toml_key(topic: str) -> str:
+    return topic if topic.replace("_", "").replace("-", "").isalnum() else f'"{topic}"'
+
+
+def _backend(r: _Reader, value: str) -> str:
+    scheme = value.split("://", 1)[0] if "://" in value else value
+    if scheme not in BACKENDS:
+        raise r.fail(
+            "backend",
+            f"expected one of {list(BACKENDS)} or a URL like 'sqlite:///.motet/motet.db' or "
+            f"'redis://127.0.0.1:6379/0', got {value!r}",
+        )
+    return value
+
+
+def _timezone(r: _Reader, value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise r.fail(
+            "timezone", f"unknown timezone {value!r}; expected an IANA name like 'Europe/Paris'"
+        ) from None
+    return value
+
+
+def resolve_queue_options(
+    project: ProjectConfig | None, topic: str, trigger_overrides: QueueOverrides
+) -> QueueOptions:
+    """Built-in defaults < project `[queue]` < project `[queues."topic"]` < the trigger."""
+    merged = QueueOverrides()
+    if project is not None:
+        merged = merge_overrides(merged, project.queue)
+        merged = merge_overrides(merged, project.queues.get(topic, QueueOverrides()))
+    merged = merge_overrides(merged, trigger_overrides)
+    return QueueOptions(
+        **{
+            a.name: getattr(merged, a.name)
+            for a in attrs.fields(QueueOverrides)
+            if getattr(merged, a.name) is not None
+        }
+    )
