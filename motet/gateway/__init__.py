@@ -1,1 +1,27 @@
-"""(re-exports are added as the package grows)"""
+"""The HTTP gateway: HTTP triggers served by quart-trio on hypercorn's trio worker."""
+
+from ._app import accept_trace_id as accept_trace_id
+from ._app import build_app as build_app
+from ._app import motet_blueprint as motet_blueprint
+from ._app import mount as mount
+from ._connection import KeepAliveSafeHTTPConnection as KeepAliveSafeHTTPConnection
+from ._openapi import openapi_document as openapi_document
+from ._options import GatewayOptions as GatewayOptions
+from ._request import HttpInvoker as HttpInvoker
+from ._request import Request as Request
+from ._request import Response as Response
+from ._serve import serve as serve
+
+__all__ = [
+    "GatewayOptions",
+    "HttpInvoker",
+    "KeepAliveSafeHTTPConnection",
+    "Request",
+    "Response",
+    "accept_trace_id",
+    "build_app",
+    "motet_blueprint",
+    "mount",
+    "openapi_document",
+    "serve",
+]

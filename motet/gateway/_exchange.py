@@ -1,0 +1,220 @@
+"""Turning a quart request into a motet `Request`, and a handler's return into a reply.
+
+Reading enforces the body limit while the body streams in (a declared Content-Length over
+the limit is refused before a byte is read) and a read deadline for slow clients. Any
+refusal is a `Rejected`, which the app turns into a problem response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import cattrs
+import quart
+import trio
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .._errors import InputValidationError
+from ..steps._schema import to_json, validate
+from ._problem import (
+    BODY_TOO_LARGE,
+    INVALID_BODY,
+    INVALID_QUERY,
+    MALFORMED_JSON,
+    REQUEST_TIMEOUT,
+    UNSUPPORTED_MEDIA_TYPE,
+    ProblemKind,
+    validation_errors,
+)
+from ._query import coerce_query
+from ._request import Request, Response
+from ._routes import Route
+
+_RESPONSE_KEYS = frozenset({"status", "body", "headers"})
+
+
+class Rejected(Exception):
+    """The request is refused before its handler runs."""
+
+    def __init__(self, kind: ProblemKind, detail: str, *, errors: list[str] | None = None,
+                 close: bool = False) -> None:
+        self.kind = kind
+        self.detail = detail
+        self.errors = errors
+        self.close = close  # answer with `Connection: close`: the body was not read to its end
+        super().__init__(detail)
+
+    def extra(self) -> dict[str, Any]:
+        return {"errors": validation_errors(self.errors)} if self.errors is not None else {}
+
+
+class InvalidResponse(Exception):
+    """A handler returned something that is not a response (says what and what was got)."""
+
+
+def is_json_type(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+async def read_body(request: quart.Request, *, limit: int, timeout: float) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise Rejected(BODY_TOO_LARGE, f"the body declares {declared} bytes; the limit is "
+                       f"{limit} bytes", close=True)
+    chunks: list[bytes] = []
+    total = 0
+    with trio.move_on_after(timeout) as scope:
+        try:
+            async for chunk in request.body:
+                total += len(chunk)
+                if total > limit:
+                    raise Rejected(BODY_TOO_LARGE, f"the body is larger than the limit of "
+                                   f"{limit} bytes", close=True)
+                chunks.append(chunk)
+        except RequestEntityTooLarge:  # the app-wide limit of a host app, if lower than ours
+            raise Rejected(BODY_TOO_LARGE, "the body is larger than the server's limit",
+                           close=True) from None
+    if scope.cancelled_caught:
+        raise Rejected(REQUEST_TIMEOUT, f"the request body did not arrive within {timeout:g} s "
+                       f"({total} bytes received)", close=True)
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise Rejected(MALFORMED_JSON, f"the body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise Rejected(MALFORMED_JSON, f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+                       ) from None
+    except ValueError as exc:
+        raise Rejected(MALFORMED_JSON, str(exc)) from None
+
+
+def parse_body(route: Route, mimetype: str, raw: bytes, converter: cattrs.Converter) -> Any:
+    """The handler's `request.body`: structured against the trigger's schema when it has one,
+    else the parsed JSON (None for an empty or non-JSON body; `raw_body` keeps the bytes)."""
+    schema = route.trigger.body
+    if schema is None:
+        if not raw or (mimetype and not is_json_type(mimetype)):
+            return None
+        return decode_json(raw)
+    if raw and not is_json_type(mimetype):
+        got = mimetype or "no Content-Type"
+        raise Rejected(UNSUPPORTED_MEDIA_TYPE, f"{route.trigger.method} {route.path.written} "
+                       f"takes application/json, got {got}")
+    if not raw.strip():
+        raise Rejected(INVALID_BODY, "a JSON body is required",
+                       errors=["a JSON body is required @ $.body"])
+    payload = decode_json(raw)
+    try:
+        return validate(converter, payload, schema, root="$.body", what="request body")
+    except InputValidationError as exc:
+        raise Rejected(INVALID_BODY, f"{len(exc.messages)} problem(s) in the request body",
+                       errors=exc.messages) from None
+
+
+def parse_query(request: quart.Request) -> dict[str, str | list[str]]:
+    return {k: vs[0] if len(vs) == 1 else vs for k, vs in request.args.lists()}
+
+
+def check_query(route: Route, query: Mapping[str, str | list[str]],
+                converter: cattrs.Converter) -> None:
+    schema = route.trigger.query
+    if schema is None:
+        return
+    try:
+        validate(converter, coerce_query(query, schema), schema, root="$.query",
+                 what="query parameters")
+    except InputValidationError as exc:
+        raise Rejected(INVALID_QUERY, f"{len(exc.messages)} problem(s) in the query parameters",
+                       errors=exc.messages) from None
+
+
+def header_map(request: quart.Request) -> dict[str, str]:
+    """Lower-cased names (hypercorn already lowers them); repeated headers joined by ', '."""
+    headers: dict[str, str] = {}
+    for name, value in request.scope.get("headers", ()):
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+async def build_request(route: Route, request: quart.Request, path_params: Mapping[str, str],
+                        *, trace_id: str, converter: cattrs.Converter, limit: int,
+                        timeout: float) -> Request:
+    # The body is read first even when the query is wrong: answering before the client has
+    # finished sending would close the socket under unread data and lose the answer.
+    raw = await read_body(request, limit=limit, timeout=timeout)
+    query = parse_query(request)
+    check_query(route, query, converter)
+    mimetype = request.mimetype
+    return Request(
+        method=request.method,
+        path=request.path,
+        path_params=dict(path_params),
+        query=query,
+        headers=header_map(request),
+        body=parse_body(route, mimetype, raw, converter),
+        trace_id=trace_id,
+        raw_body=raw,
+    )
+
+
+@attrs.frozen
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]  # lower-case names; content-type included when there is a body
+
+
+def make_reply(result: Any, converter: cattrs.Converter) -> Reply:
+    """A handler's return as a reply: a `Response`, a `{"status", "body", "headers"}` dict,
+    None (204), or any other value (200 with it as the JSON body)."""
+    headers: Mapping[str, Any] | None
+    if isinstance(result, Response):
+        status, body, headers = result.status, result.body, result.headers
+    elif isinstance(result, Mapping) and "status" in result and result.keys() <= _RESPONSE_KEYS:
+        status, body, headers = result["status"], result.get("body"), result.get("headers")
+    elif result is None:
+        return Reply(204, b"", {})
+    else:
+        status, body, headers = 200, result, None
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise InvalidResponse(f"response status must be an int in 100..599, got {status!r}")
+    out: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str | int):
+            raise InvalidResponse(f"response headers must map str to str, got {name!r}: "
+                                  f"{value!r}")
+        out[name.lower()] = str(value)
+    return Reply(status, _encode(body, out, converter), out)
+
+
+def _encode(body: Any, headers: dict[str, str], converter: cattrs.Converter) -> bytes:
+    declared = headers.get("content-type", "")
+    mimetype = declared.split(";", 1)[0].strip().lower()
+    if body is None:
+        return b""
+    if isinstance(body, bytes | bytearray) and not is_json_type(mimetype):
+        headers.setdefault("content-type", "application/octet-stream")
+        return bytes(body)
+    if isinstance(body, str) and mimetype and not is_json_type(mimetype):
+        return body.encode("utf-8")
+    try:
+        document = to_json(converter, body)
+    except TypeError as exc:
+        raise InvalidResponse(f"response body is not JSON: {exc}") from exc
+    headers.setdefault("content-type", "application/json")
+    return json.dumps(document, separators=(",", ":")).encode()

@@ -1,0 +1,58 @@
+"""The gateway's settings: one frozen record instead of a dozen keywords."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import attrs
+
+MIB = 1024 * 1024
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"GatewayOptions.{attribute.name} must be > 0, got {value!r}")
+
+
+def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"GatewayOptions.port must be in 0..65535 (0 = any free port), "
+                         f"got {value!r}")
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+@attrs.frozen
+class GatewayOptions:
+    """How the gateway listens, limits requests and describes itself.
+
+    Every time is in seconds. `handler_timeout` applies to routes whose trigger sets no
+    `timeout`; `read_timeout` bounds reading one request body (a slow client gets 408);
+    `keep_alive_timeout` closes idle connections (and bounds a client that opens a connection
+    and never finishes its request line and headers); `graceful_timeout` is how long
+    in-flight requests get once shutdown starts.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=3000, validator=_port)
+    max_body_size: int = attrs.field(default=1 * MIB, validator=_positive)
+    handler_timeout: float = attrs.field(default=30.0, validator=_positive)
+    read_timeout: float = attrs.field(default=10.0, validator=_positive)
+    keep_alive_timeout: float = attrs.field(default=5.0, validator=_positive)
+    graceful_timeout: float = attrs.field(default=5.0, validator=_positive)
+    trace_header: str = attrs.field(default="x-trace-id", converter=_lower)
+    openapi_path: str | None = "/openapi.json"  # None: no OpenAPI route
+    title: str = "motet"
+    version: str = "0.1.0"
+    # hypercorn's own messages (bind, "Error in ASGI Framework"); None silences them.
+    error_log: logging.Logger | None = attrs.field(
+        factory=lambda: logging.getLogger("motet.gateway"), eq=False
+    )
+
+    @property
+    def bind(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
