@@ -166,9 +166,9 @@ def test_same_relative_path_in_two_projects_keeps_both_modules(tmp_path: Path) -
         folder.mkdir(parents=True)
         (folder / "pets_step.py").write_text(
             "import attrs\n"
-            "@attrs.frozen\nclass Pet:\n    kind: str = %r\n"
+            f"@attrs.frozen\nclass Pet:\n    kind: str = {name!r}\n"
             "config = {'name': 'P', 'triggers': [{'type': 'queue', 'topic': 'p', 'input': Pet}]}\n"
-            "def handler(input, ctx):\n    return None\n" % name
+            "def handler(input, ctx):\n    return None\n"
         )
     (one,) = load_steps(tmp_path / "one" / "steps")
     (two,) = load_steps(tmp_path / "two" / "steps")
