@@ -16,7 +16,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -36,6 +36,9 @@ from .project import ProjectConfig, resolve_queue_options
 from .steps import make_converter, to_json, validate
 from .steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
 from .supervision import ChildSpec, Supervisor, SupervisorOptions
+
+if TYPE_CHECKING:
+    from .gateway import GatewayOptions
 
 CRON_DEFAULTS = attrs.evolve(QueueOptions(), max_retries=0, concurrency=1)
 
@@ -225,12 +228,16 @@ class Runtime:
 async def open_runtime(
     steps: Sequence[Step] | str | Path = "steps", *, backend: Backend | str = "memory",
     project: ProjectConfig | None = None, clock: Clock | None = None,
-    options: RuntimeOptions | None = None, serve: bool = False, root: str | Path = ".",
+    options: RuntimeOptions | None = None, serve: GatewayOptions | bool = False,
+    root: str | Path = ".",
 ) -> AsyncIterator[Runtime]:
     """Run motet inside your own trio program:
 
-        async with motet.open_runtime("steps", backend="sqlite") as runtime:
+        async with motet.open_runtime("steps", backend="sqlite", serve=True) as runtime:
             ...   # the runtime runs until the block exits (a graceful stop)
+
+    `serve=True` (or a GatewayOptions) also serves the HTTP steps; the bound URLs are in
+    `runtime.gateway_urls`.
     """
     from .backends import backend_from_url
     from .steps import load_steps
@@ -242,9 +249,10 @@ async def open_runtime(
         backend = backend_from_url(backend, root=root_path)
     gateway = None
     if serve:
-        from .gateway import serve_runtime
+        from ._serve import gateway_for
+        from .gateway import GatewayOptions
 
-        gateway = serve_runtime
+        gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
     runtime = Runtime(steps, backend=backend, project=project, clock=clock, options=options,
                       gateway=gateway)
     async with trio.open_nursery() as nursery:

@@ -1,0 +1,184 @@
+"""`motet` commands: start, dev, emit, steps, graph, dlq, state, new."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._app import Project, reports_errors
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project", "root", type=click.Path(file_okay=False, path_type=Path),
+              default=".", show_default=True, help="The project folder (steps/, motet.toml).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, root: Path, debug: bool) -> None:
+    """motet: Motia-style steps, queues, cron and state on trio."""
+    ctx.obj = Project(root.resolve(), debug)
+
+
+def _serve_options(f: Any) -> Any:
+    f = click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]),
+                     help="Default: motet.toml's log_level (info).")(f)
+    f = click.option("--log-format", type=click.Choice(["pretty", "json"]),
+                     help="Default: motet.toml's log_format (pretty).")(f)
+    f = click.option("--steps", "steps_dir", help="Steps folder (default: steps).")(f)
+    f = click.option("--backend", help="memory | sqlite | sqlite:///path.db | redis://host:port/0")(f)
+    f = click.option("--host", help="Bind address (default 127.0.0.1).")(f)
+    f = click.option("--port", type=click.IntRange(0, 65535), help="Port (default 3000).")(f)
+    return f
+
+
+@main.command()
+@_serve_options
+@click.option("--instances", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the backend and the port.")
+@click.pass_obj
+@reports_errors
+def start(project: Project, instances: int, **flags: Any) -> None:
+    """Run the project: serve its HTTP steps, consume its queues, fire its cron."""
+    from ._serve import run_instances, serve_project
+
+    if instances > 1:
+        run_instances(project, instances, flags)
+    else:
+        serve_project(project, flags)
+
+
+@main.command()
+@_serve_options
+@click.pass_obj
+@reports_errors
+def dev(project: Project, **flags: Any) -> None:
+    """Like start, and restart when a step file or motet.toml changes (state is kept in the
+    backend, so use sqlite or redis to keep it across reloads)."""
+    from ._serve import serve_with_reload
+
+    serve_with_reload(project, flags)
+
+
+@main.command()
+@click.argument("topic")
+@click.argument("data", default="null")
+@click.option("--group", help="Message group (fifo queues).")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.pass_obj
+@reports_errors
+def emit(project: Project, topic: str, data: str, group: str | None, backend: str | None) -> None:
+    """Publish DATA (JSON) on TOPIC to the project's backend."""
+    from ._data import emit_message
+
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="DATA") from exc
+    message_id = emit_message(project, topic, payload, group=group, backend=backend)
+    click.echo(message_id)
+
+
+@main.command("steps")
+@click.option("--steps", "steps_dir", help="Steps folder (default: steps).")
+@click.pass_obj
+@reports_errors
+def list_steps(project: Project, steps_dir: str | None) -> None:
+    """A table of steps, their triggers and topics."""
+    from ._inspect import steps_table
+
+    click.echo(steps_table(project.steps(steps_dir)))
+
+
+@main.command()
+@click.option("--steps", "steps_dir", help="Steps folder (default: steps).")
+@click.pass_obj
+@reports_errors
+def graph(project: Project, steps_dir: str | None) -> None:
+    """The flows as a Mermaid diagram."""
+    from ._inspect import mermaid
+
+    click.echo(mermaid(project.steps(steps_dir)))
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: list and re-drive."""
+
+
+@dlq.command("list")
+@click.option("--step", help="Only this step's dead letters.")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+@reports_errors
+def dlq_list(project: Project, step: str | None, backend: str | None, as_json: bool) -> None:
+    from ._data import list_dead_letters
+
+    for line in list_dead_letters(project, step=step, backend=backend, as_json=as_json):
+        click.echo(line)
+
+
+@dlq.command("redrive")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Re-drive every dead letter (of --step).")
+@click.option("--step", help="With --all: only this step's dead letters.")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.pass_obj
+@reports_errors
+def dlq_redrive(project: Project, ids: tuple[str, ...], everything: bool, step: str | None,
+                backend: str | None) -> None:
+    """Put dead letters back in their queue (attempts reset)."""
+    from ._data import redrive
+
+    if not ids and not everything:
+        raise click.UsageError("name dead-letter ids, or pass --all")
+    count = redrive(project, list(ids), everything=everything, step=step, backend=backend)
+    click.echo(f"re-drove {count} dead letter(s)")
+
+
+@main.group("state")
+def state_group() -> None:
+    """Read state: get a key, list a namespace."""
+
+
+@state_group.command("get")
+@click.argument("namespace")
+@click.argument("key")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.pass_obj
+@reports_errors
+def state_get(project: Project, namespace: str, key: str, backend: str | None) -> None:
+    from ._data import read_state
+
+    value = read_state(project, namespace, key, backend=backend)
+    if value is None:
+        raise click.ClickException(f"no key {key!r} in state namespace {namespace!r}")
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@state_group.command("list")
+@click.argument("namespace", required=False)
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.pass_obj
+@reports_errors
+def state_list(project: Project, namespace: str | None, backend: str | None) -> None:
+    """Keys and values of NAMESPACE, or the namespaces when none is given."""
+    from ._data import list_state
+
+    for line in list_state(project, namespace, backend=backend):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_obj
+@reports_errors
+def new(project: Project, name: str) -> None:
+    """Create a project folder NAME with a working example step and its test."""
+    from ._scaffold import create_project
+
+    target = create_project(project.root / name)
+    click.echo(f"created {target}\n\n  cd {name}\n  motet dev          # serve on :3000\n"
+               f"  python -m pytest   # run its test")
