@@ -124,7 +124,7 @@ def _apply_at(current: JSON, op: UpdateOp) -> JSON:
         base = dict(current) if isinstance(current, dict) else {}
         base.update(copy.deepcopy(op.value))
         return base
-    base = 0 if current is None else current
-    if isinstance(base, bool) or not isinstance(base, int | float):
-        raise ValueError(f"cannot {op.op} {op.path or 'the document'}: it is {base!r}")
-    return base + op.value if op.op == "increment" else base - op.value
+    number = 0 if current is None else current
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise ValueError(f"cannot {op.op} {op.path or 'the document'}: it is {number!r}")
+    return number + op.value if op.op == "increment" else number - op.value

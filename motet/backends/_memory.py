@@ -1,0 +1,335 @@
+"""The in-memory backend: the reference implementation of the backend Protocols and the
+test double. Nothing survives the process; everything else behaves as the durable backends.
+
+Values cross the boundary as copies (published data, deliveries, dead letters, state), so
+a caller mutating a dict it passed in or got back never changes what is stored, exactly
+as if it had been serialized. Non-JSON values are refused with `BackendError`, so a test
+on this backend fails where a durable backend would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+
+import trio
+
+from .._clock import Clock
+from .._envelope import (
+    JSON,
+    DeadLetter,
+    Delivery,
+    Envelope,
+    QueueDepth,
+    Subscription,
+    new_id,
+    state_topic,
+)
+from .._errors import BackendError
+from ..state._ops import StateWrite
+from ._json_copy import json_copy, json_equal
+from ._memory_queue import Message, SubscriptionQueue
+from ._protocol import Backend, StateChange
+
+
+class MemoryBackend:
+    """Queues, state and cron marks in this process's memory.
+
+    Several runtimes may share one instance (each calls `run`), which is how tests model
+    several instances over one backend. Beyond the Protocols it offers synchronous
+    introspection for test harnesses: `next_due()` and `pending_total()`.
+
+    Where the Protocols are silent: `retry`, `extend` and `bury` of a delivery whose lease
+    was lost are no-ops like `ack` (the message belongs to its new holder); `bury` then
+    returns a record with an empty `id` that is not stored.
+    """
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._clock: Clock | None = None
+        self._running = 0
+        self._seq = itertools.count(1)
+        self._queues: dict[str, SubscriptionQueue] = {}
+        self._by_topic: dict[str, list[SubscriptionQueue]] = {}
+        self._dead: dict[str, DeadLetter] = {}  # every subscription's, oldest first
+        self._state: dict[str, dict[str, JSON]] = {}
+        self._ticks: set[tuple[str, float]] = set()
+        self._last_tick: dict[str, float] = {}
+
+    async def run(
+        self, clock: Clock, *, task_status: trio.TaskStatus[Backend] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        self._clock = clock
+        self._running += 1
+        try:
+            task_status.started(self)
+            await trio.sleep_forever()
+        finally:
+            self._running -= 1
+
+    def _now(self) -> float:
+        if not self._running or self._clock is None:
+            raise BackendError(
+                "the memory backend is not running: start it with "
+                "`await nursery.start(backend.run, clock)` before using it"
+            )
+        return self._clock.now()
+
+    def _queue(self, key: str) -> SubscriptionQueue:
+        queue = self._queues.get(key)
+        if queue is None:
+            known = ", ".join(sorted(self._queues)) or "none"
+            raise BackendError(
+                f"subscription {key!r} is not declared in the memory backend "
+                f"(declared: {known}); call `declare` first"
+            )
+        return queue
+
+    # -- queues ----------------------------------------------------------------------------
+
+    async def declare(self, subscriptions: Sequence[Subscription]) -> None:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        for subscription in subscriptions:
+            queue = self._queues.get(subscription.key)
+            if queue is None:
+                queue = self._queues[subscription.key] = SubscriptionQueue(subscription)
+                self._by_topic.setdefault(subscription.topic, []).append(queue)
+            else:
+                queue.reconfigure(subscription)
+                queue.wake()
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        self._publish_now(envelopes)
+
+    def _publish_now(self, envelopes: Iterable[Envelope]) -> None:
+        # Copy (and check) every payload before enqueuing any, so a bad one enqueues nothing.
+        staged = [
+            (queues, _copied(envelope))
+            for envelope in envelopes
+            if (queues := self._by_topic.get(envelope.topic))
+        ]
+        for queues, envelope in staged:
+            seq = next(self._seq)
+            for queue in queues:
+                queue.push(Message(envelope, seq))
+                queue.wake()
+
+    async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
+        if max_count < 1:
+            raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
+        clock_now = self._now
+        queue = self._queue(subscription.key)
+        await trio.lowlevel.checkpoint()
+        while True:
+            now = clock_now()
+            queue.advance(now)
+            messages = queue.take(max_count, now, subscription.options.lease)
+            if messages:
+                key = subscription.key
+                return [Delivery(_copied(m.envelope), key, m.attempt, m.receipt) for m in messages]
+            due = queue.next_due()
+            assert self._clock is not None
+            deadline = math.inf if due is None else self._clock.to_trio(due)
+            with trio.move_on_at(deadline):
+                await queue.lot.park()
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        for delivery in deliveries:
+            queue = self._queue(delivery.subscription)
+            if queue.settle(delivery.receipt) is not None and queue.strategy == "fifo":
+                queue.wake()  # its group may have a next message
+
+    async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        until = self._now() + seconds
+        await trio.lowlevel.checkpoint()
+        for delivery in deliveries:
+            self._queue(delivery.subscription).extend(delivery.receipt, until)
+
+    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
+        now = self._now()
+        await trio.lowlevel.checkpoint()
+        queue = self._queue(delivery.subscription)
+        if queue.retry(delivery.receipt, delivery.attempt + 1, now + max(delay, 0.0), now):
+            queue.wake()  # ready now, or an earlier due time for sleeping receivers
+
+    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
+        now = self._now()
+        await trio.lowlevel.checkpoint()
+        queue = self._queue(delivery.subscription)
+        message = queue.settle(delivery.receipt)
+        letter = DeadLetter(
+            id=new_id() if message is not None else "",
+            subscription=delivery.subscription,
+            envelope=message.envelope if message is not None else delivery.envelope,
+            error=error,
+            attempts=delivery.attempt,
+            failed_at=now,
+        )
+        if message is not None:
+            queue.dead[letter.id] = letter
+            self._dead[letter.id] = letter
+            queue.wake()
+        return _copied_letter(letter)
+
+    async def dead_letters(
+        self, subscription: str | None = None, *, limit: int = 100
+    ) -> list[DeadLetter]:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        if subscription is None:
+            letters: Iterable[DeadLetter] = self._dead.values()
+        elif subscription in self._queues:
+            letters = self._queues[subscription].dead.values()
+        else:
+            return []
+        return [_copied_letter(letter) for letter in itertools.islice(letters, max(limit, 0))]
+
+    async def redrive(self, ids: Sequence[str]) -> int:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        count = 0
+        for id_ in ids:
+            letter = self._dead.pop(id_, None)
+            if letter is None:
+                continue
+            queue = self._queues[letter.subscription]
+            del queue.dead[id_]
+            queue.push(Message(letter.envelope, next(self._seq)))
+            queue.wake()
+            count += 1
+        return count
+
+    async def discard(self, ids: Sequence[str]) -> int:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        count = 0
+        for id_ in ids:
+            letter = self._dead.pop(id_, None)
+            if letter is not None:
+                del self._queues[letter.subscription].dead[id_]
+                count += 1
+        return count
+
+    async def depth(self) -> dict[str, QueueDepth]:
+        now = self._now()
+        await trio.lowlevel.checkpoint()
+        for queue in self._queues.values():
+            queue.advance(now)
+        return {key: queue.depth() for key, queue in self._queues.items()}
+
+    def next_due(self) -> float | None:
+        """Epoch seconds of the earliest lease expiry or delayed retry, or None (sync)."""
+        dues = [d for q in self._queues.values() if (d := q.next_due()) is not None]
+        return min(dues) if dues else None
+
+    def pending_total(self) -> int:
+        """Messages published and not yet acknowledged or buried, over every queue (sync)."""
+        return sum(queue.pending() for queue in self._queues.values())
+
+    # -- state -----------------------------------------------------------------------------
+
+    async def state_get(self, namespace: str, key: str) -> JSON:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        return json_copy(self._state.get(namespace, {}).get(key))
+
+    async def state_write(
+        self, namespace: str, key: str, write: StateWrite, *, trace_id: str
+    ) -> StateChange:
+        now = self._now()
+        await trio.lowlevel.checkpoint()
+        bucket = self._state.get(namespace, {})
+        old = bucket.get(key)
+        # apply() works on its own copy of `old`; a ValueError leaves the stored value as is.
+        new = json_copy(write.apply(old), where=f"state {namespace!r} key {key!r}")
+        return self._store(namespace, key, old, new, trace_id, now)
+
+    def _store(
+        self, namespace: str, key: str, old: JSON, new: JSON, trace_id: str, now: float
+    ) -> StateChange:
+        if json_equal(old, new):
+            return StateChange(namespace, key, json_copy(new), json_copy(old), "")
+        if new is None:
+            event = "deleted"
+            bucket = self._state[namespace]
+            del bucket[key]
+            if not bucket:
+                del self._state[namespace]
+        else:
+            event = "created" if old is None else "updated"
+            self._state.setdefault(namespace, {})[key] = new
+        change = StateChange(namespace, key, json_copy(new), old, event)
+        self._publish_now(
+            [Envelope(state_topic(namespace), change.to_json(), trace_id, created_at=now)]
+        )
+        return change
+
+    async def state_list(self, namespace: str) -> list[tuple[str, JSON]]:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        return [(k, json_copy(v)) for k, v in sorted(self._state.get(namespace, {}).items())]
+
+    async def state_groups(self) -> list[str]:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        return sorted(namespace for namespace, bucket in self._state.items() if bucket)
+
+    async def state_clear(self, namespace: str, *, trace_id: str) -> int:
+        now = self._now()
+        await trio.lowlevel.checkpoint()
+        keys = sorted(self._state.get(namespace, {}))
+        for key in keys:
+            self._store(namespace, key, self._state[namespace][key], None, trace_id, now)
+        return len(keys)
+
+    # -- schedule --------------------------------------------------------------------------
+
+    async def claim_tick(self, step: str, scheduled: float) -> bool:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        mark = (step, float(scheduled))
+        if mark in self._ticks:
+            return False
+        self._ticks.add(mark)
+        if scheduled > self._last_tick.get(step, -math.inf):
+            self._last_tick[step] = float(scheduled)
+        return True
+
+    async def last_tick(self, step: str) -> float | None:
+        self._now()
+        await trio.lowlevel.checkpoint()
+        return self._last_tick.get(step)
+
+
+def _copied(envelope: Envelope) -> Envelope:
+    """The envelope with its own copy of `data` (scalars need none)."""
+    data = envelope.data
+    if data is None or type(data) in (str, int, float, bool):
+        return envelope
+    return Envelope(
+        topic=envelope.topic,
+        data=json_copy(data, where=f"message {envelope.id} on topic {envelope.topic!r}"),
+        trace_id=envelope.trace_id,
+        id=envelope.id,
+        group=envelope.group,
+        priority=envelope.priority,
+        created_at=envelope.created_at,
+    )
+
+
+def _copied_letter(letter: DeadLetter) -> DeadLetter:
+    return DeadLetter(
+        id=letter.id,
+        subscription=letter.subscription,
+        envelope=_copied(letter.envelope),
+        error=letter.error,
+        attempts=letter.attempts,
+        failed_at=letter.failed_at,
+    )

@@ -1,0 +1,256 @@
+"""One subscription's queue held in memory: ready messages, leases, delayed retries.
+
+Pure synchronous bookkeeping; `MemoryBackend` adds time, waiting and copying. Every
+operation is O(1) or O(log n) amortized, because the in-memory runtime pushes tens of
+thousands of messages per second through here.
+
+Where a message is, at any moment (exactly one of):
+- ready: in the strategy's ready structure (standard: a deque; priority: a heap keyed by
+  (-priority, seq); fifo: its group's `waiting` deque),
+- leased: in `_leased` under its current receipt, with an entry in `_lease_heap`,
+- delayed: in `_delayed` until its retry time.
+`seq` is a backend-wide publish counter, so it orders messages across subscriptions too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Hashable
+
+import trio
+
+from .._envelope import DeadLetter, Envelope, QueueDepth, Subscription
+
+
+class Message:
+    """A message in one subscription's queue. `attempt` is the attempt of its next delivery."""
+
+    __slots__ = ("attempt", "envelope", "group", "lease_until", "receipt", "seq")
+
+    def __init__(self, envelope: Envelope, seq: int, attempt: int = 1) -> None:
+        self.envelope = envelope
+        self.seq = seq
+        self.attempt = attempt
+        self.receipt = ""
+        self.lease_until = 0.0
+        # A fifo message without a group is its own group (it blocks nothing but itself).
+        self.group: Hashable = envelope.group if envelope.group is not None else (None, seq)
+
+
+class _Group:
+    """A fifo group: `holder` is the one message leased or delayed, `waiting` the rest in order.
+
+    Invariant: the group's key is in `SubscriptionQueue._ready_groups` exactly when `holder`
+    is None and `waiting` is not empty; a group with neither is deleted.
+    """
+
+    __slots__ = ("holder", "waiting")
+
+    def __init__(self) -> None:
+        self.holder: Message | None = None
+        self.waiting: deque[Message] = deque()
+
+
+class SubscriptionQueue:
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.strategy = subscription.options.strategy
+        self.lot = trio.lowlevel.ParkingLot()  # receivers waiting for something to be ready
+        self.dead: dict[str, DeadLetter] = {}  # insertion order = oldest first
+        self.ready_count = 0
+        self._standard: deque[Message] = deque()
+        self._priority: list[tuple[int, int, Message]] = []
+        self._groups: dict[Hashable, _Group] = {}
+        self._ready_groups: deque[Hashable] = deque()
+        self._leased: dict[str, Message] = {}
+        # (lease_until, receipt); entries go stale on ack/extend and are skipped, and the
+        # heap is rebuilt when stale entries outnumber live ones (amortized O(1)).
+        self._lease_heap: list[tuple[float, str]] = []
+        self._delayed: list[tuple[float, int, Message]] = []
+        self._receipts = itertools.count(1)
+
+    # -- configuration --------------------------------------------------------------------
+
+    def reconfigure(self, subscription: Subscription) -> None:
+        """Adopt new options; a strategy change re-files the ready messages in publish order."""
+        self.subscription = subscription
+        if subscription.options.strategy == self.strategy:
+            return
+        ready = sorted(self._drain_ready(), key=lambda m: m.seq)
+        self.strategy = subscription.options.strategy
+        if self.strategy != "fifo":
+            self._groups.clear()  # holders mean nothing outside fifo; keep none that block
+        for message in ready:
+            self.push(message)
+
+    def _drain_ready(self) -> list[Message]:
+        drained = list(self._standard) + [m for _, _, m in self._priority]
+        for group in self._groups.values():
+            drained.extend(group.waiting)
+            group.waiting.clear()
+        self._standard.clear()
+        self._priority.clear()
+        self._ready_groups.clear()
+        self._groups = {k: g for k, g in self._groups.items() if g.holder is not None}
+        self.ready_count = 0
+        return drained
+
+    # -- waking receivers ------------------------------------------------------------------
+
+    def wake(self) -> None:
+        if self.lot:
+            self.lot.unpark_all()
+
+    # -- ready messages ----------------------------------------------------------------------
+
+    def push(self, message: Message) -> None:
+        """A new (published or re-driven) message joins the back of the queue."""
+        self.ready_count += 1
+        if self.strategy == "standard":
+            self._standard.append(message)
+        elif self.strategy == "priority":
+            heapq.heappush(self._priority, (-message.envelope.priority, message.seq, message))
+        else:
+            group = self._groups.get(message.group)
+            if group is None:
+                group = self._groups[message.group] = _Group()
+            group.waiting.append(message)
+            if group.holder is None and len(group.waiting) == 1:
+                self._ready_groups.append(message.group)
+
+    def _requeue(self, message: Message) -> None:
+        """A message whose lease expired or whose retry time came goes back to the front."""
+        self.ready_count += 1
+        if self.strategy == "standard":
+            self._standard.appendleft(message)
+        elif self.strategy == "priority":
+            heapq.heappush(self._priority, (-message.envelope.priority, message.seq, message))
+        else:
+            group = self._groups.get(message.group)
+            if group is None:
+                group = self._groups[message.group] = _Group()
+            already_ready = group.holder is None and bool(group.waiting)
+            if group.holder is message:
+                group.holder = None
+            group.waiting.appendleft(message)
+            if group.holder is None and not already_ready:
+                self._ready_groups.appendleft(message.group)
+
+    def _pop_ready(self) -> Message | None:
+        if self.strategy == "standard":
+            return self._standard.popleft() if self._standard else None
+        if self.strategy == "priority":
+            return heapq.heappop(self._priority)[2] if self._priority else None
+        if not self._ready_groups:
+            return None
+        group = self._groups[self._ready_groups.popleft()]
+        message = group.waiting.popleft()
+        group.holder = message
+        return message
+
+    def _release(self, message: Message) -> None:
+        """The message left the queue (acked or buried): unblock its fifo group."""
+        if self.strategy != "fifo":
+            return
+        group = self._groups.get(message.group)
+        if group is None or group.holder is not message:
+            return
+        group.holder = None
+        if group.waiting:
+            self._ready_groups.append(message.group)
+        else:
+            del self._groups[message.group]
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def take(self, max_count: int, now: float, lease: float) -> list[Message]:
+        """Lease up to `max_count` ready messages until now + lease."""
+        taken: list[Message] = []
+        until = now + lease
+        while len(taken) < max_count:
+            message = self._pop_ready()
+            if message is None:
+                break
+            receipt = str(next(self._receipts))
+            message.receipt = receipt
+            message.lease_until = until
+            self._leased[receipt] = message
+            heapq.heappush(self._lease_heap, (until, receipt))
+            taken.append(message)
+        self.ready_count -= len(taken)
+        if len(self._lease_heap) > 2 * len(self._leased) + 64:
+            self._lease_heap = [(m.lease_until, r) for r, m in self._leased.items()]
+            heapq.heapify(self._lease_heap)
+        return taken
+
+    def settle(self, receipt: str) -> Message | None:
+        """Take the message leased under `receipt` out of the queue (ack, bury); None when
+        the lease was lost (expired and possibly handed to another consumer)."""
+        message = self._leased.pop(receipt, None)
+        if message is not None:
+            self._release(message)
+        return message
+
+    def extend(self, receipt: str, until: float) -> bool:
+        message = self._leased.get(receipt)
+        if message is None:
+            return False
+        message.lease_until = until
+        heapq.heappush(self._lease_heap, (until, receipt))
+        return True
+
+    def retry(self, receipt: str, attempt: int, due: float, now: float) -> bool:
+        """Schedule the leased message again at `due`; a fifo group stays blocked meanwhile."""
+        message = self._leased.pop(receipt, None)
+        if message is None:
+            return False
+        message.attempt = attempt
+        if due <= now:
+            self._requeue(message)
+        else:
+            heapq.heappush(self._delayed, (due, message.seq, message))
+        return True
+
+    # -- time ------------------------------------------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Expired leases and due retries become ready (a lost lease counts as an attempt)."""
+        heap = self._lease_heap
+        while heap and heap[0][0] <= now:
+            until, receipt = heapq.heappop(heap)
+            message = self._leased.get(receipt)
+            if message is None or message.lease_until != until:
+                continue  # acked, settled or extended since: a stale entry
+            del self._leased[receipt]
+            message.attempt += 1
+            self._requeue(message)
+        delayed = self._delayed
+        while delayed and delayed[0][0] <= now:
+            self._requeue(heapq.heappop(delayed)[2])
+
+    def next_due(self) -> float | None:
+        """The earliest lease expiry or retry time, or None."""
+        heap = self._lease_heap
+        while heap:
+            until, receipt = heap[0]
+            message = self._leased.get(receipt)
+            if message is not None and message.lease_until == until:
+                break
+            heapq.heappop(heap)
+        due = heap[0][0] if heap else None
+        if self._delayed and (due is None or self._delayed[0][0] < due):
+            due = self._delayed[0][0]
+        return due
+
+    def depth(self) -> QueueDepth:
+        return QueueDepth(
+            ready=self.ready_count,
+            leased=len(self._leased),
+            delayed=len(self._delayed),
+            dead=len(self.dead),
+        )
+
+    def pending(self) -> int:
+        return self.ready_count + len(self._leased) + len(self._delayed)

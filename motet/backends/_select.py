@@ -1,0 +1,75 @@
+"""Choosing a backend from its `--backend` / `backend =` spelling.
+
+The durable backends are imported only when chosen, so `import motet` never pays for (or
+requires) SQLite tuning or the optional Redis client.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import cast
+
+from .._errors import BackendUnavailable
+from ._memory import MemoryBackend
+from ._protocol import Backend
+
+DEFAULT_SQLITE_PATH = Path(".motet") / "motet.db"
+
+ACCEPTED_FORMS = (
+    "'memory'",
+    "'sqlite' (the project's .motet/motet.db)",
+    "'sqlite:///absolute/path.db'",
+    "'sqlite:relative/path.db' (relative to the project folder)",
+    "'redis://host:port/db'",
+)
+
+
+def backend_from_url(spec: str, *, root: Path) -> Backend:
+    """The backend named by `spec`; relative SQLite paths are resolved against `root`."""
+    text = spec.strip()
+    if text == "memory":
+        return MemoryBackend()
+    if text == "sqlite" or text.startswith("sqlite:"):
+        return _sqlite(_sqlite_path(text, spec, root))
+    if text.startswith(("redis://", "rediss://")):
+        return _redis(text)
+    raise BackendUnavailable(
+        f"unknown backend {spec!r}: expected one of " + ", ".join(ACCEPTED_FORMS)
+    )
+
+
+def _sqlite_path(text: str, spec: str, root: Path) -> Path:
+    if text == "sqlite":
+        return root / DEFAULT_SQLITE_PATH
+    if text.startswith("sqlite:///"):
+        path = Path("/" + text.removeprefix("sqlite:///").lstrip("/"))
+    elif text.startswith("sqlite://"):
+        raise BackendUnavailable(
+            f"backend {spec!r}: a SQLite URL takes no host; write 'sqlite:///absolute/path.db' "
+            "or 'sqlite:relative/path.db'"
+        )
+    else:
+        path = Path(text.removeprefix("sqlite:"))
+    if not path.name:
+        raise BackendUnavailable(
+            f"backend {spec!r} names no database file; expected e.g. 'sqlite:data/motet.db'"
+        )
+    return path if path.is_absolute() else root / path
+
+
+def _sqlite(path: Path) -> Backend:
+    from ._sqlite import SqliteBackend  # type: ignore[import-not-found,unused-ignore]
+
+    return cast(Backend, SqliteBackend(path))
+
+
+def _redis(url: str) -> Backend:
+    if importlib.util.find_spec("coredis") is None:
+        raise BackendUnavailable(
+            f"backend {url!r} needs the Redis client coredis, which is not installed; "
+            "install it with: pip install 'motet[redis]'"
+        )
+    from ._redis import RedisBackend  # type: ignore[import-not-found,unused-ignore]
+
+    return cast(Backend, RedisBackend(url))

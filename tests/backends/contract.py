@@ -1,0 +1,953 @@
+"""The contract every backend passes: the promises of motet/backends/_protocol.py as tests.
+
+Hooking a backend in (tests/backends/test_<name>.py):
+
+    class TestSqliteContract(BackendContract):
+        quiet_seconds = 0.05   # real seconds of no activity that mean "receive would block"
+
+        @pytest.fixture
+        async def backend(self, nursery, clock, tmp_path):
+            return await nursery.start(SqliteBackend(tmp_path / "motet.db").run, clock)
+
+        @pytest.fixture          # optional: a second instance over the same storage
+        async def other_instance(self, nursery, clock, tmp_path, backend):
+            return await nursery.start(SqliteBackend(tmp_path / "motet.db").run, clock)
+
+`clock` (a WallClock anchored at conftest.ANCHOR) comes from tests/backends/conftest.py.
+Every test runs under pytest-trio's manual `mock_clock`, NOT autojump: a backend doing
+real I/O (a worker thread, a socket) would otherwise see virtual time jump while it
+waits. Time moves only through `mock_clock.jump(seconds)`.
+
+`receive` blocks, so tests never call it bare: `receive_some` fails clearly when nothing
+is ready instead of hanging, and `receive_now` returns [] when `receive` would block. Both
+decide "would block" when every task has been blocked for `quiet_seconds` of real time
+(`trio.testing.wait_all_tasks_blocked(cushion)`), which also covers a backend waiting on
+a thread or a socket; raise `quiet_seconds` for a slow backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+import trio
+import trio.testing
+from trio.testing import MockClock
+
+from motet._clock import WallClock
+from motet._envelope import (
+    Delivery,
+    Envelope,
+    QueueDepth,
+    QueueOptions,
+    Strategy,
+    Subscription,
+    state_topic,
+)
+from motet.backends._protocol import Backend
+from motet.state._ops import StateWrite
+
+TRACE = "trace-contract"
+
+
+def sub(
+    topic: str = "orders",
+    step: str = "worker",
+    *,
+    strategy: Strategy = "standard",
+    lease: float = 30.0,
+) -> Subscription:
+    return Subscription(topic, step, QueueOptions(strategy=strategy, lease=lease))
+
+
+def env(
+    data: Any = None,
+    *,
+    topic: str = "orders",
+    group: str | None = None,
+    priority: int = 0,
+    created_at: float = 0.0,
+) -> Envelope:
+    return Envelope(
+        topic=topic,
+        data=data,
+        trace_id=TRACE,
+        group=group,
+        priority=priority,
+        created_at=created_at,
+    )
+
+
+def datas(deliveries: list[Delivery]) -> list[Any]:
+    return [d.envelope.data for d in deliveries]
+
+
+class ContractTools:
+    """Waiting helpers that never hang a test (see the module docstring)."""
+
+    quiet_seconds: ClassVar[float] = 0.05
+
+    async def quiet(self) -> None:
+        """Return once every task has been blocked for `quiet_seconds` (real time)."""
+        await trio.testing.wait_all_tasks_blocked(self.quiet_seconds)
+
+    async def receive_now(
+        self, backend: Backend, subscription: Subscription, max_count: int = 100
+    ) -> list[Delivery]:
+        """What `receive` hands out without waiting: [] when it would block."""
+        got: list[Delivery] = []
+        async with trio.open_nursery() as nursery:
+
+            async def receive() -> None:
+                got.extend(await backend.receive(subscription, max_count))
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(receive)
+            await self.quiet()
+            nursery.cancel_scope.cancel()
+        return got
+
+    async def receive_some(
+        self, backend: Backend, subscription: Subscription, max_count: int = 100
+    ) -> list[Delivery]:
+        """`receive`, failing the test (instead of hanging) when nothing is ready."""
+        got = await self.receive_now(backend, subscription, max_count)
+        if not got:
+            depth = (await backend.depth()).get(subscription.key)
+            pytest.fail(
+                f"receive({subscription.key!r}) would block: nothing is ready (depth {depth})"
+            )
+        return got
+
+    async def receive_all(
+        self, backend: Backend, subscription: Subscription, max_count: int = 100
+    ) -> list[Delivery]:
+        """Everything ready now, over as many `receive` calls as it takes."""
+        out: list[Delivery] = []
+        while batch := await self.receive_now(backend, subscription, max_count):
+            out.extend(batch)
+        return out
+
+    async def depth_of(self, backend: Backend, subscription: Subscription) -> QueueDepth:
+        return (await backend.depth())[subscription.key]
+
+
+class QueueContract(ContractTools):
+    async def test_is_a_backend(self, backend: Backend, mock_clock: MockClock) -> None:
+        assert isinstance(backend, Backend)
+        assert isinstance(backend.name, str) and backend.name
+
+    async def test_publish_then_receive_round_trips_the_envelope(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = env({"n": 1}, group="g", priority=3, created_at=1_767_600_000.25)
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        assert delivery.envelope == sent
+        assert delivery.subscription == s.key
+        assert delivery.attempt == 1
+        assert isinstance(delivery.receipt, str)
+
+    async def test_fan_out_gives_each_subscription_its_own_copy(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        a, b = sub(step="a"), sub(step="b")
+        other = sub(topic="elsewhere", step="c")
+        await backend.declare([a, b, other])
+        sent = env({"n": 1})
+        await backend.publish([sent])
+        [da] = await self.receive_some(backend, a)
+        await backend.ack([da])
+        [db] = await self.receive_some(backend, b)
+        assert da.envelope.id == db.envelope.id == sent.id
+        assert (da.subscription, db.subscription) == (a.key, b.key)
+        assert await self.receive_now(backend, other) == []
+
+    async def test_topic_without_subscriber_is_dropped(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        await backend.publish([env({"lost": True}, topic="nobody")])
+        late = sub(topic="nobody")
+        await backend.declare([late])  # subscribing later does not resurrect it
+        assert await self.receive_now(backend, late) == []
+        assert await self.depth_of(backend, late) == QueueDepth()
+
+    async def test_declare_is_idempotent(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.declare([s, s])
+        await backend.publish([env(1)])
+        assert datas(await self.receive_all(backend, s)) == [1]
+
+    async def test_declare_again_with_more_subscriptions(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        a, b = sub(step="a"), sub(step="b")
+        await backend.declare([a])
+        await backend.declare([b])
+        await backend.publish([env(1)])
+        assert datas(await self.receive_some(backend, a)) == [1]
+        assert datas(await self.receive_some(backend, b)) == [1]
+
+    async def test_receive_takes_at_most_max_count(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(5)])
+        first = await self.receive_some(backend, s, max_count=2)
+        assert datas(first) == [0, 1]
+        assert await self.depth_of(backend, s) == QueueDepth(ready=3, leased=2)
+        assert datas(await self.receive_some(backend, s, max_count=10)) == [2, 3, 4]
+
+    async def test_standard_keeps_publish_order(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(10)])
+        await backend.publish([env(i) for i in range(10, 20)])
+        assert datas(await self.receive_all(backend, s, max_count=7)) == list(range(20))
+
+    async def test_receive_waits_for_a_publish(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        got: list[Delivery] = []
+        async with trio.open_nursery() as nursery:
+
+            async def consumer() -> None:
+                got.extend(await backend.receive(s, 10))
+
+            nursery.start_soon(consumer)
+            await self.quiet()
+            assert got == []  # blocked: nothing published yet
+            await backend.publish([env("hello")])
+            await self.quiet()
+            if not got:
+                nursery.cancel_scope.cancel()
+        assert datas(got) == ["hello"]
+
+    async def test_ack_forgets_the_message(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1), env(2)])
+        deliveries = await self.receive_some(backend, s)
+        await backend.ack(deliveries)
+        assert await self.depth_of(backend, s) == QueueDepth()
+        mock_clock.jump(60)
+        assert await self.receive_now(backend, s) == []
+
+    async def test_expired_lease_is_redelivered_with_the_next_attempt(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env({"n": 1})])
+        [first] = await self.receive_some(backend, s)
+        mock_clock.jump(9)
+        assert await self.receive_now(backend, s) == []
+        assert await self.depth_of(backend, s) == QueueDepth(leased=1)
+        mock_clock.jump(2)
+        [second] = await self.receive_some(backend, s)
+        assert second.envelope == first.envelope
+        assert second.attempt == 2
+        mock_clock.jump(11)
+        [third] = await self.receive_some(backend, s)
+        assert third.attempt == 3
+
+    async def test_waiting_receive_wakes_when_a_lease_expires(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        await self.receive_some(backend, s)
+        got: list[Delivery] = []
+        async with trio.open_nursery() as nursery:
+
+            async def consumer() -> None:
+                got.extend(await backend.receive(s, 10))
+
+            nursery.start_soon(consumer)
+            await self.quiet()
+            assert got == []
+            mock_clock.jump(10.5)
+            await self.quiet()
+            if not got:
+                nursery.cancel_scope.cancel()
+        assert [(d.envelope.data, d.attempt) for d in got] == [(1, 2)]
+
+    async def test_ack_of_a_lost_lease_is_a_no_op(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [stale] = await self.receive_some(backend, s)
+        mock_clock.jump(11)
+        [current] = await self.receive_some(backend, s)
+        await backend.ack([stale])  # the slow first consumer finally finishes
+        assert await self.depth_of(backend, s) == QueueDepth(leased=1)
+        await backend.ack([current])
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_extend_keeps_the_lease(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [delivery] = await self.receive_some(backend, s)
+        mock_clock.jump(8)
+        await backend.extend([delivery], 30)  # now leased until 8 + 30
+        mock_clock.jump(25)
+        assert await self.receive_now(backend, s) == []
+        assert await self.depth_of(backend, s) == QueueDepth(leased=1)
+        await backend.ack([delivery])
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_extended_lease_still_expires(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [delivery] = await self.receive_some(backend, s)
+        await backend.extend([delivery], 20)
+        mock_clock.jump(19)
+        assert await self.receive_now(backend, s) == []
+        mock_clock.jump(2)
+        [again] = await self.receive_some(backend, s)
+        assert again.attempt == 2
+
+    async def test_retry_waits_for_its_delay(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env({"n": 1})])
+        [delivery] = await self.receive_some(backend, s)
+        await backend.retry(delivery, delay=5, error="ValueError: boom")
+        assert await self.depth_of(backend, s) == QueueDepth(delayed=1)
+        mock_clock.jump(4.5)
+        assert await self.receive_now(backend, s) == []
+        mock_clock.jump(1)
+        [again] = await self.receive_some(backend, s)
+        assert again.envelope == delivery.envelope
+        assert again.attempt == 2
+        await backend.ack([again])
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_retry_without_delay_is_ready_at_once(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [delivery] = await self.receive_some(backend, s)
+        await backend.retry(delivery, delay=0, error="boom")
+        [again] = await self.receive_some(backend, s)
+        assert again.attempt == 2
+
+    async def test_waiting_receive_wakes_for_a_due_retry(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [delivery] = await self.receive_some(backend, s)
+        got: list[Delivery] = []
+        async with trio.open_nursery() as nursery:
+
+            async def consumer() -> None:
+                got.extend(await backend.receive(s, 10))
+
+            nursery.start_soon(consumer)
+            await self.quiet()
+            await backend.retry(delivery, delay=3, error="boom")  # while the consumer waits
+            await self.quiet()
+            assert got == []
+            mock_clock.jump(3.5)
+            await self.quiet()
+            if not got:
+                nursery.cancel_scope.cancel()
+        assert [(d.envelope.data, d.attempt) for d in got] == [(1, 2)]
+
+    async def test_data_round_trips_json_types(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        payloads: list[Any] = [
+            {
+                "text": "héllo wörld ✓ 日本語 🎉",
+                "int": 2**53,
+                "negative": -7,
+                "float": 3.25,
+                "tiny": 1e-300,
+                "zero": 0.0,
+                "bool": True,
+                "none": None,
+                "list": [1, "two", 3.5, None, False, [], {}],
+                "nested": {"a": {"b": {"c": [{"d": "deep"}]}}},
+                "empty": {},
+            },
+            [1, 2, 3],
+            "just a string",
+            42,
+            1.5,
+            False,
+            None,
+        ]
+        await backend.publish([env(p) for p in payloads])
+        got = datas(await self.receive_all(backend, s))
+        assert got == payloads
+        assert [type(x) for x in got] == [type(x) for x in payloads]
+        assert type(got[0]["zero"]) is float and type(got[0]["int"]) is int
+
+    async def test_data_is_isolated_from_mutation(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        data: dict[str, Any] = {"items": [1, 2], "meta": {"k": "v"}}
+        await backend.publish([env(data)])
+        data["items"].append(3)  # the emitter keeps using its dict
+        data["meta"]["k"] = "changed"
+        [first] = await self.receive_some(backend, s)
+        assert first.envelope.data == {"items": [1, 2], "meta": {"k": "v"}}
+        first.envelope.data["items"].clear()  # a handler mutates its input, then fails
+        mock_clock.jump(11)
+        [second] = await self.receive_some(backend, s)
+        assert second.envelope.data == {"items": [1, 2], "meta": {"k": "v"}}
+
+    async def test_depth_counts_each_condition(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s, idle = sub(), sub(step="idle")
+        await backend.declare([s, idle])
+        await backend.publish([env(i) for i in range(6)])
+        d1, d2, d3 = await self.receive_some(backend, s, max_count=3)
+        await backend.retry(d1, delay=60, error="later")
+        await backend.bury(d2, error="dead")
+        depth = await backend.depth()
+        assert depth[s.key] == QueueDepth(ready=3, leased=1, delayed=1, dead=1)
+        assert depth[s.key].pending == 5
+        assert depth[idle.key] == QueueDepth(ready=6)
+        await backend.ack([d3])
+        assert (await self.depth_of(backend, s)).pending == 4
+
+
+class OrderingContract(ContractTools):
+    async def test_fifo_delivers_one_message_per_group_in_order(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish(
+            [env("a1", group="A"), env("a2", group="A"), env("b1", group="B"), env("a3", group="A")]
+        )
+        first = await self.receive_some(backend, s)
+        assert sorted(datas(first)) == ["a1", "b1"]
+        assert await self.receive_now(backend, s) == []  # a2 waits for a1
+        by_data = {d.envelope.data: d for d in first}
+        await backend.ack([by_data["a1"]])
+        [a2] = await self.receive_some(backend, s)
+        assert a2.envelope.data == "a2"
+        await backend.ack([a2, by_data["b1"]])
+        assert datas(await self.receive_some(backend, s)) == ["a3"]
+
+    async def test_fifo_retry_blocks_only_its_own_group(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish([env("a1", group="A"), env("a2", group="A"), env("b1", group="B")])
+        first = {d.envelope.data: d for d in await self.receive_some(backend, s)}
+        assert set(first) == {"a1", "b1"}
+        await backend.retry(first["a1"], delay=5, error="boom")
+        await backend.ack([first["b1"]])
+        await backend.publish([env("b2", group="B")])
+        assert datas(await self.receive_some(backend, s)) == ["b2"]  # a2 may not overtake a1
+        assert await self.receive_now(backend, s) == []
+        mock_clock.jump(5.5)
+        [a1] = await self.receive_some(backend, s)
+        assert (a1.envelope.data, a1.attempt) == ("a1", 2)
+        await backend.ack([a1])
+        assert datas(await self.receive_some(backend, s)) == ["a2"]
+
+    async def test_fifo_expired_lease_keeps_the_group_order(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo", lease=10)
+        await backend.declare([s])
+        await backend.publish([env("a1", group="A"), env("a2", group="A")])
+        [first] = await self.receive_some(backend, s)
+        assert first.envelope.data == "a1"
+        mock_clock.jump(11)
+        [again] = await self.receive_some(backend, s)
+        assert (again.envelope.data, again.attempt) == ("a1", 2)
+        await backend.ack([again])
+        assert datas(await self.receive_some(backend, s)) == ["a2"]
+
+    async def test_fifo_bury_unblocks_the_group(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish([env("a1", group="A"), env("a2", group="A")])
+        [a1] = await self.receive_some(backend, s)
+        await backend.bury(a1, error="poison")
+        assert datas(await self.receive_some(backend, s)) == ["a2"]
+
+    async def test_fifo_many_groups_never_block_each_other(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish([env(f"{g}{i}", group=g) for i in range(3) for g in "ABCDE"])
+        heads = await self.receive_all(backend, s)
+        assert sorted(datas(heads)) == ["A0", "B0", "C0", "D0", "E0"]
+
+    async def test_fifo_messages_without_group_are_each_their_own_group(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(4)] + [env("g1", group="G")])
+        got = await self.receive_all(backend, s)
+        assert sorted(datas(got), key=str) == sorted([0, 1, 2, 3, "g1"], key=str)
+
+    async def test_priority_delivers_highest_first_then_publish_order(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="priority")
+        await backend.declare([s])
+        await backend.publish(
+            [
+                env("low", priority=0),
+                env("high-1", priority=5),
+                env("mid", priority=1),
+                env("high-2", priority=5),
+                env("negative", priority=-3),
+                env("low-2", priority=0),
+            ]
+        )
+        got = await self.receive_all(backend, s, max_count=2)
+        assert datas(got) == ["high-1", "high-2", "mid", "low", "low-2", "negative"]
+
+    async def test_priority_newcomer_overtakes_waiting_lower_priority(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="priority")
+        await backend.declare([s])
+        await backend.publish([env("a", priority=1), env("b", priority=1)])
+        assert datas(await self.receive_some(backend, s, max_count=1)) == ["a"]
+        await backend.publish([env("urgent", priority=9)])
+        assert datas(await self.receive_all(backend, s, max_count=1)) == ["urgent", "b"]
+
+
+class DeadLetterContract(ContractTools):
+    async def test_bury_moves_the_message_to_dead_letters(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s, other = sub(), sub(step="other")
+        await backend.declare([s, other])
+        await backend.publish([env({"n": 1})])
+        mock_clock.jump(7)
+        [delivery] = await self.receive_some(backend, s)
+        letter = await backend.bury(delivery, error="ValueError: bad input")
+        assert letter.id
+        assert letter.subscription == s.key
+        assert letter.envelope == delivery.envelope
+        assert letter.error == "ValueError: bad input"
+        assert letter.attempts == 1
+        assert letter.failed_at == pytest.approx(clock.now())
+        assert await self.depth_of(backend, s) == QueueDepth(dead=1)
+        assert await backend.dead_letters(s.key) == [letter]
+        assert await backend.dead_letters() == [letter]
+        assert await backend.dead_letters(other.key) == []
+        assert await backend.dead_letters("nobody@nowhere") == []
+        mock_clock.jump(3600)
+        assert await self.receive_now(backend, s) == []
+
+    async def test_dead_letters_come_oldest_first_and_honour_limit(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        a, b = sub(step="a"), sub(step="b")
+        await backend.declare([a, b])
+        await backend.publish([env(i) for i in range(3)])
+        buried = []
+        for delivery in await self.receive_some(backend, a):
+            mock_clock.jump(1)
+            buried.append(await backend.bury(delivery, error=f"e{delivery.envelope.data}"))
+        [db, *_] = await self.receive_some(backend, b)
+        mock_clock.jump(1)
+        buried.append(await backend.bury(db, error="eb"))
+        assert [x.error for x in await backend.dead_letters(a.key)] == ["e0", "e1", "e2"]
+        assert [x.error for x in await backend.dead_letters(a.key, limit=2)] == ["e0", "e1"]
+        assert await backend.dead_letters() == buried
+        assert await backend.dead_letters(limit=1) == buried[:1]
+
+    async def test_bury_records_the_attempts(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [d1] = await self.receive_some(backend, s)
+        await backend.retry(d1, delay=0, error="once")
+        [d2] = await self.receive_some(backend, s)
+        letter = await backend.bury(d2, error="twice")
+        assert letter.attempts == 2
+
+    async def test_redrive_requeues_with_attempt_reset(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env({"n": 1}), env({"n": 2})])
+        first, second = await self.receive_some(backend, s)
+        await backend.retry(first, delay=0, error="once")
+        [again] = await self.receive_some(backend, s)
+        l1 = await backend.bury(again, error="twice")
+        l2 = await backend.bury(second, error="bad")
+        assert await backend.redrive([l1.id, "no-such-letter", l1.id]) == 1
+        assert await backend.dead_letters(s.key) == [l2]
+        [redriven] = await self.receive_some(backend, s)
+        assert redriven.envelope == first.envelope
+        assert redriven.attempt == 1
+        assert await backend.redrive([]) == 0
+        assert await backend.redrive(["no-such-letter"]) == 0
+
+    async def test_discard_deletes_dead_letters(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(1), env(2)])
+        d1, d2 = await self.receive_some(backend, s)
+        l1 = await backend.bury(d1, error="x")
+        l2 = await backend.bury(d2, error="y")
+        assert await backend.discard([l1.id, "no-such-letter"]) == 1
+        assert await backend.discard([l1.id]) == 0
+        assert await backend.dead_letters() == [l2]
+        assert await backend.redrive([l1.id]) == 0
+        assert await self.depth_of(backend, s) == QueueDepth(dead=1)
+
+    async def test_dead_letter_data_is_isolated_from_mutation(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env({"items": [1]})])
+        [delivery] = await self.receive_some(backend, s)
+        letter = await backend.bury(delivery, error="x")
+        letter.envelope.data["items"].append(2)
+        [listed] = await backend.dead_letters()
+        listed.envelope.data["items"].append(3)
+        await backend.redrive([letter.id])
+        [redriven] = await self.receive_some(backend, s)
+        assert redriven.envelope.data == {"items": [1]}
+
+
+class StateContract(ContractTools):
+    async def write(self, backend: Backend, ns: str, key: str, write: StateWrite) -> Any:
+        return await backend.state_write(ns, key, write, trace_id=TRACE)
+
+    async def test_get_set_replace_delete(self, backend: Backend, mock_clock: MockClock) -> None:
+        assert await backend.state_get("pets", "p1") is None
+        created = await self.write(backend, "pets", "p1", StateWrite.set({"name": "Rex"}))
+        assert (created.event, created.value, created.old_value) == (
+            "created",
+            {"name": "Rex"},
+            None,
+        )
+        assert (created.namespace, created.key) == ("pets", "p1")
+        assert await backend.state_get("pets", "p1") == {"name": "Rex"}
+        updated = await self.write(backend, "pets", "p1", StateWrite.set({"age": 3}))
+        assert (updated.event, updated.value, updated.old_value) == (
+            "updated",
+            {"age": 3},
+            {"name": "Rex"},
+        )
+        assert await backend.state_get("pets", "p1") == {"age": 3}
+        deleted = await self.write(backend, "pets", "p1", StateWrite.delete())
+        assert (deleted.event, deleted.value, deleted.old_value) == ("deleted", None, {"age": 3})
+        assert await backend.state_get("pets", "p1") is None
+        missing = await self.write(backend, "pets", "p1", StateWrite.delete())
+        assert (missing.event, missing.value, missing.old_value) == ("", None, None)
+
+    async def test_namespaces_and_keys_are_separate(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        await self.write(backend, "a", "k", StateWrite.set(1))
+        await self.write(backend, "b", "k", StateWrite.set(2))
+        await self.write(backend, "a", "k2", StateWrite.set(3))
+        assert await backend.state_get("a", "k") == 1
+        assert await backend.state_get("b", "k") == 2
+        assert await backend.state_get("b", "k2") is None
+
+    async def test_update_with_a_dict_merges(self, backend: Backend, mock_clock: MockClock) -> None:
+        change = await self.write(backend, "n", "k", StateWrite.update({"a": 1}))
+        assert (change.event, change.value) == ("created", {"a": 1})
+        await self.write(backend, "n", "k", StateWrite.update({"b": {"c": 2}}))
+        change = await self.write(backend, "n", "k", StateWrite.update({"a": 5}))
+        assert change.event == "updated"
+        assert change.old_value == {"a": 1, "b": {"c": 2}}
+        assert await backend.state_get("n", "k") == {"a": 5, "b": {"c": 2}}
+
+    async def test_update_ops_apply_in_order(self, backend: Backend, mock_clock: MockClock) -> None:
+        await self.write(backend, "n", "k", StateWrite.set({"count": 1, "tags": ["x"], "old": 1}))
+        ops: list[dict[str, Any]] = [
+            {"op": "increment", "path": "count", "value": 4},
+            {"type": "decrement", "path": "count"},
+            {"op": "set", "path": "profile.address.city", "value": "Lyon"},
+            {"op": "merge", "path": "profile", "value": {"age": 3}},
+            {"op": "remove", "path": "old"},
+            {"op": "increment", "path": "stats.visits"},
+            {"op": "set", "path": "ratio", "value": 0.5},
+            {"op": "increment", "path": "ratio", "by": 0.25},
+        ]
+        change = await self.write(backend, "n", "k", StateWrite.update(ops))
+        expected = {
+            "count": 4,
+            "tags": ["x"],
+            "profile": {"address": {"city": "Lyon"}, "age": 3},
+            "stats": {"visits": 1},
+            "ratio": 0.75,
+        }
+        assert change.value == expected
+        assert await backend.state_get("n", "k") == expected
+
+    async def test_a_failing_update_changes_nothing(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        events = sub(topic=state_topic("n"), step="watcher")
+        await backend.declare([events])
+        await self.write(backend, "n", "k", StateWrite.set({"count": 1, "name": "Rex"}))
+        await backend.ack(await self.receive_some(backend, events))
+        bad = StateWrite.update(
+            [
+                {"op": "increment", "path": "count"},
+                {"op": "increment", "path": "name"},  # a string: the whole write fails
+            ]
+        )
+        with pytest.raises(ValueError, match="name"):
+            await self.write(backend, "n", "k", bad)
+        assert await backend.state_get("n", "k") == {"count": 1, "name": "Rex"}
+        assert await self.receive_now(backend, events) == []
+
+    async def test_changes_publish_state_events(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        events = sub(topic=state_topic("pets"), step="watcher")
+        unrelated = sub(topic=state_topic("other"), step="watcher")
+        await backend.declare([events, unrelated])
+        await self.write(backend, "pets", "p1", StateWrite.set({"name": "Rex"}))
+        await self.write(backend, "pets", "p1", StateWrite.update({"age": 2}))
+        await self.write(backend, "pets", "p1", StateWrite.delete())
+        got = await self.receive_all(backend, events)
+        assert [d.envelope.data for d in got] == [
+            {
+                "namespace": "pets",
+                "key": "p1",
+                "value": {"name": "Rex"},
+                "old_value": None,
+                "event": "created",
+            },
+            {
+                "namespace": "pets",
+                "key": "p1",
+                "value": {"name": "Rex", "age": 2},
+                "old_value": {"name": "Rex"},
+                "event": "updated",
+            },
+            {
+                "namespace": "pets",
+                "key": "p1",
+                "value": None,
+                "old_value": {"name": "Rex", "age": 2},
+                "event": "deleted",
+            },
+        ]
+        assert {d.envelope.topic for d in got} == {state_topic("pets")}
+        assert {d.envelope.trace_id for d in got} == {TRACE}
+        assert len({d.envelope.id for d in got}) == 3
+        assert await self.receive_now(backend, unrelated) == []
+
+    async def test_writes_that_change_nothing_publish_nothing(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        events = sub(topic=state_topic("n"), step="watcher")
+        await backend.declare([events])
+        missing = await self.write(backend, "n", "ghost", StateWrite.delete())
+        assert missing.event == ""
+        await self.write(backend, "n", "k", StateWrite.set({"a": 1, "b": [1, 2]}))
+        await backend.ack(await self.receive_some(backend, events))
+        same = await self.write(backend, "n", "k", StateWrite.set({"b": [1, 2], "a": 1}))
+        assert same.event == ""
+        assert same.value == same.old_value == {"a": 1, "b": [1, 2]}
+        merged = await self.write(backend, "n", "k", StateWrite.update({"a": 1}))
+        assert merged.event == ""
+        assert await self.receive_now(backend, events) == []
+
+    async def test_json_types_are_told_apart(self, backend: Backend, mock_clock: MockClock) -> None:
+        # 1, 1.0 and true are equal in Python and different in JSON: each is a change.
+        values: list[Any] = [1, 1.0, True, "1", [1], {"v": 1}, {"v": 1.0}]
+        events = []
+        for value in values:
+            change = await self.write(backend, "n", "k", StateWrite.set(value))
+            events.append(change.event)
+            stored = await backend.state_get("n", "k")
+            assert stored == value and type(stored) is type(value)
+        assert events == ["created"] + ["updated"] * (len(values) - 1)
+
+    async def test_state_round_trips_json_types(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        doc = {
+            "text": "héllo ✓ 日本語 🎉",
+            "float": -0.125,
+            "big": 2**60,
+            "none": None,
+            "flag": False,
+            "nested": {"list": [{"a": [1, [2, [3]]]}], "empty": []},
+        }
+        await self.write(backend, "n", "doc", StateWrite.set(doc))
+        assert await backend.state_get("n", "doc") == doc
+        for value in ("plain", 7, 2.5, [1, "x", None]):
+            await self.write(backend, "n", "scalar", StateWrite.set(value))
+            assert await backend.state_get("n", "scalar") == value
+
+    async def test_values_are_isolated_from_mutation(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        doc: dict[str, Any] = {"tags": ["a"], "inner": {"x": 1}}
+        change = await self.write(backend, "n", "k", StateWrite.set(doc))
+        doc["tags"].append("mutated-after-set")
+        change.value["inner"]["x"] = 99
+        got = await backend.state_get("n", "k")
+        got["tags"].append("mutated-after-get")
+        [(_, listed)] = await backend.state_list("n")
+        listed["inner"]["x"] = 42
+        assert await backend.state_get("n", "k") == {"tags": ["a"], "inner": {"x": 1}}
+
+    async def test_list_is_ordered_by_key(self, backend: Backend, mock_clock: MockClock) -> None:
+        for key in ["b", "a", "c10", "c2"]:
+            await self.write(backend, "n", key, StateWrite.set({"key": key}))
+        await self.write(backend, "other", "z", StateWrite.set(0))
+        assert await backend.state_list("n") == [
+            ("a", {"key": "a"}),
+            ("b", {"key": "b"}),
+            ("c10", {"key": "c10"}),
+            ("c2", {"key": "c2"}),
+        ]
+        assert await backend.state_list("empty") == []
+
+    async def test_groups_lists_non_empty_namespaces_sorted(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        assert await backend.state_groups() == []
+        await self.write(backend, "zoo", "k", StateWrite.set(1))
+        await self.write(backend, "apes", "k", StateWrite.set(1))
+        await self.write(backend, "gone", "k", StateWrite.set(1))
+        await self.write(backend, "gone", "k", StateWrite.delete())
+        assert await backend.state_groups() == ["apes", "zoo"]
+
+    async def test_clear_deletes_every_key_with_events(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        events = sub(topic=state_topic("n"), step="watcher")
+        await backend.declare([events])
+        await self.write(backend, "n", "a", StateWrite.set(1))
+        await self.write(backend, "n", "b", StateWrite.set({"x": 2}))
+        await self.write(backend, "keep", "a", StateWrite.set(3))
+        await backend.ack(await self.receive_all(backend, events))
+        assert await backend.state_clear("n", trace_id="trace-clear") == 2
+        assert await backend.state_list("n") == []
+        assert await backend.state_groups() == ["keep"]
+        got = await self.receive_all(backend, events)
+        assert sorted(
+            (d.envelope.data["key"], d.envelope.data["event"], d.envelope.data["old_value"])
+            for d in got
+        ) == [("a", "deleted", 1), ("b", "deleted", {"x": 2})]
+        assert {d.envelope.trace_id for d in got} == {"trace-clear"}
+        assert await backend.state_clear("n", trace_id=TRACE) == 0
+        assert await backend.state_clear("never-used", trace_id=TRACE) == 0
+
+
+class ScheduleContract(ContractTools):
+    async def test_a_tick_is_claimed_exactly_once(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        at = 1_767_603_600.0
+        assert await backend.claim_tick("report", at) is True
+        assert await backend.claim_tick("report", at) is False
+        assert await backend.claim_tick("report", at + 60) is True
+        assert await backend.claim_tick("other", at) is True
+
+    async def test_concurrent_claims_have_one_winner(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        results: list[bool] = []
+
+        async def claim() -> None:
+            results.append(await backend.claim_tick("report", 1_767_603_600.0))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(10):
+                nursery.start_soon(claim)
+        assert sorted(results) == [False] * 9 + [True]
+
+    async def test_last_tick_is_the_latest_claimed(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        assert await backend.last_tick("report") is None
+        await backend.claim_tick("report", 1_767_603_600.0)
+        await backend.claim_tick("report", 1_767_607_200.0)
+        await backend.claim_tick("report", 1_767_600_000.0)  # a late catch-up of an older tick
+        await backend.claim_tick("other", 1_767_700_000.0)
+        assert await backend.last_tick("report") == 1_767_607_200.0
+        assert await backend.last_tick("never") is None
+
+
+class SharedInstanceContract(ContractTools):
+    """Two instances over the same storage (skipped unless `other_instance` is provided)."""
+
+    @pytest.fixture
+    async def other_instance(self, backend: Backend) -> Backend:
+        pytest.skip(f"{type(self).__name__} provides no second instance over the same storage")
+
+    async def test_instances_compete_for_messages(
+        self, backend: Backend, other_instance: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await other_instance.declare([s])
+        await backend.publish([env(i) for i in range(6)])
+        mine = await self.receive_some(backend, s, max_count=3)
+        theirs = await self.receive_some(other_instance, s, max_count=10)
+        assert sorted(datas(mine) + datas(theirs)) == list(range(6))
+        await other_instance.ack(mine)  # any instance may ack a delivery
+        await backend.ack(theirs)
+        assert (await other_instance.depth())[s.key] == QueueDepth()
+
+    async def test_instances_share_ticks_and_state(
+        self, backend: Backend, other_instance: Backend, mock_clock: MockClock
+    ) -> None:
+        assert await backend.claim_tick("report", 1_767_603_600.0) is True
+        assert await other_instance.claim_tick("report", 1_767_603_600.0) is False
+        assert await other_instance.last_tick("report") == 1_767_603_600.0
+        await backend.state_write("n", "k", StateWrite.set({"v": 1}), trace_id=TRACE)
+        assert await other_instance.state_get("n", "k") == {"v": 1}
+
+
+class BackendContract(
+    QueueContract,
+    OrderingContract,
+    DeadLetterContract,
+    StateContract,
+    ScheduleContract,
+    SharedInstanceContract,
+):
+    """Every promise of the backend Protocols. Subclass as `Test<Name>Contract` and provide
+    the async `backend` fixture (and optionally `other_instance`); see the module docstring."""
