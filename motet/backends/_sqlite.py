@@ -1,0 +1,302 @@
+"""The durable default backend: queues, leases, retries, dead letters, state and cron marks
+in one SQLite file (WAL mode), shared safely by several processes on one host.
+
+Durability. Every write goes through one writer connection that commits in groups (see
+`_sqlite_writer`): a call returns only once the transaction holding its data has committed.
+What "committed" survives depends on `synchronous` (SQLite's PRAGMA, in WAL mode):
+
+- ``NORMAL``: the commit is in the WAL file when the call returns, but the WAL is fsynced
+  only at checkpoints. Survives the process dying (kill -9, a crash, an OOM kill): the OS
+  still holds the data. An OS crash or power loss may lose the last transactions (never
+  corrupt the file).
+- ``FULL`` (default): the WAL is fsynced at every commit. Also survives an OS crash or power
+  loss, as far as the disk honours fsync.
+- ``EXTRA``: FULL plus an fsync of the folder when the WAL is reset; for filesystems where a
+  file's directory entry needs its own fsync.
+
+FULL is the default because motet's promise is "an emit returns once the message is durable"
+and a 2xx from an HTTP step is a promise to the caller that outlives this machine's power;
+group commit makes that affordable (one fsync carries every message, ack and lease of a
+batch; see bench/bench_sqlite.py). Choose NORMAL when losing the last few hundred
+milliseconds on a power cut is acceptable and fsyncs are slow (network or cloud disks).
+
+Time. Lease ends and retry times are epoch seconds from the injected clock, never
+time.time(), so MockClock drives them and processes on one host agree.
+
+Other processes. Subscriptions live in the file, so a publish in one process fans out to the
+subscriptions every process declared. Leasing is an UPDATE inside the writer's
+`BEGIN IMMEDIATE` transaction, so one message is leased to one process at a time. A waiting
+`receive` wakes at once on this process's commits and notices other processes' commits by
+polling `PRAGMA data_version` every `poll_interval` seconds (cheap, no transaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import trio
+
+from .._clock import Clock
+from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
+from .._errors import BackendError
+from ..state._ops import StateWrite
+from . import _sqlite_queue as q
+from . import _sqlite_state as st
+from ._protocol import Backend, StateChange
+from ._sqlite_schema import SYNCHRONOUS_LEVELS, Synchronous, open_reader, open_writer
+from ._sqlite_writer import CommitStatistics, GroupCommit, Reader, Tx
+
+DEFAULT_PATH = Path(".motet") / "motet.db"
+
+T = TypeVar("T")
+
+
+class SqliteBackend:
+    """Backend on one SQLite file. Start with `await nursery.start(backend.run, clock)`.
+
+    `busy_timeout` (s) is how long a write waits for another process's write lock before
+    failing with `BackendUnavailable`. `poll_interval` (s) is how often a waiting `receive`
+    looks for other processes' commits (None: never, for a file no other process uses).
+    `max_batch` caps the calls per transaction. `max_bytes` caps the file's size; writes
+    beyond it fail like a full disk.
+    """
+
+    name = "sqlite"
+
+    def __init__(
+        self,
+        path: Path | str = DEFAULT_PATH,
+        *,
+        synchronous: Synchronous | str = "FULL",
+        busy_timeout: float = 5.0,
+        poll_interval: float | None = 0.05,
+        max_batch: int = 512,
+        max_bytes: int | None = None,
+    ) -> None:
+        level = str(synchronous).upper()
+        if level not in SYNCHRONOUS_LEVELS:
+            raise ValueError(
+                f"sqlite backend: synchronous must be one of {list(SYNCHRONOUS_LEVELS)}, got "
+                f"{synchronous!r} (OFF is refused: it gives up durability)"
+            )
+        if not busy_timeout >= 0:
+            raise ValueError(f"sqlite backend: busy_timeout must be >= 0 s, got {busy_timeout!r}")
+        if poll_interval is not None and not poll_interval > 0:
+            raise ValueError(
+                f"sqlite backend: poll_interval must be > 0 s or None, got {poll_interval!r}"
+            )
+        if max_batch < 1:
+            raise ValueError(f"sqlite backend: max_batch must be >= 1, got {max_batch!r}")
+        self.path = Path(path)
+        self.synchronous: Synchronous = cast(Synchronous, level)
+        self._busy_timeout = float(busy_timeout)
+        self._poll_interval = poll_interval
+        self._max_batch = max_batch
+        self._max_bytes = max_bytes
+        self._clock: Clock | None = None
+        self._writer: GroupCommit | None = None
+        self._reader: Reader | None = None
+        self._nursery: trio.Nursery | None = None
+        self._waiting: dict[str, trio.Event] = {}  # subscription key -> idle receivers' wakeup
+
+    def __repr__(self) -> str:
+        return f"SqliteBackend({str(self.path)!r}, synchronous={self.synchronous!r})"
+
+    async def run(
+        self, clock: Clock, *, task_status: trio.TaskStatus[Backend] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        if self._writer is not None:
+            raise BackendError(
+                f"sqlite backend for {self.path} is already running; create one SqliteBackend "
+                "per runtime (several may share the file)"
+            )
+        writer_conn = await trio.to_thread.run_sync(self._open_writer)
+        reader_conn: sqlite3.Connection | None = None
+        try:
+            reader_conn = await trio.to_thread.run_sync(
+                lambda: open_reader(self.path, busy_timeout=self._busy_timeout)
+            )
+            writer = GroupCommit(writer_conn, self.path, max_batch=self._max_batch)
+            async with trio.open_nursery() as nursery:
+                self._clock = clock
+                self._writer = writer
+                self._reader = Reader(reader_conn, self.path)
+                self._nursery = nursery
+                nursery.start_soon(writer.serve, clock, self._on_commit)
+                if self._poll_interval is not None:
+                    nursery.start_soon(self._watch, writer, self._poll_interval)
+                task_status.started(self)
+        finally:
+            self._writer = None
+            self._reader = None
+            self._nursery = None
+            for event in self._waiting.values():
+                event.set()  # receivers find the backend stopped instead of waiting forever
+            self._waiting.clear()
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_close, writer_conn, reader_conn)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        return open_writer(
+            self.path,
+            synchronous=self.synchronous,
+            busy_timeout=self._busy_timeout,
+            max_bytes=self._max_bytes,
+        )
+
+    def statistics(self) -> CommitStatistics:
+        """Commits and the calls they carried, since `run` started (zeros when stopped)."""
+        return self._writer.statistics() if self._writer else CommitStatistics(0, 0)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _running(self) -> tuple[GroupCommit, Reader, Clock]:
+        if self._writer is None or self._reader is None or self._clock is None:
+            raise BackendError(
+                f"sqlite backend for {self.path} is not running: start it with "
+                "`await nursery.start(backend.run, clock)` before using it"
+            )
+        return self._writer, self._reader, self._clock
+
+    async def _write(self, fn: Callable[[Tx], T]) -> T:
+        return await self._running()[0].call(fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._running()[1].query(fn)
+
+    def _on_commit(self, touched: set[str], external: bool) -> None:
+        keys = list(self._waiting) if external else [k for k in touched if k in self._waiting]
+        for key in keys:
+            self._waiting.pop(key).set()
+
+    async def _watch(self, writer: GroupCommit, interval: float) -> None:
+        """While someone waits in `receive`, look for other processes' commits."""
+        while True:
+            await trio.sleep(interval)
+            if self._waiting:
+                await writer.probe()
+
+    # -- queues --------------------------------------------------------------------------
+
+    async def declare(self, subscriptions: Sequence[Subscription]) -> None:
+        subs = list(subscriptions)
+        await self._write(lambda tx: q.declare(tx, subs))
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        self._running()
+        items = [q.encode(envelope) for envelope in envelopes]
+        if not items:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._write(lambda tx: q.publish(tx, items))
+
+    async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
+        if max_count < 1:
+            raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
+        key = subscription.key
+        seconds = subscription.options.lease
+        while True:
+            writer, _, clock = self._running()
+            # Taken before leasing: a commit after the lease query still wakes us.
+            woken = self._waiting.setdefault(key, trio.Event())
+            deliveries, due = await writer.call(
+                lambda tx: q.lease(tx, key, max_count, seconds), on_abandon=self._give_back
+            )
+            if deliveries:
+                return deliveries
+            with trio.move_on_at(math.inf if due is None else clock.to_trio(due)):
+                await woken.wait()
+
+    def _give_back(self, leased: tuple[list[Delivery], Any]) -> None:
+        """A receiver was cancelled after its lease committed: release the messages now
+        rather than make them wait out the lease."""
+        deliveries = leased[0]
+        if deliveries and self._nursery is not None and self._writer is not None:
+            receipts = [q.parse_receipt(d) for d in deliveries]
+            writer = self._writer
+            self._nursery.start_soon(writer.call, lambda tx: q.release(tx, receipts))
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self._running()
+        receipts = [q.parse_receipt(d) for d in deliveries]
+        await self._write(lambda tx: q.ack(tx, receipts))
+
+    async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        self._running()
+        receipts = [q.parse_receipt(d) for d in deliveries]
+        await self._write(lambda tx: q.extend(tx, receipts, seconds))
+
+    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
+        self._running()
+        receipt = q.parse_receipt(delivery)
+        key = delivery.subscription
+        await self._write(lambda tx: q.retry(tx, key, receipt, delay, error))
+
+    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
+        _, _, clock = self._running()
+        receipt = q.parse_receipt(delivery)
+        letter = await self._write(lambda tx: q.bury(tx, delivery, receipt, error))
+        if letter is None:
+            # The lease was lost: nothing is stored, as the memory backend does.
+            return DeadLetter(
+                "", delivery.subscription, delivery.envelope, error, delivery.attempt, clock.now()
+            )
+        return letter
+
+    async def dead_letters(
+        self, subscription: str | None = None, *, limit: int = 100
+    ) -> list[DeadLetter]:
+        count = max(limit, 0)
+        return await self._read(lambda conn: q.dead_letters(conn, subscription, count))
+
+    async def redrive(self, ids: Sequence[str]) -> int:
+        wanted = list(ids)
+        return await self._write(lambda tx: q.redrive(tx, wanted))
+
+    async def discard(self, ids: Sequence[str]) -> int:
+        wanted = list(ids)
+        return await self._write(lambda tx: q.discard(tx, wanted))
+
+    async def depth(self) -> dict[str, QueueDepth]:
+        now = self._running()[2].now()
+        return await self._read(lambda conn: q.depth(conn, now))
+
+    # -- state ---------------------------------------------------------------------------
+
+    async def state_get(self, namespace: str, key: str) -> JSON:
+        return await self._read(lambda conn: st.state_get(conn, namespace, key))
+
+    async def state_write(
+        self, namespace: str, key: str, write: StateWrite, *, trace_id: str
+    ) -> StateChange:
+        return await self._write(lambda tx: st.state_write(tx, namespace, key, write, trace_id))
+
+    async def state_list(self, namespace: str) -> list[tuple[str, JSON]]:
+        return await self._read(lambda conn: st.state_list(conn, namespace))
+
+    async def state_groups(self) -> list[str]:
+        return await self._read(st.state_groups)
+
+    async def state_clear(self, namespace: str, *, trace_id: str) -> int:
+        return await self._write(lambda tx: st.state_clear(tx, namespace, trace_id))
+
+    # -- schedule ------------------------------------------------------------------------
+
+    async def claim_tick(self, step: str, scheduled: float) -> bool:
+        return await self._write(lambda tx: st.claim_tick(tx, step, scheduled))
+
+    async def last_tick(self, step: str) -> float | None:
+        return await self._read(lambda conn: st.last_tick(conn, step))
+
+
+def _close(*conns: sqlite3.Connection | None) -> None:
+    for conn in conns:
+        if conn is not None:
+            # Closing never loses committed data; the next open recovers the WAL.
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()

@@ -1,0 +1,218 @@
+"""Group commit: one writer connection, one transaction for every call waiting at the time.
+
+Calls are queued on a channel; the writer task takes everything queued, runs it in ONE
+`BEGIN IMMEDIATE ... COMMIT` in a worker thread (so the trio loop never blocks on SQLite or
+fsync), and only then wakes the callers. Calls arriving while a transaction is in flight form
+the next one, so under load one fsync commits many messages. Each call runs inside its own
+SAVEPOINT: a call that raises (a bad state update) is rolled back alone and gets its error; a
+SQLite failure (disk full, locked, I/O) rolls the whole transaction back and every call of the
+batch gets a `BackendUnavailable`: a caller is told "done" only once its data is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import outcome
+import trio
+
+from .._clock import Clock
+from .._errors import BackendError
+from ._sqlite_schema import unavailable
+
+T = TypeVar("T")
+
+
+@attrs.define(eq=False)
+class Tx:
+    """What an operation sees inside the shared transaction."""
+
+    conn: sqlite3.Connection
+    now: float  # epoch seconds from the injected clock, read once per transaction
+    touched: set[str] = attrs.Factory(set)  # subscription keys that may have become ready
+
+
+@attrs.define(eq=False)
+class _Call:
+    fn: Callable[[Tx], Any] | None  # None = a probe: only look for other processes' commits
+    done: trio.Event = attrs.Factory(trio.Event)
+    result: outcome.Outcome[Any] | None = None
+    abandoned: bool = False  # the caller was cancelled before the result arrived
+    on_abandon: Callable[[Any], None] | None = None  # undo a committed result nobody took
+    undone: bool = False
+
+
+@attrs.frozen
+class CommitStatistics:
+    commits: int  # write transactions committed
+    calls: int  # calls they carried (calls / commits = the batching factor)
+
+
+class GroupCommit:
+    """The single writer of one database file, batching concurrent calls into one commit."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, max_batch: int) -> None:
+        self._conn = conn
+        self._path = path
+        self._max_batch = max_batch
+        self._send, self._recv = trio.open_memory_channel[_Call](max_batch * 16)
+        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self._closed = False
+        self._commits = 0
+        self._calls = 0
+
+    def statistics(self) -> CommitStatistics:
+        return CommitStatistics(commits=self._commits, calls=self._calls)
+
+    async def call(
+        self, fn: Callable[[Tx], T], *, on_abandon: Callable[[T], None] | None = None
+    ) -> T:
+        """Run `fn` in the next transaction; return its result once that has committed."""
+        item = _Call(fn, on_abandon=on_abandon)
+        await self._submit(item)
+        result: T = (await self._wait(item)).unwrap()
+        return result
+
+    async def probe(self) -> None:
+        """Make the writer look for commits by other connections (reported via on_commit)."""
+        item = _Call(None)
+        await self._submit(item)
+        await self._wait(item)
+
+    async def serve(self, clock: Clock, on_commit: Callable[[set[str], bool], None]) -> None:
+        """Run batches until cancelled. `on_commit(touched, external)` follows each batch:
+        `touched` are subscription keys written, `external` says another connection
+        committed since the previous batch."""
+        try:
+            async for first in self._recv:
+                batch = [first]
+                while len(batch) < self._max_batch:
+                    try:
+                        batch.append(self._recv.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                now = clock.now()
+                # Not abandonable: a transaction in flight always finishes (or rolls back)
+                # before the writer stops, and its callers get their outcome.
+                touched, external = await trio.to_thread.run_sync(self._run_batch, batch, now)
+                for item in batch:
+                    item.done.set()
+                    _undo_if_abandoned(item)
+                on_commit(touched, external)
+        finally:
+            self._close_channel()
+
+    def _close_channel(self) -> None:
+        self._closed = True
+        self._send.close()
+        error = BackendError(f"sqlite backend for {self._path} stopped before this call ran")
+        while True:
+            try:
+                item = self._recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            item.result = outcome.Error(error)
+            item.done.set()
+
+    async def _submit(self, item: _Call) -> None:
+        if self._closed:
+            raise BackendError(
+                f"sqlite backend for {self._path} is not running; start it with "
+                "`await nursery.start(backend.run, clock)`"
+            )
+        await self._send.send(item)
+
+    async def _wait(self, item: _Call) -> outcome.Outcome[Any]:
+        try:
+            await item.done.wait()
+        except trio.Cancelled:
+            item.abandoned = True
+            # The batch may have committed while the cancellation was being delivered.
+            _undo_if_abandoned(item)
+            raise
+        assert item.result is not None
+        return item.result
+
+    def _run_batch(self, batch: list[_Call], now: float) -> tuple[set[str], bool]:
+        """In the worker thread: one transaction for every call of the batch."""
+        conn = self._conn
+        tx = Tx(conn, now)
+        try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            external = version != self._data_version
+            self._data_version = version
+            work = [item for item in batch if item.fn is not None]
+            for item in batch:
+                if item.fn is None:
+                    item.result = outcome.Value(None)
+            if not work:
+                return tx.touched, external
+            conn.execute("BEGIN IMMEDIATE")
+            results = [self._run_one(tx, item) for item in work]
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if conn.in_transaction:
+                # A failure here means the transaction is gone already: nothing committed.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            failure = unavailable(error, self._path, "write to")
+            for item in batch:
+                item.result = outcome.Error(failure)
+            return set(), False
+        for item, result in zip(work, results, strict=True):
+            item.result = result
+        self._commits += 1
+        self._calls += len(work)
+        return tx.touched, external
+
+    def _run_one(self, tx: Tx, item: _Call) -> outcome.Outcome[Any]:
+        assert item.fn is not None
+        if item.abandoned and item.on_abandon is not None:
+            # The caller left before this ran: doing nothing is the cleanest undo.
+            return outcome.Error(BackendError("the caller was cancelled before this call ran"))
+        tx.conn.execute("SAVEPOINT call")
+        try:
+            value = item.fn(tx)
+        except sqlite3.Error:
+            raise  # a storage failure aborts the whole transaction
+        except Exception as error:
+            tx.conn.execute("ROLLBACK TO call")
+            tx.conn.execute("RELEASE call")
+            return outcome.Error(error)
+        tx.conn.execute("RELEASE call")
+        return outcome.Value(value)
+
+
+def _undo_if_abandoned(item: _Call) -> None:
+    """Hand a committed result whose caller was cancelled to its undo, exactly once."""
+    if (
+        item.abandoned
+        and not item.undone
+        and item.on_abandon is not None
+        and isinstance(item.result, outcome.Value)
+    ):
+        item.undone = True
+        item.on_abandon(item.result.value)
+
+
+class Reader:
+    """A second connection for queries, so reads never wait behind a write batch (WAL)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def query(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await trio.to_thread.run_sync(self._query, fn, limiter=self._limiter)
+
+    def _query(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return fn(self._conn)
+        except sqlite3.Error as error:
+            raise unavailable(error, self._path, "read from") from error
