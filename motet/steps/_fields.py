@@ -52,7 +52,8 @@ def reject_unknown(where: Where, given: Iterable[str], allowed: Iterable[str], w
         listed = ", ".join(repr(k) for k in unknown)
         where.fail(
             f"unknown key{'s' if len(unknown) > 1 else ''} {listed} in {what}; "
-            f"allowed: {', '.join(sorted(allowed_set))}"
+            f"allowed: {', '.join(sorted(allowed_set))}",
+            unknown[0],
         )
 
 
