@@ -1,0 +1,349 @@
+"""The Redis backend: queues on Redis Streams, state, and once-per-tick cron marks, shared by
+every instance (process, host) pointed at the same Redis.
+
+Queues: one stream per topic and one consumer group per subscribing step, so every step gets
+each message and the instances of a step compete for it. The Lua scripts in `_redis_lua`
+keep each message of a subscription in exactly one condition (ready, leased, delayed, fifo-
+parked) with leases and retry times on the runtime's clock (so MockClock drives them), and
+an expired lease is reclaimed by whichever instance receives next, with attempt + 1.
+
+Throughput comes from batching: `receive` leases up to `max_count` messages in one script
+call; concurrent `publish`, `ack` and `extend` calls are merged into one script call per
+round trip (`GroupCommit`), so a busy instance makes a few round trips per batch, not per
+message.
+
+Durability assumption: Redis runs with `appendonly yes` and `appendfsync always` (or the
+application uses WAITAOF), so what a script wrote is on disk before Redis replies. Then a
+message `publish` returned for, and an `ack` that returned, survive a Redis crash; a Redis
+restart mid-run is ridden out by retrying with backoff (`RedisOptions.reconnect_timeout`).
+Redis Cluster is not supported (the scripts touch keys they compute).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from .._clock import Clock
+from .._envelope import (
+    JSON,
+    DeadLetter,
+    Delivery,
+    Envelope,
+    QueueDepth,
+    Subscription,
+    new_id,
+)
+from .._errors import BackendError
+from . import _redis_codec as codec
+from . import _redis_lua as lua
+from . import _redis_lua_state as lua_state
+from ._protocol import Backend
+from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, watch
+from ._redis_state import RedisStateMixin
+
+
+class RedisBackend(RedisStateMixin):
+    """Queues, state and cron marks in Redis at `url` (redis://host:port/db), under `prefix`.
+
+    Instances sharing one Redis and prefix form one deployment. Start with
+    `await nursery.start(backend.run, clock)`; without coredis installed, or with Redis
+    unreachable, `run` raises `BackendUnavailable` saying what to do.
+    """
+
+    name = "redis"
+
+    def __init__(
+        self, url: str, *, prefix: str = "motet", options: RedisOptions | None = None
+    ) -> None:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"Redis backend URL must start with redis://, rediss:// or unix://, got {url!r}"
+            )
+        if not prefix or any(c in prefix for c in " \n"):
+            raise ValueError(f"Redis key prefix must be non-empty without spaces, got {prefix!r}")
+        self.url = url
+        self.prefix = prefix
+        self.options = options or RedisOptions()
+        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self._link: RedisLink | None = None
+        self._clock: Clock | None = None
+        self._nursery: trio.Nursery | None = None
+        self._declared: dict[str, Subscription] = {}
+        self._topics: set[str] = set()
+        self._bells: dict[str, Doorbell] = {}
+        self._publishes = GroupCommit[str](self._flush_publish, self.options.batch)
+        self._acks = GroupCommit[str](self._flush_ack, self.options.batch)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(
+        self, clock: Clock, *, task_status: trio.TaskStatus[Backend] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        link = RedisLink(self.url, self.options)
+        async with link.client:
+            await link.open()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._publishes.run)
+                await nursery.start(self._acks.run)
+                nursery.start_soon(self._trim_forever)
+                self._link, self._clock, self._nursery = link, clock, nursery
+                try:
+                    task_status.started(self)
+                    await trio.sleep_forever()
+                finally:
+                    self._link = self._clock = self._nursery = None
+                    nursery.cancel_scope.cancel()
+
+    def _running(self) -> tuple[RedisLink, Clock]:
+        if self._link is None or self._clock is None:
+            raise BackendError(
+                f"the Redis backend for {self.url} is not running: start it with "
+                "`await nursery.start(backend.run, clock)` before using it"
+            )
+        return self._link, self._clock
+
+    async def _script(self, what: str, source: str, args: Sequence[Any]) -> Any:
+        link, _ = self._running()
+        script = link.script(what, source)
+        argv = [self.prefix, *args]
+        return await link.call(what, lambda: script(keys=[], args=argv))
+
+    # -- queues ----------------------------------------------------------------------------
+
+    async def declare(self, subscriptions: Sequence[Subscription]) -> None:
+        self._running()
+        for sub in subscriptions:
+            args = [sub.topic, sub.key, sub.options.strategy]
+            await self._script("declare subscription " + sub.key, lua.DECLARE, args)
+            self._declared[sub.key] = sub
+            self._topics.add(sub.topic)
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        self._running()
+        items: list[str] = []
+        for envelope in envelopes:
+            items.extend(codec.publish_args(envelope))  # refuses non-JSON before anything
+        if not items:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._publishes.submit(items)
+        topics = {e.topic for e in envelopes}
+        for key, sub in self._declared.items():
+            if sub.topic in topics and key in self._bells:
+                self._bells[key].ring()
+
+    async def _flush_publish(self, items: list[str]) -> None:
+        await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
+
+    async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
+        if max_count < 1:
+            raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
+        _link, clock = self._running()
+        key = subscription.key
+        bell = self._bells.get(key)
+        if bell is None:
+            bell = await self._start_watch(subscription)
+        lease = subscription.options.lease
+        while True:
+            woken = bell.event()
+            now = clock.now()
+            args = [key, self.consumer, codec.epoch(now), codec.epoch(now + lease), max_count]
+            reply = await self._script("receive from " + key, lua.RECEIVE, args)
+            status = reply[0]
+            if status != "ok":
+                raise self._queue_error(key, status, reply)
+            if len(reply) > 4:
+                return [
+                    Delivery(
+                        codec.decode_envelope(reply[i + 2]),
+                        key,
+                        int(reply[i + 1]),
+                        codec.receipt(reply[i], int(reply[i + 1])),
+                    )
+                    for i in range(4, len(reply), 3)
+                ]
+            next_due = reply[1]
+            deadline = trio.current_time() + self.options.poll
+            if next_due:
+                deadline = min(deadline, clock.to_trio(float(next_due)))
+            bell.idle(reply[2], reply[3])
+            with trio.move_on_at(deadline):
+                await woken.wait()
+
+    def _queue_error(self, key: str, status: str, reply: list[Any]) -> BackendError:
+        if status == "undeclared":
+            return BackendError(
+                f"subscription {key!r} is not declared in the Redis backend at {self.url} "
+                f"(prefix {self.prefix!r}); call `declare` first"
+            )
+        return BackendError(
+            f"the consumer group of subscription {key!r} is missing in Redis at {self.url} "
+            f"({reply[1:]}): Redis lost its data; run it with appendonly yes"
+        )
+
+    async def _start_watch(self, subscription: Subscription) -> Doorbell:
+        link, _ = self._running()
+        assert self._nursery is not None
+        bell = self._bells.get(subscription.key)
+        if bell is None:
+            bell = self._bells[subscription.key] = Doorbell()
+            stream = f"{self.prefix}:stream:{subscription.topic}"
+            bell_key = f"{self.prefix}:bell:{subscription.key}"
+            await self._nursery.start(watch, link, stream, bell_key, bell)
+        return bell
+
+    async def _check_declared(self, keys: set[str]) -> None:
+        unknown = keys - self._declared.keys()
+        if not unknown:
+            return
+        link, _ = self._running()
+        table = f"{self.prefix}:subtopic"
+        for key in sorted(unknown):
+            known = await link.call(
+                "look up a subscription", lambda k=key: link.client.hget(table, k)
+            )  # type: ignore[misc]
+            if known is None:
+                raise BackendError(
+                    f"subscription {key!r} is not declared in the Redis backend at "
+                    f"{self.url} (prefix {self.prefix!r}); call `declare` first"
+                )
+
+    def _items(self, deliveries: Sequence[Delivery]) -> list[str]:
+        items: list[str] = []
+        for delivery in deliveries:
+            ref, attempt = codec.parse_receipt(delivery.receipt)
+            items += (delivery.subscription, ref, attempt)
+        return items
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self._running()
+        await self._check_declared({d.subscription for d in deliveries})
+        items = self._items(deliveries)
+        if not items:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._acks.submit(items)
+
+    async def _flush_ack(self, items: list[str]) -> None:
+        await self._script("acknowledge messages", lua.ACK, items)
+
+    async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        _, clock = self._running()
+        await self._check_declared({d.subscription for d in deliveries})
+        items = self._items(deliveries)
+        deadline = codec.epoch(clock.now() + seconds)
+        await self._script("extend leases", lua.EXTEND, [deadline, *items])
+
+    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
+        _, clock = self._running()
+        await self._check_declared({delivery.subscription})
+        ref, attempt = codec.parse_receipt(delivery.receipt)
+        due = codec.epoch(clock.now() + max(delay, 0.0))
+        args = [delivery.subscription, ref, attempt, due]
+        await self._script("schedule a retry", lua.RETRY, args)
+        bell = self._bells.get(delivery.subscription)
+        if bell is not None:
+            bell.ring()  # an earlier due time for receivers sleeping here
+
+    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
+        _, clock = self._running()
+        await self._check_declared({delivery.subscription})
+        ref, attempt = codec.parse_receipt(delivery.receipt)
+        now = clock.now()
+        dead_id = new_id()
+        args = [delivery.subscription, ref, attempt, dead_id, error, codec.epoch(now)]
+        reply = await self._script("bury a message", lua.BURY, args)
+        stored = reply[0] == 1
+        body = reply[1] if stored and len(reply) > 1 else ""
+        bell = self._bells.get(delivery.subscription)
+        if stored and bell is not None:
+            bell.ring()  # a fifo group may have a next message
+        return DeadLetter(
+            id=dead_id if stored else "",
+            subscription=delivery.subscription,
+            envelope=codec.decode_envelope(body) if body else delivery.envelope,
+            error=error,
+            attempts=delivery.attempt,
+            failed_at=now,
+        )
+
+    async def dead_letters(
+        self, subscription: str | None = None, *, limit: int = 100
+    ) -> list[DeadLetter]:
+        link, _ = self._running()
+        if limit <= 0:
+            await trio.lowlevel.checkpoint()
+            return []
+        client = link.client
+        if subscription is None:
+            subs = sorted(
+                await link.call(
+                    "list dead letters", lambda: client.smembers(f"{self.prefix}:deadsubs")
+                )
+            )
+        else:
+            subs = [subscription]
+        found: list[tuple[tuple[int, int], DeadLetter]] = []
+        for sub in subs:
+            key = f"{self.prefix}:dead:{sub}"
+            entries = await link.call(
+                "list dead letters",
+                lambda k=key: client.xrange(k, count=limit),  # type: ignore[misc]
+            )
+            for entry in entries:
+                ms, _, seq = entry.identifier.partition("-")
+                found.append(
+                    ((int(ms), int(seq)), codec.decode_dead_letter(sub, dict(entry.field_values)))
+                )
+        found.sort(key=lambda pair: pair[0])
+        return [letter for _, letter in found[:limit]]
+
+    async def redrive(self, ids: Sequence[str]) -> int:
+        self._running()
+        if not ids:
+            await trio.lowlevel.checkpoint()
+            return 0
+        count = int(await self._script("re-drive dead letters", lua.REDRIVE, [new_id(), *ids]))
+        for bell in self._bells.values():
+            bell.ring()
+        return count
+
+    async def discard(self, ids: Sequence[str]) -> int:
+        self._running()
+        if not ids:
+            await trio.lowlevel.checkpoint()
+            return 0
+        return int(await self._script("discard dead letters", lua.DISCARD, [new_id(), *ids]))
+
+    async def depth(self) -> dict[str, QueueDepth]:
+        _, clock = self._running()
+        reply = await self._script(
+            "count queued messages", lua_state.DEPTH, [codec.epoch(clock.now())]
+        )
+        return {
+            reply[i]: QueueDepth(
+                ready=int(reply[i + 1]),
+                leased=int(reply[i + 2]),
+                delayed=int(reply[i + 3]),
+                dead=int(reply[i + 4]),
+            )
+            for i in range(0, len(reply), 5)
+        }
+
+    async def _trim_forever(self) -> None:
+        """Delete stream entries every consumer group is done with, now and then."""
+        while True:
+            await trio.sleep(self.options.trim_interval)
+            for topic in sorted(self._topics):
+                await self._script("trim a topic stream", lua_state.TRIM, [topic])
+
+    # -- state values (the mixin's helpers) ------------------------------------------------
+
+    def _state_encode(self, value: JSON, where: str) -> str:
+        codec.check_keys(value, where=where)
+        return codec.encode_json(value, where=where)

@@ -1,0 +1,230 @@
+"""The Redis backend's connection: lazy coredis import, riding out restarts, group commit,
+and waking idle receivers when another instance publishes.
+
+coredis is imported only here and only when a Redis backend runs, so `import motet` works
+without it. Every call goes through `RedisLink.call`, which retries a call that failed
+because Redis was unreachable (restarting, loading its AOF) with exponential backoff on
+trio's clock, for up to `reconnect_timeout` seconds, then raises `BackendUnavailable`.
+Retried calls must be safe to repeat: the scripts are written so (see `_redis_lua`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+import trio
+
+from .._errors import BackendError, BackendUnavailable
+
+if TYPE_CHECKING:
+    import coredis
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+
+INSTALL_HINT = "pip install 'motet[redis]'"
+
+
+def import_coredis() -> Any:
+    try:
+        import coredis
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the Redis backend needs the coredis package, which is not installed: {INSTALL_HINT}",
+            cause=exc,
+        ) from exc
+    return coredis
+
+
+@attrs.frozen
+class RedisOptions:
+    """Tuning of the Redis backend; the defaults suit a LAN Redis."""
+
+    connect_timeout: float = 5.0  # s, per connection attempt (start fails after this)
+    reconnect_timeout: float = 60.0  # s Redis may stay unreachable mid-run before we give up
+    wake_block: float = 1.0  # s, server-side BLOCK of the wake-up read (real time)
+    poll: float = 2.0  # s, an idle receiver re-checks at least this often (runtime clock)
+    trim_interval: float = 5.0  # s between trims of the topic streams
+    tick_ttl: int = 7 * 86400  # s a claimed cron tick's mark lives
+    max_connections: int = 64
+    batch: int = 500  # most items per group-commit round trip
+
+
+class RedisLink:
+    """One coredis client plus the retry policy every backend call goes through."""
+
+    def __init__(self, url: str, options: RedisOptions) -> None:
+        self.url = url
+        self.options = options
+        self.coredis = import_coredis()
+        exc = self.coredis.exceptions
+        self._transient: tuple[type[BaseException], ...] = (
+            exc.ConnectionError,
+            exc.BusyLoadingError,
+            TimeoutError,
+            OSError,
+        )
+        self.client: coredis.Redis[str] = self.coredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            connect_timeout=options.connect_timeout,
+            max_connections=options.max_connections,
+            retry_policy=self.coredis.retry.NoRetryPolicy(),
+        )
+        self.scripts: dict[str, Any] = {}
+
+    def script(self, name: str, source: str) -> Any:
+        found = self.scripts.get(name)
+        if found is None:
+            found = self.scripts[name] = self.client.register_script(source)
+        return found
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """`fn()`, retried with backoff while Redis is unreachable (at most reconnect_timeout)."""
+        delay = 0.02
+        since: float | None = None
+        while True:
+            try:
+                return await fn()
+            except self._transient as exc:
+                now = trio.current_time()
+                since = now if since is None else since
+                if now - since >= self.options.reconnect_timeout:
+                    raise BackendUnavailable(
+                        f"Redis at {self.url} has been unreachable for "
+                        f"{now - since:.0f} s while trying to {what} ({exc}); check that "
+                        "redis-server is running and reachable",
+                        cause=exc,
+                    ) from exc
+            except self.coredis.exceptions.RedisError as exc:
+                raise BackendError(f"Redis at {self.url} refused to {what}: {exc}") from exc
+            await trio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def open(self) -> None:
+        """Check that Redis answers, within connect_timeout; BackendUnavailable otherwise."""
+        failure: BaseException | None = None
+        with trio.move_on_after(self.options.connect_timeout * 2) as scope:
+            try:
+                await self.client.ping()
+                return
+            except Exception as exc:
+                failure = exc
+        reason = "no answer" if scope.cancelled_caught else f"{type(failure).__name__}: {failure}"
+        cause = failure.__cause__ if failure is not None and failure.__cause__ else failure
+        raise BackendUnavailable(
+            f"cannot reach Redis at {self.url} ({reason}"
+            + (f"; {cause}" if cause is not None and cause is not failure else "")
+            + "): start redis-server there (with appendonly yes, appendfsync always) "
+            "or pass the right URL, e.g. --backend redis://127.0.0.1:6379/0",
+            cause=failure,
+        )
+
+
+class _Ticket:
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.error: BaseException | None = None
+
+
+class GroupCommit(Generic[Item]):
+    """Concurrent callers' items reach Redis together: one round trip per flush, not per call.
+
+    A caller returns once the flush holding its items is done (so an ack or a publish is
+    durable when it returns). While one flush is in flight the next one gathers everything
+    submitted meanwhile, so batches grow with load and cost no waiting when idle.
+    """
+
+    def __init__(self, flush: Callable[[list[Item]], Awaitable[None]], max_items: int) -> None:
+        self._flush = flush
+        self._max_items = max_items
+        self._pending: list[tuple[Sequence[Item], _Ticket]] = []
+        self._wake = trio.Event()
+
+    async def submit(self, items: Sequence[Item]) -> None:
+        ticket = _Ticket()
+        self._pending.append((items, ticket))
+        self._wake.set()
+        await ticket.done.wait()
+        if ticket.error is not None:
+            raise ticket.error
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            while self._pending:
+                taken: list[tuple[Sequence[Item], _Ticket]] = []
+                items: list[Item] = []
+                while self._pending and (not items or len(items) < self._max_items):
+                    entry = self._pending.pop(0)
+                    taken.append(entry)
+                    items.extend(entry[0])
+                error: BaseException | None = None
+                try:
+                    await self._flush(items)
+                except Exception as exc:  # handed to every caller of this batch, never dropped
+                    error = exc
+                for _, ticket in taken:
+                    ticket.error = error
+                    ticket.done.set()
+
+
+class Doorbell:
+    """Wakes the receivers of one subscription waiting in this process.
+
+    `ring()` wakes everyone waiting on an earlier `event()`; a receiver takes the event
+    before looking at Redis, so a ring between its look and its wait is never missed.
+    """
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self.ids: tuple[str, str] | None = None  # (stream, bell) ids the receivers saw last
+        self.wanted = trio.Event()  # set when a receiver is idle: the watcher should block
+
+    def event(self) -> trio.Event:
+        return self._event
+
+    def ring(self) -> None:
+        self._event.set()
+        self._event = trio.Event()
+
+    def idle(self, stream_last: str, bell_last: str) -> None:
+        self.ids = (stream_last, bell_last)
+        self.wanted.set()
+
+
+async def watch(
+    link: RedisLink, stream: str, bell_key: str, bell: Doorbell, *, task_status: Any
+) -> None:
+    """Block in Redis (XREAD, which changes nothing) for news past the ids an idle receiver
+    saw, and ring. Cancelling the read drops its connection (coredis does that for blocking
+    commands), which is harmless because XREAD has no effect."""
+    task_status.started()
+    block_ms = max(1, math.ceil(link.options.wake_block * 1000))
+    delay = 0.02
+    while True:
+        await bell.wanted.wait()
+        bell.wanted = trio.Event()
+        assert bell.ids is not None
+        stream_last, bell_last = bell.ids
+        try:
+            news = await link.client.xread(
+                {stream: stream_last, bell_key: bell_last}, count=1, block=block_ms
+            )
+        except link._transient:
+            bell.ring()  # let the receivers meet the outage (and its retry policy) themselves
+            await trio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            continue
+        delay = 0.02
+        if news:
+            bell.ring()
+        elif not bell.wanted.is_set() and bell.ids == (stream_last, bell_last):
+            bell.wanted.set()  # nothing new and the receivers still wait: block again

@@ -1,0 +1,379 @@
+"""The Lua scripts behind the Redis backend. Each runs atomically inside Redis, so a message
+is always in exactly one condition even when a client dies between two commands.
+
+Data model (P = the backend's prefix; `sub` = Subscription.key):
+
+    P:subs:<topic>       SET     subscriptions of a topic (publish skips a topic without any)
+    P:subtopic / P:substrat  HASH  sub -> topic / sub -> strategy (the latest `declare`)
+    P:stream:<topic>     STREAM  published messages: e = envelope JSON, g = group, p = priority;
+                                 one consumer group per sub, named after the sub
+    P:ready:<sub>        ZSET    ready refs; score -priority (priority) or 0; ties by ref, which
+                                 is the zero-padded entry id, so ties come in publish order
+    P:leases:<sub>       ZSET    leased refs, score = lease deadline (epoch s of the runtime clock)
+    P:delayed:<sub>      ZSET    refs waiting for a retry, score = due time
+    P:att:<sub>          HASH    ref -> attempt number of its latest delivery
+    P:grp:<sub> / P:prio:<sub>  HASH  ref -> group / priority (kept to re-file and release)
+    P:fifo:<len>:<sub>:<group>  LIST  fifo: the group's refs in order; the head is the one
+                                 message ready, leased or delayed, the rest are parked
+    P:parked:<sub>       STRING  how many refs wait behind a fifo head
+    P:body:<sub>         HASH    ref -> envelope, for re-driven copies ("r..." refs, no entry)
+    P:bell:<sub>         STREAM  a doorbell: bumped when something becomes ready without a
+                                 publish (fifo release, retry, re-drive), so idle receivers
+                                 on other instances wake up
+    P:dead:<sub>         STREAM  dead letters (id, e, err, att, at, g, p); P:deadidx HASH
+                                 dead id -> "sub\\nentry id"; P:deadsubs SET
+    P:op:<id>            STRING  result of a non-idempotent call, so a call retried after a
+                                 lost reply is not applied twice (expires after an hour)
+
+A stream entry stays in its group's pending list from intake until ack or bury, whichever
+condition it is in; the lease, retry and fifo bookkeeping is ours and uses the runtime's
+clock (passed in as `now`), never the server's. Ack removes it (XACK); the stream itself is
+trimmed below the oldest entry any group still needs.
+"""
+
+from __future__ import annotations
+
+PRELUDE = r"""
+local P = ARGV[1]
+local function k(kind, name) return P .. ':' .. kind .. ':' .. name end
+local function fifokey(sub, g) return P .. ':fifo:' .. #sub .. ':' .. sub .. ':' .. g end
+local function fields(arr)
+  local t = {}
+  for i = 1, #arr, 2 do t[arr[i]] = arr[i + 1] end
+  return t
+end
+local function zeros(s, n) return string.rep('0', n - #s) .. s end
+local function pad(id)
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  return zeros(ms, 16) .. '-' .. zeros(sq, 10)
+end
+local function unpad(ref)
+  local ms, sq = string.match(ref, '^(%d+)-(%d+)$')
+  ms = (string.gsub(ms, '^0+', '')); sq = (string.gsub(sq, '^0+', ''))
+  if ms == '' then ms = '0' end
+  if sq == '' then sq = '0' end
+  return ms .. '-' .. sq
+end
+local function is_copy(ref) return string.sub(ref, 1, 1) == 'r' end
+local function bell(sub) redis.call('XADD', k('bell', sub), 'MAXLEN', 1, '*', 'b', 1) end
+local function fetch(sub, stream, ref)
+  if is_copy(ref) then return redis.call('HGET', k('body', sub), ref) end
+  local got = redis.call('XRANGE', stream, unpad(ref), unpad(ref))
+  if #got == 0 or not got[1][2] then return false end
+  return fields(got[1][2])['e'] or false
+end
+-- A new message (published or re-driven) joins its subscription's queue.
+local function file(sub, strategy, ref, g, p)
+  if g and g ~= '' then
+    redis.call('HSET', k('grp', sub), ref, g)
+    if strategy == 'fifo' then
+      if redis.call('RPUSH', fifokey(sub, g), ref) > 1 then
+        redis.call('INCR', k('parked', sub))
+        return
+      end
+    end
+  end
+  local score = 0
+  if p and p ~= '' then
+    redis.call('HSET', k('prio', sub), ref, p)
+    if strategy == 'priority' then score = -tonumber(p) end
+  end
+  redis.call('ZADD', k('ready', sub), score, ref)
+end
+-- A message whose lease expired or whose retry is due becomes ready again (a fifo head
+-- stays its group's head, so nothing of its group overtakes it).
+local function requeue(sub, strategy, ref)
+  local score = 0
+  if strategy == 'priority' then
+    local p = redis.call('HGET', k('prio', sub), ref)
+    if p then score = -tonumber(p) end
+  end
+  redis.call('ZADD', k('ready', sub), score, ref)
+end
+-- The message left the queue (acked or buried): forget it and unblock its fifo group.
+local function release(sub, stream, ref)
+  local g = redis.call('HGET', k('grp', sub), ref)
+  if g then
+    local key = fifokey(sub, g)
+    if redis.call('LINDEX', key, 0) == ref then
+      redis.call('LPOP', key)
+      local nxt = redis.call('LINDEX', key, 0)
+      if nxt then
+        redis.call('DECR', k('parked', sub))
+        redis.call('ZADD', k('ready', sub), 0, nxt)
+        bell(sub)
+      end
+    end
+    redis.call('HDEL', k('grp', sub), ref)
+  end
+  redis.call('HDEL', k('prio', sub), ref)
+  redis.call('HDEL', k('att', sub), ref)
+  if is_copy(ref) then
+    redis.call('HDEL', k('body', sub), ref)
+  else
+    redis.call('XACK', stream, sub, unpad(ref))
+  end
+end
+-- The delivery (ref, attempt) still holds its lease.
+local function holds(sub, ref, attempt)
+  return redis.call('ZSCORE', k('leases', sub), ref)
+    and redis.call('HGET', k('att', sub), ref) == attempt
+end
+local function publish(topic, e, g, p)
+  if redis.call('EXISTS', k('subs', topic)) == 0 then return end
+  local args = {'XADD', k('stream', topic), '*', 'e', e}
+  if g ~= '' then args[#args + 1] = 'g'; args[#args + 1] = g end
+  if p ~= '' then args[#args + 1] = 'p'; args[#args + 1] = p end
+  redis.call(unpack(args))
+end
+local function done_before(op)
+  return op ~= '' and redis.call('GET', k('op', op))
+end
+local function remember(op, result)
+  if op ~= '' then redis.call('SET', k('op', op), result, 'EX', 3600) end
+  return result
+end
+"""
+
+# ARGV: P, topic, sub, strategy. The group starts at the end of the stream ("$"), so only
+# messages published after the first declare reach the subscription, as in memory.
+DECLARE = (
+    PRELUDE
+    + r"""
+local topic, sub, strategy = ARGV[2], ARGV[3], ARGV[4]
+local ok = redis.pcall('XGROUP', 'CREATE', k('stream', topic), sub, '$', 'MKSTREAM')
+if type(ok) == 'table' and ok.err and not string.find(ok.err, 'BUSYGROUP') then
+  return redis.error_reply(ok.err)
+end
+redis.call('SADD', k('subs', topic), sub)
+redis.call('HSET', P .. ':subtopic', sub, topic)
+local old = redis.call('HGET', P .. ':substrat', sub)
+redis.call('HSET', P .. ':substrat', sub, strategy)
+if old and old ~= strategy then
+  -- Re-file the ready and parked messages under the new strategy, in publish order.
+  local refs = redis.call('ZRANGE', k('ready', sub), 0, -1)
+  redis.call('DEL', k('ready', sub))
+  local grp = redis.call('HGETALL', k('grp', sub))
+  local seen = {}
+  for i = 1, #grp, 2 do
+    local key = fifokey(sub, grp[i + 1])
+    if not seen[key] then
+      seen[key] = true
+      local parked = redis.call('LRANGE', key, 1, -1)
+      for _, ref in ipairs(parked) do refs[#refs + 1] = ref end
+      redis.call('DEL', key)
+    end
+  end
+  redis.call('DEL', k('parked', sub))
+  table.sort(refs)
+  for _, ref in ipairs(refs) do
+    file(sub, strategy, ref, redis.call('HGET', k('grp', sub), ref),
+         redis.call('HGET', k('prio', sub), ref))
+  end
+  bell(sub)
+end
+return 1
+"""
+)
+
+# ARGV: P, op, then (topic, envelope, group, priority) per message ('' = none).
+PUBLISH = (
+    PRELUDE
+    + r"""
+local op = ARGV[2]
+if done_before(op) then return 0 end
+local n = 0
+for i = 3, #ARGV, 4 do
+  publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+  n = n + 1
+end
+remember(op, '1')
+return n
+"""
+)
+
+# ARGV: P, sub, consumer, now, lease deadline, max_count.
+# Reply: {status, next_due, stream_last, bell_last, ref, attempt, envelope, ref, ...}.
+RECEIVE = (
+    PRELUDE
+    + r"""
+local sub, consumer, now, deadline = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local maxc = tonumber(ARGV[6])
+local strategy = redis.call('HGET', P .. ':substrat', sub)
+if not strategy then return {'undeclared'} end
+local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
+local ready, leases, delayed = k('ready', sub), k('leases', sub), k('delayed', sub)
+for _, ref in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', delayed, ref)
+  requeue(sub, strategy, ref)
+end
+-- A lease that expired without an ack: the lost delivery counted as an attempt (the next
+-- lease increments it), and the pending entry moves to this consumer.
+for _, ref in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', leases, ref)
+  requeue(sub, strategy, ref)
+  if not is_copy(ref) then
+    redis.call('XCLAIM', stream, sub, consumer, 0, unpad(ref), 'JUSTID')
+  end
+end
+local want = 1000
+if strategy == 'standard' then want = maxc - redis.call('ZCARD', ready) end
+if want > 0 then
+  local res = redis.pcall('XREADGROUP', 'GROUP', sub, consumer, 'COUNT', want,
+                          'STREAMS', stream, '>')
+  if type(res) == 'table' and res.err then return {'nogroup', res.err} end
+  if res then
+    for _, entry in ipairs(res[1][2]) do
+      local f = fields(entry[2])
+      file(sub, strategy, pad(entry[1]), f['g'], f['p'])
+    end
+  end
+end
+local out = {'ok', '', '', ''}
+local popped = redis.call('ZPOPMIN', ready, maxc)
+for i = 1, #popped, 2 do
+  local ref = popped[i]
+  local body = fetch(sub, stream, ref)
+  if body then
+    local attempt = redis.call('HINCRBY', k('att', sub), ref, 1)
+    redis.call('ZADD', leases, deadline, ref)
+    out[#out + 1] = ref
+    out[#out + 1] = tostring(attempt)
+    out[#out + 1] = body
+  else
+    release(sub, stream, ref)  -- its entry was deleted behind our back: nothing to deliver
+  end
+end
+if #out == 4 then
+  local a = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
+  local b = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  local due = a[2]
+  if b[2] and (not due or tonumber(b[2]) < tonumber(due)) then due = b[2] end
+  out[2] = due or ''
+  local s = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  local w = redis.call('XREVRANGE', k('bell', sub), '+', '-', 'COUNT', 1)
+  out[3] = s[1] and s[1][1] or '0-0'
+  out[4] = w[1] and w[1][1] or '0-0'
+end
+return out
+"""
+)
+
+# ARGV: P, then (sub, ref, attempt) per delivery. Stale deliveries are skipped.
+ACK = (
+    PRELUDE
+    + r"""
+local n = 0
+for i = 2, #ARGV, 3 do
+  local sub, ref, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if holds(sub, ref, attempt) then
+    redis.call('ZREM', k('leases', sub), ref)
+    release(sub, k('stream', redis.call('HGET', P .. ':subtopic', sub)), ref)
+    n = n + 1
+  end
+end
+return n
+"""
+)
+
+# ARGV: P, deadline, then (sub, ref, attempt) per delivery.
+EXTEND = (
+    PRELUDE
+    + r"""
+local deadline = ARGV[2]
+for i = 3, #ARGV, 3 do
+  local sub, ref, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if holds(sub, ref, attempt) then redis.call('ZADD', k('leases', sub), 'XX', deadline, ref) end
+end
+return 1
+"""
+)
+
+# ARGV: P, sub, ref, attempt, due. The message waits in `delayed`; a fifo head keeps its
+# group blocked meanwhile.
+RETRY = (
+    PRELUDE
+    + r"""
+local sub, ref, attempt, due = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if not holds(sub, ref, attempt) then return 0 end
+redis.call('ZREM', k('leases', sub), ref)
+redis.call('ZADD', k('delayed', sub), due, ref)
+bell(sub)
+return 1
+"""
+)
+
+# ARGV: P, sub, ref, attempt, dead id, error, failed_at. Reply: {1, envelope} or {0}.
+BURY = (
+    PRELUDE
+    + r"""
+local sub, ref, attempt, id, err, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if redis.call('HEXISTS', P .. ':deadidx', id) == 1 then return {1, ''} end
+if not holds(sub, ref, attempt) then return {0} end
+local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
+local body = fetch(sub, stream, ref)
+redis.call('ZREM', k('leases', sub), ref)
+if body then
+  local args = {'XADD', k('dead', sub), '*', 'id', id, 'e', body, 'err', err, 'att', attempt,
+                'at', at}
+  local g = redis.call('HGET', k('grp', sub), ref)
+  local p = redis.call('HGET', k('prio', sub), ref)
+  if g then args[#args + 1] = 'g'; args[#args + 1] = g end
+  if p then args[#args + 1] = 'p'; args[#args + 1] = p end
+  local eid = redis.call(unpack(args))
+  redis.call('HSET', P .. ':deadidx', id, sub .. '\n' .. eid)
+  redis.call('SADD', P .. ':deadsubs', sub)
+end
+release(sub, stream, ref)
+return {1, body or ''}
+"""
+)
+
+# ARGV: P, op, dead ids... Each becomes a fresh copy ("r" ref) at the back of its queue.
+REDRIVE = (
+    PRELUDE
+    + r"""
+local op = ARGV[2]
+local before = done_before(op)
+if before then return tonumber(before) end
+local n = 0
+for i = 3, #ARGV do
+  local idx = redis.call('HGET', P .. ':deadidx', ARGV[i])
+  if idx then
+    local sub, eid = string.match(idx, '^(.*)\n([^\n]*)$')
+    local got = redis.call('XRANGE', k('dead', sub), eid, eid)
+    if #got > 0 then
+      local f = fields(got[1][2])
+      local ref = 'r' .. zeros(tostring(redis.call('INCR', P .. ':seq')), 16)
+      redis.call('HSET', k('body', sub), ref, f['e'])
+      file(sub, redis.call('HGET', P .. ':substrat', sub) or 'standard', ref, f['g'], f['p'])
+      bell(sub)
+      n = n + 1
+    end
+    redis.call('XDEL', k('dead', sub), eid)
+    redis.call('HDEL', P .. ':deadidx', ARGV[i])
+  end
+end
+return tonumber(remember(op, tostring(n)))
+"""
+)
+
+# ARGV: P, op, dead ids...
+DISCARD = (
+    PRELUDE
+    + r"""
+local op = ARGV[2]
+local before = done_before(op)
+if before then return tonumber(before) end
+local n = 0
+for i = 3, #ARGV do
+  local idx = redis.call('HGET', P .. ':deadidx', ARGV[i])
+  if idx then
+    local sub, eid = string.match(idx, '^(.*)\n([^\n]*)$')
+    n = n + redis.call('XDEL', k('dead', sub), eid)
+    redis.call('HDEL', P .. ':deadidx', ARGV[i])
+  end
+end
+return tonumber(remember(op, tostring(n)))
+"""
+)

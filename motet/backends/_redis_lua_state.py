@@ -1,0 +1,128 @@
+"""The Redis backend's scripts for state, cron marks, queue depth and stream trimming.
+
+More keys (see `_redis_lua` for the queue's):
+
+    P:state:<namespace>  HASH    key -> JSON text of the value
+    P:statens            SET     namespaces holding at least one key
+    P:tick:<len>:<step>:<scheduled>  STRING  a claimed cron tick (SET NX, expires, never deleted)
+    P:lasttick           HASH    step -> scheduled time of its latest claimed tick
+"""
+
+from __future__ import annotations
+
+from ._redis_lua import PRELUDE
+
+# ARGV: P, op, namespace, key, expected JSON ('' = absent), new JSON ('' = delete), then
+# optionally the change event (topic, envelope, group, priority). Compare-and-set: the
+# caller applied the write to `expected` in Python; 'conflict' makes it read and try again.
+# The value and its change event are written in one script, so a state trigger is never lost.
+STATE_CAS = (
+    PRELUDE
+    + r"""
+local op, ns, key, expected, new = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if done_before(op) then return 'ok' end
+local bucket = k('state', ns)
+local current = redis.call('HGET', bucket, key) or ''
+if current ~= expected then return 'conflict' end
+if new == '' then
+  redis.call('HDEL', bucket, key)
+  if redis.call('HLEN', bucket) == 0 then redis.call('SREM', P .. ':statens', ns) end
+else
+  redis.call('HSET', bucket, key, new)
+  redis.call('SADD', P .. ':statens', ns)
+end
+if ARGV[7] then publish(ARGV[7], ARGV[8], ARGV[9], ARGV[10]) end
+return remember(op, 'ok')
+"""
+)
+
+# ARGV: P, step, scheduled, token, ttl seconds. 1 when this call (or an earlier try of it,
+# same token) owns the tick.
+CLAIM_TICK = (
+    PRELUDE
+    + r"""
+local step, scheduled, token, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = P .. ':tick:' .. #step .. ':' .. step .. ':' .. scheduled
+if redis.call('SET', key, token, 'NX', 'EX', ttl) then
+  local last = redis.call('HGET', P .. ':lasttick', step)
+  if not last or tonumber(last) < tonumber(scheduled) then
+    redis.call('HSET', P .. ':lasttick', step, scheduled)
+  end
+  return 1
+end
+if redis.call('GET', key) == token then return 1 end
+return 0
+"""
+)
+
+# ARGV: P, now. Reply: flat (sub, ready, leased, delayed, dead) per declared subscription.
+# As in memory, an expired lease or a due retry counts as ready.
+DEPTH = (
+    PRELUDE
+    + r"""
+local now = ARGV[2]
+local out = {}
+local subs = redis.call('HGETALL', P .. ':subtopic')
+local lags = {}
+for i = 1, #subs, 2 do
+  local sub, topic = subs[i], subs[i + 1]
+  local stream = k('stream', topic)
+  if not lags[topic] then
+    lags[topic] = {}
+    local groups = redis.pcall('XINFO', 'GROUPS', stream)
+    if type(groups) == 'table' and not groups.err then
+      for _, g in ipairs(groups) do
+        local f = fields(g)
+        local lag = f['lag']
+        if not lag then  -- unknown after deletions: count what is past the group's cursor
+          lag = #redis.call('XRANGE', stream, '(' .. f['last-delivered-id'], '+')
+        end
+        lags[topic][f['name']] = lag
+      end
+    end
+  end
+  local leases, delayed = k('leases', sub), k('delayed', sub)
+  local expired = redis.call('ZCOUNT', leases, '-inf', now)
+  local due = redis.call('ZCOUNT', delayed, '-inf', now)
+  local ready = redis.call('ZCARD', k('ready', sub)) + expired + due
+    + tonumber(redis.call('GET', k('parked', sub)) or '0') + (lags[topic][sub] or 0)
+  out[#out + 1] = sub
+  out[#out + 1] = ready
+  out[#out + 1] = redis.call('ZCARD', leases) - expired
+  out[#out + 1] = redis.call('ZCARD', delayed) - due
+  out[#out + 1] = redis.call('XLEN', k('dead', sub))
+end
+return out
+"""
+)
+
+# ARGV: P, topic. Deletes the stream entries every consumer group is done with: those below
+# the oldest pending entry of any group and at or below every group's read cursor.
+TRIM = (
+    PRELUDE
+    + r"""
+local stream = k('stream', ARGV[2])
+local groups = redis.pcall('XINFO', 'GROUPS', stream)
+if type(groups) ~= 'table' or groups.err or #groups == 0 then return 0 end
+local function parse(id)
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(sq)
+end
+local function less(a_ms, a_sq, b_ms, b_sq)
+  return a_ms < b_ms or (a_ms == b_ms and a_sq < b_sq)
+end
+local min_ms, min_sq
+for _, g in ipairs(groups) do
+  local f = fields(g)
+  local ms, sq
+  if tonumber(f['pending']) > 0 then
+    ms, sq = parse(redis.call('XPENDING', stream, f['name'])[2])
+  else
+    ms, sq = parse(f['last-delivered-id'])
+    sq = sq + 1
+  end
+  if not min_ms or less(ms, sq, min_ms, min_sq) then min_ms, min_sq = ms, sq end
+end
+return redis.call('XTRIM', stream, 'MINID', string.format('%d-%d', min_ms, min_sq))
+"""
+)

@@ -1,0 +1,144 @@
+"""State (namespaced JSON documents) and cron marks of the Redis backend.
+
+A write is optimistic: read the stored JSON text, apply the `StateWrite` in Python (the same
+code every backend uses), then a compare-and-set script stores the new value only if the
+stored text is still the one read, and publishes the change event in the same script. On a
+conflict (another instance wrote in between) it reads again. Each attempt carries an
+operation id, so a call retried after a lost reply is not applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .._clock import Clock
+from .._envelope import JSON, Envelope, new_id, state_topic
+from .._errors import BackendError
+from ..state._ops import StateWrite
+from . import _redis_codec as codec
+from . import _redis_lua_state as lua_state
+from ._protocol import StateChange
+from ._redis_link import RedisLink, RedisOptions
+
+_MAX_CONFLICTS = 1000  # writers racing on one key; beyond this something is wrong
+
+
+def _canonical(value: JSON) -> str:
+    """JSON text equal for equal JSON values (1, 1.0 and true stay different)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class RedisStateMixin:
+    """The StateBackend and ScheduleBackend halves of `RedisBackend`."""
+
+    prefix: str
+    options: RedisOptions
+
+    def _running(self) -> tuple[RedisLink, Clock]:
+        raise NotImplementedError
+
+    async def _script(self, what: str, source: str, args: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def _state_encode(self, value: JSON, where: str) -> str:
+        raise NotImplementedError
+
+    async def _state_raw(self, namespace: str, key: str) -> str | None:
+        link, _ = self._running()
+        bucket = f"{self.prefix}:state:{namespace}"
+        raw: str | None = await link.call("read state", lambda: link.client.hget(bucket, key))
+        return raw
+
+    async def state_get(self, namespace: str, key: str) -> JSON:
+        raw = await self._state_raw(namespace, key)
+        return None if raw is None else codec.decode_json(raw)
+
+    async def state_write(
+        self, namespace: str, key: str, write: StateWrite, *, trace_id: str
+    ) -> StateChange:
+        _, clock = self._running()
+        where = f"state {namespace!r} key {key!r}"
+        for _ in range(_MAX_CONFLICTS):
+            raw = await self._state_raw(namespace, key)
+            old = None if raw is None else codec.decode_json(raw)
+            new_text = None
+            new = write.apply(old)  # a ValueError leaves the stored value as it is
+            if new is not None:
+                new_text = self._state_encode(new, where)
+                new = codec.decode_json(new_text)  # what a reader will get back
+            change = await self._compare_and_set(
+                namespace, key, raw, old, new, new_text, trace_id, clock.now()
+            )
+            if change is not None:
+                return change
+        raise BackendError(
+            f"{where} in Redis at {self.prefix!r}: the value changed under "
+            f"{_MAX_CONFLICTS} write attempts in a row; too many writers on one key"
+        )
+
+    async def _compare_and_set(
+        self,
+        namespace: str,
+        key: str,
+        raw: str | None,
+        old: JSON,
+        new: JSON,
+        new_text: str | None,
+        trace_id: str,
+        now: float,
+    ) -> StateChange | None:
+        """The change, or None when the stored text is no longer `raw` (a conflict)."""
+        if raw is not None and new is not None and _canonical(old) == _canonical(new):
+            return StateChange(namespace, key, new, old, "")
+        if raw is None and new is None:
+            return StateChange(namespace, key, None, None, "")
+        event = "deleted" if new is None else "created" if old is None else "updated"
+        change = StateChange(namespace, key, new, old, event)
+        envelope = Envelope(state_topic(namespace), change.to_json(), trace_id, created_at=now)
+        args = [new_id(), namespace, key, raw or "", new_text or ""]
+        args += codec.publish_args(envelope)
+        status = await self._script("write state", lua_state.STATE_CAS, args)
+        return change if status == "ok" else None
+
+    async def state_list(self, namespace: str) -> list[tuple[str, JSON]]:
+        link, _ = self._running()
+        bucket = f"{self.prefix}:state:{namespace}"
+        stored = await link.call("list state", lambda: link.client.hgetall(bucket))
+        return [(k, codec.decode_json(stored[k])) for k in sorted(stored)]
+
+    async def state_groups(self) -> list[str]:
+        link, _ = self._running()
+        names = await link.call(
+            "list state namespaces", lambda: link.client.smembers(f"{self.prefix}:statens")
+        )
+        return sorted(names)
+
+    async def state_clear(self, namespace: str, *, trace_id: str) -> int:
+        link, clock = self._running()
+        bucket = f"{self.prefix}:state:{namespace}"
+        deleted = 0
+        while True:
+            stored = await link.call("list state", lambda: link.client.hgetall(bucket))
+            if not stored:
+                return deleted
+            for key in sorted(stored):
+                old = codec.decode_json(stored[key])
+                change = await self._compare_and_set(
+                    namespace, key, stored[key], old, None, None, trace_id, clock.now()
+                )
+                deleted += change is not None  # a conflict: the next round reads it again
+
+    # -- schedule --------------------------------------------------------------------------
+
+    async def claim_tick(self, step: str, scheduled: float) -> bool:
+        self._running()
+        args = [step, codec.epoch(scheduled), new_id(), self.options.tick_ttl]
+        return int(await self._script("claim a cron tick", lua_state.CLAIM_TICK, args)) == 1
+
+    async def last_tick(self, step: str) -> float | None:
+        link, _ = self._running()
+        table = f"{self.prefix}:lasttick"
+        raw = await link.call("read the last cron tick", lambda: link.client.hget(table, step))
+        return None if raw is None else float(raw)
