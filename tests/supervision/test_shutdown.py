@@ -7,7 +7,7 @@ import trio
 
 from motet.supervision import ChildSpec, ChildTaskStatus, Supervisor, SupervisorOptions
 
-from ._journal import Boom, Journal, scripted
+from ._journal import Action, Boom, Journal, scripted
 
 
 def trapping(
@@ -147,7 +147,7 @@ async def test_child_returning_without_reporting_ready_fails_the_start(
     async def lazy(*, task_status: trio.TaskStatus[None]) -> None:
         return None
 
-    with pytest.raises(RuntimeError, match="without calling task_status.started"):
+    with pytest.raises(RuntimeError, match=r"without calling task_status\.started"):
         await Supervisor([ChildSpec("lazy", lazy)]).run()
 
 
@@ -213,7 +213,7 @@ async def test_cancelling_a_restarting_supervisor_lets_cancelled_through(
     assert supervisor.which_children()[0].running is False
 
 
-def _fail_now():  # type: ignore[no-untyped-def]
+def _fail_now() -> Action:
     async def action() -> None:
         raise Boom("now")
 
