@@ -210,7 +210,11 @@ def to_json(converter: cattrs.Converter, value: Any) -> Any:
 
     Raises TypeError naming the path of the first value that has no JSON form.
     """
-    return _check_json(converter.unstructure(value), "$")
+    try:
+        plain = converter.unstructure(value)
+    except Exception as exc:  # e.g. a tuple used as a dict key
+        raise TypeError(f"cannot convert {type(value).__name__} to JSON: {exc}") from exc
+    return _check_json(plain, "$")
 
 
 def _check_json(value: Any, path: str) -> Any:
