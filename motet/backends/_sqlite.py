@@ -223,8 +223,9 @@ class SqliteBackend:
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()
-        receipts = [q.parse_receipt(d) for d in deliveries]
-        await self._write(lambda tx: q.ack(tx, receipts))
+        plain = [q.parse_receipt(d) for d in deliveries if d.envelope.group is None]
+        grouped = [q.parse_receipt(d) for d in deliveries if d.envelope.group is not None]
+        await self._write(lambda tx: q.ack(tx, plain, grouped))
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         self._running()

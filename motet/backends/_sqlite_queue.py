@@ -187,8 +187,13 @@ def release(tx: Tx, receipts: Sequence[tuple[int, int]]) -> None:
     )
 
 
-def ack(tx: Tx, receipts: Sequence[tuple[int, int]]) -> None:
-    for seq, attempt in receipts:
+def ack(tx: Tx, receipts: Sequence[tuple[int, int]], grouped: Sequence[tuple[int, int]]) -> None:
+    """Forget leased rows. `grouped` are those whose envelope has a group: only they may
+    be the head of a fifo group, so only they need the (slower) check for a next message."""
+    tx.conn.executemany(
+        "DELETE FROM messages WHERE seq = ? AND attempt = ? AND state = 'leased'", receipts
+    )
+    for seq, attempt in grouped:
         row = tx.conn.execute(
             "DELETE FROM messages WHERE seq = ? AND attempt = ? AND state = 'leased' "
             "RETURNING subscription, grp",
