@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
 from quart_trio import QuartTrio
 
 from .._errors import GatewayError
@@ -27,6 +29,24 @@ def hypercorn_config(options: GatewayOptions) -> Config:
     return config
 
 
+def listen_socket(options: GatewayOptions, backlog: int) -> socket.socket:
+    """The listening socket, bound here rather than by hypercorn so that a bind failure is
+    one plain GatewayError and the failed socket is closed (hypercorn leaves it open)."""
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((options.host, options.port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise GatewayError(f"cannot listen on {options.bind}: {exc.strerror or exc}; choose "
+                           "another port or host (port 0 picks a free one)") from exc
+    return sock
+
+
 async def serve(
     app: Any,
     options: GatewayOptions | None = None,
@@ -36,7 +56,7 @@ async def serve(
 ) -> None:
     """Serve `app` (any ASGI app; usually `build_app(...)`) until `shutdown_trigger` returns
     or the caller cancels. `await nursery.start(serve, app, options)` returns the bound URLs
-    once the sockets listen (`options.port = 0` picks a free port).
+    once the socket listens (`port=0` picks a free port).
 
     After the trigger, no new connection is accepted and in-flight requests get
     `options.graceful_timeout` seconds. A quart-trio app is switched to the keep-alive-safe
@@ -46,22 +66,11 @@ async def serve(
     if isinstance(app, QuartTrio):
         make_keep_alive_safe(app)
     config = hypercorn_config(options)
-    started = False
-
-    class _Started:
-        def started(self, value: list[str]) -> None:
-            nonlocal started
-            started = True
-            task_status.started(value)
-
+    sock = listen_socket(options, config.backlog)
     try:
-        await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger,
-                              task_status=_Started())  # type: ignore[arg-type]
-    except BaseExceptionGroup as group:  # hypercorn binds inside its nurseries
-        bind_error = None if started else group.subgroup(OSError)
-        if bind_error is None:
-            raise
-        first = bind_error.exceptions[0]
-        reason = getattr(first, "strerror", None) or first
-        raise GatewayError(f"cannot listen on {options.bind}: {reason}; choose another "
-                           "port or host (port 0 picks a free one)") from group
+        await worker_serve(
+            wrap_app(app, config.wsgi_max_body_size, None), config,
+            sockets=Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[]),
+            shutdown_trigger=shutdown_trigger, task_status=task_status)
+    finally:
+        sock.close()

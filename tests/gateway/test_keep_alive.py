@@ -1,0 +1,108 @@
+"""Regressions for quart-trio's disconnect cancellation cutting hypercorn's send path
+(motet/gateway/_connection.py), on raw sockets so nothing hides what the server does.
+
+Each test waits with a generous deadline for an event that, with the defect, never comes
+(EOF on the socket, `serve()` returning); with the fix it comes at once or after a
+keep-alive timeout of a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import trio
+
+from motet.gateway import GatewayOptions, serve
+
+from .conftest import Starter
+
+GENEROUS = 5.0
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+async def _connect(url: str) -> trio.SocketStream:
+    return await trio.open_tcp_stream("127.0.0.1", _port(url))
+
+
+def _request(path: str = "/pets/1", *, close: bool = False) -> bytes:
+    extra = b"Connection: close\r\n" if close else b""
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
+
+
+async def _read_response(stream: trio.SocketStream) -> bytes:
+    """Read one response with a Content-Length body; leave the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = await stream.receive_some(65536)
+        assert chunk, f"EOF before a full response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = await stream.receive_some(65536)
+        assert chunk
+        body += chunk
+    return head
+
+
+async def _read_until_eof(stream: trio.SocketStream) -> bytes:
+    data = b""
+    with trio.fail_after(GENEROUS):
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    return data
+
+
+async def test_connection_close_response_is_followed_by_eof(app: Any,
+                                                            start_server: Starter) -> None:
+    # A long keep-alive timeout: the EOF must come from honouring `Connection: close`.
+    url = await start_server(app, keep_alive_timeout=60.0)
+    stream = await _connect(url)
+    await stream.send_all(_request(close=True))
+    data = await _read_until_eof(stream)
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b'"id":"42"' not in data and b'"id":"1"' in data
+    await stream.aclose()
+
+
+async def test_idle_keep_alive_connection_is_closed_after_keep_alive_timeout(
+        app: Any, start_server: Starter) -> None:
+    url = await start_server(app, keep_alive_timeout=0.2)
+    stream = await _connect(url)
+    await stream.send_all(_request())
+    head = await _read_response(stream)
+    assert head.startswith(b"HTTP/1.1 200")
+    await stream.send_all(_request())  # the connection is reused, then left idle
+    assert (await _read_response(stream)).startswith(b"HTTP/1.1 200")
+    assert await _read_until_eof(stream) == b""
+    await stream.aclose()
+
+
+async def test_graceful_shutdown_does_not_wait_for_idle_connections(app: Any) -> None:
+    stop = trio.Event()
+    # A graceful timeout far beyond GENEROUS: waiting for the idle client would fail.
+    options = GatewayOptions(port=0, graceful_timeout=60.0, keep_alive_timeout=60.0)
+    with trio.fail_after(GENEROUS):
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(functools.partial(serve, app, options,
+                                                         shutdown_trigger=stop.wait))
+            idle = await _connect(urls[0])
+            await idle.send_all(_request())
+            await _read_response(idle)
+            stop.set()  # serve() must return although `idle` stays open
+    assert await _read_until_eof(idle) == b""
+    await idle.aclose()
+
+
+async def test_a_client_that_never_sends_its_request_is_dropped(app: Any,
+                                                                start_server: Starter) -> None:
+    url = await start_server(app, keep_alive_timeout=0.2)
+    stream = await _connect(url)
+    await stream.send_all(b"GET /pets/1 HTTP/1.1\r\nHost: te")  # and then nothing
+    assert await _read_until_eof(stream) == b""
+    await stream.aclose()
