@@ -1,0 +1,1 @@
+"""The pet store: a REST API over state "pets" plus the background jobs it triggers."""
