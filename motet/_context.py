@@ -11,7 +11,6 @@ import attrs
 import trio
 
 from ._clock import Clock
-
 from ._envelope import JSON
 from ._errors import UndeclaredTopicError
 from ._logging import Logger
@@ -103,7 +102,7 @@ class Context:
         """The trigger's input: the request body, the queue message, the state event."""
         return self._data
 
-    getData = get_data  # noqa: N815 - Motia's name
+    getData = get_data
 
     async def match(self, branches: Mapping[str, Callable[..., Any]]) -> Any:
         """Run the branch named after the trigger type ("http", "queue", "cron", "state");
@@ -127,7 +126,7 @@ class SyncContext:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self.logger = ctx.logger
+        self.logger = _ThreadLogger(ctx.logger)
         self.message = ctx.message
         self.step = ctx.step
         self.trace_id = ctx.trace_id
@@ -143,7 +142,7 @@ class SyncContext:
     def get_data(self) -> Any:
         return self._ctx.get_data()
 
-    getData = get_data  # noqa: N815
+    getData = get_data
 
     def match(self, branches: Mapping[str, Callable[..., Any]]) -> Any:
         branch = branches.get(self.trigger.type)
@@ -163,3 +162,20 @@ class _SyncState:
             return trio.from_thread.run(lambda: method(*args, **kwargs))
 
         return call
+
+
+class _ThreadLogger:
+    """`ctx.logger` for a worker thread: records are made in trio's thread, in order."""
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: Logger) -> None:
+        self._logger = logger
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        method = getattr(self._logger, level)
+
+        def log(*args: Any, **fields: Any) -> None:
+            trio.from_thread.run_sync(lambda: method(*args, **fields))
+
+        return log

@@ -148,3 +148,10 @@ class BackendUnavailable(BackendError):
 
 class GatewayError(MotetError):
     """The HTTP gateway cannot start as configured."""
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of the error that matters: single-error groups are unwrapped."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"

@@ -23,7 +23,7 @@ import trio
 
 from ._clock import Clock, WallClock
 from ._envelope import QueueOptions, Subscription, cron_topic, state_topic
-from ._errors import HandlerError
+from ._errors import HandlerError, describe
 from ._logging import LogHub, stream_sink
 from .actors._clock_actor import CronJob, run_cron
 from .actors._cron import parse_cron
@@ -35,7 +35,7 @@ from .backends._protocol import Backend
 from .project import ProjectConfig, resolve_queue_options
 from .steps import make_converter, to_json, validate
 from .steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
-from .supervision import ChildSpec, Supervisor, SupervisorOptions
+from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
 
 if TYPE_CHECKING:
     from .gateway import GatewayOptions
@@ -215,13 +215,18 @@ class Runtime:
         self.hub.logger(step=step).warn(
             "cron tick skipped: the previous run is still running", scheduled=scheduled)
 
-    def _supervisor_event(self, event: Any) -> None:
+    def _supervisor_event(self, event: SupervisorEvent) -> None:
         if self.hub is None:
             return
-        kind = getattr(event, "kind", "")
-        if kind in ("restarted", "gave_up", "exited"):
-            self.hub.logger().error(f"step actor {kind}", child=getattr(event, "child", None),
-                                    error=str(getattr(event, "error", "") or ""))
+        log = self.hub.logger()
+        error = describe(event.error) if event.error else None
+        if event.kind == "exited" and error:
+            log.error("step actor crashed", child=event.child, error=error,
+                      restarts=event.restarts)
+        elif event.kind == "restarted":
+            log.warn("step actor restarted", child=event.child, restarts=event.restarts)
+        elif event.kind == "gave_up":
+            log.error("step supervisor gave up", child=event.child, error=error)
 
 
 @asynccontextmanager
@@ -255,9 +260,14 @@ async def open_runtime(
         gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
     runtime = Runtime(steps, backend=backend, project=project, clock=clock, options=options,
                       gateway=gateway)
+    body_error: Exception | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
         try:
             yield runtime
+        except Exception as exc:  # re-raised below, outside the nursery, unwrapped
+            body_error = exc
         finally:
             runtime.stop()
+    if body_error is not None:
+        raise body_error

@@ -16,7 +16,7 @@ import trio
 
 from .._clock import Clock
 from .._context import Context, Emitter, MessageInfo, SyncContext
-from .._logging import LogHub, Logger
+from .._logging import Logger, LogHub
 from ..backends._protocol import StateBackend, StateChange
 from ..gateway._request import Request
 from ..state._store import Jsonify, StateStore

@@ -59,7 +59,7 @@ def reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
             raise
-        except BaseException as exc:  # noqa: BLE001 - the CLI boundary: report, then exit
+        except BaseException as exc:
             error = _first_motet_error(exc)
             if error is None or debug:
                 if isinstance(exc, KeyboardInterrupt):

@@ -77,8 +77,8 @@ def mermaid(steps: Sequence[Step]) -> str:
         for topic in (*step.enqueues, *step.virtual_emits):
             targets = subscribers.get(topic)
             if not targets:
-                orphan = _node("topic_" + topic)
-                lines.append(f'    {_node(step.name)} -- "{_label(topic)}" --> {orphan}(("{_label(topic)}"))')
+                orphan = f'{_node("topic_" + topic)}(("{_label(topic)}"))'
+                lines.append(f'    {_node(step.name)} -- "{_label(topic)}" --> {orphan}')
                 continue
             for target in targets:
                 lines.append(f'    {_node(step.name)} -- "{_label(topic)}" --> {_node(target)}')

@@ -78,23 +78,29 @@ async def _reload_loop(project: Project, flags: dict[str, Any]) -> None:
             click.echo(f"motet: error: {exc}\nmotet: waiting for a change...", err=True)
             await _next_change(project)
             continue
-        changed = False
-        async with trio.open_nursery() as nursery:
-
-            async def watch() -> None:
-                nonlocal changed
-                await _next_change(project)
-                changed = True
-                click.echo("motet: change detected, reloading", err=True)
-                runtime.stop()
-
-            nursery.start_soon(watch)
-            with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
-                nursery.start_soon(_stop_on_signal, signals, runtime, nursery)
-                await runtime.run()
-            nursery.cancel_scope.cancel()
+        changed = await _run_until_change(project, runtime)
         if not changed:
             return
+
+
+async def _run_until_change(project: Project, runtime: Any) -> bool:
+    """Run until a file changes (True) or a signal stops the runtime (False)."""
+    changed = False
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            nonlocal changed
+            await _next_change(project)
+            changed = True
+            click.echo("motet: change detected, reloading", err=True)
+            runtime.stop()
+
+        nursery.start_soon(watch)
+        with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+            nursery.start_soon(_stop_on_signal, signals, runtime, nursery)
+            await runtime.run()
+        nursery.cancel_scope.cancel()
+    return changed
 
 
 async def _stop_on_signal(signals: Any, runtime: Any, nursery: trio.Nursery) -> None:

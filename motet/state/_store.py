@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -67,25 +68,25 @@ class StateStore:
         change = await self._write(namespace, key, StateWrite.delete())
         return change.old_value
 
-    async def list(self, namespace: str) -> list[JSON]:
+    async def list(self, namespace: str) -> builtins.list[JSON]:
         """Every value of the namespace, ordered by key."""
         _check_names(namespace)
         return [value for _key, value in await self._backend.state_list(namespace)]
 
     get_group = list
-    getGroup = list  # noqa: N815 - Motia's name
+    getGroup = list
 
-    async def items(self, namespace: str) -> list[tuple[str, JSON]]:
+    async def items(self, namespace: str) -> builtins.list[tuple[str, JSON]]:
         _check_names(namespace)
         return await self._backend.state_list(namespace)
 
-    async def keys(self, namespace: str) -> list[str]:
+    async def keys(self, namespace: str) -> builtins.list[str]:
         return [key for key, _value in await self.items(namespace)]
 
-    async def list_groups(self) -> list[str]:
+    async def list_groups(self) -> builtins.list[str]:
         return await self._backend.state_groups()
 
-    listGroups = list_groups  # noqa: N815 - Motia's name
+    listGroups = list_groups
 
     async def clear(self, namespace: str) -> int:
         _check_names(namespace)

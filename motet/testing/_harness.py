@@ -35,7 +35,7 @@ from ..steps import load_steps
 from ..steps._model import Step
 from ._http import TestClient
 
-SETTLE_POLL = 1.0  # s of (virtual) time between checks while something is still due
+SETTLE_POLL = 30.0  # s of virtual time: a safety net; handler runs and publishes wake settle()
 DEAD_LETTER_PAGE = 1_000_000
 
 
@@ -101,7 +101,8 @@ class TestRuntime:
     async def settle(self, *, fail_fast: bool = False) -> None:
         """Return when nothing is queued, running, leased or waiting for a retry. Cron ticks
         still to come do not count. With `fail_fast`, re-raise the first handler failure
-        (the HandlerError, whose __cause__ is what the handler raised)."""
+        since the previous settle (a HandlerError whose __cause__ is what the handler
+        raised); without it, failures are left to retries and dead letters."""
         runtime = self.runtime
         assert runtime.dispatcher is not None
         while True:
@@ -111,6 +112,7 @@ class TestRuntime:
                 self._failures_seen = len(runtime.failures)
                 raise failure
             if await self._idle():
+                self._failures_seen = len(runtime.failures)
                 return
             self._activity = trio.Event()
             with trio.move_on_after(SETTLE_POLL):
@@ -171,10 +173,15 @@ async def open_test_runtime(
                                shutdown_timeout=0.0),
     )
     harness = TestRuntime(runtime)
+    body_error: Exception | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
         harness._attach()
         try:
             yield harness
+        except Exception as exc:  # re-raised below, outside the nursery, unwrapped
+            body_error = exc
         finally:
             runtime.stop()
+    if body_error is not None:
+        raise body_error

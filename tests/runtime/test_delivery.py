@@ -1,0 +1,239 @@
+"""Queue delivery through the whole runtime: fan-out, retries, dead letters, ordering."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from motet import HandlerError
+from motet.steps import load_step
+from motet.testing import open_test_runtime
+
+
+def event_step(name: str, topic: str, handler: Any, **extra: Any) -> Any:
+    return load_step({"type": "event", "name": name, "subscribes": [topic], **extra}, handler)
+
+
+async def test_each_subscriber_gets_its_own_copy(autojump_clock: Any) -> None:
+    got: dict[str, list[Any]] = {"A": [], "B": []}
+
+    async def a(data: Any, ctx: Any) -> None:
+        data["touched_by"] = "A"  # must not leak into B's copy
+        got["A"].append(data)
+
+    async def b(data: Any, ctx: Any) -> None:
+        got["B"].append(data)
+
+    async with open_test_runtime([event_step("A", "t", a), event_step("B", "t", b)]) as app:
+        await app.emit("t", {"n": 1})
+        await app.settle(fail_fast=True)
+    assert got["A"] == [{"n": 1, "touched_by": "A"}]
+    assert got["B"] == [{"n": 1}]
+
+
+async def test_retries_are_counted_exactly_and_back_off_exponentially(autojump_clock: Any
+                                                                      ) -> None:
+    attempts: list[tuple[int, float]] = []
+
+    async def flaky(data: Any, ctx: Any) -> None:
+        attempts.append((ctx.message.attempt, trio.current_time()))
+        raise RuntimeError("always fails")
+
+    step = load_step({"name": "Flaky", "triggers": [
+        {"type": "queue", "topic": "t", "maxRetries": 4, "retryDelay": 500,
+         "max_retry_delay": 3000}]}, flaky)
+    async with open_test_runtime([step]) as app:
+        start = trio.current_time()
+        await app.emit("t", {"n": 1})
+        await app.settle()
+        letters = await app.dead_letters("Flaky")
+    assert [n for n, _ in attempts] == [1, 2, 3, 4, 5]  # 1 + max_retries
+    gaps = [round(t2 - t1, 6) for (_, t1), (_, t2) in itertools.pairwise(attempts)]
+    assert gaps == [0.5, 1.0, 2.0, 3.0]  # doubling, capped at max_retry_delay
+    assert attempts[0][1] == start
+    assert len(letters) == 1
+    assert letters[0].attempts == 5 and "always fails" in letters[0].error
+    assert letters[0].envelope.data == {"n": 1}
+
+
+async def test_jittered_backoff_stays_within_bounds(autojump_clock: Any) -> None:
+    times: list[float] = []
+
+    async def flaky(data: Any, ctx: Any) -> None:
+        times.append(trio.current_time())
+        raise RuntimeError("no")
+
+    step = event_step("Flaky", "t", flaky)
+    async with open_test_runtime([step], retry_jitter=0.1) as app:
+        await app.emit("t", None)
+        await app.settle()
+    gaps = [t2 - t1 for t1, t2 in itertools.pairwise(times)]
+    for gap, base in zip(gaps, [1.0, 2.0, 4.0], strict=True):
+        assert base * 0.9 <= gap <= base * 1.1
+
+
+async def test_exhausted_messages_go_to_the_dead_letter_topic(autojump_clock: Any) -> None:
+    failed: list[Any] = []
+
+    async def broken(data: Any, ctx: Any) -> None:
+        raise ValueError(f"cannot process {data['id']}")
+
+    async def on_failed(data: Any, ctx: Any) -> None:
+        failed.append((data, ctx.trace_id))
+
+    steps = [
+        load_step({"name": "Worker", "triggers": [
+            {"type": "queue", "topic": "jobs", "max_retries": 1,
+             "dead_letter_queue": "jobs.failed"}]}, broken),
+        event_step("OnFailed", "jobs.failed", on_failed),
+    ]
+    async with open_test_runtime(steps) as app:
+        await app.emit("jobs", {"id": "j1"}, trace_id="trace-1")
+        await app.settle()
+        assert await app.dead_letters("Worker") == []  # the topic took it instead
+    [(data, trace)] = failed
+    assert data["data"] == {"id": "j1"} and data["topic"] == "jobs" and data["step"] == "Worker"
+    assert data["attempts"] == 2 and "cannot process j1" in data["error"]
+    assert trace == "trace-1"
+
+
+async def test_dead_letters_can_be_redriven(autojump_clock: Any) -> None:
+    healthy = False
+    handled: list[int] = []
+
+    async def worker(data: Any, ctx: Any) -> None:
+        if not healthy:
+            raise RuntimeError("downstream is down")
+        handled.append(ctx.message.attempt)
+
+    step = load_step({"name": "W", "triggers": [
+        {"type": "queue", "topic": "t", "max_retries": 0}]}, worker)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {"x": 1})
+        await app.settle()
+        letters = await app.dead_letters("W")
+        assert len(letters) == 1
+        healthy = True
+        assert await app.redrive(letters) == 1
+        await app.settle(fail_fast=True)
+        assert await app.dead_letters("W") == []
+    assert handled == [1]  # attempts start again
+
+
+async def test_input_failing_validation_is_dead_lettered_without_retries(autojump_clock: Any
+                                                                          ) -> None:
+    @attrs.frozen
+    class Pet:
+        name: str
+        age: int
+
+    calls: list[Any] = []
+
+    async def handler(pet: Pet, ctx: Any) -> None:
+        calls.append(pet)
+
+    step = load_step({"type": "event", "name": "Pets", "subscribes": ["pet"], "input": Pet},
+                     handler)
+    async with open_test_runtime([step]) as app:
+        await app.emit("pet", {"name": "Rex", "age": "3"})
+        await app.emit("pet", {"name": "Ivy", "age": 2})
+        await app.settle()
+        [letter] = await app.dead_letters("Pets")
+    assert calls == [Pet("Ivy", 2)]
+    assert letter.attempts == 1
+    assert "expected int @ $.age" in letter.error
+
+
+async def test_fifo_keeps_group_order_under_retries_and_groups_do_not_block(
+        autojump_clock: Any) -> None:
+    done: list[str] = []
+    failures = {"a1": 2}
+
+    async def handler(data: Any, ctx: Any) -> None:
+        if failures.get(data["id"], 0) > 0:
+            failures[data["id"]] -= 1
+            raise RuntimeError("try again")
+        done.append(data["id"])
+
+    step = load_step({"name": "Ordered", "triggers": [
+        {"type": "queue", "topic": "t", "strategy": "fifo", "concurrency": 5}]}, handler)
+    async with open_test_runtime([step]) as app:
+        for ident, group in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("b2", "b"), ("a3", "a")]:
+            await app.emit("t", {"id": ident}, group=group)
+        await app.settle(fail_fast=False)
+    assert [x for x in done if x.startswith("a")] == ["a1", "a2", "a3"]
+    assert [x for x in done if x.startswith("b")] == ["b1", "b2"]
+    assert done.index("b2") < done.index("a1")  # group b was not held up by a's retries
+
+
+async def test_priority_strategy_handles_higher_priority_first(autojump_clock: Any) -> None:
+    order: list[str] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        order.append(data["id"])
+
+    step = load_step({"name": "P", "triggers": [
+        {"type": "queue", "topic": "t", "strategy": "priority", "concurrency": 1}]}, handler)
+    async with open_test_runtime([step]) as app:
+        router = app.runtime.router
+        assert router is not None
+        envelopes = [router.envelope("t", {"id": i}, trace_id="x", priority=p)
+                     for i, p in [("low", 0), ("high", 9), ("mid", 5), ("high2", 9)]]
+        await router.publish_envelopes(envelopes)
+        await app.settle(fail_fast=True)
+    assert order == ["high", "high2", "mid", "low"]
+
+
+async def test_a_handler_past_its_timeout_is_a_failed_attempt(autojump_clock: Any) -> None:
+    attempts: list[int] = []
+
+    async def slow(data: Any, ctx: Any) -> None:
+        attempts.append(ctx.message.attempt)
+        await trio.sleep(60)
+
+    step = load_step({"name": "Slow", "triggers": [
+        {"type": "queue", "topic": "t", "timeout": 2, "max_retries": 1}]}, slow)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {})
+        await app.settle()
+        [letter] = await app.dead_letters("Slow")
+    assert attempts == [1, 2]
+    assert "timed out after 2 s" in letter.error
+
+
+async def test_settle_fail_fast_reraises_the_handler_error(autojump_clock: Any) -> None:
+    async def broken(data: Any, ctx: Any) -> None:
+        raise KeyError("missing")
+
+    step = load_step({"name": "B", "triggers": [
+        {"type": "queue", "topic": "t", "max_retries": 0}]}, broken)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {})
+        with pytest.raises(HandlerError) as info:
+            await app.settle(fail_fast=True)
+    assert isinstance(info.value.__cause__, KeyError)
+    assert info.value.step == "B"
+
+
+async def test_concurrency_bounds_handlers_running_at_once(autojump_clock: Any) -> None:
+    running = 0
+    peak = 0
+
+    async def handler(data: Any, ctx: Any) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await trio.sleep(1)
+        running -= 1
+
+    step = load_step({"name": "C", "triggers": [
+        {"type": "queue", "topic": "t", "concurrency": 3}]}, handler)
+    async with open_test_runtime([step]) as app:
+        for i in range(10):
+            await app.emit("t", {"i": i})
+        await app.settle(fail_fast=True)
+    assert peak == 3
