@@ -21,7 +21,7 @@ class LineItem:
 class OrderRef:
     """Most workflow messages carry only the order id; the order is in state."""
 
-    orderId: str  # noqa: N815
+    orderId: str
 
 
 async def set_status(ctx: Context, order_id: str, status: str, **fields: Any) -> None:

@@ -15,7 +15,7 @@ from steps.checkout.orders import ORDERS, LineItem
 class Checkout:
     email: str
     items: list[LineItem] = attrs.field(validator=attrs.validators.min_len(1))
-    cardToken: str  # noqa: N815
+    cardToken: str
 
 
 config = {

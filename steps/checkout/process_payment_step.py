@@ -13,7 +13,7 @@ from steps.checkout.orders import ORDERS, set_status
 
 @attrs.frozen
 class Payment:
-    orderId: str  # noqa: N815
+    orderId: str
     amount: int  # cents
 
 

@@ -10,7 +10,7 @@ from steps.checkout.orders import ORDERS, release
 
 @attrs.frozen
 class PaymentFailed:
-    orderId: str  # noqa: N815
+    orderId: str
     reason: str
 
 

@@ -10,8 +10,8 @@ from steps.checkout.orders import ORDERS
 
 @attrs.frozen
 class Confirmed:
-    orderId: str  # noqa: N815
-    paymentId: str  # noqa: N815
+    orderId: str
+    paymentId: str
 
 
 config = {

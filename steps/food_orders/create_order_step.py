@@ -13,7 +13,7 @@ from steps.food_orders.petstore import create_pet
 @attrs.frozen
 class PetInput:
     name: str
-    photoUrl: str  # noqa: N815
+    photoUrl: str
 
 
 @attrs.frozen
@@ -24,7 +24,7 @@ class FoodOrderInput:
 @attrs.frozen
 class NewOrder:
     pet: PetInput
-    foodOrder: FoodOrderInput | None = None  # noqa: N815
+    foodOrder: FoodOrderInput | None = None
 
 
 config = {

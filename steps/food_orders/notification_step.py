@@ -12,9 +12,9 @@ from motet import Context, queue
 
 @attrs.frozen
 class NotificationInput:
-    templateId: str  # noqa: N815
+    templateId: str
     email: str
-    templateData: dict[str, Any]  # noqa: N815
+    templateData: dict[str, Any]
 
 
 config = {

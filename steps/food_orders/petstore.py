@@ -18,7 +18,7 @@ class FoodOrder:
 
     email: str
     quantity: int = attrs.field(validator=attrs.validators.ge(1))
-    petId: str  # noqa: N815
+    petId: str
 
 
 class OutOfStock(Exception):
@@ -41,7 +41,7 @@ async def create_order(ctx: Context, order: FoodOrder) -> dict[str, Any]:
                                [{"op": "increment", "path": "units", "value": order.quantity}])
         raise OutOfStock(f"{order.quantity} units of pet food ordered, "
                          f"{stock['units'] + order.quantity} in stock")
-    record = {
+    record: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "email": order.email,
         "quantity": order.quantity,

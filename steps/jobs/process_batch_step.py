@@ -12,7 +12,7 @@ CHUNK_SIZE = 10
 
 @attrs.frozen
 class Batch:
-    batchId: str  # noqa: N815
+    batchId: str
     items: list[int]
 
 

@@ -12,7 +12,7 @@ from motet import Context
 
 @attrs.frozen
 class UploadedFile:
-    fileId: str  # noqa: N815
+    fileId: str
     filename: str
 
 

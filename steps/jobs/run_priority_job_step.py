@@ -13,7 +13,7 @@ from motet import Context
 
 @attrs.frozen
 class QueuedJob:
-    jobId: str  # noqa: N815
+    jobId: str
     name: str
     priority: Literal["high", "normal", "low"]
 

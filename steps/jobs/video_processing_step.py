@@ -13,7 +13,7 @@ CHUNK_SECONDS = 1.0  # stands for the time one tenth of the video takes
 
 @attrs.frozen
 class Video:
-    videoId: str  # noqa: N815
+    videoId: str
     filename: str
 
 

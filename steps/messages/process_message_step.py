@@ -17,7 +17,7 @@ from motet import Context
 
 @attrs.frozen
 class SentMessage:
-    messageId: str  # noqa: N815
+    messageId: str
     text: str
     priority: Literal["low", "normal", "high"]
 

@@ -24,7 +24,7 @@ class NewMessage:
 
 @attrs.frozen
 class MessageAccepted:
-    messageId: str  # noqa: N815
+    messageId: str
     status: str
 
 

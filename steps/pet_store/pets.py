@@ -39,7 +39,7 @@ class Pet:
     name: str
     breed: str
     age: int
-    createdAt: str  # noqa: N815 - JSON field names are the API's camelCase
+    createdAt: str  # field names are the JSON API's camelCase
 
 
 async def active_pets(ctx: Context) -> list[dict[str, Any]]:
