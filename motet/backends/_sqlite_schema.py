@@ -221,6 +221,9 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                     f"{version}, this motet understands up to {SCHEMA_VERSION}); upgrade motet "
                     "or point it at another file"
                 )
+            # A real (one-page) write: a file SQLite could only open read-only is refused
+            # now, with advice, instead of at the first publish.
+            conn.execute("UPDATE motet_schema SET version = version")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
