@@ -1,0 +1,175 @@
+"""Several SqliteBackend instances on one file stand for several processes on one host; and
+the group commit that keeps one writer fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+from trio.testing import MockClock
+
+from motet._clock import WallClock
+from motet._envelope import Delivery
+from motet.backends._sqlite import SqliteBackend
+from motet.state._ops import StateWrite
+
+from .contract import ContractTools, datas, env, sub
+from .test_sqlite_durability import opened
+
+
+class TestInstances(ContractTools):
+    quiet_seconds = 0.2
+
+    async def test_each_message_is_handled_by_one_instance(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        path = tmp_path / "motet.db"
+        s = sub()
+        total = 400
+        handled: list[tuple[str, str]] = []  # (instance, message id)
+        async with opened(path, clock) as a, opened(path, clock) as b:
+            await a.declare([s])
+            await b.publish([env(i) for i in range(total // 2)])
+            await a.publish([env(i) for i in range(total // 2, total)])
+            finished = trio.Event()
+            acked = 0
+
+            async def consumer(name: str, backend: SqliteBackend) -> None:
+                nonlocal acked
+                while True:
+                    deliveries = await backend.receive(s, 7)
+                    handled.extend((name, d.envelope.id) for d in deliveries)
+                    await backend.ack(deliveries)
+                    acked += len(deliveries)
+                    if acked >= total:
+                        finished.set()
+
+            async with trio.open_nursery() as nursery:
+                for i in range(3):
+                    nursery.start_soon(consumer, f"a{i}", a)
+                    nursery.start_soon(consumer, f"b{i}", b)
+                with trio.fail_after(1):  # virtual: nothing here waits on the clock
+                    await finished.wait()
+                nursery.cancel_scope.cancel()
+            ids = [message for _, message in handled]
+            assert len(ids) == len(set(ids)) == total
+            assert {name[0] for name, _ in handled} == {"a", "b"}
+            assert (await b.depth())[s.key].pending == 0
+
+    async def test_a_tick_fires_once_across_instances(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        path = tmp_path / "motet.db"
+        wins: list[bool] = []
+        async with opened(path, clock) as a, opened(path, clock) as b:
+
+            async def claim(backend: SqliteBackend, scheduled: float) -> None:
+                wins.append(await backend.claim_tick("report", scheduled))
+
+            async with trio.open_nursery() as nursery:
+                for scheduled in (1_767_603_600.0, 1_767_603_660.0):
+                    for _ in range(10):
+                        nursery.start_soon(claim, a, scheduled)
+                        nursery.start_soon(claim, b, scheduled)
+            assert sorted(wins) == [False] * 38 + [True] * 2
+            assert await a.last_tick("report") == await b.last_tick("report") == 1_767_603_660.0
+
+    async def test_subscriptions_declared_elsewhere_receive_publishes(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        path = tmp_path / "motet.db"
+        s = sub()
+        async with opened(path, clock) as worker, opened(path, clock) as gateway:
+            await worker.declare([s])
+            await gateway.publish([env("from the gateway process")])  # it declared nothing
+            assert datas(await self.receive_some(worker, s)) == ["from the gateway process"]
+            await gateway.state_write("n", "k", StateWrite.set(1), trace_id="t")
+            assert await worker.state_get("n", "k") == 1
+
+    async def test_waiting_receive_sees_another_instances_publish_by_polling(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        path = tmp_path / "motet.db"
+        s = sub()
+        got: list[Delivery] = []
+        async with (
+            opened(path, clock, poll_interval=0.05) as worker,
+            opened(path, clock) as publisher,
+        ):
+            await worker.declare([s])
+            async with trio.open_nursery() as nursery:
+
+                async def consumer() -> None:
+                    got.extend(await worker.receive(s, 10))
+
+                nursery.start_soon(consumer)
+                await self.quiet()
+                await publisher.publish([env("hello")])
+                await self.quiet()
+                assert got == []  # no local commit woke it: it learns at the next poll
+                mock_clock.jump(0.05)
+                await self.quiet()
+                if not got:
+                    nursery.cancel_scope.cancel()
+        assert datas(got) == ["hello"]
+
+    async def test_expired_lease_of_a_dead_instance_is_taken_over(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        path = tmp_path / "motet.db"
+        s = sub(lease=10)
+        async with opened(path, clock) as survivor:
+            async with opened(path, clock) as doomed:
+                await doomed.declare([s])
+                await doomed.publish([env("job")])
+                [taken] = await self.receive_some(doomed, s)
+            # `doomed` is gone without acking; the survivor waits out the lease.
+            assert await self.receive_now(survivor, s) == []
+            mock_clock.jump(10)
+            [again] = await self.receive_some(survivor, s)
+            assert (again.envelope, again.attempt) == (taken.envelope, 2)
+            await survivor.ack([taken])  # the lost lease's ack changes nothing
+            assert (await survivor.depth())[s.key].leased == 1
+
+
+class TestGroupCommit(ContractTools):
+    quiet_seconds = 0.2
+
+    async def test_concurrent_calls_share_commits(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        async with opened(tmp_path / "motet.db", clock) as backend:
+            await backend.declare([s])
+            before = backend.statistics()
+
+            async def publish(i: int) -> None:
+                await backend.publish([env(i)])
+
+            async with trio.open_nursery() as nursery:
+                for i in range(100):
+                    nursery.start_soon(publish, i)
+            after = backend.statistics()
+            assert after.calls - before.calls == 100
+            assert after.commits - before.commits <= 10  # 100 publishes, a few fsyncs
+            got = await self.receive_all(backend, s)
+            assert sorted(datas(got)) == list(range(100))
+
+    async def test_cancelled_receive_gives_its_lease_back(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=30)
+        async with opened(tmp_path / "motet.db", clock) as backend:
+            await backend.declare([s])
+            await backend.publish([env(i) for i in range(3)])
+            # The receive is cancelled while its lease transaction is in flight (the cancel
+            # is delivered right after the call was queued): its messages must not wait out
+            # a 30 s lease nobody holds.
+            with trio.CancelScope() as scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(backend.receive, s, 10)
+                    await trio.testing.wait_all_tasks_blocked()
+                    scope.cancel()
+            await self.quiet()
+            got = await self.receive_some(backend, s)
+            assert [(d.envelope.data, d.attempt) for d in got] == [(0, 1), (1, 1), (2, 1)]
