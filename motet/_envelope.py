@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from typing import Any, Literal
 
 import attrs
@@ -15,9 +16,23 @@ CRON_TOPIC_PREFIX = "cron:"
 STATE_TOPIC_PREFIX = "state:"
 
 
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count()
+
+
 def new_id() -> str:
-    """A random 32-hex-digit id for messages, traces and errors."""
-    return uuid.uuid4().hex
+    """A 32-hex-digit id for messages, traces and errors: 64 random bits drawn once per
+    process, then a counter — unique across processes and hosts, and cheap on the hot path."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+def _reseed_ids_after_fork() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX = os.urandom(8).hex()
+    _ID_COUNTER = itertools.count()
+
+
+os.register_at_fork(after_in_child=_reseed_ids_after_fork)
 
 
 def cron_topic(step: str) -> str:

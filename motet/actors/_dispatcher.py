@@ -54,7 +54,8 @@ class Dispatcher:
         self.running: Counter[str] = Counter()  # step name -> handlers running now
         self.observers: list[HandlerObserver] = []
         self.state_observers: list[Callable[[StateChange], None]] = []
-        self._arity: dict[int, int] = {}
+        self._arity: dict[int, int] = {}  # id(handler) -> positional parameters
+        self._async: dict[int, bool] = {}  # id(handler) -> is a coroutine function
 
     def is_running(self, step: str) -> bool:
         return self.running[step] > 0
@@ -122,9 +123,7 @@ class Dispatcher:
     async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
         fn = step.handler
         wants_input = not isinstance(trigger, CronTrigger) or self._positional(fn) >= 2
-        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)  # noqa: B004 - async callables
-        ):
+        if self._is_async(fn):
             return await (fn(payload, ctx) if wants_input else fn(ctx))
         sync_ctx = SyncContext(ctx)
 
@@ -135,6 +134,15 @@ class Dispatcher:
         if inspect.isawaitable(result):  # a def that returned a coroutine
             result = await result
         return result
+
+    def _is_async(self, fn: Callable[..., Any]) -> bool:
+        key = id(fn)
+        known = self._async.get(key)
+        if known is None:
+            known = self._async[key] = inspect.iscoroutinefunction(fn) or (
+                inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+            )
+        return known
 
     def _positional(self, fn: Callable[..., Any]) -> int:
         key = id(fn)

@@ -3,7 +3,6 @@ each one into the queue of every subscription of its topic (fan-out)."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -53,10 +52,10 @@ class Router:
                     observer(envelope, source)
 
     def _plain(self, topic: str, data: Any) -> JSON:
-        """Unstructure attrs / dataclass data, then copy through JSON: the subscriber gets
-        its own plain copy, and data no backend could store is refused at the emit."""
+        """Unstructure attrs / dataclass data into fresh plain JSON; data no backend could
+        store is refused at the emit, naming the topic and the path of the bad value."""
         try:
-            return json.loads(json.dumps(self._jsonify(data)))
+            return self._jsonify(data)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"data emitted on topic {topic!r} is not JSON-serializable: {exc}"
