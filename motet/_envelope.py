@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import os
+import random
 from typing import Any, Literal
 
 import attrs
@@ -16,23 +16,17 @@ CRON_TOPIC_PREFIX = "cron:"
 STATE_TOPIC_PREFIX = "state:"
 
 
-_ID_PREFIX = os.urandom(8).hex()
-_ID_COUNTER = itertools.count()
+_ids = random.Random()  # seeded from os.urandom; never used for anything secret
 
 
 def new_id() -> str:
-    """A 32-hex-digit id for messages, traces and errors: 64 random bits drawn once per
-    process, then a counter — unique across processes and hosts, and cheap on the hot path."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+    """A random 32-hex-digit id for messages, traces and errors. 128 bits from a PRNG seeded
+    from the OS (reseeded in forked children): unique in practice, and far cheaper on the hot
+    path than uuid4's os.urandom call per id."""
+    return f"{_ids.getrandbits(128):032x}"
 
 
-def _reseed_ids_after_fork() -> None:
-    global _ID_PREFIX, _ID_COUNTER
-    _ID_PREFIX = os.urandom(8).hex()
-    _ID_COUNTER = itertools.count()
-
-
-os.register_at_fork(after_in_child=_reseed_ids_after_fork)
+os.register_at_fork(after_in_child=_ids.seed)
 
 
 def cron_topic(step: str) -> str:

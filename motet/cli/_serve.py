@@ -43,8 +43,8 @@ def serve_project(project: Project, flags: dict[str, Any]) -> None:
 async def serve_until_signalled(runtime: Any) -> None:
     """Run until SIGINT/SIGTERM: the first stops gracefully (in-flight requests and running
     handlers finish within their deadlines), a second stops at once."""
-    async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async with trio.open_nursery() as nursery:
 
             async def watch() -> None:
                 async for _signum in signals:
