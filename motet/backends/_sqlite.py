@@ -9,16 +9,21 @@ What "committed" survives depends on `synchronous` (SQLite's PRAGMA, in WAL mode
   only at checkpoints. Survives the process dying (kill -9, a crash, an OOM kill): the OS
   still holds the data. An OS crash or power loss may lose the last transactions (never
   corrupt the file).
-- ``FULL`` (default): the WAL is fsynced at every commit. Also survives an OS crash or power
-  loss, as far as the disk honours fsync.
+- ``FULL`` (default): also survives an OS crash or power loss, as far as the disk honours
+  fsync. Whatever creates or changes work (publish, retry, bury, redrive, discard, state
+  writes and their events, cron marks, declare) is fsynced before the call returns. Leases,
+  lease extensions and acks are committed without an fsync of their own and become durable
+  with the next synced commit: the WAL is one append-only file, so that fsync covers them.
+  A power cut can therefore undo a recent ack or lease, which means one more delivery of
+  that message (at least once), never a lost one.
 - ``EXTRA``: FULL plus an fsync of the folder when the WAL is reset; for filesystems where a
   file's directory entry needs its own fsync.
 
 FULL is the default because motet's promise is "an emit returns once the message is durable"
 and a 2xx from an HTTP step is a promise to the caller that outlives this machine's power;
-group commit makes that affordable (one fsync carries every message, ack and lease of a
-batch; see bench/bench_sqlite.py). Choose NORMAL when losing the last few hundred
-milliseconds on a power cut is acceptable and fsyncs are slow (network or cloud disks).
+group commit makes that affordable (one fsync carries every message of a batch; see
+bench/bench_sqlite.py). Choose NORMAL when losing the last transactions on a power cut is
+acceptable and fsyncs are slow (network or cloud disks).
 
 Time. Lease ends and retry times are epoch seconds from the injected clock, never
 time.time(), so MockClock drives them and processes on one host agree.
@@ -121,7 +126,9 @@ class SqliteBackend:
             reader_conn = await trio.to_thread.run_sync(
                 lambda: open_reader(self.path, busy_timeout=self._busy_timeout)
             )
-            writer = GroupCommit(writer_conn, self.path, max_batch=self._max_batch)
+            writer = GroupCommit(
+                writer_conn, self.path, max_batch=self._max_batch, synchronous=self.synchronous
+            )
             async with trio.open_nursery() as nursery:
                 self._clock = clock
                 self._writer = writer
@@ -205,7 +212,9 @@ class SqliteBackend:
             # Taken before leasing: a commit after the lease query still wakes us.
             woken = self._waiting.setdefault(key, trio.Event())
             deliveries, due = await writer.call(
-                lambda tx: q.lease(tx, key, max_count, seconds), on_abandon=self._give_back
+                lambda tx: q.lease(tx, key, max_count, seconds),
+                on_abandon=self._give_back,
+                must_sync=False,
             )
             if deliveries:
                 return deliveries
@@ -219,18 +228,23 @@ class SqliteBackend:
         if deliveries and self._nursery is not None and self._writer is not None:
             receipts = [q.parse_receipt(d) for d in deliveries]
             writer = self._writer
-            self._nursery.start_soon(writer.call, lambda tx: q.release(tx, receipts))
+            self._nursery.start_soon(self._release, writer, receipts)
+
+    @staticmethod
+    async def _release(writer: GroupCommit, receipts: list[tuple[int, int]]) -> None:
+        await writer.call(lambda tx: q.release(tx, receipts), must_sync=False)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()
         plain = [q.parse_receipt(d) for d in deliveries if d.envelope.group is None]
         grouped = [q.parse_receipt(d) for d in deliveries if d.envelope.group is not None]
-        await self._write(lambda tx: q.ack(tx, plain, grouped))
+        # An ack lost to a power cut means one more delivery, never a lost message.
+        await self._running()[0].call(lambda tx: q.ack(tx, plain, grouped), must_sync=False)
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         self._running()
         receipts = [q.parse_receipt(d) for d in deliveries]
-        await self._write(lambda tx: q.extend(tx, receipts, seconds))
+        await self._running()[0].call(lambda tx: q.extend(tx, receipts, seconds), must_sync=False)
 
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         self._running()

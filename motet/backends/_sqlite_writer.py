@@ -44,6 +44,7 @@ class _Call:
     result: outcome.Outcome[Any] | None = None
     abandoned: bool = False  # the caller was cancelled before the result arrived
     on_abandon: Callable[[Any], None] | None = None  # undo a committed result nobody took
+    must_sync: bool = True  # False: losing it on a power cut only means a redelivery
     undone: bool = False
 
 
@@ -56,8 +57,12 @@ class CommitStatistics:
 class GroupCommit:
     """The single writer of one database file, batching concurrent calls into one commit."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, max_batch: int) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, max_batch: int, synchronous: str
+    ) -> None:
         self._conn = conn
+        self._synchronous = synchronous
+        self._current_sync = synchronous
         self._path = path
         self._max_batch = max_batch
         self._send, self._recv = trio.open_memory_channel[_Call](max_batch * 16)
@@ -70,10 +75,20 @@ class GroupCommit:
         return CommitStatistics(commits=self._commits, calls=self._calls)
 
     async def call(
-        self, fn: Callable[[Tx], T], *, on_abandon: Callable[[T], None] | None = None
+        self,
+        fn: Callable[[Tx], T],
+        *,
+        on_abandon: Callable[[T], None] | None = None,
+        must_sync: bool = True,
     ) -> T:
-        """Run `fn` in the next transaction; return its result once that has committed."""
-        item = _Call(fn, on_abandon=on_abandon)
+        """Run `fn` in the next transaction; return its result once that has committed.
+
+        `must_sync=False` marks writes whose loss on a power cut is harmless under
+        at-least-once delivery (leases, lease extensions, acks: the message is delivered
+        again). A batch made only of such calls commits without its own fsync when the
+        file runs at FULL/EXTRA; the next synced commit (or checkpoint) makes it durable,
+        because the WAL is one append-only file and fsync covers all of it."""
+        item = _Call(fn, on_abandon=on_abandon, must_sync=must_sync)
         await self._submit(item)
         result: T = (await self._wait(item)).unwrap()
         return result
@@ -152,6 +167,7 @@ class GroupCommit:
                     item.result = outcome.Value(None)
             if not work:
                 return tx.touched, external
+            self._set_sync("FULL" if any(i.must_sync for i in work) else "NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             results = [self._run_one(tx, item) for item in work]
             conn.execute("COMMIT")
@@ -169,6 +185,13 @@ class GroupCommit:
         self._commits += 1
         self._calls += len(work)
         return tx.touched, external
+
+    def _set_sync(self, wanted: str) -> None:
+        """Lower the configured level to NORMAL for this batch if allowed, else restore it."""
+        level = self._synchronous if wanted == "FULL" or self._synchronous == "NORMAL" else wanted
+        if level != self._current_sync:
+            self._conn.execute(f"PRAGMA synchronous = {level}")
+            self._current_sync = level
 
     def _run_one(self, tx: Tx, item: _Call) -> outcome.Outcome[Any]:
         assert item.fn is not None
