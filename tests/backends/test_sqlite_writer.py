@@ -1,0 +1,116 @@
+"""The SQLite backend's internals that the contract cannot see: which commits fsync, and that
+leasing costs the same whatever the backlog (indexes, not scans)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from motet._clock import WallClock
+from motet._envelope import Envelope
+from motet.backends import _sqlite_queue as q
+from motet.backends._sqlite_schema import open_writer
+from motet.backends._sqlite_writer import GroupCommit, Tx
+
+from .contract import sub
+
+SYNC_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def current_sync(tx: Tx) -> str:
+    return SYNC_NAMES[tx.conn.execute("PRAGMA synchronous").fetchone()[0]]
+
+
+@pytest.mark.parametrize(
+    ("configured", "ack_only", "mixed"),
+    [("FULL", "NORMAL", "FULL"), ("EXTRA", "NORMAL", "EXTRA"), ("NORMAL", "NORMAL", "NORMAL")],
+)
+async def test_only_batches_that_create_work_pay_for_an_fsync(
+    tmp_path: Path,
+    clock: WallClock,
+    mock_clock: MockClock,
+    configured: str,
+    ack_only: str,
+    mixed: str,
+) -> None:
+    path = tmp_path / "motet.db"
+    conn = open_writer(path, synchronous=configured, busy_timeout=1, max_bytes=None)  # type: ignore[arg-type]
+    writer = GroupCommit(conn, path, max_batch=64, synchronous=configured)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, clock, lambda touched, external: None)
+            assert await writer.call(current_sync) == configured
+            assert await writer.call(current_sync, must_sync=False) == ack_only
+            seen: list[str] = []
+
+            async def call(must_sync: bool) -> None:
+                seen.append(await writer.call(current_sync, must_sync=must_sync))
+
+            async with trio.open_nursery() as both:  # one batch: the strictest wins
+                both.start_soon(call, False)
+                both.start_soon(call, True)
+            assert seen == [mixed, mixed]
+            assert await writer.call(current_sync) == configured
+            nursery.cancel_scope.cancel()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = open_writer(tmp_path / "motet.db", synchronous="NORMAL", busy_timeout=1, max_bytes=None)
+    yield conn
+    conn.close()
+
+
+def steps_to_lease(conn: sqlite3.Connection, backlog: int, strategy: str) -> int:
+    """SQLite VM steps spent leasing 10 messages of one subscription with a backlog of
+    3 x `backlog` (some leased, some delayed), another subscription's backlog alongside."""
+    s = sub(step=f"s{backlog}{strategy}", strategy=strategy)  # type: ignore[arg-type]
+    other = sub(step=f"o{backlog}{strategy}")
+    tx = Tx(conn, 1000.0)
+    conn.execute("BEGIN")
+    q.declare(tx, [s, other])
+    q.publish(
+        tx,
+        [
+            q.encode(Envelope("orders", i, "t", group=f"g{i // 3}", priority=i % 7))
+            for i in range(3 * backlog)
+        ],
+    )
+    # Some leased, some waiting for a retry in the future (fifo: their groups held behind).
+    q.lease(tx, s.key, backlog // 3, 60.0)
+    delayed, _ = q.lease(tx, s.key, backlog // 3, 60.0)
+    for d in delayed:
+        q.retry(tx, s.key, q.parse_receipt(d), 600.0, "later")
+    conn.execute("COMMIT")
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(count, 1)
+    try:
+        conn.execute("BEGIN")
+        deliveries, _ = q.lease(tx, s.key, 10, 60.0)
+        conn.execute("ROLLBACK")
+    finally:
+        conn.set_progress_handler(None, 1)
+    assert deliveries
+    return steps
+
+
+@pytest.mark.parametrize("strategy", ["standard", "priority", "fifo"])
+def test_leasing_cost_does_not_grow_with_the_backlog(
+    database: sqlite3.Connection, strategy: str
+) -> None:
+    small = steps_to_lease(database, 100, strategy)
+    large = steps_to_lease(database, 5000, strategy)
+    assert large < small * 1.5, (small, large)
