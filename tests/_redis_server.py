@@ -65,8 +65,11 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process on a fixed port and data dir; restartable in place."""
 
-    def __init__(self, binary: str, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str, directory: Path, port: int | None = None, appendfsync: str = "always"
+    ) -> None:
         self.binary = binary
+        self.appendfsync = appendfsync
         self.directory = directory
         self.port = port if port is not None else free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -90,7 +93,7 @@ class RedisServer:
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             "--appendonly", "yes",
-            "--appendfsync", "always",
+            "--appendfsync", self.appendfsync,
             "--save", "",
             "--daemonize", "no",
             "--logfile", "",
@@ -146,11 +149,13 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(port: int | None = None) -> Iterator[RedisServer]:
-    """A started private redis-server, stopped and its directory removed on exit."""
+def redis_server(port: int | None = None, appendfsync: str = "always") -> Iterator[RedisServer]:
+    """A started private redis-server, stopped and its directory removed on exit.
+
+    `appendfsync` other than "always" is for benchmarks that show what fsync costs."""
     binary = require_redis_server()
     with tempfile.TemporaryDirectory(prefix="motet-redis-") as directory:
-        server = RedisServer(binary, Path(directory), port)
+        server = RedisServer(binary, Path(directory), port, appendfsync)
         server.start()
         try:
             yield server

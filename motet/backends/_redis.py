@@ -21,6 +21,7 @@ Redis Cluster is not supported (the scripts touch keys they compute).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Sequence
@@ -205,8 +206,8 @@ class RedisBackend(RedisStateMixin):
         table = f"{self.prefix}:subtopic"
         for key in sorted(unknown):
             known = await link.call(
-                "look up a subscription", lambda k=key: link.client.hget(table, k)
-            )  # type: ignore[misc]
+                "look up a subscription", functools.partial(link.client.hget, table, key)
+            )
             if known is None:
                 raise BackendError(
                     f"subscription {key!r} is not declared in the Redis backend at "
@@ -293,13 +294,12 @@ class RedisBackend(RedisStateMixin):
             key = f"{self.prefix}:dead:{sub}"
             entries = await link.call(
                 "list dead letters",
-                lambda k=key: client.xrange(k, count=limit),  # type: ignore[misc]
+                functools.partial(client.xrange, key, count=limit),
             )
             for entry in entries:
-                ms, _, seq = entry.identifier.partition("-")
-                found.append(
-                    ((int(ms), int(seq)), codec.decode_dead_letter(sub, dict(entry.field_values)))
-                )
+                ms, _, seq = str(entry.identifier).partition("-")
+                fields = {str(k): str(v) for k, v in entry.field_values.items()}
+                found.append(((int(ms), int(seq)), codec.decode_dead_letter(sub, fields)))
         found.sort(key=lambda pair: pair[0])
         return [letter for _, letter in found[:limit]]
 

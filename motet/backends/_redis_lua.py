@@ -216,61 +216,125 @@ for _, ref in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0
     redis.call('XCLAIM', stream, sub, consumer, 0, unpad(ref), 'JUSTID')
   end
 end
-local want = 1000
-if strategy == 'standard' then want = maxc - redis.call('ZCARD', ready) end
-if want > 0 then
-  local res = redis.pcall('XREADGROUP', 'GROUP', sub, consumer, 'COUNT', want,
+local out = {'ok', '', '', ''}
+local lease_args = {}
+local function deliver(ref, attempt, body)
+  out[#out + 1] = ref
+  out[#out + 1] = tostring(attempt)
+  out[#out + 1] = body
+  lease_args[#lease_args + 1] = deadline
+  lease_args[#lease_args + 1] = ref
+end
+local function read(count)
+  local res = redis.pcall('XREADGROUP', 'GROUP', sub, consumer, 'COUNT', count,
                           'STREAMS', stream, '>')
-  if type(res) == 'table' and res.err then return {'nogroup', res.err} end
-  if res then
-    for _, entry in ipairs(res[1][2]) do
+  if type(res) == 'table' and res.err then return nil, res.err end
+  return res and res[1][2] or {}
+end
+if strategy == 'standard' and redis.call('EXISTS', ready) == 0 then
+  -- The common case: nothing re-queued, so lease straight from the stream in one sweep.
+  local entries, err = read(maxc)
+  if not entries then return {'nogroup', err} end
+  local atts, grps, prios = {}, {}, {}
+  for _, entry in ipairs(entries) do
+    local ref, f = pad(entry[1]), fields(entry[2])
+    atts[#atts + 1] = ref; atts[#atts + 1] = 1
+    if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
+    if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
+    deliver(ref, 1, f['e'])
+  end
+  if #atts > 0 then redis.call('HSET', k('att', sub), unpack(atts)) end
+  if #grps > 0 then redis.call('HSET', k('grp', sub), unpack(grps)) end
+  if #prios > 0 then redis.call('HSET', k('prio', sub), unpack(prios)) end
+else
+  local want = 1000
+  if strategy == 'standard' then want = maxc - redis.call('ZCARD', ready) end
+  if want > 0 then
+    local entries, err = read(want)
+    if not entries then return {'nogroup', err} end
+    for _, entry in ipairs(entries) do
       local f = fields(entry[2])
       file(sub, strategy, pad(entry[1]), f['g'], f['p'])
     end
   end
-end
-local out = {'ok', '', '', ''}
-local popped = redis.call('ZPOPMIN', ready, maxc)
-for i = 1, #popped, 2 do
-  local ref = popped[i]
-  local body = fetch(sub, stream, ref)
-  if body then
-    local attempt = redis.call('HINCRBY', k('att', sub), ref, 1)
-    redis.call('ZADD', leases, deadline, ref)
-    out[#out + 1] = ref
-    out[#out + 1] = tostring(attempt)
-    out[#out + 1] = body
-  else
-    release(sub, stream, ref)  -- its entry was deleted behind our back: nothing to deliver
+  local popped = redis.call('ZPOPMIN', ready, maxc)
+  for i = 1, #popped, 2 do
+    local ref = popped[i]
+    local body = fetch(sub, stream, ref)
+    if body then
+      deliver(ref, redis.call('HINCRBY', k('att', sub), ref, 1), body)
+    else
+      release(sub, stream, ref)  -- its entry was deleted behind our back: nothing to deliver
+    end
   end
 end
-if #out == 4 then
-  local a = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
-  local b = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-  local due = a[2]
-  if b[2] and (not due or tonumber(b[2]) < tonumber(due)) then due = b[2] end
-  out[2] = due or ''
-  local s = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-  local w = redis.call('XREVRANGE', k('bell', sub), '+', '-', 'COUNT', 1)
-  out[3] = s[1] and s[1][1] or '0-0'
-  out[4] = w[1] and w[1][1] or '0-0'
+if #lease_args > 0 then
+  redis.call('ZADD', leases, unpack(lease_args))
+  return out
 end
+local a = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
+local b = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+local due = a[2]
+if b[2] and (not due or tonumber(b[2]) < tonumber(due)) then due = b[2] end
+out[2] = due or ''
+local s = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+local w = redis.call('XREVRANGE', k('bell', sub), '+', '-', 'COUNT', 1)
+out[3] = s[1] and s[1][1] or '0-0'
+out[4] = w[1] and w[1][1] or '0-0'
 return out
 """
 )
 
-# ARGV: P, then (sub, ref, attempt) per delivery. Stale deliveries are skipped.
+# Groups ARGV[from..] as (sub, ref, attempt) triples into {sub = {refs..., attempts...}}, in
+# order of first appearance, and keeps per sub only the deliveries still holding their lease.
+HELD = r"""
+local function held(from)
+  local order, by = {}, {}
+  for i = from, #ARGV, 3 do
+    local sub = ARGV[i]
+    if not by[sub] then by[sub] = {refs = {}, atts = {}}; order[#order + 1] = sub end
+    local t = by[sub]
+    t.refs[#t.refs + 1] = ARGV[i + 1]
+    t.atts[#t.atts + 1] = ARGV[i + 2]
+  end
+  local out = {}
+  for _, sub in ipairs(order) do
+    local t = by[sub]
+    local scores = redis.call('ZMSCORE', k('leases', sub), unpack(t.refs))
+    local atts = redis.call('HMGET', k('att', sub), unpack(t.refs))
+    local valid = {}
+    for i, ref in ipairs(t.refs) do
+      if scores[i] and atts[i] == t.atts[i] then valid[#valid + 1] = ref end
+    end
+    if #valid > 0 then out[#out + 1] = {sub, valid} end
+  end
+  return out
+end
+"""
+
+# ARGV: P, then (sub, ref, attempt) per delivery. Stale deliveries are skipped. Per
+# subscription the bookkeeping is batched: one ZREM, one XACK, one HDEL per hash.
 ACK = (
     PRELUDE
+    + HELD
     + r"""
 local n = 0
-for i = 2, #ARGV, 3 do
-  local sub, ref, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if holds(sub, ref, attempt) then
-    redis.call('ZREM', k('leases', sub), ref)
-    release(sub, k('stream', redis.call('HGET', P .. ':subtopic', sub)), ref)
-    n = n + 1
+for _, pair in ipairs(held(2)) do
+  local sub, refs = pair[1], pair[2]
+  local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
+  redis.call('ZREM', k('leases', sub), unpack(refs))
+  local grps = redis.call('HMGET', k('grp', sub), unpack(refs))
+  local ids, copies = {}, {}
+  for i, ref in ipairs(refs) do
+    if grps[i] then release(sub, stream, ref)  -- fifo bookkeeping, one by one
+    elseif is_copy(ref) then copies[#copies + 1] = ref
+    else ids[#ids + 1] = unpad(ref) end
   end
+  redis.call('HDEL', k('att', sub), unpack(refs))
+  redis.call('HDEL', k('prio', sub), unpack(refs))
+  if #ids > 0 then redis.call('XACK', stream, sub, unpack(ids)) end
+  if #copies > 0 then redis.call('HDEL', k('body', sub), unpack(copies)) end
+  n = n + #refs
 end
 return n
 """
@@ -279,11 +343,13 @@ return n
 # ARGV: P, deadline, then (sub, ref, attempt) per delivery.
 EXTEND = (
     PRELUDE
+    + HELD
     + r"""
 local deadline = ARGV[2]
-for i = 3, #ARGV, 3 do
-  local sub, ref, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if holds(sub, ref, attempt) then redis.call('ZADD', k('leases', sub), 'XX', deadline, ref) end
+for _, pair in ipairs(held(3)) do
+  local args = {}
+  for _, ref in ipairs(pair[2]) do args[#args + 1] = deadline; args[#args + 1] = ref end
+  redis.call('ZADD', k('leases', pair[1]), 'XX', unpack(args))
 end
 return 1
 """

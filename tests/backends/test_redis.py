@@ -39,7 +39,9 @@ class TestRedisContract(BackendContract):
     async def backend(
         self, nursery: trio.Nursery, clock: WallClock, server: RedisServer, prefix: str
     ) -> RedisBackend:
-        backend: RedisBackend = await nursery.start(RedisBackend(server.url, prefix=prefix).run, clock)
+        backend: RedisBackend = await nursery.start(
+            RedisBackend(server.url, prefix=prefix).run, clock
+        )
         return backend
 
     @pytest.fixture
@@ -51,5 +53,7 @@ class TestRedisContract(BackendContract):
         prefix: str,
         backend: RedisBackend,
     ) -> RedisBackend:
-        other: RedisBackend = await nursery.start(RedisBackend(server.url, prefix=prefix).run, clock)
+        other: RedisBackend = await nursery.start(
+            RedisBackend(server.url, prefix=prefix).run, clock
+        )
         return other

@@ -1,0 +1,227 @@
+"""Several RedisBackend instances on one redis-server: fan-out, competing consumers, reclaim
+of a vanished instance's messages, fifo per group, cron ticks, stream trimming.
+
+Time is trio's manual MockClock (the `clock` fixture of tests/backends/conftest.py): it moves
+only through `mock_clock.jump`, so leases expire exactly when a test says. "Everyone is
+done" is decided the contract's way: every task blocked for QUIET seconds of real time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+import trio
+import trio.testing
+from trio.testing import MockClock
+
+from motet._clock import WallClock
+from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Subscription, new_id
+from motet.backends._redis import RedisBackend
+from motet.backends._redis_link import RedisOptions
+
+from .._redis_server import RedisServer, redis_server
+
+QUIET = 0.2
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+@pytest.fixture
+async def instances(
+    nursery: trio.Nursery, clock: WallClock, server: RedisServer
+) -> AsyncIterator[list[RedisBackend]]:
+    """Three instances sharing one prefix, as three processes on three hosts would."""
+    prefix = "i" + new_id()[:12]
+    started = [
+        await nursery.start(RedisBackend(server.url, prefix=prefix).run, clock) for _ in range(3)
+    ]
+    yield started
+
+
+def env(data: object, *, topic: str = "jobs", group: str | None = None) -> Envelope:
+    return Envelope(topic=topic, data=data, trace_id="t", group=group)
+
+
+async def drain(
+    backends: list[RedisBackend],
+    subscription: Subscription,
+    on_delivery: Callable[[int, Delivery], None] | None = None,
+    max_count: int = 10,
+) -> dict[int, list[Delivery]]:
+    """Every instance receives and acks until nothing is left anywhere; who got what."""
+    got: dict[int, list[Delivery]] = defaultdict(list)
+
+    async def consume(index: int, backend: RedisBackend) -> None:
+        while True:
+            batch = await backend.receive(subscription, max_count)
+            for delivery in batch:
+                if on_delivery is not None:
+                    on_delivery(index, delivery)
+            got[index].extend(batch)
+            await trio.lowlevel.checkpoint()
+            await backend.ack(batch)
+
+    async with trio.open_nursery() as nursery:
+        for index, backend in enumerate(backends):
+            nursery.start_soon(consume, index, backend)
+        await trio.testing.wait_all_tasks_blocked(QUIET)
+        nursery.cancel_scope.cancel()
+    return got
+
+
+async def test_fan_out_to_steps_and_competition_within_a_step(
+    instances: list[RedisBackend], mock_clock: MockClock
+) -> None:
+    shipping = Subscription("jobs", "shipping")
+    audit = Subscription("jobs", "audit")
+    for backend in instances:
+        await backend.declare([shipping])
+    await instances[0].declare([audit])
+    await instances[1].publish([env(i) for i in range(150)])
+    await instances[2].publish([env(i) for i in range(150, 300)])
+
+    shipped = await drain(instances, shipping)
+    audited = await drain(instances[:1], audit)
+
+    every = sorted(d.envelope.data for ds in shipped.values() for d in ds)
+    assert every == list(range(300))  # each message once to the shipping step
+    assert len([i for i, ds in shipped.items() if ds]) >= 2  # instances competed for them
+    assert sorted(d.envelope.data for d in audited[0]) == list(range(300))  # its own copy
+    assert all(d.attempt == 1 for ds in shipped.values() for d in ds)
+    depth = await instances[2].depth()
+    assert depth[shipping.key] == depth[audit.key] == QueueDepth()
+
+
+async def test_a_vanished_instance_messages_go_to_another_after_the_lease(
+    nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
+) -> None:
+    prefix = "v" + new_id()[:12]
+    jobs = Subscription("jobs", "worker", QueueOptions(lease=30))
+    survivor: RedisBackend = await nursery.start(RedisBackend(server.url, prefix=prefix).run, clock)
+    await survivor.declare([jobs])
+    await survivor.publish([env(i) for i in range(5)])
+
+    async with trio.open_nursery() as doomed_scope:
+        doomed: RedisBackend = await doomed_scope.start(
+            RedisBackend(server.url, prefix=prefix).run, clock
+        )
+        taken = await doomed.receive(jobs, 10)
+        assert sorted(d.envelope.data for d in taken) == list(range(5))
+        doomed_scope.cancel_scope.cancel()  # the instance is gone without acking anything
+
+    assert await drain([survivor], jobs) == {}  # still leased to the vanished instance
+    assert (await survivor.depth())[jobs.key] == QueueDepth(leased=5)
+    mock_clock.jump(31)
+    got = await drain([survivor], jobs)
+    assert sorted(d.envelope.data for d in got[0]) == list(range(5))
+    assert {d.attempt for d in got[0]} == {2}  # the lost delivery counted
+    assert (await survivor.depth())[jobs.key] == QueueDepth()
+
+
+async def test_reclaimed_entries_move_to_the_reclaiming_consumer(
+    instances: list[RedisBackend], server: RedisServer, mock_clock: MockClock
+) -> None:
+    import coredis
+
+    jobs = Subscription("jobs", "worker", QueueOptions(lease=10))
+    first, second, _ = instances
+    await first.declare([jobs])
+    await first.publish([env(1)])
+    [lost] = await first.receive(jobs, 1)
+    mock_clock.jump(11)
+    [again] = await second.receive(jobs, 1)
+    assert again.envelope.id == lost.envelope.id and again.attempt == 2
+    client = coredis.Redis.from_url(server.url, decode_responses=True)
+    async with client:
+        pending = await client.xpending(f"{second.prefix}:stream:jobs", jobs.key)
+    assert pending.consumers == {second.consumer: 1}
+    await first.ack([lost])  # stale: a no-op, the message is the second instance's now
+    assert (await first.depth())[jobs.key] == QueueDepth(leased=1)
+    await second.ack([again])
+    assert (await first.depth())[jobs.key] == QueueDepth()
+
+
+async def test_fifo_keeps_group_order_and_one_in_flight_across_instances(
+    instances: list[RedisBackend], mock_clock: MockClock
+) -> None:
+    orders = Subscription("orders", "ship", QueueOptions(strategy="fifo"))
+    for backend in instances:
+        await backend.declare([orders])
+    groups = ["a", "b", "c", "d"]
+    await instances[0].publish(
+        [env({"g": g, "n": n}, topic="orders", group=g) for n in range(8) for g in groups]
+    )
+    in_flight: set[str] = set()
+    seen: dict[str, list[int]] = defaultdict(list)
+
+    def on_delivery(_: int, delivery: Delivery) -> None:
+        group = delivery.envelope.group
+        assert group is not None and group not in in_flight, f"two of group {group} at once"
+        in_flight.add(group)
+        seen[group].append(delivery.envelope.data["n"])
+
+    async def consume(backend: RedisBackend) -> None:
+        while True:
+            batch = await backend.receive(orders, 10)
+            for delivery in batch:
+                on_delivery(0, delivery)
+            await trio.lowlevel.checkpoint()
+            for delivery in batch:
+                in_flight.discard(delivery.envelope.group or "")
+            await backend.ack(batch)
+
+    async with trio.open_nursery() as nursery:
+        for backend in instances:
+            nursery.start_soon(consume, backend)
+        await trio.testing.wait_all_tasks_blocked(QUIET)
+        nursery.cancel_scope.cancel()
+    assert dict(seen) == {g: list(range(8)) for g in groups}
+
+
+async def test_each_cron_tick_is_claimed_once_across_instances(
+    instances: list[RedisBackend], mock_clock: MockClock
+) -> None:
+    wins: list[tuple[int, float]] = []
+    start = 1_767_603_600.0
+
+    async def claim_all(index: int, backend: RedisBackend) -> None:
+        for n in range(60):
+            if await backend.claim_tick("report", start + 60 * n):
+                wins.append((index, start + 60 * n))
+
+    async with trio.open_nursery() as nursery:
+        for index, backend in enumerate(instances):
+            nursery.start_soon(claim_all, index, backend)
+    assert sorted(tick for _, tick in wins) == [start + 60 * n for n in range(60)]
+    assert await instances[1].last_tick("report") == start + 60 * 59
+
+
+async def test_acked_entries_are_trimmed_from_the_stream(
+    nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
+) -> None:
+    import coredis
+
+    backend: RedisBackend = await nursery.start(
+        RedisBackend(server.url, prefix="trim" + new_id()[:8], options=RedisOptions()).run, clock
+    )
+    fast, slow = Subscription("jobs", "fast"), Subscription("jobs", "slow")
+    await backend.declare([fast, slow])
+    await backend.publish([env(i) for i in range(10)])
+    await backend.ack(await backend.receive(fast, 10))
+    stream = f"{backend.prefix}:stream:jobs"
+    client = coredis.Redis.from_url(server.url, decode_responses=True)
+    async with client:
+        mock_clock.jump(backend.options.trim_interval)
+        await trio.testing.wait_all_tasks_blocked(QUIET)
+        assert await client.xlen(stream) == 10  # the slow step still needs them
+        await backend.ack((await backend.receive(slow, 4))[:3])
+        mock_clock.jump(backend.options.trim_interval)
+        await trio.testing.wait_all_tasks_blocked(QUIET)
+        assert await client.xlen(stream) == 7
+        assert [d.envelope.data for d in await backend.receive(slow, 10)] == [4, 5, 6, 7, 8, 9]
