@@ -1,4 +1,4 @@
-"""Turning a quart request into a motet `Request`, and a handler's return into a reply.
+"""Turning an ASGI request into a motet `Request`, and a handler's return into a reply.
 
 Reading enforces the body limit while the body streams in (a declared Content-Length over
 the limit is refused before a byte is read) and a read deadline for slow clients. Any
@@ -8,14 +8,14 @@ refusal is a `Rejected`, which the app turns into a problem response.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import attrs
 import cattrs
-import quart
 import trio
-from werkzeug.exceptions import RequestEntityTooLarge
+from hypercorn.typing import ASGIReceiveCallable, HTTPScope
 
 from .._errors import InputValidationError
 from ..steps._schema import to_json, validate
@@ -61,24 +61,31 @@ def is_json_type(mimetype: str) -> bool:
     )
 
 
-async def read_body(request: quart.Request, *, limit: int, timeout: float) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > limit:
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived: nobody to answer."""
+
+
+async def read_body(receive: ASGIReceiveCallable, headers: Mapping[str, str], *, limit: int,
+                    timeout: float) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Rejected(BODY_TOO_LARGE, f"the body declares {declared} bytes; the limit is "
                        f"{limit} bytes", close=True)
     chunks: list[bytes] = []
     total = 0
     with trio.move_on_after(timeout) as scope:
-        try:
-            async for chunk in request.body:
-                total += len(chunk)
-                if total > limit:
-                    raise Rejected(BODY_TOO_LARGE, f"the body is larger than the limit of "
-                                   f"{limit} bytes", close=True)
-                chunks.append(chunk)
-        except RequestEntityTooLarge:  # the app-wide limit of a host app, if lower than ours
-            raise Rejected(BODY_TOO_LARGE, "the body is larger than the server's limit",
-                           close=True) from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
+            total += len(chunk)
+            if total > limit:
+                raise Rejected(BODY_TOO_LARGE, f"the body is larger than the limit of "
+                               f"{limit} bytes", close=True)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
     if scope.cancelled_caught:
         raise Rejected(REQUEST_TIMEOUT, f"the request body did not arrive within {timeout:g} s "
                        f"({total} bytes received)", close=True)
@@ -124,8 +131,17 @@ def parse_body(route: Route, mimetype: str, raw: bytes, converter: cattrs.Conver
                        errors=exc.messages) from None
 
 
-def parse_query(request: quart.Request) -> dict[str, str | list[str]]:
-    return {k: vs[0] if len(vs) == 1 else vs for k, vs in request.args.lists()}
+def parse_query(query_string: bytes) -> dict[str, str | list[str]]:
+    query: dict[str, str | list[str]] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        known = query.get(name)
+        if known is None:
+            query[name] = value
+        elif isinstance(known, list):
+            known.append(value)
+        else:
+            query[name] = [known, value]
+    return query
 
 
 def check_query(route: Route, query: Mapping[str, str | list[str]],
@@ -141,32 +157,36 @@ def check_query(route: Route, query: Mapping[str, str | list[str]],
                        errors=exc.messages) from None
 
 
-def header_map(request: quart.Request) -> dict[str, str]:
+def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """Lower-cased names (hypercorn already lowers them); repeated headers joined by ', '."""
     headers: dict[str, str] = {}
-    for name, value in request.scope.get("headers", ()):
+    for name, value in raw:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     return headers
 
 
-async def build_request(route: Route, request: quart.Request, path_params: Mapping[str, str],
-                        *, trace_id: str, converter: cattrs.Converter, limit: int,
+def mimetype_of(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def build_request(route: Route, scope: HTTPScope, receive: ASGIReceiveCallable,
+                        headers: Mapping[str, str], path_params: Mapping[str, str], *,
+                        trace_id: str, converter: cattrs.Converter, limit: int,
                         timeout: float) -> Request:
     # The body is read first even when the query is wrong: answering before the client has
     # finished sending would close the socket under unread data and lose the answer.
-    raw = await read_body(request, limit=limit, timeout=timeout)
-    query = parse_query(request)
+    raw = await read_body(receive, headers, limit=limit, timeout=timeout)
+    query = parse_query(scope["query_string"])
     check_query(route, query, converter)
-    mimetype = request.mimetype
     return Request(
-        method=request.method,
-        path=request.path,
+        method=scope["method"],
+        path=scope["path"],
         path_params=dict(path_params),
         query=query,
-        headers=header_map(request),
-        body=parse_body(route, mimetype, raw, converter),
+        headers=headers,
+        body=parse_body(route, mimetype_of(headers), raw, converter),
         trace_id=trace_id,
         raw_body=raw,
     )

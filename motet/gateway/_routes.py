@@ -23,6 +23,7 @@ class RoutePath:
     rule: str
     openapi: str
     params: tuple[str, ...]
+    pattern: re.Pattern[str]  # matches a decoded request path; groups are the parameters
 
     @property
     def shape(self) -> str:
@@ -47,6 +48,7 @@ def parse_path(path: str, *, step: str = "?") -> RoutePath:
         raise GatewayError(f"step {step!r}: HTTP path {path!r} must start with '/'")
     rule_parts: list[str] = []
     api_parts: list[str] = []
+    regex_parts: list[str] = []
     params: list[str] = []
 
     def add_param(name: str) -> str:
@@ -65,19 +67,26 @@ def parse_path(path: str, *, step: str = "?") -> RoutePath:
             name = add_param(segment[1:])
             rule_parts.append(f"<{name}>")
             api_parts.append(f"{{{name}}}")
+            regex_parts.append(f"(?P<{name}>[^/]+)")
             continue
         if "<" in segment or ">" in segment:
             raise GatewayError(f"step {step!r}: path {path!r} may not contain '<' or '>'; "
                                "write parameters as ':id' or '{id}'")
+        literals = _BRACED.split(segment)[::2]
+        if any("{" in text or "}" in text for text in literals):
+            raise GatewayError(f"step {step!r}: unbalanced braces in path {path!r}")
         rule_parts.append(_BRACED.sub(lambda m: f"<{add_param(m.group(1))}>", segment))
         api_parts.append(_BRACED.sub(lambda m: f"{{{m.group(1)}}}", segment))
-        if "{" in _BRACED.sub("", segment) or "}" in _BRACED.sub("", segment):
-            raise GatewayError(f"step {step!r}: unbalanced braces in path {path!r}")
+        names = _BRACED.findall(segment)
+        regex = "".join(re.escape(text) + (f"(?P<{names[i]}>[^/]+?)" if i < len(names) else "")
+                        for i, text in enumerate(literals))
+        regex_parts.append(regex)
     return RoutePath(
         written=path,
         rule="/" + "/".join(rule_parts),
         openapi="/" + "/".join(api_parts),
         params=tuple(params),
+        pattern=re.compile("/" + "/".join(regex_parts) + r"\Z"),
     )
 
 
@@ -99,3 +108,55 @@ def collect_routes(steps: Sequence[Step]) -> list[Route]:
             seen[key] = route
             routes.append(route)
     return routes
+
+
+@attrs.frozen
+class Match:
+    """A path that belongs to motet: `route` is None when no route takes the method (405)."""
+
+    route: Route | None
+    params: dict[str, str]
+    allowed: tuple[str, ...]
+
+
+class Router:
+    """Finds the route of a (method, decoded path). Literal paths are looked up first, so
+    `/pets/search` wins over `/pets/:id`; then parameterized paths in declaration order."""
+
+    def __init__(self, routes: Sequence[Route], prefix: str = "") -> None:
+        self.prefix = prefix.rstrip("/")
+        self._literal: dict[str, dict[str, Route]] = {}
+        self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
+        by_shape: dict[str, dict[str, Route]] = {}  # /pets/:id and /pets/{petId} are one
+        for route in routes:
+            by_shape.setdefault(route.path.shape, {})[route.trigger.method.upper()] = route
+        for methods in by_shape.values():
+            path = next(iter(methods.values())).path
+            if path.params:
+                self._patterns.append((path.pattern, methods))
+            else:
+                self._literal[path.written] = methods
+
+    def match(self, method: str, path: str) -> Match | None:
+        if self.prefix:
+            if not path.startswith(self.prefix):
+                return None
+            path = path[len(self.prefix):] or "/"
+        methods = self._literal.get(path)
+        if methods is None:
+            for pattern, candidates in self._patterns:
+                if pattern.match(path) is not None:
+                    methods = candidates
+                    break
+            else:
+                return None
+        route = methods.get(method)
+        if route is None and method == "HEAD":
+            route = methods.get("GET")
+        allowed = set(methods) | ({"HEAD"} if "GET" in methods else set()) | {"OPTIONS"}
+        params: dict[str, str] = {}
+        if route is not None and route.path.params:
+            found = route.path.pattern.match(path)
+            assert found is not None  # same shape as the pattern that matched
+            params = found.groupdict()
+        return Match(route, params, tuple(sorted(allowed)))

@@ -1,0 +1,272 @@
+"""POST -> 200 requests/s through the motet gateway vs a bare ASGI app, same hypercorn trio
+worker, same run; plus idle RSS of each server process.
+
+    .venv/bin/python bench/bench_gateway.py [--seconds 5] [--rounds 3] [--connections 50]
+
+Each variant is a server in its own process, pinned to CPU 0; the load generator (`wrk`,
+`apt-get install -y wrk`) is pinned to CPU 1. Rounds are interleaved (every variant once per
+round) and the median is reported, because this VM's speed drifts between runs.
+
+Variants (every handler parses the JSON body and awaits a trivial emit-like checkpoint):
+  bare            a bare ASGI callable on hypercorn's trio worker (the baseline)
+  motet           build_app() + serve(): routing, body validation, trace id, problem errors,
+                  with the keep-alive fix (motet/gateway/_connection.py)
+  motet-unfixed   the same app with quart-trio's stock connection class (the defect back)
+  quart-trio      a plain QuartTrio route, stock connection class (no motet code)
+  quart-patched   the same with the known workaround instead: hypercorn's
+                  TCPServer.protocol_send shielded process-wide
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = ("bare", "motet", "motet-unfixed", "quart-trio", "quart-patched")
+BODY = '{"name": "Rex", "age": 3, "tags": ["good"]}'
+LUA = f"""wrk.method = "POST"
+wrk.body = '{BODY}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+# --- the servers (run in a child process: `bench_gateway.py --serve VARIANT`) ------------
+
+
+def _bare_app() -> Any:
+    import trio
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        data = json.loads(body)
+        await trio.lowlevel.checkpoint()  # the emit
+        out = json.dumps({"id": "p1", "name": data["name"], "age": data["age"]}).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(out)).encode())]})
+        await send({"type": "http.response.body", "body": out})
+
+    return app
+
+
+def _motet_app(fixed: bool) -> Any:
+    import attrs
+    import trio
+    from quart_trio.asgi import TrioASGIHTTPConnection
+
+    from motet.gateway import build_app
+    from motet.steps._model import HttpTrigger, Step
+    from motet.steps._schema import make_converter
+
+    @attrs.frozen
+    class NewPet:
+        name: str
+        age: int
+        tags: list[str] = attrs.Factory(list)
+
+    @attrs.frozen
+    class Pet:
+        id: str
+        name: str
+        age: int
+
+    async def handler(request: Any, ctx: Any) -> Any:
+        await trio.lowlevel.checkpoint()  # the emit
+        return Pet("p1", request.body.name, request.body.age)
+
+    class Invoker:  # the runtime's side, reduced to calling the handler
+        async def invoke_http(self, step: Any, trigger: Any, request: Any) -> Any:
+            return await step.handler(request, None)
+
+        def log_error(self, message: str, **fields: Any) -> None:
+            print(message, fields, file=sys.stderr)
+
+    step = Step(name="create-pet", handler=handler,
+                triggers=(HttpTrigger("POST", "/pets", body=NewPet),))
+    app = build_app([step], Invoker(), converter=make_converter())
+    if not fixed:
+        app.asgi_http_class = TrioASGIHTTPConnection
+    return app
+
+
+def _quart_app(patched: bool) -> Any:
+    import trio
+    from quart import request
+    from quart_trio import QuartTrio
+
+    if patched:  # stack.md §2.3's workaround, process-wide
+        import hypercorn.trio.tcp_server as tcp
+
+        original = tcp.TCPServer.protocol_send
+
+        async def shielded(self: Any, event: Any) -> None:
+            with trio.CancelScope(shield=True):
+                await original(self, event)
+
+        tcp.TCPServer.protocol_send = shielded  # type: ignore[method-assign]
+
+    app = QuartTrio("bench")
+
+    @app.post("/pets")
+    async def create() -> Any:
+        data = await request.get_json()
+        await trio.lowlevel.checkpoint()
+        return {"id": "p1", "name": data["name"], "age": data["age"]}
+
+    return app
+
+
+def serve_variant(variant: str) -> None:
+    import trio
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    apps = {"bare": _bare_app, "motet": lambda: _motet_app(True),
+            "motet-unfixed": lambda: _motet_app(False),
+            "quart-trio": lambda: _quart_app(False), "quart-patched": lambda: _quart_app(True)}
+    app = apps[variant]()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            if variant == "motet":  # motet's serve() (it would install the fix on the others)
+                from motet.gateway import GatewayOptions, serve
+
+                urls = await nursery.start(serve, app, GatewayOptions(port=0, error_log=None))
+            else:
+                config = Config()
+                config.bind = ["127.0.0.1:0"]
+                config.errorlog = None
+                config.accesslog = None
+                urls = await nursery.start(hypercorn_serve, app, config)
+            print(urls[0], flush=True)
+
+    trio.run(main)
+
+
+# --- the driver ------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(match.group(1)) if match else -1
+
+
+def pin(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() else []
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def run_wrk(url: str, script: Path, seconds: float, connections: int) -> tuple[float, int]:
+    duration = f"-d{max(1, round(seconds))}s"
+    cmd = [*pin(1), "wrk", "-t1", f"-c{connections}", duration, "-s", str(script), url + "/pets"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"non-2xx answers:\n{out}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    if rate is None or count is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    return float(rate.group(1)), int(count.group(1))
+
+
+@attrs.frozen
+class Sample:
+    rate: float  # requests/s as wrk saw them
+    cpu_us: float  # server CPU time (user + system) per request, microseconds
+    idle_rss_kib: int
+
+
+def measure(variant: str, script: Path, seconds: float, connections: int) -> Sample:
+    server = subprocess.Popen([*pin(0), sys.executable, __file__, "--serve", variant],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"{variant} server did not start")
+        time.sleep(0.3)
+        idle = rss_kib(server.pid)
+        run_wrk(url, script, 1, connections)  # warm-up
+        before = cpu_seconds(server.pid)
+        rate, count = run_wrk(url, script, seconds, connections)
+        cpu = cpu_seconds(server.pid) - before
+        return Sample(rate, cpu / count * 1e6, idle)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve_variant(args.serve)
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    variants = args.variants.split(",")
+    samples: dict[str, list[Sample]] = {v: [] for v in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        script.write_text(LUA)
+        for round_ in range(args.rounds):
+            for variant in variants:
+                sample = measure(variant, script, args.seconds, args.connections)
+                samples[variant].append(sample)
+                print(f"round {round_ + 1} {variant:14} {sample.rate:8.0f} req/s "
+                      f"{sample.cpu_us:7.0f} us CPU/req  idle RSS "
+                      f"{sample.idle_rss_kib / 1024:.1f} MiB", flush=True)
+    print(f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, "
+          f"{args.connections} connections, server on CPU 0, wrk on CPU 1.")
+    print("'rate' is req/s / bare's req/s; 'cpu' is bare's CPU per request / this one's (the")
+    print("rate ratio a CPU-bound server would show; steadier when the machine is shared).")
+    med = {v: (statistics.median(s.rate for s in samples[v]),
+               statistics.median(s.cpu_us for s in samples[v]),
+               statistics.median(s.idle_rss_kib for s in samples[v])) for v in variants}
+    base = med.get("bare")
+    for variant, (rate, cpu_us, rss) in med.items():
+        ratios = (f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}" if base else "")
+        print(f"  {variant:14} {rate:8.0f} req/s {cpu_us:7.0f} us CPU/req  {ratios}  "
+              f"idle RSS {rss / 1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

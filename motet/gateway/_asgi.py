@@ -1,0 +1,182 @@
+"""motet's routes served straight from ASGI, in front of a quart-trio app.
+
+Quart's request machinery (request context, signals, werkzeug routing, response wrappers)
+costs more per request than hypercorn itself; motet's routes need none of it, so they are
+answered here and everything else (the host app's own routes, its 404s, lifespan,
+websockets) is passed to the wrapped app. Installed as `app.asgi_app`, Quart's documented
+place for middleware, so the app stays a QuartTrio and `app.test_client()` exercises this
+very path.
+
+A handler is not cancelled when its client disconnects: once the request body has
+arrived, the handler runs to the end (its emits and state writes are not left half done)
+and the answer is dropped if nobody is there to take it.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cattrs
+import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+
+from .._envelope import new_id
+from ._exchange import ClientGone, Rejected, build_request, header_map, make_reply
+from ._options import GatewayOptions
+from ._problem import (
+    HANDLER_ERROR,
+    HANDLER_TIMEOUT,
+    INVALID_RESPONSE,
+    METHOD_NOT_ALLOWED,
+    PROBLEM_CONTENT_TYPE,
+    ProblemKind,
+    problem_body,
+)
+from ._request import HttpInvoker, Request
+from ._routes import Route, Router
+from ._trace import accept_trace_id
+
+Headers = list[tuple[bytes, bytes]]
+
+
+async def send_response(send: ASGISendCallable, status: int, body: bytes,
+                        headers: Mapping[str, str]) -> None:
+    raw: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw,
+                "trailers": False})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class MotetASGI:
+    """The ASGI app of motet's HTTP triggers; requests it has no route for go to `fallback`.
+
+    `openapi` is the serialized document served at `options.openapi_path` (under the
+    prefix), or None.
+    """
+
+    def __init__(self, routes: Sequence[Route], invoker: HttpInvoker, *,
+                 converter: cattrs.Converter, options: GatewayOptions, fallback: Any,
+                 prefix: str = "", openapi: bytes | None = None) -> None:
+        self.router = Router(routes, prefix)
+        self.invoker = invoker
+        self.converter = converter
+        self.options = options
+        self.fallback = fallback
+        self.openapi_path = (prefix.rstrip("/") + options.openapi_path
+                             if openapi is not None and options.openapi_path else None)
+        self.openapi = openapi
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable,
+                       send: ASGISendCallable) -> None:
+        if scope["type"] != "http":
+            return await self.fallback(scope, receive, send)
+        method, path = scope["method"], scope["path"]
+        match = self.router.match(method, path)
+        if match is None:
+            if path == self.openapi_path and method in ("GET", "HEAD"):
+                return await self._send_openapi(scope, send)
+            return await self.fallback(scope, receive, send)
+        headers = header_map(scope["headers"])
+        trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
+        if match.route is None:
+            allow = ", ".join(match.allowed)
+            if method == "OPTIONS":
+                return await send_response(send, 204, b"", {
+                    "allow": allow, self.options.trace_header: trace_id})
+            return await self._problem(send, scope, trace_id, METHOD_NOT_ALLOWED,
+                                       f"{method} is not allowed on {path}; allowed: {allow}",
+                                       headers={"allow": allow})
+        await self._handle(match.route, match.params, scope, receive, send, headers, trace_id)
+
+    async def _handle(self, route: Route, params: dict[str, str], scope: HTTPScope,
+                      receive: ASGIReceiveCallable, send: ASGISendCallable,
+                      headers: dict[str, str], trace_id: str) -> None:
+        try:
+            request = await build_request(
+                route, scope, receive, headers, params, trace_id=trace_id,
+                converter=self.converter, limit=self.options.max_body_size,
+                timeout=self.options.read_timeout)
+        except ClientGone:
+            return
+        except Rejected as rejected:
+            return await self._problem(
+                send, scope, trace_id, rejected.kind, rejected.detail, extra=rejected.extra(),
+                headers={"connection": "close"} if rejected.close else None)
+        await self._invoke(route, request, scope, send)
+
+    async def _invoke(self, route: Route, request: Request, scope: HTTPScope,
+                      send: ASGISendCallable) -> None:
+        name = route.step.name
+        trace_id = request.trace_id
+        seconds = route.trigger.timeout or self.options.handler_timeout
+        failure: BaseException | None = None
+        result: Any = None
+        with trio.move_on_after(seconds) as deadline:
+            try:
+                result = await self.invoker.invoke_http(route.step, route.trigger, request)
+            except Exception as exc:
+                failure = exc
+            except BaseExceptionGroup as group:
+                # Cancelled mixed with errors: keep the errors, let the Cancelled reach the
+                # scope that cancelled (ours on timeout; a shutdown otherwise).
+                failure, cancelled = group.split(Exception)
+                if cancelled is not None:
+                    raise cancelled from None
+        if deadline.cancelled_caught:
+            return await self._fail(
+                send, scope, trace_id, name, HANDLER_TIMEOUT,
+                f"the handler of step {name!r} did not answer within {seconds:g} s",
+                f"handler of step {name!r} timed out after {seconds:g} s", failure)
+        if failure is not None:
+            return await self._fail(
+                send, scope, trace_id, name, HANDLER_ERROR,
+                f"the handler of step {name!r} failed",
+                f"handler of step {name!r} failed: {type(failure).__name__}: {failure}",
+                failure)
+        try:
+            reply = make_reply(result, self.converter)
+        except Exception as exc:  # InvalidResponse, or a converter hook that raised
+            return await self._fail(
+                send, scope, trace_id, name, INVALID_RESPONSE,
+                f"the handler of step {name!r} returned an invalid response",
+                f"handler of step {name!r} returned an invalid response: {exc}", exc)
+        reply.headers[self.options.trace_header] = trace_id
+        await send_response(send, reply.status, reply.body, reply.headers)
+
+    async def _problem(self, send: ASGISendCallable, scope: HTTPScope, trace_id: str,
+                       kind: ProblemKind, detail: str, *,
+                       extra: Mapping[str, Any] | None = None,
+                       headers: Mapping[str, str] | None = None) -> None:
+        body = problem_body(kind, detail, instance=scope["path"], trace_id=trace_id,
+                            extra=extra)
+        await send_response(send, kind.status, body, {
+            **(headers or {}), "content-type": PROBLEM_CONTENT_TYPE,
+            self.options.trace_header: trace_id})
+
+    async def _fail(self, send: ASGISendCallable, scope: HTTPScope, trace_id: str, step: str,
+                    kind: ProblemKind, detail: str, message: str,
+                    error: BaseException | None) -> None:
+        """A 5xx: logs `message` with a fresh error id and answers with that id."""
+        error_id = new_id()
+        fields: dict[str, Any] = {"error_id": error_id, "path": scope["path"]}
+        if error is not None:
+            fields["error"] = f"{type(error).__name__}: {error}"
+            fields["traceback"] = "".join(traceback.format_exception(error))
+        self.invoker.log_error(message, trace_id=trace_id, step=step, **fields)
+        await self._problem(send, scope, trace_id, kind, f"{detail} (error id {error_id})",
+                            extra={"error_id": error_id})
+
+    async def _send_openapi(self, scope: HTTPScope, send: ASGISendCallable) -> None:
+        headers = header_map(scope["headers"])
+        trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
+        assert self.openapi is not None
+        await send_response(send, 200, self.openapi, {
+            "content-type": "application/json", self.options.trace_header: trace_id})
+
+
+def serialize_openapi(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
