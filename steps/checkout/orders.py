@@ -32,9 +32,11 @@ async def set_status(ctx: Context, order_id: str, status: str, **fields: Any) ->
 async def reserve(ctx: Context, sku: str, quantity: int) -> dict[str, Any] | None:
     """The stock record after taking `quantity`, or None (nothing taken) if short.
 
-    The decrement is atomic, and a decrement that went below zero is undone, so two orders
-    racing for the last units never both get them."""
-    if await ctx.state.get("inventory", sku) is None:
+    The check avoids touching a stock that is clearly short; the decrement is atomic, and
+    one that went below zero (another order won the race) is undone, so two orders racing
+    for the last units never both get them."""
+    stock = await ctx.state.get("inventory", sku)
+    if stock is None or stock["units"] < quantity:
         return None
     after = await ctx.state.update("inventory", sku,
                                    [{"op": "decrement", "path": "units", "value": quantity}])

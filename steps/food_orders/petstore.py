@@ -32,15 +32,8 @@ async def create_pet(ctx: Context, name: str, photo_url: str) -> dict[str, Any]:
 
 
 async def create_order(ctx: Context, order: FoodOrder) -> dict[str, Any]:
-    """Take the food from stock and record the order. The decrement is atomic; if it went
-    below zero the units are put back, so concurrent orders never oversell."""
-    stock = await ctx.state.update("inventory", "pet-food",
-                                   [{"op": "decrement", "path": "units", "value": order.quantity}])
-    if stock["units"] < 0:
-        await ctx.state.update("inventory", "pet-food",
-                               [{"op": "increment", "path": "units", "value": order.quantity}])
-        raise OutOfStock(f"{order.quantity} units of pet food ordered, "
-                         f"{stock['units'] + order.quantity} in stock")
+    """Take the food from stock and record the order."""
+    await take_from_stock(ctx, "pet-food", order.quantity)
     record: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "email": order.email,
@@ -51,3 +44,21 @@ async def create_order(ctx: Context, order: FoodOrder) -> dict[str, Any]:
     }
     await ctx.state.set("orders", record["id"], record)
     return record
+
+
+async def take_from_stock(ctx: Context, sku: str, quantity: int) -> None:
+    """Raise OutOfStock unless `quantity` units could be taken.
+
+    The check avoids touching the stock when it is clearly short; the decrement is atomic,
+    and one that went below zero (another order won the race) is undone, so concurrent
+    orders never oversell."""
+    stock = await ctx.state.get("inventory", sku)
+    units = 0 if stock is None else stock["units"]
+    if units < quantity:
+        raise OutOfStock(f"{quantity} units of {sku} ordered, {units} in stock")
+    after = await ctx.state.update("inventory", sku,
+                                   [{"op": "decrement", "path": "units", "value": quantity}])
+    if after["units"] < 0:
+        await ctx.state.update("inventory", sku,
+                               [{"op": "increment", "path": "units", "value": quantity}])
+        raise OutOfStock(f"{quantity} units of {sku} ordered; another order took them first")
