@@ -28,9 +28,12 @@ from .._envelope import (
 )
 from .._errors import BackendError
 from ..state._ops import StateWrite
-from ._json_copy import json_copy, json_equal
+from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
 from ._protocol import Backend, StateChange
+
+
+_SCHEDULE_EVERY = 16
 
 
 class MemoryBackend:
@@ -50,6 +53,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._clock: Clock | None = None
         self._running = 0
+        self._calls = 0
         self._seq = itertools.count(1)
         self._queues: dict[str, SubscriptionQueue] = {}
         self._by_topic: dict[str, list[SubscriptionQueue]] = {}
@@ -77,6 +81,16 @@ class MemoryBackend:
             )
         return self._clock.now()
 
+    async def _checkpoint_sometimes(self) -> None:
+        # Always a cancel point; a schedule point only every _SCHEDULE_EVERY calls. publish
+        # and ack are in-memory and run once per message, so a full checkpoint each time
+        # would halve throughput; a loop of them still lets other tasks run regularly.
+        self._calls += 1
+        if self._calls % _SCHEDULE_EVERY:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            await trio.lowlevel.checkpoint()
+
     def _queue(self, key: str) -> SubscriptionQueue:
         queue = self._queues.get(key)
         if queue is None:
@@ -103,20 +117,22 @@ class MemoryBackend:
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         self._now()
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint_sometimes()
         self._publish_now(envelopes)
 
     def _publish_now(self, envelopes: Iterable[Envelope]) -> None:
         # Copy (and check) every payload before enqueuing any, so a bad one enqueues nothing.
+        # The copy is the message's pristine data, shared by the fan-out copies and never
+        # handed out (each delivery gets its own clone); `envelope.data` is not read again.
         staged = [
-            (queues, _copied(envelope))
+            (queues, envelope, _detached(envelope))
             for envelope in envelopes
             if (queues := self._by_topic.get(envelope.topic))
         ]
-        for queues, envelope in staged:
+        for queues, envelope, data in staged:
             seq = next(self._seq)
             for queue in queues:
-                queue.push(Message(envelope, seq))
+                queue.push(Message(envelope, data, seq))
                 queue.wake()
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
@@ -131,7 +147,10 @@ class MemoryBackend:
             messages = queue.take(max_count, now, subscription.options.lease)
             if messages:
                 key = subscription.key
-                return [Delivery(_copied(m.envelope), key, m.attempt, m.receipt) for m in messages]
+                return [
+                    Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt)
+                    for m in messages
+                ]
             due = queue.next_due()
             assert self._clock is not None
             deadline = math.inf if due is None else self._clock.to_trio(due)
@@ -140,7 +159,7 @@ class MemoryBackend:
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._now()
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint_sometimes()
         for delivery in deliveries:
             queue = self._queue(delivery.subscription)
             if queue.settle(delivery.receipt) is not None and queue.strategy == "fifo":
@@ -148,7 +167,7 @@ class MemoryBackend:
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         until = self._now() + seconds
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint_sometimes()
         for delivery in deliveries:
             self._queue(delivery.subscription).extend(delivery.receipt, until)
 
@@ -167,7 +186,11 @@ class MemoryBackend:
         letter = DeadLetter(
             id=new_id() if message is not None else "",
             subscription=delivery.subscription,
-            envelope=message.envelope if message is not None else delivery.envelope,
+            envelope=(
+                _with_data(message.envelope, message.data)
+                if message is not None
+                else delivery.envelope
+            ),
             error=error,
             attempts=delivery.attempt,
             failed_at=now,
@@ -201,7 +224,7 @@ class MemoryBackend:
                 continue
             queue = self._queues[letter.subscription]
             del queue.dead[id_]
-            queue.push(Message(letter.envelope, next(self._seq)))
+            queue.push(Message(letter.envelope, letter.envelope.data, next(self._seq)))
             queue.wake()
             count += 1
         return count
@@ -308,14 +331,18 @@ class MemoryBackend:
         return self._last_tick.get(step)
 
 
-def _copied(envelope: Envelope) -> Envelope:
-    """The envelope with its own copy of `data` (scalars need none)."""
+def _detached(envelope: Envelope) -> JSON:
+    """A checked, private copy of the envelope's data."""
     data = envelope.data
     if data is None or type(data) in (str, int, float, bool):
-        return envelope
+        return data
+    return json_copy(data, where=lambda: f"message {envelope.id} on topic {envelope.topic!r}")
+
+
+def _with_data(envelope: Envelope, data: JSON) -> Envelope:
     return Envelope(
         topic=envelope.topic,
-        data=json_copy(data, where=f"message {envelope.id} on topic {envelope.topic!r}"),
+        data=data,
         trace_id=envelope.trace_id,
         id=envelope.id,
         group=envelope.group,
@@ -324,11 +351,18 @@ def _copied(envelope: Envelope) -> Envelope:
     )
 
 
+def _handed_out(envelope: Envelope, data: JSON) -> Envelope:
+    """An envelope carrying its own clone of the pristine `data`."""
+    if type(data) is dict or type(data) is list:
+        return _with_data(envelope, json_clone(data))
+    return envelope if envelope.data is data else _with_data(envelope, data)
+
+
 def _copied_letter(letter: DeadLetter) -> DeadLetter:
     return DeadLetter(
         id=letter.id,
         subscription=letter.subscription,
-        envelope=_copied(letter.envelope),
+        envelope=_handed_out(letter.envelope, letter.envelope.data),
         error=letter.error,
         attempts=letter.attempts,
         failed_at=letter.failed_at,

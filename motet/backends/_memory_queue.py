@@ -21,16 +21,17 @@ from collections.abc import Hashable
 
 import trio
 
-from .._envelope import DeadLetter, Envelope, QueueDepth, Subscription
+from .._envelope import JSON, DeadLetter, Envelope, QueueDepth, Subscription
 
 
 class Message:
     """A message in one subscription's queue. `attempt` is the attempt of its next delivery."""
 
-    __slots__ = ("attempt", "envelope", "group", "lease_until", "receipt", "seq")
+    __slots__ = ("attempt", "data", "envelope", "group", "lease_until", "receipt", "seq")
 
-    def __init__(self, envelope: Envelope, seq: int, attempt: int = 1) -> None:
-        self.envelope = envelope
+    def __init__(self, envelope: Envelope, data: JSON, seq: int, attempt: int = 1) -> None:
+        self.envelope = envelope  # its `data` may be the caller's: read `self.data` instead
+        self.data = data  # private, checked JSON; never handed out (deliveries get clones)
         self.seq = seq
         self.attempt = attempt
         self.receipt = ""
