@@ -32,7 +32,6 @@ from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
 from ._protocol import Backend, StateChange
 
-
 _SCHEDULE_EVERY = 16
 
 
