@@ -39,7 +39,7 @@ from .._envelope import (
     Subscription,
     new_id,
 )
-from .._errors import BackendError
+from .._errors import BackendError, BackendUnavailable
 from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_state as lua_state
@@ -86,19 +86,26 @@ class RedisBackend(RedisStateMixin):
         self, clock: Clock, *, task_status: trio.TaskStatus[Backend] = trio.TASK_STATUS_IGNORED
     ) -> None:
         link = RedisLink(self.url, self.options)
+        failure: BackendUnavailable | None = None
         async with link.client:
-            await link.open()
-            async with trio.open_nursery() as nursery:
-                await nursery.start(self._publishes.run)
-                await nursery.start(self._acks.run)
-                nursery.start_soon(self._trim_forever)
-                self._link, self._clock, self._nursery = link, clock, nursery
-                try:
-                    task_status.started(self)
-                    await trio.sleep_forever()
-                finally:
-                    self._link = self._clock = self._nursery = None
-                    nursery.cancel_scope.cancel()
+            try:
+                await link.open()
+            except BackendUnavailable as exc:
+                failure = exc  # raised below, outside coredis's task group (no wrapping)
+            else:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self._publishes.run)
+                    await nursery.start(self._acks.run)
+                    nursery.start_soon(self._trim_forever)
+                    self._link, self._clock, self._nursery = link, clock, nursery
+                    try:
+                        task_status.started(self)
+                        await trio.sleep_forever()
+                    finally:
+                        self._link = self._clock = self._nursery = None
+                        nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     def _running(self) -> tuple[RedisLink, Clock]:
         if self._link is None or self._clock is None:
