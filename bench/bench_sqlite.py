@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import tempfile
 import time
@@ -26,11 +27,11 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from motet._clock import WallClock  # noqa: E402
-from motet._envelope import Envelope, QueueOptions, Subscription  # noqa: E402
-from motet.backends._memory import MemoryBackend  # noqa: E402
-from motet.backends._protocol import Backend  # noqa: E402
-from motet.backends._sqlite import SqliteBackend  # noqa: E402
+from motet._clock import WallClock
+from motet._envelope import Envelope, QueueOptions, Subscription
+from motet.backends._memory import MemoryBackend
+from motet.backends._protocol import Backend
+from motet.backends._sqlite import SqliteBackend
 
 
 @attrs.frozen
@@ -118,31 +119,48 @@ async def measure(name: str, make: Callable[[], Backend], load: Load) -> Result:
     return Result(name, n / (t1 - t0), n / (t2 - t1), n / (t3 - t2), commits)
 
 
-async def main(load: Load) -> list[Result]:
-    results = [await measure("memory", MemoryBackend, load)]
+async def main(load: Load, repeat: int) -> list[Result]:
+    """Each backend `repeat` times, interleaved (the VM is noisy); the median of each figure."""
+    runs: dict[str, list[Result]] = {}
     with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parent) as folder:
-        for level in ("FULL", "NORMAL"):
-            path = Path(folder) / f"bench-{level}.db"
-            results.append(
-                await measure(
-                    f"sqlite {level}", lambda p=path, s=level: SqliteBackend(p, synchronous=s), load
-                )
-            )
-    return results
+        for round_ in range(repeat):
+            runs.setdefault("memory", []).append(await measure("memory", MemoryBackend, load))
+            for level in ("FULL", "NORMAL"):
+                path = Path(folder) / f"bench-{level}-{round_}.db"
+                name = f"sqlite {level}"
+                make = lambda p=path, s=level: SqliteBackend(p, synchronous=s)  # noqa: E731
+                runs.setdefault(name, []).append(await measure(name, make, load))
+    return [median(name, results) for name, results in runs.items()]
 
 
-def report(load: Load, results: list[Result]) -> None:
+def median(name: str, results: list[Result]) -> Result:
+    def mid(values: list[float]) -> float:
+        return statistics.median(values)
+
+    return Result(
+        name,
+        mid([r.enqueue for r in results]),
+        mid([r.drain for r in results]),
+        mid([r.pipeline for r in results]),
+        results[-1].commits,
+    )
+
+
+def report(load: Load, repeat: int, results: list[Result]) -> None:
     print(
         f"{load.messages} messages; {load.producers} producers x batches of {load.batch}; "
-        f"{load.consumers} consumers x receive({load.receive}) + ack"
+        f"{load.consumers} consumers x receive({load.receive}) + ack; median of {repeat} runs"
     )
     memory = results[0]
-    print(f"{'backend':<16}{'enqueue/s':>12}{'drain/s':>12}{'pipeline/s':>12}   vs memory (drain)")
+    print(
+        f"{'backend':<16}{'enqueue/s':>12}{'drain/s':>12}{'pipeline/s':>12}"
+        "   vs memory: enqueue  drain  pipeline   last run's commits"
+    )
     for r in results:
-        ratio = r.drain / memory.drain
         print(
             f"{r.name:<16}{r.enqueue:>12,.0f}{r.drain:>12,.0f}{r.pipeline:>12,.0f}"
-            f"   {ratio:>6.2f}x   {r.commits}"
+            f"   {r.enqueue / memory.enqueue:>16.2f}x {r.drain / memory.drain:>5.2f}x"
+            f" {r.pipeline / memory.pipeline:>8.2f}x   {r.commits}"
         )
 
 
@@ -153,6 +171,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--consumers", type=int, default=4)
     parser.add_argument("--receive", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     load = Load(args.messages, args.producers, args.batch, args.consumers, args.receive)
-    report(load, trio.run(main, load))
+    report(load, args.repeat, trio.run(main, load, args.repeat))

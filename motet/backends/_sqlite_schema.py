@@ -189,6 +189,8 @@ def _configure(conn: sqlite3.Connection, *, synchronous: Synchronous, busy_timeo
         )
     # synchronous is per connection; only the writer's setting matters for durability.
     conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # After a burst, checkpoints truncate the WAL back to this size instead of keeping it.
+    conn.execute("PRAGMA journal_size_limit = 67108864")
     conn.execute("PRAGMA foreign_keys = OFF")
 
 

@@ -66,7 +66,7 @@ class GroupCommit:
         self._path = path
         self._max_batch = max_batch
         self._send, self._recv = trio.open_memory_channel[_Call](max_batch * 16)
-        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self._data_version: int | None = None  # read in the worker thread, like all SQL
         self._closed = False
         self._commits = 0
         self._calls = 0
@@ -159,7 +159,7 @@ class GroupCommit:
         tx = Tx(conn, now)
         try:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
-            external = version != self._data_version
+            external = self._data_version is not None and version != self._data_version
             self._data_version = version
             work = [item for item in batch if item.fn is not None]
             for item in batch:
