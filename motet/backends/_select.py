@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import cast
 
 from .._errors import BackendUnavailable
 from ._memory import MemoryBackend
@@ -50,8 +49,8 @@ def _sqlite_path(text: str, spec: str, root: Path) -> Path:
             "or 'sqlite:relative/path.db'"
         )
     else:
-        path = Path(text.removeprefix("sqlite:"))
-    if not path.name:
+        path = Path(text.removeprefix("sqlite:")).expanduser()
+    if not path.name or text.endswith("/"):  # Path() drops a trailing slash: a folder
         raise BackendUnavailable(
             f"backend {spec!r} names no database file; expected e.g. 'sqlite:data/motet.db'"
         )
@@ -59,9 +58,9 @@ def _sqlite_path(text: str, spec: str, root: Path) -> Path:
 
 
 def _sqlite(path: Path) -> Backend:
-    from ._sqlite import SqliteBackend  # type: ignore[import-not-found,unused-ignore]
+    from ._sqlite import SqliteBackend
 
-    return cast(Backend, SqliteBackend(path))
+    return SqliteBackend(path)
 
 
 def _redis(url: str) -> Backend:
@@ -70,6 +69,6 @@ def _redis(url: str) -> Backend:
             f"backend {url!r} needs the Redis client coredis, which is not installed; "
             "install it with: pip install 'motet[redis]'"
         )
-    from ._redis import RedisBackend  # type: ignore[import-not-found,unused-ignore]
+    from ._redis import RedisBackend
 
-    return cast(Backend, RedisBackend(url))
+    return RedisBackend(url)
