@@ -1,0 +1,104 @@
+"""The example app as a whole: it loads, uses both config forms, its topics are wired, its
+motet.toml applies, and a morning of traffic runs through every example without failures."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from motet.steps import QueueTrigger, StateTrigger, step_module_name
+
+from ._app import STEPS_DIR, all_steps, open_app
+
+# Emitted for whoever wants to listen; nothing in the example app does.
+SINK_TOPICS = {
+    "message.processed", "periodic-job-handled", "file.processed", "notification.send",
+    "email.sent", "video.progress", "video.completed", "batch.completed", "cleanup.completed",
+    "metrics.collected", "order.cancelled",
+}
+# Published from outside the app (other services, `motet emit`, tests).
+EXTERNAL_TOPICS = {"user.registered", "batch.process", "process-order"}
+
+
+def _config(step_file: Any) -> Any:
+    return sys.modules[step_module_name(STEPS_DIR, step_file)].config
+
+
+def test_every_example_loads_with_unique_names() -> None:
+    steps = all_steps()
+    names = [s.name for s in steps]
+    assert len(names) == len(set(names)) == 45
+
+
+def test_both_config_forms_and_both_trigger_spellings_are_used() -> None:
+    configs = [_config(s.file) for s in all_steps()]
+    v0 = [c for c in configs if "type" in c]
+    v1 = [c for c in configs if "triggers" in c]
+    assert len(v0) + len(v1) == len(configs)
+    assert {c["type"] for c in v0} == {"api", "event", "cron"}
+    triggers = [t for c in v1 for t in c["triggers"]]
+    assert {t["type"] for t in triggers if isinstance(t, dict)} == {"http", "queue", "cron",
+                                                                    "state"}
+    assert {t.type for t in triggers if not isinstance(t, dict)} == {"http", "queue", "cron"}
+
+
+def test_every_topic_has_a_producer_and_a_consumer() -> None:
+    steps = all_steps()
+    emitted = {topic for s in steps for topic in s.enqueues}
+    subscribed = {t.topic for s in steps for t in s.of_type(QueueTrigger)}
+    dead_letter_topics = {"message.failed"}  # motet.toml publishes there
+    assert emitted - subscribed == SINK_TOPICS
+    assert subscribed - emitted == EXTERNAL_TOPICS | dead_letter_topics
+    namespaces = {t.namespace for s in steps for t in s.of_type(StateTrigger)}
+    assert namespaces == {"messages"}
+
+
+async def test_motet_toml_queue_settings_apply(autojump_clock: Any) -> None:
+    async with open_app() as app:
+        subs = {s.key: s.options for s in app.runtime.subscriptions}
+        sent = subs["ProcessMessage@message.sent"]
+        assert (sent.max_retries, sent.retry_delay, sent.concurrency,
+                sent.dead_letter_queue) == (3, 5000, 5, "message.failed")
+        order = subs["ProcessOrder@process-order"]
+        assert (order.strategy, order.max_retries, order.retry_delay) == ("fifo", 3, 1000)
+        job = subs["RunPriorityJob@job.queued"]
+        assert (job.strategy, job.concurrency) == ("priority", 1)
+        item = subs["ProcessItem@process-item"]  # set on the trigger itself
+        assert (item.max_retries, item.retry_delay) == (2, 1000)
+
+
+async def test_a_morning_of_traffic_through_the_whole_app(autojump_clock: Any) -> None:
+    async with open_app() as app:  # Monday 2026-01-05, 07:00 UTC
+        http = app.http
+        pet = (await http.post("/pets", json={"name": "Rex", "breed": "Poodle", "age": 3})).json
+        assert (await http.post("/messages", json={"text": "hello"})).status == 200
+        assert (await http.get("/hello")).status == 200
+        assert (await http.post("/orders", json={"pet": {"name": "Tom", "photoUrl": "u"}})
+                ).status == 200
+        assert (await http.put("/inventory/kibble", json={"units": 3, "price": 100})
+                ).status == 200
+        assert (await http.post("/checkout", json={
+            "email": "a@b.c", "items": [{"sku": "kibble", "quantity": 1}],
+            "cardToken": "tok_visa"})).status == 202
+        video = (await http.post("/videos", json={"filename": "v.mp4"})).json
+        assert (await http.post("/upload", json={"filename": "a.txt"})).status == 202
+        assert (await http.post("/jobs", json={"name": "report"})).status == 202
+        assert (await http.post("/events", json={"event": "login"})).status == 202
+
+        r = await http.get("/no/such/route")
+        assert r.status == 404 and r.headers["content-type"].startswith("application/problem")
+        assert (await http.patch("/pets")).status == 405
+
+        await app.run_until(datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
+        await app.settle(fail_fast=True)
+        assert app.failures == []
+        assert await app.dead_letters() == []
+        assert "Daily feeding reminder sent" in app.log_messages("DailyFeedingReminder")
+        assert "Weekly grooming reminder sent" in app.log_messages("WeeklyGroomingReminder")
+        assert app.log_messages("MonthlyVetReminder") == []  # not the 1st
+        assert (await http.get(f"/pets/{pet['id']}")).json["nextFeedingAt"]
+        assert (await http.get(f"/jobs/{video['videoId']}")).json["status"] == "completed"
+        [order] = await app.state.list("checkout-orders")
+        assert order["status"] == "confirmed"
+        assert len(app.messages("periodic-job-handled")) >= 150  # every minute, 07:01-09:30
