@@ -15,10 +15,10 @@ from ._app import STEPS_DIR, all_steps, open_app
 SINK_TOPICS = {
     "message.processed", "periodic-job-handled", "file.processed", "notification.send",
     "email.sent", "video.progress", "video.completed", "batch.completed", "cleanup.completed",
-    "metrics.collected", "order.cancelled",
+    "metrics.collected", "order.cancelled", "report.generated",
 }
 # Published from outside the app (other services, `motet emit`, tests).
-EXTERNAL_TOPICS = {"user.registered", "batch.process", "process-order"}
+EXTERNAL_TOPICS = {"user.registered", "batch.process", "process-order", "report.requested"}
 
 
 def _config(step_file: Any) -> Any:
@@ -28,7 +28,7 @@ def _config(step_file: Any) -> Any:
 def test_every_example_loads_with_unique_names() -> None:
     steps = all_steps()
     names = [s.name for s in steps]
-    assert len(names) == len(set(names)) == 45
+    assert len(names) == len(set(names)) == 47
 
 
 def test_both_config_forms_and_both_trigger_spellings_are_used() -> None:

@@ -143,3 +143,20 @@ async def test_waiting_jobs_run_by_priority_one_at_a_time(autojump_clock: Any) -
         assert ran == ["first", "urgent", "normal", "later-low"]
         jobs = await app.state.list("jobs")
         assert [j["status"] for j in jobs] == ["completed"] * 4
+
+
+async def test_a_report_is_generated_from_analytics_state(autojump_clock: Any) -> None:
+    async with open_app("jobs") as app:
+        await app.state.set("analytics:u1", "visits", {"name": "visits", "value": 42})
+        await app.state.set("analytics:u1", "signups", {"name": "signups", "value": 3})
+        await app.emit("report.requested", {"reportId": "r1", "userId": "u1",
+                                             "email": "ann@example.com"})
+        await app.settle(fail_fast=True)
+        r = await app.http.get("/reports/r1")
+        assert r.status == 200
+        assert r.json["lines"] == ["Analytics Report", "signups: 3", "visits: 42"]
+        assert app.messages("report.generated") == [{"reportId": "r1", "url": "/reports/r1"}]
+        assert app.messages("email.send") == [{"to": "ann@example.com",
+                                               "subject": "Your report is ready",
+                                               "attachmentUrl": "/reports/r1"}]
+        assert (await app.http.get("/reports/r2")).status == 404
