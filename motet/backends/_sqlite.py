@@ -108,6 +108,10 @@ class SqliteBackend:
         self._reader: Reader | None = None
         self._nursery: trio.Nursery | None = None
         self._waiting: dict[str, trio.Event] = {}  # subscription key -> idle receivers' wakeup
+        # Bumped by every commit that may make a subscription's messages ready (`external`:
+        # any subscription's), so a receiver can tell whether it missed one while leasing.
+        self._changes: dict[str, int] = {}
+        self._external_changes = 0
 
     def __repr__(self) -> str:
         return f"SqliteBackend({str(self.path)!r}, synchronous={self.synchronous!r})"
@@ -177,6 +181,10 @@ class SqliteBackend:
         return await self._running()[1].query(fn)
 
     def _on_commit(self, touched: set[str], external: bool) -> None:
+        for key in touched:
+            self._changes[key] = self._changes.get(key, 0) + 1
+        if external:
+            self._external_changes += 1
         keys = list(self._waiting) if external else [k for k in touched if k in self._waiting]
         for key in keys:
             self._waiting.pop(key).set()
@@ -209,8 +217,7 @@ class SqliteBackend:
         seconds = subscription.options.lease
         while True:
             writer, _, clock = self._running()
-            # Taken before leasing: a commit after the lease query still wakes us.
-            woken = self._waiting.setdefault(key, trio.Event())
+            seen = (self._changes.get(key, 0), self._external_changes)
             deliveries, due = await writer.call(
                 lambda tx: q.lease(tx, key, max_count, seconds),
                 on_abandon=self._give_back,
@@ -218,6 +225,9 @@ class SqliteBackend:
             )
             if deliveries:
                 return deliveries
+            if seen != (self._changes.get(key, 0), self._external_changes):
+                continue  # something was committed after our lease query was queued
+            woken = self._waiting.setdefault(key, trio.Event())
             with trio.move_on_at(math.inf if due is None else clock.to_trio(due)):
                 await woken.wait()
 
