@@ -4,7 +4,7 @@ or on some example folders, with the project's motet.toml."""
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +37,15 @@ def example_steps(*folders: str) -> list[Step]:
 
 
 @asynccontextmanager
-async def open_app(*folders: str, start: datetime = START) -> AsyncIterator[TestRuntime]:
-    async with open_test_runtime(example_steps(*folders), start=start,
-                                 project=load_project(REPO_ROOT)) as app:
+async def open_app(*folders: str, start: datetime = START,
+                   only: Collection[str] = ()) -> AsyncIterator[TestRuntime]:
+    """A test runtime on the example folders (all without any), or `only` the named steps
+    of them, with the project's motet.toml."""
+    steps = example_steps(*folders)
+    if only:
+        steps = [s for s in steps if s.name in only]
+        assert {s.name for s in steps} == set(only), f"no such steps: {only}"
+    async with open_test_runtime(steps, start=start, project=load_project(REPO_ROOT)) as app:
         yield app
 
 
