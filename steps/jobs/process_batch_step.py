@@ -31,19 +31,24 @@ async def process_item(item: int) -> int:
     return item * item
 
 
+async def process_chunk(chunk: list[int]) -> list[int]:
+    """The chunk's items in parallel, results in the items' order."""
+    results = [0] * len(chunk)
+
+    async def run(i: int, item: int) -> None:
+        results[i] = await process_item(item)
+
+    async with trio.open_nursery() as nursery:
+        for i, item in enumerate(chunk):
+            nursery.start_soon(run, i, item)
+    return results
+
+
 async def handler(batch: Batch, ctx: Context) -> None:
     results: list[int] = []
     for start in range(0, len(batch.items), CHUNK_SIZE):
         chunk = batch.items[start:start + CHUNK_SIZE]
-        chunk_results = [0] * len(chunk)
-
-        async def run(i: int, item: int, out: list[int] = chunk_results) -> None:
-            out[i] = await process_item(item)
-
-        async with trio.open_nursery() as nursery:  # the chunk's items in parallel
-            for i, item in enumerate(chunk):
-                nursery.start_soon(run, i, item)
-        results.extend(chunk_results)
+        results.extend(await process_chunk(chunk))
 
         progress = round((start + len(chunk)) / len(batch.items) * 100)
         await ctx.state.set("batches", batch.batchId, {"progress": progress})

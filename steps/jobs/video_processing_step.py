@@ -38,4 +38,5 @@ async def handler(video: Video, ctx: Context) -> None:
         await ctx.state.set("jobs", video.videoId, {"status": "processing", "progress": progress})
         await ctx.emit("video.progress", {"videoId": video.videoId, "progress": progress})
     await ctx.state.set("jobs", video.videoId, {"status": "completed", "progress": 100})
+    ctx.logger.info("Video processed", videoId=video.videoId, filename=video.filename)
     await ctx.emit("video.completed", {"videoId": video.videoId})
