@@ -1,10 +1,14 @@
-"""A quick task: welcome a registered user, then report `email.sent`."""
+"""A quick task: welcome a registered user, then report `email.sent`.
+
+A plain `def` handler: motet runs it in a worker thread, so a blocking email SDK does not
+stall other steps; its `ctx` methods block instead of being awaited.
+"""
 
 from __future__ import annotations
 
-import attrs
+from typing import Any
 
-from motet import Context
+import attrs
 
 
 @attrs.frozen
@@ -23,8 +27,8 @@ config = {
 }
 
 
-async def handler(user: Registration, ctx: Context) -> None:
-    # Send with your email provider here.
+def handler(user: Registration, ctx: Any) -> None:
+    # Send with your (blocking) email provider's SDK here.
     ctx.logger.info("Welcome email sent", email=user.email, subject="Welcome!",
                     body=f"Hi {user.name}, welcome to our app!")
-    await ctx.emit({"topic": "email.sent", "data": {"email": user.email, "type": "welcome"}})
+    ctx.emit({"topic": "email.sent", "data": {"email": user.email, "type": "welcome"}})
