@@ -9,10 +9,11 @@ round) and the median is reported, because this VM's speed drifts between runs.
 
 Variants (every handler parses the JSON body and awaits a trivial emit-like checkpoint):
   bare            a bare ASGI callable on hypercorn's trio worker (the baseline)
-  motet           build_app() + serve(): routing, body validation, trace id, problem errors,
-                  with the keep-alive fix (motet/gateway/_connection.py)
-  motet-unfixed   the same app with quart-trio's stock connection class (the defect back)
-  quart-trio      a plain QuartTrio route, stock connection class (no motet code)
+  motet           build_app() + serve(): routing, body validation against an attrs schema,
+                  trace id, structured response (motet's routes are answered by its lean
+                  ASGI layer, motet/gateway/_asgi.py)
+  quart-trio      a plain QuartTrio route, stock connection class: has the keep-alive defect
+  quart-safe      the same with motet's fix, KeepAliveSafeHTTPConnection (_connection.py)
   quart-patched   the same with the known workaround instead: hypercorn's
                   TCPServer.protocol_send shielded process-wide
 """
@@ -24,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +39,7 @@ import attrs
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-VARIANTS = ("bare", "motet", "motet-unfixed", "quart-trio", "quart-patched")
+VARIANTS = ("bare", "motet", "quart-trio", "quart-safe", "quart-patched")
 BODY = '{"name": "Rex", "age": 3, "tags": ["good"]}'
 LUA = f"""wrk.method = "POST"
 wrk.body = '{BODY}'
@@ -77,10 +79,9 @@ def _bare_app() -> Any:
     return app
 
 
-def _motet_app(fixed: bool) -> Any:
+def _motet_app() -> Any:
     import attrs
     import trio
-    from quart_trio.asgi import TrioASGIHTTPConnection
 
     from motet.gateway import build_app
     from motet.steps._model import HttpTrigger, Step
@@ -111,18 +112,15 @@ def _motet_app(fixed: bool) -> Any:
 
     step = Step(name="create-pet", handler=handler,
                 triggers=(HttpTrigger("POST", "/pets", body=NewPet),))
-    app = build_app([step], Invoker(), converter=make_converter())
-    if not fixed:
-        app.asgi_http_class = TrioASGIHTTPConnection
-    return app
+    return build_app([step], Invoker(), converter=make_converter())
 
 
-def _quart_app(patched: bool) -> Any:
+def _quart_app(fix: str | None) -> Any:
     import trio
     from quart import request
     from quart_trio import QuartTrio
 
-    if patched:  # stack.md §2.3's workaround, process-wide
+    if fix == "patched":  # stack.md §2.3's workaround, process-wide
         import hypercorn.trio.tcp_server as tcp
 
         original = tcp.TCPServer.protocol_send
@@ -134,6 +132,10 @@ def _quart_app(patched: bool) -> Any:
         tcp.TCPServer.protocol_send = shielded  # type: ignore[method-assign]
 
     app = QuartTrio("bench")
+    if fix == "safe":
+        from motet.gateway import KeepAliveSafeHTTPConnection
+
+        app.asgi_http_class = KeepAliveSafeHTTPConnection
 
     @app.post("/pets")
     async def create() -> Any:
@@ -144,15 +146,41 @@ def _quart_app(patched: bool) -> Any:
     return app
 
 
+def _count_calls_on_signals() -> None:
+    """SIGUSR1 starts counting Python function calls, SIGUSR2 prints the count: a measure
+    of work per request that does not depend on how busy the machine is."""
+    import cProfile
+    import pstats
+    import signal
+
+    profile = cProfile.Profile()
+
+    def start(*_: Any) -> None:
+        nonlocal profile
+        profile = cProfile.Profile()
+        profile.enable()
+
+    def stop(*_: Any) -> None:
+        profile.disable()
+        stats = pstats.Stats(profile, stream=sys.stderr)
+        if os.environ.get("BENCH_DUMP"):
+            stats.sort_stats("ncalls").print_stats(25)
+        print(f"calls {stats.total_calls}", flush=True)  # type: ignore[attr-defined]
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+
+
 def serve_variant(variant: str) -> None:
     import trio
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
-    apps = {"bare": _bare_app, "motet": lambda: _motet_app(True),
-            "motet-unfixed": lambda: _motet_app(False),
-            "quart-trio": lambda: _quart_app(False), "quart-patched": lambda: _quart_app(True)}
+    apps = {"bare": _bare_app, "motet": _motet_app, "quart-trio": lambda: _quart_app(None),
+            "quart-safe": lambda: _quart_app("safe"),
+            "quart-patched": lambda: _quart_app("patched")}
     app = apps[variant]()
+    _count_calls_on_signals()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -207,6 +235,20 @@ class Sample:
     rate: float  # requests/s as wrk saw them
     cpu_us: float  # server CPU time (user + system) per request, microseconds
     idle_rss_kib: int
+    calls: float  # Python function calls in the server per request
+
+
+def count_calls(server: subprocess.Popen[str], url: str, script: Path, seconds: float,
+                connections: int) -> tuple[int, int]:
+    assert server.stdout is not None
+    server.send_signal(signal.SIGUSR1)
+    time.sleep(0.1)
+    _, count = run_wrk(url, script, seconds, connections)
+    server.send_signal(signal.SIGUSR2)
+    line = server.stdout.readline().split()
+    if not line or line[0] != "calls":
+        raise RuntimeError(f"the server did not report its calls: {line}")
+    return int(line[1]), count
 
 
 def measure(variant: str, script: Path, seconds: float, connections: int) -> Sample:
@@ -223,7 +265,12 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> Sam
         before = cpu_seconds(server.pid)
         rate, count = run_wrk(url, script, seconds, connections)
         cpu = cpu_seconds(server.pid) - before
-        return Sample(rate, cpu / count * 1e6, idle)
+        # Calls per request at the margin: two profiled runs of different lengths, so the
+        # calls spent opening wrk's connections cancel out.
+        short_calls, short_count = count_calls(server, url, script, 1, connections)
+        long_calls, long_count = count_calls(server, url, script, 3, connections)
+        calls = (long_calls - short_calls) / max(1, long_count - short_count)
+        return Sample(rate, cpu / count * 1e6, idle, calls)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -252,20 +299,23 @@ def main() -> None:
                 sample = measure(variant, script, args.seconds, args.connections)
                 samples[variant].append(sample)
                 print(f"round {round_ + 1} {variant:14} {sample.rate:8.0f} req/s "
-                      f"{sample.cpu_us:7.0f} us CPU/req  idle RSS "
-                      f"{sample.idle_rss_kib / 1024:.1f} MiB", flush=True)
+                      f"{sample.cpu_us:7.0f} us CPU/req {sample.calls:6.0f} calls/req  "
+                      f"idle RSS {sample.idle_rss_kib / 1024:.1f} MiB", flush=True)
     print(f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, "
           f"{args.connections} connections, server on CPU 0, wrk on CPU 1.")
-    print("'rate' is req/s / bare's req/s; 'cpu' is bare's CPU per request / this one's (the")
-    print("rate ratio a CPU-bound server would show; steadier when the machine is shared).")
+    print("Ratios to bare: 'rate' = req/s; 'cpu' = CPU time per request, inverted (the rate")
+    print("ratio a CPU-bound server shows); 'calls' = Python calls per request, inverted")
+    print("(counted under cProfile in separate runs; does not depend on machine load).")
     med = {v: (statistics.median(s.rate for s in samples[v]),
                statistics.median(s.cpu_us for s in samples[v]),
+               statistics.median(s.calls for s in samples[v]),
                statistics.median(s.idle_rss_kib for s in samples[v])) for v in variants}
     base = med.get("bare")
-    for variant, (rate, cpu_us, rss) in med.items():
-        ratios = (f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}" if base else "")
-        print(f"  {variant:14} {rate:8.0f} req/s {cpu_us:7.0f} us CPU/req  {ratios}  "
-              f"idle RSS {rss / 1024:.1f} MiB")
+    for variant, (rate, cpu_us, calls, rss) in med.items():
+        ratios = (f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}  "
+                  f"calls {base[2] / calls:4.2f}" if base else "")
+        print(f"  {variant:14} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
+              f"  {ratios}  idle RSS {rss / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":

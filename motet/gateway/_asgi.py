@@ -43,12 +43,14 @@ Headers = list[tuple[bytes, bytes]]
 
 
 async def send_response(send: ASGISendCallable, status: int, body: bytes,
-                        headers: Mapping[str, str]) -> None:
+                        headers: Mapping[str, str], *, head: bool = False) -> None:
+    """One complete response. For HEAD the length is the body's, but no body is sent."""
     raw: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw,
                 "trailers": False})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": "http.response.body", "body": b"" if head else body,
+                "more_body": False})
 
 
 class MotetASGI:
@@ -75,7 +77,8 @@ class MotetASGI:
         if scope["type"] != "http":
             return await self.fallback(scope, receive, send)
         method, path = scope["method"], scope["path"]
-        match = self.router.match(method, path)
+        raw_path = scope.get("raw_path")
+        match = self.router.match(method, path, raw_path.decode("latin-1") if raw_path else None)
         if match is None:
             if path == self.openapi_path and method in ("GET", "HEAD"):
                 return await self._send_openapi(scope, send)
@@ -145,7 +148,8 @@ class MotetASGI:
                 f"the handler of step {name!r} returned an invalid response",
                 f"handler of step {name!r} returned an invalid response: {exc}", exc)
         reply.headers[self.options.trace_header] = trace_id
-        await send_response(send, reply.status, reply.body, reply.headers)
+        await send_response(send, reply.status, reply.body, reply.headers,
+                            head=scope["method"] == "HEAD")
 
     async def _problem(self, send: ASGISendCallable, scope: HTTPScope, trace_id: str,
                        kind: ProblemKind, detail: str, *,
@@ -155,7 +159,7 @@ class MotetASGI:
                             extra=extra)
         await send_response(send, kind.status, body, {
             **(headers or {}), "content-type": PROBLEM_CONTENT_TYPE,
-            self.options.trace_header: trace_id})
+            self.options.trace_header: trace_id}, head=scope["method"] == "HEAD")
 
     async def _fail(self, send: ASGISendCallable, scope: HTTPScope, trace_id: str, step: str,
                     kind: ProblemKind, detail: str, message: str,
@@ -175,7 +179,8 @@ class MotetASGI:
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
         assert self.openapi is not None
         await send_response(send, 200, self.openapi, {
-            "content-type": "application/json", self.options.trace_header: trace_id})
+            "content-type": "application/json", self.options.trace_header: trace_id},
+            head=scope["method"] == "HEAD")
 
 
 def serialize_openapi(document: Mapping[str, Any]) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from urllib.parse import unquote
 
 import attrs
 
@@ -137,26 +138,41 @@ class Router:
             else:
                 self._literal[path.written] = methods
 
-    def match(self, method: str, path: str) -> Match | None:
+    def _find(self, path: str) -> dict[str, Route] | None:
+        for pattern, methods in self._patterns:
+            if pattern.match(path) is not None:
+                return methods
+        return None
+
+    def match(self, method: str, path: str, raw_path: str | None = None) -> Match | None:
+        """`path` is percent-decoded; parameters come from `raw_path` when it matches, so an
+        encoded '/' (`%2F`) stays inside its parameter."""
         if self.prefix:
             if not path.startswith(self.prefix):
                 return None
             path = path[len(self.prefix):] or "/"
+            if raw_path is not None:
+                raw_path = raw_path[len(self.prefix):] if raw_path.startswith(self.prefix) \
+                    else None
+        target = path
         methods = self._literal.get(path)
+        if methods is None and raw_path is not None and raw_path != path:
+            methods = self._find(raw_path)
+            target = raw_path
         if methods is None:
-            for pattern, candidates in self._patterns:
-                if pattern.match(path) is not None:
-                    methods = candidates
-                    break
-            else:
-                return None
+            methods = self._find(path)
+            target = path
+        if methods is None:
+            return None
         route = methods.get(method)
         if route is None and method == "HEAD":
             route = methods.get("GET")
         allowed = set(methods) | ({"HEAD"} if "GET" in methods else set()) | {"OPTIONS"}
         params: dict[str, str] = {}
         if route is not None and route.path.params:
-            found = route.path.pattern.match(path)
+            found = route.path.pattern.match(target)
             assert found is not None  # same shape as the pattern that matched
             params = found.groupdict()
+            if target is not path:
+                params = {k: unquote(v) for k, v in params.items()}
         return Match(route, params, tuple(sorted(allowed)))

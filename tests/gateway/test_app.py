@@ -165,3 +165,60 @@ async def test_port_in_use_is_a_gateway_error(app: Any, nursery: trio.Nursery) -
     with pytest.raises(GatewayError, match=f"cannot listen on 127.0.0.1:{port}"):
         await serve(app, GatewayOptions(port=port))
     stop.set()
+
+
+async def test_options_and_head_on_motet_routes(app: Any) -> None:
+    client = app.test_client()
+    options = await client.options("/pets/7")
+    head = await client.head("/pets/7")
+    assert options.status_code == 204
+    assert options.headers["allow"] == "DELETE, GET, HEAD, OPTIONS"
+    assert len(options.headers["x-trace-id"]) == 32
+    assert head.status_code == 200
+    assert await head.get_data() == b""
+
+
+async def test_a_literal_path_wins_over_a_parameter(invoker: DirectInvoker,
+                                                   converter: Any) -> None:
+    async def which(request: Any, ctx: Any) -> Any:
+        return {"params": dict(request.path_params)}
+
+    steps = [
+        Step(name="by-id", handler=which, triggers=(HttpTrigger("GET", "/items/:id"),)),
+        Step(name="special", handler=which, triggers=(HttpTrigger("GET", "/items/special"),)),
+        Step(name="nested", handler=which,
+             triggers=(HttpTrigger("GET", "/items/{id}/parts/{part}"),)),
+    ]
+    client = build_app(steps, invoker, converter=converter).test_client()
+    assert await (await client.get("/items/special")).get_json() == {"params": {}}
+    assert await (await client.get("/items/a%20b")).get_json() == {"params": {"id": "a b"}}
+    assert await (await client.get("/items/1/parts/x%20y")).get_json() == {
+        "params": {"id": "1", "part": "x y"}}
+    assert (await client.get("/items/1/parts")).status_code == 404
+
+
+async def test_routes_added_to_the_built_app_answer_with_problems_too(app: Any) -> None:
+    @app.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    client = app.test_client()
+    ok = await client.get("/health")
+    wrong = await client.post("/health")
+    assert await ok.get_json() == {"ok": True}
+    assert len(ok.headers["x-trace-id"]) == 32
+    assert wrong.status_code == 405
+    assert wrong.headers["content-type"] == "application/problem+json"
+    assert "GET" in wrong.headers["allow"]
+    assert (await wrong.get_json())["trace_id"] == wrong.headers["x-trace-id"]
+
+
+async def test_mounted_routes_answer_405_for_a_method_no_step_takes(
+        invoker: DirectInvoker, converter: Any) -> None:
+    user_app = QuartTrio("user")
+    mount(user_app, make_steps(), invoker, converter=converter, url_prefix="/api/")
+    client = user_app.test_client()
+    wrong = await client.put("/api/pets")
+    elsewhere = await client.get("/apipets")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "OPTIONS, POST"
+    assert elsewhere.status_code == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import trio
 
 from .conftest import DirectInvoker, Starter
@@ -62,3 +63,42 @@ async def test_slow_client_gets_408_and_is_disconnected(
     assert doc["type"] == "urn:motet:problem:request-timeout"
     assert "5 bytes received" in doc["detail"]
     assert invoker.calls == 0
+
+
+async def test_a_handler_finishes_when_its_client_leaves(invoker: DirectInvoker,
+                                                         converter: Any,
+                                                         start_server: Starter) -> None:
+    from motet.gateway import build_app
+    from motet.steps._model import HttpTrigger, Step
+
+    entered, finished = trio.Event(), trio.Event()
+
+    async def handler(request: Any, ctx: Any) -> Any:
+        entered.set()
+        await trio.sleep(0.1)
+        await ctx.emit("work.done", request.body)
+        finished.set()
+        return {"ok": True}
+
+    step = Step(name="work", handler=handler, triggers=(HttpTrigger("POST", "/work"),))
+    url = await start_server(build_app([step], invoker, converter=converter))
+    stream = await _connect(url)
+    await stream.send_all(b"POST /work HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+                          b"\r\nContent-Length: 7\r\n\r\n{\"n\":1}")
+    with trio.fail_after(GENEROUS):
+        await entered.wait()
+        await stream.aclose()  # the client leaves while the handler runs
+        await finished.wait()
+    assert invoker.emitted == [("work.done", {"n": 1})]
+
+
+async def test_a_client_leaving_mid_body_never_reaches_the_handler(
+        app: Any, invoker: DirectInvoker, start_server: Starter) -> None:
+    url = await start_server(app)
+    stream = await _connect(url)
+    await stream.send_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+                          b"\r\nContent-Length: 100\r\n\r\n{\"a\":")
+    await stream.aclose()
+    async with httpx.AsyncClient(base_url=url) as client:  # the server is still fine
+        assert (await client.post("/echo", json={"b": 2})).json()["body"] == {"b": 2}
+    assert invoker.calls == 1

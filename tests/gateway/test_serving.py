@@ -46,6 +46,9 @@ async def test_path_and_query_parameters(app: Any, start_server: Starter) -> Non
         owner = await client.get("/owners/ann/pets/rex")
         found = await client.get("/search", params=[("q", "dog"), ("tag", "a"), ("tag", "b")])
     assert got.json() == {"id": "42", "query": {"x": "1", "tag": ["a", "b"]}}
+    async with httpx.AsyncClient(base_url=url) as client:
+        slash = await client.get("/pets/a%2Fb%20c")
+    assert slash.json()["id"] == "a/b c"  # an encoded '/' stays inside its parameter
     assert owner.json() == {"owner": "ann", "pet": "rex"}
     assert found.json() == ["dog", ["a", "b"]]
 
