@@ -13,6 +13,8 @@ from .._envelope import JSON
 
 OpName = Literal["set", "merge", "increment", "decrement", "remove"]
 _OPS = ("set", "merge", "increment", "decrement", "remove")
+_OP_KEYS = frozenset({"op", "type", "path", "field", "value", "by"})
+_KINDS = ("set", "update", "delete")
 
 
 @attrs.frozen
@@ -26,12 +28,27 @@ class UpdateOp:
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> UpdateOp:
         """Accept `{"type"|"op": ..., "path": ..., "value"|"by": ...}` (Motia's shape)."""
+        if not isinstance(raw, Mapping):
+            raise ValueError(
+                "state update op must be an object like {'op': 'set', 'path': 'a.b', 'value': 1}"
+                f", got {type(raw).__name__} {raw!r}"
+            )
+        unknown = sorted(str(k) for k in raw if k not in _OP_KEYS)
+        if unknown:  # a misspelt "value" would otherwise silently write None
+            raise ValueError(
+                f"state update op has unknown keys {unknown}; expected keys among "
+                f"{sorted(_OP_KEYS)}"
+            )
         op = raw.get("op", raw.get("type"))
         if op not in _OPS:
             raise ValueError(f"state update op must be one of {list(_OPS)}, got {op!r}")
         path = raw.get("path", raw.get("field", ""))
         if not isinstance(path, str):
             raise ValueError(f"state update path must be a string, got {path!r}")
+        if path and not all(path.split(".")):
+            raise ValueError(
+                f"state update path must be dotted field names like 'a.b', got {path!r}"
+            )
         value = raw.get("value", raw.get("by"))
         if op in ("increment", "decrement"):
             value = 1 if value is None else value
@@ -88,6 +105,8 @@ class StateWrite:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> StateWrite:
+        if raw.get("kind") not in _KINDS:
+            raise ValueError(f"state write kind must be one of {list(_KINDS)}, got {raw!r}")
         return cls(
             raw["kind"], value=raw.get("value"), ops=tuple(UpdateOp.parse(o) for o in raw["ops"])
         )
@@ -102,6 +121,8 @@ def _apply_op(doc: JSON, op: UpdateOp) -> JSON:
     node = doc
     for part in parts[:-1]:
         child = node.get(part)
+        if child is None and op.op == "remove":
+            return doc  # nothing there to remove; do not create the parents
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
