@@ -34,7 +34,7 @@ from motet._envelope import Envelope, QueueOptions, Subscription, new_id  # noqa
 from motet.backends._redis import RedisBackend  # noqa: E402
 
 TOPIC = "bench.jobs"
-SUB = Subscription(TOPIC, "worker", QueueOptions(concurrency=100))
+SUB = Subscription(TOPIC, "worker", QueueOptions(concurrency=200))
 PAYLOAD = {"order": 12345, "customer": "c-42", "items": [1, 2, 3], "note": "bench"}
 
 
@@ -96,6 +96,7 @@ async def drain_worker(url: str, prefix: str) -> None:
                 while True:
                     free = 1
                     await limit.acquire()
+                    await trio.lowlevel.checkpoint()  # let finished handlers free their slots
                     while free < 100 and limit.value > 0:
                         await limit.acquire()
                         free += 1

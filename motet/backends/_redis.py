@@ -160,7 +160,7 @@ class RedisBackend(RedisStateMixin):
         while True:
             woken = bell.event()
             now = clock.now()
-            args = [key, self.consumer, codec.epoch(now), codec.epoch(now + lease), max_count]
+            args = [key, self.consumer, codec.millis(now), codec.millis(now + lease), max_count]
             reply = await self._script("receive from " + key, lua.RECEIVE, args)
             status = reply[0]
             if status != "ok":
@@ -178,7 +178,7 @@ class RedisBackend(RedisStateMixin):
             next_due = reply[1]
             deadline = trio.current_time() + self.options.poll
             if next_due:
-                deadline = min(deadline, clock.to_trio(float(next_due)))
+                deadline = min(deadline, clock.to_trio(int(next_due) / 1000))
             bell.idle(reply[2], reply[3])
             with trio.move_on_at(deadline):
                 await woken.wait()
@@ -205,8 +205,9 @@ class RedisBackend(RedisStateMixin):
             await self._nursery.start(watch, link, stream, bell_key, bell)
         return bell
 
-    async def _check_declared(self, keys: set[str]) -> None:
-        unknown = keys - self._declared.keys()
+    async def _check_declared(self, deliveries: Sequence[Delivery]) -> None:
+        declared = self._declared
+        unknown = {d.subscription for d in deliveries if d.subscription not in declared}
         if not unknown:
             return
         link, _ = self._running()
@@ -230,7 +231,7 @@ class RedisBackend(RedisStateMixin):
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()
-        await self._check_declared({d.subscription for d in deliveries})
+        await self._check_declared(deliveries)
         items = self._items(deliveries)
         if not items:
             await trio.lowlevel.checkpoint()
@@ -242,16 +243,16 @@ class RedisBackend(RedisStateMixin):
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         _, clock = self._running()
-        await self._check_declared({d.subscription for d in deliveries})
+        await self._check_declared(deliveries)
         items = self._items(deliveries)
-        deadline = codec.epoch(clock.now() + seconds)
+        deadline = codec.millis(clock.now() + seconds)
         await self._script("extend leases", lua.EXTEND, [deadline, *items])
 
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         _, clock = self._running()
-        await self._check_declared({delivery.subscription})
+        await self._check_declared([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
-        due = codec.epoch(clock.now() + max(delay, 0.0))
+        due = codec.millis(clock.now() + max(delay, 0.0))
         args = [delivery.subscription, ref, attempt, due]
         await self._script("schedule a retry", lua.RETRY, args)
         bell = self._bells.get(delivery.subscription)
@@ -260,7 +261,7 @@ class RedisBackend(RedisStateMixin):
 
     async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
         _, clock = self._running()
-        await self._check_declared({delivery.subscription})
+        await self._check_declared([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
         now = clock.now()
         dead_id = new_id()
@@ -330,7 +331,7 @@ class RedisBackend(RedisStateMixin):
     async def depth(self) -> dict[str, QueueDepth]:
         _, clock = self._running()
         reply = await self._script(
-            "count queued messages", lua_state.DEPTH, [codec.epoch(clock.now())]
+            "count queued messages", lua_state.DEPTH, [codec.millis(clock.now())]
         )
         return {
             reply[i]: QueueDepth(

@@ -9,8 +9,8 @@ Data model (P = the backend's prefix; `sub` = Subscription.key):
                                  one consumer group per sub, named after the sub
     P:ready:<sub>        ZSET    ready refs; score -priority (priority) or 0; ties by ref, which
                                  is the zero-padded entry id, so ties come in publish order
-    P:leases:<sub>       ZSET    leased refs, score = lease deadline (epoch s of the runtime clock)
-    P:delayed:<sub>      ZSET    refs waiting for a retry, score = due time
+    P:leases:<sub>       ZSET    leased refs, score = lease deadline (epoch ms, runtime clock)
+    P:delayed:<sub>      ZSET    refs waiting for a retry, score = due time (epoch ms)
     P:att:<sub>          HASH    ref -> attempt number of its latest delivery
     P:grp:<sub> / P:prio:<sub>  HASH  ref -> group / priority (kept to re-file and release)
     P:fifo:<len>:<sub>:<group>  LIST  fifo: the group's refs in order; the head is the one
