@@ -27,6 +27,7 @@ a thread or a socket; raise `quiet_seconds` for a slow backend.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -128,6 +129,32 @@ class ContractTools:
             out.extend(batch)
         return out
 
+    async def receive_while_waiting(
+        self,
+        backend: Backend,
+        subscription: Subscription,
+        *steps: Callable[[], Awaitable[object]],
+        receiver: Backend | None = None,
+    ) -> list[Delivery]:
+        """Start a `receive` that must block, run `steps` while it waits (each must leave it
+        still blocked but the last), and return what it got once things went quiet ([] if it
+        never woke). `receiver` is the instance receiving, `backend` by default."""
+        got: list[Delivery] = []
+        async with trio.open_nursery() as nursery:
+
+            async def consumer() -> None:
+                got.extend(await (receiver or backend).receive(subscription, 100))
+
+            nursery.start_soon(consumer)
+            for step in (None, *steps):
+                if step is not None:
+                    await step()
+                await self.quiet()
+                if step is not steps[-1]:
+                    assert got == [], f"receive returned before step {step}: {got}"
+            nursery.cancel_scope.cancel()
+        return got
+
     async def depth_of(self, backend: Backend, subscription: Subscription) -> QueueDepth:
         return (await backend.depth())[subscription.key]
 
@@ -216,20 +243,21 @@ class QueueContract(ContractTools):
     ) -> None:
         s = sub()
         await backend.declare([s])
-        got: list[Delivery] = []
-        async with trio.open_nursery() as nursery:
-
-            async def consumer() -> None:
-                got.extend(await backend.receive(s, 10))
-
-            nursery.start_soon(consumer)
-            await self.quiet()
-            assert got == []  # blocked: nothing published yet
-            await backend.publish([env("hello")])
-            await self.quiet()
-            if not got:
-                nursery.cancel_scope.cancel()
+        got = await self.receive_while_waiting(backend, s, lambda: backend.publish([env("hello")]))
         assert datas(got) == ["hello"]
+
+    async def test_a_publish_elsewhere_does_not_wake_a_receive_with_something(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s, other = sub(), sub(topic="other")
+        await backend.declare([s, other])
+        got = await self.receive_while_waiting(
+            backend,
+            s,
+            lambda: backend.publish([env("not for you", topic="other")]),
+            lambda: backend.publish([env("for you")]),
+        )
+        assert datas(got) == ["for you"]
 
     async def test_ack_forgets_the_message(self, backend: Backend, mock_clock: MockClock) -> None:
         s = sub(lease=10)
@@ -266,19 +294,11 @@ class QueueContract(ContractTools):
         await backend.declare([s])
         await backend.publish([env(1)])
         await self.receive_some(backend, s)
-        got: list[Delivery] = []
-        async with trio.open_nursery() as nursery:
 
-            async def consumer() -> None:
-                got.extend(await backend.receive(s, 10))
-
-            nursery.start_soon(consumer)
-            await self.quiet()
-            assert got == []
+        async def jump() -> None:
             mock_clock.jump(10.5)
-            await self.quiet()
-            if not got:
-                nursery.cancel_scope.cancel()
+
+        got = await self.receive_while_waiting(backend, s, jump)
         assert [(d.envelope.data, d.attempt) for d in got] == [(1, 2)]
 
     async def test_ack_of_a_lost_lease_is_a_no_op(
@@ -356,22 +376,82 @@ class QueueContract(ContractTools):
         await backend.declare([s])
         await backend.publish([env(1)])
         [delivery] = await self.receive_some(backend, s)
-        got: list[Delivery] = []
-        async with trio.open_nursery() as nursery:
 
-            async def consumer() -> None:
-                got.extend(await backend.receive(s, 10))
-
-            nursery.start_soon(consumer)
-            await self.quiet()
-            await backend.retry(delivery, delay=3, error="boom")  # while the consumer waits
-            await self.quiet()
-            assert got == []
+        async def jump() -> None:
             mock_clock.jump(3.5)
-            await self.quiet()
-            if not got:
-                nursery.cancel_scope.cancel()
+
+        got = await self.receive_while_waiting(
+            backend,
+            s,
+            lambda: backend.retry(delivery, delay=3, error="boom"),  # while it waits
+            jump,
+        )
         assert [(d.envelope.data, d.attempt) for d in got] == [(1, 2)]
+
+    async def test_attempts_count_lost_leases_and_retries_alike(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [d1] = await self.receive_some(backend, s)
+        mock_clock.jump(11)
+        [d2] = await self.receive_some(backend, s)
+        await backend.retry(d2, delay=1, error="boom")
+        mock_clock.jump(1.5)
+        [d3] = await self.receive_some(backend, s)
+        assert (d1.attempt, d2.attempt, d3.attempt) == (1, 2, 3)
+        letter = await backend.bury(d3, error="enough")
+        assert letter.attempts == 3
+
+    async def test_empty_batches_are_no_ops(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.declare([])
+        await backend.publish([])
+        await backend.ack([])
+        await backend.extend([], 30)
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_one_ack_may_span_subscriptions(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        a, b = sub(step="a"), sub(step="b", topic="other")
+        await backend.declare([a, b])
+        await backend.publish([env(1), env(2, topic="other")])
+        both = await self.receive_some(backend, a) + await self.receive_some(backend, b)
+        await backend.ack(both)
+        depth = await backend.depth()
+        assert (depth[a.key], depth[b.key]) == (QueueDepth(), QueueDepth())
+
+    async def test_topics_match_exactly(self, backend: Backend, mock_clock: MockClock) -> None:
+        names = ["order", "orders", "order:s", "order.s", "ORDER", "order s", "ordér"]
+        subs = [sub(topic=name, step="w") for name in names]
+        await backend.declare(subs)
+        await backend.publish([env(name, topic=name) for name in names])
+        for s, name in zip(subs, names, strict=True):
+            assert datas(await self.receive_all(backend, s)) == [name]
+
+    async def test_a_thousand_messages_each_delivered_once(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        for start in range(0, 1000, 250):
+            await backend.publish([env({"i": i}) for i in range(start, start + 250)])
+        got = await self.receive_all(backend, s, max_count=300)
+        assert [d.envelope.data["i"] for d in got] == list(range(1000))
+        assert len({d.envelope.id for d in got}) == 1000
+        await backend.ack(got)
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_large_payload_round_trips(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        big = {"blob": "x" * 200_000 + "é", "rows": [{"i": i} for i in range(2000)]}
+        await backend.publish([env(big)])
+        [delivery] = await self.receive_some(backend, s)
+        assert delivery.envelope.data == big
 
     async def test_data_round_trips_json_types(
         self, backend: Backend, mock_clock: MockClock
@@ -500,6 +580,34 @@ class OrderingContract(ContractTools):
         await backend.bury(a1, error="poison")
         assert datas(await self.receive_some(backend, s)) == ["a2"]
 
+    async def test_waiting_receive_wakes_when_a_fifo_group_unblocks(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish([env("a1", group="A"), env("a2", group="A"), env("a3", group="A")])
+        [a1] = await self.receive_some(backend, s)
+        got = await self.receive_while_waiting(backend, s, lambda: backend.ack([a1]))
+        assert datas(got) == ["a2"]
+        got = await self.receive_while_waiting(
+            backend, s, lambda: backend.bury(got[0], error="poison")
+        )
+        assert datas(got) == ["a3"]
+
+    async def test_priority_retry_keeps_its_priority(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="priority")
+        await backend.declare([s])
+        await backend.publish([env("urgent", priority=9)])
+        [urgent] = await self.receive_some(backend, s)
+        await backend.retry(urgent, delay=2, error="boom")
+        await backend.publish([env("low-1", priority=1), env("low-2", priority=1)])
+        assert datas(await self.receive_some(backend, s, max_count=1)) == ["low-1"]
+        mock_clock.jump(2.5)
+        got = await self.receive_all(backend, s, max_count=1)
+        assert [(d.envelope.data, d.attempt) for d in got] == [("urgent", 2), ("low-2", 1)]
+
     async def test_fifo_many_groups_never_block_each_other(
         self, backend: Backend, mock_clock: MockClock
     ) -> None:
@@ -618,6 +726,17 @@ class DeadLetterContract(ContractTools):
         assert await backend.redrive([]) == 0
         assert await backend.redrive(["no-such-letter"]) == 0
 
+    async def test_waiting_receive_wakes_for_a_redrive(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [delivery] = await self.receive_some(backend, s)
+        letter = await backend.bury(delivery, error="x")
+        got = await self.receive_while_waiting(backend, s, lambda: backend.redrive([letter.id]))
+        assert [(d.envelope.data, d.attempt) for d in got] == [(1, 1)]
+
     async def test_discard_deletes_dead_letters(
         self, backend: Backend, mock_clock: MockClock
     ) -> None:
@@ -685,6 +804,28 @@ class StateContract(ContractTools):
         assert await backend.state_get("a", "k") == 1
         assert await backend.state_get("b", "k") == 2
         assert await backend.state_get("b", "k2") is None
+
+    async def test_names_with_separators_never_collide(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        # A backend that joins namespace and key into one string must still keep these apart.
+        pairs = [
+            ("a:b", "c"),
+            ("a", "b:c"),
+            ("a.b", "c"),
+            ("a", "b.c"),
+            ("a/b", "c"),
+            ("a", "b/c"),
+            ("ns with spaces", "kéy ✓"),
+        ]
+        for i, (ns, key) in enumerate(pairs):
+            await self.write(backend, ns, key, StateWrite.set(i))
+        for i, (ns, key) in enumerate(pairs):
+            assert await backend.state_get(ns, key) == i, (ns, key)
+        assert await backend.state_list("a") == [("b.c", 3), ("b/c", 5), ("b:c", 1)]
+        assert await backend.state_groups() == sorted({ns for ns, _ in pairs})
+        assert await backend.state_clear("a", trace_id=TRACE) == 3
+        assert await backend.state_get("a:b", "c") == 0
 
     async def test_update_with_a_dict_merges(self, backend: Backend, mock_clock: MockClock) -> None:
         change = await self.write(backend, "n", "k", StateWrite.update({"a": 1}))
@@ -930,6 +1071,20 @@ class SharedInstanceContract(ContractTools):
         await other_instance.ack(mine)  # any instance may ack a delivery
         await backend.ack(theirs)
         assert (await other_instance.depth())[s.key] == QueueDepth()
+
+    async def test_a_publish_on_one_instance_wakes_a_receive_on_another(
+        self, backend: Backend, other_instance: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await other_instance.declare([s])
+
+        async def publish_elsewhere() -> None:
+            await other_instance.publish([env("cross")])
+            mock_clock.jump(1)  # a polling backend may take up to a second to notice
+
+        got = await self.receive_while_waiting(backend, s, publish_elsewhere, receiver=backend)
+        assert datas(got) == ["cross"]
 
     async def test_instances_share_ticks_and_state(
         self, backend: Backend, other_instance: Backend, mock_clock: MockClock
