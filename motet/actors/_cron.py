@@ -11,6 +11,7 @@ Fire times are whole UTC epoch seconds, returned as floats.
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -115,6 +116,7 @@ class CronSchedule:
     fields: int = attrs.field(init=False)
     every_hour: bool = attrs.field(init=False, repr=False)
     _zone: ZoneMapper = attrs.field(init=False, repr=False, eq=False)
+    _template: croniter = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         fields, every_hour = _validate(self.expression)
@@ -122,6 +124,7 @@ class CronSchedule:
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "every_hour", every_hour)
         object.__setattr__(self, "_zone", ZoneMapper(zone))
+        object.__setattr__(self, "_template", _croniter(self.expression, _EPOCH))
 
     def next_after(self, epoch: float) -> float | None:
         """The first fire time strictly after `epoch` (UTC epoch seconds), or None if the
@@ -142,21 +145,24 @@ class CronSchedule:
             found = self._zone.previous_wall(x, self._last_match_at_or_before)
         return None if found is None else float(found)
 
+    def _iterator(self, wall: int) -> croniter:
+        # A copy of the parsed template: parsing is most of croniter's cost, and a fresh
+        # iterator per call keeps the schedule free of shared mutable state.
+        it = copy.copy(self._template)
+        it.set_current(_EPOCH + timedelta(seconds=wall), force=True)
+        return it
+
     def _first_match_at_or_after(self, wall: int) -> int | None:
         """The first matching wall-clock time >= `wall` (wall seconds, naive as if UTC)."""
         try:
-            found = _croniter(self.expression, _EPOCH + timedelta(seconds=wall - 1)).get_next(
-                datetime
-            )
+            found = self._iterator(wall - 1).get_next(datetime)
         except CroniterBadDateError:
             return None
         return int((found - _EPOCH).total_seconds())
 
     def _last_match_at_or_before(self, wall: int) -> int | None:
         try:
-            found = _croniter(self.expression, _EPOCH + timedelta(seconds=wall + 1)).get_prev(
-                datetime
-            )
+            found = self._iterator(wall + 1).get_prev(datetime)
         except CroniterBadDateError:
             return None
         return int((found - _EPOCH).total_seconds())
