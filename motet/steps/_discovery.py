@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -27,17 +28,18 @@ _PARAM = re.compile(r":[^/]+|\{[^/}]+\}")
 
 
 def discover_step_files(root: Path) -> list[Path]:
-    """Step files under `root`, recursively, sorted; skips `__pycache__` and hidden folders."""
+    """Step files under `root`, recursively, sorted; skips `__pycache__` and hidden folders.
+
+    Symlinked folders are not followed (a link cycle would never end)."""
     root = Path(root)
     found = []
-    for path in root.rglob("*.py"):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts[:-1]):
-            continue
-        if not path.is_file() or path.name.startswith("."):
-            continue
-        if path.name.endswith("_step.py") or path.name.endswith(".step.py"):
-            found.append(path)
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        for name in files:
+            if name.startswith("."):
+                continue
+            if name.endswith("_step.py") or name.endswith(".step.py"):
+                found.append(Path(folder, name))
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 

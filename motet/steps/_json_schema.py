@@ -32,7 +32,6 @@ _SCALARS: dict[Any, dict[str, Any]] = {
     datetime.date: {"type": "string", "format": "date"},
     datetime.time: {"type": "string", "format": "time"},
     uuid.UUID: {"type": "string", "format": "uuid"},
-    bytes: {"type": "string", "contentEncoding": "base64"},
 }
 
 _SEQUENCES = (list, tuple, abc.Sequence, abc.MutableSequence)

@@ -307,3 +307,9 @@ def test_same_path_different_methods_is_fine(project: WriteFiles) -> None:
         }
     )
     assert [s.name for s in load_steps(steps)] == ["GetPets", "PostPets"]
+
+
+def test_symlinked_folders_are_not_followed(project: WriteFiles) -> None:
+    steps = project({"steps/a_step.py": ""})
+    (steps / "loop").symlink_to(steps, target_is_directory=True)
+    assert discover_step_files(steps) == [steps / "a_step.py"]
