@@ -140,8 +140,9 @@ class MemoryBackend:
         clock_now = self._now
         queue = self._queue(subscription.key)
         await trio.lowlevel.checkpoint()
+        floor = -math.inf
         while True:
-            now = clock_now()
+            now = max(clock_now(), floor)
             queue.advance(now)
             messages = queue.take(max_count, now, subscription.options.lease)
             if messages:
@@ -153,8 +154,12 @@ class MemoryBackend:
             due = queue.next_due()
             assert self._clock is not None
             deadline = math.inf if due is None else self._clock.to_trio(due)
-            with trio.move_on_at(deadline):
+            with trio.move_on_at(deadline) as waited:
                 await queue.lot.park()
+            if waited.cancelled_caught and due is not None:
+                # Woken by the deadline: the wall clock is at least `due`, even if converting
+                # trio time back to epoch seconds rounds a hair short (which would spin).
+                floor = due
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._now()

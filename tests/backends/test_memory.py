@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import trio.testing
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import Envelope, QueueDepth, QueueOptions, Strategy, Subscription
+from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Strategy, Subscription
 from motet._errors import BackendError
 from motet.backends import MemoryBackend
 from motet.state._ops import StateWrite
@@ -202,4 +203,56 @@ async def test_one_backend_serves_several_runs(clock: WallClock) -> None:
         inner.cancel()  # one instance stops; the other still uses the backend
         await trio.testing.wait_all_tasks_blocked()
         assert await backend.claim_tick("report", 0.0) is True
+        nursery.cancel_scope.cancel()
+
+
+class EarlyClock:
+    """A clock whose trio conversion runs a microsecond early, as float rounding between
+    trio time and epoch seconds can; it fails loudly rather than let a spinning receive
+    hang the test."""
+
+    def __init__(self, inner: WallClock) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    def now(self) -> float:
+        self.reads += 1
+        if self.reads > 10_000:
+            raise AssertionError("the clock was read 10,000 times: receive is spinning")
+        return self.inner.now()
+
+    def now_datetime(self, tz: tzinfo = UTC) -> datetime:
+        return self.inner.now_datetime(tz)
+
+    def to_trio(self, epoch: float) -> float:
+        return self.inner.to_trio(epoch) - 1e-6
+
+    async def sleep_until(self, epoch: float) -> None:
+        await trio.sleep_until(self.to_trio(epoch))
+
+
+async def test_a_receive_woken_by_its_deadline_does_not_spin_on_clock_rounding(
+    clock: WallClock, mock_clock: MockClock
+) -> None:
+    early = EarlyClock(clock)
+    async with trio.open_nursery() as nursery:
+        backend: MemoryBackend = await nursery.start(MemoryBackend().run, early)
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        await backend.receive(s, 1)
+        got: list[Delivery] = []
+
+        async def consumer() -> None:
+            got.extend(await backend.receive(s, 1))
+
+        nursery.start_soon(consumer)
+        await trio.testing.wait_all_tasks_blocked()
+        due = backend.next_due()
+        assert due is not None
+        # Just past the trio deadline, while the epoch reading is still a hair short of due.
+        mock_clock.jump(early.to_trio(due) - trio.current_time() + 1e-7)
+        assert early.inner.now() < due
+        await trio.testing.wait_all_tasks_blocked()
+        assert [d.attempt for d in got] == [2]
         nursery.cancel_scope.cancel()
