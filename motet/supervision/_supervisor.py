@@ -24,8 +24,7 @@ from motet._errors import SupervisorGaveUp
 
 from ._child import ChildTaskStatus, Incarnation
 from ._event import ChildStatus, EventKind, SupervisorEvent
-from ._intensity import RestartWindow, backoff_delay
-from ._spec import ChildSpec, SupervisorOptions
+from ._spec import ChildSpec, RestartWindow, SupervisorOptions, backoff_delay
 
 
 @attrs.define(eq=False)

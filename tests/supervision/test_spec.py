@@ -10,7 +10,7 @@ import trio
 
 import motet.supervision
 from motet.supervision import ChildSpec, Supervisor, SupervisorOptions
-from motet.supervision._intensity import RestartWindow, backoff_delay
+from motet.supervision._spec import RestartWindow, backoff_delay
 
 
 async def _start(*, task_status: trio.TaskStatus[None]) -> None:
@@ -67,6 +67,7 @@ def test_child_spec_accepts_brutal_kill_and_infinity() -> None:
         ({"backoff": -0.1}, ValueError, "SupervisorOptions.backoff must be >= 0 and finite"),
         ({"backoff": math.inf}, ValueError, "SupervisorOptions.backoff must be >= 0 and finite"),
         ({"name": ""}, ValueError, "SupervisorOptions.name must be a non-empty str"),
+        ({"on_event": "log"}, TypeError, "'on_event' must be callable"),
     ],
 )
 def test_supervisor_options_reject_wrong_values(
