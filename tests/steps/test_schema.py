@@ -260,3 +260,13 @@ def test_to_json_refuses_what_json_cannot_hold(
 def test_round_trip(conv: cattrs.Converter) -> None:
     pet = Pet(name="Rex", age=3, owner=Owner("Ann"), meta={"source": "x", "user": "u"})
     assert validate(conv, to_json(conv, pet), Pet) == pet
+
+
+def test_attrs_validator_message_is_kept(conv: cattrs.Converter) -> None:
+    @attrs.frozen
+    class Named:
+        name: str = attrs.field(validator=attrs.validators.min_len(1))
+
+    assert errors(conv, {"name": ""}, Named) == [
+        "invalid value (Length of 'name' must be >= 1: 0) @ $"
+    ]
