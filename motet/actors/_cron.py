@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,9 +24,20 @@ from ._cron_time import ZoneMapper
 
 FORMS = (
     "5 fields 'min hour dom mon dow' (e.g. '0 8 * * *'), "
-    "6 fields 'sec min hour dom mon dow' (e.g. '30 0 8 * * *'), or "
-    "7 fields 'sec min hour dom mon dow year' (e.g. '0 0 2 * * * *')"
+    "6 fields 'sec min hour dom mon dow' (e.g. '30 0 8 * * *'), "
+    "7 fields 'sec min hour dom mon dow year' (e.g. '0 0 2 * * * *'), "
+    "or one of @hourly @daily @midnight @weekly @monthly @yearly @annually"
 )
+# croniter's own aliases, spelled out so the field count and the DST policy see 5 fields.
+ALIASES = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
 
 _FIELD_NAMES = {
     5: ("minute", "hour", "day-of-month", "month", "day-of-week"),
@@ -64,11 +76,18 @@ def _load_zone(name: str, expression: str) -> ZoneInfo:
         ) from exc
 
 
-def _validate(expression: str) -> tuple[int, bool]:
-    """Check `expression`; return (number of fields, whether it runs in every hour)."""
+def _croniter_reason(exc: CroniterError) -> str:
+    # croniter prefixes its messages with the expression in brackets; ours already says it.
+    return re.sub(r"^\[[^\]]*\]\s*", "", str(exc))
+
+
+def _validate(expression: str) -> tuple[str, int, bool]:
+    """Check `expression`; return (what croniter is given, number of fields, whether it
+    runs in every hour)."""
     if not isinstance(expression, str):
         raise _bad(repr(expression), f"expected a string, got {type(expression).__name__}")
-    fields = expression.split()
+    source = ALIASES.get(expression.strip().lower(), expression)
+    fields = source.split()
     if len(fields) not in _FIELD_NAMES:
         raise _bad(expression, f"it has {len(fields)} field(s)")
     names = _FIELD_NAMES[len(fields)]
@@ -78,15 +97,16 @@ def _validate(expression: str) -> tuple[int, bool]:
         try:
             _croniter(probe, datetime(2000, 1, 1))
         except CroniterError as exc:
+            problem = "is out of range" if "out of range" in str(exc) else "is not understood"
             raise _bad(
                 expression,
-                f"{name} field {value!r} is not valid (accepted: {_FIELD_RANGES[name]}, "
-                f"'*', lists 'a,b', ranges 'a-b', steps '*/n'): {exc}",
+                f"{name} field {value!r} {problem} (accepted: {_FIELD_RANGES[name]}, "
+                "'*', lists 'a,b', ranges 'a-b', steps '*/n')",
             ) from exc
     try:
-        it = _croniter(expression, datetime(2000, 1, 1))
+        it = _croniter(source, datetime(2000, 1, 1))
     except CroniterError as exc:
-        raise _bad(expression, str(exc)) from exc
+        raise _bad(expression, _croniter_reason(exc)) from exc
     expanded = it.expanded
     # croniter's expanded order is its internal one: min, hour, dom, mon, dow[, sec[, year]].
     every_hour = expanded[1] == ["*"] or len(expanded[1]) == 24
@@ -94,10 +114,10 @@ def _validate(expression: str) -> tuple[int, bool]:
     if len(fields) == 7 and expanded[6] != ["*"]:
         start = datetime(min(int(y) for y in expanded[6]), 1, 1) - _SECOND
     try:
-        _croniter(expression, start).get_next(datetime)
+        _croniter(source, start).get_next(datetime)
     except CroniterBadDateError as exc:
         raise _bad(expression, "it never matches a date (e.g. 30 February)") from exc
-    return len(fields), every_hour
+    return source, len(fields), every_hour
 
 
 @attrs.frozen
@@ -119,12 +139,12 @@ class CronSchedule:
     _template: croniter = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        fields, every_hour = _validate(self.expression)
+        source, fields, every_hour = _validate(self.expression)
         zone = _load_zone(self.timezone, self.expression)
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "every_hour", every_hour)
         object.__setattr__(self, "_zone", ZoneMapper(zone))
-        object.__setattr__(self, "_template", _croniter(self.expression, _EPOCH))
+        object.__setattr__(self, "_template", _croniter(source, _EPOCH))
 
     def next_after(self, epoch: float) -> float | None:
         """The first fire time strictly after `epoch` (UTC epoch seconds), or None if the

@@ -102,6 +102,18 @@ def test_seven_fields_year_limits_the_schedule() -> None:
     assert s.previous_at_or_before(at("2031-01-01T00:00:00+00:00")) == at("2030-01-01T00:00:00Z")
 
 
+def test_at_aliases_are_five_field_schedules() -> None:
+    daily = parse_cron("@daily", "Europe/Paris")
+    assert (daily.expression, daily.fields) == ("@daily", 5)
+    assert fires(daily, "2026-01-01T12:00:00+00:00", "2026-01-03T00:00:00+00:00") == [
+        "2026-01-01T23:00:00Z",
+        "2026-01-02T23:00:00Z",
+    ]
+    assert parse_cron("@HOURLY").next_after(at("2026-01-01T00:10:00+00:00")) == at(
+        "2026-01-01T01:00:00+00:00"
+    )
+
+
 def test_next_after_is_strict_and_ignores_fractions() -> None:
     s = parse_cron("0 8 * * *")
     eight = at("2026-01-01T08:00:00+00:00")
@@ -313,14 +325,15 @@ def test_matches_brute_force_oracle(zone: str, start: str, expression: str) -> N
     [
         ("* * * *", "it has 4 field(s)"),
         ("0 0 0 * * * * *", "it has 8 field(s)"),
-        ("61 * * * *", "minute field '61' is not valid (accepted: 0-59"),
-        ("0 24 * * *", "hour field '24' is not valid"),
-        ("0 60 8 * * *", "minute field '60'"),
-        ("0 0 2 * * * 1969", "year field '1969'"),
-        ("*/0 * * * *", "minute field '*/0'"),
+        ("61 * * * *", "minute field '61' is out of range (accepted: 0-59"),
+        ("0 24 * * *", "hour field '24' is out of range"),
+        ("0 60 8 * * *", "minute field '60' is out of range"),
+        ("0 0 2 * * * 1969", "year field '1969' is out of range (accepted: 1970-2099"),
+        ("*/0 * * * *", "minute field '*/0' is not understood"),
         ("every day at 8", "it has 4 field(s)"),
         ("garbage", "it has 1 field(s)"),
-        ("0 8 * * funday", "day-of-week field 'funday'"),
+        ("0 8 * * funday", "day-of-week field 'funday' is not understood"),
+        ("@reboot", "it has 1 field(s)"),
         ("0 0 30 2 *", "never matches a date"),
         ("", "it has 0 field(s)"),
     ],
@@ -333,6 +346,7 @@ def test_bad_expressions_say_what_where_and_the_forms(expression: str, fragment:
     assert repr(" ".join(expression.split())) in message
     assert "expected 5 fields 'min hour dom mon dow'" in message
     assert "7 fields 'sec min hour dom mon dow year'" in message
+    assert "@daily" in message
 
 
 def test_non_string_expression_is_refused() -> None:
