@@ -20,6 +20,7 @@ from .._logging import Logger, LogHub
 from ..backends._protocol import StateBackend, StateChange
 from ..gateway._request import Request
 from ..state._store import Jsonify, StateStore
+from ..steps._handlers import cron_wants_input
 from ..steps._model import CronTrigger, HttpTrigger, Step, Trigger
 
 
@@ -54,7 +55,7 @@ class Dispatcher:
         self.running: Counter[str] = Counter()  # step name -> handlers running now
         self.observers: list[HandlerObserver] = []
         self.state_observers: list[Callable[[StateChange], None]] = []
-        self._arity: dict[int, int] = {}  # id(handler) -> positional parameters
+        self._arity: dict[int, bool] = {}  # id(handler) -> a cron handler takes (input, ctx)
         self._async: dict[int, bool] = {}  # id(handler) -> is a coroutine function
 
     def is_running(self, step: str) -> bool:
@@ -122,7 +123,7 @@ class Dispatcher:
 
     async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
         fn = step.handler
-        wants_input = not isinstance(trigger, CronTrigger) or self._positional(fn) >= 2
+        wants_input = not isinstance(trigger, CronTrigger) or self._cron_wants_input(fn)
         if self._is_async(fn):
             return await (fn(payload, ctx) if wants_input else fn(ctx))
         sync_ctx = SyncContext(ctx)
@@ -144,18 +145,12 @@ class Dispatcher:
             )
         return known
 
-    def _positional(self, fn: Callable[..., Any]) -> int:
+    def _cron_wants_input(self, fn: Callable[..., Any]) -> bool:
         key = id(fn)
-        count = self._arity.get(key)
-        if count is None:
-            params = inspect.signature(fn).parameters.values()
-            if any(p.kind is p.VAR_POSITIONAL for p in params):
-                count = 2
-            else:
-                count = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                            for p in params)
-            self._arity[key] = count
-        return count
+        wants = self._arity.get(key)
+        if wants is None:
+            wants = self._arity[key] = cron_wants_input(fn)
+        return wants
 
     # -- HttpInvoker -------------------------------------------------------------------------
 
