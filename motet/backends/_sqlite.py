@@ -107,6 +107,7 @@ class SqliteBackend:
         self._writer: GroupCommit | None = None
         self._reader: Reader | None = None
         self._nursery: trio.Nursery | None = None
+        self._started = False
         self._waiting: dict[str, trio.Event] = {}  # subscription key -> idle receivers' wakeup
         # Bumped by every commit that may make a subscription's messages ready (`external`:
         # any subscription's), so a receiver can tell whether it missed one while leasing.
@@ -119,24 +120,32 @@ class SqliteBackend:
     async def run(
         self, clock: Clock, *, task_status: trio.TaskStatus[Backend] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        if self._writer is not None:
+        if self._started:
             raise BackendError(
                 f"sqlite backend for {self.path} is already running; create one SqliteBackend "
                 "per runtime (several may share the file)"
             )
+        self._started = True
+        try:
+            await self._serve(clock, task_status)
+        finally:
+            self._started = False
+
+    async def _serve(self, clock: Clock, task_status: trio.TaskStatus[Backend]) -> None:
         writer_conn = await trio.to_thread.run_sync(self._open_writer)
-        reader_conn: sqlite3.Connection | None = None
+        reader: Reader | None = None
         try:
             reader_conn = await trio.to_thread.run_sync(
                 lambda: open_reader(self.path, busy_timeout=self._busy_timeout)
             )
+            reader = Reader(reader_conn, self.path)
             writer = GroupCommit(
                 writer_conn, self.path, max_batch=self._max_batch, synchronous=self.synchronous
             )
             async with trio.open_nursery() as nursery:
                 self._clock = clock
                 self._writer = writer
-                self._reader = Reader(reader_conn, self.path)
+                self._reader = reader
                 self._nursery = nursery
                 nursery.start_soon(writer.serve, clock, self._on_commit)
                 if self._poll_interval is not None:
@@ -150,7 +159,11 @@ class SqliteBackend:
                 event.set()  # receivers find the backend stopped instead of waiting forever
             self._waiting.clear()
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(_close, writer_conn, reader_conn)
+                # The writer has no batch in flight once its task ended; the reader is
+                # closed under its limiter so no query is running on it.
+                await trio.to_thread.run_sync(_close, writer_conn)
+                if reader is not None:
+                    await reader.aclose()
 
     def _open_writer(self) -> sqlite3.Connection:
         return open_writer(
@@ -319,9 +332,7 @@ class SqliteBackend:
         return await self._read(lambda conn: st.last_tick(conn, step))
 
 
-def _close(*conns: sqlite3.Connection | None) -> None:
-    for conn in conns:
-        if conn is not None:
-            # Closing never loses committed data; the next open recovers the WAL.
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+def _close(conn: sqlite3.Connection) -> None:
+    # Closing never loses committed data; the next open recovers the WAL.
+    with contextlib.suppress(sqlite3.Error):
+        conn.close()

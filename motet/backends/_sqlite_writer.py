@@ -234,6 +234,11 @@ class Reader:
     async def query(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await trio.to_thread.run_sync(self._query, fn, limiter=self._limiter)
 
+    async def aclose(self) -> None:
+        async with self._limiter:
+            with contextlib.suppress(sqlite3.Error):
+                await trio.to_thread.run_sync(self._conn.close)
+
     def _query(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return fn(self._conn)

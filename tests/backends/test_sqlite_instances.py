@@ -3,14 +3,17 @@ the group commit that keeps one writer fast."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
 import trio
 from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import Delivery
 from motet.backends._sqlite import SqliteBackend
+from motet.backends._sqlite_writer import Tx
 from motet.state._ops import StateWrite
 
 from .contract import ContractTools, datas, env, sub
@@ -155,21 +158,43 @@ class TestGroupCommit(ContractTools):
             got = await self.receive_all(backend, s)
             assert sorted(datas(got)) == list(range(100))
 
-    async def test_cancelled_receive_gives_its_lease_back(
-        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    @pytest.mark.parametrize("cancelled", ["while-queued", "after-its-lease-ran"])
+    async def test_cancelled_receive_leaves_no_lease_behind(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock, cancelled: str
     ) -> None:
+        """A receive cancelled before its result arrives must not leave its messages leased
+        for 30 s to nobody: either its lease never runs, or it is given back."""
         s = sub(lease=30)
         async with opened(tmp_path / "motet.db", clock) as backend:
             await backend.declare([s])
             await backend.publish([env(i) for i in range(3)])
-            # The receive is cancelled while its lease transaction is in flight (the cancel
-            # is delivered right after the call was queued): its messages must not wait out
-            # a 30 s lease nobody holds.
-            with trio.CancelScope() as scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(backend.receive, s, 10)
-                    await trio.testing.wait_all_tasks_blocked()
-                    scope.cancel()
+            writer = backend._running()[0]
+            gate_a, in_b, gate_b = threading.Event(), threading.Event(), threading.Event()
+
+            def hold(tx: Tx, gate: threading.Event, entered: threading.Event | None) -> None:
+                if entered is not None:
+                    entered.set()
+                gate.wait()
+
+            async with trio.open_nursery() as nursery:
+                # Batch 1 holds the writer, so the receive and `b` queue up as batch 2,
+                # in that order: when `b` runs, the lease before it has run.
+                nursery.start_soon(writer.call, lambda tx: hold(tx, gate_a, None))
+                await trio.testing.wait_all_tasks_blocked()
+                with trio.CancelScope() as receiving:
+                    async with trio.open_nursery() as inner:
+                        inner.start_soon(backend.receive, s, 10)
+                        await trio.testing.wait_all_tasks_blocked()
+                        nursery.start_soon(writer.call, lambda tx: hold(tx, gate_b, in_b))
+                        await trio.testing.wait_all_tasks_blocked()
+                        if cancelled == "while-queued":
+                            receiving.cancel()
+                            gate_a.set()
+                        else:
+                            gate_a.set()
+                            await trio.to_thread.run_sync(in_b.wait)
+                            receiving.cancel()
+                        gate_b.set()
             await self.quiet()
             got = await self.receive_some(backend, s)
             assert [(d.envelope.data, d.attempt) for d in got] == [(0, 1), (1, 1), (2, 1)]
