@@ -97,10 +97,11 @@ def _validate(expression: str) -> tuple[str, int, bool]:
         try:
             _croniter(probe, datetime(2000, 1, 1))
         except CroniterError as exc:
-            problem = "is out of range" if "out of range" in str(exc) else "is not understood"
+            # ("is not valid" is matched by the step loader's tests: keep that wording.)
+            problem = "out of range" if "out of range" in str(exc) else "not understood"
             raise _bad(
                 expression,
-                f"{name} field {value!r} {problem} (accepted: {_FIELD_RANGES[name]}, "
+                f"{name} field {value!r} is not valid, {problem} (accepted: {_FIELD_RANGES[name]}, "
                 "'*', lists 'a,b', ranges 'a-b', steps '*/n')",
             ) from exc
     try:
