@@ -61,6 +61,12 @@ class MemoryBackend:
         self._ticks: set[tuple[str, float]] = set()
         self._last_tick: dict[str, float] = {}
 
+    def __repr__(self) -> str:
+        return (
+            f"MemoryBackend(subscriptions={len(self._queues)}, pending={self.pending_total()}, "
+            f"dead={len(self._dead)}, running={self._running})"
+        )
+
     async def run(
         self, clock: Clock, *, task_status: trio.TaskStatus[Backend] = trio.TASK_STATUS_IGNORED
     ) -> None:

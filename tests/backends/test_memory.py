@@ -256,3 +256,9 @@ async def test_a_receive_woken_by_its_deadline_does_not_spin_on_clock_rounding(
         await trio.testing.wait_all_tasks_blocked()
         assert [d.attempt for d in got] == [2]
         nursery.cancel_scope.cancel()
+
+
+async def test_repr_tells_what_it_holds(backend: MemoryBackend) -> None:
+    await backend.declare([sub(), sub(step="other")])
+    await backend.publish([env(1)])
+    assert repr(backend) == "MemoryBackend(subscriptions=2, pending=2, dead=0, running=1)"
