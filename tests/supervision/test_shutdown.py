@@ -218,3 +218,34 @@ def _fail_now() -> Action:
         raise Boom("now")
 
     return action
+
+
+async def test_child_ready_just_as_the_supervisor_is_cancelled_is_not_shielded(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # trio does not move a task whose starter is already cancelled; the child must then
+    # stay cancellable, or nursery.start (and so the supervisor) would wait for ever.
+    journal = Journal()
+    statuses: list[ChildTaskStatus] = []
+
+    async def just_in_time(*, task_status: ChildTaskStatus) -> None:
+        statuses.append(task_status)
+        with trio.CancelScope(shield=True):  # busy setting up while the cancel lands
+            await trio.sleep(3)
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            journal.write("cancelled", "late")
+            raise
+
+    supervisor = Supervisor([scripted(journal, "a"), ChildSpec("late", just_in_time)])
+    with trio.move_on_after(2) as scope:
+        await supervisor.run()
+    assert scope.cancelled_caught
+    assert not statuses[0].ready, "the race this test is about did not happen"
+    assert journal.entries == [
+        ("start", "a", 0.0),
+        ("cancelled", "late", 3.0),
+        ("cancelled", "a", 3.0),
+    ]
