@@ -87,7 +87,7 @@ class RedisBackend(RedisStateMixin):
     ) -> None:
         link = RedisLink(self.url, self.options)
         failure: BackendUnavailable | None = None
-        async with link.client:
+        async with link.client, link.blocking:
             try:
                 await link.open()
             except BackendUnavailable as exc:

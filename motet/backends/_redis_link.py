@@ -49,7 +49,8 @@ class RedisOptions:
     poll: float = 2.0  # s, an idle receiver re-checks at least this often (runtime clock)
     trim_interval: float = 5.0  # s between trims of the topic streams
     tick_ttl: int = 7 * 86400  # s a claimed cron tick's mark lives
-    max_connections: int = 64
+    max_connections: int = 64  # shared by every command (they are multiplexed)
+    max_blocking_connections: int = 1024  # one per subscription whose receivers are idle
     batch: int = 500  # most items per group-commit round trip
 
 
@@ -61,20 +62,27 @@ class RedisLink:
         self.options = options
         self.coredis = import_coredis()
         exc = self.coredis.exceptions
-        self._transient: tuple[type[BaseException], ...] = (
+        self.transient: tuple[type[BaseException], ...] = (
             exc.ConnectionError,
             exc.BusyLoadingError,
             TimeoutError,
             OSError,
         )
-        self.client: coredis.Redis[str] = self.coredis.Redis.from_url(
-            url,
+        self.client: coredis.Redis[str] = self._client(options.max_connections)
+        # Wake-up reads block a connection each (one per subscription with idle receivers);
+        # they get a pool of their own so they never starve the commands.
+        self.blocking: coredis.Redis[str] = self._client(options.max_blocking_connections)
+        self.scripts: dict[str, Any] = {}
+
+    def _client(self, max_connections: int) -> coredis.Redis[str]:
+        client: coredis.Redis[str] = self.coredis.Redis.from_url(
+            self.url,
             decode_responses=True,
-            connect_timeout=options.connect_timeout,
-            max_connections=options.max_connections,
+            connect_timeout=self.options.connect_timeout,
+            max_connections=max_connections,
             retry_policy=self.coredis.retry.NoRetryPolicy(),
         )
-        self.scripts: dict[str, Any] = {}
+        return client
 
     def script(self, name: str, source: str) -> Any:
         found = self.scripts.get(name)
@@ -89,7 +97,7 @@ class RedisLink:
         while True:
             try:
                 return await fn()
-            except self._transient as exc:
+            except self.transient as exc:
                 now = trio.current_time()
                 since = now if since is None else since
                 if now - since >= self.options.reconnect_timeout:
@@ -215,10 +223,10 @@ async def watch(
         assert bell.ids is not None
         stream_last, bell_last = bell.ids
         try:
-            news = await link.client.xread(
+            news = await link.blocking.xread(
                 {stream: stream_last, bell_key: bell_last}, count=1, block=block_ms
             )
-        except link._transient:
+        except link.transient:
             bell.ring()  # let the receivers meet the outage (and its retry policy) themselves
             await trio.sleep(delay)
             delay = min(delay * 2, 1.0)

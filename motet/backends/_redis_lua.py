@@ -147,6 +147,14 @@ if type(ok) == 'table' and ok.err and not string.find(ok.err, 'BUSYGROUP') then
 end
 redis.call('SADD', k('subs', topic), sub)
 redis.call('HSET', P .. ':subtopic', sub, topic)
+-- Every instance that ever received is a consumer of the group; forget those idle for a day
+-- that hold nothing (a consumer's pending entries would be dropped with it).
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', k('stream', topic), sub)) do
+  local f = fields(c)
+  if tonumber(f['pending']) == 0 and tonumber(f['idle']) > 86400000 then
+    redis.call('XGROUP', 'DELCONSUMER', k('stream', topic), sub, f['name'])
+  end
+end
 local old = redis.call('HGET', P .. ':substrat', sub)
 redis.call('HSET', P .. ':substrat', sub, strategy)
 if old and old ~= strategy then

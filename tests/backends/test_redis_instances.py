@@ -225,3 +225,40 @@ async def test_acked_entries_are_trimmed_from_the_stream(
         await trio.testing.wait_all_tasks_blocked(QUIET)
         assert await client.xlen(stream) == 7
         assert [d.envelope.data for d in await backend.receive(slow, 10)] == [4, 5, 6, 7, 8, 9]
+
+
+async def test_many_idle_subscriptions_do_not_starve_commands(
+    nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
+) -> None:
+    """Each subscription with an idle receiver blocks one connection in Redis (its wake-up
+    read); with more of them than the command pool holds, every receiver must still be woken
+    by another instance's publish, and acks must still go through."""
+    prefix = "m" + new_id()[:8]
+    small = RedisOptions(max_connections=8)
+    backend: RedisBackend = await nursery.start(
+        RedisBackend(server.url, prefix=prefix, options=small).run, clock
+    )
+    publisher: RedisBackend = await nursery.start(
+        RedisBackend(server.url, prefix=prefix).run, clock
+    )
+    subs = [Subscription(f"topic{n}", "step") for n in range(40)]
+    await backend.declare(subs)
+    got: dict[str, list[Delivery]] = {}
+
+    async def wait_one(subscription: Subscription) -> None:
+        batch = await backend.receive(subscription, 1)
+        await backend.ack(batch)
+        got[subscription.key] = batch
+
+    async with trio.open_nursery() as waiting:
+        for subscription in subs:
+            waiting.start_soon(wait_one, subscription)
+        await trio.testing.wait_all_tasks_blocked(QUIET)
+        assert got == {}
+        await publisher.publish([env(s.topic, topic=s.topic) for s in subs])
+        await trio.testing.wait_all_tasks_blocked(QUIET)  # a starved receiver stays blocked
+        waiting.cancel_scope.cancel()
+    assert {key: [d.envelope.data for d in ds] for key, ds in got.items()} == {
+        s.key: [s.topic] for s in subs
+    }
+    assert all(depth == QueueDepth() for depth in (await backend.depth()).values())
