@@ -144,6 +144,7 @@ class MemoryBackend:
         if max_count < 1:
             raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
         clock_now = self._now
+        clock_now()  # not running: say so before anything else
         queue = self._queue(subscription.key)
         await trio.lowlevel.checkpoint()
         floor = -math.inf
@@ -179,7 +180,9 @@ class MemoryBackend:
         until = self._now() + seconds
         await self._checkpoint_sometimes()
         for delivery in deliveries:
-            self._queue(delivery.subscription).extend(delivery.receipt, until)
+            queue = self._queue(delivery.subscription)
+            if queue.extend(delivery.receipt, until):
+                queue.wake()  # a shortened lease may be due before a sleeping receiver wakes
 
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         now = self._now()

@@ -1086,6 +1086,21 @@ class SharedInstanceContract(ContractTools):
         got = await self.receive_while_waiting(backend, s, publish_elsewhere, receiver=backend)
         assert datas(got) == ["cross"]
 
+    async def test_a_lease_held_by_a_dead_instance_goes_to_another(
+        self, backend: Backend, other_instance: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await other_instance.declare([s])
+        await backend.publish([env("orphan")])
+        await self.receive_some(other_instance, s)  # then that instance dies without an ack
+
+        async def lease_runs_out() -> None:
+            mock_clock.jump(10.5)
+
+        got = await self.receive_while_waiting(backend, s, lease_runs_out)
+        assert [(d.envelope.data, d.attempt) for d in got] == [("orphan", 2)]
+
     async def test_instances_share_ticks_and_state(
         self, backend: Backend, other_instance: Backend, mock_clock: MockClock
     ) -> None:

@@ -262,3 +262,26 @@ async def test_repr_tells_what_it_holds(backend: MemoryBackend) -> None:
     await backend.declare([sub(), sub(step="other")])
     await backend.publish([env(1)])
     assert repr(backend) == "MemoryBackend(subscriptions=2, pending=2, dead=0, running=1)"
+
+
+async def test_shortening_a_lease_wakes_a_waiting_receive(
+    backend: MemoryBackend, mock_clock: MockClock
+) -> None:
+    s = sub(lease=30)
+    await backend.declare([s])
+    await backend.publish([env(1)])
+    [delivery] = await backend.receive(s, 1)
+    got: list[Delivery] = []
+    async with trio.open_nursery() as nursery:
+
+        async def consumer() -> None:
+            got.extend(await backend.receive(s, 1))
+
+        nursery.start_soon(consumer)
+        await trio.testing.wait_all_tasks_blocked()  # it sleeps until the 30 s lease ends
+        await backend.extend([delivery], 5)
+        await trio.testing.wait_all_tasks_blocked()
+        mock_clock.jump(5.5)
+        await trio.testing.wait_all_tasks_blocked()
+        assert [d.attempt for d in got] == [2]
+        nursery.cancel_scope.cancel()
