@@ -97,6 +97,10 @@ class SqliteBackend:
             )
         if max_batch < 1:
             raise ValueError(f"sqlite backend: max_batch must be >= 1, got {max_batch!r}")
+        if max_bytes is not None and max_bytes < 64 * 1024:
+            raise ValueError(
+                f"sqlite backend: max_bytes must be None or at least 65536, got {max_bytes!r}"
+            )
         self.path = Path(path)
         self.synchronous: Synchronous = cast(Synchronous, level)
         self._busy_timeout = float(busy_timeout)

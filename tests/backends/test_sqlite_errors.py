@@ -214,6 +214,8 @@ def test_wrong_options_are_refused() -> None:
         SqliteBackend("x.db", busy_timeout=-1)
     with pytest.raises(ValueError, match="max_batch"):
         SqliteBackend("x.db", max_batch=0)
+    with pytest.raises(ValueError, match="max_bytes"):
+        SqliteBackend("x.db", max_bytes=100)
     assert SqliteBackend("x.db", synchronous="normal").synchronous == "NORMAL"
 
 
