@@ -3,8 +3,9 @@
 motet's routes are answered by `MotetASGI` in front of the app (see `_asgi`); the quart-trio
 app behind it answers everything else. For `build_app` that is routes a user adds to the
 returned app, and otherwise problem+json 404s; its error handlers never let a traceback
-out. quart-trio hands an exception group to the first matching error handler and drops the
-rest (stack.md, pitfall 3); the catch-all handler below logs the group as a whole.
+out. quart-trio hands an exception group to the error handler of its first sub-exception
+and drops the rest (stack.md, pitfall 3), so the catch-all handler below can log only that
+one; motet's own routes never get there (`MotetASGI` catches everything itself).
 """
 
 from __future__ import annotations

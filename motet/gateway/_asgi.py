@@ -24,7 +24,14 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 from .._envelope import new_id
-from ._exchange import ClientGone, Rejected, build_request, header_map, make_reply
+from ._exchange import (
+    BodyReader,
+    ClientGone,
+    Rejected,
+    build_request,
+    header_map,
+    make_reply,
+)
 from ._options import GatewayOptions
 from ._problem import (
     HANDLER_ERROR,
@@ -44,9 +51,13 @@ Headers = list[tuple[bytes, bytes]]
 
 async def send_response(send: ASGISendCallable, status: int, body: bytes,
                         headers: Mapping[str, str], *, head: bool = False) -> None:
-    """One complete response. For HEAD the length is the body's, but no body is sent."""
+    """One complete response. For HEAD the length is the body's, but no body is sent;
+    204 and 304 have neither a body nor a length (RFC 9110 §8.6)."""
     raw: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    raw.append((b"content-length", str(len(body)).encode()))
+    if status in (204, 304):
+        body = b""
+    else:
+        raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw,
                 "trailers": False})
     await send({"type": "http.response.body", "body": b"" if head else body,
@@ -98,42 +109,49 @@ class MotetASGI:
     async def _handle(self, route: Route, params: dict[str, str], scope: HTTPScope,
                       receive: ASGIReceiveCallable, send: ASGISendCallable,
                       headers: dict[str, str], trace_id: str) -> None:
-        try:
-            request = await build_request(
-                route, scope, receive, headers, params, trace_id=trace_id,
-                converter=self.converter, limit=self.options.max_body_size,
-                timeout=self.options.read_timeout)
-        except ClientGone:
-            return
-        except Rejected as rejected:
+        name = route.step.name
+        handler_seconds = route.trigger.timeout or self.options.handler_timeout
+        reader = BodyReader(self.options.max_body_size)
+        rejected: Rejected | None = None
+        request: Request | None = None
+        failure: BaseException | None = None
+        result: Any = None
+        # One cancel scope for the request: its deadline is first the body's read deadline,
+        # then the handler's. (Entering a cancel scope costs more than the rest of motet's
+        # own work on a request, so there is one, not one per phase.)
+        with trio.CancelScope(deadline=trio.current_time() + self.options.read_timeout
+                              ) as deadline:
+            try:
+                request = await build_request(
+                    route, scope, receive, headers, params, trace_id=trace_id,
+                    converter=self.converter, reader=reader)
+            except ClientGone:
+                return
+            except Rejected as exc:
+                rejected = exc
+            else:
+                deadline.deadline = trio.current_time() + handler_seconds
+                try:
+                    result = await self.invoker.invoke_http(route.step, route.trigger, request)
+                except Exception as exc:
+                    failure = exc
+                except BaseExceptionGroup as group:
+                    # Cancelled mixed with errors: keep the errors, let the Cancelled reach
+                    # the scope that cancelled (ours on timeout; a shutdown otherwise).
+                    failure, cancelled = group.split(Exception)
+                    if cancelled is not None:
+                        raise cancelled from None
+        if request is None and deadline.cancelled_caught:
+            rejected = reader.timed_out(self.options.read_timeout)
+        if rejected is not None:
             return await self._problem(
                 send, scope, trace_id, rejected.kind, rejected.detail, extra=rejected.extra(),
                 headers={"connection": "close"} if rejected.close else None)
-        await self._invoke(route, request, scope, send)
-
-    async def _invoke(self, route: Route, request: Request, scope: HTTPScope,
-                      send: ASGISendCallable) -> None:
-        name = route.step.name
-        trace_id = request.trace_id
-        seconds = route.trigger.timeout or self.options.handler_timeout
-        failure: BaseException | None = None
-        result: Any = None
-        with trio.move_on_after(seconds) as deadline:
-            try:
-                result = await self.invoker.invoke_http(route.step, route.trigger, request)
-            except Exception as exc:
-                failure = exc
-            except BaseExceptionGroup as group:
-                # Cancelled mixed with errors: keep the errors, let the Cancelled reach the
-                # scope that cancelled (ours on timeout; a shutdown otherwise).
-                failure, cancelled = group.split(Exception)
-                if cancelled is not None:
-                    raise cancelled from None
         if deadline.cancelled_caught:
             return await self._fail(
                 send, scope, trace_id, name, HANDLER_TIMEOUT,
-                f"the handler of step {name!r} did not answer within {seconds:g} s",
-                f"handler of step {name!r} timed out after {seconds:g} s", failure)
+                f"the handler of step {name!r} did not answer within {handler_seconds:g} s",
+                f"handler of step {name!r} timed out after {handler_seconds:g} s", failure)
         if failure is not None:
             return await self._fail(
                 send, scope, trace_id, name, HANDLER_ERROR,

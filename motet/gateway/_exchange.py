@@ -1,8 +1,8 @@
 """Turning an ASGI request into a motet `Request`, and a handler's return into a reply.
 
 Reading enforces the body limit while the body streams in (a declared Content-Length over
-the limit is refused before a byte is read) and a read deadline for slow clients. Any
-refusal is a `Rejected`, which the app turns into a problem response.
+the limit is refused before a byte is read). Any refusal is a `Rejected`, which the app
+turns into a problem response.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 
 import attrs
 import cattrs
-import trio
 from hypercorn.typing import ASGIReceiveCallable, HTTPScope
 
 from .._errors import InputValidationError
@@ -65,40 +64,52 @@ class ClientGone(Exception):
     """The client disconnected before its request body arrived: nobody to answer."""
 
 
-async def read_body(receive: ASGIReceiveCallable, headers: Mapping[str, str], *, limit: int,
-                    timeout: float) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Rejected(BODY_TOO_LARGE, f"the body declares {declared} bytes; the limit is "
-                       f"{limit} bytes", close=True)
-    chunks: list[bytes] = []
-    total = 0
-    with trio.move_on_after(timeout) as scope:
+class BodyReader:
+    """Reads one request body, refusing it as soon as it passes `limit`. It sets no
+    deadline itself (the caller's cancel scope is the read deadline); `received` says how
+    far it got."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.received = 0
+
+    async def read(self, receive: ASGIReceiveCallable, headers: Mapping[str, str]) -> bytes:
+        limit = self.limit
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise Rejected(BODY_TOO_LARGE, f"the body declares {declared} bytes; the limit "
+                           f"is {limit} bytes", close=True)
+        chunks: list[bytes] = []
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
             chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
-            total += len(chunk)
-            if total > limit:
+            self.received += len(chunk)
+            if self.received > limit:
                 raise Rejected(BODY_TOO_LARGE, f"the body is larger than the limit of "
                                f"{limit} bytes", close=True)
             chunks.append(chunk)
             if not message.get("more_body", False):
-                break
-    if scope.cancelled_caught:
-        raise Rejected(REQUEST_TIMEOUT, f"the request body did not arrive within {timeout:g} s "
-                       f"({total} bytes received)", close=True)
-    return b"".join(chunks)
+                return b"".join(chunks)
+
+    def timed_out(self, seconds: float) -> Rejected:
+        return Rejected(REQUEST_TIMEOUT, f"the request body did not arrive within {seconds:g} "
+                        f"s ({self.received} bytes received)", close=True)
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Made once: json.loads with a keyword argument builds a new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def decode_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return _DECODER.decode(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise Rejected(MALFORMED_JSON, f"the body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -173,12 +184,12 @@ def mimetype_of(headers: Mapping[str, str]) -> str:
 
 async def build_request(route: Route, scope: HTTPScope, receive: ASGIReceiveCallable,
                         headers: Mapping[str, str], path_params: Mapping[str, str], *,
-                        trace_id: str, converter: cattrs.Converter, limit: int,
-                        timeout: float) -> Request:
+                        trace_id: str, converter: cattrs.Converter,
+                        reader: BodyReader) -> Request:
     # The body is read first even when the query is wrong: answering before the client has
     # finished sending would close the socket under unread data and lose the answer.
-    raw = await read_body(receive, headers, limit=limit, timeout=timeout)
-    query = parse_query(scope["query_string"])
+    raw = await reader.read(receive, headers)
+    query = parse_query(scope["query_string"]) if scope["query_string"] else {}
     check_query(route, query, converter)
     return Request(
         method=scope["method"],
@@ -237,4 +248,4 @@ def _encode(body: Any, headers: dict[str, str], converter: cattrs.Converter) -> 
     except TypeError as exc:
         raise InvalidResponse(f"response body is not JSON: {exc}") from exc
     headers.setdefault("content-type", "application/json")
-    return json.dumps(document, separators=(",", ":")).encode()
+    return _ENCODER.encode(document).encode()

@@ -169,6 +169,7 @@ async def test_response_shapes(app: Any, invoker: DirectInvoker,
         bad = await client.get("/bad-status")
         unserializable = await client.get("/not-json")
     assert deleted.status_code == 204 and deleted.content == b""
+    assert "content-length" not in deleted.headers
     assert html.headers["content-type"] == "text/html" and html.text == "<h1>hi</h1>"
     assert dc.json() == {"text": "dataclass body"}
     bad_doc = assert_problem(bad, 500, "invalid-response")
