@@ -115,3 +115,37 @@ async def test_a_client_that_never_sends_its_request_is_dropped(app: Any,
     await stream.send_all(b"GET /pets/1 HTTP/1.1\r\nHost: te")  # and then nothing
     assert await _read_until_eof(stream) == b""
     await stream.aclose()
+
+
+async def test_graceful_shutdown_lets_an_in_flight_request_finish(
+        invoker: Any, converter: Any) -> None:
+    import httpx
+
+    from motet.gateway import build_app
+    from motet.steps._model import HttpTrigger, Step
+
+    entered = trio.Event()
+
+    async def handler(request: Any, ctx: Any) -> Any:
+        entered.set()
+        await trio.sleep(0.2)
+        return {"done": True}
+
+    app = build_app([Step(name="w", handler=handler, triggers=(HttpTrigger("GET", "/w"),))],
+                    invoker, converter=converter)
+    stop = trio.Event()
+    answers: list[httpx.Response] = []
+    options = GatewayOptions(port=0, graceful_timeout=30.0)
+    with trio.fail_after(GENEROUS):
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(functools.partial(serve, app, options,
+                                                         shutdown_trigger=stop.wait))
+
+            async def call() -> None:
+                async with httpx.AsyncClient(base_url=urls[0]) as client:
+                    answers.append(await client.get("/w"))
+
+            nursery.start_soon(call)
+            await entered.wait()
+            stop.set()  # serve() returns once the request in flight is answered
+    assert [a.json() for a in answers] == [{"done": True}]

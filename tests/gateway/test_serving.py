@@ -195,3 +195,12 @@ async def test_many_concurrent_requests_keep_their_own_trace(app: Any,
     assert len(seen) == 30
     assert all(a == b for a, b in seen)
     assert len({a for a, _ in seen}) == 30
+
+
+async def test_hypercorn_messages_go_to_the_motet_gateway_logger(
+        app: Any, start_server: Starter, caplog: Any) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="motet.gateway"):
+        url = await start_server(app)
+    assert any(r.name == "motet.gateway" and url in r.getMessage() for r in caplog.records)
