@@ -195,11 +195,12 @@ async def latency(url: str, count: int, rate: float) -> dict[str, float]:
     }
 
 
-async def main(url: str | None, count: int) -> None:
+async def main(url: str | None, count: int, appendfsync: str) -> None:
     if url is None:
         from tests._redis_server import redis_server
 
-        with redis_server() as server:
+        with redis_server(appendfsync=appendfsync) as server:
+            print(f"private redis-server, appendonly yes, appendfsync {appendfsync}")
             await report(server.url, count)
     else:
         await report(url, count)
@@ -227,10 +228,16 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--worker", choices=["drain", "latency"])
     parser.add_argument("--prefix")
+    parser.add_argument(
+        "--appendfsync",
+        default="always",
+        choices=["always", "everysec"],
+        help="of the private server (always = the durability the backend assumes)",
+    )
     args = parser.parse_args()
     if args.worker == "drain":
         trio.run(drain_worker, args.url, args.prefix)
     elif args.worker == "latency":
         trio.run(latency_worker, args.url, args.prefix, args.messages)
     else:
-        trio.run(main, args.url, args.messages)
+        trio.run(main, args.url, args.messages, args.appendfsync)

@@ -42,7 +42,7 @@ from .._envelope import (
 from .._errors import BackendError, BackendUnavailable
 from . import _redis_codec as codec
 from . import _redis_lua as lua
-from . import _redis_lua_state as lua_state
+from . import _redis_lua_admin as lua_admin
 from ._protocol import Backend
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, watch
 from ._redis_state import RedisStateMixin
@@ -85,6 +85,11 @@ class RedisBackend(RedisStateMixin):
     async def run(
         self, clock: Clock, *, task_status: trio.TaskStatus[Backend] = trio.TASK_STATUS_IGNORED
     ) -> None:
+        if self._link is not None:
+            raise BackendError(
+                f"this Redis backend for {self.url} is already running; create one "
+                "RedisBackend per instance (they share state through Redis)"
+            )
         link = RedisLink(self.url, self.options)
         failure: BackendUnavailable | None = None
         async with link.client, link.blocking:
@@ -103,6 +108,7 @@ class RedisBackend(RedisStateMixin):
                         await trio.sleep_forever()
                     finally:
                         self._link = self._clock = self._nursery = None
+                        self._bells = {}  # their watchers end with this nursery
                         nursery.cancel_scope.cancel()
         if failure is not None:
             raise failure
@@ -117,7 +123,7 @@ class RedisBackend(RedisStateMixin):
 
     async def _script(self, what: str, source: str, args: Sequence[Any]) -> Any:
         link, _ = self._running()
-        script = link.script(what, source)
+        script = link.script(source)
         argv = [self.prefix, *args]
         return await link.call(what, lambda: script(keys=[], args=argv))
 
@@ -316,7 +322,9 @@ class RedisBackend(RedisStateMixin):
         if not ids:
             await trio.lowlevel.checkpoint()
             return 0
-        count = int(await self._script("re-drive dead letters", lua.REDRIVE, [new_id(), *ids]))
+        count = int(
+            await self._script("re-drive dead letters", lua_admin.REDRIVE, [new_id(), *ids])
+        )
         for bell in self._bells.values():
             bell.ring()
         return count
@@ -326,12 +334,12 @@ class RedisBackend(RedisStateMixin):
         if not ids:
             await trio.lowlevel.checkpoint()
             return 0
-        return int(await self._script("discard dead letters", lua.DISCARD, [new_id(), *ids]))
+        return int(await self._script("discard dead letters", lua_admin.DISCARD, [new_id(), *ids]))
 
     async def depth(self) -> dict[str, QueueDepth]:
         _, clock = self._running()
         reply = await self._script(
-            "count queued messages", lua_state.DEPTH, [codec.millis(clock.now())]
+            "count queued messages", lua_admin.DEPTH, [codec.millis(clock.now())]
         )
         return {
             reply[i]: QueueDepth(
@@ -348,7 +356,7 @@ class RedisBackend(RedisStateMixin):
         while True:
             await trio.sleep(self.options.trim_interval)
             for topic in sorted(self._topics):
-                await self._script("trim a topic stream", lua_state.TRIM, [topic])
+                await self._script("trim a topic stream", lua_admin.TRIM, [topic])
 
     # -- state values (the mixin's helpers) ------------------------------------------------
 

@@ -84,10 +84,10 @@ class RedisLink:
         )
         return client
 
-    def script(self, name: str, source: str) -> Any:
-        found = self.scripts.get(name)
+    def script(self, source: str) -> Any:
+        found = self.scripts.get(source)
         if found is None:
-            found = self.scripts[name] = self.client.register_script(source)
+            found = self.scripts[source] = self.client.register_script(source)
         return found
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:

@@ -18,7 +18,7 @@ from .._envelope import JSON, Envelope, new_id, state_topic
 from .._errors import BackendError
 from ..state._ops import StateWrite
 from . import _redis_codec as codec
-from . import _redis_lua_state as lua_state
+from . import _redis_lua_admin as lua_admin
 from ._protocol import StateChange
 from ._redis_link import RedisLink, RedisOptions
 
@@ -99,7 +99,7 @@ class RedisStateMixin:
         envelope = Envelope(state_topic(namespace), change.to_json(), trace_id, created_at=now)
         args = [new_id(), namespace, key, raw or "", new_text or ""]
         args += codec.publish_args(envelope)
-        status = await self._script("write state", lua_state.STATE_CAS, args)
+        status = await self._script("write state", lua_admin.STATE_CAS, args)
         return change if status == "ok" else None
 
     async def state_list(self, namespace: str) -> list[tuple[str, JSON]]:
@@ -135,7 +135,7 @@ class RedisStateMixin:
     async def claim_tick(self, step: str, scheduled: float) -> bool:
         self._running()
         args = [step, codec.epoch(scheduled), new_id(), self.options.tick_ttl]
-        return int(await self._script("claim a cron tick", lua_state.CLAIM_TICK, args)) == 1
+        return int(await self._script("claim a cron tick", lua_admin.CLAIM_TICK, args)) == 1
 
     async def last_tick(self, step: str) -> float | None:
         link, _ = self._running()

@@ -1,4 +1,5 @@
-"""The Redis backend's scripts for state, cron marks, queue depth and stream trimming.
+"""The Redis backend's scripts off the message hot path: state, cron marks, queue depth,
+stream trimming, and re-driving or discarding dead letters.
 
 More keys (see `_redis_lua` for the queue's):
 
@@ -124,5 +125,55 @@ for _, g in ipairs(groups) do
   if not min_ms or less(ms, sq, min_ms, min_sq) then min_ms, min_sq = ms, sq end
 end
 return redis.call('XTRIM', stream, 'MINID', string.format('%d-%d', min_ms, min_sq))
+"""
+)
+
+
+# ARGV: P, op, dead ids... Each becomes a fresh copy ("r" ref) at the back of its queue.
+REDRIVE = (
+    PRELUDE
+    + r"""
+local op = ARGV[2]
+local before = done_before(op)
+if before then return tonumber(before) end
+local n = 0
+for i = 3, #ARGV do
+  local idx = redis.call('HGET', P .. ':deadidx', ARGV[i])
+  if idx then
+    local sub, eid = string.match(idx, '^(.*)\n([^\n]*)$')
+    local got = redis.call('XRANGE', k('dead', sub), eid, eid)
+    if #got > 0 then
+      local f = fields(got[1][2])
+      local ref = 'r' .. zeros(tostring(redis.call('INCR', P .. ':seq')), 16)
+      redis.call('HSET', k('body', sub), ref, f['e'])
+      file(sub, redis.call('HGET', P .. ':substrat', sub) or 'standard', ref, f['g'], f['p'])
+      bell(sub)
+      n = n + 1
+    end
+    redis.call('XDEL', k('dead', sub), eid)
+    redis.call('HDEL', P .. ':deadidx', ARGV[i])
+  end
+end
+return tonumber(remember(op, tostring(n)))
+"""
+)
+
+# ARGV: P, op, dead ids...
+DISCARD = (
+    PRELUDE
+    + r"""
+local op = ARGV[2]
+local before = done_before(op)
+if before then return tonumber(before) end
+local n = 0
+for i = 3, #ARGV do
+  local idx = redis.call('HGET', P .. ':deadidx', ARGV[i])
+  if idx then
+    local sub, eid = string.match(idx, '^(.*)\n([^\n]*)$')
+    n = n + redis.call('XDEL', k('dead', sub), eid)
+    redis.call('HDEL', P .. ':deadidx', ARGV[i])
+  end
+end
+return tonumber(remember(op, tostring(n)))
 """
 )
