@@ -316,7 +316,11 @@ class SqliteBackend:
     async def state_write(
         self, namespace: str, key: str, write: StateWrite, *, trace_id: str
     ) -> StateChange:
-        return await self._write(lambda tx: st.state_write(tx, namespace, key, write, trace_id))
+        # A write that does not fit the document raises ValueError: a savepoint undoes it
+        # alone, the rest of its group commit goes ahead.
+        return await self._running()[0].call(
+            lambda tx: st.state_write(tx, namespace, key, write, trace_id), savepoint=True
+        )
 
     async def state_list(self, namespace: str) -> list[tuple[str, JSON]]:
         return await self._read(lambda conn: st.state_list(conn, namespace))

@@ -73,6 +73,7 @@ def parse_receipt(delivery: Delivery) -> tuple[int, int]:
 
 
 def declare(tx: Tx, subscriptions: Sequence[Subscription]) -> None:
+    tx.subscribers.clear()
     tx.conn.executemany(
         "INSERT INTO subscriptions (key, topic, step, strategy, options) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (key) DO UPDATE SET topic = excluded.topic, step = excluded.step, "
@@ -87,7 +88,7 @@ def declare(tx: Tx, subscriptions: Sequence[Subscription]) -> None:
 def publish(tx: Tx, items: Sequence[Encoded]) -> None:
     """Copy each message into the queue of every subscription of its topic (from the file,
     so subscriptions declared by other processes count)."""
-    subscribers: dict[str, list[tuple[str, str]]] = {}
+    subscribers = tx.subscribers
     rows: list[tuple[Any, ...]] = []
     open_groups: set[tuple[str, str]] = set()
     for item in items:

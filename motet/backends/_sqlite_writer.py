@@ -35,6 +35,8 @@ class Tx:
     conn: sqlite3.Connection
     now: float  # epoch seconds from the injected clock, read once per transaction
     touched: set[str] = attrs.Factory(set)  # subscription keys that may have become ready
+    # topic -> [(subscription key, strategy)], read once per transaction; `declare` clears it.
+    subscribers: dict[str, list[tuple[str, str]]] = attrs.Factory(dict)
 
 
 @attrs.define(eq=False)
@@ -45,6 +47,7 @@ class _Call:
     abandoned: bool = False  # the caller was cancelled before the result arrived
     on_abandon: Callable[[Any], None] | None = None  # undo a committed result nobody took
     must_sync: bool = True  # False: losing it on a power cut only means a redelivery
+    savepoint: bool = False  # True: an exception of `fn` rolls back only this call
     undone: bool = False
 
 
@@ -80,6 +83,7 @@ class GroupCommit:
         *,
         on_abandon: Callable[[T], None] | None = None,
         must_sync: bool = True,
+        savepoint: bool = False,
     ) -> T:
         """Run `fn` in the next transaction; return its result once that has committed.
 
@@ -87,8 +91,13 @@ class GroupCommit:
         at-least-once delivery (leases, lease extensions, acks: the message is delivered
         again). A batch made only of such calls commits without its own fsync when the
         file runs at FULL/EXTRA; the next synced commit (or checkpoint) makes it durable,
-        because the WAL is one append-only file and fsync covers all of it."""
-        item = _Call(fn, on_abandon=on_abandon, must_sync=must_sync)
+        because the WAL is one append-only file and fsync covers all of it.
+
+        `savepoint=True` is for calls that may raise by design (a state update that does not
+        fit the document): the call runs in a SAVEPOINT and its exception undoes only it.
+        Any other call that raises makes the writer roll the transaction back and run the
+        rest of the batch again without it, so nothing of a failed call is ever kept."""
+        item = _Call(fn, on_abandon=on_abandon, must_sync=must_sync, savepoint=savepoint)
         await self._submit(item)
         result: T = (await self._wait(item)).unwrap()
         return result
@@ -156,35 +165,51 @@ class GroupCommit:
     def _run_batch(self, batch: list[_Call], now: float) -> tuple[set[str], bool]:
         """In the worker thread: one transaction for every call of the batch."""
         conn = self._conn
-        tx = Tx(conn, now)
+        touched: set[str] = set()
         try:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             external = self._data_version is not None and version != self._data_version
             self._data_version = version
-            work = [item for item in batch if item.fn is not None]
             for item in batch:
                 if item.fn is None:
                     item.result = outcome.Value(None)
-            if not work:
-                return tx.touched, external
-            self._set_sync("FULL" if any(i.must_sync for i in work) else "NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
+            work = [item for item in batch if item.fn is not None]
+            while work:
+                tx = Tx(conn, now)
+                try:
+                    results = self._transaction(tx, work)
+                except _CallFailed as failed:
+                    failed.item.result = outcome.Error(failed.error)
+                    work = [item for item in work if item is not failed.item]
+                    continue
+                for item, result in zip(work, results, strict=True):
+                    item.result = result
+                touched = tx.touched
+                self._commits += 1
+                self._calls += len(work)
+                break
+        except sqlite3.Error as error:
+            failure = unavailable(error, self._path, "write to")
+            for item in batch:
+                if item.result is None:
+                    item.result = outcome.Error(failure)
+            return set(), False
+        return touched, external
+
+    def _transaction(self, tx: Tx, work: list[_Call]) -> list[outcome.Outcome[Any]]:
+        conn = tx.conn
+        self._set_sync("FULL" if any(i.must_sync for i in work) else "NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             results = [self._run_one(tx, item) for item in work]
             conn.execute("COMMIT")
-        except sqlite3.Error as error:
+        except BaseException:
             if conn.in_transaction:
                 # A failure here means the transaction is gone already: nothing committed.
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            failure = unavailable(error, self._path, "write to")
-            for item in batch:
-                item.result = outcome.Error(failure)
-            return set(), False
-        for item, result in zip(work, results, strict=True):
-            item.result = result
-        self._commits += 1
-        self._calls += len(work)
-        return tx.touched, external
+            raise
+        return results
 
     def _set_sync(self, wanted: str) -> None:
         """Lower the configured level to NORMAL for this batch if allowed, else restore it."""
@@ -198,17 +223,32 @@ class GroupCommit:
         if item.abandoned and item.on_abandon is not None:
             # The caller left before this ran: doing nothing is the cleanest undo.
             return outcome.Error(BackendError("the caller was cancelled before this call ran"))
+        if not item.savepoint:
+            try:
+                return outcome.Value(item.fn(tx))
+            except sqlite3.Error:
+                raise  # a storage failure aborts the whole transaction
+            except Exception as error:
+                raise _CallFailed(item, error) from error
         tx.conn.execute("SAVEPOINT call")
         try:
             value = item.fn(tx)
         except sqlite3.Error:
-            raise  # a storage failure aborts the whole transaction
+            raise
         except Exception as error:
             tx.conn.execute("ROLLBACK TO call")
             tx.conn.execute("RELEASE call")
             return outcome.Error(error)
         tx.conn.execute("RELEASE call")
         return outcome.Value(value)
+
+
+class _CallFailed(Exception):
+    """A call without a savepoint raised: its transaction must not commit."""
+
+    def __init__(self, item: _Call, error: Exception) -> None:
+        self.item = item
+        self.error = error
 
 
 def _undo_if_abandoned(item: _Call) -> None:

@@ -4,11 +4,13 @@ leasing costs the same whatever the backlog (indexes, not scans)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from trio.testing import MockClock
 
 from motet._clock import WallClock
@@ -114,3 +116,51 @@ def test_leasing_cost_does_not_grow_with_the_backlog(
     small = steps_to_lease(database, 100, strategy)
     large = steps_to_lease(database, 5000, strategy)
     assert large < small * 1.5, (small, large)
+
+
+async def test_a_call_that_raises_leaves_nothing_and_spares_its_batch(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    path = tmp_path / "motet.db"
+    conn = open_writer(path, synchronous="NORMAL", busy_timeout=1, max_bytes=None)
+    writer = GroupCommit(conn, path, max_batch=64, synchronous="NORMAL")
+
+    def mark(step: str, fail: Exception | None) -> Callable[[Tx], str]:
+        def fn(tx: Tx) -> str:
+            tx.conn.execute("INSERT INTO cron_marks VALUES (?, 1.0, 1.0)", (step,))
+            if fail is not None:
+                raise fail
+            return step
+
+        return fn
+
+    outcomes: dict[str, object] = {}
+
+    async def call(step: str, fail: Exception | None, savepoint: bool) -> None:
+        try:
+            outcomes[step] = await writer.call(mark(step, fail), savepoint=savepoint)
+        except Exception as error:
+            outcomes[step] = error
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, clock, lambda touched, external: None)
+            gate = threading.Event()
+            nursery.start_soon(writer.call, lambda tx: gate.wait())  # holds the writer
+            await trio.testing.wait_all_tasks_blocked()
+            async with trio.open_nursery() as batch:  # queued meanwhile: the next batch
+                batch.start_soon(call, "before", None, False)
+                batch.start_soon(call, "bug", RuntimeError("bug"), False)
+                batch.start_soon(call, "bad-update", ValueError("no fit"), True)
+                batch.start_soon(call, "after", None, False)
+                await trio.testing.wait_all_tasks_blocked()
+                gate.set()
+            nursery.cancel_scope.cancel()
+    finally:
+        stored = {row[0] for row in conn.execute("SELECT step FROM cron_marks")}
+        conn.close()
+    assert outcomes["before"] == "before" and outcomes["after"] == "after"
+    assert isinstance(outcomes["bug"], RuntimeError)
+    assert isinstance(outcomes["bad-update"], ValueError)
+    assert stored == {"before", "after"}
+    assert writer.statistics().commits == 2  # the gate's batch, then one for the four
