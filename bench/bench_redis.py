@@ -159,7 +159,7 @@ async def drain(url: str, count: int, instances: int) -> float:
             worker.stdin.write("go\n")
             worker.stdin.flush()
         while (await backend.depth())[SUB.key].pending:
-            await trio.sleep(0.005)
+            await trio.sleep(0.02)
         elapsed = time.perf_counter() - started
         nursery.cancel_scope.cancel()
     handled = 0

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 REDIS_SERVER_ENV = "MOTET_REDIS_SERVER"  # path of the binary, when not on PATH
+REQUIRE_ENV = "MOTET_REQUIRE_REDIS"  # "1" (CI): a missing binary fails instead of skipping
 _READY = b"Ready to accept connections"
 _START_TIMEOUT = 10.0  # s of real time; a server that never says ready is a failure
 
@@ -45,13 +46,16 @@ def redis_server_binary() -> str | None:
 
 
 def require_redis_server() -> str:
-    """The binary, or skip the calling test with the reason and the fix."""
+    """The binary, or skip the calling test with the reason and the fix (fail under CI)."""
     binary = redis_server_binary()
     if binary is None:
-        pytest.skip(
+        reason = (
             "redis-server is not installed (needed for the Redis backend tests): "
-            "`apt-get install redis-server`, or set MOTET_REDIS_SERVER to its path"
+            f"`apt-get install redis-server`, or set {REDIS_SERVER_ENV} to its path"
         )
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason}; {REQUIRE_ENV}=1 requires these tests to run")
+        pytest.skip(reason)
     return binary
 
 

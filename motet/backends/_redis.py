@@ -17,6 +17,11 @@ application uses WAITAOF), so what a script wrote is on disk before Redis replie
 message `publish` returned for, and an `ack` that returned, survive a Redis crash; a Redis
 restart mid-run is ridden out by retrying with backoff (`RedisOptions.reconnect_timeout`).
 Redis Cluster is not supported (the scripts touch keys they compute).
+
+Clocks: lease deadlines and retry times are written by whichever instance leased or retried,
+from its own runtime clock, so the hosts' clocks must agree to well within a lease (NTP).
+At-least-once: a `receive` cancelled while its script was in flight may have leased messages
+nobody holds; they come back after the lease, with attempt + 1.
 """
 
 from __future__ import annotations
