@@ -1,18 +1,19 @@
 """Group commit: one writer connection, one transaction for every call waiting at the time.
 
-Calls are queued on a channel; the writer task takes everything queued, runs it in ONE
+Calls are queued; the writer task takes everything queued, runs it in ONE
 `BEGIN IMMEDIATE ... COMMIT` in a worker thread (so the trio loop never blocks on SQLite or
 fsync), and only then wakes the callers. Calls arriving while a transaction is in flight form
-the next one, so under load one fsync commits many messages. Each call runs inside its own
-SAVEPOINT: a call that raises (a bad state update) is rolled back alone and gets its error; a
-SQLite failure (disk full, locked, I/O) rolls the whole transaction back and every call of the
-batch gets a `BackendUnavailable`: a caller is told "done" only once its data is committed.
-"""
+the next one, so under load one fsync commits many messages. A caller is told "done" only
+once its data is committed. Failures stay with their call: a state write that does not fit
+runs in a SAVEPOINT and is undone alone; any other call that raises gets the transaction
+rolled back and the rest of the batch re-run without it; a SQLite failure (disk full,
+locked, I/O) rolls everything back and each call of the batch gets a `BackendUnavailable`."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,7 +69,11 @@ class GroupCommit:
         self._current_sync = synchronous
         self._path = path
         self._max_batch = max_batch
-        self._send, self._recv = trio.open_memory_channel[_Call](max_batch * 16)
+        # Not a channel: each caller waits for its own result, so the queue never holds
+        # more than one call per calling task (that is its bound), and appending costs no
+        # checkpoint or task switch on the hot path.
+        self._queue: deque[_Call] = deque()
+        self._queued = trio.Event()  # set when a call arrives while the writer is idle
         self._data_version: int | None = None  # read in the worker thread, like all SQL
         self._closed = False
         self._commits = 0
@@ -98,28 +103,28 @@ class GroupCommit:
         Any other call that raises makes the writer roll the transaction back and run the
         rest of the batch again without it, so nothing of a failed call is ever kept."""
         item = _Call(fn, on_abandon=on_abandon, must_sync=must_sync, savepoint=savepoint)
-        await self._submit(item)
+        self._submit(item)
         result: T = (await self._wait(item)).unwrap()
         return result
 
     async def probe(self) -> None:
         """Make the writer look for commits by other connections (reported via on_commit)."""
         item = _Call(None)
-        await self._submit(item)
+        self._submit(item)
         await self._wait(item)
 
     async def serve(self, clock: Clock, on_commit: Callable[[set[str], bool], None]) -> None:
         """Run batches until cancelled. `on_commit(touched, external)` follows each batch:
         `touched` are subscription keys written, `external` says another connection
         committed since the previous batch."""
+        queue = self._queue
         try:
-            async for first in self._recv:
-                batch = [first]
-                while len(batch) < self._max_batch:
-                    try:
-                        batch.append(self._recv.receive_nowait())
-                    except trio.WouldBlock:
-                        break
+            while True:
+                if not queue:
+                    self._queued = trio.Event()
+                    await self._queued.wait()
+                    continue
+                batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
                 now = clock.now()
                 # Not abandonable: a transaction in flight always finishes (or rolls back)
                 # before the writer stops, and its callers get their outcome.
@@ -129,27 +134,24 @@ class GroupCommit:
                     _undo_if_abandoned(item)
                 on_commit(touched, external)
         finally:
-            self._close_channel()
+            self._close_queue()
 
-    def _close_channel(self) -> None:
+    def _close_queue(self) -> None:
         self._closed = True
-        self._send.close()
         error = BackendError(f"sqlite backend for {self._path} stopped before this call ran")
-        while True:
-            try:
-                item = self._recv.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
+        while self._queue:
+            item = self._queue.popleft()
             item.result = outcome.Error(error)
             item.done.set()
 
-    async def _submit(self, item: _Call) -> None:
+    def _submit(self, item: _Call) -> None:
         if self._closed:
             raise BackendError(
                 f"sqlite backend for {self._path} is not running; start it with "
                 "`await nursery.start(backend.run, clock)`"
             )
-        await self._send.send(item)
+        self._queue.append(item)
+        self._queued.set()
 
     async def _wait(self, item: _Call) -> outcome.Outcome[Any]:
         try:
