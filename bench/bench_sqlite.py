@@ -8,6 +8,9 @@ For each backend (memory, sqlite synchronous=FULL, sqlite synchronous=NORMAL), i
 - drain: `consumers` tasks receive up to `receive` messages at a time and ack them; the rate
   is messages / time until every message is acknowledged (leases and acks are committed).
 - pipeline: producers and consumers at the same time, publish -> receive -> ack.
+- runtime: the whole motet Runtime: `emitters` tasks each emit one message at a time (as
+  handlers and HTTP steps do: every emit waits for its commit) to a queue step of
+  `concurrency` whose handler only counts; messages / time until the last handler ran.
 Each sqlite run uses a fresh file in a temporary folder on the same disk as the project.
 """
 
@@ -21,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import trio
@@ -29,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from motet._clock import WallClock
 from motet._envelope import Envelope, QueueOptions, Subscription
+from motet._runtime import Runtime, RuntimeOptions
 from motet.backends._memory import MemoryBackend
 from motet.backends._protocol import Backend
 from motet.backends._sqlite import SqliteBackend
+from motet.steps import load_step
 
 
 @attrs.frozen
@@ -41,6 +47,8 @@ class Load:
     batch: int
     consumers: int
     receive: int
+    emitters: int
+    concurrency: int
 
 
 @attrs.frozen
@@ -49,6 +57,7 @@ class Result:
     enqueue: float  # messages/s
     drain: float
     pipeline: float
+    runtime: float
     commits: str
 
 
@@ -116,7 +125,42 @@ async def measure(name: str, make: Callable[[], Backend], load: Load) -> Result:
             commits = f"{stats.calls} calls in {stats.commits} commits"
         nursery.cancel_scope.cancel()
     n = load.messages
-    return Result(name, n / (t1 - t0), n / (t2 - t1), n / (t3 - t2), commits)
+    runtime = n / await through_runtime(make(), load)
+    return Result(name, n / (t1 - t0), n / (t2 - t1), n / (t3 - t2), runtime, commits)
+
+
+async def through_runtime(backend: Backend, load: Load) -> float:
+    """Seconds from the first emit to the last handler call, through motet's Runtime."""
+    done = trio.Event()
+    count = 0
+
+    async def handler(data: Any, ctx: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == load.messages:
+            done.set()
+
+    trigger = {"type": "queue", "topic": "bench.rt", "concurrency": load.concurrency}
+    step = load_step({"name": "Sink", "triggers": [trigger]}, handler)
+    runtime = Runtime(
+        [step], backend=backend, options=RuntimeOptions(log_sink=False, shutdown_timeout=0)
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        assert runtime.router is not None
+        publish = runtime.router.publish
+
+        async def emitter(first: int) -> None:
+            for i in range(first, load.messages, load.emitters):
+                await publish("bench.rt", {"n": i}, trace_id="bench")
+
+        t0 = time.perf_counter()
+        for first in range(load.emitters):
+            nursery.start_soon(emitter, first)
+        await done.wait()
+        elapsed = time.perf_counter() - t0
+        runtime.stop()
+    return elapsed
 
 
 async def main(load: Load, repeat: int) -> list[Result]:
@@ -142,26 +186,31 @@ def median(name: str, results: list[Result]) -> Result:
         mid([r.enqueue for r in results]),
         mid([r.drain for r in results]),
         mid([r.pipeline for r in results]),
+        mid([r.runtime for r in results]),
         results[-1].commits,
     )
 
 
 def report(load: Load, repeat: int, results: list[Result]) -> None:
     print(
-        f"{load.messages} messages; {load.producers} producers x batches of {load.batch}; "
-        f"{load.consumers} consumers x receive({load.receive}) + ack; median of {repeat} runs"
+        f"{load.messages} messages, median of {repeat} interleaved runs. enqueue: "
+        f"{load.producers} producers x publish({load.batch}); drain: {load.consumers} consumers "
+        f"x receive({load.receive}) + ack; pipeline: both at once; runtime: {load.emitters} "
+        f"emitters x emit(1) -> queue step, concurrency {load.concurrency}"
     )
     memory = results[0]
-    print(
-        f"{'backend':<16}{'enqueue/s':>12}{'drain/s':>12}{'pipeline/s':>12}"
-        "   vs memory: enqueue  drain  pipeline   last run's commits"
-    )
+    figures = ("enqueue", "drain", "pipeline", "runtime")
+    print(f"{'backend':<14}" + "".join(f"{f + '/s':>12}" for f in figures) + "   vs memory")
     for r in results:
-        print(
-            f"{r.name:<16}{r.enqueue:>12,.0f}{r.drain:>12,.0f}{r.pipeline:>12,.0f}"
-            f"   {r.enqueue / memory.enqueue:>16.2f}x {r.drain / memory.drain:>5.2f}x"
-            f" {r.pipeline / memory.pipeline:>8.2f}x   {r.commits}"
+        values = [getattr(r, f) for f in figures]
+        ratios = " ".join(
+            f"{v / getattr(memory, f):.2f}x" for v, f in zip(values, figures, strict=True)
         )
+        print(f"{r.name:<14}" + "".join(f"{v:>12,.0f}" for v in values) + f"   {ratios}")
+    print(
+        "sqlite commits (last run, batch phases): "
+        + "; ".join(f"{r.name}: {r.commits}" for r in results if r.commits)
+    )
 
 
 if __name__ == "__main__":
@@ -171,7 +220,17 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--consumers", type=int, default=4)
     parser.add_argument("--receive", type=int, default=100)
+    parser.add_argument("--emitters", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    load = Load(args.messages, args.producers, args.batch, args.consumers, args.receive)
+    load = Load(
+        args.messages,
+        args.producers,
+        args.batch,
+        args.consumers,
+        args.receive,
+        args.emitters,
+        args.concurrency,
+    )
     report(load, args.repeat, trio.run(main, load, args.repeat))
