@@ -8,8 +8,9 @@ backend assumes) on a free port. It prints:
 1. raw Streams: XADD pipelined 100 per round trip, then XREADGROUP count=100 + one XACK of
    100 ids per batch (coredis, one process) - the ceiling for a Python client here;
 2. RedisBackend drain: N messages published beforehand, drained by 1 and then 2 instance
-   processes, each receiving up to 100 at a time and acking every message from its own
-   handler task (as the runtime does; acks are group-committed);
+   processes, each receiving up to 100 at a time and either acking every message from its
+   own handler task (as the runtime does; the backend group-commits the acks) or acking
+   each batch in one call;
 3. enqueue -> receive latency at 100 messages/s: a publisher process and a consumer
    process, p50 / p99 over 1,000 messages.
 """
@@ -72,8 +73,11 @@ async def raw_streams(url: str, count: int) -> dict[str, float]:
 # -- RedisBackend: one worker process ------------------------------------------------------
 
 
-async def drain_worker(url: str, prefix: str) -> None:
-    """Drain SUB until told to stop; prints 'ready', waits for 'go' on stdin, prints a count."""
+async def drain_worker(url: str, prefix: str, acks: str) -> None:
+    """Drain SUB until told to stop; prints 'ready', waits for 'go' on stdin, prints a count.
+
+    acks="each": every delivery gets its own handler task that acks it alone (what the
+    runtime does; the backend merges concurrent acks); "batch": ack each received batch."""
     backend = RedisBackend(url, prefix=prefix)
     async with trio.open_nursery() as nursery:
         await nursery.start(backend.run, WallClock())
@@ -91,6 +95,13 @@ async def drain_worker(url: str, prefix: str) -> None:
             finally:
                 limit.release()
 
+        async def consume_batches() -> None:
+            nonlocal handled
+            while True:
+                deliveries = await backend.receive(SUB, 100)
+                handled += len(deliveries)
+                await backend.ack(deliveries)
+
         async def consume() -> None:
             async with trio.open_nursery() as handlers:
                 while True:
@@ -106,7 +117,7 @@ async def drain_worker(url: str, prefix: str) -> None:
                     for delivery in deliveries:
                         handlers.start_soon(handle, delivery)
 
-        nursery.start_soon(consume)
+        nursery.start_soon(consume if acks == "each" else consume_batches)
         await trio.to_thread.run_sync(sys.stdin.readline)  # "stop"
         print(json.dumps({"handled": handled}), flush=True)
         nursery.cancel_scope.cancel()
@@ -141,11 +152,10 @@ def spawn(*args: str) -> subprocess.Popen[str]:
     return process
 
 
-async def drain(url: str, count: int, instances: int) -> float:
+async def drain(url: str, count: int, instances: int, acks: str) -> float:
     prefix = "bench" + new_id()[:8]
-    workers = [
-        spawn("--worker", "drain", "--url", url, "--prefix", prefix) for _ in range(instances)
-    ]
+    args = ["--worker", "drain", "--url", url, "--prefix", prefix, "--acks", acks]
+    workers = [spawn(*args) for _ in range(instances)]
     backend = RedisBackend(url, prefix=prefix)
     async with trio.open_nursery() as nursery:
         await nursery.start(backend.run, WallClock())
@@ -213,10 +223,13 @@ async def report(url: str, count: int) -> None:
         f"raw Streams: XADD x100 pipelined {raw['xadd_per_s']:,.0f}/s; "
         f"XREADGROUP count=100 + XACK x100 {raw['drain_per_s']:,.0f}/s"
     )
-    one = await drain(url, count, 1)
-    two = await drain(url, count, 2)
-    print(f"RedisBackend drain, 1 instance: {one:,.0f}/s ({one / raw['drain_per_s']:.0%} of raw)")
-    print(f"RedisBackend drain, 2 instances: {two:,.0f}/s ({two / one:.2f}x one instance)")
+    for acks, what in (("each", "a handler task acks each message"), ("batch", "batch acks")):
+        one = await drain(url, count, 1, acks)
+        two = await drain(url, count, 2, acks)
+        print(
+            f"RedisBackend drain ({what}): 1 instance {one:,.0f}/s "
+            f"({one / raw['drain_per_s']:.0%} of raw); 2 instances {two:,.0f}/s ({two / one:.2f}x)"
+        )
     lat = await latency(url, 1000, 100.0)
     print(f"enqueue -> receive at 100 msg/s: p50 {lat['p50_ms']:.2f} ms, "
           f"p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms")  # fmt: skip
@@ -228,6 +241,7 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--worker", choices=["drain", "latency"])
     parser.add_argument("--prefix")
+    parser.add_argument("--acks", choices=["each", "batch"], default="each")
     parser.add_argument(
         "--appendfsync",
         default="always",
@@ -236,7 +250,7 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     if args.worker == "drain":
-        trio.run(drain_worker, args.url, args.prefix)
+        trio.run(drain_worker, args.url, args.prefix, args.acks)
     elif args.worker == "latency":
         trio.run(latency_worker, args.url, args.prefix, args.messages)
     else:

@@ -8,7 +8,7 @@ parked) with leases and retry times on the runtime's clock (so MockClock drives 
 an expired lease is reclaimed by whichever instance receives next, with attempt + 1.
 
 Throughput comes from batching: `receive` leases up to `max_count` messages in one script
-call; concurrent `publish`, `ack` and `extend` calls are merged into one script call per
+call; concurrent `publish` and `ack` calls are merged into one script call per
 round trip (`GroupCommit`), so a busy instance makes a few round trips per batch, not per
 message.
 
@@ -234,10 +234,17 @@ class RedisBackend(RedisStateMixin):
                 )
 
     def _items(self, deliveries: Sequence[Delivery]) -> list[str]:
-        items: list[str] = []
+        """(sub, n, ref, attempt, ...) groups, as the ACK and EXTEND scripts read them."""
+        by_sub: dict[str, list[str]] = {}
         for delivery in deliveries:
             ref, attempt = codec.parse_receipt(delivery.receipt)
-            items += (delivery.subscription, ref, attempt)
+            pairs = by_sub.get(delivery.subscription)
+            if pairs is None:
+                pairs = by_sub[delivery.subscription] = []
+            pairs += (ref, attempt)
+        items: list[str] = []
+        for sub, pairs in by_sub.items():
+            items += (sub, str(len(pairs) // 2), *pairs)
         return items
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:

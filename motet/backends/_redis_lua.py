@@ -7,8 +7,8 @@ Data model (P = the backend's prefix; `sub` = Subscription.key):
     P:subtopic / P:substrat  HASH  sub -> topic / sub -> strategy (the latest `declare`)
     P:stream:<topic>     STREAM  published messages: e = envelope JSON, g = group, p = priority;
                                  one consumer group per sub, named after the sub
-    P:ready:<sub>        ZSET    ready refs; score -priority (priority) or 0; ties by ref, which
-                                 is the zero-padded entry id, so ties come in publish order
+    P:ready:<sub>        ZSET    ready messages; score -priority (priority) or 0; the member is
+                                 the ref zero-padded (`rkey`), so ties come in publish order
     P:leases:<sub>       ZSET    leased refs, score = lease deadline (epoch ms, runtime clock)
     P:delayed:<sub>      ZSET    refs waiting for a retry, score = due time (epoch ms)
     P:att:<sub>          HASH    ref -> attempt number of its latest delivery
@@ -17,6 +17,9 @@ Data model (P = the backend's prefix; `sub` = Subscription.key):
                                  message ready, leased or delayed, the rest are parked
     P:parked:<sub>       STRING  how many refs wait behind a fifo head
     P:body:<sub>         HASH    ref -> envelope, for re-driven copies ("r..." refs, no entry)
+
+A ref is the stream entry id ("<ms>-<seq>") of a published message, or "r<16 digits>" for a
+re-driven copy, which has no stream entry.
     P:bell:<sub>         STREAM  a doorbell: bumped when something becomes ready without a
                                  publish (fifo release, retry, re-drive), so idle receivers
                                  on other instances wake up
@@ -43,22 +46,26 @@ local function fields(arr)
   return t
 end
 local function zeros(s, n) return string.rep('0', n - #s) .. s end
-local function pad(id)
-  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+local function is_copy(ref) return string.sub(ref, 1, 1) == 'r' end
+-- The ready-set member of a ref: entry ids zero-padded so that they sort in publish order
+-- (copies already do, and sort after every entry).
+local function rkey(ref)
+  if is_copy(ref) then return ref end
+  local ms, sq = string.match(ref, '^(%d+)-(%d+)$')
   return zeros(ms, 16) .. '-' .. zeros(sq, 10)
 end
-local function unpad(ref)
-  local ms, sq = string.match(ref, '^(%d+)-(%d+)$')
+local function unrkey(member)
+  if is_copy(member) then return member end
+  local ms, sq = string.match(member, '^(%d+)-(%d+)$')
   ms = (string.gsub(ms, '^0+', '')); sq = (string.gsub(sq, '^0+', ''))
   if ms == '' then ms = '0' end
   if sq == '' then sq = '0' end
   return ms .. '-' .. sq
 end
-local function is_copy(ref) return string.sub(ref, 1, 1) == 'r' end
 local function bell(sub) redis.call('XADD', k('bell', sub), 'MAXLEN', 1, '*', 'b', 1) end
 local function fetch(sub, stream, ref)
   if is_copy(ref) then return redis.call('HGET', k('body', sub), ref) end
-  local got = redis.call('XRANGE', stream, unpad(ref), unpad(ref))
+  local got = redis.call('XRANGE', stream, ref, ref)
   if #got == 0 or not got[1][2] then return false end
   return fields(got[1][2])['e'] or false
 end
@@ -78,7 +85,7 @@ local function file(sub, strategy, ref, g, p)
     redis.call('HSET', k('prio', sub), ref, p)
     if strategy == 'priority' then score = -tonumber(p) end
   end
-  redis.call('ZADD', k('ready', sub), score, ref)
+  redis.call('ZADD', k('ready', sub), score, rkey(ref))
 end
 -- A message whose lease expired or whose retry is due becomes ready again (a fifo head
 -- stays its group's head, so nothing of its group overtakes it).
@@ -88,7 +95,7 @@ local function requeue(sub, strategy, ref)
     local p = redis.call('HGET', k('prio', sub), ref)
     if p then score = -tonumber(p) end
   end
-  redis.call('ZADD', k('ready', sub), score, ref)
+  redis.call('ZADD', k('ready', sub), score, rkey(ref))
 end
 -- The message left the queue (acked or buried): forget it and unblock its fifo group.
 local function release(sub, stream, ref)
@@ -100,7 +107,7 @@ local function release(sub, stream, ref)
       local nxt = redis.call('LINDEX', key, 0)
       if nxt then
         redis.call('DECR', k('parked', sub))
-        redis.call('ZADD', k('ready', sub), 0, nxt)
+        redis.call('ZADD', k('ready', sub), 0, rkey(nxt))
         bell(sub)
       end
     end
@@ -111,7 +118,7 @@ local function release(sub, stream, ref)
   if is_copy(ref) then
     redis.call('HDEL', k('body', sub), ref)
   else
-    redis.call('XACK', stream, sub, unpad(ref))
+    redis.call('XACK', stream, sub, ref)
   end
 end
 -- The delivery (ref, attempt) still holds its lease.
@@ -159,7 +166,10 @@ local old = redis.call('HGET', P .. ':substrat', sub)
 redis.call('HSET', P .. ':substrat', sub, strategy)
 if old and old ~= strategy then
   -- Re-file the ready and parked messages under the new strategy, in publish order.
-  local refs = redis.call('ZRANGE', k('ready', sub), 0, -1)
+  local refs = {}
+  for _, member in ipairs(redis.call('ZRANGE', k('ready', sub), 0, -1)) do
+    refs[#refs + 1] = unrkey(member)
+  end
   redis.call('DEL', k('ready', sub))
   local grp = redis.call('HGETALL', k('grp', sub))
   local seen = {}
@@ -173,7 +183,7 @@ if old and old ~= strategy then
     end
   end
   redis.call('DEL', k('parked', sub))
-  table.sort(refs)
+  table.sort(refs, function(a, b) return rkey(a) < rkey(b) end)
   for _, ref in ipairs(refs) do
     file(sub, strategy, ref, redis.call('HGET', k('grp', sub), ref),
          redis.call('HGET', k('prio', sub), ref))
@@ -221,7 +231,7 @@ for _, ref in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0
   redis.call('ZREM', leases, ref)
   requeue(sub, strategy, ref)
   if not is_copy(ref) then
-    redis.call('XCLAIM', stream, sub, consumer, 0, unpad(ref), 'JUSTID')
+    redis.call('XCLAIM', stream, sub, consumer, 0, ref, 'JUSTID')
   end
 end
 local out = {'ok', '', '', ''}
@@ -245,7 +255,7 @@ if strategy == 'standard' and redis.call('EXISTS', ready) == 0 then
   if not entries then return {'nogroup', err} end
   local atts, grps, prios = {}, {}, {}
   for _, entry in ipairs(entries) do
-    local ref, f = pad(entry[1]), fields(entry[2])
+    local ref, f = entry[1], fields(entry[2])
     atts[#atts + 1] = ref; atts[#atts + 1] = 1
     if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
     if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
@@ -262,12 +272,12 @@ else
     if not entries then return {'nogroup', err} end
     for _, entry in ipairs(entries) do
       local f = fields(entry[2])
-      file(sub, strategy, pad(entry[1]), f['g'], f['p'])
+      file(sub, strategy, entry[1], f['g'], f['p'])
     end
   end
   local popped = redis.call('ZPOPMIN', ready, maxc)
   for i = 1, #popped, 2 do
-    local ref = popped[i]
+    local ref = unrkey(popped[i])
     local body = fetch(sub, stream, ref)
     if body then
       deliver(ref, redis.call('HINCRBY', k('att', sub), ref, 1), body)
@@ -293,17 +303,21 @@ return out
 """
 )
 
-# Groups ARGV[from..] as (sub, ref, attempt) triples into {sub = {refs..., attempts...}}, in
-# order of first appearance, and keeps per sub only the deliveries still holding their lease.
+# Reads ARGV[from..] as groups (sub, n, ref1, attempt1, ..., refn, attemptn) and keeps, per
+# subscription in order of first appearance, the deliveries still holding their lease.
 HELD = r"""
 local function held(from)
   local order, by = {}, {}
-  for i = from, #ARGV, 3 do
-    local sub = ARGV[i]
+  local i = from
+  while i <= #ARGV do
+    local sub, n = ARGV[i], tonumber(ARGV[i + 1])
     if not by[sub] then by[sub] = {refs = {}, atts = {}}; order[#order + 1] = sub end
     local t = by[sub]
-    t.refs[#t.refs + 1] = ARGV[i + 1]
-    t.atts[#t.atts + 1] = ARGV[i + 2]
+    for j = i + 2, i + 2 * n, 2 do
+      t.refs[#t.refs + 1] = ARGV[j]
+      t.atts[#t.atts + 1] = ARGV[j + 1]
+    end
+    i = i + 2 + 2 * n
   end
   local out = {}
   for _, sub in ipairs(order) do
@@ -311,8 +325,8 @@ local function held(from)
     local scores = redis.call('ZMSCORE', k('leases', sub), unpack(t.refs))
     local atts = redis.call('HMGET', k('att', sub), unpack(t.refs))
     local valid = {}
-    for i, ref in ipairs(t.refs) do
-      if scores[i] and atts[i] == t.atts[i] then valid[#valid + 1] = ref end
+    for n, ref in ipairs(t.refs) do
+      if scores[n] and atts[n] == t.atts[n] then valid[#valid + 1] = ref end
     end
     if #valid > 0 then out[#out + 1] = {sub, valid} end
   end
@@ -320,7 +334,7 @@ local function held(from)
 end
 """
 
-# ARGV: P, then (sub, ref, attempt) per delivery. Stale deliveries are skipped. Per
+# ARGV: P, then groups (sub, n, ref, attempt, ...). Stale deliveries are skipped. Per
 # subscription the bookkeeping is batched: one ZREM, one XACK, one HDEL per hash.
 ACK = (
     PRELUDE
@@ -331,15 +345,20 @@ for _, pair in ipairs(held(2)) do
   local sub, refs = pair[1], pair[2]
   local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
   redis.call('ZREM', k('leases', sub), unpack(refs))
-  local grps = redis.call('HMGET', k('grp', sub), unpack(refs))
   local ids, copies = {}, {}
+  local grps = {}
+  if redis.call('EXISTS', k('grp', sub)) == 1 then
+    grps = redis.call('HMGET', k('grp', sub), unpack(refs))
+  end
   for i, ref in ipairs(refs) do
     if grps[i] then release(sub, stream, ref)  -- fifo bookkeeping, one by one
     elseif is_copy(ref) then copies[#copies + 1] = ref
-    else ids[#ids + 1] = unpad(ref) end
+    else ids[#ids + 1] = ref end
   end
   redis.call('HDEL', k('att', sub), unpack(refs))
-  redis.call('HDEL', k('prio', sub), unpack(refs))
+  if redis.call('EXISTS', k('prio', sub)) == 1 then
+    redis.call('HDEL', k('prio', sub), unpack(refs))
+  end
   if #ids > 0 then redis.call('XACK', stream, sub, unpack(ids)) end
   if #copies > 0 then redis.call('HDEL', k('body', sub), unpack(copies)) end
   n = n + #refs
@@ -348,7 +367,7 @@ return n
 """
 )
 
-# ARGV: P, deadline, then (sub, ref, attempt) per delivery.
+# ARGV: P, deadline, then groups (sub, n, ref, attempt, ...).
 EXTEND = (
     PRELUDE
     + HELD
