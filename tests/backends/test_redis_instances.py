@@ -18,6 +18,7 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Subscription, new_id
+from motet._errors import BackendError
 from motet.backends._redis import RedisBackend
 from motet.backends._redis_link import RedisOptions
 
@@ -262,3 +263,37 @@ async def test_many_idle_subscriptions_do_not_starve_commands(
         s.key: [s.topic] for s in subs
     }
     assert all(depth == QueueDepth() for depth in (await backend.depth()).values())
+
+
+async def test_declaring_a_new_strategy_refiles_what_is_waiting(
+    instances: list[RedisBackend], mock_clock: MockClock
+) -> None:
+    first, second, _ = instances
+    ranked = Subscription("jobs", "ranked", QueueOptions(lease=10))
+    await first.declare([ranked])
+    await first.publish(
+        [Envelope("jobs", n, "t", priority=p) for n, p in ((1, 1), (2, 5), (3, 3), (4, 4))]
+    )
+    assert len(await first.receive(ranked, 10)) == 4
+    mock_clock.jump(11)
+    [one] = await first.receive(ranked, 1)  # the other three wait in the ready set
+    assert one.envelope.data == 1
+    await second.declare(
+        [Subscription("jobs", "ranked", QueueOptions(lease=10, strategy="priority"))]
+    )
+    assert [d.envelope.data for d in await second.receive(ranked, 10)] == [2, 4, 3]
+
+    ordered = Subscription("orders", "ordered", QueueOptions(strategy="fifo"))
+    await first.declare([ordered])
+    await first.publish([env(n, topic="orders", group="a") for n in (1, 2, 3)])
+    assert [d.envelope.data for d in await first.receive(ordered, 10)] == [1]  # 2, 3 parked
+    await second.declare([Subscription("orders", "ordered")])  # standard: nothing is held
+    assert [d.envelope.data for d in await second.receive(ordered, 10)] == [2, 3]
+    assert (await second.depth())[ordered.key] == QueueDepth(leased=3)
+
+
+async def test_one_backend_object_runs_once_at_a_time(
+    instances: list[RedisBackend], clock: WallClock, nursery: trio.Nursery
+) -> None:
+    with pytest.raises(BackendError, match="already running"):
+        await nursery.start(instances[0].run, clock)
