@@ -19,9 +19,8 @@ import trio
 
 from motet.gateway import GatewayOptions, serve
 
+from ._raw import GENEROUS, connect, read_response, read_until_eof, request_bytes
 from .conftest import Starter
-
-GENEROUS = 5.0
 
 
 @pytest.fixture(params=["/pets/1", "/not-a-motet-route"])
@@ -29,51 +28,13 @@ def path(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _port(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-async def _connect(url: str) -> trio.SocketStream:
-    return await trio.open_tcp_stream("127.0.0.1", _port(url))
-
-
-def _request(path: str, *, close: bool = False) -> bytes:
-    extra = b"Connection: close\r\n" if close else b""
-    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
-
-
-async def _read_response(stream: trio.SocketStream) -> bytes:
-    """Read one response with a Content-Length body; leave the connection open."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = await stream.receive_some(65536)
-        assert chunk, f"EOF before a full response: {data!r}"
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
-    while len(body) < length:
-        chunk = await stream.receive_some(65536)
-        assert chunk
-        body += chunk
-    return head
-
-
-async def _read_until_eof(stream: trio.SocketStream) -> bytes:
-    data = b""
-    with trio.fail_after(GENEROUS):
-        while chunk := await stream.receive_some(65536):
-            data += chunk
-    return data
-
-
 async def test_connection_close_response_is_followed_by_eof(app: Any, path: str,
                                                             start_server: Starter) -> None:
     # A long keep-alive timeout: the EOF must come from honouring `Connection: close`.
     url = await start_server(app, keep_alive_timeout=60.0)
-    stream = await _connect(url)
-    await stream.send_all(_request(path, close=True))
-    data = await _read_until_eof(stream)
+    stream = await connect(url)
+    await stream.send_all(request_bytes(path, close=True))
+    data = await read_until_eof(stream)
     assert data.startswith(b"HTTP/1.1 200" if path == "/pets/1" else b"HTTP/1.1 404")
     await stream.aclose()
 
@@ -81,13 +42,13 @@ async def test_connection_close_response_is_followed_by_eof(app: Any, path: str,
 async def test_idle_keep_alive_connection_is_closed_after_keep_alive_timeout(
         app: Any, path: str, start_server: Starter) -> None:
     url = await start_server(app, keep_alive_timeout=0.2)
-    stream = await _connect(url)
-    await stream.send_all(_request(path))
+    stream = await connect(url)
+    await stream.send_all(request_bytes(path))
     status = b"HTTP/1.1 200" if path == "/pets/1" else b"HTTP/1.1 404"
-    assert (await _read_response(stream)).startswith(status)
-    await stream.send_all(_request(path))  # the connection is reused, then left idle
-    assert (await _read_response(stream)).startswith(status)
-    assert await _read_until_eof(stream) == b""
+    assert (await read_response(stream)).startswith(status)
+    await stream.send_all(request_bytes(path))  # the connection is reused, then left idle
+    assert (await read_response(stream)).startswith(status)
+    assert await read_until_eof(stream) == b""
     await stream.aclose()
 
 
@@ -100,20 +61,20 @@ async def test_graceful_shutdown_does_not_wait_for_idle_connections(app: Any,
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(functools.partial(serve, app, options,
                                                          shutdown_trigger=stop.wait))
-            idle = await _connect(urls[0])
-            await idle.send_all(_request(path))
-            await _read_response(idle)
+            idle = await connect(urls[0])
+            await idle.send_all(request_bytes(path))
+            await read_response(idle)
             stop.set()  # serve() must return although `idle` stays open
-    assert await _read_until_eof(idle) == b""
+    assert await read_until_eof(idle) == b""
     await idle.aclose()
 
 
 async def test_a_client_that_never_sends_its_request_is_dropped(app: Any,
                                                                 start_server: Starter) -> None:
     url = await start_server(app, keep_alive_timeout=0.2)
-    stream = await _connect(url)
+    stream = await connect(url)
     await stream.send_all(b"GET /pets/1 HTTP/1.1\r\nHost: te")  # and then nothing
-    assert await _read_until_eof(stream) == b""
+    assert await read_until_eof(stream) == b""
     await stream.aclose()
 
 
