@@ -82,8 +82,8 @@ class RedisBackend(RedisStateMixin):
         self._declared: dict[str, Subscription] = {}
         self._topics: set[str] = set()
         self._bells: dict[str, Doorbell] = {}
-        self._publishes = GroupCommit[str](self._flush_publish, self.options.batch)
-        self._acks = GroupCommit[str](self._flush_ack, self.options.batch)
+        self._publishes = GroupCommit[str]("publish", self._flush_publish, self.options.batch)
+        self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
 
     # -- lifecycle -------------------------------------------------------------------------
 

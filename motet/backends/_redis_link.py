@@ -11,6 +11,7 @@ Retried calls must be safe to repeat: the scripts are written so (see `_redis_lu
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -145,16 +146,23 @@ class GroupCommit(Generic[Item]):
 
     A caller returns once the flush holding its items is done (so an ack or a publish is
     durable when it returns). While one flush is in flight the next one gathers everything
-    submitted meanwhile, so batches grow with load and cost no waiting when idle.
+    submitted meanwhile, so batches grow with load and cost no waiting when idle. When `run`
+    ends, waiting callers (and later ones) get `BackendError` instead of waiting forever.
     """
 
-    def __init__(self, flush: Callable[[list[Item]], Awaitable[None]], max_items: int) -> None:
+    def __init__(
+        self, what: str, flush: Callable[[list[Item]], Awaitable[None]], max_items: int
+    ) -> None:
+        self._what = what
         self._flush = flush
         self._max_items = max_items
-        self._pending: list[tuple[Sequence[Item], _Ticket]] = []
+        self._pending: deque[tuple[Sequence[Item], _Ticket]] = deque()
         self._wake = trio.Event()
+        self._running = False
 
     async def submit(self, items: Sequence[Item]) -> None:
+        if not self._running:
+            raise BackendError(f"cannot {self._what}: the Redis backend is not running")
         ticket = _Ticket()
         self._pending.append((items, ticket))
         self._wake.set()
@@ -163,25 +171,38 @@ class GroupCommit(Generic[Item]):
             raise ticket.error
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            while self._pending:
-                taken: list[tuple[Sequence[Item], _Ticket]] = []
-                items: list[Item] = []
-                while self._pending and (not items or len(items) < self._max_items):
-                    entry = self._pending.pop(0)
-                    taken.append(entry)
-                    items.extend(entry[0])
-                error: BaseException | None = None
-                try:
-                    await self._flush(items)
-                except Exception as exc:  # handed to every caller of this batch, never dropped
-                    error = exc
-                for _, ticket in taken:
-                    ticket.error = error
-                    ticket.done.set()
+        self._running = True
+        taken: list[tuple[Sequence[Item], _Ticket]] = []
+        try:
+            task_status.started()
+            while True:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                while self._pending:
+                    items: list[Item] = []
+                    while self._pending and (not items or len(items) < self._max_items):
+                        entry = self._pending.popleft()
+                        taken.append(entry)
+                        items.extend(entry[0])
+                    error: BaseException | None = None
+                    try:
+                        await self._flush(items)
+                    except Exception as exc:  # handed to every caller of this batch
+                        error = exc
+                    for _, ticket in taken:
+                        ticket.error = error
+                        ticket.done.set()
+                    taken = []
+        finally:
+            self._running = False
+            stopped = BackendError(
+                f"cannot {self._what}: the Redis backend stopped before it was done "
+                "(it may or may not have reached Redis)"
+            )
+            for _, ticket in [*taken, *self._pending]:
+                ticket.error = stopped
+                ticket.done.set()
+            self._pending.clear()
 
 
 class Doorbell:

@@ -228,3 +228,26 @@ async def test_wrong_inputs_are_refused_with_what_was_expected(
     with pytest.raises(BackendError, match="not declared"):
         await backend.ack([Delivery(env(1), "nobody@jobs", 1, "0-1/1")])
     assert (await backend.depth())[JOBS.key] == QueueDepth()  # nothing half-published
+
+
+async def test_a_publish_waiting_when_the_backend_stops_fails_instead_of_hanging(
+    clock: WallClock, own_server: RedisServer, mock_clock: MockClock
+) -> None:
+    outcome: list[BaseException] = []
+
+    async def publish(backend: RedisBackend) -> None:
+        try:
+            await backend.publish([env(1)])
+        except BackendError as exc:
+            outcome.append(exc)
+
+    async with trio.open_nursery() as callers, trio.open_nursery() as backend_scope:
+        backend = await start(backend_scope, clock, own_server.url, "s" + new_id()[:8])
+        await backend.declare([JOBS])
+        await trio.to_thread.run_sync(own_server.kill)
+        callers.start_soon(publish, backend)
+        await trio.testing.wait_all_tasks_blocked(QUIET)  # retrying against a dead Redis
+        assert outcome == []
+        backend_scope.cancel_scope.cancel()
+    [error] = outcome
+    assert "stopped before it was done" in str(error)
