@@ -80,6 +80,7 @@ class RedisBackend(RedisStateMixin):
         self._clock: Clock | None = None
         self._nursery: trio.Nursery | None = None
         self._declared: dict[str, Subscription] = {}
+        self._known: set[str] = set()  # subscription keys known to be declared (by anyone)
         self._topics: set[str] = set()
         self._bells: dict[str, Doorbell] = {}
         self._publishes = GroupCommit[str]("publish", self._flush_publish, self.options.batch)
@@ -140,6 +141,7 @@ class RedisBackend(RedisStateMixin):
             args = [sub.topic, sub.key, sub.options.strategy]
             await self._script("declare subscription " + sub.key, lua.DECLARE, args)
             self._declared[sub.key] = sub
+            self._known.add(sub.key)
             self._topics.add(sub.topic)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -152,9 +154,9 @@ class RedisBackend(RedisStateMixin):
             return
         await self._publishes.submit(items)
         topics = {e.topic for e in envelopes}
-        for key, sub in self._declared.items():
-            if sub.topic in topics and key in self._bells:
-                self._bells[key].ring()
+        for bell in self._bells.values():
+            if bell.topic in topics:
+                bell.ring()  # receivers here need not wait for the watcher's round trip
 
     async def _flush_publish(self, items: list[str]) -> None:
         await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
@@ -210,28 +212,29 @@ class RedisBackend(RedisStateMixin):
         assert self._nursery is not None
         bell = self._bells.get(subscription.key)
         if bell is None:
-            bell = self._bells[subscription.key] = Doorbell()
+            bell = self._bells[subscription.key] = Doorbell(subscription.topic)
             stream = f"{self.prefix}:stream:{subscription.topic}"
             bell_key = f"{self.prefix}:bell:{subscription.key}"
             await self._nursery.start(watch, link, stream, bell_key, bell)
         return bell
 
     async def _check_declared(self, deliveries: Sequence[Delivery]) -> None:
-        declared = self._declared
-        unknown = {d.subscription for d in deliveries if d.subscription not in declared}
+        known = self._known
+        unknown = {d.subscription for d in deliveries if d.subscription not in known}
         if not unknown:
             return
         link, _ = self._running()
         table = f"{self.prefix}:subtopic"
         for key in sorted(unknown):
-            known = await link.call(
+            topic = await link.call(
                 "look up a subscription", functools.partial(link.client.hget, table, key)
             )
-            if known is None:
+            if topic is None:
                 raise BackendError(
                     f"subscription {key!r} is not declared in the Redis backend at "
                     f"{self.url} (prefix {self.prefix!r}); call `declare` first"
                 )
+            self._known.add(key)
 
     def _items(self, deliveries: Sequence[Delivery]) -> list[str]:
         """(sub, n, ref, attempt, ...) groups, as the ACK and EXTEND scripts read them."""

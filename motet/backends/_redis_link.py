@@ -212,7 +212,8 @@ class Doorbell:
     before looking at Redis, so a ring between its look and its wait is never missed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
         self._event = trio.Event()
         self.ids: tuple[str, str] | None = None  # (stream, bell) ids the receivers saw last
         self.wanted = trio.Event()  # set when a receiver is idle: the watcher should block
