@@ -231,7 +231,12 @@ class Doorbell:
 
 
 async def watch(
-    link: RedisLink, stream: str, bell_key: str, bell: Doorbell, *, task_status: Any
+    link: RedisLink,
+    stream: str,
+    bell_key: str,
+    bell: Doorbell,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Block in Redis (XREAD, which changes nothing) for news past the ids an idle receiver
     saw, and ring. Cancelling the read drops its connection (coredis does that for blocking
