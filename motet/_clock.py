@@ -6,6 +6,7 @@ through a `Clock`; nothing calls time.time() or datetime.now() in the runtime.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
@@ -53,7 +54,13 @@ class WallClock:
         return datetime.fromtimestamp(self.now(), tz=UTC).astimezone(tz)
 
     def to_trio(self, epoch: float) -> float:
-        return self.anchor_trio + (epoch - self.anchor_epoch)
+        # Round up to the first trio time at which now() really reads >= epoch. Float
+        # rounding could otherwise wake a sleeper one ulp early, forever seeing "not yet
+        # due" with a deadline already past: a spin that MockClock cannot advance.
+        when = self.anchor_trio + (epoch - self.anchor_epoch)
+        while self.anchor_epoch + (when - self.anchor_trio) < epoch:
+            when = math.nextafter(when, math.inf)
+        return when
 
     async def sleep_until(self, epoch: float) -> None:
         await trio.sleep_until(self.to_trio(epoch))
