@@ -26,11 +26,11 @@ class Request:
     raw_body: bytes = b""
 
     @property
-    def pathParams(self) -> Mapping[str, str]:  # noqa: N802 - Motia's name
+    def pathParams(self) -> Mapping[str, str]:  # Motia's name
         return self.path_params
 
     @property
-    def queryParams(self) -> Mapping[str, str | list[str]]:  # noqa: N802 - Motia's name
+    def queryParams(self) -> Mapping[str, str | list[str]]:  # Motia's name
         return self.query
 
 
