@@ -52,6 +52,22 @@ from ._protocol import Backend
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, watch
 from ._redis_state import RedisStateMixin
 
+_SCRIPTS = (
+    lua.DECLARE,
+    lua.PUBLISH,
+    lua.RECEIVE,
+    lua.ACK,
+    lua.EXTEND,
+    lua.RETRY,
+    lua.BURY,
+    lua_admin.STATE_CAS,
+    lua_admin.CLAIM_TICK,
+    lua_admin.DEPTH,
+    lua_admin.TRIM,
+    lua_admin.REDRIVE,
+    lua_admin.DISCARD,
+)
+
 
 class RedisBackend(RedisStateMixin):
     """Queues, state and cron marks in Redis at `url` (redis://host:port/db), under `prefix`.
@@ -101,6 +117,10 @@ class RedisBackend(RedisStateMixin):
         async with link.client, link.blocking:
             try:
                 await link.open()
+                for source in _SCRIPTS:  # compiled once here, so a broken script fails loudly
+                    await link.call(
+                        "load a script", functools.partial(link.client.script_load, source)
+                    )
             except BackendUnavailable as exc:
                 failure = exc  # raised below, outside coredis's task group (no wrapping)
             else:
@@ -260,21 +280,24 @@ class RedisBackend(RedisStateMixin):
         await self._acks.submit(items)
 
     async def _flush_ack(self, items: list[str]) -> None:
-        await self._script("acknowledge messages", lua.ACK, items)
+        _, clock = self._running()
+        await self._script("acknowledge messages", lua.ACK, [codec.millis(clock.now()), *items])
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         _, clock = self._running()
         await self._check_declared(deliveries)
         items = self._items(deliveries)
-        deadline = codec.millis(clock.now() + seconds)
-        await self._script("extend leases", lua.EXTEND, [deadline, *items])
+        now = clock.now()
+        args = [codec.millis(now), codec.millis(now + seconds), *items]
+        await self._script("extend leases", lua.EXTEND, args)
 
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         _, clock = self._running()
         await self._check_declared([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
-        due = codec.millis(clock.now() + max(delay, 0.0))
-        args = [delivery.subscription, ref, attempt, due]
+        now = clock.now()
+        due = codec.millis(now + max(delay, 0.0))
+        args = [codec.millis(now), delivery.subscription, ref, attempt, due]
         await self._script("schedule a retry", lua.RETRY, args)
         bell = self._bells.get(delivery.subscription)
         if bell is not None:
@@ -286,7 +309,8 @@ class RedisBackend(RedisStateMixin):
         ref, attempt = codec.parse_receipt(delivery.receipt)
         now = clock.now()
         dead_id = new_id()
-        args = [delivery.subscription, ref, attempt, dead_id, error, codec.epoch(now)]
+        args = [codec.millis(now), delivery.subscription, ref, attempt, dead_id, error]
+        args.append(codec.epoch(now))
         reply = await self._script("bury a message", lua.BURY, args)
         stored = reply[0] == 1
         body = reply[1] if stored and len(reply) > 1 else ""

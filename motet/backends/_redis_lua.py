@@ -121,9 +121,11 @@ local function release(sub, stream, ref)
     redis.call('XACK', stream, sub, ref)
   end
 end
--- The delivery (ref, attempt) still holds its lease.
-local function holds(sub, ref, attempt)
-  return redis.call('ZSCORE', k('leases', sub), ref)
+-- The delivery (ref, attempt) still holds its lease at `now` (epoch ms): an expired lease
+-- is lost even before a receive hands the message out again.
+local function holds(sub, ref, attempt, now)
+  local lease_end = redis.call('ZSCORE', k('leases', sub), ref)
+  return lease_end and tonumber(lease_end) > now
     and redis.call('HGET', k('att', sub), ref) == attempt
 end
 local function publish(topic, e, g, p)
@@ -304,9 +306,10 @@ return out
 )
 
 # Reads ARGV[from..] as groups (sub, n, ref1, attempt1, ..., refn, attemptn) and keeps, per
-# subscription in order of first appearance, the deliveries still holding their lease.
+# subscription in order of first appearance, the deliveries still holding their lease at
+# `now` (epoch ms).
 HELD = r"""
-local function held(from)
+local function held(from, now)
   local order, by = {}, {}
   local i = from
   while i <= #ARGV do
@@ -326,7 +329,9 @@ local function held(from)
     local atts = redis.call('HMGET', k('att', sub), unpack(t.refs))
     local valid = {}
     for n, ref in ipairs(t.refs) do
-      if scores[n] and atts[n] == t.atts[n] then valid[#valid + 1] = ref end
+      if scores[n] and tonumber(scores[n]) > now and atts[n] == t.atts[n] then
+        valid[#valid + 1] = ref
+      end
     end
     if #valid > 0 then out[#out + 1] = {sub, valid} end
   end
@@ -334,14 +339,14 @@ local function held(from)
 end
 """
 
-# ARGV: P, then groups (sub, n, ref, attempt, ...). Stale deliveries are skipped. Per
+# ARGV: P, now, then groups (sub, n, ref, attempt, ...). Stale deliveries are skipped. Per
 # subscription the bookkeeping is batched: one ZREM, one XACK, one HDEL per hash.
 ACK = (
     PRELUDE
     + HELD
     + r"""
 local n = 0
-for _, pair in ipairs(held(2)) do
+for _, pair in ipairs(held(3, tonumber(ARGV[2]))) do
   local sub, refs = pair[1], pair[2]
   local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
   redis.call('ZREM', k('leases', sub), unpack(refs))
@@ -367,13 +372,13 @@ return n
 """
 )
 
-# ARGV: P, deadline, then groups (sub, n, ref, attempt, ...).
+# ARGV: P, now, deadline, then groups (sub, n, ref, attempt, ...).
 EXTEND = (
     PRELUDE
     + HELD
     + r"""
-local deadline = ARGV[2]
-for _, pair in ipairs(held(3)) do
+local deadline = ARGV[3]
+for _, pair in ipairs(held(4, tonumber(ARGV[2]))) do
   local args = {}
   for _, ref in ipairs(pair[2]) do args[#args + 1] = deadline; args[#args + 1] = ref end
   redis.call('ZADD', k('leases', pair[1]), 'XX', unpack(args))
@@ -382,13 +387,13 @@ return 1
 """
 )
 
-# ARGV: P, sub, ref, attempt, due. The message waits in `delayed`; a fifo head keeps its
+# ARGV: P, now, sub, ref, attempt, due. The message waits in `delayed`; a fifo head keeps its
 # group blocked meanwhile.
 RETRY = (
     PRELUDE
     + r"""
-local sub, ref, attempt, due = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if not holds(sub, ref, attempt) then return 0 end
+local now, sub, ref, attempt, due = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if not holds(sub, ref, attempt, now) then return 0 end
 redis.call('ZREM', k('leases', sub), ref)
 redis.call('ZADD', k('delayed', sub), due, ref)
 bell(sub)
@@ -396,13 +401,14 @@ return 1
 """
 )
 
-# ARGV: P, sub, ref, attempt, dead id, error, failed_at. Reply: {1, envelope} or {0}.
+# ARGV: P, now, sub, ref, attempt, dead id, error, failed_at. Reply: {1, envelope} or {0}.
 BURY = (
     PRELUDE
     + r"""
-local sub, ref, attempt, id, err, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local now, sub, ref, attempt = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local id, err, at = ARGV[6], ARGV[7], ARGV[8]
 if redis.call('HEXISTS', P .. ':deadidx', id) == 1 then return {1, ''} end
-if not holds(sub, ref, attempt) then return {0} end
+if not holds(sub, ref, attempt, now) then return {0} end
 local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
 local body = fetch(sub, stream, ref)
 redis.call('ZREM', k('leases', sub), ref)
