@@ -119,10 +119,10 @@ class StepActor:
             return
         message = MessageInfo(id=envelope.id, attempt=delivery.attempt,
                               topic=envelope.topic, group=envelope.group)
-        logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data
         except InputValidationError as exc:
+            logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
             logger.error("input failed validation; sent to dead letters without retrying",
                          topic=envelope.topic, errors=exc.messages)
             await self._backend.bury(delivery, error=str(exc))
@@ -133,10 +133,10 @@ class StepActor:
             await self._dispatcher.call(self.step, self.trigger, payload, ctx,
                                         timeout=self.options.timeout)
         except trio.TooSlowError:
-            await self._failed(delivery, logger,
+            await self._failed(delivery, ctx.logger,
                                TimeoutError(f"timed out after {self.options.timeout:g} s"))
         except Exception as exc:
-            await self._failed(delivery, logger, exc)
+            await self._failed(delivery, ctx.logger, exc)
         else:
             self._ack(delivery)
 

@@ -16,6 +16,7 @@ import collections.abc as abc
 import dataclasses
 import datetime
 import enum
+import math
 import sys
 import types
 import typing
@@ -210,11 +211,29 @@ def to_json(converter: cattrs.Converter, value: Any) -> Any:
 
     Raises TypeError naming the path of the first value that has no JSON form.
     """
+    if type(value) is dict and _flat_plain(value):
+        return dict(value)  # the common emit payload: skip cattrs and the deep walk
     try:
         plain = converter.unstructure(value)
     except Exception as exc:  # e.g. a tuple used as a dict key
         raise TypeError(f"cannot convert {type(value).__name__} to JSON: {exc}") from exc
     return _check_json(plain, "$")
+
+
+_FLAT = (str, int, bool, type(None))
+
+
+def _flat_plain(value: dict[Any, Any]) -> bool:
+    """A dict with str keys whose values are all JSON scalars (finite floats)."""
+    for key, item in value.items():
+        if type(key) is not str:
+            return False
+        kind = type(item)
+        if kind in _FLAT:
+            continue
+        if kind is not float or item != item or item in (math.inf, -math.inf):
+            return False
+    return True
 
 
 def _check_json(value: Any, path: str) -> Any:
