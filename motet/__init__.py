@@ -7,6 +7,7 @@ Write steps in `steps/*_step.py`; run them with `motet start`, embed them with
 from ._clock import WallClock as WallClock
 from ._context import Context as Context
 from ._context import MessageInfo as MessageInfo
+from ._context import SyncContext as SyncContext
 from ._envelope import DeadLetter as DeadLetter
 from ._envelope import Envelope as Envelope
 from ._envelope import QueueOptions as QueueOptions
@@ -64,6 +65,7 @@ __all__ = [
     "Step",
     "StepDefinitionError",
     "SupervisorGaveUp",
+    "SyncContext",
     "UndeclaredTopicError",
     "WallClock",
     "cron",
