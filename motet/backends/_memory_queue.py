@@ -10,6 +10,11 @@ Where a message is, at any moment (exactly one of):
 - leased: in `_leased` under its current receipt, with an entry in `_lease_heap`,
 - delayed: in `_delayed` until its retry time.
 `seq` is a backend-wide publish counter, so it orders messages across subscriptions too.
+
+A lease is lost only when the message is handed out again: a message whose lease expired
+is ready (and counts the lost attempt) but stays in `_expired` under its old receipt until
+it is taken, so a late ack, retry or bury from the old holder still applies. Settling it
+there marks it `settled`, a tombstone that the ready structures skip when they reach it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,16 @@ from .._envelope import JSON, DeadLetter, Envelope, QueueDepth, Subscription
 class Message:
     """A message in one subscription's queue. `attempt` is the attempt of its next delivery."""
 
-    __slots__ = ("attempt", "data", "envelope", "group", "lease_until", "receipt", "seq")
+    __slots__ = (
+        "attempt",
+        "data",
+        "envelope",
+        "group",
+        "lease_until",
+        "receipt",
+        "seq",
+        "settled",
+    )
 
     def __init__(self, envelope: Envelope, data: JSON, seq: int, attempt: int = 1) -> None:
         self.envelope = envelope  # its `data` may be the caller's: read `self.data` instead
@@ -36,6 +50,7 @@ class Message:
         self.attempt = attempt
         self.receipt = ""
         self.lease_until = 0.0
+        self.settled = False  # acked/buried/retried while waiting in a ready structure
         # A fifo message without a group is its own group (it blocks nothing but itself).
         self.group: Hashable = envelope.group if envelope.group is not None else (None, seq)
 
@@ -43,8 +58,9 @@ class Message:
 class _Group:
     """A fifo group: `holder` is the one message leased or delayed, `waiting` the rest in order.
 
-    Invariant: the group's key is in `SubscriptionQueue._ready_groups` exactly when `holder`
-    is None and `waiting` is not empty; a group with neither is deleted.
+    Invariant: a group whose `holder` is None and whose `waiting` holds a live message has
+    its key in `SubscriptionQueue._ready_groups`. The key may also be there when it should
+    not (filed twice, since held, since emptied): taking checks and skips such filings.
     """
 
     __slots__ = ("holder", "waiting")
@@ -62,10 +78,14 @@ class SubscriptionQueue:
         self.dead: dict[str, DeadLetter] = {}  # insertion order = oldest first
         self.ready_count = 0
         self._standard: deque[Message] = deque()
-        self._priority: list[tuple[int, int, Message]] = []
+        # (-priority, seq, entry number, message): a tombstone and the retried copy of the
+        # same message share (priority, seq); the entry number keeps Messages uncompared.
+        self._priority: list[tuple[int, int, int, Message]] = []
+        self._entries = itertools.count()
         self._groups: dict[Hashable, _Group] = {}
         self._ready_groups: deque[Hashable] = deque()
         self._leased: dict[str, Message] = {}
+        self._expired: dict[str, Message] = {}  # old receipt -> ready again, not yet taken
         # (lease_until, receipt); entries go stale on ack/extend and are skipped, and the
         # heap is rebuilt when stale entries outnumber live ones (amortized O(1)).
         self._lease_heap: list[tuple[float, str]] = []
@@ -87,10 +107,11 @@ class SubscriptionQueue:
             self.push(message)
 
     def _drain_ready(self) -> list[Message]:
-        drained = list(self._standard) + [m for _, _, m in self._priority]
+        drained = list(self._standard) + [entry[3] for entry in self._priority]
         for group in self._groups.values():
             drained.extend(group.waiting)
             group.waiting.clear()
+        drained = [m for m in drained if not m.settled]
         self._standard.clear()
         self._priority.clear()
         self._ready_groups.clear()
@@ -112,13 +133,12 @@ class SubscriptionQueue:
         if self.strategy == "standard":
             self._standard.append(message)
         elif self.strategy == "priority":
-            heapq.heappush(self._priority, (-message.envelope.priority, message.seq, message))
+            self._push_priority(message)
         else:
-            group = self._groups.get(message.group)
-            if group is None:
-                group = self._groups[message.group] = _Group()
+            group = self._group(message)
             group.waiting.append(message)
             if group.holder is None and len(group.waiting) == 1:
+                # (A group waiting behind a tombstone is filed already: see `settle`.)
                 self._ready_groups.append(message.group)
 
     def _requeue(self, message: Message) -> None:
@@ -127,29 +147,52 @@ class SubscriptionQueue:
         if self.strategy == "standard":
             self._standard.appendleft(message)
         elif self.strategy == "priority":
-            heapq.heappush(self._priority, (-message.envelope.priority, message.seq, message))
+            self._push_priority(message)
         else:
-            group = self._groups.get(message.group)
-            if group is None:
-                group = self._groups[message.group] = _Group()
-            already_ready = group.holder is None and bool(group.waiting)
+            group = self._group(message)
             if group.holder is message:
                 group.holder = None
             group.waiting.appendleft(message)
-            if group.holder is None and not already_ready:
-                self._ready_groups.appendleft(message.group)
+            if group.holder is None:
+                self._ready_groups.appendleft(message.group)  # perhaps filed twice: harmless
+
+    def _push_priority(self, message: Message) -> None:
+        entry = (-message.envelope.priority, message.seq, next(self._entries), message)
+        heapq.heappush(self._priority, entry)
+
+    def _group(self, message: Message) -> _Group:
+        group = self._groups.get(message.group)
+        if group is None:
+            group = self._groups[message.group] = _Group()
+        return group
 
     def _pop_ready(self) -> Message | None:
         if self.strategy == "standard":
-            return self._standard.popleft() if self._standard else None
-        if self.strategy == "priority":
-            return heapq.heappop(self._priority)[2] if self._priority else None
-        if not self._ready_groups:
+            while self._standard:
+                message = self._standard.popleft()
+                if not message.settled:
+                    return message
             return None
-        group = self._groups[self._ready_groups.popleft()]
-        message = group.waiting.popleft()
-        group.holder = message
-        return message
+        if self.strategy == "priority":
+            while self._priority:
+                message = heapq.heappop(self._priority)[3]
+                if not message.settled:
+                    return message
+            return None
+        while self._ready_groups:
+            key = self._ready_groups.popleft()
+            group = self._groups.get(key)
+            if group is None or group.holder is not None:
+                continue  # a stale filing
+            waiting = group.waiting
+            while waiting and waiting[0].settled:
+                waiting.popleft()
+            if not waiting:
+                del self._groups[key]
+                continue
+            message = group.holder = waiting.popleft()
+            return message
+        return None
 
     def _release(self, message: Message) -> None:
         """The message left the queue (acked or buried): unblock its fifo group."""
@@ -174,6 +217,8 @@ class SubscriptionQueue:
             message = self._pop_ready()
             if message is None:
                 break
+            if message.receipt:
+                self._expired.pop(message.receipt, None)  # handed out again: old lease lost
             receipt = str(next(self._receipts))
             message.receipt = receipt
             message.lease_until = until
@@ -188,10 +233,15 @@ class SubscriptionQueue:
 
     def settle(self, receipt: str) -> Message | None:
         """Take the message leased under `receipt` out of the queue (ack, bury); None when
-        the lease was lost (expired and possibly handed to another consumer)."""
+        the lease was lost (the message was handed out again, or already settled)."""
         message = self._leased.pop(receipt, None)
         if message is not None:
             self._release(message)
+            return message
+        message = self._expired.pop(receipt, None)
+        if message is not None:
+            message.settled = True
+            self.ready_count -= 1
         return message
 
     def extend(self, receipt: str, until: float) -> bool:
@@ -206,7 +256,12 @@ class SubscriptionQueue:
         """Schedule the leased message again at `due`; a fifo group stays blocked meanwhile."""
         message = self._leased.pop(receipt, None)
         if message is None:
-            return False
+            expired = self.settle(receipt)  # leave its ready entry as a tombstone
+            if expired is None:
+                return False
+            message = Message(expired.envelope, expired.data, expired.seq)
+            if self.strategy == "fifo":
+                self._group(message).holder = message  # still first in its group
         message.attempt = attempt
         if due <= now:
             self._requeue(message)
@@ -225,6 +280,7 @@ class SubscriptionQueue:
             if message is None or message.lease_until != until:
                 continue  # acked, settled or extended since: a stale entry
             del self._leased[receipt]
+            self._expired[receipt] = message
             message.attempt += 1
             self._requeue(message)
         delayed = self._delayed

@@ -48,6 +48,8 @@ from motet._envelope import (
 from motet.backends._protocol import Backend
 from motet.state._ops import StateWrite
 
+from .queue_model import random_walk
+
 TRACE = "trace-contract"
 
 
@@ -314,6 +316,31 @@ class QueueContract(ContractTools):
         assert await self.depth_of(backend, s) == QueueDepth(leased=1)
         await backend.ack([current])
         assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_a_late_settle_applies_or_leaves_the_message_for_redelivery(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        # After a lease expired, and before the message is handed out again, an ack, retry
+        # or bury from the old holder may apply or be a no-op (the Protocol only promises
+        # the no-op once someone else has it): either way nothing is lost or doubled.
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1), env(2), env(3)])
+        late_ack, late_retry, late_bury = await self.receive_some(backend, s)
+        mock_clock.jump(11)
+        await backend.ack([late_ack])
+        await backend.retry(late_retry, delay=5, error="late")
+        letter = await backend.bury(late_bury, error="late")
+        mock_clock.jump(5)
+        attempts = {d.envelope.data: d.attempt for d in await self.receive_all(backend, s)}
+        assert attempts.get(1, 2) == 2  # acked, or delivered again
+        assert attempts[2] == 2  # retried or delivered again: its second attempt either way
+        if letter.id:
+            assert await backend.dead_letters(s.key) == [letter]
+            assert 3 not in attempts
+        else:
+            assert await backend.dead_letters(s.key) == []
+            assert attempts[3] == 2
 
     async def test_extend_keeps_the_lease(self, backend: Backend, mock_clock: MockClock) -> None:
         s = sub(lease=10)
@@ -1111,10 +1138,29 @@ class SharedInstanceContract(ContractTools):
         assert await other_instance.state_get("n", "k") == {"v": 1}
 
 
+class ModelContract(ContractTools):
+    """A seeded random walk per strategy, held to the queue model (queue_model.py)."""
+
+    @pytest.mark.parametrize("strategy", ["standard", "fifo", "priority"])
+    async def test_random_walk_matches_the_queue_model(
+        self, backend: Backend, clock: WallClock, strategy: Strategy, mock_clock: MockClock
+    ) -> None:
+        await random_walk(
+            backend,
+            clock,
+            mock_clock,
+            self.receive_now,
+            strategy=strategy,
+            seed=f"contract-{strategy}",
+            steps=150,
+        )
+
+
 class BackendContract(
     QueueContract,
     OrderingContract,
     DeadLetterContract,
+    ModelContract,
     StateContract,
     ScheduleContract,
     SharedInstanceContract,

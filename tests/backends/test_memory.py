@@ -285,3 +285,41 @@ async def test_shortening_a_lease_wakes_a_waiting_receive(
         await trio.testing.wait_all_tasks_blocked()
         assert [d.attempt for d in got] == [2]
         nursery.cancel_scope.cancel()
+
+
+async def test_a_late_settle_applies_until_the_message_is_handed_out_again(
+    backend: MemoryBackend, mock_clock: MockClock
+) -> None:
+    # The memory backend reads "lost" as the Protocol words it: handed to someone else. An
+    # expired lease whose message nobody took yet still settles (no needless redelivery).
+    s = sub(lease=10)
+    await backend.declare([s])
+    await backend.publish([env(1), env(2), env(3)])
+    late_ack, late_retry, late_bury = await backend.receive(s, 3)
+    mock_clock.jump(11)
+    assert (await backend.depth())[s.key] == QueueDepth(ready=3)  # expired: ready again
+    await backend.ack([late_ack])
+    await backend.retry(late_retry, delay=5, error="late")
+    letter = await backend.bury(late_bury, error="late")
+    assert letter.id
+    assert await backend.dead_letters(s.key) == [letter]
+    assert (await backend.depth())[s.key] == QueueDepth(delayed=1, dead=1)
+    mock_clock.jump(5)
+    [again] = await backend.receive(s, 10)
+    assert (again.envelope.data, again.attempt) == (2, 2)
+
+
+@pytest.mark.parametrize("strategy", ["standard", "fifo", "priority"])
+async def test_a_late_settle_is_skipped_in_every_strategy(
+    backend: MemoryBackend, mock_clock: MockClock, strategy: Strategy
+) -> None:
+    s = sub(strategy, lease=10)
+    await backend.declare([s])
+    await backend.publish([env("a1", group="A"), env("a2", group="A"), env("b1", group="B")])
+    first = await backend.receive(s, 1)
+    mock_clock.jump(11)
+    await backend.depth()  # the expired message is filed as ready again
+    await backend.ack(first)  # ... and then settled late: a tombstone the queue must skip
+    got = await backend.receive(s, 10)
+    assert first[0].envelope.data not in [d.envelope.data for d in got]
+    assert all(d.attempt == 1 for d in got)

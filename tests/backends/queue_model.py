@@ -1,0 +1,177 @@
+"""A model of the queue promises, and a seeded random walk that holds a backend to it.
+
+The model knows, for every message, whether it is ready, leased (until when, under which
+receipt), delayed (until when) or done, and from that which messages a `receive` may
+return: any of them (standard), the head of each group (fifo), or the best by (priority,
+publish order). The walk publishes, receives, acks, retries, buries (also with stale
+deliveries) and moves the clock, checking after each step that `receive` returned what the
+model allows, that attempts count every earlier delivery, that stale settling changed
+nothing, and that the pending and dead counts agree.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+from trio.testing import MockClock
+
+from motet._clock import Clock
+from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Strategy, Subscription
+from motet.backends._protocol import Backend
+
+LEASE = 10.5  # never a sum of the integer jumps below, so no expiry lands on a tie
+
+ReceiveNow = Callable[[Backend, Subscription, int], Awaitable[list[Delivery]]]
+
+
+@attrs.define
+class Modelled:
+    id: str
+    seq: int
+    group: str | None
+    priority: int
+    state: str = "ready"  # ready | leased | delayed | done
+    attempts: int = 0  # deliveries so far
+    receipt: str = ""
+    until: float = 0.0  # lease end or retry time
+
+
+class QueueModel:
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+        self.messages: dict[str, Modelled] = {}
+        self.buried = 0
+
+    @staticmethod
+    def available(m: Modelled, now: float) -> bool:
+        return m.state == "ready" or (m.state in ("leased", "delayed") and now >= m.until)
+
+    def receivable(self, now: float) -> list[Modelled]:
+        live = sorted((m for m in self.messages.values() if m.state != "done"), key=_seq)
+        if self.strategy == "fifo":
+            heads: dict[Any, Modelled] = {}
+            for m in live:
+                heads.setdefault(m.group if m.group is not None else m.id, m)
+            live = list(heads.values())
+        ready = [m for m in live if self.available(m, now)]
+        if self.strategy == "priority":
+            ready.sort(key=lambda m: (-m.priority, m.seq))
+        return ready
+
+    def holder(self, delivery: Delivery) -> Modelled | None:
+        """The message if this delivery is its latest and it is still out, else None:
+        settling a delivery whose message was handed out again must change nothing."""
+        m = self.messages[delivery.envelope.id]
+        if m.state == "leased" and m.receipt == delivery.receipt:
+            return m
+        return None
+
+    def pending(self) -> int:
+        return sum(1 for m in self.messages.values() if m.state != "done")
+
+    def depth(self, now: float) -> QueueDepth:
+        """Expired leases and due retries counted as ready (the memory backend's reading)."""
+        ms = list(self.messages.values())
+        waiting = [m for m in ms if m.state in ("leased", "delayed") and now < m.until]
+        return QueueDepth(
+            ready=self.pending() - len(waiting),
+            leased=sum(1 for m in waiting if m.state == "leased"),
+            delayed=sum(1 for m in waiting if m.state == "delayed"),
+            dead=self.buried,
+        )
+
+
+def _seq(m: Modelled) -> int:
+    return m.seq
+
+
+async def random_walk(
+    backend: Backend,
+    clock: Clock,
+    mock_clock: MockClock,
+    receive_now: ReceiveNow,
+    *,
+    strategy: Strategy,
+    seed: str,
+    steps: int,
+    exact_depth: bool = False,
+) -> None:
+    rng = random.Random(seed)
+    s = Subscription(f"walk-{strategy}", "w", QueueOptions(strategy=strategy, lease=LEASE))
+    await backend.declare([s])
+    model = QueueModel(strategy)
+    held: list[Delivery] = []
+    seq = 0
+    for step in range(steps):
+        roll = rng.random()
+        now = clock.now()
+        where = f"seed {seed!r} step {step}"
+        if roll < 0.25:
+            batch = []
+            for _ in range(rng.randint(1, 3)):
+                seq += 1
+                group = rng.choice(["A", "B", "C", None])
+                e = Envelope(
+                    s.topic, {"seq": seq}, "trace", group=group, priority=rng.choice([0, 1, 5])
+                )
+                model.messages[e.id] = Modelled(e.id, seq, e.group, e.priority)
+                batch.append(e)
+            await backend.publish(batch)
+        elif roll < 0.5:
+            max_count = rng.choice([1, 2, 100])
+            allowed = model.receivable(now)
+            got = await receive_now(backend, s, max_count)
+            ids = [d.envelope.id for d in got]
+            if strategy == "priority":
+                assert ids == [m.id for m in allowed[:max_count]], where
+            else:  # which ones, when not all fit, is only "roughly publish order"
+                assert len(ids) == min(max_count, len(allowed)), where
+                assert set(ids) <= {m.id for m in allowed}, where
+            for d in got:
+                leased = model.messages[d.envelope.id]
+                leased.attempts += 1
+                assert d.attempt == leased.attempts, f"{where}: attempts count earlier deliveries"
+                leased.state, leased.receipt, leased.until = "leased", d.receipt, now + LEASE
+                held.append(d)
+        elif roll < 0.8 and held:
+            d = held.pop(rng.randrange(len(held)))
+            m = model.holder(d)  # None: stale, and settling it must change nothing
+            # Expired but not handed out again: the Protocol lets settling apply or not,
+            # so learn which from the counts (both keep every message exactly once).
+            late = m is not None and now >= m.until
+            before = (await backend.depth())[s.key]
+            action = rng.choice(["ack", "ack", "retry", "bury"])
+            if action == "ack":
+                await backend.ack([d])
+                after = (await backend.depth())[s.key]
+                if m and (not late or after.pending == before.pending - 1):
+                    m.state = "done"
+            elif action == "retry":
+                delay = rng.choice([0, 2, 7])
+                await backend.retry(d, delay=delay, error="boom")
+                after = (await backend.depth())[s.key]
+                if m and (not late or delay == 0 or after.delayed == before.delayed + 1):
+                    m.state, m.until = "delayed", now + delay
+            elif m:  # burying a stale delivery is left unspecified by the Protocol
+                letter = await backend.bury(d, error="dead")
+                if not late or letter.id:
+                    m.state = "done"
+                    model.buried += 1
+        else:
+            mock_clock.jump(rng.choice([1, 3, 11]))
+        depth = (await backend.depth())[s.key]
+        if exact_depth:
+            assert depth == model.depth(clock.now()), where
+        expected = (model.pending(), model.buried)
+        assert (depth.pending, depth.dead) == expected, f"{where}: {depth}, model {expected}"
+    # Whatever is still pending is delivered in the end.
+    mock_clock.jump(1000)
+    while got := await receive_now(backend, s, 100):
+        await backend.ack(got)
+        for d in got:
+            model.messages[d.envelope.id].state = "done"
+    assert model.pending() == 0
+    assert (await backend.depth())[s.key].pending == 0
