@@ -42,9 +42,11 @@ class MemoryBackend:
     several instances over one backend. Beyond the Protocols it offers synchronous
     introspection for test harnesses: `next_due()` and `pending_total()`.
 
-    Where the Protocols are silent: `retry`, `extend` and `bury` of a delivery whose lease
-    was lost are no-ops like `ack` (the message belongs to its new holder); `bury` then
-    returns a record with an empty `id` that is not stored.
+    Leases: a lease is lost when its message is handed out again, as the Protocol words
+    it; until then an expired delivery still settles (`ack`, `retry`, `bury`), though it
+    can no longer be `extend`ed. Where the Protocols are silent: `retry`, `extend` and
+    `bury` of a lost delivery are no-ops like `ack` (the message belongs to its new
+    holder); `bury` then returns a record with an empty `id` that is not stored.
     """
 
     name = "memory"
