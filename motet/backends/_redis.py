@@ -280,24 +280,21 @@ class RedisBackend(RedisStateMixin):
         await self._acks.submit(items)
 
     async def _flush_ack(self, items: list[str]) -> None:
-        _, clock = self._running()
-        await self._script("acknowledge messages", lua.ACK, [codec.millis(clock.now()), *items])
+        await self._script("acknowledge messages", lua.ACK, items)
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         _, clock = self._running()
         await self._check_declared(deliveries)
         items = self._items(deliveries)
-        now = clock.now()
-        args = [codec.millis(now), codec.millis(now + seconds), *items]
-        await self._script("extend leases", lua.EXTEND, args)
+        deadline = codec.millis(clock.now() + seconds)
+        await self._script("extend leases", lua.EXTEND, [deadline, *items])
 
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         _, clock = self._running()
         await self._check_declared([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
-        now = clock.now()
-        due = codec.millis(now + max(delay, 0.0))
-        args = [codec.millis(now), delivery.subscription, ref, attempt, due]
+        due = codec.millis(clock.now() + max(delay, 0.0))
+        args = [delivery.subscription, ref, attempt, due]
         await self._script("schedule a retry", lua.RETRY, args)
         bell = self._bells.get(delivery.subscription)
         if bell is not None:
@@ -309,8 +306,7 @@ class RedisBackend(RedisStateMixin):
         ref, attempt = codec.parse_receipt(delivery.receipt)
         now = clock.now()
         dead_id = new_id()
-        args = [codec.millis(now), delivery.subscription, ref, attempt, dead_id, error]
-        args.append(codec.epoch(now))
+        args = [delivery.subscription, ref, attempt, dead_id, error, codec.epoch(now)]
         reply = await self._script("bury a message", lua.BURY, args)
         stored = reply[0] == 1
         body = reply[1] if stored and len(reply) > 1 else ""

@@ -121,12 +121,21 @@ local function release(sub, stream, ref)
     redis.call('XACK', stream, sub, ref)
   end
 end
--- The delivery (ref, attempt) still holds its lease at `now` (epoch ms): an expired lease
--- is lost even before a receive hands the message out again.
-local function holds(sub, ref, attempt, now)
-  local lease_end = redis.call('ZSCORE', k('leases', sub), ref)
-  return lease_end and tonumber(lease_end) > now
-    and redis.call('HGET', k('att', sub), ref) == attempt
+-- Where the delivery (ref, attempt) still holds its message: 'leases' (its lease, even if
+-- expired), 'ready' (expired and re-queued, but not handed out again: that would have
+-- raised the attempt), or false (handed out again, retried or settled already).
+local function holds(sub, ref, attempt)
+  if redis.call('HGET', k('att', sub), ref) ~= attempt then return false end
+  if redis.call('ZSCORE', k('leases', sub), ref) then return 'leases' end
+  if redis.call('ZSCORE', k('ready', sub), rkey(ref)) then return 'ready' end
+  return false
+end
+local function unhold(sub, ref, where)
+  if where == 'leases' then
+    redis.call('ZREM', k('leases', sub), ref)
+  else
+    redis.call('ZREM', k('ready', sub), rkey(ref))
+  end
 end
 local function publish(topic, e, g, p)
   if redis.call('EXISTS', k('subs', topic)) == 0 then return end
@@ -306,10 +315,10 @@ return out
 )
 
 # Reads ARGV[from..] as groups (sub, n, ref1, attempt1, ..., refn, attemptn) and keeps, per
-# subscription in order of first appearance, the deliveries still holding their lease at
-# `now` (epoch ms).
+# subscription in order of first appearance, the deliveries that still hold their message
+# (see `holds`): {sub, refs, ready-set members of those that were re-queued}.
 HELD = r"""
-local function held(from, now)
+local function held(from)
   local order, by = {}, {}
   local i = from
   while i <= #ARGV do
@@ -327,27 +336,33 @@ local function held(from, now)
     local t = by[sub]
     local scores = redis.call('ZMSCORE', k('leases', sub), unpack(t.refs))
     local atts = redis.call('HMGET', k('att', sub), unpack(t.refs))
-    local valid = {}
+    local valid, requeued = {}, {}
     for n, ref in ipairs(t.refs) do
-      if scores[n] and tonumber(scores[n]) > now and atts[n] == t.atts[n] then
-        valid[#valid + 1] = ref
+      if atts[n] == t.atts[n] then
+        if scores[n] then
+          valid[#valid + 1] = ref
+        elseif redis.call('ZSCORE', k('ready', sub), rkey(ref)) then
+          valid[#valid + 1] = ref
+          requeued[#requeued + 1] = rkey(ref)
+        end
       end
     end
-    if #valid > 0 then out[#out + 1] = {sub, valid} end
+    if #valid > 0 then out[#out + 1] = {sub, valid, requeued} end
   end
   return out
 end
 """
 
-# ARGV: P, now, then groups (sub, n, ref, attempt, ...). Stale deliveries are skipped. Per
+# ARGV: P, then groups (sub, n, ref, attempt, ...). Stale deliveries are skipped. Per
 # subscription the bookkeeping is batched: one ZREM, one XACK, one HDEL per hash.
 ACK = (
     PRELUDE
     + HELD
     + r"""
 local n = 0
-for _, pair in ipairs(held(3, tonumber(ARGV[2]))) do
+for _, pair in ipairs(held(2)) do
   local sub, refs = pair[1], pair[2]
+  if #pair[3] > 0 then redis.call('ZREM', k('ready', sub), unpack(pair[3])) end
   local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
   redis.call('ZREM', k('leases', sub), unpack(refs))
   local ids, copies = {}, {}
@@ -372,13 +387,14 @@ return n
 """
 )
 
-# ARGV: P, now, deadline, then groups (sub, n, ref, attempt, ...).
+# ARGV: P, deadline, then groups (sub, n, ref, attempt, ...). A lease already re-queued
+# stays lost (ZADD XX).
 EXTEND = (
     PRELUDE
     + HELD
     + r"""
-local deadline = ARGV[3]
-for _, pair in ipairs(held(4, tonumber(ARGV[2]))) do
+local deadline = ARGV[2]
+for _, pair in ipairs(held(3)) do
   local args = {}
   for _, ref in ipairs(pair[2]) do args[#args + 1] = deadline; args[#args + 1] = ref end
   redis.call('ZADD', k('leases', pair[1]), 'XX', unpack(args))
@@ -387,31 +403,32 @@ return 1
 """
 )
 
-# ARGV: P, now, sub, ref, attempt, due. The message waits in `delayed`; a fifo head keeps its
+# ARGV: P, sub, ref, attempt, due. The message waits in `delayed`; a fifo head keeps its
 # group blocked meanwhile.
 RETRY = (
     PRELUDE
     + r"""
-local now, sub, ref, attempt, due = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if not holds(sub, ref, attempt, now) then return 0 end
-redis.call('ZREM', k('leases', sub), ref)
+local sub, ref, attempt, due = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local where = holds(sub, ref, attempt)
+if not where then return 0 end
+unhold(sub, ref, where)
 redis.call('ZADD', k('delayed', sub), due, ref)
 bell(sub)
 return 1
 """
 )
 
-# ARGV: P, now, sub, ref, attempt, dead id, error, failed_at. Reply: {1, envelope} or {0}.
+# ARGV: P, sub, ref, attempt, dead id, error, failed_at. Reply: {1, envelope} or {0}.
 BURY = (
     PRELUDE
     + r"""
-local now, sub, ref, attempt = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local id, err, at = ARGV[6], ARGV[7], ARGV[8]
+local sub, ref, attempt, id, err, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 if redis.call('HEXISTS', P .. ':deadidx', id) == 1 then return {1, ''} end
-if not holds(sub, ref, attempt, now) then return {0} end
+local where = holds(sub, ref, attempt)
+if not where then return {0} end
+unhold(sub, ref, where)
 local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
 local body = fetch(sub, stream, ref)
-redis.call('ZREM', k('leases', sub), ref)
 if body then
   local args = {'XADD', k('dead', sub), '*', 'id', id, 'e', body, 'err', err, 'att', attempt,
                 'at', at}

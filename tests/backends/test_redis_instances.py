@@ -297,3 +297,23 @@ async def test_one_backend_object_runs_once_at_a_time(
 ) -> None:
     with pytest.raises(BackendError, match="already running"):
         await nursery.start(instances[0].run, clock)
+
+
+async def test_a_late_ack_applies_until_the_message_is_handed_out_again(
+    instances: list[RedisBackend], mock_clock: MockClock
+) -> None:
+    """A receive re-queues every expired lease but hands out only what it was asked for:
+    the old holder of a re-queued message that nobody has yet may still ack it."""
+    first, second, _ = instances
+    jobs = Subscription("jobs", "worker", QueueOptions(lease=10))
+    await first.declare([jobs])
+    await first.publish([env(1), env(2)])
+    old_one, old_two = await first.receive(jobs, 10)
+    mock_clock.jump(11)
+    [again] = await second.receive(jobs, 1)  # both re-queued, only message 1 handed out
+    assert (again.envelope.data, again.attempt) == (1, 2)
+    assert (await first.depth())[jobs.key] == QueueDepth(ready=1, leased=1)
+    await first.ack([old_one, old_two])  # 1: someone else has it (no-op); 2: applies
+    assert (await first.depth())[jobs.key] == QueueDepth(leased=1)
+    await second.ack([again])
+    assert (await first.depth())[jobs.key] == QueueDepth()
