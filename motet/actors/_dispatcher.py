@@ -6,6 +6,7 @@ handler is called the same way whatever triggered it. Also the runtime's `HttpIn
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import trio
 
 from .._clock import Clock
 from .._context import Context, Emitter, MessageInfo, SyncContext
+from .._envelope import new_id
 from .._logging import Logger, LogHub
 from ..backends._protocol import StateBackend, StateChange
 from ..gateway._request import Request
@@ -37,9 +39,17 @@ class HandlerRun:
     duration: float  # seconds
     outcome: str  # "ok" | "error" | "timeout"
     error: str | None = None
+    run_id: str = ""  # unique per call while observers are attached (the trace span id)
+    topic: str | None = None  # the delivered message's topic (queue, cron, state)
 
 
 HandlerObserver = Callable[[HandlerRun], None]
+
+# The run id of the handler call running in this task (and in the threads and from_thread
+# calls it makes), so emits and state writes can be attributed to the run that made them.
+# Set only while observers are attached.
+CURRENT_RUN: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "motet_current_run", default=None)
 
 
 class Dispatcher:
@@ -94,6 +104,10 @@ class Dispatcher:
         t0 = trio.current_time()
         self.running[step.name] += 1
         outcome, error = "error", None
+        run_id, token = "", None
+        if self.observers:
+            run_id = new_id()
+            token = CURRENT_RUN.set(run_id)
         try:
             if timeout is None:
                 result = await self._invoke(step, trigger, payload, ctx)
@@ -110,6 +124,8 @@ class Dispatcher:
             raise
         finally:
             self.running[step.name] -= 1
+            if token is not None:
+                CURRENT_RUN.reset(token)
             if self.observers:
                 message = ctx.message
                 run = HandlerRun(
@@ -117,6 +133,7 @@ class Dispatcher:
                     message_id=message.id if message else None,
                     attempt=message.attempt if message else None, started=started,
                     duration=trio.current_time() - t0, outcome=outcome, error=error,
+                    run_id=run_id, topic=message.topic if message else None,
                 )
                 for observer in self.observers:
                     observer(run)

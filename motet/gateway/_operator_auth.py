@@ -1,0 +1,94 @@
+"""Who may use the operator endpoints (console, metrics, health, dead letters, state).
+
+- Without a token, they answer loopback clients only, and the gateway refuses to bind a
+  non-loopback address (anyone on the network could read state and re-drive messages).
+- With a token (project config `token`, or the MOTET_TOKEN environment variable), every
+  client must present it, loopback included (a reverse proxy on the same host makes every
+  client look local): `Authorization: Bearer <token>`, or the `motet_token` cookie that
+  visiting `/_console?token=<token>` sets.
+- Tokens are compared with `hmac.compare_digest` (constant time).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from collections.abc import Mapping
+
+import attrs
+
+from .._errors import GatewayError
+
+TOKEN_ENV = "MOTET_TOKEN"
+COOKIE = "motet_token"
+
+
+def resolve_token(configured: str | None, environ: Mapping[str, str] | None = None
+                  ) -> str | None:
+    """The project's token, else MOTET_TOKEN; blank counts as none."""
+    environ = os.environ if environ is None else environ
+    for candidate in (configured, environ.get(TOKEN_ENV)):
+        if candidate is not None and candidate.strip():
+            return candidate.strip()
+    return None
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to serve the operator endpoints on a non-loopback address without a token."""
+    if token is None and not is_loopback(host):
+        raise GatewayError(
+            f"refusing to listen on {host!r} without an operator token: the console, metrics, "
+            "dead-letter and state endpoints would be open to the network. Set `token` in "
+            f"motet.toml or the {TOKEN_ENV} environment variable, or bind 127.0.0.1")
+
+
+def _cookie(header: str | None, name: str) -> str | None:
+    for part in (header or "").split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value
+    return None
+
+
+@attrs.frozen
+class OperatorAccess:
+    token: str | None
+
+    def presented(self, headers: Mapping[str, str]) -> str | None:
+        auth = headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return _cookie(headers.get("cookie"), COOKIE)
+
+    def refusal(self, client_host: str | None, headers: Mapping[str, str]) -> str | None:
+        """None when the request may proceed, else why not (for the 401's detail)."""
+        if self.token is None:
+            if is_loopback(client_host):
+                return None
+            return ("the operator endpoints answer loopback clients only when no token is "
+                    "configured")
+        if self.matches(self.presented(headers)):
+            return None
+        return ("a valid operator token is required: send 'Authorization: Bearer <token>' "
+                "or open /_console?token=<token> once")
+
+    def matches(self, presented: str | None) -> bool:
+        if self.token is None or presented is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self.token.encode())

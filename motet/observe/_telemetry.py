@@ -1,0 +1,248 @@
+"""The telemetry part: records logs, spans and metrics from the runtime's observer hooks,
+and writes logs and spans to a `TelemetryStore` in batches.
+
+    observers (trio thread, synchronous) ──> bounded buffer ──> writer task
+                                                                 └─> thread: store.write
+
+Observers never wait: when the buffer is full the record is dropped and counted
+(`motet_telemetry_dropped_total`), so telemetry can slow nothing down. The writer wakes
+only when something is buffered, waits `flush_interval` to gather a batch, and hands it to
+a worker thread. On stop, what is buffered is written before the store closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from .._envelope import Envelope, new_id
+from .._logging import LogRecord
+from ..actors._dispatcher import CURRENT_RUN, HandlerRun
+from ..backends._protocol import StateChange
+from ._records import (
+    Emitted,
+    HttpExchange,
+    LogQuery,
+    Span,
+    SpanQuery,
+    StateWriteInfo,
+    StoredLog,
+    TraceSummary,
+)
+from ._runtime_metrics import RuntimeMetrics
+from ._sqlite_store import SqliteTelemetryStore
+from ._store import MemoryTelemetryStore, Retention, TelemetryStore
+from ._traces import TraceRow, waterfall
+
+if TYPE_CHECKING:
+    from .._runtime import Runtime
+
+TRACE_SPAN_LIMIT = 5_000
+TRACE_LOG_LIMIT = 2_000
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not value > 0:
+        raise ValueError(f"TelemetryOptions.{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen
+class TelemetryOptions:
+    """`store`: a TelemetryStore, "memory", a SQLite file path, or None for the default:
+    memory beside the memory backend, otherwise `telemetry.db` beside the SQLite backend's
+    file (for Redis: `<project root>/.motet/telemetry.db`, a local file per host)."""
+
+    store: TelemetryStore | str | Path | None = None
+    retention: Retention = attrs.field(factory=Retention)
+    buffer: int = attrs.field(default=10_000, validator=_positive)  # records held unwritten
+    flush_interval: float = attrs.field(default=0.25, validator=_positive)  # s
+
+
+async def start_telemetry(nursery: trio.Nursery, runtime: Runtime) -> Telemetry | None:
+    """Start recording for `runtime` if its options ask for it ("auto": when it serves)."""
+    choice = runtime.options.telemetry
+    if choice == "auto":
+        if runtime._gateway is None:
+            return None
+        choice = TelemetryOptions()
+    if not isinstance(choice, TelemetryOptions):
+        raise TypeError("RuntimeOptions.telemetry must be 'auto', None or a TelemetryOptions, "
+                        f"got {choice!r}")
+    telemetry = Telemetry(choice)
+    await nursery.start(telemetry.run, runtime)
+    return telemetry
+
+
+def open_store(options: TelemetryOptions, runtime: Runtime) -> TelemetryStore:
+    store = options.store
+    if store == "memory":
+        return MemoryTelemetryStore(options.retention)
+    if isinstance(store, str | Path):
+        return SqliteTelemetryStore(store, options.retention)
+    if store is not None:
+        return store
+    if runtime.backend.name == "memory":
+        return MemoryTelemetryStore(options.retention)
+    backend_path = getattr(runtime.backend, "path", None)
+    if isinstance(backend_path, Path) and str(backend_path) != ":memory:":
+        return SqliteTelemetryStore(backend_path.parent / "telemetry.db", options.retention)
+    return SqliteTelemetryStore(runtime.project.root / ".motet" / "telemetry.db",
+                                options.retention)
+
+
+class Telemetry:
+    def __init__(self, options: TelemetryOptions | None = None) -> None:
+        self.options = options or TelemetryOptions()
+        self.store: TelemetryStore | None = None
+        self.metrics: RuntimeMetrics | None = None
+        self._runtime: Runtime | None = None
+        self._logs: list[LogRecord] = []
+        self._spans: list[Span] = []
+        self._emits: dict[str, list[Emitted]] = {}  # run id -> messages it published
+        self._writes: dict[str, list[StateWriteInfo]] = {}  # run id -> its state writes
+        self._steps: set[str] = set()
+        self._pending = trio.Event()
+        self._write_lock = trio.Lock()
+        self._limiter = trio.CapacityLimiter(1)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, runtime: Runtime, *,
+                  task_status: trio.TaskStatus[Telemetry] = trio.TASK_STATUS_IGNORED) -> None:
+        assert runtime.hub and runtime.dispatcher and runtime.router
+        self._runtime = runtime
+        self._steps = {s.name for s in runtime.steps}
+        self.metrics = RuntimeMetrics(runtime.subscriptions)
+        self.store = await trio.to_thread.run_sync(open_store, self.options, runtime)
+        runtime.hub.add_sink(self.on_log)
+        runtime.dispatcher.observers.append(self.on_run)
+        runtime.dispatcher.state_observers.append(self.on_state)
+        runtime.router.observers.append(self.on_envelope)
+        try:
+            task_status.started(self)
+            while True:
+                await self._pending.wait()
+                if self._logs or self._spans:
+                    await trio.sleep(self.options.flush_interval)
+                    await self.flush()
+                else:
+                    self._pending = trio.Event()
+        finally:
+            runtime.hub.remove_sink(self.on_log)
+            runtime.dispatcher.observers.remove(self.on_run)
+            runtime.dispatcher.state_observers.remove(self.on_state)
+            runtime.router.observers.remove(self.on_envelope)
+            with trio.CancelScope(shield=True):
+                await self.flush()
+                await trio.to_thread.run_sync(self.store.close, limiter=self._limiter)
+
+    async def flush(self) -> None:
+        """Write everything buffered so far; returns once it is stored."""
+        async with self._write_lock:
+            # Wake the writer loop if it waits on the event being replaced, so it never
+            # sleeps on an event nobody will set.
+            woken, self._pending = self._pending, trio.Event()
+            woken.set()
+            logs, self._logs = self._logs, []
+            spans, self._spans = self._spans, []
+            if not (logs or spans) or self.store is None or self._runtime is None:
+                return
+            now = self._runtime.clock.now()
+            store = self.store
+            await trio.to_thread.run_sync(lambda: store.write(logs, spans, now=now),
+                                          limiter=self._limiter)
+
+    # -- observers (synchronous, never block) ---------------------------------------------
+
+    def _buffer(self, kind: str, items: list[Any], item: Any) -> None:
+        if len(self._logs) + len(self._spans) >= self.options.buffer:
+            assert self.metrics is not None
+            self.metrics.dropped.inc(kind)
+            return
+        items.append(item)
+        self._pending.set()
+
+    def on_log(self, record: LogRecord) -> None:
+        self._buffer("log", self._logs, record)
+
+    def on_envelope(self, envelope: Envelope, source: str | None) -> None:
+        emitted = Emitted(envelope.topic, envelope.id)
+        run = CURRENT_RUN.get()
+        if run is not None:
+            self._emits.setdefault(run, []).append(emitted)
+            return
+        step = source if source in self._steps else None
+        self._buffer("span", self._spans, Span(
+            span_id=new_id(), trace_id=envelope.trace_id, kind="emit",
+            name=f"emit {envelope.topic}", started=envelope.created_at, duration=0.0,
+            step=step, emitted=(emitted,)))
+
+    def on_state(self, change: StateChange) -> None:
+        run = CURRENT_RUN.get()
+        if run is not None:
+            self._writes.setdefault(run, []).append(
+                StateWriteInfo(change.namespace, change.key, change.event))
+
+    def on_run(self, run: HandlerRun) -> None:
+        assert self.metrics is not None
+        self.metrics.on_run(run)
+        self._buffer("span", self._spans, Span(
+            span_id=run.run_id or new_id(), trace_id=run.trace_id, kind="handler",
+            name=run.step, started=run.started, duration=run.duration, outcome=run.outcome,
+            step=run.step, trigger=run.trigger, topic=run.topic, message_id=run.message_id,
+            attempt=run.attempt, error=run.error,
+            emitted=tuple(self._emits.pop(run.run_id, ())),
+            state_writes=tuple(self._writes.pop(run.run_id, ()))))
+
+    def on_http(self, exchange: HttpExchange) -> None:
+        """Called by the gateway for every request to a step route or an unknown path."""
+        assert self.metrics is not None and self._runtime is not None
+        self.metrics.on_http(exchange)
+        if exchange.trace_id is None:
+            return
+        name = f"{exchange.method} {exchange.route or exchange.path}"
+        self._buffer("span", self._spans, Span(
+            span_id=new_id(), trace_id=exchange.trace_id, kind="http", name=name,
+            started=self._runtime.clock.now() - exchange.duration, duration=exchange.duration,
+            outcome="error" if exchange.status >= 500 else "ok", step=exchange.step,
+            trigger="http", status=exchange.status))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def logs(self, query: LogQuery) -> list[StoredLog]:
+        assert self.store is not None
+        result: list[StoredLog] = await self._read(self.store.logs, query)
+        return result
+
+    async def spans(self, query: SpanQuery) -> list[Span]:
+        assert self.store is not None
+        result: list[Span] = await self._read(self.store.spans, query)
+        return result
+
+    async def traces(self, query: SpanQuery) -> list[TraceSummary]:
+        assert self.store is not None
+        result: list[TraceSummary] = await self._read(self.store.traces, query)
+        return result
+
+    async def trace(self, trace_id: str) -> tuple[list[TraceRow], list[StoredLog]]:
+        """One trace: its spans as a waterfall (parents assembled) and its log lines."""
+        spans = await self.spans(SpanQuery(trace_id=trace_id, limit=TRACE_SPAN_LIMIT))
+        logs = await self.logs(LogQuery(trace_id=trace_id, limit=TRACE_LOG_LIMIT))
+        return waterfall(spans), logs
+
+    async def metrics_text(self) -> str:
+        assert self.metrics is not None and self._runtime is not None
+        return await self.metrics.render(self._runtime)
+
+    def statistics(self) -> Mapping[str, int]:
+        assert self.metrics is not None
+        return {"buffered": len(self._logs) + len(self._spans),
+                "dropped_logs": int(self.metrics.dropped.value("log")),
+                "dropped_spans": int(self.metrics.dropped.value("span"))}
