@@ -237,3 +237,25 @@ async def test_concurrency_bounds_handlers_running_at_once(autojump_clock: Any) 
             await app.emit("t", {"i": i})
         await app.settle(fail_fast=True)
     assert peak == 3
+
+
+async def test_priority_queue_does_not_lease_ahead_of_a_busy_worker(autojump_clock: Any
+                                                                    ) -> None:
+    # Regression: a delivery handed straight to a waiting worker was not counted as held,
+    # so a concurrency-1 actor leased one message early and ran "low" before "urgent".
+    order: list[str] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        order.append(data["id"])
+        if data["id"] == "first":
+            await trio.sleep(10)
+
+    step = load_step({"name": "P", "triggers": [
+        {"type": "queue", "topic": "t", "strategy": "priority", "concurrency": 1}]}, handler)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {"id": "first"})
+        await trio.sleep(1)  # "first" is running now
+        for ident, priority in [("low", 0), ("urgent", 9), ("normal", 5)]:
+            await app.emit("t", {"id": ident}, priority=priority)
+        await app.settle(fail_fast=True)
+    assert order == ["first", "urgent", "normal", "low"]
