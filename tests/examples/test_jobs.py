@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from ._app import fields_of, open_app, problem_errors
 
 
@@ -123,10 +121,6 @@ async def test_job_metrics_every_5_minutes(autojump_clock: Any) -> None:
             "queued": 0, "processing": 0, "completed": 2, "failed": 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime: StepActor._free_slots counts neither a delivery handed straight to a waiting "
-    "worker nor one not yet started, so a concurrency-1 actor prefetches one message "
-    "(`later-low`) before higher priorities arrive; counting len(self.held) fixes it"))
 async def test_waiting_jobs_run_by_priority_one_at_a_time(autojump_clock: Any) -> None:
     async with open_app("jobs") as app:
         r = await app.http.post("/jobs", json={"name": "first", "priority": "low"})
