@@ -52,6 +52,10 @@ from ._protocol import Backend
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, watch
 from ._redis_state import RedisStateMixin
 
+# Most deliveries per script call: a Lua `unpack` takes at most ~8000 values, and a script
+# blocks Redis while it runs, so huge batches are split (a receive leases at most this many).
+_CHUNK = 1000
+
 _SCRIPTS = (
     lua.DECLARE,
     lua.PUBLISH,
@@ -193,7 +197,8 @@ class RedisBackend(RedisStateMixin):
         while True:
             woken = bell.event()
             now = clock.now()
-            args = [key, self.consumer, codec.millis(now), codec.millis(now + lease), max_count]
+            count = min(max_count, _CHUNK)
+            args = [key, self.consumer, codec.millis(now), codec.millis(now + lease), count]
             reply = await self._script("receive from " + key, lua.RECEIVE, args)
             status = reply[0]
             if status != "ok":
@@ -273,11 +278,11 @@ class RedisBackend(RedisStateMixin):
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()
         await self._check_declared(deliveries)
-        items = self._items(deliveries)
-        if not items:
+        if not deliveries:
             await trio.lowlevel.checkpoint()
             return
-        await self._acks.submit(items)
+        for start in range(0, len(deliveries), _CHUNK):
+            await self._acks.submit(self._items(deliveries[start : start + _CHUNK]))
 
     async def _flush_ack(self, items: list[str]) -> None:
         await self._script("acknowledge messages", lua.ACK, items)
@@ -285,9 +290,10 @@ class RedisBackend(RedisStateMixin):
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         _, clock = self._running()
         await self._check_declared(deliveries)
-        items = self._items(deliveries)
         deadline = codec.millis(clock.now() + seconds)
-        await self._script("extend leases", lua.EXTEND, [deadline, *items])
+        for start in range(0, len(deliveries), _CHUNK):
+            items = self._items(deliveries[start : start + _CHUNK])
+            await self._script("extend leases", lua.EXTEND, [deadline, *items])
 
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         _, clock = self._running()

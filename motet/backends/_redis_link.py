@@ -52,7 +52,7 @@ class RedisOptions:
     tick_ttl: int = 7 * 86400  # s a claimed cron tick's mark lives
     max_connections: int = 64  # shared by every command (they are multiplexed)
     max_blocking_connections: int = 1024  # one per subscription whose receivers are idle
-    batch: int = 500  # most items per group-commit round trip
+    batch: int = 2000  # most script arguments per group-commit round trip
 
 
 class RedisLink:

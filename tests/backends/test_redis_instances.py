@@ -317,3 +317,19 @@ async def test_a_late_ack_applies_until_the_message_is_handed_out_again(
     assert (await first.depth())[jobs.key] == QueueDepth(leased=1)
     await second.ack([again])
     assert (await first.depth())[jobs.key] == QueueDepth()
+
+
+async def test_batches_beyond_what_one_script_call_takes_are_split(
+    instances: list[RedisBackend], mock_clock: MockClock
+) -> None:
+    backend = instances[0]
+    jobs = Subscription("jobs", "bulk")
+    await backend.declare([jobs])
+    await backend.publish([env(n) for n in range(2500)])
+    first = await backend.receive(jobs, 5000)  # at most 1000 per receive
+    assert len(first) == 1000
+    rest = first + await backend.receive(jobs, 5000) + await backend.receive(jobs, 5000)
+    assert sorted(d.envelope.data for d in rest) == list(range(2500))
+    await backend.extend(rest, 60)
+    await backend.ack(rest)
+    assert (await backend.depth())[jobs.key] == QueueDepth()
