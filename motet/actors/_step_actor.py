@@ -62,6 +62,8 @@ class StepActor:
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
         self._holding = trio.Event()
+        self._fetching = trio.CancelScope()
+        self.stopping = False
 
     @property
     def name(self) -> str:
@@ -70,6 +72,9 @@ class StepActor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         self._handling = 0  # workers of a crashed run are gone
+        self._fetching = trio.CancelScope()
+        if self.stopping:
+            self._fetching.cancel()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._acker)
             nursery.start_soon(self._keep_leases)
@@ -83,7 +88,19 @@ class StepActor:
     def _free_slots(self) -> int:
         return self.options.concurrency - self._handling - self.mailbox.statistics().buffered
 
+    def stop_fetching(self) -> None:
+        """Graceful stop: lease nothing more. Handlers already running finish; what is
+        buffered and not started goes back to the queue (see `_work`), so a restarted
+        process or another instance gets it at once instead of after its lease."""
+        self.stopping = True
+        self._fetching.cancel()
+        self._slot_freed.set()
+
     async def _fetch(self) -> None:
+        with self._fetching:
+            await self._fetch_until_stopped()
+
+    async def _fetch_until_stopped(self) -> None:
         while True:
             free = self._free_slots()
             if free <= 0:
@@ -105,6 +122,10 @@ class StepActor:
     async def _work(self) -> None:
         while True:
             delivery = await self.mailbox.receive()
+            if self.stopping:
+                self.held.pop(delivery.receipt, None)
+                await self._backend.extend([delivery], 0.0)  # a lease of 0: ready again
+                continue
             self._handling += 1
             try:
                 await self._handle(delivery)
