@@ -24,7 +24,7 @@ import trio
 from ._clock import Clock, WallClock
 from ._envelope import QueueOptions, Subscription, cron_topic, state_topic
 from ._errors import HandlerError, describe
-from ._logging import LogHub, stream_sink
+from ._logging import LogHub, stdlib_sink, stream_sink
 from .actors._clock_actor import CronJob, run_cron
 from .actors._cron import parse_cron
 from .actors._dispatcher import Dispatcher
@@ -53,6 +53,12 @@ class RuntimeOptions:
     restart_period: float = 10.0
     log_sink: bool = True  # write logs to stdout in the project's format
     log_stream: Any = None  # where stdout logs go (default sys.stdout)
+    # Also hand every record to stdlib `logging` (logger "motet"), so an embedding
+    # service's handlers receive them.
+    stdlib_logging: bool = False
+    # Traces, stored logs and metrics (motet.observe): "auto" records them when the runtime
+    # serves HTTP (the console and /metrics read them); a TelemetryOptions always; None never.
+    telemetry: Any = "auto"
 
 
 class Runtime:
@@ -82,6 +88,7 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.supervisor: Supervisor | None = None
         self.gateway_urls: list[str] = []
+        self.telemetry: Any = None  # a motet.observe.Telemetry while recording
 
     # -- planning (pure: what runs, before anything runs) --------------------------------
 
@@ -144,12 +151,18 @@ class Runtime:
         self.hub = hub = LogHub(clock.now, level=self.project.log_level)
         if self.options.log_sink:
             hub.add_sink(stream_sink(self.options.log_stream, fmt=self.project.log_format))
+        if self.options.stdlib_logging:
+            hub.add_sink(stdlib_sink())
         async with trio.open_nursery() as backend_nursery:
             await backend_nursery.start(self.backend.run, clock)
             await self.backend.declare(self.subscriptions)
             self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
             self.dispatcher = Dispatcher(emitter=self.router, state=self.backend,
                                          jsonify=self.jsonify, hub=hub, clock=clock)
+            if self.options.telemetry is not None:
+                from .observe import start_telemetry
+
+                self.telemetry = await start_telemetry(backend_nursery, self)
             async with trio.open_nursery() as actor_nursery:
                 self.supervisor = self._supervisor()
                 await actor_nursery.start(self.supervisor.run)
