@@ -276,6 +276,15 @@ async def open_runtime(
         gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
     runtime = Runtime(steps, backend=backend, project=project, clock=clock, options=options,
                       gateway=gateway)
+    async with running(runtime):
+        yield runtime
+
+
+@asynccontextmanager
+async def running(runtime: Runtime) -> AsyncIterator[Runtime]:
+    """Run `runtime` in the background for the duration of the block, then stop it
+    gracefully. An error raised in the block comes out as itself, not wrapped in the
+    nursery's exception group."""
     body_error: Exception | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)

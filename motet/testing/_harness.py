@@ -26,10 +26,10 @@ from .._clock import WallClock
 from .._envelope import DeadLetter, Envelope, new_id
 from .._errors import HandlerError
 from .._logging import LogRecord
-from .._runtime import Runtime, RuntimeOptions
+from .._runtime import Runtime, RuntimeOptions, running
 from ..backends._memory import MemoryBackend
 from ..backends._protocol import Backend
-from ..project import ProjectConfig
+from ..project import ProjectConfig, load_project
 from ..state._store import StateStore
 from ..steps import load_steps
 from ..steps._model import Step
@@ -160,11 +160,17 @@ async def open_test_runtime(
     project: ProjectConfig | None = None, backend: Backend | None = None,
     retry_jitter: float = 0.0, root: str | Path = ".", log_to_stdout: bool = False,
 ) -> AsyncIterator[TestRuntime]:
-    """Open a runtime for a test. `steps` is a folder (relative to `root`) or Step objects;
-    `start` anchors the virtual wall clock (default: 2026-01-01T00:00:00Z, so tests never
-    depend on today's date); retries are exact unless `retry_jitter` is set."""
+    """Open a runtime for a test.
+
+    `steps` is a folder (relative to `root`) or Step objects. The project config (queue
+    options, timezone) is read from `root`'s motet.toml or pyproject.toml unless `project`
+    is given; the backend is always `backend` (default: a fresh MemoryBackend). `start`
+    anchors the virtual wall clock (default 2026-01-01T00:00:00Z, so tests never depend on
+    today's date); retries are exact unless `retry_jitter` is set."""
     if isinstance(steps, str | Path):
         steps = load_steps(Path(root) / steps)
+    if project is None:
+        project = load_project(Path(root))
     anchor = start if start is not None else datetime.fromisoformat("2026-01-01T00:00:00+00:00")
     runtime = Runtime(
         steps, backend=backend if backend is not None else MemoryBackend(),
@@ -173,15 +179,6 @@ async def open_test_runtime(
                                shutdown_timeout=0.0),
     )
     harness = TestRuntime(runtime)
-    body_error: Exception | None = None
-    async with trio.open_nursery() as nursery:
-        await nursery.start(runtime.run)
+    async with running(runtime):
         harness._attach()
-        try:
-            yield harness
-        except Exception as exc:  # re-raised below, outside the nursery, unwrapped
-            body_error = exc
-        finally:
-            runtime.stop()
-    if body_error is not None:
-        raise body_error
+        yield harness
