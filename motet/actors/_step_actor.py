@@ -57,7 +57,6 @@ class StepActor:
             self.options.concurrency, name=subscription.key
         )
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
-        self._handling = 0
         self._slot_freed = trio.Event()
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
@@ -71,7 +70,6 @@ class StepActor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        self._handling = 0  # workers of a crashed run are gone
         self._fetching = trio.CancelScope()
         if self.stopping:
             self._fetching.cancel()
@@ -86,7 +84,10 @@ class StepActor:
     # -- fetching ------------------------------------------------------------------------
 
     def _free_slots(self) -> int:
-        return self.options.concurrency - self._handling - self.mailbox.statistics().buffered
+        # `held` counts buffered and running deliveries, including one already handed to a
+        # waiting worker that has not run yet (the mailbox no longer counts it): leasing
+        # past it would let a concurrency-1 priority queue run a lower priority first.
+        return self.options.concurrency - len(self.held)
 
     def stop_fetching(self) -> None:
         """Graceful stop: lease nothing more. Handlers already running finish; what is
@@ -114,7 +115,6 @@ class StepActor:
             self._holding.set()
 
     def _release(self) -> None:
-        self._handling -= 1
         self._slot_freed.set()
 
     # -- handling ------------------------------------------------------------------------
@@ -126,7 +126,6 @@ class StepActor:
                 self.held.pop(delivery.receipt, None)
                 await self._backend.extend([delivery], 0.0)  # a lease of 0: ready again
                 continue
-            self._handling += 1
             try:
                 await self._handle(delivery)
             finally:
