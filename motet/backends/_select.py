@@ -21,6 +21,8 @@ ACCEPTED_FORMS = (
     "'sqlite:///absolute/path.db'",
     "'sqlite:relative/path.db' (relative to the project folder)",
     "'redis://host:port/db'",
+    "'rediss://host:port/db' (TLS)",
+    "'unix:///path/to/redis.sock'",
 )
 
 
@@ -31,7 +33,7 @@ def backend_from_url(spec: str, *, root: Path) -> Backend:
         return MemoryBackend()
     if text == "sqlite" or text.startswith("sqlite:"):
         return _sqlite(_sqlite_path(text, spec, root))
-    if text.startswith(("redis://", "rediss://")):
+    if text.startswith(("redis://", "rediss://", "unix://")):
         return _redis(text)
     raise BackendUnavailable(
         f"unknown backend {spec!r}: expected one of " + ", ".join(ACCEPTED_FORMS)

@@ -50,10 +50,13 @@ def test_sqlite_with_a_host_is_refused(tmp_path: Path) -> None:
     assert "sqlite:///absolute/path.db" in str(caught.value)
 
 
-def test_redis_url(tmp_path: Path) -> None:
-    backend = backend_from_url("redis://127.0.0.1:6390/2", root=tmp_path)
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6390/2", "rediss://cache.internal:6380/0", "unix:///run/redis.sock"]
+)
+def test_redis_urls(url: str, tmp_path: Path) -> None:
+    backend = backend_from_url(url, root=tmp_path)
     assert isinstance(backend, RedisBackend)
-    assert backend.url == "redis://127.0.0.1:6390/2"
+    assert backend.url == url
 
 
 def test_redis_without_coredis_names_the_install_command(
