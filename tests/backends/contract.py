@@ -18,11 +18,22 @@ Every test runs under pytest-trio's manual `mock_clock`, NOT autojump: a backend
 real I/O (a worker thread, a socket) would otherwise see virtual time jump while it
 waits. Time moves only through `mock_clock.jump(seconds)`.
 
+Every test takes `mock_clock` itself, because pytest-trio picks the run's clock from the
+test function's own arguments; extra tests in a subclass must do the same.
+
 `receive` blocks, so tests never call it bare: `receive_some` fails clearly when nothing
-is ready instead of hanging, and `receive_now` returns [] when `receive` would block. Both
+is ready instead of hanging, `receive_now` returns [] when `receive` would block, and
+`receive_while_waiting` checks that a blocked receive wakes up for some event. They
 decide "would block" when every task has been blocked for `quiet_seconds` of real time
 (`trio.testing.wait_all_tasks_blocked(cushion)`), which also covers a backend waiting on
-a thread or a socket; raise `quiet_seconds` for a slow backend.
+a thread or a socket; raise `quiet_seconds` for a slow backend. `ContractTools` alone
+(without the tests) serves a backend's own extra test classes.
+
+The parts: QueueContract, OrderingContract (fifo, priority), DeadLetterContract,
+ModelContract (a seeded random walk held to tests/backends/queue_model.py),
+StateContract, ScheduleContract and SharedInstanceContract (skipped without
+`other_instance`). Where the Protocol leaves a choice, the tests accept each reading: a
+settle after a lease expired but before the message was handed out again may apply or not.
 """
 
 from __future__ import annotations
