@@ -1063,6 +1063,8 @@ class ScheduleContract(ContractTools):
         assert await backend.claim_tick("report", at) is False
         assert await backend.claim_tick("report", at + 60) is True
         assert await backend.claim_tick("other", at) is True
+        mock_clock.jump(86_400 * 400)  # a mark is never released, however old
+        assert await backend.claim_tick("report", at) is False
 
     async def test_concurrent_claims_have_one_winner(
         self, backend: Backend, mock_clock: MockClock
