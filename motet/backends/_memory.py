@@ -80,13 +80,16 @@ class MemoryBackend:
         finally:
             self._running -= 1
 
-    def _now(self) -> float:
+    def _check_running(self) -> Clock:
         if not self._running or self._clock is None:
             raise BackendError(
                 "the memory backend is not running: start it with "
                 "`await nursery.start(backend.run, clock)` before using it"
             )
-        return self._clock.now()
+        return self._clock
+
+    def _now(self) -> float:
+        return self._check_running().now()
 
     async def _checkpoint_sometimes(self) -> None:
         # Always a cancel point; a schedule point only every _SCHEDULE_EVERY calls. publish
@@ -111,7 +114,7 @@ class MemoryBackend:
     # -- queues ----------------------------------------------------------------------------
 
     async def declare(self, subscriptions: Sequence[Subscription]) -> None:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         for subscription in subscriptions:
             queue = self._queues.get(subscription.key)
@@ -123,7 +126,7 @@ class MemoryBackend:
                 queue.wake()
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        self._now()
+        self._check_running()
         await self._checkpoint_sometimes()
         self._publish_now(envelopes)
 
@@ -146,7 +149,7 @@ class MemoryBackend:
         if max_count < 1:
             raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
         clock_now = self._now
-        clock_now()  # not running: say so before anything else
+        self._check_running()  # before naming an undeclared subscription
         queue = self._queue(subscription.key)
         await trio.lowlevel.checkpoint()
         floor = -math.inf
@@ -171,7 +174,7 @@ class MemoryBackend:
                 floor = due
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        self._now()
+        self._check_running()
         await self._checkpoint_sometimes()
         for delivery in deliveries:
             queue = self._queue(delivery.subscription)
@@ -219,7 +222,7 @@ class MemoryBackend:
     async def dead_letters(
         self, subscription: str | None = None, *, limit: int = 100
     ) -> list[DeadLetter]:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         if subscription is None:
             letters: Iterable[DeadLetter] = self._dead.values()
@@ -230,7 +233,7 @@ class MemoryBackend:
         return [_copied_letter(letter) for letter in itertools.islice(letters, max(limit, 0))]
 
     async def redrive(self, ids: Sequence[str]) -> int:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         count = 0
         for id_ in ids:
@@ -245,7 +248,7 @@ class MemoryBackend:
         return count
 
     async def discard(self, ids: Sequence[str]) -> int:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         count = 0
         for id_ in ids:
@@ -274,7 +277,7 @@ class MemoryBackend:
     # -- state -----------------------------------------------------------------------------
 
     async def state_get(self, namespace: str, key: str) -> JSON:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         return json_copy(self._state.get(namespace, {}).get(key))
 
@@ -310,12 +313,12 @@ class MemoryBackend:
         return change
 
     async def state_list(self, namespace: str) -> list[tuple[str, JSON]]:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         return [(k, json_copy(v)) for k, v in sorted(self._state.get(namespace, {}).items())]
 
     async def state_groups(self) -> list[str]:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         return sorted(namespace for namespace, bucket in self._state.items() if bucket)
 
@@ -330,7 +333,7 @@ class MemoryBackend:
     # -- schedule --------------------------------------------------------------------------
 
     async def claim_tick(self, step: str, scheduled: float) -> bool:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         mark = (step, float(scheduled))
         if mark in self._ticks:
@@ -341,7 +344,7 @@ class MemoryBackend:
         return True
 
     async def last_tick(self, step: str) -> float | None:
-        self._now()
+        self._check_running()
         await trio.lowlevel.checkpoint()
         return self._last_tick.get(step)
 
