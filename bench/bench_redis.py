@@ -205,27 +205,31 @@ async def latency(url: str, count: int, rate: float) -> dict[str, float]:
     }
 
 
-async def main(url: str | None, count: int, appendfsync: str) -> None:
+async def main(url: str | None, count: int, appendfsync: str, repeat: int) -> None:
     if url is None:
         from tests._redis_server import redis_server
 
         with redis_server(appendfsync=appendfsync) as server:
             print(f"private redis-server, appendonly yes, appendfsync {appendfsync}")
-            await report(server.url, count)
+            await report(server.url, count, repeat)
     else:
-        await report(url, count)
+        await report(url, count, repeat)
 
 
-async def report(url: str, count: int) -> None:
-    print(f"Redis {url}, {count} messages of {len(json.dumps(PAYLOAD))} bytes of JSON")
-    raw = await raw_streams(url, count)
+async def report(url: str, count: int, repeat: int) -> None:
+    print(
+        f"Redis {url}, {count} messages of {len(json.dumps(PAYLOAD))} bytes of JSON; "
+        f"throughputs are the best of {repeat} runs (the VM is shared and noisy)"
+    )
+    raws = [await raw_streams(url, count) for _ in range(repeat)]
+    raw = {key: max(r[key] for r in raws) for key in raws[0]}
     print(
         f"raw Streams: XADD x100 pipelined {raw['xadd_per_s']:,.0f}/s; "
         f"XREADGROUP count=100 + XACK x100 {raw['drain_per_s']:,.0f}/s"
     )
     for acks, what in (("each", "a handler task acks each message"), ("batch", "batch acks")):
-        one = await drain(url, count, 1, acks)
-        two = await drain(url, count, 2, acks)
+        one = max([await drain(url, count, 1, acks) for _ in range(repeat)])
+        two = max([await drain(url, count, 2, acks) for _ in range(repeat)])
         print(
             f"RedisBackend drain ({what}): 1 instance {one:,.0f}/s "
             f"({one / raw['drain_per_s']:.0%} of raw); 2 instances {two:,.0f}/s ({two / one:.2f}x)"
@@ -242,6 +246,7 @@ if __name__ == "__main__":
     parser.add_argument("--worker", choices=["drain", "latency"])
     parser.add_argument("--prefix")
     parser.add_argument("--acks", choices=["each", "batch"], default="each")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure")
     parser.add_argument(
         "--appendfsync",
         default="always",
@@ -254,4 +259,4 @@ if __name__ == "__main__":
     elif args.worker == "latency":
         trio.run(latency_worker, args.url, args.prefix, args.messages)
     else:
-        trio.run(main, args.url, args.messages, args.appendfsync)
+        trio.run(main, args.url, args.messages, args.appendfsync, args.repeat)
