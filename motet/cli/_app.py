@@ -1,13 +1,19 @@
 """What every command needs: the project folder, its config, its steps and its backend,
-and one place that turns motet's errors into a clear message and an exit code."""
+and one place that turns errors into one clear line and an exit code.
+
+Exit codes: 0 done; 2 the user's steps, config or arguments are wrong (`UserError`, click's
+usage errors, motet's StepDefinitionError / ProjectConfigError / InputValidationError);
+1 the runtime could not run (backend, bind, a crash). Tracebacks only with `--debug`.
+"""
 
 from __future__ import annotations
 
 import functools
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import attrs
 import click
@@ -18,6 +24,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USER_ERROR = 2  # the user's steps, config or arguments are wrong
 EXIT_RUNTIME_ERROR = 1  # the runtime could not run (backend, bind, crash)
+
+
+class UserError(click.ClickException):
+    """Something the user asked for cannot be done as asked: one line, exit status 2."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"motet: error: {self.format_message()}", err=True, file=file)
 
 
 @attrs.frozen
@@ -37,15 +52,26 @@ class Project:
 
         folder = self.root / (steps_dir or self.config().steps)
         if not folder.is_dir():
-            raise click.ClickException(
+            raise UserError(
                 f"no steps folder at {folder}; run motet in a project folder (one with "
-                f"steps/ and motet.toml) or pass --steps")
+                f"steps/ and motet.toml), pass --project DIR, or pass --steps")
         return load_steps(folder)
 
     def backend(self, spec: str | None = None) -> Any:
+        """The backend object (not yet running). A spec no backend understands is the
+        user's error; a backend that cannot open its storage fails later, in `run`."""
+        from .._errors import BackendUnavailable
         from ..backends import backend_from_url
 
-        return backend_from_url(spec or self.config().backend, root=self.root)
+        if spec is None:
+            config = self.config()
+            spec, source = config.backend, str(config.file or "the default")
+        else:
+            source = "--backend"
+        try:
+            return backend_from_url(spec, root=self.root)
+        except BackendUnavailable as exc:
+            raise UserError(f"{source}: {exc}") from exc
 
 
 def reports_errors(fn: F) -> F:
@@ -59,32 +85,54 @@ def reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (click.ClickException, click.Abort, click.exceptions.Exit):
             raise
-        except BaseException as exc:
-            error = _first_motet_error(exc)
-            if error is None or debug:
-                if isinstance(exc, KeyboardInterrupt):
-                    sys.exit(130)
+        except KeyboardInterrupt:
+            if debug:
                 raise
-            click.echo(f"motet: error: {error}", err=True)
-            sys.exit(_exit_code(error))
+            sys.exit(130)
+        except Exception as exc:
+            if debug:
+                raise
+            report(exc)
+            sys.exit(exit_code(exc))
 
     return wrapper  # type: ignore[return-value]
 
 
-def _first_motet_error(exc: BaseException) -> MotetError | None:
+def report(exc: BaseException) -> None:
+    """One line on stderr: motet's own message when there is one, else the bug's type and
+    message, its innermost frame, and how to see the rest."""
+    error = first_motet_error(exc)
+    if error is not None:
+        click.echo(f"motet: error: {error}", err=True)
+        return
+    inner = _innermost(exc)
+    frames = traceback.extract_tb(inner.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    click.echo(f"motet: error: {type(inner).__name__}: {inner}{where}; run with --debug for "
+               "the traceback", err=True)
+
+
+def exit_code(exc: BaseException) -> int:
+    from .._errors import InputValidationError, ProjectConfigError, StepDefinitionError
+
+    user = (StepDefinitionError, ProjectConfigError, InputValidationError)
+    error = first_motet_error(exc)
+    return EXIT_USER_ERROR if isinstance(error, user) else EXIT_RUNTIME_ERROR
+
+
+def first_motet_error(exc: BaseException) -> MotetError | None:
     if isinstance(exc, MotetError):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = _first_motet_error(inner)
+            found = first_motet_error(inner)
             if found is not None:
                 return found
     cause = exc.__cause__
-    return _first_motet_error(cause) if cause is not None else None
+    return first_motet_error(cause) if cause is not None else None
 
 
-def _exit_code(error: MotetError) -> int:
-    from .._errors import InputValidationError, ProjectConfigError, StepDefinitionError
-
-    user = (StepDefinitionError, ProjectConfigError, InputValidationError)
-    return EXIT_USER_ERROR if isinstance(error, user) else EXIT_RUNTIME_ERROR
+def _innermost(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

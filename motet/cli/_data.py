@@ -7,49 +7,79 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import click
 import trio
 
 from .._clock import WallClock
 from .._envelope import Subscription
-from ._app import Project
+from ._app import Project, UserError
 
 T = TypeVar("T")
 
 
 def _with_backend(project: Project, spec: str | None,
                   work: Callable[[Any, WallClock], Awaitable[T]]) -> T:
+    backend = project.backend(spec)
+
     async def main() -> T:
-        backend = project.backend(spec)
         clock = WallClock()
+        result: list[T] = []
+        failure: list[Exception] = []
         async with trio.open_nursery() as nursery:
             await nursery.start(backend.run, clock)
             try:
-                return await work(backend, clock)
-            finally:
-                nursery.cancel_scope.cancel()
+                result.append(await work(backend, clock))
+            except Exception as exc:
+                # Raised here, it would leave the nursery wrapped in an exception group.
+                failure.append(exc)
+            nursery.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+        return result[0]
 
     return trio.run(main)
 
 
-def _subscriptions(project: Project) -> list[Subscription]:
+def _runtime_plan(project: Project) -> Any:
+    """A runtime that is never run: its subscriptions and validators, as `start` has them."""
     from .._runtime import Runtime
     from ..backends import backend_from_url
 
-    runtime = Runtime(project.steps(), backend=backend_from_url("memory", root=project.root),
-                      project=project.config())
-    return runtime.subscriptions
+    return Runtime(project.steps(), backend=backend_from_url("memory", root=project.root),
+                   project=project.config())
+
+
+def _subscriptions(project: Project) -> list[Subscription]:
+    return list(_runtime_plan(project).subscriptions)
 
 
 def emit_message(project: Project, topic: str, data: Any, *, group: str | None,
                  backend: str | None) -> str:
+    """Publish `data` on `topic`; refused (UserError) when no step subscribes to the topic or
+    when the data does not match a subscriber's `input` schema, since such a message could
+    only go to the dead letters."""
     from .._envelope import Envelope, new_id
+    from .._errors import InputValidationError
+    from ..steps._model import QueueTrigger
 
-    subscriptions = _subscriptions(project)
+    plan = _runtime_plan(project)
+    subscriptions = plan.subscriptions
+    if topic.startswith(("cron:", "state:")):
+        raise UserError(f"topic {topic!r} is internal to motet (cron ticks and state "
+                        "changes); emit on a topic a queue step subscribes to")
     if not any(s.topic == topic for s in subscriptions):
         known = sorted({s.topic for s in subscriptions if ":" not in s.topic})
-        raise click.ClickException(f"no step subscribes to topic {topic!r}; "
-                         f"subscribed topics: {', '.join(known) or 'none'}")
+        raise UserError(f"no step subscribes to topic {topic!r}; "
+                        f"subscribed topics: {', '.join(known) or 'none'}")
+    for step in plan.steps:
+        for trigger in step.of_type(QueueTrigger):
+            if trigger.topic != topic or trigger.input is None:
+                continue
+            try:
+                plan._validator(trigger)(data)
+            except InputValidationError as exc:
+                where = f" ({step.file})" if step.file else ""
+                raise UserError(f"data does not match the input of step {step.name!r}"
+                                f"{where}: {'; '.join(exc.messages)}") from exc
 
     async def work(b: Any, clock: WallClock) -> str:
         await b.declare(subscriptions)
@@ -85,11 +115,18 @@ def list_dead_letters(project: Project, *, step: str | None, backend: str | None
 def redrive(project: Project, ids: list[str], *, everything: bool, step: str | None,
             backend: str | None) -> int:
     async def work(b: Any, _clock: WallClock) -> int:
-        chosen = ids
+        letters = await b.dead_letters(None, limit=1_000_000)
         if everything:
-            chosen = [d.id for d in await b.dead_letters(None, limit=1_000_000)
+            chosen = [d.id for d in letters
                       if step is None or d.subscription.startswith(step + "@")]
-        return int(await b.redrive(chosen))
+        else:
+            known = {d.id for d in letters}
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise UserError(f"no dead letter with id {', '.join(missing)}; "
+                                "`motet dlq list` shows the ids")
+            chosen = ids
+        return int(await b.redrive(chosen)) if chosen else 0
 
     return _with_backend(project, backend, work)
 

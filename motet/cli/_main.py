@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._app import Project, reports_errors
+from ._app import Project, UserError, reports_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,13 +40,18 @@ def _serve_options(f: Any) -> Any:
 @click.pass_obj
 @reports_errors
 def start(project: Project, instances: int, **flags: Any) -> None:
-    """Run the project: serve its HTTP steps, consume its queues, fire its cron."""
+    """Run the project: serve its HTTP steps, consume its queues, fire its cron.
+
+    SIGINT / SIGTERM stop gracefully (requests and handlers in flight finish); a second
+    signal stops at once."""
     from ._serve import run_instances, serve_project
 
     if instances > 1:
-        run_instances(project, instances, flags)
+        status = run_instances(project, instances, flags)
     else:
-        serve_project(project, flags)
+        status = serve_project(project, flags)
+    if status:
+        raise SystemExit(status)
 
 
 @main.command()
@@ -54,11 +59,14 @@ def start(project: Project, instances: int, **flags: Any) -> None:
 @click.pass_obj
 @reports_errors
 def dev(project: Project, **flags: Any) -> None:
-    """Like start, and restart when a step file or motet.toml changes (state is kept in the
-    backend, so use sqlite or redis to keep it across reloads)."""
-    from ._serve import serve_with_reload
+    """Like start, in a child process that is restarted when a .py or .toml file of the
+    project changes. State is kept in the backend: sqlite (the default) or redis keep it
+    across restarts, memory does not."""
+    from ._dev import develop
 
-    serve_with_reload(project, flags)
+    status = develop(project, flags)
+    if status:
+        raise SystemExit(status)
 
 
 @main.command()
@@ -75,7 +83,9 @@ def emit(project: Project, topic: str, data: str, group: str | None, backend: st
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="DATA") from exc
+        raise UserError(f"DATA is not JSON ({exc.msg} at line {exc.lineno} column "
+                        f"{exc.colno}): {data!r}; quote it for the shell, e.g. "
+                        f"""motet emit {topic} '{{"id": 1}}'""") from exc
     message_id = emit_message(project, topic, payload, group=group, backend=backend)
     click.echo(message_id)
 
@@ -154,7 +164,8 @@ def state_get(project: Project, namespace: str, key: str, backend: str | None) -
 
     value = read_state(project, namespace, key, backend=backend)
     if value is None:
-        raise click.ClickException(f"no key {key!r} in state namespace {namespace!r}")
+        click.echo(f"motet: no key {key!r} in state namespace {namespace!r}", err=True)
+        raise SystemExit(1)
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
+from ._app import UserError
 
 FILES: dict[str, str] = {
     "motet.toml": '''\
@@ -98,9 +98,9 @@ trio_mode = true
 
 def create_project(target: Path) -> Path:
     if target.exists() and any(target.iterdir()):
-        raise click.ClickException(f"{target} exists and is not empty; choose a new name")
+        raise UserError(f"{target} exists and is not empty; choose a new name")
     if not target.name.replace("-", "_").replace(".", "_").isidentifier():
-        raise click.ClickException(
+        raise UserError(
             f"{target.name!r} is not a usable project name: use letters, digits, - and _")
     for relative, text in FILES.items():
         path = target / relative

@@ -1,20 +1,28 @@
-"""Running the project from the command line: signals, reload, several instances."""
+"""`motet start`: run the project in this process until a signal stops it.
+
+The first SIGINT / SIGTERM stops gracefully: the gateway stops accepting and lets requests in
+flight finish (`graceful_timeout`), step actors lease nothing more, running handlers get
+`RuntimeOptions.shutdown_timeout`, then actors and the backend stop in reverse order of
+start. A second signal cancels everything at once; the process then exits 128 + signal
+number, as a shell reports a process killed by that signal.
+"""
 
 from __future__ import annotations
 
 import signal
 from typing import Any
 
-import attrs
 import click
 import trio
 
-from ._app import Project
+from ._app import Project, UserError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
+def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The project's config with the command-line flags applied, its steps, and the
+    gateway's options. Raises the user's errors before anything runs."""
     from ..gateway import GatewayOptions
 
     config = project.config(
@@ -26,7 +34,7 @@ def _configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]
     return config, steps, gateway
 
 
-def _runtime(project: Project, config: Any, steps: Any, gateway: Any) -> Any:
+def build_runtime(project: Project, config: Any, steps: Any, gateway: Any) -> Any:
     from .._runtime import Runtime
     from .._serve import gateway_for
 
@@ -34,25 +42,31 @@ def _runtime(project: Project, config: Any, steps: Any, gateway: Any) -> Any:
                    gateway=gateway_for(gateway))
 
 
-def serve_project(project: Project, flags: dict[str, Any]) -> None:
-    config, steps, gateway = _configured(project, flags)
-    runtime = _runtime(project, config, steps, gateway)
-    trio.run(serve_until_signalled, runtime)
+def serve_project(project: Project, flags: dict[str, Any]) -> int:
+    """Run until stopped; returns the exit status (0 after a graceful stop)."""
+    config, steps, gateway = configured(project, flags)
+    runtime = build_runtime(project, config, steps, gateway)
+    return trio.run(serve_until_signalled, runtime)
 
 
-async def serve_until_signalled(runtime: Any) -> None:
-    """Run until SIGINT/SIGTERM: the first stops gracefully (in-flight requests and running
-    handlers finish within their deadlines), a second stops at once."""
+async def serve_until_signalled(runtime: Any) -> int:
+    """Run `runtime` until SIGINT/SIGTERM. Returns 0 after a graceful stop, 128 + signum
+    when a second signal cut the stop short. Errors of the runtime propagate."""
+    forced: list[int] = []
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
 
             async def watch() -> None:
-                async for _signum in signals:
-                    if runtime._stop.is_set():
+                stopping = False
+                async for signum in signals:
+                    if stopping:
                         click.echo("motet: second signal, stopping now", err=True)
+                        forced.append(signum)
                         nursery.cancel_scope.cancel()
                         return
-                    click.echo("motet: stopping (signal again to force)", err=True)
+                    stopping = True
+                    click.echo("motet: stopping: finishing requests and handlers in flight "
+                               "(signal again to stop at once)", err=True)
                     runtime.stop()
 
             async def run() -> None:
@@ -61,70 +75,21 @@ async def serve_until_signalled(runtime: Any) -> None:
 
             nursery.start_soon(watch)
             nursery.start_soon(run)
+    return 128 + forced[0] if forced else 0
 
 
-def serve_with_reload(project: Project, flags: dict[str, Any]) -> None:
-    trio.run(_reload_loop, project, flags)
+def run_instances(project: Project, instances: int, flags: dict[str, Any]) -> int:
+    """N worker processes over one backend, all serving one port."""
+    import importlib.util
 
+    # Loading here reports the user's errors once, before any process starts.
+    config, _steps, gateway = configured(project, flags)
+    if importlib.util.find_spec("motet.cli._instances") is None:
+        raise UserError(
+            f"--instances {instances} is not available in this version of motet (the "
+            "multi-process runner, motet/cli/_instances.py, is not installed); run one "
+            "instance per process yourself, sharing a sqlite or redis backend")
+    from . import _instances  # type: ignore[attr-defined, unused-ignore]
 
-async def _reload_loop(project: Project, flags: dict[str, Any]) -> None:
-    from .._errors import MotetError
-
-    while True:
-        try:
-            config, steps, gateway = _configured(project, flags)
-            runtime = _runtime(project, config, steps, gateway)
-        except MotetError as exc:
-            click.echo(f"motet: error: {exc}\nmotet: waiting for a change...", err=True)
-            await _next_change(project)
-            continue
-        changed = await _run_until_change(project, runtime)
-        if not changed:
-            return
-
-
-async def _run_until_change(project: Project, runtime: Any) -> bool:
-    """Run until a file changes (True) or a signal stops the runtime (False)."""
-    changed = False
-    async with trio.open_nursery() as nursery:
-
-        async def watch() -> None:
-            nonlocal changed
-            await _next_change(project)
-            changed = True
-            click.echo("motet: change detected, reloading", err=True)
-            runtime.stop()
-
-        nursery.start_soon(watch)
-        with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
-            nursery.start_soon(_stop_on_signal, signals, runtime, nursery)
-            await runtime.run()
-        nursery.cancel_scope.cancel()
-    return changed
-
-
-async def _stop_on_signal(signals: Any, runtime: Any, nursery: trio.Nursery) -> None:
-    async for _signum in signals:
-        if runtime._stop.is_set():
-            nursery.cancel_scope.cancel()
-            return
-        runtime.stop()
-
-
-async def _next_change(project: Project) -> None:
-    import watchfiles
-
-    def relevant(_change: Any, path: str) -> bool:
-        return path.endswith((".py", ".toml")) and "__pycache__" not in path
-
-    async for _changes in watchfiles.awatch(project.root, watch_filter=relevant):
-        return
-
-
-def run_instances(project: Project, instances: int, flags: dict[str, Any]) -> None:
-    """N worker processes over one backend, all serving one port (SO_REUSEPORT)."""
-    from ._instances import run_instances as run
-
-    config, steps, gateway = _configured(project, flags)
-    del steps  # each instance loads them itself; loading here reports errors once, early
-    run(project, instances, attrs.evolve(gateway), config, flags)
+    result = _instances.run_instances(project, instances, gateway, config, flags)
+    return int(result or 0)

@@ -1,0 +1,113 @@
+"""Graceful shutdown of `motet start`, as an operator sees it: a real process, a real
+socket, the sqlite backend in a temporary folder, and SIGTERM while work is in flight."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._project import DEADLINE, Motet, get_json, has_started, open_gate, wait_until, write_project
+
+
+def _post_in_background(url: str, results: dict[str, Any], key: str) -> threading.Thread:
+    def post() -> None:
+        try:
+            results[key] = httpx.post(url, timeout=DEADLINE)
+        except httpx.HTTPError as exc:
+            results[key] = exc
+
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigterm_lets_requests_and_handlers_in_flight_finish_and_loses_nothing(
+        tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app")
+    app = Motet(root, "start", "--port", "0")
+    try:
+        url = app.started()
+        # Three orders: Ship (concurrency 1) starts slow-a and waits at its gate; slow-b and
+        # slow-c are queued behind it.
+        for order_id in ("slow-a", "slow-b", "slow-c"):
+            r = httpx.post(f"{url}/orders", json={"id": order_id, "qty": 1}, timeout=DEADLINE)
+            assert r.status_code == 201
+        wait_until(lambda: has_started(root, "ship-slow-a"), "Ship to start slow-a")
+        # Two requests whose handlers wait at their gate.
+        results: dict[str, Any] = {}
+        threads = [_post_in_background(f"{url}/slow/{i}", results, i) for i in ("r1", "r2")]
+        wait_until(lambda: has_started(root, "request-r1") and has_started(root, "request-r2"),
+                   "both slow requests to be in their handlers")
+
+        app.signal(signal.SIGTERM)
+        app.wait_stderr("stopping")
+        assert app.process.poll() is None  # still draining
+        open_gate(root, "requests.open")
+        for thread in threads:
+            thread.join(DEADLINE)
+        for key in ("r1", "r2"):
+            response = results[key]
+            assert isinstance(response, httpx.Response), response
+            assert response.status_code == 200 and response.json() == {"id": key}
+        assert app.process.poll() is None  # Ship is still running slow-a
+        open_gate(root, "ship.open")
+        assert app.wait() == 0
+    finally:
+        app.close()
+    # Once the stop began nothing more was leased: only slow-a ran in the first process.
+    assert not has_started(root, "ship-slow-b") and not has_started(root, "ship-slow-c")
+    assert not has_started(root, "ship-r1") and not has_started(root, "ship-r2")
+    assert any(r.get("msg") == "motet runtime stopped" for r in app.records())
+
+    # Everything answered with a 2xx is still there: a restart ships the rest at once (the
+    # messages were never leased, or handed back with the lease cut to zero).
+    again = Motet(root, "start", "--port", "0")
+    try:
+        url = again.started()
+        for order_id in ("slow-a", "slow-b", "slow-c", "r1", "r2"):
+            wait_until(lambda o=order_id: get_json(f"{url}/orders/{o}") == (
+                200, {"qty": 1, "done": True}), f"order {order_id} to be shipped")
+        again.signal(signal.SIGINT)
+        assert again.wait() == 0
+    finally:
+        again.close()
+
+
+def test_a_second_signal_stops_at_once(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app")
+    app = Motet(root, "start", "--port", "0")
+    try:
+        url = app.started()
+        results: dict[str, Any] = {}
+        thread = _post_in_background(f"{url}/slow/r1", results, "r1")
+        r = httpx.post(f"{url}/orders", json={"id": "slow-a", "qty": 1}, timeout=DEADLINE)
+        assert r.status_code == 201
+        wait_until(lambda: has_started(root, "request-r1") and has_started(root, "ship-slow-a"),
+                   "a request and a queue handler to be running")
+        app.signal(signal.SIGTERM)
+        app.wait_stderr("stopping")
+        app.signal(signal.SIGTERM)
+        # Neither gate is ever opened: only the second signal can end the process.
+        assert app.wait() == 128 + signal.SIGTERM
+        app.wait_stderr("second signal")
+        thread.join(DEADLINE)
+        assert not isinstance(results["r1"], httpx.Response) or results["r1"].status_code >= 500
+    finally:
+        app.close()
+
+
+def test_sigint_with_nothing_in_flight_stops_cleanly(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app")
+    app = Motet(root, "start", "--port", "0")
+    try:
+        url = app.started()
+        assert get_json(f"{url}/orders/none")[0] == 404
+        app.signal(signal.SIGINT)
+        assert app.wait() == 0
+        assert not any("Traceback" in line for line in app.stderr)
+    finally:
+        app.close()
