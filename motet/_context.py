@@ -37,26 +37,49 @@ class Emitter(Protocol):
     ) -> str: ...
 
 
-class Context:
-    """What a handler gets as `ctx`. One per handler call; cheap to build."""
+class Services(Protocol):
+    """What a context needs from the runtime (the dispatcher provides it)."""
 
-    __slots__ = ("_clock", "_data", "_emitter", "logger", "message", "state", "step", "trace_id",
+    emitter: Emitter
+    clock: Clock
+
+    def state_store(self, trace_id: str) -> StateStore: ...
+
+    def logger(self, step: str | None, trace_id: str, message: MessageInfo | None = None
+               ) -> Logger: ...
+
+
+class Context:
+    """What a handler gets as `ctx`. One per handler call; cheap to build: the logger and
+    the state store are made on first use (most handlers touch one of them, or none)."""
+
+    __slots__ = ("_data", "_logger", "_services", "_state", "message", "step", "trace_id",
                  "trigger")
 
     def __init__(
-        self, *, step: Step, trigger: Trigger, emitter: Emitter, state: StateStore,
-        logger: Logger, trace_id: str, clock: Clock, message: MessageInfo | None = None,
-        data: Any = None,
+        self, *, step: Step, trigger: Trigger, services: Services, trace_id: str,
+        message: MessageInfo | None = None, data: Any = None,
     ) -> None:
-        self._clock = clock
+        self._services = services
         self.step = step
         self.trigger = trigger
-        self._emitter = emitter
-        self.state = state
-        self.logger = logger
         self.trace_id = trace_id
         self.message = message
         self._data = data
+        self._logger: Logger | None = None
+        self._state: StateStore | None = None
+
+    @property
+    def logger(self) -> Logger:
+        if self._logger is None:
+            self._logger = self._services.logger(self.step.name, self.trace_id, self.message)
+        return self._logger
+
+    @property
+    def state(self) -> StateStore:
+        if self._state is None:
+            self._state = self._services.state_store(self.trace_id)
+        return self._state
 
     async def emit(self, topic: Any, data: Any = _MISSING, *, group: str | None = None,
                    priority: int = 0) -> str:
@@ -86,7 +109,7 @@ class Context:
                             f"got {group!r}")
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise TypeError(f"step {self.step.name!r}: priority must be an int, got {priority!r}")
-        return await self._emitter.publish(
+        return await self._services.emitter.publish(
             topic, data, trace_id=self.trace_id, group=group, priority=priority,
             source=self.step.name,
         )
@@ -96,7 +119,7 @@ class Context:
     def now(self) -> datetime:
         """The current time (UTC) from the runtime's clock: virtual under MockClock in tests.
         Use it instead of datetime.now() so handlers stay testable."""
-        return self._clock.now_datetime()
+        return self._services.clock.now_datetime()
 
     def get_data(self) -> Any:
         """The trigger's input: the request body, the queue message, the state event."""

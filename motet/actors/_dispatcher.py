@@ -57,7 +57,7 @@ class Dispatcher:
         self, *, emitter: Emitter, state: StateBackend, jsonify: Jsonify, hub: LogHub,
         clock: Clock,
     ) -> None:
-        self._emitter = emitter
+        self.emitter = emitter
         self._state = state
         self._jsonify = jsonify
         self.hub = hub
@@ -84,13 +84,12 @@ class Dispatcher:
 
     def context(self, step: Step, trigger: Trigger, trace_id: str, *,
                 message: MessageInfo | None = None, data: Any = None) -> Context:
+        return Context(step=step, trigger=trigger, services=self, trace_id=trace_id,
+                       message=message, data=data)
+
+    def state_store(self, trace_id: str) -> StateStore:
         on_write = self._on_state_write if self.state_observers else None
-        return Context(
-            step=step, trigger=trigger, emitter=self._emitter,
-            state=StateStore(self._state, self._jsonify, trace_id, on_write),
-            logger=self.logger(step.name, trace_id, message), trace_id=trace_id,
-            clock=self.clock, message=message, data=data,
-        )
+        return StateStore(self._state, self._jsonify, trace_id, on_write)
 
     def _on_state_write(self, change: StateChange) -> None:
         for observer in self.state_observers:
