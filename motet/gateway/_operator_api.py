@@ -54,6 +54,10 @@ class OpRequest:
             raise BadRequest(f"query parameter {name!r} must be {expected}, got {value!r}"
                              ) from None
 
+    def limit(self, default: int) -> int:
+        value = self.number("limit")
+        return default if value is None else int(value)
+
     def json(self) -> Any:
         try:
             return json.loads(self.body or b"null")
@@ -125,7 +129,7 @@ async def logs(runtime: Runtime, request: OpRequest) -> OpReply:
                          step=request.text("step"), level=request.text("level"),
                          text=request.text("q"), since=request.number("since", float),
                          until=request.number("until", float),
-                         limit=request.number("limit") or 200)
+                         limit=request.limit(200))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     lines = await _telemetry(runtime).logs(query)
@@ -137,7 +141,7 @@ def _span_query(request: OpRequest, default_limit: int) -> SpanQuery:
     try:
         return SpanQuery(step=request.text("step"), since=request.number("since", float),
                          until=request.number("until", float),
-                         limit=request.number("limit") or default_limit)
+                         limit=request.limit(default_limit))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
 
@@ -178,7 +182,7 @@ async def queues(runtime: Runtime, request: OpRequest) -> OpReply:
 
 
 async def dead_letters(runtime: Runtime, request: OpRequest) -> OpReply:
-    limit = request.number("limit") or 100
+    limit = request.limit(100)
     if not 1 <= limit <= 10_000:
         raise BadRequest(f"limit must be in 1..10000, got {limit}")
     letters = await runtime.backend.dead_letters(request.text("subscription"), limit=limit)
