@@ -12,11 +12,14 @@ call; concurrent `publish` and `ack` calls are merged into one script call per
 round trip (`GroupCommit`), so a busy instance makes a few round trips per batch, not per
 message.
 
-Durability assumption: Redis runs with `appendonly yes` and `appendfsync always` (or the
-application uses WAITAOF), so what a script wrote is on disk before Redis replies. Then a
-message `publish` returned for, and an `ack` that returned, survive a Redis crash; a Redis
-restart mid-run is ridden out by retrying with backoff (`RedisOptions.reconnect_timeout`).
-Redis Cluster is not supported (the scripts touch keys they compute).
+Durability assumption: Redis runs with `appendonly yes` and `appendfsync always`, so what a
+script wrote is on disk before Redis replies. Then a message `publish` returned for, and an
+`ack` that returned, survive a Redis crash (kill -9). With `appendfsync everysec` (faster:
+no fsync per round trip) a crash of Redis itself can lose up to a second of writes: lost
+publishes are lost messages, lost acks are redeliveries. WAITAOF (Redis 7.2) is not used.
+A Redis restart mid-run is ridden out by retrying with backoff
+(`RedisOptions.reconnect_timeout`). Redis Cluster is not supported (the scripts touch keys
+they compute).
 
 Clocks: lease deadlines and retry times are written by whichever instance leased or retried,
 from its own runtime clock, so the hosts' clocks must agree to well within a lease (NTP).

@@ -40,19 +40,33 @@ def import_coredis() -> Any:
     return coredis
 
 
+_seconds = attrs.validators.gt(0.0)
+_count = attrs.validators.gt(0)
+
+
 @attrs.frozen
 class RedisOptions:
     """Tuning of the Redis backend; the defaults suit a LAN Redis."""
 
-    connect_timeout: float = 5.0  # s, per connection attempt (start fails after this)
-    reconnect_timeout: float = 60.0  # s Redis may stay unreachable mid-run before we give up
-    wake_block: float = 1.0  # s, server-side BLOCK of the wake-up read (real time)
-    poll: float = 2.0  # s, an idle receiver re-checks at least this often (runtime clock)
-    trim_interval: float = 5.0  # s between trims of the topic streams
-    tick_ttl: int = 7 * 86400  # s a claimed cron tick's mark lives
-    max_connections: int = 64  # shared by every command (they are multiplexed)
-    max_blocking_connections: int = 1024  # one per subscription whose receivers are idle
-    batch: int = 2000  # most script arguments per group-commit round trip
+    # s, per connection attempt (start fails after this)
+    connect_timeout: float = attrs.field(default=5.0, validator=_seconds)
+    # s Redis may stay unreachable mid-run before calls fail; below the hour for which the
+    # scripts remember a call's result, so a call retried after a lost reply never repeats
+    reconnect_timeout: float = attrs.field(
+        default=60.0, validator=[_seconds, attrs.validators.lt(3000.0)]
+    )
+    # s, server-side BLOCK of the wake-up read (real time)
+    wake_block: float = attrs.field(default=1.0, validator=_seconds)
+    # s, an idle receiver re-checks at least this often (runtime clock)
+    poll: float = attrs.field(default=2.0, validator=_seconds)
+    trim_interval: float = attrs.field(default=5.0, validator=_seconds)  # s between trims
+    tick_ttl: int = attrs.field(default=7 * 86400, validator=_count)  # s a tick mark lives
+    # commands are multiplexed over these
+    max_connections: int = attrs.field(default=64, validator=_count)
+    # one per subscription whose receivers are idle
+    max_blocking_connections: int = attrs.field(default=1024, validator=_count)
+    # most script arguments per group-commit round trip
+    batch: int = attrs.field(default=2000, validator=_count)
 
 
 class RedisLink:

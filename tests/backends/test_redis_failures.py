@@ -251,3 +251,12 @@ async def test_a_publish_waiting_when_the_backend_stops_fails_instead_of_hanging
         backend_scope.cancel_scope.cancel()
     [error] = outcome
     assert "stopped before it was done" in str(error)
+
+
+def test_options_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match="reconnect_timeout"):
+        RedisOptions(reconnect_timeout=7200)  # longer than call results are remembered
+    with pytest.raises(ValueError, match="poll"):
+        RedisOptions(poll=0)
+    with pytest.raises(ValueError, match="max_connections"):
+        RedisOptions(max_connections=0)
