@@ -35,7 +35,7 @@ function setProps(el, props) {
 }
 
 function append(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -166,7 +166,7 @@ const KIND_COLOR = { http: 1, queue: 1, cron: 1, state: 1, noop: 1 };  // kinds 
 
 function nodeWidth(node) {
   const chars = Math.max(node.label.length, node.kind === "step" ? (node.detail || "").length : 0);
-  return Math.max(node.kind === "step" ? 150 : 90, chars * 7.4 + 30);
+  return Math.max(node.kind === "step" ? 150 : 90, chars * (node.kind === "step" ? 8.2 : 7.6) + 30);
 }
 
 function layout(graph) {
@@ -178,6 +178,14 @@ function layout(graph) {
   }
   const order = [...layers.keys()].sort((a, b) => a - b);
   const ROW = 74, GAP = 110, MARGIN = 24;
+  // Room after each layer for the widest label on the edges that leave it.
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const gapAfter = new Map();
+  for (const e of graph.edges) {
+    const a = byId.get(e.from), b = byId.get(e.to);
+    if (!a || !b || !e.label || b.kind === "topic" || b.layer <= a.layer) continue;
+    gapAfter.set(a.layer, Math.max(gapAfter.get(a.layer) || GAP, e.label.length * 6.6 + 60));
+  }
   let x = MARGIN, height = 0;
   for (const depth of order) {
     const members = layers.get(depth).sort((a, b) => a.order - b.order);
@@ -191,9 +199,9 @@ function layout(graph) {
       n.x = x + (width - n.w) / 2;
       n.y = MARGIN + offset + i * ROW + (ROW - n.h) / 2;
     });
-    x += width + GAP;
+    x += width + (gapAfter.get(depth) || GAP);
   }
-  return { width: x - GAP + MARGIN, height: height + 2 * MARGIN };
+  return { width: x - GAP + MARGIN, height: height + 2 * MARGIN + 40 };
 }
 
 function drawGraph(graph, onStep) {
