@@ -47,6 +47,10 @@ class GatewayOptions:
     openapi_path: str | None = "/openapi.json"  # None: no OpenAPI route
     title: str = "motet"
     version: str = "0.1.0"
+    # A listening socket inherited from a supervising process (`motet start --instances`):
+    # served instead of binding host:port, so several processes accept from one queue of
+    # connections. `host` still decides the operator endpoints' loopback rule.
+    listen_fd: int | None = None
     # hypercorn's own messages (bind, "Error in ASGI Framework"); None silences them.
     error_log: logging.Logger | None = attrs.field(
         factory=lambda: logging.getLogger("motet.gateway"), eq=False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +33,8 @@ def hypercorn_config(options: GatewayOptions) -> Config:
 def listen_socket(options: GatewayOptions, backlog: int) -> socket.socket:
     """The listening socket, bound here rather than by hypercorn so that a bind failure is
     one plain GatewayError and the failed socket is closed (hypercorn leaves it open)."""
+    if options.listen_fd is not None:
+        return inherited_socket(options.listen_fd)
     family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -44,6 +47,29 @@ def listen_socket(options: GatewayOptions, backlog: int) -> socket.socket:
         sock.close()
         raise GatewayError(f"cannot listen on {options.bind}: {exc.strerror or exc}; choose "
                            "another port or host (port 0 picks a free one)") from exc
+    return sock
+
+
+def inherited_socket(fd: int) -> socket.socket:
+    """A duplicate of the listening socket `fd` (the caller keeps the original open, so
+    serving again later works); refuses an fd that is not a listening TCP socket."""
+    try:
+        copy = os.dup(fd)
+    except OSError as exc:
+        raise GatewayError(f"cannot serve inherited socket fd {fd}: {exc.strerror or exc}; "
+                           "expected an open listening TCP socket") from exc
+    try:
+        sock = socket.socket(fileno=copy)
+    except OSError as exc:
+        os.close(copy)
+        raise GatewayError(f"cannot serve inherited socket fd {fd}: {exc.strerror or exc}; "
+                           "expected an open listening TCP socket") from exc
+    listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if sock.type != socket.SOCK_STREAM or not listening:
+        sock.close()
+        raise GatewayError(f"cannot serve inherited socket fd {fd}: expected a listening "
+                           f"TCP socket, got type {sock.type!r} (listening: {bool(listening)})")
+    sock.setblocking(False)
     return sock
 
 
