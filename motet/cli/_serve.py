@@ -15,7 +15,7 @@ from typing import Any
 import click
 import trio
 
-from ._app import Project, UserError
+from ._app import Project
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -79,17 +79,9 @@ async def serve_until_signalled(runtime: Any) -> int:
 
 
 def run_instances(project: Project, instances: int, flags: dict[str, Any]) -> int:
-    """N worker processes over one backend, all serving one port."""
-    import importlib.util
+    """N worker processes over one backend, all serving one port (see `_instances`)."""
+    from ._instances import run_instances as run_many
 
     # Loading here reports the user's errors once, before any process starts.
     config, _steps, gateway = configured(project, flags)
-    if importlib.util.find_spec("motet.cli._instances") is None:
-        raise UserError(
-            f"--instances {instances} is not available in this version of motet (the "
-            "multi-process runner, motet/cli/_instances.py, is not installed); run one "
-            "instance per process yourself, sharing a sqlite or redis backend")
-    from . import _instances  # type: ignore[attr-defined, unused-ignore]
-
-    result = _instances.run_instances(project, instances, gateway, config, flags)
-    return int(result or 0)
+    return run_many(project, instances, gateway, config, flags)

@@ -1,0 +1,403 @@
+"""`motet start --instances N`: N worker processes over one backend, all serving one port.
+
+    parent (this module)                          children: python -m motet.cli._instances
+    ├── the listening socket host:port  ─ fd ──>  each serves it (GatewayOptions.listen_fd)
+    ├── one task per instance: start, wait,       MOTET_INSTANCE=i in the environment;
+    │   restart with backoff, give up when        log lines carry the instance
+    │   they keep dying (RestartPolicy)
+    ├── a pipe per child                  ─────>  EOF: the parent is gone, stop gracefully
+    └── SIGINT / SIGTERM                  ─────>  SIGTERM: graceful drain; a second signal
+                                                  is forwarded again: stop at once
+
+The backend makes the instances safe together: a message is leased to one instance at a time
+and a cron tick is published by the one instance that claims it (`claim_tick`).
+
+The port is one socket created here and inherited by every child, rather than one
+SO_REUSEPORT socket per child, because:
+- there is one accept queue: a child that is killed or drains leaves the connections waiting
+  in the backlog to its siblings (with SO_REUSEPORT each socket has its own queue, and the
+  connections queued on a dying child's socket are reset);
+- the port stays bound while children restart, and no other process can join it (any process
+  of the same user can bind an SO_REUSEPORT port and take a share of the connections);
+- port 0 works (the port is picked once, here), and it behaves the same on every POSIX
+  system (SO_REUSEPORT balances connections only on Linux).
+The cost is that every idle child wakes on a new connection and one wins the accept, which
+is negligible for a few processes per host.
+
+The children run in their own session, so a Ctrl-C in the terminal reaches only this process,
+which forwards it once (a child would read a second copy as "stop at once").
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import attrs
+import click
+import trio
+
+from ._app import EXIT_USER_ERROR, Project, exit_code, report
+from ._serve import STOP_SIGNALS, configured, serve_until_signalled
+
+INSTANCE_ENV = "MOTET_INSTANCE"  # the child's instance number, 1..N
+
+
+@attrs.frozen
+class RestartPolicy:
+    """When a child that exits unexpectedly is started again.
+
+    The n-th consecutive unexpected exit of an instance waits `first_delay * 2**(n-1)` s (at
+    most `max_delay`); an instance that ran `healthy_after` s starts over at `first_delay`.
+    More than `intensity` unexpected exits (all instances together) within `period` s stop
+    every instance and the parent exits 1. A child exiting with status 2 (the user's steps or
+    config are wrong) is never restarted. `kill_grace` is how long children get after the
+    second stop signal before SIGKILL.
+    """
+
+    intensity: int = 5
+    period: float = 60.0
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+    healthy_after: float = 30.0
+    kill_grace: float = 10.0
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.first_delay * 2 ** (failures - 1), self.max_delay))
+
+
+class ChildProcess(Protocol):
+    """What the supervisor needs of a child (trio.Process has it)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+Spawn = Callable[[int], Awaitable[ChildProcess]]
+
+
+def describe_exit(status: int) -> str:
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"was killed by {name}"
+    return f"exited with status {status}"
+
+
+class InstanceSupervisor:
+    """Keeps `count` children running until `stop()`; `run()` returns the exit status."""
+
+    def __init__(self, count: int, spawn: Spawn, policy: RestartPolicy | None = None, *,
+                 echo: Callable[[str], None] | None = None) -> None:
+        if count < 1:
+            raise ValueError(f"instances must be at least 1, got {count!r}")
+        self.count = count
+        self.policy = policy or RestartPolicy()
+        self.live: dict[int, ChildProcess] = {}
+        self.stopping = trio.Event()
+        self.forced_by: int | None = None  # the signal that cut the stop short
+        self.failure: str | None = None  # why the supervisor gave up
+        self.stop_errors: list[str] = []
+        self._spawn = spawn
+        self._echo = echo or (lambda line: click.echo(line, err=True))
+        self._exits: collections.deque[float] = collections.deque()
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self) -> int:
+        async with trio.open_nursery() as timers:  # the kill timer of `force`
+            self._nursery = timers
+            async with trio.open_nursery() as keepers:
+                for instance in range(1, self.count + 1):
+                    keepers.start_soon(self._keep, instance)
+            timers.cancel_scope.cancel()
+        self._nursery = None
+        if self.failure is not None:
+            self._echo(f"motet: error: {self.failure}")
+            return 1
+        if self.forced_by is not None:
+            return 128 + self.forced_by
+        for line in self.stop_errors:
+            self._echo(f"motet: error: {line}")
+        return 1 if self.stop_errors else 0
+
+    def stop(self) -> None:
+        """Graceful: SIGTERM every child and restart none."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self._signal_all(signal.SIGTERM)
+
+    def force(self, signum: int = signal.SIGTERM) -> None:
+        """The second stop signal: children stop at once, SIGKILL after `kill_grace`."""
+        self.stop()
+        self.forced_by = signum
+        self._signal_all(signal.SIGTERM)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._kill_after_grace)
+
+    async def _kill_after_grace(self) -> None:
+        await trio.sleep(self.policy.kill_grace)
+        self._signal_all(signal.SIGKILL)
+
+    def _signal_all(self, sig: int) -> None:
+        for process in list(self.live.values()):
+            if process.returncode is None:
+                process.send_signal(sig)
+
+    def _give_up(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+        self.stop()
+
+    async def _keep(self, instance: int) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            started = trio.current_time()
+            process = await self._spawn(instance)
+            self.live[instance] = process
+            self._echo(f"motet: instance {instance} started (pid {process.pid})")
+            if self.stopping.is_set():  # stop() ran while this child was being started
+                process.send_signal(signal.SIGTERM)
+            try:
+                status = await process.wait()
+            finally:
+                self.live.pop(instance, None)
+                if process.returncode is None:  # cancelled: leave no orphan
+                    process.kill()
+                    with trio.CancelScope(shield=True):
+                        await process.wait()
+            what = f"instance {instance} (pid {process.pid}) {describe_exit(status)}"
+            if self.stopping.is_set():
+                if status not in (0, -signal.SIGTERM, -signal.SIGKILL):
+                    self.stop_errors.append(f"{what} while stopping")
+                return
+            if status == EXIT_USER_ERROR:
+                self._give_up(f"{what}: the project's steps or config are wrong (its error "
+                              "is above); not restarting, stopped all instances")
+                return
+            now = trio.current_time()
+            self._exits.append(now)
+            while self._exits and self._exits[0] <= now - self.policy.period:
+                self._exits.popleft()
+            if len(self._exits) > self.policy.intensity:
+                self._give_up(
+                    f"instances keep dying: {len(self._exits)} unexpected exits within "
+                    f"{self.policy.period:g} s (last: {what}); see their logs above; "
+                    "stopped all instances")
+                return
+            failures = 1 if now - started >= self.policy.healthy_after else failures + 1
+            delay = self.policy.delay(failures)
+            self._echo(f"motet: {what} unexpectedly; restarting it in {delay:g} s")
+            with trio.move_on_after(delay):
+                await self.stopping.wait()
+
+
+# -- the parent: a listening socket, real child processes, signals ------------------------
+
+
+def run_instances(project: Project, instances: int, gateway: Any, config: Any,
+                  flags: dict[str, Any]) -> int:
+    """Serve the project with `instances` processes; returns the exit status."""
+    from ..gateway._operator_auth import check_bind, resolve_token
+    from ..gateway._serve import hypercorn_config, listen_socket
+
+    # The children would each fail on these: say it once, before any process starts.
+    check_bind(gateway.host, resolve_token(config.token))
+    sock = listen_socket(gateway, hypercorn_config(gateway).backlog)
+    try:
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"motet: starting {instances} instances on http://{shown}:{port} "
+                   "(SIGINT/SIGTERM stop them gracefully)", err=True)
+        supervisor = InstanceSupervisor(instances, ChildSpawner(project, flags, sock.fileno()))
+        return trio.run(supervise, supervisor)
+    finally:
+        sock.close()
+
+
+async def supervise(supervisor: InstanceSupervisor) -> int:
+    """Run `supervisor` until its children are gone, forwarding SIGINT/SIGTERM to them."""
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def forward() -> None:
+                async for signum in signals:
+                    if supervisor.stopping.is_set():
+                        click.echo("motet: second signal, stopping the instances now", err=True)
+                        supervisor.force(signum)
+                    else:
+                        click.echo(f"motet: stopping {supervisor.count} instances: finishing "
+                                   "requests and handlers in flight (signal again to stop at "
+                                   "once)", err=True)
+                        supervisor.stop()
+
+            nursery.start_soon(forward)
+            status = await supervisor.run()
+            nursery.cancel_scope.cancel()
+    return status
+
+
+@attrs.frozen
+class ChildSpawner:
+    """Starts instance `i` as `python -m motet.cli._instances SPEC` with the socket fd."""
+
+    project: Project
+    flags: dict[str, Any]
+    listen_fd: int
+
+    def command(self, instance: int, parent_fd: int) -> list[str]:
+        spec = {"root": str(self.project.root), "debug": self.project.debug,
+                "instance": instance, "listen_fd": self.listen_fd, "parent_fd": parent_fd,
+                "flags": self.flags}
+        return [sys.executable, "-m", "motet.cli._instances", json.dumps(spec)]
+
+    async def __call__(self, instance: int) -> ChildProcess:
+        # The child holds the read end; this process holds the write end (never written)
+        # until the child exits. If this process dies, the child reads EOF and stops.
+        read_end, write_end = os.pipe()
+        try:
+            process = await trio.lowlevel.open_process(
+                self.command(instance, read_end), pass_fds=(self.listen_fd, read_end),
+                env={**os.environ, INSTANCE_ENV: str(instance)}, start_new_session=True)
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        return PipedChild(process, write_end)
+
+
+class PipedChild:
+    """A trio.Process that closes its liveness pipe once it has exited."""
+
+    def __init__(self, process: trio.Process, write_end: int) -> None:
+        self.process = process
+        self._write_end: int | None = write_end
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def wait(self) -> int:
+        status = await self.process.wait()
+        if self._write_end is not None:
+            os.close(self._write_end)
+            self._write_end = None
+        return status
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+# -- the child ------------------------------------------------------------------------------
+
+
+class InstanceStream:
+    """A text stream that marks every line with the instance: JSON lines get an "instance"
+    key, other lines a `#i ` prefix. Each line is written to `target` in one call, so
+    lines of several processes sharing a pipe interleave whole."""
+
+    def __init__(self, target: IO[str], instance: int, *, json_lines: bool = False) -> None:
+        self.target = target
+        self.instance = instance
+        self.json_lines = json_lines
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self.target.write(self.mark(line) + "\n")
+        return len(text)
+
+    def mark(self, line: str) -> str:
+        if self.json_lines and line.startswith("{") and line.endswith("}"):
+            rest = line[1:].lstrip()
+            return f'{{"instance": {self.instance}' + (", " + rest if rest != "}" else "}")
+        return f"#{self.instance} {line}"
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+def child_main(raw_spec: str) -> int:
+    """One instance: `motet start` on the inherited socket, until a signal or the parent
+    goes away."""
+    from .._runtime import Runtime, RuntimeOptions
+    from .._serve import gateway_for
+
+    spec = json.loads(raw_spec)
+    instance = int(spec["instance"])
+    sys.stderr = InstanceStream(sys.stderr, instance)
+    project = Project(Path(spec["root"]), bool(spec["debug"]))
+    try:
+        config, steps, gateway = configured(project, spec["flags"])
+        log = InstanceStream(sys.stdout, instance, json_lines=config.log_format == "json")
+        runtime = Runtime(
+            steps, backend=project.backend(config.backend), project=config,
+            gateway=gateway_for(attrs.evolve(gateway, listen_fd=int(spec["listen_fd"]))),
+            options=RuntimeOptions(log_stream=log))
+        return trio.run(serve_child, runtime, int(spec["parent_fd"]))
+    except Exception as exc:
+        if project.debug:
+            raise
+        report(exc)
+        return exit_code(exc)
+    finally:
+        sys.stderr.flush()
+
+
+async def serve_child(runtime: Any, parent_fd: int) -> int:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stop_when_orphaned, runtime, parent_fd)
+        status = await serve_until_signalled(runtime)
+        nursery.cancel_scope.cancel()
+    return status
+
+
+async def stop_when_orphaned(runtime: Any, parent_fd: int) -> None:
+    """Stop gracefully once the parent's end of the pipe is closed (the parent died)."""
+    os.set_blocking(parent_fd, False)
+    while True:
+        await trio.lowlevel.wait_readable(parent_fd)
+        try:
+            if not os.read(parent_fd, 1):
+                break
+        except BlockingIOError:
+            continue
+    click.echo("motet: the supervising process is gone; stopping", err=True)
+    runtime.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1]))
