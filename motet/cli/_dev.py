@@ -61,6 +61,9 @@ class Reloader:
         self.stopping = trio.Event()
         self.forced = False
         self.process: trio.Process | None = None
+        # Read by watchfiles' thread between polls: the watcher cannot be cancelled while
+        # that thread waits, and without this it would wait out its 5 s timeout.
+        self._unwatch = trio.Event()
 
     async def run(self) -> int:
         with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
@@ -68,6 +71,7 @@ class Reloader:
                 await nursery.start(self._watch)
                 nursery.start_soon(self._on_signals, signals)
                 status = await self._loop()
+                self._unwatch.set()
                 nursery.cancel_scope.cancel()
         return status
 
@@ -144,7 +148,8 @@ class Reloader:
                 return path.endswith((".py", ".toml")) and super().__call__(change, path)
 
         task_status.started()
-        watching = watchfiles.awatch(self.root, watch_filter=SourceFilter(), debounce=300)
+        watching = watchfiles.awatch(self.root, watch_filter=SourceFilter(), debounce=300,
+                                     stop_event=self._unwatch)
         async with contextlib.aclosing(watching) as changes:
             async for _batch in changes:
                 self.changed.set()

@@ -218,9 +218,16 @@ class Motet:
             return [r["urls"][0] for r in self.records()
                     if r.get("msg") == "motet runtime started" and r.get("urls")]
 
-        found = wait_until(lambda: len(urls()) >= count and urls(),
-                           f"start #{count}; stderr: {self.stderr}")
-        return str(found[count - 1])
+        def ready() -> list[str]:
+            found = urls()
+            if len(found) >= count:
+                return found
+            if self.process.poll() is not None:
+                raise AssertionError(f"motet exited with {self.process.returncode} before "
+                                     f"start #{count}; stderr: {self.stderr}")
+            return []
+
+        return str(wait_until(ready, f"start #{count}; stderr: {self.stderr}")[count - 1])
 
     def wait_stderr(self, text: str) -> None:
         wait_until(lambda: any(text in line for line in self.stderr),
