@@ -138,6 +138,18 @@ class Runtime:
             raise RuntimeError("the runtime's clock exists once run() has started")
         return self._clock
 
+    async def emit(self, topic: str, data: Any = None, *, group: str | None = None,
+                   priority: int = 0, trace_id: str | None = None) -> str:
+        """Publish a message from the embedding program (outside any handler); returns its
+        id once the backend holds it. Only while `run()` is running."""
+        if self.router is None or not self._ready:
+            raise RuntimeError("Runtime.emit needs a running runtime: call it inside "
+                               "`async with open_runtime(...)` or after nursery.start(run)")
+        from ._envelope import new_id
+
+        return await self.router.publish(topic, data, trace_id=trace_id or new_id(),
+                                         group=group, priority=priority, source=None)
+
     def stop(self) -> None:
         """Ask for a graceful stop: gateway, then cron, then running handlers (up to
         `shutdown_timeout`), then the backend."""
