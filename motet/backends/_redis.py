@@ -39,7 +39,6 @@ import trio
 
 from .._clock import Clock
 from .._envelope import (
-    JSON,
     DeadLetter,
     Delivery,
     Envelope,
@@ -60,7 +59,7 @@ from ._redis_state import RedisStateMixin
 _CHUNK = 1000
 
 _SCRIPTS = (
-    lua.DECLARE,
+    lua_admin.DECLARE,
     lua.PUBLISH,
     lua.RECEIVE,
     lua.ACK,
@@ -146,27 +145,13 @@ class RedisBackend(RedisStateMixin):
         if failure is not None:
             raise failure
 
-    def _running(self) -> tuple[RedisLink, Clock]:
-        if self._link is None or self._clock is None:
-            raise BackendError(
-                f"the Redis backend for {self.url} is not running: start it with "
-                "`await nursery.start(backend.run, clock)` before using it"
-            )
-        return self._link, self._clock
-
-    async def _script(self, what: str, source: str, args: Sequence[Any]) -> Any:
-        link, _ = self._running()
-        script = link.script(source)
-        argv = [self.prefix, *args]
-        return await link.call(what, lambda: script(keys=[], args=argv))
-
     # -- queues ----------------------------------------------------------------------------
 
     async def declare(self, subscriptions: Sequence[Subscription]) -> None:
         self._running()
         for sub in subscriptions:
             args = [sub.topic, sub.key, sub.options.strategy]
-            await self._script("declare subscription " + sub.key, lua.DECLARE, args)
+            await self._script("declare subscription " + sub.key, lua_admin.DECLARE, args)
             self._declared[sub.key] = sub
             self._known.add(sub.key)
             self._topics.add(sub.topic)
@@ -401,9 +386,3 @@ class RedisBackend(RedisStateMixin):
             await trio.sleep(self.options.trim_interval)
             for topic in sorted(self._topics):
                 await self._script("trim a topic stream", lua_admin.TRIM, [topic])
-
-    # -- state values (the mixin's helpers) ------------------------------------------------
-
-    def _state_encode(self, value: JSON, where: str) -> str:
-        codec.check_keys(value, where=where)
-        return codec.encode_json(value, where=where)

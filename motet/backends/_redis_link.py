@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 import trio
 
+from .._clock import Clock
 from .._errors import BackendError, BackendUnavailable
 
 if TYPE_CHECKING:
@@ -67,6 +68,31 @@ class RedisOptions:
     max_blocking_connections: int = attrs.field(default=1024, validator=_count)
     # most script arguments per group-commit round trip
     batch: int = attrs.field(default=2000, validator=_count)
+
+
+class RedisScripts:
+    """What every part of the Redis backend reaches: the running link and clock, and the
+    scripts called through the link's retry policy. `RedisBackend.run` sets the link."""
+
+    url: str
+    prefix: str
+    options: RedisOptions
+    _link: RedisLink | None = None
+    _clock: Clock | None = None
+
+    def _running(self) -> tuple[RedisLink, Clock]:
+        if self._link is None or self._clock is None:
+            raise BackendError(
+                f"the Redis backend for {self.url} is not running: start it with "
+                "`await nursery.start(backend.run, clock)` before using it"
+            )
+        return self._link, self._clock
+
+    async def _script(self, what: str, source: str, args: Sequence[Any]) -> Any:
+        link, _ = self._running()
+        script = link.script(source)
+        argv = [self.prefix, *args]
+        return await link.call(what, lambda: script(keys=[], args=argv))
 
 
 class RedisLink:

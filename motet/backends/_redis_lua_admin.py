@@ -1,5 +1,5 @@
-"""The Redis backend's scripts off the message hot path: state, cron marks, queue depth,
-stream trimming, and re-driving or discarding dead letters.
+"""The Redis backend's scripts off the message hot path: declaring subscriptions, state,
+cron marks, queue depth, stream trimming, and re-driving or discarding dead letters.
 
 More keys (see `_redis_lua` for the queue's):
 
@@ -12,6 +12,58 @@ More keys (see `_redis_lua` for the queue's):
 from __future__ import annotations
 
 from ._redis_lua import PRELUDE
+
+# ARGV: P, topic, sub, strategy. The group starts at the end of the stream ("$"), so only
+# messages published after the first declare reach the subscription, as in memory.
+DECLARE = (
+    PRELUDE
+    + r"""
+local topic, sub, strategy = ARGV[2], ARGV[3], ARGV[4]
+local ok = redis.pcall('XGROUP', 'CREATE', k('stream', topic), sub, '$', 'MKSTREAM')
+if type(ok) == 'table' and ok.err and not string.find(ok.err, 'BUSYGROUP') then
+  return redis.error_reply(ok.err)
+end
+redis.call('SADD', k('subs', topic), sub)
+redis.call('HSET', P .. ':subtopic', sub, topic)
+-- Every instance that ever received is a consumer of the group; forget those idle for a day
+-- that hold nothing (a consumer's pending entries would be dropped with it).
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', k('stream', topic), sub)) do
+  local f = fields(c)
+  if tonumber(f['pending']) == 0 and tonumber(f['idle']) > 86400000 then
+    redis.call('XGROUP', 'DELCONSUMER', k('stream', topic), sub, f['name'])
+  end
+end
+local old = redis.call('HGET', P .. ':substrat', sub)
+redis.call('HSET', P .. ':substrat', sub, strategy)
+if old and old ~= strategy then
+  -- Re-file the ready and parked messages under the new strategy, in publish order.
+  local refs = {}
+  for _, member in ipairs(redis.call('ZRANGE', k('ready', sub), 0, -1)) do
+    refs[#refs + 1] = unrkey(member)
+  end
+  redis.call('DEL', k('ready', sub))
+  local grp = redis.call('HGETALL', k('grp', sub))
+  local seen = {}
+  for i = 1, #grp, 2 do
+    local key = fifokey(sub, grp[i + 1])
+    if not seen[key] then
+      seen[key] = true
+      local parked = redis.call('LRANGE', key, 1, -1)
+      for _, ref in ipairs(parked) do refs[#refs + 1] = ref end
+      redis.call('DEL', key)
+    end
+  end
+  redis.call('DEL', k('parked', sub))
+  table.sort(refs, function(a, b) return rkey(a) < rkey(b) end)
+  for _, ref in ipairs(refs) do
+    file(sub, strategy, ref, redis.call('HGET', k('grp', sub), ref),
+         redis.call('HGET', k('prio', sub), ref))
+  end
+  bell(sub)
+end
+return 1
+"""
+)
 
 # ARGV: P, op, namespace, key, expected JSON ('' = absent), new JSON ('' = delete), then
 # optionally the change event (topic, envelope, group, priority). Compare-and-set: the

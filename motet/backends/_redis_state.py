@@ -10,19 +10,21 @@ operation id, so a call retried after a lost reply is not applied twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
 
-from .._clock import Clock
 from .._envelope import JSON, Envelope, new_id, state_topic
 from .._errors import BackendError
 from ..state._ops import StateWrite
 from . import _redis_codec as codec
 from . import _redis_lua_admin as lua_admin
 from ._protocol import StateChange
-from ._redis_link import RedisLink, RedisOptions
+from ._redis_link import RedisScripts
 
 _MAX_CONFLICTS = 1000  # writers racing on one key; beyond this something is wrong
+
+
+def _encode(value: JSON, where: str) -> str:
+    codec.check_keys(value, where=where)
+    return codec.encode_json(value, where=where)
 
 
 def _canonical(value: JSON) -> str:
@@ -30,20 +32,8 @@ def _canonical(value: JSON) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-class RedisStateMixin:
+class RedisStateMixin(RedisScripts):
     """The StateBackend and ScheduleBackend halves of `RedisBackend`."""
-
-    prefix: str
-    options: RedisOptions
-
-    def _running(self) -> tuple[RedisLink, Clock]:
-        raise NotImplementedError
-
-    async def _script(self, what: str, source: str, args: Sequence[Any]) -> Any:
-        raise NotImplementedError
-
-    def _state_encode(self, value: JSON, where: str) -> str:
-        raise NotImplementedError
 
     async def _state_raw(self, namespace: str, key: str) -> str | None:
         link, _ = self._running()
@@ -66,7 +56,7 @@ class RedisStateMixin:
             new_text = None
             new = write.apply(old)  # a ValueError leaves the stored value as it is
             if new is not None:
-                new_text = self._state_encode(new, where)
+                new_text = _encode(new, where)
                 new = codec.decode_json(new_text)  # what a reader will get back
             change = await self._compare_and_set(
                 namespace, key, raw, old, new, new_text, trace_id, clock.now()
