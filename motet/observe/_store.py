@@ -110,8 +110,10 @@ class MemoryTelemetryStore:
             self._logs.popleft()
         while len(self._spans) > self.retention.max_spans:
             self._spans.popleft()
-        if self._spans and min(s.started for s in self._spans) < cutoff:
-            self._spans = deque(s for s in self._spans if s.started >= cutoff)
+        # Spans arrive when they end, so start times are only roughly ordered: an old span
+        # behind a younger one waits for the next prune (a bound, not an exact cut).
+        while self._spans and self._spans[0].started < cutoff:
+            self._spans.popleft()
 
     def logs(self, query: LogQuery) -> list[StoredLog]:
         with self._lock:

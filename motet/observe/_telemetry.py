@@ -77,6 +77,12 @@ async def start_telemetry(nursery: trio.Nursery, runtime: Runtime) -> Telemetry 
     return telemetry
 
 
+def in_memory(options: TelemetryOptions, runtime: Runtime) -> bool:
+    store = options.store
+    return (store == "memory" or isinstance(store, MemoryTelemetryStore)
+            or (store is None and runtime.backend.name == "memory"))
+
+
 def open_store(options: TelemetryOptions, runtime: Runtime) -> TelemetryStore:
     store = options.store
     if store == "memory":
@@ -117,7 +123,10 @@ class Telemetry:
         self._runtime = runtime
         self._steps = {s.name for s in runtime.steps}
         self.metrics = RuntimeMetrics(runtime.subscriptions)
-        self.store = await trio.to_thread.run_sync(open_store, self.options, runtime)
+        if in_memory(self.options, runtime):
+            self.store = open_store(self.options, runtime)
+        else:  # a file to open: not on the trio thread
+            self.store = await trio.to_thread.run_sync(open_store, self.options, runtime)
         runtime.hub.add_sink(self.on_log)
         runtime.dispatcher.observers.append(self.on_run)
         runtime.dispatcher.state_observers.append(self.on_state)
@@ -138,7 +147,7 @@ class Telemetry:
             runtime.router.observers.remove(self.on_envelope)
             with trio.CancelScope(shield=True):
                 await self.flush()
-                await trio.to_thread.run_sync(self.store.close, limiter=self._limiter)
+                await self._call(self.store.close)
 
     async def flush(self) -> None:
         """Write everything buffered so far; returns once it is stored."""
@@ -153,8 +162,7 @@ class Telemetry:
                 return
             now = self._runtime.clock.now()
             store = self.store
-            await trio.to_thread.run_sync(lambda: store.write(logs, spans, now=now),
-                                          limiter=self._limiter)
+            await self._call(lambda: store.write(logs, spans, now=now))
 
     # -- observers (synchronous, never block) ---------------------------------------------
 
@@ -213,22 +221,27 @@ class Telemetry:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _read(self, fn: Any, *args: Any) -> Any:
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        """Run a store call: the memory store's inline (it never blocks, and under
+        MockClock a thread would let virtual time leap while it runs), others in a thread."""
+        if isinstance(self.store, MemoryTelemetryStore):
+            await trio.lowlevel.checkpoint()
+            return fn(*args)
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     async def logs(self, query: LogQuery) -> list[StoredLog]:
         assert self.store is not None
-        result: list[StoredLog] = await self._read(self.store.logs, query)
+        result: list[StoredLog] = await self._call(self.store.logs, query)
         return result
 
     async def spans(self, query: SpanQuery) -> list[Span]:
         assert self.store is not None
-        result: list[Span] = await self._read(self.store.spans, query)
+        result: list[Span] = await self._call(self.store.spans, query)
         return result
 
     async def traces(self, query: SpanQuery) -> list[TraceSummary]:
         assert self.store is not None
-        result: list[TraceSummary] = await self._read(self.store.traces, query)
+        result: list[TraceSummary] = await self._call(self.store.traces, query)
         return result
 
     async def trace(self, trace_id: str) -> tuple[list[TraceRow], list[StoredLog]]:
