@@ -80,8 +80,8 @@ async def serve_until_signalled(runtime: Any) -> int:
 
 def run_instances(project: Project, instances: int, flags: dict[str, Any]) -> int:
     """N worker processes over one backend, all serving one port (see `_instances`)."""
-    from ._instances import run_instances as run_many
+    from ._instances import run_instances as run
 
     # Loading here reports the user's errors once, before any process starts.
     config, _steps, gateway = configured(project, flags)
-    return run_many(project, instances, gateway, config, flags)
+    return run(project, instances, gateway, config, flags)

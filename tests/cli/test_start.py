@@ -9,7 +9,6 @@ import socket
 from pathlib import Path
 
 import httpx
-import pytest
 
 from ._project import (
     BASIC_STEPS,
@@ -148,14 +147,3 @@ def test_an_unknown_backend_is_the_users_error(tmp_path: Path) -> None:
     result = run_motet(root, "start", "--backend", "postgres://x")
     assert result.returncode == 2
     assert result.stderr.startswith("motet: error: --backend: unknown backend 'postgres://x'")
-
-
-def test_several_instances_without_the_runner_say_so(tmp_path: Path) -> None:
-    import importlib.util
-
-    root = write_project(tmp_path / "app", files=BASIC_STEPS)
-    if importlib.util.find_spec("motet.cli._instances") is not None:
-        pytest.skip("the multi-process runner exists; its own tests cover --instances")
-    result = run_motet(root, "start", "--instances", "2", "--port", "0")
-    assert result.returncode == 2
-    assert "--instances 2 is not available" in result.stderr
