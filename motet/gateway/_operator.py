@@ -21,7 +21,7 @@ from ..observe import PROMETHEUS_CONTENT_TYPE, HttpExchange
 from ._asgi import MotetASGI, send_response
 from ._exchange import header_map
 from ._operator_api import BadRequest, OpReply, OpRequest, find_endpoint
-from ._operator_auth import COOKIE, OperatorAccess
+from ._operator_auth import OperatorAccess, token_cookie
 from ._options import GatewayOptions
 from ._problem import PROBLEM_CONTENT_TYPE, ProblemKind, http_problem_kind, problem_body
 
@@ -117,9 +117,9 @@ class OperatorASGI:
         if (refusal is not None and path in ("/_console", "/_console/")
                 and self.access.matches(query.get("token"))):
             # Trade the token in the URL for a cookie, then drop it from the address bar.
-            cookie = f"{COOKIE}={query['token']}; Path=/; HttpOnly; SameSite=Strict"
             return await send_response(send, 303, b"", {
-                "location": "/_console/", "set-cookie": cookie, **SECURITY_HEADERS})
+                "location": "/_console/", "set-cookie": token_cookie(query["token"]),
+                **SECURITY_HEADERS})
         if refusal is not None:
             return await self._problem(send, scope, UNAUTHORIZED, refusal, {
                 "www-authenticate": 'Bearer realm="motet"'})

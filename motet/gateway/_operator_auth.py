@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import os
 from collections.abc import Mapping
+from urllib.parse import quote, unquote
 
 import attrs
 
@@ -61,8 +62,13 @@ def _cookie(header: str | None, name: str) -> str | None:
     for part in (header or "").split(";"):
         key, sep, value = part.strip().partition("=")
         if sep and key == name:
-            return value
+            return unquote(value)
     return None
+
+
+def token_cookie(token: str) -> str:
+    """The Set-Cookie value that lets the console's own requests carry the token."""
+    return f"{COOKIE}={quote(token, safe='')}; Path=/; HttpOnly; SameSite=Strict"
 
 
 @attrs.frozen

@@ -76,6 +76,17 @@ async def test_visiting_the_console_with_the_token_sets_a_cookie() -> None:
     assert api.status_code == 200
 
 
+async def test_a_token_with_cookie_unsafe_characters_round_trips() -> None:
+    token = "a;b c=d%"
+    async with open_observed([hello()], token=token) as app:
+        visit = await app.http.get("/_console", params={"token": token})
+        cookie = visit.headers["set-cookie"].split(";")[0]
+        app.http.cookies.clear()
+        api = await app.http.get("/_motet/health", headers={"cookie": cookie})
+    assert cookie == "motet_token=a%3Bb%20c%3Dd%25"
+    assert api.status_code == 200
+
+
 async def test_tokens_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[bytes, bytes]] = []
     real = _operator_auth.hmac.compare_digest
