@@ -8,6 +8,7 @@ so recording costs a handler nothing it would wait for. Gauges that describe the
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
@@ -100,33 +101,35 @@ class Histogram(Metric):
         if list(buckets) != sorted(set(buckets)) or not buckets:
             raise ValueError(f"histogram {name}: buckets must be increasing, got {buckets!r}")
         self.buckets = tuple(float(b) for b in buckets)
-        self.series: dict[LabelValues, list[float]] = {}  # bucket counts..., count, sum
+        # Per series: the count of each bucket alone (cumulated when rendered), the count
+        # above the last bucket, then the sum: one increment per observation.
+        self.series: dict[LabelValues, list[float]] = {}
 
     def observe(self, *labels: str, value: float) -> None:
         key = self._key(labels)
         row = self.series.get(key)
         if row is None:
             row = self.series[key] = [0.0] * (len(self.buckets) + 2)
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                row[i] += 1
-        row[-2] += 1
+        row[bisect.bisect_left(self.buckets, value)] += 1
         row[-1] += value
 
     def count(self, *labels: str) -> int:
         row = self.series.get(self._key(labels))
-        return int(row[-2]) if row else 0
+        return int(sum(row[:-1])) if row else 0
 
     def samples(self) -> Iterable[str]:
         for key in sorted(self.series):
             row = self.series[key]
+            running = 0.0
             for bound, n in zip(self.buckets, row, strict=False):
+                running += n
                 le = f'le="{_number(bound)}"'
-                yield f"{self.name}_bucket{_labels(self.label_names, key, le)} {_number(n)}"
+                yield f"{self.name}_bucket{_labels(self.label_names, key, le)} {_number(running)}"
+            total = running + row[-2]
             inf = 'le="+Inf"'
-            yield f"{self.name}_bucket{_labels(self.label_names, key, inf)} {_number(row[-2])}"
+            yield f"{self.name}_bucket{_labels(self.label_names, key, inf)} {_number(total)}"
             yield f"{self.name}_sum{_labels(self.label_names, key)} {_number(row[-1])}"
-            yield f"{self.name}_count{_labels(self.label_names, key)} {_number(row[-2])}"
+            yield f"{self.name}_count{_labels(self.label_names, key)} {_number(total)}"
 
 
 class Registry:

@@ -81,14 +81,14 @@ def test_prometheus_text_escapes_labels_and_accumulates_buckets() -> None:
     counter = registry.add(Counter("x_total", "Things.", ("name",)))
     counter.inc('a "quoted"\\ line\nbreak')
     histogram = registry.add(Histogram("d_seconds", "Durations.", (), buckets=(0.1, 1.0)))
-    for value in (0.05, 0.5, 0.5, 3.0):
+    for value in (0.05, 0.5, 1.0, 3.0):  # a value on a bound counts in that bucket
         histogram.observe(value=value)
     text = registry.render()
     assert 'x_total{name="a \\"quoted\\"\\\\ line\\nbreak"} 1' in text
     assert "# TYPE d_seconds histogram" in text
     assert 'd_seconds_bucket{le="0.1"} 1\nd_seconds_bucket{le="1"} 3\n' in text
     assert 'd_seconds_bucket{le="+Inf"} 4' in text
-    assert "d_seconds_count 4" in text and "d_seconds_sum 4.05" in text
+    assert "d_seconds_count 4" in text and "d_seconds_sum 4.55" in text
     assert text.endswith("\n")
 
 
