@@ -139,6 +139,15 @@ class StepActor:
             return
         message = MessageInfo(id=envelope.id, attempt=delivery.attempt,
                               topic=envelope.topic, group=envelope.group)
+        if delivery.attempt > self._policy.max_attempts:
+            # Every attempt so far lost its lease without an outcome: the handler killed its
+            # process (or hung past the lease) each time. Running it again would loop forever.
+            error = (f"no attempt finished: {delivery.attempt - 1} deliveries lost their lease "
+                     "(the process died or the handler hung) and attempts are exhausted")
+            self._dispatcher.logger(self.step.name, envelope.trace_id, message).error(
+                "delivery abandoned; sent to dead letters", error=error)
+            await self._backend.bury(delivery, error=error)
+            return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data
         except InputValidationError as exc:

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from motet import HandlerError
+from motet.backends import MemoryBackend
 from motet.steps import load_step
 from motet.testing import open_test_runtime
 
@@ -259,3 +260,39 @@ async def test_priority_queue_does_not_lease_ahead_of_a_busy_worker(autojump_clo
             await app.emit("t", {"id": ident}, priority=priority)
         await app.settle(fail_fast=True)
     assert order == ["first", "urgent", "normal", "low"]
+
+
+class DyingProcessBackend(MemoryBackend):
+    """Each of the first `deaths` deliveries is leased and then never answered, as if the
+    process running its handler had been killed: only the lease expiry tells."""
+
+    def __init__(self, deaths: int) -> None:
+        super().__init__()
+        self.deaths = deaths
+
+    async def receive(self, subscription: Any, max_count: int) -> Any:
+        while True:
+            deliveries = await super().receive(subscription, max_count)
+            if not self.deaths:
+                return deliveries
+            self.deaths -= 1
+
+
+async def test_a_delivery_past_its_attempts_is_buried_without_running(autojump_clock: Any
+                                                                      ) -> None:
+    # A handler that kills its process on every delivery never reports a failure: only the
+    # backend's attempt counter (lost leases) shows it. Past max attempts it must not run
+    # again, or it would loop forever.
+    ran: list[int] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        ran.append(ctx.message.attempt)
+
+    step = load_step({"name": "Doomed", "triggers": [
+        {"type": "queue", "topic": "t", "max_retries": 2, "lease": 5}]}, handler)
+    async with open_test_runtime([step], backend=DyingProcessBackend(deaths=3)) as app:
+        await app.emit("t", {"n": 1})
+        await app.settle()
+        [letter] = await app.dead_letters("Doomed")
+    assert ran == []
+    assert letter.attempts == 4 and "lost their lease" in letter.error
