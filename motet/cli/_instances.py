@@ -343,9 +343,6 @@ class InstanceStream:
     def flush(self) -> None:
         self.target.flush()
 
-    def isatty(self) -> bool:
-        return self.target.isatty()
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self.target, name)
 
