@@ -105,7 +105,8 @@ class Motet:
     def __init__(self, root: Path, *args: str) -> None:
         self.root = root
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("MOTET_INSTANCE", None)
+        for inherited in ("MOTET_INSTANCE", "MOTET_TOKEN"):  # as if run from a clean shell
+            env.pop(inherited, None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "motet.cli", "--project", str(root), *args], cwd=root,
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

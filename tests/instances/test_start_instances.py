@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -199,3 +200,29 @@ def test_instances_that_keep_dying_make_the_parent_exit_with_an_error(tmp_path: 
     assert app.stderr[-1].startswith("motet: error: instances keep dying: 6 unexpected exits "
                                      "within 60 s (last: instance "), app.stderr[-1]
     assert app.stderr[-1].endswith("stopped all instances")
+
+
+def test_a_port_in_use_is_reported_once_before_any_instance_starts(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app", TOML, STEPS)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        app = Motet(root, "start", "--port", str(port), "--instances", "3")
+        try:
+            assert app.wait() == 1
+        finally:
+            app.close()
+    assert app.stderr == [f"motet: error: cannot listen on 127.0.0.1:{port}: Address already "
+                          "in use; choose another port or host (port 0 picks a free one)"]
+
+
+def test_a_public_bind_without_a_token_is_refused_before_any_instance_starts(
+        tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app", TOML, STEPS)
+    app = Motet(root, "start", "--host", "0.0.0.0", "--port", "0", "--instances", "2")
+    try:
+        assert app.wait() == 1
+    finally:
+        app.close()
+    assert len(app.stderr) == 1 and "without an operator token" in app.stderr[0], app.stderr
