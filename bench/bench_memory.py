@@ -55,10 +55,16 @@ async def motet_drain(n: int, concurrency: int) -> float:
         if count == n:
             done.set()
 
-    step = load_step({"name": "Sink", "triggers": [
-        {"type": "queue", "topic": "bench", "concurrency": concurrency}]}, handler)
-    runtime = Runtime([step], backend=MemoryBackend(),
-                      options=RuntimeOptions(log_sink=False, shutdown_timeout=0))
+    step = load_step(
+        {
+            "name": "Sink",
+            "triggers": [{"type": "queue", "topic": "bench", "concurrency": concurrency}],
+        },
+        handler,
+    )
+    runtime = Runtime(
+        [step], backend=MemoryBackend(), options=RuntimeOptions(log_sink=False, shutdown_timeout=0)
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
         assert runtime.router is not None
@@ -81,10 +87,10 @@ async def motet_latency(samples: int) -> list[float]:
         latencies.append(time.perf_counter() - started_at)
         seen.set()
 
-    step = load_step({"name": "Sink", "triggers": [{"type": "queue", "topic": "bench"}]},
-                     handler)
-    runtime = Runtime([step], backend=MemoryBackend(),
-                      options=RuntimeOptions(log_sink=False, shutdown_timeout=0))
+    step = load_step({"name": "Sink", "triggers": [{"type": "queue", "topic": "bench"}]}, handler)
+    runtime = Runtime(
+        [step], backend=MemoryBackend(), options=RuntimeOptions(log_sink=False, shutdown_timeout=0)
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
         assert runtime.router is not None
@@ -116,8 +122,10 @@ def main() -> None:
     print(f"bare trio channel     : {n / channel:>10,.0f} msg/s  ({channel * 1e3:.1f} ms for {n})")
     for concurrency in (1, 10):
         drain = best_of(args.rounds, motet_drain, n, concurrency)
-        print(f"motet memory, conc {concurrency:<3}: {n / drain:>10,.0f} msg/s  "
-              f"({drain * 1e3:.1f} ms; {channel / drain:.2f}x the bare channel)")
+        print(
+            f"motet memory, conc {concurrency:<3}: {n / drain:>10,.0f} msg/s  "
+            f"({drain * 1e3:.1f} ms; {channel / drain:.2f}x the bare channel)"
+        )
     latencies = sorted(trio.run(motet_latency, 2000))
     p50 = statistics.median(latencies) * 1e3
     p99 = latencies[int(len(latencies) * 0.99)] * 1e3
