@@ -121,6 +121,7 @@ def post(client: httpx.Client, url: str, topic: str, job_id: str) -> bool:
 @attrs.frozen
 class LostAndDuplicated:
     accepted: int
+    emitted: int  # of them, accepted by `motet emit` (exit 0) rather than over HTTP
     killed_after: int  # jobs accepted when the kill came
     in_flight: set[str]  # leased at the moment of the kill
     lost: set[str]
@@ -209,7 +210,8 @@ def kill_during_work(root: Path, *, jobs: int, seed: int, emits: int = 2,
     counts = Counter(r["id"] for r in handled(root, "work"))
     duplicated = {job_id for job_id, n in counts.items() if n > 1}
     return LostAndDuplicated(
-        accepted=len(accepted), killed_after=killed_after, in_flight=in_flight,
+        accepted=len(accepted), emitted=sum(1 for i in accepted if i.startswith("e")),
+        killed_after=killed_after, in_flight=in_flight,
         lost=accepted - set(counts), duplicated=duplicated,
         unexpected_duplicates=duplicated - in_flight, strangers=set(counts) - posted,
         seconds=time.monotonic() - began)
