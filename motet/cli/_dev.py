@@ -10,13 +10,16 @@ a restart through the backend (the default sqlite file); the memory backend star
     └── signals   SIGINT / SIGTERM     ──>     forwarded; a second one stops the child at once
 
 The child runs in its own session, so a Ctrl-C in the terminal reaches only the parent,
-which forwards it once (the child would read a second copy as "stop at once").
+which forwards it once (the child would read a second copy as "stop at once"). Its stdin is
+a pipe from the parent: if the parent dies without a word (SIGKILL), the child reads EOF
+and stops gracefully rather than serving on as an orphan.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ def child_command(project: Project, flags: dict[str, Any]) -> list[str]:
     command = [sys.executable, "-m", "motet.cli", "--project", str(project.root)]
     if project.debug:
         command.append("--debug")
-    command.append("start")
+    command += ["start", "--parent-fd", "0"]  # stdin: a pipe from us; EOF when we are gone
     for name, option in _FLAG_NAMES.items():
         value = flags.get(name)
         if value is not None:
@@ -93,7 +96,8 @@ class Reloader:
                 return 0
 
     async def _run_child(self) -> int:
-        process = await trio.lowlevel.open_process(self.command, start_new_session=True)
+        process = await trio.lowlevel.open_process(self.command, start_new_session=True,
+                                                   stdin=subprocess.PIPE)
         self.process = process
         try:
             async with trio.open_nursery() as nursery:
@@ -106,10 +110,12 @@ class Reloader:
                 nursery.start_soon(wait)
         finally:
             self.process = None
-            if process.returncode is None:  # we are being cancelled: leave no orphan
-                process.kill()
-                with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True):
+                if process.returncode is None:  # we are being cancelled: leave no orphan
+                    process.kill()
                     await process.wait()
+                if process.stdin is not None:
+                    await process.stdin.aclose()
         assert process.returncode is not None
         return process.returncode
 

@@ -37,9 +37,11 @@ def _serve_options(f: Any) -> Any:
 @_serve_options
 @click.option("--instances", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes sharing the backend and the port.")
+@click.option("--parent-fd", type=int, hidden=True,
+              help="Stop gracefully at EOF on this fd (`motet dev` passes its pipe).")
 @click.pass_obj
 @reports_errors
-def start(project: Project, instances: int, **flags: Any) -> None:
+def start(project: Project, instances: int, parent_fd: int | None, **flags: Any) -> None:
     """Run the project: serve its HTTP steps, consume its queues, fire its cron.
 
     SIGINT / SIGTERM stop gracefully (requests and handlers in flight finish); a second
@@ -49,7 +51,7 @@ def start(project: Project, instances: int, **flags: Any) -> None:
     if instances > 1:
         status = run_instances(project, instances, flags)
     else:
-        status = serve_project(project, flags)
+        status = serve_project(project, flags, parent_fd=parent_fd)
     if status:
         raise SystemExit(status)
 

@@ -42,10 +42,17 @@ def build_runtime(project: Project, config: Any, steps: Any, gateway: Any) -> An
                    gateway=gateway_for(gateway))
 
 
-def serve_project(project: Project, flags: dict[str, Any]) -> int:
-    """Run until stopped; returns the exit status (0 after a graceful stop)."""
+def serve_project(project: Project, flags: dict[str, Any], *,
+                  parent_fd: int | None = None) -> int:
+    """Run until stopped; returns the exit status (0 after a graceful stop). With
+    `parent_fd`, also stop gracefully when that pipe reaches EOF (its writer, the
+    supervising process, is gone)."""
     config, steps, gateway = configured(project, flags)
     runtime = build_runtime(project, config, steps, gateway)
+    if parent_fd is not None:
+        from ._instances import serve_child
+
+        return trio.run(serve_child, runtime, parent_fd)
     return trio.run(serve_until_signalled, runtime)
 
 

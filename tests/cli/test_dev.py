@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from ._project import DEADLINE, Motet, write_project
+from ._project import DEADLINE, Motet, wait_until, write_project
 
 HELPER = 'GREETING = "{}"\n'
 GREET_STEP = '''\
@@ -92,3 +92,27 @@ def test_dev_passes_its_flags_to_the_app(tmp_path: Path) -> None:
     started = next(r for r in dev.records() if r.get("msg") == "motet runtime started")
     assert started["backend"] == "memory" and started["level"] == "info"
     assert not (root / ".motet").exists()
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/greet/x", timeout=1.0)
+    except httpx.TransportError:
+        return True
+    return False
+
+
+def test_the_app_stops_when_dev_itself_is_killed(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app", files={
+        "steps/__init__.py": "", "steps/words.py": HELPER.format("Hi"),
+        "steps/greet_step.py": GREET_STEP})
+    dev = Motet(root, "dev", "--port", "0", "--log-format", "json")
+    try:
+        url = dev.started()
+        assert _greet(url, "cy")[0] == 200
+        dev.signal(signal.SIGKILL)  # no chance to forward anything
+        assert dev.wait() == -signal.SIGKILL
+        # The child had the read end of a pipe from dev: EOF, so it stops by itself.
+        wait_until(lambda: _refused(url), "the orphaned app to stop serving")
+    finally:
+        dev.close()
