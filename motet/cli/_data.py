@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 import trio
 
 from .._clock import WallClock
-from .._envelope import Subscription
 from ._app import Project, UserError
 
 T = TypeVar("T")
@@ -48,10 +47,6 @@ def _runtime_plan(project: Project) -> Any:
                    project=project.config())
 
 
-def _subscriptions(project: Project) -> list[Subscription]:
-    return list(_runtime_plan(project).subscriptions)
-
-
 def emit_message(project: Project, topic: str, data: Any, *, group: str | None,
                  backend: str | None) -> str:
     """Publish `data` on `topic`; refused (UserError) when no step subscribes to the topic or
@@ -59,7 +54,7 @@ def emit_message(project: Project, topic: str, data: Any, *, group: str | None,
     only go to the dead letters."""
     from .._envelope import Envelope, new_id
     from .._errors import InputValidationError
-    from ..steps._model import QueueTrigger
+    from ..steps import QueueTrigger, validate
 
     plan = _runtime_plan(project)
     subscriptions = plan.subscriptions
@@ -75,7 +70,7 @@ def emit_message(project: Project, topic: str, data: Any, *, group: str | None,
             if trigger.topic != topic or trigger.input is None:
                 continue
             try:
-                plan._validator(trigger)(data)
+                validate(plan.converter, data, trigger.input)
             except InputValidationError as exc:
                 where = f" ({step.file})" if step.file else ""
                 raise UserError(f"data does not match the input of step {step.name!r}"
