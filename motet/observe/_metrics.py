@@ -49,10 +49,11 @@ class Metric:
         self.label_names = tuple(labels)
 
     def _key(self, labels: Sequence[str]) -> LabelValues:
+        # On every observation: a length check only; label values are strings by contract.
         if len(labels) != len(self.label_names):
             raise ValueError(f"metric {self.name} takes labels {self.label_names}, "
                              f"got {tuple(labels)!r}")
-        return tuple(str(v) for v in labels)
+        return labels if isinstance(labels, tuple) else tuple(labels)
 
     def samples(self) -> Iterable[str]:
         return ()
