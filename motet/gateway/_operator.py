@@ -5,6 +5,20 @@
 access rules of `_operator_auth`; every other request goes to the wrapped app, timed, and
 is reported to the runtime's telemetry (route, method, status, duration, trace id) for
 HTTP spans and metrics. Operator requests themselves are not traced (the console polls).
+
+    GET  /_console                      the console (static files from ./console)
+    GET  /metrics                       Prometheus text
+    GET  /_motet/health                 backend answers; steps, pending, dead, in flight
+    GET  /_motet/flows?flow=            the flows graph, laid out
+    GET  /_motet/routes                 HTTP steps (the endpoint tester's list)
+    GET  /_motet/logs?after=&step=&trace_id=&level=&q=&since=&until=&limit=
+    GET  /_motet/traces?step=&since=&until=&limit=      trace summaries, newest first
+    GET  /_motet/traces/<trace id>      its spans as a waterfall (parents) and its logs
+    GET  /_motet/queues                 depth per subscription, with its options
+    GET  /_motet/dead-letters?subscription=&limit=
+    POST /_motet/dead-letters/redrive   {"ids": [...]}  (also /discard)
+    GET  /_motet/state[/<namespace>[/<key>]]
+    GET  /_motet/cron                   cron steps, next fire times, last tick
 """
 
 from __future__ import annotations

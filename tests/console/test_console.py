@@ -163,3 +163,16 @@ async def test_console_in_headless_chromium(tmp_path: Path) -> None:
     for name in ("01-flows", "02-endpoint-tester", "03-logs", "04-trace", "05-dead-letter",
                  "06-redriven", "07-state", "08-cron"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_missing_chromium_fails_when_required_and_skips_otherwise(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import tests.console.test_console as module
+
+    monkeypatch.setattr(module, "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("MOTET_REQUIRE_CHROMIUM", "1")
+    with pytest.raises(pytest.fail.Exception, match="MOTET_REQUIRE_CHROMIUM=1"):
+        require_chromium()
+    monkeypatch.delenv("MOTET_REQUIRE_CHROMIUM")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        require_chromium()
