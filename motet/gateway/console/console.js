@@ -266,24 +266,35 @@ function drawGraph(graph, onStep) {
 }
 
 views.flows = async (root, arg, token) => {
+  // "#flows" opens the first flow; "#flows/" is every step.
   const first = await api("/_motet/flows" + (arg ? `?flow=${encodeURIComponent(arg)}` : ""));
   if (stale(token)) return;
-  let flow = arg;
-  if (!flow && first.flows.length) { location.replace(`#flows/${encodeURIComponent(first.flows[0])}`); return; }
+  const flow = arg;
+  if (flow === null && first.flows.length) { location.replace(`#flows/${encodeURIComponent(first.flows[0])}`); return; }
   const select = h("select", { "data-testid": "flow-select", onchange: (ev) => { location.hash = ev.target.value ? `#flows/${encodeURIComponent(ev.target.value)}` : "#flows/"; } },
     h("option", { value: "", text: "All steps" }),
     first.flows.map((f) => h("option", { value: f, text: f, selected: f === flow })));
   const steps = first.nodes.filter((n) => n.kind === "step").length;
+  const svg = drawGraph(first, (step) => { location.hash = `#logs/${encodeURIComponent(step)}`; });
+  const wrap = h("div", { class: "graph-wrap" }, svg);
   root.append(
     h("h1", { text: "Flows" }),
     h("p", { class: "sub", text: `${steps} steps · ${first.edges.length} connections — click a step to see its logs` }),
     h("div", { class: "toolbar" }, h("label", {}, "Flow", select)),
-    h("div", { class: "graph-wrap" }, drawGraph(first, (step) => { location.hash = `#logs/${encodeURIComponent(step)}`; })),
+    wrap,
     h("div", { class: "legend" },
       h("span", {}, h("i", { class: "l-http" }), "HTTP"), h("span", {}, h("i", { class: "l-queue" }), "queue"),
       h("span", {}, h("i", { class: "l-cron" }), "cron"), h("span", {}, h("i", { class: "l-state" }), "state"),
       h("span", {}, h("i", { class: "l-topic" }), "topic without subscribers"),
       h("span", {}, h("i", { class: "l-dlq" }), "dead letters / virtual")));
+  // Shrink a wide graph to fit (down to 75 %); beyond that, scroll.
+  const width = Number(svg.getAttribute("width")), height = Number(svg.getAttribute("height"));
+  const room = wrap.clientWidth - 20;
+  if (width > room) {
+    const scale = Math.max(room / width, 0.75);
+    svg.setAttribute("width", width * scale);
+    svg.setAttribute("height", height * scale);
+  }
 };
 
 // ---- logs ------------------------------------------------------------------------------
@@ -470,6 +481,7 @@ views.queues = async (root, arg, token) => {
   const qbody = h("tbody", {});
   const dlHolder = h("div", {});
   let selected = arg || null;
+  let lastResult = "";
   root.append(h("h1", { text: "Queues" }), h("p", { class: "sub", text: "One queue per (topic, subscribing step). Select a queue for its dead letters." }), stats,
     h("div", { class: "table-wrap queue-scroll" }, h("table", { "data-testid": "queue-table" },
       h("thead", {}, h("tr", {}, ["subscription", "strategy", "ready", "leased", "delayed", "running", "dead", "retries", "dead letters go to"].map((t) => h("th", { text: t })))), qbody)),
@@ -504,13 +516,15 @@ views.queues = async (root, arg, token) => {
       const ids = [...checks].filter(([, c]) => c.checked).map(([id]) => id);
       if (!ids.length) return;
       const out = await api(`/_motet/dead-letters/${kind}`, { body: { ids } });
-      actions.append(h("span", { class: "muted", "data-testid": "dl-result", text: kind === "redrive" ? `re-driven: ${out.redriven}` : `discarded: ${out.discarded}` }));
-      setTimeout(() => { loadQueues(); loadDead(); }, 300);
+      lastResult = kind === "redrive" ? `re-driven: ${out.redriven}` : `discarded: ${out.discarded}`;
+      actions.append(h("span", { class: "muted", "data-testid": "dl-result", text: lastResult }));
+      setTimeout(() => { loadQueues(); loadDead(); pollHealth(); }, 300);
     };
     const all = h("input", { type: "checkbox", title: "select all", onchange: () => { for (const c of checks.values()) c.checked = all.checked; } });
     actions.append(h("button", { class: "primary", text: "Re-drive selected", "data-testid": "redrive", onclick: () => doAction("redrive") }),
       h("button", { class: "danger", text: "Discard selected", "data-testid": "discard", onclick: () => doAction("discard") }),
-      selected ? h("button", { text: "Show all queues", onclick: () => { selected = null; loadQueues(); loadDead(); } }) : "");
+      selected ? h("button", { text: "Show all queues", onclick: () => { selected = null; loadQueues(); loadDead(); } }) : "",
+      lastResult ? h("span", { class: "muted", "data-testid": "dl-result", text: lastResult }) : "");
     const body = h("tbody", {});
     for (const d of res.dead_letters) {
       const check = h("input", { type: "checkbox", "data-id": d.id });
