@@ -171,3 +171,29 @@ async def test_a_full_buffer_drops_telemetry_and_counts_it(autojump_clock: Any) 
     assert stats["dropped_logs"] + stats["dropped_spans"] > 0 and stats["buffered"] == 0
     assert len(stored) <= 10
     assert f'motet_telemetry_dropped_total{{kind="log"}} {stats["dropped_logs"]}' in metrics
+
+
+def test_the_default_store_follows_the_backend(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from motet.observe._telemetry import open_store
+    from motet.project import ProjectConfig
+
+    def runtime(backend: Any) -> Any:
+        return SimpleNamespace(backend=backend, project=ProjectConfig(root=tmp_path))
+
+    options = TelemetryOptions()
+    memory = open_store(options, runtime(SimpleNamespace(name="memory")))
+    beside = open_store(options, runtime(SqliteBackend(tmp_path / "db" / "motet.db")))
+    redis = open_store(options, runtime(SimpleNamespace(name="redis")))
+    chosen = open_store(TelemetryOptions(store=tmp_path / "x.db"),
+                        runtime(SimpleNamespace(name="memory")))
+    assert isinstance(memory, MemoryTelemetryStore)
+    assert isinstance(beside, SqliteTelemetryStore)
+    assert beside.path == tmp_path / "db" / "telemetry.db"
+    # Redis spans hosts; telemetry stays in a local file per host.
+    assert isinstance(redis, SqliteTelemetryStore)
+    assert redis.path == tmp_path / ".motet" / "telemetry.db"
+    assert isinstance(chosen, SqliteTelemetryStore) and chosen.path == tmp_path / "x.db"
+    for store in (memory, beside, redis, chosen):
+        store.close()
