@@ -23,6 +23,7 @@ HTTP spans and metrics. Operator requests themselves are not traced (the console
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -37,7 +38,13 @@ from ._exchange import header_map
 from ._operator_api import BadRequest, OpReply, OpRequest, find_endpoint
 from ._operator_auth import OperatorAccess, token_cookie
 from ._options import GatewayOptions
-from ._problem import PROBLEM_CONTENT_TYPE, ProblemKind, http_problem_kind, problem_body
+from ._problem import (
+    INTERNAL_ERROR,
+    PROBLEM_CONTENT_TYPE,
+    ProblemKind,
+    http_problem_kind,
+    problem_body,
+)
 
 if TYPE_CHECKING:
     from .._runtime import Runtime
@@ -146,6 +153,14 @@ class OperatorASGI:
                 413: "Payload Too Large", 415: "Unsupported Media Type",
                 503: "Service Unavailable"}.get(exc.status, "Error"))
             return await self._problem(send, scope, kind, exc.detail)
+        except Exception as exc:  # a store or backend failure: a 500 with an id, logged
+            error_id = new_id()
+            if self.runtime.hub is not None:
+                self.runtime.hub.logger().error(
+                    f"operator endpoint {path} failed: {type(exc).__name__}: {exc}",
+                    error_id=error_id, traceback="".join(traceback.format_exception(exc)))
+            return await self._problem(send, scope, INTERNAL_ERROR,
+                                       f"the operator endpoint failed (error id {error_id})")
         await send_response(send, reply.status, reply.body,
                             {"content-type": reply.content_type, **SECURITY_HEADERS},
                             head=method == "HEAD")

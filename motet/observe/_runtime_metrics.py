@@ -56,7 +56,10 @@ class RuntimeMetrics:
             ("method", "route")))
         self.dropped = r.add(Counter(
             "motet_telemetry_dropped_total",
-            "Log lines and spans dropped because the telemetry buffer was full.", ("kind",)))
+            "Log lines and spans dropped: the telemetry buffer was full or a write failed.",
+            ("kind",)))
+        self.write_errors = r.add(Counter(
+            "motet_telemetry_write_errors_total", "Telemetry batches the store refused."))
 
     def on_run(self, run: HandlerRun) -> None:
         self.runs.inc(run.step, run.trigger, run.outcome)

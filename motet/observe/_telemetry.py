@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 TRACE_SPAN_LIMIT = 5_000
 TRACE_LOG_LIMIT = 2_000
+WRITE_ERROR_LOG_INTERVAL = 60.0  # s between two log lines about failing telemetry writes
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -114,6 +115,7 @@ class Telemetry:
         self._pending = trio.Event()
         self._write_lock = trio.Lock()
         self._limiter = trio.CapacityLimiter(1)
+        self._last_error_log = float("-inf")
 
     # -- running ---------------------------------------------------------------------------
 
@@ -162,7 +164,24 @@ class Telemetry:
                 return
             now = self._runtime.clock.now()
             store = self.store
-            await self._call(lambda: store.write(logs, spans, now=now))
+            try:
+                await self._call(lambda: store.write(logs, spans, now=now))
+            except Exception as exc:  # telemetry never takes the runtime down with it
+                self._write_failed(exc, len(logs), len(spans), now)
+
+    def _write_failed(self, exc: Exception, logs: int, spans: int, now: float) -> None:
+        assert self.metrics is not None and self._runtime is not None
+        self.metrics.dropped.inc("log", by=logs)
+        self.metrics.dropped.inc("span", by=spans)
+        self.metrics.write_errors.inc()
+        # One line per minute at most: the line itself goes through this same store.
+        if now - self._last_error_log >= WRITE_ERROR_LOG_INTERVAL:
+            self._last_error_log = now
+            assert self._runtime.hub is not None
+            self._runtime.hub.logger().error(
+                "telemetry: writing logs and spans failed; they were dropped",
+                store=repr(self.store), error=f"{type(exc).__name__}: {exc}",
+                dropped_logs=logs, dropped_spans=spans)
 
     # -- observers (synchronous, never block) ---------------------------------------------
 

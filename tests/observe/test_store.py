@@ -197,3 +197,38 @@ def test_the_default_store_follows_the_backend(tmp_path: Path) -> None:
     assert isinstance(chosen, SqliteTelemetryStore) and chosen.path == tmp_path / "x.db"
     for store in (memory, beside, redis, chosen):
         store.close()
+
+
+class BrokenStore(MemoryTelemetryStore):
+    """Writes fail (a full disk); reads fail once asked to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads_fail = False
+
+    def write(self, logs: Any, spans: Any, *, now: float) -> None:
+        raise OSError("disk full")
+
+    def logs(self, query: LogQuery) -> Any:
+        if self.reads_fail:
+            raise OSError("disk gone")
+        return super().logs(query)
+
+
+async def test_a_failing_store_never_stops_the_runtime(autojump_clock: Any) -> None:
+    store = BrokenStore()
+    seen: list[str] = []
+    async with open_observed(pipeline(), telemetry=TelemetryOptions(store=store)) as app:
+        assert app.runtime.hub is not None
+        app.runtime.hub.add_sink(lambda record: seen.append(record.message))
+        for _ in range(2):
+            assert (await app.http.post("/in", json={})).status_code == 202
+            await app.settle()
+        metrics = (await app.http.get("/metrics")).text
+        store.reads_fail = True
+        failed = await app.http.get("/_motet/logs")
+    assert seen.count("worked") == 2  # handlers ran on
+    assert seen.count("telemetry: writing logs and spans failed; they were dropped") == 1
+    assert "motet_telemetry_write_errors_total 2" in metrics
+    assert failed.status_code == 500 and "error id" in failed.json()["detail"]
+    assert any(m.startswith("operator endpoint /_motet/logs failed: OSError") for m in seen)
