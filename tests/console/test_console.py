@@ -98,6 +98,8 @@ def drive_console(url: str, shots: Path) -> dict[str, Any]:
             page.goto(f"{url}/_console/#logs")
             page.locator("input[placeholder='trace id']").fill(trace_id)
             table = page.get_by_test_id("log-table")
+            # Only the request's lines: SendMessage, ProcessMessage x2, NotifyCompletion x2.
+            expect(table.locator("tbody tr")).to_have_count(5)
             expect(table.locator("tr", has_text="Processing message")).to_be_visible()
             expect(table.locator("tr", has_text="Notification sent")).to_be_visible()
             seen["log_rows"] = table.locator("tbody tr").count()

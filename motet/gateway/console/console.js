@@ -330,7 +330,7 @@ views.logs = async (root, arg, token) => {
   const names = await steps();
   if (stale(token)) return;
   const filters = { step: arg || "", level: "", q: "", trace_id: "" };
-  let cursor = null, live = true;
+  let cursor = null, live = true, generation = 0;
   const stepSel = h("select", { "data-testid": "log-step" }, h("option", { value: "", text: "all steps" }),
     names.map((n) => h("option", { value: n, text: n, selected: n === arg })));
   const levelSel = h("select", { "data-testid": "log-level" }, ["", "debug", "info", "warn", "error"].map((l) => h("option", { value: l, text: l || "any level" })));
@@ -351,9 +351,10 @@ views.logs = async (root, arg, token) => {
   }
   async function load(initial) {
     const p = params();
+    const mine = initial ? ++generation : generation;
     if (initial) p.set("limit", "300"); else { p.set("after", cursor ?? 0); p.set("limit", "500"); }
     const res = await api(`/_motet/logs?${p}`);
-    if (stale(token)) return;
+    if (stale(token) || mine !== generation) return;  // the filters changed meanwhile
     if (initial) clear(body);
     const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
     for (const line of res.logs) body.append(logRow(line));
