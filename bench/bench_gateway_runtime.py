@@ -16,6 +16,8 @@ Variants:
   runtime-memory  the runtime on the memory backend
   runtime-sqlite  the runtime on SQLite (a file in a temporary folder; WAL, group commit:
                   a 200 means the emitted message is committed)
+  untraced-*      the same with RuntimeOptions(telemetry=None): no spans, stored logs or
+                  metrics (`motet start` records them, since it serves the console)
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from typing import Any
 
 import bench_gateway as bg  # bench/ is sys.path[0] when this file is run
 
-VARIANTS = ("bare", "motet", "runtime-memory", "runtime-sqlite")
+VARIANTS = ("bare", "motet", "runtime-memory", "runtime-sqlite", "untraced-memory",
+            "untraced-sqlite")
 
 
-def _runtime(backend_spec: str, folder: Path) -> Any:
+def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
     import attrs
 
     from motet import Runtime, RuntimeOptions, http, queue
@@ -70,7 +73,8 @@ def _runtime(backend_spec: str, folder: Path) -> Any:
         load_step({"name": "PetCreated", "triggers": [queue("pet.created")]}, created),
     ]
     return Runtime(steps, backend=backend_from_url(backend_spec, root=folder),
-                   options=RuntimeOptions(log_sink=False),
+                   options=RuntimeOptions(log_sink=False,
+                                          telemetry="auto" if traced else None),
                    gateway=gateway_for(GatewayOptions(port=0, error_log=None)))
 
 
@@ -82,7 +86,8 @@ def serve_variant(variant: str) -> None:
         return
     bg._count_calls_on_signals()
     with tempfile.TemporaryDirectory() as folder:
-        runtime = _runtime(variant.removeprefix("runtime-"), Path(folder))
+        traced, backend = variant.split("-", 1)
+        runtime = _runtime(backend, Path(folder), traced=traced == "runtime")
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:
