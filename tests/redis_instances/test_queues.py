@@ -45,20 +45,22 @@ def test_a_poison_message_ends_in_dead_letters_while_others_flow(cluster: StartC
         wait_until(lambda: len(app.handled("picky")) >= 20, "the good messages to flow")
         assert app.post("picky", poison, instance=1)
         wait_until(lambda: len(attempts()) >= 3, "three attempts of the poison message")
-
-        def buried() -> list[dict[str, object]]:
-            return [d for d in app.dead_letters() if d["data"] == poison]
-
-        [letter] = wait_until(buried, "the poison message in `motet dlq list`", interval=0.2)
     assert good.refused == []
+
+    def letters() -> list[dict[str, object]]:
+        found = app.dead_letters()  # `motet dlq list --json --backend redis://...`
+        return found if any(d["data"] == poison for d in found) else []
+
+    buried = wait_until(letters, "the poison message in `motet dlq list`", interval=0.2)
     app.wait_handled("picky", good.accepted)
     assert app.stop() == [0, 0, 0], app.output()
 
+    assert len(buried) == 1, buried  # nothing else was buried
+    [letter] = buried
     assert letter["subscription"] == "Picky@picky", letter
     assert letter["topic"] == "picky", letter
     assert letter["attempts"] == 3, letter  # 1 + max_retries
     assert "poison pill poison" in str(letter["error"]), letter
-    assert len(app.dead_letters()) == 1  # nothing else was buried
     assert attempts() == [1, 2, 3]  # never handled again once buried
     handlings = app.handled("picky")
     first, last = (i for i, r in enumerate(handlings) if r["id"] == "poison" and r["attempt"]
