@@ -103,7 +103,7 @@ def main() -> int:
         parser.error(f"--only: unknown scenario(s) {sorted(unknown)}; "
                      "choose from random,accept,retry,selfkill")
     ok = True
-    with tempfile.TemporaryDirectory(prefix="motet-crash-", dir=Path.cwd()) as folder:
+    with tempfile.TemporaryDirectory(prefix="motet-crash-") as folder:
         work = Path(folder)
         if "random" in wanted:
             ok = random_kills(work, args.jobs, args.rounds, args.seed) and ok
