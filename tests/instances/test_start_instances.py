@@ -158,6 +158,9 @@ def test_a_killed_instance_is_restarted_and_instances_stop_when_the_parent_dies(
         os.kill(app_killed, signal.SIGKILL)
         app.wait_stderr(f"instance 1 (pid {app_killed}) was killed by SIGKILL unexpectedly; "
                         "restarting it in 0.5 s")
+        # The port never closed: while instance 1 is down, the others take every connection.
+        served = {fresh_connection_get(url)["pid"] for _ in range(10)}
+        assert app_killed not in served
         wait_until(lambda: children(app).get(1) not in (None, app_killed),
                    "instance 1 to start again")
         serving(app, 3)
