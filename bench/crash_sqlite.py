@@ -16,6 +16,20 @@
   in dead letters after 1 + retries deliveries; the worker is restarted whenever it dies.
 Each scenario uses a fresh project in a temporary folder; prints one line per scenario and
 exits 1 if any promise was broken.
+
+Last results (2026-11-23, 2-vCPU VM shared with other benchmarks, load average 6-8;
+`--rounds 2`, defaults otherwise; synchronous=FULL):
+
+    random  seed=30121: accepted 10002, killed after 990 accepted, in flight at the kill 6,
+            lost 0, handled twice 0 (not in flight: 0), never posted 0; 20.2 s  OK
+    random  seed=30122: accepted 10002, killed after 1507 accepted, in flight at the kill 10,
+            lost 0, handled twice 2 (not in flight: 0), never posted 0; 41.3 s  OK
+    retry   due 55.65 s after attempt 1 (60 s, jittered), killed 10 s after it: fired +0.002 s
+            from its due time; attempts 2; 58.4 s  OK
+    selfkill handler killing its process, 3 attempts allowed: ran 3 times over 3 restarts,
+            dead letters 1, left alone afterwards True; 10.1 s  OK
+    accept  1000 trials of kill -9 right after a 2xx: missing in the file after the kill 0,
+            never handled after restart 0; 1109.7 s  OK
 """
 
 from __future__ import annotations
