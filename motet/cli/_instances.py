@@ -21,11 +21,9 @@ SO_REUSEPORT socket per child, because:
   of the same user can bind an SO_REUSEPORT port and take a share of the connections);
 - port 0 works (the port is picked once, here), and it behaves the same on every POSIX
   system (SO_REUSEPORT balances connections only on Linux).
-The cost is that every idle child wakes on a new connection and one wins the accept, which
-is negligible for a few processes per host.
-
-The children run in their own session, so a Ctrl-C in the terminal reaches only this process,
-which forwards it once (a child would read a second copy as "stop at once").
+The cost: every idle child wakes on a new connection and one wins the accept (negligible for
+a few processes). The children run in their own session, so a Ctrl-C in the terminal reaches
+only this process, which forwards it once (a second copy would mean "stop at once").
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ import attrs
 import click
 import trio
 
-from ._app import EXIT_USER_ERROR, Project, exit_code, report
+from ._app import EXIT_USER_ERROR, Project, UserError, exit_code, report
 from ._serve import STOP_SIGNALS, configured, serve_until_signalled
 
 INSTANCE_ENV = "MOTET_INSTANCE"  # the child's instance number, 1..N
@@ -218,6 +216,11 @@ def run_instances(project: Project, instances: int, gateway: Any, config: Any,
     from ..gateway._operator_auth import check_bind, resolve_token
     from ..gateway._serve import hypercorn_config, listen_socket
 
+    if project.backend(config.backend).name == "memory":
+        raise UserError(
+            f"--instances {instances} needs a backend the processes share: sqlite (the "
+            "default) or redis; the memory backend lives inside one process, so each "
+            "instance would have its own queues and every one would fire the cron")
     # The children would each fail on these: say it once, before any process starts.
     check_bind(gateway.host, resolve_token(config.token))
     sock = listen_socket(gateway, hypercorn_config(gateway).backlog)
@@ -289,11 +292,8 @@ class PipedChild:
 
     def __init__(self, process: trio.Process, write_end: int) -> None:
         self.process = process
+        self.pid = process.pid
         self._write_end: int | None = write_end
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     @property
     def returncode(self) -> int | None:

@@ -229,3 +229,15 @@ def test_a_public_bind_without_a_token_is_refused_before_any_instance_starts(
     finally:
         app.close()
     assert len(app.stderr) == 1 and "without an operator token" in app.stderr[0], app.stderr
+
+
+def test_the_memory_backend_is_refused_for_several_instances(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app", TOML, STEPS)
+    app = Motet(root, "start", "--port", "0", "--backend", "memory", "--instances", "2")
+    try:
+        assert app.wait() == 2
+    finally:
+        app.close()
+    assert len(app.stderr) == 1, app.stderr
+    assert app.stderr[0].startswith("motet: error: --instances 2 needs a backend the "
+                                    "processes share: sqlite (the default) or redis;")
