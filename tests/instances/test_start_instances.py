@@ -7,13 +7,14 @@ import os
 import re
 import signal
 import socket
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from ..crash._motet import DEADLINE, Motet, records, wait_until, write_project
+from ..crash._motet import DEADLINE, Motet, query, records, wait_until, write_project
 
 TOML = 'backend = "sqlite"\nlog_format = "json"\n'
 
@@ -54,7 +55,7 @@ config = {"name": "Work", "triggers": [queue("job")]}
 
 async def handler(job, ctx):
     record(kind="work", id=job["id"], instance=os.environ["MOTET_INSTANCE"])
-    await trio.sleep(0.005)
+    await trio.sleep(0.05)  # long enough that work is leased when an instance dies
 ''',
     "tick_step.py": '''\
 from motet import cron
@@ -241,3 +242,44 @@ def test_the_memory_backend_is_refused_for_several_instances(tmp_path: Path) -> 
     assert len(app.stderr) == 1, app.stderr
     assert app.stderr[0].startswith("motet: error: --instances 2 needs a backend the "
                                     "processes share: sqlite (the default) or redis;")
+
+
+def test_work_leased_by_a_killed_instance_is_done_by_the_others_and_nothing_is_lost(
+        tmp_path: Path) -> None:
+    toml = TOML + '\n[queues."job"]\nlease = 2\n'  # a killed holder's leases end quickly
+    root = write_project(tmp_path / "app", toml, STEPS)
+    app = Motet(root, "start", "--port", "0", "--instances", "2")
+    accepted: set[str] = set()
+    in_flight: set[str] = set()
+    try:
+        url = serving(app, 2)
+        victim = children(app)[1]
+        lock = threading.Lock()
+
+        def publish(client: httpx.Client, job: str) -> None:
+            try:
+                ok = client.post(f"{url}/jobs/{job}", timeout=DEADLINE).status_code == 202
+            except httpx.HTTPError:
+                return  # sent to the victim as it died: not accepted
+            with lock:
+                if ok:
+                    accepted.add(job)
+                if len(accepted) == 150 and not in_flight:
+                    os.kill(victim, signal.SIGKILL)
+                    # Read at once, within the 2 s lease: the victim's leases are there.
+                    in_flight.update(row[0] for row in query(
+                        root, "SELECT json_extract(envelope, '$.data.id') FROM messages "
+                              "WHERE state = 'leased'"))
+
+        with httpx.Client() as client, ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: publish(client, f"k{i}"), range(300)))
+        assert in_flight, "the victim was killed with nothing leased: the test proved nothing"
+        wait_until(lambda: accepted <= {r["id"] for r in records(root) if r["kind"] == "work"},
+                   "every accepted job to be handled")
+        app.signal(signal.SIGTERM)
+        assert app.wait() == 0, app.output()
+    finally:
+        app.close()
+    handled = Counter(r["id"] for r in records(root) if r["kind"] == "work")
+    twice = {job for job, n in handled.items() if n > 1}
+    assert twice <= in_flight, twice - in_flight
