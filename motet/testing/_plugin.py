@@ -1,10 +1,12 @@
 """The pytest plugin (entry point `motet`): a fixture that opens the project's app.
 
-    async def test_pets(motet_app):           # steps/ of the rootdir, memory backend,
-        r = await motet_app.http.post(...)    # virtual clock anchored at 2026-01-01 UTC
-
+    async def test_pets(motet_app, autojump_clock):   # steps/ of the rootdir, memory
+        r = await motet_app.http.post(...)            # backend, virtual clock anchored at
+                                                      # 2026-01-01 UTC
 Mark a test `@pytest.mark.motet(steps="other/steps", start="2026-03-29T00:00:00+00:00")`
-to change the folder or the anchor. The fixture runs under pytest-trio's autojump clock.
+to change the folder or the anchor. The test itself must take pytest-trio's `autojump_clock`
+(or `mock_clock`): pytest-trio runs a test on a MockClock only when the test function takes
+it as an argument, and without one `advance()` would wait in real time. The fixture checks.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
+from trio.testing import MockClock
 
 from ._harness import TestRuntime, open_test_runtime
 
@@ -25,8 +29,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-async def motet_app(request: pytest.FixtureRequest, autojump_clock: Any
-                    ) -> AsyncIterator[TestRuntime]:
+async def motet_app(request: pytest.FixtureRequest) -> AsyncIterator[TestRuntime]:
+    if not isinstance(trio.lowlevel.current_clock(), MockClock):
+        raise pytest.UsageError(
+            f"{request.node.name}: the motet_app fixture runs on virtual time; add "
+            "`autojump_clock` to the test's arguments, e.g. "
+            "`async def test_x(motet_app, autojump_clock):`")
     marker = request.node.get_closest_marker("motet")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
     steps = options.pop("steps", "steps")
