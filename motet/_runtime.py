@@ -207,7 +207,8 @@ class Runtime:
     async def _drain_handlers(self) -> None:
         assert self.dispatcher is not None
         with trio.move_on_after(self.options.shutdown_timeout):
-            while self.dispatcher.in_flight:
+            # `held` covers deliveries leased before the stop and not yet handled.
+            while self.dispatcher.in_flight or any(actor.held for actor in self.actors):
                 await trio.sleep(0.01)
 
     def _supervisor(self) -> Supervisor:

@@ -90,9 +90,10 @@ class StepActor:
         return self.options.concurrency - len(self.held)
 
     def stop_fetching(self) -> None:
-        """Graceful stop: lease nothing more. Handlers already running finish; what is
-        buffered and not started goes back to the queue (see `_work`), so a restarted
-        process or another instance gets it at once instead of after its lease."""
+        """Graceful stop: lease nothing more. What is already leased (`held`: running, or
+        buffered for a worker) is still handled; the runtime's drain waits for `held` to
+        empty. Handing a leased delivery back instead would cost it an attempt (a lease
+        that ends without an outcome counts as one), burying it where retries are 0."""
         self.stopping = True
         self._fetching.cancel()
         self._slot_freed.set()
@@ -122,10 +123,6 @@ class StepActor:
     async def _work(self) -> None:
         while True:
             delivery = await self.mailbox.receive()
-            if self.stopping:
-                self.held.pop(delivery.receipt, None)
-                await self._backend.extend([delivery], 0.0)  # a lease of 0: ready again
-                continue
             try:
                 await self._handle(delivery)
             finally:
