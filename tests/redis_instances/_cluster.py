@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -39,9 +39,9 @@ class Cluster:
         self.instances: list[Motet] = []
         try:
             # Started together, then waited for: start-up (imports) overlaps.
-            self.instances = [
-                Motet(root, "start", "--port", "0", "--backend", server.url)
-                for _ in range(size)]
+            for _ in range(size):
+                self.instances.append(
+                    Motet(root, "start", "--port", "0", "--backend", server.url))
             self.urls = [instance.started() for instance in self.instances]
         except BaseException:
             self.close()
@@ -190,6 +190,10 @@ class Publishing:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+# The `cluster` fixture: `cluster(steps, toml="")` starts the test's cluster.
+StartCluster = Callable[..., "Cluster"]
 
 
 def start_cluster(root: Path, server: RedisServer, steps: dict[str, str], *,

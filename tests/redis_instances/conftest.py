@@ -7,15 +7,13 @@ running: every instance process (and its process group) and the server.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .._redis_server import RedisServer, redis_server
-from ._cluster import Cluster, start_cluster
-
-StartCluster = Callable[..., Cluster]
+from ._cluster import Cluster, StartCluster, start_cluster
 
 
 @pytest.fixture

@@ -5,14 +5,11 @@ them publish each tick."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime
 
 from ..crash._motet import DEADLINE, wait_until
-from ._cluster import Cluster, spread
+from ._cluster import StartCluster, spread
 from ._steps import CRON
-
-StartCluster = Callable[..., Cluster]
 
 TICKS = 60
 

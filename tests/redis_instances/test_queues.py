@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
 
 from ..crash._motet import wait_until
-from ._cluster import Cluster, Publishing, spread
+from ._cluster import Publishing, StartCluster, spread
 from ._steps import FAN_OUT, FIFO, POISON
-
-StartCluster = Callable[..., Cluster]
 
 
 def test_each_step_gets_each_message_once_and_instances_share_the_work(
