@@ -141,9 +141,11 @@ class StepActor:
             # process (or hung past the lease) each time. Running it again would loop forever.
             error = (f"no attempt finished: {delivery.attempt - 1} deliveries lost their lease "
                      "(the process died or the handler hung) and attempts are exhausted")
-            self._dispatcher.logger(self.step.name, envelope.trace_id, message).error(
-                "delivery abandoned; sent to dead letters", error=error)
-            await self._backend.bury(delivery, error=error)
+            logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
+            logger.error("delivery abandoned: attempts exhausted", error=error,
+                         attempts=delivery.attempt - 1,
+                         dead_letter_queue=self.options.dead_letter_queue)
+            await self._exhausted(delivery, error, delivery.attempt - 1)
             return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data
@@ -179,9 +181,13 @@ class StepActor:
                         retry_in=round(delay, 3), attempts_left=self._policy.max_attempts - attempt)
             await self._backend.retry(delivery, delay=delay, error=error)
             return
-        dlq = self.options.dead_letter_queue
         logger.error("handler failed; attempts exhausted", error=error, attempts=attempt,
-                     dead_letter_queue=dlq)
+                     dead_letter_queue=self.options.dead_letter_queue)
+        await self._exhausted(delivery, error, attempt)
+
+    async def _exhausted(self, delivery: Delivery, error: str, attempts: int) -> None:
+        """To the dead-letter topic when the subscription names one, else the store."""
+        dlq = self.options.dead_letter_queue
         if dlq is None:
             await self._backend.bury(delivery, error=error)
             return
@@ -189,7 +195,7 @@ class StepActor:
         await self._router.publish(
             dlq,
             {"topic": envelope.topic, "step": self.step.name, "message_id": envelope.id,
-             "data": envelope.data, "error": error, "attempts": attempt},
+             "data": envelope.data, "error": error, "attempts": attempts},
             trace_id=envelope.trace_id, group=envelope.group, source=self.step.name,
         )
         await self._backend.ack([delivery])

@@ -296,3 +296,28 @@ async def test_a_delivery_past_its_attempts_is_buried_without_running(autojump_c
         [letter] = await app.dead_letters("Doomed")
     assert ran == []
     assert letter.attempts == 4 and "lost their lease" in letter.error
+
+
+async def test_abandoned_deliveries_go_to_the_dead_letter_topic_too(autojump_clock: Any
+                                                                    ) -> None:
+    failed: list[Any] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        raise AssertionError("must not run")
+
+    async def on_failed(data: Any, ctx: Any) -> None:
+        failed.append(data)
+
+    steps = [
+        load_step({"name": "Doomed", "triggers": [
+            {"type": "queue", "topic": "t", "max_retries": 1, "lease": 5,
+             "dead_letter_queue": "t.failed"}]}, handler),
+        event_step("OnFailed", "t.failed", on_failed),
+    ]
+    async with open_test_runtime(steps, backend=DyingProcessBackend(deaths=2)) as app:
+        await app.emit("t", {"n": 1})
+        await app.settle(fail_fast=True)
+        assert await app.dead_letters("Doomed") == []
+    [letter] = failed
+    assert letter["data"] == {"n": 1} and letter["attempts"] == 2
+    assert "lost their lease" in letter["error"]
