@@ -205,8 +205,10 @@ def _toml_key(topic: str) -> str:
 
 
 def _backend(r: _Reader, value: str) -> str:
-    scheme = value.split("://", 1)[0] if "://" in value else value
-    if scheme not in BACKENDS:
+    # The same forms `--backend` takes: a name, or a URL whose scheme names the backend
+    # (`sqlite:data/q.db` and `sqlite:///abs.db` alike; `rediss://` and `unix://` are Redis).
+    scheme = value.split(":", 1)[0]
+    if scheme not in (*BACKENDS, "rediss", "unix"):
         raise r.fail(
             "backend",
             f"expected one of {list(BACKENDS)} or a URL like 'sqlite:///.motet/motet.db' or "
