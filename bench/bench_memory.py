@@ -19,13 +19,13 @@ from typing import Any
 
 import trio
 
-# Wall time by default; --cpu measures this process's CPU time instead, which other load on
-# a shared VM disturbs far less (everything here runs in one thread).
-TIMER = time.perf_counter
-
 from motet._runtime import Runtime, RuntimeOptions
 from motet.backends import MemoryBackend
 from motet.steps import load_step
+
+# Wall time by default; --cpu measures this process's CPU time instead, which other load on
+# a shared VM disturbs far less (everything here runs in one thread).
+TIMER = time.perf_counter
 
 
 async def bare_channel(n: int) -> float:
