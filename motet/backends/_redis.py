@@ -23,6 +23,8 @@ they compute).
 
 Clocks: lease deadlines and retry times are written by whichever instance leased or retried,
 from its own runtime clock, so the hosts' clocks must agree to well within a lease (NTP).
+A `receive` whose reply is lost (Redis crashed or the connection broke after its script ran)
+is retried with the same op id and gets the same deliveries (receipts, attempts) back.
 At-least-once: a `receive` cancelled while its script was in flight may have leased messages
 nobody holds; they come back after the lease, with attempt + 1.
 """
@@ -30,6 +32,7 @@ nobody holds; they come back after the lease, with attempt + 1.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import socket
 from collections.abc import Sequence
@@ -107,6 +110,9 @@ class RedisBackend(RedisStateMixin):
         self._bells: dict[str, Doorbell] = {}
         self._publishes = GroupCommit[str]("publish", self._flush_publish, self.options.batch)
         self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
+        # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
+        # noticing the lost reply; the margin covers the time it took to notice.
+        self._receive_memo = math.ceil(self.options.reconnect_timeout) + 60
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -186,7 +192,17 @@ class RedisBackend(RedisStateMixin):
             woken = bell.event()
             now = clock.now()
             count = min(max_count, _CHUNK)
-            args = [key, self.consumer, codec.millis(now), codec.millis(now + lease), count]
+            # A fresh op id per script call; RedisLink.call's retries after a lost reply
+            # reuse it and get the same deliveries back (see RECEIVE).
+            args = [
+                key,
+                self.consumer,
+                codec.millis(now),
+                codec.millis(now + lease),
+                count,
+                new_id(),
+                self._receive_memo,
+            ]
             reply = await self._script("receive from " + key, lua.RECEIVE, args)
             status = reply[0]
             if status != "ok":

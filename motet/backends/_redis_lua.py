@@ -26,7 +26,8 @@ re-driven copy, which has no stream entry.
     P:dead:<sub>         STREAM  dead letters (id, e, err, att, at, g, p); P:deadidx HASH
                                  dead id -> "sub\\nentry id"; P:deadsubs SET
     P:op:<id>            STRING  result of a non-idempotent call, so a call retried after a
-                                 lost reply is not applied twice (expires after an hour)
+                                 lost reply is not applied twice (expires after an hour; a
+                                 receive's leased refs after reconnect_timeout + 60 s)
 
 A stream entry stays in its group's pending list from intake until ack or bury, whichever
 condition it is in; the lease, retry and fifo bookkeeping is ours and uses the runtime's
@@ -169,8 +170,11 @@ return n
 """
 )
 
-# ARGV: P, sub, consumer, now, lease deadline, max_count.
+# ARGV: P, sub, consumer, now, lease deadline, max_count, op, memo seconds.
 # Reply: {status, next_due, stream_last, bell_last, ref, attempt, envelope, ref, ...}.
+# A receive that leases anything remembers "ref attempt ref attempt ..." under P:op:<op> for
+# `memo seconds`; the same call retried after a lost reply hands out again those of them it
+# still holds (same attempt, still in `leases`), so they are not stranded for a lease.
 RECEIVE = (
     PRELUDE
     + r"""
@@ -180,6 +184,32 @@ local strategy = redis.call('HGET', P .. ':substrat', sub)
 if not strategy then return {'undeclared'} end
 local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
 local ready, leases, delayed = k('ready', sub), k('leases', sub), k('delayed', sub)
+local op, memo_ttl = ARGV[7], ARGV[8]
+local out = {'ok', '', '', ''}
+local lease_args, memo = {}, {}
+local function deliver(ref, attempt, body)
+  out[#out + 1] = ref
+  out[#out + 1] = tostring(attempt)
+  out[#out + 1] = body
+  lease_args[#lease_args + 1] = deadline
+  lease_args[#lease_args + 1] = ref
+  memo[#memo + 1] = ref
+  memo[#memo + 1] = attempt
+end
+-- A retry of a call whose reply was lost: first (before expired leases are reclaimed) hand
+-- out again what that call leased and still holds. Its leases keep their deadline.
+local before = done_before(op)
+if before then
+  local atts = k('att', sub)
+  for ref, attempt in string.gmatch(before, '(%S+) (%S+)') do
+    if redis.call('HGET', atts, ref) == attempt and redis.call('ZSCORE', leases, ref) then
+      local body = fetch(sub, stream, ref)
+      if body then deliver(ref, attempt, body) end
+    end
+  end
+  if #out > 4 then return out end
+  lease_args, memo = {}, {}  -- all reclaimed meanwhile: receive afresh
+end
 for _, ref in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', delayed, ref)
   requeue(sub, strategy, ref)
@@ -192,15 +222,6 @@ for _, ref in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0
   if not is_copy(ref) then
     redis.call('XCLAIM', stream, sub, consumer, 0, ref, 'JUSTID')
   end
-end
-local out = {'ok', '', '', ''}
-local lease_args = {}
-local function deliver(ref, attempt, body)
-  out[#out + 1] = ref
-  out[#out + 1] = tostring(attempt)
-  out[#out + 1] = body
-  lease_args[#lease_args + 1] = deadline
-  lease_args[#lease_args + 1] = ref
 end
 local function read(count)
   local res = redis.pcall('XREADGROUP', 'GROUP', sub, consumer, 'COUNT', count,
@@ -247,6 +268,7 @@ else
 end
 if #lease_args > 0 then
   redis.call('ZADD', leases, unpack(lease_args))
+  if op ~= '' then redis.call('SET', k('op', op), table.concat(memo, ' '), 'EX', memo_ttl) end
   return out
 end
 local a = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')

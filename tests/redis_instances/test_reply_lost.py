@@ -7,6 +7,8 @@ run (and, with `appendfsync always`, was on disk), the reply was lost with the c
 `RedisLink.call` retried the receive as a new call, and the messages the first call leased
 were held by nobody until the lease ran out.
 
+Fixed by giving each receive script call an op id: the script remembers what it leased under
+P:op:<id>, and the retry (same id) hands out those deliveries again, same receipts and attempts.
 Reproduced here deterministically, in-process, through a TCP proxy that forwards a receive
 to Redis, waits for Redis's reply (so the script has run) and then cuts the connection
 instead of passing the reply on.
@@ -14,7 +16,6 @@ instead of passing the reply on.
 
 from __future__ import annotations
 
-import pytest
 import trio
 
 from motet._clock import WallClock
@@ -74,14 +75,6 @@ class ReplyCutter:
         scope.cancel()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "RedisBackend.receive is not idempotent across a lost reply: RedisLink.call retries the "
-    "RECEIVE script as a new call, so the deliveries leased by the call whose reply was lost "
-    "(Redis crashed or the connection broke after the script ran) are held by nobody until "
-    "their lease expires (30 s by default) and come back with attempt + 1. A message's "
-    "attempts can so be used up without its handler running (a 'lost lease' bury). Publish, "
-    "re-drive and discard already carry an op id (P:op:<id>) for this; receive needs one too "
-    "(memoize the leased refs, a retry with the same id returns the same deliveries)."))
 async def test_a_receive_whose_reply_is_lost_hands_out_its_messages_on_the_retry(
         redis: RedisServer) -> None:
     cutter = ReplyCutter(redis.port)
