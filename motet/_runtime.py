@@ -80,6 +80,8 @@ class Runtime:
         self.subscriptions, self._actor_specs = self._plan()
         self.failures: list[HandlerError] = []
         self.failure_hooks: list[Callable[[HandlerError], None]] = []
+        # Called whenever a delivery is acked, retried or buried (no arguments, must not block).
+        self.settled_hooks: list[Callable[[], None]] = []
         self._stop = trio.Event()
         self._ready = False
         self.actors: list[StepActor] = []
@@ -220,6 +222,7 @@ class Runtime:
                 router=self.router,
                 policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
                 validate=self._validator(trigger), on_failure=self._handler_failed,
+                on_settled=self._delivery_settled,
             )
             self.actors.append(actor)
             children.append(ChildSpec(id=actor.name, start=actor.run, restart="permanent",
@@ -233,6 +236,10 @@ class Runtime:
         if schema is None:
             return None
         return functools.partial(validate, self.converter, schema=schema)
+
+    def _delivery_settled(self) -> None:
+        for hook in self.settled_hooks:
+            hook()
 
     def _handler_failed(self, failure: HandlerError) -> None:
         self.failures.append(failure)

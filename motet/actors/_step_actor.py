@@ -41,6 +41,7 @@ class StepActor:
         self, step: Step, trigger: Trigger, subscription: Subscription, *,
         backend: QueueBackend, dispatcher: Dispatcher, router: Router, policy: RetryPolicy,
         validate: Validate | None = None, on_failure: FailureHook | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.step = step
         self.trigger = trigger
@@ -52,6 +53,7 @@ class StepActor:
         self._policy = policy
         self._validate = validate
         self._on_failure = on_failure
+        self._on_settled = on_settled
         self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self.mailbox: Mailbox[Delivery] = open_mailbox(
             self.options.concurrency, name=subscription.key
@@ -154,6 +156,7 @@ class StepActor:
             logger.error("input failed validation; sent to dead letters without retrying",
                          topic=envelope.topic, errors=exc.messages)
             await self._backend.bury(delivery, error=str(exc))
+            self._settled()
             return
         ctx = self._dispatcher.context(self.step, self.trigger, envelope.trace_id,
                                        message=message, data=payload)
@@ -180,6 +183,7 @@ class StepActor:
             logger.warn("handler failed; will retry", error=error,
                         retry_in=round(delay, 3), attempts_left=self._policy.max_attempts - attempt)
             await self._backend.retry(delivery, delay=delay, error=error)
+            self._settled()
             return
         logger.error("handler failed; attempts exhausted", error=error, attempts=attempt,
                      dead_letter_queue=self.options.dead_letter_queue)
@@ -190,6 +194,7 @@ class StepActor:
         dlq = self.options.dead_letter_queue
         if dlq is None:
             await self._backend.bury(delivery, error=error)
+            self._settled()
             return
         envelope = delivery.envelope
         await self._router.publish(
@@ -199,6 +204,13 @@ class StepActor:
             trace_id=envelope.trace_id, group=envelope.group, source=self.step.name,
         )
         await self._backend.ack([delivery])
+        self._settled()
+
+    def _settled(self) -> None:
+        """A delivery reached the backend's books (acked, retried, buried): observers such as
+        the test harness's settle() look again without waiting for a poll."""
+        if self._on_settled is not None:
+            self._on_settled()
 
     # -- acks and leases -----------------------------------------------------------------
 
@@ -214,6 +226,7 @@ class StepActor:
                 batch, self._acks = self._acks, []
                 if batch:
                     await self._backend.ack(batch)
+                    self._settled()
         finally:
             # Handlers that returned must not run again just because we are stopping.
             if self._acks:

@@ -57,6 +57,7 @@ class TestRuntime:
         assert self.runtime.router and self.runtime.dispatcher and self.runtime.hub
         self.runtime.router.observers.append(self._on_envelope)
         self.runtime.dispatcher.observers.append(lambda _run: self._poke())
+        self.runtime.settled_hooks.append(self._poke)
         self.runtime.hub.add_sink(self.logs.append)
         self.http = TestClient(self.runtime)
 

@@ -127,7 +127,8 @@ async def handler(request, ctx):
     "steps/fail_step.py": '''\
 from motet import queue
 
-config = {"name": "AlwaysFails", "triggers": [queue("work.fail")]}
+config = {"name": "AlwaysFails",
+          "triggers": [queue("work.fail", max_retries=1, retry_delay=10)]}
 
 
 async def handler(data, ctx):
