@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 import trio.testing
+from trio.testing import MockClock
 
 from .._clock import WallClock
 from .._envelope import DeadLetter, Envelope, new_id
@@ -168,6 +169,7 @@ async def open_test_runtime(
     is given; the backend is always `backend` (default: a fresh MemoryBackend). `start`
     anchors the virtual wall clock (default 2026-01-01T00:00:00Z, so tests never depend on
     today's date); retries are exact unless `retry_jitter` is set."""
+    _check_clock(backend)
     if isinstance(steps, str | Path):
         steps = load_steps(Path(root) / steps)
     if project is None:
@@ -183,3 +185,15 @@ async def open_test_runtime(
     async with running(runtime):
         harness._attach()
         yield harness
+
+
+def _check_clock(backend: Backend | None) -> None:
+    clock = trio.lowlevel.current_clock()
+    if (backend is None or isinstance(backend, MemoryBackend)
+            or not isinstance(clock, MockClock) or clock.autojump_threshold > 0):
+        return
+    raise ValueError(
+        f"open_test_runtime: the {getattr(backend, 'name', type(backend).__name__)} backend "
+        "works in threads or over sockets, and under an autojump MockClock virtual time leaps "
+        "while it waits (leases expire, timeouts fire). Run such a test on real time (drop "
+        "autojump_clock), or use the memory backend (the default) for virtual time.")

@@ -72,3 +72,13 @@ async def test_a_bad_steps_folder_is_a_clear_error(autojump_clock: Any, tmp_path
         async with open_test_runtime("steps", root=tmp_path):
             pass
     assert "bad_step.py" in str(info.value) and "retries" in str(info.value)
+
+
+async def test_a_threaded_backend_under_autojump_is_refused_with_the_reason(
+        autojump_clock: Any, tmp_path: Any) -> None:
+    from motet.backends import backend_from_url
+
+    backend = backend_from_url(f"sqlite:///{tmp_path}/motet.db", root=tmp_path)
+    with pytest.raises(ValueError, match="virtual time leaps"):
+        async with open_test_runtime([], backend=backend):
+            pass
