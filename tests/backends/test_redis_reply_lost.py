@@ -1,0 +1,151 @@
+"""A receive whose reply is lost after its script ran in Redis: `RedisLink.call` retries it
+with the same op id, and the retry hands out the same deliveries (receipts, attempts), never
+strands them for a lease, and never hands out a delivery someone else has since re-leased.
+
+The loss is simulated in-process: the RECEIVE script object is wrapped so that its first
+call runs in Redis and then raises coredis's ConnectionError, as a connection cut between
+the script and its reply would (tests/redis_instances/test_reply_lost.py does it with a real
+cut TCP connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from motet._clock import WallClock
+from motet._envelope import Envelope, QueueDepth, QueueOptions, Subscription
+from motet.backends import _redis_lua as lua
+from motet.backends._redis import RedisBackend
+
+from .._redis_server import RedisServer, redis_server
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+def env(topic: str, data: object, group: str | None = None) -> Envelope:
+    return Envelope(topic=topic, data=data, trace_id="t", group=group)
+
+
+async def start(nursery: trio.Nursery, clock: WallClock, url: str, prefix: str) -> RedisBackend:
+    backend: RedisBackend = await nursery.start(RedisBackend(url, prefix=prefix).run, clock)
+    return backend
+
+
+def lose_next_reply(
+    backend: RedisBackend, meanwhile: Callable[[], Awaitable[None]] | None = None
+) -> list[int]:
+    """Make the backend's next RECEIVE run in Redis, then (after `meanwhile`) fail as a lost
+    reply. Returns a list that counts the script's calls."""
+    link = backend._link
+    assert link is not None
+    real = link.script(lua.RECEIVE)
+    calls: list[int] = []
+    # RedisLink.call's backoff sleep before the retry runs on trio's clock.
+    clock = trio.lowlevel.current_clock()
+    assert isinstance(clock, MockClock)
+    clock.autojump_threshold = 0.05
+
+    async def cut(*, keys: list[str], args: list[Any]) -> Any:
+        calls.append(1)
+        reply = await real(keys=keys, args=args)
+        if len(calls) == 1:
+            if meanwhile is not None:
+                await meanwhile()
+            raise link.coredis.exceptions.ConnectionError("connection lost (simulated)")
+        return reply
+
+    link.scripts[lua.RECEIVE] = cut
+    return calls
+
+
+async def test_a_retried_receive_returns_the_deliveries_its_lost_reply_carried(
+    nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock, server: RedisServer
+) -> None:
+    jobs = Subscription("jobs", "worker", QueueOptions(lease=30, max_retries=0))
+    backend = await start(nursery, clock, server.url, "lost1")
+    await backend.declare([jobs])
+    await backend.publish([env("jobs", n) for n in range(3)])
+    calls = lose_next_reply(backend)
+
+    got = await backend.receive(jobs, 2)
+
+    assert len(calls) == 2  # the lost call and its retry
+    assert [(d.envelope.data, d.attempt) for d in got] == [(0, 1), (1, 1)]
+    assert (await backend.depth())[jobs.key] == QueueDepth(ready=1, leased=2)
+    await backend.ack(got)  # the receipts are the live ones: the ack takes
+    rest = await backend.receive(jobs, 10)
+    assert [(d.envelope.data, d.attempt) for d in rest] == [(2, 1)]
+    await backend.ack(rest)
+    assert (await backend.depth())[jobs.key] == QueueDepth()
+
+
+async def test_a_retried_fifo_receive_keeps_the_group_blocked_behind_its_head(
+    nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock, server: RedisServer
+) -> None:
+    orders = Subscription("orders", "worker", QueueOptions(lease=30, strategy="fifo"))
+    backend = await start(nursery, clock, server.url, "lost2")
+    await backend.declare([orders])
+    await backend.publish([env("orders", n, group="a") for n in range(3)])
+    lose_next_reply(backend)
+
+    got = await backend.receive(orders, 10)
+
+    assert [(d.envelope.data, d.attempt) for d in got] == [(0, 1)]
+    with trio.move_on_after(1.0):  # nothing else of group a while its head is leased
+        assert await backend.receive(orders, 10) == []
+    await backend.ack(got)
+    after = await backend.receive(orders, 10)
+    assert [(d.envelope.data, d.attempt) for d in after] == [(1, 1)]
+
+
+async def test_a_retry_never_hands_out_a_delivery_someone_else_re_leased_meanwhile(
+    nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock, server: RedisServer
+) -> None:
+    jobs = Subscription("jobs", "worker", QueueOptions(lease=30))
+    backend = await start(nursery, clock, server.url, "lost3")
+    other = await start(nursery, clock, server.url, "lost3")
+    await backend.declare([jobs])
+    await backend.publish([env("jobs", n) for n in range(2)])
+    taken = []
+
+    async def lease_runs_out_and_another_instance_reclaims() -> None:
+        mock_clock.jump(31)
+        taken.extend(await other.receive(jobs, 1))
+
+    lose_next_reply(backend, lease_runs_out_and_another_instance_reclaims)
+    got = await backend.receive(jobs, 1)
+
+    assert [(d.envelope.data, d.attempt) for d in taken] == [(0, 2)]
+    # Not message 0 again with its stale attempt 1: the retry received afresh.
+    assert [(d.envelope.data, d.attempt) for d in got] == [(1, 1)]
+    await other.ack(taken)
+    await backend.ack(got)
+    assert (await backend.depth())[jobs.key] == QueueDepth()
+
+
+async def test_what_a_receive_remembers_expires_soon_after_the_reconnect_timeout(
+    nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock, server: RedisServer
+) -> None:
+    jobs = Subscription("jobs", "worker")
+    backend = await start(nursery, clock, server.url, "lost4")
+    await backend.declare([jobs])
+    await backend.publish([env("jobs", n) for n in range(2)])
+    assert len(await backend.receive(jobs, 10)) == 2
+    link = backend._link
+    assert link is not None
+    keys = [key async for key in link.client.scan_iter(match="lost4:op:*")]
+    ttls = [await link.client.ttl(key) for key in keys]
+    # One memo per publish flush and one per receive that leased something.
+    assert len(keys) == 2
+    limit = backend.options.reconnect_timeout + 60
+    assert sorted(ttls)[0] <= limit < sorted(ttls)[1] <= 3600  # the receive's, the publish's
+    assert sorted(ttls)[0] > limit - 5
