@@ -53,6 +53,7 @@ class RedisOptions:
     connect_timeout: float = attrs.field(default=5.0, validator=_seconds)
     # s Redis may stay unreachable mid-run before calls fail; below the hour for which the
     # scripts remember a call's result, so a call retried after a lost reply never repeats
+    # (a receive's leased refs are remembered for this + 60 s)
     reconnect_timeout: float = attrs.field(
         default=60.0, validator=[_seconds, attrs.validators.lt(3000.0)]
     )
