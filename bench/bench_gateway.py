@@ -284,16 +284,22 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> Sam
         server.wait(timeout=10)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(*, variants_all: tuple[str, ...] = VARIANTS, serve: Any = None,
+         measure_one: Any = None, description: str | None = None) -> None:
+    """Run the rounds and print the medians. bench_gateway_runtime.py calls this with its own
+    variants, server and measurement."""
+    serve = serve or serve_variant
+    measure_one = measure_one or measure
+    about = (description or __doc__ or "").split("\n\n")[0]
+    parser = argparse.ArgumentParser(description=about)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default=",".join(variants_all))
+    parser.add_argument("--serve", choices=variants_all, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_variant(args.serve)
+        serve(args.serve)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -304,9 +310,9 @@ def main() -> None:
         script.write_text(LUA)
         for round_ in range(args.rounds):
             for variant in variants:
-                sample = measure(variant, script, args.seconds, args.connections)
+                sample = measure_one(variant, script, args.seconds, args.connections)
                 samples[variant].append(sample)
-                print(f"round {round_ + 1} {variant:14} {sample.rate:8.0f} req/s "
+                print(f"round {round_ + 1} {variant:15} {sample.rate:8.0f} req/s "
                       f"{sample.cpu_us:7.0f} us CPU/req {sample.calls:6.0f} calls/req  "
                       f"idle RSS {sample.idle_rss_kib / 1024:.1f} MiB", flush=True)
     print(f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, "
@@ -322,9 +328,8 @@ def main() -> None:
     for variant, (rate, cpu_us, calls, rss) in med.items():
         ratios = (f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}  "
                   f"calls {base[2] / calls:4.2f}" if base else "")
-        print(f"  {variant:14} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
+        print(f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
               f"  {ratios}  idle RSS {rss / 1024:.1f} MiB")
-
 
 if __name__ == "__main__":
     main()

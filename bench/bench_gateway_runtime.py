@@ -22,9 +22,6 @@ Variants:
 
 from __future__ import annotations
 
-import argparse
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,47 +118,7 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve_variant(args.serve)
-        return
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install -y wrk")
-    variants = args.variants.split(",")
-    samples: dict[str, list[bg.Sample]] = {v: [] for v in variants}
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "post.lua"
-        script.write_text(bg.LUA)
-        for round_ in range(args.rounds):
-            for variant in variants:
-                sample = measure(variant, script, args.seconds, args.connections)
-                samples[variant].append(sample)
-                print(f"round {round_ + 1} {variant:15} {sample.rate:8.0f} req/s "
-                      f"{sample.cpu_us:7.0f} us CPU/req {sample.calls:6.0f} calls/req  "
-                      f"idle RSS {sample.idle_rss_kib / 1024:.1f} MiB", flush=True)
-    print(f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, "
-          f"{args.connections} connections, server on CPU 0, wrk on CPU 1.")
-    print("Ratios to bare: rate = req/s; cpu = CPU time per request, inverted; calls = "
-          "Python calls per request, inverted (load-independent).")
-    base = None
-    for variant in variants:
-        rate = statistics.median(s.rate for s in samples[variant])
-        cpu_us = statistics.median(s.cpu_us for s in samples[variant])
-        calls = statistics.median(s.calls for s in samples[variant])
-        rss = statistics.median(s.idle_rss_kib for s in samples[variant])
-        if base is None and variant == "bare":
-            base = (rate, cpu_us, calls)
-        ratios = (f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}  "
-                  f"calls {base[2] / calls:4.2f}" if base else "")
-        print(f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} "
-              f"calls/req  {ratios}  idle RSS {rss / 1024:.1f} MiB")
-
+    bg.main(variants_all=VARIANTS, serve=serve_variant, measure_one=measure, description=__doc__)
 
 if __name__ == "__main__":
     main()
