@@ -35,12 +35,21 @@ class TestInstances(ContractTools):
             await b.publish([env(i) for i in range(total // 2)])
             await a.publish([env(i) for i in range(total // 2, total)])
             finished = trio.Event()
-            acked = 0
+            all_leased = trio.Event()  # every consumer holds a first lease before any ack
+            leased = acked = 0
 
             async def consumer(name: str, backend: SqliteBackend) -> None:
-                nonlocal acked
+                nonlocal acked, leased
+                first = True
                 while True:
                     deliveries = await backend.receive(s, 7)
+                    if first:
+                        # 6 x 7 < total, so each first receive is a non-empty, competing lease
+                        assert deliveries
+                        first, leased = False, leased + 1
+                        if leased == 6:
+                            all_leased.set()
+                        await all_leased.wait()
                     handled.extend((name, d.envelope.id) for d in deliveries)
                     await backend.ack(deliveries)
                     acked += len(deliveries)
