@@ -24,7 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -70,9 +70,15 @@ class RedisServer:
     """One redis-server process on a fixed port and data dir; restartable in place."""
 
     def __init__(
-        self, binary: str, directory: Path, port: int | None = None, appendfsync: str = "always"
+        self,
+        binary: str,
+        directory: Path,
+        port: int | None = None,
+        appendfsync: str = "always",
+        extra: Sequence[str] = (),
     ) -> None:
         self.binary = binary
+        self.extra = tuple(extra)  # more redis-server arguments (--requirepass, --unixsocket)
         self.appendfsync = appendfsync
         self.directory = directory
         self.port = port if port is not None else free_port()
@@ -102,6 +108,7 @@ class RedisServer:
             "--daemonize", "no",
             "--logfile", "",
             "--loglevel", "notice",
+            *self.extra,
         ]  # fmt: skip
         self._log = []
         self.process = subprocess.Popen(
@@ -153,13 +160,15 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(port: int | None = None, appendfsync: str = "always") -> Iterator[RedisServer]:
+def redis_server(
+    port: int | None = None, appendfsync: str = "always", extra: Sequence[str] = ()
+) -> Iterator[RedisServer]:
     """A started private redis-server, stopped and its directory removed on exit.
 
     `appendfsync` other than "always" is for benchmarks that show what fsync costs."""
     binary = require_redis_server()
     with tempfile.TemporaryDirectory(prefix="motet-redis-") as directory:
-        server = RedisServer(binary, Path(directory), port, appendfsync)
+        server = RedisServer(binary, Path(directory), port, appendfsync, extra)
         server.start()
         try:
             yield server

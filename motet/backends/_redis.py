@@ -12,6 +12,16 @@ call; concurrent `publish` and `ack` calls are merged into one script call per
 round trip (`GroupCommit`), so a busy instance makes a few round trips per batch, not per
 message.
 
+Latency comes from the blocking read: a receiver of a standard subscription that finds
+nothing waits in XREADGROUP on a connection of its own, so Redis hands it a new message
+while it serves the publish, under the same fsync. The delivery is returned at once and its
+lease recorded just after (ADOPT); its ack, extend, retry or bury wait for that. If the
+instance dies in between, the entry sits in the group's pending list with no lease: the
+orphan sweep (ORPHANS, every `trim_interval`) re-queues entries idle for a lease that no
+condition holds. fifo and priority subscriptions are ordered across the whole queue, so
+their receivers wait for a ring instead and lease through RECEIVE. The scripts and the
+blocking reads go over `Wire` (hiredis); coredis serves the rest.
+
 Durability assumption: Redis runs with `appendonly yes` and `appendfsync always`, so what a
 script wrote is on disk before Redis replies. Then a message `publish` returned for, and an
 `ack` that returned, survive a Redis crash (kill -9). With `appendfsync everysec` (faster:
@@ -25,8 +35,8 @@ Clocks: lease deadlines and retry times are written by whichever instance leased
 from its own runtime clock, so the hosts' clocks must agree to well within a lease (NTP).
 A `receive` whose reply is lost (Redis crashed or the connection broke after its script ran)
 is retried with the same op id and gets the same deliveries (receipts, attempts) back.
-At-least-once: a `receive` cancelled while its script was in flight may have leased messages
-nobody holds; they come back after the lease, with attempt + 1.
+At-least-once: a `receive` cancelled while its script or its blocking read was in flight
+may have leased messages nobody holds; they come back after the lease, with attempt + 1.
 """
 
 from __future__ import annotations
@@ -54,12 +64,16 @@ from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
 from ._protocol import Backend
-from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, watch
+from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
 from ._redis_state import RedisStateMixin
+from ._redis_wire import Address, ReplyError, WireError
 
 # Most deliveries per script call: a Lua `unpack` takes at most ~8000 values, and a script
 # blocks Redis while it runs, so huge batches are split (a receive leases at most this many).
 _CHUNK = 1000
+# s past a blocking read's deadline before `knock` ends it (Redis's BLOCK timeout ends it
+# on time when the runtime's clock is the real one)
+_KNOCK_GRACE = 0.25
 
 _SCRIPTS = (
     lua_admin.DECLARE,
@@ -69,10 +83,13 @@ _SCRIPTS = (
     lua.EXTEND,
     lua.RETRY,
     lua.BURY,
+    lua.ADOPT,
+    lua.ORPHANS,
     lua_admin.STATE_CAS,
     lua_admin.CLAIM_TICK,
     lua_admin.DEPTH,
     lua_admin.TRIM,
+    lua_admin.FORGET_CONSUMERS,
     lua_admin.REDRIVE,
     lua_admin.DISCARD,
 )
@@ -95,6 +112,7 @@ class RedisBackend(RedisStateMixin):
             raise ValueError(
                 f"Redis backend URL must start with redis://, rediss:// or unix://, got {url!r}"
             )
+        Address.parse(url)  # a malformed URL fails here, not when the backend starts
         if not prefix or any(c in prefix for c in " \n"):
             raise ValueError(f"Redis key prefix must be non-empty without spaces, got {prefix!r}")
         self.url = url
@@ -108,6 +126,11 @@ class RedisBackend(RedisStateMixin):
         self._known: set[str] = set()  # subscription keys known to be declared (by anyone)
         self._topics: set[str] = set()
         self._bells: dict[str, Doorbell] = {}
+        # (sub, ref) -> set once ADOPT recorded the lease of a delivery a blocking read
+        # handed out; ack, extend, retry and bury of that delivery wait for it
+        self._adopting: dict[tuple[str, str], trio.Event] = {}
+        self._receiving: dict[str, Subscription] = {}  # the subscriptions receive was called for
+        self._orphan_start: dict[str, str] = {}  # where the next orphan sweep of a sub starts
         self._publishes = GroupCommit[str]("publish", self._flush_publish, self.options.batch)
         self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
         # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
@@ -137,6 +160,7 @@ class RedisBackend(RedisStateMixin):
                 failure = exc  # raised below, outside coredis's task group (no wrapping)
             else:
                 async with trio.open_nursery() as nursery:
+                    link.start(nursery)
                     await nursery.start(self._publishes.run)
                     await nursery.start(self._acks.run)
                     nursery.start_soon(self._trim_forever)
@@ -148,6 +172,7 @@ class RedisBackend(RedisStateMixin):
                         self._link = self._clock = self._nursery = None
                         self._bells = {}  # their watchers end with this nursery
                         nursery.cancel_scope.cancel()
+                        await link.close_wires()
         if failure is not None:
             raise failure
 
@@ -173,7 +198,7 @@ class RedisBackend(RedisStateMixin):
         await self._publishes.submit(items)
         topics = {e.topic for e in envelopes}
         for bell in self._bells.values():
-            if bell.topic in topics:
+            if bell.topic in topics and not bell.blocking_read:
                 bell.ring()  # receivers here need not wait for the watcher's round trip
 
     async def _flush_publish(self, items: list[str]) -> None:
@@ -222,8 +247,127 @@ class RedisBackend(RedisStateMixin):
             if next_due:
                 deadline = min(deadline, clock.to_trio(int(next_due) / 1000))
             bell.idle(reply[2], reply[3])
+            if bell.blocking_read:
+                got = await self._blocking_read(subscription, count, deadline, woken)
+                if got:
+                    return got
+                continue
             with trio.move_on_at(deadline):
                 await woken.wait()
+
+    async def _blocking_read(
+        self, subscription: Subscription, count: int, deadline: float, woken: trio.Event
+    ) -> list[Delivery]:
+        """Wait in XREADGROUP for new messages of a standard subscription, so a publish hands
+        them to this consumer inside Redis, under the publish's own fsync: no second write
+        and round trip before the handler starts. The leases are recorded by ADOPT after the
+        deliveries are handed out (see `_adopt`). A ring or `deadline` ends the wait early
+        (`knock`) so retries, re-drives and expired leases are looked at again."""
+        # The backend may have stopped while this task, cancelled with it, got its last
+        # reply: meet the cancellation rather than "not running".
+        await trio.lowlevel.checkpoint_if_cancelled()
+        link, clock = self._running()
+        bell = self._bells[subscription.key]
+        # One blocking read per subscription here at a time, from the read to its ADOPT
+        # being under way: so a read whose reply was lost can tell its entries apart.
+        async with bell.reading:
+            if woken.is_set():
+                return []
+            wire = link.take_wire()
+            try:
+                await wire.connect()
+            except WireError:
+                await link.give_wire(wire)
+                return []  # RECEIVE, next, meets the outage and retries with backoff
+            stream = f"{self.prefix}:stream:{subscription.topic}"
+            # Redis ends the wait at the deadline itself (on the real clock); `knock` ends it
+            # after a grace, for clocks that jump (MockClock) or run fast. A long wait keeps
+            # competing instances fair: Redis serves whoever has waited longest, and a
+            # receiver that re-blocked every second would always be behind the one that
+            # just handled a message.
+            block_ms = max(1, math.ceil((deadline - trio.current_time()) * 1000))
+            bell.blocking(wire, deadline + _KNOCK_GRACE)
+            try:
+                reply = await wire.call(
+                    "XREADGROUP", "GROUP", subscription.key, self.consumer,
+                    "COUNT", count, "BLOCK", block_ms, "STREAMS", stream, ">",
+                )  # fmt: skip
+            except WireError:
+                # Redis may have served the read and lost the reply (a restart, a cut).
+                await self._requeue_lost_read(subscription)
+                return []
+            except ReplyError:
+                return []  # RECEIVE, next, says what is wrong (the group is gone)
+            finally:
+                del bell.blocked[wire]
+                await link.give_wire(wire)  # (a cancelled read closed it: it connects anew)
+            if not reply:
+                return []
+            nursery = self._nursery
+            if nursery is None:  # stopped meanwhile: the orphan sweep re-queues what was read
+                raise BackendError(f"the Redis backend for {self.url} stopped during a receive")
+            return self._hand_out(subscription, reply[0][1], clock.now(), nursery)
+
+    def _hand_out(
+        self, subscription: Subscription, entries: Any, now: float, nursery: trio.Nursery
+    ) -> list[Delivery]:
+        """Deliveries of what a blocking read got; their leases are recorded by `_adopt`."""
+        deliveries: list[Delivery] = []
+        done = trio.Event()
+        adopt: list[str] = [subscription.key, codec.millis(now + subscription.options.lease)]
+        for ref, values in entries:
+            fields = dict(zip(values[::2], values[1::2], strict=True))
+            deliveries.append(
+                Delivery(
+                    codec.decode_envelope(fields["e"]),
+                    subscription.key,
+                    1,
+                    codec.receipt(ref, 1),
+                )
+            )
+            adopt += (ref, fields.get("g", ""), fields.get("p", ""))
+            self._adopting[(subscription.key, ref)] = done
+        nursery.start_soon(self._adopt, adopt, deliveries, done)
+        return deliveries
+
+    async def _requeue_lost_read(self, subscription: Subscription) -> None:
+        """Put back as ready what a blocking read of this consumer got but whose reply never
+        arrived: pending for this consumer, held by no condition. Nobody saw them, so their
+        next delivery is attempt 1. Leases still being recorded (ADOPT) are waited for first,
+        so they are not mistaken for lost ones; the script call itself waits for Redis to be
+        back (RedisLink.call)."""
+        key = subscription.key
+        for (sub, _), done in list(self._adopting.items()):
+            if sub == key:
+                await done.wait()
+        start = "-"
+        while True:
+            args = [key, 0, start, 1000, self.consumer, "0"]
+            start, _ = await self._script("re-queue a lost read", lua.ORPHANS, args)
+            if start == "-":
+                return
+
+    async def _adopt(self, args: list[str], deliveries: list[Delivery], done: trio.Event) -> None:
+        """Record the leases of what a blocking read handed out. If Redis stays away past
+        reconnect_timeout the deliveries are left unrecorded: their acks find nothing to
+        settle and the orphan sweep re-queues them after a lease (at-least-once)."""
+        try:
+            await self._script("record leases", lua.ADOPT, args)
+        except BackendError:
+            pass
+        finally:
+            for delivery in deliveries:
+                self._adopting.pop(_adopt_key(delivery), None)
+            done.set()
+
+    async def _adopted(self, deliveries: Sequence[Delivery]) -> None:
+        """Wait until the leases of these deliveries are recorded (see `_blocking_read`)."""
+        if not self._adopting:
+            return
+        for delivery in deliveries:
+            done = self._adopting.get(_adopt_key(delivery))
+            if done is not None:
+                await done.wait()
 
     def _queue_error(self, key: str, status: str, reply: list[Any]) -> BackendError:
         if status == "undeclared":
@@ -241,10 +385,16 @@ class RedisBackend(RedisStateMixin):
         assert self._nursery is not None
         bell = self._bells.get(subscription.key)
         if bell is None:
-            bell = self._bells[subscription.key] = Doorbell(subscription.topic)
+            blocking = subscription.options.strategy == "standard"
+            bell = self._bells[subscription.key] = Doorbell(
+                subscription.topic, blocking_read=blocking
+            )
+            self._receiving[subscription.key] = subscription
             stream = f"{self.prefix}:stream:{subscription.topic}"
             bell_key = f"{self.prefix}:bell:{subscription.key}"
-            await self._nursery.start(watch, link, stream, bell_key, bell)
+            await self._nursery.start(watch, link, None if blocking else stream, bell_key, bell)
+            if blocking:
+                await self._nursery.start(knock, link, bell)
         return bell
 
     async def _check_declared(self, deliveries: Sequence[Delivery]) -> None:
@@ -282,6 +432,7 @@ class RedisBackend(RedisStateMixin):
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()
         await self._check_declared(deliveries)
+        await self._adopted(deliveries)
         if not deliveries:
             await trio.lowlevel.checkpoint()
             return
@@ -294,6 +445,7 @@ class RedisBackend(RedisStateMixin):
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         _, clock = self._running()
         await self._check_declared(deliveries)
+        await self._adopted(deliveries)
         deadline = codec.millis(clock.now() + seconds)
         for start in range(0, len(deliveries), _CHUNK):
             items = self._items(deliveries[start : start + _CHUNK])
@@ -302,6 +454,7 @@ class RedisBackend(RedisStateMixin):
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         _, clock = self._running()
         await self._check_declared([delivery])
+        await self._adopted([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
         due = codec.millis(clock.now() + max(delay, 0.0))
         args = [delivery.subscription, ref, attempt, due]
@@ -313,6 +466,7 @@ class RedisBackend(RedisStateMixin):
     async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
         _, clock = self._running()
         await self._check_declared([delivery])
+        await self._adopted([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
         now = clock.now()
         dead_id = new_id()
@@ -397,8 +551,30 @@ class RedisBackend(RedisStateMixin):
         }
 
     async def _trim_forever(self) -> None:
-        """Delete stream entries every consumer group is done with, now and then."""
+        """Now and then, for the subscriptions this instance receives for: re-queue orphans
+        (see ORPHANS), forget the consumer names of stopped instances, and delete stream
+        entries every consumer group is done with."""
         while True:
             await trio.sleep(self.options.trim_interval)
+            forget_ms = codec.millis(self.options.forget_consumers_after)
+            for key, bell in sorted(self._bells.items()):
+                if bell.blocking_read:
+                    await self._sweep_orphans(self._receiving[key])
+                args = [key, forget_ms, self.consumer]
+                await self._script("forget stopped consumers", lua_admin.FORGET_CONSUMERS, args)
             for topic in sorted(self._topics):
                 await self._script("trim a topic stream", lua_admin.TRIM, [topic])
+
+    async def _sweep_orphans(self, subscription: Subscription) -> None:
+        idle = codec.millis(subscription.options.lease)
+        start = self._orphan_start.get(subscription.key, "-")
+        args = [subscription.key, idle, start, 100, "", "1"]
+        reply = await self._script("re-queue orphaned messages", lua.ORPHANS, args)
+        self._orphan_start[subscription.key] = reply[0]
+        if int(reply[1]):
+            self._bells[subscription.key].ring()
+
+
+def _adopt_key(delivery: Delivery) -> tuple[str, str]:
+    """(sub, ref): how `_adopting` knows a delivery a blocking read handed out."""
+    return delivery.subscription, codec.parse_receipt(delivery.receipt)[0]

@@ -20,6 +20,7 @@ import trio
 
 from .._clock import Clock
 from .._errors import BackendError, BackendUnavailable
+from ._redis_wire import Address, ReplyError, Wire, WireError, require_hiredis, sha1
 
 if TYPE_CHECKING:
     import coredis
@@ -62,6 +63,9 @@ class RedisOptions:
     # s, an idle receiver re-checks at least this often (runtime clock)
     poll: float = attrs.field(default=2.0, validator=_seconds)
     trim_interval: float = attrs.field(default=5.0, validator=_seconds)  # s between trims
+    # s a consumer name with nothing pending may go unread before it is removed from its
+    # group (stopped and restarted instances leave theirs behind); far above the 2 s poll
+    forget_consumers_after: float = attrs.field(default=3600.0, validator=_seconds)
     tick_ttl: int = attrs.field(default=7 * 86400, validator=_count)  # s a tick mark lives
     # commands are multiplexed over these
     max_connections: int = attrs.field(default=64, validator=_count)
@@ -103,8 +107,10 @@ class RedisLink:
         self.url = url
         self.options = options
         self.coredis = import_coredis()
+        require_hiredis()
         exc = self.coredis.exceptions
         self.transient: tuple[type[BaseException], ...] = (
+            WireError,
             exc.ConnectionError,
             exc.BusyLoadingError,
             TimeoutError,
@@ -115,6 +121,46 @@ class RedisLink:
         # they get a pool of their own so they never starve the commands.
         self.blocking: coredis.Redis[str] = self._client(options.max_blocking_connections)
         self.scripts: dict[str, Any] = {}
+        self.address = Address.parse(url)
+        self._nursery: trio.Nursery | None = None
+        self._wire: Wire | None = None
+        self._spare_wires: list[Wire] = []  # for blocking reads, reused one at a time
+        self._closed = False
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Open the hot-path wire; its reader tasks (and those of blocking wires) run in
+        `nursery`, whose end closes them."""
+        self._nursery = nursery
+        self._wire = Wire(self.address, nursery, self.options.connect_timeout)
+
+    @property
+    def wire(self) -> Wire:
+        if self._wire is None:
+            raise BackendError(f"the connection to Redis at {self.url} is not open")
+        return self._wire
+
+    def take_wire(self) -> Wire:
+        """A connection of its own for one blocking read; give it back with `give_wire`."""
+        if self._spare_wires:
+            return self._spare_wires.pop()
+        assert self._nursery is not None
+        return Wire(self.address, self._nursery, self.options.connect_timeout, pipelined=False)
+
+    async def close_wires(self) -> None:
+        """Close the spare blocking-read wires (the others close with their reader tasks or
+        with the read that was cancelled)."""
+        self._closed = True
+        spare, self._spare_wires = self._spare_wires, []
+        with trio.CancelScope(shield=True):
+            for wire in spare:
+                await wire.aclose()
+
+    async def give_wire(self, wire: Wire) -> None:
+        if not self._closed and len(self._spare_wires) < self.options.max_blocking_connections:
+            self._spare_wires.append(wire)
+            await trio.lowlevel.checkpoint()
+        else:
+            await wire.aclose()
 
     def _client(self, max_connections: int) -> coredis.Redis[str]:
         client: coredis.Redis[str] = self.coredis.Redis.from_url(
@@ -127,9 +173,15 @@ class RedisLink:
         return client
 
     def script(self, source: str) -> Any:
+        """`await script(keys=[...], args=[...])` runs `source` over the hot-path wire."""
         found = self.scripts.get(source)
         if found is None:
-            found = self.scripts[source] = self.client.register_script(source)
+            sha = sha1(source)
+
+            async def found(*, keys: list[str], args: list[Any]) -> Any:
+                return await self.wire.script(source, sha, keys, args)
+
+            self.scripts[source] = found
         return found
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -149,7 +201,7 @@ class RedisLink:
                         "redis-server is running and reachable",
                         cause=exc,
                     ) from exc
-            except self.coredis.exceptions.RedisError as exc:
+            except (self.coredis.exceptions.RedisError, ReplyError) as exc:
                 raise BackendError(f"Redis at {self.url} refused to {what}: {exc}") from exc
             await trio.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -202,6 +254,9 @@ class GroupCommit(Generic[Item]):
         self._running = False
 
     async def submit(self, items: Sequence[Item]) -> None:
+        # A caller cancelled together with the backend (a hard stop) may get here after the
+        # backend ended: it meets its cancellation, not "not running".
+        await trio.lowlevel.checkpoint_if_cancelled()
         if not self._running:
             raise BackendError(f"cannot {self._what}: the Redis backend is not running")
         ticket = _Ticket()
@@ -253,8 +308,16 @@ class Doorbell:
     before looking at Redis, so a ring between its look and its wait is never missed.
     """
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, *, blocking_read: bool = False) -> None:
         self.topic = topic
+        # Receivers wait in a blocking XREADGROUP on the topic's stream, which a publish
+        # ends by itself: the watcher and a local publish need not ring for new messages.
+        self.blocking_read = blocking_read
+        # wires in a blocking read -> the trio time `knock` ends it (inf: knocked already)
+        self.blocked: dict[Wire, float] = {}
+        self.reading = trio.Lock()  # held by a blocking read until its ADOPT is under way
+        self.rings = 0
+        self.attention = trio.Event()  # set on a ring or a new blocked read: `knock` looks
         self._event = trio.Event()
         self.ids: tuple[str, str] | None = None  # (stream, bell) ids the receivers saw last
         self.wanted = trio.Event()  # set when a receiver is idle: the watcher should block
@@ -265,6 +328,12 @@ class Doorbell:
     def ring(self) -> None:
         self._event.set()
         self._event = trio.Event()
+        self.rings += 1
+        self.attention.set()
+
+    def blocking(self, wire: Wire, deadline: float) -> None:
+        self.blocked[wire] = deadline
+        self.attention.set()
 
     def idle(self, stream_last: str, bell_last: str) -> None:
         self.ids = (stream_last, bell_last)
@@ -273,7 +342,7 @@ class Doorbell:
 
 async def watch(
     link: RedisLink,
-    stream: str,
+    stream: str | None,
     bell_key: str,
     bell: Doorbell,
     *,
@@ -281,7 +350,8 @@ async def watch(
 ) -> None:
     """Block in Redis (XREAD, which changes nothing) for news past the ids an idle receiver
     saw, and ring. Cancelling the read drops its connection (coredis does that for blocking
-    commands), which is harmless because XREAD has no effect."""
+    commands), which is harmless because XREAD has no effect. Without `stream` only the
+    subscription's bell is watched."""
     task_status.started()
     block_ms = max(1, math.ceil(link.options.wake_block * 1000))
     delay = 0.02
@@ -290,10 +360,11 @@ async def watch(
         bell.wanted = trio.Event()
         assert bell.ids is not None
         stream_last, bell_last = bell.ids
+        keys = {bell_key: bell_last}
+        if stream is not None:
+            keys[stream] = stream_last
         try:
-            news = await link.blocking.xread(
-                {stream: stream_last, bell_key: bell_last}, count=1, block=block_ms
-            )
+            news = await link.blocking.xread(keys, count=1, block=block_ms)
         except link.transient:
             bell.ring()  # let the receivers meet the outage (and its retry policy) themselves
             await trio.sleep(delay)
@@ -304,3 +375,41 @@ async def watch(
             bell.ring()
         elif not bell.wanted.is_set() and bell.ids == (stream_last, bell_last):
             bell.wanted.set()  # nothing new and the receivers still wait: block again
+
+
+async def knock(
+    link: RedisLink,
+    bell: Doorbell,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """End the blocking reads of one subscription's receivers here early, with CLIENT
+    UNBLOCK: all of them when the bell rings (a retry, a re-drive), each at its deadline (a
+    lease or retry falling due). An unblocked read returns nothing and its receiver looks
+    at Redis again."""
+    task_status.started()
+    seen = bell.rings
+    while True:
+        bell.attention = trio.Event()
+        now = trio.current_time()
+        rung, seen = bell.rings != seen, bell.rings
+        for wire, deadline in list(bell.blocked.items()):
+            if rung or deadline <= now:
+                bell.blocked[wire] = math.inf
+                await _unblock(link, bell, wire)
+        with trio.move_on_at(min(bell.blocked.values(), default=math.inf)):
+            await bell.attention.wait()
+
+
+async def _unblock(link: RedisLink, bell: Doorbell, wire: Wire) -> None:
+    # The read's bytes may not have reached Redis yet (CLIENT UNBLOCK then finds nothing to
+    # unblock): knock again until it ends or surely got there.
+    for _ in range(20):
+        client_id = wire.client_id
+        if wire not in bell.blocked or client_id is None:
+            return
+        try:
+            if await link.wire.call("CLIENT", "UNBLOCK", client_id):
+                return
+        except (WireError, ReplyError):
+            return  # the read meets the outage too

@@ -414,3 +414,66 @@ release(sub, stream, ref)
 return {1, body or ''}
 """
 )
+
+# ARGV: P, sub, lease deadline, then (ref, group, priority) per entry ('' = none): entries a
+# blocking XREADGROUP just handed this consumer (attempt 1). Each gets the bookkeeping the
+# fast path of RECEIVE gives it, unless the orphan sweep (ORPHANS) re-queued it first.
+ADOPT = (
+    PRELUDE
+    + r"""
+local sub, deadline = ARGV[2], ARGV[3]
+local atts = k('att', sub)
+local leases, grps, prios = {}, {}, {}
+for i = 4, #ARGV, 3 do
+  local ref = ARGV[i]
+  if redis.call('HSETNX', atts, ref, 1) == 1 then
+    leases[#leases + 1] = deadline; leases[#leases + 1] = ref
+    if ARGV[i + 1] ~= '' then grps[#grps + 1] = ref; grps[#grps + 1] = ARGV[i + 1] end
+    if ARGV[i + 2] ~= '' then prios[#prios + 1] = ref; prios[#prios + 1] = ARGV[i + 2] end
+  end
+end
+if #leases > 0 then redis.call('ZADD', k('leases', sub), unpack(leases)) end
+if #grps > 0 then redis.call('HSET', k('grp', sub), unpack(grps)) end
+if #prios > 0 then redis.call('HSET', k('prio', sub), unpack(prios)) end
+return #leases / 2
+"""
+)
+
+# ARGV: P, sub, min idle ms, start ('-' or '(<id>'), count, consumer ('' = any), counted
+# ('1' or '0'). Looks at up to `count` pending entries of the sub's group (of `consumer`
+# only, if given) idle for at least `min idle` (Redis's clock) and re-queues those no
+# condition holds: handed out by a blocking read whose ADOPT never ran, because the instance
+# died (counted = '1': that delivery counts as attempt 1) or the read's reply was lost
+# (counted = '0': nobody saw it, the next delivery is attempt 1). Reply: {next start, n}.
+ORPHANS = (
+    PRELUDE
+    + r"""
+local sub, idle, start, count = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local consumer, counted = ARGV[6], ARGV[7] == '1'
+local strategy = redis.call('HGET', P .. ':substrat', sub)
+if not strategy then return {'-', 0} end
+local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
+local query = {'XPENDING', stream, sub, 'IDLE', idle, start, '+', count}
+if consumer ~= '' then query[#query + 1] = consumer end
+local pending = redis.pcall(unpack(query))
+if type(pending) ~= 'table' or pending.err then return {'-', 0} end
+local atts, n, last = k('att', sub), 0, nil
+for _, entry in ipairs(pending) do
+  local ref = entry[1]
+  last = ref
+  if redis.call('HEXISTS', atts, ref) == 0
+      and not redis.call('ZSCORE', k('ready', sub), rkey(ref))
+      and redis.call('HEXISTS', k('grp', sub), ref) == 0 then
+    local got = redis.call('XRANGE', stream, ref, ref)
+    local f = {}
+    if #got > 0 and got[1][2] then f = fields(got[1][2]) end
+    if counted then redis.call('HSET', atts, ref, 1) end
+    file(sub, strategy, ref, f['g'], f['p'])
+    n = n + 1
+  end
+end
+if n > 0 then bell(sub) end
+if #pending < count or not last then return {'-', n} end
+return {'(' .. last, n}
+"""
+)

@@ -149,6 +149,32 @@ return out
 """
 )
 
+# ARGV: P, sub, min idle ms, this instance's consumer. Removes from the sub's group the
+# consumers with nothing pending that have not read for `min idle` (Redis's clock): the names
+# of instances that stopped or restarted (each process reads under a name of its own). One
+# with pending entries is kept whatever its idle time: deleting it would drop those entries
+# from the pending list, where the sweeps find them.
+FORGET_CONSUMERS = (
+    PRELUDE
+    + r"""
+local sub, idle, keep = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local topic = redis.call('HGET', P .. ':subtopic', sub)
+if not topic then return 0 end
+local stream = k('stream', topic)
+local consumers = redis.pcall('XINFO', 'CONSUMERS', stream, sub)
+if type(consumers) ~= 'table' or consumers.err then return 0 end
+local n = 0
+for _, c in ipairs(consumers) do
+  local f = fields(c)
+  if f['name'] ~= keep and tonumber(f['pending']) == 0 and tonumber(f['idle']) >= idle then
+    redis.call('XGROUP', 'DELCONSUMER', stream, sub, f['name'])
+    n = n + 1
+  end
+end
+return n
+"""
+)
+
 # ARGV: P, topic. Deletes the stream entries every consumer group is done with: those below
 # the oldest pending entry of any group and at or below every group's read cursor.
 TRIM = (

@@ -66,11 +66,16 @@ def _sqlite(path: Path) -> Backend:
 
 
 def _redis(url: str) -> Backend:
-    if importlib.util.find_spec("coredis") is None:
+    missing = [name for name in ("coredis", "hiredis") if importlib.util.find_spec(name) is None]
+    if missing:
         raise BackendUnavailable(
-            f"backend {url!r} needs the Redis client coredis, which is not installed; "
-            "install it with: pip install 'motet[redis]'"
+            f"backend {url!r} needs the Redis client packages coredis and hiredis, and "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed; "
+            "install them with: pip install 'motet[redis]'"
         )
     from ._redis import RedisBackend
 
-    return RedisBackend(url)
+    try:
+        return RedisBackend(url)
+    except ValueError as exc:  # a malformed URL: the user's mistake, said in one line
+        raise BackendUnavailable(str(exc)) from exc

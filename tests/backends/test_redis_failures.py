@@ -137,9 +137,12 @@ async def test_outage_longer_than_the_reconnect_timeout_raises(
         await backend.publish([env(1)])
 
 
-def test_motet_imports_without_coredis_and_says_how_to_install_it() -> None:
+@pytest.mark.parametrize("missing", ["coredis", "hiredis"])
+def test_motet_imports_without_the_redis_packages_and_says_how_to_install_them(
+    missing: str,
+) -> None:
     code = (
-        "import sys; sys.modules['coredis'] = None\n"
+        f"import sys; sys.modules[{missing!r}] = None\n"
         "import trio, motet, motet.backends._redis as r\n"
         "from motet._clock import WallClock\n"
         "from motet._errors import BackendUnavailable\n"
@@ -154,6 +157,7 @@ def test_motet_imports_without_coredis_and_says_how_to_install_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert "pip install 'motet[redis]'" in result.stdout
+    assert missing in result.stdout
 
 
 async def test_poison_message_attempts_survive_reclaims_and_end_in_dead_letters(

@@ -59,19 +59,20 @@ def test_redis_urls(url: str, tmp_path: Path) -> None:
     assert backend.url == url
 
 
-def test_redis_without_coredis_names_the_install_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("missing", ["coredis", "hiredis"])
+def test_redis_without_its_client_packages_names_the_install_command(
+    missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_find_spec = importlib.util.find_spec
 
     def find_spec(name: str, package: str | None = None) -> object:
-        return None if name == "coredis" else real_find_spec(name, package)
+        return None if name == missing else real_find_spec(name, package)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(BackendUnavailable) as caught:
         backend_from_url("redis://127.0.0.1:6379/0", root=tmp_path)
     assert "pip install 'motet[redis]'" in str(caught.value)
-    assert "coredis" in str(caught.value)
+    assert f"{missing} is not installed" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +85,16 @@ def test_unknown_spec_names_the_accepted_forms(spec: str, tmp_path: Path) -> Non
     assert repr(spec) in message
     for form in ("'memory'", "'sqlite'", "sqlite:///", "'redis://host:port/db'"):
         assert form in message
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("redis://127.0.0.1:6379/first", "the database must be a number, got 'first'"),
+        ("redis://127.0.0.1:port/0", "port that is not a number"),
+        ("unix://", "names no socket"),
+    ],
+)
+def test_a_malformed_redis_url_says_what_is_wrong(url: str, complaint: str, tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailable, match=complaint):
+        backend_from_url(url, root=tmp_path)

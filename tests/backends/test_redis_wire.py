@@ -1,0 +1,200 @@
+"""The lean Redis connection of the backend's hot path (`_redis_wire.Wire`) against a real
+redis-server: URLs, pipelining, error replies, broken connections, AUTH, unix sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from motet.backends._redis import RedisBackend
+from motet.backends._redis_wire import Address, ReplyError, Wire, WireError, sha1
+
+from .._redis_server import RedisServer, free_port, redis_server
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+def wire_to(url: str, nursery: trio.Nursery, *, pipelined: bool = True) -> Wire:
+    return Wire(Address.parse(url), nursery, connect_timeout=5.0, pipelined=pipelined)
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("redis://10.0.0.5:6390/2", Address(host="10.0.0.5", port=6390, db=2)),
+        ("redis://cache", Address(host="cache")),
+        ("redis://:s%40cret@cache/0", Address(host="cache", password="s@cret")),
+        ("redis://ops:pw@cache:7000?db=3", Address("cache", 7000, None, 3, "ops", "pw")),
+        ("rediss://cache.internal:6380/0", Address(host="cache.internal", port=6380, tls=True)),
+        ("unix:///run/redis.sock?db=4", Address(path="/run/redis.sock", db=4)),
+    ],
+)
+def test_urls_are_read_into_addresses(url: str, address: Address) -> None:
+    assert Address.parse(url) == address
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("http://cache:6379/0", "must start with redis://"),
+        ("redis://cache:port/0", "port that is not a number"),
+        ("redis://cache:6379/zero", "database must be a number, got 'zero'"),
+        ("unix://", "names no socket"),
+        ("unix:///run/redis.sock?db=x", "database must be a number"),
+    ],
+)
+def test_malformed_urls_say_what_is_wrong(url: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        Address.parse(url)
+
+
+def test_a_backend_with_a_malformed_url_fails_when_created() -> None:
+    with pytest.raises(ValueError, match="database must be a number"):
+        RedisBackend("redis://127.0.0.1:6379/first")
+
+
+async def test_concurrent_calls_are_pipelined_and_each_gets_its_own_reply(
+    nursery: trio.Nursery, server: RedisServer
+) -> None:
+    wire = wire_to(server.url, nursery)
+    replies: dict[int, str] = {}
+
+    async def echo(n: int) -> None:
+        replies[n] = await wire.call("ECHO", f"reply {n}")
+
+    async with trio.open_nursery() as callers:
+        for n in range(300):
+            callers.start_soon(echo, n)
+    assert replies == {n: f"reply {n}" for n in range(300)}
+    await wire.aclose()
+
+
+async def test_an_error_reply_raises_and_the_connection_goes_on(
+    nursery: trio.Nursery, server: RedisServer
+) -> None:
+    wire = wire_to(server.url, nursery)
+    await wire.call("SET", "wire:text", "not a number")
+    with pytest.raises(ReplyError, match="not an integer"):
+        await wire.call("INCR", "wire:text")
+    assert await wire.call("ECHO", "still here") == "still here"
+    await wire.aclose()
+
+
+async def test_a_script_redis_forgot_is_loaded_again(
+    nursery: trio.Nursery, server: RedisServer
+) -> None:
+    wire = wire_to(server.url, nursery)
+    source = "return ARGV[1] .. KEYS[1]"
+    assert await wire.script(source, sha1(source), ["k"], ["v"]) == "vk"
+    await wire.call("SCRIPT", "FLUSH")  # as a Redis restart without the script cache does
+    assert await wire.script(source, sha1(source), ["k"], ["w"]) == "wk"
+    await wire.aclose()
+
+
+async def test_nothing_listening_is_a_wire_error_naming_the_address(
+    nursery: trio.Nursery,
+) -> None:
+    port = free_port()
+    wire = wire_to(f"redis://127.0.0.1:{port}/0", nursery)
+    with pytest.raises(WireError, match=f"cannot connect to Redis at 127.0.0.1:{port}"):
+        await wire.call("PING")
+
+
+async def test_a_server_killed_mid_call_fails_the_calls_and_the_wire_reconnects_after(
+    nursery: trio.Nursery,
+) -> None:
+    with redis_server() as own:
+        wire = wire_to(own.url, nursery)
+        assert await wire.call("PING") == "PONG"
+        failed: list[BaseException] = []
+
+        async def wait_on_a_list() -> None:
+            try:
+                await wire.call("BLPOP", "wire:never", 0)
+            except WireError as exc:
+                failed.append(exc)
+
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(wait_on_a_list)
+            await trio.testing.wait_all_tasks_blocked()
+            await trio.to_thread.run_sync(own.kill)
+        assert len(failed) == 1
+        with pytest.raises(WireError):
+            await wire.call("PING")
+        await trio.to_thread.run_sync(own.start)
+        assert await wire.call("PING") == "PONG"
+        await wire.aclose()
+
+
+async def test_a_cancelled_unpipelined_call_closes_its_connection_and_the_next_reconnects(
+    nursery: trio.Nursery, server: RedisServer
+) -> None:
+    wire = wire_to(server.url, nursery, pipelined=False)
+    watcher = wire_to(server.url, nursery)
+    await wire.connect()
+    first_id = wire.client_id
+    async with trio.open_nursery() as calling:
+        calling.start_soon(wire.call, "BLPOP", "wire:never", 0)
+        for _ in range(10_000):  # round trips until Redis has the call blocked
+            if "blocked_clients:1\r" in await watcher.call("INFO", "clients"):
+                break
+        calling.cancel_scope.cancel()
+    assert wire.client_id is None
+    for _ in range(10_000):  # Redis let go of the blocked call with its connection
+        if "blocked_clients:0\r" in await watcher.call("INFO", "clients"):
+            break
+    assert await wire.call("ECHO", "again") == "again"
+    assert wire.client_id not in (None, first_id)
+    for each in (wire, watcher):
+        await each.aclose()
+
+
+async def test_a_password_is_sent_and_a_wrong_one_is_refused(
+    nursery: trio.Nursery,
+) -> None:
+    with redis_server(extra=["--requirepass", "s3cret"]) as own:
+        url = f"redis://:s3cret@127.0.0.1:{own.port}/0"
+        good = wire_to(url, nursery)
+        assert await good.call("PING") == "PONG"
+        await good.aclose()
+        with pytest.raises(ReplyError, match="refused AUTH"):
+            await wire_to(f"redis://:wrong@127.0.0.1:{own.port}/0", nursery).call("PING")
+        with pytest.raises(ReplyError, match="NOAUTH"):
+            await wire_to(own.url, nursery).call("PING")
+
+
+async def test_a_unix_socket_and_its_database_number(nursery: trio.Nursery, tmp_path: Path) -> None:
+    sock = tmp_path / "redis.sock"
+    with redis_server(extra=["--unixsocket", str(sock)]) as own:
+        wire = wire_to(f"unix://{sock}?db=3", nursery)
+        await wire.call("SET", "wire:where", "db 3")
+        assert await wire.call("GET", "wire:where") == "db 3"
+        tcp = wire_to(f"redis://127.0.0.1:{own.port}/3", nursery)
+        assert await tcp.call("GET", "wire:where") == "db 3"
+        other_db = wire_to(f"redis://127.0.0.1:{own.port}/0", nursery)
+        assert await other_db.call("GET", "wire:where") is None
+        for each in (wire, tcp, other_db):
+            await each.aclose()
+
+
+async def test_several_commands_go_in_one_write_and_an_error_reply_raises(
+    nursery: trio.Nursery, server: RedisServer
+) -> None:
+    wire = wire_to(server.url, nursery)
+    assert await wire.calls([("SET", "wire:n", 1), ("INCR", "wire:n"), ("GET", "wire:n")]) == [
+        "OK",
+        2,
+        "2",
+    ]
+    with pytest.raises(ReplyError, match="wrong number of arguments"):
+        await wire.calls([("GET", "wire:n"), ("GET",)])
+    assert await wire.call("GET", "wire:n") == "2"  # the connection stays in step
+    await wire.aclose()
