@@ -23,7 +23,7 @@ import trio
 
 from .._context import MessageInfo
 from .._envelope import Delivery, Subscription
-from .._errors import HandlerError, InputValidationError
+from .._errors import BackendError, HandlerError, InputValidationError
 from ..backends._protocol import QueueBackend
 from ..steps._model import StateTrigger, Step, Trigger
 from ._dispatcher import Dispatcher
@@ -38,9 +38,17 @@ ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the act
 
 class StepActor:
     def __init__(
-        self, step: Step, trigger: Trigger, subscription: Subscription, *,
-        backend: QueueBackend, dispatcher: Dispatcher, router: Router, policy: RetryPolicy,
-        validate: Validate | None = None, on_failure: FailureHook | None = None,
+        self,
+        step: Step,
+        trigger: Trigger,
+        subscription: Subscription,
+        *,
+        backend: QueueBackend,
+        dispatcher: Dispatcher,
+        router: Router,
+        policy: RetryPolicy,
+        validate: Validate | None = None,
+        on_failure: FailureHook | None = None,
         on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.step = step
@@ -70,8 +78,7 @@ class StepActor:
     def name(self) -> str:
         return self.subscription.key
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._fetching = trio.CancelScope()
         if self.stopping:
             self._fetching.cancel()
@@ -136,36 +143,48 @@ class StepActor:
         if self._accept is not None and not self._accept(envelope.data):
             self._ack(delivery)
             return
-        message = MessageInfo(id=envelope.id, attempt=delivery.attempt,
-                              topic=envelope.topic, group=envelope.group)
+        message = MessageInfo(
+            id=envelope.id, attempt=delivery.attempt, topic=envelope.topic, group=envelope.group
+        )
         if delivery.attempt > self._policy.max_attempts:
             # Every attempt so far lost its lease without an outcome: the handler killed its
             # process (or hung past the lease) each time. Running it again would loop forever.
-            error = (f"no attempt finished: {delivery.attempt - 1} deliveries lost their lease "
-                     "(the process died or the handler hung) and attempts are exhausted")
+            error = (
+                f"no attempt finished: {delivery.attempt - 1} deliveries lost their lease "
+                "(the process died or the handler hung) and attempts are exhausted"
+            )
             logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
-            logger.error("delivery abandoned: attempts exhausted", error=error,
-                         attempts=delivery.attempt - 1,
-                         dead_letter_queue=self.options.dead_letter_queue)
+            logger.error(
+                "delivery abandoned: attempts exhausted",
+                error=error,
+                attempts=delivery.attempt - 1,
+                dead_letter_queue=self.options.dead_letter_queue,
+            )
             await self._exhausted(delivery, error, delivery.attempt - 1)
             return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data
         except InputValidationError as exc:
             logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
-            logger.error("input failed validation; sent to dead letters without retrying",
-                         topic=envelope.topic, errors=exc.messages)
+            logger.error(
+                "input failed validation; sent to dead letters without retrying",
+                topic=envelope.topic,
+                errors=exc.messages,
+            )
             await self._backend.bury(delivery, error=str(exc))
             self._settled()
             return
-        ctx = self._dispatcher.context(self.step, self.trigger, envelope.trace_id,
-                                       message=message, data=payload)
+        ctx = self._dispatcher.context(
+            self.step, self.trigger, envelope.trace_id, message=message, data=payload
+        )
         try:
-            await self._dispatcher.call(self.step, self.trigger, payload, ctx,
-                                        timeout=self.options.timeout)
+            await self._dispatcher.call(
+                self.step, self.trigger, payload, ctx, timeout=self.options.timeout
+            )
         except trio.TooSlowError:
-            await self._failed(delivery, ctx.logger,
-                               TimeoutError(f"timed out after {self.options.timeout:g} s"))
+            await self._failed(
+                delivery, ctx.logger, TimeoutError(f"timed out after {self.options.timeout:g} s")
+            )
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:
@@ -180,13 +199,21 @@ class StepActor:
             self._on_failure(failure)
         if self._policy.should_retry(attempt):
             delay = self._policy.delay(attempt)
-            logger.warn("handler failed; will retry", error=error,
-                        retry_in=round(delay, 3), attempts_left=self._policy.max_attempts - attempt)
+            logger.warn(
+                "handler failed; will retry",
+                error=error,
+                retry_in=round(delay, 3),
+                attempts_left=self._policy.max_attempts - attempt,
+            )
             await self._backend.retry(delivery, delay=delay, error=error)
             self._settled()
             return
-        logger.error("handler failed; attempts exhausted", error=error, attempts=attempt,
-                     dead_letter_queue=self.options.dead_letter_queue)
+        logger.error(
+            "handler failed; attempts exhausted",
+            error=error,
+            attempts=attempt,
+            dead_letter_queue=self.options.dead_letter_queue,
+        )
         await self._exhausted(delivery, error, attempt)
 
     async def _exhausted(self, delivery: Delivery, error: str, attempts: int) -> None:
@@ -199,9 +226,17 @@ class StepActor:
         envelope = delivery.envelope
         await self._router.publish(
             dlq,
-            {"topic": envelope.topic, "step": self.step.name, "message_id": envelope.id,
-             "data": envelope.data, "error": error, "attempts": attempts},
-            trace_id=envelope.trace_id, group=envelope.group, source=self.step.name,
+            {
+                "topic": envelope.topic,
+                "step": self.step.name,
+                "message_id": envelope.id,
+                "data": envelope.data,
+                "error": error,
+                "attempts": attempts,
+            },
+            trace_id=envelope.trace_id,
+            group=envelope.group,
+            source=self.step.name,
         )
         await self._backend.ack([delivery])
         self._settled()
@@ -222,6 +257,9 @@ class StepActor:
         try:
             while True:
                 await self._acks_ready.wait()
+                # Woken in the same moment as a hard stop? Then the backend is stopping too:
+                # leave the acks to the shielded flush below.
+                await trio.lowlevel.checkpoint_if_cancelled()
                 self._acks_ready = trio.Event()
                 batch, self._acks = self._acks, []
                 if batch:
@@ -233,7 +271,17 @@ class StepActor:
                 batch, self._acks = self._acks, []
                 deadline = trio.current_time() + ACK_FLUSH_DEADLINE
                 with trio.CancelScope(shield=True, deadline=deadline):
-                    await self._backend.ack(batch)
+                    try:
+                        await self._backend.ack(batch)
+                    except BackendError as exc:
+                        # A hard stop (the runtime's caller cancelled it) stops the backend
+                        # at the same moment: these come back after their lease instead.
+                        self._dispatcher.logger(self.step.name, "").warn(
+                            "could not acknowledge finished messages while stopping; they "
+                            "will be delivered again after their lease",
+                            count=len(batch),
+                            error=str(exc),
+                        )
 
     async def _keep_leases(self) -> None:
         # Sleeps only while something is held, so an idle actor costs no wake-ups (a month
