@@ -32,8 +32,14 @@ class MessageInfo:
 
 class Emitter(Protocol):
     async def publish(
-        self, topic: str, data: Any, *, trace_id: str, group: str | None = None,
-        priority: int = 0, source: str | None = None,
+        self,
+        topic: str,
+        data: Any,
+        *,
+        trace_id: str,
+        group: str | None = None,
+        priority: int = 0,
+        source: str | None = None,
     ) -> str: ...
 
 
@@ -45,20 +51,35 @@ class Services(Protocol):
 
     def state_store(self, trace_id: str) -> StateStore: ...
 
-    def logger(self, step: str | None, trace_id: str, message: MessageInfo | None = None
-               ) -> Logger: ...
+    def logger(
+        self, step: str | None, trace_id: str, message: MessageInfo | None = None
+    ) -> Logger: ...
 
 
 class Context:
     """What a handler gets as `ctx`. One per handler call; cheap to build: the logger and
     the state store are made on first use (most handlers touch one of them, or none)."""
 
-    __slots__ = ("_data", "_logger", "_services", "_state", "message", "step", "trace_id",
-                 "trigger")
+    __slots__ = (
+        "_data",
+        "_logger",
+        "_services",
+        "_state",
+        "message",
+        "step",
+        "trace_id",
+        "trigger",
+    )
 
     def __init__(
-        self, *, step: Step, trigger: Trigger, services: Services, trace_id: str,
-        message: MessageInfo | None = None, data: Any = None,
+        self,
+        *,
+        step: Step,
+        trigger: Trigger,
+        services: Services,
+        trace_id: str,
+        message: MessageInfo | None = None,
+        data: Any = None,
     ) -> None:
         self._services = services
         self.step = step
@@ -81,8 +102,9 @@ class Context:
             self._state = self._services.state_store(self.trace_id)
         return self._state
 
-    async def emit(self, topic: Any, data: Any = _MISSING, *, group: str | None = None,
-                   priority: int = 0) -> str:
+    async def emit(
+        self, topic: Any, data: Any = _MISSING, *, group: str | None = None, priority: int = 0
+    ) -> str:
         """`emit("topic", data)` or Motia's `emit({"topic": ..., "data": ...,
         "messageGroupId": ...})`. Returns the message id once the message is durable."""
         if isinstance(topic, Mapping):
@@ -100,17 +122,23 @@ class Context:
         elif data is _MISSING:
             data = None
         if not isinstance(topic, str) or not topic:
-            raise TypeError(f"step {self.step.name!r}: emit topic must be a non-empty string, "
-                            f"got {topic!r}")
+            raise TypeError(
+                f"step {self.step.name!r}: emit topic must be a non-empty string, got {topic!r}"
+            )
         if topic not in self.step.enqueues:
             raise UndeclaredTopicError(self.step.name, topic, self.step.enqueues)
         if group is not None and not isinstance(group, str):
-            raise TypeError(f"step {self.step.name!r}: message group must be a string, "
-                            f"got {group!r}")
+            raise TypeError(
+                f"step {self.step.name!r}: message group must be a string, got {group!r}"
+            )
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise TypeError(f"step {self.step.name!r}: priority must be an int, got {priority!r}")
         return await self._services.emitter.publish(
-            topic, data, trace_id=self.trace_id, group=group, priority=priority,
+            topic,
+            data,
+            trace_id=self.trace_id,
+            group=group,
+            priority=priority,
             source=self.step.name,
         )
 

@@ -17,8 +17,12 @@ import attrs
 from ._envelope import JSON
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
-_STDLIB_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-                  "error": logging.ERROR}
+_STDLIB_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 @attrs.frozen
@@ -59,14 +63,19 @@ class LogHub:
     def remove_sink(self, sink: LogSink) -> None:
         self.sinks.remove(sink)
 
-    def emit(self, level: str, message: str, bound: Mapping[str, Any], fields: Mapping[str, Any]
-             ) -> None:
+    def emit(
+        self, level: str, message: str, bound: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> None:
         if LEVELS[level] < self.level or not self.sinks:
             return
         record = LogRecord(
-            time=self._clock(), level=level, message=str(message),
-            step=bound.get("step"), trace_id=bound.get("trace_id"),
-            message_id=bound.get("message_id"), attempt=bound.get("attempt"),
+            time=self._clock(),
+            level=level,
+            message=str(message),
+            step=bound.get("step"),
+            trace_id=bound.get("trace_id"),
+            message_id=bound.get("message_id"),
+            attempt=bound.get("attempt"),
             fields={k: _jsonable(v) for k, v in fields.items()},
         )
         for sink in self.sinks:
@@ -88,8 +97,9 @@ class Logger:
     def bind(self, **bound: Any) -> Logger:
         return Logger(self._hub, {**self._bound, **bound})
 
-    def _log(self, level: str, message: str, extra: Mapping[str, Any] | None,
-             fields: Mapping[str, Any]) -> None:
+    def _log(
+        self, level: str, message: str, extra: Mapping[str, Any] | None, fields: Mapping[str, Any]
+    ) -> None:
         if extra:
             fields = {**extra, **fields}
         self._hub.emit(level, message, self._bound, fields)

@@ -66,8 +66,13 @@ class Runtime:
     `open_runtime(...)`. One runtime per set of steps; nothing is global."""
 
     def __init__(
-        self, steps: Sequence[Step], *, backend: Backend, project: ProjectConfig | None = None,
-        clock: Clock | None = None, options: RuntimeOptions | None = None,
+        self,
+        steps: Sequence[Step],
+        *,
+        backend: Backend,
+        project: ProjectConfig | None = None,
+        clock: Clock | None = None,
+        options: RuntimeOptions | None = None,
         gateway: Any = None,
     ) -> None:
         self.steps = list(steps)
@@ -140,25 +145,36 @@ class Runtime:
             raise RuntimeError("the runtime's clock exists once run() has started")
         return self._clock
 
-    async def emit(self, topic: str, data: Any = None, *, group: str | None = None,
-                   priority: int = 0, trace_id: str | None = None) -> str:
+    async def emit(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        group: str | None = None,
+        priority: int = 0,
+        trace_id: str | None = None,
+    ) -> str:
         """Publish a message from the embedding program (outside any handler); returns its
         id once the backend holds it. Only while `run()` is running."""
         if self.router is None or not self._ready:
-            raise RuntimeError("Runtime.emit needs a running runtime: call it inside "
-                               "`async with open_runtime(...)` or after nursery.start(run)")
+            raise RuntimeError(
+                "Runtime.emit needs a running runtime: call it inside "
+                "`async with open_runtime(...)` or after nursery.start(run)"
+            )
         from ._envelope import new_id
 
-        return await self.router.publish(topic, data, trace_id=trace_id or new_id(),
-                                         group=group, priority=priority, source=None)
+        return await self.router.publish(
+            topic, data, trace_id=trace_id or new_id(), group=group, priority=priority, source=None
+        )
 
     def stop(self) -> None:
         """Ask for a graceful stop: gateway, then cron, then running handlers (up to
         `shutdown_timeout`), then the backend."""
         self._stop.set()
 
-    async def run(self, *, task_status: trio.TaskStatus[Runtime] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[Runtime] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         if self._clock is None:
             self._clock = WallClock()
         clock = self._clock
@@ -171,8 +187,9 @@ class Runtime:
             await backend_nursery.start(self.backend.run, clock)
             await self.backend.declare(self.subscriptions)
             self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
-            self.dispatcher = Dispatcher(emitter=self.router, state=self.backend,
-                                         jsonify=self.jsonify, hub=hub, clock=clock)
+            self.dispatcher = Dispatcher(
+                emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
+            )
             if self.options.telemetry is not None:
                 from .observe import start_telemetry
 
@@ -183,17 +200,29 @@ class Runtime:
                 async with trio.open_nursery() as cron_nursery:
                     jobs = self._cron_jobs()
                     if jobs:
-                        await cron_nursery.start(functools.partial(
-                            run_cron, jobs, clock=clock, backend=self.backend,
-                            is_running=self.dispatcher.is_running, on_skip=self._cron_skipped))
+                        await cron_nursery.start(
+                            functools.partial(
+                                run_cron,
+                                jobs,
+                                clock=clock,
+                                backend=self.backend,
+                                is_running=self.dispatcher.is_running,
+                                on_skip=self._cron_skipped,
+                            )
+                        )
                     async with trio.open_nursery() as gateway_nursery:
                         if self._gateway is not None:
                             self.gateway_urls = await gateway_nursery.start(
-                                self._gateway, self, self._stop.wait)
+                                self._gateway, self, self._stop.wait
+                            )
                         self._ready = True
-                        hub.logger().info("motet runtime started", steps=len(self.steps),
-                                          subscriptions=len(self.subscriptions),
-                                          backend=self.backend.name, urls=self.gateway_urls)
+                        hub.logger().info(
+                            "motet runtime started",
+                            steps=len(self.steps),
+                            subscriptions=len(self.subscriptions),
+                            backend=self.backend.name,
+                            urls=self.gateway_urls,
+                        )
                         task_status.started(self)
                         await self._stop.wait()
                         # Lease nothing more: only work already started is drained below.
@@ -218,18 +247,36 @@ class Runtime:
         children = []
         for step, trigger, sub in self._actor_specs:
             actor = StepActor(
-                step, trigger, sub, backend=self.backend, dispatcher=self.dispatcher,
+                step,
+                trigger,
+                sub,
+                backend=self.backend,
+                dispatcher=self.dispatcher,
                 router=self.router,
                 policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
-                validate=self._validator(trigger), on_failure=self._handler_failed,
+                validate=self._validator(trigger),
+                on_failure=self._handler_failed,
                 on_settled=self._delivery_settled,
             )
             self.actors.append(actor)
-            children.append(ChildSpec(id=actor.name, start=actor.run, restart="permanent",
-                                      shutdown=self.options.shutdown_timeout))
-        return Supervisor(children, SupervisorOptions(
-            name="steps", strategy="one_for_one", intensity=self.options.restart_intensity,
-            period=self.options.restart_period, on_event=self._supervisor_event))
+            children.append(
+                ChildSpec(
+                    id=actor.name,
+                    start=actor.run,
+                    restart="permanent",
+                    shutdown=self.options.shutdown_timeout,
+                )
+            )
+        return Supervisor(
+            children,
+            SupervisorOptions(
+                name="steps",
+                strategy="one_for_one",
+                intensity=self.options.restart_intensity,
+                period=self.options.restart_period,
+                on_event=self._supervisor_event,
+            ),
+        )
 
     def _validator(self, trigger: Any) -> Callable[[Any], Any] | None:
         schema = getattr(trigger, "input", None)
@@ -249,7 +296,8 @@ class Runtime:
     def _cron_skipped(self, step: str, scheduled: float) -> None:
         assert self.hub is not None
         self.hub.logger(step=step).warn(
-            "cron tick skipped: the previous run is still running", scheduled=scheduled)
+            "cron tick skipped: the previous run is still running", scheduled=scheduled
+        )
 
     def _supervisor_event(self, event: SupervisorEvent) -> None:
         if self.hub is None:
@@ -257,8 +305,7 @@ class Runtime:
         log = self.hub.logger()
         error = describe(event.error) if event.error else None
         if event.kind == "exited" and error:
-            log.error("step actor crashed", child=event.child, error=error,
-                      restarts=event.restarts)
+            log.error("step actor crashed", child=event.child, error=error, restarts=event.restarts)
         elif event.kind == "restarted":
             log.warn("step actor restarted", child=event.child, restarts=event.restarts)
         elif event.kind == "gave_up":
@@ -267,9 +314,13 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(
-    steps: Sequence[Step] | str | Path = "steps", *, backend: Backend | str = "memory",
-    project: ProjectConfig | None = None, clock: Clock | None = None,
-    options: RuntimeOptions | None = None, serve: GatewayOptions | bool = False,
+    steps: Sequence[Step] | str | Path = "steps",
+    *,
+    backend: Backend | str = "memory",
+    project: ProjectConfig | None = None,
+    clock: Clock | None = None,
+    options: RuntimeOptions | None = None,
+    serve: GatewayOptions | bool = False,
     root: str | Path = ".",
 ) -> AsyncIterator[Runtime]:
     """Run motet inside your own trio program:
@@ -294,8 +345,9 @@ async def open_runtime(
         from .gateway import GatewayOptions
 
         gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
-    runtime = Runtime(steps, backend=backend, project=project, clock=clock, options=options,
-                      gateway=gateway)
+    runtime = Runtime(
+        steps, backend=backend, project=project, clock=clock, options=options, gateway=gateway
+    )
     async with running(runtime):
         yield runtime
 

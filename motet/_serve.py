@@ -16,7 +16,9 @@ def gateway_for(options: GatewayOptions) -> Callable[..., Awaitable[None]]:
     """A part the runtime starts last (and stops first): `nursery.start(part, runtime, stop)`."""
 
     async def serve_runtime(
-        runtime: Runtime, shutdown_trigger: Callable[[], Awaitable[Any]], *,
+        runtime: Runtime,
+        shutdown_trigger: Callable[[], Awaitable[Any]],
+        *,
         task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         from .gateway import build_app, serve
@@ -28,8 +30,9 @@ def gateway_for(options: GatewayOptions) -> Callable[..., Awaitable[None]]:
         # before they may face the network.
         token = resolve_token(runtime.project.token)
         check_bind(options.host, token)
-        app = build_app(runtime.steps, runtime.dispatcher, converter=runtime.converter,
-                        options=options)
+        app = build_app(
+            runtime.steps, runtime.dispatcher, converter=runtime.converter, options=options
+        )
         install_operator(app, runtime, options, OperatorAccess(token))
         await serve(app, options, shutdown_trigger=shutdown_trigger, task_status=task_status)
 

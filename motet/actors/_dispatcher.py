@@ -49,12 +49,18 @@ HandlerObserver = Callable[[HandlerRun], None]
 # calls it makes), so emits and state writes can be attributed to the run that made them.
 # Set only while observers are attached.
 CURRENT_RUN: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "motet_current_run", default=None)
+    "motet_current_run", default=None
+)
 
 
 class Dispatcher:
     def __init__(
-        self, *, emitter: Emitter, state: StateBackend, jsonify: Jsonify, hub: LogHub,
+        self,
+        *,
+        emitter: Emitter,
+        state: StateBackend,
+        jsonify: Jsonify,
+        hub: LogHub,
         clock: Clock,
     ) -> None:
         self.emitter = emitter
@@ -75,17 +81,25 @@ class Dispatcher:
     def in_flight(self) -> int:
         return sum(self.running.values())
 
-    def logger(self, step: str | None, trace_id: str, message: MessageInfo | None = None
-               ) -> Logger:
+    def logger(self, step: str | None, trace_id: str, message: MessageInfo | None = None) -> Logger:
         if message is None:
             return self.hub.logger(step=step, trace_id=trace_id)
-        return self.hub.logger(step=step, trace_id=trace_id, message_id=message.id,
-                               attempt=message.attempt)
+        return self.hub.logger(
+            step=step, trace_id=trace_id, message_id=message.id, attempt=message.attempt
+        )
 
-    def context(self, step: Step, trigger: Trigger, trace_id: str, *,
-                message: MessageInfo | None = None, data: Any = None) -> Context:
-        return Context(step=step, trigger=trigger, services=self, trace_id=trace_id,
-                       message=message, data=data)
+    def context(
+        self,
+        step: Step,
+        trigger: Trigger,
+        trace_id: str,
+        *,
+        message: MessageInfo | None = None,
+        data: Any = None,
+    ) -> Context:
+        return Context(
+            step=step, trigger=trigger, services=self, trace_id=trace_id, message=message, data=data
+        )
 
     def state_store(self, trace_id: str) -> StateStore:
         on_write = self._on_state_write if self.state_observers else None
@@ -95,8 +109,15 @@ class Dispatcher:
         for observer in self.state_observers:
             observer(change)
 
-    async def call(self, step: Step, trigger: Trigger, payload: Any, ctx: Context,
-                   *, timeout: float | None = None) -> Any:
+    async def call(
+        self,
+        step: Step,
+        trigger: Trigger,
+        payload: Any,
+        ctx: Context,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
         """Call the handler; a `def` handler runs in a worker thread. Raises what the handler
         raised, or trio.TooSlowError when `timeout` (seconds) expired."""
         self.running[step.name] += 1
@@ -132,11 +153,17 @@ class Dispatcher:
             if observed:
                 message = ctx.message
                 run = HandlerRun(
-                    step=step.name, trigger=trigger.type, trace_id=ctx.trace_id,
+                    step=step.name,
+                    trigger=trigger.type,
+                    trace_id=ctx.trace_id,
                     message_id=message.id if message else None,
-                    attempt=message.attempt if message else None, started=started,
-                    duration=trio.current_time() - t0, outcome=outcome, error=error,
-                    run_id=run_id, topic=message.topic if message else None,
+                    attempt=message.attempt if message else None,
+                    started=started,
+                    duration=trio.current_time() - t0,
+                    outcome=outcome,
+                    error=error,
+                    run_id=run_id,
+                    topic=message.topic if message else None,
                 )
                 for observer in self.observers:
                     observer(run)
@@ -178,6 +205,5 @@ class Dispatcher:
         ctx = self.context(step, trigger, request.trace_id, data=request.body)
         return await self.call(step, trigger, request, ctx)
 
-    def log_error(self, message: str, *, trace_id: str, step: str | None, **fields: Any
-                  ) -> None:
+    def log_error(self, message: str, *, trace_id: str, step: str | None, **fields: Any) -> None:
         self.hub.logger(step=step, trace_id=trace_id).error(message, **fields)

@@ -22,8 +22,9 @@ class RetryPolicy:
     rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)
 
     @classmethod
-    def from_options(cls, options: QueueOptions, *, jitter: float,
-                     rng: random.Random | None = None) -> RetryPolicy:
+    def from_options(
+        cls, options: QueueOptions, *, jitter: float, rng: random.Random | None = None
+    ) -> RetryPolicy:
         return cls(
             max_retries=options.max_retries,
             retry_delay_ms=options.retry_delay,

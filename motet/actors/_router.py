@@ -16,8 +16,13 @@ EnvelopeObserver = Callable[[Envelope, str | None], None]  # (envelope, emitting
 
 
 class Router:
-    def __init__(self, backend: QueueBackend, clock: Clock, jsonify: Jsonify,
-                 subscriptions: Sequence[Subscription]) -> None:
+    def __init__(
+        self,
+        backend: QueueBackend,
+        clock: Clock,
+        jsonify: Jsonify,
+        subscriptions: Sequence[Subscription],
+    ) -> None:
         self._backend = backend
         self._clock = clock
         self._jsonify = jsonify
@@ -27,24 +32,46 @@ class Router:
         self.observers: list[EnvelopeObserver] = []
 
     async def publish(
-        self, topic: str, data: Any, *, trace_id: str, group: str | None = None,
-        priority: int = 0, source: str | None = None, id: str | None = None,
+        self,
+        topic: str,
+        data: Any,
+        *,
+        trace_id: str,
+        group: str | None = None,
+        priority: int = 0,
+        source: str | None = None,
+        id: str | None = None,
     ) -> str:
         """Publish one message; returns its id once the backend holds it durably."""
-        envelope = self.envelope(topic, data, trace_id=trace_id, group=group,
-                                 priority=priority, id=id)
+        envelope = self.envelope(
+            topic, data, trace_id=trace_id, group=group, priority=priority, id=id
+        )
         await self.publish_envelopes([envelope], source=source)
         return envelope.id
 
-    def envelope(self, topic: str, data: Any, *, trace_id: str, group: str | None = None,
-                 priority: int = 0, id: str | None = None) -> Envelope:
+    def envelope(
+        self,
+        topic: str,
+        data: Any,
+        *,
+        trace_id: str,
+        group: str | None = None,
+        priority: int = 0,
+        id: str | None = None,
+    ) -> Envelope:
         return Envelope(
-            topic=topic, data=self._plain(topic, data), trace_id=trace_id,
-            id=id or new_id(), group=group, priority=priority, created_at=self._clock.now(),
+            topic=topic,
+            data=self._plain(topic, data),
+            trace_id=trace_id,
+            id=id or new_id(),
+            group=group,
+            priority=priority,
+            created_at=self._clock.now(),
         )
 
-    async def publish_envelopes(self, envelopes: Sequence[Envelope], *,
-                                source: str | None = None) -> None:
+    async def publish_envelopes(
+        self, envelopes: Sequence[Envelope], *, source: str | None = None
+    ) -> None:
         await self._backend.publish(envelopes)
         if self.observers:
             for envelope in envelopes:

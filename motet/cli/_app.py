@@ -54,7 +54,8 @@ class Project:
         if not folder.is_dir():
             raise UserError(
                 f"no steps folder at {folder}; run motet in a project folder (one with "
-                f"steps/ and motet.toml), pass --project DIR, or pass --steps")
+                f"steps/ and motet.toml), pass --project DIR, or pass --steps"
+            )
         return load_steps(folder)
 
     def backend(self, spec: str | None = None) -> Any:
@@ -108,8 +109,10 @@ def report(exc: BaseException) -> None:
     inner = _innermost(exc)
     frames = traceback.extract_tb(inner.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    click.echo(f"motet: error: {type(inner).__name__}: {inner}{where}; run with --debug for "
-               "the traceback", err=True)
+    click.echo(
+        f"motet: error: {type(inner).__name__}: {inner}{where}; run with --debug for the traceback",
+        err=True,
+    )
 
 
 def exit_code(exc: BaseException) -> int:

@@ -15,8 +15,9 @@ from ._app import Project, UserError
 T = TypeVar("T")
 
 
-def _with_backend(project: Project, spec: str | None,
-                  work: Callable[[Any, WallClock], Awaitable[T]]) -> T:
+def _with_backend(
+    project: Project, spec: str | None, work: Callable[[Any, WallClock], Awaitable[T]]
+) -> T:
     backend = project.backend(spec)
 
     async def main() -> T:
@@ -43,12 +44,16 @@ def _runtime_plan(project: Project) -> Any:
     from .._runtime import Runtime
     from ..backends import backend_from_url
 
-    return Runtime(project.steps(), backend=backend_from_url("memory", root=project.root),
-                   project=project.config())
+    return Runtime(
+        project.steps(),
+        backend=backend_from_url("memory", root=project.root),
+        project=project.config(),
+    )
 
 
-def emit_message(project: Project, topic: str, data: Any, *, group: str | None,
-                 backend: str | None) -> str:
+def emit_message(
+    project: Project, topic: str, data: Any, *, group: str | None, backend: str | None
+) -> str:
     """Publish `data` on `topic`; refused (UserError) when no step subscribes to the topic or
     when the data does not match a subscriber's `input` schema, since such a message could
     only go to the dead letters."""
@@ -59,12 +64,16 @@ def emit_message(project: Project, topic: str, data: Any, *, group: str | None,
     plan = _runtime_plan(project)
     subscriptions = plan.subscriptions
     if topic.startswith(("cron:", "state:")):
-        raise UserError(f"topic {topic!r} is internal to motet (cron ticks and state "
-                        "changes); emit on a topic a queue step subscribes to")
+        raise UserError(
+            f"topic {topic!r} is internal to motet (cron ticks and state "
+            "changes); emit on a topic a queue step subscribes to"
+        )
     if not any(s.topic == topic for s in subscriptions):
         known = sorted({s.topic for s in subscriptions if ":" not in s.topic})
-        raise UserError(f"no step subscribes to topic {topic!r}; "
-                        f"subscribed topics: {', '.join(known) or 'none'}")
+        raise UserError(
+            f"no step subscribes to topic {topic!r}; "
+            f"subscribed topics: {', '.join(known) or 'none'}"
+        )
     for step in plan.steps:
         for trigger in step.of_type(QueueTrigger):
             if trigger.topic != topic or trigger.input is None:
@@ -73,31 +82,49 @@ def emit_message(project: Project, topic: str, data: Any, *, group: str | None,
                 validate(plan.converter, data, trigger.input)
             except InputValidationError as exc:
                 where = f" ({step.file})" if step.file else ""
-                raise UserError(f"data does not match the input of step {step.name!r}"
-                                f"{where}: {'; '.join(exc.messages)}") from exc
+                raise UserError(
+                    f"data does not match the input of step {step.name!r}"
+                    f"{where}: {'; '.join(exc.messages)}"
+                ) from exc
 
     async def work(b: Any, clock: WallClock) -> str:
         await b.declare(subscriptions)
-        envelope = Envelope(topic=topic, data=data, trace_id=new_id(), group=group,
-                            created_at=clock.now())
+        envelope = Envelope(
+            topic=topic, data=data, trace_id=new_id(), group=group, created_at=clock.now()
+        )
         await b.publish([envelope])
         return envelope.id
 
     return _with_backend(project, backend, work)
 
 
-def list_dead_letters(project: Project, *, step: str | None, backend: str | None,
-                      as_json: bool) -> list[str]:
+def list_dead_letters(
+    project: Project, *, step: str | None, backend: str | None, as_json: bool
+) -> list[str]:
     async def work(b: Any, _clock: WallClock) -> list[Any]:
         return list(await b.dead_letters(None, limit=10_000))
 
-    letters = [d for d in _with_backend(project, backend, work)
-               if step is None or d.subscription.startswith(step + "@")]
+    letters = [
+        d
+        for d in _with_backend(project, backend, work)
+        if step is None or d.subscription.startswith(step + "@")
+    ]
     if as_json:
-        return [json.dumps({"id": d.id, "subscription": d.subscription, "topic": d.envelope.topic,
-                            "data": d.envelope.data, "error": d.error, "attempts": d.attempts,
-                            "failed_at": d.failed_at, "trace_id": d.envelope.trace_id})
-                for d in letters]
+        return [
+            json.dumps(
+                {
+                    "id": d.id,
+                    "subscription": d.subscription,
+                    "topic": d.envelope.topic,
+                    "data": d.envelope.data,
+                    "error": d.error,
+                    "attempts": d.attempts,
+                    "failed_at": d.failed_at,
+                    "trace_id": d.envelope.trace_id,
+                }
+            )
+            for d in letters
+        ]
     if not letters:
         return ["no dead letters"]
     lines = [f"{'ID':32}  {'SUBSCRIPTION':30}  {'ATTEMPTS':8}  {'FAILED AT':20}  ERROR"]
@@ -107,19 +134,22 @@ def list_dead_letters(project: Project, *, step: str | None, backend: str | None
     return lines
 
 
-def redrive(project: Project, ids: list[str], *, everything: bool, step: str | None,
-            backend: str | None) -> int:
+def redrive(
+    project: Project, ids: list[str], *, everything: bool, step: str | None, backend: str | None
+) -> int:
     async def work(b: Any, _clock: WallClock) -> int:
         letters = await b.dead_letters(None, limit=1_000_000)
         if everything:
-            chosen = [d.id for d in letters
-                      if step is None or d.subscription.startswith(step + "@")]
+            chosen = [
+                d.id for d in letters if step is None or d.subscription.startswith(step + "@")
+            ]
         else:
             known = {d.id for d in letters}
             missing = [i for i in ids if i not in known]
             if missing:
-                raise UserError(f"no dead letter with id {', '.join(missing)}; "
-                                "`motet dlq list` shows the ids")
+                raise UserError(
+                    f"no dead letter with id {', '.join(missing)}; `motet dlq list` shows the ids"
+                )
             chosen = ids
         return int(await b.redrive(chosen)) if chosen else 0
 
@@ -137,7 +167,9 @@ def list_state(project: Project, namespace: str | None, *, backend: str | None) 
     async def work(b: Any, _clock: WallClock) -> list[str]:
         if namespace is None:
             return list(await b.state_groups())
-        return [f"{key}\t{json.dumps(value, ensure_ascii=False)}"
-                for key, value in await b.state_list(namespace)]
+        return [
+            f"{key}\t{json.dumps(value, ensure_ascii=False)}"
+            for key, value in await b.state_list(namespace)
+        ]
 
     return _with_backend(project, backend, work)

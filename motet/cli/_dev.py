@@ -33,8 +33,14 @@ from ._serve import STOP_SIGNALS
 RESTART_GRACE = 10.0  # s a changed app gets to stop gracefully before it is told again
 KILL_GRACE = 5.0  # s after the second signal before SIGKILL
 
-_FLAG_NAMES = {"port": "--port", "host": "--host", "backend": "--backend",
-               "steps_dir": "--steps", "log_format": "--log-format", "log_level": "--log-level"}
+_FLAG_NAMES = {
+    "port": "--port",
+    "host": "--host",
+    "backend": "--backend",
+    "steps_dir": "--steps",
+    "log_format": "--log-format",
+    "log_level": "--log-level",
+}
 
 
 def child_command(project: Project, flags: dict[str, Any]) -> list[str]:
@@ -87,8 +93,11 @@ class Reloader:
             if self.changed.is_set():
                 click.echo("motet: change detected, restarting", err=True)
                 continue
-            click.echo(f"motet: the app exited with status {status}; fix it and save, "
-                       "motet restarts it on the next change", err=True)
+            click.echo(
+                f"motet: the app exited with status {status}; fix it and save, "
+                "motet restarts it on the next change",
+                err=True,
+            )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_set_when, self.changed, nursery)
                 nursery.start_soon(_set_when, self.stopping, nursery)
@@ -96,8 +105,9 @@ class Reloader:
                 return 0
 
     async def _run_child(self) -> int:
-        process = await trio.lowlevel.open_process(self.command, start_new_session=True,
-                                                   stdin=subprocess.PIPE)
+        process = await trio.lowlevel.open_process(
+            self.command, start_new_session=True, stdin=subprocess.PIPE
+        )
         self.process = process
         try:
             async with trio.open_nursery() as nursery:
@@ -143,8 +153,9 @@ class Reloader:
                 # The child prints its own "stopping" line.
                 process.send_signal(signal.SIGTERM)
 
-    async def _watch(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                     ) -> None:
+    async def _watch(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         import watchfiles
 
         class SourceFilter(watchfiles.DefaultFilter):
@@ -154,8 +165,9 @@ class Reloader:
                 return path.endswith((".py", ".toml")) and super().__call__(change, path)
 
         task_status.started()
-        watching = watchfiles.awatch(self.root, watch_filter=SourceFilter(), debounce=300,
-                                     stop_event=self._unwatch)
+        watching = watchfiles.awatch(
+            self.root, watch_filter=SourceFilter(), debounce=300, stop_event=self._unwatch
+        )
         async with contextlib.aclosing(watching) as changes:
             async for _batch in changes:
                 self.changed.set()

@@ -26,13 +26,15 @@ def describe_trigger(trigger: object) -> str:
 def steps_table(steps: Sequence[Step]) -> str:
     rows = [("STEP", "TRIGGERS", "EMITS", "FLOWS", "FILE")]
     for step in sorted(steps, key=lambda s: s.name):
-        rows.append((
-            step.name,
-            "; ".join(describe_trigger(t) for t in step.triggers) or "noop",
-            ", ".join(step.enqueues) or "-",
-            ", ".join(step.flows) or "-",
-            step.file.name if step.file else "-",
-        ))
+        rows.append(
+            (
+                step.name,
+                "; ".join(describe_trigger(t) for t in step.triggers) or "noop",
+                ", ".join(step.enqueues) or "-",
+                ", ".join(step.flows) or "-",
+                step.file.name if step.file else "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -60,8 +62,9 @@ def mermaid(steps: Sequence[Step]) -> str:
             lines.append(f'    subgraph {_node("flow_" + flow)}["{_label(flow)}"]')
             indent = "        "
         for step in sorted(members, key=lambda s: s.name):
-            details = [describe_trigger(t) for t in step.triggers
-                       if not isinstance(t, QueueTrigger)]
+            details = [
+                describe_trigger(t) for t in step.triggers if not isinstance(t, QueueTrigger)
+            ]
             text = "<br/>".join([step.name, *details])
             lines.append(f'{indent}{_node(step.name)}["{_label(text)}"]')
         if flow:

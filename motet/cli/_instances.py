@@ -102,8 +102,14 @@ def describe_exit(status: int) -> str:
 class InstanceSupervisor:
     """Keeps `count` children running until `stop()`; `run()` returns the exit status."""
 
-    def __init__(self, count: int, spawn: Spawn, policy: RestartPolicy | None = None, *,
-                 echo: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        count: int,
+        spawn: Spawn,
+        policy: RestartPolicy | None = None,
+        *,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
         if count < 1:
             raise ValueError(f"instances must be at least 1, got {count!r}")
         self.count = count
@@ -187,8 +193,10 @@ class InstanceSupervisor:
                     self.stop_errors.append(f"{what} while stopping")
                 return
             if status == EXIT_USER_ERROR:
-                self._give_up(f"{what}: the project's steps or config are wrong (its error "
-                              "is above); not restarting, stopped all instances")
+                self._give_up(
+                    f"{what}: the project's steps or config are wrong (its error "
+                    "is above); not restarting, stopped all instances"
+                )
                 return
             now = trio.current_time()
             self._exits.append(now)
@@ -198,7 +206,8 @@ class InstanceSupervisor:
                 self._give_up(
                     f"instances keep dying: {len(self._exits)} unexpected exits within "
                     f"{self.policy.period:g} s (last: {what}); see their logs above; "
-                    "stopped all instances")
+                    "stopped all instances"
+                )
                 return
             failures = 1 if now - started >= self.policy.healthy_after else failures + 1
             delay = self.policy.delay(failures)
@@ -210,8 +219,9 @@ class InstanceSupervisor:
 # -- the parent: a listening socket, real child processes, signals ------------------------
 
 
-def run_instances(project: Project, instances: int, gateway: Any, config: Any,
-                  flags: dict[str, Any]) -> int:
+def run_instances(
+    project: Project, instances: int, gateway: Any, config: Any, flags: dict[str, Any]
+) -> int:
     """Serve the project with `instances` processes; returns the exit status."""
     from ..gateway._operator_auth import check_bind, resolve_token
     from ..gateway._serve import hypercorn_config, listen_socket
@@ -220,15 +230,19 @@ def run_instances(project: Project, instances: int, gateway: Any, config: Any,
         raise UserError(
             f"--instances {instances} needs a backend the processes share: sqlite (the "
             "default) or redis; the memory backend lives inside one process, so each "
-            "instance would have its own queues and every one would fire the cron")
+            "instance would have its own queues and every one would fire the cron"
+        )
     # The children would each fail on these: say it once, before any process starts.
     check_bind(gateway.host, resolve_token(config.token))
     sock = listen_socket(gateway, hypercorn_config(gateway).backlog)
     try:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"motet: starting {instances} instances on http://{shown}:{port} "
-                   "(SIGINT/SIGTERM stop them gracefully)", err=True)
+        click.echo(
+            f"motet: starting {instances} instances on http://{shown}:{port} "
+            "(SIGINT/SIGTERM stop them gracefully)",
+            err=True,
+        )
         supervisor = InstanceSupervisor(instances, ChildSpawner(project, flags, sock.fileno()))
         return trio.run(supervise, supervisor)
     finally:
@@ -246,9 +260,12 @@ async def supervise(supervisor: InstanceSupervisor) -> int:
                         click.echo("motet: second signal, stopping the instances now", err=True)
                         supervisor.force(signum)
                     else:
-                        click.echo(f"motet: stopping {supervisor.count} instances: finishing "
-                                   "requests and handlers in flight (signal again to stop at "
-                                   "once)", err=True)
+                        click.echo(
+                            f"motet: stopping {supervisor.count} instances: finishing "
+                            "requests and handlers in flight (signal again to stop at "
+                            "once)",
+                            err=True,
+                        )
                         supervisor.stop()
 
             nursery.start_soon(forward)
@@ -266,9 +283,14 @@ class ChildSpawner:
     listen_fd: int
 
     def command(self, instance: int, parent_fd: int) -> list[str]:
-        spec = {"root": str(self.project.root), "debug": self.project.debug,
-                "instance": instance, "listen_fd": self.listen_fd, "parent_fd": parent_fd,
-                "flags": self.flags}
+        spec = {
+            "root": str(self.project.root),
+            "debug": self.project.debug,
+            "instance": instance,
+            "listen_fd": self.listen_fd,
+            "parent_fd": parent_fd,
+            "flags": self.flags,
+        }
         return [sys.executable, "-m", "motet.cli._instances", json.dumps(spec)]
 
     async def __call__(self, instance: int) -> ChildProcess:
@@ -277,8 +299,11 @@ class ChildSpawner:
         read_end, write_end = os.pipe()
         try:
             process = await trio.lowlevel.open_process(
-                self.command(instance, read_end), pass_fds=(self.listen_fd, read_end),
-                env={**os.environ, INSTANCE_ENV: str(instance)}, start_new_session=True)
+                self.command(instance, read_end),
+                pass_fds=(self.listen_fd, read_end),
+                env={**os.environ, INSTANCE_ENV: str(instance)},
+                start_new_session=True,
+            )
         except BaseException:
             os.close(write_end)
             raise
@@ -361,9 +386,12 @@ def child_main(raw_spec: str) -> int:
         config, steps, gateway = configured(project, spec["flags"])
         log = InstanceStream(sys.stdout, instance, json_lines=config.log_format == "json")
         runtime = Runtime(
-            steps, backend=project.backend(config.backend), project=config,
+            steps,
+            backend=project.backend(config.backend),
+            project=config,
             gateway=gateway_for(attrs.evolve(gateway, listen_fd=int(spec["listen_fd"]))),
-            options=RuntimeOptions(log_stream=log))
+            options=RuntimeOptions(log_stream=log),
+        )
         return trio.run(serve_child, runtime, int(spec["parent_fd"]))
     except Exception as exc:
         if project.debug:

@@ -12,8 +12,14 @@ from ._app import Project, UserError, reports_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--project", "root", type=click.Path(file_okay=False, path_type=Path),
-              default=".", show_default=True, help="The project folder (steps/, motet.toml).")
+@click.option(
+    "--project",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The project folder (steps/, motet.toml).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def main(ctx: click.Context, root: Path, debug: bool) -> None:
@@ -22,12 +28,20 @@ def main(ctx: click.Context, root: Path, debug: bool) -> None:
 
 
 def _serve_options(f: Any) -> Any:
-    f = click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]),
-                     help="Default: motet.toml's log_level (info).")(f)
-    f = click.option("--log-format", type=click.Choice(["pretty", "json"]),
-                     help="Default: motet.toml's log_format (pretty).")(f)
+    f = click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warn", "error"]),
+        help="Default: motet.toml's log_level (info).",
+    )(f)
+    f = click.option(
+        "--log-format",
+        type=click.Choice(["pretty", "json"]),
+        help="Default: motet.toml's log_format (pretty).",
+    )(f)
     f = click.option("--steps", "steps_dir", help="Steps folder (default: steps).")(f)
-    f = click.option("--backend", help="memory | sqlite | sqlite:///path.db | redis://host:port/0")(f)
+    f = click.option("--backend", help="memory | sqlite | sqlite:///path.db | redis://host:port/0")(
+        f
+    )
     f = click.option("--host", help="Bind address (default 127.0.0.1).")(f)
     f = click.option("--port", type=click.IntRange(0, 65535), help="Port (default 3000).")(f)
     return f
@@ -35,10 +49,19 @@ def _serve_options(f: Any) -> Any:
 
 @main.command()
 @_serve_options
-@click.option("--instances", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes sharing the backend and the port.")
-@click.option("--parent-fd", type=int, hidden=True,
-              help="Stop gracefully at EOF on this fd (`motet dev` passes its pipe).")
+@click.option(
+    "--instances",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the backend and the port.",
+)
+@click.option(
+    "--parent-fd",
+    type=int,
+    hidden=True,
+    help="Stop gracefully at EOF on this fd (`motet dev` passes its pipe).",
+)
 @click.pass_obj
 @reports_errors
 def start(project: Project, instances: int, parent_fd: int | None, **flags: Any) -> None:
@@ -85,9 +108,11 @@ def emit(project: Project, topic: str, data: str, group: str | None, backend: st
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise UserError(f"DATA is not JSON ({exc.msg} at line {exc.lineno} column "
-                        f"{exc.colno}): {data!r}; quote it for the shell, e.g. "
-                        f"""motet emit {topic} '{{"id": 1}}'""") from exc
+        raise UserError(
+            f"DATA is not JSON ({exc.msg} at line {exc.lineno} column "
+            f"{exc.colno}): {data!r}; quote it for the shell, e.g. "
+            f"""motet emit {topic} '{{"id": 1}}'"""
+        ) from exc
     message_id = emit_message(project, topic, payload, group=group, backend=backend)
     click.echo(message_id)
 
@@ -139,8 +164,9 @@ def dlq_list(project: Project, step: str | None, backend: str | None, as_json: b
 @click.option("--backend", help="Backend (default: motet.toml's).")
 @click.pass_obj
 @reports_errors
-def dlq_redrive(project: Project, ids: tuple[str, ...], everything: bool, step: str | None,
-                backend: str | None) -> None:
+def dlq_redrive(
+    project: Project, ids: tuple[str, ...], everything: bool, step: str | None, backend: str | None
+) -> None:
     """Put dead letters back in their queue (attempts reset)."""
     from ._data import redrive
 
@@ -193,5 +219,7 @@ def new(project: Project, name: str) -> None:
     from ._scaffold import create_project
 
     target = create_project(project.root / name)
-    click.echo(f"created {target}\n\n  cd {name}\n  motet dev          # serve on :3000\n"
-               f"  python -m pytest   # run its test")
+    click.echo(
+        f"created {target}\n\n  cd {name}\n  motet dev          # serve on :3000\n"
+        f"  python -m pytest   # run its test"
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 from ._app import UserError
 
 FILES: dict[str, str] = {
-    "motet.toml": '''\
+    "motet.toml": """\
 # motet project configuration. Every key is optional.
 steps = "steps"
 backend = "sqlite"      # memory | sqlite | sqlite:///path.db | redis://host:6379/0
@@ -16,7 +16,7 @@ port = 3000
 [queues."greeting.requested"]
 max_retries = 3
 retry_delay = 1000      # ms, doubles per retry
-''',
+""",
     "steps/__init__.py": "",
     "steps/greet_step.py": '''\
 """POST /greet {"name": ...} -> 202, then a background step stores the greeting."""
@@ -68,7 +68,7 @@ async def handler(greeting, ctx):
     await ctx.state.set("greetings", greeting.name, {"text": f"Hello, {greeting.name}!"})
     ctx.logger.info("greeting stored", name=greeting.name)
 ''',
-    "tests/test_greet.py": '''\
+    "tests/test_greet.py": """\
 from pathlib import Path
 
 from motet.testing import open_test_runtime
@@ -88,11 +88,11 @@ async def test_a_name_must_be_a_string(autojump_clock):
     async with open_test_runtime("steps", root=ROOT) as app:
         response = await app.http.post("/greet", json={"name": 42})
         assert response.status == 400
-''',
-    "pyproject.toml": '''\
+""",
+    "pyproject.toml": """\
 [tool.pytest.ini_options]
 trio_mode = true
-''',
+""",
 }
 
 
@@ -101,7 +101,8 @@ def create_project(target: Path) -> Path:
         raise UserError(f"{target} exists and is not empty; choose a new name")
     if not target.name.replace("-", "_").replace(".", "_").isidentifier():
         raise UserError(
-            f"{target.name!r} is not a usable project name: use letters, digits, - and _")
+            f"{target.name!r} is not a usable project name: use letters, digits, - and _"
+        )
     for relative, text in FILES.items():
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)

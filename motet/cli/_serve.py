@@ -26,9 +26,13 @@ def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
     from ..gateway import GatewayOptions
 
     config = project.config(
-        host=flags.get("host"), port=flags.get("port"), backend=flags.get("backend"),
-        log_format=flags.get("log_format"), log_level=flags.get("log_level"),
-        steps=flags.get("steps_dir"))
+        host=flags.get("host"),
+        port=flags.get("port"),
+        backend=flags.get("backend"),
+        log_format=flags.get("log_format"),
+        log_level=flags.get("log_level"),
+        steps=flags.get("steps_dir"),
+    )
     steps = project.steps(config.steps)
     gateway = GatewayOptions(host=config.host, port=config.port)
     return config, steps, gateway
@@ -38,12 +42,12 @@ def build_runtime(project: Project, config: Any, steps: Any, gateway: Any) -> An
     from .._runtime import Runtime
     from .._serve import gateway_for
 
-    return Runtime(steps, backend=project.backend(config.backend), project=config,
-                   gateway=gateway_for(gateway))
+    return Runtime(
+        steps, backend=project.backend(config.backend), project=config, gateway=gateway_for(gateway)
+    )
 
 
-def serve_project(project: Project, flags: dict[str, Any], *,
-                  parent_fd: int | None = None) -> int:
+def serve_project(project: Project, flags: dict[str, Any], *, parent_fd: int | None = None) -> int:
     """Run until stopped; returns the exit status (0 after a graceful stop). With
     `parent_fd`, also stop gracefully when that pipe reaches EOF (its writer, the
     supervising process, is gone)."""
@@ -72,8 +76,11 @@ async def serve_until_signalled(runtime: Any) -> int:
                         nursery.cancel_scope.cancel()
                         return
                     stopping = True
-                    click.echo("motet: stopping: finishing requests and handlers in flight "
-                               "(signal again to stop at once)", err=True)
+                    click.echo(
+                        "motet: stopping: finishing requests and handlers in flight "
+                        "(signal again to stop at once)",
+                        err=True,
+                    )
                     runtime.stop()
 
             async def run() -> None:

@@ -40,33 +40,61 @@ from ._trace import accept_trace_id
 _G_TRACE = "motet_trace_id"
 
 
-def _wrap(app: QuartTrio, steps: Sequence[Step], invoker: HttpInvoker,
-          converter: cattrs.Converter, options: GatewayOptions, prefix: str) -> MotetASGI:
+def _wrap(
+    app: QuartTrio,
+    steps: Sequence[Step],
+    invoker: HttpInvoker,
+    converter: cattrs.Converter,
+    options: GatewayOptions,
+    prefix: str,
+) -> MotetASGI:
     routes = collect_routes(steps)
-    openapi = (serialize_openapi(openapi_document(routes, options, prefix=prefix))
-               if options.openapi_path is not None else None)
-    motet = MotetASGI(routes, invoker, converter=converter, options=options,
-                      fallback=app.asgi_app, prefix=prefix, openapi=openapi)
+    openapi = (
+        serialize_openapi(openapi_document(routes, options, prefix=prefix))
+        if options.openapi_path is not None
+        else None
+    )
+    motet = MotetASGI(
+        routes,
+        invoker,
+        converter=converter,
+        options=options,
+        fallback=app.asgi_app,
+        prefix=prefix,
+        openapi=openapi,
+    )
     app.asgi_app = motet  # type: ignore[method-assign]
     make_keep_alive_safe(app)
     return motet
 
 
-def mount(app: QuartTrio, steps: Sequence[Step], invoker: HttpInvoker, *,
-          converter: cattrs.Converter, options: GatewayOptions | None = None,
-          url_prefix: str = "") -> MotetASGI:
+def mount(
+    app: QuartTrio,
+    steps: Sequence[Step],
+    invoker: HttpInvoker,
+    *,
+    converter: cattrs.Converter,
+    options: GatewayOptions | None = None,
+    url_prefix: str = "",
+) -> MotetASGI:
     """Serve motet's routes (and its OpenAPI document) from a user's quart-trio app, under
     `url_prefix`. The app's own routes, error handlers and 404s stay the user's; a path
     that is motet's answers 405 to a method none of its steps takes.
 
     Wraps `app.asgi_app` (Quart's middleware hook) and switches the app to the
     keep-alive-safe connection class (see `_connection`). Returns the wrapper."""
-    return _wrap(app, steps, invoker, converter, options or GatewayOptions(),
-                 url_prefix.rstrip("/"))
+    return _wrap(
+        app, steps, invoker, converter, options or GatewayOptions(), url_prefix.rstrip("/")
+    )
 
 
-def build_app(steps: Sequence[Step], invoker: HttpInvoker, *, converter: cattrs.Converter,
-              options: GatewayOptions | None = None) -> QuartTrio:
+def build_app(
+    steps: Sequence[Step],
+    invoker: HttpInvoker,
+    *,
+    converter: cattrs.Converter,
+    options: GatewayOptions | None = None,
+) -> QuartTrio:
     """A quart-trio app serving every HTTP trigger of `steps`, with problem+json errors and
     the trace id header on every response. Serve it with `motet.gateway.serve`."""
     options = options or GatewayOptions()
@@ -84,8 +112,9 @@ def build_app(steps: Sequence[Step], invoker: HttpInvoker, *, converter: cattrs.
         return found
 
     def problem(kind: ProblemKind, detail: str, **extra: str) -> quart.Response:
-        body = problem_body(kind, detail, instance=quart.request.path, trace_id=trace_id(),
-                            extra=extra)
+        body = problem_body(
+            kind, detail, instance=quart.request.path, trace_id=trace_id(), extra=extra
+        )
         return app.response_class(body, status=kind.status, content_type=PROBLEM_CONTENT_TYPE)
 
     @app.after_request
@@ -100,8 +129,11 @@ def build_app(steps: Sequence[Step], invoker: HttpInvoker, *, converter: cattrs.
             return problem(NOT_FOUND, f"no route for {quart.request.path}")
         if isinstance(error, MethodNotAllowed):
             allowed = ", ".join(sorted(error.valid_methods or ()))
-            response = problem(METHOD_NOT_ALLOWED, f"{quart.request.method} is not allowed on "
-                               f"{quart.request.path}; allowed: {allowed}")
+            response = problem(
+                METHOD_NOT_ALLOWED,
+                f"{quart.request.method} is not allowed on "
+                f"{quart.request.path}; allowed: {allowed}",
+            )
             response.headers["allow"] = allowed
             return response
         return problem(http_problem_kind(status, error.name), error.description or error.name)
@@ -109,10 +141,15 @@ def build_app(steps: Sequence[Step], invoker: HttpInvoker, *, converter: cattrs.
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> quart.Response:
         error_id = new_id()
-        invoker.log_error(f"gateway error on {quart.request.path}: {type(error).__name__}: "
-                          f"{error}", trace_id=trace_id(), step=None, error_id=error_id,
-                          traceback="".join(traceback.format_exception(error)))
-        return problem(INTERNAL_ERROR, f"the gateway failed (error id {error_id})",
-                       error_id=error_id)
+        invoker.log_error(
+            f"gateway error on {quart.request.path}: {type(error).__name__}: {error}",
+            trace_id=trace_id(),
+            step=None,
+            error_id=error_id,
+            traceback="".join(traceback.format_exception(error)),
+        )
+        return problem(
+            INTERNAL_ERROR, f"the gateway failed (error id {error_id})", error_id=error_id
+        )
 
     return app

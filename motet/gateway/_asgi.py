@@ -49,8 +49,14 @@ from ._trace import accept_trace_id
 Headers = list[tuple[bytes, bytes]]
 
 
-async def send_response(send: ASGISendCallable, status: int, body: bytes,
-                        headers: Mapping[str, str], *, head: bool = False) -> None:
+async def send_response(
+    send: ASGISendCallable,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    head: bool = False,
+) -> None:
     """One complete response. For HEAD the length is the body's, but no body is sent;
     204 and 304 have neither a body nor a length (RFC 9110 §8.6)."""
     raw: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
@@ -58,10 +64,8 @@ async def send_response(send: ASGISendCallable, status: int, body: bytes,
         body = b""
     else:
         raw.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw,
-                "trailers": False})
-    await send({"type": "http.response.body", "body": b"" if head else body,
-                "more_body": False})
+    await send({"type": "http.response.start", "status": status, "headers": raw, "trailers": False})
+    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
 
 
 class MotetASGI:
@@ -71,20 +75,32 @@ class MotetASGI:
     prefix), or None.
     """
 
-    def __init__(self, routes: Sequence[Route], invoker: HttpInvoker, *,
-                 converter: cattrs.Converter, options: GatewayOptions, fallback: Any,
-                 prefix: str = "", openapi: bytes | None = None) -> None:
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        invoker: HttpInvoker,
+        *,
+        converter: cattrs.Converter,
+        options: GatewayOptions,
+        fallback: Any,
+        prefix: str = "",
+        openapi: bytes | None = None,
+    ) -> None:
         self.router = Router(routes, prefix)
         self.invoker = invoker
         self.converter = converter
         self.options = options
         self.fallback = fallback
-        self.openapi_path = (prefix.rstrip("/") + options.openapi_path
-                             if openapi is not None and options.openapi_path else None)
+        self.openapi_path = (
+            prefix.rstrip("/") + options.openapi_path
+            if openapi is not None and options.openapi_path
+            else None
+        )
         self.openapi = openapi
 
-    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable,
-                       send: ASGISendCallable) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] != "http":
             return await self.fallback(scope, receive, send)
         method, path = scope["method"], scope["path"]
@@ -99,16 +115,29 @@ class MotetASGI:
         if match.route is None:
             allow = ", ".join(match.allowed)
             if method == "OPTIONS":
-                return await send_response(send, 204, b"", {
-                    "allow": allow, self.options.trace_header: trace_id})
-            return await self._problem(send, scope, trace_id, METHOD_NOT_ALLOWED,
-                                       f"{method} is not allowed on {path}; allowed: {allow}",
-                                       headers={"allow": allow})
+                return await send_response(
+                    send, 204, b"", {"allow": allow, self.options.trace_header: trace_id}
+                )
+            return await self._problem(
+                send,
+                scope,
+                trace_id,
+                METHOD_NOT_ALLOWED,
+                f"{method} is not allowed on {path}; allowed: {allow}",
+                headers={"allow": allow},
+            )
         await self._handle(match.route, match.params, scope, receive, send, headers, trace_id)
 
-    async def _handle(self, route: Route, params: dict[str, str], scope: HTTPScope,
-                      receive: ASGIReceiveCallable, send: ASGISendCallable,
-                      headers: dict[str, str], trace_id: str) -> None:
+    async def _handle(
+        self,
+        route: Route,
+        params: dict[str, str],
+        scope: HTTPScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        headers: dict[str, str],
+        trace_id: str,
+    ) -> None:
         name = route.step.name
         handler_seconds = route.trigger.timeout or self.options.handler_timeout
         reader = BodyReader(self.options.max_body_size)
@@ -119,12 +148,18 @@ class MotetASGI:
         # One cancel scope for the request: its deadline is first the body's read deadline,
         # then the handler's. (Entering a cancel scope costs more than the rest of motet's
         # own work on a request, so there is one, not one per phase.)
-        with trio.CancelScope(deadline=trio.current_time() + self.options.read_timeout
-                              ) as deadline:
+        with trio.CancelScope(deadline=trio.current_time() + self.options.read_timeout) as deadline:
             try:
                 request = await build_request(
-                    route, scope, receive, headers, params, trace_id=trace_id,
-                    converter=self.converter, reader=reader)
+                    route,
+                    scope,
+                    receive,
+                    headers,
+                    params,
+                    trace_id=trace_id,
+                    converter=self.converter,
+                    reader=reader,
+                )
             except ClientGone:
                 return
             except Rejected as exc:
@@ -145,43 +180,89 @@ class MotetASGI:
             rejected = reader.timed_out(self.options.read_timeout)
         if rejected is not None:
             return await self._problem(
-                send, scope, trace_id, rejected.kind, rejected.detail, extra=rejected.extra(),
-                headers={"connection": "close"} if rejected.close else None)
+                send,
+                scope,
+                trace_id,
+                rejected.kind,
+                rejected.detail,
+                extra=rejected.extra(),
+                headers={"connection": "close"} if rejected.close else None,
+            )
         if deadline.cancelled_caught:
             return await self._fail(
-                send, scope, trace_id, name, HANDLER_TIMEOUT,
+                send,
+                scope,
+                trace_id,
+                name,
+                HANDLER_TIMEOUT,
                 f"the handler of step {name!r} did not answer within {handler_seconds:g} s",
-                f"handler of step {name!r} timed out after {handler_seconds:g} s", failure)
+                f"handler of step {name!r} timed out after {handler_seconds:g} s",
+                failure,
+            )
         if failure is not None:
             return await self._fail(
-                send, scope, trace_id, name, HANDLER_ERROR,
+                send,
+                scope,
+                trace_id,
+                name,
+                HANDLER_ERROR,
                 f"the handler of step {name!r} failed",
                 f"handler of step {name!r} failed: {type(failure).__name__}: {failure}",
-                failure)
+                failure,
+            )
         try:
             reply = make_reply(result, self.converter)
         except Exception as exc:  # InvalidResponse, or a converter hook that raised
             return await self._fail(
-                send, scope, trace_id, name, INVALID_RESPONSE,
+                send,
+                scope,
+                trace_id,
+                name,
+                INVALID_RESPONSE,
                 f"the handler of step {name!r} returned an invalid response",
-                f"handler of step {name!r} returned an invalid response: {exc}", exc)
+                f"handler of step {name!r} returned an invalid response: {exc}",
+                exc,
+            )
         reply.headers[self.options.trace_header] = trace_id
-        await send_response(send, reply.status, reply.body, reply.headers,
-                            head=scope["method"] == "HEAD")
+        await send_response(
+            send, reply.status, reply.body, reply.headers, head=scope["method"] == "HEAD"
+        )
 
-    async def _problem(self, send: ASGISendCallable, scope: HTTPScope, trace_id: str,
-                       kind: ProblemKind, detail: str, *,
-                       extra: Mapping[str, Any] | None = None,
-                       headers: Mapping[str, str] | None = None) -> None:
-        body = problem_body(kind, detail, instance=scope["path"], trace_id=trace_id,
-                            extra=extra)
-        await send_response(send, kind.status, body, {
-            **(headers or {}), "content-type": PROBLEM_CONTENT_TYPE,
-            self.options.trace_header: trace_id}, head=scope["method"] == "HEAD")
+    async def _problem(
+        self,
+        send: ASGISendCallable,
+        scope: HTTPScope,
+        trace_id: str,
+        kind: ProblemKind,
+        detail: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        body = problem_body(kind, detail, instance=scope["path"], trace_id=trace_id, extra=extra)
+        await send_response(
+            send,
+            kind.status,
+            body,
+            {
+                **(headers or {}),
+                "content-type": PROBLEM_CONTENT_TYPE,
+                self.options.trace_header: trace_id,
+            },
+            head=scope["method"] == "HEAD",
+        )
 
-    async def _fail(self, send: ASGISendCallable, scope: HTTPScope, trace_id: str, step: str,
-                    kind: ProblemKind, detail: str, message: str,
-                    error: BaseException | None) -> None:
+    async def _fail(
+        self,
+        send: ASGISendCallable,
+        scope: HTTPScope,
+        trace_id: str,
+        step: str,
+        kind: ProblemKind,
+        detail: str,
+        message: str,
+        error: BaseException | None,
+    ) -> None:
         """A 5xx: logs `message` with a fresh error id and answers with that id."""
         error_id = new_id()
         fields: dict[str, Any] = {"error_id": error_id, "path": scope["path"]}
@@ -189,16 +270,26 @@ class MotetASGI:
             fields["error"] = f"{type(error).__name__}: {error}"
             fields["traceback"] = "".join(traceback.format_exception(error))
         self.invoker.log_error(message, trace_id=trace_id, step=step, **fields)
-        await self._problem(send, scope, trace_id, kind, f"{detail} (error id {error_id})",
-                            extra={"error_id": error_id})
+        await self._problem(
+            send,
+            scope,
+            trace_id,
+            kind,
+            f"{detail} (error id {error_id})",
+            extra={"error_id": error_id},
+        )
 
     async def _send_openapi(self, scope: HTTPScope, send: ASGISendCallable) -> None:
         headers = header_map(scope["headers"])
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
         assert self.openapi is not None
-        await send_response(send, 200, self.openapi, {
-            "content-type": "application/json", self.options.trace_header: trace_id},
-            head=scope["method"] == "HEAD")
+        await send_response(
+            send,
+            200,
+            self.openapi,
+            {"content-type": "application/json", self.options.trace_header: trace_id},
+            head=scope["method"] == "HEAD",
+        )
 
 
 def serialize_openapi(document: Mapping[str, Any]) -> bytes:

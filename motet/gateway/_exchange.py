@@ -38,8 +38,14 @@ _RESPONSE_KEYS = frozenset({"status", "body", "headers"})
 class Rejected(Exception):
     """The request is refused before its handler runs."""
 
-    def __init__(self, kind: ProblemKind, detail: str, *, errors: list[str] | None = None,
-                 close: bool = False) -> None:
+    def __init__(
+        self,
+        kind: ProblemKind,
+        detail: str,
+        *,
+        errors: list[str] | None = None,
+        close: bool = False,
+    ) -> None:
         self.kind = kind
         self.detail = detail
         self.errors = errors
@@ -77,8 +83,11 @@ class BodyReader:
         limit = self.limit
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise Rejected(BODY_TOO_LARGE, f"the body declares {declared} bytes; the limit "
-                           f"is {limit} bytes", close=True)
+            raise Rejected(
+                BODY_TOO_LARGE,
+                f"the body declares {declared} bytes; the limit is {limit} bytes",
+                close=True,
+            )
         chunks: list[bytes] = []
         while True:
             message = await receive()
@@ -87,15 +96,22 @@ class BodyReader:
             chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
             self.received += len(chunk)
             if self.received > limit:
-                raise Rejected(BODY_TOO_LARGE, f"the body is larger than the limit of "
-                               f"{limit} bytes", close=True)
+                raise Rejected(
+                    BODY_TOO_LARGE,
+                    f"the body is larger than the limit of {limit} bytes",
+                    close=True,
+                )
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
     def timed_out(self, seconds: float) -> Rejected:
-        return Rejected(REQUEST_TIMEOUT, f"the request body did not arrive within {seconds:g} "
-                        f"s ({self.received} bytes received)", close=True)
+        return Rejected(
+            REQUEST_TIMEOUT,
+            f"the request body did not arrive within {seconds:g} "
+            f"s ({self.received} bytes received)",
+            close=True,
+        )
 
 
 def _reject_constant(name: str) -> Any:
@@ -113,8 +129,9 @@ def decode_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise Rejected(MALFORMED_JSON, f"the body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise Rejected(MALFORMED_JSON, f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-                       ) from None
+        raise Rejected(
+            MALFORMED_JSON, f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except ValueError as exc:
         raise Rejected(MALFORMED_JSON, str(exc)) from None
 
@@ -129,17 +146,21 @@ def parse_body(route: Route, mimetype: str, raw: bytes, converter: cattrs.Conver
         return decode_json(raw)
     if raw and not is_json_type(mimetype):
         got = mimetype or "no Content-Type"
-        raise Rejected(UNSUPPORTED_MEDIA_TYPE, f"{route.trigger.method} {route.path.written} "
-                       f"takes application/json, got {got}")
+        raise Rejected(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"{route.trigger.method} {route.path.written} takes application/json, got {got}",
+        )
     if not raw.strip():
-        raise Rejected(INVALID_BODY, "a JSON body is required",
-                       errors=["a JSON body is required @ $.body"])
+        raise Rejected(
+            INVALID_BODY, "a JSON body is required", errors=["a JSON body is required @ $.body"]
+        )
     payload = decode_json(raw)
     try:
         return validate(converter, payload, schema, root="$.body", what="request body")
     except InputValidationError as exc:
-        raise Rejected(INVALID_BODY, f"{len(exc.messages)} problem(s) in the request body",
-                       errors=exc.messages) from None
+        raise Rejected(
+            INVALID_BODY, f"{len(exc.messages)} problem(s) in the request body", errors=exc.messages
+        ) from None
 
 
 def parse_query(query_string: bytes) -> dict[str, str | list[str]]:
@@ -155,17 +176,22 @@ def parse_query(query_string: bytes) -> dict[str, str | list[str]]:
     return query
 
 
-def check_query(route: Route, query: Mapping[str, str | list[str]],
-                converter: cattrs.Converter) -> None:
+def check_query(
+    route: Route, query: Mapping[str, str | list[str]], converter: cattrs.Converter
+) -> None:
     schema = route.trigger.query
     if schema is None:
         return
     try:
-        validate(converter, coerce_query(query, schema), schema, root="$.query",
-                 what="query parameters")
+        validate(
+            converter, coerce_query(query, schema), schema, root="$.query", what="query parameters"
+        )
     except InputValidationError as exc:
-        raise Rejected(INVALID_QUERY, f"{len(exc.messages)} problem(s) in the query parameters",
-                       errors=exc.messages) from None
+        raise Rejected(
+            INVALID_QUERY,
+            f"{len(exc.messages)} problem(s) in the query parameters",
+            errors=exc.messages,
+        ) from None
 
 
 def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -182,10 +208,17 @@ def mimetype_of(headers: Mapping[str, str]) -> str:
     return headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def build_request(route: Route, scope: HTTPScope, receive: ASGIReceiveCallable,
-                        headers: Mapping[str, str], path_params: Mapping[str, str], *,
-                        trace_id: str, converter: cattrs.Converter,
-                        reader: BodyReader) -> Request:
+async def build_request(
+    route: Route,
+    scope: HTTPScope,
+    receive: ASGIReceiveCallable,
+    headers: Mapping[str, str],
+    path_params: Mapping[str, str],
+    *,
+    trace_id: str,
+    converter: cattrs.Converter,
+    reader: BodyReader,
+) -> Request:
     # The body is read first even when the query is wrong: answering before the client has
     # finished sending would close the socket under unread data and lose the answer.
     raw = await reader.read(receive, headers)
@@ -227,8 +260,7 @@ def make_reply(result: Any, converter: cattrs.Converter) -> Reply:
     out: dict[str, str] = {}
     for name, value in (headers or {}).items():
         if not isinstance(name, str) or not isinstance(value, str | int):
-            raise InvalidResponse(f"response headers must map str to str, got {name!r}: "
-                                  f"{value!r}")
+            raise InvalidResponse(f"response headers must map str to str, got {name!r}: {value!r}")
         out[name.lower()] = str(value)
     return Reply(status, _encode(body, out, converter), out)
 

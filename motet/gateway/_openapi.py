@@ -66,8 +66,9 @@ def _parameters(route: Route, components: _Components) -> list[dict[str, Any]]:
         document = components.embed(query, f"the query of step {route.step.name!r}")
         required = set(document.get("required", ()))
         for name, schema in document.get("properties", {}).items():
-            parameters.append({"name": name, "in": "query", "required": name in required,
-                               "schema": schema})
+            parameters.append(
+                {"name": name, "in": "query", "required": name in required, "schema": schema}
+            )
     return parameters
 
 
@@ -102,8 +103,9 @@ def _phrase(status: int) -> str:
         return f"status {status}"
 
 
-def openapi_document(routes: Sequence[Route], options: GatewayOptions, *,
-                     prefix: str = "") -> dict[str, Any]:
+def openapi_document(
+    routes: Sequence[Route], options: GatewayOptions, *, prefix: str = ""
+) -> dict[str, Any]:
     components = _Components()
     paths: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()

@@ -50,31 +50,42 @@ if TYPE_CHECKING:
     from .._runtime import Runtime
 
 CONSOLE_DIR = Path(__file__).parent / "console"
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 MAX_OPERATOR_BODY = 256 * 1024
 UNAUTHORIZED = ProblemKind("unauthorized", 401, "Unauthorized")
 # The console's own files load nothing from elsewhere (the network may be closed).
 SECURITY_HEADERS = {
-    "cache-control": "no-store", "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
     "content-security-policy": "default-src 'self'; style-src 'self'; img-src 'self' data:",
-    "referrer-policy": "no-referrer", "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
 }
 
 
 def is_operator_path(path: str) -> bool:
-    return (path == "/metrics" or path == "/_console" or path.startswith("/_console/")
-            or path == "/_motet" or path.startswith("/_motet/"))
+    return (
+        path == "/metrics"
+        or path == "/_console"
+        or path.startswith("/_console/")
+        or path == "/_motet"
+        or path.startswith("/_motet/")
+    )
 
 
 def console_files() -> dict[str, Path]:
-    return {p.name: p for p in CONSOLE_DIR.iterdir()
-            if p.is_file() and p.suffix in CONTENT_TYPES}
+    return {p.name: p for p in CONSOLE_DIR.iterdir() if p.is_file() and p.suffix in CONTENT_TYPES}
 
 
 class OperatorASGI:
-    def __init__(self, runtime: Runtime, inner: Any, *, access: OperatorAccess,
-                 options: GatewayOptions) -> None:
+    def __init__(
+        self, runtime: Runtime, inner: Any, *, access: OperatorAccess, options: GatewayOptions
+    ) -> None:
         self.runtime = runtime
         self.inner = inner
         self.access = access
@@ -83,8 +94,9 @@ class OperatorASGI:
         self.files = console_files()
         self._trace_header = options.trace_header.encode("latin-1")
 
-    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable,
-                       send: ASGISendCallable) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] != "http":
             return await self.inner(scope, receive, send)
         if is_operator_path(scope["path"]):
@@ -110,16 +122,25 @@ class OperatorASGI:
         finally:
             if status:  # a client that left before any answer is nobody's request
                 route, step = self._route(scope)
-                telemetry.on_http(HttpExchange(
-                    method=scope["method"], route=route, path=scope["path"], status=status,
-                    trace_id=trace_id, step=step, duration=trio.current_time() - t0))
+                telemetry.on_http(
+                    HttpExchange(
+                        method=scope["method"],
+                        route=route,
+                        path=scope["path"],
+                        status=status,
+                        trace_id=trace_id,
+                        step=step,
+                        duration=trio.current_time() - t0,
+                    )
+                )
 
     def _route(self, scope: HTTPScope) -> tuple[str | None, str | None]:
         if self.motet is None:
             return None, None
         raw = scope.get("raw_path")
-        match = self.motet.router.match(scope["method"], scope["path"],
-                                        raw.decode("latin-1") if raw else None)
+        match = self.motet.router.match(
+            scope["method"], scope["path"], raw.decode("latin-1") if raw else None
+        )
         if match is None:
             return None, None
         if match.route is None:  # a step path with a method none of its steps takes
@@ -128,45 +149,70 @@ class OperatorASGI:
 
     # -- operator requests ---------------------------------------------------------------
 
-    async def _operator(self, scope: HTTPScope, receive: ASGIReceiveCallable,
-                        send: ASGISendCallable) -> None:
+    async def _operator(
+        self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         headers = header_map(scope["headers"])
         path, method = scope["path"], scope["method"]
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         client = scope.get("client")
         refusal = self.access.refusal(client[0] if client else None, headers)
-        if (refusal is not None and path in ("/_console", "/_console/")
-                and self.access.matches(query.get("token"))):
+        if (
+            refusal is not None
+            and path in ("/_console", "/_console/")
+            and self.access.matches(query.get("token"))
+        ):
             # Trade the token in the URL for a cookie, then drop it from the address bar.
-            return await send_response(send, 303, b"", {
-                "location": "/_console/", "set-cookie": token_cookie(query["token"]),
-                **SECURITY_HEADERS})
+            return await send_response(
+                send,
+                303,
+                b"",
+                {
+                    "location": "/_console/",
+                    "set-cookie": token_cookie(query["token"]),
+                    **SECURITY_HEADERS,
+                },
+            )
         if refusal is not None:
-            return await self._problem(send, scope, UNAUTHORIZED, refusal, {
-                "www-authenticate": 'Bearer realm="motet"'})
+            return await self._problem(
+                send, scope, UNAUTHORIZED, refusal, {"www-authenticate": 'Bearer realm="motet"'}
+            )
         try:
             body = await self._read_body(receive, headers) if method == "POST" else b""
             reply = await self._answer(method, path, query, body, headers)
         except BadRequest as exc:
-            kind = http_problem_kind(exc.status, {
-                400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                413: "Payload Too Large", 415: "Unsupported Media Type",
-                503: "Service Unavailable"}.get(exc.status, "Error"))
+            kind = http_problem_kind(
+                exc.status,
+                {
+                    400: "Bad Request",
+                    404: "Not Found",
+                    405: "Method Not Allowed",
+                    413: "Payload Too Large",
+                    415: "Unsupported Media Type",
+                    503: "Service Unavailable",
+                }.get(exc.status, "Error"),
+            )
             return await self._problem(send, scope, kind, exc.detail)
         except Exception as exc:  # a store or backend failure: a 500 with an id, logged
             error_id = new_id()
             if self.runtime.hub is not None:
                 self.runtime.hub.logger().error(
                     f"operator endpoint {path} failed: {type(exc).__name__}: {exc}",
-                    error_id=error_id, traceback="".join(traceback.format_exception(exc)))
-            return await self._problem(send, scope, INTERNAL_ERROR,
-                                       f"the operator endpoint failed (error id {error_id})")
-        await send_response(send, reply.status, reply.body,
-                            {"content-type": reply.content_type, **SECURITY_HEADERS},
-                            head=method == "HEAD")
+                    error_id=error_id,
+                    traceback="".join(traceback.format_exception(exc)),
+                )
+            return await self._problem(
+                send, scope, INTERNAL_ERROR, f"the operator endpoint failed (error id {error_id})"
+            )
+        await send_response(
+            send,
+            reply.status,
+            reply.body,
+            {"content-type": reply.content_type, **SECURITY_HEADERS},
+            head=method == "HEAD",
+        )
 
-    async def _read_body(self, receive: ASGIReceiveCallable, headers: dict[str, str]
-                         ) -> bytes:
+    async def _read_body(self, receive: ASGIReceiveCallable, headers: dict[str, str]) -> bytes:
         if not headers.get("content-type", "").split(";")[0].strip() == "application/json":
             # Also what keeps other sites from posting here with the console's cookie: a
             # cross-site form cannot send application/json without a CORS preflight.
@@ -185,8 +231,9 @@ class OperatorASGI:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _answer(self, method: str, path: str, query: dict[str, str], body: bytes,
-                      headers: dict[str, str]) -> OpReply:
+    async def _answer(
+        self, method: str, path: str, query: dict[str, str], body: bytes, headers: dict[str, str]
+    ) -> OpReply:
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 raise BadRequest(f"{method} is not allowed on /metrics", status=405)
@@ -202,8 +249,9 @@ class OperatorASGI:
         endpoint = find_endpoint(method, path.removeprefix("/_motet") or "/")
         if endpoint is None:
             raise BadRequest(f"no operator endpoint {path}", status=404)
-        request = OpRequest(method=method, path=path.removeprefix("/_motet"), query=query,
-                            body=body)
+        request = OpRequest(
+            method=method, path=path.removeprefix("/_motet"), query=query, body=body
+        )
         return await endpoint(self.runtime, request)
 
     def _file(self, name: str, method: str) -> OpReply:
@@ -214,16 +262,27 @@ class OperatorASGI:
             raise BadRequest(f"no console file {name!r}", status=404)
         return OpReply(200, path.read_bytes(), CONTENT_TYPES[path.suffix])
 
-    async def _problem(self, send: ASGISendCallable, scope: HTTPScope, kind: ProblemKind,
-                       detail: str, headers: dict[str, str] | None = None) -> None:
+    async def _problem(
+        self,
+        send: ASGISendCallable,
+        scope: HTTPScope,
+        kind: ProblemKind,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         body = problem_body(kind, detail, instance=scope["path"], trace_id=new_id())
-        await send_response(send, kind.status, body, {
-            **(headers or {}), "content-type": PROBLEM_CONTENT_TYPE, **SECURITY_HEADERS},
-            head=scope["method"] == "HEAD")
+        await send_response(
+            send,
+            kind.status,
+            body,
+            {**(headers or {}), "content-type": PROBLEM_CONTENT_TYPE, **SECURITY_HEADERS},
+            head=scope["method"] == "HEAD",
+        )
 
 
-def install_operator(app: Any, runtime: Runtime, options: GatewayOptions,
-                     access: OperatorAccess) -> OperatorASGI:
+def install_operator(
+    app: Any, runtime: Runtime, options: GatewayOptions, access: OperatorAccess
+) -> OperatorASGI:
     """Put the operator in front of a built gateway app (`build_app`'s QuartTrio)."""
     operator = OperatorASGI(runtime, app.asgi_app, access=access, options=options)
     app.asgi_app = operator

@@ -51,8 +51,9 @@ class OpRequest:
             return kind(value)
         except ValueError:
             expected = "an integer" if kind is int else "a number"
-            raise BadRequest(f"query parameter {name!r} must be {expected}, got {value!r}"
-                             ) from None
+            raise BadRequest(
+                f"query parameter {name!r} must be {expected}, got {value!r}"
+            ) from None
 
     def limit(self, default: int) -> int:
         value = self.number("limit")
@@ -81,8 +82,11 @@ Endpoint = Callable[["Runtime", OpRequest], Awaitable[OpReply]]
 
 def _telemetry(runtime: Runtime) -> Telemetry:
     if runtime.telemetry is None:
-        raise BadRequest("telemetry is off for this runtime (RuntimeOptions(telemetry=None)); "
-                         "logs, traces and metrics are not recorded", status=503)
+        raise BadRequest(
+            "telemetry is off for this runtime (RuntimeOptions(telemetry=None)); "
+            "logs, traces and metrics are not recorded",
+            status=503,
+        )
     telemetry: Telemetry = runtime.telemetry
     return telemetry
 
@@ -96,20 +100,28 @@ def _iso(epoch: float | None) -> str | None:
 async def health(runtime: Runtime, request: OpRequest) -> OpReply:
     depth = await runtime.backend.depth()  # proves the backend answers
     telemetry = runtime.telemetry
-    return reply({
-        "status": "ok", "backend": runtime.backend.name, "steps": len(runtime.steps),
-        "subscriptions": len(runtime.subscriptions), "urls": runtime.gateway_urls,
-        "pending": sum(d.pending for d in depth.values()),
-        "dead": sum(d.dead for d in depth.values()),
-        "in_flight": runtime.dispatcher.in_flight if runtime.dispatcher else 0,
-        "time": runtime.clock.now(),
-        "telemetry": dict(telemetry.statistics()) if telemetry is not None else None,
-    })
+    return reply(
+        {
+            "status": "ok",
+            "backend": runtime.backend.name,
+            "steps": len(runtime.steps),
+            "subscriptions": len(runtime.subscriptions),
+            "urls": runtime.gateway_urls,
+            "pending": sum(d.pending for d in depth.values()),
+            "dead": sum(d.dead for d in depth.values()),
+            "in_flight": runtime.dispatcher.in_flight if runtime.dispatcher else 0,
+            "time": runtime.clock.now(),
+            "telemetry": dict(telemetry.statistics()) if telemetry is not None else None,
+        }
+    )
 
 
 async def flows(runtime: Runtime, request: OpRequest) -> OpReply:
-    dlqs = {s.step: s.options.dead_letter_queue for s in runtime.subscriptions
-            if s.options.dead_letter_queue}
+    dlqs = {
+        s.step: s.options.dead_letter_queue
+        for s in runtime.subscriptions
+        if s.options.dead_letter_queue
+    }
     return reply(flow_graph(runtime.steps, request.text("flow"), dead_letter_queues=dlqs))
 
 
@@ -117,31 +129,50 @@ async def routes(runtime: Runtime, request: OpRequest) -> OpReply:
     out = []
     for step in runtime.steps:
         for trigger in step.of_type(HttpTrigger):
-            out.append({"step": step.name, "method": trigger.method, "path": trigger.path,
-                        "body": trigger.body is not None, "description": step.description})
+            out.append(
+                {
+                    "step": step.name,
+                    "method": trigger.method,
+                    "path": trigger.path,
+                    "body": trigger.body is not None,
+                    "description": step.description,
+                }
+            )
     out.sort(key=lambda r: (r["path"], r["method"]))
     return reply({"routes": out})
 
 
 async def logs(runtime: Runtime, request: OpRequest) -> OpReply:
     try:
-        query = LogQuery(after=request.number("after"), trace_id=request.text("trace_id"),
-                         step=request.text("step"), level=request.text("level"),
-                         text=request.text("q"), since=request.number("since", float),
-                         until=request.number("until", float),
-                         limit=request.limit(200))
+        query = LogQuery(
+            after=request.number("after"),
+            trace_id=request.text("trace_id"),
+            step=request.text("step"),
+            level=request.text("level"),
+            text=request.text("q"),
+            since=request.number("since", float),
+            until=request.number("until", float),
+            limit=request.limit(200),
+        )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     lines = await _telemetry(runtime).logs(query)
-    return reply({"logs": [line.to_json() for line in lines],
-                  "cursor": lines[-1].seq if lines else request.number("after")})
+    return reply(
+        {
+            "logs": [line.to_json() for line in lines],
+            "cursor": lines[-1].seq if lines else request.number("after"),
+        }
+    )
 
 
 def _span_query(request: OpRequest, default_limit: int) -> SpanQuery:
     try:
-        return SpanQuery(step=request.text("step"), since=request.number("since", float),
-                         until=request.number("until", float),
-                         limit=request.limit(default_limit))
+        return SpanQuery(
+            step=request.text("step"),
+            since=request.number("since", float),
+            until=request.number("until", float),
+            limit=request.limit(default_limit),
+        )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
 
@@ -158,8 +189,13 @@ async def trace(runtime: Runtime, request: OpRequest) -> OpReply:
     rows, lines = await _telemetry(runtime).trace(trace_id)
     if not rows and not lines:
         raise BadRequest(f"no trace {trace_id!r} is stored (yet)", status=404)
-    return reply({"trace_id": trace_id, "spans": [r.to_json() for r in rows],
-                  "logs": [line.to_json() for line in lines]})
+    return reply(
+        {
+            "trace_id": trace_id,
+            "spans": [r.to_json() for r in rows],
+            "logs": [line.to_json() for line in lines],
+        }
+    )
 
 
 async def queues(runtime: Runtime, request: OpRequest) -> OpReply:
@@ -169,15 +205,26 @@ async def queues(runtime: Runtime, request: OpRequest) -> OpReply:
     for sub in runtime.subscriptions:
         d = depth.get(sub.key)
         o = sub.options
-        out.append({
-            "subscription": sub.key, "step": sub.step, "topic": sub.topic,
-            "ready": d.ready if d else 0, "leased": d.leased if d else 0,
-            "delayed": d.delayed if d else 0, "dead": d.dead if d else 0,
-            "in_flight": running.get(sub.step, 0),
-            "options": {"max_retries": o.max_retries, "retry_delay": o.retry_delay,
-                        "concurrency": o.concurrency, "strategy": o.strategy,
-                        "dead_letter_queue": o.dead_letter_queue, "timeout": o.timeout},
-        })
+        out.append(
+            {
+                "subscription": sub.key,
+                "step": sub.step,
+                "topic": sub.topic,
+                "ready": d.ready if d else 0,
+                "leased": d.leased if d else 0,
+                "delayed": d.delayed if d else 0,
+                "dead": d.dead if d else 0,
+                "in_flight": running.get(sub.step, 0),
+                "options": {
+                    "max_retries": o.max_retries,
+                    "retry_delay": o.retry_delay,
+                    "concurrency": o.concurrency,
+                    "strategy": o.strategy,
+                    "dead_letter_queue": o.dead_letter_queue,
+                    "timeout": o.timeout,
+                },
+            }
+        )
     return reply({"queues": out})
 
 
@@ -186,21 +233,38 @@ async def dead_letters(runtime: Runtime, request: OpRequest) -> OpReply:
     if not 1 <= limit <= 10_000:
         raise BadRequest(f"limit must be in 1..10000, got {limit}")
     letters = await runtime.backend.dead_letters(request.text("subscription"), limit=limit)
-    return reply({"dead_letters": [{
-        "id": d.id, "subscription": d.subscription, "error": d.error, "attempts": d.attempts,
-        "failed_at": d.failed_at, "failed_at_iso": _iso(d.failed_at),
-        "message": {"id": d.envelope.id, "topic": d.envelope.topic, "data": d.envelope.data,
-                    "trace_id": d.envelope.trace_id, "group": d.envelope.group,
-                    "created_at": d.envelope.created_at},
-    } for d in letters]})
+    return reply(
+        {
+            "dead_letters": [
+                {
+                    "id": d.id,
+                    "subscription": d.subscription,
+                    "error": d.error,
+                    "attempts": d.attempts,
+                    "failed_at": d.failed_at,
+                    "failed_at_iso": _iso(d.failed_at),
+                    "message": {
+                        "id": d.envelope.id,
+                        "topic": d.envelope.topic,
+                        "data": d.envelope.data,
+                        "trace_id": d.envelope.trace_id,
+                        "group": d.envelope.group,
+                        "created_at": d.envelope.created_at,
+                    },
+                }
+                for d in letters
+            ]
+        }
+    )
 
 
 def _ids(request: OpRequest) -> list[str]:
     body = request.json()
     ids = body.get("ids") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
-        raise BadRequest('expected a JSON body {"ids": ["<dead letter id>", ...]}, '
-                         f"got {body!r}"[:300])
+        raise BadRequest(
+            f'expected a JSON body {{"ids": ["<dead letter id>", ...]}}, got {body!r}'[:300]
+        )
     if len(ids) > MAX_IDS:
         raise BadRequest(f"at most {MAX_IDS} ids per call, got {len(ids)}")
     return ids
@@ -210,8 +274,9 @@ async def redrive(runtime: Runtime, request: OpRequest) -> OpReply:
     ids = _ids(request)
     count = await runtime.backend.redrive(ids)
     if runtime.hub is not None:
-        runtime.hub.logger().info("dead letters re-driven from the console", requested=len(ids),
-                                  redriven=count)
+        runtime.hub.logger().info(
+            "dead letters re-driven from the console", requested=len(ids), redriven=count
+        )
     return reply({"redriven": count})
 
 
@@ -219,8 +284,9 @@ async def discard(runtime: Runtime, request: OpRequest) -> OpReply:
     ids = _ids(request)
     count = await runtime.backend.discard(ids)
     if runtime.hub is not None:
-        runtime.hub.logger().info("dead letters discarded from the console", requested=len(ids),
-                                  discarded=count)
+        runtime.hub.logger().info(
+            "dead letters discarded from the console", requested=len(ids), discarded=count
+        )
     return reply({"discarded": count})
 
 
@@ -249,22 +315,36 @@ async def cron(runtime: Runtime, request: OpRequest) -> OpReply:
             if cursor is not None:
                 upcoming.append(cursor)
         last = await runtime.backend.last_tick(job.step)
-        out.append({
-            "step": job.step, "expression": job.schedule.expression,
-            "timezone": job.schedule.timezone, "skip_if_running": job.skip_if_running,
-            "next": upcoming, "next_iso": [_iso(t) for t in upcoming],
-            "last": last, "last_iso": _iso(last),
-            "running": bool(runtime.dispatcher and runtime.dispatcher.is_running(job.step)),
-        })
+        out.append(
+            {
+                "step": job.step,
+                "expression": job.schedule.expression,
+                "timezone": job.schedule.timezone,
+                "skip_if_running": job.skip_if_running,
+                "next": upcoming,
+                "next_iso": [_iso(t) for t in upcoming],
+                "last": last,
+                "last_iso": _iso(last),
+                "running": bool(runtime.dispatcher and runtime.dispatcher.is_running(job.step)),
+            }
+        )
     return reply({"now": now, "cron": out})
 
 
 GET_ENDPOINTS: Mapping[str, Endpoint] = {
-    "/health": health, "/flows": flows, "/routes": routes, "/logs": logs, "/traces": traces,
-    "/queues": queues, "/dead-letters": dead_letters, "/cron": cron, "/state": state,
+    "/health": health,
+    "/flows": flows,
+    "/routes": routes,
+    "/logs": logs,
+    "/traces": traces,
+    "/queues": queues,
+    "/dead-letters": dead_letters,
+    "/cron": cron,
+    "/state": state,
 }
 POST_ENDPOINTS: Mapping[str, Endpoint] = {
-    "/dead-letters/redrive": redrive, "/dead-letters/discard": discard,
+    "/dead-letters/redrive": redrive,
+    "/dead-letters/discard": discard,
 }
 
 

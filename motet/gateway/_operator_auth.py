@@ -25,8 +25,7 @@ TOKEN_ENV = "MOTET_TOKEN"
 COOKIE = "motet_token"
 
 
-def resolve_token(configured: str | None, environ: Mapping[str, str] | None = None
-                  ) -> str | None:
+def resolve_token(configured: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     """The project's token, else MOTET_TOKEN; blank counts as none."""
     environ = os.environ if environ is None else environ
     for candidate in (configured, environ.get(TOKEN_ENV)):
@@ -55,7 +54,8 @@ def check_bind(host: str, token: str | None) -> None:
         raise GatewayError(
             f"refusing to listen on {host!r} without an operator token: the console, metrics, "
             "dead-letter and state endpoints would be open to the network. Set `token` in "
-            f"motet.toml or the {TOKEN_ENV} environment variable, or bind 127.0.0.1")
+            f"motet.toml or the {TOKEN_ENV} environment variable, or bind 127.0.0.1"
+        )
 
 
 def _cookie(header: str | None, name: str) -> str | None:
@@ -87,12 +87,13 @@ class OperatorAccess:
         if self.token is None:
             if is_loopback(client_host):
                 return None
-            return ("the operator endpoints answer loopback clients only when no token is "
-                    "configured")
+            return "the operator endpoints answer loopback clients only when no token is configured"
         if self.matches(self.presented(headers)):
             return None
-        return ("a valid operator token is required: send 'Authorization: Bearer <token>' "
-                "or open /_console?token=<token> once")
+        return (
+            "a valid operator token is required: send 'Authorization: Bearer <token>' "
+            "or open /_console?token=<token> once"
+        )
 
     def matches(self, presented: str | None) -> bool:
         if self.token is None or presented is None:

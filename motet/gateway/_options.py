@@ -17,8 +17,9 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -
 
 def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= 65535:
-        raise ValueError(f"GatewayOptions.port must be in 0..65535 (0 = any free port), "
-                         f"got {value!r}")
+        raise ValueError(
+            f"GatewayOptions.port must be in 0..65535 (0 = any free port), got {value!r}"
+        )
 
 
 def _lower(value: str) -> str:

@@ -45,8 +45,14 @@ HANDLER_TIMEOUT = ProblemKind("handler-timeout", 504, "Gateway Timeout")
 
 # Kinds an HTTP step can answer with on its own, for the OpenAPI document.
 STEP_PROBLEMS: tuple[ProblemKind, ...] = (
-    MALFORMED_JSON, INVALID_BODY, INVALID_QUERY, REQUEST_TIMEOUT, BODY_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE, HANDLER_ERROR, HANDLER_TIMEOUT,
+    MALFORMED_JSON,
+    INVALID_BODY,
+    INVALID_QUERY,
+    REQUEST_TIMEOUT,
+    BODY_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    HANDLER_ERROR,
+    HANDLER_TIMEOUT,
 )
 
 

@@ -71,16 +71,20 @@ def parse_path(path: str, *, step: str = "?") -> RoutePath:
             regex_parts.append(f"(?P<{name}>[^/]+)")
             continue
         if "<" in segment or ">" in segment:
-            raise GatewayError(f"step {step!r}: path {path!r} may not contain '<' or '>'; "
-                               "write parameters as ':id' or '{id}'")
+            raise GatewayError(
+                f"step {step!r}: path {path!r} may not contain '<' or '>'; "
+                "write parameters as ':id' or '{id}'"
+            )
         literals = _BRACED.split(segment)[::2]
         if any("{" in text or "}" in text for text in literals):
             raise GatewayError(f"step {step!r}: unbalanced braces in path {path!r}")
         rule_parts.append(_BRACED.sub(lambda m: f"<{add_param(m.group(1))}>", segment))
         api_parts.append(_BRACED.sub(lambda m: f"{{{m.group(1)}}}", segment))
         names = _BRACED.findall(segment)
-        regex = "".join(re.escape(text) + (f"(?P<{names[i]}>[^/]+?)" if i < len(names) else "")
-                        for i, text in enumerate(literals))
+        regex = "".join(
+            re.escape(text) + (f"(?P<{names[i]}>[^/]+?)" if i < len(names) else "")
+            for i, text in enumerate(literals)
+        )
         regex_parts.append(regex)
     return RoutePath(
         written=path,
@@ -150,10 +154,11 @@ class Router:
         if self.prefix:
             if not path.startswith(self.prefix):
                 return None
-            path = path[len(self.prefix):] or "/"
+            path = path[len(self.prefix) :] or "/"
             if raw_path is not None:
-                raw_path = raw_path[len(self.prefix):] if raw_path.startswith(self.prefix) \
-                    else None
+                raw_path = (
+                    raw_path[len(self.prefix) :] if raw_path.startswith(self.prefix) else None
+                )
         target = path
         methods = self._literal.get(path)
         if methods is None and raw_path is not None and raw_path != path:

@@ -45,8 +45,10 @@ def listen_socket(options: GatewayOptions, backlog: int) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise GatewayError(f"cannot listen on {options.bind}: {exc.strerror or exc}; choose "
-                           "another port or host (port 0 picks a free one)") from exc
+        raise GatewayError(
+            f"cannot listen on {options.bind}: {exc.strerror or exc}; choose "
+            "another port or host (port 0 picks a free one)"
+        ) from exc
     return sock
 
 
@@ -56,19 +58,25 @@ def inherited_socket(fd: int) -> socket.socket:
     try:
         copy = os.dup(fd)
     except OSError as exc:
-        raise GatewayError(f"cannot serve inherited socket fd {fd}: {exc.strerror or exc}; "
-                           "expected an open listening TCP socket") from exc
+        raise GatewayError(
+            f"cannot serve inherited socket fd {fd}: {exc.strerror or exc}; "
+            "expected an open listening TCP socket"
+        ) from exc
     try:
         sock = socket.socket(fileno=copy)
     except OSError as exc:
         os.close(copy)
-        raise GatewayError(f"cannot serve inherited socket fd {fd}: {exc.strerror or exc}; "
-                           "expected an open listening TCP socket") from exc
+        raise GatewayError(
+            f"cannot serve inherited socket fd {fd}: {exc.strerror or exc}; "
+            "expected an open listening TCP socket"
+        ) from exc
     listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
     if sock.type != socket.SOCK_STREAM or not listening:
         sock.close()
-        raise GatewayError(f"cannot serve inherited socket fd {fd}: expected a listening "
-                           f"TCP socket, got type {sock.type!r} (listening: {bool(listening)})")
+        raise GatewayError(
+            f"cannot serve inherited socket fd {fd}: expected a listening "
+            f"TCP socket, got type {sock.type!r} (listening: {bool(listening)})"
+        )
     sock.setblocking(False)
     return sock
 
@@ -95,8 +103,11 @@ async def serve(
     sock = listen_socket(options, config.backlog)
     try:
         await worker_serve(
-            wrap_app(app, config.wsgi_max_body_size, None), config,
+            wrap_app(app, config.wsgi_max_body_size, None),
+            config,
             sockets=Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[]),
-            shutdown_trigger=shutdown_trigger, task_status=task_status)
+            shutdown_trigger=shutdown_trigger,
+            task_status=task_status,
+        )
     finally:
         sock.close()

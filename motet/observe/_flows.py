@@ -15,14 +15,16 @@ from typing import Any
 from ..steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
 
 
-def _add_node(nodes: dict[str, dict[str, Any]], node_id: str, kind: str, label: str,
-              detail: str = "") -> None:
+def _add_node(
+    nodes: dict[str, dict[str, Any]], node_id: str, kind: str, label: str, detail: str = ""
+) -> None:
     if node_id not in nodes:
         nodes[node_id] = {"id": node_id, "kind": kind, "label": label, "detail": detail}
 
 
-def _graph(steps: Sequence[Step], dead_letter_queues: Mapping[str, str]
-           ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+def _graph(
+    steps: Sequence[Step], dead_letter_queues: Mapping[str, str]
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     nodes: dict[str, dict[str, Any]] = {}
     edges: list[dict[str, Any]] = []
     subscribers: dict[str, list[str]] = defaultdict(list)
@@ -52,21 +54,41 @@ def _graph(steps: Sequence[Step], dead_letter_queues: Mapping[str, str]
         for topic in step.virtual_subscribes:
             virtual_subscribers[topic].append(step.name)
     for step in steps:
-        for topic, virtual in [*((t, False) for t in step.enqueues),
-                               *((t, True) for t in step.virtual_emits)]:
+        for topic, virtual in [
+            *((t, False) for t in step.enqueues),
+            *((t, True) for t in step.virtual_emits),
+        ]:
             targets = [(s, False) for s in subscribers.get(topic, ())]
             targets += [(s, True) for s in virtual_subscribers.get(topic, ())]
             if not targets:
                 _add_node(nodes, f"topic:{topic}", "topic", topic)
-                edges.append({"from": f"step:{step.name}", "to": f"topic:{topic}",
-                              "label": topic, "virtual": virtual})
+                edges.append(
+                    {
+                        "from": f"step:{step.name}",
+                        "to": f"topic:{topic}",
+                        "label": topic,
+                        "virtual": virtual,
+                    }
+                )
             for target, target_virtual in targets:
-                edges.append({"from": f"step:{step.name}", "to": f"step:{target}",
-                              "label": topic, "virtual": virtual or target_virtual})
+                edges.append(
+                    {
+                        "from": f"step:{step.name}",
+                        "to": f"step:{target}",
+                        "label": topic,
+                        "virtual": virtual or target_virtual,
+                    }
+                )
         dlq = dead_letter_queues.get(step.name)
         for target in subscribers.get(dlq, ()) if dlq else ():
-            edges.append({"from": f"step:{step.name}", "to": f"step:{target}",
-                          "label": f"dead letters: {dlq}", "virtual": True})
+            edges.append(
+                {
+                    "from": f"step:{step.name}",
+                    "to": f"step:{target}",
+                    "label": f"dead letters: {dlq}",
+                    "virtual": True,
+                }
+            )
     return nodes, edges
 
 
@@ -129,8 +151,12 @@ def _layers(nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]]) -> No
         node["order"] = position[node_id]
 
 
-def flow_graph(steps: Sequence[Step], flow: str | None = None, *,
-               dead_letter_queues: Mapping[str, str] | None = None) -> dict[str, Any]:
+def flow_graph(
+    steps: Sequence[Step],
+    flow: str | None = None,
+    *,
+    dead_letter_queues: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The graph of every step, or of the steps in `flow` (with their routes, schedules,
     namespaces and the topics they emit), laid out in layers. `dead_letter_queues` (step
     name -> topic) adds a dashed edge from a step to the subscribers of its dead letters."""

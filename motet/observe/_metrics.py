@@ -51,16 +51,20 @@ class Metric:
     def _key(self, labels: Sequence[str]) -> LabelValues:
         # On every observation: a length check only; label values are strings by contract.
         if len(labels) != len(self.label_names):
-            raise ValueError(f"metric {self.name} takes labels {self.label_names}, "
-                             f"got {tuple(labels)!r}")
+            raise ValueError(
+                f"metric {self.name} takes labels {self.label_names}, got {tuple(labels)!r}"
+            )
         return labels if isinstance(labels, tuple) else tuple(labels)
 
     def samples(self) -> Iterable[str]:
         return ()
 
     def render(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}",
-                *self.samples()]
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} {self.kind}",
+            *self.samples(),
+        ]
 
 
 class Counter(Metric):
@@ -96,8 +100,13 @@ class Gauge(Counter):
 class Histogram(Metric):
     kind = "histogram"
 
-    def __init__(self, name: str, help: str, labels: Sequence[str] = (),
-                 buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labels: Sequence[str] = (),
+        buckets: Sequence[float] = DEFAULT_BUCKETS,
+    ) -> None:
         super().__init__(name, help, labels)
         if list(buckets) != sorted(set(buckets)) or not buckets:
             raise ValueError(f"histogram {name}: buckets must be increasing, got {buckets!r}")

@@ -67,11 +67,20 @@ class Span:
 
     def to_json(self) -> dict[str, JSON]:
         out: dict[str, JSON] = {
-            "span_id": self.span_id, "trace_id": self.trace_id, "kind": self.kind,
-            "name": self.name, "started": self.started, "duration": self.duration,
-            "outcome": self.outcome, "step": self.step, "trigger": self.trigger,
-            "topic": self.topic, "message_id": self.message_id, "attempt": self.attempt,
-            "error": self.error, "status": self.status,
+            "span_id": self.span_id,
+            "trace_id": self.trace_id,
+            "kind": self.kind,
+            "name": self.name,
+            "started": self.started,
+            "duration": self.duration,
+            "outcome": self.outcome,
+            "step": self.step,
+            "trigger": self.trigger,
+            "topic": self.topic,
+            "message_id": self.message_id,
+            "attempt": self.attempt,
+            "error": self.error,
+            "status": self.status,
             "emitted": [e.to_json() for e in self.emitted],
             "state_writes": [w.to_json() for w in self.state_writes],
         }
@@ -80,15 +89,25 @@ class Span:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Span:
         return cls(
-            span_id=data["span_id"], trace_id=data["trace_id"], kind=data["kind"],
-            name=data["name"], started=data["started"], duration=data["duration"],
-            outcome=data.get("outcome", "ok"), step=data.get("step"),
-            trigger=data.get("trigger"), topic=data.get("topic"),
-            message_id=data.get("message_id"), attempt=data.get("attempt"),
-            error=data.get("error"), status=data.get("status"),
+            span_id=data["span_id"],
+            trace_id=data["trace_id"],
+            kind=data["kind"],
+            name=data["name"],
+            started=data["started"],
+            duration=data["duration"],
+            outcome=data.get("outcome", "ok"),
+            step=data.get("step"),
+            trigger=data.get("trigger"),
+            topic=data.get("topic"),
+            message_id=data.get("message_id"),
+            attempt=data.get("attempt"),
+            error=data.get("error"),
+            status=data.get("status"),
             emitted=tuple(Emitted(e["topic"], e["id"]) for e in data.get("emitted") or ()),
-            state_writes=tuple(StateWriteInfo(w["namespace"], w["key"], w["event"])
-                               for w in data.get("state_writes") or ()),
+            state_writes=tuple(
+                StateWriteInfo(w["namespace"], w["key"], w["event"])
+                for w in data.get("state_writes") or ()
+            ),
         )
 
 
@@ -108,9 +127,15 @@ class StoredLog:
 
     def to_json(self) -> dict[str, JSON]:
         return {
-            "seq": self.seq, "time": self.time, "level": self.level, "msg": self.message,
-            "step": self.step, "trace_id": self.trace_id, "message_id": self.message_id,
-            "attempt": self.attempt, "fields": dict(self.fields),
+            "seq": self.seq,
+            "time": self.time,
+            "level": self.level,
+            "msg": self.message,
+            "step": self.step,
+            "trace_id": self.trace_id,
+            "message_id": self.message_id,
+            "attempt": self.attempt,
+            "fields": dict(self.fields),
         }
 
 
@@ -167,16 +192,27 @@ class TraceSummary:
         return self.ended - self.started
 
     def to_json(self) -> dict[str, JSON]:
-        return {"trace_id": self.trace_id, "started": self.started, "ended": self.ended,
-                "duration": self.duration, "spans": self.spans, "errors": self.errors,
-                "root": self.root, "steps": list(self.steps)}
+        return {
+            "trace_id": self.trace_id,
+            "started": self.started,
+            "ended": self.ended,
+            "duration": self.duration,
+            "spans": self.spans,
+            "errors": self.errors,
+            "root": self.root,
+            "steps": list(self.steps),
+        }
 
 
 def summarize(trace_id: str, spans: list[Span]) -> TraceSummary:
     first = min(spans, key=lambda s: (s.started, s.kind != "http"))
     return TraceSummary(
-        trace_id=trace_id, started=first.started, ended=max(s.ended for s in spans),
-        spans=len(spans), errors=sum(1 for s in spans if s.outcome != "ok"), root=first.name,
+        trace_id=trace_id,
+        started=first.started,
+        ended=max(s.ended for s in spans),
+        spans=len(spans),
+        errors=sum(1 for s in spans if s.outcome != "ok"),
+        root=first.name,
         steps=tuple(sorted({s.step for s in spans if s.step})),
     )
 

@@ -24,42 +24,81 @@ class RuntimeMetrics:
         # 1 + max_retries per (step, topic): a failed attempt below it is retried, at it
         # the message is dead-lettered (the step actor's RetryPolicy decides the same way).
         self._attempts = {(s.step, s.topic): 1 + s.options.max_retries for s in subscriptions}
-        self.received = r.add(Counter(
-            "motet_messages_received_total",
-            "Deliveries handed to a handler (every attempt counts).", STEP_TOPIC))
-        self.succeeded = r.add(Counter(
-            "motet_messages_succeeded_total", "Deliveries whose handler returned.", STEP_TOPIC))
-        self.failed = r.add(Counter(
-            "motet_messages_failed_total",
-            "Deliveries whose handler raised or timed out.", STEP_TOPIC))
-        self.retried = r.add(Counter(
-            "motet_messages_retried_total", "Failed deliveries scheduled again.", STEP_TOPIC))
-        self.dead_lettered = r.add(Counter(
-            "motet_messages_dead_lettered_total",
-            "Failed deliveries with no attempt left (dead letters or the dead-letter queue).",
-            STEP_TOPIC))
-        self.runs = r.add(Counter(
-            "motet_handler_runs_total", "Handler calls by trigger and outcome.",
-            ("step", "trigger", "outcome")))
-        self.latency = r.add(Histogram(
-            "motet_handler_duration_seconds", "Handler call duration.", ("step", "trigger")))
-        self.in_flight = r.add(Gauge(
-            "motet_handlers_in_flight", "Handlers running now, per step.", ("step",)))
-        self.depth = r.add(Gauge(
-            "motet_queue_depth", "Messages per subscription queue and condition.",
-            ("step", "topic", "state")))
-        self.http_requests = r.add(Counter(
-            "motet_http_requests_total", "HTTP requests by route and status.",
-            ("method", "route", "status")))
-        self.http_latency = r.add(Histogram(
-            "motet_http_request_duration_seconds", "HTTP request duration.",
-            ("method", "route")))
-        self.dropped = r.add(Counter(
-            "motet_telemetry_dropped_total",
-            "Log lines and spans dropped: the telemetry buffer was full or a write failed.",
-            ("kind",)))
-        self.write_errors = r.add(Counter(
-            "motet_telemetry_write_errors_total", "Telemetry batches the store refused."))
+        self.received = r.add(
+            Counter(
+                "motet_messages_received_total",
+                "Deliveries handed to a handler (every attempt counts).",
+                STEP_TOPIC,
+            )
+        )
+        self.succeeded = r.add(
+            Counter(
+                "motet_messages_succeeded_total", "Deliveries whose handler returned.", STEP_TOPIC
+            )
+        )
+        self.failed = r.add(
+            Counter(
+                "motet_messages_failed_total",
+                "Deliveries whose handler raised or timed out.",
+                STEP_TOPIC,
+            )
+        )
+        self.retried = r.add(
+            Counter(
+                "motet_messages_retried_total", "Failed deliveries scheduled again.", STEP_TOPIC
+            )
+        )
+        self.dead_lettered = r.add(
+            Counter(
+                "motet_messages_dead_lettered_total",
+                "Failed deliveries with no attempt left (dead letters or the dead-letter queue).",
+                STEP_TOPIC,
+            )
+        )
+        self.runs = r.add(
+            Counter(
+                "motet_handler_runs_total",
+                "Handler calls by trigger and outcome.",
+                ("step", "trigger", "outcome"),
+            )
+        )
+        self.latency = r.add(
+            Histogram(
+                "motet_handler_duration_seconds", "Handler call duration.", ("step", "trigger")
+            )
+        )
+        self.in_flight = r.add(
+            Gauge("motet_handlers_in_flight", "Handlers running now, per step.", ("step",))
+        )
+        self.depth = r.add(
+            Gauge(
+                "motet_queue_depth",
+                "Messages per subscription queue and condition.",
+                ("step", "topic", "state"),
+            )
+        )
+        self.http_requests = r.add(
+            Counter(
+                "motet_http_requests_total",
+                "HTTP requests by route and status.",
+                ("method", "route", "status"),
+            )
+        )
+        self.http_latency = r.add(
+            Histogram(
+                "motet_http_request_duration_seconds", "HTTP request duration.", ("method", "route")
+            )
+        )
+        self.dropped = r.add(
+            Counter(
+                "motet_telemetry_dropped_total",
+                "Log lines and spans dropped: the telemetry buffer was full or a write failed.",
+                ("kind",),
+            )
+        )
+        self.write_errors = r.add(
+            Counter("motet_telemetry_write_errors_total", "Telemetry batches the store refused.")
+        )
 
     def on_run(self, run: HandlerRun) -> None:
         self.runs.inc(run.step, run.trigger, run.outcome)

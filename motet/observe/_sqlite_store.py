@@ -39,16 +39,18 @@ _LOG_COLUMNS = "seq, time, level, message, step, trace_id, message_id, attempt, 
 
 
 class SqliteTelemetryStore:
-    def __init__(self, path: Path | str, retention: Retention | None = None, *,
-                 busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: Path | str, retention: Retention | None = None, *, busy_timeout: float = 5.0
+    ) -> None:
         self.path = Path(path)
         self.retention = retention or Retention()
         self._lock = threading.Lock()
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout,
-                                         check_same_thread=False, isolation_level=None)
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
@@ -56,17 +58,30 @@ class SqliteTelemetryStore:
             raise BackendUnavailable(
                 f"cannot open the telemetry database {self.path}: {exc}; check that the "
                 "folder is writable, or turn telemetry off (RuntimeOptions(telemetry=None))",
-                cause=exc) from exc
+                cause=exc,
+            ) from exc
 
     def __repr__(self) -> str:
         return f"SqliteTelemetryStore({str(self.path)!r})"
 
     def write(self, logs: Sequence[LogRecord], spans: Sequence[Span], *, now: float) -> None:
-        log_rows = [(r.time, r.level, LEVELS[r.level], r.message, r.step, r.trace_id,
-                     r.message_id, r.attempt, json.dumps(dict(r.fields), default=repr))
-                    for r in logs]
-        span_rows = [(s.span_id, s.trace_id, s.step, s.started, json.dumps(s.to_json()))
-                     for s in spans]
+        log_rows = [
+            (
+                r.time,
+                r.level,
+                LEVELS[r.level],
+                r.message,
+                r.step,
+                r.trace_id,
+                r.message_id,
+                r.attempt,
+                json.dumps(dict(r.fields), default=repr),
+            )
+            for r in logs
+        ]
+        span_rows = [
+            (s.span_id, s.trace_id, s.step, s.started, json.dumps(s.to_json())) for s in spans
+        ]
         cutoff = now - self.retention.max_age
         with self._lock:
             conn = self._conn
@@ -74,16 +89,23 @@ class SqliteTelemetryStore:
             try:
                 conn.executemany(
                     "INSERT INTO logs (time, level, level_no, message, step, trace_id, "
-                    "message_id, attempt, fields) VALUES (?,?,?,?,?,?,?,?,?)", log_rows)
+                    "message_id, attempt, fields) VALUES (?,?,?,?,?,?,?,?,?)",
+                    log_rows,
+                )
                 conn.executemany(
-                    "INSERT INTO spans (span_id, trace_id, step, started, body) "
-                    "VALUES (?,?,?,?,?)", span_rows)
+                    "INSERT INTO spans (span_id, trace_id, step, started, body) VALUES (?,?,?,?,?)",
+                    span_rows,
+                )
                 conn.execute("DELETE FROM logs WHERE time < ?", (cutoff,))
                 conn.execute("DELETE FROM spans WHERE started < ?", (cutoff,))
-                conn.execute("DELETE FROM logs WHERE seq <= (SELECT MAX(seq) FROM logs) - ?",
-                             (self.retention.max_logs,))
-                conn.execute("DELETE FROM spans WHERE seq <= (SELECT MAX(seq) FROM spans) - ?",
-                             (self.retention.max_spans,))
+                conn.execute(
+                    "DELETE FROM logs WHERE seq <= (SELECT MAX(seq) FROM logs) - ?",
+                    (self.retention.max_logs,),
+                )
+                conn.execute(
+                    "DELETE FROM spans WHERE seq <= (SELECT MAX(seq) FROM spans) - ?",
+                    (self.retention.max_spans,),
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -96,8 +118,10 @@ class SqliteTelemetryStore:
     def logs(self, query: LogQuery) -> list[StoredLog]:
         where, args = [], []
         for column, op, value in (
-            ("seq", ">", query.after), ("trace_id", "=", query.trace_id),
-            ("step", "=", query.step), ("time", ">=", query.since),
+            ("seq", ">", query.after),
+            ("trace_id", "=", query.trace_id),
+            ("step", "=", query.step),
+            ("time", ">=", query.since),
             ("time", "<", query.until),
             ("level_no", ">=", LEVELS[query.level] if query.level else None),
         ):
@@ -109,20 +133,35 @@ class SqliteTelemetryStore:
             args.append(query.text.lower())
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         order = "ASC" if query.after is not None else "DESC"
-        rows = self._query(f"SELECT {_LOG_COLUMNS} FROM logs{clause} ORDER BY seq {order} "
-                           "LIMIT ?", [*args, query.limit])
+        rows = self._query(
+            f"SELECT {_LOG_COLUMNS} FROM logs{clause} ORDER BY seq {order} LIMIT ?",
+            [*args, query.limit],
+        )
         if query.after is None:
             rows.reverse()
-        return [StoredLog(seq=r[0], time=r[1], level=r[2], message=r[3], step=r[4],
-                          trace_id=r[5], message_id=r[6], attempt=r[7],
-                          fields=json.loads(r[8])) for r in rows]
+        return [
+            StoredLog(
+                seq=r[0],
+                time=r[1],
+                level=r[2],
+                message=r[3],
+                step=r[4],
+                trace_id=r[5],
+                message_id=r[6],
+                attempt=r[7],
+                fields=json.loads(r[8]),
+            )
+            for r in rows
+        ]
 
     @staticmethod
     def _span_where(query: SpanQuery) -> tuple[str, list[Any]]:
         where, args = [], []
         for column, op, value in (
-            ("trace_id", "=", query.trace_id), ("step", "=", query.step),
-            ("started", ">=", query.since), ("started", "<", query.until),
+            ("trace_id", "=", query.trace_id),
+            ("step", "=", query.step),
+            ("started", ">=", query.since),
+            ("started", "<", query.until),
         ):
             if value is not None:
                 where.append(f"{column} {op} ?")
@@ -131,15 +170,21 @@ class SqliteTelemetryStore:
 
     def spans(self, query: SpanQuery) -> list[Span]:
         clause, args = self._span_where(query)
-        rows = self._query(f"SELECT body FROM spans{clause} ORDER BY started DESC LIMIT ?",
-                           [*args, query.limit])
+        rows = self._query(
+            f"SELECT body FROM spans{clause} ORDER BY started DESC LIMIT ?", [*args, query.limit]
+        )
         return [Span.from_json(json.loads(r[0])) for r in reversed(rows)]
 
     def traces(self, query: SpanQuery) -> list[TraceSummary]:
         clause, args = self._span_where(query)
-        ids = [r[0] for r in self._query(
-            f"SELECT trace_id FROM spans{clause} GROUP BY trace_id ORDER BY MIN(started) DESC "
-            "LIMIT ?", [*args, query.limit])]
+        ids = [
+            r[0]
+            for r in self._query(
+                f"SELECT trace_id FROM spans{clause} GROUP BY trace_id ORDER BY MIN(started) DESC "
+                "LIMIT ?",
+                [*args, query.limit],
+            )
+        ]
         if not ids:
             return []
         marks = ",".join("?" * len(ids))

@@ -52,10 +52,17 @@ class TelemetryStore(Protocol):
 
 
 def stored(seq: int, record: LogRecord) -> StoredLog:
-    return StoredLog(seq=seq, time=record.time, level=record.level, message=record.message,
-                     step=record.step, trace_id=record.trace_id,
-                     message_id=record.message_id, attempt=record.attempt,
-                     fields=record.fields)
+    return StoredLog(
+        seq=seq,
+        time=record.time,
+        level=record.level,
+        message=record.message,
+        step=record.step,
+        trace_id=record.trace_id,
+        message_id=record.message_id,
+        attempt=record.attempt,
+        fields=record.fields,
+    )
 
 
 def log_matches(line: StoredLog, query: LogQuery) -> bool:
@@ -118,13 +125,13 @@ class MemoryTelemetryStore:
     def logs(self, query: LogQuery) -> list[StoredLog]:
         with self._lock:
             found = [line for line in self._logs if log_matches(line, query)]
-        return found[:query.limit] if query.after is not None else found[-query.limit:]
+        return found[: query.limit] if query.after is not None else found[-query.limit :]
 
     def spans(self, query: SpanQuery) -> list[Span]:
         with self._lock:
             found = [s for s in self._spans if span_matches(s, query)]
         found.sort(key=lambda s: s.started)
-        return found[-query.limit:]
+        return found[-query.limit :]
 
     def traces(self, query: SpanQuery) -> list[TraceSummary]:
         with self._lock:
@@ -135,7 +142,7 @@ class MemoryTelemetryStore:
                     by_trace.setdefault(span.trace_id, []).append(span)
         summaries = [summarize(t, spans) for t, spans in by_trace.items()]
         summaries.sort(key=lambda s: s.started, reverse=True)
-        return summaries[:query.limit]
+        return summaries[: query.limit]
 
     def close(self) -> None:
         pass

@@ -71,8 +71,9 @@ async def start_telemetry(nursery: trio.Nursery, runtime: Runtime) -> Telemetry 
             return None
         choice = TelemetryOptions()
     if not isinstance(choice, TelemetryOptions):
-        raise TypeError("RuntimeOptions.telemetry must be 'auto', None or a TelemetryOptions, "
-                        f"got {choice!r}")
+        raise TypeError(
+            f"RuntimeOptions.telemetry must be 'auto', None or a TelemetryOptions, got {choice!r}"
+        )
     telemetry = Telemetry(choice)
     await nursery.start(telemetry.run, runtime)
     return telemetry
@@ -80,8 +81,11 @@ async def start_telemetry(nursery: trio.Nursery, runtime: Runtime) -> Telemetry 
 
 def in_memory(options: TelemetryOptions, runtime: Runtime) -> bool:
     store = options.store
-    return (store == "memory" or isinstance(store, MemoryTelemetryStore)
-            or (store is None and runtime.backend.name == "memory"))
+    return (
+        store == "memory"
+        or isinstance(store, MemoryTelemetryStore)
+        or (store is None and runtime.backend.name == "memory")
+    )
 
 
 def open_store(options: TelemetryOptions, runtime: Runtime) -> TelemetryStore:
@@ -97,8 +101,7 @@ def open_store(options: TelemetryOptions, runtime: Runtime) -> TelemetryStore:
     backend_path = getattr(runtime.backend, "path", None)
     if isinstance(backend_path, Path) and str(backend_path) != ":memory:":
         return SqliteTelemetryStore(backend_path.parent / "telemetry.db", options.retention)
-    return SqliteTelemetryStore(runtime.project.root / ".motet" / "telemetry.db",
-                                options.retention)
+    return SqliteTelemetryStore(runtime.project.root / ".motet" / "telemetry.db", options.retention)
 
 
 class Telemetry:
@@ -119,8 +122,12 @@ class Telemetry:
 
     # -- running ---------------------------------------------------------------------------
 
-    async def run(self, runtime: Runtime, *,
-                  task_status: trio.TaskStatus[Telemetry] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self,
+        runtime: Runtime,
+        *,
+        task_status: trio.TaskStatus[Telemetry] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         assert runtime.hub and runtime.dispatcher and runtime.router
         self._runtime = runtime
         self._steps = {s.name for s in runtime.steps}
@@ -180,8 +187,11 @@ class Telemetry:
             assert self._runtime.hub is not None
             self._runtime.hub.logger().error(
                 "telemetry: writing logs and spans failed; they were dropped",
-                store=repr(self.store), error=f"{type(exc).__name__}: {exc}",
-                dropped_logs=logs, dropped_spans=spans)
+                store=repr(self.store),
+                error=f"{type(exc).__name__}: {exc}",
+                dropped_logs=logs,
+                dropped_spans=spans,
+            )
 
     # -- observers (synchronous, never block) ---------------------------------------------
 
@@ -203,27 +213,52 @@ class Telemetry:
             self._emits.setdefault(run, []).append(emitted)
             return
         step = source if source in self._steps else None
-        self._buffer("span", self._spans, Span(
-            span_id=new_id(), trace_id=envelope.trace_id, kind="emit",
-            name=f"emit {envelope.topic}", started=envelope.created_at, duration=0.0,
-            step=step, emitted=(emitted,)))
+        self._buffer(
+            "span",
+            self._spans,
+            Span(
+                span_id=new_id(),
+                trace_id=envelope.trace_id,
+                kind="emit",
+                name=f"emit {envelope.topic}",
+                started=envelope.created_at,
+                duration=0.0,
+                step=step,
+                emitted=(emitted,),
+            ),
+        )
 
     def on_state(self, change: StateChange) -> None:
         run = CURRENT_RUN.get()
         if run is not None:
             self._writes.setdefault(run, []).append(
-                StateWriteInfo(change.namespace, change.key, change.event))
+                StateWriteInfo(change.namespace, change.key, change.event)
+            )
 
     def on_run(self, run: HandlerRun) -> None:
         assert self.metrics is not None
         self.metrics.on_run(run)
-        self._buffer("span", self._spans, Span(
-            span_id=run.run_id or new_id(), trace_id=run.trace_id, kind="handler",
-            name=run.step, started=run.started, duration=run.duration, outcome=run.outcome,
-            step=run.step, trigger=run.trigger, topic=run.topic, message_id=run.message_id,
-            attempt=run.attempt, error=run.error,
-            emitted=tuple(self._emits.pop(run.run_id, ())),
-            state_writes=tuple(self._writes.pop(run.run_id, ()))))
+        self._buffer(
+            "span",
+            self._spans,
+            Span(
+                span_id=run.run_id or new_id(),
+                trace_id=run.trace_id,
+                kind="handler",
+                name=run.step,
+                started=run.started,
+                duration=run.duration,
+                outcome=run.outcome,
+                step=run.step,
+                trigger=run.trigger,
+                topic=run.topic,
+                message_id=run.message_id,
+                attempt=run.attempt,
+                error=run.error,
+                emitted=tuple(self._emits.pop(run.run_id, ())),
+                state_writes=tuple(self._writes.pop(run.run_id, ())),
+            ),
+        )
 
     def on_http(self, exchange: HttpExchange) -> None:
         """Called by the gateway for every request to a step route or an unknown path."""
@@ -232,11 +267,22 @@ class Telemetry:
         if exchange.trace_id is None:
             return
         name = f"{exchange.method} {exchange.route or exchange.path}"
-        self._buffer("span", self._spans, Span(
-            span_id=new_id(), trace_id=exchange.trace_id, kind="http", name=name,
-            started=self._runtime.clock.now() - exchange.duration, duration=exchange.duration,
-            outcome="error" if exchange.status >= 500 else "ok", step=exchange.step,
-            trigger="http", status=exchange.status))
+        self._buffer(
+            "span",
+            self._spans,
+            Span(
+                span_id=new_id(),
+                trace_id=exchange.trace_id,
+                kind="http",
+                name=name,
+                started=self._runtime.clock.now() - exchange.duration,
+                duration=exchange.duration,
+                outcome="error" if exchange.status >= 500 else "ok",
+                step=exchange.step,
+                trigger="http",
+                status=exchange.status,
+            ),
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -275,6 +321,8 @@ class Telemetry:
 
     def statistics(self) -> Mapping[str, int]:
         assert self.metrics is not None
-        return {"buffered": len(self._logs) + len(self._spans),
-                "dropped_logs": int(self.metrics.dropped.value("log")),
-                "dropped_spans": int(self.metrics.dropped.value("span"))}
+        return {
+            "buffered": len(self._logs) + len(self._spans),
+            "dropped_logs": int(self.metrics.dropped.value("log")),
+            "dropped_spans": int(self.metrics.dropped.value("span")),
+        }

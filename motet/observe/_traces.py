@@ -54,8 +54,13 @@ def parents(spans: Sequence[Span]) -> dict[str, str | None]:
 
 def _parent(span: Span, ordered: list[Span], emitter: dict[str, Span]) -> str | None:
     if span.kind == "handler" and span.trigger == "http":
-        covering = [s for s in ordered if s.kind == "http"
-                    and s.started <= span.started + 1e-6 and span.ended <= s.ended + 1e-6]
+        covering = [
+            s
+            for s in ordered
+            if s.kind == "http"
+            and s.started <= span.started + 1e-6
+            and span.ended <= s.ended + 1e-6
+        ]
         if covering:
             return min(covering, key=lambda s: s.duration).span_id
         return None
@@ -64,15 +69,25 @@ def _parent(span: Span, ordered: list[Span], emitter: dict[str, Span]) -> str | 
         if source is not None and source.span_id != span.span_id:
             return source.span_id
         if span.topic and span.topic.startswith(STATE_TOPIC_PREFIX):
-            namespace = span.topic[len(STATE_TOPIC_PREFIX):]
-            writers = [s for s in ordered if s.span_id != span.span_id
-                       and s.started <= span.started
-                       and any(w.namespace == namespace for w in s.state_writes)]
+            namespace = span.topic[len(STATE_TOPIC_PREFIX) :]
+            writers = [
+                s
+                for s in ordered
+                if s.span_id != span.span_id
+                and s.started <= span.started
+                and any(w.namespace == namespace for w in s.state_writes)
+            ]
             return writers[-1].span_id if writers else None
         return None
     if span.kind == "emit" and span.step is not None:
-        earlier = [s for s in ordered if s.span_id != span.span_id and s.kind == "handler"
-                   and s.step == span.step and s.started <= span.started]
+        earlier = [
+            s
+            for s in ordered
+            if s.span_id != span.span_id
+            and s.kind == "handler"
+            and s.step == span.step
+            and s.started <= span.started
+        ]
         return earlier[-1].span_id if earlier else None
     return None
 

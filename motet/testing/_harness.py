@@ -80,13 +80,25 @@ class TestRuntime:
     def now(self) -> datetime:
         return self.clock.now_datetime()
 
-    async def emit(self, topic: str, data: Any = None, *, group: str | None = None,
-                   priority: int = 0, trace_id: str | None = None) -> str:
+    async def emit(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        group: str | None = None,
+        priority: int = 0,
+        trace_id: str | None = None,
+    ) -> str:
         """Publish a message as if a step had emitted it (no `emits` check)."""
         assert self.runtime.router is not None
         return await self.runtime.router.publish(
-            topic, data, trace_id=trace_id or new_id(), group=group, priority=priority,
-            source="test")
+            topic,
+            data,
+            trace_id=trace_id or new_id(),
+            group=group,
+            priority=priority,
+            source="test",
+        )
 
     @property
     def state(self) -> StateStore:
@@ -138,8 +150,11 @@ class TestRuntime:
         return [e.data for e in self._envelopes.get(topic, ())]
 
     def log_messages(self, step: str | None = None, *, level: str | None = None) -> list[str]:
-        return [r.message for r in self.logs
-                if (step is None or r.step == step) and (level is None or r.level == level)]
+        return [
+            r.message
+            for r in self.logs
+            if (step is None or r.step == step) and (level is None or r.level == level)
+        ]
 
     def logs_of(self, step: str) -> list[LogRecord]:
         return [r for r in self.logs if r.step == step]
@@ -158,9 +173,14 @@ class TestRuntime:
 
 @asynccontextmanager
 async def open_test_runtime(
-    steps: Sequence[Step] | str | Path = "steps", *, start: datetime | None = None,
-    project: ProjectConfig | None = None, backend: Backend | None = None,
-    retry_jitter: float = 0.0, root: str | Path = ".", log_to_stdout: bool = False,
+    steps: Sequence[Step] | str | Path = "steps",
+    *,
+    start: datetime | None = None,
+    project: ProjectConfig | None = None,
+    backend: Backend | None = None,
+    retry_jitter: float = 0.0,
+    root: str | Path = ".",
+    log_to_stdout: bool = False,
 ) -> AsyncIterator[TestRuntime]:
     """Open a runtime for a test.
 
@@ -176,10 +196,13 @@ async def open_test_runtime(
         project = load_project(Path(root))
     anchor = start if start is not None else datetime.fromisoformat("2026-01-01T00:00:00+00:00")
     runtime = Runtime(
-        steps, backend=backend if backend is not None else MemoryBackend(),
-        project=project, clock=WallClock(anchor),
-        options=RuntimeOptions(retry_jitter=retry_jitter, log_sink=log_to_stdout,
-                               shutdown_timeout=0.0),
+        steps,
+        backend=backend if backend is not None else MemoryBackend(),
+        project=project,
+        clock=WallClock(anchor),
+        options=RuntimeOptions(
+            retry_jitter=retry_jitter, log_sink=log_to_stdout, shutdown_timeout=0.0
+        ),
     )
     harness = TestRuntime(runtime)
     async with running(runtime):
@@ -189,11 +212,16 @@ async def open_test_runtime(
 
 def _check_clock(backend: Backend | None) -> None:
     clock = trio.lowlevel.current_clock()
-    if (backend is None or isinstance(backend, MemoryBackend)
-            or not isinstance(clock, MockClock) or clock.autojump_threshold > 0):
+    if (
+        backend is None
+        or isinstance(backend, MemoryBackend)
+        or not isinstance(clock, MockClock)
+        or clock.autojump_threshold > 0
+    ):
         return
     raise ValueError(
         f"open_test_runtime: the {getattr(backend, 'name', type(backend).__name__)} backend "
         "works in threads or over sockets, and under an autojump MockClock virtual time leaps "
         "while it waits (leases expire, timeouts fire). Run such a test on real time (drop "
-        "autojump_clock), or use the memory backend (the default) for virtual time.")
+        "autojump_clock), or use the memory backend (the default) for virtual time."
+    )

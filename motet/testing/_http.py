@@ -48,13 +48,22 @@ class TestClient:
 
             assert self._runtime.dispatcher is not None
             self._app = build_app(
-                [step for step in self._runtime.steps], self._runtime.dispatcher,
-                converter=self._runtime.converter, options=GatewayOptions())
+                [step for step in self._runtime.steps],
+                self._runtime.dispatcher,
+                converter=self._runtime.converter,
+                options=GatewayOptions(),
+            )
         return self._app
 
     async def request(
-        self, method: str, path: str, *, json: Any = _MISSING, data: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None, query: Mapping[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _MISSING,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, Any] | None = None,
     ) -> HttpResult:
         client = self._quart().test_client()
         kwargs: dict[str, Any] = {"method": method.upper(), "headers": dict(headers or {})}
@@ -66,9 +75,11 @@ class TestClient:
             kwargs["query_string"] = dict(query)
         response = await client.open(path, **kwargs)
         body = await response.get_data()
-        return HttpResult(status=response.status_code,
-                          headers={k.lower(): v for k, v in response.headers.items()},
-                          body=body if isinstance(body, bytes) else body.encode())
+        return HttpResult(
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            body=body if isinstance(body, bytes) else body.encode(),
+        )
 
     async def get(self, path: str, **kwargs: Any) -> HttpResult:
         return await self.request("GET", path, **kwargs)

@@ -25,7 +25,8 @@ from ._harness import TestRuntime, open_test_runtime
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "motet(steps=..., start=...): configure the motet_app fixture")
+        "markers", "motet(steps=..., start=...): configure the motet_app fixture"
+    )
 
 
 @pytest.fixture
@@ -34,7 +35,8 @@ async def motet_app(request: pytest.FixtureRequest) -> AsyncIterator[TestRuntime
         raise pytest.UsageError(
             f"{request.node.name}: the motet_app fixture runs on virtual time; add "
             "`autojump_clock` to the test's arguments, e.g. "
-            "`async def test_x(motet_app, autojump_clock):`")
+            "`async def test_x(motet_app, autojump_clock):`"
+        )
     marker = request.node.get_closest_marker("motet")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
     steps = options.pop("steps", "steps")

@@ -51,7 +51,7 @@ async def started_then_wait(name: str, gate: str) -> None:
 STEPS = {
     "steps/__init__.py": "",
     "steps/gate.py": GATE,
-    "steps/orders_step.py": '''\
+    "steps/orders_step.py": """\
 import attrs
 
 from motet import http
@@ -71,8 +71,8 @@ async def handler(request, ctx):
     await ctx.state.set("orders", request.body.id, {"qty": request.body.qty})
     await ctx.emit("order.placed", {"id": request.body.id, "qty": request.body.qty})
     return {"status": 201, "body": {"id": request.body.id}}
-''',
-    "steps/get_order_step.py": '''\
+""",
+    "steps/get_order_step.py": """\
 from motet import http
 
 config = {"name": "GetOrder", "triggers": [http("GET", "/orders/:id")], "flows": ["orders"]}
@@ -84,8 +84,8 @@ async def handler(request, ctx):
     if order is None:
         return {"status": 404, "body": {"error": "no such order"}}
     return {"status": 200, "body": {**order, "done": done is not None}}
-''',
-    "steps/ship_step.py": '''\
+""",
+    "steps/ship_step.py": """\
 import attrs
 
 from motet import queue
@@ -107,8 +107,8 @@ async def handler(order, ctx):
     if order.id.startswith("slow"):
         await started_then_wait(f"ship-{order.id}", "ship.open")
     await ctx.state.set("done", order.id, {"shipped": True})
-''',
-    "steps/slow_step.py": '''\
+""",
+    "steps/slow_step.py": """\
 from motet import http
 
 from steps.gate import started_then_wait
@@ -123,8 +123,8 @@ async def handler(request, ctx):
     await ctx.state.set("orders", order_id, {"qty": 1})
     await ctx.emit("order.placed", {"id": order_id, "qty": 1})
     return {"status": 200, "body": {"id": order_id}}
-''',
-    "steps/fail_step.py": '''\
+""",
+    "steps/fail_step.py": """\
 from motet import queue
 
 config = {"name": "AlwaysFails",
@@ -133,15 +133,18 @@ config = {"name": "AlwaysFails",
 
 async def handler(data, ctx):
     raise RuntimeError(f"cannot do {data!r}")
-''',
+""",
 }
 
 
 # Steps that import no helper module of the project, for tests that load steps in the test
 # process itself (every project's helpers would be the one cached `steps` package there).
-BASIC_STEPS = {k: v for k, v in STEPS.items()
-               if k not in ("steps/gate.py", "steps/ship_step.py", "steps/slow_step.py")}
-BASIC_STEPS["steps/ship_step.py"] = '''\
+BASIC_STEPS = {
+    k: v
+    for k, v in STEPS.items()
+    if k not in ("steps/gate.py", "steps/ship_step.py", "steps/slow_step.py")
+}
+BASIC_STEPS["steps/ship_step.py"] = """\
 from motet import queue
 
 config = {"name": "Ship", "triggers": [queue("order.placed")], "flows": ["orders"]}
@@ -149,11 +152,12 @@ config = {"name": "Ship", "triggers": [queue("order.placed")], "flows": ["orders
 
 async def handler(order, ctx):
     await ctx.state.set("done", order["id"], {"shipped": True})
-'''
+"""
 
 
-def write_project(root: Path, *, toml: str | None = MOTET_TOML,
-                  files: dict[str, str] | None = None) -> Path:
+def write_project(
+    root: Path, *, toml: str | None = MOTET_TOML, files: dict[str, str] | None = None
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "gates").mkdir(exist_ok=True)
     if toml is not None:
@@ -182,18 +186,29 @@ class Motet:
 
     def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.root = root
-        environment = {**os.environ, "MOTET_TEST_GATES": str(root / "gates"),
-                       "PYTHONUNBUFFERED": "1", **(env or {})}
+        environment = {
+            **os.environ,
+            "MOTET_TEST_GATES": str(root / "gates"),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "motet.cli", *args], cwd=root, env=environment,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "motet.cli", *args],
+            cwd=root,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, self.stdout),
-                             daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, self.stderr),
-                             daemon=True),
+            threading.Thread(
+                target=self._read, args=(self.process.stdout, self.stdout), daemon=True
+            ),
+            threading.Thread(
+                target=self._read, args=(self.process.stderr, self.stderr), daemon=True
+            ),
         ]
         for reader in self._readers:
             reader.start()
@@ -215,24 +230,32 @@ class Motet:
 
     def started(self, count: int = 1) -> str:
         """The URL of the `count`-th runtime start logged (a restart logs another)."""
+
         def urls() -> list[str]:
-            return [r["urls"][0] for r in self.records()
-                    if r.get("msg") == "motet runtime started" and r.get("urls")]
+            return [
+                r["urls"][0]
+                for r in self.records()
+                if r.get("msg") == "motet runtime started" and r.get("urls")
+            ]
 
         def ready() -> list[str]:
             found = urls()
             if len(found) >= count:
                 return found
             if self.process.poll() is not None:
-                raise AssertionError(f"motet exited with {self.process.returncode} before "
-                                     f"start #{count}; stderr: {self.stderr}")
+                raise AssertionError(
+                    f"motet exited with {self.process.returncode} before "
+                    f"start #{count}; stderr: {self.stderr}"
+                )
             return []
 
         return str(wait_until(ready, f"start #{count}; stderr: {self.stderr}")[count - 1])
 
     def wait_stderr(self, text: str) -> None:
-        wait_until(lambda: any(text in line for line in self.stderr),
-                   f"{text!r} on stderr; stderr so far: {self.stderr}")
+        wait_until(
+            lambda: any(text in line for line in self.stderr),
+            f"{text!r} on stderr; stderr so far: {self.stderr}",
+        )
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.process.send_signal(signum)
@@ -243,8 +266,9 @@ class Motet:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"motet did not exit within {deadline:g} s; "
-                                 f"stderr: {self.stderr}") from None
+            raise AssertionError(
+                f"motet did not exit within {deadline:g} s; stderr: {self.stderr}"
+            ) from None
         for reader in self._readers:
             reader.join(DEADLINE)
         for stream in (self.process.stdout, self.process.stderr):
@@ -258,12 +282,18 @@ class Motet:
         self.wait()
 
 
-def run_motet(root: Path, *args: str,
-              deadline: float = DEADLINE) -> subprocess.CompletedProcess[str]:
+def run_motet(
+    root: Path, *args: str, deadline: float = DEADLINE
+) -> subprocess.CompletedProcess[str]:
     """Run a short command to completion."""
-    return subprocess.run([sys.executable, "-m", "motet.cli", *args], cwd=root, text=True,
-                          capture_output=True, timeout=deadline,
-                          env={**os.environ, "MOTET_TEST_GATES": str(root / "gates")})
+    return subprocess.run(
+        [sys.executable, "-m", "motet.cli", *args],
+        cwd=root,
+        text=True,
+        capture_output=True,
+        timeout=deadline,
+        env={**os.environ, "MOTET_TEST_GATES": str(root / "gates")},
+    )
 
 
 def get_json(url: str) -> tuple[int, Any]:

@@ -37,8 +37,9 @@ def run_the_steps(root: Path) -> list[Any]:
 
     async def work() -> list[Any]:
         backend = backend_from_url("sqlite", root=root)
-        async with open_test_runtime("steps", root=root, backend=backend,
-                                     project=load_project(root)) as app:
+        async with open_test_runtime(
+            "steps", root=root, backend=backend, project=load_project(root)
+        ) as app:
             await app.settle()
             return list(await app.runtime.backend.dead_letters(None, limit=100))
 
@@ -77,18 +78,25 @@ def test_emit_then_the_steps_handle_it(root: Path) -> None:
     assert motet(root, "state", "list").output.splitlines() == ["done"]
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["emit", "order.placed", "{id: 1}"], "DATA is not JSON"),
-    (["emit", "order.placed", "'x'"], "DATA is not JSON"),
-    (["emit", "no.such.topic", "{}"], "no step subscribes to topic 'no.such.topic'; "
-                                      "subscribed topics: order.placed, work.fail"),
-    (["emit", "cron:Ship", "{}"], "internal to motet"),
-    (["dlq", "redrive", "0123"], "no dead letter with id 0123"),
-    (["new", "has space"], "not a usable project name"),
-    (["state", "list", "--backend", "sqlite://host/x.db"], "--backend: backend"),
-])
-def test_a_wrong_argument_is_one_line_and_status_2(root: Path, args: list[str],
-                                                    expected: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["emit", "order.placed", "{id: 1}"], "DATA is not JSON"),
+        (["emit", "order.placed", "'x'"], "DATA is not JSON"),
+        (
+            ["emit", "no.such.topic", "{}"],
+            "no step subscribes to topic 'no.such.topic'; "
+            "subscribed topics: order.placed, work.fail",
+        ),
+        (["emit", "cron:Ship", "{}"], "internal to motet"),
+        (["dlq", "redrive", "0123"], "no dead letter with id 0123"),
+        (["new", "has space"], "not a usable project name"),
+        (["state", "list", "--backend", "sqlite://host/x.db"], "--backend: backend"),
+    ],
+)
+def test_a_wrong_argument_is_one_line_and_status_2(
+    root: Path, args: list[str], expected: str
+) -> None:
     result = motet(root, *args)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("motet: error: ") and expected in result.stderr
@@ -96,11 +104,17 @@ def test_a_wrong_argument_is_one_line_and_status_2(root: Path, args: list[str],
 
 
 def test_emit_refuses_data_its_subscriber_would_dead_letter(tmp_path: Path) -> None:
-    files = {**BASIC_STEPS, "steps/ship_step.py": BASIC_STEPS["steps/ship_step.py"].replace(
-        'queue("order.placed")', 'queue("order.placed", input=Placed)').replace(
-        "from motet import queue\n", "from typing import TypedDict\n\nfrom motet import queue\n"
-        "\n\nclass Placed(TypedDict):\n    id: str\n    qty: int\n").replace(
-        'order["id"]', 'order["id"]')}
+    files = {
+        **BASIC_STEPS,
+        "steps/ship_step.py": BASIC_STEPS["steps/ship_step.py"]
+        .replace('queue("order.placed")', 'queue("order.placed", input=Placed)')
+        .replace(
+            "from motet import queue\n",
+            "from typing import TypedDict\n\nfrom motet import queue\n"
+            "\n\nclass Placed(TypedDict):\n    id: str\n    qty: int\n",
+        )
+        .replace('order["id"]', 'order["id"]'),
+    }
     root = write_project(tmp_path / "typed", files=files)
     result = motet(root, "emit", "order.placed", '{"id": "o1", "qty": "one"}')
     assert result.exit_code == 2
@@ -151,9 +165,13 @@ def test_a_folder_without_steps_says_where_to_run(tmp_path: Path) -> None:
 
 
 def test_a_broken_step_file_names_the_file_and_field(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "bad", files={
-        "steps/x_step.py": 'config = {"name": "X", "triggers": [{"type": "queue"}]}\n'
-                           'async def handler(i, ctx):\n    pass\n'})
+    root = write_project(
+        tmp_path / "bad",
+        files={
+            "steps/x_step.py": 'config = {"name": "X", "triggers": [{"type": "queue"}]}\n'
+            "async def handler(i, ctx):\n    pass\n"
+        },
+    )
     result = motet(root, "graph")
     assert result.exit_code == 2
     assert "x_step.py" in result.stderr and "field" in result.stderr
@@ -163,7 +181,8 @@ def test_a_broken_step_file_names_the_file_and_field(tmp_path: Path) -> None:
 
 
 def test_a_bug_outside_motet_errors_is_one_line_pointing_at_debug(
-        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from motet.cli import _inspect
 
     def broken(steps: Any) -> str:

@@ -11,7 +11,7 @@ import httpx
 from ._project import DEADLINE, Motet, wait_until, write_project
 
 HELPER = 'GREETING = "{}"\n'
-GREET_STEP = '''\
+GREET_STEP = """\
 from motet import http
 
 from steps.words import GREETING
@@ -24,7 +24,7 @@ async def handler(request, ctx):
     count = (await ctx.state.get("counts", name) or 0) + 1
     await ctx.state.set("counts", name, count)
     return {"status": 200, "body": {"text": f"{GREETING}, {name}", "count": count}}
-'''
+"""
 
 
 def _greet(url: str, name: str) -> tuple[int, object]:
@@ -33,9 +33,14 @@ def _greet(url: str, name: str) -> tuple[int, object]:
 
 
 def test_dev_restarts_on_change_keeps_state_and_survives_a_broken_step(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", files={
-        "steps/__init__.py": "", "steps/words.py": HELPER.format("Hello"),
-        "steps/greet_step.py": GREET_STEP})
+    root = write_project(
+        tmp_path / "app",
+        files={
+            "steps/__init__.py": "",
+            "steps/words.py": HELPER.format("Hello"),
+            "steps/greet_step.py": GREET_STEP,
+        },
+    )
     dev = Motet(root, "dev", "--port", "0", "--log-format", "json")
     try:
         url = dev.started(1)
@@ -50,8 +55,9 @@ def test_dev_restarts_on_change_keeps_state_and_survives_a_broken_step(tmp_path:
         # A broken step: the child reports it in one line and dev waits for the fix.
         (root / "steps" / "broken_step.py").write_text("config = {'name': 'B'}\n")
         dev.wait_stderr("the app exited with status 2")
-        assert any("broken_step.py" in line and line.startswith("motet: error: ")
-                   for line in dev.stderr)
+        assert any(
+            "broken_step.py" in line and line.startswith("motet: error: ") for line in dev.stderr
+        )
         assert not any("Traceback" in line for line in dev.stderr)
         (root / "steps" / "broken_step.py").unlink()
         url = dev.started(3)
@@ -65,8 +71,10 @@ def test_dev_restarts_on_change_keeps_state_and_survives_a_broken_step(tmp_path:
 
 
 def test_dev_while_waiting_for_a_fix_stops_on_a_signal(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", files={
-        "steps/__init__.py": "", "steps/bad_step.py": "raise ImportError('nope')\n"})
+    root = write_project(
+        tmp_path / "app",
+        files={"steps/__init__.py": "", "steps/bad_step.py": "raise ImportError('nope')\n"},
+    )
     dev = Motet(root, "dev", "--port", "0")
     try:
         dev.wait_stderr("the app exited with status 2")
@@ -77,11 +85,26 @@ def test_dev_while_waiting_for_a_fix_stops_on_a_signal(tmp_path: Path) -> None:
 
 
 def test_dev_passes_its_flags_to_the_app(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", files={
-        "steps/__init__.py": "", "steps/words.py": HELPER.format("Hi"),
-        "steps/greet_step.py": GREET_STEP})
-    dev = Motet(root, "dev", "--port", "0", "--backend", "memory", "--log-format", "json",
-                "--log-level", "debug")
+    root = write_project(
+        tmp_path / "app",
+        files={
+            "steps/__init__.py": "",
+            "steps/words.py": HELPER.format("Hi"),
+            "steps/greet_step.py": GREET_STEP,
+        },
+    )
+    dev = Motet(
+        root,
+        "dev",
+        "--port",
+        "0",
+        "--backend",
+        "memory",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+    )
     try:
         url = dev.started()
         assert _greet(url, "bo") == (200, {"text": "Hi, bo", "count": 1})
@@ -103,9 +126,14 @@ def _refused(url: str) -> bool:
 
 
 def test_the_app_stops_when_dev_itself_is_killed(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", files={
-        "steps/__init__.py": "", "steps/words.py": HELPER.format("Hi"),
-        "steps/greet_step.py": GREET_STEP})
+    root = write_project(
+        tmp_path / "app",
+        files={
+            "steps/__init__.py": "",
+            "steps/words.py": HELPER.format("Hi"),
+            "steps/greet_step.py": GREET_STEP,
+        },
+    )
     dev = Motet(root, "dev", "--port", "0", "--log-format", "json")
     try:
         url = dev.started()

@@ -23,9 +23,14 @@ def test_new_project_passes_its_own_test_and_serves(tmp_path: Path) -> None:
 
     # The user's `python -m pytest` in the new folder: only its own test and config.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                           cwd=root, text=True, capture_output=True, timeout=DEADLINE * 4,
-                           env=env)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        text=True,
+        capture_output=True,
+        timeout=DEADLINE * 4,
+        env=env,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
 
@@ -34,13 +39,17 @@ def test_new_project_passes_its_own_test_and_serves(tmp_path: Path) -> None:
 
     app = Motet(root, "start", "--port", "0")
     try:
-        line = wait_until(lambda: next((x for x in app.stdout if "runtime started" in x), None),
-                          f"the app to start; stderr {app.stderr}")
+        line = wait_until(
+            lambda: next((x for x in app.stdout if "runtime started" in x), None),
+            f"the app to start; stderr {app.stderr}",
+        )
         url = line.split('urls=["', 1)[1].split('"', 1)[0]
         r = httpx.post(f"{url}/greet", json={"name": "Ada"}, timeout=DEADLINE)
         assert r.status_code == 202 and r.json()["status"] == "queued"
-        wait_until(lambda: run_motet(root, "state", "get", "greetings", "Ada").returncode == 0,
-                   "the greeting to be stored")
+        wait_until(
+            lambda: run_motet(root, "state", "get", "greetings", "Ada").returncode == 0,
+            "the greeting to be stored",
+        )
         app.signal(signal.SIGTERM)
         assert app.wait() == 0
     finally:

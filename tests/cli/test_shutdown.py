@@ -26,7 +26,8 @@ def _post_in_background(url: str, results: dict[str, Any], key: str) -> threadin
 
 
 def test_sigterm_lets_requests_and_handlers_in_flight_finish_and_loses_nothing(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = write_project(tmp_path / "app")
     app = Motet(root, "start", "--port", "0")
     try:
@@ -40,8 +41,10 @@ def test_sigterm_lets_requests_and_handlers_in_flight_finish_and_loses_nothing(
         # Two requests whose handlers wait at their gate.
         results: dict[str, Any] = {}
         threads = [_post_in_background(f"{url}/slow/{i}", results, i) for i in ("r1", "r2")]
-        wait_until(lambda: has_started(root, "request-r1") and has_started(root, "request-r2"),
-                   "both slow requests to be in their handlers")
+        wait_until(
+            lambda: has_started(root, "request-r1") and has_started(root, "request-r2"),
+            "both slow requests to be in their handlers",
+        )
 
         app.signal(signal.SIGTERM)
         app.wait_stderr("stopping")
@@ -69,8 +72,10 @@ def test_sigterm_lets_requests_and_handlers_in_flight_finish_and_loses_nothing(
     try:
         url = again.started()
         for order_id in ("slow-a", "slow-b", "slow-c", "r1", "r2"):
-            wait_until(lambda o=order_id: get_json(f"{url}/orders/{o}") == (
-                200, {"qty": 1, "done": True}), f"order {order_id} to be shipped")
+            wait_until(
+                lambda o=order_id: get_json(f"{url}/orders/{o}") == (200, {"qty": 1, "done": True}),
+                f"order {order_id} to be shipped",
+            )
         again.signal(signal.SIGINT)
         assert again.wait() == 0
     finally:
@@ -86,8 +91,10 @@ def test_a_second_signal_stops_at_once(tmp_path: Path) -> None:
         thread = _post_in_background(f"{url}/slow/r1", results, "r1")
         r = httpx.post(f"{url}/orders", json={"id": "slow-a", "qty": 1}, timeout=DEADLINE)
         assert r.status_code == 201
-        wait_until(lambda: has_started(root, "request-r1") and has_started(root, "ship-slow-a"),
-                   "a request and a queue handler to be running")
+        wait_until(
+            lambda: has_started(root, "request-r1") and has_started(root, "ship-slow-a"),
+            "a request and a queue handler to be running",
+        )
         app.signal(signal.SIGTERM)
         app.wait_stderr("stopping")
         app.signal(signal.SIGTERM)

@@ -28,15 +28,27 @@ def _stop(app: Motet) -> None:
 
 def test_start_serves_the_project_and_its_queues_on_the_flags_port(tmp_path: Path) -> None:
     root = write_project(tmp_path / "app", files=BASIC_STEPS)
-    app = Motet(root, "start", "--port", "0", "--host", "127.0.0.1", "--backend", "memory",
-                "--log-level", "info")
+    app = Motet(
+        root,
+        "start",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--backend",
+        "memory",
+        "--log-level",
+        "info",
+    )
     try:
         url = app.started()
         assert url.startswith("http://127.0.0.1:")
         r = httpx.post(f"{url}/orders", json={"id": "o1", "qty": 2}, timeout=DEADLINE)
         assert r.status_code == 201 and r.headers["x-trace-id"]
-        wait_until(lambda: get_json(f"{url}/orders/o1") == (200, {"qty": 2, "done": True}),
-                   "the queue step to ship o1")
+        wait_until(
+            lambda: get_json(f"{url}/orders/o1") == (200, {"qty": 2, "done": True}),
+            "the queue step to ship o1",
+        )
         bad = httpx.post(f"{url}/orders", json={"id": "o2", "qty": "two"}, timeout=DEADLINE)
         assert bad.status_code == 400
         assert bad.headers["content-type"] == "application/problem+json"
@@ -49,11 +61,16 @@ def test_start_serves_the_project_and_its_queues_on_the_flags_port(tmp_path: Pat
 
 
 def test_start_reads_tool_motet_in_pyproject_and_flags_override_it(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", toml=None, files={
-        f"src/{k.removeprefix('steps/')}": v for k, v in BASIC_STEPS.items()})
+    root = write_project(
+        tmp_path / "app",
+        toml=None,
+        files={f"src/{k.removeprefix('steps/')}": v for k, v in BASIC_STEPS.items()},
+    )
     (root / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.motet]\nsteps = "src"\nbackend = "sqlite"\n'
-        'log_format = "json"\nport = 1\n', encoding="utf-8")
+        'log_format = "json"\nport = 1\n',
+        encoding="utf-8",
+    )
     app = Motet(root, "start", "--port", "0")
     try:
         url = app.started()
@@ -65,13 +82,27 @@ def test_start_reads_tool_motet_in_pyproject_and_flags_override_it(tmp_path: Pat
 
 
 def test_pretty_logs_and_a_steps_folder_flag(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", toml=None, files={
-        f"jobs/{k.removeprefix('steps/')}": v for k, v in BASIC_STEPS.items()})
-    app = Motet(root, "start", "--port", "0", "--steps", "jobs", "--backend", "memory",
-                "--log-format", "pretty")
+    root = write_project(
+        tmp_path / "app",
+        toml=None,
+        files={f"jobs/{k.removeprefix('steps/')}": v for k, v in BASIC_STEPS.items()},
+    )
+    app = Motet(
+        root,
+        "start",
+        "--port",
+        "0",
+        "--steps",
+        "jobs",
+        "--backend",
+        "memory",
+        "--log-format",
+        "pretty",
+    )
     try:
-        line = wait_until(lambda: next((x for x in app.stdout if "runtime started" in x), None),
-                          "the start line")
+        line = wait_until(
+            lambda: next((x for x in app.stdout if "runtime started" in x), None), "the start line"
+        )
         assert "INFO" in line and not line.startswith("{")
         url = json.loads(line.split("urls=", 1)[1])[0]
         assert get_json(f"{url}/orders/none")[0] == 404
@@ -95,10 +126,14 @@ def test_a_port_in_use_is_one_clear_line_and_status_1(tmp_path: Path) -> None:
 
 
 def test_a_broken_step_is_one_line_naming_file_and_field_with_status_2(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", files={
-        **BASIC_STEPS,
-        "steps/bad_step.py": 'config = {"name": "Bad", "type": "api", "method": "POST", '
-                             '"path": "pets"}\n\nasync def handler(req, ctx):\n    return {}\n'})
+    root = write_project(
+        tmp_path / "app",
+        files={
+            **BASIC_STEPS,
+            "steps/bad_step.py": 'config = {"name": "Bad", "type": "api", "method": "POST", '
+            '"path": "pets"}\n\nasync def handler(req, ctx):\n    return {}\n',
+        },
+    )
     result = run_motet(root, "start", "--port", "0")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -108,8 +143,10 @@ def test_a_broken_step_is_one_line_naming_file_and_field_with_status_2(tmp_path:
 
 
 def test_a_step_that_raises_on_import_is_one_line(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", files={
-        **BASIC_STEPS, "steps/boom_step.py": "raise RuntimeError('no config for you')\n"})
+    root = write_project(
+        tmp_path / "app",
+        files={**BASIC_STEPS, "steps/boom_step.py": "raise RuntimeError('no config for you')\n"},
+    )
     result = run_motet(root, "start", "--port", "0")
     assert result.returncode == 2
     assert result.stderr.startswith("motet: error: ") and "boom_step.py" in result.stderr
@@ -117,23 +154,27 @@ def test_a_step_that_raises_on_import_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_broken_config_names_the_file_and_field(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "app", toml='port = 3000\n[queues."order.placed"]\n'
-                         'max_retries = "many"\n', files=BASIC_STEPS)
+    root = write_project(
+        tmp_path / "app",
+        toml='port = 3000\n[queues."order.placed"]\nmax_retries = "many"\n',
+        files=BASIC_STEPS,
+    )
     result = run_motet(root, "start", "--port", "0")
     assert result.returncode == 2
-    assert "motet.toml" in result.stderr and "queues.\"order.placed\".max_retries" in (
-        result.stderr.replace("'", "")), result.stderr
+    assert "motet.toml" in result.stderr and 'queues."order.placed".max_retries' in (
+        result.stderr.replace("'", "")
+    ), result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_database_that_cannot_be_opened_is_status_1(tmp_path: Path) -> None:
     root = write_project(tmp_path / "app", files=BASIC_STEPS)
     (root / "not-a-folder").write_text("a file where a folder should be")
-    unwritable = run_motet(root, "start", "--port", "0", "--backend",
-                           "sqlite:not-a-folder/motet.db")
+    unwritable = run_motet(
+        root, "start", "--port", "0", "--backend", "sqlite:not-a-folder/motet.db"
+    )
     assert unwritable.returncode == 1, unwritable.stderr
-    assert unwritable.stderr.startswith("motet: error: ") and "Traceback" not in (
-        unwritable.stderr)
+    assert unwritable.stderr.startswith("motet: error: ") and "Traceback" not in (unwritable.stderr)
     assert "not-a-folder" in unwritable.stderr
     (root / "corrupt.db").write_bytes(b"this is not a database" * 300)
     corrupt = run_motet(root, "start", "--port", "0", "--backend", "sqlite:corrupt.db")

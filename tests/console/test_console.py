@@ -28,17 +28,25 @@ from motet.steps import load_steps
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SEEDED = {"messageId": "msg-seeded-outage", "text": "sent during the outage",
-          "priority": "high"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SEEDED = {"messageId": "msg-seeded-outage", "text": "sent during the outage", "priority": "high"}
 
 
 def require_chromium() -> None:
     if Path(CHROMIUM).is_file():
         return
-    reason = ("the browser tests need Debian's chromium (apt-get install -y chromium); "
-              f"not found at {CHROMIUM}")
+    reason = (
+        "the browser tests need Debian's chromium (apt-get install -y chromium); "
+        f"not found at {CHROMIUM}"
+    )
     if os.environ.get("MOTET_REQUIRE_CHROMIUM") == "1":
         pytest.fail(reason + " and MOTET_REQUIRE_CHROMIUM=1 is set")
     pytest.skip(reason)
@@ -82,7 +90,8 @@ def drive_console(url: str, shots: Path) -> dict[str, Any]:
             # Endpoint tester: send a request, see the response and its trace.
             page.goto(f"{url}/_console/#endpoints/POST /messages")
             page.get_by_test_id("tester-body").fill(
-                '{"text": "hello from the browser", "priority": "high"}')
+                '{"text": "hello from the browser", "priority": "high"}'
+            )
             page.get_by_test_id("tester-send").click()
             expect(page.get_by_test_id("tester-status")).to_contain_text("200")
             expect(page.get_by_test_id("tester-response-body")).to_contain_text("enqueued")
@@ -117,7 +126,8 @@ def drive_console(url: str, shots: Path) -> dict[str, Any]:
             # Queues: the seeded dead letter, inspected and re-driven.
             page.goto(f"{url}/_console/#queues")
             letter = page.get_by_test_id("dead-letters").locator(
-                "tr[data-dead-letter]", has_text="simulated outage")
+                "tr[data-dead-letter]", has_text="simulated outage"
+            )
             expect(letter).to_be_visible()
             letter.get_by_role("button", name="Inspect").click()
             expect(page.locator("pre.json-view")).to_contain_text("msg-seeded-outage")
@@ -134,8 +144,9 @@ def drive_console(url: str, shots: Path) -> dict[str, Any]:
             expect(items.locator("tr", has_text="msg-seeded-outage")).to_contain_text("processed")
             page.screenshot(path=str(shots / "07-state.png"))
             page.goto(f"{url}/_console/#cron")
-            expect(page.get_by_test_id("cron-table").locator("tr", has_text="CleanupMessages")
-                   ).to_contain_text("in ")
+            expect(
+                page.get_by_test_id("cron-table").locator("tr", has_text="CleanupMessages")
+            ).to_contain_text("in ")
             page.screenshot(path=str(shots / "08-cron.png"))
         finally:
             browser.close()
@@ -151,9 +162,13 @@ async def test_console_in_headless_chromium(tmp_path: Path) -> None:
     steps = load_steps(ROOT / "steps")
     await seed_dead_letter(db, Runtime(steps, backend=SqliteBackend(db), project=project))
     with trio.fail_after(60):
-        async with open_runtime(steps, backend=SqliteBackend(db), project=project,
-                                serve=GatewayOptions(port=0),
-                                options=RuntimeOptions(log_sink=False)) as runtime:
+        async with open_runtime(
+            steps,
+            backend=SqliteBackend(db),
+            project=project,
+            serve=GatewayOptions(port=0),
+            options=RuntimeOptions(log_sink=False),
+        ) as runtime:
             url = runtime.gateway_urls[0]
             seen = await trio.to_thread.run_sync(drive_console, url, shots)
             value = await runtime.backend.state_get("messages", SEEDED["messageId"])
@@ -162,13 +177,22 @@ async def test_console_in_headless_chromium(tmp_path: Path) -> None:
     assert seen["log_rows"] >= 4
     assert isinstance(value, dict) and value["status"] == "processed"
     assert (tmp_path / "telemetry.db").is_file()
-    for name in ("01-flows", "02-endpoint-tester", "03-logs", "04-trace", "05-dead-letter",
-                 "06-redriven", "07-state", "08-cron"):
+    for name in (
+        "01-flows",
+        "02-endpoint-tester",
+        "03-logs",
+        "04-trace",
+        "05-dead-letter",
+        "06-redriven",
+        "07-state",
+        "08-cron",
+    ):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 
 
 def test_missing_chromium_fails_when_required_and_skips_otherwise(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import tests.console.test_console as module
 
     monkeypatch.setattr(module, "CHROMIUM", str(tmp_path / "no-chromium"))

@@ -76,8 +76,9 @@ def query(root: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def wait_until(condition: Callable[[], Any], what: str, deadline: float = DEADLINE,
-               interval: float = 0.02) -> Any:
+def wait_until(
+    condition: Callable[[], Any], what: str, deadline: float = DEADLINE, interval: float = 0.02
+) -> Any:
     """Poll `condition` until truthy or the deadline; returns its value."""
     end = time.monotonic() + deadline
     while True:
@@ -108,15 +109,23 @@ class Motet:
         for inherited in ("MOTET_INSTANCE", "MOTET_TOKEN"):  # as if run from a clean shell
             env.pop(inherited, None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "motet.cli", "--project", str(root), *args], cwd=root,
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)
+            [sys.executable, "-m", "motet.cli", "--project", str(root), *args],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._readers = [
             threading.Thread(target=self._read, args=(stream, lines), daemon=True)
-            for stream, lines in ((self.process.stdout, self.stdout),
-                                  (self.process.stderr, self.stderr))]
+            for stream, lines in (
+                (self.process.stdout, self.stdout),
+                (self.process.stderr, self.stderr),
+            )
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -142,23 +151,33 @@ class Motet:
 
     def started_urls(self) -> list[str]:
         """The URLs of every "motet runtime started" line so far."""
-        return [r["urls"][0] for r in self.log_records()
-                if r.get("msg") == "motet runtime started" and r.get("urls")]
+        return [
+            r["urls"][0]
+            for r in self.log_records()
+            if r.get("msg") == "motet runtime started" and r.get("urls")
+        ]
 
     def started(self, deadline: float = DEADLINE) -> str:
         """Wait for the runtime to serve; its URL."""
+
         def ready() -> str | None:
             if self.process.poll() is not None:
-                raise AssertionError(f"motet exited with {self.process.returncode} before "
-                                     f"serving:\n{self.output()}")
+                raise AssertionError(
+                    f"motet exited with {self.process.returncode} before serving:\n{self.output()}"
+                )
             urls = self.started_urls()
             return urls[0] if urls else None
 
         return str(wait_until(ready, "motet to start serving", deadline))
 
     def wait_stderr(self, text: str, deadline: float = DEADLINE) -> str:
-        return str(wait_until(lambda: next((x for x in list(self.stderr) if text in x), None),
-                              f"{text!r} on stderr", deadline))
+        return str(
+            wait_until(
+                lambda: next((x for x in list(self.stderr) if text in x), None),
+                f"{text!r} on stderr",
+                deadline,
+            )
+        )
 
     def signal(self, sig: int) -> None:
         self.process.send_signal(sig)
@@ -172,8 +191,9 @@ class Motet:
         try:
             return self.process.wait(deadline)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"motet did not exit within {deadline:g} s:\n"
-                                 f"{self.output()}") from None
+            raise AssertionError(
+                f"motet did not exit within {deadline:g} s:\n{self.output()}"
+            ) from None
 
     def output(self, last: int = 40) -> str:
         return "\n".join([*self.stderr[-last:], *self.stdout[-last:]])

@@ -35,7 +35,7 @@ lease = 1
 """
 
 STEPS = {
-    "jobs_step.py": '''\
+    "jobs_step.py": """\
 from motet import http
 
 config = {"name": "AcceptJob", "triggers": [http("POST", "/jobs/:topic/:id")],
@@ -46,8 +46,8 @@ async def handler(request, ctx):
     job_id = request.path_params["id"]
     await ctx.emit(request.path_params["topic"], {"id": job_id})
     return {"status": 202, "body": {"id": job_id}}
-''',
-    "work_step.py": '''\
+""",
+    "work_step.py": """\
 from motet import queue
 
 from steps.record import record
@@ -57,8 +57,8 @@ config = {"name": "Work", "triggers": [queue("job")]}
 
 async def handler(job, ctx):
     record(kind="work", id=job["id"], attempt=ctx.message.attempt)
-''',
-    "retry_step.py": '''\
+""",
+    "retry_step.py": """\
 from motet import queue
 
 from steps.record import record
@@ -71,8 +71,8 @@ async def handler(job, ctx):
     record(kind="retry", id=job["id"], attempt=attempt, now=ctx.now().timestamp())
     if attempt == 1:
         raise RuntimeError("first attempt fails on purpose")
-''',
-    "suicide_step.py": '''\
+""",
+    "suicide_step.py": """\
 import os
 import signal
 
@@ -86,7 +86,7 @@ config = {"name": "KillsItself", "triggers": [queue("suicide")]}
 async def handler(job, ctx):
     record(kind="suicide", id=job["id"], attempt=ctx.message.attempt)
     os.kill(os.getpid(), signal.SIGKILL)
-''',
+""",
 }
 
 
@@ -101,8 +101,12 @@ def handled(root: Path, kind: str) -> list[dict[str, Any]]:
 
 def leased_ids(root: Path, step: str) -> set[str]:
     """Ids of the messages leased (in flight) to `step` in the file as it is now."""
-    rows = query(root, "SELECT json_extract(envelope, '$.data.id') FROM messages "
-                       "WHERE subscription LIKE ? AND state = 'leased'", f"%{step}%")
+    rows = query(
+        root,
+        "SELECT json_extract(envelope, '$.data.id') FROM messages "
+        "WHERE subscription LIKE ? AND state = 'leased'",
+        f"%{step}%",
+    )
     return {row[0] for row in rows}
 
 
@@ -131,8 +135,9 @@ class LostAndDuplicated:
     seconds: float
 
 
-def kill_during_work(root: Path, *, jobs: int, seed: int, emits: int = 2,
-                     workers: int = 16) -> LostAndDuplicated:
+def kill_during_work(
+    root: Path, *, jobs: int, seed: int, emits: int = 2, workers: int = 16
+) -> LostAndDuplicated:
     rng = random.Random(seed)
     began = time.monotonic()
     accepted: set[str] = set()
@@ -164,8 +169,19 @@ def kill_during_work(root: Path, *, jobs: int, seed: int, emits: int = 2,
             with lock:
                 posted.add(job_id)
             done = subprocess.run(
-                [sys.executable, "-m", "motet.cli", "--project", str(root), "emit", "job",
-                 f'{{"id": "{job_id}"}}'], capture_output=True, timeout=DEADLINE)
+                [
+                    sys.executable,
+                    "-m",
+                    "motet.cli",
+                    "--project",
+                    str(root),
+                    "emit",
+                    "job",
+                    f'{{"id": "{job_id}"}}',
+                ],
+                capture_output=True,
+                timeout=DEADLINE,
+            )
             if done.returncode == 0:
                 with lock:
                     accepted.add(job_id)
@@ -196,13 +212,16 @@ def kill_during_work(root: Path, *, jobs: int, seed: int, emits: int = 2,
                 need = jobs + emits - len(accepted)
                 ids = [f"b{next(fresh)}" for _ in range(need)]
                 posted.update(ids)
-                for job_id, ok in zip(ids, pool.map(lambda i: post(client, url, "job", i), ids),
-                                      strict=True):
+                for job_id, ok in zip(
+                    ids, pool.map(lambda i: post(client, url, "job", i), ids), strict=True
+                ):
                     if ok:
                         accepted.add(job_id)
-        wait_until(lambda: accepted <= {r["id"] for r in handled(root, "work")},
-                   f"all {len(accepted)} accepted jobs to be handled",
-                   deadline=DEADLINE + jobs / 100)
+        wait_until(
+            lambda: accepted <= {r["id"] for r in handled(root, "work")},
+            f"all {len(accepted)} accepted jobs to be handled",
+            deadline=DEADLINE + jobs / 100,
+        )
         second.signal(signal.SIGINT)
         second.wait()
     finally:
@@ -210,11 +229,16 @@ def kill_during_work(root: Path, *, jobs: int, seed: int, emits: int = 2,
     counts = Counter(r["id"] for r in handled(root, "work"))
     duplicated = {job_id for job_id, n in counts.items() if n > 1}
     return LostAndDuplicated(
-        accepted=len(accepted), emitted=sum(1 for i in accepted if i.startswith("e")),
-        killed_after=killed_after, in_flight=in_flight,
-        lost=accepted - set(counts), duplicated=duplicated,
-        unexpected_duplicates=duplicated - in_flight, strangers=set(counts) - posted,
-        seconds=time.monotonic() - began)
+        accepted=len(accepted),
+        emitted=sum(1 for i in accepted if i.startswith("e")),
+        killed_after=killed_after,
+        in_flight=in_flight,
+        lost=accepted - set(counts),
+        duplicated=duplicated,
+        unexpected_duplicates=duplicated - in_flight,
+        strangers=set(counts) - posted,
+        seconds=time.monotonic() - began,
+    )
 
 
 # -- 2. kill -9 right after a 2xx ----------------------------------------------------------
@@ -236,8 +260,10 @@ def kill_after_accept(root: Path, *, trials: int, chains: int = 2) -> AfterAccep
     shares = [range(k, trials, chains) for k in range(chains)]
     results: list[tuple[list[str], list[str]]] = []
     with ThreadPoolExecutor(chains) as pool:
-        futures = [pool.submit(_trial_chain, make_project(root / f"chain{k}"), share)
-                   for k, share in enumerate(shares)]
+        futures = [
+            pool.submit(_trial_chain, make_project(root / f"chain{k}"), share)
+            for k, share in enumerate(shares)
+        ]
         results = [future.result() for future in futures]
     missing = sorted(job for chain_missing, _ in results for job in chain_missing)
     lost = sorted(job for _, chain_lost in results for job in chain_lost)
@@ -256,8 +282,11 @@ def _trial_chain(root: Path, trials: range) -> tuple[list[str], list[str]]:
             worker.kill9()
         finally:
             worker.close()
-        queued = query(root, "SELECT count(*) FROM messages WHERE "
-                             "json_extract(envelope, '$.data.id') = ?", job_id)[0][0]
+        queued = query(
+            root,
+            "SELECT count(*) FROM messages WHERE json_extract(envelope, '$.data.id') = ?",
+            job_id,
+        )[0][0]
         if not queued and job_id not in {r["id"] for r in handled(root, "work")}:
             missing.append(job_id)
     wanted = {f"t{trial}" for trial in trials}
@@ -283,8 +312,7 @@ class RetryAfterKill:
     attempts: int
 
 
-def retry_survives_kill(root: Path, *, retry_delay: float, kill_after: float
-                        ) -> RetryAfterKill:
+def retry_survives_kill(root: Path, *, retry_delay: float, kill_after: float) -> RetryAfterKill:
     first = Motet(root, "start", "--port", "0")
     try:
         url = first.started()
@@ -295,8 +323,9 @@ def retry_survives_kill(root: Path, *, retry_delay: float, kill_after: float
         first.kill9()
     finally:
         first.close()
-    [(due, state)] = query(root, "SELECT due, state FROM messages WHERE "
-                                 "json_extract(envelope, '$.data.id') = 'r1'")
+    [(due, state)] = query(
+        root, "SELECT due, state FROM messages WHERE json_extract(envelope, '$.data.id') = 'r1'"
+    )
     assert state == "delayed", state
     second = Motet(root, "start", "--port", "0")
     try:
@@ -328,8 +357,20 @@ def handler_kills_itself(root: Path, *, attempts: int, max_restarts: int) -> Sel
     restarts = 0
     settled = False
     # Published before any worker runs: the handler kills the process that serves HTTP.
-    emit = subprocess.run([sys.executable, "-m", "motet.cli", "--project", str(root), "emit",
-                           "suicide", '{"id": "s1"}'], capture_output=True, timeout=DEADLINE)
+    emit = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "motet.cli",
+            "--project",
+            str(root),
+            "emit",
+            "suicide",
+            '{"id": "s1"}',
+        ],
+        capture_output=True,
+        timeout=DEADLINE,
+    )
     assert emit.returncode == 0, emit.stderr
     end = time.monotonic() + DEADLINE + max_restarts * 5
     worker = Motet(root, "start", "--port", "0")

@@ -38,7 +38,8 @@ def test_a_job_answered_2xx_survives_a_kill_right_after(tmp_path: Path) -> None:
 
 
 def test_a_retry_survives_a_kill_and_fires_after_restart_not_before_it_is_due(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = make_project(tmp_path / "app", retry_delay=3.0)
     result = retry_survives_kill(root, retry_delay=3.0, kill_after=1.0)
     assert result.attempts == 2, result

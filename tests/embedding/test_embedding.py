@@ -47,8 +47,14 @@ async def ship(order: dict[str, Any], ctx: motet.Context) -> None:
 
 def order_steps() -> list[motet.Step]:
     return [
-        load_step({"name": "Place", "triggers": [http("POST", "/orders", body=Order)],
-                   "enqueues": ["order.placed"]}, place),
+        load_step(
+            {
+                "name": "Place",
+                "triggers": [http("POST", "/orders", body=Order)],
+                "enqueues": ["order.placed"],
+            },
+            place,
+        ),
         load_step({"name": "Ship", "triggers": [queue("order.placed")]}, ship),
     ]
 
@@ -92,7 +98,8 @@ async def test_open_runtime_serves_http_steps_on_its_own_port() -> None:
 
 
 async def test_open_runtime_without_a_gateway_takes_emits_from_the_program(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with motet.open_runtime(order_steps(), backend="memory") as runtime:
         assert runtime.gateway_urls == []
         shipped = Finished(runtime, "Ship")
@@ -109,7 +116,8 @@ async def test_emit_before_the_runtime_runs_says_so() -> None:
 
 
 async def test_leaving_the_block_lets_a_running_handler_finish(
-        autojump_clock: trio.testing.MockClock) -> None:
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     started, release = trio.Event(), trio.Event()
     finished: list[str] = []
 
@@ -142,7 +150,8 @@ async def test_an_error_in_the_block_propagates_unwrapped_after_a_graceful_stop(
 
 
 async def test_a_steps_folder_that_does_not_exist_is_a_step_definition_error(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     with pytest.raises(motet.StepDefinitionError, match="does not exist"):
         async with motet.open_runtime("nowhere", root=tmp_path):
             pass  # pragma: no cover
@@ -159,12 +168,19 @@ async def test_mount_serves_motet_routes_from_the_users_quart_trio_app() -> None
 
         options = GatewayOptions(port=0)
         assert runtime.dispatcher is not None
-        mount(app, runtime.steps, runtime.dispatcher, converter=runtime.converter,
-              options=options, url_prefix="/jobs")
+        mount(
+            app,
+            runtime.steps,
+            runtime.dispatcher,
+            converter=runtime.converter,
+            options=options,
+            url_prefix="/jobs",
+        )
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            [url] = await nursery.start(functools.partial(serve, app, options,
-                                                          shutdown_trigger=stop.wait))
+            [url] = await nursery.start(
+                functools.partial(serve, app, options, shutdown_trigger=stop.wait)
+            )
             async with httpx.AsyncClient(base_url=url) as client:
                 assert (await client.get("/health")).json() == {"ok": True}
                 r = await client.post("/jobs/orders", json={"id": "o3", "qty": 3})
@@ -184,13 +200,18 @@ def test_the_embedding_example_runs_and_answers(tmp_path: Path) -> None:
     """examples/embed_service.py as a user runs it: its own routes and motet's, queued work
     done in the background, SQLite in the working folder, SIGTERM stops it cleanly."""
     env = {**os.environ, "PORT": "0", "MOTET_BACKEND": "sqlite", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, str(EXAMPLE)], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLE)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()),
-                                  daemon=True)
+        reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
         reader.start()
         end = time.monotonic() + DEADLINE
         while not any("listening on" in line for line in lines):
@@ -198,8 +219,7 @@ def test_the_embedding_example_runs_and_answers(tmp_path: Path) -> None:
             assert time.monotonic() < end, f"the example did not listen: {lines}"
             time.sleep(0.02)  # waiting for another process to start
         url = next(x for x in lines if "listening on" in x).rsplit(" ", 1)[1].strip()
-        r = httpx.post(f"{url}/api/signups", json={"email": "ada@example.com"},
-                       timeout=DEADLINE)
+        r = httpx.post(f"{url}/api/signups", json={"email": "ada@example.com"}, timeout=DEADLINE)
         assert r.status_code == 202 and r.json()["email"] == "ada@example.com"
         end = time.monotonic() + DEADLINE
         while True:  # the welcome is sent by a queue step in the example's process
@@ -209,7 +229,9 @@ def test_the_embedding_example_runs_and_answers(tmp_path: Path) -> None:
             assert time.monotonic() < end, f"no welcome within {DEADLINE} s: {got}"
             time.sleep(0.02)
         assert httpx.get(f"{url}/health", timeout=DEADLINE).json() == {
-            "ok": True, "backend": "sqlite"}
+            "ok": True,
+            "backend": "sqlite",
+        }
         assert httpx.get(f"{url}/stats", timeout=DEADLINE).status_code == 200
         bad = httpx.post(f"{url}/api/signups", json={"email": 5}, timeout=DEADLINE)
         assert bad.status_code == 400 and "$.body.email" in bad.text

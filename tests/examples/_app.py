@@ -32,13 +32,15 @@ def example_steps(*folders: str) -> list[Step]:
         return list(steps)
     unknown = set(folders) - {p.name for p in STEPS_DIR.iterdir() if p.is_dir()}
     assert not unknown, f"no such example folder: {sorted(unknown)}"
-    return [s for s in steps
-            if s.file is not None and s.file.relative_to(STEPS_DIR).parts[0] in folders]
+    return [
+        s for s in steps if s.file is not None and s.file.relative_to(STEPS_DIR).parts[0] in folders
+    ]
 
 
 @asynccontextmanager
-async def open_app(*folders: str, start: datetime = START,
-                   only: Collection[str] = ()) -> AsyncIterator[TestRuntime]:
+async def open_app(
+    *folders: str, start: datetime = START, only: Collection[str] = ()
+) -> AsyncIterator[TestRuntime]:
     """A test runtime on the example folders (all without any), or `only` the named steps
     of them, with the project's motet.toml."""
     steps = example_steps(*folders)

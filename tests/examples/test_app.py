@@ -19,9 +19,18 @@ from ._app import REPO_ROOT, STEPS_DIR, all_steps, example_steps, open_app
 
 # Emitted for whoever wants to listen; nothing in the example app does.
 SINK_TOPICS = {
-    "message.processed", "periodic-job-handled", "file.processed", "notification.send",
-    "email.sent", "video.progress", "video.completed", "batch.completed", "cleanup.completed",
-    "metrics.collected", "order.cancelled", "report.generated",
+    "message.processed",
+    "periodic-job-handled",
+    "file.processed",
+    "notification.send",
+    "email.sent",
+    "video.progress",
+    "video.completed",
+    "batch.completed",
+    "cleanup.completed",
+    "metrics.collected",
+    "order.cancelled",
+    "report.generated",
 }
 # Published from outside the app (other services, `motet emit`, tests).
 EXTERNAL_TOPICS = {"user.registered", "batch.process", "process-order", "report.requested"}
@@ -44,8 +53,12 @@ def test_both_config_forms_and_both_trigger_spellings_are_used() -> None:
     assert len(v0) + len(v1) == len(configs)
     assert {c["type"] for c in v0} == {"api", "event", "cron"}
     triggers = [t for c in v1 for t in c["triggers"]]
-    assert {t["type"] for t in triggers if isinstance(t, dict)} == {"http", "queue", "cron",
-                                                                    "state"}
+    assert {t["type"] for t in triggers if isinstance(t, dict)} == {
+        "http",
+        "queue",
+        "cron",
+        "state",
+    }
     assert {t.type for t in triggers if not isinstance(t, dict)} == {"http", "queue", "cron"}
 
 
@@ -64,8 +77,12 @@ async def test_motet_toml_queue_settings_apply(autojump_clock: Any) -> None:
     async with open_app() as app:
         subs = {s.key: s.options for s in app.runtime.subscriptions}
         sent = subs["ProcessMessage@message.sent"]
-        assert (sent.max_retries, sent.retry_delay, sent.concurrency,
-                sent.dead_letter_queue) == (3, 5000, 5, "message.failed")
+        assert (sent.max_retries, sent.retry_delay, sent.concurrency, sent.dead_letter_queue) == (
+            3,
+            5000,
+            5,
+            "message.failed",
+        )
         order = subs["ProcessOrder@process-order"]
         assert (order.strategy, order.max_retries, order.retry_delay) == ("fifo", 3, 1000)
         job = subs["RunPriorityJob@job.queued"]
@@ -80,13 +97,20 @@ async def test_a_morning_of_traffic_through_the_whole_app(autojump_clock: Any) -
         pet = (await http.post("/pets", json={"name": "Rex", "breed": "Poodle", "age": 3})).json
         assert (await http.post("/messages", json={"text": "hello"})).status == 200
         assert (await http.get("/hello")).status == 200
-        assert (await http.post("/orders", json={"pet": {"name": "Tom", "photoUrl": "u"}})
-                ).status == 200
-        assert (await http.put("/inventory/kibble", json={"units": 3, "price": 100})
-                ).status == 200
-        assert (await http.post("/checkout", json={
-            "email": "a@b.c", "items": [{"sku": "kibble", "quantity": 1}],
-            "cardToken": "tok_visa"})).status == 202
+        assert (
+            await http.post("/orders", json={"pet": {"name": "Tom", "photoUrl": "u"}})
+        ).status == 200
+        assert (await http.put("/inventory/kibble", json={"units": 3, "price": 100})).status == 200
+        assert (
+            await http.post(
+                "/checkout",
+                json={
+                    "email": "a@b.c",
+                    "items": [{"sku": "kibble", "quantity": 1}],
+                    "cardToken": "tok_visa",
+                },
+            )
+        ).status == 202
         video = (await http.post("/videos", json={"filename": "v.mp4"})).json
         assert (await http.post("/upload", json={"filename": "a.txt"})).status == 202
         assert (await http.post("/jobs", json={"name": "report"})).status == 202
@@ -114,14 +138,23 @@ async def test_the_app_runs_on_the_default_sqlite_backend(tmp_path: Path) -> Non
     # Real trio time here: the SQLite backend waits on its writer thread, which an
     # autojump clock would take for idleness. Only fast paths (~0.2 s) are exercised.
     backend = backend_from_url(f"sqlite:///{tmp_path}/motet.db", root=tmp_path)
-    async with open_test_runtime(example_steps("pet_store", "messages", "checkout"),
-                                 backend=backend, project=load_project(REPO_ROOT)) as app:
+    async with open_test_runtime(
+        example_steps("pet_store", "messages", "checkout"),
+        backend=backend,
+        project=load_project(REPO_ROOT),
+    ) as app:
         pet = (await app.http.post("/pets", json={"name": "Rex", "breed": "Cat", "age": 2})).json
         r = await app.http.post("/messages", json={"text": "hi", "priority": "high"})
         message_id = r.json["messageId"]
         await app.http.put("/inventory/kibble", json={"units": 3, "price": 100})
-        await app.http.post("/checkout", json={"email": "a@b.c", "cardToken": "tok",
-                                               "items": [{"sku": "kibble", "quantity": 2}]})
+        await app.http.post(
+            "/checkout",
+            json={
+                "email": "a@b.c",
+                "cardToken": "tok",
+                "items": [{"sku": "kibble", "quantity": 2}],
+            },
+        )
         # Regression: settle() used to wait out its 30 s safety poll here, because acks and
         # buries flushed by SQLite's writer thread woke nobody. A generous guard, not a timing.
         with trio.fail_after(60):

@@ -23,8 +23,12 @@ async def send(app: TestRuntime, **body: Any) -> str:
 
 async def test_a_message_is_processed_and_its_completion_notified(autojump_clock: Any) -> None:
     async with open_app("messages") as app:
-        message_id = await send(app, text="Process this message", priority="high",
-                                metadata={"source": "api", "userId": "user-123"})
+        message_id = await send(
+            app,
+            text="Process this message",
+            priority="high",
+            metadata={"source": "api", "userId": "user-123"},
+        )
         pending = await app.state.get("messages", message_id)
         assert pending["status"] == "pending" and pending["metadata"]["userId"] == "user-123"
 
@@ -35,14 +39,18 @@ async def test_a_message_is_processed_and_its_completion_notified(autojump_clock
         assert done["processingTime"] == 100  # high priority
         assert done["processedAt"] == "2026-01-05T07:00:00.100000+00:00"
         assert app.messages("message.processed") == [
-            {"messageId": message_id, "processedText": "PROCESS THIS MESSAGE"}]
+            {"messageId": message_id, "processedText": "PROCESS THIS MESSAGE"}
+        ]
 
         # The state trigger fired once: on "processed", not on "pending".
         [completed] = fields_of(app, "NotifyCompletion", "Message completed")
         assert completed["messageId"] == message_id
         [notification] = fields_of(app, "NotifyCompletion", "Notification sent")
-        assert notification == {"type": "message_completed", "messageId": message_id,
-                                "completedAt": done["processedAt"]}
+        assert notification == {
+            "type": "message_completed",
+            "messageId": message_id,
+            "completedAt": done["processedAt"],
+        }
 
 
 async def test_priority_defaults_to_normal_and_sets_the_work_time(autojump_clock: Any) -> None:
@@ -71,8 +79,11 @@ async def test_send_message_rejects_bad_bodies(autojump_clock: Any) -> None:
         assert problem_errors(r) == {"$.body.text": "required field missing"}
         r = await app.http.post("/messages", json={"text": "hi", "metadata": {"n": 1}})
         assert r.status == 400 and "$.body.metadata['n']" in problem_errors(r)
-        r = await app.http.post("/messages", data="text=hi",
-                                headers={"content-type": "application/x-www-form-urlencoded"})
+        r = await app.http.post(
+            "/messages",
+            data="text=hi",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert r.status == 415
 
         await app.settle(fail_fast=True)
@@ -95,8 +106,11 @@ async def test_a_failing_message_is_retried_then_dead_lettered(autojump_clock: A
 
         [letter] = app.messages("message.failed")
         assert letter["step"] == "ProcessMessage" and letter["attempts"] == 4
-        assert letter["data"] == {"messageId": message_id, "text": "this will fail",
-                                  "priority": "normal"}
+        assert letter["data"] == {
+            "messageId": message_id,
+            "text": "this will fail",
+            "priority": "normal",
+        }
         assert "cannot process text" in letter["error"]
 
         failure = await app.state.get("message-failures", message_id)
@@ -114,15 +128,17 @@ async def test_five_messages_are_processed_at_once(autojump_clock: Any) -> None:
         start = app.now()
         ids = [await send(app, text=f"message {i}", priority="low") for i in range(10)]
         await app.settle(fail_fast=True)
-        finished = sorted([
-            datetime.fromisoformat((await app.state.get("messages", i))["processedAt"])
-            for i in ids])
+        finished = sorted(
+            [
+                datetime.fromisoformat((await app.state.get("messages", i))["processedAt"])
+                for i in ids
+            ]
+        )
         # concurrency 5 (motet.toml), 1 s of work each: two waves
         assert [(t - start).total_seconds() for t in finished] == [1.0] * 5 + [2.0] * 5
 
 
-async def test_cleanup_deletes_processed_messages_older_than_30_days(autojump_clock: Any
-                                                                     ) -> None:
+async def test_cleanup_deletes_processed_messages_older_than_30_days(autojump_clock: Any) -> None:
     async with open_app("messages", start=JAN_1) as app:
         old = await send(app, text="old and processed")
         failed = await send(app, text="old but failed")

@@ -39,7 +39,10 @@ async def test_create_pet_stores_it_emits_and_runs_the_follow_up_jobs(autojump_c
         assert r.status == 200
         pet = r.json
         assert {k: pet[k] for k in ("name", "breed", "age")} == {
-            "name": "Rex", "breed": "Poodle", "age": 3}
+            "name": "Rex",
+            "breed": "Poodle",
+            "age": 3,
+        }
         assert pet["createdAt"] == "2026-01-05T07:00:00+00:00"
         stored = await app.state.get("pets", pet["id"])
         assert {k: stored[k] for k in pet} == pet
@@ -56,7 +59,9 @@ async def test_create_pet_stores_it_emits_and_runs_the_follow_up_jobs(autojump_c
         stored = await app.state.get("pets", pet["id"])
         assert stored["nextFeedingAt"] == "2026-01-06T07:00:00+00:00"
         assert app.log_messages("SetNextFeedingReminder") == [
-            "Setting next feeding reminder", "Next feeding reminder set"]
+            "Setting next feeding reminder",
+            "Next feeding reminder set",
+        ]
         # every log line of the request and its background jobs shares one trace
         assert len({r.trace_id for r in app.logs if r.step}) == 1
 
@@ -73,8 +78,9 @@ async def test_create_pet_rejects_bad_bodies_with_per_field_errors(autojump_cloc
         assert errors["$.body.name"] == "required field missing"
         assert errors["$.body.age"] == "required field missing"
 
-        r = await app.http.post("/pets", json={"name": "Rex", "breed": "Poodle", "age": 3,
-                                               "owner": "me"})
+        r = await app.http.post(
+            "/pets", json={"name": "Rex", "breed": "Poodle", "age": 3, "owner": "me"}
+        )
         assert r.status == 400 and "owner" in r.text
 
         r = await app.http.post("/pets", json={"name": "Rex", "breed": "Poodle", "age": -1})
@@ -86,8 +92,9 @@ async def test_create_pet_rejects_bad_bodies_with_per_field_errors(autojump_cloc
         r = await app.http.post("/pets", json=[{"name": "Rex", "breed": "Poodle", "age": 3}])
         assert r.status == 400 and "expected an object" in r.text
 
-        r = await app.http.post("/pets", data='{"name": "Rex",',
-                                headers={"content-type": "application/json"})
+        r = await app.http.post(
+            "/pets", data='{"name": "Rex",', headers={"content-type": "application/json"}
+        )
         assert r.status == 400
         assert r.json["type"] == "urn:motet:problem:malformed-json"
 
@@ -129,34 +136,49 @@ async def test_a_simulated_month_of_reminders(autojump_clock: Any) -> None:
         await app.run_until(datetime(2026, 2, 1, 0, 0, tzinfo=UTC))
         await app.settle(fail_fast=True)
 
-        feeding_runs = [r for r in app.logs_of("DailyFeedingReminder")
-                        if r.message == "Starting daily feeding reminder job"]
+        feeding_runs = [
+            r
+            for r in app.logs_of("DailyFeedingReminder")
+            if r.message == "Starting daily feeding reminder job"
+        ]
         assert len(feeding_runs) == 31
         assert [at(app, r.time) for r in feeding_runs] == [
-            datetime(2026, 1, day, 8, 0, tzinfo=UTC) for day in range(1, 32)]
+            datetime(2026, 1, day, 8, 0, tzinfo=UTC) for day in range(1, 32)
+        ]
         sent = fields_of(app, "DailyFeedingReminder", "Daily feeding reminder sent")
         assert Counter(f["petName"] for f in sent) == {p["name"]: 31 for p in PETS}
         schedule = {f["petName"]: f["feedingSchedule"] for f in sent}
         assert schedule["Luna"] == "2 meals per day"  # a cat
         assert schedule["Buddy"] == "3 meals per day"
 
-        grooming_runs = [r for r in app.logs_of("WeeklyGroomingReminder")
-                         if r.message == "Starting weekly grooming reminder job"]
+        grooming_runs = [
+            r
+            for r in app.logs_of("WeeklyGroomingReminder")
+            if r.message == "Starting weekly grooming reminder job"
+        ]
         mondays = [datetime(2026, 1, d, 9, 0, tzinfo=UTC) for d in (5, 12, 19, 26)]
         assert [at(app, r.time) for r in grooming_runs] == mondays
-        grooming = {f["petName"]: f for f in
-                    fields_of(app, "WeeklyGroomingReminder", "Weekly grooming reminder sent")}
+        grooming = {
+            f["petName"]: f
+            for f in fields_of(app, "WeeklyGroomingReminder", "Weekly grooming reminder sent")
+        }
         assert grooming["Charlie"]["recommendedFrequency"] == "Every 4-6 weeks"  # poodle
         assert grooming["Luna"]["groomingTasks"] == ["brushing", "nail trimming"]
         assert grooming["Buddy"]["recommendedFrequency"] == "Every 6-8 weeks"
 
-        vet_runs = [r for r in app.logs_of("MonthlyVetReminder")
-                    if r.message == "Starting monthly vet checkup reminder job"]
+        vet_runs = [
+            r
+            for r in app.logs_of("MonthlyVetReminder")
+            if r.message == "Starting monthly vet checkup reminder job"
+        ]
         assert [at(app, r.time) for r in vet_runs] == [datetime(2026, 1, 1, 10, tzinfo=UTC)]
-        vet = {f["petName"]: f for f in
-               fields_of(app, "MonthlyVetReminder", "Monthly vet checkup reminder sent")}
-        assert vet["Whiskers"]["message"].endswith("Senior pet - enhanced health monitoring "
-                                                   "recommended")
+        vet = {
+            f["petName"]: f
+            for f in fields_of(app, "MonthlyVetReminder", "Monthly vet checkup reminder sent")
+        }
+        assert vet["Whiskers"]["message"].endswith(
+            "Senior pet - enhanced health monitoring recommended"
+        )
         assert vet["Pip"]["urgencyLevel"] == "high"  # young
         assert vet["Luna"]["checkupFrequency"] == "Annually"
         assert vet["Luna"]["message"].endswith("Adult cat - routine preventive care")
@@ -194,8 +216,11 @@ async def test_the_reaper_purges_only_expired_soft_deleted_pets(autojump_clock: 
 
         await app.run_until(datetime(2026, 2, 10, 3, 0, tzinfo=UTC))
         assert [p["name"] for p in await app.state.list("pets")] == ["Charlie"]
-        purged = [f["petIds"] for f in
-                  fields_of(app, "DeletionReaper", "Deletion reaper finished") if f["purged"]]
+        purged = [
+            f["petIds"]
+            for f in fields_of(app, "DeletionReaper", "Deletion reaper finished")
+            if f["purged"]
+        ]
         assert purged == [[ids["Buddy"]], [ids["Luna"]]]
         runs = [r for r in app.logs_of("DeletionReaper")]
         assert {at(app, r.time).time().isoformat() for r in runs} == {"02:00:00"}

@@ -29,8 +29,11 @@ async def read_response(stream: trio.SocketStream) -> bytes:
         assert chunk, f"EOF before a full response: {data!r}"
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
     while len(body) < length:
         chunk = await stream.receive_some(65536)
         assert chunk

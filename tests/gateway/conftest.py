@@ -78,8 +78,11 @@ class DirectInvoker:
 
     async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any:
         self.calls += 1
-        ctx = Ctx(request.trace_id, self.hub.logger(step=step.name, trace_id=request.trace_id),
-                  self.emitted)
+        ctx = Ctx(
+            request.trace_id,
+            self.hub.logger(step=step.name, trace_id=request.trace_id),
+            self.emitted,
+        )
         result = step.handler(request, ctx)
         if inspect.isawaitable(result):
             result = await result
@@ -166,12 +169,16 @@ def _step(name: str, handler: Callable[..., Any], *triggers: HttpTrigger) -> Ste
 
 def make_steps() -> list[Step]:
     return [
-        _step("create-pet", create_pet,
-              HttpTrigger("POST", "/pets", body=NewPet, response={201: Pet})),
+        _step(
+            "create-pet", create_pet, HttpTrigger("POST", "/pets", body=NewPet, response={201: Pet})
+        ),
         _step("get-pet", get_pet, HttpTrigger("GET", "/pets/:id")),
         _step("delete-pet", delete_pet, HttpTrigger("DELETE", "/pets/{id}")),
-        _step("owner-pet", get_owner_pet, HttpTrigger("GET", "/owners/{owner}/pets/:pet",
-                                                      response={200: Owner})),
+        _step(
+            "owner-pet",
+            get_owner_pet,
+            HttpTrigger("GET", "/owners/{owner}/pets/:pet", response={200: Owner}),
+        ),
         _step("search", search, HttpTrigger("GET", "/search", query=SearchQuery)),
         _step("boom", boom, HttpTrigger("POST", "/boom")),
         _step("boom-group", boom_group, HttpTrigger("POST", "/boom-group")),
@@ -196,8 +203,12 @@ def converter() -> Any:
 
 @pytest.fixture
 def app(invoker: DirectInvoker, converter: Any) -> Any:
-    return build_app(make_steps(), invoker, converter=converter,
-                     options=GatewayOptions(max_body_size=4096, read_timeout=0.5))
+    return build_app(
+        make_steps(),
+        invoker,
+        converter=converter,
+        options=GatewayOptions(max_body_size=4096, read_timeout=0.5),
+    )
 
 
 Starter = Callable[..., Awaitable[str]]
@@ -211,8 +222,9 @@ async def start_server(nursery: trio.Nursery) -> AsyncIterator[Starter]:
 
     async def start(app: Any, **options: Any) -> str:
         options.setdefault("port", 0)
-        urls: list[str] = await nursery.start(functools.partial(
-            serve, app, GatewayOptions(**options), shutdown_trigger=stop.wait))
+        urls: list[str] = await nursery.start(
+            functools.partial(serve, app, GatewayOptions(**options), shutdown_trigger=stop.wait)
+        )
         return urls[0]
 
     yield start

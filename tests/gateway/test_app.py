@@ -62,10 +62,12 @@ async def test_body_without_schema(app: Any) -> None:
 
 
 async def test_handler_timeout_uses_the_gateway_default_on_mock_clock(
-        autojump_clock: trio.testing.MockClock, invoker: DirectInvoker, converter: Any) -> None:
+    autojump_clock: trio.testing.MockClock, invoker: DirectInvoker, converter: Any
+) -> None:
     step = Step(name="forever", triggers=(HttpTrigger("GET", "/forever"),), handler=slow)
-    app = build_app([step], invoker, converter=converter,
-                    options=GatewayOptions(handler_timeout=120.0))
+    app = build_app(
+        [step], invoker, converter=converter, options=GatewayOptions(handler_timeout=120.0)
+    )
     start = trio.current_time()
     response = await app.test_client().get("/forever")
     assert response.status_code == 504
@@ -96,21 +98,25 @@ async def test_mount_in_a_users_quart_trio_app(invoker: DirectInvoker, converter
     assert "/api/pets/{id}" in (await spec.get_json())["paths"]
 
 
-async def test_two_steps_on_one_route_refuse_to_build(invoker: DirectInvoker,
-                                                      converter: Any) -> None:
+async def test_two_steps_on_one_route_refuse_to_build(
+    invoker: DirectInvoker, converter: Any
+) -> None:
     a = Step(name="a", triggers=(HttpTrigger("GET", "/pets/:id"),), handler=echo)
     b = Step(name="b", triggers=(HttpTrigger("GET", "/pets/{petId}"),), handler=echo)
     with pytest.raises(GatewayError, match=r"steps 'a' and 'b' both answer GET"):
         build_app([a, b], invoker, converter=converter)
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("pets", "must start with '/'"),
-    ("/pets/:pet-id", "'pet-id' in '/pets/:pet-id' must be an identifier"),
-    ("/a/{x}/b/:x", "'x' appears twice"),
-    ("/a/<x>", "write parameters as ':id' or '{id}'"),
-    ("/a/{x", "unbalanced braces"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("pets", "must start with '/'"),
+        ("/pets/:pet-id", "'pet-id' in '/pets/:pet-id' must be an identifier"),
+        ("/a/{x}/b/:x", "'x' appears twice"),
+        ("/a/<x>", "write parameters as ':id' or '{id}'"),
+        ("/a/{x", "unbalanced braces"),
+    ],
+)
 async def test_bad_paths_name_the_step(path: str, message: str) -> None:
     with pytest.raises(GatewayError, match="step 'pets'") as info:
         parse_path(path, step="pets")
@@ -133,7 +139,9 @@ async def test_trace_ids_accepted_from_clients() -> None:
 
 async def test_reply_shapes(converter: Any) -> None:
     assert make_reply(Response(202, {"a": 1}, {"X-A": "1"}), converter).headers == {
-        "x-a": "1", "content-type": "application/json"}
+        "x-a": "1",
+        "content-type": "application/json",
+    }
     # A dict with keys beyond status/body/headers is data, not a response.
     data = make_reply({"status": "sold", "name": "Rex"}, converter)
     assert data.status == 200 and b'"status":"sold"' in data.body
@@ -141,7 +149,8 @@ async def test_reply_shapes(converter: Any) -> None:
     assert make_reply({"status": 201}, converter).body == b""
     assert make_reply([1, 2], converter).body == b"[1,2]"
     assert make_reply({"status": 200, "body": b"\x00\x01"}, converter).headers == {
-        "content-type": "application/octet-stream"}
+        "content-type": "application/octet-stream"
+    }
     for bad in ({"status": True}, {"status": 700}, {"status": 200, "headers": {"a": None}}):
         with pytest.raises(InvalidResponse):
             make_reply(bad, converter)
@@ -159,8 +168,9 @@ async def test_options_refuse_nonsense() -> None:
 
 async def test_port_in_use_is_a_gateway_error(app: Any, nursery: trio.Nursery) -> None:
     stop = trio.Event()
-    urls = await nursery.start(functools.partial(serve, app, GatewayOptions(port=0),
-                                                 shutdown_trigger=stop.wait))
+    urls = await nursery.start(
+        functools.partial(serve, app, GatewayOptions(port=0), shutdown_trigger=stop.wait)
+    )
     port = int(urls[0].rsplit(":", 1)[1])
     with pytest.raises(GatewayError, match=f"cannot listen on 127.0.0.1:{port}"):
         await serve(app, GatewayOptions(port=port))
@@ -178,22 +188,23 @@ async def test_options_and_head_on_motet_routes(app: Any) -> None:
     assert await head.get_data() == b""
 
 
-async def test_a_literal_path_wins_over_a_parameter(invoker: DirectInvoker,
-                                                   converter: Any) -> None:
+async def test_a_literal_path_wins_over_a_parameter(invoker: DirectInvoker, converter: Any) -> None:
     async def which(request: Any, ctx: Any) -> Any:
         return {"params": dict(request.path_params)}
 
     steps = [
         Step(name="by-id", handler=which, triggers=(HttpTrigger("GET", "/items/:id"),)),
         Step(name="special", handler=which, triggers=(HttpTrigger("GET", "/items/special"),)),
-        Step(name="nested", handler=which,
-             triggers=(HttpTrigger("GET", "/items/{id}/parts/{part}"),)),
+        Step(
+            name="nested", handler=which, triggers=(HttpTrigger("GET", "/items/{id}/parts/{part}"),)
+        ),
     ]
     client = build_app(steps, invoker, converter=converter).test_client()
     assert await (await client.get("/items/special")).get_json() == {"params": {}}
     assert await (await client.get("/items/a%20b")).get_json() == {"params": {"id": "a b"}}
     assert await (await client.get("/items/1/parts/x%20y")).get_json() == {
-        "params": {"id": "1", "part": "x y"}}
+        "params": {"id": "1", "part": "x y"}
+    }
     assert (await client.get("/items/1/parts")).status_code == 404
 
 
@@ -214,7 +225,8 @@ async def test_routes_added_to_the_built_app_answer_with_problems_too(app: Any) 
 
 
 async def test_mounted_routes_answer_405_for_a_method_no_step_takes(
-        invoker: DirectInvoker, converter: Any) -> None:
+    invoker: DirectInvoker, converter: Any
+) -> None:
     user_app = QuartTrio("user")
     mount(user_app, make_steps(), invoker, converter=converter, url_prefix="/api/")
     client = user_app.test_client()

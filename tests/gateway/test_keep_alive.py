@@ -28,8 +28,9 @@ def path(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def test_connection_close_response_is_followed_by_eof(app: Any, path: str,
-                                                            start_server: Starter) -> None:
+async def test_connection_close_response_is_followed_by_eof(
+    app: Any, path: str, start_server: Starter
+) -> None:
     # A long keep-alive timeout: the EOF must come from honouring `Connection: close`.
     url = await start_server(app, keep_alive_timeout=60.0)
     stream = await connect(url)
@@ -40,7 +41,8 @@ async def test_connection_close_response_is_followed_by_eof(app: Any, path: str,
 
 
 async def test_idle_keep_alive_connection_is_closed_after_keep_alive_timeout(
-        app: Any, path: str, start_server: Starter) -> None:
+    app: Any, path: str, start_server: Starter
+) -> None:
     url = await start_server(app, keep_alive_timeout=0.2)
     stream = await connect(url)
     await stream.send_all(request_bytes(path))
@@ -52,15 +54,15 @@ async def test_idle_keep_alive_connection_is_closed_after_keep_alive_timeout(
     await stream.aclose()
 
 
-async def test_graceful_shutdown_does_not_wait_for_idle_connections(app: Any,
-                                                                    path: str) -> None:
+async def test_graceful_shutdown_does_not_wait_for_idle_connections(app: Any, path: str) -> None:
     stop = trio.Event()
     # A graceful timeout far beyond GENEROUS: waiting for the idle client would fail.
     options = GatewayOptions(port=0, graceful_timeout=60.0, keep_alive_timeout=60.0)
     with trio.fail_after(GENEROUS):
         async with trio.open_nursery() as nursery:
-            urls = await nursery.start(functools.partial(serve, app, options,
-                                                         shutdown_trigger=stop.wait))
+            urls = await nursery.start(
+                functools.partial(serve, app, options, shutdown_trigger=stop.wait)
+            )
             idle = await connect(urls[0])
             await idle.send_all(request_bytes(path))
             await read_response(idle)
@@ -69,8 +71,9 @@ async def test_graceful_shutdown_does_not_wait_for_idle_connections(app: Any,
     await idle.aclose()
 
 
-async def test_a_client_that_never_sends_its_request_is_dropped(app: Any,
-                                                                start_server: Starter) -> None:
+async def test_a_client_that_never_sends_its_request_is_dropped(
+    app: Any, start_server: Starter
+) -> None:
     url = await start_server(app, keep_alive_timeout=0.2)
     stream = await connect(url)
     await stream.send_all(b"GET /pets/1 HTTP/1.1\r\nHost: te")  # and then nothing
@@ -79,7 +82,8 @@ async def test_a_client_that_never_sends_its_request_is_dropped(app: Any,
 
 
 async def test_graceful_shutdown_lets_an_in_flight_request_finish(
-        invoker: Any, converter: Any) -> None:
+    invoker: Any, converter: Any
+) -> None:
     import httpx
 
     from motet.gateway import build_app
@@ -92,15 +96,19 @@ async def test_graceful_shutdown_lets_an_in_flight_request_finish(
         await trio.sleep(0.2)
         return {"done": True}
 
-    app = build_app([Step(name="w", handler=handler, triggers=(HttpTrigger("GET", "/w"),))],
-                    invoker, converter=converter)
+    app = build_app(
+        [Step(name="w", handler=handler, triggers=(HttpTrigger("GET", "/w"),))],
+        invoker,
+        converter=converter,
+    )
     stop = trio.Event()
     answers: list[httpx.Response] = []
     options = GatewayOptions(port=0, graceful_timeout=30.0)
     with trio.fail_after(GENEROUS):
         async with trio.open_nursery() as nursery:
-            urls = await nursery.start(functools.partial(serve, app, options,
-                                                         shutdown_trigger=stop.wait))
+            urls = await nursery.start(
+                functools.partial(serve, app, options, shutdown_trigger=stop.wait)
+            )
 
             async def call() -> None:
                 async with httpx.AsyncClient(base_url=urls[0]) as client:

@@ -26,9 +26,12 @@ async def test_paths_parameters_bodies_and_errors(app: Any) -> None:
     assert set(paths["/pets/{id}"]) == {"get", "delete"}
     get_pet = paths["/pets/{id}"]["get"]
     assert get_pet["parameters"] == [
-        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
     assert [p["name"] for p in paths["/owners/{owner}/pets/{pet}"]["get"]["parameters"]] == [
-        "owner", "pet"]
+        "owner",
+        "pet",
+    ]
 
     create = paths["/pets"]["post"]
     body = create["requestBody"]["content"]["application/json"]["schema"]
@@ -54,12 +57,18 @@ async def test_paths_parameters_bodies_and_errors(app: Any) -> None:
     assert "Problem" in doc["components"]["schemas"]
 
 
-async def test_openapi_route_can_be_moved_or_disabled(invoker: DirectInvoker,
-                                                       converter: Any) -> None:
-    moved = build_app(make_steps(), invoker, converter=converter,
-                      options=GatewayOptions(openapi_path="/api/spec", title="pets"))
-    off = build_app(make_steps(), invoker, converter=converter,
-                    options=GatewayOptions(openapi_path=None))
+async def test_openapi_route_can_be_moved_or_disabled(
+    invoker: DirectInvoker, converter: Any
+) -> None:
+    moved = build_app(
+        make_steps(),
+        invoker,
+        converter=converter,
+        options=GatewayOptions(openapi_path="/api/spec", title="pets"),
+    )
+    off = build_app(
+        make_steps(), invoker, converter=converter, options=GatewayOptions(openapi_path=None)
+    )
     spec = await moved.test_client().get("/api/spec")
     assert (await spec.get_json())["info"] == {"title": "pets", "version": "0.1.0"}
     assert (await off.test_client().get("/openapi.json")).status_code == 404

@@ -28,7 +28,8 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
 
 
 async def test_post_validates_body_and_returns_the_handlers_response(
-        app: Any, invoker: DirectInvoker, start_server: Starter) -> None:
+    app: Any, invoker: DirectInvoker, start_server: Starter
+) -> None:
     url = await start_server(app)
     async with httpx.AsyncClient(base_url=url) as client:
         response = await client.post("/pets", json={"name": "Rex", "age": 3})
@@ -53,37 +54,43 @@ async def test_path_and_query_parameters(app: Any, start_server: Starter) -> Non
     assert found.json() == ["dog", ["a", "b"]]
 
 
-async def test_invalid_body_lists_every_field(app: Any, invoker: DirectInvoker,
-                                              start_server: Starter) -> None:
+async def test_invalid_body_lists_every_field(
+    app: Any, invoker: DirectInvoker, start_server: Starter
+) -> None:
     url = await start_server(app)
     async with httpx.AsyncClient(base_url=url) as client:
         response = await client.post("/pets", json={"age": "3", "extra": 1})
     doc = assert_problem(response, 400, "invalid-body")
     messages = [e["message"] for e in doc["errors"]]
     assert "required field missing @ $.body.name" in messages
-    assert any(m.startswith("invalid value for type, expected int") and m.endswith("@ $.body.age")
-               for m in messages)
+    assert any(
+        m.startswith("invalid value for type, expected int") and m.endswith("@ $.body.age")
+        for m in messages
+    )
     assert any("extra fields found (extra)" in m for m in messages)
     assert {e["path"] for e in doc["errors"]} >= {"$.body.name", "$.body.age"}
     assert invoker.calls == 0
 
 
-async def test_malformed_json_array_and_wrong_content_type(app: Any,
-                                                           start_server: Starter) -> None:
+async def test_malformed_json_array_and_wrong_content_type(app: Any, start_server: Starter) -> None:
     url = await start_server(app)
     async with httpx.AsyncClient(base_url=url) as client:
-        malformed = await client.post("/pets", content=b'{"name": "Rex",',
-                                      headers={"content-type": "application/json"})
+        malformed = await client.post(
+            "/pets", content=b'{"name": "Rex",', headers={"content-type": "application/json"}
+        )
         array = await client.post("/pets", json=[{"name": "Rex", "age": 3}])
         form = await client.post("/pets", data={"name": "Rex", "age": "3"})
         empty = await client.post("/pets", headers={"content-type": "application/json"})
-        nan = await client.post("/echo", content=b"NaN",
-                                headers={"content-type": "application/json"})
+        nan = await client.post(
+            "/echo", content=b"NaN", headers={"content-type": "application/json"}
+        )
     assert "line 1 column" in assert_problem(malformed, 400, "malformed-json")["detail"]
     doc = assert_problem(array, 400, "invalid-body")
     assert [e["message"] for e in doc["errors"]] == ["expected an object, got array @ $.body"]
-    assert "application/x-www-form-urlencoded" in assert_problem(
-        form, 415, "unsupported-media-type")["detail"]
+    assert (
+        "application/x-www-form-urlencoded"
+        in assert_problem(form, 415, "unsupported-media-type")["detail"]
+    )
     assert assert_problem(empty, 400, "invalid-body")["errors"][0]["path"] == "$.body"
     assert_problem(nan, 400, "malformed-json")
 
@@ -101,7 +108,8 @@ async def test_not_found_and_method_not_allowed(app: Any, start_server: Starter)
 
 
 async def test_handler_error_is_500_with_an_error_id_found_in_the_log(
-        app: Any, invoker: DirectInvoker, start_server: Starter) -> None:
+    app: Any, invoker: DirectInvoker, start_server: Starter
+) -> None:
     url = await start_server(app)
     async with httpx.AsyncClient(base_url=url) as client:
         response = await client.post("/boom")
@@ -117,8 +125,9 @@ async def test_handler_error_is_500_with_an_error_id_found_in_the_log(
     assert any(r.fields.get("error_id") == group_doc["error_id"] for r in invoker.records)
 
 
-async def test_handler_timeout_is_504(app: Any, invoker: DirectInvoker,
-                                      start_server: Starter) -> None:
+async def test_handler_timeout_is_504(
+    app: Any, invoker: DirectInvoker, start_server: Starter
+) -> None:
     url = await start_server(app)
     async with httpx.AsyncClient(base_url=url) as client:
         response = await client.get("/slow")
@@ -128,7 +137,8 @@ async def test_handler_timeout_is_504(app: Any, invoker: DirectInvoker,
 
 
 async def test_trace_id_header_on_every_response_and_incoming_id_joins(
-        app: Any, start_server: Starter) -> None:
+    app: Any, start_server: Starter
+) -> None:
     url = await start_server(app)
     mine = new_id()
     async with httpx.AsyncClient(base_url=url) as client:
@@ -142,12 +152,21 @@ async def test_trace_id_header_on_every_response_and_incoming_id_joins(
     assert fresh.json()["trace_id"] == fresh.headers["x-trace-id"]
     assert len(missing.headers["x-trace-id"]) == 32
     assert len(spec.headers["x-trace-id"]) == 32
-    assert len({joined.headers["x-trace-id"], fresh.headers["x-trace-id"],
-                missing.headers["x-trace-id"]}) == 3
+    assert (
+        len(
+            {
+                joined.headers["x-trace-id"],
+                fresh.headers["x-trace-id"],
+                missing.headers["x-trace-id"],
+            }
+        )
+        == 3
+    )
 
 
-async def test_body_larger_than_the_limit_is_413(app: Any, invoker: DirectInvoker,
-                                                 start_server: Starter) -> None:
+async def test_body_larger_than_the_limit_is_413(
+    app: Any, invoker: DirectInvoker, start_server: Starter
+) -> None:
     url = await start_server(app)  # the app's limit is 4096 bytes
     async with httpx.AsyncClient(base_url=url) as client:
         ok = await client.post("/echo", json={"s": "x" * 3000})
@@ -159,8 +178,7 @@ async def test_body_larger_than_the_limit_is_413(app: Any, invoker: DirectInvoke
     assert invoker.calls == 1
 
 
-async def test_response_shapes(app: Any, invoker: DirectInvoker,
-                               start_server: Starter) -> None:
+async def test_response_shapes(app: Any, invoker: DirectInvoker, start_server: Starter) -> None:
     url = await start_server(app)
     async with httpx.AsyncClient(base_url=url) as client:
         deleted = await client.delete("/pets/1")
@@ -180,11 +198,13 @@ async def test_response_shapes(app: Any, invoker: DirectInvoker,
     assert "object is not JSON-serializable @ $.when" in line.message
 
 
-async def test_many_concurrent_requests_keep_their_own_trace(app: Any,
-                                                             start_server: Starter) -> None:
+async def test_many_concurrent_requests_keep_their_own_trace(
+    app: Any, start_server: Starter
+) -> None:
     url = await start_server(app)
     seen: list[tuple[str, str]] = []
     async with httpx.AsyncClient(base_url=url) as client:
+
         async def one(i: int) -> None:
             response = await client.post("/echo", json={"i": i})
             seen.append((response.headers["x-trace-id"], response.json()["trace_id"]))
@@ -198,7 +218,8 @@ async def test_many_concurrent_requests_keep_their_own_trace(app: Any,
 
 
 async def test_hypercorn_messages_go_to_the_motet_gateway_logger(
-        app: Any, start_server: Starter, caplog: Any) -> None:
+    app: Any, start_server: Starter, caplog: Any
+) -> None:
     import logging
 
     with caplog.at_level(logging.INFO, logger="motet.gateway"):

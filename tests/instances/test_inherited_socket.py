@@ -39,13 +39,17 @@ def listening() -> Iterator[socket.socket]:
 
 
 async def test_the_gateway_serves_an_inherited_socket_and_leaves_it_open(
-        listening: socket.socket) -> None:
+    listening: socket.socket,
+) -> None:
     port = listening.getsockname()[1]
     stop = trio.Event()
     options = GatewayOptions(port=1, listen_fd=listening.fileno())  # port is not bound
     async with trio.open_nursery() as nursery:
-        urls = await nursery.start(lambda task_status: serve(
-            _app, options, shutdown_trigger=stop.wait, task_status=task_status))
+        urls = await nursery.start(
+            lambda task_status: serve(
+                _app, options, shutdown_trigger=stop.wait, task_status=task_status
+            )
+        )
         assert urls == [f"http://127.0.0.1:{port}"]
         async with httpx.AsyncClient() as client:
             response = await client.get(f"http://127.0.0.1:{port}/")

@@ -19,7 +19,7 @@ from ..crash._motet import DEADLINE, Motet, query, records, wait_until, write_pr
 TOML = 'backend = "sqlite"\nlog_format = "json"\n'
 
 STEPS = {
-    "pid_step.py": '''\
+    "pid_step.py": """\
 import os
 
 from motet import http
@@ -30,8 +30,8 @@ config = {"name": "WhoServes", "triggers": [http("GET", "/pid")]}
 async def handler(request, ctx):
     return {"status": 200, "body": {"pid": os.getpid(),
                                     "instance": os.environ.get("MOTET_INSTANCE")}}
-''',
-    "jobs_step.py": '''\
+""",
+    "jobs_step.py": """\
 from motet import http
 
 config = {"name": "AcceptJob", "triggers": [http("POST", "/jobs/:id")], "enqueues": ["job"]}
@@ -40,8 +40,8 @@ config = {"name": "AcceptJob", "triggers": [http("POST", "/jobs/:id")], "enqueue
 async def handler(request, ctx):
     await ctx.emit("job", {"id": request.path_params["id"]})
     return {"status": 202, "body": {}}
-''',
-    "work_step.py": '''\
+""",
+    "work_step.py": """\
 import os
 
 import trio
@@ -56,8 +56,8 @@ config = {"name": "Work", "triggers": [queue("job")]}
 async def handler(job, ctx):
     record(kind="work", id=job["id"], instance=os.environ["MOTET_INSTANCE"])
     await trio.sleep(0.05)  # long enough that work is leased when an instance dies
-''',
-    "tick_step.py": '''\
+""",
+    "tick_step.py": """\
 from motet import cron
 
 from steps.record import record
@@ -67,7 +67,7 @@ config = {"name": "Tick", "triggers": [cron("* * * * * *")]}
 
 async def handler(tick, ctx):
     record(kind="tick", scheduled=tick["scheduled"])
-''',
+""",
 }
 
 STARTED = re.compile(r"instance (\d+) started \(pid (\d+)\)")
@@ -85,8 +85,10 @@ def children(app: Motet) -> dict[int, int]:
 
 def serving(app: Motet, count: int) -> str:
     """Wait for `count` "runtime started" lines; the shared URL."""
-    urls = wait_until(lambda: len(app.started_urls()) >= count and app.started_urls(),
-                      f"{count} instances to serve")
+    urls = wait_until(
+        lambda: len(app.started_urls()) >= count and app.started_urls(),
+        f"{count} instances to serve",
+    )
     assert len(set(urls)) == 1, urls  # one port for all
     return str(urls[0])
 
@@ -121,15 +123,22 @@ def test_instances_share_the_port_the_queue_and_the_cron(tmp_path: Path) -> None
         assert len(served_by) == 2, served_by  # both instances accepted connections
 
         with httpx.Client() as client, ThreadPoolExecutor(8) as pool:
-            codes = list(pool.map(
-                lambda i: client.post(f"{url}/jobs/j{i}", timeout=DEADLINE).status_code,
-                range(200)))
+            codes = list(
+                pool.map(
+                    lambda i: client.post(f"{url}/jobs/j{i}", timeout=DEADLINE).status_code,
+                    range(200),
+                )
+            )
         assert set(codes) == {202}
         wanted = {f"j{i}" for i in range(200)}
-        wait_until(lambda: wanted <= {r["id"] for r in records(root) if r["kind"] == "work"},
-                   "200 jobs to be handled")
-        wait_until(lambda: len({r["scheduled"] for r in records(root)
-                                if r["kind"] == "tick"}) >= 3, "3 cron ticks")
+        wait_until(
+            lambda: wanted <= {r["id"] for r in records(root) if r["kind"] == "work"},
+            "200 jobs to be handled",
+        )
+        wait_until(
+            lambda: len({r["scheduled"] for r in records(root) if r["kind"] == "tick"}) >= 3,
+            "3 cron ticks",
+        )
 
         app.signal(signal.SIGTERM)
         assert app.wait() == 0, app.output()
@@ -149,7 +158,8 @@ def test_instances_share_the_port_the_queue_and_the_cron(tmp_path: Path) -> None
 
 
 def test_a_killed_instance_is_restarted_and_instances_stop_when_the_parent_dies(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = write_project(tmp_path / "app", TOML, STEPS)
     app = Motet(root, "start", "--port", "0", "--instances", "2")
     try:
@@ -157,27 +167,32 @@ def test_a_killed_instance_is_restarted_and_instances_stop_when_the_parent_dies(
         first = children(app)
         app_killed = first[1]
         os.kill(app_killed, signal.SIGKILL)
-        app.wait_stderr(f"instance 1 (pid {app_killed}) was killed by SIGKILL unexpectedly; "
-                        "restarting it in 0.5 s")
+        app.wait_stderr(
+            f"instance 1 (pid {app_killed}) was killed by SIGKILL unexpectedly; "
+            "restarting it in 0.5 s"
+        )
         # The port never closed: while instance 1 is down, the others take every connection.
         served = {fresh_connection_get(url)["pid"] for _ in range(10)}
         assert app_killed not in served
-        wait_until(lambda: children(app).get(1) not in (None, app_killed),
-                   "instance 1 to start again")
+        wait_until(
+            lambda: children(app).get(1) not in (None, app_killed), "instance 1 to start again"
+        )
         serving(app, 3)
         assert fresh_connection_get(url)["pid"] in (children(app)[1], children(app)[2])
 
         # The supervisor itself dies: each instance sees its pipe close and stops.
         app.kill9()
         remaining = list(children(app).values())
-        wait_until(lambda: all(gone(pid) for pid in remaining),
-                   "the instances to stop after their parent died")
+        wait_until(
+            lambda: all(gone(pid) for pid in remaining),
+            "the instances to stop after their parent died",
+        )
     finally:
         app.close()
     assert "the supervising process is gone; stopping" in "\n".join(app.stderr)
 
 
-CRASHES_ON_START = '''\
+CRASHES_ON_START = """\
 import os
 
 if os.environ.get("MOTET_INSTANCE"):  # only the instances, not the parent's check
@@ -190,7 +205,7 @@ config = {"name": "Fragile", "triggers": [http("GET", "/fragile")]}
 
 async def handler(request, ctx):
     return {"status": 200, "body": {}}
-'''
+"""
 
 
 def test_instances_that_keep_dying_make_the_parent_exit_with_an_error(tmp_path: Path) -> None:
@@ -201,8 +216,9 @@ def test_instances_that_keep_dying_make_the_parent_exit_with_an_error(tmp_path: 
     finally:
         app.close()
     assert "restarting it in 0.5 s" in "\n".join(app.stderr)
-    assert app.stderr[-1].startswith("motet: error: instances keep dying: 6 unexpected exits "
-                                     "within 60 s (last: instance "), app.stderr[-1]
+    assert app.stderr[-1].startswith(
+        "motet: error: instances keep dying: 6 unexpected exits within 60 s (last: instance "
+    ), app.stderr[-1]
     assert app.stderr[-1].endswith("stopped all instances")
 
 
@@ -217,12 +233,15 @@ def test_a_port_in_use_is_reported_once_before_any_instance_starts(tmp_path: Pat
             assert app.wait() == 1
         finally:
             app.close()
-    assert app.stderr == [f"motet: error: cannot listen on 127.0.0.1:{port}: Address already "
-                          "in use; choose another port or host (port 0 picks a free one)"]
+    assert app.stderr == [
+        f"motet: error: cannot listen on 127.0.0.1:{port}: Address already "
+        "in use; choose another port or host (port 0 picks a free one)"
+    ]
 
 
 def test_a_public_bind_without_a_token_is_refused_before_any_instance_starts(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = write_project(tmp_path / "app", TOML, STEPS)
     app = Motet(root, "start", "--host", "0.0.0.0", "--port", "0", "--instances", "2")
     try:
@@ -240,12 +259,15 @@ def test_the_memory_backend_is_refused_for_several_instances(tmp_path: Path) -> 
     finally:
         app.close()
     assert len(app.stderr) == 1, app.stderr
-    assert app.stderr[0].startswith("motet: error: --instances 2 needs a backend the "
-                                    "processes share: sqlite (the default) or redis;")
+    assert app.stderr[0].startswith(
+        "motet: error: --instances 2 needs a backend the "
+        "processes share: sqlite (the default) or redis;"
+    )
 
 
 def test_work_leased_by_a_killed_instance_is_done_by_the_others_and_nothing_is_lost(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     toml = TOML + '\n[queues."job"]\nlease = 2\n'  # a killed holder's leases end quickly
     root = write_project(tmp_path / "app", toml, STEPS)
     app = Motet(root, "start", "--port", "0", "--instances", "2")
@@ -267,15 +289,22 @@ def test_work_leased_by_a_killed_instance_is_done_by_the_others_and_nothing_is_l
                 if len(accepted) == 150 and not in_flight:
                     os.kill(victim, signal.SIGKILL)
                     # Read at once, within the 2 s lease: the victim's leases are there.
-                    in_flight.update(row[0] for row in query(
-                        root, "SELECT json_extract(envelope, '$.data.id') FROM messages "
-                              "WHERE state = 'leased'"))
+                    in_flight.update(
+                        row[0]
+                        for row in query(
+                            root,
+                            "SELECT json_extract(envelope, '$.data.id') FROM messages "
+                            "WHERE state = 'leased'",
+                        )
+                    )
 
         with httpx.Client() as client, ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: publish(client, f"k{i}"), range(300)))
         assert in_flight, "the victim was killed with nothing leased: the test proved nothing"
-        wait_until(lambda: accepted <= {r["id"] for r in records(root) if r["kind"] == "work"},
-                   "every accepted job to be handled")
+        wait_until(
+            lambda: accepted <= {r["id"] for r in records(root) if r["kind"] == "work"},
+            "every accepted job to be handled",
+        )
         app.signal(signal.SIGTERM)
         assert app.wait() == 0, app.output()
     finally:

@@ -19,8 +19,9 @@ class ScriptedChild:
     """Exits with `status` after `lifetime` s (never when None); SIGTERM ends it with -15
     unless it ignores SIGTERM."""
 
-    def __init__(self, pid: int, lifetime: float | None, status: int,
-                 ignores_sigterm: bool = False) -> None:
+    def __init__(
+        self, pid: int, lifetime: float | None, status: int, ignores_sigterm: bool = False
+    ) -> None:
         self.pid = pid
         self.returncode: int | None = None
         self.signals: list[int] = []
@@ -54,8 +55,9 @@ class Script:
     """Spawns ScriptedChild objects: `plans[instance]` lists (lifetime, status) per start;
     the last plan repeats."""
 
-    def __init__(self, plans: dict[int, list[tuple[float | None, int]]],
-                 ignores_sigterm: bool = False) -> None:
+    def __init__(
+        self, plans: dict[int, list[tuple[float | None, int]]], ignores_sigterm: bool = False
+    ) -> None:
         self.plans = plans
         self.ignores_sigterm = ignores_sigterm
         self.spawned: list[tuple[float, int, ScriptedChild]] = []
@@ -73,8 +75,7 @@ class Script:
         return [t for t, i, _ in self.spawned if i == instance]
 
 
-async def test_a_child_that_dies_is_restarted_with_a_growing_delay(autojump_clock: object
-                                                                   ) -> None:
+async def test_a_child_that_dies_is_restarted_with_a_growing_delay(autojump_clock: object) -> None:
     script = Script({1: [(1.0, 1), (1.0, 1), (1.0, 1), (None, 0)], 2: [(None, 0)]})
     lines: list[str] = []
     supervisor = InstanceSupervisor(2, script, RestartPolicy(intensity=10), echo=lines.append)
@@ -87,15 +88,18 @@ async def test_a_child_that_dies_is_restarted_with_a_growing_delay(autojump_cloc
     assert gaps == pytest.approx([1.5, 2.0, 3.0])  # 1 s of life + 0.5, 1, 2 s of backoff
     assert len(script.starts(2)) == 1
     first = next(child for _, i, child in script.spawned if i == 1)
-    assert (f"motet: instance 1 (pid {first.pid}) exited with status 1 unexpectedly; "
-            "restarting it in 0.5 s") in lines, lines
+    assert (
+        f"motet: instance 1 (pid {first.pid}) exited with status 1 unexpectedly; "
+        "restarting it in 0.5 s"
+    ) in lines, lines
     # The stop reached every live child once, as SIGTERM.
     live = [child for _, _, child in script.spawned if child.signals]
     assert [child.signals for child in live] == [[signal.SIGTERM], [signal.SIGTERM]]
 
 
 async def test_a_child_that_ran_long_enough_restarts_after_the_first_delay_again(
-        autojump_clock: object) -> None:
+    autojump_clock: object,
+) -> None:
     script = Script({1: [(1.0, 1), (1.0, 1), (40.0, 1), (1.0, 1), (None, 0)]})
     supervisor = InstanceSupervisor(1, script, RestartPolicy(intensity=10), echo=lambda _: None)
     async with trio.open_nursery() as nursery:
@@ -106,22 +110,23 @@ async def test_a_child_that_ran_long_enough_restarts_after_the_first_delay_again
     assert gaps == pytest.approx([1.5, 2.0, 40.5, 2.0])
 
 
-async def test_children_that_keep_dying_stop_everything_with_an_error(autojump_clock: object
-                                                                      ) -> None:
+async def test_children_that_keep_dying_stop_everything_with_an_error(
+    autojump_clock: object,
+) -> None:
     script = Script({1: [(0.1, 3)], 2: [(None, 0)]})
     lines: list[str] = []
     policy = RestartPolicy(intensity=3, period=60.0)
     status = await InstanceSupervisor(2, script, policy, echo=lines.append).run()
     assert status == 1
     assert len(script.starts(1)) == 4  # the first start and 3 restarts; the 4th exit gives up
-    assert lines[-1].startswith("motet: error: instances keep dying: 4 unexpected exits "
-                                "within 60 s (last: instance 1 (pid "), lines
+    assert lines[-1].startswith(
+        "motet: error: instances keep dying: 4 unexpected exits within 60 s (last: instance 1 (pid "
+    ), lines
     healthy = next(child for _, i, child in script.spawned if i == 2)
     assert healthy.signals == [signal.SIGTERM]
 
 
-async def test_exits_spread_over_more_than_the_period_are_tolerated(autojump_clock: object
-                                                                    ) -> None:
+async def test_exits_spread_over_more_than_the_period_are_tolerated(autojump_clock: object) -> None:
     script = Script({1: [(30.0, 1)] * 6 + [(None, 0)]})
     policy = RestartPolicy(intensity=2, period=60.0, healthy_after=1000.0)
     supervisor = InstanceSupervisor(1, script, policy, echo=lambda _: None)
@@ -131,8 +136,7 @@ async def test_exits_spread_over_more_than_the_period_are_tolerated(autojump_clo
     assert len(script.starts(1)) == 7
 
 
-async def test_a_child_that_reports_a_user_error_is_not_restarted(autojump_clock: object
-                                                                  ) -> None:
+async def test_a_child_that_reports_a_user_error_is_not_restarted(autojump_clock: object) -> None:
     script = Script({1: [(0.5, 2)], 2: [(None, 0)]})
     lines: list[str] = []
     status = await InstanceSupervisor(2, script, echo=lines.append).run()
@@ -141,11 +145,11 @@ async def test_a_child_that_reports_a_user_error_is_not_restarted(autojump_clock
     assert "the project's steps or config are wrong" in lines[-1]
 
 
-async def test_a_second_signal_forwards_again_then_kills_after_the_grace(autojump_clock: object
-                                                                         ) -> None:
+async def test_a_second_signal_forwards_again_then_kills_after_the_grace(
+    autojump_clock: object,
+) -> None:
     script = Script({1: [(None, 0)], 2: [(None, 0)]}, ignores_sigterm=True)
-    supervisor = InstanceSupervisor(2, script, RestartPolicy(kill_grace=7.0),
-                                    echo=lambda _: None)
+    supervisor = InstanceSupervisor(2, script, RestartPolicy(kill_grace=7.0), echo=lambda _: None)
     async with trio.open_nursery() as nursery:
 
         async def signals() -> None:
@@ -165,8 +169,7 @@ async def test_a_second_signal_forwards_again_then_kills_after_the_grace(autojum
 
 async def test_a_stop_during_a_restart_delay_starts_nothing_more(autojump_clock: object) -> None:
     script = Script({1: [(1.0, 1)]})
-    supervisor = InstanceSupervisor(1, script, RestartPolicy(first_delay=5.0),
-                                    echo=lambda _: None)
+    supervisor = InstanceSupervisor(1, script, RestartPolicy(first_delay=5.0), echo=lambda _: None)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_after, supervisor, 2.0)
         assert await supervisor.run() == 0
@@ -174,8 +177,9 @@ async def test_a_stop_during_a_restart_delay_starts_nothing_more(autojump_clock:
     assert len(script.starts(1)) == 1
 
 
-async def test_a_child_failing_while_stopping_makes_the_exit_status_1(autojump_clock: object
-                                                                      ) -> None:
+async def test_a_child_failing_while_stopping_makes_the_exit_status_1(
+    autojump_clock: object,
+) -> None:
     script = Script({1: [(None, 0)]}, ignores_sigterm=True)
     lines: list[str] = []
     supervisor = InstanceSupervisor(1, script, echo=lines.append)
@@ -208,10 +212,13 @@ def test_log_lines_carry_the_instance() -> None:
     out = io.StringIO()
     stream = InstanceStream(out, 3, json_lines=True)
     stream.write('{"time": 1, "msg": "a"}\n{"time"')
-    stream.write(': 2}\n{}\nnot json\n')
+    stream.write(": 2}\n{}\nnot json\n")
     lines = out.getvalue().splitlines()
     assert [json.loads(line) for line in lines[:3]] == [
-        {"instance": 3, "time": 1, "msg": "a"}, {"instance": 3, "time": 2}, {"instance": 3}]
+        {"instance": 3, "time": 1, "msg": "a"},
+        {"instance": 3, "time": 2},
+        {"instance": 3},
+    ]
     assert lines[3] == "#3 not json"
     pretty = io.StringIO()
     InstanceStream(pretty, 2).write("12:00:00.000 INFO  [motet] started\n")

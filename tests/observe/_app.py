@@ -48,8 +48,11 @@ class Observed:
         while True:
             await trio.testing.wait_all_tasks_blocked()
             depth = await runtime.backend.depth()
-            busy = (runtime.dispatcher.in_flight or any(a.pending_acks() for a in runtime.actors)
-                    or any(d.pending for d in depth.values()))
+            busy = (
+                runtime.dispatcher.in_flight
+                or any(a.pending_acks() for a in runtime.actors)
+                or any(d.pending for d in depth.values())
+            )
             if not busy:
                 break
             await trio.sleep(0.05)
@@ -58,20 +61,35 @@ class Observed:
 
 @asynccontextmanager
 async def open_observed(
-    steps: Sequence[Step], *, token: str | None = None, client: tuple[str, int] = LOOPBACK,
-    telemetry: TelemetryOptions | None = None, backend: Backend | None = None,
-    project: ProjectConfig | None = None, stdlib_logging: bool = False,
+    steps: Sequence[Step],
+    *,
+    token: str | None = None,
+    client: tuple[str, int] = LOOPBACK,
+    telemetry: TelemetryOptions | None = None,
+    backend: Backend | None = None,
+    project: ProjectConfig | None = None,
+    stdlib_logging: bool = False,
 ) -> AsyncIterator[Observed]:
     options = RuntimeOptions(
-        retry_jitter=0.0, log_sink=False, shutdown_timeout=0.0, stdlib_logging=stdlib_logging,
-        telemetry=telemetry or TelemetryOptions(store="memory"))
+        retry_jitter=0.0,
+        log_sink=False,
+        shutdown_timeout=0.0,
+        stdlib_logging=stdlib_logging,
+        telemetry=telemetry or TelemetryOptions(store="memory"),
+    )
     project = project or ProjectConfig(token=token)
-    async with open_runtime(steps, backend=backend or MemoryBackend(), project=project,
-                            clock=WallClock(ANCHOR), options=options) as runtime:
+    async with open_runtime(
+        steps,
+        backend=backend or MemoryBackend(),
+        project=project,
+        clock=WallClock(ANCHOR),
+        options=options,
+    ) as runtime:
         assert runtime.dispatcher is not None
         gateway = GatewayOptions()
-        app = build_app(runtime.steps, runtime.dispatcher, converter=runtime.converter,
-                        options=gateway)
+        app = build_app(
+            runtime.steps, runtime.dispatcher, converter=runtime.converter, options=gateway
+        )
         install_operator(app, runtime, gateway, OperatorAccess(project.token))
         transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://motet.test") as http:
@@ -79,11 +97,16 @@ async def open_observed(
 
 
 def http_step(name: str, method: str, path: str, handler: Any, **extra: Any) -> Step:
-    return load_step({"name": name, "triggers": [{"type": "http", "method": method,
-                                                   "path": path}], **extra}, handler)
+    return load_step(
+        {"name": name, "triggers": [{"type": "http", "method": method, "path": path}], **extra},
+        handler,
+    )
 
 
-def queue_step(name: str, topic: str, handler: Any, *, options: dict[str, Any] | None = None,
-               **extra: Any) -> Step:
-    return load_step({"name": name, "triggers": [{"type": "queue", "topic": topic,
-                                                   **(options or {})}], **extra}, handler)
+def queue_step(
+    name: str, topic: str, handler: Any, *, options: dict[str, Any] | None = None, **extra: Any
+) -> Step:
+    return load_step(
+        {"name": name, "triggers": [{"type": "queue", "topic": topic, **(options or {})}], **extra},
+        handler,
+    )

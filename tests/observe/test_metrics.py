@@ -11,7 +11,7 @@ from motet.observe import PROMETHEUS_CONTENT_TYPE, Counter, Histogram, Registry
 
 from ._app import http_step, open_observed, queue_step
 
-_SAMPLE = re.compile(r'^([a-z_]+)(\{.*\})? (\S+)$')
+_SAMPLE = re.compile(r"^([a-z_]+)(\{.*\})? (\S+)$")
 
 
 def parse(text: str) -> dict[str, float]:
@@ -38,16 +38,19 @@ def workload_steps() -> list[Any]:
         if n == 2 or (n == 1 and tries[n] == 1):
             raise RuntimeError(f"job {n} failed")
 
-    return [http_step("Submit", "POST", "/jobs", submit, enqueues=["job"]),
-            queue_step("Worker", "job", work, options={"maxRetries": 1, "retryDelay": 100})]
+    return [
+        http_step("Submit", "POST", "/jobs", submit, enqueues=["job"]),
+        queue_step("Worker", "job", work, options={"maxRetries": 1, "retryDelay": 100}),
+    ]
 
 
 async def test_metrics_count_a_known_workload(autojump_clock: Any) -> None:
     async with open_observed(workload_steps()) as app:
         for n in range(3):
             assert (await app.http.post("/jobs", json={"n": n})).status_code == 202
-        bad = await app.http.post("/jobs", content=b"{nope",
-                                  headers={"content-type": "application/json"})
+        bad = await app.http.post(
+            "/jobs", content=b"{nope", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 400
         assert (await app.http.get("/nowhere")).status_code == 404
         await app.settle()

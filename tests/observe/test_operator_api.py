@@ -25,12 +25,17 @@ def app_steps(fail: list[bool]) -> list[Any]:
         pass
 
     return [
-        http_step("PutNote", "PUT", "/notes/:key", put, enqueues=["note.saved"],
-                  flows=["notes"]),
-        queue_step("IndexNote", "note.saved", index, options={"maxRetries": 0},
-                   flows=["notes"]),
-        load_step({"name": "Nightly", "triggers": [
-            {"type": "cron", "expression": "0 3 * * *", "timezone": "Europe/Paris"}]}, nightly),
+        http_step("PutNote", "PUT", "/notes/:key", put, enqueues=["note.saved"], flows=["notes"]),
+        queue_step("IndexNote", "note.saved", index, options={"maxRetries": 0}, flows=["notes"]),
+        load_step(
+            {
+                "name": "Nightly",
+                "triggers": [
+                    {"type": "cron", "expression": "0 3 * * *", "timezone": "Europe/Paris"}
+                ],
+            },
+            nightly,
+        ),
     ]
 
 
@@ -41,15 +46,19 @@ async def test_dead_letters_can_be_inspected_redriven_and_discarded(autojump_clo
             assert (await app.http.put(f"/notes/{key}", json={"text": key})).status_code == 201
         await app.settle()
         queues = (await app.http.get("/_motet/queues")).json()["queues"]
-        listed = (await app.http.get("/_motet/dead-letters",
-                                     params={"subscription": "IndexNote@note.saved"})).json()
+        listed = (
+            await app.http.get(
+                "/_motet/dead-letters", params={"subscription": "IndexNote@note.saved"}
+            )
+        ).json()
         letters = listed["dead_letters"]
         assert sorted(d["message"]["data"]["key"] for d in letters) == ["a", "b"]
         assert letters[0]["error"] == "RuntimeError: index offline" and letters[0]["attempts"] == 1
         fail[0] = False
         first, second = letters[0]["id"], letters[1]["id"]
-        redriven = await app.http.post("/_motet/dead-letters/redrive",
-                                       json={"ids": [first, "no-such-id"]})
+        redriven = await app.http.post(
+            "/_motet/dead-letters/redrive", json={"ids": [first, "no-such-id"]}
+        )
         discarded = await app.http.post("/_motet/dead-letters/discard", json={"ids": [second]})
         await app.settle()
         after = (await app.http.get("/_motet/dead-letters")).json()["dead_letters"]
@@ -78,17 +87,29 @@ async def test_state_browser_flows_routes_and_cron(autojump_clock: Any) -> None:
     assert items["items"] == [{"key": "k1", "value": {"text": "one"}}]
     assert one["value"] == {"text": "one"} and missing.status_code == 404
     assert flows["flows"] == ["notes"]
-    assert {n["id"] for n in flows["nodes"]} == {"step:PutNote", "step:IndexNote",
-                                                 "route:PUT /notes/:key"}
+    assert {n["id"] for n in flows["nodes"]} == {
+        "step:PutNote",
+        "step:IndexNote",
+        "route:PUT /notes/:key",
+    }
     edge = next(e for e in flows["edges"] if e["label"] == "note.saved")
     assert (edge["from"], edge["to"]) == ("step:PutNote", "step:IndexNote")
-    assert routes == [{"step": "PutNote", "method": "PUT", "path": "/notes/:key", "body": False,
-                       "description": ""}]
+    assert routes == [
+        {
+            "step": "PutNote",
+            "method": "PUT",
+            "path": "/notes/:key",
+            "body": False,
+            "description": "",
+        }
+    ]
     [nightly] = cron["cron"]
     # The clock starts at 2026-01-01T00:00Z; 03:00 in Paris is 02:00Z.
-    assert nightly["next_iso"] == ["2026-01-01T02:00:00.000+00:00",
-                                   "2026-01-02T02:00:00.000+00:00",
-                                   "2026-01-03T02:00:00.000+00:00"]
+    assert nightly["next_iso"] == [
+        "2026-01-01T02:00:00.000+00:00",
+        "2026-01-02T02:00:00.000+00:00",
+        "2026-01-03T02:00:00.000+00:00",
+    ]
     assert nightly["timezone"] == "Europe/Paris" and nightly["last"] is None
 
 
@@ -103,5 +124,8 @@ async def test_trace_list_and_unknown_trace(autojump_clock: Any) -> None:
     assert summary["trace_id"] == trace_id and summary["root"] == "PUT /notes/:key"
     assert summary["spans"] == 3 and summary["steps"] == ["IndexNote", "PutNote"]
     assert [(s["name"], s["depth"]) for s in one["spans"]] == [
-        ("PUT /notes/:key", 0), ("PutNote", 1), ("IndexNote", 2)]
+        ("PUT /notes/:key", 0),
+        ("PutNote", 1),
+        ("IndexNote", 2),
+    ]
     assert unknown.status_code == 404

@@ -14,8 +14,15 @@ from motet.project import ProjectConfig
 
 from ._app import http_step, open_observed
 
-OPERATOR_PATHS = ["/_console", "/_console/console.js", "/metrics", "/_motet/health",
-                  "/_motet/dead-letters", "/_motet/state", "/_motet/queues"]
+OPERATOR_PATHS = [
+    "/_console",
+    "/_console/console.js",
+    "/metrics",
+    "/_motet/health",
+    "/_motet/dead-letters",
+    "/_motet/state",
+    "/_motet/queues",
+]
 
 
 def hello() -> Any:
@@ -46,11 +53,13 @@ async def test_other_clients_are_refused_without_a_configured_token(path: str) -
 async def test_a_configured_token_is_required_from_everyone() -> None:
     async with open_observed([hello()], token="s3cret-token") as app:
         missing = await app.http.get("/_motet/health")
-        wrong = await app.http.get("/_motet/health",
-                                   headers={"authorization": "Bearer s3cret-tokem"})
+        wrong = await app.http.get(
+            "/_motet/health", headers={"authorization": "Bearer s3cret-tokem"}
+        )
         basic = await app.http.get("/metrics", headers={"authorization": "Basic s3cret-token"})
-        right = await app.http.get("/_motet/health",
-                                   headers={"authorization": "Bearer s3cret-token"})
+        right = await app.http.get(
+            "/_motet/health", headers={"authorization": "Bearer s3cret-token"}
+        )
     for refused in (missing, wrong, basic):
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"] == 'Bearer realm="motet"'
@@ -97,18 +106,24 @@ async def test_tokens_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(_operator_auth.hmac, "compare_digest", spy)
     async with open_observed([hello()], token="abc") as app:
-        assert (await app.http.get("/metrics", headers={"authorization": "Bearer abd"})
-                ).status_code == 401
-        assert (await app.http.get("/metrics", headers={"authorization": "Bearer abc"})
-                ).status_code == 200
+        assert (
+            await app.http.get("/metrics", headers={"authorization": "Bearer abd"})
+        ).status_code == 401
+        assert (
+            await app.http.get("/metrics", headers={"authorization": "Bearer abc"})
+        ).status_code == 200
     assert calls == [(b"abd", b"abc"), (b"abc", b"abc")]
 
 
 async def test_a_non_loopback_bind_without_a_token_refuses_to_start() -> None:
     options = RuntimeOptions(log_sink=False)
     with pytest.raises(ExceptionGroup) as caught:
-        async with open_runtime([hello()], serve=GatewayOptions(host="0.0.0.0", port=0),
-                                options=options, project=ProjectConfig()):
+        async with open_runtime(
+            [hello()],
+            serve=GatewayOptions(host="0.0.0.0", port=0),
+            options=options,
+            project=ProjectConfig(),
+        ):
             pytest.fail("the runtime must not start")
     errors = caught.value.exceptions
     while isinstance(errors[0], ExceptionGroup):
@@ -141,8 +156,9 @@ async def test_operator_endpoints_answer_wrong_requests_with_problems() -> None:
         bad_level = await app.http.get("/_motet/logs", params={"level": "loud"})
         wrong_method = await app.http.post("/metrics", json={})
         post_get = await app.http.get("/_motet/dead-letters/redrive")
-        not_json = await app.http.post("/_motet/dead-letters/redrive", content=b"ids=1",
-                                       headers={"content-type": "text/plain"})
+        not_json = await app.http.post(
+            "/_motet/dead-letters/redrive", content=b"ids=1", headers={"content-type": "text/plain"}
+        )
         bad_ids = await app.http.post("/_motet/dead-letters/redrive", json={"ids": "x"})
         no_file = await app.http.get("/_console/../../secret.py")
     assert unknown.status_code == 404

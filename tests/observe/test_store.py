@@ -27,13 +27,30 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 def record(i: int, *, step: str = "A", level: str = "info", trace: str = "t1") -> LogRecord:
-    return LogRecord(time=T0 + i, level=level, message=f"line {i}", step=step, trace_id=trace,
-                     message_id=f"m{i}", attempt=1, fields={"i": i})
+    return LogRecord(
+        time=T0 + i,
+        level=level,
+        message=f"line {i}",
+        step=step,
+        trace_id=trace,
+        message_id=f"m{i}",
+        attempt=1,
+        fields={"i": i},
+    )
 
 
 def span(i: int, *, step: str = "A", trace: str = "t1", outcome: str = "ok") -> Span:
-    return Span(span_id=f"s{i}", trace_id=trace, kind="handler", name=step, started=T0 + i,
-                duration=0.5, outcome=outcome, step=step, trigger="queue")
+    return Span(
+        span_id=f"s{i}",
+        trace_id=trace,
+        kind="handler",
+        name=step,
+        started=T0 + i,
+        duration=0.5,
+        outcome=outcome,
+        step=step,
+        trigger="queue",
+    )
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -48,9 +65,16 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 def test_queries_by_trace_step_level_text_time_and_cursor(make_store: Any) -> None:
     store = make_store()
-    store.write([record(0), record(1, step="B", level="warn", trace="t2"),
-                 record(2, level="error"), record(3, step="B")],
-                [span(0), span(1, step="B", trace="t2", outcome="error"), span(2)], now=T0 + 5)
+    store.write(
+        [
+            record(0),
+            record(1, step="B", level="warn", trace="t2"),
+            record(2, level="error"),
+            record(3, step="B"),
+        ],
+        [span(0), span(1, step="B", trace="t2", outcome="error"), span(2)],
+        now=T0 + 5,
+    )
     assert [line.message for line in store.logs(LogQuery())] == [f"line {i}" for i in range(4)]
     assert [line.seq for line in store.logs(LogQuery(limit=2))] == [3, 4]  # the newest two
     assert [line.message for line in store.logs(LogQuery(after=2))] == ["line 2", "line 3"]
@@ -59,10 +83,17 @@ def test_queries_by_trace_step_level_text_time_and_cursor(make_store: Any) -> No
     assert [line.message for line in store.logs(LogQuery(trace_id="t2"))] == ["line 1"]
     assert [line.message for line in store.logs(LogQuery(text="LINE 3"))] == ["line 3"]
     assert [line.message for line in store.logs(LogQuery(since=T0 + 1, until=T0 + 3))] == [
-        "line 1", "line 2"]
+        "line 1",
+        "line 2",
+    ]
     line = store.logs(LogQuery(after=0, limit=1))[0]
     assert (line.step, line.trace_id, line.message_id, line.attempt, dict(line.fields)) == (
-        "A", "t1", "m0", 1, {"i": 0})
+        "A",
+        "t1",
+        "m0",
+        1,
+        {"i": 0},
+    )
     assert [s.span_id for s in store.spans(SpanQuery(trace_id="t1"))] == ["s0", "s2"]
     assert [s.span_id for s in store.spans(SpanQuery(step="B"))] == ["s1"]
     assert [s.span_id for s in store.spans(SpanQuery(since=T0 + 1))] == ["s1", "s2"]
@@ -102,7 +133,9 @@ def test_sqlite_store_survives_reopening(tmp_path: Path) -> None:
     second = SqliteTelemetryStore(tmp_path / "t.db")
     second.write([record(1)], [], now=T0 + 1)
     assert [(line.seq, line.message) for line in second.logs(LogQuery())] == [
-        (1, "line 0"), (2, "line 1")]
+        (1, "line 0"),
+        (2, "line 1"),
+    ]
     assert second.spans(SpanQuery(trace_id="t1"))[0] == span(0)
     second.close()
 
@@ -125,12 +158,13 @@ def pipeline() -> list[Any]:
     async def work(data: Any, ctx: Any) -> None:
         ctx.logger.info("worked", n=data["n"])
 
-    return [http_step("Ingest", "POST", "/in", ingest, enqueues=["work"]),
-            queue_step("Work", "work", work)]
+    return [
+        http_step("Ingest", "POST", "/in", ingest, enqueues=["work"]),
+        queue_step("Work", "work", work),
+    ]
 
 
-async def test_traces_and_logs_survive_a_restart_beside_the_sqlite_backend(
-        tmp_path: Path) -> None:
+async def test_traces_and_logs_survive_a_restart_beside_the_sqlite_backend(tmp_path: Path) -> None:
     # Real time: SQLite works in threads, and autojump would leap while they work.
     db = tmp_path / "data" / "motet.db"
     options = TelemetryOptions()  # default store: telemetry.db beside the backend's file
@@ -159,8 +193,9 @@ async def test_a_full_buffer_drops_telemetry_and_counts_it(autojump_clock: Any) 
         done.append(1)
 
     steps = [queue_step("Chatty", "talk", chatty), queue_step("After", "talk", after)]
-    async with open_observed(steps, telemetry=TelemetryOptions(store="memory", buffer=10,
-                                                               flush_interval=60)) as app:
+    async with open_observed(
+        steps, telemetry=TelemetryOptions(store="memory", buffer=10, flush_interval=60)
+    ) as app:
         assert app.runtime.router is not None
         await app.runtime.router.publish("talk", {}, trace_id="a" * 32, source="test")
         await app.settle()
@@ -186,8 +221,9 @@ def test_the_default_store_follows_the_backend(tmp_path: Path) -> None:
     memory = open_store(options, runtime(SimpleNamespace(name="memory")))
     beside = open_store(options, runtime(SqliteBackend(tmp_path / "db" / "motet.db")))
     redis = open_store(options, runtime(SimpleNamespace(name="redis")))
-    chosen = open_store(TelemetryOptions(store=tmp_path / "x.db"),
-                        runtime(SimpleNamespace(name="memory")))
+    chosen = open_store(
+        TelemetryOptions(store=tmp_path / "x.db"), runtime(SimpleNamespace(name="memory"))
+    )
     assert isinstance(memory, MemoryTelemetryStore)
     assert isinstance(beside, SqliteTelemetryStore)
     assert beside.path == tmp_path / "db" / "telemetry.db"

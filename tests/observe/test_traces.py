@@ -39,8 +39,7 @@ def pipeline(fail_ship_once: bool = False) -> list[Any]:
     ]
 
 
-async def test_http_queue_queue_is_one_trace_with_parents_in_order(autojump_clock: Any
-                                                                  ) -> None:
+async def test_http_queue_queue_is_one_trace_with_parents_in_order(autojump_clock: Any) -> None:
     async with open_observed(pipeline()) as app:
         response = await app.http.post("/orders", json={"order": 7})
         assert response.status_code == 202
@@ -48,8 +47,12 @@ async def test_http_queue_queue_is_one_trace_with_parents_in_order(autojump_cloc
         await app.settle()
         rows, logs = await app.telemetry.trace(trace_id)
     names = [(r.span.kind, r.span.name, r.depth) for r in rows]
-    assert names == [("http", "POST /orders", 0), ("handler", "Ingest", 1),
-                     ("handler", "Charge", 2), ("handler", "Ship", 3)]
+    assert names == [
+        ("http", "POST /orders", 0),
+        ("handler", "Ingest", 1),
+        ("handler", "Charge", 2),
+        ("handler", "Ship", 3),
+    ]
     by_name = {r.span.name: r for r in rows}
     assert by_name["Ingest"].parent_id == by_name["POST /orders"].span.span_id
     assert by_name["Charge"].parent_id == by_name["Ingest"].span.span_id
@@ -88,10 +91,17 @@ async def test_a_cron_tick_starts_a_trace_its_messages_join(autojump_clock: Any)
     async def after(data: Any, ctx: Any) -> None:
         ctx.logger.info("after tick")
 
-    steps = [load_step({"name": "Ticker", "triggers": [{"type": "cron",
-                                                        "expression": "*/5 * * * *"}],
-                        "enqueues": ["tick.done"]}, tick),
-             queue_step("After", "tick.done", after)]
+    steps = [
+        load_step(
+            {
+                "name": "Ticker",
+                "triggers": [{"type": "cron", "expression": "*/5 * * * *"}],
+                "enqueues": ["tick.done"],
+            },
+            tick,
+        ),
+        queue_step("After", "tick.done", after),
+    ]
     async with open_observed(steps) as app:
         await app.runtime.clock.sleep_until(app.runtime.clock.now() + 301)
         await app.settle()
@@ -110,24 +120,51 @@ async def test_a_dead_letter_queue_hand_off_joins_the_trace(autojump_clock: Any)
     async def record(data: Any, ctx: Any) -> None:
         ctx.logger.warn("recorded failure", error=data["error"])
 
-    steps = [queue_step("Broken", "work", broken,
-                        options={"maxRetries": 0, "dead_letter_queue": "work.failed"}),
-             queue_step("Record", "work.failed", record)]
+    steps = [
+        queue_step(
+            "Broken", "work", broken, options={"maxRetries": 0, "dead_letter_queue": "work.failed"}
+        ),
+        queue_step("Record", "work.failed", record),
+    ]
     async with open_observed(steps) as app:
         assert app.runtime.router is not None
         await app.runtime.router.publish("work", {"n": 1}, trace_id="f" * 32, source="test")
         await app.settle()
         rows, _ = await app.telemetry.trace("f" * 32)
     kinds = [(r.span.kind, r.span.name, r.depth) for r in rows]
-    assert kinds == [("emit", "emit work", 0), ("handler", "Broken", 1),
-                     ("emit", "emit work.failed", 2), ("handler", "Record", 3)]
+    assert kinds == [
+        ("emit", "emit work", 0),
+        ("handler", "Broken", 1),
+        ("emit", "emit work.failed", 2),
+        ("handler", "Record", 3),
+    ]
 
 
 def test_waterfall_links_state_triggers_to_the_writer_and_survives_cycles() -> None:
-    writer = Span("w", "t", "handler", "Writer", 10.0, 1.0, step="Writer", trigger="queue",
-                  message_id="m0", state_writes=(StateWriteInfo("ns", "k", "created"),))
-    watcher = Span("s", "t", "handler", "Watcher", 10.5, 0.1, step="Watcher",
-                   trigger="state", topic="state:ns", message_id="unknown")
+    writer = Span(
+        "w",
+        "t",
+        "handler",
+        "Writer",
+        10.0,
+        1.0,
+        step="Writer",
+        trigger="queue",
+        message_id="m0",
+        state_writes=(StateWriteInfo("ns", "k", "created"),),
+    )
+    watcher = Span(
+        "s",
+        "t",
+        "handler",
+        "Watcher",
+        10.5,
+        0.1,
+        step="Watcher",
+        trigger="state",
+        topic="state:ns",
+        message_id="unknown",
+    )
     # Two spans that claim each other's messages: corrupt, but shown once each.
     a = Span("a", "t", "handler", "A", 1.0, 1.0, message_id="mb", emitted=(Emitted("x", "ma"),))
     b = Span("b", "t", "handler", "B", 2.0, 1.0, message_id="ma", emitted=(Emitted("x", "mb"),))

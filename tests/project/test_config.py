@@ -215,8 +215,10 @@ def test_resolution_without_project_is_defaults_then_trigger() -> None:
     )
 
 
-@pytest.mark.parametrize("backend", ["sqlite:data/q.db", "sqlite:///tmp/q.db", "rediss://h:6380/0",
-                                     "unix:///run/redis.sock"])
+@pytest.mark.parametrize(
+    "backend",
+    ["sqlite:data/q.db", "sqlite:///tmp/q.db", "rediss://h:6380/0", "unix:///run/redis.sock"],
+)
 def test_backend_takes_the_forms_the_command_line_takes(tmp_path: Path, backend: str) -> None:
     (tmp_path / "motet.toml").write_text(f'backend = "{backend}"\n')
     assert load_project(tmp_path).backend == backend

@@ -40,8 +40,7 @@ class Cluster:
         try:
             # Started together, then waited for: start-up (imports) overlaps.
             for _ in range(size):
-                self.instances.append(
-                    Motet(root, "start", "--port", "0", "--backend", server.url))
+                self.instances.append(Motet(root, "start", "--port", "0", "--backend", server.url))
             self.urls = [instance.started() for instance in self.instances]
         except BaseException:
             self.close()
@@ -65,10 +64,12 @@ class Cluster:
             return False
         return 200 <= response.status_code < 300
 
-    def post_all(self, topic: str, bodies: Sequence[dict[str, Any]], *,
-                 workers: int = 12) -> list[str]:
+    def post_all(
+        self, topic: str, bodies: Sequence[dict[str, Any]], *, workers: int = 12
+    ) -> list[str]:
         """POST every body, concurrently, round-robin over the instances; the ids of those
         answered 2xx."""
+
         def one(index: int) -> bool:
             return self.post(topic, bodies[index], instance=index % len(self.urls))
 
@@ -79,9 +80,21 @@ class Cluster:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`motet ARGS --backend <redis>` in the project, as an operator would run it."""
         return subprocess.run(
-            [sys.executable, "-m", "motet.cli", "--project", str(self.root), *args,
-             "--backend", self.server.url],
-            capture_output=True, text=True, timeout=DEADLINE, cwd=self.root)
+            [
+                sys.executable,
+                "-m",
+                "motet.cli",
+                "--project",
+                str(self.root),
+                *args,
+                "--backend",
+                self.server.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+            cwd=self.root,
+        )
 
     def emit(self, topic: str, data: dict[str, Any]) -> None:
         done = self.cli("emit", topic, json.dumps(data))
@@ -97,8 +110,9 @@ class Cluster:
     def handled(self, kind: str) -> list[dict[str, Any]]:
         return [r for r in records(self.root) if r.get("kind") == kind]
 
-    def wait_handled(self, kind: str, ids: Iterable[str], *, key: str = "id",
-                     deadline: float = DEADLINE) -> None:
+    def wait_handled(
+        self, kind: str, ids: Iterable[str], *, key: str = "id", deadline: float = DEADLINE
+    ) -> None:
         wanted = set(ids)
 
         def done() -> bool:
@@ -108,13 +122,16 @@ class Cluster:
             wait_until(done, f"{len(wanted)} {kind!r} handlings", deadline)
         except AssertionError:
             missing = wanted - {r[key] for r in self.handled(kind)}
-            raise AssertionError(f"{len(missing)} of {len(wanted)} never handled as {kind!r} "
-                                 f"(e.g. {sorted(missing)[:10]}); instances alive: "
-                                 f"{self.alive()}\n{self.output()}") from None
+            raise AssertionError(
+                f"{len(missing)} of {len(wanted)} never handled as {kind!r} "
+                f"(e.g. {sorted(missing)[:10]}); instances alive: "
+                f"{self.alive()}\n{self.output()}"
+            ) from None
 
     def output(self) -> str:
-        return "\n".join(f"--- instance {i} (pid {m.pid}):\n{m.output(15)}"
-                         for i, m in enumerate(self.instances))
+        return "\n".join(
+            f"--- instance {i} (pid {m.pid}):\n{m.output(15)}" for i, m in enumerate(self.instances)
+        )
 
     # -- stopping --------------------------------------------------------------------------
 
@@ -143,8 +160,9 @@ class Publishing:
     answer) are shared lists; read them under `lock` while the threads run.
     """
 
-    def __init__(self, cluster: Cluster, topic: str, prefix: str, *, threads: int = 4,
-                 rate: float = 100.0) -> None:
+    def __init__(
+        self, cluster: Cluster, topic: str, prefix: str, *, threads: int = 4, rate: float = 100.0
+    ) -> None:
         self.cluster = cluster
         self.interval = threads / rate  # s between two posts of one thread
         self.topic = topic
@@ -154,8 +172,7 @@ class Publishing:
         self.refused: list[str] = []
         self._numbers = itertools.count()
         self._stopping = threading.Event()
-        self._threads = [threading.Thread(target=self._post, daemon=True)
-                         for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._post, daemon=True) for _ in range(threads)]
 
     def _post(self) -> None:
         due = time.monotonic()
@@ -165,8 +182,9 @@ class Publishing:
             with self.lock:
                 n = next(self._numbers)
             message_id = f"{self.prefix}{n}"
-            ok = self.cluster.post(self.topic, {"id": message_id},
-                                   instance=n % len(self.cluster.urls))
+            ok = self.cluster.post(
+                self.topic, {"id": message_id}, instance=n % len(self.cluster.urls)
+            )
             with self.lock:
                 (self.accepted if ok else self.refused).append(message_id)
 
@@ -187,8 +205,12 @@ class Publishing:
             if thread.is_alive():
                 thread.join(DEADLINE + 5)
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -196,8 +218,9 @@ class Publishing:
 StartCluster = Callable[..., "Cluster"]
 
 
-def start_cluster(root: Path, server: RedisServer, steps: dict[str, str], *,
-                  toml: str = "") -> Cluster:
+def start_cluster(
+    root: Path, server: RedisServer, steps: dict[str, str], *, toml: str = ""
+) -> Cluster:
     write_project(root, TOML + toml, steps)
     return Cluster(root, server)
 

@@ -44,7 +44,7 @@ async def handler(message, ctx):
 '''
 
 
-SLOW = '''\
+SLOW = """\
 import trio
 
 from motet import queue
@@ -58,9 +58,9 @@ async def handler(message, ctx):
     record(kind="start", id=message["id"], attempt=ctx.message.attempt)
     await trio.sleep(0.2)
     record(kind="done", id=message["id"], attempt=ctx.message.attempt)
-'''
+"""
 
-FLOW = '''\
+FLOW = """\
 import trio
 
 from motet import queue
@@ -73,9 +73,9 @@ config = {"name": "Flow", "triggers": [queue("flow")]}
 async def handler(message, ctx):
     record(kind="flow", id=message["id"], attempt=ctx.message.attempt)
     await trio.sleep(0.005)
-'''
+"""
 
-PICKY = '''\
+PICKY = """\
 from motet import queue
 
 from steps.record import record
@@ -87,9 +87,9 @@ async def handler(message, ctx):
     record(kind="picky", id=message["id"], attempt=ctx.message.attempt)
     if message.get("poison"):
         raise ValueError(f"poison pill {message['id']}")
-'''
+"""
 
-ORDERED = '''\
+ORDERED = """\
 import random
 
 import trio
@@ -110,9 +110,9 @@ async def handler(message, ctx):
     await trio.sleep(random.uniform(0.0, 0.01))
     record(kind="ordered", id=message["id"], group=message["group"], seq=message["seq"],
            group_of_delivery=ctx.message.group, attempt=attempt)
-'''
+"""
 
-TICK = '''\
+TICK = """\
 from motet import cron
 
 from steps.record import record
@@ -122,10 +122,9 @@ config = {"name": "Tick", "triggers": [cron("* * * * * *")]}
 
 async def handler(tick, ctx):
     record(kind="tick", scheduled=tick["scheduled"])
-'''
+"""
 
-FAN_OUT = {"publish_step.py": PUBLISH, "fan_a_step.py": _fan("FanA"),
-           "fan_b_step.py": _fan("FanB")}
+FAN_OUT = {"publish_step.py": PUBLISH, "fan_a_step.py": _fan("FanA"), "fan_b_step.py": _fan("FanB")}
 RECLAIM = {"publish_step.py": PUBLISH, "slow_step.py": SLOW}
 RESTART = {"publish_step.py": PUBLISH, "flow_step.py": FLOW}
 POISON = {"publish_step.py": PUBLISH, "picky_step.py": PICKY}

@@ -19,7 +19,8 @@ def _seconds(iso: str) -> int:
 
 
 def test_every_second_cron_fires_each_tick_exactly_once_across_3_instances(
-        cluster: StartCluster) -> None:
+    cluster: StartCluster,
+) -> None:
     app = cluster(CRON)
     # Ticks scheduled from the moment all 3 clock actors run: their first fire times.
     all_up = len(app.handled("tick"))

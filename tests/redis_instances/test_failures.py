@@ -27,8 +27,9 @@ def test_kill_9_of_one_instance_mid_load_loses_nothing(cluster: StartCluster) ->
         return started - {r["id"] for r in app.handled("done") if r["pid"] == pid}
 
     # Mid-load: a fifth of the work done, and the victim in the middle of some of it.
-    wait_until(lambda: len(app.handled("done")) >= 30 and in_flight(victim),
-               "the victim to be busy")
+    wait_until(
+        lambda: len(app.handled("done")) >= 30 and in_flight(victim), "the victim to be busy"
+    )
     app.instances[VICTIM].kill9()
     lost_with_victim = in_flight(victim)  # final: a dead process records nothing more
     touched_by_victim = {r["id"] for r in app.handled("start") if r["pid"] == victim}
@@ -53,7 +54,8 @@ def test_kill_9_of_one_instance_mid_load_loses_nothing(cluster: StartCluster) ->
 
 
 def test_a_redis_crash_and_restart_mid_run_loses_nothing_acknowledged(
-        cluster: StartCluster) -> None:
+    cluster: StartCluster,
+) -> None:
     # The default 30 s lease: a receive whose reply died with Redis is retried with its op id
     # and gets its messages back (test_reply_lost.py), so nothing waits for a lease to end.
     app = cluster(RESTART)
@@ -69,8 +71,10 @@ def test_a_redis_crash_and_restart_mid_run_loses_nothing_acknowledged(
         server.start()  # same port, AOF replayed
         after_restart = len(flow.snapshot())
         handled_before_restart = len(app.handled("flow"))
-        wait_until(lambda: len(flow.snapshot()) >= after_restart + 100,
-                   "100 more messages accepted after the restart")
+        wait_until(
+            lambda: len(flow.snapshot()) >= after_restart + 100,
+            "100 more messages accepted after the restart",
+        )
 
     # A request during the outage waited for Redis (the backend retries with backoff)
     # instead of failing.

@@ -12,7 +12,8 @@ from ._steps import FAN_OUT, FIFO, POISON
 
 
 def test_each_step_gets_each_message_once_and_instances_share_the_work(
-        cluster: StartCluster) -> None:
+    cluster: StartCluster,
+) -> None:
     app = cluster(FAN_OUT)
     ids = [f"m{i}" for i in range(300)]
     accepted = app.post_all("fan", [{"id": i} for i in ids])
@@ -60,8 +61,9 @@ def test_a_poison_message_ends_in_dead_letters_while_others_flow(cluster: StartC
     assert "poison pill poison" in str(letter["error"]), letter
     assert attempts() == [1, 2, 3]  # never handled again once buried
     handlings = app.handled("picky")
-    first, last = (i for i, r in enumerate(handlings) if r["id"] == "poison" and r["attempt"]
-                   in (1, 3))
+    first, last = (
+        i for i, r in enumerate(handlings) if r["id"] == "poison" and r["attempt"] in (1, 3)
+    )
     flowing = [r for r in handlings[first:last] if r["id"] != "poison"]
     assert len(flowing) >= 10, f"only {len(flowing)} messages handled during its retries"
     good_counts = Counter(r["id"] for r in handlings if r["id"] != "poison")
@@ -73,8 +75,7 @@ PER_GROUP = 30
 FAILS_ONCE = ("g1", 10)  # its first attempt raises; g1's later messages must wait for it
 
 
-def test_fifo_keeps_the_publish_order_of_each_group_across_instances(
-        cluster: StartCluster) -> None:
+def test_fifo_keeps_the_publish_order_of_each_group_across_instances(cluster: StartCluster) -> None:
     app = cluster(FIFO, toml='[queues."ordered"]\nstrategy = "fifo"\nretry_delay = 100\n')
     refused: list[tuple[str, int]] = []
 
@@ -82,8 +83,12 @@ def test_fifo_keeps_the_publish_order_of_each_group_across_instances(
         # One message at a time: the 202 means it is in Redis, so the publish order is the
         # order of this loop, although consecutive messages go to different instances.
         for seq in range(PER_GROUP):
-            body = {"id": f"{GROUPS[g]}-{seq}", "group": GROUPS[g], "seq": seq,
-                    "fail_once": (GROUPS[g], seq) == FAILS_ONCE}
+            body = {
+                "id": f"{GROUPS[g]}-{seq}",
+                "group": GROUPS[g],
+                "seq": seq,
+                "fail_once": (GROUPS[g], seq) == FAILS_ONCE,
+            }
             if not app.post("ordered", body, instance=(seq + g) % 3):
                 refused.append((GROUPS[g], seq))
 

@@ -37,8 +37,7 @@ class ReplyCutter:
         self.marker: tuple[bytes, ...] = ()
         self.cut = trio.Event()
 
-    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         task_status.started(listeners[0].socket.getsockname()[1])
         await trio.serve_listeners(self._serve, listeners)
@@ -50,8 +49,13 @@ class ReplyCutter:
             nursery.start_soon(self._up, client, server, drop_reply, nursery.cancel_scope)
             nursery.start_soon(self._down, server, client, drop_reply, nursery.cancel_scope)
 
-    async def _up(self, client: trio.SocketStream, server: trio.SocketStream,
-                  drop_reply: trio.Event, scope: trio.CancelScope) -> None:
+    async def _up(
+        self,
+        client: trio.SocketStream,
+        server: trio.SocketStream,
+        drop_reply: trio.Event,
+        scope: trio.CancelScope,
+    ) -> None:
         try:
             while chunk := await client.receive_some(_CHUNK):
                 if self.marker and all(part in chunk for part in self.marker):
@@ -62,8 +66,13 @@ class ReplyCutter:
             pass
         scope.cancel()
 
-    async def _down(self, server: trio.SocketStream, client: trio.SocketStream,
-                    drop_reply: trio.Event, scope: trio.CancelScope) -> None:
+    async def _down(
+        self,
+        server: trio.SocketStream,
+        client: trio.SocketStream,
+        drop_reply: trio.Event,
+        scope: trio.CancelScope,
+    ) -> None:
         try:
             while chunk := await server.receive_some(_CHUNK):
                 if drop_reply.is_set():
@@ -76,7 +85,8 @@ class ReplyCutter:
 
 
 async def test_a_receive_whose_reply_is_lost_hands_out_its_messages_on_the_retry(
-        redis: RedisServer) -> None:
+    redis: RedisServer,
+) -> None:
     cutter = ReplyCutter(redis.port)
     jobs = Subscription("jobs", "Worker", QueueOptions(lease=30))
     async with trio.open_nursery() as nursery:

@@ -57,8 +57,9 @@ async def test_emitting_an_undeclared_topic_fails_at_the_call(autojump_clock: An
         except UndeclaredTopicError as exc:
             errors.append(exc)
 
-    step = load_step({"name": "Sneaky", "triggers": [queue("in")], "enqueues": ["declared"]},
-                     sneaky)
+    step = load_step(
+        {"name": "Sneaky", "triggers": [queue("in")], "enqueues": ["declared"]}, sneaky
+    )
     async with open_test_runtime([step]) as app:
         await app.emit("in", {})
         await app.settle(fail_fast=True)
@@ -72,8 +73,9 @@ async def test_emit_refuses_data_that_is_not_json(autojump_clock: Any) -> None:
     async def bad(data: Any, ctx: Any) -> None:
         await ctx.emit("out", {"when": object()})
 
-    step = load_step({"name": "Bad", "triggers": [queue("in", max_retries=0)],
-                      "enqueues": ["out"]}, bad)
+    step = load_step(
+        {"name": "Bad", "triggers": [queue("in", max_retries=0)], "enqueues": ["out"]}, bad
+    )
     async with open_test_runtime([step]) as app:
         await app.emit("in", {})
         await app.settle()
@@ -87,16 +89,19 @@ async def test_state_trigger_fires_on_matching_changes_only(autojump_clock: Any)
     async def writer(data: Any, ctx: Any) -> None:
         await ctx.state.set("messages", data["id"], {"status": "pending"})
         await ctx.state.update("messages", data["id"], {"status": "processed"})
-        await ctx.state.update("messages", data["id"], [
-            {"op": "increment", "path": "views", "value": 2}])
+        await ctx.state.update(
+            "messages", data["id"], [{"op": "increment", "path": "views", "value": 2}]
+        )
 
     async def notify(event: Any, ctx: Any) -> None:
         events.append(event)
 
     steps = [
         load_step({"name": "Writer", "triggers": [queue("write")]}, writer),
-        load_step({"name": "Notify", "triggers": [
-            state("messages", filter={"status": "processed"})]}, notify),
+        load_step(
+            {"name": "Notify", "triggers": [state("messages", filter={"status": "processed"})]},
+            notify,
+        ),
     ]
     async with open_test_runtime(steps) as app:
         await app.emit("write", {"id": "m1"})
@@ -110,8 +115,7 @@ async def test_state_trigger_fires_on_matching_changes_only(autojump_clock: Any)
     assert events[1]["value"] == {"status": "processed", "views": 2}
 
 
-async def test_sync_handlers_run_in_a_thread_with_a_blocking_context(autojump_clock: Any
-                                                                     ) -> None:
+async def test_sync_handlers_run_in_a_thread_with_a_blocking_context(autojump_clock: Any) -> None:
     def handler(data: Any, ctx: Any) -> None:
         ctx.state.set("seen", data["id"], {"ok": True})
         ctx.emit("done", {"id": data["id"]})
@@ -130,12 +134,16 @@ async def test_multi_trigger_step_matches_on_the_trigger(autojump_clock: Any) ->
 
     async def handler(_input: Any, ctx: Any) -> Any:
         runs.append((ctx.trigger.type, ctx.get_data()))
-        return await ctx.match({
-            "http": lambda: {"status": 200, "body": {"via": "http"}},
-        })
+        return await ctx.match(
+            {
+                "http": lambda: {"status": 200, "body": {"via": "http"}},
+            }
+        )
 
-    step = load_step({"name": "Both", "triggers": [
-        queue("process-order"), http("POST", "/process-order")]}, handler)
+    step = load_step(
+        {"name": "Both", "triggers": [queue("process-order"), http("POST", "/process-order")]},
+        handler,
+    )
     async with open_test_runtime([step]) as app:
         response = await app.http.post("/process-order", json={"n": 1})
         await app.emit("process-order", {"n": 2})
@@ -166,8 +174,7 @@ async def test_cron_with_input_argument_and_timezone(autojump_clock: Any) -> Non
     async def handler(tick: Any, ctx: Any) -> None:
         ticks.append(tick)
 
-    step = load_step({"name": "Paris", "triggers": [cron("0 8 * * *", tz="Europe/Paris")]},
-                     handler)
+    step = load_step({"name": "Paris", "triggers": [cron("0 8 * * *", tz="Europe/Paris")]}, handler)
     async with open_test_runtime([step], start=datetime(2026, 6, 1, tzinfo=UTC)) as app:
         await app.advance(timedelta(days=1))
         await app.settle(fail_fast=True)
@@ -235,8 +242,9 @@ async def test_time_in_handlers_is_virtual(autojump_clock: Any) -> None:
 
 
 @pytest.mark.parametrize("bad", [{"data": 1}, {"topic": "out", "bogus": 1}])
-async def test_emit_with_a_malformed_event_dict_is_a_clear_error(autojump_clock: Any,
-                                                                 bad: Any) -> None:
+async def test_emit_with_a_malformed_event_dict_is_a_clear_error(
+    autojump_clock: Any, bad: Any
+) -> None:
     caught: list[str] = []
 
     async def handler(data: Any, ctx: Any) -> None:

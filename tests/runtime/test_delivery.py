@@ -36,17 +36,28 @@ async def test_each_subscriber_gets_its_own_copy(autojump_clock: Any) -> None:
     assert got["B"] == [{"n": 1}]
 
 
-async def test_retries_are_counted_exactly_and_back_off_exponentially(autojump_clock: Any
-                                                                      ) -> None:
+async def test_retries_are_counted_exactly_and_back_off_exponentially(autojump_clock: Any) -> None:
     attempts: list[tuple[int, float]] = []
 
     async def flaky(data: Any, ctx: Any) -> None:
         attempts.append((ctx.message.attempt, trio.current_time()))
         raise RuntimeError("always fails")
 
-    step = load_step({"name": "Flaky", "triggers": [
-        {"type": "queue", "topic": "t", "maxRetries": 4, "retryDelay": 500,
-         "max_retry_delay": 3000}]}, flaky)
+    step = load_step(
+        {
+            "name": "Flaky",
+            "triggers": [
+                {
+                    "type": "queue",
+                    "topic": "t",
+                    "maxRetries": 4,
+                    "retryDelay": 500,
+                    "max_retry_delay": 3000,
+                }
+            ],
+        },
+        flaky,
+    )
     async with open_test_runtime([step]) as app:
         start = trio.current_time()
         await app.emit("t", {"n": 1})
@@ -87,9 +98,20 @@ async def test_exhausted_messages_go_to_the_dead_letter_topic(autojump_clock: An
         failed.append((data, ctx.trace_id))
 
     steps = [
-        load_step({"name": "Worker", "triggers": [
-            {"type": "queue", "topic": "jobs", "max_retries": 1,
-             "dead_letter_queue": "jobs.failed"}]}, broken),
+        load_step(
+            {
+                "name": "Worker",
+                "triggers": [
+                    {
+                        "type": "queue",
+                        "topic": "jobs",
+                        "max_retries": 1,
+                        "dead_letter_queue": "jobs.failed",
+                    }
+                ],
+            },
+            broken,
+        ),
         event_step("OnFailed", "jobs.failed", on_failed),
     ]
     async with open_test_runtime(steps) as app:
@@ -111,8 +133,9 @@ async def test_dead_letters_can_be_redriven(autojump_clock: Any) -> None:
             raise RuntimeError("downstream is down")
         handled.append(ctx.message.attempt)
 
-    step = load_step({"name": "W", "triggers": [
-        {"type": "queue", "topic": "t", "max_retries": 0}]}, worker)
+    step = load_step(
+        {"name": "W", "triggers": [{"type": "queue", "topic": "t", "max_retries": 0}]}, worker
+    )
     async with open_test_runtime([step]) as app:
         await app.emit("t", {"x": 1})
         await app.settle()
@@ -125,8 +148,9 @@ async def test_dead_letters_can_be_redriven(autojump_clock: Any) -> None:
     assert handled == [1]  # attempts start again
 
 
-async def test_input_failing_validation_is_dead_lettered_without_retries(autojump_clock: Any
-                                                                          ) -> None:
+async def test_input_failing_validation_is_dead_lettered_without_retries(
+    autojump_clock: Any,
+) -> None:
     @attrs.frozen
     class Pet:
         name: str
@@ -137,8 +161,9 @@ async def test_input_failing_validation_is_dead_lettered_without_retries(autojum
     async def handler(pet: Pet, ctx: Any) -> None:
         calls.append(pet)
 
-    step = load_step({"type": "event", "name": "Pets", "subscribes": ["pet"], "input": Pet},
-                     handler)
+    step = load_step(
+        {"type": "event", "name": "Pets", "subscribes": ["pet"], "input": Pet}, handler
+    )
     async with open_test_runtime([step]) as app:
         await app.emit("pet", {"name": "Rex", "age": "3"})
         await app.emit("pet", {"name": "Ivy", "age": 2})
@@ -150,7 +175,8 @@ async def test_input_failing_validation_is_dead_lettered_without_retries(autojum
 
 
 async def test_fifo_keeps_group_order_under_retries_and_groups_do_not_block(
-        autojump_clock: Any) -> None:
+    autojump_clock: Any,
+) -> None:
     done: list[str] = []
     failures = {"a1": 2}
 
@@ -160,8 +186,13 @@ async def test_fifo_keeps_group_order_under_retries_and_groups_do_not_block(
             raise RuntimeError("try again")
         done.append(data["id"])
 
-    step = load_step({"name": "Ordered", "triggers": [
-        {"type": "queue", "topic": "t", "strategy": "fifo", "concurrency": 5}]}, handler)
+    step = load_step(
+        {
+            "name": "Ordered",
+            "triggers": [{"type": "queue", "topic": "t", "strategy": "fifo", "concurrency": 5}],
+        },
+        handler,
+    )
     async with open_test_runtime([step]) as app:
         for ident, group in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("b2", "b"), ("a3", "a")]:
             await app.emit("t", {"id": ident}, group=group)
@@ -177,13 +208,20 @@ async def test_priority_strategy_handles_higher_priority_first(autojump_clock: A
     async def handler(data: Any, ctx: Any) -> None:
         order.append(data["id"])
 
-    step = load_step({"name": "P", "triggers": [
-        {"type": "queue", "topic": "t", "strategy": "priority", "concurrency": 1}]}, handler)
+    step = load_step(
+        {
+            "name": "P",
+            "triggers": [{"type": "queue", "topic": "t", "strategy": "priority", "concurrency": 1}],
+        },
+        handler,
+    )
     async with open_test_runtime([step]) as app:
         router = app.runtime.router
         assert router is not None
-        envelopes = [router.envelope("t", {"id": i}, trace_id="x", priority=p)
-                     for i, p in [("low", 0), ("high", 9), ("mid", 5), ("high2", 9)]]
+        envelopes = [
+            router.envelope("t", {"id": i}, trace_id="x", priority=p)
+            for i, p in [("low", 0), ("high", 9), ("mid", 5), ("high2", 9)]
+        ]
         await router.publish_envelopes(envelopes)
         await app.settle(fail_fast=True)
     assert order == ["high", "high2", "mid", "low"]
@@ -196,8 +234,13 @@ async def test_a_handler_past_its_timeout_is_a_failed_attempt(autojump_clock: An
         attempts.append(ctx.message.attempt)
         await trio.sleep(60)
 
-    step = load_step({"name": "Slow", "triggers": [
-        {"type": "queue", "topic": "t", "timeout": 2, "max_retries": 1}]}, slow)
+    step = load_step(
+        {
+            "name": "Slow",
+            "triggers": [{"type": "queue", "topic": "t", "timeout": 2, "max_retries": 1}],
+        },
+        slow,
+    )
     async with open_test_runtime([step]) as app:
         await app.emit("t", {})
         await app.settle()
@@ -210,8 +253,9 @@ async def test_settle_fail_fast_reraises_the_handler_error(autojump_clock: Any) 
     async def broken(data: Any, ctx: Any) -> None:
         raise KeyError("missing")
 
-    step = load_step({"name": "B", "triggers": [
-        {"type": "queue", "topic": "t", "max_retries": 0}]}, broken)
+    step = load_step(
+        {"name": "B", "triggers": [{"type": "queue", "topic": "t", "max_retries": 0}]}, broken
+    )
     async with open_test_runtime([step]) as app:
         await app.emit("t", {})
         with pytest.raises(HandlerError) as info:
@@ -231,8 +275,9 @@ async def test_concurrency_bounds_handlers_running_at_once(autojump_clock: Any) 
         await trio.sleep(1)
         running -= 1
 
-    step = load_step({"name": "C", "triggers": [
-        {"type": "queue", "topic": "t", "concurrency": 3}]}, handler)
+    step = load_step(
+        {"name": "C", "triggers": [{"type": "queue", "topic": "t", "concurrency": 3}]}, handler
+    )
     async with open_test_runtime([step]) as app:
         for i in range(10):
             await app.emit("t", {"i": i})
@@ -240,8 +285,7 @@ async def test_concurrency_bounds_handlers_running_at_once(autojump_clock: Any) 
     assert peak == 3
 
 
-async def test_priority_queue_does_not_lease_ahead_of_a_busy_worker(autojump_clock: Any
-                                                                    ) -> None:
+async def test_priority_queue_does_not_lease_ahead_of_a_busy_worker(autojump_clock: Any) -> None:
     # Regression: a delivery handed straight to a waiting worker was not counted as held,
     # so a concurrency-1 actor leased one message early and ran "low" before "urgent".
     order: list[str] = []
@@ -251,8 +295,13 @@ async def test_priority_queue_does_not_lease_ahead_of_a_busy_worker(autojump_clo
         if data["id"] == "first":
             await trio.sleep(10)
 
-    step = load_step({"name": "P", "triggers": [
-        {"type": "queue", "topic": "t", "strategy": "priority", "concurrency": 1}]}, handler)
+    step = load_step(
+        {
+            "name": "P",
+            "triggers": [{"type": "queue", "topic": "t", "strategy": "priority", "concurrency": 1}],
+        },
+        handler,
+    )
     async with open_test_runtime([step]) as app:
         await app.emit("t", {"id": "first"})
         await trio.sleep(1)  # "first" is running now
@@ -278,8 +327,7 @@ class DyingProcessBackend(MemoryBackend):
             self.deaths -= 1
 
 
-async def test_a_delivery_past_its_attempts_is_buried_without_running(autojump_clock: Any
-                                                                      ) -> None:
+async def test_a_delivery_past_its_attempts_is_buried_without_running(autojump_clock: Any) -> None:
     # A handler that kills its process on every delivery never reports a failure: only the
     # backend's attempt counter (lost leases) shows it. Past max attempts it must not run
     # again, or it would loop forever.
@@ -288,8 +336,13 @@ async def test_a_delivery_past_its_attempts_is_buried_without_running(autojump_c
     async def handler(data: Any, ctx: Any) -> None:
         ran.append(ctx.message.attempt)
 
-    step = load_step({"name": "Doomed", "triggers": [
-        {"type": "queue", "topic": "t", "max_retries": 2, "lease": 5}]}, handler)
+    step = load_step(
+        {
+            "name": "Doomed",
+            "triggers": [{"type": "queue", "topic": "t", "max_retries": 2, "lease": 5}],
+        },
+        handler,
+    )
     async with open_test_runtime([step], backend=DyingProcessBackend(deaths=3)) as app:
         await app.emit("t", {"n": 1})
         await app.settle()
@@ -298,8 +351,7 @@ async def test_a_delivery_past_its_attempts_is_buried_without_running(autojump_c
     assert letter.attempts == 4 and "lost their lease" in letter.error
 
 
-async def test_abandoned_deliveries_go_to_the_dead_letter_topic_too(autojump_clock: Any
-                                                                    ) -> None:
+async def test_abandoned_deliveries_go_to_the_dead_letter_topic_too(autojump_clock: Any) -> None:
     failed: list[Any] = []
 
     async def handler(data: Any, ctx: Any) -> None:
@@ -309,9 +361,21 @@ async def test_abandoned_deliveries_go_to_the_dead_letter_topic_too(autojump_clo
         failed.append(data)
 
     steps = [
-        load_step({"name": "Doomed", "triggers": [
-            {"type": "queue", "topic": "t", "max_retries": 1, "lease": 5,
-             "dead_letter_queue": "t.failed"}]}, handler),
+        load_step(
+            {
+                "name": "Doomed",
+                "triggers": [
+                    {
+                        "type": "queue",
+                        "topic": "t",
+                        "max_retries": 1,
+                        "lease": 5,
+                        "dead_letter_queue": "t.failed",
+                    }
+                ],
+            },
+            handler,
+        ),
         event_step("OnFailed", "t.failed", on_failed),
     ]
     async with open_test_runtime(steps, backend=DyingProcessBackend(deaths=2)) as app:

@@ -12,36 +12,37 @@ from motet.steps import load_step
 from motet.testing import TestRuntime, open_test_runtime
 
 
-async def test_motet_app_runs_the_rootdirs_steps(motet_app: TestRuntime, autojump_clock: Any
-                                                 ) -> None:
-    response = await motet_app.http.post(
-        "/pets", json={"name": "Rex", "breed": "Poodle", "age": 3})
+async def test_motet_app_runs_the_rootdirs_steps(
+    motet_app: TestRuntime, autojump_clock: Any
+) -> None:
+    response = await motet_app.http.post("/pets", json={"name": "Rex", "breed": "Poodle", "age": 3})
     assert response.status == 200
     await motet_app.settle(fail_fast=True)
     assert motet_app.messages("pet-created")[0]["name"] == "Rex"
     assert motet_app.now().date() == datetime(2026, 1, 1, tzinfo=UTC).date()
 
 
-def test_motet_app_without_a_mock_clock_is_a_clear_usage_error(
-        pytester: pytest.Pytester) -> None:
+def test_motet_app_without_a_mock_clock_is_a_clear_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\ntrio_mode = true\n")
     pytester.mkdir("steps")
-    pytester.makepyfile(test_user="""
+    pytester.makepyfile(
+        test_user="""
         async def test_forgot_the_clock(motet_app):
             pass
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*add `autojump_clock` to the test's arguments*"])
 
 
 @pytest.mark.motet(start="2026-03-02T07:59:00+00:00")
-async def test_the_motet_marker_anchors_the_clock(motet_app: TestRuntime, autojump_clock: Any
-                                                  ) -> None:
+async def test_the_motet_marker_anchors_the_clock(
+    motet_app: TestRuntime, autojump_clock: Any
+) -> None:
     await motet_app.advance(timedelta(minutes=2))
     await motet_app.settle(fail_fast=True)
-    assert "Starting daily feeding reminder job" in motet_app.log_messages(
-        "DailyFeedingReminder")
+    assert "Starting daily feeding reminder job" in motet_app.log_messages("DailyFeedingReminder")
 
 
 async def test_settle_fail_fast_reports_each_failure_once(autojump_clock: Any) -> None:
@@ -67,7 +68,8 @@ async def test_a_bad_steps_folder_is_a_clear_error(autojump_clock: Any, tmp_path
     (tmp_path / "steps").mkdir()
     (tmp_path / "steps" / "bad_step.py").write_text(
         "config = {'type': 'event', 'name': 'Bad', 'subscribes': ['x'], 'retries': 2}\n"
-        "async def handler(data, ctx): pass\n")
+        "async def handler(data, ctx): pass\n"
+    )
     with pytest.raises(StepDefinitionError) as info:
         async with open_test_runtime("steps", root=tmp_path):
             pass
@@ -75,7 +77,8 @@ async def test_a_bad_steps_folder_is_a_clear_error(autojump_clock: Any, tmp_path
 
 
 async def test_a_threaded_backend_under_autojump_is_refused_with_the_reason(
-        autojump_clock: Any, tmp_path: Any) -> None:
+    autojump_clock: Any, tmp_path: Any
+) -> None:
     from motet.backends import backend_from_url
 
     backend = backend_from_url(f"sqlite:///{tmp_path}/motet.db", root=tmp_path)
