@@ -79,9 +79,16 @@ def _bare_app() -> Any:
         data = json.loads(body)
         await trio.lowlevel.checkpoint()  # the emit
         out = json.dumps({"id": "p1", "name": data["name"], "age": data["age"]}).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(out)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(out)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": out})
 
     return app
@@ -118,8 +125,9 @@ def _motet_app() -> Any:
         def log_error(self, message: str, **fields: Any) -> None:
             print(message, fields, file=sys.stderr)
 
-    step = Step(name="create-pet", handler=handler,
-                triggers=(HttpTrigger("POST", "/pets", body=NewPet),))
+    step = Step(
+        name="create-pet", handler=handler, triggers=(HttpTrigger("POST", "/pets", body=NewPet),)
+    )
     return build_app([step], Invoker(), converter=make_converter())
 
 
@@ -184,9 +192,13 @@ def serve_variant(variant: str) -> None:
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
-    apps = {"bare": _bare_app, "motet": _motet_app, "quart-trio": lambda: _quart_app(None),
-            "quart-safe": lambda: _quart_app("safe"),
-            "quart-patched": lambda: _quart_app("patched")}
+    apps = {
+        "bare": _bare_app,
+        "motet": _motet_app,
+        "quart-trio": lambda: _quart_app(None),
+        "quart-safe": lambda: _quart_app("safe"),
+        "quart-patched": lambda: _quart_app("patched"),
+    }
     app = apps[variant]()
     _count_calls_on_signals()
 
@@ -246,8 +258,9 @@ class Sample:
     calls: float  # Python function calls in the server per request
 
 
-def count_calls(server: subprocess.Popen[str], url: str, script: Path, seconds: float,
-                connections: int) -> tuple[int, int]:
+def count_calls(
+    server: subprocess.Popen[str], url: str, script: Path, seconds: float, connections: int
+) -> tuple[int, int]:
     assert server.stdout is not None
     server.send_signal(signal.SIGUSR1)
     time.sleep(0.1)
@@ -260,8 +273,9 @@ def count_calls(server: subprocess.Popen[str], url: str, script: Path, seconds: 
 
 
 def measure(variant: str, script: Path, seconds: float, connections: int) -> Sample:
-    server = subprocess.Popen([*pin(0), sys.executable, __file__, "--serve", variant],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*pin(0), sys.executable, __file__, "--serve", variant], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
@@ -284,8 +298,13 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> Sam
         server.wait(timeout=10)
 
 
-def main(*, variants_all: tuple[str, ...] = VARIANTS, serve: Any = None,
-         measure_one: Any = None, description: str | None = None) -> None:
+def main(
+    *,
+    variants_all: tuple[str, ...] = VARIANTS,
+    serve: Any = None,
+    measure_one: Any = None,
+    description: str | None = None,
+) -> None:
     """Run the rounds and print the medians. bench_gateway_runtime.py calls this with its own
     variants, server and measurement."""
     serve = serve or serve_variant
@@ -312,24 +331,40 @@ def main(*, variants_all: tuple[str, ...] = VARIANTS, serve: Any = None,
             for variant in variants:
                 sample = measure_one(variant, script, args.seconds, args.connections)
                 samples[variant].append(sample)
-                print(f"round {round_ + 1} {variant:15} {sample.rate:8.0f} req/s "
-                      f"{sample.cpu_us:7.0f} us CPU/req {sample.calls:6.0f} calls/req  "
-                      f"idle RSS {sample.idle_rss_kib / 1024:.1f} MiB", flush=True)
-    print(f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, "
-          f"{args.connections} connections, server on CPU 0, wrk on CPU 1.")
+                print(
+                    f"round {round_ + 1} {variant:15} {sample.rate:8.0f} req/s "
+                    f"{sample.cpu_us:7.0f} us CPU/req {sample.calls:6.0f} calls/req  "
+                    f"idle RSS {sample.idle_rss_kib / 1024:.1f} MiB",
+                    flush=True,
+                )
+    print(
+        f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, "
+        f"{args.connections} connections, server on CPU 0, wrk on CPU 1."
+    )
     print("Ratios to bare: 'rate' = req/s; 'cpu' = CPU time per request, inverted (the rate")
     print("ratio a CPU-bound server shows); 'calls' = Python calls per request, inverted")
     print("(counted under cProfile in separate runs; does not depend on machine load).")
-    med = {v: (statistics.median(s.rate for s in samples[v]),
-               statistics.median(s.cpu_us for s in samples[v]),
-               statistics.median(s.calls for s in samples[v]),
-               statistics.median(s.idle_rss_kib for s in samples[v])) for v in variants}
+    med = {
+        v: (
+            statistics.median(s.rate for s in samples[v]),
+            statistics.median(s.cpu_us for s in samples[v]),
+            statistics.median(s.calls for s in samples[v]),
+            statistics.median(s.idle_rss_kib for s in samples[v]),
+        )
+        for v in variants
+    }
     base = med.get("bare")
     for variant, (rate, cpu_us, calls, rss) in med.items():
-        ratios = (f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}  "
-                  f"calls {base[2] / calls:4.2f}" if base else "")
-        print(f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
-              f"  {ratios}  idle RSS {rss / 1024:.1f} MiB")
+        ratios = (
+            f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}  calls {base[2] / calls:4.2f}"
+            if base
+            else ""
+        )
+        print(
+            f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
+            f"  {ratios}  idle RSS {rss / 1024:.1f} MiB"
+        )
+
 
 if __name__ == "__main__":
     main()

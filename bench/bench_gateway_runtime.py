@@ -31,8 +31,14 @@ from typing import Any
 
 import bench_gateway as bg  # bench/ is sys.path[0] when this file is run
 
-VARIANTS = ("bare", "motet", "runtime-memory", "runtime-sqlite", "untraced-memory",
-            "untraced-sqlite")
+VARIANTS = (
+    "bare",
+    "motet",
+    "runtime-memory",
+    "runtime-sqlite",
+    "untraced-memory",
+    "untraced-sqlite",
+)
 
 
 def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
@@ -65,14 +71,22 @@ def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
         return None
 
     steps = [
-        load_step({"name": "CreatePet", "triggers": [http("POST", "/pets", body=NewPet)],
-                   "enqueues": ["pet.created"]}, create),
+        load_step(
+            {
+                "name": "CreatePet",
+                "triggers": [http("POST", "/pets", body=NewPet)],
+                "enqueues": ["pet.created"],
+            },
+            create,
+        ),
         load_step({"name": "PetCreated", "triggers": [queue("pet.created")]}, created),
     ]
-    return Runtime(steps, backend=backend_from_url(backend_spec, root=folder),
-                   options=RuntimeOptions(log_sink=False,
-                                          telemetry="auto" if traced else None),
-                   gateway=gateway_for(GatewayOptions(port=0, error_log=None)))
+    return Runtime(
+        steps,
+        backend=backend_from_url(backend_spec, root=folder),
+        options=RuntimeOptions(log_sink=False, telemetry="auto" if traced else None),
+        gateway=gateway_for(GatewayOptions(port=0, error_log=None)),
+    )
 
 
 def serve_variant(variant: str) -> None:
@@ -95,8 +109,11 @@ def serve_variant(variant: str) -> None:
 
 
 def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.Sample:
-    server = subprocess.Popen([*bg.pin(0), sys.executable, __file__, "--serve", variant],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*bg.pin(0), sys.executable, __file__, "--serve", variant],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
@@ -119,6 +136,7 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.
 
 def main() -> None:
     bg.main(variants_all=VARIANTS, serve=serve_variant, measure_one=measure, description=__doc__)
+
 
 if __name__ == "__main__":
     main()

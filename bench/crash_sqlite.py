@@ -58,45 +58,61 @@ def random_kills(work: Path, jobs: int, rounds: int, seed: int) -> bool:
         r = kill_during_work(make_project(work / f"random{n}"), jobs=jobs, seed=seed + n)
         good = not r.lost and not r.unexpected_duplicates and not r.strangers
         ok = ok and good
-        print(f"random  seed={seed + n}: accepted {r.accepted}, killed after {r.killed_after} "
-              f"accepted, in flight at the kill {len(r.in_flight)}, lost {len(r.lost)}, "
-              f"handled twice {len(r.duplicated)} (not in flight: "
-              f"{len(r.unexpected_duplicates)}), never posted {len(r.strangers)}; "
-              f"{r.seconds:.1f} s  {'OK' if good else 'FAILED'}", flush=True)
+        print(
+            f"random  seed={seed + n}: accepted {r.accepted}, killed after {r.killed_after} "
+            f"accepted, in flight at the kill {len(r.in_flight)}, lost {len(r.lost)}, "
+            f"handled twice {len(r.duplicated)} (not in flight: "
+            f"{len(r.unexpected_duplicates)}), never posted {len(r.strangers)}; "
+            f"{r.seconds:.1f} s  {'OK' if good else 'FAILED'}",
+            flush=True,
+        )
     return ok
 
 
 def accepts(work: Path, trials: int) -> bool:
     r = kill_after_accept(work / "accept", trials=trials)
     good = not r.missing_after_kill and not r.lost
-    print(f"accept  {r.trials} trials of kill -9 right after a 2xx: missing in the file after "
-          f"the kill {len(r.missing_after_kill)}, never handled after restart {len(r.lost)}; "
-          f"{r.seconds:.1f} s  {'OK' if good else 'FAILED'}", flush=True)
+    print(
+        f"accept  {r.trials} trials of kill -9 right after a 2xx: missing in the file after "
+        f"the kill {len(r.missing_after_kill)}, never handled after restart {len(r.lost)}; "
+        f"{r.seconds:.1f} s  {'OK' if good else 'FAILED'}",
+        flush=True,
+    )
     return good
 
 
 def retry(work: Path, delay: float, kill_after: float) -> bool:
     began = time.monotonic()
-    r = retry_survives_kill(make_project(work / "retry", retry_delay=delay), retry_delay=delay,
-                            kill_after=kill_after)
+    r = retry_survives_kill(
+        make_project(work / "retry", retry_delay=delay), retry_delay=delay, kill_after=kill_after
+    )
     good = r.fired_at is not None and r.fired_at >= r.due and r.attempts == 2
     late = "never" if r.fired_at is None else f"{r.fired_at - r.due:+.3f} s from its due time"
-    print(f"retry   due {r.due - r.first_at:.2f} s after attempt 1, killed {kill_after:g} s "
-          f"after it: fired {late}; attempts {r.attempts}; {time.monotonic() - began:.1f} s  "
-          f"{'OK' if good else 'FAILED'}", flush=True)
+    print(
+        f"retry   due {r.due - r.first_at:.2f} s after attempt 1, killed {kill_after:g} s "
+        f"after it: fired {late}; attempts {r.attempts}; {time.monotonic() - began:.1f} s  "
+        f"{'OK' if good else 'FAILED'}",
+        flush=True,
+    )
     return good
 
 
 def selfkill(work: Path, retries: int) -> bool:
     began = time.monotonic()
     attempts = retries + 1
-    r = handler_kills_itself(make_project(work / "selfkill", suicide_retries=retries),
-                             attempts=attempts, max_restarts=attempts + 3)
+    r = handler_kills_itself(
+        make_project(work / "selfkill", suicide_retries=retries),
+        attempts=attempts,
+        max_restarts=attempts + 3,
+    )
     good = r.deliveries == attempts and r.dead_letters == 1 and r.settled
-    print(f"selfkill handler killing its process, {attempts} attempts allowed: ran "
-          f"{r.deliveries} times over {r.restarts} restarts, dead letters {r.dead_letters}, "
-          f"left alone afterwards {r.settled}; {time.monotonic() - began:.1f} s  "
-          f"{'OK' if good else 'FAILED'}", flush=True)
+    print(
+        f"selfkill handler killing its process, {attempts} attempts allowed: ran "
+        f"{r.deliveries} times over {r.restarts} restarts, dead letters {r.dead_letters}, "
+        f"left alone afterwards {r.settled}; {time.monotonic() - began:.1f} s  "
+        f"{'OK' if good else 'FAILED'}",
+        flush=True,
+    )
     return good
 
 
@@ -114,8 +130,10 @@ def main() -> int:
     wanted = set(args.only.split(","))
     unknown = wanted - {"random", "accept", "retry", "selfkill"}
     if unknown:
-        parser.error(f"--only: unknown scenario(s) {sorted(unknown)}; "
-                     "choose from random,accept,retry,selfkill")
+        parser.error(
+            f"--only: unknown scenario(s) {sorted(unknown)}; "
+            "choose from random,accept,retry,selfkill"
+        )
     ok = True
     with tempfile.TemporaryDirectory(prefix="motet-crash-") as folder:
         work = Path(folder)

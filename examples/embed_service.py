@@ -62,19 +62,36 @@ async def send_welcome(signup: dict[str, Any], ctx: motet.Context) -> None:
 
 
 async def count_heartbeat(beat: dict[str, Any], ctx: motet.Context) -> None:
-    await ctx.state.update("service", "heartbeats", [{"type": "increment", "path": "count",
-                                                      "by": 1}])
+    await ctx.state.update(
+        "service", "heartbeats", [{"type": "increment", "path": "count", "by": 1}]
+    )
 
 
 STEPS = [
-    load_step({"name": "CreateSignup", "triggers": [http("POST", "/signups", body=NewSignup)],
-               "enqueues": ["signup.created"], "flows": ["signups"]}, create_signup),
-    load_step({"name": "GetSignup", "triggers": [http("GET", "/signups/:email")],
-               "flows": ["signups"]}, get_signup),
-    load_step({"name": "SendWelcome", "triggers": [queue("signup.created", max_retries=5)],
-               "flows": ["signups"]}, send_welcome),
-    load_step({"name": "CountHeartbeat", "triggers": [queue("service.heartbeat")]},
-              count_heartbeat),
+    load_step(
+        {
+            "name": "CreateSignup",
+            "triggers": [http("POST", "/signups", body=NewSignup)],
+            "enqueues": ["signup.created"],
+            "flows": ["signups"],
+        },
+        create_signup,
+    ),
+    load_step(
+        {"name": "GetSignup", "triggers": [http("GET", "/signups/:email")], "flows": ["signups"]},
+        get_signup,
+    ),
+    load_step(
+        {
+            "name": "SendWelcome",
+            "triggers": [queue("signup.created", max_retries=5)],
+            "flows": ["signups"],
+        },
+        send_welcome,
+    ),
+    load_step(
+        {"name": "CountHeartbeat", "triggers": [queue("service.heartbeat")]}, count_heartbeat
+    ),
 ]
 
 
@@ -92,8 +109,14 @@ def service_app(runtime: motet.Runtime, options: GatewayOptions) -> QuartTrio:
         return {"heartbeats": (beats or {}).get("count", 0)}
 
     assert runtime.dispatcher is not None  # set once the runtime runs
-    mount(app, runtime.steps, runtime.dispatcher, converter=runtime.converter,
-          options=options, url_prefix="/api")
+    mount(
+        app,
+        runtime.steps,
+        runtime.dispatcher,
+        converter=runtime.converter,
+        options=options,
+        url_prefix="/api",
+    )
     return app
 
 
@@ -117,7 +140,8 @@ async def main(port: int, backend: str) -> None:
             # After `stop`, serve() stops accepting and returns once requests in flight
             # are answered (GatewayOptions.graceful_timeout at most).
             urls = await nursery.start(
-                functools.partial(serve, app, options, shutdown_trigger=stop.wait))
+                functools.partial(serve, app, options, shutdown_trigger=stop.wait)
+            )
             print(f"embed_service listening on {urls[0]}", flush=True)
             nursery.start_soon(heartbeat, runtime, stop)
         # Leaving `open_runtime` stops the runtime gracefully: running handlers finish.
@@ -134,5 +158,4 @@ async def stop_on_signal(stop: trio.Event) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main, int(os.environ.get("PORT", "8000")), os.environ.get("MOTET_BACKEND",
-                                                                        "sqlite"))
+    trio.run(main, int(os.environ.get("PORT", "8000")), os.environ.get("MOTET_BACKEND", "sqlite"))

@@ -38,8 +38,9 @@ async def reserve(ctx: Context, sku: str, quantity: int) -> dict[str, Any] | Non
     stock = await ctx.state.get("inventory", sku)
     if stock is None or stock["units"] < quantity:
         return None
-    after = await ctx.state.update("inventory", sku,
-                                   [{"op": "decrement", "path": "units", "value": quantity}])
+    after = await ctx.state.update(
+        "inventory", sku, [{"op": "decrement", "path": "units", "value": quantity}]
+    )
     if after["units"] < 0:
         await release(ctx, sku, quantity)
         return None
@@ -47,5 +48,6 @@ async def reserve(ctx: Context, sku: str, quantity: int) -> dict[str, Any] | Non
 
 
 async def release(ctx: Context, sku: str, quantity: int) -> None:
-    await ctx.state.update("inventory", sku,
-                           [{"op": "increment", "path": "units", "value": quantity}])
+    await ctx.state.update(
+        "inventory", sku, [{"op": "increment", "path": "units", "value": quantity}]
+    )

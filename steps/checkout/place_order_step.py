@@ -31,11 +31,15 @@ config = {
 
 async def handler(request: Request, ctx: Context) -> dict[str, Any]:
     order_id = str(uuid.uuid4())
-    order = await ctx.state.set(ORDERS, order_id, {
-        "orderId": order_id,
-        **attrs.asdict(request.body),
-        "status": "placed",
-        "placedAt": ctx.now().isoformat(),
-    })
+    order = await ctx.state.set(
+        ORDERS,
+        order_id,
+        {
+            "orderId": order_id,
+            **attrs.asdict(request.body),
+            "status": "placed",
+            "placedAt": ctx.now().isoformat(),
+        },
+    )
     await ctx.emit("order.placed", {"orderId": order_id})
     return {"status": 202, "body": {"orderId": order["orderId"], "status": "placed"}}

@@ -40,9 +40,14 @@ async def handler(request: Request, ctx: Context) -> dict[str, Any]:
     body: NewOrder = request.body
     pet = await create_pet(ctx, body.pet.name, body.pet.photoUrl)
     if body.foodOrder is not None:
-        await ctx.enqueue({
-            "topic": "process-food-order",
-            "data": {"quantity": body.foodOrder.quantity, "email": "test@example.com",
-                     "petId": pet["id"]},
-        })
+        await ctx.enqueue(
+            {
+                "topic": "process-food-order",
+                "data": {
+                    "quantity": body.foodOrder.quantity,
+                    "email": "test@example.com",
+                    "petId": pet["id"],
+                },
+            }
+        )
     return {"status": 200, "body": pet}

@@ -32,6 +32,9 @@ def mask_email(email: str) -> str:
 
 
 async def handler(notification: NotificationInput, ctx: Context) -> None:
-    ctx.logger.info("Sending notification", email=mask_email(notification.email),
-                    templateId=notification.templateId)
+    ctx.logger.info(
+        "Sending notification",
+        email=mask_email(notification.email),
+        templateId=notification.templateId,
+    )
     # Send the email with your provider here, with notification.templateData.

@@ -56,9 +56,11 @@ async def take_from_stock(ctx: Context, sku: str, quantity: int) -> None:
     units = 0 if stock is None else stock["units"]
     if units < quantity:
         raise OutOfStock(f"{quantity} units of {sku} ordered, {units} in stock")
-    after = await ctx.state.update("inventory", sku,
-                                   [{"op": "decrement", "path": "units", "value": quantity}])
+    after = await ctx.state.update(
+        "inventory", sku, [{"op": "decrement", "path": "units", "value": quantity}]
+    )
     if after["units"] < 0:
-        await ctx.state.update("inventory", sku,
-                               [{"op": "increment", "path": "units", "value": quantity}])
+        await ctx.state.update(
+            "inventory", sku, [{"op": "increment", "path": "units", "value": quantity}]
+        )
         raise OutOfStock(f"{quantity} units of {sku} ordered; another order took them first")

@@ -17,12 +17,17 @@ config = {
 async def handler(order: FoodOrder, ctx: Context) -> None:
     ctx.logger.info("Processing food order", petId=order.petId, quantity=order.quantity)
     record = await create_order(ctx, order)  # OutOfStock -> the queue retries later
-    await ctx.enqueue({
-        "topic": "notification",
-        "data": {
-            "email": order.email,
-            "templateId": "new-order",
-            "templateData": {"orderId": record["id"], "quantity": record["quantity"],
-                             "status": record["status"]},
-        },
-    })
+    await ctx.enqueue(
+        {
+            "topic": "notification",
+            "data": {
+                "email": order.email,
+                "templateId": "new-order",
+                "templateData": {
+                    "orderId": record["id"],
+                    "quantity": record["quantity"],
+                    "status": record["status"],
+                },
+            },
+        }
+    )

@@ -25,22 +25,28 @@ step_config = {
 
 async def process(_input: Any, ctx: Context) -> Any:
     order: FoodOrder = ctx.get_data()
-    ctx.logger.info("Processing order", triggerType=ctx.trigger.type, petId=order.petId,
-                    quantity=order.quantity)
+    ctx.logger.info(
+        "Processing order", triggerType=ctx.trigger.type, petId=order.petId, quantity=order.quantity
+    )
     try:
         record = await create_order(ctx, order)
     except OutOfStock as exc:
         if ctx.trigger.type == "http":
             return {"status": 409, "body": {"error": str(exc)}}
         raise  # a queue message is retried later, still ahead of its group
-    await ctx.enqueue("notification", {
-        "email": order.email,
-        "templateId": "order-processed",
-        "templateData": {"orderId": record["id"], "quantity": record["quantity"]},
-    })
-    return await ctx.match({
-        "http": lambda: {"status": 200, "body": {"success": True, "order": record}},
-    })
+    await ctx.enqueue(
+        "notification",
+        {
+            "email": order.email,
+            "templateId": "order-processed",
+            "templateData": {"orderId": record["id"], "quantity": record["quantity"]},
+        },
+    )
+    return await ctx.match(
+        {
+            "http": lambda: {"status": 200, "body": {"success": True, "order": record}},
+        }
+    )
 
 
 config, handler = step(step_config, process)

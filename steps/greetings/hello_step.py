@@ -21,10 +21,13 @@ async def handler(request: Request, ctx: Context) -> dict[str, Any]:
     if isinstance(name, list):  # ?name=a&name=b
         name = name[-1]
     request_id = str(uuid.uuid4())
-    await ctx.enqueue("process-greeting", {
-        "timestamp": ctx.now().isoformat(),
-        "appName": name,
-        "greetingPrefix": "Hello",
-        "requestId": request_id,
-    })
+    await ctx.enqueue(
+        "process-greeting",
+        {
+            "timestamp": ctx.now().isoformat(),
+            "appName": name,
+            "greetingPrefix": "Hello",
+            "requestId": request_id,
+        },
+    )
     return {"status": 200, "body": {"message": f"Hello {name}!", "requestId": request_id}}

@@ -24,13 +24,22 @@ config = {
 
 
 async def handler(greeting: Greeting, ctx: Context) -> None:
-    ctx.logger.info("Processing greeting", requestId=greeting["requestId"],
-                    appName=greeting["appName"])
+    ctx.logger.info(
+        "Processing greeting", requestId=greeting["requestId"], appName=greeting["appName"]
+    )
     text = f"{greeting['greetingPrefix']} {greeting['appName']}!"
-    await ctx.state.set("greetings", greeting["requestId"], {
-        "greeting": text,
-        "processedAt": ctx.now().isoformat(),
-        "originalTimestamp": greeting["timestamp"],
-    })
-    ctx.logger.info("Greeting processed successfully", requestId=greeting["requestId"],
-                    greeting=text, storedInState=True)
+    await ctx.state.set(
+        "greetings",
+        greeting["requestId"],
+        {
+            "greeting": text,
+            "processedAt": ctx.now().isoformat(),
+            "originalTimestamp": greeting["timestamp"],
+        },
+    )
+    ctx.logger.info(
+        "Greeting processed successfully",
+        requestId=greeting["requestId"],
+        greeting=text,
+        storedInState=True,
+    )

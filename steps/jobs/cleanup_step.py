@@ -33,5 +33,6 @@ async def handler(ctx: Context) -> None:
             await ctx.state.delete("temp_files", file["id"])
             cleaned += 1
     ctx.logger.info(f"Cleanup completed: {cleaned} items removed", cleaned=cleaned)
-    await ctx.emit({"topic": "cleanup.completed",
-                    "data": {"cleaned": cleaned, "timestamp": now.isoformat()}})
+    await ctx.emit(
+        {"topic": "cleanup.completed", "data": {"cleaned": cleaned, "timestamp": now.isoformat()}}
+    )

@@ -31,5 +31,6 @@ async def handler(request: ReportRequest, ctx: Context) -> None:
     await ctx.state.set("reports", request.reportId, {"userId": request.userId, "lines": lines})
     url = f"/reports/{request.reportId}"
     await ctx.emit("report.generated", {"reportId": request.reportId, "url": url})
-    await ctx.emit("email.send", {"to": request.email, "subject": "Your report is ready",
-                                  "attachmentUrl": url})
+    await ctx.emit(
+        "email.send", {"to": request.email, "subject": "Your report is ready", "attachmentUrl": url}
+    )

@@ -47,7 +47,7 @@ async def process_chunk(chunk: list[int]) -> list[int]:
 async def handler(batch: Batch, ctx: Context) -> None:
     results: list[int] = []
     for start in range(0, len(batch.items), CHUNK_SIZE):
-        chunk = batch.items[start:start + CHUNK_SIZE]
+        chunk = batch.items[start : start + CHUNK_SIZE]
         results.extend(await process_chunk(chunk))
 
         progress = round((start + len(chunk)) / len(batch.items) * 100)
@@ -55,5 +55,6 @@ async def handler(batch: Batch, ctx: Context) -> None:
         ctx.logger.info(f"Batch {batch.batchId}: {progress}% complete")
 
     await ctx.state.set("batch_results", batch.batchId, results)
-    await ctx.emit({"topic": "batch.completed",
-                    "data": {"batchId": batch.batchId, "count": len(results)}})
+    await ctx.emit(
+        {"topic": "batch.completed", "data": {"batchId": batch.batchId, "count": len(results)}}
+    )

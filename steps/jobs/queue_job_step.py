@@ -33,9 +33,14 @@ config = {
 async def handler(request: Request, ctx: Context) -> dict[str, Any]:
     job: NewJob = request.body
     job_id = str(uuid.uuid4())
-    await ctx.state.set("jobs", job_id, {"status": "queued", "name": job.name,
-                                         "priority": job.priority})
-    await ctx.emit({"topic": "job.queued",
-                    "data": {"jobId": job_id, "name": job.name, "priority": job.priority},
-                    "priority": PRIORITIES[job.priority]})
+    await ctx.state.set(
+        "jobs", job_id, {"status": "queued", "name": job.name, "priority": job.priority}
+    )
+    await ctx.emit(
+        {
+            "topic": "job.queued",
+            "data": {"jobId": job_id, "name": job.name, "priority": job.priority},
+            "priority": PRIORITIES[job.priority],
+        }
+    )
     return {"status": 202, "body": {"jobId": job_id, "status": "queued"}}

@@ -31,5 +31,6 @@ async def handler(job: QueuedJob, ctx: Context) -> None:
     await ctx.state.update("jobs", job.jobId, {"status": "processing"})
     ctx.logger.info("Running job", jobId=job.jobId, name=job.name, priority=job.priority)
     await trio.sleep(1)  # stands for the job's work
-    await ctx.state.update("jobs", job.jobId, {"status": "completed",
-                                               "completedAt": ctx.now().isoformat()})
+    await ctx.state.update(
+        "jobs", job.jobId, {"status": "completed", "completedAt": ctx.now().isoformat()}
+    )

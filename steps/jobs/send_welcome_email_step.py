@@ -29,6 +29,10 @@ config = {
 
 def handler(user: Registration, ctx: Any) -> None:
     # Send with your (blocking) email provider's SDK here.
-    ctx.logger.info("Welcome email sent", email=user.email, subject="Welcome!",
-                    body=f"Hi {user.name}, welcome to our app!")
+    ctx.logger.info(
+        "Welcome email sent",
+        email=user.email,
+        subject="Welcome!",
+        body=f"Hi {user.name}, welcome to our app!",
+    )
     ctx.emit({"topic": "email.sent", "data": {"email": user.email, "type": "welcome"}})

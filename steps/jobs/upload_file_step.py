@@ -28,6 +28,7 @@ config = {
 
 async def handler(request: Request, ctx: Context) -> dict[str, Any]:
     file_id = str(uuid.uuid4())
-    await ctx.emit({"topic": "file.uploaded",
-                    "data": {"fileId": file_id, "filename": request.body.filename}})
+    await ctx.emit(
+        {"topic": "file.uploaded", "data": {"fileId": file_id, "filename": request.body.filename}}
+    )
     return {"status": 202, "body": {"fileId": file_id, "status": "processing"}}

@@ -30,5 +30,7 @@ async def handler(request: Request, ctx: Context) -> dict[str, Any]:
     video_id = str(uuid.uuid4())
     await ctx.state.set("jobs", video_id, {"status": "queued", "progress": 0})
     await ctx.emit("video.uploaded", {"videoId": video_id, "filename": request.body.filename})
-    return {"status": 202, "body": {"videoId": video_id, "status": "queued",
-                                    "statusUrl": f"/jobs/{video_id}"}}
+    return {
+        "status": 202,
+        "body": {"videoId": video_id, "status": "queued", "statusUrl": f"/jobs/{video_id}"},
+    }

@@ -17,11 +17,14 @@ config = {
 
 async def handler(change: dict[str, Any], ctx: Context) -> None:
     ctx.logger.info("Message completed", messageId=change["key"], data=change["value"])
-    await send_notification(ctx, {
-        "type": "message_completed",
-        "messageId": change["key"],
-        "completedAt": change["value"]["processedAt"],
-    })
+    await send_notification(
+        ctx,
+        {
+            "type": "message_completed",
+            "messageId": change["key"],
+            "completedAt": change["value"]["processedAt"],
+        },
+    )
 
 
 async def send_notification(ctx: Context, notification: dict[str, Any]) -> None:

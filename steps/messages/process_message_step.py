@@ -51,24 +51,36 @@ async def handler(message: SentMessage, ctx: Context) -> None:
         seconds = WORK_SECONDS[message.priority]
         await trio.sleep(seconds)  # stands for real work; virtual time in tests
     except Exception as exc:
-        ctx.logger.error("Message processing failed", messageId=message.messageId,
-                         error=str(exc))
-        await ctx.state.update("messages", message.messageId, {
-            "status": "failed",
-            "error": str(exc),
-            "failedAt": ctx.now().isoformat(),
-        })
+        ctx.logger.error("Message processing failed", messageId=message.messageId, error=str(exc))
+        await ctx.state.update(
+            "messages",
+            message.messageId,
+            {
+                "status": "failed",
+                "error": str(exc),
+                "failedAt": ctx.now().isoformat(),
+            },
+        )
         raise  # the queue retries, then dead-letters
 
-    await ctx.state.update("messages", message.messageId, {
-        "status": "processed",
-        "processedAt": ctx.now().isoformat(),
-        "processedText": processed_text,
-        "processingTime": int(seconds * 1000),
-    })
-    ctx.logger.info("Message processed successfully", messageId=message.messageId,
-                    processingTime=int(seconds * 1000))
-    await ctx.enqueue({
-        "topic": "message.processed",
-        "data": {"messageId": message.messageId, "processedText": processed_text},
-    })
+    await ctx.state.update(
+        "messages",
+        message.messageId,
+        {
+            "status": "processed",
+            "processedAt": ctx.now().isoformat(),
+            "processedText": processed_text,
+            "processingTime": int(seconds * 1000),
+        },
+    )
+    ctx.logger.info(
+        "Message processed successfully",
+        messageId=message.messageId,
+        processingTime=int(seconds * 1000),
+    )
+    await ctx.enqueue(
+        {
+            "topic": "message.processed",
+            "data": {"messageId": message.messageId, "processedText": processed_text},
+        }
+    )

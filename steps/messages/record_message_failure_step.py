@@ -32,13 +32,22 @@ config = {
 
 async def handler(letter: DeadLetter, ctx: Context) -> None:
     message_id = letter["data"]["messageId"]
-    ctx.logger.error("Message dead-lettered", messageId=message_id, step=letter["step"],
-                     attempts=letter["attempts"], error=letter["error"])
-    await ctx.state.set("message-failures", message_id, {
-        "messageId": message_id,
-        "error": letter["error"],
-        "attempts": letter["attempts"],
-        "failedStep": letter["step"],
-        "deadLetteredAt": ctx.now().isoformat(),
-    })
+    ctx.logger.error(
+        "Message dead-lettered",
+        messageId=message_id,
+        step=letter["step"],
+        attempts=letter["attempts"],
+        error=letter["error"],
+    )
+    await ctx.state.set(
+        "message-failures",
+        message_id,
+        {
+            "messageId": message_id,
+            "error": letter["error"],
+            "attempts": letter["attempts"],
+            "failedStep": letter["step"],
+            "deadLetteredAt": ctx.now().isoformat(),
+        },
+    )
     await ctx.state.update("messages", message_id, {"status": "dead-lettered"})

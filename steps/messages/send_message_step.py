@@ -50,16 +50,22 @@ async def handler(request: Request, ctx: Context) -> dict[str, Any]:
     message_id = f"msg-{uuid.uuid4().hex[:12]}"
     ctx.logger.info("Received message", messageId=message_id, priority=body.priority)
 
-    await ctx.state.set("messages", message_id, {
-        "messageId": message_id,
-        "text": body.text,
-        "priority": body.priority,
-        "metadata": body.metadata,
-        "status": "pending",
-        "createdAt": ctx.now().isoformat(),
-    })
-    await ctx.enqueue({
-        "topic": "message.sent",
-        "data": {"messageId": message_id, "text": body.text, "priority": body.priority},
-    })
+    await ctx.state.set(
+        "messages",
+        message_id,
+        {
+            "messageId": message_id,
+            "text": body.text,
+            "priority": body.priority,
+            "metadata": body.metadata,
+            "status": "pending",
+            "createdAt": ctx.now().isoformat(),
+        },
+    )
+    await ctx.enqueue(
+        {
+            "topic": "message.sent",
+            "data": {"messageId": message_id, "text": body.text, "priority": body.priority},
+        }
+    )
     return {"status": 200, "body": MessageAccepted(messageId=message_id, status="enqueued")}

@@ -16,8 +16,9 @@ config = {
 
 
 async def handler(ctx: Context) -> None:
-    ctx.logger.info("Starting daily feeding reminder job",
-                    scheduledTime="8:00 AM", jobType="daily-feeding")
+    ctx.logger.info(
+        "Starting daily feeding reminder job", scheduledTime="8:00 AM", jobType="daily-feeding"
+    )
     pets = await active_pets(ctx)
     for pet in pets:
         ctx.logger.info(
@@ -32,5 +33,6 @@ async def handler(ctx: Context) -> None:
             feedingSchedule="2 meals per day" if "Cat" in pet["breed"] else "3 meals per day",
             timestamp=ctx.now().isoformat(),
         )
-    ctx.logger.info("Daily feeding reminder job completed",
-                    totalPets=len(pets), remindersSent=len(pets))
+    ctx.logger.info(
+        "Daily feeding reminder job completed", totalPets=len(pets), remindersSent=len(pets)
+    )

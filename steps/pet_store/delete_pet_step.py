@@ -25,10 +25,14 @@ async def handler(request: Request, ctx: Context) -> dict[str, Any]:
         return {"status": 404, "body": {"error": f"pet {pet_id} not found"}}
     if not pet.get("deleted"):
         now = ctx.now()
-        pet = await ctx.state.update(PETS, pet_id, {
-            "deleted": True,
-            "deletedAt": now.isoformat(),
-            "purgeAt": (now + timedelta(days=PURGE_AFTER_DAYS)).isoformat(),
-        })
+        pet = await ctx.state.update(
+            PETS,
+            pet_id,
+            {
+                "deleted": True,
+                "deletedAt": now.isoformat(),
+                "purgeAt": (now + timedelta(days=PURGE_AFTER_DAYS)).isoformat(),
+            },
+        )
         ctx.logger.info("Pet soft-deleted", petId=pet_id, purgeAt=pet["purgeAt"])
     return {"status": 200, "body": pet}

@@ -21,16 +21,25 @@ def vet_checkup_needs(age: int, breed: str) -> dict[str, Any]:
     if age >= 7:
         return {
             "message": "Senior pet - enhanced health monitoring recommended",
-            "checks": ["general exam", "blood work", "joint assessment", "dental check",
-                       "weight monitoring"],
+            "checks": [
+                "general exam",
+                "blood work",
+                "joint assessment",
+                "dental check",
+                "weight monitoring",
+            ],
             "urgency": "high",
             "frequency": "Every 6 months",
         }
     if age <= 1:
         return {
             "message": "Young pet - vaccination and growth monitoring needed",
-            "checks": ["vaccinations", "growth assessment", "parasite prevention",
-                       "nutrition counseling"],
+            "checks": [
+                "vaccinations",
+                "growth assessment",
+                "parasite prevention",
+                "nutrition counseling",
+            ],
             "urgency": "high",
             "frequency": "Every 3-4 months",
         }
@@ -51,9 +60,12 @@ def vet_checkup_needs(age: int, breed: str) -> dict[str, Any]:
 
 async def handler(ctx: Context) -> None:
     month = ctx.now().strftime("%B %Y")
-    ctx.logger.info("Starting monthly vet checkup reminder job",
-                    scheduledTime="10:00 AM - 1st of month", jobType="monthly-vet-checkup",
-                    currentMonth=month)
+    ctx.logger.info(
+        "Starting monthly vet checkup reminder job",
+        scheduledTime="10:00 AM - 1st of month",
+        jobType="monthly-vet-checkup",
+        currentMonth=month,
+    )
     pets = await active_pets(ctx)
     for pet in pets:
         needs = vet_checkup_needs(pet["age"], pet["breed"])
@@ -73,5 +85,9 @@ async def handler(ctx: Context) -> None:
             month=month,
             timestamp=ctx.now().isoformat(),
         )
-    ctx.logger.info("Monthly vet checkup reminder job completed",
-                    totalPets=len(pets), remindersSent=len(pets), month=month)
+    ctx.logger.info(
+        "Monthly vet checkup reminder job completed",
+        totalPets=len(pets),
+        remindersSent=len(pets),
+        month=month,
+    )

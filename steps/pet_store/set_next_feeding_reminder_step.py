@@ -28,9 +28,14 @@ async def handler(pet: Pet, ctx: Context) -> None:
         ctx.logger.warn("Pet no longer exists; no reminder set", petId=pet.id)
         return
     next_feeding = parse_time(pet.createdAt) + FEEDING_INTERVAL
-    await ctx.state.update(PETS, pet.id, {
-        "nextFeedingAt": next_feeding.isoformat(),
-        "notes": "Welcome! Feed according to the breed's schedule.",
-    })
-    ctx.logger.info("Next feeding reminder set", petId=pet.id,
-                    nextFeedingAt=next_feeding.isoformat())
+    await ctx.state.update(
+        PETS,
+        pet.id,
+        {
+            "nextFeedingAt": next_feeding.isoformat(),
+            "notes": "Welcome! Feed according to the breed's schedule.",
+        },
+    )
+    ctx.logger.info(
+        "Next feeding reminder set", petId=pet.id, nextFeedingAt=next_feeding.isoformat()
+    )

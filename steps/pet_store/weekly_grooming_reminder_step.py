@@ -38,8 +38,11 @@ def grooming_needs(breed: str) -> dict[str, Any]:
 
 
 async def handler(ctx: Context) -> None:
-    ctx.logger.info("Starting weekly grooming reminder job",
-                    scheduledTime="9:00 AM Monday", jobType="weekly-grooming")
+    ctx.logger.info(
+        "Starting weekly grooming reminder job",
+        scheduledTime="9:00 AM Monday",
+        jobType="weekly-grooming",
+    )
     pets = await active_pets(ctx)
     for pet in pets:
         needs = grooming_needs(pet["breed"])
@@ -56,5 +59,6 @@ async def handler(ctx: Context) -> None:
             nextAppointment="Schedule within next 7 days",
             timestamp=ctx.now().isoformat(),
         )
-    ctx.logger.info("Weekly grooming reminder job completed",
-                    totalPets=len(pets), remindersSent=len(pets))
+    ctx.logger.info(
+        "Weekly grooming reminder job completed", totalPets=len(pets), remindersSent=len(pets)
+    )

@@ -17,7 +17,9 @@ config = {
 
 async def handler(_input: Any, ctx: Context) -> None:
     ctx.logger.info("Periodic job executed")
-    await ctx.enqueue({
-        "topic": "periodic-job-handled",
-        "data": {"message": "Periodic job executed", "timestamp": ctx.now().isoformat()},
-    })
+    await ctx.enqueue(
+        {
+            "topic": "periodic-job-handled",
+            "data": {"message": "Periodic job executed", "timestamp": ctx.now().isoformat()},
+        }
+    )

@@ -37,17 +37,25 @@ async def handler(item: Item, ctx: Context) -> None:
     try:
         ctx.logger.info("Processing job", itemId=item.id)
         result = process_data(item)
-        await ctx.state.set("jobs", item.id, {
-            "status": "completed",
-            "result": result,
-            "completedAt": ctx.now().isoformat(),
-        })
+        await ctx.state.set(
+            "jobs",
+            item.id,
+            {
+                "status": "completed",
+                "result": result,
+                "completedAt": ctx.now().isoformat(),
+            },
+        )
     except Exception as exc:
         ctx.logger.error("Job processing failed", itemId=item.id, error=str(exc))
-        await ctx.state.set("jobs", item.id, {
-            "status": "failed",
-            "error": str(exc),
-            "failedAt": ctx.now().isoformat(),
-        })
+        await ctx.state.set(
+            "jobs",
+            item.id,
+            {
+                "status": "failed",
+                "error": str(exc),
+                "failedAt": ctx.now().isoformat(),
+            },
+        )
         raise  # re-raise to trigger the retry
     await ctx.state.delete("pending-items", item.id)
