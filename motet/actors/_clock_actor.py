@@ -2,8 +2,9 @@
 
 A tick is identified by (step, scheduled time). Every instance of the runtime runs a clock
 actor; `claim_tick` on the shared backend lets exactly one of them publish a given tick, so
-across instances each tick fires once. The envelope id is the tick's identity
-(`"<step>@<scheduled ISO 8601 UTC>"`), so a tick is recognisable wherever it lands.
+across instances each tick fires once. The claim and the tick message are one atomic write, so
+a process that dies around the claim cannot lose a claimed tick. The envelope id is the tick's
+identity (`"<step>@<scheduled ISO 8601 UTC>"`), so a tick is recognisable wherever it lands.
 
 Time comes only from the injected `Clock` (trio's clock plus a wall anchor): under
 `MockClock(autojump_threshold=0)` a month of a daily cron is a few dozen wake-ups.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
 import attrs
 import trio
@@ -24,12 +24,6 @@ from ..backends._protocol import ScheduleBackend
 from ._cron import CronSchedule
 
 DEFAULT_GRACE = 60.0  # s, DESIGN.md §5
-
-
-class CronBackend(ScheduleBackend, Protocol):
-    """What the clock actor needs from a backend: tick marks and durable publish."""
-
-    async def publish(self, envelopes: Sequence[Envelope]) -> None: ...
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -83,7 +77,7 @@ def tick_envelope(step: str, scheduled: float, *, created_at: float) -> Envelope
 @attrs.frozen
 class _Ticker:
     clock: Clock
-    backend: CronBackend
+    backend: ScheduleBackend
     is_running: Callable[[str], bool]
     on_skip: Callable[[str, float], object] | None
 
@@ -128,18 +122,16 @@ class _Ticker:
             if self.on_skip is not None:
                 self.on_skip(job.step, scheduled)
             return False
-        if not await self.backend.claim_tick(job.step, scheduled):
-            return False  # another instance (or an earlier start) fired this tick
         envelope = tick_envelope(job.step, scheduled, created_at=self.clock.now())
-        await self.backend.publish([envelope])
-        return True
+        # Claimed and published in one write: never a claimed tick that nobody published.
+        return await self.backend.claim_tick(job.step, scheduled, envelope)
 
 
 async def run_cron(
     jobs: Sequence[CronJob],
     *,
     clock: Clock,
-    backend: CronBackend,
+    backend: ScheduleBackend,
     is_running: Callable[[str], bool],
     on_skip: Callable[[str, float], object] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -149,8 +141,8 @@ async def run_cron(
     Ready (`task_status.started()`) once every job has computed its first fire time and its
     missed-tick decision. `is_running(step)` says whether a previous run of the step is still
     running in this process; `on_skip(step, scheduled)` is told about each skipped tick.
-    A claimed tick is published after the claim: a crash in between loses that tick rather
-    than firing it twice.
+    A tick is claimed and published in one atomic write: a crash never loses a claimed tick
+    and never fires one twice.
     """
     ticker = _Ticker(clock, backend, is_running, on_skip)
     async with trio.open_nursery() as nursery:

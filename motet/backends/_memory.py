@@ -332,12 +332,14 @@ class MemoryBackend:
 
     # -- schedule --------------------------------------------------------------------------
 
-    async def claim_tick(self, step: str, scheduled: float) -> bool:
+    async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
         self._check_running()
         await trio.lowlevel.checkpoint()
         mark = (step, float(scheduled))
         if mark in self._ticks:
             return False
+        if tick is not None:
+            self._publish_now([tick])  # raises before the mark on a non-JSON payload
         self._ticks.add(mark)
         if scheduled > self._last_tick.get(step, -math.inf):
             self._last_tick[step] = float(scheduled)

@@ -130,9 +130,13 @@ class StateBackend(Protocol):
 
 
 class ScheduleBackend(Protocol):
-    async def claim_tick(self, step: str, scheduled: float) -> bool:
+    async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
         """Claim the cron tick (step, scheduled epoch seconds). True for exactly one caller
-        across every instance sharing this backend; the mark is never released."""
+        across every instance sharing this backend; the mark is never released.
+
+        `tick`, when given, is published by the winning claim in the same atomic write as
+        the mark: a process that dies around the claim leaves either both or neither, so a
+        claimed tick is never lost and never published twice."""
         ...
 
     async def last_tick(self, step: str) -> float | None:

@@ -89,14 +89,16 @@ return remember(op, 'ok')
 """
 )
 
-# ARGV: P, step, scheduled, token, ttl seconds. 1 when this call (or an earlier try of it,
-# same token) owns the tick.
+# ARGV: P, step, scheduled, token, ttl seconds[, topic, envelope, group, priority]. 1 when
+# this call (or an earlier try of it, same token) owns the tick. The winning call publishes
+# the tick message, if given, in the same script: the mark and the message exist together.
 CLAIM_TICK = (
     PRELUDE
     + r"""
 local step, scheduled, token, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = P .. ':tick:' .. #step .. ':' .. step .. ':' .. scheduled
 if redis.call('SET', key, token, 'NX', 'EX', ttl) then
+  if ARGV[6] then publish(ARGV[6], ARGV[7], ARGV[8], ARGV[9]) end
   local last = redis.call('HGET', P .. ':lasttick', step)
   if not last or tonumber(last) < tonumber(scheduled) then
     redis.call('HSET', P .. ':lasttick', step, scheduled)

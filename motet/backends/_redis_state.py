@@ -122,9 +122,11 @@ class RedisStateMixin(RedisScripts):
 
     # -- schedule --------------------------------------------------------------------------
 
-    async def claim_tick(self, step: str, scheduled: float) -> bool:
+    async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
         self._running()
         args = [step, codec.epoch(scheduled), new_id(), self.options.tick_ttl]
+        if tick is not None:
+            args.extend(codec.publish_args(tick))  # refuses a non-JSON payload before Redis
         return int(await self._script("claim a cron tick", lua_admin.CLAIM_TICK, args)) == 1
 
     async def last_tick(self, step: str) -> float | None:

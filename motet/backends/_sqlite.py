@@ -333,8 +333,17 @@ class SqliteBackend:
 
     # -- schedule ------------------------------------------------------------------------
 
-    async def claim_tick(self, step: str, scheduled: float) -> bool:
-        return await self._write(lambda tx: st.claim_tick(tx, step, scheduled))
+    async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
+        self._running()
+        items = [] if tick is None else [q.encode(tick)]  # a non-JSON payload fails here
+
+        def claim(tx: Tx) -> bool:
+            won = st.claim_tick(tx, step, scheduled)
+            if won and items:
+                q.publish(tx, items)
+            return won
+
+        return await self._write(claim)
 
     async def last_tick(self, step: str) -> float | None:
         return await self._read(lambda conn: st.last_tick(conn, step))

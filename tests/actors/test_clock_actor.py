@@ -27,24 +27,23 @@ def ts(*parts: int) -> float:
 
 
 class Recorder:
-    """The memory backend, with every claim attempt and publish written down."""
+    """The memory backend, with every claim attempt and the tick each won claim published
+    written down."""
 
     def __init__(self, inner: MemoryBackend) -> None:
         self.inner = inner
         self.claims: list[tuple[str, float, bool]] = []
         self.published: list[Envelope] = []
 
-    async def claim_tick(self, step: str, scheduled: float) -> bool:
-        won = await self.inner.claim_tick(step, scheduled)
+    async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
+        won = await self.inner.claim_tick(step, scheduled, tick)
         self.claims.append((step, scheduled, won))
+        if won and tick is not None:
+            self.published.append(tick)
         return won
 
     async def last_tick(self, step: str) -> float | None:
         return await self.inner.last_tick(step)
-
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        await self.inner.publish(envelopes)
-        self.published.extend(envelopes)
 
     def fired(self, step: str | None = None) -> list[str]:
         return [
@@ -261,14 +260,16 @@ async def test_grace_zero_still_fires_a_tick_due_exactly_at_start(
 
 
 async def test_a_stall_collapses_overdue_ticks_into_one(autojump_clock: trio.abc.Clock) -> None:
-    """If publishing blocks (a slow backend) past several ticks, the actor fires the latest
-    overdue tick once, then resumes the schedule — no burst of stale ticks."""
+    """If the backend blocks (a slow claim-and-publish) past several ticks, the actor fires the
+    latest overdue tick once, then resumes the schedule — no burst of stale ticks."""
 
     class SlowFirstPublish(Recorder):
-        async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        async def claim_tick(
+            self, step: str, scheduled: float, tick: Envelope | None = None
+        ) -> bool:
             if not self.published:
                 await trio.sleep(5.5 * 3600)
-            await super().publish(envelopes)
+            return await super().claim_tick(step, scheduled, tick)
 
     async with trio.open_nursery() as nursery:
         clock = WallClock(utc(2026, 1, 1, 7, 30))

@@ -56,6 +56,7 @@ from motet._envelope import (
     Subscription,
     state_topic,
 )
+from motet._errors import BackendError
 from motet.backends._protocol import Backend
 from motet.state._ops import StateWrite
 
@@ -1078,6 +1079,48 @@ class ScheduleContract(ContractTools):
             for _ in range(10):
                 nursery.start_soon(claim)
         assert sorted(results) == [False] * 9 + [True]
+
+    async def test_the_winning_claim_publishes_its_tick_and_no_other_does(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(topic="cron.report", step="report")
+        await backend.declare([s])
+        at = 1_767_603_600.0
+        first = env({"n": 1}, topic="cron.report")
+        second = env({"n": 2}, topic="cron.report")  # another instance's envelope, same tick
+        assert await backend.claim_tick("report", at, first) is True
+        assert await backend.claim_tick("report", at, second) is False
+        got = await self.receive_all(backend, s)
+        assert [d.envelope.id for d in got] == [first.id]
+        assert datas(got) == [{"n": 1}]
+        assert await backend.last_tick("report") == at
+
+    async def test_concurrent_claims_publish_the_tick_once(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(topic="cron.report", step="report")
+        await backend.declare([s])
+
+        async def claim(n: int) -> None:
+            await backend.claim_tick("report", 1_767_603_600.0, env(n, topic="cron.report"))
+
+        async with trio.open_nursery() as nursery:
+            for n in range(10):
+                nursery.start_soon(claim, n)
+        assert len(await self.receive_all(backend, s)) == 1
+
+    async def test_a_non_json_tick_is_refused_and_leaves_the_tick_unclaimed(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(topic="cron.report", step="report")
+        await backend.declare([s])
+        at = 1_767_603_600.0
+        with pytest.raises(BackendError, match="not JSON"):
+            await backend.claim_tick("report", at, env({"x": object()}, topic="cron.report"))
+        assert await backend.last_tick("report") is None
+        assert await self.receive_all(backend, s) == []
+        assert await backend.claim_tick("report", at, env("ok", topic="cron.report")) is True
+        assert datas(await self.receive_all(backend, s)) == ["ok"]
 
     async def test_last_tick_is_the_latest_claimed(
         self, backend: Backend, mock_clock: MockClock
