@@ -272,15 +272,18 @@ async def redis_cpu(backend: RedisBackend) -> float:
     return float(values["used_cpu_sys"]) + float(values["used_cpu_user"])
 
 
-async def cpu_used(workers: list[subprocess.Popen[str]], backend: RedisBackend) -> float:
+async def cpu_used(workers: list[subprocess.Popen[str]], backend: RedisBackend) -> list[float]:
     """CPU seconds used so far by the worker processes, redis-server and this process."""
-    workers_cpu = sum(process_cpu(w.pid) for w in workers)
-    return workers_cpu + await redis_cpu(backend) + time.process_time()
+    return [
+        sum(process_cpu(w.pid) for w in workers),
+        await redis_cpu(backend),
+        time.process_time(),
+    ]
 
 
-async def drain(url: str, count: int, instances: int, acks: str) -> tuple[float, float]:
-    """Messages per second, and how many CPU cores were busy meanwhile (the instances,
-    redis-server and this process together)."""
+async def drain(url: str, count: int, instances: int, acks: str) -> tuple[float, list[float]]:
+    """Messages per second, and how many CPU cores were busy meanwhile: the instances,
+    redis-server and this process."""
     prefix = "bench" + new_id()[:8]
     args = ["--worker", "drain", "--url", url, "--prefix", prefix, "--acks", acks]
     workers = [spawn(*args) for _ in range(instances)]
@@ -291,11 +294,7 @@ async def drain(url: str, count: int, instances: int, acks: str) -> tuple[float,
         for start in range(0, count, 500):
             batch = [Envelope(TOPIC, PAYLOAD, "bench") for _ in range(min(500, count - start))]
             await backend.publish(batch)
-        cpu_before = (
-            sum(process_cpu(w.pid) for w in workers)
-            + await redis_cpu(backend)
-            + time.process_time()
-        )
+        cpu_before = await cpu_used(workers, backend)
         started = time.perf_counter()
         for worker in workers:
             assert worker.stdin is not None
@@ -304,18 +303,14 @@ async def drain(url: str, count: int, instances: int, acks: str) -> tuple[float,
         while (await backend.depth())[SUB.key].pending:
             await trio.sleep(0.02)
         elapsed = time.perf_counter() - started
-        cpu_after = (
-            sum(process_cpu(w.pid) for w in workers)
-            + await redis_cpu(backend)
-            + time.process_time()
-        )
+        cpu_after = await cpu_used(workers, backend)
         nursery.cancel_scope.cancel()
     handled = 0
     for worker in workers:
         out, _ = worker.communicate("stop\n", timeout=30)
         handled += json.loads(out.strip().splitlines()[-1])["handled"]
     assert handled >= count, f"handled {handled} of {count}"
-    return count / elapsed, (cpu_after - cpu_before) / elapsed
+    return count / elapsed, [(a - b) / elapsed for a, b in zip(cpu_after, cpu_before, strict=True)]
 
 
 async def latency(url: str, count: int, rate: float, what: str) -> dict[str, float]:
@@ -365,6 +360,14 @@ async def main(url: str | None, count: int, appendfsync: str, repeat: int) -> No
         await report(url, count, repeat)
 
 
+def busy(cores: list[float]) -> str:
+    instances, redis, bench = cores
+    return (
+        f"{sum(cores):.1f} of {os.cpu_count()} cores busy: instances {instances:.2f}, "
+        f"redis-server {redis:.2f}, bench {bench:.2f}"
+    )
+
+
 async def report(url: str, count: int, repeat: int) -> None:
     print(
         f"Redis {url}, {count} messages of {len(json.dumps(PAYLOAD))} bytes of JSON; "
@@ -387,9 +390,8 @@ async def report(url: str, count: int, repeat: int) -> None:
         two, two_busy = max([await drain(url, count, 2, acks) for _ in range(repeat)])
         print(
             f"RedisBackend drain ({what}): 1 instance {one:,.0f}/s "
-            f"({one / raw['drain_per_s']:.0%} of raw, {one_busy:.1f} cores busy); "
-            f"2 instances {two:,.0f}/s ({two / one:.2f}x, {two_busy:.1f} of {os.cpu_count()} "
-            "cores busy)"
+            f"({one / raw['drain_per_s']:.0%} of raw, {busy(one_busy)}); "
+            f"2 instances {two:,.0f}/s ({two / one:.2f}x, {busy(two_busy)})"
         )
     for what, label in (
         ("raw", "raw XADD -> blocking XREADGROUP"),
