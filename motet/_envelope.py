@@ -68,6 +68,17 @@ class QueueOptions:
     strategy: Strategy = "standard"
     timeout: float | None = None  # s, per attempt
     lease: float = 30.0  # s, visibility timeout; extended while the handler runs
+    prefetch: int | None = None  # deliveries leased ahead of free handlers; None = concurrency
+
+    @property
+    def lease_ahead(self) -> int:
+        """How many deliveries an instance leases beyond those its handlers can run now, so
+        the next batch is on its way while this one runs. Standard queues only: a fifo or
+        priority queue leases no more than it can run, or an instance could sit on a group
+        head (or a lower priority) that another instance is free to run."""
+        if self.strategy != "standard":
+            return 0
+        return self.concurrency if self.prefetch is None else self.prefetch
 
 
 @attrs.frozen

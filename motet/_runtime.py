@@ -40,7 +40,8 @@ from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptio
 if TYPE_CHECKING:
     from .gateway import GatewayOptions
 
-CRON_DEFAULTS = attrs.evolve(QueueOptions(), max_retries=0, concurrency=1)
+# A tick leased ahead would wait behind the running one while another instance is idle.
+CRON_DEFAULTS = attrs.evolve(QueueOptions(), max_retries=0, concurrency=1, prefetch=0)
 
 
 @attrs.frozen

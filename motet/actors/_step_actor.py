@@ -63,9 +63,8 @@ class StepActor:
         self._on_failure = on_failure
         self._on_settled = on_settled
         self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
-        self.mailbox: Mailbox[Delivery] = open_mailbox(
-            self.options.concurrency, name=subscription.key
-        )
+        self._window = self.options.concurrency + self.options.lease_ahead
+        self.mailbox: Mailbox[Delivery] = open_mailbox(self._window, name=subscription.key)
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
         self._acks: list[Delivery] = []
@@ -96,13 +95,15 @@ class StepActor:
         # `held` counts buffered and running deliveries, including one already handed to a
         # waiting worker that has not run yet (the mailbox no longer counts it): leasing
         # past it would let a concurrency-1 priority queue run a lower priority first.
-        return self.options.concurrency - len(self.held)
+        # The window is concurrency plus `lease_ahead` (prefetch, standard queues only), so
+        # the next batch is leased while this one runs instead of after it.
+        return self._window - len(self.held)
 
     def stop_fetching(self) -> None:
-        """Graceful stop: lease nothing more. What is already leased (`held`: running, or
-        buffered for a worker) is still handled; the runtime's drain waits for `held` to
-        empty. Handing a leased delivery back instead would cost it an attempt (a lease
-        that ends without an outcome counts as one), burying it where retries are 0."""
+        """Graceful stop: lease nothing more. What is running is finished (the runtime's
+        drain waits for `held` to empty); what was leased ahead and still waits in the
+        mailbox is released back to the queue with its attempt uncounted, so another
+        instance (or the next start) runs it at once instead of this stop waiting for it."""
         self.stopping = True
         self._fetching.cancel()
         self._slot_freed.set()
@@ -110,6 +111,30 @@ class StepActor:
     async def _fetch(self) -> None:
         with self._fetching:
             await self._fetch_until_stopped()
+        if self.stopping:
+            await self._release_buffered()
+
+    async def _release_buffered(self) -> None:
+        buffered: list[Delivery] = []
+        while True:
+            try:
+                buffered.append(self.mailbox.receive_nowait())
+            except trio.WouldBlock:
+                break
+        if not buffered:
+            return
+        for delivery in buffered:
+            self.held.pop(delivery.receipt, None)
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + ACK_FLUSH_DEADLINE):
+            try:
+                await self._backend.release(buffered)
+            except BackendError as exc:
+                self._dispatcher.logger(self.step.name, "").warn(
+                    "could not release messages leased ahead while stopping; they will be "
+                    "delivered again after their lease",
+                    count=len(buffered),
+                    error=str(exc),
+                )
 
     async def _fetch_until_stopped(self) -> None:
         while True:

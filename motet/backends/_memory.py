@@ -189,6 +189,14 @@ class MemoryBackend:
             if queue.extend(delivery.receipt, until):
                 queue.wake()  # a shortened lease may be due before a sleeping receiver wakes
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        self._check_running()
+        await self._checkpoint_sometimes()
+        for delivery in deliveries:
+            queue = self._queue(delivery.subscription)
+            if queue.give_back(delivery.receipt):
+                queue.wake()
+
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         now = self._now()
         await trio.lowlevel.checkpoint()

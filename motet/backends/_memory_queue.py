@@ -252,6 +252,15 @@ class SubscriptionQueue:
         heapq.heappush(self._lease_heap, (until, receipt))
         return True
 
+    def give_back(self, receipt: str) -> bool:
+        """The leased message was never started: ready again at the front, its next
+        delivery the same attempt."""
+        message = self._leased.pop(receipt, None)
+        if message is None:
+            return False
+        self._requeue(message)
+        return True
+
     def retry(self, receipt: str, attempt: int, due: float, now: float) -> bool:
         """Schedule the leased message again at `due`; a fifo group stays blocked meanwhile."""
         message = self._leased.pop(receipt, None)

@@ -53,6 +53,12 @@ class QueueBackend(Protocol):
         """The handlers are still running: push the leases to now + seconds."""
         ...
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Nobody started these (a graceful stop found them leased ahead): make them ready
+        again at once, as if never delivered: the next delivery has the same attempt.
+        Releasing a delivery whose lease was lost is a no-op."""
+        ...
+
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         """Schedule the message again at now + delay (seconds) with attempt + 1."""
         ...

@@ -451,6 +451,20 @@ class RedisBackend(RedisStateMixin):
             items = self._items(deliveries[start : start + _CHUNK])
             await self._script("extend leases", lua.EXTEND, [deadline, *items])
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        self._running()
+        await self._check_declared(deliveries)
+        await self._adopted(deliveries)  # a lease not yet recorded would be missed
+        for start in range(0, len(deliveries), _CHUNK):
+            items = self._items(deliveries[start : start + _CHUNK])
+            await self._script("release leases", lua.RELEASE, items)
+        if not deliveries:
+            await trio.lowlevel.checkpoint()
+        for key in {d.subscription for d in deliveries}:
+            bell = self._bells.get(key)
+            if bell is not None:
+                bell.ring()  # receivers here need not wait for the watcher
+
     async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
         _, clock = self._running()
         await self._check_declared([delivery])

@@ -357,6 +357,32 @@ return n
 """
 )
 
+# ARGV: P, then groups (sub, n, ref, attempt, ...). Leased deliveries nobody started (a
+# graceful stop) are ready again at once, their attempt not counted: the next hand-out (from
+# the ready set) raises it back. One that already expired and was re-queued stays as it is.
+RELEASE = (
+    PRELUDE
+    + HELD
+    + r"""
+local n = 0
+for _, pair in ipairs(held(2)) do
+  local sub = pair[1]
+  local strategy = redis.call('HGET', P .. ':substrat', sub)
+  local leases, atts, back = k('leases', sub), k('att', sub), 0
+  for _, ref in ipairs(pair[2]) do
+    if redis.call('ZREM', leases, ref) == 1 then
+      redis.call('HINCRBY', atts, ref, -1)
+      requeue(sub, strategy, ref)
+      back = back + 1
+    end
+  end
+  if back > 0 then bell(sub) end  -- receivers elsewhere look again
+  n = n + back
+end
+return n
+"""
+)
+
 # ARGV: P, deadline, then groups (sub, n, ref, attempt, ...). A lease already re-queued
 # stays lost (ZADD XX).
 EXTEND = (

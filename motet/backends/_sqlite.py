@@ -268,6 +268,11 @@ class SqliteBackend:
         # An ack lost to a power cut means one more delivery, never a lost message.
         await self._running()[0].call(lambda tx: q.ack(tx, plain, grouped), must_sync=False)
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        writer = self._running()[0]
+        receipts = [q.parse_receipt(d) for d in deliveries]
+        await self._release(writer, receipts)
+
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         self._running()
         receipts = [q.parse_receipt(d) for d in deliveries]

@@ -180,12 +180,16 @@ def lease(tx: Tx, key: str, max_count: int, seconds: float) -> tuple[list[Delive
 
 
 def release(tx: Tx, receipts: Sequence[tuple[int, int]]) -> None:
-    """Give back leases nobody took (the receiver was cancelled): as if never delivered."""
-    tx.conn.executemany(
-        "UPDATE messages SET state = 'ready', attempt = attempt - 1 "
-        "WHERE seq = ? AND attempt = ? AND state = 'leased'",
-        receipts,
-    )
+    """Give back leases nobody started (a cancelled receiver, a graceful stop): as if never
+    delivered."""
+    for receipt in receipts:
+        row = tx.conn.execute(
+            "UPDATE messages SET state = 'ready', attempt = attempt - 1 "
+            "WHERE seq = ? AND attempt = ? AND state = 'leased' RETURNING subscription",
+            receipt,
+        ).fetchone()
+        if row is not None:
+            tx.touched.add(row[0])
 
 
 def ack(tx: Tx, receipts: Sequence[tuple[int, int]], grouped: Sequence[tuple[int, int]]) -> None:

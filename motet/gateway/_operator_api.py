@@ -219,6 +219,7 @@ async def queues(runtime: Runtime, request: OpRequest) -> OpReply:
                     "max_retries": o.max_retries,
                     "retry_delay": o.retry_delay,
                     "concurrency": o.concurrency,
+                    "prefetch": o.lease_ahead,
                     "strategy": o.strategy,
                     "dead_letter_queue": o.dead_letter_queue,
                     "timeout": o.timeout,

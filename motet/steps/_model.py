@@ -33,6 +33,7 @@ class QueueOverrides:
     strategy: Strategy | None = None
     timeout: float | None = None
     lease: float | None = None
+    prefetch: int | None = None
 
 
 @attrs.frozen

@@ -32,6 +32,7 @@ QUEUE_OPTION_KEYS: dict[str, str] = {
     "strategy": "strategy",
     "timeout": "timeout",
     "lease": "lease",
+    "prefetch": "prefetch",
 }
 
 STRATEGIES = ("standard", "fifo", "priority")
@@ -69,6 +70,8 @@ def _check(field: str, key: str, value: Any) -> Any:
         return _int(key, value, 0, " (milliseconds)")
     if field == "concurrency":
         return _int(key, value, 1)
+    if field == "prefetch":
+        return _int(key, value, 0)
     if field == "dead_letter_queue":
         if not isinstance(value, str) or not value.strip():
             raise OptionError(key, f"expected a topic name (non-empty string), got {value!r}")

@@ -329,6 +329,65 @@ class QueueContract(ContractTools):
         await backend.ack([current])
         assert await self.depth_of(backend, s) == QueueDepth()
 
+    async def test_release_makes_deliveries_ready_again_with_the_same_attempt(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1), env(2), env(3)])
+        taken = await self.receive_some(backend, s)
+        assert datas(taken) == [1, 2, 3]
+        await backend.release(taken[1:])  # a graceful stop: 2 and 3 never started
+        assert await self.depth_of(backend, s) == QueueDepth(ready=2, leased=1)
+        again = await self.receive_some(backend, s)
+        assert sorted((d.envelope.data, d.attempt) for d in again) == [(2, 1), (3, 1)]
+        await backend.ack([taken[0], *again])
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_release_wakes_a_waiting_receive(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        taken = await self.receive_some(backend, s)
+
+        async def release() -> None:
+            await backend.release(taken)
+
+        got = await self.receive_while_waiting(backend, s, release)
+        assert [(d.envelope.data, d.attempt) for d in got] == [(1, 1)]
+
+    async def test_release_of_a_lost_or_settled_lease_is_a_no_op(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([env(1), env(2)])
+        stale, done = await self.receive_some(backend, s)
+        await backend.ack([done])
+        mock_clock.jump(11)
+        [current] = await self.receive_some(backend, s)
+        assert current.attempt == 2
+        await backend.release([stale, done])
+        assert await self.depth_of(backend, s) == QueueDepth(leased=1)
+        await backend.release([current, current])  # twice: the second finds nothing
+        [last] = await self.receive_some(backend, s)
+        assert (last.envelope.data, last.attempt) == (1, 2)
+
+    async def test_released_fifo_head_keeps_its_group_order(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish([env("a1", group="A"), env("a2", group="A")])
+        [first] = await self.receive_some(backend, s)
+        await backend.release([first])
+        [again] = await self.receive_some(backend, s)
+        assert (again.envelope.data, again.attempt) == ("a1", 1)
+        await backend.ack([again])
+        assert datas(await self.receive_some(backend, s)) == ["a2"]
+
     async def test_a_late_settle_applies_or_leaves_the_message_for_redelivery(
         self, backend: Backend, mock_clock: MockClock
     ) -> None:

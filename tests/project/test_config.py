@@ -26,6 +26,7 @@ FULL = """
     [queue]
     max_retries = 5
     concurrency = 2
+    prefetch = 50
 
     [queues."message.sent"]
     max_retries = 3
@@ -79,7 +80,7 @@ def test_motet_toml_every_field(tmp_path: Path) -> None:
     assert (project.host, project.port, project.timezone) == ("0.0.0.0", 8080, "Europe/Paris")
     assert (project.cron_grace, project.log_format, project.log_level) == (5.0, "json", "warn")
     assert project.token == "s3cret"
-    assert project.queue == QueueOverrides(max_retries=5, concurrency=2)
+    assert project.queue == QueueOverrides(max_retries=5, concurrency=2, prefetch=50)
     assert project.queues == {
         "message.sent": QueueOverrides(
             max_retries=3, retry_delay=5000, concurrency=5, dead_letter_queue="message.failed"
@@ -198,14 +199,21 @@ def test_resolution_order(tmp_path: Path) -> None:
         concurrency=1,  # the trigger over both
         dead_letter_queue="message.failed",
         strategy="fifo",
+        prefetch=50,
     )
-    assert resolve_queue_options(project, "other", QueueOverrides()) == QueueOptions(
+    other = resolve_queue_options(project, "other", QueueOverrides())
+    assert other == QueueOptions(
         max_retries=5,
         concurrency=2,  # [queue] over built-in defaults
+        prefetch=50,
     )
-    assert resolve_queue_options(project, "send-email", QueueOverrides(lease=5)) == QueueOptions(
-        max_retries=5, concurrency=10, strategy="priority", lease=5.0
+    assert other.lease_ahead == 50
+    send = resolve_queue_options(project, "send-email", QueueOverrides(lease=5))
+    assert send == QueueOptions(
+        max_retries=5, concurrency=10, strategy="priority", lease=5.0, prefetch=50
     )
+    assert send.lease_ahead == 0  # a priority queue never leases ahead
+    assert QueueOptions(concurrency=7).lease_ahead == 7  # unset: one more batch ahead
 
 
 def test_resolution_without_project_is_defaults_then_trigger() -> None:

@@ -8,8 +8,12 @@ from typing import Any
 import attrs
 import pytest
 import trio
+import trio.testing
 
-from motet import HandlerError
+from motet import HandlerError, StepDefinitionError
+from motet._clock import WallClock
+from motet._envelope import QueueDepth, Subscription
+from motet._runtime import Runtime, RuntimeOptions
 from motet.backends import MemoryBackend
 from motet.steps import load_step
 from motet.testing import open_test_runtime
@@ -285,6 +289,53 @@ async def test_concurrency_bounds_handlers_running_at_once(autojump_clock: Any) 
     assert peak == 3
 
 
+@pytest.mark.parametrize(
+    ("options", "leased"),
+    [
+        ({}, 4),  # default prefetch = concurrency: the next batch waits, leased, in the mailbox
+        ({"prefetch": 5}, 7),
+        ({"prefetch": 0}, 2),
+        ({"strategy": "priority"}, 2),  # never ahead: a later, higher priority must win
+        ({"strategy": "fifo"}, 2),
+    ],
+)
+async def test_an_instance_leases_prefetch_beyond_its_running_handlers(
+    autojump_clock: Any, options: dict[str, Any], leased: int
+) -> None:
+    release = trio.Event()
+    running = 0
+    both_running = trio.Event()
+
+    async def handler(data: Any, ctx: Any) -> None:
+        nonlocal running
+        running += 1
+        if running == 2:
+            both_running.set()
+        await release.wait()
+
+    trigger = {"type": "queue", "topic": "t", "concurrency": 2, **options}
+    step = load_step({"name": "W", "triggers": [trigger]}, handler)
+    async with open_test_runtime([step]) as app:
+        for i in range(10):
+            await app.emit("t", {"i": i}, group=f"g{i}")
+        await both_running.wait()
+        await trio.testing.wait_all_tasks_blocked()  # the fetcher has leased all it may
+        [depth] = (await app.runtime.backend.depth()).values()
+        assert (depth.leased, running) == (leased, 2)
+        release.set()
+        await app.settle(fail_fast=True)
+    assert running == 10
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "2"])
+def test_prefetch_must_be_a_whole_number_of_deliveries(bad: Any) -> None:
+    trigger = {"type": "queue", "topic": "t", "prefetch": bad}
+    with pytest.raises(
+        StepDefinitionError, match=r"'triggers\[0\]\.prefetch': expected an integer"
+    ):
+        load_step({"name": "W", "triggers": [trigger]}, lambda data, ctx: None)
+
+
 async def test_priority_queue_does_not_lease_ahead_of_a_busy_worker(autojump_clock: Any) -> None:
     # Regression: a delivery handed straight to a waiting worker was not counted as held,
     # so a concurrency-1 actor leased one message early and ran "low" before "urgent".
@@ -385,3 +436,53 @@ async def test_abandoned_deliveries_go_to_the_dead_letter_topic_too(autojump_clo
     [letter] = failed
     assert letter["data"] == {"n": 1} and letter["attempts"] == 2
     assert "lost their lease" in letter["error"]
+
+
+async def test_a_graceful_stop_releases_what_was_leased_ahead(autojump_clock: Any) -> None:
+    """Stopping finishes the running handler but hands the prefetched messages back at once,
+    uncounted, instead of running them first (another instance can take them now)."""
+    started: list[int] = []
+    gate = trio.Event()
+    running = trio.Event()
+
+    async def handler(data: Any, ctx: Any) -> None:
+        started.append(data["n"])
+        running.set()
+        await gate.wait()
+
+    trigger = {"type": "queue", "topic": "t", "concurrency": 1, "prefetch": 2}
+    step = load_step({"name": "Slow", "triggers": [trigger]}, handler)
+    backend = MemoryBackend()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(backend.run, WallClock())  # outlives the runtime
+        options = RuntimeOptions(log_sink=False, telemetry=None)
+        runtime = Runtime([step], backend=backend, options=options)
+        ended = trio.Event()
+
+        async def serve(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            await runtime.run(task_status=task_status)
+            ended.set()
+
+        await nursery.start(serve)
+        for n in range(5):
+            await runtime.emit("t", {"n": n})
+        await running.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        [key] = (await backend.depth()).keys()
+        assert (await backend.depth())[key] == QueueDepth(ready=2, leased=3)
+        runtime.stop()
+        await trio.testing.wait_all_tasks_blocked()
+        # The running handler holds the stop; the two leased ahead are ready again already.
+        assert (await backend.depth())[key] == QueueDepth(ready=4, leased=1)
+        gate.set()
+        await ended.wait()
+        assert started == [0]
+        assert (await backend.depth())[key] == QueueDepth(ready=4)
+        got = await backend.receive(Subscription("t", "Slow"), 10)
+        assert sorted((d.envelope.data["n"], d.attempt) for d in got) == [
+            (1, 1),
+            (2, 1),
+            (3, 1),
+            (4, 1),
+        ]
+        nursery.cancel_scope.cancel()
