@@ -64,6 +64,9 @@ class StepActor:
         self._on_settled = on_settled
         self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._window = self.options.concurrency + self.options.lease_ahead
+        # Lease in batches of at least this many while busy (one backend call per batch,
+        # not per freed slot); the workers still hold up to `concurrency` meanwhile.
+        self._batch_floor = max(1, self.options.lease_ahead)
         self.mailbox: Mailbox[Delivery] = open_mailbox(self._window, name=subscription.key)
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
@@ -139,7 +142,7 @@ class StepActor:
     async def _fetch_until_stopped(self) -> None:
         while True:
             free = self._free_slots()
-            if free <= 0:
+            if free < self._batch_floor:
                 self._slot_freed = trio.Event()
                 await self._slot_freed.wait()
                 continue

@@ -486,3 +486,25 @@ async def test_a_graceful_stop_releases_what_was_leased_ahead(autojump_clock: An
             (4, 1),
         ]
         nursery.cancel_scope.cancel()
+
+
+async def test_a_busy_actor_leases_in_batches_not_per_freed_slot(autojump_clock: Any) -> None:
+    """While busy, the actor asks the backend for at least `prefetch` deliveries at a time:
+    one backend call per batch rather than one per handler that finished."""
+    asked: list[int] = []
+
+    class Counting(MemoryBackend):
+        async def receive(self, subscription: Any, max_count: int) -> Any:
+            asked.append(max_count)
+            return await super().receive(subscription, max_count)
+
+    async def handler(data: Any, ctx: Any) -> None:
+        await trio.sleep(1 + data["n"] % 3 * 0.25)  # handlers end one at a time
+
+    trigger = {"type": "queue", "topic": "t", "concurrency": 4, "prefetch": 4}
+    step = load_step({"name": "Batch", "triggers": [trigger]}, handler)
+    async with open_test_runtime([step], backend=Counting()) as app:
+        for n in range(40):
+            await app.emit("t", {"n": n})
+        await app.settle(fail_fast=True)
+    assert len(asked) > 5 and min(asked) >= 4, asked
