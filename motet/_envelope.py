@@ -72,10 +72,11 @@ class QueueOptions:
 
     @property
     def lease_ahead(self) -> int:
-        """How many deliveries an instance leases beyond those its handlers can run now, so
-        the next batch is on its way while this one runs. Standard queues only: a fifo or
-        priority queue leases no more than it can run, or an instance could sit on a group
-        head (or a lower priority) that another instance is free to run."""
+        """How many deliveries an instance may lease beyond those its handlers can run now,
+        so the next batch is on its way while this one runs (the step actor does so only
+        while the step's handlers are fast). Standard queues only: a fifo or priority queue
+        leases no more than it can run, or an instance could sit on a group head (or a lower
+        priority) that another instance is free to run."""
         if self.strategy != "standard":
             return 0
         return self.concurrency if self.prefetch is None else self.prefetch

@@ -34,6 +34,12 @@ from ._router import Router
 Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
 FailureHook = Callable[[HandlerError], None]
 ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the actor stops
+# s: an actor leases ahead (prefetch) only while its handlers' recent mean duration is below
+# this. Then a backend round trip per batch is a real share of the time, and a few deliveries
+# held ahead for milliseconds delay no other instance. Slower handlers lease only what they
+# can run, so an idle instance is never left waiting behind a busy one's backlog.
+FAST_HANDLER = 0.05
+_MEAN_WEIGHT = 0.2  # of the latest duration in the running mean
 
 
 class StepActor:
@@ -63,11 +69,9 @@ class StepActor:
         self._on_failure = on_failure
         self._on_settled = on_settled
         self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
-        self._window = self.options.concurrency + self.options.lease_ahead
-        # Lease in batches of at least this many while busy (one backend call per batch,
-        # not per freed slot); the workers still hold up to `concurrency` meanwhile.
-        self._batch_floor = max(1, self.options.lease_ahead)
-        self.mailbox: Mailbox[Delivery] = open_mailbox(self._window, name=subscription.key)
+        self._mean_handler: float | None = None  # s, running mean of handler durations
+        capacity = self.options.concurrency + self.options.lease_ahead
+        self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
         self._acks: list[Delivery] = []
@@ -94,13 +98,11 @@ class StepActor:
 
     # -- fetching ------------------------------------------------------------------------
 
-    def _free_slots(self) -> int:
-        # `held` counts buffered and running deliveries, including one already handed to a
-        # waiting worker that has not run yet (the mailbox no longer counts it): leasing
-        # past it would let a concurrency-1 priority queue run a lower priority first.
-        # The window is concurrency plus `lease_ahead` (prefetch, standard queues only), so
-        # the next batch is leased while this one runs instead of after it.
-        return self._window - len(self.held)
+    def _ahead(self) -> int:
+        """How many to lease beyond the workers: `lease_ahead` (prefetch, standard queues
+        only) once handlers have proven fast (see FAST_HANDLER), else none."""
+        mean = self._mean_handler
+        return self.options.lease_ahead if mean is not None and mean < FAST_HANDLER else 0
 
     def stop_fetching(self) -> None:
         """Graceful stop: lease nothing more. What is running is finished (the runtime's
@@ -141,8 +143,15 @@ class StepActor:
 
     async def _fetch_until_stopped(self) -> None:
         while True:
-            free = self._free_slots()
-            if free < self._batch_floor:
+            # `held` counts buffered and running deliveries, including one already handed to
+            # a waiting worker that has not run yet (the mailbox no longer counts it):
+            # leasing past it would let a concurrency-1 priority queue run a lower priority
+            # first. Leasing ahead, the next batch is on its way while this one runs; and
+            # while busy, it is asked for in batches of at least `ahead` (one backend call per
+            # batch, not per freed slot), the workers still holding `concurrency` meanwhile.
+            ahead = self._ahead()
+            free = self.options.concurrency + ahead - len(self.held)
+            if free < max(1, ahead):
                 self._slot_freed = trio.Event()
                 await self._slot_freed.wait()
                 continue
@@ -160,9 +169,13 @@ class StepActor:
     async def _work(self) -> None:
         while True:
             delivery = await self.mailbox.receive()
+            started = trio.current_time()
             try:
                 await self._handle(delivery)
             finally:
+                took = trio.current_time() - started
+                mean = self._mean_handler
+                self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
                 self._release()
 
