@@ -74,6 +74,7 @@ class StepActor:
         self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
+        self._picked = trio.Event()  # a worker took a delivery from the mailbox
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
         self._holding = trio.Event()
@@ -155,11 +156,20 @@ class StepActor:
                 self._slot_freed = trio.Event()
                 await self._slot_freed.wait()
                 continue
+            # Woken in the same moment as a hard stop? Then the backend is stopping too: meet
+            # the cancellation rather than its "not running".
+            await trio.lowlevel.checkpoint_if_cancelled()
             deliveries = await self._backend.receive(self.subscription, free)
+            # An idle worker takes the first delivery straight from the send: then let it
+            # start the handler before this task goes on to ask the backend again.
+            direct = self.mailbox.statistics().receivers_waiting > 0
             for delivery in deliveries:
                 self.held[delivery.receipt] = delivery
                 self.mailbox.send_nowait(delivery)
             self._holding.set()
+            if direct and deliveries:
+                self._picked = trio.Event()
+                await self._picked.wait()
 
     def _release(self) -> None:
         self._slot_freed.set()
@@ -169,6 +179,7 @@ class StepActor:
     async def _work(self) -> None:
         while True:
             delivery = await self.mailbox.receive()
+            self._picked.set()
             started = trio.current_time()
             try:
                 await self._handle(delivery)

@@ -352,6 +352,9 @@ class RedisBackend(RedisStateMixin):
         reconnect_timeout the deliveries are left unrecorded: their acks find nothing to
         settle and the orphan sweep re-queues them after a lease (at-least-once)."""
         try:
+            # One scheduling round first: the handlers these deliveries go to start ahead
+            # of this write (their acks wait for it anyway).
+            await trio.lowlevel.checkpoint()
             await self._script("record leases", lua.ADOPT, args)
         except BackendError:
             pass
