@@ -16,7 +16,7 @@ delivery whose worker died with the actor is redelivered by the backend after it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
@@ -131,14 +131,25 @@ class StepActor:
             return
         for delivery in buffered:
             self.held.pop(delivery.receipt, None)
+        await self._last_call(self._backend.release, buffered, "release messages leased ahead")
+
+    async def _last_call(
+        self,
+        call: Callable[[list[Delivery]], Awaitable[None]],
+        batch: list[Delivery],
+        what: str,
+    ) -> None:
+        """A backend call the stopping actor still owes (shielded, for a few seconds). A hard
+        stop (the runtime's caller cancelled it) stops the backend at the same moment: then
+        the messages come back after their lease instead, and the log says so."""
         with trio.CancelScope(shield=True, deadline=trio.current_time() + ACK_FLUSH_DEADLINE):
             try:
-                await self._backend.release(buffered)
+                await call(batch)
             except BackendError as exc:
                 self._dispatcher.logger(self.step.name, "").warn(
-                    "could not release messages leased ahead while stopping; they will be "
-                    "delivered again after their lease",
-                    count=len(buffered),
+                    f"could not {what} while stopping; they will be delivered again after "
+                    "their lease",
+                    count=len(batch),
                     error=str(exc),
                 )
 
@@ -321,19 +332,7 @@ class StepActor:
             # Handlers that returned must not run again just because we are stopping.
             if self._acks:
                 batch, self._acks = self._acks, []
-                deadline = trio.current_time() + ACK_FLUSH_DEADLINE
-                with trio.CancelScope(shield=True, deadline=deadline):
-                    try:
-                        await self._backend.ack(batch)
-                    except BackendError as exc:
-                        # A hard stop (the runtime's caller cancelled it) stops the backend
-                        # at the same moment: these come back after their lease instead.
-                        self._dispatcher.logger(self.step.name, "").warn(
-                            "could not acknowledge finished messages while stopping; they "
-                            "will be delivered again after their lease",
-                            count=len(batch),
-                            error=str(exc),
-                        )
+                await self._last_call(self._backend.ack, batch, "acknowledge finished messages")
 
     async def _keep_leases(self) -> None:
         # Sleeps only while something is held, so an idle actor costs no wake-ups (a month
