@@ -46,6 +46,7 @@ import math
 import os
 import socket
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import trio
@@ -74,6 +75,8 @@ _CHUNK = 1000
 # s past a blocking read's deadline before `knock` ends it (Redis's BLOCK timeout ends it
 # on time when the runtime's clock is the real one)
 _KNOCK_GRACE = 0.25
+# s: how long a cancelled blocking read may spend putting back what Redis handed it meanwhile
+_REQUEUE_DEADLINE = 5.0
 
 _SCRIPTS = (
     lua_admin.DECLARE,
@@ -296,6 +299,9 @@ class RedisBackend(RedisStateMixin):
                 # Redis may have served the read and lost the reply (a restart, a cut).
                 await self._requeue_lost_read(subscription)
                 return []
+            except trio.Cancelled:
+                await self._requeue_cancelled_read(subscription)
+                raise
             except ReplyError:
                 return []  # RECEIVE, next, says what is wrong (the group is gone)
             finally:
@@ -346,6 +352,20 @@ class RedisBackend(RedisStateMixin):
             start, _ = await self._script("re-queue a lost read", lua.ORPHANS, args)
             if start == "-":
                 return
+
+    async def _requeue_cancelled_read(self, subscription: Subscription) -> None:
+        """The receiver was cancelled (a graceful stop, a timeout around `receive`) while
+        blocked: Redis may have served the read in that instant, and the reply is gone with
+        the connection. Put such entries back now, uncounted, as for a lost reply, rather than
+        leave them to the orphan sweep (after a lease, as attempt 2). Not on a hard stop: the
+        backend is stopping with its caller, and the sweep of the other instances takes over."""
+        nursery = self._nursery
+        if nursery is None or nursery.cancel_scope.cancel_called:
+            return
+        deadline = trio.current_time() + _REQUEUE_DEADLINE
+        # Redis away (BackendError): the orphan sweep re-queues them after a lease.
+        with trio.CancelScope(shield=True, deadline=deadline), suppress(BackendError):
+            await self._requeue_lost_read(subscription)
 
     async def _adopt(self, args: list[str], deliveries: list[Delivery], done: trio.Event) -> None:
         """Record the leases of what a blocking read handed out. If Redis stays away past

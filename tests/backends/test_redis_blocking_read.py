@@ -267,6 +267,46 @@ async def test_a_read_whose_reply_was_lost_hands_its_message_out_again_at_once(
     assert (await consumer.depth())[JOBS.key] == QueueDepth()
 
 
+async def test_a_read_cancelled_as_redis_served_it_puts_its_message_back_at_once(
+    nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock, server: RedisServer,
+    prefix: str,
+) -> None:  # fmt: skip
+    """A graceful stop cancels a blocked receive just as Redis hands it an entry: the reply
+    dies with the connection, and the entry is put back uncounted, not left for the orphan
+    sweep (after a lease, as attempt 2)."""
+    consumer = await start(nursery, clock, server.url, prefix)
+    producer = await start(nursery, clock, server.url, prefix)
+    link = consumer._link
+    assert link is not None
+    real_take = link.take_wire
+    served = trio.Event()
+
+    def take_wire() -> Any:
+        wire = real_take()
+        real_call = wire.call
+
+        async def call(*args: Any) -> Any:
+            reply = await real_call(*args)
+            if args[0] == "XREADGROUP" and reply and not served.is_set():
+                served.set()
+                await trio.sleep_forever()  # the reply is still on its way at the cancel
+            return reply
+
+        wire.call = call  # type: ignore[method-assign]
+        return wire
+
+    link.take_wire = take_wire  # type: ignore[method-assign]
+    async with trio.open_nursery() as waiting:
+        waiting.start_soon(consumer.receive, JOBS, 10)
+        await wait_until_blocked(consumer, 1)
+        await producer.publish([env("caught")])
+        await served.wait()
+        waiting.cancel_scope.cancel()  # the runtime stopping: its fetch is cancelled
+    assert (await consumer.depth())[JOBS.key] == QueueDepth(ready=1)
+    [again] = await producer.receive(JOBS, 10)  # another instance takes it now
+    assert (again.envelope.data, again.attempt) == ("caught", 1)
+
+
 async def consumer_names(backend: RedisBackend, prefix: str) -> set[str]:
     stream = f"{prefix}:stream:jobs"
     consumers = await command(backend, "XINFO", "CONSUMERS", stream, JOBS.key)
