@@ -132,6 +132,7 @@ class RedisBackend(RedisStateMixin):
         # (sub, ref) -> set once ADOPT recorded the lease of a delivery a blocking read
         # handed out; ack, extend, retry and bury of that delivery wait for it
         self._adopting: dict[tuple[str, str], trio.Event] = {}
+        self._requeues: set[trio.CancelScope] = set()  # shielded; the stop cancels them
         self._receiving: dict[str, Subscription] = {}  # the subscriptions receive was called for
         self._orphan_start: dict[str, str] = {}  # where the next orphan sweep of a sub starts
         self._publishes = GroupCommit[str]("publish", self._flush_publish, self.options.batch)
@@ -174,6 +175,8 @@ class RedisBackend(RedisStateMixin):
                     finally:
                         self._link = self._clock = self._nursery = None
                         self._bells = {}  # their watchers end with this nursery
+                        for scope in self._requeues:
+                            scope.cancel()
                         nursery.cancel_scope.cancel()
                         await link.close_wires()
         if failure is not None:
@@ -357,15 +360,19 @@ class RedisBackend(RedisStateMixin):
         """The receiver was cancelled (a graceful stop, a timeout around `receive`) while
         blocked: Redis may have served the read in that instant, and the reply is gone with
         the connection. Put such entries back now, uncounted, as for a lost reply, rather than
-        leave them to the orphan sweep (after a lease, as attempt 2). Not on a hard stop: the
-        backend is stopping with its caller, and the sweep of the other instances takes over."""
+        leave them to the orphan sweep (after a lease, as attempt 2). Not once the backend is
+        stopping (a hard stop cancels both at once): then the orphan sweep takes over."""
         nursery = self._nursery
         if nursery is None or nursery.cancel_scope.cancel_called:
             return
-        deadline = trio.current_time() + _REQUEUE_DEADLINE
-        # Redis away (BackendError): the orphan sweep re-queues them after a lease.
-        with trio.CancelScope(shield=True, deadline=deadline), suppress(BackendError):
-            await self._requeue_lost_read(subscription)
+        scope = trio.CancelScope(shield=True, deadline=trio.current_time() + _REQUEUE_DEADLINE)
+        self._requeues.add(scope)
+        try:
+            # Redis away (BackendError): the orphan sweep re-queues them after a lease.
+            with scope, suppress(BackendError):
+                await self._requeue_lost_read(subscription)
+        finally:
+            self._requeues.discard(scope)
 
     async def _adopt(self, args: list[str], deliveries: list[Delivery], done: trio.Event) -> None:
         """Record the leases of what a blocking read handed out. If Redis stays away past

@@ -94,6 +94,10 @@ class RedisScripts:
         return self._link, self._clock
 
     async def _script(self, what: str, source: str, args: Sequence[Any]) -> Any:
+        if self._link is None:
+            # A task woken in the same moment as the stop that cancels it (a trim, a sweep):
+            # it meets that cancellation, not "not running".
+            await trio.lowlevel.checkpoint_if_cancelled()
         link, _ = self._running()
         script = link.script(source)
         argv = [self.prefix, *args]
