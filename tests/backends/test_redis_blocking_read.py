@@ -8,7 +8,7 @@ another instance, a due retry, an expired lease, a re-drive."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -56,12 +56,19 @@ async def command(backend: RedisBackend, *args: Any) -> Any:
 
 
 async def wait_until_blocked(backend: RedisBackend, count: int) -> None:
-    """Until Redis has `count` clients blocked (round trips only, no sleeping)."""
+    """Until Redis has `count` clients blocked in XREADGROUP (round trips only, no sleeping).
+    Bell watchers block too (in XREAD), and one of an earlier test on this server may linger
+    until its own timeout: they are not counted."""
     for _ in range(10_000):
-        info = await command(backend, "INFO", "clients")
-        if f"blocked_clients:{count}\r" in info:
+        clients = await command(backend, "CLIENT", "LIST")
+        blocked = [
+            line
+            for line in clients.splitlines()
+            if " flags=b " in line and " cmd=xreadgroup " in line
+        ]
+        if len(blocked) == count:
             return
-    raise AssertionError(f"Redis never had {count} blocked clients: {info}")
+    raise AssertionError(f"Redis never had {count} clients blocked in XREADGROUP: {clients}")
 
 
 async def read_as_a_dead_instance(backend: RedisBackend, prefix: str, count: int) -> Any:
@@ -72,6 +79,35 @@ async def read_as_a_dead_instance(backend: RedisBackend, prefix: str, count: int
         backend, "XREADGROUP", "GROUP", JOBS.key, "dead-host:1:x", "COUNT", count,
         "STREAMS", stream, ">",
     )  # fmt: skip
+
+
+def intercept_first_served_read(
+    backend: RedisBackend, then: Callable[[Any], Awaitable[Any]]
+) -> None:
+    """The first blocking read that Redis serves (the entries are pending for this consumer
+    from then on) gives its reply to `then` instead of to the backend: `then` decides what
+    the backend sees (a lost connection, a reply still on its way, ...)."""
+    link = backend._link
+    assert link is not None
+    real_take = link.take_wire
+    done = False
+
+    def take_wire() -> Any:
+        wire = real_take()
+        real_call = wire.call
+
+        async def call(*args: Any) -> Any:
+            nonlocal done
+            reply = await real_call(*args)
+            if args[0] == "XREADGROUP" and reply and not done:
+                done = True
+                return await then(reply)
+            return reply
+
+        wire.call = call  # type: ignore[method-assign]
+        return wire
+
+    link.take_wire = take_wire  # type: ignore[method-assign]
 
 
 def count_receives(backend: RedisBackend) -> list[int]:
@@ -230,26 +266,13 @@ async def test_a_read_whose_reply_was_lost_hands_its_message_out_again_at_once(
     delivered as attempt 1, not left for the orphan sweep after a lease."""
     consumer = await start(nursery, clock, server.url, prefix)
     producer = await start(nursery, clock, server.url, prefix)
-    link = consumer._link
-    assert link is not None
-    real_take = link.take_wire
     lost: list[Any] = []
 
-    def take_wire() -> Any:
-        wire = real_take()
-        real_call = wire.call
+    async def lose(reply: Any) -> Any:
+        lost.append(reply)
+        raise WireError("connection lost after Redis served the read (simulated)")
 
-        async def call(*args: Any) -> Any:
-            reply = await real_call(*args)
-            if args[0] == "XREADGROUP" and reply and not lost:
-                lost.append(reply)
-                raise WireError("connection lost after Redis served the read (simulated)")
-            return reply
-
-        wire.call = call  # type: ignore[method-assign]
-        return wire
-
-    link.take_wire = take_wire  # type: ignore[method-assign]
+    intercept_first_served_read(consumer, lose)
     got: list[Any] = []
 
     async def receive() -> None:
@@ -276,26 +299,13 @@ async def test_a_read_cancelled_as_redis_served_it_puts_its_message_back_at_once
     sweep (after a lease, as attempt 2)."""
     consumer = await start(nursery, clock, server.url, prefix)
     producer = await start(nursery, clock, server.url, prefix)
-    link = consumer._link
-    assert link is not None
-    real_take = link.take_wire
     served = trio.Event()
 
-    def take_wire() -> Any:
-        wire = real_take()
-        real_call = wire.call
+    async def hold(reply: Any) -> Any:
+        served.set()
+        await trio.sleep_forever()  # the reply is still on its way at the cancel
 
-        async def call(*args: Any) -> Any:
-            reply = await real_call(*args)
-            if args[0] == "XREADGROUP" and reply and not served.is_set():
-                served.set()
-                await trio.sleep_forever()  # the reply is still on its way at the cancel
-            return reply
-
-        wire.call = call  # type: ignore[method-assign]
-        return wire
-
-    link.take_wire = take_wire  # type: ignore[method-assign]
+    intercept_first_served_read(consumer, hold)
     async with trio.open_nursery() as waiting:
         waiting.start_soon(consumer.receive, JOBS, 10)
         await wait_until_blocked(consumer, 1)
