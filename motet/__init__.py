@@ -19,6 +19,7 @@ from ._errors import HandlerTimeout as HandlerTimeout
 from ._errors import InputValidationError as InputValidationError
 from ._errors import MailboxFull as MailboxFull
 from ._errors import MotetError as MotetError
+from ._errors import NonRetryable as NonRetryable
 from ._errors import ProjectConfigError as ProjectConfigError
 from ._errors import StepDefinitionError as StepDefinitionError
 from ._errors import SupervisorGaveUp as SupervisorGaveUp
@@ -54,6 +55,7 @@ __all__ = [
     "MailboxFull",
     "MessageInfo",
     "MotetError",
+    "NonRetryable",
     "ProjectConfigError",
     "QueueOptions",
     "QueueTrigger",

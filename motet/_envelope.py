@@ -111,7 +111,9 @@ class Delivery:
 
 @attrs.frozen
 class DeadLetter:
-    """A message whose attempts are exhausted (or that failed validation)."""
+    """A message that ended unhandled: attempts exhausted, input invalid, or a non-retryable
+    error. `error` is one line (`Type: message`); `traceback` is the formatted traceback of
+    the last attempt when it raised (capped in size, motet's own frames collapsed)."""
 
     id: str  # dead-letter id, unique in the store
     subscription: str
@@ -119,6 +121,7 @@ class DeadLetter:
     error: str
     attempts: int
     failed_at: float  # epoch seconds
+    traceback: str | None = None
 
 
 @attrs.frozen

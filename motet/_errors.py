@@ -7,6 +7,8 @@
     ├── UndeclaredTopicError     a handler emitted a topic its step does not declare
     ├── HandlerError             a handler raised; wraps the original (settle(fail_fast=True))
     ├── HandlerTimeout           a handler exceeded its per-attempt time limit
+    ├── NonRetryable             raised by a handler: this message can never succeed, so it goes
+    │                            to dead letters at once, without retries (carries the reason)
     ├── MailboxFull              send_nowait on a full mailbox
     ├── SupervisorGaveUp         restart intensity exceeded; chained to the last failure
     ├── BackendError             the storage backend misbehaved
@@ -109,6 +111,18 @@ class HandlerTimeout(MotetError):
         self.step = step
         self.seconds = seconds
         super().__init__(f"handler of step {step!r} timed out after {seconds:g} s")
+
+
+class NonRetryable(MotetError):
+    """Raise from a handler to say this message can never succeed (a malformed order, a
+    refused card): it goes to dead letters at once with `reason`, without retries.
+
+        raise NonRetryable(f"order {order_id} has no items")
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class MailboxFull(MotetError):
