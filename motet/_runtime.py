@@ -22,10 +22,10 @@ import attrs
 import trio
 
 from ._clock import Clock, WallClock
-from ._envelope import QueueOptions, Subscription, cron_topic, state_topic
-from ._errors import HandlerError, describe
+from ._envelope import CRON_TOPIC_PREFIX, QueueOptions, Subscription, cron_topic, state_topic
+from ._errors import HandlerError, StepDefinitionError, describe
 from ._logging import LogHub, stdlib_sink, stream_sink
-from .actors._clock_actor import CronJob, run_cron
+from .actors._clock_actor import CronJob, run_cron, schedule_name
 from .actors._cron import parse_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
@@ -91,6 +91,7 @@ class Runtime:
         self._stop = trio.Event()
         self._ready = False
         self.actors: list[StepActor] = []
+        self._cron_actors: dict[str, StepActor] = {}  # schedule name -> its actor
         self.hub: LogHub | None = None
         self.router: Router | None = None
         self.dispatcher: Dispatcher | None = None
@@ -103,6 +104,7 @@ class Runtime:
     def _plan(self) -> tuple[list[Subscription], list[tuple[Step, Any, Subscription]]]:
         subs: list[Subscription] = []
         plan: list[tuple[Step, Any, Subscription]] = []
+        schedules = iter(self.cron_schedules())  # cron triggers in the order met below
         for step in self.steps:
             for trigger in step.triggers:
                 if isinstance(trigger, QueueTrigger):
@@ -113,7 +115,10 @@ class Runtime:
                     options = resolve_queue_options(self.project, topic, trigger.options)
                     sub = Subscription(topic, step.name, options)
                 elif isinstance(trigger, CronTrigger):
-                    sub = Subscription(cron_topic(step.name), step.name, CRON_DEFAULTS)
+                    # Each cron trigger is its own schedule, with its own tick topic and
+                    # actor: `ctx.trigger` is the trigger that fired.
+                    topic = cron_topic(next(schedules)[2])
+                    sub = Subscription(topic, step.name, CRON_DEFAULTS)
                 else:
                     continue
                 if any(s.key == sub.key for s in subs):
@@ -122,14 +127,41 @@ class Runtime:
                 plan.append((step, trigger, sub))
         return subs, plan
 
+    def cron_schedules(self) -> list[tuple[Step, CronTrigger, str]]:
+        """Every cron trigger with its schedule name (`schedule_name`), in step order.
+
+        Raises StepDefinitionError when two schedules would share a name (a step named
+        `Report#2` beside a step `Report` with two cron triggers)."""
+        out: list[tuple[Step, CronTrigger, str]] = []
+        seen: dict[str, Step] = {}
+        for step in self.steps:
+            for index, trigger in enumerate(step.of_type(CronTrigger)):
+                name = schedule_name(step.name, index)
+                other = seen.setdefault(name, step)
+                if other is not step:
+                    raise StepDefinitionError(
+                        f"cron schedule name {name!r} is used by steps {other.name!r} and "
+                        f"{step.name!r}; rename the step whose name ends in '#<number>'",
+                        file=step.file,
+                        step=step.name,
+                        field="name",
+                    )
+                out.append((step, trigger, name))
+        return out
+
     def _cron_jobs(self) -> list[CronJob]:
         jobs = []
-        for step in self.steps:
-            for trigger in step.of_type(CronTrigger):
-                schedule = parse_cron(trigger.expression, trigger.timezone or self.project.timezone)
-                grace = trigger.grace if trigger.grace is not None else self.project.cron_grace
-                jobs.append(CronJob(step.name, schedule, trigger.skip_if_running, grace))
+        for step, trigger, name in self.cron_schedules():
+            schedule = parse_cron(trigger.expression, trigger.timezone or self.project.timezone)
+            grace = trigger.grace if trigger.grace is not None else self.project.cron_grace
+            jobs.append(CronJob(step.name, schedule, trigger.skip_if_running, grace, name))
         return jobs
+
+    def cron_running(self, name: str) -> bool:
+        """Whether a tick of the schedule `name` is held by this process (leased or running):
+        then its next tick is skipped (`skip_if_running`)."""
+        actor = self._cron_actors.get(name)
+        return actor is not None and bool(actor.held)
 
     @property
     def http_steps(self) -> list[tuple[Step, HttpTrigger]]:
@@ -207,7 +239,7 @@ class Runtime:
                                 jobs,
                                 clock=clock,
                                 backend=self.backend,
-                                is_running=self.dispatcher.is_running,
+                                is_running=self.cron_running,
                                 on_skip=self._cron_skipped,
                             )
                         )
@@ -260,6 +292,8 @@ class Runtime:
                 on_settled=self._delivery_settled,
             )
             self.actors.append(actor)
+            if isinstance(trigger, CronTrigger):
+                self._cron_actors[sub.topic.removeprefix(CRON_TOPIC_PREFIX)] = actor
             children.append(
                 ChildSpec(
                     id=actor.name,
@@ -294,10 +328,15 @@ class Runtime:
         for hook in self.failure_hooks:
             hook(failure)
 
-    def _cron_skipped(self, step: str, scheduled: float) -> None:
+    def _cron_skipped(self, name: str, scheduled: float) -> None:
         assert self.hub is not None
+        actor = self._cron_actors.get(name)
+        step = actor.step.name if actor is not None else name
+        trigger = actor.trigger if actor is not None else None
         self.hub.logger(step=step).warn(
-            "cron tick skipped: the previous run is still running", scheduled=scheduled
+            "cron tick skipped: the previous run is still running",
+            scheduled=scheduled,
+            expression=getattr(trigger, "expression", None),
         )
 
     def _supervisor_event(self, event: SupervisorEvent) -> None:

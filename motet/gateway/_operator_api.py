@@ -315,10 +315,11 @@ async def cron(runtime: Runtime, request: OpRequest) -> OpReply:
             cursor = job.schedule.next_after(cursor)
             if cursor is not None:
                 upcoming.append(cursor)
-        last = await runtime.backend.last_tick(job.step)
+        last = await runtime.backend.last_tick(job.name)
         out.append(
             {
                 "step": job.step,
+                "schedule": job.name,
                 "expression": job.schedule.expression,
                 "timezone": job.schedule.timezone,
                 "skip_if_running": job.skip_if_running,
@@ -326,7 +327,7 @@ async def cron(runtime: Runtime, request: OpRequest) -> OpReply:
                 "next_iso": [_iso(t) for t in upcoming],
                 "last": last,
                 "last_iso": _iso(last),
-                "running": bool(runtime.dispatcher and runtime.dispatcher.is_running(job.step)),
+                "running": runtime.cron_running(job.name),
             }
         )
     return reply({"now": now, "cron": out})
