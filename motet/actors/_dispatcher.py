@@ -96,9 +96,18 @@ class Dispatcher:
         *,
         message: MessageInfo | None = None,
         data: Any = None,
+        request: Request | None = None,
     ) -> Context:
+        """`data` is the trigger's input (`ctx.get_data()`); `request`, for HTTP, is what the
+        handler and `ctx.match`'s branch get instead."""
         return Context(
-            step=step, trigger=trigger, services=self, trace_id=trace_id, message=message, data=data
+            step=step,
+            trigger=trigger,
+            services=self,
+            trace_id=trace_id,
+            message=message,
+            data=data,
+            input=data if request is None else request,
         )
 
     def state_store(self, trace_id: str) -> StateStore:
@@ -202,7 +211,7 @@ class Dispatcher:
     # -- HttpInvoker -------------------------------------------------------------------------
 
     async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any:
-        ctx = self.context(step, trigger, request.trace_id, data=request.body)
+        ctx = self.context(step, trigger, request.trace_id, data=request.body, request=request)
         return await self.call(step, trigger, request, ctx)
 
     def log_error(self, message: str, *, trace_id: str, step: str | None, **fields: Any) -> None:
