@@ -241,6 +241,7 @@ async def dead_letters(runtime: Runtime, request: OpRequest) -> OpReply:
                     "id": d.id,
                     "subscription": d.subscription,
                     "error": d.error,
+                    "traceback": d.traceback,
                     "attempts": d.attempts,
                     "failed_at": d.failed_at,
                     "failed_at_iso": _iso(d.failed_at),
