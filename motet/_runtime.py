@@ -75,8 +75,12 @@ class Runtime:
         clock: Clock | None = None,
         options: RuntimeOptions | None = None,
         gateway: Any = None,
+        steps_folder: str | Path | None = None,
     ) -> None:
         self.steps = list(steps)
+        # Where the steps were loaded from, for the start-time check of misnamed step files;
+        # by default the project's steps folder when every step file lives in it.
+        self.steps_folder = Path(steps_folder) if steps_folder is not None else None
         self.backend = backend
         self.project = project if project is not None else ProjectConfig()
         self.options = options if options is not None else RuntimeOptions()
@@ -162,6 +166,24 @@ class Runtime:
         then its next tick is skipped (`skip_if_running`)."""
         actor = self._cron_actors.get(name)
         return actor is not None and bool(actor.held)
+
+    def start_warnings(self) -> list[str]:
+        """What looks like a typo in the project: topics that connect nothing, dead-letter
+        topics without a subscriber, step files named so they are never loaded (see
+        `motet.steps._checks`). Logged once when the runtime starts; `motet steps` prints them
+        and `motet steps --strict` fails on them."""
+        from .steps._checks import file_warnings, topic_warnings
+
+        lines = topic_warnings(self.steps, self.subscriptions)
+        folder = self.steps_folder
+        if folder is None:
+            default = self.project.steps_dir.resolve()
+            files = [s.file.resolve() for s in self.steps if s.file is not None]
+            if files and all(f.is_relative_to(default) for f in files):
+                folder = self.project.steps_dir
+        if folder is not None and folder.is_dir():
+            lines += file_warnings(folder)
+        return lines
 
     @property
     def http_steps(self) -> list[tuple[Step, HttpTrigger]]:
@@ -249,6 +271,8 @@ class Runtime:
                                 self._gateway, self, self._stop.wait
                             )
                         self._ready = True
+                        for line in self.start_warnings():
+                            hub.logger().warn(line)
                         hub.logger().info(
                             "motet runtime started",
                             steps=len(self.steps),
@@ -375,8 +399,10 @@ async def open_runtime(
     from .steps import load_steps
 
     root_path = Path(root)
+    folder = None
     if isinstance(steps, str | Path):
-        steps = load_steps(root_path / steps)
+        folder = root_path / steps
+        steps = load_steps(folder)
     if isinstance(backend, str):
         backend = backend_from_url(backend, root=root_path)
     gateway = None
@@ -386,7 +412,13 @@ async def open_runtime(
 
         gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
     runtime = Runtime(
-        steps, backend=backend, project=project, clock=clock, options=options, gateway=gateway
+        steps,
+        backend=backend,
+        project=project,
+        clock=clock,
+        options=options,
+        gateway=gateway,
+        steps_folder=folder,
     )
     async with running(runtime):
         yield runtime
