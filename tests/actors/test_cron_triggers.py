@@ -167,3 +167,27 @@ async def test_the_clock_actor_claims_each_schedule_separately(autojump_clock: A
         assert await backend.last_tick("S") == eight
         assert await backend.last_tick("S#2") == eight
         nursery.cancel_scope.cancel()
+
+
+async def test_the_operator_lists_each_schedule_with_its_own_last_tick(
+    autojump_clock: Any,
+) -> None:
+    from tests.observe._app import open_observed
+
+    async def handler(ctx: Any) -> None:
+        pass
+
+    step = load_step({"name": "S", "triggers": [cron("0 * * * *"), cron("0 8 * * *")]}, handler)
+    async with open_observed([step]) as app:
+        await app.runtime.clock.sleep_until(utc(2026, 1, 1, 9, 30).timestamp())
+        await app.settle()
+        listed = (await app.http.get("/_motet/cron")).json()["cron"]
+    assert [(c["step"], c["schedule"], c["expression"]) for c in listed] == [
+        ("S", "S", "0 * * * *"),
+        ("S", "S#2", "0 8 * * *"),
+    ]
+    assert [c["last_iso"] for c in listed] == [
+        "2026-01-01T09:00:00.000+00:00",
+        "2026-01-01T08:00:00.000+00:00",
+    ]
+    assert [c["running"] for c in listed] == [False, False]
