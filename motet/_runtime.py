@@ -23,9 +23,9 @@ import trio
 
 from ._clock import Clock, WallClock
 from ._envelope import CRON_TOPIC_PREFIX, QueueOptions, Subscription, cron_topic, state_topic
-from ._errors import HandlerError, StepDefinitionError, describe
+from ._errors import HandlerError, describe
 from ._logging import LogHub, stdlib_sink, stream_sink
-from .actors._clock_actor import CronJob, run_cron, schedule_name
+from .actors._clock_actor import CronJob, cron_schedules, run_cron
 from .actors._cron import parse_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
@@ -132,26 +132,8 @@ class Runtime:
         return subs, plan
 
     def cron_schedules(self) -> list[tuple[Step, CronTrigger, str]]:
-        """Every cron trigger with its schedule name (`schedule_name`), in step order.
-
-        Raises StepDefinitionError when two schedules would share a name (a step named
-        `Report#2` beside a step `Report` with two cron triggers)."""
-        out: list[tuple[Step, CronTrigger, str]] = []
-        seen: dict[str, Step] = {}
-        for step in self.steps:
-            for index, trigger in enumerate(step.of_type(CronTrigger)):
-                name = schedule_name(step.name, index)
-                other = seen.setdefault(name, step)
-                if other is not step:
-                    raise StepDefinitionError(
-                        f"cron schedule name {name!r} is used by steps {other.name!r} and "
-                        f"{step.name!r}; rename the step whose name ends in '#<number>'",
-                        file=step.file,
-                        step=step.name,
-                        field="name",
-                    )
-                out.append((step, trigger, name))
-        return out
+        """Every cron trigger with its schedule name, in step order (`cron_schedules`)."""
+        return cron_schedules(self.steps)
 
     def _cron_jobs(self) -> list[CronJob]:
         jobs = []
@@ -168,22 +150,13 @@ class Runtime:
         return actor is not None and bool(actor.held)
 
     def start_warnings(self) -> list[str]:
-        """What looks like a typo in the project: topics that connect nothing, dead-letter
-        topics without a subscriber, step files named so they are never loaded (see
-        `motet.steps._checks`). Logged once when the runtime starts; `motet steps` prints them
-        and `motet steps --strict` fails on them."""
-        from .steps._checks import file_warnings, topic_warnings
+        """What looks like a typo in the project (`motet.steps._checks`): logged once when
+        the runtime starts; `motet steps` prints them, `motet steps --strict` fails on them."""
+        from .steps._checks import start_warnings
 
-        lines = topic_warnings(self.steps, self.subscriptions)
-        folder = self.steps_folder
-        if folder is None:
-            default = self.project.steps_dir.resolve()
-            files = [s.file.resolve() for s in self.steps if s.file is not None]
-            if files and all(f.is_relative_to(default) for f in files):
-                folder = self.project.steps_dir
-        if folder is not None and folder.is_dir():
-            lines += file_warnings(folder)
-        return lines
+        return start_warnings(
+            self.steps, self.subscriptions, self.steps_folder, self.project.steps_dir
+        )
 
     @property
     def http_steps(self) -> list[tuple[Step, HttpTrigger]]:

@@ -15,7 +15,7 @@ Time comes only from the injected `Clock` (trio's clock plus a wall anchor): und
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -23,7 +23,9 @@ import trio
 
 from .._clock import Clock
 from .._envelope import Envelope, cron_topic, new_id
+from .._errors import StepDefinitionError
 from ..backends._protocol import ScheduleBackend
+from ..steps._model import CronTrigger, Step
 from ._cron import CronSchedule
 
 DEFAULT_GRACE = 60.0  # s, DESIGN.md §5
@@ -44,6 +46,29 @@ def schedule_name(step: str, index: int) -> str:
     claims, ids and topic. The first keeps the step's own name, so the ticks (and the
     stored `last_tick`) of a step are the same before and after it gains a second trigger."""
     return step if index == 0 else f"{step}#{index + 1}"
+
+
+def cron_schedules(steps: Iterable[Step]) -> list[tuple[Step, CronTrigger, str]]:
+    """Every cron trigger of `steps` with its schedule name, in step and trigger order.
+
+    Raises StepDefinitionError when two schedules would share a name (a step named
+    `Report#2` beside a step `Report` with two cron triggers)."""
+    out: list[tuple[Step, CronTrigger, str]] = []
+    seen: dict[str, Step] = {}
+    for step in steps:
+        for index, trigger in enumerate(step.of_type(CronTrigger)):
+            name = schedule_name(step.name, index)
+            other = seen.setdefault(name, step)
+            if other is not step:
+                raise StepDefinitionError(
+                    f"cron schedule name {name!r} is used by steps {other.name!r} and "
+                    f"{step.name!r}; rename the step whose name ends in '#<number>'",
+                    file=step.file,
+                    step=step.name,
+                    field="name",
+                )
+            out.append((step, trigger, name))
+    return out
 
 
 @attrs.frozen

@@ -24,7 +24,7 @@ from .._envelope import CRON_TOPIC_PREFIX, STATE_TOPIC_PREFIX, Subscription
 from ._discovery import stray_step_files
 from ._model import Step
 
-__all__ = ["file_warnings", "topic_warnings"]
+__all__ = ["file_warnings", "start_warnings", "topic_warnings"]
 
 _INTERNAL = (CRON_TOPIC_PREFIX, STATE_TOPIC_PREFIX)
 _CLOSE = 0.85  # difflib ratio from which a known topic is offered: a typo's, not a cousin's
@@ -91,4 +91,23 @@ def file_warnings(folder: Path) -> list[str]:
             f"{shown} defines `config` and `handler` but is not loaded: step files are named "
             f"*_step.py or *.step.py (rename it to {path.stem}_step.py)"
         )
+    return lines
+
+
+def start_warnings(
+    steps: Sequence[Step],
+    subscriptions: Sequence[Subscription],
+    folder: Path | None,
+    project_folder: Path,
+) -> list[str]:
+    """Topic warnings, then file warnings for `folder`; without one, for the project's steps
+    folder when every step file lives in it (steps built in code have no folder to check)."""
+    lines = topic_warnings(steps, subscriptions)
+    if folder is None:
+        files = [s.file.resolve() for s in steps if s.file is not None]
+        default = project_folder.resolve()
+        if files and all(f.is_relative_to(default) for f in files):
+            folder = project_folder
+    if folder is not None and folder.is_dir():
+        lines += file_warnings(folder)
     return lines
