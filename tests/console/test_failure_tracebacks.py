@@ -1,5 +1,6 @@
 """A failing queue handler's traceback, with the user's file and line, in the console (real
-headless Chromium): in the trace's span panel and in the dead letter's "Inspect" view.
+headless Chromium): in the trace's span panel, in the dead letter's "Inspect" view, and under
+a log line the handler wrote with `exc_info`.
 Screenshots go to test-artifacts/console/ beside the main console test's."""
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ config = {
 }
 
 async def handler(order, ctx):
-    return sum(item["price"] for item in order["items"])
+    try:
+        return sum(item["price"] for item in order["items"])
+    except KeyError as exc:
+        ctx.logger.error("order has no items", exc_info=exc)
+        raise
 """
-USER_FRAME = 'import_orders_step.py", line 7, in handler'
+USER_FRAME = 'import_orders_step.py", line 8, in handler'
 TRACE_ID = "7" * 32
 
 
@@ -85,6 +90,14 @@ def inspect_failure(url: str, shots: Path) -> dict[str, Any]:
             seen["span_traceback"] = panel.inner_text()
             page.screenshot(path=str(shots / "09-span-traceback.png"), full_page=True)
 
+            page.goto(f"{url}/_console/#logs")
+            page.locator("input[placeholder='trace id']").fill(TRACE_ID)
+            line = page.get_by_test_id("log-table").locator("tr", has_text="order has no items")
+            expect(line).to_be_visible()
+            line.locator("summary", has_text="traceback").click()
+            expect(line.get_by_test_id("traceback")).to_contain_text(USER_FRAME)
+            page.screenshot(path=str(shots / "11-log-traceback.png"))
+
             page.goto(f"{url}/_console/#queues")
             letter = page.get_by_test_id("dead-letters").locator(
                 "tr[data-dead-letter]", has_text="KeyError"
@@ -126,5 +139,5 @@ async def test_a_failed_handlers_traceback_is_in_the_span_panel_and_dead_letter_
     assert span_traceback is not None and USER_FRAME in span_traceback
     assert USER_FRAME in seen["span_traceback"] and USER_FRAME in seen["dead_letter_traceback"]
     assert letter.error == "KeyError: 'items'"
-    for name in ("09-span-traceback", "10-dead-letter-traceback"):
+    for name in ("09-span-traceback", "10-dead-letter-traceback", "11-log-traceback"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
