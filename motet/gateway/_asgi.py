@@ -15,7 +15,6 @@ and the answer is dropped if nobody is there to take it.
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -268,8 +267,7 @@ class MotetASGI:
         fields: dict[str, Any] = {"error_id": error_id, "path": scope["path"]}
         if error is not None:
             fields["error"] = f"{type(error).__name__}: {error}"
-            fields["traceback"] = "".join(traceback.format_exception(error))
-        self.invoker.log_error(message, trace_id=trace_id, step=step, **fields)
+        self.invoker.log_error(message, trace_id=trace_id, step=step, exc_info=error, **fields)
         await self._problem(
             send,
             scope,

@@ -24,7 +24,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level TEXT NOT NULL,
     level_no INTEGER NOT NULL, message TEXT NOT NULL, step TEXT, trace_id TEXT,
-    message_id TEXT, attempt INTEGER, fields TEXT NOT NULL);
+    message_id TEXT, attempt INTEGER, fields TEXT NOT NULL, traceback TEXT);
 CREATE INDEX IF NOT EXISTS logs_time ON logs(time);
 CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id);
 CREATE INDEX IF NOT EXISTS logs_step ON logs(step, seq);
@@ -35,7 +35,18 @@ CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
 CREATE INDEX IF NOT EXISTS spans_started ON spans(started);
 CREATE INDEX IF NOT EXISTS spans_step ON spans(step, started);
 """
-_LOG_COLUMNS = "seq, time, level, message, step, trace_id, message_id, attempt, fields"
+_LOG_COLUMNS = "seq, time, level, message, step, trace_id, message_id, attempt, fields, traceback"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file written by an older motet up to this schema (columns only ever added)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(logs)")}
+    if "traceback" not in columns:
+        try:
+            conn.execute("ALTER TABLE logs ADD COLUMN traceback TEXT")
+        except sqlite3.OperationalError as exc:  # another instance added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
 
 
 class SqliteTelemetryStore:
@@ -54,6 +65,7 @@ class SqliteTelemetryStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+            _migrate(self._conn)
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailable(
                 f"cannot open the telemetry database {self.path}: {exc}; check that the "
@@ -76,6 +88,7 @@ class SqliteTelemetryStore:
                 r.message_id,
                 r.attempt,
                 json.dumps(dict(r.fields), default=repr),
+                r.traceback,
             )
             for r in logs
         ]
@@ -89,7 +102,7 @@ class SqliteTelemetryStore:
             try:
                 conn.executemany(
                     "INSERT INTO logs (time, level, level_no, message, step, trace_id, "
-                    "message_id, attempt, fields) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "message_id, attempt, fields, traceback) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     log_rows,
                 )
                 conn.executemany(
@@ -150,6 +163,7 @@ class SqliteTelemetryStore:
                 message_id=r[6],
                 attempt=r[7],
                 fields=json.loads(r[8]),
+                traceback=r[9],
             )
             for r in rows
         ]

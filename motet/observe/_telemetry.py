@@ -257,6 +257,7 @@ class Telemetry:
                 error=run.error,
                 emitted=tuple(self._emits.pop(run.run_id, ())),
                 state_writes=tuple(self._writes.pop(run.run_id, ())),
+                traceback=run.traceback,
             ),
         )
 
