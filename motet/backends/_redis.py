@@ -61,6 +61,7 @@ from .._envelope import (
     new_id,
 )
 from .._errors import BackendError, BackendUnavailable
+from .._redact import redact
 from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
@@ -113,12 +114,14 @@ class RedisBackend(RedisStateMixin):
     ) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
-                f"Redis backend URL must start with redis://, rediss:// or unix://, got {url!r}"
+                "Redis backend URL must start with redis://, rediss:// or unix://, got "
+                f"{redact(url)!r}"
             )
         Address.parse(url)  # a malformed URL fails here, not when the backend starts
         if not prefix or any(c in prefix for c in " \n"):
             raise ValueError(f"Redis key prefix must be non-empty without spaces, got {prefix!r}")
         self.url = url
+        self.where = redact(url)  # the URL as messages show it: without its credentials
         self.prefix = prefix
         self.options = options or RedisOptions()
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
@@ -135,7 +138,7 @@ class RedisBackend(RedisStateMixin):
         self._requeues: set[trio.CancelScope] = set()  # shielded; the stop cancels them
         self._receiving: dict[str, Subscription] = {}  # the subscriptions receive was called for
         self._orphan_start: dict[str, str] = {}  # where the next orphan sweep of a sub starts
-        self._publishes = GroupCommit[str]("publish", self._flush_publish, self.options.batch)
+        self._publishes = GroupCommit[bytes]("publish", self._flush_publish, self.options.batch)
         self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
         # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
         # noticing the lost reply; the margin covers the time it took to notice.
@@ -148,7 +151,7 @@ class RedisBackend(RedisStateMixin):
     ) -> None:
         if self._link is not None:
             raise BackendError(
-                f"this Redis backend for {self.url} is already running; create one "
+                f"this Redis backend for {self.where} is already running; create one "
                 "RedisBackend per instance (they share state through Redis)"
             )
         link = RedisLink(self.url, self.options)
@@ -195,9 +198,10 @@ class RedisBackend(RedisStateMixin):
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         self._running()
-        items: list[str] = []
+        items: list[bytes] = []
         for envelope in envelopes:
-            items.extend(codec.publish_args(envelope))  # refuses non-JSON before anything
+            # Refuses non-JSON before anything, and encodes for this caller alone.
+            items.extend(codec.publish_bytes(envelope))
         if not items:
             await trio.lowlevel.checkpoint()
             return
@@ -207,7 +211,7 @@ class RedisBackend(RedisStateMixin):
             if bell.topic in topics and not bell.blocking_read:
                 bell.ring()  # receivers here need not wait for the watcher's round trip
 
-    async def _flush_publish(self, items: list[str]) -> None:
+    async def _flush_publish(self, items: list[bytes]) -> None:
         await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
@@ -314,7 +318,7 @@ class RedisBackend(RedisStateMixin):
                 return []
             nursery = self._nursery
             if nursery is None:  # stopped meanwhile: the orphan sweep re-queues what was read
-                raise BackendError(f"the Redis backend for {self.url} stopped during a receive")
+                raise BackendError(f"the Redis backend for {self.where} stopped during a receive")
             return self._hand_out(subscription, reply[0][1], clock.now(), nursery)
 
     def _hand_out(
@@ -402,11 +406,11 @@ class RedisBackend(RedisStateMixin):
     def _queue_error(self, key: str, status: str, reply: list[Any]) -> BackendError:
         if status == "undeclared":
             return BackendError(
-                f"subscription {key!r} is not declared in the Redis backend at {self.url} "
+                f"subscription {key!r} is not declared in the Redis backend at {self.where} "
                 f"(prefix {self.prefix!r}); call `declare` first"
             )
         return BackendError(
-            f"the consumer group of subscription {key!r} is missing in Redis at {self.url} "
+            f"the consumer group of subscription {key!r} is missing in Redis at {self.where} "
             f"({reply[1:]}): Redis lost its data; run it with appendonly yes"
         )
 
@@ -441,7 +445,7 @@ class RedisBackend(RedisStateMixin):
             if topic is None:
                 raise BackendError(
                     f"subscription {key!r} is not declared in the Redis backend at "
-                    f"{self.url} (prefix {self.prefix!r}); call `declare` first"
+                    f"{self.where} (prefix {self.prefix!r}); call `declare` first"
                 )
             self._known.add(key)
 

@@ -20,6 +20,7 @@ import trio
 
 from .._clock import Clock
 from .._errors import BackendError, BackendUnavailable
+from .._redact import redact
 from ._redis_wire import Address, ReplyError, Wire, WireError, require_hiredis, sha1
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class RedisScripts:
     scripts called through the link's retry policy. `RedisBackend.run` sets the link."""
 
     url: str
+    where: str  # `url` without its credentials, for messages
     prefix: str
     options: RedisOptions
     _link: RedisLink | None = None
@@ -88,7 +90,7 @@ class RedisScripts:
     def _running(self) -> tuple[RedisLink, Clock]:
         if self._link is None or self._clock is None:
             raise BackendError(
-                f"the Redis backend for {self.url} is not running: start it with "
+                f"the Redis backend for {self.where} is not running: start it with "
                 "`await nursery.start(backend.run, clock)` before using it"
             )
         return self._link, self._clock
@@ -109,6 +111,7 @@ class RedisLink:
 
     def __init__(self, url: str, options: RedisOptions) -> None:
         self.url = url
+        self.where = redact(url)  # the URL as messages show it: without its credentials
         self.options = options
         self.coredis = import_coredis()
         require_hiredis()
@@ -140,7 +143,7 @@ class RedisLink:
     @property
     def wire(self) -> Wire:
         if self._wire is None:
-            raise BackendError(f"the connection to Redis at {self.url} is not open")
+            raise BackendError(f"the connection to Redis at {self.where} is not open")
         return self._wire
 
     def take_wire(self) -> Wire:
@@ -200,13 +203,18 @@ class RedisLink:
                 since = now if since is None else since
                 if now - since >= self.options.reconnect_timeout:
                     raise BackendUnavailable(
-                        f"Redis at {self.url} has been unreachable for "
+                        f"Redis at {self.where} has been unreachable for "
                         f"{now - since:.0f} s while trying to {what} ({exc}); check that "
                         "redis-server is running and reachable",
                         cause=exc,
                     ) from exc
             except (self.coredis.exceptions.RedisError, ReplyError) as exc:
-                raise BackendError(f"Redis at {self.url} refused to {what}: {exc}") from exc
+                raise BackendError(f"Redis at {self.where} refused to {what}: {exc}") from exc
+            except UnicodeEncodeError as exc:  # nothing was sent (see Wire._send)
+                raise BackendError(
+                    f"cannot {what} in Redis: a name or text in the call is not valid Unicode "
+                    f"(it holds a lone surrogate: {exc.object[exc.start : exc.end]!r})"
+                ) from None
             await trio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -219,11 +227,15 @@ class RedisLink:
                 return
             except Exception as exc:
                 failure = exc
-        reason = "no answer" if scope.cancelled_caught else f"{type(failure).__name__}: {failure}"
+        reason = (
+            "no answer"
+            if scope.cancelled_caught
+            else redact(f"{type(failure).__name__}: {failure}")
+        )
         cause = failure.__cause__ if failure is not None and failure.__cause__ else failure
         raise BackendUnavailable(
-            f"cannot reach Redis at {self.url} ({reason}"
-            + (f"; {cause}" if cause is not None and cause is not failure else "")
+            f"cannot reach Redis at {self.where} ({reason}"
+            + (f"; {redact(str(cause))}" if cause is not None and cause is not failure else "")
             + "): start redis-server there (with appendonly yes, appendfsync always) "
             "or pass the right URL, e.g. --backend redis://127.0.0.1:6379/0",
             cause=failure,
