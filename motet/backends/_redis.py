@@ -65,6 +65,7 @@ from .._redact import redact
 from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
+from . import _redis_lua_state as lua_state
 from ._protocol import Backend
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
 from ._redis_state import RedisStateMixin
@@ -90,6 +91,7 @@ _SCRIPTS = (
     lua.ADOPT,
     lua.ORPHANS,
     lua_admin.STATE_CAS,
+    lua_state.STATE_APPLY,
     lua_admin.CLAIM_TICK,
     lua_admin.DEPTH,
     lua_admin.TRIM,

@@ -1,21 +1,26 @@
 """State (namespaced JSON documents) and cron marks of the Redis backend.
 
-A write is optimistic: read the stored JSON text, apply the `StateWrite` in Python (the same
-code every backend uses), then a compare-and-set script stores the new value only if the
-stored text is still the one read, and publishes the change event in the same script. On a
-conflict (another instance wrote in between) it reads again. Each attempt carries an
-operation id, so a call retried after a lost reply is not applied twice.
+A write is one script call (`_redis_lua_state.STATE_APPLY`): Redis applies the `StateWrite`
+to the stored JSON text itself, stores the result and publishes the change event, so a hot
+key costs one round trip per write however many writers share it. The few writes the
+script cannot apply exactly (see its module) take the optimistic path: read the stored
+text, apply the write in Python (the code every backend uses), then a compare-and-set
+script stores the new value only if the stored text is still the one read; on a conflict
+it reads again. Every script call carries an operation id, so a call retried after a lost
+reply is not applied twice.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 from .._envelope import JSON, Envelope, new_id, state_topic
 from .._errors import BackendError
 from ..state._ops import StateWrite
 from . import _redis_codec as codec
 from . import _redis_lua_admin as lua_admin
+from . import _redis_lua_state as lua_state
 from ._protocol import StateChange
 from ._redis_link import RedisScripts
 
@@ -25,6 +30,45 @@ _MAX_CONFLICTS = 1000  # writers racing on one key; beyond this something is wro
 def _encode(value: JSON, where: str) -> str:
     codec.check_keys(value, where=where)
     return codec.encode_json(value, where=where)
+
+
+# Stand-ins for the parts of a change event the script fills in: JSON text of their own
+# (`"\u0000V"`) that no encoded namespace or key can contain unless it holds these very
+# characters (then the write takes the compare-and-set path).
+_SLOTS = ("\x00V", "\x00O", "\x00E")
+
+
+def _event_pieces(namespace: str, key: str, trace_id: str, now: float) -> list[str] | None:
+    """The change event's envelope text cut where the script puts the value, the old value
+    and the event name: [before value, before old value, before event name, after it]."""
+    value, old, event = _SLOTS
+    data = {"namespace": namespace, "key": key, "value": value, "old_value": old, "event": event}
+    text = codec.encode_envelope(Envelope(state_topic(namespace), data, trace_id, created_at=now))
+    pieces: list[str] = []
+    for slot in _SLOTS:
+        head, *rest = text.split(codec.encode_json(slot, where="a slot"))
+        if len(rest) != 1:
+            return None
+        pieces.append(head)
+        text = rest[0]
+    pieces.append(text)
+    pieces[-2] += '"'  # the event name is a string: the script writes its bare text
+    pieces[-1] = '"' + pieces[-1]
+    return pieces
+
+
+def _write_args(write: StateWrite, where: str) -> list[str]:
+    if write.kind == "delete" or (write.kind == "set" and write.value is None):
+        return ["delete"]
+    if write.kind == "set":
+        return ["set", _encode(write.value, where)]
+    args = ["update", str(len(write.ops))]
+    for op in write.ops:
+        parts = op.path.split(".") if op.path else []
+        args += (op.op, _encode(op.value, where), str(len(parts)))
+        for part in parts:
+            args += (codec.encode_json(part, where=where)[1:-1], json.dumps(part)[1:-1])
+    return args
 
 
 def _canonical(value: JSON) -> str:
@@ -50,6 +94,30 @@ class RedisStateMixin(RedisScripts):
     ) -> StateChange:
         _, clock = self._running()
         where = f"state {namespace!r} key {key!r}"
+        pieces = _event_pieces(namespace, key, trace_id, clock.now())
+        if pieces is not None:
+            # The change is remembered as long as a receive's leases (see RedisBackend).
+            memo = math.ceil(self.options.reconnect_timeout) + 60
+            args = [new_id(), namespace, key, memo, state_topic(namespace)]
+            args += pieces
+            args += _write_args(write, where)
+            reply = await self._script("write state", lua_state.STATE_APPLY, args)
+            if reply[0] == "ok":
+                _, event, old_text, new_text = reply
+                return StateChange(
+                    namespace,
+                    key,
+                    codec.decode_json(new_text) if new_text else None,
+                    codec.decode_json(old_text) if old_text else None,
+                    event,
+                )
+        return await self._state_write_cas(namespace, key, write, trace_id, where)
+
+    async def _state_write_cas(
+        self, namespace: str, key: str, write: StateWrite, trace_id: str, where: str
+    ) -> StateChange:
+        """Read, apply in Python, compare-and-set; for writes the script cannot apply."""
+        _, clock = self._running()
         for _ in range(_MAX_CONFLICTS):
             raw = await self._state_raw(namespace, key)
             old = None if raw is None else codec.decode_json(raw)

@@ -209,12 +209,12 @@ class Wire:
         return replies
 
     async def _call_alone(self, conn: _Conn, args: tuple[Any, ...]) -> Any:
-        data = encode(args)
+        command = encode(args)
         async with self._send_lock:
             if self._conn is not conn:
                 raise WireError(f"the connection to Redis at {self._where()} was lost")
             try:
-                await conn.stream.send_all(data)
+                await conn.stream.send_all(command)
                 while (value := conn.reader.gets()) is False:
                     data = await conn.stream.receive_some(65536)
                     if not data:
