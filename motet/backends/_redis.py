@@ -142,6 +142,7 @@ class RedisBackend(RedisStateMixin):
         self._orphan_start: dict[str, str] = {}  # where the next orphan sweep of a sub starts
         self._publishes = GroupCommit[bytes]("publish", self._flush_publish, self.options.batch)
         self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
+        self._states = GroupCommit[bytes]("write state", self._flush_state, self.options.batch)
         # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
         # noticing the lost reply; the margin covers the time it took to notice.
         self._receive_memo = math.ceil(self.options.reconnect_timeout) + 60
@@ -172,6 +173,7 @@ class RedisBackend(RedisStateMixin):
                     link.start(nursery)
                     await nursery.start(self._publishes.run)
                     await nursery.start(self._acks.run)
+                    await nursery.start(self._states.run)
                     nursery.start_soon(self._trim_forever)
                     self._link, self._clock, self._nursery = link, clock, nursery
                     try:

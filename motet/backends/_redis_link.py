@@ -243,11 +243,12 @@ class RedisLink:
 
 
 class _Ticket:
-    __slots__ = ("done", "error")
+    __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
         self.done = trio.Event()
         self.error: BaseException | None = None
+        self.result: Any = None
 
 
 class GroupCommit(Generic[Item]):
@@ -257,10 +258,15 @@ class GroupCommit(Generic[Item]):
     durable when it returns). While one flush is in flight the next one gathers everything
     submitted meanwhile, so batches grow with load and cost no waiting when idle. When `run`
     ends, waiting callers (and later ones) get `BackendError` instead of waiting forever.
+    A flush that returns a list returns one result per submission, in order: `submit`
+    returns its caller's.
     """
 
     def __init__(
-        self, what: str, flush: Callable[[list[Item]], Awaitable[None]], max_items: int
+        self,
+        what: str,
+        flush: Callable[[list[Item]], Awaitable[list[Any] | None]],
+        max_items: int,
     ) -> None:
         self._what = what
         self._flush = flush
@@ -269,7 +275,7 @@ class GroupCommit(Generic[Item]):
         self._wake = trio.Event()
         self._running = False
 
-    async def submit(self, items: Sequence[Item]) -> None:
+    async def submit(self, items: Sequence[Item]) -> Any:
         # A caller cancelled together with the backend (a hard stop) may get here after the
         # backend ended: it meets its cancellation, not "not running".
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -281,6 +287,7 @@ class GroupCommit(Generic[Item]):
         await ticket.done.wait()
         if ticket.error is not None:
             raise ticket.error
+        return ticket.result
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._running = True
@@ -297,12 +304,14 @@ class GroupCommit(Generic[Item]):
                         taken.append(entry)
                         items.extend(entry[0])
                     error: BaseException | None = None
+                    results: list[Any] | None = None
                     try:
-                        await self._flush(items)
+                        results = await self._flush(items)
                     except Exception as exc:  # handed to every caller of this batch
                         error = exc
-                    for _, ticket in taken:
+                    for n, (_, ticket) in enumerate(taken):
                         ticket.error = error
+                        ticket.result = None if results is None else results[n]
                         ticket.done.set()
                     taken = []
         finally:

@@ -122,22 +122,19 @@ local function same(a, b)
 end
 """
 
-# ARGV: P, op id, namespace, key, memo seconds, the change event's topic and its envelope
-# text in four pieces (before the value, before the old value, before the event name, after
-# it), then the write: 'set', value text | 'delete' | 'update', n, then n ops of (name, value
-# text, number of path parts, then per part its JSON string contents spelt as the encoder
-# writes them with and without non-ASCII characters escaped). Reply: {'ok', event, old text, new
-# text} (texts '' when absent; event '' when nothing changed) or {'python'}.
+# ARGV: P, memo seconds, then one or more writes (several callers' writes group-committed
+# into one call), each as: its number of arguments, op id, namespace, key, the change event's
+# topic and its envelope text in four pieces (before the value, before the old value, before
+# the event name, after it), then 'set', value text | 'delete' | 'update', n, then n ops of
+# (name, value text, number of path parts, then per part its JSON string contents spelt as
+# the encoder writes them with and without non-ASCII characters escaped). Reply: per write,
+# in order, {'ok', event, old text, new text} (texts '' when absent; event '' when nothing
+# changed), {'python'} or {'error', message}: one write's failure is its own.
 STATE_APPLY = (
     PRELUDE
     + JSON_TEXT
     + r"""
-local op, ns, key, memo_ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local before = done_before(op)
-if before then
-  local event, old, new = string.match(before, '^([^\n]*)\n([^\n]*)\n(.*)$')
-  return {'ok', event, old, new}
-end
+local memo_ttl = ARGV[2]
 local FALLBACK = {}  -- raised (as a table) when only the Python path can do this write exactly
 local function fallback() error(FALLBACK) end
 local function absent(text) return text == nil or text == 'null' end
@@ -240,59 +237,76 @@ local function at_path(doc, o, depth)
   return join(es)
 end
 
-local bucket = k('state', ns)
-local old = redis.call('HGET', bucket, key) or nil
-local kind = ARGV[11]
-local ok, result = pcall(function()
-  if kind == 'set' then return ARGV[12] end
-  if kind == 'delete' then return nil end
-  local doc = old
-  if absent(doc) then doc = '{}' end
-  local i = 13
-  for _ = 1, tonumber(ARGV[12]) do
-    local o = {name = ARGV[i], value = ARGV[i + 1], path = {}, ascii = {}}
-    local parts = tonumber(ARGV[i + 2])
-    for j = 1, parts do
-      o.path[j] = ARGV[i + 1 + 2 * j]
-      o.ascii[j] = ARGV[i + 2 + 2 * j]
-    end
-    i = i + 3 + 2 * parts
-    if #o.path == 0 then doc = apply_at(doc, o) else doc = at_path(doc, o, 1) end
+-- One write whose arguments start at ARGV[a].
+local function write(a)
+  local op, ns, key = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local before = done_before(op)
+  if before then
+    local event, old, new = string.match(before, '^([^\n]*)\n([^\n]*)\n(.*)$')
+    return {'ok', event, old, new}
   end
-  return doc
-end)
-if not ok then
-  if result == FALLBACK then return {'python'} end
-  error(result)
+  local bucket = k('state', ns)
+  local old = redis.call('HGET', bucket, key) or nil
+  local kind = ARGV[a + 8]
+  local ok, result = pcall(function()
+    if kind == 'set' then return ARGV[a + 9] end
+    if kind == 'delete' then return nil end
+    local doc = old
+    if absent(doc) then doc = '{}' end
+    local i = a + 10
+    for _ = 1, tonumber(ARGV[a + 9]) do
+      local o = {name = ARGV[i], value = ARGV[i + 1], path = {}, ascii = {}}
+      local parts = tonumber(ARGV[i + 2])
+      for j = 1, parts do
+        o.path[j] = ARGV[i + 1 + 2 * j]
+        o.ascii[j] = ARGV[i + 2 + 2 * j]
+      end
+      i = i + 3 + 2 * parts
+      if #o.path == 0 then doc = apply_at(doc, o) else doc = at_path(doc, o, 1) end
+    end
+    return doc
+  end)
+  if not ok then
+    if result == FALLBACK then return {'python'} end
+    return {'error', tostring(result)}
+  end
+  local new = result
+  if new == 'null' then new = nil end
+  local event
+  if new == nil then
+    event = old and 'deleted' or ''
+  elseif old == nil then
+    event = 'created'
+  elseif #new == #old and same(new, old) then
+    event = ''
+  else
+    event = 'updated'
+  end
+  if event == 'deleted' then
+    redis.call('HDEL', bucket, key)
+    if redis.call('HLEN', bucket) == 0 then redis.call('SREM', P .. ':statens', ns) end
+  elseif event ~= '' then
+    redis.call('HSET', bucket, key, new)
+    redis.call('SADD', P .. ':statens', ns)
+  end
+  local old_text, new_text = old or '', new or ''
+  if event ~= '' then
+    local body = ARGV[a + 4] .. (new or 'null') .. ARGV[a + 5] .. (old or 'null') .. ARGV[a + 6]
+                 .. event .. ARGV[a + 7]
+    publish(ARGV[a + 3], body, '', '')
+  end
+  if op ~= '' then
+    redis.call('SET', k('op', op), event .. '\n' .. old_text .. '\n' .. new_text, 'EX', memo_ttl)
+  end
+  return {'ok', event, old_text, new_text}
 end
-local new = result
-if new == 'null' then new = nil end
-local event
-if new == nil then
-  event = old and 'deleted' or ''
-elseif old == nil then
-  event = 'created'
-elseif #new == #old and same(new, old) then
-  event = ''
-else
-  event = 'updated'
+
+local out = {}
+local a = 3
+while a <= #ARGV do
+  out[#out + 1] = write(a + 1)
+  a = a + 1 + tonumber(ARGV[a])
 end
-if event == 'deleted' then
-  redis.call('HDEL', bucket, key)
-  if redis.call('HLEN', bucket) == 0 then redis.call('SREM', P .. ':statens', ns) end
-elseif event ~= '' then
-  redis.call('HSET', bucket, key, new)
-  redis.call('SADD', P .. ':statens', ns)
-end
-local old_text, new_text = old or '', new or ''
-if event ~= '' then
-  local body = ARGV[7] .. (new or 'null') .. ARGV[8] .. (old or 'null') .. ARGV[9] .. event
-               .. ARGV[10]
-  publish(ARGV[6], body, '', '')
-end
-if op ~= '' then
-  redis.call('SET', k('op', op), event .. '\n' .. old_text .. '\n' .. new_text, 'EX', memo_ttl)
-end
-return {'ok', event, old_text, new_text}
+return out
 """
 )

@@ -1,8 +1,11 @@
 """State (namespaced JSON documents) and cron marks of the Redis backend.
 
-A write is one script call (`_redis_lua_state.STATE_APPLY`): Redis applies the `StateWrite`
-to the stored JSON text itself, stores the result and publishes the change event, so a hot
-key costs one round trip per write however many writers share it. The few writes the
+A write is applied by a script (`_redis_lua_state.STATE_APPLY`): Redis applies the
+`StateWrite` to the stored JSON text itself, stores the result and publishes the change
+event, so a write never conflicts, however many writers share a key. Concurrent writes are
+group-committed (`GroupCommit`): the writes submitted while one script call is in flight go
+together in the next, so many writers cost one round trip (and one fsync) per batch, as the
+SQLite backend's writer does. The few writes the
 script cannot apply exactly (see its module) take the optimistic path: read the stored
 text, apply the write in Python (the code every backend uses), then a compare-and-set
 script stores the new value only if the stored text is still the one read; on a conflict
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from .._envelope import JSON, Envelope, new_id, state_topic
 from .._errors import BackendError
@@ -22,7 +26,7 @@ from . import _redis_codec as codec
 from . import _redis_lua_admin as lua_admin
 from . import _redis_lua_state as lua_state
 from ._protocol import StateChange
-from ._redis_link import RedisScripts
+from ._redis_link import GroupCommit, RedisScripts
 
 _MAX_CONFLICTS = 1000  # writers racing on one key; beyond this something is wrong
 
@@ -79,6 +83,16 @@ def _canonical(value: JSON) -> str:
 class RedisStateMixin(RedisScripts):
     """The StateBackend and ScheduleBackend halves of `RedisBackend`."""
 
+    _states: GroupCommit[bytes]  # state writes, made and run by RedisBackend
+
+    async def _flush_state(self, items: list[bytes]) -> list[Any]:
+        # A change is remembered under its op id as long as a receive's leases (see
+        # RedisBackend): a call retried after a lost reply gets the same changes back.
+        memo = math.ceil(self.options.reconnect_timeout) + 60
+        args = [memo, *items]
+        replies: list[Any] = await self._script("write state", lua_state.STATE_APPLY, args)
+        return replies
+
     async def _state_raw(self, namespace: str, key: str) -> str | None:
         link, _ = self._running()
         bucket = f"{self.prefix}:state:{namespace}"
@@ -96,12 +110,15 @@ class RedisStateMixin(RedisScripts):
         where = f"state {namespace!r} key {key!r}"
         pieces = _event_pieces(namespace, key, trace_id, clock.now())
         if pieces is not None:
-            # The change is remembered as long as a receive's leases (see RedisBackend).
-            memo = math.ceil(self.options.reconnect_timeout) + 60
-            args = [new_id(), namespace, key, memo, state_topic(namespace)]
-            args += pieces
+            args = [new_id(), namespace, key, state_topic(namespace), *pieces]
             args += _write_args(write, where)
-            reply = await self._script("write state", lua_state.STATE_APPLY, args)
+            # Encoded here: a name without a UTF-8 form fails this caller, not the batch.
+            what = f"{where}: the namespace or key"
+            items = [str(len(args)).encode(), *(codec.to_bytes(a, what) for a in args)]
+            self._running()
+            reply = await self._states.submit(items)
+            if reply[0] == "error":
+                raise BackendError(f"Redis at {self.where} failed to write {where}: {reply[1]}")
             if reply[0] == "ok":
                 _, event, old_text, new_text = reply
                 return StateChange(

@@ -21,6 +21,7 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import new_id, state_topic
+from motet._errors import BackendError
 from motet.backends import _redis_lua_state as lua_state
 from motet.backends._redis import RedisBackend
 from motet.state._ops import StateWrite
@@ -212,3 +213,29 @@ async def test_the_script_applies_writes_as_python_does(
     # Nearly every write was applied by the script: the compare-and-set path is for what it
     # cannot do exactly (and for the writes Python refuses, which are not counted here).
     assert 0 < len(fell_back) < cases // 20, fell_back
+
+
+async def test_one_write_that_fails_in_the_script_fails_alone_in_its_batch(
+    nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
+) -> None:
+    prefix = "t" + new_id()[:12]
+    backend = await start(nursery, clock, server, prefix)
+    link = backend._link
+    # Damaged behind motet's back: the script cannot read this document.
+    await link.client.hset(f"{prefix}:state:n", {"broken": '{"a": "no end'})
+    outcomes: dict[str, Any] = {}
+
+    async def write(key: str) -> None:
+        try:
+            change = await backend.state_write(
+                "n", key, StateWrite.update([{"op": "increment", "path": "a"}]), trace_id="t"
+            )
+            outcomes[key] = change.value
+        except Exception as exc:
+            outcomes[key] = exc
+
+    async with trio.open_nursery() as batch:  # started together: one group commit
+        for n in range(10):
+            batch.start_soon(write, "broken" if n == 4 else f"k{n}")
+    assert isinstance(outcomes.pop("broken"), BackendError)
+    assert outcomes == {f"k{n}": {"a": 1} for n in range(10) if n != 4}
