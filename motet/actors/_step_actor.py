@@ -12,6 +12,13 @@ a long handler is never handed to a second worker while alive.
 State that must outlive a crash of the actor (the mailbox and what it holds) lives on this
 object; the supervisor restarts `run`, which picks up where the crashed one stopped. A
 delivery whose worker died with the actor is redelivered by the backend after its lease.
+
+A backend that cannot take writes for a while (`BackendUnavailable`: a full disk, an I/O
+error, Redis away past its reconnect timeout) is a condition of the backend, not a crash of
+the actor: the fetcher, the acker and the lease keeper each wait and try again with
+exponential backoff (`Outage`), saying why in the log, and carry on when writes work again.
+Acks that failed are kept and sent again; a delivery whose outcome could not be recorded
+(its retry or dead letter) comes back after its lease.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import trio
 
 from .._context import MessageInfo
 from .._envelope import Delivery, Subscription
-from .._errors import BackendError, HandlerError, InputValidationError
+from .._errors import BackendError, BackendUnavailable, HandlerError, InputValidationError
 from ..backends._protocol import QueueBackend
 from ..steps._model import StateTrigger, Step, Trigger
 from ._dispatcher import Dispatcher
@@ -40,6 +47,52 @@ ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the act
 # can run, so an idle instance is never left waiting behind a busy one's backlog.
 FAST_HANDLER = 0.05
 _MEAN_WEIGHT = 0.2  # of the latest duration in the running mean
+OUTAGE_FIRST_WAIT = 0.05  # s before a backend call that failed as unavailable is tried again
+OUTAGE_MAX_WAIT = 5.0  # s: the backoff doubles up to this
+OUTAGE_LOG_EVERY = 60.0  # s between two log lines about the same outage
+
+
+class Outage:
+    """One loop's view of a backend that refuses its calls: how long to wait before the
+    next try, and when to say so in the log (at the first failure, then at most once a
+    minute, and once when a call works again). Time is trio's, so MockClock drives it."""
+
+    def __init__(self, logger: Callable[[], Any], what: str) -> None:
+        self._logger = logger
+        self._what = what
+        self._wait = OUTAGE_FIRST_WAIT
+        self._since: float | None = None
+        self._logged = float("-inf")
+        self._failures = 0
+
+    async def failed(self, exc: BackendUnavailable) -> None:
+        now = trio.current_time()
+        self._failures += 1
+        if self._since is None:
+            self._since = now
+        if now - self._logged >= OUTAGE_LOG_EVERY:
+            self._logged = now
+            self._logger().error(
+                f"backend unavailable: cannot {self._what}; retrying with backoff",
+                error=str(exc),
+                failures=self._failures,
+                for_seconds=round(now - self._since, 3),
+            )
+        await trio.sleep(self._wait)
+        self._wait = min(self._wait * 2, OUTAGE_MAX_WAIT)
+
+    def ok(self) -> None:
+        if self._since is None:
+            return
+        self._logger().info(
+            f"backend available again: {self._what} works",
+            failures=self._failures,
+            after_seconds=round(trio.current_time() - self._since, 3),
+        )
+        self._wait = OUTAGE_FIRST_WAIT
+        self._since = None
+        self._logged = float("-inf")
+        self._failures = 0
 
 
 class StepActor:
@@ -80,6 +133,13 @@ class StepActor:
         self._holding = trio.Event()
         self._fetching = trio.CancelScope()
         self.stopping = False
+        log = self._actor_logger
+        self._lease_outage = Outage(log, f"lease messages of {subscription.key!r}")
+        self._ack_outage = Outage(log, f"acknowledge messages of {subscription.key!r}")
+        self._extend_outage = Outage(log, f"extend leases of {subscription.key!r}")
+
+    def _actor_logger(self) -> Any:
+        return self._dispatcher.logger(self.step.name, "")
 
     @property
     def name(self) -> str:
@@ -170,7 +230,12 @@ class StepActor:
             # Woken in the same moment as a hard stop? Then the backend is stopping too: meet
             # the cancellation rather than its "not running".
             await trio.lowlevel.checkpoint_if_cancelled()
-            deliveries = await self._backend.receive(self.subscription, free)
+            try:
+                deliveries = await self._backend.receive(self.subscription, free)
+            except BackendUnavailable as exc:
+                await self._lease_outage.failed(exc)
+                continue
+            self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
             direct = self.mailbox.statistics().receivers_waiting > 0
@@ -194,6 +259,15 @@ class StepActor:
             started = trio.current_time()
             try:
                 await self._handle(delivery)
+            except BackendUnavailable as exc:
+                # Its outcome (a retry, a dead letter) could not be written: the delivery
+                # comes back after its lease. Not an actor crash (see the module docstring).
+                self._dispatcher.logger(self.step.name, delivery.envelope.trace_id).error(
+                    "backend unavailable: the outcome of a delivery could not be recorded; "
+                    "it will be delivered again after its lease",
+                    message_id=delivery.envelope.id,
+                    error=str(exc),
+                )
             finally:
                 took = trio.current_time() - started
                 mean = self._mean_handler
@@ -326,7 +400,14 @@ class StepActor:
                 self._acks_ready = trio.Event()
                 batch, self._acks = self._acks, []
                 if batch:
-                    await self._backend.ack(batch)
+                    try:
+                        await self._backend.ack(batch)
+                    except BackendUnavailable as exc:
+                        self._acks[:0] = batch  # kept, ahead of newer ones, for the next try
+                        self._acks_ready.set()
+                        await self._ack_outage.failed(exc)
+                        continue
+                    self._ack_outage.ok()
                     self._settled()
         finally:
             # Handlers that returned must not run again just because we are stopping.
@@ -344,7 +425,12 @@ class StepActor:
                 await self._holding.wait()
             await trio.sleep(lease / 3)
             if self.held:
-                await self._backend.extend(list(self.held.values()), lease)
+                try:
+                    await self._backend.extend(list(self.held.values()), lease)
+                except BackendUnavailable as exc:
+                    await self._extend_outage.failed(exc)  # then the next period tries again
+                    continue
+                self._extend_outage.ok()
 
     def pending_acks(self) -> int:
         return len(self._acks)

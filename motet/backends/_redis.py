@@ -147,6 +147,11 @@ class RedisBackend(RedisStateMixin):
         # noticing the lost reply; the margin covers the time it took to notice.
         self._receive_memo = math.ceil(self.options.reconnect_timeout) + 60
 
+    @property
+    def write_failure(self) -> str | None:
+        """Why calls fail right now (Redis unreachable), or None when they work."""
+        return None if self._link is None else self._link.failure
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def run(

@@ -133,6 +133,7 @@ class RedisLink:
         self._wire: Wire | None = None
         self._spare_wires: list[Wire] = []  # for blocking reads, reused one at a time
         self._closed = False
+        self.failure: str | None = None  # why calls fail right now (Redis away), for health
 
     def start(self, nursery: trio.Nursery) -> None:
         """Open the hot-path wire; its reader tasks (and those of blocking wires) run in
@@ -197,10 +198,11 @@ class RedisLink:
         since: float | None = None
         while True:
             try:
-                return await fn()
+                result = await fn()
             except self.transient as exc:
                 now = trio.current_time()
                 since = now if since is None else since
+                self.failure = redact(f"Redis at {self.where} is unreachable: {exc}")
                 if now - since >= self.options.reconnect_timeout:
                     raise BackendUnavailable(
                         f"Redis at {self.where} has been unreachable for "
@@ -215,6 +217,10 @@ class RedisLink:
                     f"cannot {what} in Redis: a name or text in the call is not valid Unicode "
                     f"(it holds a lone surrogate: {exc.object[exc.start : exc.end]!r})"
                 ) from None
+            else:
+                if self.failure is not None:
+                    self.failure = None
+                return result
             await trio.sleep(delay)
             delay = min(delay * 2, 1.0)
 

@@ -118,6 +118,11 @@ class SqliteBackend:
         self._changes: dict[str, int] = {}
         self._external_changes = 0
 
+    @property
+    def write_failure(self) -> str | None:
+        """Why writes fail right now (a full disk, an I/O error), or None when they work."""
+        return None if self._writer is None else self._writer.failure
+
     def __repr__(self) -> str:
         return f"SqliteBackend({str(self.path)!r}, synchronous={self.synchronous!r})"
 

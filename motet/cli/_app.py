@@ -18,7 +18,7 @@ from typing import IO, Any, TypeVar
 import attrs
 import click
 
-from .._errors import MotetError
+from .._errors import MotetError, SupervisorGaveUp, describe
 from .._redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,7 +106,11 @@ def report(exc: BaseException) -> None:
     redacted (a client library's message may quote the URL it was given)."""
     error = first_motet_error(exc)
     if error is not None:
-        click.echo(redact(f"motet: error: {error}"), err=True)
+        line = f"motet: error: {error}"
+        if isinstance(error, SupervisorGaveUp) and error.__cause__ is not None:
+            # The last line names the cause (a full disk), not only who gave up.
+            line += f"; the last failure: {describe(error.__cause__)}"
+        click.echo(redact(line), err=True)
         return
     inner = _innermost(exc)
     frames = traceback.extract_tb(inner.__traceback__)
