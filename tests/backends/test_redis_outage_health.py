@@ -1,0 +1,60 @@
+"""While Redis is away the backend says why (`write_failure`, which /_motet/health reports),
+and forgets it once a call works again (issue 11, item 9)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from motet._clock import WallClock
+from motet.backends._redis import RedisBackend
+from motet.state._ops import StateWrite
+
+from .._redis_server import RedisServer, redis_server
+
+# coredis leaks the streams of refused connects (see test_redis_failures.py).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Unclosed <MemoryObject:ResourceWarning",
+    "ignore:Exception ignored in.*MemoryObject:pytest.PytestUnraisableExceptionWarning",
+)
+
+
+@pytest.fixture(autouse=True)
+def collect_leaked_connections() -> Iterator[None]:
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def own_server() -> Iterator[RedisServer]:
+    with redis_server() as started:
+        yield started
+
+
+async def test_write_failure_names_the_outage_until_redis_is_back(
+    nursery: trio.Nursery, clock: WallClock, own_server: RedisServer, mock_clock: MockClock
+) -> None:
+    mock_clock.autojump_threshold = 0.05  # the link's backoff runs on trio's clock
+    backend: RedisBackend = await nursery.start(RedisBackend(own_server.url).run, clock)
+    await backend.state_write("s", "k", StateWrite.set(1), trace_id="t")
+    assert backend.write_failure is None
+    await trio.to_thread.run_sync(own_server.kill)
+    done = trio.Event()
+
+    async def write() -> None:  # rides out the outage inside the backend
+        await backend.state_write("s", "k", StateWrite.set(2), trace_id="t")
+        done.set()
+
+    nursery.start_soon(write)
+    while backend.write_failure is None:
+        await trio.sleep(0.01)
+    assert f"127.0.0.1:{own_server.port}" in backend.write_failure
+    assert "unreachable" in backend.write_failure
+    await trio.to_thread.run_sync(own_server.start)
+    await done.wait()
+    assert backend.write_failure is None
+    assert await backend.state_get("s", "k") == 2
