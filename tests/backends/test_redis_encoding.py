@@ -24,6 +24,8 @@ from motet.backends._protocol import Backend
 from motet.backends._redis import RedisBackend
 from motet.backends._sqlite import SqliteBackend
 from motet.state._ops import StateWrite
+from motet.state._store import StateStore
+from motet.testing import open_test_runtime
 
 from .._redis_server import RedisServer, redis_server
 from .contract import ContractTools, env, sub
@@ -119,3 +121,22 @@ async def test_a_name_redis_cannot_store_fails_only_its_own_publish(
     assert {n: o for n, o in outcomes.items() if n != 7} == {n: "ok" for n in range(20) if n != 7}
     got = await ContractTools().receive_all(backend, subscription)
     assert sorted(d.envelope.data["n"] for d in got) == [n for n in range(20) if n != 7]
+
+
+class TestNamesWithoutUtf8:
+    """The same on every backend: a name (not a JSON value) with a lone surrogate is refused
+    where it is given, with a ValueError naming it, before any backend sees it."""
+
+    async def test_state_names(self, backend: Backend, mock_clock: MockClock) -> None:
+        store = StateStore(backend, lambda value: value, "t")
+        with pytest.raises(ValueError, match=r"state namespace .* not valid Unicode"):
+            await store.set("pets" + LONE, "k", {"a": 1})
+        with pytest.raises(ValueError, match=r"state key .* not valid Unicode"):
+            await store.update("pets", LONE, {"a": 1})
+        assert await store.set("pets", "k", {"name": LONE}) == {"name": LONE}
+
+    async def test_message_groups(self, mock_clock: MockClock) -> None:
+        async with open_test_runtime([]) as app:
+            with pytest.raises(ValueError, match=r"message group .* not valid Unicode"):
+                await app.emit("orders", {"n": 1}, group="g" + LONE)
+            await app.emit("orders", {"n": LONE}, group="g")
