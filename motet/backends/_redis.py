@@ -613,14 +613,20 @@ class RedisBackend(RedisStateMixin):
         entries every consumer group is done with."""
         while True:
             await trio.sleep(self.options.trim_interval)
-            forget_ms = codec.millis(self.options.forget_consumers_after)
-            for key, bell in sorted(self._bells.items()):
-                if bell.blocking_read:
-                    await self._sweep_orphans(self._receiving[key])
-                args = [key, forget_ms, self.consumer]
-                await self._script("forget stopped consumers", lua_admin.FORGET_CONSUMERS, args)
-            for topic in sorted(self._topics):
-                await self._script("trim a topic stream", lua_admin.TRIM, [topic])
+            # Housekeeping: Redis away past the reconnect timeout skips a round instead of
+            # stopping the backend (the callers meet the outage and say so themselves).
+            with suppress(BackendUnavailable):
+                await self._trim_once()
+
+    async def _trim_once(self) -> None:
+        forget_ms = codec.millis(self.options.forget_consumers_after)
+        for key, bell in sorted(self._bells.items()):
+            if bell.blocking_read:
+                await self._sweep_orphans(self._receiving[key])
+            args = [key, forget_ms, self.consumer]
+            await self._script("forget stopped consumers", lua_admin.FORGET_CONSUMERS, args)
+        for topic in sorted(self._topics):
+            await self._script("trim a topic stream", lua_admin.TRIM, [topic])
 
     async def _sweep_orphans(self, subscription: Subscription) -> None:
         idle = codec.millis(subscription.options.lease)

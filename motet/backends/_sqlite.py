@@ -48,7 +48,7 @@ import trio
 
 from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
-from .._errors import BackendError
+from .._errors import BackendError, BackendUnavailable
 from ..state._ops import StateWrite
 from . import _sqlite_queue as q
 from . import _sqlite_state as st
@@ -264,7 +264,10 @@ class SqliteBackend:
 
     @staticmethod
     async def _release(writer: GroupCommit, receipts: list[tuple[int, int]]) -> None:
-        await writer.call(lambda tx: q.release(tx, receipts), must_sync=False)
+        # A background task: a write that fails (a full disk) must not stop the backend;
+        # the messages then come back when their lease expires.
+        with contextlib.suppress(BackendUnavailable):
+            await writer.call(lambda tx: q.release(tx, receipts), must_sync=False)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()

@@ -11,7 +11,9 @@ import trio
 from trio.testing import MockClock
 
 from motet._clock import WallClock
+from motet._envelope import QueueOptions, Subscription
 from motet.backends._redis import RedisBackend
+from motet.backends._redis_link import RedisOptions
 from motet.state._ops import StateWrite
 
 from .._redis_server import RedisServer, redis_server
@@ -58,3 +60,21 @@ async def test_write_failure_names_the_outage_until_redis_is_back(
     await done.wait()
     assert backend.write_failure is None
     assert await backend.state_get("s", "k") == 2
+
+
+async def test_housekeeping_survives_an_outage_longer_than_the_reconnect_timeout(
+    nursery: trio.Nursery, clock: WallClock, own_server: RedisServer, mock_clock: MockClock
+) -> None:
+    mock_clock.autojump_threshold = 0.05
+    options = RedisOptions(reconnect_timeout=1.0, trim_interval=0.5)
+    backend: RedisBackend = await nursery.start(
+        RedisBackend(own_server.url, options=options).run, clock
+    )
+    await backend.declare([Subscription("jobs", "worker", QueueOptions())])  # a stream to trim
+    await trio.to_thread.run_sync(own_server.kill)
+    await trio.sleep(10.0)  # trims fail past the reconnect timeout, round after round
+    assert backend.write_failure is not None
+    await trio.to_thread.run_sync(own_server.start)
+    await backend.state_write("s", "k", StateWrite.set(1), trace_id="t")  # still running
+    assert await backend.state_get("s", "k") == 1
+    assert backend.write_failure is None
