@@ -10,6 +10,7 @@ is refused with a `BackendError` naming it, and only that call.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,58 @@ class TestNamesWithoutUtf8:
             with pytest.raises(ValueError, match=r"message group .* not valid Unicode"):
                 await app.emit("orders", {"n": 1}, group="g" + LONE)
             await app.emit("orders", {"n": LONE}, group="g")
+
+
+async def test_over_http_one_client_s_lone_surrogate_fails_no_other_request(
+    server: RedisServer,
+) -> None:
+    """The issue's scenario: POST /pets from many clients, one of them sending a lone
+    surrogate escape; every request is answered 201 and every pet gets its message."""
+    from motet.steps import load_step
+
+    created: list[Any] = []
+
+    async def create(request: Any, ctx: Any) -> Any:
+        body = request.body
+        await ctx.state.set("pets", str(body["id"]), body)
+        await ctx.emit("pet.created", body)
+        return {"status": 201, "body": body}
+
+    async def on_created(data: Any, ctx: Any) -> None:
+        created.append(data)
+
+    steps = [
+        load_step(
+            {
+                "name": "Create",
+                "triggers": [{"type": "http", "method": "POST", "path": "/pets"}],
+                "enqueues": ["pet.created"],
+            },
+            create,
+        ),
+        load_step(
+            {"name": "OnCreated", "triggers": [{"type": "queue", "topic": "pet.created"}]},
+            on_created,
+        ),
+    ]
+    backend = RedisBackend(server.url, prefix="t" + new_id()[:12])
+    statuses: dict[int, int] = {}
+    async with open_test_runtime(steps, backend=backend) as app:
+
+        async def post(n: int) -> None:
+            name = '"\\ud800"' if n == 13 else f'"pet {n}"'
+            raw = f'{{"id": {n}, "name": {name}}}'
+            reply = await app.http.post(
+                "/pets", data=raw, headers={"content-type": "application/json"}
+            )
+            statuses[n] = reply.status
+
+        async with trio.open_nursery() as clients:
+            for n in range(40):
+                clients.start_soon(post, n)
+        await app.settle()
+        stored = await app.state.get("pets", "13")
+    assert statuses == {n: 201 for n in range(40)}
+    assert sorted(d["id"] for d in created) == list(range(40))
+    assert stored == {"id": 13, "name": LONE}
+    assert [d["name"] for d in created if d["id"] == 13] == [LONE]
