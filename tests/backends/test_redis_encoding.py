@@ -10,8 +10,8 @@ is refused with a `BackendError` naming it, and only that call.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
