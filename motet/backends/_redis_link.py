@@ -30,6 +30,10 @@ T = TypeVar("T")
 Item = TypeVar("Item")
 
 INSTALL_HINT = "pip install 'motet[redis]'"
+# Error replies of a Redis that cannot take writes for now: its AOF or RDB write failed (a
+# full disk: MISCONF), maxmemory reached (OOM), a replica (READONLY), a master without
+# enough replicas (NOREPLICAS, MASTERDOWN). Calls failing so raise BackendUnavailable.
+CANNOT_WRITE_NOW = ("MISCONF", "OOM", "READONLY", "NOREPLICAS", "MASTERDOWN")
 
 
 def import_coredis() -> Any:
@@ -211,6 +215,11 @@ class RedisLink:
                         cause=exc,
                     ) from exc
             except (self.coredis.exceptions.RedisError, ReplyError) as exc:
+                if str(exc).startswith(CANNOT_WRITE_NOW):
+                    # Redis answers but cannot take writes (its disk is full, maxmemory):
+                    # a condition of the backend, which callers wait out (not a bug).
+                    self.failure = redact(f"Redis at {self.where} refused to {what}: {exc}")
+                    raise BackendUnavailable(self.failure, cause=exc) from exc
                 raise BackendError(f"Redis at {self.where} refused to {what}: {exc}") from exc
             except UnicodeEncodeError as exc:  # nothing was sent (see Wire._send)
                 raise BackendError(

@@ -12,6 +12,7 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import QueueOptions, Subscription
+from motet._errors import BackendUnavailable
 from motet.backends._redis import RedisBackend
 from motet.backends._redis_link import RedisOptions
 from motet.state._ops import StateWrite
@@ -77,4 +78,25 @@ async def test_housekeeping_survives_an_outage_longer_than_the_reconnect_timeout
     await trio.to_thread.run_sync(own_server.start)
     await backend.state_write("s", "k", StateWrite.set(1), trace_id="t")  # still running
     assert await backend.state_get("s", "k") == 1
+    assert backend.write_failure is None
+
+
+async def test_a_redis_that_cannot_take_writes_is_unavailable_not_broken(
+    nursery: trio.Nursery, clock: WallClock, own_server: RedisServer, mock_clock: MockClock
+) -> None:
+    """maxmemory reached (OOM), like an AOF on a full disk (MISCONF), is a condition of the
+    backend: BackendUnavailable, which the step actors wait out, and health says why."""
+    backend: RedisBackend = await nursery.start(RedisBackend(own_server.url).run, clock)
+    link = backend._link
+    assert link is not None
+    await backend.state_write("s", "k", StateWrite.set(1), trace_id="t")
+    await link.client.config_set({"maxmemory": "1"})
+    try:
+        with pytest.raises(BackendUnavailable, match="OOM"):
+            await backend.state_write("s", "k", StateWrite.set(2), trace_id="t")
+        assert backend.write_failure is not None and "OOM" in backend.write_failure
+        assert await backend.state_get("s", "k") == 1  # reads still work
+    finally:
+        await link.client.config_set({"maxmemory": "0"})
+    await backend.state_write("s", "k", StateWrite.set(3), trace_id="t")
     assert backend.write_failure is None
