@@ -20,7 +20,10 @@ Semantics are `motet.state._ops` (set, merge, increment, decrement, remove; `Non
 absent; a dict `null` treated as absent) and the compare-and-set path's: an unchanged value
 is not written and publishes nothing; otherwise the value and its change event are written
 in the same script, and the reply is remembered under the op id so a call retried after a
-lost reply gets the same change back instead of applying twice.
+lost reply gets the same change back instead of applying twice. Every write is remembered
+for reconnect_timeout + 60 s, so only a change of up to 4 KiB (old and new text) is kept
+whole; for a larger one the retry learns that the write was applied and reads the value back
+(its old value is then unknown).
 """
 
 from __future__ import annotations
@@ -129,12 +132,15 @@ end
 # (name, value text, number of path parts, then per part its JSON string contents spelt as
 # the encoder writes them with and without non-ASCII characters escaped). Reply: per write,
 # in order, {'ok', event, old text, new text} (texts '' when absent; event '' when nothing
-# changed), {'python'} or {'error', message}: one write's failure is its own.
+# changed), {'applied', event} (a retried call whose write was applied, with a change too large
+# to remember: read the value), {'python'} or {'error', message}: one write's failure is its
+# own.
 STATE_APPLY = (
     PRELUDE
     + JSON_TEXT
     + r"""
 local memo_ttl = ARGV[2]
+local MEMO_MAX = 4096  -- bytes of old + new text remembered with a write's op id
 local FALLBACK = {}  -- raised (as a table) when only the Python path can do this write exactly
 local function fallback() error(FALLBACK) end
 local function absent(text) return text == nil or text == 'null' end
@@ -242,6 +248,7 @@ local function write(a)
   local op, ns, key = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local before = done_before(op)
   if before then
+    if string.sub(before, 1, 1) == '!' then return {'applied', string.sub(before, 2)} end
     local event, old, new = string.match(before, '^([^\n]*)\n([^\n]*)\n(.*)$')
     return {'ok', event, old, new}
   end
@@ -296,7 +303,12 @@ local function write(a)
     publish(ARGV[a + 3], body, '', '')
   end
   if op ~= '' then
-    redis.call('SET', k('op', op), event .. '\n' .. old_text .. '\n' .. new_text, 'EX', memo_ttl)
+    -- The change itself only while it is small: every write is remembered for a while.
+    local memo = '!' .. event
+    if #old_text + #new_text <= MEMO_MAX then
+      memo = event .. '\n' .. old_text .. '\n' .. new_text
+    end
+    redis.call('SET', k('op', op), memo, 'EX', memo_ttl)
   end
   return {'ok', event, old_text, new_text}
 end

@@ -119,6 +119,11 @@ class RedisStateMixin(RedisScripts):
             reply = await self._states.submit(items)
             if reply[0] == "error":
                 raise BackendError(f"Redis at {self.where} failed to write {where}: {reply[1]}")
+            if reply[0] == "applied":
+                # Retried after a lost reply; the change was too large to remember (see
+                # STATE_APPLY): the value is read back, the old one is no longer known.
+                value = await self.state_get(namespace, key)
+                return StateChange(namespace, key, value, None, reply[1])
             if reply[0] == "ok":
                 _, event, old_text, new_text = reply
                 return StateChange(

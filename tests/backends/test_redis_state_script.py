@@ -239,3 +239,30 @@ async def test_one_write_that_fails_in_the_script_fails_alone_in_its_batch(
             batch.start_soon(write, "broken" if n == 4 else f"k{n}")
     assert isinstance(outcomes.pop("broken"), BackendError)
     assert outcomes == {f"k{n}": {"a": 1} for n in range(10) if n != 4}
+
+
+async def test_a_large_change_whose_reply_was_lost_is_applied_once_and_read_back(
+    nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
+) -> None:
+    backend = await start(nursery, clock, server, "t" + new_id()[:12])
+    link = backend._link
+    real = link.script(lua_state.STATE_APPLY)
+    calls: list[int] = []
+    mock_clock.autojump_threshold = 0.05
+
+    async def cut(*, keys: list[str], args: list[Any]) -> Any:
+        calls.append(1)
+        reply = await real(keys=keys, args=args)
+        if len(calls) == 1:
+            raise link.coredis.exceptions.ConnectionError("connection lost (simulated)")
+        return reply
+
+    big = "x" * 5000  # old and new text together are past what a write remembers whole
+    await backend.state_write("n", "k", StateWrite.set({"count": 1, "big": big}), trace_id="t")
+    link.scripts[lua_state.STATE_APPLY] = cut
+    change = await backend.state_write(
+        "n", "k", StateWrite.update([{"op": "increment", "path": "count"}]), trace_id="t"
+    )
+    assert len(calls) == 2
+    assert (change.event, change.value) == ("updated", {"count": 2, "big": big})
+    assert await backend.state_get("n", "k") == {"count": 2, "big": big}
