@@ -23,6 +23,7 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 from .._envelope import new_id
+from .._errors import BackendUnavailable
 from ._exchange import (
     BodyReader,
     ClientGone,
@@ -33,6 +34,7 @@ from ._exchange import (
 )
 from ._options import GatewayOptions
 from ._problem import (
+    BACKEND_UNAVAILABLE,
     HANDLER_ERROR,
     HANDLER_TIMEOUT,
     INVALID_RESPONSE,
@@ -198,6 +200,17 @@ class MotetASGI:
                 f"handler of step {name!r} timed out after {handler_seconds:g} s",
                 failure,
             )
+        if failure is not None and _backend_unavailable(failure):
+            return await self._fail(
+                send,
+                scope,
+                trace_id,
+                name,
+                BACKEND_UNAVAILABLE,
+                "the backend cannot store writes right now; retry later",
+                f"handler of step {name!r} could not write: {failure}",
+                failure,
+            )
         if failure is not None:
             return await self._fail(
                 send,
@@ -288,6 +301,18 @@ class MotetASGI:
             {"content-type": "application/json", self.options.trace_header: trace_id},
             head=scope["method"] == "HEAD",
         )
+
+
+def _backend_unavailable(error: BaseException) -> bool:
+    """The failure is (or was caused by) a backend that cannot take writes (503, not 500)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, BackendUnavailable):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def serialize_openapi(document: Mapping[str, Any]) -> bytes:

@@ -98,12 +98,15 @@ def _iso(epoch: float | None) -> str | None:
 
 
 async def health(runtime: Runtime, request: OpRequest) -> OpReply:
-    depth = await runtime.backend.depth()  # proves the backend answers
+    depth = await runtime.backend.depth()  # proves the backend answers (reads)
     telemetry = runtime.telemetry
+    # Writes failing (a full disk, Redis away) while the runtime backs off and retries.
+    failure = getattr(runtime.backend, "write_failure", None)
     return reply(
         {
-            "status": "ok",
+            "status": "ok" if failure is None else "degraded",
             "backend": runtime.backend.name,
+            "backend_write_failure": failure,
             "steps": len(runtime.steps),
             "subscriptions": len(runtime.subscriptions),
             "urls": runtime.gateway_urls,

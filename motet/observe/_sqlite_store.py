@@ -49,6 +49,26 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 raise
 
 
+_CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its -wal / -shm files) to the first free
+    `<name>.corrupt[.N]`; returns the new path of the database file."""
+    n = 0
+    while True:
+        aside = path.with_name(f"{path.name}.corrupt" + (f".{n}" if n else ""))
+        if not aside.exists():
+            break
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            extra.rename(aside.with_name(aside.name + suffix))
+    path.rename(aside)
+    return aside
+
+
 class SqliteTelemetryStore:
     def __init__(
         self, path: Path | str, retention: Retention | None = None, *, busy_timeout: float = 5.0
@@ -56,22 +76,40 @@ class SqliteTelemetryStore:
         self.path = Path(path)
         self.retention = retention or Retention()
         self._lock = threading.Lock()
+        # Where a corrupt file found at this path was moved (the runtime logs a warning).
+        self.moved_aside: Path | None = None
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
-            _migrate(self._conn)
+            try:
+                self._conn = self._open(busy_timeout)
+            except sqlite3.DatabaseError as exc:
+                if exc.sqlite_errorcode not in _CORRUPT or str(self.path) == ":memory:":
+                    raise
+                # Telemetry is a record for people, not state motet needs: a corrupt file
+                # must not block a start. It is kept, renamed, for whoever wants to look.
+                self.moved_aside = _move_aside(self.path)
+                self._conn = self._open(busy_timeout)
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailable(
                 f"cannot open the telemetry database {self.path}: {exc}; check that the "
                 "folder is writable, or turn telemetry off (RuntimeOptions(telemetry=None))",
                 cause=exc,
             ) from exc
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def __repr__(self) -> str:
         return f"SqliteTelemetryStore({str(self.path)!r})"
