@@ -212,58 +212,80 @@ class Runtime:
         if self.options.stdlib_logging:
             hub.add_sink(stdlib_sink())
         async with trio.open_nursery() as backend_nursery:
-            await backend_nursery.start(self.backend.run, clock)
-            await self.backend.declare(self.subscriptions)
-            self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
-            self.dispatcher = Dispatcher(
-                emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
-            )
-            if self.options.telemetry is not None:
-                from .observe import start_telemetry
+            # The backend outlives every part that uses it, on a hard stop too: the step
+            # actors are shielded children their supervisor stops one by one (finishing
+            # their acks), so a backend cancelled with them would be gone under them.
+            backend_scope = trio.CancelScope(shield=True)
 
-                self.telemetry = await start_telemetry(backend_nursery, self)
-            async with trio.open_nursery() as actor_nursery:
-                self.supervisor = self._supervisor()
-                await actor_nursery.start(self.supervisor.run)
-                async with trio.open_nursery() as cron_nursery:
-                    jobs = self._cron_jobs()
-                    if jobs:
-                        await cron_nursery.start(
-                            functools.partial(
-                                run_cron,
-                                jobs,
-                                clock=clock,
-                                backend=self.backend,
-                                is_running=self.cron_running,
-                                on_skip=self._cron_skipped,
-                            )
-                        )
-                    async with trio.open_nursery() as gateway_nursery:
-                        if self._gateway is not None:
-                            self.gateway_urls = await gateway_nursery.start(
-                                self._gateway, self, self._stop.wait
-                            )
-                        self._ready = True
-                        for line in self.start_warnings():
-                            hub.logger().warn(line)
-                        hub.logger().info(
-                            "motet runtime started",
-                            steps=len(self.steps),
-                            subscriptions=len(self.subscriptions),
-                            backend=self.backend.name,
-                            urls=self.gateway_urls,
-                        )
-                        task_status.started(self)
-                        await self._stop.wait()
-                        # Lease nothing more: only work already started is drained below.
-                        for actor in self.actors:
-                            actor.stop_fetching()
-                        # The gateway watches the same event and drains on its own.
-                    cron_nursery.cancel_scope.cancel()
-                await self._drain_handlers()
-                actor_nursery.cancel_scope.cancel()
-            backend_nursery.cancel_scope.cancel()
+            async def run_backend(*, task_status: trio.TaskStatus[Any]) -> None:
+                with backend_scope:
+                    await self.backend.run(clock, task_status=task_status)
+
+            await backend_nursery.start(run_backend)
+            try:
+                await self._run_parts(backend_nursery, clock, hub, task_status)
+            finally:
+                backend_scope.cancel()
         hub.logger().info("motet runtime stopped")
+
+    async def _run_parts(
+        self,
+        backend_nursery: trio.Nursery,
+        clock: Clock,
+        hub: LogHub,
+        task_status: trio.TaskStatus[Runtime],
+    ) -> None:
+        """Everything above the backend, started in order and stopped in reverse."""
+        await self.backend.declare(self.subscriptions)
+        self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
+        self.dispatcher = Dispatcher(
+            emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
+        )
+        if self.options.telemetry is not None:
+            from .observe import start_telemetry
+
+            self.telemetry = await start_telemetry(backend_nursery, self)
+        async with trio.open_nursery() as actor_nursery:
+            self.supervisor = self._supervisor()
+            await actor_nursery.start(self.supervisor.run)
+            async with trio.open_nursery() as cron_nursery:
+                jobs = self._cron_jobs()
+                if jobs:
+                    await cron_nursery.start(
+                        functools.partial(
+                            run_cron,
+                            jobs,
+                            clock=clock,
+                            backend=self.backend,
+                            is_running=self.cron_running,
+                            on_skip=self._cron_skipped,
+                        )
+                    )
+                async with trio.open_nursery() as gateway_nursery:
+                    if self._gateway is not None:
+                        self.gateway_urls = await gateway_nursery.start(
+                            self._gateway, self, self._stop.wait
+                        )
+                    self._ready = True
+                    for line in self.start_warnings():
+                        hub.logger().warn(line)
+                    hub.logger().info(
+                        "motet runtime started",
+                        steps=len(self.steps),
+                        subscriptions=len(self.subscriptions),
+                        backend=self.backend.name,
+                        urls=self.gateway_urls,
+                    )
+                    task_status.started(self)
+                    await self._stop.wait()
+                    # Lease nothing more: only work already started is drained below.
+                    for actor in self.actors:
+                        actor.stop_fetching()
+                    # The gateway watches the same event and drains on its own.
+                cron_nursery.cancel_scope.cancel()
+            await self._drain_handlers()
+            actor_nursery.cancel_scope.cancel()
+        backend_nursery.cancel_scope.cancel()
 
     async def _drain_handlers(self) -> None:
         assert self.dispatcher is not None
