@@ -259,6 +259,7 @@ class Runtime:
                             backend=self.backend,
                             is_running=self.cron_running,
                             on_skip=self._cron_skipped,
+                            logger=hub.logger,
                         )
                     )
                 async with trio.open_nursery() as gateway_nursery:

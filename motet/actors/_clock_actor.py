@@ -23,10 +23,12 @@ import trio
 
 from .._clock import Clock
 from .._envelope import Envelope, cron_topic, new_id
-from .._errors import StepDefinitionError
+from .._errors import BackendUnavailable, StepDefinitionError
+from .._logging import Logger, LogHub
 from ..backends._protocol import ScheduleBackend
 from ..steps._model import CronTrigger, Step
 from ._cron import CronSchedule
+from ._outage import Outage
 
 DEFAULT_GRACE = 60.0  # s, DESIGN.md §5
 
@@ -120,6 +122,7 @@ class _Ticker:
     backend: ScheduleBackend
     is_running: Callable[[str], bool]
     on_skip: Callable[[str, float], object] | None
+    logger: Callable[[], Logger] | None = None
 
     async def run_job(
         self, job: CronJob, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -163,8 +166,21 @@ class _Ticker:
                 self.on_skip(job.name, scheduled)
             return False
         envelope = tick_envelope(job, scheduled, created_at=self.clock.now())
-        # Claimed and published in one write: never a claimed tick that nobody published.
-        return await self.backend.claim_tick(job.name, scheduled, envelope)
+        outage = Outage(self._logger, f"claim cron tick of {job.name!r}")
+        while True:
+            try:
+                # Claimed and published in one write: never a claimed tick nobody published.
+                # Repeating a claim is safe, so a backend outage (a full disk) is waited out.
+                won = await self.backend.claim_tick(job.name, scheduled, envelope)
+            except BackendUnavailable as exc:
+                await outage.failed(exc)
+                continue
+            outage.ok()
+            return won
+
+    def _logger(self) -> Logger:
+        # Without a logger (a bare `run_cron` in a test) outages go to a hub with no sinks.
+        return self.logger() if self.logger is not None else LogHub(self.clock.now).logger()
 
 
 async def run_cron(
@@ -174,6 +190,7 @@ async def run_cron(
     backend: ScheduleBackend,
     is_running: Callable[[str], bool],
     on_skip: Callable[[str, float], object] | None = None,
+    logger: Callable[[], Logger] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run every job until cancelled, one task each.
@@ -185,7 +202,7 @@ async def run_cron(
     A tick is claimed and published in one atomic write: a crash never loses a claimed tick
     and never fires one twice.
     """
-    ticker = _Ticker(clock, backend, is_running, on_skip)
+    ticker = _Ticker(clock, backend, is_running, on_skip, logger)
     async with trio.open_nursery() as nursery:
         for job in jobs:
             await nursery.start(ticker.run_job, job)
