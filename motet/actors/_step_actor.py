@@ -16,15 +16,26 @@ delivery whose worker died with the actor is redelivered by the backend after it
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
 
 from .._context import MessageInfo
-from .._envelope import Delivery, Subscription
-from .._errors import BackendError, HandlerError, InputValidationError
+from .._envelope import DeadLetter, Delivery, Envelope, Subscription
+from .._errors import (
+    BackendError,
+    HandlerError,
+    HandlerTimeout,
+    InputValidationError,
+    NonRetryable,
+    describe,
+)
+from .._logging import Logger
+from .._traceback import format_failure
 from ..backends._protocol import QueueBackend
+from ..steps._handlers import condition_wants_ctx
 from ..steps._model import StateTrigger, Step, Trigger
 from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
@@ -33,6 +44,7 @@ from ._router import Router
 
 Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
 FailureHook = Callable[[HandlerError], None]
+Condition = Callable[[Any, Any], Awaitable[bool]]  # (input, ctx) -> the event is wanted
 ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the actor stops
 # s: an actor leases ahead (prefetch) only while its handlers' recent mean duration is below
 # this. Then a backend round trip per batch is a real share of the time, and a few deliveries
@@ -69,6 +81,7 @@ class StepActor:
         self._on_failure = on_failure
         self._on_settled = on_settled
         self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
+        self._condition = _state_condition(trigger) if isinstance(trigger, StateTrigger) else None
         self._mean_handler: float | None = None  # s, running mean of handler durations
         capacity = self.options.concurrency + self.options.lease_ahead
         self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
@@ -223,7 +236,7 @@ class StepActor:
                 attempts=delivery.attempt - 1,
                 dead_letter_queue=self.options.dead_letter_queue,
             )
-            await self._exhausted(delivery, error, delivery.attempt - 1)
+            await self._exhausted(delivery, error, None)
             return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data
@@ -233,76 +246,119 @@ class StepActor:
                 "input failed validation; sent to dead letters without retrying",
                 topic=envelope.topic,
                 errors=exc.messages,
+                dead_letter_queue=self.options.dead_letter_queue,
             )
-            await self._backend.bury(delivery, error=str(exc))
-            self._settled()
+            await self._exhausted(delivery, str(exc), None)
             return
         ctx = self._dispatcher.context(
             self.step, self.trigger, envelope.trace_id, message=message, data=payload
         )
+        if self._condition is not None:
+            # User code, like the handler: raising is a failed attempt of this delivery.
+            try:
+                wanted = await self._condition(payload, ctx)
+            except Exception as exc:
+                await self._failed(delivery, ctx.logger, exc, "state trigger condition")
+                return
+            if not wanted:
+                self._ack(delivery)
+                return
+        timeout = self.options.timeout
         try:
-            await self._dispatcher.call(
-                self.step, self.trigger, payload, ctx, timeout=self.options.timeout
-            )
+            await self._dispatcher.call(self.step, self.trigger, payload, ctx, timeout=timeout)
         except trio.TooSlowError:
-            await self._failed(
-                delivery, ctx.logger, TimeoutError(f"timed out after {self.options.timeout:g} s")
-            )
+            assert timeout is not None
+            await self._failed(delivery, ctx.logger, HandlerTimeout(self.step.name, timeout))
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:
             self._ack(delivery)
 
-    async def _failed(self, delivery: Delivery, logger: Any, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+    async def _failed(
+        self, delivery: Delivery, logger: Logger, exc: Exception, what: str = "handler"
+    ) -> None:
+        """A failed attempt: retried after its backoff, or (attempts exhausted, or the
+        failure says no attempt can succeed) dead-lettered with its traceback."""
+        error = describe(exc)
         attempt = delivery.attempt
         if self._on_failure is not None:
             failure = HandlerError(self.step.name, delivery.envelope.id, exc)
             failure.__cause__ = exc
             self._on_failure(failure)
-        if self._policy.should_retry(attempt):
+        final = _non_retryable(exc)
+        if final is None and self._policy.should_retry(attempt):
             delay = self._policy.delay(attempt)
             logger.warn(
-                "handler failed; will retry",
+                f"{what} failed; will retry",
                 error=error,
                 retry_in=round(delay, 3),
                 attempts_left=self._policy.max_attempts - attempt,
+                exc_info=exc,
             )
             await self._backend.retry(delivery, delay=delay, error=error)
             self._settled()
             return
-        logger.error(
-            "handler failed; attempts exhausted",
-            error=error,
-            attempts=attempt,
-            dead_letter_queue=self.options.dead_letter_queue,
-        )
-        await self._exhausted(delivery, error, attempt)
+        if final is not None:
+            error = describe(final)
+            logger.error(
+                f"{what} failed, not retryable; sent to dead letters",
+                error=error,
+                attempts=attempt,
+                dead_letter_queue=self.options.dead_letter_queue,
+                exc_info=exc,
+            )
+        else:
+            logger.error(
+                f"{what} failed; attempts exhausted",
+                error=error,
+                attempts=attempt,
+                dead_letter_queue=self.options.dead_letter_queue,
+                exc_info=exc,
+            )
+        await self._exhausted(delivery, error, format_failure(exc))
 
-    async def _exhausted(self, delivery: Delivery, error: str, attempts: int) -> None:
-        """To the dead-letter topic when the subscription names one, else the store."""
-        dlq = self.options.dead_letter_queue
-        if dlq is None:
-            await self._backend.bury(delivery, error=error)
-            self._settled()
-            return
-        envelope = delivery.envelope
-        await self._router.publish(
-            dlq,
-            {
-                "topic": envelope.topic,
-                "step": self.step.name,
-                "message_id": envelope.id,
-                "data": envelope.data,
-                "error": error,
-                "attempts": attempts,
-            },
-            trace_id=envelope.trace_id,
-            group=envelope.group,
-            source=self.step.name,
+    async def _exhausted(self, delivery: Delivery, error: str, traceback: str | None) -> None:
+        """The message ends its life unhandled: the backend moves it to the dead-letter store
+        and, when the subscription names a dead-letter topic, publishes its announcement
+        there, in one atomic write (a crash leaves it queued or stored, never lost, never
+        twice; a topic nobody reads still leaves it listable and re-drivable)."""
+        topic = self.options.dead_letter_queue
+        announced: list[Envelope] = []
+
+        def announce(letter: DeadLetter) -> Envelope:
+            assert topic is not None
+            envelope = self._announcement(topic, letter)
+            announced.append(envelope)
+            return envelope
+
+        letter = await self._backend.bury(
+            delivery, error=error, traceback=traceback, announce=announce if topic else None
         )
-        await self._backend.ack([delivery])
+        if letter.id and announced:
+            self._router.published(announced[-1:], source=self.step.name)
         self._settled()
+
+    def _announcement(self, topic: str, letter: DeadLetter) -> Envelope:
+        """What the dead-letter topic receives: the message, why it failed, and the dead
+        letter's id (to re-drive or discard it). Its message id is the dead letter's."""
+        failed = letter.envelope
+        return Envelope(
+            topic=topic,
+            data={
+                "topic": failed.topic,
+                "step": self.step.name,
+                "message_id": failed.id,
+                "data": failed.data,
+                "error": letter.error,
+                "attempts": letter.attempts,
+                "traceback": letter.traceback,
+                "dead_letter_id": letter.id,
+            },
+            trace_id=failed.trace_id,
+            id=letter.id,
+            group=failed.group,
+            created_at=letter.failed_at,
+        )
 
     def _settled(self) -> None:
         """A delivery reached the backend's books (acked, retried, buried): observers such as
@@ -351,19 +407,50 @@ class StepActor:
 
 
 def _state_filter(trigger: StateTrigger) -> Callable[[Any], bool]:
+    """Which change events the trigger wants, by event kind and `filter` (motet's own
+    checks; the user's `condition` runs per delivery, see `_state_condition`)."""
     wanted: Mapping[str, Any] = trigger.filter or {}
     events = set(trigger.events)
-    condition = trigger.condition
 
     def accept(event: Any) -> bool:
         if not isinstance(event, Mapping) or event.get("event") not in events:
             return False
-        value = event.get("value")
         if wanted:
+            value = event.get("value")
             if not isinstance(value, Mapping):
                 return False
             if any(value.get(k) != v for k, v in wanted.items()):
                 return False
-        return condition is None or bool(condition(event))
+        return True
 
     return accept
+
+
+def _state_condition(trigger: StateTrigger) -> Condition | None:
+    """The trigger's `condition` as the actor calls it: `condition(input)` or Motia's
+    `condition(input, ctx)` (told apart once, by its signature), sync or async."""
+    condition = trigger.condition
+    if condition is None:
+        return None
+    wants_ctx = condition_wants_ctx(condition)
+
+    async def check(payload: Any, ctx: Any) -> bool:
+        result = condition(payload, ctx) if wants_ctx else condition(payload)
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    return check
+
+
+def _non_retryable(exc: BaseException) -> NonRetryable | None:
+    """The NonRetryable that makes this failure final, also from inside an exception group
+    (a handler's own nursery): one message that can never succeed is enough."""
+    if isinstance(exc, NonRetryable):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _non_retryable(inner)
+            if found is not None:
+                return found
+    return None
