@@ -141,7 +141,7 @@ def graph(project: Project, steps_dir: str | None) -> None:
 
 @main.group()
 def dlq() -> None:
-    """Dead letters: list and re-drive."""
+    """Dead letters: list, show and re-drive."""
 
 
 @dlq.command("list")
@@ -154,6 +154,20 @@ def dlq_list(project: Project, step: str | None, backend: str | None, as_json: b
     from ._data import list_dead_letters
 
     for line in list_dead_letters(project, step=step, backend=backend, as_json=as_json):
+        click.echo(line)
+
+
+@dlq.command("show")
+@click.argument("letter_id", metavar="ID")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_obj
+@reports_errors
+def dlq_show(project: Project, letter_id: str, backend: str | None, as_json: bool) -> None:
+    """One dead letter in full: its message, error and the last attempt's traceback."""
+    from ._data import show_dead_letter
+
+    for line in show_dead_letter(project, letter_id, backend=backend, as_json=as_json):
         click.echo(line)
 
 
