@@ -1,6 +1,7 @@
 """The kill -9 scenarios of the SQLite backend (and, for dead letters, Redis), sized by the
-caller: small in tests/crash, full size in bench/crash_sqlite.py. Each runs real `motet start` processes on a project
-written into `root` and returns what it measured; the callers assert on it.
+caller: small in tests/crash, full size in bench/crash_sqlite.py. Each runs real `motet start`
+processes on a project written into `root` and returns what it measured; the callers assert
+on it.
 """
 
 from __future__ import annotations
