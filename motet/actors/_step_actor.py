@@ -16,8 +16,7 @@ delivery whose worker died with the actor is redelivered by the backend after it
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -29,22 +28,21 @@ from .._errors import (
     HandlerError,
     HandlerTimeout,
     InputValidationError,
-    NonRetryable,
     describe,
 )
 from .._logging import Logger
 from .._traceback import format_failure
 from ..backends._protocol import QueueBackend
-from ..steps._handlers import condition_wants_ctx
 from ..steps._model import StateTrigger, Step, Trigger
+from ._dead_letters import announcement, non_retryable
 from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
 from ._retry import RetryPolicy
 from ._router import Router
+from ._state_events import state_condition, state_filter
 
 Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
 FailureHook = Callable[[HandlerError], None]
-Condition = Callable[[Any, Any], Awaitable[bool]]  # (input, ctx) -> the event is wanted
 ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the actor stops
 # s: an actor leases ahead (prefetch) only while its handlers' recent mean duration is below
 # this. Then a backend round trip per batch is a real share of the time, and a few deliveries
@@ -80,8 +78,8 @@ class StepActor:
         self._validate = validate
         self._on_failure = on_failure
         self._on_settled = on_settled
-        self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
-        self._condition = _state_condition(trigger) if isinstance(trigger, StateTrigger) else None
+        self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
+        self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
         self._mean_handler: float | None = None  # s, running mean of handler durations
         capacity = self.options.concurrency + self.options.lease_ahead
         self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
@@ -285,7 +283,7 @@ class StepActor:
             failure = HandlerError(self.step.name, delivery.envelope.id, exc)
             failure.__cause__ = exc
             self._on_failure(failure)
-        final = _non_retryable(exc)
+        final = non_retryable(exc)
         if final is None and self._policy.should_retry(attempt):
             delay = self._policy.delay(attempt)
             logger.warn(
@@ -327,7 +325,7 @@ class StepActor:
 
         def announce(letter: DeadLetter) -> Envelope:
             assert topic is not None
-            envelope = self._announcement(topic, letter)
+            envelope = announcement(topic, self.step.name, letter)
             announced.append(envelope)
             return envelope
 
@@ -337,28 +335,6 @@ class StepActor:
         if letter.id and announced:
             self._router.published(announced[-1:], source=self.step.name)
         self._settled()
-
-    def _announcement(self, topic: str, letter: DeadLetter) -> Envelope:
-        """What the dead-letter topic receives: the message, why it failed, and the dead
-        letter's id (to re-drive or discard it). Its message id is the dead letter's."""
-        failed = letter.envelope
-        return Envelope(
-            topic=topic,
-            data={
-                "topic": failed.topic,
-                "step": self.step.name,
-                "message_id": failed.id,
-                "data": failed.data,
-                "error": letter.error,
-                "attempts": letter.attempts,
-                "traceback": letter.traceback,
-                "dead_letter_id": letter.id,
-            },
-            trace_id=failed.trace_id,
-            id=letter.id,
-            group=failed.group,
-            created_at=letter.failed_at,
-        )
 
     def _settled(self) -> None:
         """A delivery reached the backend's books (acked, retried, buried): observers such as
@@ -404,53 +380,3 @@ class StepActor:
 
     def pending_acks(self) -> int:
         return len(self._acks)
-
-
-def _state_filter(trigger: StateTrigger) -> Callable[[Any], bool]:
-    """Which change events the trigger wants, by event kind and `filter` (motet's own
-    checks; the user's `condition` runs per delivery, see `_state_condition`)."""
-    wanted: Mapping[str, Any] = trigger.filter or {}
-    events = set(trigger.events)
-
-    def accept(event: Any) -> bool:
-        if not isinstance(event, Mapping) or event.get("event") not in events:
-            return False
-        if wanted:
-            value = event.get("value")
-            if not isinstance(value, Mapping):
-                return False
-            if any(value.get(k) != v for k, v in wanted.items()):
-                return False
-        return True
-
-    return accept
-
-
-def _state_condition(trigger: StateTrigger) -> Condition | None:
-    """The trigger's `condition` as the actor calls it: `condition(input)` or Motia's
-    `condition(input, ctx)` (told apart once, by its signature), sync or async."""
-    condition = trigger.condition
-    if condition is None:
-        return None
-    wants_ctx = condition_wants_ctx(condition)
-
-    async def check(payload: Any, ctx: Any) -> bool:
-        result = condition(payload, ctx) if wants_ctx else condition(payload)
-        if inspect.isawaitable(result):
-            result = await result
-        return bool(result)
-
-    return check
-
-
-def _non_retryable(exc: BaseException) -> NonRetryable | None:
-    """The NonRetryable that makes this failure final, also from inside an exception group
-    (a handler's own nursery): one message that can never succeed is enough."""
-    if isinstance(exc, NonRetryable):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _non_retryable(inner)
-            if found is not None:
-                return found
-    return None
