@@ -416,6 +416,8 @@ dead_letter_queue = "message.failed"
 
 DEAD_LETTER_STEPS = {
     "burst_step.py": """\
+import trio
+
 from motet import http
 
 config = {"name": "Burst", "triggers": [http("POST", "/burst/:n")],
@@ -424,8 +426,9 @@ config = {"name": "Burst", "triggers": [http("POST", "/burst/:n")],
 
 async def handler(request, ctx):
     n = int(request.path_params["n"])
-    for i in range(n):
-        await ctx.emit("message.sent", {"messageId": f"m{i}", "text": "hello"})
+    async with trio.open_nursery() as nursery:  # concurrent emits share commits
+        for i in range(n):
+            nursery.start_soon(ctx.emit, "message.sent", {"messageId": f"m{i}", "text": "hi"})
     return {"status": 202, "body": {"queued": n}}
 """,
     "process_step.py": """\
