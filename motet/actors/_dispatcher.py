@@ -140,8 +140,11 @@ class Dispatcher:
                     result = await self._invoke(step, trigger, payload, ctx)
             outcome = "ok"
             return result
-        except trio.TooSlowError:
-            outcome, error = "timeout", f"timed out after {timeout:g} s"
+        except trio.TooSlowError as exc:
+            if timeout is None:  # the handler's own trio.fail_after, not the step's timeout
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                outcome, error = "timeout", f"timed out after {timeout:g} s"
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"

@@ -264,9 +264,10 @@ class StepActor:
         timeout = self.options.timeout
         try:
             await self._dispatcher.call(self.step, self.trigger, payload, ctx, timeout=timeout)
-        except trio.TooSlowError:
-            assert timeout is not None
-            await self._failed(delivery, ctx.logger, HandlerTimeout(self.step.name, timeout))
+        except trio.TooSlowError as exc:
+            # Past the step's `timeout` (else the handler's own trio.fail_after raised it).
+            failure = exc if timeout is None else HandlerTimeout(self.step.name, timeout)
+            await self._failed(delivery, ctx.logger, failure)
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:

@@ -195,6 +195,24 @@ async def test_a_handler_over_its_timeout_fails_with_handler_timeout(autojump_cl
     assert [type(f.original) for f in app.failures] == [HandlerTimeout, HandlerTimeout]
 
 
+async def test_a_handlers_own_too_slow_error_without_a_timeout_is_a_plain_failure(
+    autojump_clock: Any,
+) -> None:
+    async def handler(data: Any, ctx: Any) -> None:
+        with trio.fail_after(1):
+            await trio.sleep(5)
+
+    step = load_step({"name": "Own", "triggers": [queue("t", max_retries=0)]}, handler)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {})
+        await app.settle()
+        [letter] = await app.dead_letters("Own")
+        assert app.runtime.supervisor is not None
+        assert {c.restarts for c in app.runtime.supervisor.which_children()} == {0}
+    assert letter.error.startswith("TooSlowError")
+    assert letter.traceback is not None and "trio.fail_after(1)" in letter.traceback
+
+
 async def test_failure_logs_carry_the_traceback(autojump_clock: Any) -> None:
     async def handler(message: Any, ctx: Any) -> None:
         process_text(message)
