@@ -190,6 +190,25 @@ def _indented(text: str) -> list[str]:
 def redrive(
     project: Project, ids: list[str], *, everything: bool, step: str | None, backend: str | None
 ) -> int:
+    """Put dead letters back in their queue; returns how many."""
+    return _settle_letters(project, ids, everything, step, backend, "redrive")
+
+
+def discard(
+    project: Project, ids: list[str], *, everything: bool, step: str | None, backend: str | None
+) -> int:
+    """Delete dead letters for good; returns how many."""
+    return _settle_letters(project, ids, everything, step, backend, "discard")
+
+
+def _settle_letters(
+    project: Project,
+    ids: list[str],
+    everything: bool,
+    step: str | None,
+    backend: str | None,
+    how: str,
+) -> int:
     async def work(b: Any, _clock: WallClock) -> int:
         letters = await b.dead_letters(None, limit=1_000_000)
         if everything:
@@ -204,7 +223,7 @@ def redrive(
                     f"no dead letter with id {', '.join(missing)}; `motet dlq list` shows the ids"
                 )
             chosen = ids
-        return int(await b.redrive(chosen)) if chosen else 0
+        return int(await getattr(b, how)(chosen)) if chosen else 0
 
     return _with_backend(project, backend, work)
 

@@ -141,7 +141,7 @@ def graph(project: Project, steps_dir: str | None) -> None:
 
 @main.group()
 def dlq() -> None:
-    """Dead letters: list, show and re-drive."""
+    """Dead letters: list, show, re-drive and discard."""
 
 
 @dlq.command("list")
@@ -188,6 +188,25 @@ def dlq_redrive(
         raise click.UsageError("name dead-letter ids, or pass --all")
     count = redrive(project, list(ids), everything=everything, step=step, backend=backend)
     click.echo(f"re-drove {count} dead letter(s)")
+
+
+@dlq.command("discard")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Discard every dead letter (of --step).")
+@click.option("--step", help="With --all: only this step's dead letters.")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.pass_obj
+@reports_errors
+def dlq_discard(
+    project: Project, ids: tuple[str, ...], everything: bool, step: str | None, backend: str | None
+) -> None:
+    """Delete dead letters for good."""
+    from ._data import discard
+
+    if not ids and not everything:
+        raise click.UsageError("name dead-letter ids, or pass --all")
+    count = discard(project, list(ids), everything=everything, step=step, backend=backend)
+    click.echo(f"discarded {count} dead letter(s)")
 
 
 @main.group("state")

@@ -187,6 +187,26 @@ def test_dlq_show_prints_one_dead_letter_with_its_traceback(root: Path) -> None:
     assert [x["traceback"] for x in listed] == [letter.traceback]
 
 
+def test_dead_letters_are_discarded_by_id_or_all_of_a_step(root: Path) -> None:
+    for data in ('"a"', '"b"', '"c"'):
+        assert motet(root, "emit", "work.fail", data).exit_code == 0
+    letters = {d.envelope.data: d.id for d in run_the_steps(root)}
+    one = motet(root, "dlq", "discard", letters["a"])
+    assert one.exit_code == 0 and one.output == "discarded 1 dead letter(s)\n"
+    left = [json.loads(x)["data"] for x in motet(root, "dlq", "list", "--json").output.splitlines()]
+    assert sorted(left) == ["b", "c"]
+    unknown = motet(root, "dlq", "discard", letters["a"])
+    assert unknown.exit_code == 2 and f"no dead letter with id {letters['a']}" in unknown.stderr
+    assert motet(root, "dlq", "discard", "--all", "--step", "Ship").output == (
+        "discarded 0 dead letter(s)\n"
+    )
+    everything = motet(root, "dlq", "discard", "--all", "--step", "AlwaysFails")
+    assert everything.output == "discarded 2 dead letter(s)\n"
+    assert motet(root, "dlq", "list").output == "no dead letters\n"
+    usage = motet(root, "dlq", "discard")
+    assert usage.exit_code == 2 and "name dead-letter ids, or pass --all" in usage.output
+
+
 def test_dlq_show_of_an_unknown_id_is_one_line_and_status_2(root: Path) -> None:
     result = motet(root, "dlq", "show", "0123")
     assert result.exit_code == 2
