@@ -415,7 +415,7 @@ return 1
 )
 
 # ARGV: P, sub, ref, attempt, dead id, error, failed_at, traceback ('' = none), then the
-# announcement on the dead-letter topic as (topic, envelope, group, priority), or nothing.
+# announcement on the dead-letter topic as `codec.publish_args` gives it, or nothing.
 # Reply: {1, envelope} or {0}. Stored and announced together, or neither; a call retried
 # after a lost reply finds its dead id and does nothing again.
 BURY = (
@@ -442,7 +442,8 @@ if body then
   redis.call('SADD', P .. ':deadsubs', sub)
 end
 release(sub, stream, ref)
-if ARGV[9] then publish(ARGV[9], ARGV[10], ARGV[11], ARGV[12]) end
+-- The announcement's arguments are whatever publish_args gives, passed on as they come.
+if #ARGV >= 9 then publish(unpack(ARGV, 9, #ARGV)) end
 return {1, body or ''}
 """
 )
