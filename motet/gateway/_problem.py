@@ -42,6 +42,8 @@ HANDLER_ERROR = ProblemKind("handler-error", 500, "Internal Server Error")
 INVALID_RESPONSE = ProblemKind("invalid-response", 500, "Internal Server Error")
 INTERNAL_ERROR = ProblemKind("internal-error", 500, "Internal Server Error")
 HANDLER_TIMEOUT = ProblemKind("handler-timeout", 504, "Gateway Timeout")
+# The handler's write failed because the backend cannot take writes now (a full disk).
+BACKEND_UNAVAILABLE = ProblemKind("backend-unavailable", 503, "Service Unavailable")
 
 # Kinds an HTTP step can answer with on its own, for the OpenAPI document.
 STEP_PROBLEMS: tuple[ProblemKind, ...] = (
@@ -53,6 +55,7 @@ STEP_PROBLEMS: tuple[ProblemKind, ...] = (
     UNSUPPORTED_MEDIA_TYPE,
     HANDLER_ERROR,
     HANDLER_TIMEOUT,
+    BACKEND_UNAVAILABLE,
 )
 
 
