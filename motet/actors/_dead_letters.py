@@ -15,6 +15,16 @@ from .._envelope import DeadLetter, Envelope
 from .._errors import NonRetryable
 
 
+def storable(text: str) -> str:
+    """`text` with every lone surrogate written as its `\\udcXX` escape. An exception's
+    message may hold one (a file name decoded with surrogateescape); no backend can store
+    that as text, and an error line or traceback that cannot be stored would leave the
+    message in its queue forever instead of in dead letters."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def non_retryable(exc: BaseException) -> NonRetryable | None:
     """The NonRetryable that makes this failure final, also from inside an exception group
     (a handler's own nursery): one part saying the message can never succeed is enough."""

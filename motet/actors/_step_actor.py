@@ -42,7 +42,7 @@ from .._logging import Logger
 from .._traceback import format_failure
 from ..backends._protocol import QueueBackend
 from ..steps._model import StateTrigger, Step, Trigger
-from ._dead_letters import announcement, non_retryable
+from ._dead_letters import announcement, non_retryable, storable
 from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
 from ._outage import Outage
@@ -276,7 +276,7 @@ class StepActor:
                 errors=exc.messages,
                 dead_letter_queue=self.options.dead_letter_queue,
             )
-            await self._exhausted(delivery, str(exc), None)
+            await self._exhausted(delivery, storable(str(exc)), None)
             return
         ctx = self._dispatcher.context(
             self.step, self.trigger, envelope.trace_id, message=message, data=payload
@@ -308,7 +308,7 @@ class StepActor:
     ) -> None:
         """A failed attempt: retried after its backoff, or (attempts exhausted, or the
         failure says no attempt can succeed) dead-lettered with its traceback."""
-        error = describe(exc)
+        error = storable(describe(exc))
         attempt = delivery.attempt
         if self._on_failure is not None:
             failure = HandlerError(self.step.name, delivery.envelope.id, exc)
@@ -328,7 +328,7 @@ class StepActor:
             self._settled()
             return
         if final is not None:
-            error = describe(final)
+            error = storable(describe(final))
             logger.error(
                 f"{what} failed, not retryable; sent to dead letters",
                 error=error,
@@ -344,7 +344,7 @@ class StepActor:
                 dead_letter_queue=self.options.dead_letter_queue,
                 exc_info=exc,
             )
-        await self._exhausted(delivery, error, format_failure(exc))
+        await self._exhausted(delivery, error, storable(format_failure(exc)))
 
     async def _exhausted(self, delivery: Delivery, error: str, traceback: str | None) -> None:
         """The message ends its life unhandled: the backend moves it to the dead-letter store

@@ -102,6 +102,25 @@ async def test_seed_003_keeps_every_exhausted_message_listable_and_redrivable(
     assert sorted(handled) == ids
 
 
+async def test_an_error_text_that_is_not_valid_unicode_is_still_dead_lettered(
+    backend: Backend,
+) -> None:
+    # A file name decoded with surrogateescape, quoted in an exception: a lone surrogate,
+    # which neither SQLite nor Redis can store as text.
+    async def handler(message: Any, ctx: Any) -> None:
+        raise ValueError("cannot read caf\udce9.txt")
+
+    async with open_test_runtime([seed_003_worker(handler)], backend=backend) as app:
+        await app.emit("message.sent", {"messageId": "m1"})
+        await app.settle()
+        [letter] = await app.dead_letters()
+        assert app.runtime.supervisor is not None
+        assert {c.restarts for c in app.runtime.supervisor.which_children()} == {0}
+    assert letter.error == "ValueError: cannot read caf\\udce9.txt"
+    assert letter.traceback is not None and "caf\\udce9.txt" in letter.traceback
+    assert letter.attempts == 3
+
+
 async def test_invalid_input_with_a_dead_letter_topic_is_stored_and_announced(
     autojump_clock: Any,
 ) -> None:
