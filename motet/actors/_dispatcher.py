@@ -153,7 +153,7 @@ class Dispatcher:
             return result
         except trio.TooSlowError as exc:
             if timeout is None:  # the handler's own trio.fail_after, not the step's timeout
-                error = f"{type(exc).__name__}: {exc}"
+                error, failure = f"{type(exc).__name__}: {exc}", exc
             else:
                 outcome, error = "timeout", f"timed out after {timeout:g} s"
             raise
