@@ -132,7 +132,8 @@ class Dispatcher:
         """Call the handler; a `def` handler runs in a worker thread. Raises what the handler
         raised, or trio.TooSlowError when `timeout` (seconds) expired."""
         self.running[step.name] += 1
-        outcome, error, failure = "error", None, None
+        outcome, error = "error", None
+        failure: BaseException | None = None
         # Timing, run ids and the HandlerRun record only exist for observers (telemetry,
         # tests); without any, a call costs none of them.
         observed = bool(self.observers)
