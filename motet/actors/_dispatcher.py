@@ -18,6 +18,7 @@ import trio
 from .._clock import Clock
 from .._context import Context, Emitter, MessageInfo, SyncContext
 from .._envelope import new_id
+from .._errors import HandlerTimeout
 from .._logging import Logger, LogHub
 from .._traceback import format_failure
 from ..backends._protocol import StateBackend, StateChange
@@ -130,7 +131,7 @@ class Dispatcher:
         timeout: float | None = None,
     ) -> Any:
         """Call the handler; a `def` handler runs in a worker thread. Raises what the handler
-        raised, or trio.TooSlowError when `timeout` (seconds) expired."""
+        raised, or HandlerTimeout when `timeout` (seconds) expired."""
         self.running[step.name] += 1
         outcome, error = "error", None
         failure: BaseException | None = None
@@ -148,15 +149,11 @@ class Dispatcher:
             if timeout is None:
                 result = await self._invoke(step, trigger, payload, ctx)
             else:
-                with trio.fail_after(timeout):
-                    result = await self._invoke(step, trigger, payload, ctx)
+                result = await self._invoke_within(timeout, step, trigger, payload, ctx)
             outcome = "ok"
             return result
-        except trio.TooSlowError as exc:
-            if timeout is None:  # the handler's own trio.fail_after, not the step's timeout
-                error, failure = f"{type(exc).__name__}: {exc}", exc
-            else:
-                outcome, error = "timeout", f"timed out after {timeout:g} s"
+        except HandlerTimeout as exc:
+            outcome, error, failure = "timeout", f"timed out after {exc.seconds:g} s", exc
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -184,6 +181,21 @@ class Dispatcher:
                 )
                 for observer in self.observers:
                     observer(run)
+
+    async def _invoke_within(
+        self, timeout: float, step: Step, trigger: Trigger, payload: Any, ctx: Context
+    ) -> Any:
+        """`_invoke` under the step's time limit. Past it, HandlerTimeout, carrying the
+        handler's frames at the moment time ran out (where it was stuck), not trio's."""
+        stuck: BaseException | None = None
+        with trio.move_on_after(timeout):
+            try:
+                return await self._invoke(step, trigger, payload, ctx)
+            except trio.Cancelled as cancelled:
+                stuck = cancelled  # this scope's own (an outer cancel passes it by)
+                raise
+        where = stuck.__traceback__ if stuck is not None else None
+        raise HandlerTimeout(step.name, timeout).with_traceback(where)
 
     async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
         fn = step.handler

@@ -34,7 +34,6 @@ from .._errors import (
     BackendError,
     BackendUnavailable,
     HandlerError,
-    HandlerTimeout,
     InputValidationError,
     describe,
 )
@@ -293,11 +292,8 @@ class StepActor:
                 return
         timeout = self.options.timeout
         try:
+            # Past its `timeout`, the call raises HandlerTimeout: a failed attempt like another.
             await self._dispatcher.call(self.step, self.trigger, payload, ctx, timeout=timeout)
-        except trio.TooSlowError as exc:
-            # Past the step's `timeout` (else the handler's own trio.fail_after raised it).
-            failure = exc if timeout is None else HandlerTimeout(self.step.name, timeout)
-            await self._failed(delivery, ctx.logger, failure)
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:

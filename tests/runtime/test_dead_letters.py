@@ -5,6 +5,7 @@ whose failures are failed attempts, never actor crashes."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,44 @@ async def test_a_handler_over_its_timeout_fails_with_handler_timeout(autojump_cl
     assert letter.error == "HandlerTimeout: handler of step 'Slow' timed out after 2 s"
     assert [run.outcome for run in runs] == ["timeout", "timeout"]
     assert [type(f.original) for f in app.failures] == [HandlerTimeout, HandlerTimeout]
+    # The traceback says where the handler was when its time ran out.
+    assert letter.traceback is not None
+    assert f'{HERE}", line' in letter.traceback and "await trio.sleep(60)" in letter.traceback
+    assert letter.traceback.endswith(letter.error)
+    assert all(run.traceback and "await trio.sleep(60)" in run.traceback for run in runs)
+
+
+async def test_a_sync_handler_over_its_timeout_fails_with_handler_timeout_too(
+    autojump_clock: Any,
+) -> None:
+    release = threading.Event()
+
+    def slow(data: Any, ctx: Any) -> None:
+        release.wait(10)  # a thread trio cannot interrupt: abandoned at the timeout
+
+    step = load_step({"name": "SlowSync", "triggers": [queue("t", timeout=2, max_retries=0)]}, slow)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {})
+        await app.settle()
+        [letter] = await app.dead_letters("SlowSync")
+        release.set()
+    assert letter.error == "HandlerTimeout: handler of step 'SlowSync' timed out after 2 s"
+
+
+async def test_a_handler_raising_handler_timeout_itself_is_a_timeout(autojump_clock: Any) -> None:
+    async def handler(data: Any, ctx: Any) -> None:
+        raise HandlerTimeout("upstream", 5)
+
+    step = load_step({"name": "Relay", "triggers": [queue("t", max_retries=0)]}, handler)
+    runs: list[HandlerRun] = []
+    async with open_test_runtime([step]) as app:
+        assert app.runtime.dispatcher is not None
+        app.runtime.dispatcher.observers.append(runs.append)
+        await app.emit("t", {})
+        await app.settle()
+        [letter] = await app.dead_letters("Relay")
+    assert letter.error == "HandlerTimeout: handler of step 'upstream' timed out after 5 s"
+    assert [(r.outcome, r.error) for r in runs] == [("timeout", "timed out after 5 s")]
 
 
 async def test_a_handlers_own_too_slow_error_without_a_timeout_is_a_plain_failure(
