@@ -191,8 +191,13 @@ class Dispatcher:
         with trio.move_on_after(timeout):
             try:
                 return await self._invoke(step, trigger, payload, ctx)
-            except trio.Cancelled as cancelled:
-                stuck = cancelled  # this scope's own (an outer cancel passes it by)
+            except BaseException as exc:
+                # A Cancelled (or a group of them, from the handler's own nursery) is this
+                # scope's own when the scope catches it; an outer cancel passes it by.
+                if isinstance(exc, trio.Cancelled) or (
+                    isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None
+                ):
+                    stuck = exc
                 raise
         where = stuck.__traceback__ if stuck is not None else None
         raise HandlerTimeout(step.name, timeout).with_traceback(where)

@@ -220,6 +220,23 @@ async def test_a_handler_over_its_timeout_fails_with_handler_timeout(autojump_cl
     assert all(run.traceback and "await trio.sleep(60)" in run.traceback for run in runs)
 
 
+async def test_a_timed_out_handler_with_its_own_nursery_shows_where_it_waited(
+    autojump_clock: Any,
+) -> None:
+    async def fan_out(data: Any, ctx: Any) -> None:
+        async with trio.open_nursery() as nursery:  # the line the timeout found it at
+            nursery.start_soon(trio.sleep, 60)
+
+    step = load_step({"name": "Fan", "triggers": [queue("t", timeout=2, max_retries=0)]}, fan_out)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {})
+        await app.settle()
+        [letter] = await app.dead_letters("Fan")
+    assert letter.error == "HandlerTimeout: handler of step 'Fan' timed out after 2 s"
+    assert letter.traceback is not None and "in fan_out" in letter.traceback
+    assert "async with trio.open_nursery() as nursery:" in letter.traceback
+
+
 async def test_a_sync_handler_over_its_timeout_fails_with_handler_timeout_too(
     autojump_clock: Any,
 ) -> None:
