@@ -116,7 +116,8 @@ def list_dead_letters(
     lines = [f"{'ID':32}  {'SUBSCRIPTION':30}  {'ATTEMPTS':8}  {'FAILED AT':20}  ERROR"]
     for d in letters:
         lines.append(
-            f"{d.id:32}  {d.subscription:30}  {d.attempts:<8}  {_when(d.failed_at):20}  {d.error}"
+            f"{d.id:32}  {d.subscription:30}  {d.attempts:<8}  {_when(d.failed_at):20}  "
+            f"{_first_line(d.error)}"
         )
     return lines
 
@@ -148,7 +149,9 @@ def show_dead_letter(
         ("failed at", _when(d.failed_at) + " UTC"),
         ("error", d.error),
     ]
-    lines = [f"{name + ':':14}{value}" for name, value in rows]
+    # A value of several lines (an error message with newlines) keeps its column.
+    lines = [f"{name + ':':14}{value}".replace("\n", "\n" + " " * 14) for name, value in rows]
+    lines = "\n".join(lines).splitlines()
     lines.append("data:")
     lines += _indented(json.dumps(envelope.data, indent=2, ensure_ascii=False))
     if d.traceback:
@@ -177,6 +180,12 @@ def _letter_json(d: Any) -> dict[str, Any]:
         "group": d.envelope.group,
         "traceback": d.traceback,
     }
+
+
+def _first_line(text: str) -> str:
+    """One row per letter: a multi-line error shows its first line (`dlq show` has all)."""
+    first, _, rest = text.partition("\n")
+    return first + " [...]" if rest.strip() else first
 
 
 def _when(epoch: float) -> str:

@@ -207,6 +207,24 @@ def test_dead_letters_are_discarded_by_id_or_all_of_a_step(root: Path) -> None:
     assert usage.exit_code == 2 and "name dead-letter ids, or pass --all" in usage.output
 
 
+def test_a_multi_line_error_is_one_row_in_the_list_and_whole_in_show(tmp_path: Path) -> None:
+    files = {
+        **BASIC_STEPS,
+        "steps/fail_step.py": BASIC_STEPS["steps/fail_step.py"].replace(
+            'raise RuntimeError(f"cannot do {data!r}")',
+            'raise RuntimeError(f"cannot do {data!r}\\n  first cause\\n  second cause")',
+        ),
+    }
+    root = write_project(tmp_path / "app", files=files)
+    assert motet(root, "emit", "work.fail", '"a"').exit_code == 0
+    [letter] = run_the_steps(root)
+    rows = motet(root, "dlq", "list").output.splitlines()
+    assert len(rows) == 2 and rows[1].endswith("RuntimeError: cannot do 'a' [...]")
+    shown = motet(root, "dlq", "show", letter.id).output.splitlines()
+    at = shown.index("error:        RuntimeError: cannot do 'a'")
+    assert shown[at + 1 : at + 3] == [" " * 14 + "  first cause", " " * 14 + "  second cause"]
+
+
 def test_dlq_show_of_an_unknown_id_is_one_line_and_status_2(root: Path) -> None:
     result = motet(root, "dlq", "show", "0123")
     assert result.exit_code == 2
