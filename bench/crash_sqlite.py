@@ -1,8 +1,8 @@
 """Full-size kill -9 runs of `motet start` on the SQLite backend (tests/crash runs them small).
 
     .venv/bin/python bench/crash_sqlite.py [--jobs 10000] [--rounds 1] [--trials 1000]
-        [--retry-delay 60] [--kill-after 10] [--retries 2] [--seed N]
-        [--only random,accept,retry,selfkill]
+        [--retry-delay 60] [--kill-after 10] [--retries 2] [--dead-letters 200] [--seed N]
+        [--only random,accept,retry,selfkill,dlq]
 
 - random: `--jobs` jobs accepted over HTTP (2xx) plus 2 by `motet emit`, kill -9 of the
   worker at a random moment (a random number of accepted jobs plus up to 0.5 s), restart,
@@ -14,6 +14,10 @@
   `--kill-after` s later, restart; the retry must fire, not before its stored due time.
 - selfkill: a handler that SIGKILLs its own process (lease 1 s, `--retries` retries) must end
   in dead letters after 1 + retries deliveries; the worker is restarted whenever it dies.
+- dlq: seed 003's `dead_letter_queue` with no subscriber; `--dead-letters` messages fail
+  every attempt, and the worker is killed with every burial logged "attempts exhausted" and
+  in flight (the file's write lock held meanwhile); after a restart each must be in
+  `motet dlq list` exactly once.
 Each scenario uses a fresh project in a temporary folder; prints one line per scenario and
 exits 1 if any promise was broken.
 
@@ -30,6 +34,11 @@ Last results (2026-11-23, 2-vCPU VM shared with other benchmarks, load average 6
             dead letters 1, left alone afterwards True; 10.1 s  OK
     accept  1000 trials of kill -9 right after a 2xx: missing in the file after the kill 0,
             never handled after restart 0; 1109.7 s  OK
+
+2026-12-06, same VM, `--only dlq --dead-letters 1000`:
+
+    dlq     1000 messages to a dead-letter topic nobody reads, killed with 1000 burials
+            logged and 0 stored: lost 0, dead-lettered twice 0, left queued 0; 5.9 s  OK
 """
 
 from __future__ import annotations
@@ -44,11 +53,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.crash._scenarios import (
+    dead_letters_survive_kill,
     handler_kills_itself,
     kill_after_accept,
     kill_during_work,
     make_project,
     retry_survives_kill,
+    sqlite_write_lock,
 )
 
 
@@ -116,6 +127,20 @@ def selfkill(work: Path, retries: int) -> bool:
     return good
 
 
+def dead_letters(work: Path, messages: int) -> bool:
+    root = work / "dlq"
+    r = dead_letters_survive_kill(root, messages=messages, freeze=lambda: sqlite_write_lock(root))
+    good = not r.lost and not r.duplicated and not r.left_queued
+    print(
+        f"dlq     {r.messages} messages to a dead-letter topic nobody reads, killed with "
+        f"{r.exhausted_before_kill} burials logged and {r.stored_at_kill} stored: lost "
+        f"{len(r.lost)}, dead-lettered twice {len(r.duplicated)}, left queued {r.left_queued}; "
+        f"{r.seconds:.1f} s  {'OK' if good else 'FAILED'}",
+        flush=True,
+    )
+    return good
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -124,15 +149,16 @@ def main() -> int:
     parser.add_argument("--retry-delay", type=float, default=60.0)
     parser.add_argument("--kill-after", type=float, default=10.0)
     parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--dead-letters", type=int, default=200)
     parser.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(2), "big"))
-    parser.add_argument("--only", default="random,accept,retry,selfkill")
+    parser.add_argument("--only", default="random,accept,retry,selfkill,dlq")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
-    unknown = wanted - {"random", "accept", "retry", "selfkill"}
+    unknown = wanted - {"random", "accept", "retry", "selfkill", "dlq"}
     if unknown:
         parser.error(
             f"--only: unknown scenario(s) {sorted(unknown)}; "
-            "choose from random,accept,retry,selfkill"
+            "choose from random,accept,retry,selfkill,dlq"
         )
     ok = True
     with tempfile.TemporaryDirectory(prefix="motet-crash-") as folder:
@@ -145,6 +171,8 @@ def main() -> int:
             ok = retry(work, args.retry_delay, args.kill_after) and ok
         if "selfkill" in wanted:
             ok = selfkill(work, args.retries) and ok
+        if "dlq" in wanted:
+            ok = dead_letters(work, args.dead_letters) and ok
     return 0 if ok else 1
 
 

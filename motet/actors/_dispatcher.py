@@ -18,6 +18,7 @@ import trio
 from .._clock import Clock
 from .._context import Context, Emitter, MessageInfo, SyncContext
 from .._envelope import new_id
+from .._errors import HandlerTimeout
 from .._logging import Logger, LogHub
 from .._traceback import format_failure
 from ..backends._protocol import StateBackend, StateChange
@@ -130,9 +131,10 @@ class Dispatcher:
         timeout: float | None = None,
     ) -> Any:
         """Call the handler; a `def` handler runs in a worker thread. Raises what the handler
-        raised, or trio.TooSlowError when `timeout` (seconds) expired."""
+        raised, or HandlerTimeout when `timeout` (seconds) expired."""
         self.running[step.name] += 1
-        outcome, error, failure = "error", None, None
+        outcome, error = "error", None
+        failure: BaseException | None = None
         # Timing, run ids and the HandlerRun record only exist for observers (telemetry,
         # tests); without any, a call costs none of them.
         observed = bool(self.observers)
@@ -147,12 +149,11 @@ class Dispatcher:
             if timeout is None:
                 result = await self._invoke(step, trigger, payload, ctx)
             else:
-                with trio.fail_after(timeout):
-                    result = await self._invoke(step, trigger, payload, ctx)
+                result = await self._invoke_within(timeout, step, trigger, payload, ctx)
             outcome = "ok"
             return result
-        except trio.TooSlowError:
-            outcome, error = "timeout", f"timed out after {timeout:g} s"
+        except HandlerTimeout as exc:
+            outcome, error, failure = "timeout", f"timed out after {exc.seconds:g} s", exc
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -180,6 +181,26 @@ class Dispatcher:
                 )
                 for observer in self.observers:
                     observer(run)
+
+    async def _invoke_within(
+        self, timeout: float, step: Step, trigger: Trigger, payload: Any, ctx: Context
+    ) -> Any:
+        """`_invoke` under the step's time limit. Past it, HandlerTimeout, carrying the
+        handler's frames at the moment time ran out (where it was stuck), not trio's."""
+        stuck: BaseException | None = None
+        with trio.move_on_after(timeout):
+            try:
+                return await self._invoke(step, trigger, payload, ctx)
+            except BaseException as exc:
+                # A Cancelled (or a group of them, from the handler's own nursery) is this
+                # scope's own when the scope catches it; an outer cancel passes it by.
+                if isinstance(exc, trio.Cancelled) or (
+                    isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None
+                ):
+                    stuck = exc
+                raise
+        where = stuck.__traceback__ if stuck is not None else None
+        raise HandlerTimeout(step.name, timeout).with_traceback(where)
 
     async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
         fn = step.handler

@@ -75,6 +75,11 @@ class Router:
         self, envelopes: Sequence[Envelope], *, source: str | None = None
     ) -> None:
         await self._backend.publish(envelopes)
+        self.published(envelopes, source=source)
+
+    def published(self, envelopes: Sequence[Envelope], *, source: str | None = None) -> None:
+        """Tell the observers about envelopes the backend took, through `publish_envelopes`
+        or in a write of its own (a dead letter's announcement is published by `bury`)."""
         if self.observers:
             for envelope in envelopes:
                 for observer in self.observers:

@@ -23,21 +23,31 @@ Acks that failed are kept and sent again; a delivery whose outcome could not be 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
 from .._context import MessageInfo
-from .._envelope import Delivery, Subscription
-from .._errors import BackendError, BackendUnavailable, HandlerError, InputValidationError
+from .._envelope import DeadLetter, Delivery, Envelope, Subscription
+from .._errors import (
+    BackendError,
+    BackendUnavailable,
+    HandlerError,
+    InputValidationError,
+    describe,
+)
+from .._logging import Logger
+from .._traceback import format_failure
 from ..backends._protocol import QueueBackend
 from ..steps._model import StateTrigger, Step, Trigger
+from ._dead_letters import announcement, non_retryable, storable
 from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
 from ._outage import Outage
 from ._retry import RetryPolicy
 from ._router import Router
+from ._state_events import state_condition, state_filter
 
 Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
 FailureHook = Callable[[HandlerError], None]
@@ -76,7 +86,8 @@ class StepActor:
         self._validate = validate
         self._on_failure = on_failure
         self._on_settled = on_settled
-        self._accept = _state_filter(trigger) if isinstance(trigger, StateTrigger) else None
+        self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
+        self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
         self._mean_handler: float | None = None  # s, running mean of handler durations
         capacity = self.options.concurrency + self.options.lease_ahead
         self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
@@ -252,7 +263,7 @@ class StepActor:
                 attempts=delivery.attempt - 1,
                 dead_letter_queue=self.options.dead_letter_queue,
             )
-            await self._exhausted(delivery, error, delivery.attempt - 1)
+            await self._exhausted(delivery, error, None)
             return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data
@@ -262,75 +273,94 @@ class StepActor:
                 "input failed validation; sent to dead letters without retrying",
                 topic=envelope.topic,
                 errors=exc.messages,
+                dead_letter_queue=self.options.dead_letter_queue,
             )
-            await self._backend.bury(delivery, error=str(exc))
-            self._settled()
+            await self._exhausted(delivery, storable(str(exc)), None)
             return
         ctx = self._dispatcher.context(
             self.step, self.trigger, envelope.trace_id, message=message, data=payload
         )
+        if self._condition is not None:
+            # User code, like the handler: raising is a failed attempt of this delivery.
+            try:
+                wanted = await self._condition(payload, ctx)
+            except Exception as exc:
+                await self._failed(delivery, ctx.logger, exc, "state trigger condition")
+                return
+            if not wanted:
+                self._ack(delivery)
+                return
+        timeout = self.options.timeout
         try:
-            await self._dispatcher.call(
-                self.step, self.trigger, payload, ctx, timeout=self.options.timeout
-            )
-        except trio.TooSlowError:
-            await self._failed(
-                delivery, ctx.logger, TimeoutError(f"timed out after {self.options.timeout:g} s")
-            )
+            # Past its `timeout`, the call raises HandlerTimeout: a failed attempt like another.
+            await self._dispatcher.call(self.step, self.trigger, payload, ctx, timeout=timeout)
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:
             self._ack(delivery)
 
-    async def _failed(self, delivery: Delivery, logger: Any, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+    async def _failed(
+        self, delivery: Delivery, logger: Logger, exc: Exception, what: str = "handler"
+    ) -> None:
+        """A failed attempt: retried after its backoff, or (attempts exhausted, or the
+        failure says no attempt can succeed) dead-lettered with its traceback."""
+        error = storable(describe(exc))
         attempt = delivery.attempt
         if self._on_failure is not None:
             failure = HandlerError(self.step.name, delivery.envelope.id, exc)
             failure.__cause__ = exc
             self._on_failure(failure)
-        if self._policy.should_retry(attempt):
+        final = non_retryable(exc)
+        if final is None and self._policy.should_retry(attempt):
             delay = self._policy.delay(attempt)
             logger.warn(
-                "handler failed; will retry",
+                f"{what} failed; will retry",
                 error=error,
                 retry_in=round(delay, 3),
                 attempts_left=self._policy.max_attempts - attempt,
+                exc_info=exc,
             )
             await self._backend.retry(delivery, delay=delay, error=error)
             self._settled()
             return
-        logger.error(
-            "handler failed; attempts exhausted",
-            error=error,
-            attempts=attempt,
-            dead_letter_queue=self.options.dead_letter_queue,
-        )
-        await self._exhausted(delivery, error, attempt)
+        if final is not None:
+            error = storable(describe(final))
+            logger.error(
+                f"{what} failed, not retryable; sent to dead letters",
+                error=error,
+                attempts=attempt,
+                dead_letter_queue=self.options.dead_letter_queue,
+                exc_info=exc,
+            )
+        else:
+            logger.error(
+                f"{what} failed; attempts exhausted",
+                error=error,
+                attempts=attempt,
+                dead_letter_queue=self.options.dead_letter_queue,
+                exc_info=exc,
+            )
+        await self._exhausted(delivery, error, storable(format_failure(exc)))
 
-    async def _exhausted(self, delivery: Delivery, error: str, attempts: int) -> None:
-        """To the dead-letter topic when the subscription names one, else the store."""
-        dlq = self.options.dead_letter_queue
-        if dlq is None:
-            await self._backend.bury(delivery, error=error)
-            self._settled()
-            return
-        envelope = delivery.envelope
-        await self._router.publish(
-            dlq,
-            {
-                "topic": envelope.topic,
-                "step": self.step.name,
-                "message_id": envelope.id,
-                "data": envelope.data,
-                "error": error,
-                "attempts": attempts,
-            },
-            trace_id=envelope.trace_id,
-            group=envelope.group,
-            source=self.step.name,
+    async def _exhausted(self, delivery: Delivery, error: str, traceback: str | None) -> None:
+        """The message ends its life unhandled: the backend moves it to the dead-letter store
+        and, when the subscription names a dead-letter topic, publishes its announcement
+        there, in one atomic write (a crash leaves it queued or stored, never lost, never
+        twice; a topic nobody reads still leaves it listable and re-drivable)."""
+        topic = self.options.dead_letter_queue
+        announced: list[Envelope] = []
+
+        def announce(letter: DeadLetter) -> Envelope:
+            assert topic is not None
+            envelope = announcement(topic, self.step.name, letter)
+            announced.append(envelope)
+            return envelope
+
+        letter = await self._backend.bury(
+            delivery, error=error, traceback=traceback, announce=announce if topic else None
         )
-        await self._backend.ack([delivery])
+        if letter.id and announced:
+            self._router.published(announced[-1:], source=self.step.name)
         self._settled()
 
     def _settled(self) -> None:
@@ -389,22 +419,3 @@ class StepActor:
 
     def pending_acks(self) -> int:
         return len(self._acks)
-
-
-def _state_filter(trigger: StateTrigger) -> Callable[[Any], bool]:
-    wanted: Mapping[str, Any] = trigger.filter or {}
-    events = set(trigger.events)
-    condition = trigger.condition
-
-    def accept(event: Any) -> bool:
-        if not isinstance(event, Mapping) or event.get("event") not in events:
-            return False
-        value = event.get("value")
-        if wanted:
-            if not isinstance(value, Mapping):
-                return False
-            if any(value.get(k) != v for k, v in wanted.items()):
-                return False
-        return condition is None or bool(condition(event))
-
-    return accept

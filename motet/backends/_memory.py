@@ -30,9 +30,11 @@ from .._errors import BackendError
 from ..state._ops import StateWrite
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
-from ._protocol import Backend, StateChange
+from ._protocol import Announce, Backend, StateChange
 
 _SCHEDULE_EVERY = 16
+
+_Staged = tuple[list[SubscriptionQueue], Envelope, JSON]  # queues, envelope, its checked data
 
 
 class MemoryBackend:
@@ -131,14 +133,19 @@ class MemoryBackend:
         self._publish_now(envelopes)
 
     def _publish_now(self, envelopes: Iterable[Envelope]) -> None:
+        self._push(self._stage(envelopes))
+
+    def _stage(self, envelopes: Iterable[Envelope]) -> list[_Staged]:
         # Copy (and check) every payload before enqueuing any, so a bad one enqueues nothing.
         # The copy is the message's pristine data, shared by the fan-out copies and never
         # handed out (each delivery gets its own clone); `envelope.data` is not read again.
-        staged = [
+        return [
             (queues, envelope, _detached(envelope))
             for envelope in envelopes
             if (queues := self._by_topic.get(envelope.topic))
         ]
+
+    def _push(self, staged: list[_Staged]) -> None:
         for queues, envelope, data in staged:
             seq = next(self._seq)
             for queue in queues:
@@ -204,27 +211,47 @@ class MemoryBackend:
         if queue.retry(delivery.receipt, delivery.attempt + 1, now + max(delay, 0.0), now):
             queue.wake()  # ready now, or an earlier due time for sleeping receivers
 
-    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
+    async def bury(
+        self,
+        delivery: Delivery,
+        *,
+        error: str,
+        traceback: str | None = None,
+        announce: Announce | None = None,
+    ) -> DeadLetter:
         now = self._now()
         await trio.lowlevel.checkpoint()
         queue = self._queue(delivery.subscription)
-        message = queue.settle(delivery.receipt)
+        message = queue.holder(delivery.receipt)
+        if message is None:
+            # The lease was lost: the message belongs to its new holder; nothing is stored.
+            lost = DeadLetter(
+                "",
+                delivery.subscription,
+                delivery.envelope,
+                error,
+                delivery.attempt,
+                now,
+                traceback,
+            )
+            return _copied_letter(lost)
         letter = DeadLetter(
-            id=new_id() if message is not None else "",
+            id=new_id(),
             subscription=delivery.subscription,
-            envelope=(
-                _with_data(message.envelope, message.data)
-                if message is not None
-                else delivery.envelope
-            ),
+            envelope=_with_data(message.envelope, message.data),
             error=error,
             attempts=delivery.attempt,
             failed_at=now,
+            traceback=traceback,
         )
-        if message is not None:
-            queue.dead[letter.id] = letter
-            self._dead[letter.id] = letter
-            queue.wake()
+        # Everything that can fail (the announcement and its JSON check) comes before the
+        # first change, so the step is all or nothing, like a durable backend's write.
+        staged = self._stage([announce(_copied_letter(letter))]) if announce is not None else []
+        queue.settle(delivery.receipt)
+        queue.dead[letter.id] = letter
+        self._dead[letter.id] = letter
+        queue.wake()
+        self._push(staged)
         return _copied_letter(letter)
 
     async def dead_letters(
@@ -394,4 +421,5 @@ def _copied_letter(letter: DeadLetter) -> DeadLetter:
         error=letter.error,
         attempts=letter.attempts,
         failed_at=letter.failed_at,
+        traceback=letter.traceback,
     )

@@ -231,6 +231,12 @@ class SubscriptionQueue:
             heapq.heapify(self._lease_heap)
         return taken
 
+    def holder(self, receipt: str) -> Message | None:
+        """The message `receipt` still holds (leased, or expired and not yet handed out
+        again), without settling it; None when the lease was lost."""
+        message = self._leased.get(receipt)
+        return message if message is not None else self._expired.get(receipt)
+
     def settle(self, receipt: str) -> Message | None:
         """Take the message leased under `receipt` out of the queue (ack, bury); None when
         the lease was lost (the message was handed out again, or already settled)."""

@@ -9,7 +9,7 @@ contract suite every backend passes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -18,6 +18,9 @@ import trio
 from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
 from ..state._ops import StateWrite
+
+# Builds the message that announces a dead letter on its subscription's dead-letter topic.
+Announce = Callable[[DeadLetter], Envelope]
 
 
 class QueueBackend(Protocol):
@@ -63,8 +66,28 @@ class QueueBackend(Protocol):
         """Schedule the message again at now + delay (seconds) with attempt + 1."""
         ...
 
-    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
-        """Move the message to the dead-letter store (and out of its queue)."""
+    async def bury(
+        self,
+        delivery: Delivery,
+        *,
+        error: str,
+        traceback: str | None = None,
+        announce: Announce | None = None,
+    ) -> DeadLetter:
+        """The message ended unhandled: take it out of its queue and keep it in the
+        dead-letter store, in one atomic write (a crash leaves it queued or stored, never
+        neither, never both). `error` is one line; `traceback` (the last attempt's, if
+        any) is stored with it and read back by `dead_letters`.
+
+        `announce`, when given, builds from the stored letter the message to publish on
+        the subscription's `dead_letter_queue` topic; it is published in that same write,
+        as `publish` would (dropped if nobody subscribes: the store still keeps the
+        letter). It is called once, with the letter as stored (the Redis backend passes
+        the delivery's envelope), and must be a pure function of it.
+
+        A delivery whose lease was lost (the message was handed out again, or settled
+        already) changes nothing and publishes nothing: the returned letter has an empty
+        `id` and is not stored."""
         ...
 
     async def dead_letters(

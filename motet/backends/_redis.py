@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
+import attrs
 import trio
 
 from .._clock import Clock
@@ -66,7 +67,7 @@ from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
 from . import _redis_lua_state as lua_state
-from ._protocol import Backend
+from ._protocol import Announce, Backend
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
 from ._redis_state import RedisStateMixin
 from ._redis_wire import Address, ReplyError, WireError
@@ -520,27 +521,47 @@ class RedisBackend(RedisStateMixin):
         if bell is not None:
             bell.ring()  # an earlier due time for receivers sleeping here
 
-    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
+    async def bury(
+        self,
+        delivery: Delivery,
+        *,
+        error: str,
+        traceback: str | None = None,
+        announce: Announce | None = None,
+    ) -> DeadLetter:
         _, clock = self._running()
         await self._check_declared([delivery])
         await self._adopted([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
         now = clock.now()
-        dead_id = new_id()
-        args = [delivery.subscription, ref, attempt, dead_id, error, codec.epoch(now)]
-        reply = await self._script("bury a message", lua.BURY, args)
-        stored = reply[0] == 1
-        body = reply[1] if stored and len(reply) > 1 else ""
-        bell = self._bells.get(delivery.subscription)
-        if stored and bell is not None:
-            bell.ring()  # a fifo group may have a next message
-        return DeadLetter(
-            id=dead_id if stored else "",
+        letter = DeadLetter(
+            id=new_id(),
             subscription=delivery.subscription,
-            envelope=codec.decode_envelope(body) if body else delivery.envelope,
+            envelope=delivery.envelope,
             error=error,
             attempts=delivery.attempt,
             failed_at=now,
+            traceback=traceback,
+        )
+        args = [delivery.subscription, ref, attempt, letter.id, error, codec.epoch(now)]
+        args.append(traceback or "")
+        notice = announce(letter) if announce is not None else None
+        if notice is not None:
+            args += codec.publish_args(notice)  # refuses non-JSON before the call
+        reply = await self._script("bury a message", lua.BURY, args)
+        stored = reply[0] == 1
+        body = reply[1] if stored and len(reply) > 1 else ""
+        if stored:
+            for key, bell in self._bells.items():
+                # A fifo group may have a next message; the dead-letter topic a new one.
+                if key == delivery.subscription or (
+                    notice is not None and bell.topic == notice.topic and not bell.blocking_read
+                ):
+                    bell.ring()
+        return attrs.evolve(
+            letter,
+            id=letter.id if stored else "",
+            envelope=codec.decode_envelope(body) if body else delivery.envelope,
         )
 
     async def dead_letters(

@@ -162,4 +162,5 @@ def decode_dead_letter(subscription: str, fields: dict[str, str]) -> DeadLetter:
         error=fields["err"],
         attempts=int(fields["att"]),
         failed_at=float(fields["at"]),
+        traceback=fields.get("tb"),
     )

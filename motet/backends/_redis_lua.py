@@ -23,7 +23,7 @@ re-driven copy, which has no stream entry.
     P:bell:<sub>         STREAM  a doorbell: bumped when something becomes ready without a
                                  publish (fifo release, retry, re-drive), so idle receivers
                                  on other instances wake up
-    P:dead:<sub>         STREAM  dead letters (id, e, err, att, at, g, p); P:deadidx HASH
+    P:dead:<sub>         STREAM  dead letters (id, e, err, att, at, g, p, tb); P:deadidx HASH
                                  dead id -> "sub\\nentry id"; P:deadsubs SET
     P:op:<id>            STRING  result of a non-idempotent call, so a call retried after a
                                  lost reply is not applied twice (expires after an hour; a
@@ -414,11 +414,15 @@ return 1
 """
 )
 
-# ARGV: P, sub, ref, attempt, dead id, error, failed_at. Reply: {1, envelope} or {0}.
+# ARGV: P, sub, ref, attempt, dead id, error, failed_at, traceback ('' = none), then the
+# announcement on the dead-letter topic as `codec.publish_args` gives it, or nothing.
+# Reply: {1, envelope} or {0}. Stored and announced together, or neither; a call retried
+# after a lost reply finds its dead id and does nothing again.
 BURY = (
     PRELUDE
     + r"""
 local sub, ref, attempt, id, err, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local tb = ARGV[8]
 if redis.call('HEXISTS', P .. ':deadidx', id) == 1 then return {1, ''} end
 local where = holds(sub, ref, attempt)
 if not where then return {0} end
@@ -432,11 +436,14 @@ if body then
   local p = redis.call('HGET', k('prio', sub), ref)
   if g then args[#args + 1] = 'g'; args[#args + 1] = g end
   if p then args[#args + 1] = 'p'; args[#args + 1] = p end
+  if tb ~= '' then args[#args + 1] = 'tb'; args[#args + 1] = tb end
   local eid = redis.call(unpack(args))
   redis.call('HSET', P .. ':deadidx', id, sub .. '\n' .. eid)
   redis.call('SADD', P .. ':deadsubs', sub)
 end
 release(sub, stream, ref)
+-- The announcement's arguments are whatever publish_args gives, passed on as they come.
+if #ARGV >= 9 then publish(unpack(ARGV, 9, #ARGV)) end
 return {1, body or ''}
 """
 )

@@ -52,7 +52,7 @@ from .._errors import BackendError, BackendUnavailable
 from ..state._ops import StateWrite
 from . import _sqlite_queue as q
 from . import _sqlite_state as st
-from ._protocol import Backend, StateChange
+from ._protocol import Announce, Backend, StateChange
 from ._sqlite_schema import SYNCHRONOUS_LEVELS, Synchronous, open_reader, open_writer
 from ._sqlite_writer import CommitStatistics, GroupCommit, Reader, Tx
 
@@ -292,14 +292,29 @@ class SqliteBackend:
         key = delivery.subscription
         await self._write(lambda tx: q.retry(tx, key, receipt, delay, error))
 
-    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
+    async def bury(
+        self,
+        delivery: Delivery,
+        *,
+        error: str,
+        traceback: str | None = None,
+        announce: Announce | None = None,
+    ) -> DeadLetter:
         _, _, clock = self._running()
         receipt = q.parse_receipt(delivery)
-        letter = await self._write(lambda tx: q.bury(tx, delivery, receipt, error))
+        letter = await self._write(
+            lambda tx: q.bury(tx, delivery, receipt, error, traceback, announce)
+        )
         if letter is None:
             # The lease was lost: nothing is stored, as the memory backend does.
             return DeadLetter(
-                "", delivery.subscription, delivery.envelope, error, delivery.attempt, clock.now()
+                "",
+                delivery.subscription,
+                delivery.envelope,
+                error,
+                delivery.attempt,
+                clock.now(),
+                traceback,
             )
         return letter
 

@@ -22,6 +22,7 @@ import attrs
 from .._envelope import DeadLetter, Delivery, Envelope, QueueDepth, Subscription, new_id
 from .._errors import BackendError
 from ._json_copy import json_copy
+from ._protocol import Announce
 from ._sqlite_writer import Tx
 
 
@@ -224,8 +225,16 @@ def retry(tx: Tx, key: str, receipt: tuple[int, int], delay: float, error: str) 
     tx.touched.add(key)  # receivers re-read the next due time
 
 
-def bury(tx: Tx, delivery: Delivery, receipt: tuple[int, int], error: str) -> DeadLetter | None:
-    """Move a leased message to the dead letters; None when its lease was lost."""
+def bury(
+    tx: Tx,
+    delivery: Delivery,
+    receipt: tuple[int, int],
+    error: str,
+    traceback: str | None,
+    announce: Announce | None,
+) -> DeadLetter | None:
+    """Move a leased message to the dead letters, and publish its announcement in the same
+    transaction; None (and nothing written) when its lease was lost."""
     row = tx.conn.execute(
         "DELETE FROM messages WHERE seq = ? AND attempt = ? AND state = 'leased' "
         "RETURNING subscription, grp, envelope",
@@ -234,13 +243,16 @@ def bury(tx: Tx, delivery: Delivery, receipt: tuple[int, int], error: str) -> De
     if row is None:
         return None  # the lease was lost: the message belongs to its new holder
     key, group, text = row
-    letter = DeadLetter(new_id(), key, decode(text), error, delivery.attempt, tx.now)
+    letter = DeadLetter(new_id(), key, decode(text), error, delivery.attempt, tx.now, traceback)
     tx.conn.execute(
-        "INSERT INTO dead_letters (id, subscription, envelope, error, attempts, failed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (letter.id, key, text, error, letter.attempts, letter.failed_at),
+        "INSERT INTO dead_letters (id, subscription, envelope, error, attempts, failed_at, "
+        "traceback) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (letter.id, key, text, error, letter.attempts, letter.failed_at, traceback),
     )
     _advance_group(tx, key, group)
+    if announce is not None:
+        # Raising here (a payload that is not JSON) rolls the whole burial back.
+        publish(tx, [encode(announce(letter))])
     return letter
 
 
@@ -274,11 +286,11 @@ def discard(tx: Tx, ids: Sequence[str]) -> int:
 def dead_letters(conn: sqlite3.Connection, key: str | None, limit: int) -> list[DeadLetter]:
     where, args = ("WHERE subscription = ?", (key,)) if key is not None else ("", ())
     rows = conn.execute(
-        "SELECT id, subscription, envelope, error, attempts, failed_at FROM dead_letters "
-        f"{where} ORDER BY seq LIMIT ?",
+        "SELECT id, subscription, envelope, error, attempts, failed_at, traceback "
+        f"FROM dead_letters {where} ORDER BY seq LIMIT ?",
         (*args, limit),
     ).fetchall()
-    return [DeadLetter(i, s, decode(e), err, a, f) for i, s, e, err, a, f in rows]
+    return [DeadLetter(i, s, decode(e), err, a, f, tb) for i, s, e, err, a, f, tb in rows]
 
 
 def depth(conn: sqlite3.Connection, now: float) -> dict[str, QueueDepth]:

@@ -15,8 +15,9 @@ from .._errors import BackendUnavailable
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
 SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 
-# Bump when the tables change; a file with a newer version is refused (never guessed at).
-SCHEMA_VERSION = 1
+# Bump when the tables change, and add the step from the previous version to _MIGRATIONS;
+# a file with a newer version is refused (never guessed at).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE motet_schema (version INTEGER NOT NULL);
@@ -62,7 +63,8 @@ CREATE TABLE dead_letters (
     envelope TEXT NOT NULL,
     error TEXT NOT NULL,
     attempts INTEGER NOT NULL,
-    failed_at REAL NOT NULL
+    failed_at REAL NOT NULL,
+    traceback TEXT
 );
 CREATE INDEX dead_letters_by_subscription ON dead_letters (subscription, seq);
 
@@ -80,6 +82,12 @@ CREATE TABLE cron_marks (
     PRIMARY KEY (step, scheduled)
 ) WITHOUT ROWID;
 """
+
+# version -> the statements that bring a file at that version to the next one. Each runs
+# in the opening transaction with the version bump, so an upgrade is all or nothing.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE dead_letters ADD COLUMN traceback TEXT",),  # the last attempt's
+}
 
 _ADVICE = {
     "SQLITE_BUSY": "another process holds a write lock on it for longer than the busy timeout; "
@@ -223,9 +231,12 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                     f"{version}, this motet understands up to {SCHEMA_VERSION}); upgrade motet "
                     "or point it at another file"
                 )
-            # A real (one-page) write: a file SQLite could only open read-only is refused
-            # now, with advice, instead of at the first publish.
-            conn.execute("UPDATE motet_schema SET version = version")
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            # A real (one-page) write even when nothing migrated: a file SQLite could only
+            # open read-only is refused now, with advice, instead of at the first publish.
+            conn.execute("UPDATE motet_schema SET version = ?", (SCHEMA_VERSION,))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

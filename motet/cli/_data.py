@@ -110,32 +110,113 @@ def list_dead_letters(
         if step is None or d.subscription.startswith(step + "@")
     ]
     if as_json:
-        return [
-            json.dumps(
-                {
-                    "id": d.id,
-                    "subscription": d.subscription,
-                    "topic": d.envelope.topic,
-                    "data": d.envelope.data,
-                    "error": d.error,
-                    "attempts": d.attempts,
-                    "failed_at": d.failed_at,
-                    "trace_id": d.envelope.trace_id,
-                }
-            )
-            for d in letters
-        ]
+        return [json.dumps(_letter_json(d)) for d in letters]
     if not letters:
         return ["no dead letters"]
     lines = [f"{'ID':32}  {'SUBSCRIPTION':30}  {'ATTEMPTS':8}  {'FAILED AT':20}  ERROR"]
     for d in letters:
-        when = datetime.fromtimestamp(d.failed_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(f"{d.id:32}  {d.subscription:30}  {d.attempts:<8}  {when:20}  {d.error}")
+        lines.append(
+            f"{d.id:32}  {d.subscription:30}  {d.attempts:<8}  {_when(d.failed_at):20}  "
+            f"{_first_line(d.error)}"
+        )
     return lines
+
+
+def show_dead_letter(
+    project: Project, letter_id: str, *, backend: str | None, as_json: bool
+) -> list[str]:
+    """One dead letter in full: where it was, what it carried, why it failed (with the last
+    attempt's traceback) and how to re-drive it."""
+
+    async def work(b: Any, _clock: WallClock) -> list[Any]:
+        return list(await b.dead_letters(None, limit=1_000_000))
+
+    found = [d for d in _with_backend(project, backend, work) if d.id == letter_id]
+    if not found:
+        raise UserError(f"no dead letter with id {letter_id}; `motet dlq list` shows the ids")
+    [d] = found
+    if as_json:
+        return [json.dumps(_letter_json(d), indent=2, ensure_ascii=False)]
+    envelope = d.envelope
+    rows = [
+        ("id", d.id),
+        ("subscription", d.subscription),
+        ("topic", envelope.topic),
+        ("message id", envelope.id),
+        ("trace id", envelope.trace_id),
+        *([("group", envelope.group)] if envelope.group is not None else []),
+        ("attempts", str(d.attempts)),
+        ("failed at", _when(d.failed_at) + " UTC"),
+        ("error", d.error),
+    ]
+    # A value of several lines (an error message with newlines) keeps its column.
+    lines = [f"{name + ':':14}{value}".replace("\n", "\n" + " " * 14) for name, value in rows]
+    lines = "\n".join(lines).splitlines()
+    lines.append("data:")
+    lines += _indented(json.dumps(envelope.data, indent=2, ensure_ascii=False))
+    if d.traceback:
+        lines.append("traceback:")
+        lines += _indented(d.traceback)
+    else:
+        lines.append(
+            "traceback:    none (no attempt raised: the input was invalid, or every "
+            "delivery lost its process)"
+        )
+    lines.append(f"re-drive it:  motet dlq redrive {d.id}")
+    return lines
+
+
+def _letter_json(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "subscription": d.subscription,
+        "topic": d.envelope.topic,
+        "message_id": d.envelope.id,
+        "data": d.envelope.data,
+        "error": d.error,
+        "attempts": d.attempts,
+        "failed_at": d.failed_at,
+        "trace_id": d.envelope.trace_id,
+        "group": d.envelope.group,
+        "traceback": d.traceback,
+    }
+
+
+def _first_line(text: str) -> str:
+    """One row per letter: a multi-line error shows its first line (`dlq show` has all)."""
+    first, _, rest = text.partition("\n")
+    return first + " [...]" if rest.strip() else first
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _indented(text: str) -> list[str]:
+    return ["  " + line for line in text.splitlines()]
 
 
 def redrive(
     project: Project, ids: list[str], *, everything: bool, step: str | None, backend: str | None
+) -> int:
+    """Put dead letters back in their queue; returns how many."""
+    return _settle_letters(project, ids, everything, step, backend, "redrive")
+
+
+def discard(
+    project: Project, ids: list[str], *, everything: bool, step: str | None, backend: str | None
+) -> int:
+    """Delete dead letters for good; returns how many."""
+    return _settle_letters(project, ids, everything, step, backend, "discard")
+
+
+def _settle_letters(
+    project: Project,
+    ids: list[str],
+    everything: bool,
+    step: str | None,
+    backend: str | None,
+    how: str,
 ) -> int:
     async def work(b: Any, _clock: WallClock) -> int:
         letters = await b.dead_letters(None, limit=1_000_000)
@@ -151,7 +232,7 @@ def redrive(
                     f"no dead letter with id {', '.join(missing)}; `motet dlq list` shows the ids"
                 )
             chosen = ids
-        return int(await b.redrive(chosen)) if chosen else 0
+        return int(await getattr(b, how)(chosen)) if chosen else 0
 
     return _with_backend(project, backend, work)
 

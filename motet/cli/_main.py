@@ -153,7 +153,7 @@ def graph(project: Project, steps_dir: str | None) -> None:
 
 @main.group()
 def dlq() -> None:
-    """Dead letters: list and re-drive."""
+    """Dead letters: list, show, re-drive and discard."""
 
 
 @dlq.command("list")
@@ -166,6 +166,20 @@ def dlq_list(project: Project, step: str | None, backend: str | None, as_json: b
     from ._data import list_dead_letters
 
     for line in list_dead_letters(project, step=step, backend=backend, as_json=as_json):
+        click.echo(line)
+
+
+@dlq.command("show")
+@click.argument("letter_id", metavar="ID")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_obj
+@reports_errors
+def dlq_show(project: Project, letter_id: str, backend: str | None, as_json: bool) -> None:
+    """One dead letter in full: its message, error and the last attempt's traceback."""
+    from ._data import show_dead_letter
+
+    for line in show_dead_letter(project, letter_id, backend=backend, as_json=as_json):
         click.echo(line)
 
 
@@ -186,6 +200,25 @@ def dlq_redrive(
         raise click.UsageError("name dead-letter ids, or pass --all")
     count = redrive(project, list(ids), everything=everything, step=step, backend=backend)
     click.echo(f"re-drove {count} dead letter(s)")
+
+
+@dlq.command("discard")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Discard every dead letter (of --step).")
+@click.option("--step", help="With --all: only this step's dead letters.")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.pass_obj
+@reports_errors
+def dlq_discard(
+    project: Project, ids: tuple[str, ...], everything: bool, step: str | None, backend: str | None
+) -> None:
+    """Delete dead letters for good."""
+    from ._data import discard
+
+    if not ids and not everything:
+        raise click.UsageError("name dead-letter ids, or pass --all")
+    count = discard(project, list(ids), everything=everything, step=step, backend=backend)
+    click.echo(f"discarded {count} dead letter(s)")
 
 
 @main.group("state")

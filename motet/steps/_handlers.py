@@ -20,7 +20,13 @@ import attrs
 from ._fields import Where
 from ._model import CronTrigger, HttpTrigger, Trigger
 
-__all__ = ["check_handler", "cron_wants_input", "noop_handler"]
+__all__ = [
+    "check_condition",
+    "check_handler",
+    "condition_wants_ctx",
+    "cron_wants_input",
+    "noop_handler",
+]
 
 
 @attrs.frozen
@@ -63,6 +69,28 @@ def cron_wants_input(handler: Callable[..., Any]) -> bool:
     if arity is None:
         return True
     return arity.required >= 2 or (arity.maximum == float("inf") and arity.required == 0)
+
+
+def condition_wants_ctx(condition: Callable[..., Any]) -> bool:
+    """Whether a state trigger's condition is called as Motia's `(input, ctx)` rather than
+    `(input)`: two required positional parameters, or `*args`."""
+    arity = _arity(condition)
+    if arity is None:
+        return False
+    return arity.required >= 2 or arity.maximum == float("inf")
+
+
+def check_condition(condition: Callable[..., Any], where: Where) -> None:
+    """Raise a StepDefinitionError (field `condition`) unless it takes (input) or
+    (input, ctx)."""
+    arity = _arity(condition)
+    if arity is None or arity.accepts(1) or arity.accepts(2):
+        return
+    where.fail(
+        f"a condition is called as condition(input) or condition(input, ctx); "
+        f"{_describe(condition)} takes neither",
+        "condition",
+    )
 
 
 def _describe(handler: Callable[..., Any]) -> str:

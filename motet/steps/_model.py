@@ -68,7 +68,8 @@ class CronTrigger:
 class StateTrigger:
     namespace: str
     filter: Mapping[str, JSON] | None = None  # equality on fields of the new value
-    condition: Callable[[Mapping[str, JSON]], bool] | None = None  # gets the change event
+    # condition(event) or condition(event, ctx), sync or async; raising fails the attempt
+    condition: Callable[..., Any] | None = None
     events: tuple[str, ...] = ("created", "updated", "deleted")
     options: QueueOverrides = QueueOverrides()
     type: Literal["state"] = "state"
@@ -130,7 +131,7 @@ def state(
     namespace: str,
     *,
     filter: Mapping[str, JSON] | None = None,
-    condition: Callable[[Mapping[str, JSON]], bool] | None = None,
+    condition: Callable[..., Any] | None = None,
     **options: Any,
 ) -> StateTrigger:
     """A state trigger: `state("messages", filter={"status": "processed"})`."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import _fields as f
 from ._fields import Where
+from ._handlers import check_condition
 from ._model import HTTP_METHODS, CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Trigger
 from ._queue_options import QUEUE_OPTION_KEYS, OptionError, parse_queue_options
 
@@ -81,7 +82,7 @@ def state_trigger(
     namespace: str,
     *,
     filter: Mapping[str, Any] | None = None,
-    condition: Callable[[Mapping[str, Any]], bool] | None = None,
+    condition: Callable[..., Any] | None = None,
     **options: Any,
 ) -> StateTrigger:
     raw = {"namespace": namespace} | _given(filter=filter, condition=condition) | options
@@ -230,6 +231,8 @@ def build_state(raw: Mapping[str, Any], where: Where) -> StateTrigger:
     condition = raw.get("condition")
     if condition is not None and not callable(condition):
         where.fail(f"expected a function of the change event, got {condition!r:.60}", "condition")
+    if condition is not None:
+        check_condition(condition, where)
     return StateTrigger(
         namespace=f.text(where, "namespace", raw.get("namespace"), "a namespace name"),
         filter=_filter(where, raw.get("filter")),

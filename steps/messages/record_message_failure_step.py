@@ -19,6 +19,8 @@ class DeadLetter(TypedDict):
     data: Any  # the original message
     error: str  # the last error
     attempts: int
+    traceback: str | None  # of the last attempt, when it raised
+    dead_letter_id: str  # `motet dlq show/redrive` it; kept in the store as well
 
 
 config = {

@@ -30,10 +30,11 @@ a thread or a socket; raise `quiet_seconds` for a slow backend. `ContractTools` 
 (without the tests) serves a backend's own extra test classes.
 
 The parts: QueueContract, OrderingContract (fifo, priority), DeadLetterContract,
-ModelContract (a seeded random walk held to tests/backends/queue_model.py),
-StateContract, ScheduleContract and SharedInstanceContract (skipped without
-`other_instance`). Where the Protocol leaves a choice, the tests accept each reading: a
-settle after a lease expired but before the message was handed out again may apply or not.
+DeadLetterAnnouncementContract (tracebacks, dead-letter topics), ModelContract (a seeded
+random walk held to tests/backends/queue_model.py), StateContract, ScheduleContract and
+SharedInstanceContract (skipped without `other_instance`). Where the Protocol leaves a
+choice, the tests accept each reading: a settle after a lease expired but before the
+message was handed out again may apply or not.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -48,6 +50,7 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import (
+    DeadLetter,
     Delivery,
     Envelope,
     QueueDepth,
@@ -866,6 +869,166 @@ class DeadLetterContract(ContractTools):
         assert redriven.envelope.data == {"items": [1]}
 
 
+def announcement(letter: DeadLetter) -> Envelope:
+    """The step actor's kind of dead-letter announcement, built from the stored letter."""
+    return Envelope(
+        topic=letter.envelope.topic + ".failed",
+        data={
+            "dead_letter_id": letter.id,
+            "subscription": letter.subscription,
+            "data": letter.envelope.data,
+            "error": letter.error,
+            "attempts": letter.attempts,
+            "traceback": letter.traceback,
+        },
+        trace_id=letter.envelope.trace_id,
+        group=letter.envelope.group,
+        created_at=letter.failed_at,
+    )
+
+
+class DeadLetterAnnouncementContract(ContractTools):
+    """`bury` with a traceback and an announcement on a dead-letter topic: one atomic write
+    that stores the letter and publishes the announcement, or (lease lost) neither."""
+
+    TRACEBACK = (
+        "Traceback (most recent call last):\n"
+        '  File "steps/orders_step.py", line 12, in handler\n'
+        "    total = order['items']\n"
+        "KeyError: 'items'"
+    )
+
+    async def test_bury_keeps_the_traceback(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env({"n": 1}), env({"n": 2})])
+        d1, d2 = await self.receive_some(backend, s)
+        with_tb = await backend.bury(d1, error="KeyError: 'items'", traceback=self.TRACEBACK)
+        without = await backend.bury(d2, error="invalid input: ...")
+        assert with_tb.traceback == self.TRACEBACK
+        assert without.traceback is None
+        listed = await backend.dead_letters(s.key)
+        assert [x.traceback for x in listed] == [self.TRACEBACK, None]
+        assert listed == [with_tb, without]
+
+    async def test_a_long_unicode_traceback_round_trips(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(1)])
+        [delivery] = await self.receive_some(backend, s)
+        text = "\n".join(f"  ligne {i}: «données» ✓ \\ '\"" for i in range(500))
+        await backend.bury(delivery, error="E", traceback=text)
+        [listed] = await backend.dead_letters()
+        assert listed.traceback == text
+
+    async def test_bury_publishes_the_announcement_and_keeps_the_letter(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s, watcher = sub(), sub("orders.failed", "watcher")
+        await backend.declare([s, watcher])
+        await backend.publish([env({"n": 1}, group="g1")])
+        [delivery] = await self.receive_some(backend, s)
+        seen: list[DeadLetter] = []
+
+        def announce(letter: DeadLetter) -> Envelope:
+            seen.append(letter)
+            return announcement(letter)
+
+        letter = await backend.bury(
+            delivery, error="RuntimeError: no", traceback=self.TRACEBACK, announce=announce
+        )
+        assert [x.id for x in seen] == [letter.id] and letter.id
+        assert seen[0].envelope.data == {"n": 1} and seen[0].traceback == self.TRACEBACK
+        # Kept in the store, whether or not anyone reads the topic...
+        assert await backend.dead_letters(s.key) == [letter]
+        assert await self.depth_of(backend, s) == QueueDepth(dead=1)
+        # ...and announced on it.
+        [notice] = await self.receive_some(backend, watcher)
+        assert notice.envelope.topic == "orders.failed"
+        assert notice.envelope.data == {
+            "dead_letter_id": letter.id,
+            "subscription": s.key,
+            "data": {"n": 1},
+            "error": "RuntimeError: no",
+            "attempts": 1,
+            "traceback": self.TRACEBACK,
+        }
+        assert notice.envelope.trace_id == TRACE and notice.envelope.group == "g1"
+
+    async def test_an_announcement_nobody_subscribes_to_still_keeps_the_letter(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        # Seed 003: `dead_letter_queue: message.failed` and no step on message.failed.
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env({"n": 1})])
+        [delivery] = await self.receive_some(backend, s)
+        letter = await backend.bury(delivery, error="E", announce=announcement)
+        assert letter.id
+        assert await backend.dead_letters() == [letter]
+        mock_clock.jump(3600)
+        assert await self.receive_now(backend, s) == []
+
+    async def test_announced_letters_are_redriven_and_discarded_like_any_other(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s, watcher = sub(), sub("orders.failed", "watcher")
+        await backend.declare([s, watcher])
+        await backend.publish([env({"n": 1}), env({"n": 2})])
+        d1, d2 = await self.receive_some(backend, s)
+        l1 = await backend.bury(d1, error="E", traceback="tb", announce=announcement)
+        l2 = await backend.bury(d2, error="E", announce=announcement)
+        assert len(await self.receive_some(backend, watcher)) == 2
+        assert await backend.redrive([l1.id]) == 1
+        [again] = await self.receive_some(backend, s)
+        assert (again.envelope.data, again.attempt) == ({"n": 1}, 1)
+        assert await backend.discard([l2.id]) == 1
+        assert await backend.dead_letters() == []
+        assert await self.depth_of(backend, s) == QueueDepth(leased=1)
+
+    async def test_a_bury_whose_lease_was_lost_stores_and_announces_nothing(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s, watcher = sub(lease=5), sub("orders.failed", "watcher")
+        await backend.declare([s, watcher])
+        await backend.publish([env(1)])
+        [old] = await self.receive_some(backend, s)
+        mock_clock.jump(6)
+        [new] = await self.receive_some(backend, s)  # handed out again: `old` lost it
+        assert new.attempt == 2
+        letter = await backend.bury(old, error="late", announce=announcement)
+        assert letter.id == ""
+        assert await backend.dead_letters() == []
+        assert await self.receive_now(backend, watcher) == []
+        # The new holder's burial is the one that counts, and is announced once.
+        letter = await backend.bury(new, error="E", announce=announcement)
+        assert [x.id for x in await backend.dead_letters()] == [letter.id]
+        [notice] = await self.receive_some(backend, watcher)
+        assert notice.envelope.data["attempts"] == 2
+
+    async def test_a_bury_whose_announcement_is_refused_changes_nothing(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s, watcher = sub(), sub("orders.failed", "watcher")
+        await backend.declare([s, watcher])
+        await backend.publish([env({"n": 1})])
+        [delivery] = await self.receive_some(backend, s)
+
+        def not_json(letter: DeadLetter) -> Envelope:
+            return attrs.evolve(announcement(letter), data={"bad": object()})
+
+        with pytest.raises(BackendError):
+            await backend.bury(delivery, error="E", announce=not_json)
+        assert await backend.dead_letters() == []
+        assert await self.receive_now(backend, watcher) == []
+        assert await self.depth_of(backend, s) == QueueDepth(leased=1)
+        # Still held by its delivery, which can settle it as usual.
+        letter = await backend.bury(delivery, error="E", announce=announcement)
+        assert await backend.dead_letters() == [letter]
+
+
 class StateContract(ContractTools):
     async def write(self, backend: Backend, ns: str, key: str, write: StateWrite) -> Any:
         return await backend.state_write(ns, key, write, trace_id=TRACE)
@@ -1275,6 +1438,7 @@ class BackendContract(
     QueueContract,
     OrderingContract,
     DeadLetterContract,
+    DeadLetterAnnouncementContract,
     ModelContract,
     StateContract,
     ScheduleContract,

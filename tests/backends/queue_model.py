@@ -4,9 +4,10 @@ The model knows, for every message, whether it is ready, leased (until when, und
 receipt), delayed (until when) or done, and from that which messages a `receive` may
 return: any of them (standard), the head of each group (fifo), or the best by (priority,
 publish order). The walk publishes, receives, acks, retries, buries (also with stale
-deliveries) and moves the clock, checking after each step that `receive` returned what the
-model allows, that attempts count every earlier delivery, that stale settling changed
-nothing, and that the pending and dead counts agree.
+deliveries; half of the burials announced on a dead-letter topic) and moves the clock,
+checking after each step that `receive` returned what the model allows, that attempts count
+every earlier delivery, that stale settling changed nothing, that the pending, dead and
+announced counts agree, and at the end that every dead letter is listed once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import attrs
 from trio.testing import MockClock
 
 from motet._clock import Clock
-from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Strategy, Subscription
+from motet._envelope import (
+    DeadLetter,
+    Delivery,
+    Envelope,
+    QueueDepth,
+    QueueOptions,
+    Strategy,
+    Subscription,
+)
 from motet.backends._protocol import Backend
 
 LEASE = 10.5  # never a sum of the integer jumps below, so no expiry lands on a tie
@@ -43,7 +52,8 @@ class QueueModel:
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
         self.messages: dict[str, Modelled] = {}
-        self.buried = 0
+        self.buried: list[str] = []  # ids of the messages buried, in order
+        self.announced = 0  # burials announced on the dead-letter topic
 
     @staticmethod
     def available(m: Modelled, now: float) -> bool:
@@ -80,7 +90,7 @@ class QueueModel:
             ready=self.pending() - len(waiting),
             leased=sum(1 for m in waiting if m.state == "leased"),
             delayed=sum(1 for m in waiting if m.state == "delayed"),
-            dead=self.buried,
+            dead=len(self.buried),
         )
 
 
@@ -101,7 +111,13 @@ async def random_walk(
 ) -> None:
     rng = random.Random(seed)
     s = Subscription(f"walk-{strategy}", "w", QueueOptions(strategy=strategy, lease=LEASE))
-    await backend.declare([s])
+    watcher = Subscription(f"{s.topic}.failed", "watcher")  # nobody receives from it
+    await backend.declare([s, watcher])
+
+    def announce(letter: DeadLetter) -> Envelope:
+        data = {"dead_letter_id": letter.id, "data": letter.envelope.data}
+        return Envelope(watcher.topic, data, letter.envelope.trace_id)
+
     model = QueueModel(strategy)
     held: list[Delivery] = []
     seq = 0
@@ -156,17 +172,26 @@ async def random_walk(
                 if m and (not late or delay == 0 or after.delayed == before.delayed + 1):
                     m.state, m.until = "delayed", now + delay
             elif m:  # burying a stale delivery is left unspecified by the Protocol
-                letter = await backend.bury(d, error="dead")
+                announced = rng.random() < 0.5
+                letter = await backend.bury(
+                    d,
+                    error="dead",
+                    traceback=f"tb {m.seq}",
+                    announce=announce if announced else None,
+                )
                 if not late or letter.id:
                     m.state = "done"
-                    model.buried += 1
+                    model.buried.append(m.id)
+                    model.announced += announced
         else:
             mock_clock.jump(rng.choice([1, 3, 11]))
-        depth = (await backend.depth())[s.key]
+        depths = await backend.depth()
+        depth = depths[s.key]
         if exact_depth:
             assert depth == model.depth(clock.now()), where
-        expected = (model.pending(), model.buried)
-        assert (depth.pending, depth.dead) == expected, f"{where}: {depth}, model {expected}"
+        expected = (model.pending(), len(model.buried), model.announced)
+        got = (depth.pending, depth.dead, depths[watcher.key].pending)
+        assert got == expected, f"{where}: {depths}, model {expected}"
     # Whatever is still pending is delivered in the end.
     mock_clock.jump(1000)
     while got := await receive_now(backend, s, 100):
@@ -175,3 +200,6 @@ async def random_walk(
             model.messages[d.envelope.id].state = "done"
     assert model.pending() == 0
     assert (await backend.depth())[s.key].pending == 0
+    letters = await backend.dead_letters(s.key, limit=10_000)
+    assert [x.envelope.id for x in letters] == model.buried  # each once, oldest first
+    assert [x.traceback for x in letters] == [f"tb {x.envelope.data['seq']}" for x in letters]

@@ -1,16 +1,22 @@
-"""The SQLite backend passes the shared backend contract (one file, two instances on it)."""
+"""The SQLite backend passes the shared backend contract (one file, two instances on it),
+and upgrades files written by earlier versions."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet.backends._sqlite import SqliteBackend
+from motet.backends._sqlite_schema import SCHEMA_VERSION
 
-from .contract import BackendContract
+from .contract import BackendContract, env, sub
+from .test_sqlite_durability import opened
 
 
 class TestSqliteContract(BackendContract):
@@ -33,3 +39,57 @@ class TestSqliteContract(BackendContract):
     ) -> SqliteBackend:
         other: SqliteBackend = await nursery.start(SqliteBackend(tmp_path / "motet.db").run, clock)
         return other
+
+
+# The dead_letters table as schema version 1 made it (before tracebacks were kept).
+_V1_DEAD_LETTERS = """
+CREATE TABLE dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    subscription TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    failed_at REAL NOT NULL
+)
+"""
+
+
+async def test_a_version_1_file_gains_dead_letter_tracebacks_and_keeps_its_letters(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    path = tmp_path / "motet.db"
+    s = sub()
+    async with opened(path, clock) as backend:
+        await backend.declare([s])
+        await backend.publish([env({"n": 1}), env({"n": 2})])
+        old, _fresh = await backend.receive(s, 2)
+        await backend.bury(old, error="KeyError: 'items'")
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        rows = conn.execute(
+            "SELECT id, subscription, envelope, error, attempts, failed_at FROM dead_letters"
+        ).fetchall()
+        conn.execute("DROP TABLE dead_letters")
+        conn.execute(_V1_DEAD_LETTERS)
+        conn.executemany(
+            "INSERT INTO dead_letters (id, subscription, envelope, error, attempts, failed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.execute("UPDATE motet_schema SET version = 1")
+
+    async with opened(path, clock) as backend:
+        [kept] = await backend.dead_letters()
+        assert (kept.envelope.data, kept.error, kept.traceback) == (
+            {"n": 1},
+            "KeyError: 'items'",
+            None,
+        )
+        mock_clock.jump(60)  # `_fresh`'s lease ran out with the process that held it
+        [again] = await backend.receive(s, 1)
+        letter = await backend.bury(again, error="E", traceback="Traceback ...\nE")
+        assert [x.traceback for x in await backend.dead_letters()] == [None, "Traceback ...\nE"]
+        assert await backend.redrive([kept.id, letter.id]) == 2
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM motet_schema").fetchall() == [(SCHEMA_VERSION,)]
+    assert SCHEMA_VERSION == 2

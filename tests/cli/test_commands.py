@@ -158,6 +158,83 @@ def test_dead_letters_are_listed_and_redriven(root: Path) -> None:
     assert usage.exit_code == 2 and "name dead-letter ids, or pass --all" in usage.output
 
 
+def test_dlq_show_prints_one_dead_letter_with_its_traceback(root: Path) -> None:
+    assert motet(root, "emit", "work.fail", '{"order": "o-1"}').exit_code == 0
+    [letter] = run_the_steps(root)
+
+    shown = motet(root, "dlq", "show", letter.id)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == f"id:           {letter.id}"
+    assert "subscription: AlwaysFails@work.fail" in lines
+    assert "topic:        work.fail" in lines
+    assert f"message id:   {letter.envelope.id}" in lines
+    assert "attempts:     2" in lines
+    assert "error:        RuntimeError: cannot do {'order': 'o-1'}" in lines
+    data = lines.index("data:")
+    assert lines[data + 1 : data + 4] == ["  {", '    "order": "o-1"', "  }"]
+    traceback = lines[lines.index("traceback:") + 1 :]
+    # The user's file and line, in full; motet's and trio's frames folded.
+    assert any('fail_step.py", line 8, in handler' in line for line in traceback), traceback
+    assert '      raise RuntimeError(f"cannot do {data!r}")' in traceback
+    assert "  RuntimeError: cannot do {'order': 'o-1'}" in traceback
+    assert any("runtime frames" in line and "folded" in line for line in traceback)
+    assert lines[-1] == f"re-drive it:  motet dlq redrive {letter.id}"
+
+    as_json = json.loads(motet(root, "dlq", "show", letter.id, "--json").output)
+    assert as_json["traceback"] == letter.traceback and as_json["data"] == {"order": "o-1"}
+    listed = [json.loads(x) for x in motet(root, "dlq", "list", "--json").output.splitlines()]
+    assert [x["traceback"] for x in listed] == [letter.traceback]
+
+
+def test_dead_letters_are_discarded_by_id_or_all_of_a_step(root: Path) -> None:
+    for data in ('"a"', '"b"', '"c"'):
+        assert motet(root, "emit", "work.fail", data).exit_code == 0
+    letters = {d.envelope.data: d.id for d in run_the_steps(root)}
+    one = motet(root, "dlq", "discard", letters["a"])
+    assert one.exit_code == 0 and one.output == "discarded 1 dead letter(s)\n"
+    left = [json.loads(x)["data"] for x in motet(root, "dlq", "list", "--json").output.splitlines()]
+    assert sorted(left) == ["b", "c"]
+    unknown = motet(root, "dlq", "discard", letters["a"])
+    assert unknown.exit_code == 2 and f"no dead letter with id {letters['a']}" in unknown.stderr
+    assert motet(root, "dlq", "discard", "--all", "--step", "Ship").output == (
+        "discarded 0 dead letter(s)\n"
+    )
+    everything = motet(root, "dlq", "discard", "--all", "--step", "AlwaysFails")
+    assert everything.output == "discarded 2 dead letter(s)\n"
+    assert motet(root, "dlq", "list").output == "no dead letters\n"
+    usage = motet(root, "dlq", "discard")
+    assert usage.exit_code == 2 and "name dead-letter ids, or pass --all" in usage.output
+
+
+def test_a_multi_line_error_is_one_row_in_the_list_and_whole_in_show(tmp_path: Path) -> None:
+    files = {
+        **BASIC_STEPS,
+        "steps/fail_step.py": BASIC_STEPS["steps/fail_step.py"].replace(
+            'raise RuntimeError(f"cannot do {data!r}")',
+            'raise RuntimeError(f"cannot do {data!r}\\n  first cause\\n  second cause")',
+        ),
+    }
+    root = write_project(tmp_path / "app", files=files)
+    assert motet(root, "emit", "work.fail", '"a"').exit_code == 0
+    [letter] = run_the_steps(root)
+    rows = motet(root, "dlq", "list").output.splitlines()
+    assert len(rows) == 2 and rows[1].endswith("RuntimeError: cannot do 'a' [...]")
+    shown = motet(root, "dlq", "show", letter.id).output.splitlines()
+    at = shown.index("error:        RuntimeError: cannot do 'a'")
+    assert shown[at + 1 : at + 3] == [" " * 14 + "  first cause", " " * 14 + "  second cause"]
+
+
+def test_dlq_show_of_an_unknown_id_is_one_line_and_status_2(root: Path) -> None:
+    result = motet(root, "dlq", "show", "0123")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "motet: error: no dead letter with id 0123; `motet dlq list` shows the ids\n"
+    )
+    usage = motet(root, "dlq", "show")
+    assert usage.exit_code == 2 and "Missing argument 'ID'" in usage.output
+
+
 def test_a_folder_without_steps_says_where_to_run(tmp_path: Path) -> None:
     result = motet(tmp_path, "steps")
     assert result.exit_code == 2

@@ -1,17 +1,21 @@
-"""The kill -9 scenarios of the SQLite backend, sized by the caller: small in tests/crash,
-full size in bench/crash_sqlite.py. Each runs real `motet start` processes on a project
-written into `root` and returns what it measured; the callers assert on it.
+"""The kill -9 scenarios of the SQLite backend (and, for dead letters, Redis), sized by the
+caller: small in tests/crash, full size in bench/crash_sqlite.py. Each runs real `motet start`
+processes on a project written into `root` and returns what it measured; the callers assert
+on it.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -394,3 +398,173 @@ def handler_kills_itself(root: Path, *, attempts: int, max_restarts: int) -> Sel
         worker.close()
     dead = query(root, "SELECT count(*) FROM dead_letters")[0][0]
     return SelfKill(len(handled(root, "suicide")), dead, restarts, settled and dead > 0)
+
+
+# -- 5. dead letters survive a kill between "exhausted" and "stored" ---------------------
+
+# Seed 003's queue settings, made quick: retries, then a dead-letter topic nobody reads.
+DEAD_LETTER_TOML = """\
+log_format = "json"
+{backend}
+[queues."message.sent"]
+max_retries = 1
+retry_delay = 10
+lease = 3
+concurrency = {messages}
+dead_letter_queue = "message.failed"
+"""
+
+DEAD_LETTER_STEPS = {
+    "burst_step.py": """\
+import trio
+
+from motet import http
+
+config = {"name": "Burst", "triggers": [http("POST", "/burst/:n")],
+          "enqueues": ["message.sent"]}
+
+
+async def handler(request, ctx):
+    n = int(request.path_params["n"])
+    async with trio.open_nursery() as nursery:  # concurrent emits share commits
+        for i in range(n):
+            nursery.start_soon(ctx.emit, "message.sent", {"messageId": f"m{i}", "text": "hi"})
+    return {"status": 202, "body": {"queued": n}}
+""",
+    "process_step.py": """\
+from pathlib import Path
+
+import trio
+
+from motet import queue
+
+from steps.record import record
+
+config = {"name": "ProcessMessage", "triggers": [queue("message.sent")]}
+GATE = Path(__file__).resolve().parent.parent / "gate.open"
+
+
+def process_text(message):
+    return message["items"]  # seed 003's bug: there are no items
+
+
+async def handler(message, ctx):
+    record(kind="process", id=message["messageId"], attempt=ctx.message.attempt)
+    if ctx.message.attempt == 2:  # the last one: wait while the test freezes the backend
+        while not GATE.exists():
+            await trio.sleep(0.01)  # the app under test polls; the test never sleeps
+    process_text(message)
+""",
+}
+
+EXHAUSTED = "handler failed; attempts exhausted"
+
+
+@attrs.frozen
+class DeadLettersAfterKill:
+    messages: int
+    exhausted_before_kill: int  # "attempts exhausted" lines the killed process logged
+    stored_at_kill: int  # dead letters in the store right after the kill
+    lost: list[str]  # never dead-lettered
+    duplicated: list[str]  # dead-lettered more than once
+    without_traceback: int  # buried after a lost lease (no attempt raised)
+    left_queued: int  # messages still queued at the end (sqlite only; else 0)
+    seconds: float
+
+
+def dead_letters_survive_kill(
+    root: Path,
+    *,
+    messages: int,
+    freeze: Callable[[], Callable[[], None]],
+    redis_url: str | None = None,
+) -> DeadLettersAfterKill:
+    """Seed 003's configuration (`dead_letter_queue: message.failed`, no subscriber): every
+    message fails. On its last attempt each handler waits at a gate; the test freezes the
+    backend (`freeze()` returns the thaw), opens the gate, and once the process has logged
+    "attempts exhausted" for every message (each burial now in flight, stuck on the frozen
+    backend) kills it with -9, thaws, restarts, and counts the dead letters: each message
+    exactly once, none lost to the subscriber-less topic or to the kill."""
+    began = time.monotonic()
+    backend = f'backend = "{redis_url}"' if redis_url else 'backend = "sqlite"'
+    toml = DEAD_LETTER_TOML.format(backend=backend, messages=messages)
+    write_project(root, toml, DEAD_LETTER_STEPS)
+    first = Motet(root, "start", "--port", "0")
+    try:
+        url = first.started()
+        with httpx.Client() as client:
+            response = client.post(f"{url}/burst/{messages}", timeout=DEADLINE)
+            assert response.status_code == 202, response.text
+        wait_until(
+            lambda: sum(1 for r in handled(root, "process") if r["attempt"] == 2) == messages,
+            "every message's last attempt to start",
+        )
+        thaw = freeze()
+        try:
+            (root / "gate.open").touch()
+            wait_until(
+                lambda: (
+                    sum(1 for r in first.log_records() if r.get("msg") == EXHAUSTED) >= messages
+                ),
+                "every message's 'attempts exhausted'",
+            )
+            first.kill9()
+        finally:
+            thaw()
+    finally:
+        first.close()  # the readers drain what the process wrote before it died
+    exhausted = sum(1 for r in first.log_records() if r.get("msg") == EXHAUSTED)
+    stored_at_kill = len(_dead_letters(root, redis_url))
+
+    second = Motet(root, "start", "--port", "0")
+    try:
+        second.started()
+        wait_until(
+            lambda: len(_dead_letters(root, redis_url)) >= messages,
+            f"{messages} dead letters",
+            interval=0.2,
+        )
+        second.signal(signal.SIGINT)
+        second.wait()
+    finally:
+        second.close()
+    letters = _dead_letters(root, redis_url)
+    counts = Counter(str(d["data"]["messageId"]) for d in letters)
+    wanted = {f"m{i}" for i in range(messages)}
+    left = 0 if redis_url else query(root, "SELECT count(*) FROM messages")[0][0]
+    return DeadLettersAfterKill(
+        messages=messages,
+        exhausted_before_kill=exhausted,
+        stored_at_kill=stored_at_kill,
+        lost=sorted(wanted - set(counts)),
+        duplicated=sorted(i for i, n in counts.items() if n > 1),
+        without_traceback=sum(1 for d in letters if not d["traceback"]),
+        left_queued=left,
+        seconds=time.monotonic() - began,
+    )
+
+
+def sqlite_write_lock(root: Path) -> Callable[[], None]:
+    """Hold the project file's write lock (as another process would): motet's writes wait
+    on it. Returns the release."""
+    conn = sqlite3.connect(root / ".motet" / "motet.db", timeout=DEADLINE, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    return release
+
+
+def _dead_letters(root: Path, redis_url: str | None) -> list[dict[str, Any]]:
+    """`motet dlq list --json`, as an operator would list them (the store, not the topic)."""
+    args = ["--backend", redis_url] if redis_url else []
+    done = subprocess.run(
+        [sys.executable, "-m", "motet.cli", "--project", str(root), "dlq", "list", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]

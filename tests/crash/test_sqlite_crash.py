@@ -10,11 +10,13 @@ import os
 from pathlib import Path
 
 from ._scenarios import (
+    dead_letters_survive_kill,
     handler_kills_itself,
     kill_after_accept,
     kill_during_work,
     make_project,
     retry_survives_kill,
+    sqlite_write_lock,
 )
 
 SEED = int(os.environ.get("MOTET_CRASH_SEED", "0")) or int.from_bytes(os.urandom(2), "big")
@@ -58,3 +60,18 @@ def test_a_handler_that_kills_its_process_ends_in_dead_letters(tmp_path: Path) -
     assert result.deliveries == 3, result
     assert result.dead_letters == 1, result
     assert result.settled, result
+
+
+def test_a_kill_between_exhausted_and_stored_neither_loses_nor_duplicates_a_dead_letter(
+    tmp_path: Path,
+) -> None:
+    # Seed 003: `dead_letter_queue: message.failed` and no step subscribed to it.
+    root = tmp_path / "app"
+    result = dead_letters_survive_kill(root, messages=20, freeze=lambda: sqlite_write_lock(root))
+    # Every burial was in flight at the kill: logged as exhausted, not yet stored.
+    assert result.exhausted_before_kill == 20 and result.stored_at_kill == 0, result
+    assert result.lost == [], result
+    assert result.duplicated == [], result
+    assert result.left_queued == 0, result
+    # Buried after the restart by the delivery that found its attempts used up.
+    assert result.without_traceback == 20, result

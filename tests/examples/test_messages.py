@@ -118,8 +118,10 @@ async def test_a_failing_message_is_retried_then_dead_lettered(autojump_clock: A
         stored = await app.state.get("messages", message_id)
         assert stored["status"] == "dead-lettered"
         assert "cannot process text" in stored["error"]
-        # handed to the dead letter queue topic, so not kept in the dead-letter store
-        assert await app.dead_letters("ProcessMessage") == []
+        # announced on the dead letter queue topic and kept in the store, to re-drive
+        [stored] = await app.dead_letters("ProcessMessage")
+        assert letter["dead_letter_id"] == stored.id and letter["traceback"] == stored.traceback
+        assert "cannot process text" in stored.traceback
         assert fields_of(app, "NotifyCompletion", "Message completed") == []
 
 

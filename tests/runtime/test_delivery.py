@@ -121,10 +121,13 @@ async def test_exhausted_messages_go_to_the_dead_letter_topic(autojump_clock: An
     async with open_test_runtime(steps) as app:
         await app.emit("jobs", {"id": "j1"}, trace_id="trace-1")
         await app.settle()
-        assert await app.dead_letters("Worker") == []  # the topic took it instead
+        # Announced on the topic AND kept in the store, so it can be re-driven.
+        [letter] = await app.dead_letters("Worker")
     [(data, trace)] = failed
     assert data["data"] == {"id": "j1"} and data["topic"] == "jobs" and data["step"] == "Worker"
     assert data["attempts"] == 2 and "cannot process j1" in data["error"]
+    assert data["dead_letter_id"] == letter.id and data["traceback"] == letter.traceback
+    assert "raise ValueError" in letter.traceback
     assert trace == "trace-1"
 
 
@@ -250,7 +253,7 @@ async def test_a_handler_past_its_timeout_is_a_failed_attempt(autojump_clock: An
         await app.settle()
         [letter] = await app.dead_letters("Slow")
     assert attempts == [1, 2]
-    assert "timed out after 2 s" in letter.error
+    assert letter.error == "HandlerTimeout: handler of step 'Slow' timed out after 2 s"
 
 
 async def test_settle_fail_fast_reraises_the_handler_error(autojump_clock: Any) -> None:
@@ -467,10 +470,13 @@ async def test_abandoned_deliveries_go_to_the_dead_letter_topic_too(autojump_clo
     async with open_test_runtime(steps, backend=DyingProcessBackend(deaths=2)) as app:
         await app.emit("t", {"n": 1})
         await app.settle(fail_fast=True)
-        assert await app.dead_letters("Doomed") == []
+        [stored] = await app.dead_letters("Doomed")
     [letter] = failed
-    assert letter["data"] == {"n": 1} and letter["attempts"] == 2
-    assert "lost their lease" in letter["error"]
+    # The store and the announcement tell one story: the delivery that found attempts
+    # exhausted (the 3rd) is what was buried.
+    assert letter["data"] == {"n": 1} and letter["attempts"] == stored.attempts == 3
+    assert "lost their lease" in letter["error"] and letter["dead_letter_id"] == stored.id
+    assert letter["traceback"] is None  # no attempt raised: each one lost its process
 
 
 async def test_a_graceful_stop_releases_what_was_leased_ahead(autojump_clock: Any) -> None:
