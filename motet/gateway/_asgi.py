@@ -29,6 +29,7 @@ from ._exchange import (
     ClientGone,
     Rejected,
     build_request,
+    discard_body,
     header_map,
     make_reply,
 )
@@ -159,6 +160,7 @@ class MotetASGI:
                     trace_id=trace_id,
                     converter=self.converter,
                     reader=reader,
+                    max_depth=self.options.max_json_depth,
                 )
             except ClientGone:
                 return
@@ -179,7 +181,7 @@ class MotetASGI:
         if request is None and deadline.cancelled_caught:
             rejected = reader.timed_out(self.options.read_timeout)
         if rejected is not None:
-            return await self._problem(
+            await self._problem(
                 send,
                 scope,
                 trace_id,
@@ -188,6 +190,13 @@ class MotetASGI:
                 extra=rejected.extra(),
                 headers={"connection": "close"} if rejected.close else None,
             )
+            if rejected.close:
+                await discard_body(
+                    receive,
+                    seconds=self.options.linger_timeout,
+                    limit=self.options.linger_max_bytes,
+                )
+            return
         if deadline.cancelled_caught:
             return await self._fail(
                 send,
