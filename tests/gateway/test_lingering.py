@@ -125,4 +125,4 @@ async def test_lingering_is_bounded_in_time(app: Any, start_server: Starter) -> 
     head, doc = _split(await read_until_eof(stream))
     await stream.aclose()
     assert head.startswith(b"HTTP/1.1 413")
-
+    assert doc["type"] == "urn:motet:problem:body-too-large"

@@ -12,8 +12,12 @@ from tests.observe._app import open_observed
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:3000", "10.0.0.5", "[::2]:80"])
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/_motet/state"), ("GET", "/_motet/dead-letters"), ("GET", "/metrics")]
-    + [("POST", "/_motet/dead-letters/discard")],
+    [
+        ("GET", "/_motet/state"),
+        ("GET", "/_motet/dead-letters"),
+        ("GET", "/metrics"),
+        ("POST", "/_motet/dead-letters/discard"),
+    ],
 )
 async def test_a_foreign_host_is_refused_without_a_token(host: str, method: str, path: str) -> None:
     async with open_observed([]) as app:

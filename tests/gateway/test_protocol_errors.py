@@ -81,7 +81,7 @@ async def test_content_length_with_transfer_encoding_is_answered_then_closed(
     the rest as a second ("smuggled") request on the same connection."""
     url = await start_server(app)
     smuggled = b"GET /pets/smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
-    body = b"7\r\n{\"a\":1}\r\n0\r\n\r\n" + smuggled
+    body = b'7\r\n{"a":1}\r\n0\r\n\r\n' + smuggled
     stream = await connect(url)
     await stream.send_all(
         b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
