@@ -14,6 +14,9 @@ installed process-wide). What it changes, and why:
   the ASGI scope and drop the connection without an answer).
 - **While the server drains** (after its shutdown trigger), every response carries
   `Connection: close`, so a keep-alive client knows not to send another request on it.
+- **A request that arrived behind the last response before the drain** (keep-alive clients
+  send the next request as soon as they have read an answer) is served, with
+  `Connection: close`, instead of being read and dropped.
 - **HTTP/1.1 only.** hypercorn switches a plain connection to HTTP/2 on `PRI *` or an
   `Upgrade: h2c`; motet serves HTTP/1.1 (HTTP/2 is a proxy's job), so that every rule here
   holds for every connection.
@@ -27,11 +30,11 @@ from itertools import chain
 from typing import Any
 
 import h11
-from hypercorn.events import Closed
+from hypercorn.events import Closed, Updated
 from hypercorn.events import Event as ServerEvent
+from hypercorn.protocol.events import Body, Data, EndBody, Response
 from hypercorn.protocol.events import Event as StreamEvent
-from hypercorn.protocol.events import Response
-from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.h11 import STREAM_ID, H11Protocol
 
 from .._envelope import new_id
 from ._options import GatewayOptions
@@ -72,9 +75,77 @@ class MotetH11Protocol(H11Protocol):
         self.options = options
         self._trace_header = options.trace_header.encode("latin-1")
         self.close_after_response = False  # this request's answer ends the connection
+        self.closing = False  # the connection is being closed: parse nothing more
 
     def draining(self) -> bool:
         return bool(self.context.terminated.is_set())
+
+    async def close_reading(self) -> None:
+        """Stop parsing: wake a reader parked on h11's PAUSED state so it can return to the
+        socket (and discard what still arrives)."""
+        self.closing = True
+        await self.can_read.set()
+
+    async def _handle_events(self) -> None:
+        # hypercorn 0.18's loop, except that a PAUSED connection that is being closed stops
+        # parsing instead of waiting forever for a next request cycle that never starts.
+        while True:
+            if self.connection.they_are_waiting_for_100_continue:
+                await self._send_h11_event(
+                    h11.InformationalResponse(
+                        status_code=100, headers=self.config.response_headers("h11")
+                    )
+                )
+            try:
+                event = self.connection.next_event()
+            except h11.RemoteProtocolError as error:
+                if self.connection.our_state in {h11.IDLE, h11.SEND_RESPONSE}:
+                    await self._send_error_response(error.error_status_hint)
+                await self.send(Closed())
+                break
+            if isinstance(event, h11.Request):
+                await self.send(Updated(idle=False))
+                await self._check_protocol(event)
+                await self._create_stream(event)
+            elif event is h11.PAUSED:
+                if self.closing:
+                    break
+                await self.can_read.clear()
+                await self.can_read.wait()
+                if self.closing:
+                    break
+            elif (
+                isinstance(event, h11.ConnectionClosed)
+                or event is h11.NEED_DATA
+                or self.stream is None
+            ):
+                break
+            elif isinstance(event, h11.Data):
+                await self.stream.handle(Body(stream_id=STREAM_ID, data=event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                await self.stream.handle(EndBody(stream_id=STREAM_ID))
+            elif isinstance(event, Data):  # a websocket's pass-through
+                await self.stream.handle(event)
+
+    async def _maybe_recycle(self) -> None:
+        """hypercorn closes after each response once the server drains. A request that
+        already arrived behind that response (a keep-alive client does not wait) would
+        then be read and never answered: serve it (its answer says `Connection: close`)."""
+        connection = self.connection
+        if (
+            self.draining()
+            and isinstance(connection, h11.Connection)
+            and connection.our_state is h11.DONE
+            and connection.their_state is h11.DONE
+            and connection.trailing_data[0]
+            and not self.close_after_response
+        ):
+            await self._close_stream()
+            connection.start_next_cycle()
+            await self.can_read.set()
+            await self.send(Updated(idle=True))
+            return
+        await super()._maybe_recycle()
 
     async def _check_protocol(self, event: h11.Request) -> None:
         """No switch to HTTP/2 (see the module docstring)."""

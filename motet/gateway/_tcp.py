@@ -168,6 +168,7 @@ class MotetTCPServer(TCPServer):
             self._lingering = True
             await self._send_eof()
             await self._linger_task.restart(self._task_group, self._end_lingering)
+            await self.protocol.close_reading()
             return
         await self._send_eof()
         await self.stream.aclose()
@@ -216,8 +217,11 @@ class MotetTCPServer(TCPServer):
     def _bytes_waiting(self) -> bool:
         if self.protocol.connection.trailing_data[0]:
             return True
+        fd = self.stream.socket.fileno()
+        if fd < 0:  # already closed
+            return False
         poller = select.poll()
-        poller.register(self.stream.socket.fileno(), select.POLLIN)
+        poller.register(fd, select.POLLIN)
         return bool(poller.poll(0))
 
 
