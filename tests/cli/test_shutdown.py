@@ -219,3 +219,39 @@ def test_sigterm_under_keep_alive_load_leaves_nothing_handled_but_unanswered(
         lost, cut, count = _one_sigterm_run(tmp_path / f"run{run}", load=100 + 37 * run)
         report.append((run, count, sorted(lost), len(cut)))
     assert all(not lost for _, _, lost, _ in report), report
+
+
+def test_with_instances_connections_arriving_while_draining_are_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    """With `--instances`, the parent holds the listening socket until every child has
+    exited, so a connection queued after SIGTERM used to wait unanswered for the whole
+    drain and then be reset. It is now answered 503 + Connection: close right away."""
+    root = write_project(tmp_path / "app")
+    app = Motet(root, "start", "--port", "0", "--instances", "2")
+    try:
+        url = app.started(2)
+        results: dict[str, Any] = {}
+        thread = _post_in_background(f"{url}/slow/r1", results, "r1")
+        wait_until(lambda: has_started(root, "request-r1"), "the slow request to be running")
+        app.signal(signal.SIGTERM)
+        app.wait_stderr("stopping 2 instances")
+        wait_until(
+            lambda: sum("stopping: finishing" in line for line in app.stderr) == 2,
+            "both instances to start draining",
+        )
+        # The slow request keeps its instance draining until the gate opens; a new
+        # connection must be answered before that.
+        late = httpx.post(f"{url}/orders", json={"id": "late", "qty": 1}, timeout=DEADLINE)
+        assert late.status_code == 503
+        assert late.headers["connection"] == "close" and late.headers["retry-after"] == "1"
+        assert late.json()["type"] == "urn:motet:problem:shutting-down"
+        assert not (root / "gates" / "requests.open").exists()
+        open_gate(root, "requests.open")
+        thread.join(DEADLINE)
+        assert isinstance(results["r1"], httpx.Response), results["r1"]
+        assert results["r1"].status_code == 200
+        assert results["r1"].headers["connection"] == "close"
+        assert app.wait() == 0
+    finally:
+        app.close()
