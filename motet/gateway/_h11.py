@@ -10,6 +10,8 @@ installed process-wide). What it changes, and why:
 - **Content-Length together with Transfer-Encoding** (RFC 9112 §6.1): the request is framed
   by Transfer-Encoding, answered, and the connection is closed after the answer, so bytes a
   Content-Length-framing proxy took for body are never served as a second request.
+- **A version other than HTTP/1.0 or 1.1** (h11 parses any) is refused with 505, so the
+  HTTP/2 preface `PRI * HTTP/2.0` is not served as a request for the path `*`.
 - **A target that is not ASCII** is refused with 400 (hypercorn would raise while building
   the ASGI scope and drop the connection without an answer).
 - **While the server drains** (after its shutdown trigger), every response carries
@@ -42,6 +44,7 @@ from ._problem import (
     BAD_REQUEST,
     HEADERS_TOO_LARGE,
     PROBLEM_CONTENT_TYPE,
+    VERSION_NOT_SUPPORTED,
     ProblemKind,
     http_problem_kind,
     problem_body,
@@ -58,6 +61,8 @@ def protocol_problem(status: int) -> ProblemKind:
         return BAD_REQUEST
     if status == 431:
         return HEADERS_TOO_LARGE
+    if status == 505:
+        return VERSION_NOT_SUPPORTED
     return http_problem_kind(status, "Bad Request" if status < 500 else "Server Error")
 
 
@@ -154,6 +159,11 @@ class MotetH11Protocol(H11Protocol):
         names = {name for name, _ in request.headers}  # h11 lower-cases names
         if b"content-length" in names and b"transfer-encoding" in names:
             self.close_after_response = True
+        if request.http_version not in (b"1.0", b"1.1"):
+            # h11 parses any version; `PRI * HTTP/2.0` (an HTTP/2 preface) would otherwise
+            # be served as an HTTP/1.1 request for the path `*`.
+            await self.refuse(505, "this server speaks HTTP/1.1 (and 1.0) only")
+            return
         if not request.target.isascii():
             await self.refuse(400, "the request target is not ASCII (percent-encode it)")
             return

@@ -35,8 +35,18 @@ def _parse(data: bytes) -> tuple[bytes, dict[str, str], dict[str, Any]]:
         ),
         (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400, "bad-request"),
         (b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n", 400, "bad-request"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "http-version-not-supported"),
+        (b"GET /pets/1 HTTP/3.0\r\nHost: t\r\n\r\n", 505, "http-version-not-supported"),
     ],
-    ids=["garbage", "bad-header", "conflicting-length", "negative-length", "non-ascii-target"],
+    ids=[
+        "garbage",
+        "bad-header",
+        "conflicting-length",
+        "negative-length",
+        "non-ascii-target",
+        "http2-preface",
+        "http3-version",
+    ],
 )
 async def test_unparseable_requests_get_problem_json_with_a_trace_id(
     app: Any,
