@@ -172,6 +172,9 @@ class MotetTCPServer(TCPServer):
             return
         await self._send_eof()
         await self.stream.aclose()
+        protocol = getattr(self, "protocol", None)  # None when the socket failed at once
+        if protocol is not None:
+            await protocol.close_reading()  # a reader parked on h11's PAUSED state ends
 
     async def _send_eof(self) -> None:
         with contextlib.suppress(
@@ -197,6 +200,7 @@ class MotetTCPServer(TCPServer):
             )
         self._lingering = True  # nothing more to read for
         await self.stream.aclose()
+        await self.protocol.close_reading()
         await self.protocol.handle(Closed())
 
     async def _idle_timeout(self) -> None:
