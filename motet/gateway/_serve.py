@@ -18,7 +18,7 @@ import contextlib
 import errno
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -35,7 +35,7 @@ from .._errors import GatewayError
 from ._connection import make_keep_alive_safe
 from ._options import GatewayOptions
 from ._problem import PROBLEM_CONTENT_TYPE, SHUTTING_DOWN, problem_body
-from ._tcp import connection_handler
+from ._tcp import Connections, connection_handler
 
 REFUSAL_READ_TIMEOUT = 1.0  # s a refused connection gets to send its request head
 REFUSAL_HEAD_LIMIT = 64 * 1024
@@ -137,30 +137,6 @@ async def serve(
         )
     finally:
         sock.close()
-
-
-class Connections:
-    """How many connections are being served; `drained()` returns when none is."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = trio.Event()
-        self._idle.set()
-
-    @contextlib.contextmanager
-    def open(self) -> Iterator[None]:
-        self.count += 1
-        if self.count == 1:
-            self._idle = trio.Event()
-        try:
-            yield
-        finally:
-            self.count -= 1
-            if self.count == 0:
-                self._idle.set()
-
-    async def drained(self) -> None:
-        await self._idle.wait()
 
 
 async def _serve_socket(

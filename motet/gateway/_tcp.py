@@ -13,12 +13,13 @@ are about the socket, under the HTTP parser, where an ASGI app cannot reach:
 - **Send timeout.** Each write of a response must be taken by the client within
   `send_timeout` seconds; a client that stops reading is reset (SO_LINGER 0, so the kernel
   frees the unsent bytes too) instead of holding the response in memory forever.
-- **Shutdown without cutting requests.** When the server drains, hypercorn closes idle
-  keep-alive connections; it did so even when a request had arrived on one in the same
-  instant, after its handler had started, so the request ran and its answer was lost. Here a
-  connection is closed as idle only if no request is being served on it, and a request whose
-  bytes are already waiting gets a moment to be read (it is then answered, with
-  `Connection: close`).
+- **Shutdown without cutting requests.** When the server drains, hypercorn closed idle
+  keep-alive connections at once, even when a request had arrived on one in the same
+  instant, after its handler had started, so the request ran and its answer was lost. Here
+  an idle connection stays usable while requests are still in flight elsewhere (its next
+  request is answered, with `Connection: close`), a request whose bytes are already waiting
+  gets a moment to be read, and a connection is closed as idle only if no request is being
+  served on it.
 - **HTTP/1.1 only**, with `_h11.MotetH11Protocol` (TLS and HTTP/2 are a proxy's job).
 """
 
@@ -29,7 +30,7 @@ import math
 import select
 import socket
 import struct
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
 
 import h11
 import trio
@@ -61,6 +62,7 @@ class MotetTCPServer(TCPServer):
         stream: trio.SocketStream,
         *,
         options: GatewayOptions,
+        connections: Connections | None = None,
     ) -> None:
         super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
         self.options = options
@@ -68,6 +70,8 @@ class MotetTCPServer(TCPServer):
         self._lingering = False
         self._discarded = 0
         self._linger_task = TrioSingleTask()
+        self.connections = connections or Connections()
+        self._busy = False  # a request is in flight on this connection
 
     async def run(self) -> None:
         sock = self.stream.socket
@@ -94,6 +98,7 @@ class MotetTCPServer(TCPServer):
         except OSError:
             pass
         finally:
+            self._set_busy(False)
             await self._close()
 
     async def protocol_send(self, event: Event) -> None:
@@ -114,13 +119,23 @@ class MotetTCPServer(TCPServer):
             elif broken:
                 await self.protocol.handle(Closed())
         elif isinstance(event, Closed):
+            self._set_busy(False)
             await self._close()
             await self.protocol.handle(Closed())
         elif isinstance(event, Updated):
             if event.idle:
+                self._set_busy(False)
                 await self.idle_task.restart(self._task_group, self._idle_timeout)
             else:
+                self._set_busy(True)
                 await self.idle_task.stop()
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy and not self._busy:
+            self.connections.request_started()
+        elif self._busy and not busy:
+            self.connections.request_ended()
+        self._busy = busy
 
     async def _read_data(self) -> None:
         self._reading = True
@@ -204,13 +219,19 @@ class MotetTCPServer(TCPServer):
         await self.protocol.handle(Closed())
 
     async def _idle_timeout(self) -> None:
-        with trio.move_on_after(self.config.keep_alive_timeout):
+        keep_alive = self.config.keep_alive_timeout
+        with trio.move_on_after(keep_alive):
             await self.context.terminated.wait()
-        if self.context.terminated.is_set() and self._bytes_waiting():
-            # Draining, and a request may be arriving: let the reader take it. Starting
-            # its stream stops this task (hypercorn's `Updated(idle=False)`).
-            with trio.move_on_after(min(WAITING_REQUEST_GRACE, self.config.keep_alive_timeout)):
-                await trio.sleep_forever()
+        if self.context.terminated.is_set():
+            # Draining. While requests are still in flight elsewhere the drain goes on
+            # anyway, so this idle connection stays usable: its client's next request is
+            # answered (with Connection: close) instead of meeting a closed socket. A
+            # request starting here stops this task (hypercorn's `Updated(idle=False)`).
+            with trio.move_on_after(keep_alive):
+                await self.connections.quiet()
+            if self._bytes_waiting():  # a request is arriving: let the reader take it
+                with trio.move_on_after(min(WAITING_REQUEST_GRACE, keep_alive)):
+                    await trio.sleep_forever()
         with trio.CancelScope(shield=True):
             # No checkpoint between this test and the close: a request being served is
             # never cut, whatever woke this task.
@@ -229,19 +250,63 @@ class MotetTCPServer(TCPServer):
         return bool(poller.poll(0))
 
 
+class Connections:
+    """The connections being served and the requests in flight on them. `drained()` returns
+    when no connection is left; `quiet()` when no request is in flight."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.requests = 0
+        self._drained = trio.Event()
+        self._drained.set()
+        self._quiet = trio.Event()
+        self._quiet.set()
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[None]:
+        self.count += 1
+        if self.count == 1:
+            self._drained = trio.Event()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._drained.set()
+
+    def request_started(self) -> None:
+        self.requests += 1
+        if self.requests == 1:
+            self._quiet = trio.Event()
+
+    def request_ended(self) -> None:
+        self.requests -= 1
+        if self.requests == 0:
+            self._quiet.set()
+
+    async def drained(self) -> None:
+        await self._drained.wait()
+
+    async def quiet(self) -> None:
+        await self._quiet.wait()
+
+
 def connection_handler(
     app: AppWrapper,
     config: Config,
     context: WorkerContext,
     state: ConnectionState,
     options: GatewayOptions,
-    connections: Any,
-) -> Any:
-    """The `trio.serve_listeners` handler: one `MotetTCPServer` per accepted stream, counted
-    in `connections` (see `_serve.Connections`)."""
+    connections: Connections,
+) -> Callable[[trio.SocketStream], Awaitable[None]]:
+    """The accept loop's handler: one `MotetTCPServer` per accepted stream, counted in
+    `connections`."""
 
     async def handle(stream: trio.SocketStream) -> None:
         with connections.open():
-            await MotetTCPServer(app, config, context, state, stream, options=options).run()
+            server = MotetTCPServer(
+                app, config, context, state, stream, options=options, connections=connections
+            )
+            await server.run()
 
     return handle

@@ -108,6 +108,40 @@ async def test_a_request_arriving_on_an_idle_connection_as_draining_begins_is_an
     assert invoker.calls == 2
 
 
+async def test_an_idle_keep_alive_connection_is_answered_with_close_while_others_drain(
+    invoker: DirectInvoker, converter: Any
+) -> None:
+    """While requests are still in flight, an idle keep-alive connection stays usable: its
+    next request is answered with `Connection: close` (hypercorn closed it at once, so a
+    client sending on it met a closed socket)."""
+    entered, gate, stop = trio.Event(), trio.Event(), trio.Event()
+    app = _gated_app(invoker, converter, entered, gate)
+    options = GatewayOptions(port=0, graceful_timeout=60.0, keep_alive_timeout=60.0)
+    with trio.fail_after(GENEROUS):
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(
+                functools.partial(serve, app, options, shutdown_trigger=stop.wait)
+            )
+            idle = await connect(urls[0])
+            await idle.send_all(request_bytes("/quick/1"))
+            await read_response(idle)
+            busy = await connect(urls[0])
+            await busy.send_all(request_bytes("/wait"))
+            await entered.wait()
+            stop.set()
+            await trio.testing.wait_all_tasks_blocked()  # draining; /wait still running
+
+            await idle.send_all(request_bytes("/quick/2"))
+            second = await read_until_eof(idle)
+            await idle.aclose()
+            gate.set()
+            await read_until_eof(busy)
+            await busy.aclose()
+    assert second.startswith(b"HTTP/1.1 200"), second
+    assert _headers(second.partition(b"\r\n\r\n")[0])["connection"] == "close"
+    assert invoker.calls == 3
+
+
 async def test_a_client_that_does_not_read_its_response_is_disconnected(
     invoker: DirectInvoker, converter: Any
 ) -> None:
