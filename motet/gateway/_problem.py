@@ -49,6 +49,7 @@ HEADERS_TOO_LARGE = ProblemKind(
     "request-header-fields-too-large", 431, "Request Header Fields Too Large"
 )
 SHUTTING_DOWN = ProblemKind("shutting-down", 503, "Service Unavailable")
+HANDLER_CUT = ProblemKind("handler-cut", 503, "Service Unavailable")
 VERSION_NOT_SUPPORTED = ProblemKind("http-version-not-supported", 505, "HTTP Version Not Supported")
 
 # Kinds an HTTP step can answer with on its own, for the OpenAPI document.

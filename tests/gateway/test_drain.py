@@ -142,6 +142,34 @@ async def test_an_idle_keep_alive_connection_is_answered_with_close_while_others
     assert invoker.calls == 3
 
 
+async def test_a_handler_cut_by_the_graceful_deadline_is_answered_503(
+    invoker: DirectInvoker, converter: Any
+) -> None:
+    """A handler still running when `graceful_timeout` ends the drain is cancelled; its client
+    is told so (503, with an error id that the log repeats) instead of meeting a closed
+    socket after the handler may have done part of its work."""
+    entered, gate, stop = trio.Event(), trio.Event(), trio.Event()  # the gate never opens
+    app = _gated_app(invoker, converter, entered, gate)
+    options = GatewayOptions(port=0, graceful_timeout=0.2)
+    with trio.fail_after(GENEROUS):
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(
+                functools.partial(serve, app, options, shutdown_trigger=stop.wait)
+            )
+            stream = await connect(urls[0])
+            await stream.send_all(request_bytes("/wait"))
+            await entered.wait()
+            stop.set()
+            answer = await read_until_eof(stream)
+            await stream.aclose()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer
+    doc = json.loads(body)
+    assert doc["type"] == "urn:motet:problem:handler-cut"
+    [line] = [r for r in invoker.records if r.level == "error"]
+    assert line.fields["error_id"] == doc["error_id"] and "cut" in line.message
+
+
 async def test_a_client_that_does_not_read_its_response_is_disconnected(
     invoker: DirectInvoker, converter: Any
 ) -> None:
