@@ -1,5 +1,5 @@
 """Slow readers: N clients request a big response and never read it. Server RSS with a send
-timeout against without one (issue 11: 100 clients x 8 MB pinned 1.6 GiB).
+timeout against without one (without one, 100 clients x 8 MB once pinned 1.6 GiB).
 
     .venv/bin/python bench/bench_slow_readers.py [--clients 100] [--mib 8] [--send-timeout 2]
 

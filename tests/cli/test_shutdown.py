@@ -211,7 +211,7 @@ def _one_sigterm_run(root: Path, load: int) -> tuple[set[str], dict[str, str], i
 def test_sigterm_under_keep_alive_load_leaves_nothing_handled_but_unanswered(
     tmp_path: Path,
 ) -> None:
-    """Issue: requests read in the ~50 ms after SIGTERM were closed without an answer, and
+    """Before: requests read in the ~50 ms after SIGTERM were closed without an answer, and
     some of them had been run (a retrying client duplicates them, a non-retrying one
     believes a committed request failed). Each run sends SIGTERM at a different load."""
     report = []
