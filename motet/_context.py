@@ -62,6 +62,7 @@ class Context:
 
     __slots__ = (
         "_data",
+        "_input",
         "_logger",
         "_services",
         "_state",
@@ -80,6 +81,7 @@ class Context:
         trace_id: str,
         message: MessageInfo | None = None,
         data: Any = None,
+        input: Any = _MISSING,
     ) -> None:
         self._services = services
         self.step = step
@@ -87,6 +89,8 @@ class Context:
         self.trace_id = trace_id
         self.message = message
         self._data = data
+        # What the handler got as its first argument: the request for HTTP, else the input.
+        self._input = data if input is _MISSING else input
         self._logger: Logger | None = None
         self._state: StateStore | None = None
 
@@ -157,11 +161,15 @@ class Context:
 
     async def match(self, branches: Mapping[str, Callable[..., Any]]) -> Any:
         """Run the branch named after the trigger type ("http", "queue", "cron", "state");
-        None when there is no such branch. A branch may be sync or async."""
+        None when there is no such branch. A branch may be sync or async.
+
+        As in Motia, a branch that takes one argument gets what the handler got: the request
+        for "http", the message's input for "queue" and "state", the tick for "cron"; a
+        branch that takes none is called without it."""
         branch = branches.get(self.trigger.type)
         if branch is None:
             return None
-        result = branch()
+        result = call_branch(branch, self._input, self.step.name, self.trigger.type)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -197,7 +205,32 @@ class SyncContext:
 
     def match(self, branches: Mapping[str, Callable[..., Any]]) -> Any:
         branch = branches.get(self.trigger.type)
-        return None if branch is None else branch()
+        if branch is None:
+            return None
+        return call_branch(branch, self._ctx._input, self.step.name, self.trigger.type)
+
+
+def call_branch(branch: Callable[..., Any], value: Any, step: str, kind: str) -> Any:
+    """Call a `ctx.match` branch with `value` when it takes one positional argument, with
+    nothing when it takes none; any other signature is a TypeError that says which it must
+    be (Motia's branches take one argument, or none)."""
+    try:
+        params = inspect.signature(branch).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): Motia's form
+        return branch(value)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(1 for p in positional if p.default is p.empty)
+    takes_more = any(p.kind is p.VAR_POSITIONAL for p in params)
+    keyword_only = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    if required <= 1 and (positional or takes_more) and not keyword_only:
+        return branch(value)
+    if required == 0 and not keyword_only:
+        return branch()
+    what = {"http": "the request", "cron": "the tick"}.get(kind, "the input")
+    raise TypeError(
+        f"step {step!r}: the ctx.match branch {kind!r} must take no argument or one "
+        f"({what}); it is {getattr(branch, '__name__', 'a callable')}{inspect.signature(branch)}"
+    )
 
 
 class _SyncState:

@@ -29,6 +29,20 @@ def new_id() -> str:
 os.register_at_fork(after_in_child=_ids.seed)
 
 
+def check_name(value: str, what: str) -> None:
+    """Refuse a name (message group, state namespace or key) that has no UTF-8 form: a
+    str holding a lone surrogate, which `json.loads('"\\ud800"')` gives. Such a name cannot
+    be stored as text by a backend; a JSON value can, and is kept as is."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{what} {value!r} is not valid Unicode (it holds a lone surrogate); "
+                "use a name made of characters"
+            ) from None
+
+
 def cron_topic(step: str) -> str:
     """The internal topic that carries the cron ticks of one step."""
     return CRON_TOPIC_PREFIX + step

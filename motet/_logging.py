@@ -216,12 +216,27 @@ def format_pretty(record: LogRecord) -> str:
 
 
 def stdlib_sink(logger_name: str = "motet") -> LogSink:
-    """Forward records to stdlib `logging`, so an embedding service's handlers receive them."""
+    """Forward records to stdlib `logging`, so an embedding service's handlers receive them.
+
+    A record's traceback becomes the stdlib record's `exc_text`, which every
+    `logging.Formatter` prints under the message, as it would an exception's."""
     target = logging.getLogger(logger_name)
 
     def sink(record: LogRecord) -> None:
         level = _STDLIB_LEVELS[record.level]
-        if target.isEnabledFor(level):
-            target.log(level, record.message, extra={"motet": record.to_json()})
+        if not target.isEnabledFor(level):
+            return
+        out = target.makeRecord(
+            target.name,
+            level,
+            "(motet)",
+            0,
+            record.message,
+            (),
+            None,
+            extra={"motet": record.to_json()},
+        )
+        out.exc_text = record.traceback
+        target.handle(out)
 
     return sink

@@ -22,10 +22,10 @@ import attrs
 import trio
 
 from ._clock import Clock, WallClock
-from ._envelope import QueueOptions, Subscription, cron_topic, state_topic
+from ._envelope import CRON_TOPIC_PREFIX, QueueOptions, Subscription, cron_topic, state_topic
 from ._errors import HandlerError, describe
 from ._logging import LogHub, stdlib_sink, stream_sink
-from .actors._clock_actor import CronJob, run_cron
+from .actors._clock_actor import CronJob, cron_schedules, run_cron
 from .actors._cron import parse_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
@@ -75,8 +75,12 @@ class Runtime:
         clock: Clock | None = None,
         options: RuntimeOptions | None = None,
         gateway: Any = None,
+        steps_folder: str | Path | None = None,
     ) -> None:
         self.steps = list(steps)
+        # Where the steps were loaded from, for the start-time check of misnamed step files;
+        # by default the project's steps folder when every step file lives in it.
+        self.steps_folder = Path(steps_folder) if steps_folder is not None else None
         self.backend = backend
         self.project = project if project is not None else ProjectConfig()
         self.options = options if options is not None else RuntimeOptions()
@@ -91,6 +95,7 @@ class Runtime:
         self._stop = trio.Event()
         self._ready = False
         self.actors: list[StepActor] = []
+        self._cron_actors: dict[str, StepActor] = {}  # schedule name -> its actor
         self.hub: LogHub | None = None
         self.router: Router | None = None
         self.dispatcher: Dispatcher | None = None
@@ -103,6 +108,7 @@ class Runtime:
     def _plan(self) -> tuple[list[Subscription], list[tuple[Step, Any, Subscription]]]:
         subs: list[Subscription] = []
         plan: list[tuple[Step, Any, Subscription]] = []
+        schedules = iter(self.cron_schedules())  # cron triggers in the order met below
         for step in self.steps:
             for trigger in step.triggers:
                 if isinstance(trigger, QueueTrigger):
@@ -113,7 +119,10 @@ class Runtime:
                     options = resolve_queue_options(self.project, topic, trigger.options)
                     sub = Subscription(topic, step.name, options)
                 elif isinstance(trigger, CronTrigger):
-                    sub = Subscription(cron_topic(step.name), step.name, CRON_DEFAULTS)
+                    # Each cron trigger is its own schedule, with its own tick topic and
+                    # actor: `ctx.trigger` is the trigger that fired.
+                    topic = cron_topic(next(schedules)[2])
+                    sub = Subscription(topic, step.name, CRON_DEFAULTS)
                 else:
                     continue
                 if any(s.key == sub.key for s in subs):
@@ -122,14 +131,32 @@ class Runtime:
                 plan.append((step, trigger, sub))
         return subs, plan
 
+    def cron_schedules(self) -> list[tuple[Step, CronTrigger, str]]:
+        """Every cron trigger with its schedule name, in step order (`cron_schedules`)."""
+        return cron_schedules(self.steps)
+
     def _cron_jobs(self) -> list[CronJob]:
         jobs = []
-        for step in self.steps:
-            for trigger in step.of_type(CronTrigger):
-                schedule = parse_cron(trigger.expression, trigger.timezone or self.project.timezone)
-                grace = trigger.grace if trigger.grace is not None else self.project.cron_grace
-                jobs.append(CronJob(step.name, schedule, trigger.skip_if_running, grace))
+        for step, trigger, name in self.cron_schedules():
+            schedule = parse_cron(trigger.expression, trigger.timezone or self.project.timezone)
+            grace = trigger.grace if trigger.grace is not None else self.project.cron_grace
+            jobs.append(CronJob(step.name, schedule, trigger.skip_if_running, grace, name))
         return jobs
+
+    def cron_running(self, name: str) -> bool:
+        """Whether a tick of the schedule `name` is held by this process (leased or running):
+        then its next tick is skipped (`skip_if_running`)."""
+        actor = self._cron_actors.get(name)
+        return actor is not None and bool(actor.held)
+
+    def start_warnings(self) -> list[str]:
+        """What looks like a typo in the project (`motet.steps._checks`): logged once when
+        the runtime starts; `motet steps` prints them, `motet steps --strict` fails on them."""
+        from .steps._checks import start_warnings
+
+        return start_warnings(
+            self.steps, self.subscriptions, self.steps_folder, self.project.steps_dir
+        )
 
     @property
     def http_steps(self) -> list[tuple[Step, HttpTrigger]]:
@@ -185,56 +212,81 @@ class Runtime:
         if self.options.stdlib_logging:
             hub.add_sink(stdlib_sink())
         async with trio.open_nursery() as backend_nursery:
-            await backend_nursery.start(self.backend.run, clock)
-            await self.backend.declare(self.subscriptions)
-            self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
-            self.dispatcher = Dispatcher(
-                emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
-            )
-            if self.options.telemetry is not None:
-                from .observe import start_telemetry
+            # The backend outlives every part that uses it, on a hard stop too: the step
+            # actors are shielded children their supervisor stops one by one (finishing
+            # their acks), so a backend cancelled with them would be gone under them.
+            backend_scope = trio.CancelScope(shield=True)
 
-                self.telemetry = await start_telemetry(backend_nursery, self)
-            async with trio.open_nursery() as actor_nursery:
-                self.supervisor = self._supervisor()
-                await actor_nursery.start(self.supervisor.run)
-                async with trio.open_nursery() as cron_nursery:
-                    jobs = self._cron_jobs()
-                    if jobs:
-                        await cron_nursery.start(
-                            functools.partial(
-                                run_cron,
-                                jobs,
-                                clock=clock,
-                                backend=self.backend,
-                                is_running=self.dispatcher.is_running,
-                                on_skip=self._cron_skipped,
-                            )
-                        )
-                    async with trio.open_nursery() as gateway_nursery:
-                        if self._gateway is not None:
-                            self.gateway_urls = await gateway_nursery.start(
-                                self._gateway, self, self._stop.wait
-                            )
-                        self._ready = True
-                        hub.logger().info(
-                            "motet runtime started",
-                            steps=len(self.steps),
-                            subscriptions=len(self.subscriptions),
-                            backend=self.backend.name,
-                            urls=self.gateway_urls,
-                        )
-                        task_status.started(self)
-                        await self._stop.wait()
-                        # Lease nothing more: only work already started is drained below.
-                        for actor in self.actors:
-                            actor.stop_fetching()
-                        # The gateway watches the same event and drains on its own.
-                    cron_nursery.cancel_scope.cancel()
-                await self._drain_handlers()
-                actor_nursery.cancel_scope.cancel()
-            backend_nursery.cancel_scope.cancel()
+            async def run_backend(*, task_status: trio.TaskStatus[Any]) -> None:
+                with backend_scope:
+                    await self.backend.run(clock, task_status=task_status)
+
+            await backend_nursery.start(run_backend)
+            try:
+                await self._run_parts(backend_nursery, clock, hub, task_status)
+            finally:
+                backend_scope.cancel()
         hub.logger().info("motet runtime stopped")
+
+    async def _run_parts(
+        self,
+        backend_nursery: trio.Nursery,
+        clock: Clock,
+        hub: LogHub,
+        task_status: trio.TaskStatus[Runtime],
+    ) -> None:
+        """Everything above the backend, started in order and stopped in reverse."""
+        await self.backend.declare(self.subscriptions)
+        self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
+        self.dispatcher = Dispatcher(
+            emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
+        )
+        if self.options.telemetry is not None:
+            from .observe import start_telemetry
+
+            self.telemetry = await start_telemetry(backend_nursery, self)
+        async with trio.open_nursery() as actor_nursery:
+            self.supervisor = self._supervisor()
+            await actor_nursery.start(self.supervisor.run)
+            async with trio.open_nursery() as cron_nursery:
+                jobs = self._cron_jobs()
+                if jobs:
+                    await cron_nursery.start(
+                        functools.partial(
+                            run_cron,
+                            jobs,
+                            clock=clock,
+                            backend=self.backend,
+                            is_running=self.cron_running,
+                            on_skip=self._cron_skipped,
+                            logger=hub.logger,
+                        )
+                    )
+                async with trio.open_nursery() as gateway_nursery:
+                    if self._gateway is not None:
+                        self.gateway_urls = await gateway_nursery.start(
+                            self._gateway, self, self._stop.wait
+                        )
+                    self._ready = True
+                    for line in self.start_warnings():
+                        hub.logger().warn(line)
+                    hub.logger().info(
+                        "motet runtime started",
+                        steps=len(self.steps),
+                        subscriptions=len(self.subscriptions),
+                        backend=self.backend.name,
+                        urls=self.gateway_urls,
+                    )
+                    task_status.started(self)
+                    await self._stop.wait()
+                    # Lease nothing more: only work already started is drained below.
+                    for actor in self.actors:
+                        actor.stop_fetching()
+                    # The gateway watches the same event and drains on its own.
+                cron_nursery.cancel_scope.cancel()
+            await self._drain_handlers()
+            actor_nursery.cancel_scope.cancel()
+        backend_nursery.cancel_scope.cancel()
 
     async def _drain_handlers(self) -> None:
         assert self.dispatcher is not None
@@ -260,6 +312,8 @@ class Runtime:
                 on_settled=self._delivery_settled,
             )
             self.actors.append(actor)
+            if isinstance(trigger, CronTrigger):
+                self._cron_actors[sub.topic.removeprefix(CRON_TOPIC_PREFIX)] = actor
             children.append(
                 ChildSpec(
                     id=actor.name,
@@ -294,10 +348,15 @@ class Runtime:
         for hook in self.failure_hooks:
             hook(failure)
 
-    def _cron_skipped(self, step: str, scheduled: float) -> None:
+    def _cron_skipped(self, name: str, scheduled: float) -> None:
         assert self.hub is not None
+        actor = self._cron_actors.get(name)
+        step = actor.step.name if actor is not None else name
+        trigger = actor.trigger if actor is not None else None
         self.hub.logger(step=step).warn(
-            "cron tick skipped: the previous run is still running", scheduled=scheduled
+            "cron tick skipped: the previous run is still running",
+            scheduled=scheduled,
+            expression=getattr(trigger, "expression", None),
         )
 
     def _supervisor_event(self, event: SupervisorEvent) -> None:
@@ -336,8 +395,10 @@ async def open_runtime(
     from .steps import load_steps
 
     root_path = Path(root)
+    folder = None
     if isinstance(steps, str | Path):
-        steps = load_steps(root_path / steps)
+        folder = root_path / steps
+        steps = load_steps(folder)
     if isinstance(backend, str):
         backend = backend_from_url(backend, root=root_path)
     gateway = None
@@ -347,7 +408,13 @@ async def open_runtime(
 
         gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
     runtime = Runtime(
-        steps, backend=backend, project=project, clock=clock, options=options, gateway=gateway
+        steps,
+        backend=backend,
+        project=project,
+        clock=clock,
+        options=options,
+        gateway=gateway,
+        steps_folder=folder,
     )
     async with running(runtime):
         yield runtime

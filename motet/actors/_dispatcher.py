@@ -19,6 +19,7 @@ from .._clock import Clock
 from .._context import Context, Emitter, MessageInfo, SyncContext
 from .._envelope import new_id
 from .._logging import Logger, LogHub
+from .._traceback import format_failure
 from ..backends._protocol import StateBackend, StateChange
 from ..gateway._request import Request
 from ..state._store import Jsonify, StateStore
@@ -41,6 +42,7 @@ class HandlerRun:
     error: str | None = None
     run_id: str = ""  # unique per call while observers are attached (the trace span id)
     topic: str | None = None  # the delivered message's topic (queue, cron, state)
+    traceback: str | None = None  # when the handler raised: `format_failure` of the error
 
 
 HandlerObserver = Callable[[HandlerRun], None]
@@ -96,9 +98,18 @@ class Dispatcher:
         *,
         message: MessageInfo | None = None,
         data: Any = None,
+        request: Request | None = None,
     ) -> Context:
+        """`data` is the trigger's input (`ctx.get_data()`); `request`, for HTTP, is what the
+        handler and `ctx.match`'s branch get instead."""
         return Context(
-            step=step, trigger=trigger, services=self, trace_id=trace_id, message=message, data=data
+            step=step,
+            trigger=trigger,
+            services=self,
+            trace_id=trace_id,
+            message=message,
+            data=data,
+            input=data if request is None else request,
         )
 
     def state_store(self, trace_id: str) -> StateStore:
@@ -121,7 +132,7 @@ class Dispatcher:
         """Call the handler; a `def` handler runs in a worker thread. Raises what the handler
         raised, or trio.TooSlowError when `timeout` (seconds) expired."""
         self.running[step.name] += 1
-        outcome, error = "error", None
+        outcome, error, failure = "error", None, None
         # Timing, run ids and the HandlerRun record only exist for observers (telemetry,
         # tests); without any, a call costs none of them.
         observed = bool(self.observers)
@@ -145,6 +156,7 @@ class Dispatcher:
             raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
+            failure = exc
             raise
         finally:
             self.running[step.name] -= 1
@@ -164,6 +176,7 @@ class Dispatcher:
                     error=error,
                     run_id=run_id,
                     topic=message.topic if message else None,
+                    traceback=format_failure(failure) if failure is not None else None,
                 )
                 for observer in self.observers:
                     observer(run)
@@ -202,8 +215,16 @@ class Dispatcher:
     # -- HttpInvoker -------------------------------------------------------------------------
 
     async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any:
-        ctx = self.context(step, trigger, request.trace_id, data=request.body)
+        ctx = self.context(step, trigger, request.trace_id, data=request.body, request=request)
         return await self.call(step, trigger, request, ctx)
 
-    def log_error(self, message: str, *, trace_id: str, step: str | None, **fields: Any) -> None:
-        self.hub.logger(step=step, trace_id=trace_id).error(message, **fields)
+    def log_error(
+        self,
+        message: str,
+        *,
+        trace_id: str,
+        step: str | None,
+        exc_info: BaseException | None = None,
+        **fields: Any,
+    ) -> None:
+        self.hub.logger(step=step, trace_id=trace_id).error(message, exc_info=exc_info, **fields)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._clock import Clock
-from .._envelope import JSON, Envelope, Subscription, new_id
+from .._envelope import JSON, Envelope, Subscription, check_name, new_id
 from ..backends._protocol import QueueBackend
 
 Jsonify = Callable[[Any], JSON]
@@ -59,6 +59,8 @@ class Router:
         priority: int = 0,
         id: str | None = None,
     ) -> Envelope:
+        if group is not None:
+            check_name(group, f"the message group of a message on topic {topic!r}")
         return Envelope(
             topic=topic,
             data=self._plain(topic, data),

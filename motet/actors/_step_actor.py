@@ -12,6 +12,13 @@ a long handler is never handed to a second worker while alive.
 State that must outlive a crash of the actor (the mailbox and what it holds) lives on this
 object; the supervisor restarts `run`, which picks up where the crashed one stopped. A
 delivery whose worker died with the actor is redelivered by the backend after its lease.
+
+A backend that cannot take writes for a while (`BackendUnavailable`: a full disk, an I/O
+error, Redis away past its reconnect timeout) is a condition of the backend, not a crash of
+the actor: the fetcher, the acker and the lease keeper each wait and try again with
+exponential backoff (`Outage`), saying why in the log, and carry on when writes work again.
+Acks that failed are kept and sent again; a delivery whose outcome could not be recorded
+(its retry or dead letter) comes back after its lease.
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ import trio
 
 from .._context import MessageInfo
 from .._envelope import Delivery, Subscription
-from .._errors import BackendError, HandlerError, InputValidationError
+from .._errors import BackendError, BackendUnavailable, HandlerError, InputValidationError
 from ..backends._protocol import QueueBackend
 from ..steps._model import StateTrigger, Step, Trigger
 from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
+from ._outage import Outage
 from ._retry import RetryPolicy
 from ._router import Router
 
@@ -80,6 +88,13 @@ class StepActor:
         self._holding = trio.Event()
         self._fetching = trio.CancelScope()
         self.stopping = False
+        log = self._actor_logger
+        self._lease_outage = Outage(log, f"lease messages of {subscription.key!r}")
+        self._ack_outage = Outage(log, f"acknowledge messages of {subscription.key!r}")
+        self._extend_outage = Outage(log, f"extend leases of {subscription.key!r}")
+
+    def _actor_logger(self) -> Any:
+        return self._dispatcher.logger(self.step.name, "")
 
     @property
     def name(self) -> str:
@@ -170,7 +185,12 @@ class StepActor:
             # Woken in the same moment as a hard stop? Then the backend is stopping too: meet
             # the cancellation rather than its "not running".
             await trio.lowlevel.checkpoint_if_cancelled()
-            deliveries = await self._backend.receive(self.subscription, free)
+            try:
+                deliveries = await self._backend.receive(self.subscription, free)
+            except BackendUnavailable as exc:
+                await self._lease_outage.failed(exc)
+                continue
+            self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
             direct = self.mailbox.statistics().receivers_waiting > 0
@@ -194,6 +214,15 @@ class StepActor:
             started = trio.current_time()
             try:
                 await self._handle(delivery)
+            except BackendUnavailable as exc:
+                # Its outcome (a retry, a dead letter) could not be written: the delivery
+                # comes back after its lease. Not an actor crash (see the module docstring).
+                self._dispatcher.logger(self.step.name, delivery.envelope.trace_id).error(
+                    "backend unavailable: the outcome of a delivery could not be recorded; "
+                    "it will be delivered again after its lease",
+                    message_id=delivery.envelope.id,
+                    error=str(exc),
+                )
             finally:
                 took = trio.current_time() - started
                 mean = self._mean_handler
@@ -326,7 +355,14 @@ class StepActor:
                 self._acks_ready = trio.Event()
                 batch, self._acks = self._acks, []
                 if batch:
-                    await self._backend.ack(batch)
+                    try:
+                        await self._backend.ack(batch)
+                    except BackendUnavailable as exc:
+                        self._acks[:0] = batch  # kept, ahead of newer ones, for the next try
+                        self._acks_ready.set()
+                        await self._ack_outage.failed(exc)
+                        continue
+                    self._ack_outage.ok()
                     self._settled()
         finally:
             # Handlers that returned must not run again just because we are stopping.
@@ -344,7 +380,12 @@ class StepActor:
                 await self._holding.wait()
             await trio.sleep(lease / 3)
             if self.held:
-                await self._backend.extend(list(self.held.values()), lease)
+                try:
+                    await self._backend.extend(list(self.held.values()), lease)
+                except BackendUnavailable as exc:
+                    await self._extend_outage.failed(exc)  # then the next period tries again
+                    continue
+                self._extend_outage.ok()
 
     def pending_acks(self) -> int:
         return len(self._acks)

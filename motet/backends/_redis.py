@@ -61,9 +61,11 @@ from .._envelope import (
     new_id,
 )
 from .._errors import BackendError, BackendUnavailable
+from .._redact import redact
 from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
+from . import _redis_lua_state as lua_state
 from ._protocol import Backend
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
 from ._redis_state import RedisStateMixin
@@ -89,6 +91,7 @@ _SCRIPTS = (
     lua.ADOPT,
     lua.ORPHANS,
     lua_admin.STATE_CAS,
+    lua_state.STATE_APPLY,
     lua_admin.CLAIM_TICK,
     lua_admin.DEPTH,
     lua_admin.TRIM,
@@ -113,12 +116,14 @@ class RedisBackend(RedisStateMixin):
     ) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
-                f"Redis backend URL must start with redis://, rediss:// or unix://, got {url!r}"
+                "Redis backend URL must start with redis://, rediss:// or unix://, got "
+                f"{redact(url)!r}"
             )
         Address.parse(url)  # a malformed URL fails here, not when the backend starts
         if not prefix or any(c in prefix for c in " \n"):
             raise ValueError(f"Redis key prefix must be non-empty without spaces, got {prefix!r}")
         self.url = url
+        self.where = redact(url)  # the URL as messages show it: without its credentials
         self.prefix = prefix
         self.options = options or RedisOptions()
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
@@ -135,11 +140,17 @@ class RedisBackend(RedisStateMixin):
         self._requeues: set[trio.CancelScope] = set()  # shielded; the stop cancels them
         self._receiving: dict[str, Subscription] = {}  # the subscriptions receive was called for
         self._orphan_start: dict[str, str] = {}  # where the next orphan sweep of a sub starts
-        self._publishes = GroupCommit[str]("publish", self._flush_publish, self.options.batch)
+        self._publishes = GroupCommit[bytes]("publish", self._flush_publish, self.options.batch)
         self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
+        self._states = GroupCommit[bytes]("write state", self._flush_state, self.options.batch)
         # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
         # noticing the lost reply; the margin covers the time it took to notice.
         self._receive_memo = math.ceil(self.options.reconnect_timeout) + 60
+
+    @property
+    def write_failure(self) -> str | None:
+        """Why calls fail right now (Redis unreachable), or None when they work."""
+        return None if self._link is None else self._link.failure
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -148,7 +159,7 @@ class RedisBackend(RedisStateMixin):
     ) -> None:
         if self._link is not None:
             raise BackendError(
-                f"this Redis backend for {self.url} is already running; create one "
+                f"this Redis backend for {self.where} is already running; create one "
                 "RedisBackend per instance (they share state through Redis)"
             )
         link = RedisLink(self.url, self.options)
@@ -167,6 +178,7 @@ class RedisBackend(RedisStateMixin):
                     link.start(nursery)
                     await nursery.start(self._publishes.run)
                     await nursery.start(self._acks.run)
+                    await nursery.start(self._states.run)
                     nursery.start_soon(self._trim_forever)
                     self._link, self._clock, self._nursery = link, clock, nursery
                     try:
@@ -195,9 +207,10 @@ class RedisBackend(RedisStateMixin):
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         self._running()
-        items: list[str] = []
+        items: list[bytes] = []
         for envelope in envelopes:
-            items.extend(codec.publish_args(envelope))  # refuses non-JSON before anything
+            # Refuses non-JSON before anything, and encodes for this caller alone.
+            items.extend(codec.publish_bytes(envelope))
         if not items:
             await trio.lowlevel.checkpoint()
             return
@@ -207,7 +220,7 @@ class RedisBackend(RedisStateMixin):
             if bell.topic in topics and not bell.blocking_read:
                 bell.ring()  # receivers here need not wait for the watcher's round trip
 
-    async def _flush_publish(self, items: list[str]) -> None:
+    async def _flush_publish(self, items: list[bytes]) -> None:
         await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
@@ -314,7 +327,7 @@ class RedisBackend(RedisStateMixin):
                 return []
             nursery = self._nursery
             if nursery is None:  # stopped meanwhile: the orphan sweep re-queues what was read
-                raise BackendError(f"the Redis backend for {self.url} stopped during a receive")
+                raise BackendError(f"the Redis backend for {self.where} stopped during a receive")
             return self._hand_out(subscription, reply[0][1], clock.now(), nursery)
 
     def _hand_out(
@@ -402,11 +415,11 @@ class RedisBackend(RedisStateMixin):
     def _queue_error(self, key: str, status: str, reply: list[Any]) -> BackendError:
         if status == "undeclared":
             return BackendError(
-                f"subscription {key!r} is not declared in the Redis backend at {self.url} "
+                f"subscription {key!r} is not declared in the Redis backend at {self.where} "
                 f"(prefix {self.prefix!r}); call `declare` first"
             )
         return BackendError(
-            f"the consumer group of subscription {key!r} is missing in Redis at {self.url} "
+            f"the consumer group of subscription {key!r} is missing in Redis at {self.where} "
             f"({reply[1:]}): Redis lost its data; run it with appendonly yes"
         )
 
@@ -441,7 +454,7 @@ class RedisBackend(RedisStateMixin):
             if topic is None:
                 raise BackendError(
                     f"subscription {key!r} is not declared in the Redis backend at "
-                    f"{self.url} (prefix {self.prefix!r}); call `declare` first"
+                    f"{self.where} (prefix {self.prefix!r}); call `declare` first"
                 )
             self._known.add(key)
 
@@ -600,14 +613,20 @@ class RedisBackend(RedisStateMixin):
         entries every consumer group is done with."""
         while True:
             await trio.sleep(self.options.trim_interval)
-            forget_ms = codec.millis(self.options.forget_consumers_after)
-            for key, bell in sorted(self._bells.items()):
-                if bell.blocking_read:
-                    await self._sweep_orphans(self._receiving[key])
-                args = [key, forget_ms, self.consumer]
-                await self._script("forget stopped consumers", lua_admin.FORGET_CONSUMERS, args)
-            for topic in sorted(self._topics):
-                await self._script("trim a topic stream", lua_admin.TRIM, [topic])
+            # Housekeeping: Redis away past the reconnect timeout skips a round instead of
+            # stopping the backend (the callers meet the outage and say so themselves).
+            with suppress(BackendUnavailable):
+                await self._trim_once()
+
+    async def _trim_once(self) -> None:
+        forget_ms = codec.millis(self.options.forget_consumers_after)
+        for key, bell in sorted(self._bells.items()):
+            if bell.blocking_read:
+                await self._sweep_orphans(self._receiving[key])
+            args = [key, forget_ms, self.consumer]
+            await self._script("forget stopped consumers", lua_admin.FORGET_CONSUMERS, args)
+        for topic in sorted(self._topics):
+            await self._script("trim a topic stream", lua_admin.TRIM, [topic])
 
     async def _sweep_orphans(self, subscription: Subscription) -> None:
         idle = codec.millis(subscription.options.lease)

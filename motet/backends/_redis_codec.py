@@ -16,17 +16,41 @@ from .._envelope import JSON, DeadLetter, Envelope
 from .._errors import BackendError
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
+_dumps_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
 _loads = json.loads
 
 
 def encode_json(value: JSON, *, where: str) -> str:
-    """JSON text of a value, refusing what JSON cannot hold (as the memory backend does)."""
+    """JSON text of a value, refusing what JSON cannot hold (as the memory backend does).
+
+    The text always has a UTF-8 form, which is what Redis gets. A str with a lone surrogate
+    (`"\\ud800"` is valid JSON, and `json.loads` gives such a str) has none: that value is
+    written with `\\u` escapes instead, so it is stored losslessly, as the SQLite backend
+    stores every value. Checked per value, before the value joins anyone else's batch."""
     try:
-        return _dumps(value)
+        text: str = _dumps(value)
     except (TypeError, ValueError) as exc:
         raise BackendError(
             f"{where} is not JSON: expected dict (with str keys), list, str, int, float, bool "
             f"or None, got {exc}"
+        ) from None
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = _dumps_ascii(value)
+    return text
+
+
+def to_bytes(text: str, what: str) -> bytes:
+    """UTF-8 of a name Redis stores as a raw string (a topic, a message group): one that has
+    no UTF-8 form (a lone surrogate) is refused here, at its own caller."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise BackendError(
+            f"{what} {text!r} is not valid Unicode (it holds a lone surrogate) and cannot be "
+            "stored in Redis; use a name made of characters"
         ) from None
 
 
@@ -88,6 +112,19 @@ def publish_args(envelope: Envelope) -> list[str]:
         encode_envelope(envelope),
         "" if envelope.group is None else envelope.group,
         str(envelope.priority) if envelope.priority else "",
+    ]
+
+
+def publish_bytes(envelope: Envelope) -> list[bytes]:
+    """`publish_args` as the bytes Redis gets, made for one caller before its message joins
+    a group commit: whatever of it cannot be sent fails that caller, not the batch."""
+    where = f"message {envelope.id} on topic {envelope.topic!r}:"
+    topic, body, group, priority = publish_args(envelope)
+    return [
+        to_bytes(topic, f"{where} the topic"),
+        body.encode(),  # encode_json made it encodable
+        to_bytes(group, f"{where} the message group"),
+        priority.encode(),
     ]
 
 

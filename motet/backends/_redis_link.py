@@ -20,6 +20,7 @@ import trio
 
 from .._clock import Clock
 from .._errors import BackendError, BackendUnavailable
+from .._redact import redact
 from ._redis_wire import Address, ReplyError, Wire, WireError, require_hiredis, sha1
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ T = TypeVar("T")
 Item = TypeVar("Item")
 
 INSTALL_HINT = "pip install 'motet[redis]'"
+# Error replies of a Redis that cannot take writes for now: its AOF or RDB write failed (a
+# full disk: MISCONF), maxmemory reached (OOM), a replica (READONLY), a master without
+# enough replicas (NOREPLICAS, MASTERDOWN). Calls failing so raise BackendUnavailable.
+CANNOT_WRITE_NOW = ("MISCONF", "OOM", "READONLY", "NOREPLICAS", "MASTERDOWN")
 
 
 def import_coredis() -> Any:
@@ -80,6 +85,7 @@ class RedisScripts:
     scripts called through the link's retry policy. `RedisBackend.run` sets the link."""
 
     url: str
+    where: str  # `url` without its credentials, for messages
     prefix: str
     options: RedisOptions
     _link: RedisLink | None = None
@@ -88,7 +94,7 @@ class RedisScripts:
     def _running(self) -> tuple[RedisLink, Clock]:
         if self._link is None or self._clock is None:
             raise BackendError(
-                f"the Redis backend for {self.url} is not running: start it with "
+                f"the Redis backend for {self.where} is not running: start it with "
                 "`await nursery.start(backend.run, clock)` before using it"
             )
         return self._link, self._clock
@@ -109,6 +115,7 @@ class RedisLink:
 
     def __init__(self, url: str, options: RedisOptions) -> None:
         self.url = url
+        self.where = redact(url)  # the URL as messages show it: without its credentials
         self.options = options
         self.coredis = import_coredis()
         require_hiredis()
@@ -130,6 +137,7 @@ class RedisLink:
         self._wire: Wire | None = None
         self._spare_wires: list[Wire] = []  # for blocking reads, reused one at a time
         self._closed = False
+        self.failure: str | None = None  # why calls fail right now (Redis away), for health
 
     def start(self, nursery: trio.Nursery) -> None:
         """Open the hot-path wire; its reader tasks (and those of blocking wires) run in
@@ -140,7 +148,7 @@ class RedisLink:
     @property
     def wire(self) -> Wire:
         if self._wire is None:
-            raise BackendError(f"the connection to Redis at {self.url} is not open")
+            raise BackendError(f"the connection to Redis at {self.where} is not open")
         return self._wire
 
     def take_wire(self) -> Wire:
@@ -194,19 +202,34 @@ class RedisLink:
         since: float | None = None
         while True:
             try:
-                return await fn()
+                result = await fn()
             except self.transient as exc:
                 now = trio.current_time()
                 since = now if since is None else since
+                self.failure = redact(f"Redis at {self.where} is unreachable: {exc}")
                 if now - since >= self.options.reconnect_timeout:
                     raise BackendUnavailable(
-                        f"Redis at {self.url} has been unreachable for "
+                        f"Redis at {self.where} has been unreachable for "
                         f"{now - since:.0f} s while trying to {what} ({exc}); check that "
                         "redis-server is running and reachable",
                         cause=exc,
                     ) from exc
             except (self.coredis.exceptions.RedisError, ReplyError) as exc:
-                raise BackendError(f"Redis at {self.url} refused to {what}: {exc}") from exc
+                if str(exc).startswith(CANNOT_WRITE_NOW):
+                    # Redis answers but cannot take writes (its disk is full, maxmemory):
+                    # a condition of the backend, which callers wait out (not a bug).
+                    self.failure = redact(f"Redis at {self.where} refused to {what}: {exc}")
+                    raise BackendUnavailable(self.failure, cause=exc) from exc
+                raise BackendError(f"Redis at {self.where} refused to {what}: {exc}") from exc
+            except UnicodeEncodeError as exc:  # nothing was sent (see Wire._send)
+                raise BackendError(
+                    f"cannot {what} in Redis: a name or text in the call is not valid Unicode "
+                    f"(it holds a lone surrogate: {exc.object[exc.start : exc.end]!r})"
+                ) from None
+            else:
+                if self.failure is not None:
+                    self.failure = None
+                return result
             await trio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -219,11 +242,15 @@ class RedisLink:
                 return
             except Exception as exc:
                 failure = exc
-        reason = "no answer" if scope.cancelled_caught else f"{type(failure).__name__}: {failure}"
+        reason = (
+            "no answer"
+            if scope.cancelled_caught
+            else redact(f"{type(failure).__name__}: {failure}")
+        )
         cause = failure.__cause__ if failure is not None and failure.__cause__ else failure
         raise BackendUnavailable(
-            f"cannot reach Redis at {self.url} ({reason}"
-            + (f"; {cause}" if cause is not None and cause is not failure else "")
+            f"cannot reach Redis at {self.where} ({reason}"
+            + (f"; {redact(str(cause))}" if cause is not None and cause is not failure else "")
             + "): start redis-server there (with appendonly yes, appendfsync always) "
             "or pass the right URL, e.g. --backend redis://127.0.0.1:6379/0",
             cause=failure,
@@ -231,11 +258,12 @@ class RedisLink:
 
 
 class _Ticket:
-    __slots__ = ("done", "error")
+    __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
         self.done = trio.Event()
         self.error: BaseException | None = None
+        self.result: Any = None
 
 
 class GroupCommit(Generic[Item]):
@@ -245,10 +273,15 @@ class GroupCommit(Generic[Item]):
     durable when it returns). While one flush is in flight the next one gathers everything
     submitted meanwhile, so batches grow with load and cost no waiting when idle. When `run`
     ends, waiting callers (and later ones) get `BackendError` instead of waiting forever.
+    A flush that returns a list returns one result per submission, in order: `submit`
+    returns its caller's.
     """
 
     def __init__(
-        self, what: str, flush: Callable[[list[Item]], Awaitable[None]], max_items: int
+        self,
+        what: str,
+        flush: Callable[[list[Item]], Awaitable[list[Any] | None]],
+        max_items: int,
     ) -> None:
         self._what = what
         self._flush = flush
@@ -257,7 +290,7 @@ class GroupCommit(Generic[Item]):
         self._wake = trio.Event()
         self._running = False
 
-    async def submit(self, items: Sequence[Item]) -> None:
+    async def submit(self, items: Sequence[Item]) -> Any:
         # A caller cancelled together with the backend (a hard stop) may get here after the
         # backend ended: it meets its cancellation, not "not running".
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -269,6 +302,7 @@ class GroupCommit(Generic[Item]):
         await ticket.done.wait()
         if ticket.error is not None:
             raise ticket.error
+        return ticket.result
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._running = True
@@ -285,12 +319,14 @@ class GroupCommit(Generic[Item]):
                         taken.append(entry)
                         items.extend(entry[0])
                     error: BaseException | None = None
+                    results: list[Any] | None = None
                     try:
-                        await self._flush(items)
+                        results = await self._flush(items)
                     except Exception as exc:  # handed to every caller of this batch
                         error = exc
-                    for _, ticket in taken:
+                    for n, (_, ticket) in enumerate(taken):
                         ticket.error = error
+                        ticket.result = None if results is None else results[n]
                         ticket.done.set()
                     taken = []
         finally:

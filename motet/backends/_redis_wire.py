@@ -27,6 +27,7 @@ import attrs
 import trio
 
 from .._errors import BackendUnavailable
+from .._redact import redact
 
 try:
     import hiredis
@@ -65,30 +66,32 @@ class Address:
 
     @classmethod
     def parse(cls, url: str) -> Address:
-        """The address in `url`; ValueError saying what is wrong with a malformed one."""
+        """The address in `url`; ValueError saying what is wrong with a malformed one (the
+        URL shown without its credentials)."""
         parts = urlsplit(url)
+        shown = redact(url)
         query = parse_qs(parts.query)
         username = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
         if parts.scheme == "unix":
             if not parts.path:
-                raise ValueError(f"Redis URL {url!r} names no socket: unix:///path/to/redis.sock")
+                raise ValueError(f"Redis URL {shown!r} names no socket: unix:///path/to/redis.sock")
             return cls(
                 path=unquote(parts.path),
-                db=_db(url, query.get("db", [""])[0]),
+                db=_db(shown, query.get("db", [""])[0]),
                 username=username,
                 password=password,
             )
         if parts.scheme not in ("redis", "rediss"):
-            raise ValueError(f"Redis URL {url!r} must start with redis://, rediss:// or unix://")
+            raise ValueError(f"Redis URL {shown!r} must start with redis://, rediss:// or unix://")
         try:
             port = parts.port or 6379
         except ValueError:
-            raise ValueError(f"Redis URL {url!r} has a port that is not a number") from None
+            raise ValueError(f"Redis URL {shown!r} has a port that is not a number") from None
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=port,
-            db=_db(url, parts.path.lstrip("/") or query.get("db", [""])[0]),
+            db=_db(shown, parts.path.lstrip("/") or query.get("db", [""])[0]),
             username=username,
             password=password,
             tls=parts.scheme == "rediss",
@@ -190,24 +193,28 @@ class Wire:
         return [reply.value for reply in replies]
 
     async def _send(self, conn: _Conn, commands: list[tuple[Any, ...]]) -> list[_Reply]:
+        # Encoded before anything is queued on the connection: an argument without a UTF-8
+        # form fails this caller alone, instead of breaking the connection of every call.
+        data = b"".join(encode(command) for command in commands)
         replies = [_Reply() for _ in commands]
         async with self._send_lock:
             if self._conn is not conn:
                 raise WireError(f"the connection to Redis at {self._where()} was lost")
             conn.waiting.extend(replies)
             try:
-                await conn.stream.send_all(b"".join(encode(command) for command in commands))
+                await conn.stream.send_all(data)
             except BaseException as exc:
                 self._break(conn, exc)
                 raise
         return replies
 
     async def _call_alone(self, conn: _Conn, args: tuple[Any, ...]) -> Any:
+        command = encode(args)
         async with self._send_lock:
             if self._conn is not conn:
                 raise WireError(f"the connection to Redis at {self._where()} was lost")
             try:
-                await conn.stream.send_all(encode(args))
+                await conn.stream.send_all(command)
                 while (value := conn.reader.gets()) is False:
                     data = await conn.stream.receive_some(65536)
                     if not data:

@@ -10,6 +10,7 @@ import importlib.util
 from pathlib import Path
 
 from .._errors import BackendUnavailable
+from .._redact import redact
 from ._memory import MemoryBackend
 from ._protocol import Backend
 
@@ -36,7 +37,7 @@ def backend_from_url(spec: str, *, root: Path) -> Backend:
     if text.startswith(("redis://", "rediss://", "unix://")):
         return _redis(text)
     raise BackendUnavailable(
-        f"unknown backend {spec!r}: expected one of " + ", ".join(ACCEPTED_FORMS)
+        f"unknown backend {redact(spec)!r}: expected one of " + ", ".join(ACCEPTED_FORMS)
     )
 
 
@@ -69,7 +70,7 @@ def _redis(url: str) -> Backend:
     missing = [name for name in ("coredis", "hiredis") if importlib.util.find_spec(name) is None]
     if missing:
         raise BackendUnavailable(
-            f"backend {url!r} needs the Redis client packages coredis and hiredis, and "
+            f"backend {redact(url)!r} needs the Redis client packages coredis and hiredis, and "
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed; "
             "install them with: pip install 'motet[redis]'"
         )

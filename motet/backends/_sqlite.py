@@ -48,7 +48,7 @@ import trio
 
 from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
-from .._errors import BackendError
+from .._errors import BackendError, BackendUnavailable
 from ..state._ops import StateWrite
 from . import _sqlite_queue as q
 from . import _sqlite_state as st
@@ -117,6 +117,11 @@ class SqliteBackend:
         # any subscription's), so a receiver can tell whether it missed one while leasing.
         self._changes: dict[str, int] = {}
         self._external_changes = 0
+
+    @property
+    def write_failure(self) -> str | None:
+        """Why writes fail right now (a full disk, an I/O error), or None when they work."""
+        return None if self._writer is None else self._writer.failure
 
     def __repr__(self) -> str:
         return f"SqliteBackend({str(self.path)!r}, synchronous={self.synchronous!r})"
@@ -259,7 +264,10 @@ class SqliteBackend:
 
     @staticmethod
     async def _release(writer: GroupCommit, receipts: list[tuple[int, int]]) -> None:
-        await writer.call(lambda tx: q.release(tx, receipts), must_sync=False)
+        # A background task: a write that fails (a full disk) must not stop the backend;
+        # the messages then come back when their lease expires.
+        with contextlib.suppress(BackendUnavailable):
+            await writer.call(lambda tx: q.release(tx, receipts), must_sync=False)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()

@@ -78,6 +78,9 @@ class GroupCommit:
         self._closed = False
         self._commits = 0
         self._calls = 0
+        # Why the latest transaction failed (disk full, I/O error), until one commits again:
+        # what health reports while callers back off and retry.
+        self.failure: str | None = None
 
     def statistics(self) -> CommitStatistics:
         return CommitStatistics(commits=self._commits, calls=self._calls)
@@ -189,9 +192,11 @@ class GroupCommit:
                 touched = tx.touched
                 self._commits += 1
                 self._calls += len(work)
+                self.failure = None
                 break
         except sqlite3.Error as error:
             failure = unavailable(error, self._path, "write to")
+            self.failure = str(failure)
             for item in batch:
                 if item.result is None:
                     item.result = outcome.Error(failure)

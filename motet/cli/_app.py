@@ -18,7 +18,8 @@ from typing import IO, Any, TypeVar
 import attrs
 import click
 
-from .._errors import MotetError
+from .._errors import MotetError, SupervisorGaveUp, describe
+from .._redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +33,7 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER_ERROR
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"motet: error: {self.format_message()}", err=True, file=file)
+        click.echo(redact(f"motet: error: {self.format_message()}"), err=True, file=file)
 
 
 @attrs.frozen
@@ -101,16 +102,24 @@ def reports_errors(fn: F) -> F:
 
 def report(exc: BaseException) -> None:
     """One line on stderr: motet's own message when there is one, else the bug's type and
-    message, its innermost frame, and how to see the rest."""
+    message, its innermost frame, and how to see the rest. Credentials of any URL in it are
+    redacted (a client library's message may quote the URL it was given)."""
     error = first_motet_error(exc)
     if error is not None:
-        click.echo(f"motet: error: {error}", err=True)
+        line = f"motet: error: {error}"
+        if isinstance(error, SupervisorGaveUp) and error.__cause__ is not None:
+            # The last line names the cause (a full disk), not only who gave up.
+            line += f"; the last failure: {describe(error.__cause__)}"
+        click.echo(redact(line), err=True)
         return
     inner = _innermost(exc)
     frames = traceback.extract_tb(inner.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     click.echo(
-        f"motet: error: {type(inner).__name__}: {inner}{where}; run with --debug for the traceback",
+        redact(
+            f"motet: error: {type(inner).__name__}: {inner}{where}; "
+            "run with --debug for the traceback"
+        ),
         err=True,
     )
 

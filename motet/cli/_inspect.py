@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from ..steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
 
@@ -40,6 +41,22 @@ def steps_table(steps: Sequence[Step]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def project_warnings(project: Any, steps: Sequence[Step], steps_dir: str | None) -> list[str]:
+    """The warnings `motet start` logs at start (`Runtime.start_warnings`), for these steps
+    under the project's config, without running anything."""
+    from .._runtime import Runtime
+    from ..backends import backend_from_url
+
+    config = project.config()
+    runtime = Runtime(
+        steps,
+        backend=backend_from_url("memory", root=project.root),
+        project=config,
+        steps_folder=project.root / (steps_dir or config.steps),
+    )
+    return runtime.start_warnings()
 
 
 def _node(name: str) -> str:

@@ -119,13 +119,25 @@ def emit(project: Project, topic: str, data: str, group: str | None, backend: st
 
 @main.command("steps")
 @click.option("--steps", "steps_dir", help="Steps folder (default: steps).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 2 when there are warnings (topics that connect nothing, misnamed step files).",
+)
 @click.pass_obj
 @reports_errors
-def list_steps(project: Project, steps_dir: str | None) -> None:
-    """A table of steps, their triggers and topics."""
-    from ._inspect import steps_table
+def list_steps(project: Project, steps_dir: str | None, strict: bool) -> None:
+    """A table of steps, their triggers and topics; then the warnings `motet start` would
+    log (on stderr)."""
+    from ._inspect import project_warnings, steps_table
 
-    click.echo(steps_table(project.steps(steps_dir)))
+    steps = project.steps(steps_dir)
+    click.echo(steps_table(steps))
+    warnings = project_warnings(project, steps, steps_dir)
+    for line in warnings:
+        click.echo(f"motet: warning: {line}", err=True)
+    if strict and warnings:
+        raise UserError(f"{len(warnings)} warning(s), which --strict makes errors")
 
 
 @main.command()

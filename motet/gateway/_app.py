@@ -10,7 +10,6 @@ one; motet's own routes never get there (`MotetASGI` catches everything itself).
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Sequence
 
 import cattrs
@@ -146,7 +145,7 @@ def build_app(
             trace_id=trace_id(),
             step=None,
             error_id=error_id,
-            traceback="".join(traceback.format_exception(error)),
+            exc_info=error,
         )
         return problem(
             INTERNAL_ERROR, f"the gateway failed (error id {error_id})", error_id=error_id

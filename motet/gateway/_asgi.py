@@ -15,7 +15,6 @@ and the answer is dropped if nobody is there to take it.
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 from .._envelope import new_id
+from .._errors import BackendUnavailable
 from ._exchange import (
     BodyReader,
     ClientGone,
@@ -35,6 +35,7 @@ from ._exchange import (
 )
 from ._options import GatewayOptions
 from ._problem import (
+    BACKEND_UNAVAILABLE,
     HANDLER_CUT,
     HANDLER_ERROR,
     HANDLER_TIMEOUT,
@@ -219,6 +220,17 @@ class MotetASGI:
                 f"handler of step {name!r} timed out after {handler_seconds:g} s",
                 failure,
             )
+        if failure is not None and _backend_unavailable(failure):
+            return await self._fail(
+                send,
+                scope,
+                trace_id,
+                name,
+                BACKEND_UNAVAILABLE,
+                "the backend cannot store writes right now; retry later",
+                f"handler of step {name!r} could not write: {failure}",
+                failure,
+            )
         if failure is not None:
             return await self._fail(
                 send,
@@ -288,8 +300,7 @@ class MotetASGI:
         fields: dict[str, Any] = {"error_id": error_id, "path": scope["path"]}
         if error is not None:
             fields["error"] = f"{type(error).__name__}: {error}"
-            fields["traceback"] = "".join(traceback.format_exception(error))
-        self.invoker.log_error(message, trace_id=trace_id, step=step, **fields)
+        self.invoker.log_error(message, trace_id=trace_id, step=step, exc_info=error, **fields)
         await self._problem(
             send,
             scope,
@@ -340,6 +351,18 @@ def _only_cancelled(exc: BaseException) -> bool:
         return True
     if isinstance(exc, BaseExceptionGroup):
         return exc.split(trio.Cancelled)[1] is None
+    return False
+
+
+def _backend_unavailable(error: BaseException) -> bool:
+    """The failure is (or was caused by) a backend that cannot take writes (503, not 500)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, BackendUnavailable):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return False
 
 

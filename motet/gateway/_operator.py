@@ -23,7 +23,6 @@ HTTP spans and metrics. Operator requests themselves are not traced (the console
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -213,7 +212,7 @@ class OperatorASGI:
                 self.runtime.hub.logger().error(
                     f"operator endpoint {path} failed: {type(exc).__name__}: {exc}",
                     error_id=error_id,
-                    traceback="".join(traceback.format_exception(exc)),
+                    exc_info=exc,
                 )
             return await self._problem(
                 send, scope, INTERNAL_ERROR, f"the operator endpoint failed (error id {error_id})"

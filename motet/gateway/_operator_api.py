@@ -102,12 +102,15 @@ def _iso(epoch: float | None) -> str | None:
 
 
 async def health(runtime: Runtime, request: OpRequest) -> OpReply:
-    depth = await runtime.backend.depth()  # proves the backend answers
+    depth = await runtime.backend.depth()  # proves the backend answers (reads)
     telemetry = runtime.telemetry
+    # Writes failing (a full disk, Redis away) while the runtime backs off and retries.
+    failure = getattr(runtime.backend, "write_failure", None)
     return reply(
         {
-            "status": "ok",
+            "status": "ok" if failure is None else "degraded",
             "backend": runtime.backend.name,
+            "backend_write_failure": failure,
             "steps": len(runtime.steps),
             "subscriptions": len(runtime.subscriptions),
             "urls": runtime.gateway_urls,
@@ -245,6 +248,7 @@ async def dead_letters(runtime: Runtime, request: OpRequest) -> OpReply:
                     "id": d.id,
                     "subscription": d.subscription,
                     "error": d.error,
+                    "traceback": d.traceback,
                     "attempts": d.attempts,
                     "failed_at": d.failed_at,
                     "failed_at_iso": _iso(d.failed_at),
@@ -319,10 +323,11 @@ async def cron(runtime: Runtime, request: OpRequest) -> OpReply:
             cursor = job.schedule.next_after(cursor)
             if cursor is not None:
                 upcoming.append(cursor)
-        last = await runtime.backend.last_tick(job.step)
+        last = await runtime.backend.last_tick(job.name)
         out.append(
             {
                 "step": job.step,
+                "schedule": job.name,
                 "expression": job.schedule.expression,
                 "timezone": job.schedule.timezone,
                 "skip_if_running": job.skip_if_running,
@@ -330,7 +335,7 @@ async def cron(runtime: Runtime, request: OpRequest) -> OpReply:
                 "next_iso": [_iso(t) for t in upcoming],
                 "last": last,
                 "last_iso": _iso(last),
-                "running": bool(runtime.dispatcher and runtime.dispatcher.is_running(job.step)),
+                "running": runtime.cron_running(job.name),
             }
         )
     return reply({"now": now, "cron": out})

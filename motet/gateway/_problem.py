@@ -51,6 +51,8 @@ HEADERS_TOO_LARGE = ProblemKind(
 SHUTTING_DOWN = ProblemKind("shutting-down", 503, "Service Unavailable")
 HANDLER_CUT = ProblemKind("handler-cut", 503, "Service Unavailable")
 VERSION_NOT_SUPPORTED = ProblemKind("http-version-not-supported", 505, "HTTP Version Not Supported")
+# The handler's write failed because the backend cannot take writes now (a full disk).
+BACKEND_UNAVAILABLE = ProblemKind("backend-unavailable", 503, "Service Unavailable")
 
 # Kinds an HTTP step can answer with on its own, for the OpenAPI document.
 STEP_PROBLEMS: tuple[ProblemKind, ...] = (
@@ -63,6 +65,7 @@ STEP_PROBLEMS: tuple[ProblemKind, ...] = (
     UNSUPPORTED_MEDIA_TYPE,
     HANDLER_ERROR,
     HANDLER_TIMEOUT,
+    BACKEND_UNAVAILABLE,
 )
 
 

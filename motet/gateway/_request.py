@@ -52,6 +52,15 @@ class HttpInvoker(Protocol):
 
     async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any: ...
 
-    def log_error(self, message: str, *, trace_id: str, step: str | None, **fields: Any) -> None:
-        """Write an error log line (used for 500s: the error id appears in it)."""
+    def log_error(
+        self,
+        message: str,
+        *,
+        trace_id: str,
+        step: str | None,
+        exc_info: BaseException | None = None,
+        **fields: Any,
+    ) -> None:
+        """Write an error log line (used for 500s: the error id appears in it), with the
+        traceback of `exc_info` under it."""
         ...

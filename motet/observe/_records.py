@@ -60,6 +60,7 @@ class Span:
     status: int | None = None  # HTTP status (http spans)
     emitted: tuple[Emitted, ...] = ()
     state_writes: tuple[StateWriteInfo, ...] = ()
+    traceback: str | None = None  # of a failed handler run (user frames in full, capped)
 
     @property
     def ended(self) -> float:
@@ -83,6 +84,7 @@ class Span:
             "status": self.status,
             "emitted": [e.to_json() for e in self.emitted],
             "state_writes": [w.to_json() for w in self.state_writes],
+            "traceback": self.traceback,
         }
         return out
 
@@ -108,6 +110,7 @@ class Span:
                 StateWriteInfo(w["namespace"], w["key"], w["event"])
                 for w in data.get("state_writes") or ()
             ),
+            traceback=data.get("traceback"),
         )
 
 
@@ -124,6 +127,7 @@ class StoredLog:
     message_id: str | None = None
     attempt: int | None = None
     fields: Mapping[str, JSON] = attrs.Factory(dict)
+    traceback: str | None = None
 
     def to_json(self) -> dict[str, JSON]:
         return {
@@ -136,6 +140,7 @@ class StoredLog:
             "message_id": self.message_id,
             "attempt": self.attempt,
             "fields": dict(self.fields),
+            "traceback": self.traceback,
         }
 
 

@@ -24,7 +24,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level TEXT NOT NULL,
     level_no INTEGER NOT NULL, message TEXT NOT NULL, step TEXT, trace_id TEXT,
-    message_id TEXT, attempt INTEGER, fields TEXT NOT NULL);
+    message_id TEXT, attempt INTEGER, fields TEXT NOT NULL, traceback TEXT);
 CREATE INDEX IF NOT EXISTS logs_time ON logs(time);
 CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id);
 CREATE INDEX IF NOT EXISTS logs_step ON logs(step, seq);
@@ -35,7 +35,38 @@ CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
 CREATE INDEX IF NOT EXISTS spans_started ON spans(started);
 CREATE INDEX IF NOT EXISTS spans_step ON spans(step, started);
 """
-_LOG_COLUMNS = "seq, time, level, message, step, trace_id, message_id, attempt, fields"
+_LOG_COLUMNS = "seq, time, level, message, step, trace_id, message_id, attempt, fields, traceback"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file written by an older motet up to this schema (columns only ever added)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(logs)")}
+    if "traceback" not in columns:
+        try:
+            conn.execute("ALTER TABLE logs ADD COLUMN traceback TEXT")
+        except sqlite3.OperationalError as exc:  # another instance added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
+
+
+_CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its -wal / -shm files) to the first free
+    `<name>.corrupt[.N]`; returns the new path of the database file."""
+    n = 0
+    while True:
+        aside = path.with_name(f"{path.name}.corrupt" + (f".{n}" if n else ""))
+        if not aside.exists():
+            break
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            extra.rename(aside.with_name(aside.name + suffix))
+    path.rename(aside)
+    return aside
 
 
 class SqliteTelemetryStore:
@@ -45,21 +76,40 @@ class SqliteTelemetryStore:
         self.path = Path(path)
         self.retention = retention or Retention()
         self._lock = threading.Lock()
+        # Where a corrupt file found at this path was moved (the runtime logs a warning).
+        self.moved_aside: Path | None = None
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
+            try:
+                self._conn = self._open(busy_timeout)
+            except sqlite3.DatabaseError as exc:
+                if exc.sqlite_errorcode not in _CORRUPT or str(self.path) == ":memory:":
+                    raise
+                # Telemetry is a record for people, not state motet needs: a corrupt file
+                # must not block a start. It is kept, renamed, for whoever wants to look.
+                self.moved_aside = _move_aside(self.path)
+                self._conn = self._open(busy_timeout)
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailable(
                 f"cannot open the telemetry database {self.path}: {exc}; check that the "
                 "folder is writable, or turn telemetry off (RuntimeOptions(telemetry=None))",
                 cause=exc,
             ) from exc
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def __repr__(self) -> str:
         return f"SqliteTelemetryStore({str(self.path)!r})"
@@ -76,6 +126,7 @@ class SqliteTelemetryStore:
                 r.message_id,
                 r.attempt,
                 json.dumps(dict(r.fields), default=repr),
+                r.traceback,
             )
             for r in logs
         ]
@@ -89,7 +140,7 @@ class SqliteTelemetryStore:
             try:
                 conn.executemany(
                     "INSERT INTO logs (time, level, level_no, message, step, trace_id, "
-                    "message_id, attempt, fields) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "message_id, attempt, fields, traceback) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     log_rows,
                 )
                 conn.executemany(
@@ -150,6 +201,7 @@ class SqliteTelemetryStore:
                 message_id=r[6],
                 attempt=r[7],
                 fields=json.loads(r[8]),
+                traceback=r[9],
             )
             for r in rows
         ]

@@ -62,6 +62,7 @@ def stored(seq: int, record: LogRecord) -> StoredLog:
         message_id=record.message_id,
         attempt=record.attempt,
         fields=record.fields,
+        traceback=record.traceback,
     )
 
 

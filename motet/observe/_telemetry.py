@@ -137,6 +137,13 @@ class Telemetry:
         else:  # a file to open: not on the trio thread
             self.store = await trio.to_thread.run_sync(open_store, self.options, runtime)
         runtime.hub.add_sink(self.on_log)
+        aside = getattr(self.store, "moved_aside", None)
+        if aside is not None:
+            runtime.hub.logger().warn(
+                "telemetry: the database was corrupt; moved it aside and started a new one",
+                store=repr(self.store),
+                kept_at=str(aside),
+            )
         runtime.dispatcher.observers.append(self.on_run)
         runtime.dispatcher.state_observers.append(self.on_state)
         runtime.router.observers.append(self.on_envelope)
@@ -257,6 +264,7 @@ class Telemetry:
                 error=run.error,
                 emitted=tuple(self._emits.pop(run.run_id, ())),
                 state_writes=tuple(self._writes.pop(run.run_id, ())),
+                traceback=run.traceback,
             ),
         )
 

@@ -35,6 +35,7 @@ import attrs
 from .._envelope import QueueOptions
 from .._errors import ProjectConfigError
 from .._logging import LEVELS
+from .._redact import redact
 from ..steps._model import QueueOverrides
 from ..steps._queue_options import (
     QUEUE_OPTION_KEYS,
@@ -212,7 +213,7 @@ def _backend(r: _Reader, value: str) -> str:
         raise r.fail(
             "backend",
             f"expected one of {list(BACKENDS)} or a URL like 'sqlite:///.motet/motet.db' or "
-            f"'redis://127.0.0.1:6379/0', got {value!r}",
+            f"'redis://127.0.0.1:6379/0', got {redact(value)!r}",
         )
     return value
 

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._envelope import JSON
+from .._envelope import JSON, check_name
 from ..backends._protocol import StateBackend, StateChange
 from ._ops import StateWrite
 
@@ -97,3 +97,4 @@ def _check_names(namespace: Any, key: Any = "-") -> None:
     for what, value in (("namespace", namespace), ("key", key)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"state {what} must be a non-empty string, got {value!r}")
+        check_name(value, f"state {what}")

@@ -4,10 +4,13 @@ Step files are `*_step.py` (Motia's Python naming) and `*.step.py`. Each is impo
 module name derived from the steps folder and the file's relative path, registered in
 `sys.modules` while it runs (dataclasses and cattrs resolve string annotations through it).
 The folder's parent is put on `sys.path`, so steps can import the project's own modules.
+Other `.py` files are never imported; `stray_step_files` reads them to find the ones that look
+like steps but are named otherwise (a typo in the name would skip the step silently).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import os
@@ -22,25 +25,60 @@ from .._errors import StepDefinitionError
 from ._loader import load_step
 from ._model import HttpTrigger, Step, StepDefinition
 
-__all__ = ["discover_step_files", "load_steps", "step_module_name"]
+__all__ = ["discover_step_files", "load_steps", "step_module_name", "stray_step_files"]
 
 _PARAM = re.compile(r":[^/]+|\{[^/}]+\}")
 
 
-def discover_step_files(root: Path) -> list[Path]:
-    """Step files under `root`, recursively, sorted; skips `__pycache__` and hidden folders.
+def is_step_file_name(name: str) -> bool:
+    return name.endswith("_step.py") or name.endswith(".step.py")
+
+
+def _python_files(root: Path) -> list[Path]:
+    """`.py` files under `root`, recursively, sorted; skips `__pycache__` and hidden names.
 
     Symlinked folders are not followed (a link cycle would never end)."""
-    root = Path(root)
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
-        for name in files:
-            if name.startswith("."):
-                continue
-            if name.endswith("_step.py") or name.endswith(".step.py"):
-                found.append(Path(folder, name))
+        found += [Path(folder, n) for n in files if n.endswith(".py") and not n.startswith(".")]
     return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
+def discover_step_files(root: Path) -> list[Path]:
+    """Step files under `root`, recursively, sorted; skips `__pycache__` and hidden folders."""
+    return [p for p in _python_files(Path(root)) if is_step_file_name(p.name)]
+
+
+def stray_step_files(root: Path) -> list[Path]:
+    """`.py` files under `root` that bind both `config` and `handler` at top level but are not
+    named as step files, so they are not loaded. Read with `ast`, never imported: any other
+    module of the project may live beside the steps."""
+    stray = []
+    for path in _python_files(Path(root)):
+        if is_step_file_name(path.name):
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError):  # not ours to judge: it is not loaded
+            continue
+        if {"config", "handler"} <= _top_level_names(tree):
+            stray.append(path)
+    return stray
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
 
 
 def step_module_name(root: Path, file: Path) -> str:

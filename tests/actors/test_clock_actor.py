@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import io
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -13,6 +15,8 @@ import trio.testing
 
 from motet._clock import WallClock
 from motet._envelope import Envelope, Subscription, cron_topic
+from motet._errors import BackendUnavailable
+from motet._logging import LogHub, stream_sink
 from motet.actors._clock_actor import CronJob, run_cron, scheduled_iso, tick_id
 from motet.actors._cron import parse_cron
 from motet.backends._memory import MemoryBackend
@@ -408,3 +412,48 @@ def test_cron_job_is_frozen() -> None:
     assert (j.skip_if_running, j.grace) == (True, 60.0)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         j.grace = 1.0  # type: ignore[misc]
+
+
+class FullDisk(Recorder):
+    """Claims fail as unavailable (a full disk) `failures` times, then go through."""
+
+    def __init__(self, inner: MemoryBackend, failures: int) -> None:
+        super().__init__(inner)
+        self.failures = failures
+
+    async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise BackendUnavailable("database or disk is full")
+        return await super().claim_tick(step, scheduled, tick)
+
+
+async def test_a_claim_the_backend_refuses_is_retried_until_it_goes_through(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # A full disk used to end the clock actor (it is not supervised) and so the runtime.
+    logs = io.StringIO()
+    hub = LogHub(lambda: 0.0)
+    hub.add_sink(stream_sink(logs, fmt="json"))
+    async with trio.open_nursery() as nursery:
+        clock = WallClock(utc(2026, 1, 1, 7, 59))
+        backend = MemoryBackend()
+        await nursery.start(backend.run, clock)
+        rec = FullDisk(backend, failures=5)
+        await nursery.start(
+            functools.partial(
+                run_cron,
+                [job("daily", "0 8 * * *")],
+                clock=clock,
+                backend=rec,
+                is_running=never_running,
+                logger=hub.logger,
+            )
+        )
+        await clock.sleep_until(ts(2026, 1, 2, 9))
+        nursery.cancel_scope.cancel()
+    assert rec.fired() == ["2026-01-01T08:00:00Z", "2026-01-02T08:00:00Z"]
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [line["level"] for line in lines] == ["error", "info"]
+    assert "claim cron tick of 'daily'" in lines[0]["msg"]
+    assert "database or disk is full" in lines[0]["error"]

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from click.testing import CliRunner
 
 from motet.backends import backend_from_url
+from motet.cli import main
 from motet.project import load_project
 from motet.steps import QueueTrigger, StateTrigger, step_module_name
 from motet.testing import open_test_runtime
@@ -43,7 +45,7 @@ def _config(step_file: Any) -> Any:
 def test_every_example_loads_with_unique_names() -> None:
     steps = all_steps()
     names = [s.name for s in steps]
-    assert len(names) == len(set(names)) == 47
+    assert len(names) == len(set(names)) == 49
 
 
 def test_both_config_forms_and_both_trigger_spellings_are_used() -> None:
@@ -51,7 +53,7 @@ def test_both_config_forms_and_both_trigger_spellings_are_used() -> None:
     v0 = [c for c in configs if "type" in c]
     v1 = [c for c in configs if "triggers" in c]
     assert len(v0) + len(v1) == len(configs)
-    assert {c["type"] for c in v0} == {"api", "event", "cron"}
+    assert {c["type"] for c in v0} == {"api", "event", "cron", "noop"}
     triggers = [t for c in v1 for t in c["triggers"]]
     assert {t["type"] for t in triggers if isinstance(t, dict)} == {
         "http",
@@ -71,6 +73,14 @@ def test_every_topic_has_a_producer_and_a_consumer() -> None:
     assert subscribed - emitted == EXTERNAL_TOPICS | dead_letter_topics
     namespaces = {t.namespace for s in steps for t in s.of_type(StateTrigger)}
     assert namespaces == {"messages"}
+    # The noop steps in steps/outside/ say so, which keeps the start-time checks quiet.
+    assert {t for s in steps for t in s.virtual_emits} == EXTERNAL_TOPICS
+    assert {t for s in steps for t in s.virtual_subscribes} == SINK_TOPICS
+
+
+def test_the_example_app_starts_without_a_warning() -> None:
+    result = CliRunner().invoke(main, ["--project", str(REPO_ROOT), "steps", "--strict"])
+    assert result.exit_code == 0, result.output
 
 
 async def test_motet_toml_queue_settings_apply(autojump_clock: Any) -> None:

@@ -314,9 +314,15 @@ function logRow(line) {
     h("td", { class: "time", text: fmtTime(line.time) }),
     h("td", {}, badge(line.level, line.level)),
     h("td", { class: "step", text: line.step || "motet" }),
-    h("td", {}, h("div", { text: line.msg }), h("div", { class: "fields", text: compact(line.fields) })),
+    h("td", {}, h("div", { text: line.msg }), h("div", { class: "fields", text: compact(line.fields) }),
+      line.traceback ? h("details", { class: "tb" }, h("summary", { text: "traceback" }), tracebackView(line.traceback)) : ""),
     h("td", { class: "mono" }, line.attempt && line.attempt > 1 ? `#${line.attempt}` : ""),
     h("td", {}, traceLink(line.trace_id)));
+}
+
+// A failure's traceback as the runtime stored it: the user's frames in full, motet's folded.
+function tracebackView(text, testid) {
+  return h("pre", { class: "traceback", "data-testid": testid || "traceback", text });
 }
 
 function logTable(lines, testid) {
@@ -409,6 +415,7 @@ function spanDetail(sp) {
   const dl = h("dl", { class: "span-detail" }, items.map(([k, v]) => [h("dt", { text: k }), h("dd", { class: "mono", text: String(v) })]));
   dl.append(h("dt", { text: "emitted" }), h("dd", {}, sp.emitted.length ? sp.emitted.map((e) => h("div", { class: "mono", text: `${e.topic}  ${short(e.id)}` })) : h("span", { class: "muted", text: "nothing" })));
   dl.append(h("dt", { text: "state writes" }), h("dd", {}, sp.state_writes.length ? sp.state_writes.map((w) => h("div", { class: "mono", text: `${w.event || "unchanged"} ${w.namespace}/${w.key}` })) : h("span", { class: "muted", text: "none" })));
+  if (sp.traceback) dl.append(h("dt", { text: "traceback" }), h("dd", {}, tracebackView(sp.traceback, "span-traceback")));
   return h("div", { class: "card" }, h("h2", { text: sp.name }), dl);
 }
 
@@ -530,7 +537,9 @@ views.queues = async (root, arg, token) => {
     for (const d of res.dead_letters) {
       const check = h("input", { type: "checkbox", "data-id": d.id });
       checks.set(d.id, check);
-      const more = h("tr", { class: "hidden" }, h("td", { colspan: 6 }, h("pre", { class: "json-view", text: json({ error: d.error, message: d.message }) })));
+      const more = h("tr", { class: "hidden" }, h("td", { colspan: 6 },
+        d.traceback ? [h("div", { class: "muted", text: "traceback of the last attempt" }), tracebackView(d.traceback, "dl-traceback")] : "",
+        h("pre", { class: "json-view", text: json({ error: d.error, message: d.message }) })));
       body.append(h("tr", { "data-dead-letter": d.id },
         h("td", {}, check), h("td", { class: "mono", text: fmtDateTime(d.failed_at) }),
         h("td", {}, h("span", { class: "pill", text: d.subscription })), h("td", { class: "num", text: d.attempts }),
