@@ -14,9 +14,12 @@ and a cron tick is published by the one instance that claims it (`claim_tick`).
 
 The port is one socket created here and inherited by every child, rather than one
 SO_REUSEPORT socket per child, because:
-- there is one accept queue: a child that is killed or drains leaves the connections waiting
-  in the backlog to its siblings (with SO_REUSEPORT each socket has its own queue, and the
-  connections queued on a dying child's socket are reset);
+- there is one accept queue: a child that is killed or restarted leaves the connections
+  waiting in the backlog to its siblings (with SO_REUSEPORT each socket has its own queue,
+  and the connections queued on a dying child's socket are reset). During a graceful stop
+  every child drains, and a draining child still accepts, answering 503 + `Retry-After`,
+  so nothing waits in the backlog for the drain (this process keeps the socket open until
+  the last child has exited);
 - the port stays bound while children restart, and no other process can join it (any process
   of the same user can bind an SO_REUSEPORT port and take a share of the connections);
 - port 0 works (the port is picked once, here), and it behaves the same on every POSIX

@@ -1,10 +1,12 @@
 """`motet start`: run the project in this process until a signal stops it.
 
-The first SIGINT / SIGTERM stops gracefully: the gateway stops accepting and lets requests in
-flight finish (`graceful_timeout`), step actors lease nothing more, running handlers get
-`RuntimeOptions.shutdown_timeout`, then actors and the backend stop in reverse order of
-start. A second signal cancels everything at once; the process then exits 128 + signal
-number, as a shell reports a process killed by that signal.
+The first SIGINT / SIGTERM stops gracefully: the gateway lets requests in flight finish
+(`graceful_timeout`), answers every request it has read (with `Connection: close`), and
+answers connections that arrive meanwhile with 503 + `Retry-After` before any handler runs;
+step actors lease nothing more, running handlers get `RuntimeOptions.shutdown_timeout`, then
+actors and the backend stop in reverse order of start. A second signal cancels everything at
+once; the process then exits 128 + signal number, as a shell reports a process killed by
+that signal.
 """
 
 from __future__ import annotations

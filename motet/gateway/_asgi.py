@@ -29,12 +29,14 @@ from ._exchange import (
     ClientGone,
     Rejected,
     build_request,
+    discard_body,
     header_map,
     make_reply,
 )
 from ._options import GatewayOptions
 from ._problem import (
     BACKEND_UNAVAILABLE,
+    HANDLER_CUT,
     HANDLER_ERROR,
     HANDLER_TIMEOUT,
     INVALID_RESPONSE,
@@ -48,6 +50,7 @@ from ._routes import Route, Router
 from ._trace import accept_trace_id
 
 Headers = list[tuple[bytes, bytes]]
+CUT_ANSWER_SECONDS = 1.0  # at most this long to tell a client its handler was cut
 
 
 async def send_response(
@@ -149,38 +152,48 @@ class MotetASGI:
         # One cancel scope for the request: its deadline is first the body's read deadline,
         # then the handler's. (Entering a cancel scope costs more than the rest of motet's
         # own work on a request, so there is one, not one per phase.)
-        with trio.CancelScope(deadline=trio.current_time() + self.options.read_timeout) as deadline:
-            try:
-                request = await build_request(
-                    route,
-                    scope,
-                    receive,
-                    headers,
-                    params,
-                    trace_id=trace_id,
-                    converter=self.converter,
-                    reader=reader,
-                )
-            except ClientGone:
-                return
-            except Rejected as exc:
-                rejected = exc
-            else:
-                deadline.deadline = trio.current_time() + handler_seconds
+        read_deadline = trio.current_time() + self.options.read_timeout
+        try:
+            with trio.CancelScope(deadline=read_deadline) as deadline:
                 try:
-                    result = await self.invoker.invoke_http(route.step, route.trigger, request)
-                except Exception as exc:
-                    failure = exc
-                except BaseExceptionGroup as group:
-                    # Cancelled mixed with errors: keep the errors, let the Cancelled reach
-                    # the scope that cancelled (ours on timeout; a shutdown otherwise).
-                    failure, cancelled = group.split(Exception)
-                    if cancelled is not None:
-                        raise cancelled from None
+                    request = await build_request(
+                        route,
+                        scope,
+                        receive,
+                        headers,
+                        params,
+                        trace_id=trace_id,
+                        converter=self.converter,
+                        reader=reader,
+                        max_depth=self.options.max_json_depth,
+                    )
+                except ClientGone:
+                    return
+                except Rejected as exc:
+                    rejected = exc
+                else:
+                    deadline.deadline = trio.current_time() + handler_seconds
+                    try:
+                        result = await self.invoker.invoke_http(route.step, route.trigger, request)
+                    except Exception as exc:
+                        failure = exc
+                    except BaseExceptionGroup as group:
+                        # Cancelled mixed with errors: keep the errors, let the Cancelled reach
+                        # the scope that cancelled (ours on timeout; a shutdown otherwise).
+                        failure, cancelled = group.split(Exception)
+                        if cancelled is not None:
+                            raise cancelled from None
+        except BaseException as exc:
+            if request is not None and _only_cancelled(exc):
+                # Cancelled from outside (the shutdown's graceful deadline, or a hard stop)
+                # while the handler ran: say so rather than leave the client without an
+                # answer; the handler may have done part of its work.
+                await self._cut(send, scope, trace_id, name)
+            raise
         if request is None and deadline.cancelled_caught:
             rejected = reader.timed_out(self.options.read_timeout)
         if rejected is not None:
-            return await self._problem(
+            await self._problem(
                 send,
                 scope,
                 trace_id,
@@ -189,6 +202,13 @@ class MotetASGI:
                 extra=rejected.extra(),
                 headers={"connection": "close"} if rejected.close else None,
             )
+            if rejected.close:
+                await discard_body(
+                    receive,
+                    seconds=self.options.linger_timeout,
+                    limit=self.options.linger_max_bytes,
+                )
+            return
         if deadline.cancelled_caught:
             return await self._fail(
                 send,
@@ -290,6 +310,29 @@ class MotetASGI:
             extra={"error_id": error_id},
         )
 
+    async def _cut(
+        self, send: ASGISendCallable, scope: HTTPScope, trace_id: str, step: str
+    ) -> None:
+        error_id = new_id()
+        self.invoker.log_error(
+            f"handler of step {step!r} was cut by the server stopping",
+            trace_id=trace_id,
+            step=step,
+            error_id=error_id,
+            path=scope["path"],
+        )
+        with trio.CancelScope(shield=True), trio.move_on_after(CUT_ANSWER_SECONDS):
+            await self._problem(
+                send,
+                scope,
+                trace_id,
+                HANDLER_CUT,
+                f"the server stopped before the handler of step {step!r} finished; it may "
+                f"have done part of its work (error id {error_id})",
+                extra={"error_id": error_id},
+                headers={"connection": "close"},
+            )
+
     async def _send_openapi(self, scope: HTTPScope, send: ASGISendCallable) -> None:
         headers = header_map(scope["headers"])
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
@@ -301,6 +344,14 @@ class MotetASGI:
             {"content-type": "application/json", self.options.trace_header: trace_id},
             head=scope["method"] == "HEAD",
         )
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return False
 
 
 def _backend_unavailable(error: BaseException) -> bool:

@@ -14,14 +14,17 @@ from urllib.parse import parse_qsl
 
 import attrs
 import cattrs
+import trio
 from hypercorn.typing import ASGIReceiveCallable, HTTPScope
 
 from .._errors import InputValidationError
 from ..steps._schema import to_json, validate
+from ._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ._problem import (
     BODY_TOO_LARGE,
     INVALID_BODY,
     INVALID_QUERY,
+    JSON_TOO_DEEP,
     MALFORMED_JSON,
     REQUEST_TIMEOUT,
     UNSUPPORTED_MEDIA_TYPE,
@@ -114,6 +117,22 @@ class BodyReader:
         )
 
 
+async def discard_body(receive: ASGIReceiveCallable, *, seconds: float, limit: int) -> None:
+    """After an early answer, read and drop the rest of the request body, for at most
+    `seconds` and `limit` bytes. A client that writes its whole body before reading (urllib)
+    then reads the answer instead of a reset; and hypercorn, which hands body chunks to the
+    app through a small bounded queue, never blocks on a queue nobody empties."""
+    received = 0
+    with trio.move_on_after(seconds):
+        while received <= limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -123,7 +142,9 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-def decode_json(raw: bytes) -> Any:
+def decode_json(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    if too_deep(raw, max_depth):
+        raise Rejected(JSON_TOO_DEEP, depth_detail(max_depth))
     try:
         return _DECODER.decode(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -136,14 +157,21 @@ def decode_json(raw: bytes) -> Any:
         raise Rejected(MALFORMED_JSON, str(exc)) from None
 
 
-def parse_body(route: Route, mimetype: str, raw: bytes, converter: cattrs.Converter) -> Any:
+def parse_body(
+    route: Route,
+    mimetype: str,
+    raw: bytes,
+    converter: cattrs.Converter,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Any:
     """The handler's `request.body`: structured against the trigger's schema when it has one,
     else the parsed JSON (None for an empty or non-JSON body; `raw_body` keeps the bytes)."""
     schema = route.trigger.body
     if schema is None:
         if not raw or (mimetype and not is_json_type(mimetype)):
             return None
-        return decode_json(raw)
+        return decode_json(raw, max_depth)
     if raw and not is_json_type(mimetype):
         got = mimetype or "no Content-Type"
         raise Rejected(
@@ -154,7 +182,7 @@ def parse_body(route: Route, mimetype: str, raw: bytes, converter: cattrs.Conver
         raise Rejected(
             INVALID_BODY, "a JSON body is required", errors=["a JSON body is required @ $.body"]
         )
-    payload = decode_json(raw)
+    payload = decode_json(raw, max_depth)
     try:
         return validate(converter, payload, schema, root="$.body", what="request body")
     except InputValidationError as exc:
@@ -218,6 +246,7 @@ async def build_request(
     trace_id: str,
     converter: cattrs.Converter,
     reader: BodyReader,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Request:
     # The body is read first even when the query is wrong: answering before the client has
     # finished sending would close the socket under unread data and lose the answer.
@@ -230,7 +259,7 @@ async def build_request(
         path_params=dict(path_params),
         query=query,
         headers=headers,
-        body=parse_body(route, mimetype_of(headers), raw, converter),
+        body=parse_body(route, mimetype_of(headers), raw, converter, max_depth=max_depth),
         trace_id=trace_id,
         raw_body=raw,
     )

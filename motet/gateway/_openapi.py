@@ -2,10 +2,18 @@
 
 OpenAPI 3.1 schemas are JSON Schema 2020-12, so `json_schema()` output is used as is; the
 classes it lists under `$defs` move to `components.schemas`.
+
+Responses: the statuses the trigger declares (`response={201: Pet}`), plus every status the
+handler's source returns as a literal (`return {"status": 404, ...}`,
+`Response(409, ...)`), so a client (or a schemathesis run) is told about each answer the
+step can give; plus the problem statuses the gateway itself answers with.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +28,7 @@ from ._problem import (
     HANDLER_TIMEOUT,
     INVALID_BODY,
     INVALID_QUERY,
+    JSON_TOO_DEEP,
     MALFORMED_JSON,
     PROBLEM_CONTENT_TYPE,
     REQUEST_TIMEOUT,
@@ -72,6 +81,35 @@ def _parameters(route: Route, components: _Components) -> list[dict[str, Any]]:
     return parameters
 
 
+def handler_statuses(handler: Any) -> set[int]:
+    """The statuses `handler`'s source returns as literals: `{"status": 404, ...}` dicts and
+    `Response(404, ...)` / `Response(status=404, ...)` calls. Empty when there is no source."""
+    try:
+        source = textwrap.dedent(inspect.getsource(inspect.unwrap(handler)))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    found: set[int] = set()
+
+    def status(node: ast.AST | None) -> None:
+        if isinstance(node, ast.Constant) and type(node.value) is int and 100 <= node.value < 600:
+            found.add(node.value)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "status":
+                    status(value)
+        elif isinstance(node, ast.Call):
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name == "Response":
+                status(node.args[0] if node.args else None)
+                for keyword in node.keywords:
+                    if keyword.arg == "status":
+                        status(keyword.value)
+    return found
+
+
 def _responses(route: Route, components: _Components) -> dict[str, Any]:
     trigger = route.trigger
     responses: dict[str, Any] = {}
@@ -81,10 +119,21 @@ def _responses(route: Route, components: _Components) -> dict[str, Any]:
             where = f"the {status} response of step {route.step.name!r}"
             entry["content"] = {"application/json": {"schema": components.embed(schema, where)}}
         responses[str(status)] = entry
+    for status in sorted(handler_statuses(route.step.handler)):
+        responses.setdefault(
+            str(status), {"description": f"{_phrase(status)} (returned by the handler)"}
+        )
     if not any(200 <= int(s) < 300 for s in responses):
         responses["200"] = {"description": "OK"}
     errors: dict[int, list[ProblemKind]] = {}
-    kinds = [MALFORMED_JSON, REQUEST_TIMEOUT, BODY_TOO_LARGE, HANDLER_ERROR, HANDLER_TIMEOUT]
+    kinds = [
+        MALFORMED_JSON,
+        JSON_TOO_DEEP,
+        REQUEST_TIMEOUT,
+        BODY_TOO_LARGE,
+        HANDLER_ERROR,
+        HANDLER_TIMEOUT,
+    ]
     if trigger.body is not None:
         kinds += [INVALID_BODY, UNSUPPORTED_MEDIA_TYPE]
     if trigger.query is not None:

@@ -33,7 +33,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, S
 from .._envelope import new_id
 from ..observe import PROMETHEUS_CONTENT_TYPE, HttpExchange
 from ._asgi import MotetASGI, send_response
-from ._exchange import header_map
+from ._exchange import discard_body, header_map
 from ._operator_api import BadRequest, OpReply, OpRequest, find_endpoint
 from ._operator_auth import OperatorAccess, token_cookie
 from ._options import GatewayOptions
@@ -57,6 +57,8 @@ CONTENT_TYPES = {
 }
 MAX_OPERATOR_BODY = 256 * 1024
 UNAUTHORIZED = ProblemKind("unauthorized", 401, "Unauthorized")
+FORBIDDEN_HOST = ProblemKind("forbidden-host", 403, "Forbidden")
+PAYLOAD_TOO_LARGE = ProblemKind("payload-too-large", 413, "Payload Too Large")
 # The console's own files load nothing from elsewhere (the network may be closed).
 SECURITY_HEADERS = {
     "cache-control": "no-store",
@@ -176,10 +178,22 @@ class OperatorASGI:
             return await self._problem(
                 send, scope, UNAUTHORIZED, refusal, {"www-authenticate": 'Bearer realm="motet"'}
             )
+        wrong_host = self.access.host_refusal(headers, bound_host=self.options.host)
+        if wrong_host is not None:
+            return await self._problem(send, scope, FORBIDDEN_HOST, wrong_host)
         try:
             body = await self._read_body(receive, headers) if method == "POST" else b""
             reply = await self._answer(method, path, query, body, headers)
         except BadRequest as exc:
+            if exc.status == 413:  # the body was not read to its end
+                await self._problem(
+                    send, scope, PAYLOAD_TOO_LARGE, exc.detail, {"connection": "close"}
+                )
+                return await discard_body(
+                    receive,
+                    seconds=self.options.linger_timeout,
+                    limit=self.options.linger_max_bytes,
+                )
             kind = http_problem_kind(
                 exc.status,
                 {
@@ -249,7 +263,11 @@ class OperatorASGI:
         if endpoint is None:
             raise BadRequest(f"no operator endpoint {path}", status=404)
         request = OpRequest(
-            method=method, path=path.removeprefix("/_motet"), query=query, body=body
+            method=method,
+            path=path.removeprefix("/_motet"),
+            query=query,
+            body=body,
+            max_json_depth=self.options.max_json_depth,
         )
         return await endpoint(self.runtime, request)
 

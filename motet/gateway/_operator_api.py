@@ -16,6 +16,7 @@ import attrs
 from .._envelope import JSON
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger
+from ._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 
 if TYPE_CHECKING:
     from .._runtime import Runtime
@@ -38,6 +39,7 @@ class OpRequest:
     path: str  # below /_motet, e.g. "/traces/abc"
     query: Mapping[str, str]
     body: bytes = b""
+    max_json_depth: int = DEFAULT_MAX_DEPTH
 
     def text(self, name: str) -> str | None:
         value = self.query.get(name)
@@ -60,6 +62,8 @@ class OpRequest:
         return default if value is None else int(value)
 
     def json(self) -> Any:
+        if too_deep(self.body, self.max_json_depth):
+            raise BadRequest(depth_detail(self.max_json_depth))
         try:
             return json.loads(self.body or b"null")
         except ValueError as exc:

@@ -2,6 +2,11 @@
 
 - Without a token, they answer loopback clients only, and the gateway refuses to bind a
   non-loopback address (anyone on the network could read state and re-drive messages).
+  They also refuse (403) a request whose `Host` is not a loopback name or address or the
+  configured host: a web page on an attacker's domain that re-resolves that domain to
+  127.0.0.1 (DNS rebinding) makes the victim's browser a loopback client, but the browser
+  still sends the attacker's domain as `Host`. A request without `Host` (HTTP/1.0, never
+  a browser) is allowed.
 - With a token (project config `token`, or the MOTET_TOKEN environment variable), every
   client must present it, loopback included (a reverse proxy on the same host makes every
   client look local): `Authorization: Bearer <token>`, or the `motet_token` cookie that
@@ -48,6 +53,23 @@ def is_loopback(host: str | None) -> bool:
     return address.is_loopback
 
 
+def host_name(header: str) -> str:
+    """The name or address of a Host header, without its port (`[::1]:3000` -> `::1`)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    if header.count(":") == 1:
+        return header.partition(":")[0]
+    return header
+
+
+def is_loopback_name(name: str) -> bool:
+    """`localhost`, a `*.localhost` name (RFC 6761 keeps them on loopback) or a loopback
+    address."""
+    name = name.rstrip(".")
+    return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
+
+
 def check_bind(host: str, token: str | None) -> None:
     """Refuse to serve the operator endpoints on a non-loopback address without a token."""
     if token is None and not is_loopback(host):
@@ -85,14 +107,34 @@ class OperatorAccess:
     def refusal(self, client_host: str | None, headers: Mapping[str, str]) -> str | None:
         """None when the request may proceed, else why not (for the 401's detail)."""
         if self.token is None:
-            if is_loopback(client_host):
-                return None
-            return "the operator endpoints answer loopback clients only when no token is configured"
+            if not is_loopback(client_host):
+                return (
+                    "the operator endpoints answer loopback clients only when no token "
+                    "is configured"
+                )
+            return None
         if self.matches(self.presented(headers)):
             return None
         return (
             "a valid operator token is required: send 'Authorization: Bearer <token>' "
             "or open /_console?token=<token> once"
+        )
+
+    def host_refusal(self, headers: Mapping[str, str], *, bound_host: str = "") -> str | None:
+        """Without a token: None when the Host header names this machine's loopback (or
+        `bound_host`), else why the request is refused (for the 403's detail)."""
+        if self.token is not None:
+            return None
+        header = headers.get("host")
+        if header is None:
+            return None
+        name = host_name(header)
+        if is_loopback_name(name) or (bound_host and name == host_name(bound_host)):
+            return None
+        return (
+            f"Host {header[:100]!r} is not this machine's loopback name; without an operator "
+            "token the operator endpoints answer only requests addressed to localhost or "
+            "127.0.0.1 (a guard against DNS rebinding)"
         )
 
     def matches(self, presented: str | None) -> bool:

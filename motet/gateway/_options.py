@@ -35,6 +35,14 @@ class GatewayOptions:
     `keep_alive_timeout` closes idle connections (and bounds a client that opens a connection
     and never finishes its request line and headers); `graceful_timeout` is how long
     in-flight requests get once shutdown starts.
+
+    `send_timeout` bounds each write of a response: a client that does not take it within
+    that time is disconnected (a slow or stalled reader cannot hold a response in memory).
+    After an early answer (413, 408, a protocol error) the server closes only after reading
+    and discarding what the client still sends, for at most `linger_timeout` seconds and
+    `linger_max_bytes` bytes, so a client that writes its whole body before reading (urllib)
+    still reads the answer instead of a reset. `max_json_depth` refuses JSON bodies nested
+    deeper than that (400) before they are parsed.
     """
 
     host: str = "127.0.0.1"
@@ -44,6 +52,10 @@ class GatewayOptions:
     read_timeout: float = attrs.field(default=10.0, validator=_positive)
     keep_alive_timeout: float = attrs.field(default=5.0, validator=_positive)
     graceful_timeout: float = attrs.field(default=5.0, validator=_positive)
+    send_timeout: float = attrs.field(default=30.0, validator=_positive)
+    linger_timeout: float = attrs.field(default=5.0, validator=_positive)
+    linger_max_bytes: int = attrs.field(default=64 * MIB, validator=_positive)
+    max_json_depth: int = attrs.field(default=128, validator=_positive)
     trace_header: str = attrs.field(default="x-trace-id", converter=_lower)
     openapi_path: str | None = "/openapi.json"  # None: no OpenAPI route
     title: str = "motet"

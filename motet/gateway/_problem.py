@@ -42,12 +42,22 @@ HANDLER_ERROR = ProblemKind("handler-error", 500, "Internal Server Error")
 INVALID_RESPONSE = ProblemKind("invalid-response", 500, "Internal Server Error")
 INTERNAL_ERROR = ProblemKind("internal-error", 500, "Internal Server Error")
 HANDLER_TIMEOUT = ProblemKind("handler-timeout", 504, "Gateway Timeout")
+JSON_TOO_DEEP = ProblemKind("json-too-deep", 400, "JSON body nested too deeply")
+# Answered by the HTTP/1.1 layer itself, before any route is known.
+BAD_REQUEST = ProblemKind("bad-request", 400, "Bad Request")
+HEADERS_TOO_LARGE = ProblemKind(
+    "request-header-fields-too-large", 431, "Request Header Fields Too Large"
+)
+SHUTTING_DOWN = ProblemKind("shutting-down", 503, "Service Unavailable")
+HANDLER_CUT = ProblemKind("handler-cut", 503, "Service Unavailable")
+VERSION_NOT_SUPPORTED = ProblemKind("http-version-not-supported", 505, "HTTP Version Not Supported")
 # The handler's write failed because the backend cannot take writes now (a full disk).
 BACKEND_UNAVAILABLE = ProblemKind("backend-unavailable", 503, "Service Unavailable")
 
 # Kinds an HTTP step can answer with on its own, for the OpenAPI document.
 STEP_PROBLEMS: tuple[ProblemKind, ...] = (
     MALFORMED_JSON,
+    JSON_TOO_DEEP,
     INVALID_BODY,
     INVALID_QUERY,
     REQUEST_TIMEOUT,
@@ -81,18 +91,20 @@ def problem_body(
     kind: ProblemKind,
     detail: str,
     *,
-    instance: str,
+    instance: str | None,
     trace_id: str,
     extra: Mapping[str, Any] | None = None,
 ) -> bytes:
+    """The document; `instance` (the request path) is None when no request was parsed."""
     document: dict[str, Any] = {
         "type": kind.type,
         "title": kind.title,
         "status": kind.status,
         "detail": detail,
-        "instance": instance,
-        "trace_id": trace_id,
     }
+    if instance is not None:
+        document["instance"] = instance
+    document["trace_id"] = trace_id
     if extra:
         document.update(extra)
     return json.dumps(document, separators=(",", ":")).encode()

@@ -1,8 +1,12 @@
 """JSON Schema (2020-12) for step schemas, for OpenAPI documents and the console.
 
 The output describes what `validate` accepts: objects forbid unknown keys, fields without a
-default are required, an int is a valid number. Classes are emitted once under `$defs` and
-referenced, so recursive and shared classes stay finite.
+default are required, an int is a valid number, and attrs' own validators become keywords
+(`min_len`/`max_len` -> minLength/maxLength or minItems/maxItems, `ge`/`gt`/`le`/`lt` ->
+minimum/exclusiveMinimum/maximum/exclusiveMaximum, `in_` -> enum, `matches_re` -> pattern;
+through `and_`, lists, `optional` and `deep_iterable`). A validator that is a plain function
+says nothing the schema can repeat. Classes are emitted once under `$defs` and referenced,
+so recursive and shared classes stay finite.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import collections.abc as abc
 import dataclasses
 import datetime
 import enum
+import re
 import types
 import typing
 import uuid
@@ -116,8 +121,11 @@ class _Builder:
     def object_body(self, cls: Any) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         required: list[str] = []
+        validators = _attrs_validators(cls)
         for name, tp, has_default in _fields(cls):
             properties[name] = self.of(tp)
+            if name in validators:
+                _constrain(properties[name], validators[name])
             if not has_default:
                 required.append(name)
         out: dict[str, Any] = {
@@ -162,6 +170,67 @@ def _fields(cls: Any) -> list[tuple[str, Any, bool]]:
         for f in dataclasses.fields(origin)
         if f.init
     ]
+
+
+def _attrs_validators(cls: Any) -> dict[str, Any]:
+    origin = typing.get_origin(cls) or cls
+    if not attrs.has(origin):
+        return {}
+    return {a.name: a.validator for a in attrs.fields(origin) if a.init and a.validator}
+
+
+_BOUNDS = {">=": "minimum", ">": "exclusiveMinimum", "<=": "maximum", "<": "exclusiveMaximum"}
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _constrain(schema: dict[str, Any], validator: Any, *, optional: bool = False) -> None:
+    """Add to `schema` the keywords that say what `validator` (attrs') enforces. attrs
+    offers no public way to read a validator back, so its classes are recognised by name
+    and their (stable since attrs 22) attributes read; an unknown one adds nothing."""
+    kind = type(validator).__name__
+    if kind == "_AndValidator":
+        for inner in validator._validators:
+            _constrain(schema, inner, optional=optional)
+    elif kind == "_OptionalValidator":
+        inner = validator.validator
+        for one in inner if isinstance(inner, list | tuple) else (inner,):
+            _constrain(schema, one, optional=True)
+    elif kind in ("_MinLengthValidator", "_MaxLengthValidator"):
+        bound = validator.min_length if kind == "_MinLengthValidator" else validator.max_length
+        side = "min" if kind == "_MinLengthValidator" else "max"
+        json_type = schema.get("type")
+        if json_type in (None, "string"):
+            schema[f"{side}Length"] = bound
+        if json_type in (None, "array"):
+            schema[f"{side}Items"] = bound
+        if json_type == "object":
+            schema[f"{side}Properties"] = bound
+    elif kind == "_NumberValidator":
+        bound = validator.bound
+        if isinstance(bound, int | float) and not isinstance(bound, bool):
+            schema[_BOUNDS[validator.compare_op]] = bound
+    elif kind == "_InValidator":
+        options = list(validator.options)
+        if all(isinstance(o, _JSON_SCALARS) for o in options):
+            schema["enum"] = [*options, None] if optional and None not in options else options
+    elif kind == "_MatchesReValidator":
+        pattern = validator.pattern
+        if pattern.flags & ~re.UNICODE:  # flags JSON Schema's pattern cannot carry
+            return
+        how = getattr(validator.match_func, "__name__", "")
+        if how == "fullmatch":
+            schema["pattern"] = f"^(?:{pattern.pattern})$"
+        elif how == "match":
+            schema["pattern"] = f"^(?:{pattern.pattern})"
+        else:
+            schema["pattern"] = pattern.pattern
+    elif kind == "_DeepIterable":
+        if validator.member_validator is not None and isinstance(schema.get("items"), dict):
+            members = validator.member_validator
+            for one in members if isinstance(members, list | tuple) else (members,):
+                _constrain(schema["items"], one)
+        if validator.iterable_validator is not None:
+            _constrain(schema, validator.iterable_validator, optional=optional)
 
 
 def _strip_required(tp: Any) -> Any:

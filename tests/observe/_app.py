@@ -92,7 +92,7 @@ async def open_observed(
         )
         install_operator(app, runtime, gateway, OperatorAccess(project.token))
         transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://motet.test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield Observed(runtime, http)
 
 
