@@ -48,6 +48,7 @@ from ._app import EXIT_USER_ERROR, Project, UserError, exit_code, report
 from ._serve import STOP_SIGNALS, configured, serve_until_signalled
 
 INSTANCE_ENV = "MOTET_INSTANCE"  # the child's instance number, 1..N
+SPEC_ENV = "MOTET_INSTANCE_SPEC"  # the child's spec (JSON): project, flags, inherited fds
 
 
 @attrs.frozen
@@ -279,22 +280,27 @@ async def supervise(supervisor: InstanceSupervisor) -> int:
 
 @attrs.frozen
 class ChildSpawner:
-    """Starts instance `i` as `python -m motet.cli._instances SPEC` with the socket fd."""
+    """Starts instance `i` as `python -m motet.cli._instances` with the socket fd and its
+    spec in the environment (`SPEC_ENV`)."""
 
     project: Project
     flags: dict[str, Any]
     listen_fd: int
 
-    def command(self, instance: int, parent_fd: int) -> list[str]:
-        spec = {
-            "root": str(self.project.root),
-            "debug": self.project.debug,
-            "instance": instance,
-            "listen_fd": self.listen_fd,
-            "parent_fd": parent_fd,
-            "flags": self.flags,
-        }
-        return [sys.executable, "-m", "motet.cli._instances", json.dumps(spec)]
+    def spec(self, instance: int, parent_fd: int) -> str:
+        """What the child needs, as JSON. It travels in the child's environment, not on its
+        command line: the flags may hold a backend URL with a password, and any user of the
+        host can read a process's command line (`ps`), only its owner its environment."""
+        return json.dumps(
+            {
+                "root": str(self.project.root),
+                "debug": self.project.debug,
+                "instance": instance,
+                "listen_fd": self.listen_fd,
+                "parent_fd": parent_fd,
+                "flags": self.flags,
+            }
+        )
 
     async def __call__(self, instance: int) -> ChildProcess:
         # The child holds the read end; this process holds the write end (never written)
@@ -302,9 +308,13 @@ class ChildSpawner:
         read_end, write_end = os.pipe()
         try:
             process = await trio.lowlevel.open_process(
-                self.command(instance, read_end),
+                [sys.executable, "-m", "motet.cli._instances"],
                 pass_fds=(self.listen_fd, read_end),
-                env={**os.environ, INSTANCE_ENV: str(instance)},
+                env={
+                    **os.environ,
+                    INSTANCE_ENV: str(instance),
+                    SPEC_ENV: self.spec(instance, read_end),
+                },
                 start_new_session=True,
             )
         except BaseException:
@@ -428,4 +438,4 @@ async def stop_when_orphaned(runtime: Any, parent_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1]))
+    sys.exit(child_main(os.environ.pop(SPEC_ENV)))
