@@ -754,8 +754,11 @@ class RuntimeModel(RuleBasedStateMachine):
         for unit in world.units.values():
             TALLY[f"{unit.sub.step} {unit.verdict()}"] += 1
             TALLY["generations"] += unit.gen + 1
+            TALLY["units"] += 1
             for run in unit.runs:
                 TALLY[f"run {run.outcome}"] += 1
+            if unit.gen in unit.buried and unit.runs and unit.runs[-1].outcome == "crashed":
+                TALLY["abandoned after crashes"] += 1
 
     @invariant()
     def holds(self) -> None:
@@ -823,6 +826,17 @@ class RuntimeModel(RuleBasedStateMachine):
         """The step's actor raises (a bug, not a handler error): handlers it was running are
         cancelled and their deliveries come back after their lease; the supervisor restarts
         the actor, which keeps what it had buffered."""
+        self._do(lambda: self.world.crash(step))
+
+    def _busy_steps(self) -> list[str]:
+        units = self.world.units.values()
+        return sorted({u.sub.step for u in units for r in u.runs if r.outcome == "running"})
+
+    @precondition(lambda self: self._busy_steps())
+    @rule(data=st.data())
+    def crash_busy_actor(self, data: st.DataObject) -> None:
+        """As crash_actor, aimed at an actor with a handler running (sleeping)."""
+        step = data.draw(st.sampled_from(self._busy_steps()), label="step")
         self._do(lambda: self.world.crash(step))
 
     @rule()
@@ -923,6 +937,18 @@ def run_model(backend: Backend, examples: int, *, derandomize: bool, steps: int 
                 suppress_health_check=list(HealthCheck),
             ),
         )
+
+
+def summary() -> str:
+    """One line: the examples run per backend and what they reached."""
+    ran = ", ".join(f"{count} examples on {name}" for name, count in EXAMPLES.items() if count)
+    handled = sum(v for k, v in TALLY.items() if k.endswith((" handled", " filtered")))
+    dead = sum(v for k, v in TALLY.items() if k.endswith(" dead"))
+    return (
+        f"runtime model: {ran}; {TALLY['units']} message copies ended {handled} handled, "
+        f"{dead} dead-lettered ({TALLY['generations'] - TALLY['units']} redriven on the way); "
+        f"{TALLY['crashes']} actor crashes, {TALLY['run crashed']} handler runs lost to them"
+    )
 
 
 # Examples per CI run: enough rules to reach every path (a redrive needs a dead letter first)
