@@ -71,6 +71,13 @@ T = TypeVar("T")
 # on here, in one place, once that branch is merged.
 PENDING_SEMANTICS = False
 
+# A bug the model found in today's code, in a path being reworked on another branch: a
+# message abandoned after its last attempt lost its lease (the actor or process died) is
+# dead-lettered with attempts = 2 + max_retries, one more than it was given. While True, the
+# model does not check a dead letter's attempts against 1 + max_retries, and
+# test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had is a strict xfail.
+ABANDONED_ATTEMPTS_BUG = True
+
 Backend = Literal["memory", "sqlite"]
 Mode = Literal["ok", "slow", "transient", "permanent", "timeout", "nonretryable"]
 Outcome = Literal["running", "ok", "fail", "timeout", "nonretryable", "crashed"]
@@ -78,6 +85,7 @@ Outcome = Literal["running", "ok", "fail", "timeout", "nonretryable", "crashed"]
 TIMEOUT = 5.0  # s, every subscription's per-attempt timeout
 SLOW = 2.0  # s a "slow" handler sleeps (inside its timeout)
 OVERSLEEP = TIMEOUT + 10.0  # s a handler that must time out sleeps
+LEASE = 30.0  # s, the default lease every subscription keeps
 NAMESPACE = "docs"
 STATE_TOPIC = f"state:{NAMESPACE}"
 DLQ_TOPIC = "prio.failed"
@@ -496,6 +504,17 @@ class World:
         verdict = unit.verdict()
         if verdict != "pending":
             self.violation(f"{where}: runs again after it was {verdict}")
+        now = trio.current_time()
+        if runs and runs[-1].outcome in ("fail", "timeout"):
+            due = runs[-1].ended + unit.sub.retry_delay_after(runs[-1].attempt)
+            if now < due - 1e-6:
+                self.violation(f"{where}: retried {due - now:g} s before its backoff ran out")
+        elif runs and runs[-1].outcome == "crashed":
+            # The lease keeper renews a lease every third of it: when the actor crashed,
+            # at least two thirds were left.
+            due = runs[-1].ended + LEASE * 2 / 3
+            if now < due - 1e-6:
+                self.violation(f"{where}: delivered again {due - now:g} s before its lease ran out")
         if unit.sub is FIFO and unit.group is not None:
             for earlier, gen in self.group_order[unit.group]:
                 if earlier is unit and gen == unit.gen:
@@ -692,7 +711,7 @@ async def check_now(world: World, *, settled: bool) -> None:
                 and (runs[-1].outcome != "crashed")
             ):
                 assert letter.attempts == runs[-1].attempt, f"{where}: {letter}"
-            assert letter.attempts <= unit.sub.max_attempts or not PENDING_SEMANTICS, where
+            assert letter.attempts <= unit.sub.max_attempts or ABANDONED_ATTEMPTS_BUG, where
         if settled and PENDING_SEMANTICS and unit.sub.dead_letter_queue:
             dead_gens = unit.gen + (1 if verdict == "dead" else 0)
             assert unit.dlq_published == dead_gens, f"{where}: {unit.dlq_published} on the topic"
@@ -946,7 +965,7 @@ def summary() -> str:
     handled = sum(v for k, v in TALLY.items() if k.endswith((" handled", " filtered")))
     dead = sum(v for k, v in TALLY.items() if k.endswith(" dead"))
     return (
-        f"runtime model: {ran}; {TALLY['units']} message copies ended {handled} handled, "
+        f"runtime model: {ran}; {TALLY['units']} message copies ended: {handled} handled, "
         f"{dead} dead-lettered ({TALLY['generations'] - TALLY['units']} redriven on the way); "
         f"{TALLY['crashes']} actor crashes, {TALLY['run crashed']} handler runs lost to them"
     )
@@ -967,10 +986,10 @@ def test_the_runtime_keeps_its_promises_on_sqlite() -> None:
 
 
 @pytest.mark.xfail(
+    ABANDONED_ATTEMPTS_BUG,
     strict=True,
     reason="found by the model: a message abandoned after its last attempt lost its lease is "
-    "dead-lettered with attempts = deliveries (1 + max_retries + 1); the bury path is being "
-    "reworked on another branch",
+    "dead-lettered with attempts = 2 + max_retries (see ABANDONED_ATTEMPTS_BUG)",
 )
 def test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had() -> None:
     """FanB allows 2 attempts. Both are lost to actor crashes; the third delivery is not
