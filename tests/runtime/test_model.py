@@ -357,7 +357,7 @@ class World:
             if sub.dead_letter_queue:
                 options["dead_letter_queue"] = sub.dead_letter_queue
             if sub is WATCH:
-                trigger = motet.state(NAMESPACE, condition=self._condition, **options)
+                trigger = motet.state(NAMESPACE, condition=self._condition_form(), **options)
             else:
                 trigger = motet.queue(sub.topic, **options)
             steps.append(load_step({"name": sub.step, "triggers": [trigger]}, handler(sub.step)))
@@ -441,6 +441,16 @@ class World:
                 return self.units[(step, -data["old_value"]["n"])]
             return self.units[(step, data["value"]["n"])]
         return self.units[(step, data["n"])]
+
+    def _condition_form(self) -> Any:
+        """The condition as users write it: Motia's `(input, ctx)` form once accepted."""
+        if not PENDING_SEMANTICS:
+            return self._condition
+
+        def condition(event: Any, ctx: Any) -> bool:
+            return self._condition(event)
+
+        return condition
 
     def _condition(self, event: Any) -> bool:
         unit = self._unit_of(WATCH.step, event)
@@ -704,6 +714,12 @@ async def check_now(world: World, *, settled: bool) -> None:
         elif verdict == "dead" and stored(unit):
             assert letter is not None, f"{where}: dead, not in dead_letters()"
             assert expected_error(unit) in letter.error, f"{where}: error {letter.error!r}"
+            if PENDING_SEMANTICS and runs and runs[-1].outcome == "fail":
+                # The last attempt's traceback, with the user's frame in it.
+                assert letter.traceback and Path(__file__).name in letter.traceback, (
+                    f"{where}: {letter}"
+                )
+                assert "Boom" in letter.traceback, f"{where}: {letter.traceback}"
             if (
                 runs
                 and unit.condition is None
