@@ -80,7 +80,10 @@ ABANDONED_ATTEMPTS_BUG = True
 
 Backend = Literal["memory", "sqlite"]
 Mode = Literal["ok", "slow", "transient", "permanent", "timeout", "nonretryable"]
-Outcome = Literal["running", "ok", "fail", "timeout", "nonretryable", "crashed"]
+# "crashed": cut off by an actor crash or a runtime restart; "lost": leased ahead and never
+# run, the restart dropping it with the runtime (both spend that attempt).
+Outcome = Literal["running", "ok", "fail", "timeout", "nonretryable", "crashed", "lost"]
+LOST = ("crashed", "lost")
 
 TIMEOUT = 5.0  # s, every subscription's per-attempt timeout
 SLOW = 2.0  # s a "slow" handler sleeps (inside its timeout)
@@ -170,6 +173,7 @@ class Unit:
     published: int = 0  # event number once the publish (or state write) returned
     message_id: str = ""
     buried: set[int] = attrs.Factory(set)  # generations the backend was told to bury
+    last_lease: tuple[int, int] = (-1, 0)  # (generation, attempt) of the latest delivery
     runs: list[Run] = attrs.Factory(list)
     condition_calls: list[int] = attrs.Factory(lambda: [0])  # per generation
     discarded: bool = False
@@ -203,7 +207,7 @@ class Unit:
                 return "dead"
             if run.outcome in ("fail", "timeout") and run.attempt >= self.sub.max_attempts:
                 return "dead"
-        if runs and runs[-1].outcome == "crashed" and runs[-1].attempt >= self.sub.max_attempts:
+        if runs and runs[-1].outcome in LOST and runs[-1].attempt >= self.sub.max_attempts:
             return "dead" if self.gen in self.buried else "abandoning"
         return "pending"
 
@@ -311,6 +315,7 @@ class World:
         self.violations: list[str] = []
         self.crashing: set[str] = set()  # steps whose actor is being crashed right now
         self.crashes = 0
+        self.restarts = 0
         self.state_keys: list[tuple[str, int]] = []  # (key, n of the unit that wrote it)
         # Per priority unit: when it became ready again after a retry (trio time, event).
         self.retried: dict[tuple[str, int], tuple[float, int]] = {}
@@ -364,6 +369,19 @@ class World:
         return steps
 
     async def _main(self) -> None:
+        self._clock = WallClock(datetime(2026, 1, 1, tzinfo=UTC))
+        self._stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._start_runtime()
+            self._token = trio.lowlevel.current_trio_token()
+            self._ready.set()
+            await self._stop.wait()
+            nursery.cancel_scope.cancel()
+
+    async def _start_runtime(self) -> None:
+        """Start a runtime on the world's backend (a new instance on the same SQLite file
+        after a restart), with crashable actors."""
         if self._tmp is not None:
             inner: Any = SqliteBackend(Path(self._tmp) / "motet.db")
         else:
@@ -371,7 +389,7 @@ class World:
         self.runtime = runtime = Runtime(
             self._steps(),
             backend=Recording(inner, self),  # type: ignore[arg-type]
-            clock=WallClock(datetime(2026, 1, 1, tzinfo=UTC)),
+            clock=self._clock,  # one wall clock across restarts: time never goes back
             options=RuntimeOptions(
                 retry_jitter=0.0,
                 shutdown_timeout=0.0,
@@ -381,14 +399,39 @@ class World:
             ),
         )
         self.state = StateStore(runtime.backend, runtime.jsonify, "model")
-        self._stop = trio.Event()
-        async with trio.open_nursery() as nursery:
-            await nursery.start(runtime.run)
-            await self._make_crashable()
-            self._token = trio.lowlevel.current_trio_token()
-            self._ready.set()
-            await self._stop.wait()
-            nursery.cancel_scope.cancel()
+        scope = self._runtime_scope = trio.CancelScope()
+        stopped = self._runtime_stopped = trio.Event()
+
+        async def serve(*, task_status: Any) -> None:
+            try:
+                with scope:
+                    await runtime.run(task_status=task_status)
+            finally:
+                stopped.set()
+
+        await self._nursery.start(serve)
+        await self._make_crashable()
+
+    async def restart(self) -> None:
+        """Stop the runtime at once (its caller cancels it: running handlers are cut off,
+        as in a crash) and start a new one on the same SQLite file."""
+        self.crashing.update(s.step for s in SUBS)
+        self.restarts += 1
+        now = trio.current_time()
+        for unit in self.units.values():
+            gen, attempt = unit.last_lease
+            if unit.condition not in (None, "pass") or gen != unit.gen:
+                continue  # no handler run to wait for, or an older generation
+            if not any(r.attempt == attempt for r in unit.current_runs()):
+                unit.runs.append(Run(attempt, gen, now, "lost", now))
+        self._runtime_scope.cancel()
+        await self._runtime_stopped.wait()
+        await quiesce()
+        # The new actors may start handlers before _make_crashable swaps them for crashable
+        # ones; those runs end as in a crash too.
+        await self._start_runtime()
+        await quiesce()
+        self.crashing.clear()
 
     async def _make_crashable(self) -> None:
         """Run each step actor under the supervisor through a wrapper that raises on demand,
@@ -416,7 +459,8 @@ class World:
             raise AssertionError("the runtime stopped") from self._error
         try:
             return trio.from_thread.run(fn, trio_token=self._token)
-        except trio.RunFinishedError:
+        except (trio.RunFinishedError, trio.Cancelled):
+            self._thread.join(10.0)  # the run is over: its error is what to show
             raise AssertionError("the runtime stopped") from self._error
 
     def close(self) -> None:
@@ -519,7 +563,7 @@ class World:
             due = runs[-1].ended + unit.sub.retry_delay_after(runs[-1].attempt)
             if now < due - 1e-6:
                 self.violation(f"{where}: retried {due - now:g} s before its backoff ran out")
-        elif runs and runs[-1].outcome == "crashed":
+        elif runs and runs[-1].outcome in LOST:
             # The lease keeper renews a lease every third of it: when the actor crashed,
             # at least two thirds were left.
             due = runs[-1].ended + LEASE * 2 / 3
@@ -536,6 +580,11 @@ class World:
                     )
 
     def on_leased(self, key: str, deliveries: Sequence[Delivery], called: int) -> None:
+        if key == ON_FAILED.key:
+            return
+        for delivery in deliveries:
+            unit = self._unit_of(key.split("@", 1)[0], delivery.envelope.data)
+            unit.last_lease = (unit.gen, delivery.attempt)
         if key != PRIO.key:
             return
         now = trio.current_time()
@@ -724,7 +773,7 @@ async def check_now(world: World, *, settled: bool) -> None:
                 runs
                 and unit.condition is None
                 and verdict == "dead"
-                and (runs[-1].outcome != "crashed")
+                and (runs[-1].outcome not in LOST)
             ):
                 assert letter.attempts == runs[-1].attempt, f"{where}: {letter}"
             assert letter.attempts <= unit.sub.max_attempts or ABANDONED_ATTEMPTS_BUG, where
@@ -788,13 +837,14 @@ class RuntimeModel(RuleBasedStateMachine):
         await world.settle()
         await check_now(world, settled=True)
         TALLY["crashes"] += world.crashes
+        TALLY["restarts"] += world.restarts
         for unit in world.units.values():
             TALLY[f"{unit.sub.step} {unit.verdict()}"] += 1
             TALLY["generations"] += unit.gen + 1
             TALLY["units"] += 1
             for run in unit.runs:
                 TALLY[f"run {run.outcome}"] += 1
-            if unit.gen in unit.buried and unit.runs and unit.runs[-1].outcome == "crashed":
+            if unit.gen in unit.buried and unit.runs and unit.runs[-1].outcome in LOST:
                 TALLY["abandoned after crashes"] += 1
 
     @invariant()
@@ -876,6 +926,14 @@ class RuntimeModel(RuleBasedStateMachine):
         if busy:
             step = busy[pick % len(busy)]
             self._do(lambda: self.world.crash(step))
+
+    @precondition(lambda self: self.backend == "sqlite")
+    @rule()
+    def restart_runtime(self) -> None:
+        """The whole runtime stops at once and a new one opens the same file: what was
+        acked stays acked, what was running comes back after its lease, retries keep their
+        due times, dead letters stay listed."""
+        self._do(self.world.restart)
 
     @rule()
     def settle(self) -> None:
@@ -992,7 +1050,8 @@ def summary() -> str:
     return (
         f"runtime model: {ran}; {TALLY['units']} message copies ended: {handled} handled, "
         f"{dead} dead-lettered ({TALLY['generations'] - TALLY['units']} redriven on the way); "
-        f"{TALLY['crashes']} actor crashes, {TALLY['run crashed']} handler runs lost to them"
+        f"{TALLY['crashes']} actor crashes and {TALLY['restarts']} runtime restarts, "
+        f"{TALLY['run crashed']} handler runs lost to them"
     )
 
 
