@@ -19,7 +19,11 @@ Time moves only through `advance` and `settle`, which jump the clock from one tr
 deadline to the next, and only once the runtime is quiet: every task blocked *and* no
 call in a worker thread (SQLite's writer and reader run there). That is what makes a
 threaded backend deterministic under virtual time, where an autojump clock would leap
-while a commit is on its way.
+while a commit is on its way. On SQLite a rule also restarts the whole runtime on the same
+file (a hard stop, as when the process dies).
+
+The rules that need semantics still being built elsewhere are switched on by
+PENDING_SEMANTICS below; `bench/soak_model.py` runs many more examples than CI.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ ABANDONED_ATTEMPTS_BUG = True
 
 Backend = Literal["memory", "sqlite"]
 Mode = Literal["ok", "slow", "transient", "permanent", "timeout", "nonretryable"]
+Action = Literal["ok", "slow", "fail", "timeout", "nonretryable"]  # of one attempt
 # "crashed": cut off by an actor crash or a runtime restart; "lost": leased ahead and never
 # run, the restart dropping it with the runtime (both spend that attempt).
 Outcome = Literal["running", "ok", "fail", "timeout", "nonretryable", "crashed", "lost"]
@@ -92,6 +97,7 @@ LEASE = 30.0  # s, the default lease every subscription keeps
 NAMESPACE = "docs"
 STATE_TOPIC = f"state:{NAMESPACE}"
 DLQ_TOPIC = "prio.failed"
+STOP_WAIT = 60.0  # s of real time for a world's runtime to stop once told
 
 
 @attrs.frozen
@@ -131,7 +137,6 @@ PRIO = Sub(
 WATCH = Sub("Watch", STATE_TOPIC, max_retries=2, retry_delay=2000)
 ON_FAILED = Sub("OnPrioFailed", DLQ_TOPIC, max_retries=0)
 SUBS = [FAN_A, FAN_B, FIFO, PRIO, WATCH] + ([ON_FAILED] if PENDING_SEMANTICS else [])
-BY_STEP = {s.step: s for s in SUBS}
 
 
 @attrs.frozen
@@ -141,13 +146,13 @@ class Behavior:
     mode: Mode = "ok"
     times: int = 0  # transient / timeout: this many attempts fail first
 
-    def action(self, attempt: int) -> Mode:
-        if self.mode in ("transient", "timeout"):
-            return (
-                ("permanent" if self.mode == "transient" else "timeout")
-                if (attempt <= self.times)
-                else "ok"
-            )
+    def action(self, attempt: int) -> Action:
+        if self.mode == "transient":
+            return "fail" if attempt <= self.times else "ok"
+        if self.mode == "timeout":
+            return "timeout" if attempt <= self.times else "ok"
+        if self.mode == "permanent":
+            return "fail"
         return self.mode
 
 
@@ -198,7 +203,8 @@ class Unit:
             return "filtered"
         if self.condition == "raise":
             calls = self.condition_calls[self.gen]
-            return "dead" if calls >= self.sub.max_attempts else "pending"
+            dead = calls >= self.sub.max_attempts or self.gen in self.buried
+            return "dead" if dead else "pending"
         runs = self.current_runs()
         for run in runs:
             if run.outcome == "ok":
@@ -467,9 +473,11 @@ class World:
         if self._stop is not None and self._error is None:
             with contextlib.suppress(trio.RunFinishedError):
                 trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
-        self._thread.join()
+        self._thread.join(STOP_WAIT)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._thread.is_alive():
+            raise AssertionError(f"the runtime did not stop within {STOP_WAIT:g} s")
 
     # -- observations --------------------------------------------------------------------
 
@@ -507,8 +515,9 @@ class World:
 
     async def _run(self, step: str, data: Any, ctx: Any) -> None:
         if step == ON_FAILED.step:
-            unit = next((u for u in self.units.values() if u.message_id in str(data)), None)
-            if unit is None or unit.sub is not PRIO:
+            found = (u for u in self.units.values() if u.sub is PRIO and u.message_id in str(data))
+            unit = next(found, None)
+            if unit is None:
                 self.violation(f"dead-letter topic got an unknown message {data!r:.200}")
             else:
                 unit.dlq_published += 1
@@ -520,7 +529,7 @@ class World:
         unit.runs.append(run)
         action = unit.behaviors[unit.gen].action(attempt)
         try:
-            if action == "permanent":
+            if action == "fail":
                 raise Boom(f"{unit.name} failed on attempt {attempt}")
             if action == "nonretryable":
                 raise motet.NonRetryable(f"{unit.name} refused")
