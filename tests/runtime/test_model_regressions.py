@@ -6,12 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 
 from motet._runtime import Runtime, RuntimeOptions
 from motet.backends._sqlite import SqliteBackend
 from motet.steps import load_step
+from motet.supervision import ChildSpec, Supervisor, SupervisorOptions
 
 from .test_model import counting_threads, quiesce
+
+ROUNDS = 20  # trio runs a batch of ready tasks in random order
 
 
 async def test_a_hard_stop_of_an_idle_runtime_on_sqlite_ends_cleanly(tmp_path: Path) -> None:
@@ -41,3 +45,28 @@ async def test_a_hard_stop_of_an_idle_runtime_on_sqlite_ends_cleanly(tmp_path: P
                 await runtime.emit("t", {"n": 1})
                 await quiesce()  # every actor is waiting in receive again
                 nursery.cancel_scope.cancel()
+
+
+async def test_a_child_failing_as_its_supervisor_stops_it_does_not_crash_the_supervisor() -> None:
+    """The same bug, in the supervisor alone: a ready child's task wakes with an error in the
+    moment the supervisor cancels that child (trio runs the two in either order, so this is
+    repeated). The error is the child's exit reason; the supervisor stops cleanly."""
+    for _ in range(ROUNDS):
+        gate = trio.Event()
+
+        async def child(*, task_status: Any, gate: trio.Event = gate) -> None:
+            async def fails_when_woken() -> None:
+                await gate.wait()
+                raise RuntimeError("the backend is gone")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(fails_when_woken)
+                task_status.started()
+                await trio.sleep_forever()
+
+        supervisor = Supervisor([ChildSpec(id="c", start=child)], SupervisorOptions(name="s"))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run)
+            await trio.testing.wait_all_tasks_blocked()
+            gate.set()
+            nursery.cancel_scope.cancel()
