@@ -428,6 +428,8 @@ class World:
             gen, attempt = unit.last_lease
             if unit.condition not in (None, "pass") or gen != unit.gen:
                 continue  # no handler run to wait for, or an older generation
+            if attempt > unit.sub.max_attempts:
+                continue  # never run: dead-lettered as soon as it was received
             if not any(r.attempt == attempt for r in unit.current_runs()):
                 unit.runs.append(Run(attempt, gen, now, "lost", now))
         self._runtime_scope.cancel()
@@ -753,6 +755,17 @@ async def check_now(world: World, *, settled: bool) -> None:
         key = (unit.sub.step, unit.n)
         assert key not in by_unit, f"{unit.name} is dead-lettered twice: {letter}"
         by_unit[key] = letter
+        if unit.sub is not WATCH:  # the same message, through retries and redrives
+            assert letter.envelope.id == unit.message_id, f"{unit.name}: {letter}"
+            assert letter.envelope.data == {"n": unit.n}, f"{unit.name}: {letter}"
+    if settled:
+        # Listing one subscription's dead letters, and the depth's dead counts, agree.
+        depth = await world.runtime.backend.depth()
+        for sub in SUBS:
+            own = [d.id for d in letters if d.subscription == sub.key]
+            listed = await world.runtime.backend.dead_letters(sub.key, limit=1_000_000)
+            assert [d.id for d in listed] == own, f"{sub.key}: {listed} != {own}"
+            assert depth[sub.key].dead == len(own), f"{sub.key}: {depth[sub.key]}"
     for key, unit in world.units.items():
         verdict = unit.verdict()
         letter = by_unit.get(key)
@@ -993,8 +1006,10 @@ class RuntimeModel(RuleBasedStateMachine):
                 world.group_order[unit.group].append((unit, unit.gen))
 
         async def redrive() -> None:
-            count = await world.runtime.backend.redrive([d.id for d in chosen])
+            ids = [d.id for d in chosen]
+            count = await world.runtime.backend.redrive(ids)
             assert count == len(chosen), f"redrove {count} of {len(chosen)}"
+            assert await world.runtime.backend.redrive(ids) == 0, "redrove the same twice"
             event = world.tick()
             for letter in chosen:
                 unit = world.unit_of_letter(letter)
@@ -1016,8 +1031,10 @@ class RuntimeModel(RuleBasedStateMachine):
             unit.discarded = True
 
         async def discard() -> None:
-            count = await world.runtime.backend.discard([d.id for d in chosen])
+            ids = [d.id for d in chosen]
+            count = await world.runtime.backend.discard(ids)
             assert count == len(chosen), f"discarded {count} of {len(chosen)}"
+            assert await world.runtime.backend.discard(ids) == 0, "discarded the same twice"
             await quiesce()
 
         self._do(discard)
