@@ -280,7 +280,7 @@ async def quiesce() -> None:
 
 
 class Recording:
-    """The real backend, with receive / retry / ack calls reported to the world."""
+    """The real backend, with receive / retry / bury calls reported to the world."""
 
     def __init__(self, inner: Any, world: World) -> None:
         self._inner = inner
@@ -300,9 +300,10 @@ class Recording:
         self._world.on_retried(delivery, delay)
 
     async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
-        letter = await self._inner.bury(delivery, error=error)
+        # Noted before the call: once it commits, a fifo group's next message may be leased
+        # and started before this task resumes.
         self._world.on_buried(delivery)
-        return letter
+        return await self._inner.bury(delivery, error=error)
 
 
 # -- the world: runtime + handlers + observations ----------------------------------------
@@ -584,7 +585,7 @@ class World:
             for earlier, gen in self.group_order[unit.group]:
                 if earlier is unit and gen == unit.gen:
                     break
-                if gen == earlier.gen and earlier.verdict() == "pending":
+                if gen == earlier.gen and earlier.verdict() in ("pending", "abandoning"):
                     self.violation(
                         f"{where}: overtook {earlier.name} in group {unit.group} "
                         f"(its runs: {[(r.attempt, r.outcome) for r in earlier.current_runs()]})"
