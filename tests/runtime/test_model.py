@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import attrs
-import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, settings
@@ -79,7 +78,8 @@ PENDING_SEMANTICS = False
 # message abandoned after its last attempt lost its lease (the actor or process died) is
 # dead-lettered with attempts = 2 + max_retries, one more than it was given. While True, the
 # model does not check a dead letter's attempts against 1 + max_retries, and
-# test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had is a strict xfail.
+# test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had (in
+# test_model_regressions.py) is a strict xfail.
 ABANDONED_ATTEMPTS_BUG = True
 
 Backend = Literal["memory", "sqlite"]
@@ -1094,32 +1094,3 @@ def test_the_runtime_keeps_its_promises_on_memory() -> None:
 
 def test_the_runtime_keeps_its_promises_on_sqlite() -> None:
     run_model("sqlite", SQLITE_EXAMPLES, derandomize=True)
-
-
-@pytest.mark.xfail(
-    ABANDONED_ATTEMPTS_BUG,
-    strict=True,
-    reason="found by the model: a message abandoned after its last attempt lost its lease is "
-    "dead-lettered with attempts = 2 + max_retries (see ABANDONED_ATTEMPTS_BUG)",
-)
-def test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had() -> None:
-    """FanB allows 2 attempts. Both are lost to actor crashes; the third delivery is not
-    run but dead-lettered, and its dead letter must say 2 attempts, as the log line does."""
-    with counting_threads():
-        world = World("memory")
-        try:
-            n = next(world.numbers)
-            units = [
-                world.new_unit(FAN_A, n, Behavior("ok")),
-                world.new_unit(FAN_B, n, Behavior("slow")),
-            ]
-            world.call(lambda: world.emit("fan", [({"n": n}, units, {})]))
-            world.call(lambda: world.crash(FAN_B.step))
-            world.call(lambda: world.advance(31.0))  # the lease runs out: attempt 2 starts
-            world.call(lambda: world.crash(FAN_B.step))
-            world.call(world.settle)
-            letters = world.call(world.dead_letters)
-        finally:
-            world.close()
-    assert [(r.attempt, r.outcome) for r in units[1].runs] == [(1, "crashed"), (2, "crashed")]
-    assert [(d.subscription, d.attempts) for d in letters] == [(FAN_B.key, 2)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -13,7 +14,15 @@ from motet.backends._sqlite import SqliteBackend
 from motet.steps import load_step
 from motet.supervision import ChildSpec, Supervisor, SupervisorOptions
 
-from .test_model import counting_threads, quiesce
+from .test_model import (
+    ABANDONED_ATTEMPTS_BUG,
+    FAN_A,
+    FAN_B,
+    Behavior,
+    World,
+    counting_threads,
+    quiesce,
+)
 
 ROUNDS = 20  # trio runs a batch of ready tasks in random order
 
@@ -70,3 +79,32 @@ async def test_a_child_failing_as_its_supervisor_stops_it_does_not_crash_the_sup
             await trio.testing.wait_all_tasks_blocked()
             gate.set()
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.xfail(
+    ABANDONED_ATTEMPTS_BUG,
+    strict=True,
+    reason="found by the model: a message abandoned after its last attempt lost its lease is "
+    "dead-lettered with attempts = 2 + max_retries (see ABANDONED_ATTEMPTS_BUG)",
+)
+def test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had() -> None:
+    """FanB allows 2 attempts. Both are lost to actor crashes; the third delivery is not
+    run but dead-lettered, and its dead letter must say 2 attempts, as the log line does."""
+    with counting_threads():
+        world = World("memory")
+        try:
+            n = next(world.numbers)
+            units = [
+                world.new_unit(FAN_A, n, Behavior("ok")),
+                world.new_unit(FAN_B, n, Behavior("slow")),
+            ]
+            world.call(lambda: world.emit("fan", [({"n": n}, units, {})]))
+            world.call(lambda: world.crash(FAN_B.step))
+            world.call(lambda: world.advance(31.0))  # the lease runs out: attempt 2 starts
+            world.call(lambda: world.crash(FAN_B.step))
+            world.call(world.settle)
+            letters = world.call(world.dead_letters)
+        finally:
+            world.close()
+    assert [(r.attempt, r.outcome) for r in units[1].runs] == [(1, "crashed"), (2, "crashed")]
+    assert [(d.subscription, d.attempts) for d in letters] == [(FAN_B.key, 2)]
