@@ -285,11 +285,17 @@ class Recording:
     def __init__(self, inner: Any, world: World) -> None:
         self._inner = inner
         self._world = world
+        # Receiving waits for this: the actors the runtime starts are swapped for crashable
+        # ones first, and one cancelled in a lease (on SQLite, a commit in a worker thread)
+        # would hand it back only later, leaving a priority queue's best message out of
+        # reach meanwhile.
+        self.open = trio.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
+        await self.open.wait()
         called = self._world.tick()
         got = await self._inner.receive(subscription, max_count)
         self._world.on_leased(subscription.key, got, called)
@@ -393,9 +399,10 @@ class World:
             inner: Any = SqliteBackend(Path(self._tmp) / "motet.db")
         else:
             inner = MemoryBackend()
+        backend = Recording(inner, self)
         self.runtime = runtime = Runtime(
             self._steps(),
-            backend=Recording(inner, self),  # type: ignore[arg-type]
+            backend=backend,  # type: ignore[arg-type]
             clock=self._clock,  # one wall clock across restarts: time never goes back
             options=RuntimeOptions(
                 retry_jitter=0.0,
@@ -418,6 +425,7 @@ class World:
 
         await self._nursery.start(serve)
         await self._make_crashable()
+        backend.open.set()
 
     async def restart(self) -> None:
         """Stop the runtime at once (its caller cancels it: running handlers are cut off,
