@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 import trio
 
 from .._context import MessageInfo
@@ -263,7 +264,9 @@ class StepActor:
                 attempts=delivery.attempt - 1,
                 dead_letter_queue=self.options.dead_letter_queue,
             )
-            await self._exhausted(delivery, error, None)
+            # The letter records the attempts given, not this delivery that will never run
+            # (the lease is found by the receipt, which keeps its own count).
+            await self._exhausted(attrs.evolve(delivery, attempt=delivery.attempt - 1), error, None)
             return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data

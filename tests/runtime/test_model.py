@@ -22,8 +22,7 @@ threaded backend deterministic under virtual time, where an autojump clock would
 while a commit is on its way. On SQLite a rule also restarts the whole runtime on the same
 file (a hard stop, as when the process dies).
 
-The rules that need semantics still being built elsewhere are switched on by
-PENDING_SEMANTICS below; `bench/soak_model.py` runs many more examples than CI.
+`bench/soak_model.py` runs many more examples than CI.
 """
 
 from __future__ import annotations
@@ -65,22 +64,6 @@ from motet.steps import load_step
 from motet.supervision import ChildSpec
 
 T = TypeVar("T")
-
-# The agreed semantics being built on another branch: NonRetryable sends a message to dead
-# letters after one attempt; a handler over its timeout fails with HandlerTimeout; a raising
-# state-trigger condition is a failed attempt (retried, then dead-lettered), never an actor
-# crash; a dead letter is always in the store, and also published to the subscription's
-# dead_letter_queue topic when it names one. Rules and checks that need them are switched
-# on here, in one place, once that branch is merged.
-PENDING_SEMANTICS = False
-
-# A bug the model found in today's code, in a path being reworked on another branch: a
-# message abandoned after its last attempt lost its lease (the actor or process died) is
-# dead-lettered with attempts = 2 + max_retries, one more than it was given. While True, the
-# model does not check a dead letter's attempts against 1 + max_retries, and
-# test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had (in
-# test_model_regressions.py) is a strict xfail.
-ABANDONED_ATTEMPTS_BUG = True
 
 Backend = Literal["memory", "sqlite"]
 Mode = Literal["ok", "slow", "transient", "permanent", "timeout", "nonretryable"]
@@ -132,11 +115,11 @@ PRIO = Sub(
     "prio",
     max_retries=1,
     strategy="priority",
-    dead_letter_queue=DLQ_TOPIC if PENDING_SEMANTICS else None,
+    dead_letter_queue=DLQ_TOPIC,
 )
 WATCH = Sub("Watch", STATE_TOPIC, max_retries=2, retry_delay=2000)
 ON_FAILED = Sub("OnPrioFailed", DLQ_TOPIC, max_retries=0)
-SUBS = [FAN_A, FAN_B, FIFO, PRIO, WATCH] + ([ON_FAILED] if PENDING_SEMANTICS else [])
+SUBS = [FAN_A, FAN_B, FIFO, PRIO, WATCH, ON_FAILED]
 
 
 @attrs.frozen
@@ -305,11 +288,11 @@ class Recording:
         await self._inner.retry(delivery, delay=delay, error=error)
         self._world.on_retried(delivery, delay)
 
-    async def bury(self, delivery: Delivery, *, error: str) -> DeadLetter:
+    async def bury(self, delivery: Delivery, *, error: str, **more: Any) -> DeadLetter:
         # Noted before the call: once it commits, a fifo group's next message may be leased
         # and started before this task resumes.
         self._world.on_buried(delivery)
-        return await self._inner.bury(delivery, error=error)
+        return await self._inner.bury(delivery, error=error, **more)
 
 
 # -- the world: runtime + handlers + observations ----------------------------------------
@@ -506,9 +489,7 @@ class World:
         return self.units[(step, data["n"])]
 
     def _condition_form(self) -> Any:
-        """The condition as users write it: Motia's `(input, ctx)` form once accepted."""
-        if not PENDING_SEMANTICS:
-            return self._condition
+        """The condition as users write it: Motia's `(input, ctx)` form."""
 
         def condition(event: Any, ctx: Any) -> bool:
             return self._condition(event)
@@ -732,12 +713,6 @@ class World:
 # -- the model's checks ------------------------------------------------------------------
 
 
-def stored(unit: Unit) -> bool:
-    """Does a dead letter of this unit's subscription stay in the store? Always, by the
-    agreed rule; today's code sends it only to the dead_letter_queue topic when one is set."""
-    return PENDING_SEMANTICS or unit.sub.dead_letter_queue is None
-
-
 def expected_error(unit: Unit) -> str:
     """A fragment the dead letter's error must contain, by how the last attempt ended."""
     if unit.condition == "raise":
@@ -747,7 +722,7 @@ def expected_error(unit: Unit) -> str:
     if last == "fail":
         return f"failed on attempt {runs[-1].attempt}"
     if last == "timeout":
-        return "HandlerTimeout" if PENDING_SEMANTICS else "timed out"
+        return "HandlerTimeout"
     if last == "nonretryable":
         return "refused"
     return ""  # abandoned after lost leases: the runtime's own words
@@ -791,10 +766,10 @@ async def check_now(world: World, *, settled: bool) -> None:
             assert letter is None, f"{where}: has a dead letter {letter}"
         elif verdict == "dead" and unit.discarded:
             assert letter is None, f"{where}: discarded, still listed"
-        elif verdict == "dead" and stored(unit):
+        elif verdict == "dead":  # always in the store, a dead_letter_queue topic or not
             assert letter is not None, f"{where}: dead, not in dead_letters()"
             assert expected_error(unit) in letter.error, f"{where}: error {letter.error!r}"
-            if PENDING_SEMANTICS and runs and runs[-1].outcome == "fail":
+            if runs and runs[-1].outcome == "fail":
                 # The last attempt's traceback, with the user's frame in it.
                 assert letter.traceback and Path(__file__).name in letter.traceback, (
                     f"{where}: {letter}"
@@ -807,8 +782,8 @@ async def check_now(world: World, *, settled: bool) -> None:
                 and (runs[-1].outcome not in LOST)
             ):
                 assert letter.attempts == runs[-1].attempt, f"{where}: {letter}"
-            assert letter.attempts <= unit.sub.max_attempts or ABANDONED_ATTEMPTS_BUG, where
-        if settled and PENDING_SEMANTICS and unit.sub.dead_letter_queue:
+            assert letter.attempts <= unit.sub.max_attempts, where
+        if settled and unit.sub.dead_letter_queue:
             dead_gens = unit.gen + (1 if verdict == "dead" else 0)
             assert unit.dlq_published == dead_gens, f"{where}: {unit.dlq_published} on the topic"
 
@@ -830,14 +805,13 @@ def behaviors() -> st.SearchStrategy[Behavior]:
         st.builds(Behavior, st.just("transient"), st.integers(1, 3)),
         st.just(Behavior("permanent")),
         st.builds(Behavior, st.just("timeout"), st.integers(1, 3)),
+        st.just(Behavior("nonretryable")),
     ]
-    if PENDING_SEMANTICS:
-        modes.append(st.just(Behavior("nonretryable")))
     return st.one_of(modes)
 
 
 def conditions() -> st.SearchStrategy[str]:
-    return st.sampled_from(["pass", "skip", "raise"] if PENDING_SEMANTICS else ["pass", "skip"])
+    return st.sampled_from(["pass", "skip", "raise"])
 
 
 class RuntimeModel(RuleBasedStateMachine):
@@ -922,7 +896,7 @@ class RuntimeModel(RuleBasedStateMachine):
         world.state_keys.append((key, n))
         self._do(lambda: world.write_state(key, {"n": n}, unit))
 
-    @precondition(lambda self: PENDING_SEMANTICS and self.world.state_keys)
+    @precondition(lambda self: self.world.state_keys)
     @rule(data=st.data())
     def delete_state(self, data: st.DataObject) -> None:
         """A delete fires the trigger with value None; the condition reads the value and

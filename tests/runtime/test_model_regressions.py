@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 import trio.testing
 
@@ -15,7 +14,6 @@ from motet.steps import load_step
 from motet.supervision import ChildSpec, Supervisor, SupervisorOptions
 
 from .test_model import (
-    ABANDONED_ATTEMPTS_BUG,
     FAN_A,
     FAN_B,
     Behavior,
@@ -81,15 +79,10 @@ async def test_a_child_failing_as_its_supervisor_stops_it_does_not_crash_the_sup
             nursery.cancel_scope.cancel()
 
 
-@pytest.mark.xfail(
-    ABANDONED_ATTEMPTS_BUG,
-    strict=True,
-    reason="found by the model: a message abandoned after its last attempt lost its lease is "
-    "dead-lettered with attempts = 2 + max_retries (see ABANDONED_ATTEMPTS_BUG)",
-)
 def test_a_message_abandoned_after_lost_leases_reports_the_attempts_it_had() -> None:
-    """FanB allows 2 attempts. Both are lost to actor crashes; the third delivery is not
-    run but dead-lettered, and its dead letter must say 2 attempts, as the log line does."""
+    """Found by the model. FanB allows 2 attempts. Both are lost to actor crashes; the third
+    delivery is not run but dead-lettered, and its dead letter must say 2 attempts, as the log
+    line does (it said 3)."""
     with counting_threads():
         world = World("memory")
         try:
