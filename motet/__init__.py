@@ -27,8 +27,8 @@ from ._errors import UndeclaredTopicError as UndeclaredTopicError
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeOptions as RuntimeOptions
 from ._runtime import open_runtime as open_runtime
-from .gateway._request import Request as Request
-from .gateway._request import Response as Response
+from .steps._http import Request as Request
+from .steps._http import Response as Response
 from .steps._model import CronTrigger as CronTrigger
 from .steps._model import HttpTrigger as HttpTrigger
 from .steps._model import QueueTrigger as QueueTrigger

@@ -1,10 +1,14 @@
-"""Step files, their two config forms, triggers, and payload schemas."""
+"""The step model: step files, their two config forms, triggers, payload schemas, the
+handler's HTTP contract and cron arithmetic (see docs/architecture.md for the layers)."""
 
 from ._discovery import check_step_set as check_step_set
 from ._discovery import discover_step_files as discover_step_files
 from ._discovery import load_steps as load_steps
 from ._discovery import step_module_name as step_module_name
 from ._handlers import cron_wants_input as cron_wants_input
+from ._http import HttpInvoker as HttpInvoker
+from ._http import Request as Request
+from ._http import Response as Response
 from ._json_schema import json_schema as json_schema
 from ._loader import load_step as load_step
 from ._model import HTTP_METHODS as HTTP_METHODS
@@ -31,9 +35,12 @@ from ._schema import validate as validate
 __all__ = [
     "HTTP_METHODS",
     "CronTrigger",
+    "HttpInvoker",
     "HttpTrigger",
     "QueueOverrides",
     "QueueTrigger",
+    "Request",
+    "Response",
     "StateTrigger",
     "Step",
     "StepDefinition",
