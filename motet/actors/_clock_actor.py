@@ -26,8 +26,8 @@ from .._envelope import Envelope, cron_topic, new_id
 from .._errors import BackendUnavailable, StepDefinitionError
 from .._logging import Logger, LogHub
 from ..backends._protocol import ScheduleBackend
+from ..steps._cron import CronSchedule
 from ..steps._model import CronTrigger, Step
-from ._cron import CronSchedule
 from ._outage import Outage
 
 DEFAULT_GRACE = 60.0  # s, DESIGN.md §5

@@ -1,6 +1,8 @@
 """The step model: step files, their two config forms, triggers, payload schemas, the
 handler's HTTP contract and cron arithmetic (see docs/architecture.md for the layers)."""
 
+from ._cron import CronSchedule as CronSchedule
+from ._cron import parse_cron as parse_cron
 from ._discovery import check_step_set as check_step_set
 from ._discovery import discover_step_files as discover_step_files
 from ._discovery import load_steps as load_steps
@@ -34,6 +36,7 @@ from ._schema import validate as validate
 
 __all__ = [
     "HTTP_METHODS",
+    "CronSchedule",
     "CronTrigger",
     "HttpInvoker",
     "HttpTrigger",
@@ -55,6 +58,7 @@ __all__ = [
     "load_steps",
     "make_converter",
     "merge_overrides",
+    "parse_cron",
     "parse_queue_options",
     "queue",
     "schema_problem",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _fields as f
+from ._cron import parse_cron
 from ._fields import Where
 from ._handlers import check_condition
 from ._model import HTTP_METHODS, CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Trigger
@@ -218,8 +219,6 @@ def build_cron(
 
 def check_cron(where: Where, field: str, expression: str, timezone: str | None) -> None:
     """The scheduler's own parser decides, so what loads is what runs."""
-    from ..actors._cron import parse_cron
-
     try:
         parse_cron(expression, timezone)
     except ValueError as exc:  # its message names the expression, the field and the forms
