@@ -22,10 +22,6 @@ from ._model import StateTrigger as StateTrigger
 from ._model import Step as Step
 from ._model import StepDefinition as StepDefinition
 from ._model import Trigger as Trigger
-from ._model import cron as cron
-from ._model import http as http
-from ._model import queue as queue
-from ._model import state as state
 from ._model import step as step
 from ._queue_options import merge_overrides as merge_overrides
 from ._queue_options import parse_queue_options as parse_queue_options
@@ -33,6 +29,10 @@ from ._schema import make_converter as make_converter
 from ._schema import schema_problem as schema_problem
 from ._schema import to_json as to_json
 from ._schema import validate as validate
+from ._triggers import cron as cron
+from ._triggers import http as http
+from ._triggers import queue as queue
+from ._triggers import state as state
 
 __all__ = [
     "HTTP_METHODS",

@@ -1,5 +1,5 @@
-"""Trigger construction and validation, shared by `http()`/`queue()`/`cron()`/`state()` and
-by trigger dicts in configs (`{"type": "http", "method": ..., "path": ...}`).
+"""The trigger constructors users call, `http()`/`queue()`/`cron()`/`state()`, and the
+validation they share with trigger dicts in configs (`{"type": "http", "method": ..., ...}`).
 
 Each builder takes the raw keys as the user wrote them plus a `Where`, so the same checks
 give `field 'path'` from `http("GET", "pets")` and `field 'triggers[0].path'` from a dict.
@@ -22,10 +22,10 @@ from ._queue_options import QUEUE_OPTION_KEYS, OptionError, parse_queue_options
 __all__ = [
     "HTTP_KEYS",
     "check_timezone",
-    "cron_trigger",
-    "http_trigger",
-    "queue_trigger",
-    "state_trigger",
+    "cron",
+    "http",
+    "queue",
+    "state",
     "trigger_from_dict",
 ]
 
@@ -56,7 +56,7 @@ def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def http_trigger(
+def http(
     method: str,
     path: str,
     *,
@@ -66,26 +66,31 @@ def http_trigger(
     timeout: float | None = None,
     **aliases: Any,
 ) -> HttpTrigger:
+    """An HTTP trigger: `http("POST", "/pets", body=NewPet)`. `body_schema=`/`bodySchema=` are
+    accepted as aliases of `body`."""
     raw = {"method": method, "path": path}
     raw |= _given(body=body, query=query, response=response, timeout=timeout) | aliases
     return build_http(raw, Where())
 
 
-def queue_trigger(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
+def queue(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
+    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`."""
     return build_queue({"topic": topic} | _given(input=input) | options, Where())
 
 
-def cron_trigger(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
+def cron(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
+    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`."""
     return build_cron({"expression": expression} | _given(tz=tz) | options, Where())
 
 
-def state_trigger(
+def state(
     namespace: str,
     *,
     filter: Mapping[str, Any] | None = None,
     condition: Callable[..., Any] | None = None,
     **options: Any,
 ) -> StateTrigger:
+    """A state trigger: `state("messages", filter={"status": "processed"})`."""
     raw = {"namespace": namespace} | _given(filter=filter, condition=condition) | options
     return build_state(raw, Where())
 
