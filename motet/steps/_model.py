@@ -15,6 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from .._envelope import JSON, Strategy
+from ._paths import RoutePath, parse_path
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -46,6 +47,14 @@ class HttpTrigger:
     response: Mapping[int, Any] | None = None  # status -> schema, documentation/OpenAPI only
     timeout: float | None = None  # s, handler time limit -> 504
     type: Literal["http"] = "http"
+    # The path parsed once, when the trigger is made: a bad path fails the step's load, and
+    # the gateway routes (and OpenAPI documents) by this, never parsing the path again.
+    route: RoutePath = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(lambda self: parse_path(self.path), takes_self=True),
+    )
 
 
 @attrs.frozen

@@ -7,7 +7,6 @@ give `field 'path'` from `http("GET", "pets")` and `field 'triggers[0].path'` fr
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ from ._cron import parse_cron
 from ._fields import Where
 from ._handlers import check_condition
 from ._model import HTTP_METHODS, CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Trigger
+from ._paths import PathError
 from ._queue_options import QUEUE_OPTION_KEYS, OptionError, parse_queue_options
 
 __all__ = [
@@ -47,9 +47,6 @@ QUEUE_KEYS = ("topic", "input", *QUEUE_OPTION_KEYS)
 CRON_KEYS = ("expression", "cron", "timezone", "tz", "skip_if_running", "skipIfRunning", "grace")
 STATE_KEYS = ("namespace", "filter", "condition", "events", *QUEUE_OPTION_KEYS)
 STATE_EVENTS = ("created", "updated", "deleted")
-
-# `:id` or `{id}`; the name must be an identifier so handlers can read it from path params.
-_PARAM = re.compile(r":([^/]*)|\{([^/}]*)\}")
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -128,37 +125,24 @@ def build_http(raw: Mapping[str, Any], where: Where) -> HttpTrigger:
         where.fail(
             f"expected an HTTP method, one of {list(HTTP_METHODS)}, got {method!r}", "method"
         )
-    path = _path(where, raw.get("path"))
+    path = raw.get("path")
+    if not isinstance(path, str):
+        where.fail(f"expected a path starting with '/', like '/pets/:id', got {path!r}", "path")
     bkey, body = f.pick(where, raw, "body", "bodySchema", "body_schema")
     key, query = f.pick(where, raw, "query", "querySchema", "query_schema")
     rkey, response = f.pick(where, raw, "response", "responseSchema", "response_schema")
     timeout = raw.get("timeout")
-    return HttpTrigger(
-        method=method.upper(),
-        path=path,
-        body=f.schema(where, bkey or "body", body),
-        query=f.schema(where, key or "query", query),
-        response=_responses(where, rkey or "response", response),
-        timeout=None if timeout is None else f.number(where, "timeout", timeout, strict=True),
-    )
-
-
-def _path(where: Where, path: Any) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        where.fail(f"expected a path starting with '/', like '/pets/:id', got {path!r}", "path")
-    if any(c.isspace() for c in path) or "?" in path or "#" in path:
-        where.fail(f"a path has no spaces, query or fragment, got {path!r}", "path")
-    names = []
-    for m in _PARAM.finditer(path):
-        name = m.group(1) if m.group(1) is not None else m.group(2)
-        if not name.isidentifier():
-            where.fail(f"path parameter {m.group(0)!r} in {path!r} needs a name like :id", "path")
-        if name in names:
-            where.fail(f"path parameter {name!r} appears twice in {path!r}", "path")
-        names.append(name)
-    if "{" in _PARAM.sub("", path) or "}" in _PARAM.sub("", path):
-        where.fail(f"unbalanced braces in path {path!r}", "path")
-    return path
+    try:  # the trigger parses its path, once, into `route`
+        return HttpTrigger(
+            method=method.upper(),
+            path=path,
+            body=f.schema(where, bkey or "body", body),
+            query=f.schema(where, key or "query", query),
+            response=_responses(where, rkey or "response", response),
+            timeout=None if timeout is None else f.number(where, "timeout", timeout, strict=True),
+        )
+    except PathError as exc:
+        where.fail(str(exc), "path")
 
 
 def _responses(where: Where, field: str, value: Any) -> Mapping[int, Any] | None:
