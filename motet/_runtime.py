@@ -1,5 +1,5 @@
 """The runtime: composes the backend, router, supervised step actors, the clock actor and
-the gateway, started in that order and stopped in reverse (DESIGN.md §1).
+the gateway, started in that order and stopped in reverse (docs/architecture.md).
 
     Runtime.run()
     ├── backend         (started first, closed last)

@@ -14,6 +14,7 @@ matches an import fails the test too, so whoever removes the arrow removes the e
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +159,17 @@ def test_the_walk_sees_lazy_and_type_checking_imports() -> None:
     runtime = {name for name, _ in imports(PACKAGE / "_runtime.py")}
     # a type-only import and one inside a function, both upward and both listed above
     assert {"motet.gateway", "motet._serve"} <= runtime
+
+
+def test_the_package_cites_only_documents_in_the_repository() -> None:
+    """Docstrings and comments point at docs/architecture.md, README.md, SECURITY.md; never at
+    a design note or file that a reader of the repository cannot open."""
+    root = PACKAGE.parent
+    cited = re.compile(r"[\w./-]+\.md\b")
+    missing = sorted(
+        f"{file.relative_to(root)}: {name}"
+        for file in PACKAGE.rglob("*.py")
+        for name in cited.findall(file.read_text())
+        if not (root / name).is_file()
+    )
+    assert missing == []

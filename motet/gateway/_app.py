@@ -4,7 +4,7 @@ motet's routes are answered by `MotetASGI` in front of the app (see `_asgi`); th
 app behind it answers everything else. For `build_app` that is routes a user adds to the
 returned app, and otherwise problem+json 404s; its error handlers never let a traceback
 out. quart-trio hands an exception group to the error handler of its first sub-exception
-and drops the rest (stack.md, pitfall 3), so the catch-all handler below can log only that
+and drops the rest, so the catch-all handler below can log only that
 one; motet's own routes never get there (`MotetASGI` catches everything itself).
 """
 
