@@ -33,12 +33,18 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "motet._logging",
             "motet._traceback",
             "motet._redact",
+            # core modules that issue 12's other items add (validators, backoff, the
+            # converter, the state-change records), placed here ahead of their merge
+            "motet._validators",
+            "motet._backoff",
+            "motet._convert",
+            "motet._state_writes",
         ),
     ),
     ("steps", ("motet.steps",)),
     ("backends, state and project config", ("motet.backends", "motet.state", "motet.project")),
     ("actors and supervision", ("motet.actors", "motet.supervision", "motet._context")),
-    ("runtime", ("motet._runtime",)),
+    ("runtime", ("motet._runtime", "motet._plan")),  # `_plan`: issue 12 item 3, the pure plan
     # `_serve` is where a runtime meets the gateway (it builds the app over a runtime).
     ("gateway, observe, console and operator", ("motet.gateway", "motet.observe", "motet._serve")),
     ("CLI, testing and the package's front door", ("motet.cli", "motet.testing", "motet")),
