@@ -82,7 +82,8 @@ def mount(
     `url_prefix`. The app's own routes, error handlers and 404s stay the user's; a path
     that is motet's answers 405 to a method none of its steps takes.
 
-    Wraps `app.asgi_app` (Quart's middleware hook) and switches the app to the
+    `invoker` is a runtime's `dispatcher` (served through `RuntimeInvoker`) or any other
+    `HttpInvoker`. Wraps `app.asgi_app` (Quart's middleware hook) and switches the app to the
     keep-alive-safe connection class (see `_connection`). Returns the wrapper."""
     return _wrap(
         app,
