@@ -339,6 +339,16 @@ class Supervisor:
                     if not status.ready:
                         raise  # nursery.start re-raises it to whoever started us
                     run.error = exc
+                except BaseExceptionGroup as group:
+                    # It failed while being cancelled (as when its supervisor stops it and a
+                    # task of it meets an error first): the failure is its exit reason, as
+                    # for any ready child, and only the cancellation goes on, to the scope.
+                    failures, cancellation = group.split(Exception)
+                    if not status.ready or failures is None:
+                        raise
+                    run.error = failures
+                    if cancellation is not None:
+                        raise cancellation from None
         finally:
             run.done.set()
         if status.ready and self._inbox is not None:
