@@ -1,5 +1,5 @@
 """The runtime: composes the backend, router, supervised step actors, the clock actor and
-the gateway, started in that order and stopped in reverse (DESIGN.md §1).
+the gateway, started in that order and stopped in reverse (docs/architecture.md).
 
     Runtime.run()
     ├── backend         (started first, closed last)
@@ -26,7 +26,6 @@ from ._envelope import CRON_TOPIC_PREFIX, QueueOptions, Subscription, cron_topic
 from ._errors import HandlerError, describe
 from ._logging import LogHub, stdlib_sink, stream_sink
 from .actors._clock_actor import CronJob, cron_schedules, run_cron
-from .actors._cron import parse_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
 from .actors._router import Router
@@ -34,6 +33,7 @@ from .actors._step_actor import StepActor
 from .backends._protocol import Backend
 from .project import ProjectConfig, resolve_queue_options
 from .steps import make_converter, to_json, validate
+from .steps._cron import parse_cron
 from .steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
 from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
 

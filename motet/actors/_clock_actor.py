@@ -26,11 +26,11 @@ from .._envelope import Envelope, cron_topic, new_id
 from .._errors import BackendUnavailable, StepDefinitionError
 from .._logging import Logger, LogHub
 from ..backends._protocol import ScheduleBackend
+from ..steps._cron import CronSchedule
 from ..steps._model import CronTrigger, Step
-from ._cron import CronSchedule
 from ._outage import Outage
 
-DEFAULT_GRACE = 60.0  # s, DESIGN.md §5
+DEFAULT_GRACE = 60.0  # s: on start, a tick missed by at most this long still fires once
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:

@@ -18,8 +18,8 @@ from motet._envelope import Envelope, Subscription, cron_topic
 from motet._errors import BackendUnavailable
 from motet._logging import LogHub, stream_sink
 from motet.actors._clock_actor import CronJob, run_cron, scheduled_iso, tick_id
-from motet.actors._cron import parse_cron
 from motet.backends._memory import MemoryBackend
+from motet.steps._cron import parse_cron
 
 
 def utc(*parts: int) -> datetime:

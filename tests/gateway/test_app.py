@@ -22,7 +22,6 @@ from motet.gateway import (
     serve,
 )
 from motet.gateway._exchange import InvalidResponse, make_reply
-from motet.gateway._routes import parse_path
 from motet.steps._model import HttpTrigger, Step
 
 from .conftest import DirectInvoker, echo, make_steps, slow
@@ -105,29 +104,6 @@ async def test_two_steps_on_one_route_refuse_to_build(
     b = Step(name="b", triggers=(HttpTrigger("GET", "/pets/{petId}"),), handler=echo)
     with pytest.raises(GatewayError, match=r"steps 'a' and 'b' both answer GET"):
         build_app([a, b], invoker, converter=converter)
-
-
-@pytest.mark.parametrize(
-    ("path", "message"),
-    [
-        ("pets", "must start with '/'"),
-        ("/pets/:pet-id", "'pet-id' in '/pets/:pet-id' must be an identifier"),
-        ("/a/{x}/b/:x", "'x' appears twice"),
-        ("/a/<x>", "write parameters as ':id' or '{id}'"),
-        ("/a/{x", "unbalanced braces"),
-    ],
-)
-async def test_bad_paths_name_the_step(path: str, message: str) -> None:
-    with pytest.raises(GatewayError, match="step 'pets'") as info:
-        parse_path(path, step="pets")
-    assert message in str(info.value)
-
-
-async def test_path_forms() -> None:
-    colon = parse_path("/owners/:owner/pets/{pet}.json")
-    assert colon.rule == "/owners/<owner>/pets/<pet>.json"
-    assert colon.openapi == "/owners/{owner}/pets/{pet}.json"
-    assert colon.params == ("owner", "pet")
 
 
 async def test_trace_ids_accepted_from_clients() -> None:

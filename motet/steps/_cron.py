@@ -1,12 +1,14 @@
 """Cron expressions: parsing, validation and fire times in a trigger's timezone.
 
-Forms (DESIGN.md §5): 5 fields `min hour dom mon dow`; 6 fields with seconds FIRST
+Forms: 5 fields `min hour dom mon dow`; 6 fields with seconds FIRST
 (`sec min hour dom mon dow`, as Motia and iii); 7 fields with seconds first and year last
 (`sec min hour dom mon dow year`, as `0 0 2 * * * *` in the seeds). Matching of wall-clock
 times is croniter's; the mapping of wall-clock times to instants is ours (`_cron_time`), so
 daylight-saving days follow one written policy instead of a croniter version's behaviour.
 
-Fire times are whole UTC epoch seconds, returned as floats.
+Fire times are whole UTC epoch seconds, returned as floats. Pure functions of the expression,
+the timezone and an instant: the step loader validates expressions with `parse_cron` (so what
+loads is what runs) and the clock actor asks the schedule for fire times.
 """
 
 from __future__ import annotations
