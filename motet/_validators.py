@@ -67,7 +67,8 @@ def non_empty() -> Validator:
 
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, str) or not value:
-            raise ValueError(f"{_where(instance, attribute)} must be a non-empty str, got {value!r}")
+            where = _where(instance, attribute)
+            raise ValueError(f"{where} must be a non-empty str, got {value!r}")
 
     return check
 

@@ -9,6 +9,9 @@ import attrs
 from .._backoff import Backoff
 from .._envelope import QueueOptions
 
+# QueueOptions' defaults: 1 s, doubling, at most 300 s, spread by ±10 %.
+DEFAULT_BACKOFF = Backoff(initial=1.0, cap=300.0, jitter=0.1)
+
 
 @attrs.frozen
 class RetryPolicy:
@@ -17,7 +20,7 @@ class RetryPolicy:
     ±10 % so that a burst of failures does not retry in lockstep), drawn with `rng`."""
 
     max_retries: int = 3
-    backoff: Backoff = Backoff(initial=1.0, cap=300.0, jitter=0.1)
+    backoff: Backoff = DEFAULT_BACKOFF
     rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)
 
     @classmethod

@@ -81,9 +81,7 @@ class SupervisorOptions:
     intensity: int = attrs.field(default=3, validator=count(minimum=0))
     period: float = attrs.field(default=5.0, validator=seconds(allow_inf=True))
     backoff: float = attrs.field(default=0.0, validator=seconds(allow_zero=True))
-    backoff_cap: float = attrs.field(
-        default=30.0, validator=seconds(allow_zero=True)
-    )
+    backoff_cap: float = attrs.field(default=30.0, validator=seconds(allow_zero=True))
     name: str = attrs.field(default="supervisor", validator=non_empty())
     on_event: Callable[[SupervisorEvent], None] | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.is_callable())
