@@ -14,17 +14,9 @@ import random
 
 import attrs
 
-from ._validators import seconds
+from ._validators import Check, fraction, is_number, seconds
 
-
-def _factor(instance: Backoff, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
-        raise ValueError(f"Backoff.factor must be a number >= 1, got {value!r}")
-
-
-def _jitter(instance: Backoff, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"Backoff.jitter must be a number in [0, 1], got {value!r}")
+_AT_LEAST_ONE = Check("a number >= 1", lambda value: bool(value >= 1), "a number", is_number)
 
 
 @attrs.frozen
@@ -34,9 +26,9 @@ class Backoff:
     waits."""
 
     initial: float = attrs.field(validator=seconds(allow_zero=True))
-    factor: float = attrs.field(default=2.0, validator=_factor)
+    factor: float = attrs.field(default=2.0, validator=_AT_LEAST_ONE)
     cap: float = attrs.field(default=math.inf, validator=seconds(allow_zero=True, allow_inf=True))
-    jitter: float = attrs.field(default=0.0, validator=_jitter)
+    jitter: float = attrs.field(default=0.0, validator=fraction())
 
     def delay(self, nth: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before the `nth` try again; `rng` (default: the `random`

@@ -40,12 +40,28 @@ def test_jitter_comes_from_the_random_source_passed_in() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"initial": -1.0}, ValueError, "Backoff.initial must be >= 0 seconds and finite, got -1"),
-        ({"initial": math.inf}, ValueError, "Backoff.initial must be >= 0 seconds and finite"),
+        (
+            {"initial": -1.0},
+            ValueError,
+            "Backoff.initial must be a finite number of seconds >= 0, got -1",
+        ),
+        (
+            {"initial": math.inf},
+            ValueError,
+            "Backoff.initial must be a finite number of seconds >= 0, got inf",
+        ),
         ({"initial": "1"}, TypeError, "Backoff.initial must be a number of seconds, got '1'"),
         ({"initial": 1.0, "factor": 0.5}, ValueError, "Backoff.factor must be a number >= 1"),
-        ({"initial": 1.0, "cap": -2}, ValueError, "Backoff.cap must be >= 0 seconds, got -2"),
-        ({"initial": 1.0, "jitter": 1.5}, ValueError, r"Backoff.jitter must be a number in \[0, 1"),
+        (
+            {"initial": 1.0, "cap": -2},
+            ValueError,
+            "Backoff.cap must be a number of seconds >= 0, got -2",
+        ),
+        (
+            {"initial": 1.0, "jitter": 1.5},
+            ValueError,
+            "Backoff.jitter must be a number from 0 to 1, got 1.5",
+        ),
     ],
 )
 def test_wrong_values_are_refused_naming_the_field(

@@ -33,13 +33,17 @@ def test_child_spec_defaults_follow_otp() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"id": ""}, ValueError, "ChildSpec.id must be a non-empty str, got ''"),
-        ({"id": 3}, ValueError, "ChildSpec.id must be a non-empty str, got 3"),
+        ({"id": ""}, ValueError, "ChildSpec.id must be a non-empty string, got ''"),
+        ({"id": 3}, ValueError, "ChildSpec.id must be a non-empty string, got 3"),
         ({"start": "worker"}, TypeError, "ChildSpec.start must be an async callable"),
-        ({"restart": "always"}, ValueError, "ChildSpec.restart must be one of 'permanent', "),
-        ({"shutdown": -1}, ValueError, "ChildSpec.shutdown must be >= 0 seconds, got -1"),
+        ({"restart": "always"}, ValueError, "ChildSpec.restart must be one of ['permanent', "),
+        (
+            {"shutdown": -1},
+            ValueError,
+            "ChildSpec.shutdown must be a number of seconds >= 0, got -1",
+        ),
         ({"shutdown": "5"}, TypeError, "ChildSpec.shutdown must be a number of seconds"),
-        ({"shutdown": math.nan}, ValueError, "ChildSpec.shutdown must be >= 0 seconds, got nan"),
+        ({"shutdown": math.nan}, ValueError, "ChildSpec.shutdown must be a number of seconds >= 0"),
         ({"shutdown": True}, TypeError, "ChildSpec.shutdown must be a number of seconds"),
     ],
 )
@@ -61,12 +65,24 @@ def test_child_spec_accepts_brutal_kill_and_infinity() -> None:
     ("kwargs", "error", "message"),
     [
         ({"strategy": "one-for-one"}, ValueError, "SupervisorOptions.strategy must be one of"),
-        ({"intensity": -1}, ValueError, "SupervisorOptions.intensity must be an int >= 0"),
-        ({"intensity": 2.5}, ValueError, "SupervisorOptions.intensity must be an int >= 0"),
-        ({"period": 0}, ValueError, "SupervisorOptions.period must be > 0 seconds, got 0"),
-        ({"backoff": -0.1}, ValueError, "SupervisorOptions.backoff must be >= 0 seconds and"),
-        ({"backoff": math.inf}, ValueError, "SupervisorOptions.backoff must be >= 0 seconds and"),
-        ({"name": ""}, ValueError, "SupervisorOptions.name must be a non-empty str"),
+        ({"intensity": -1}, ValueError, "SupervisorOptions.intensity must be an integer >= 0"),
+        ({"intensity": 2.5}, TypeError, "SupervisorOptions.intensity must be an integer, got 2.5"),
+        (
+            {"period": 0},
+            ValueError,
+            "SupervisorOptions.period must be a number of seconds > 0, got 0",
+        ),
+        (
+            {"backoff": -0.1},
+            ValueError,
+            "SupervisorOptions.backoff must be a finite number of seconds >= 0",
+        ),
+        (
+            {"backoff": math.inf},
+            ValueError,
+            "SupervisorOptions.backoff must be a finite number of seconds >= 0",
+        ),
+        ({"name": ""}, ValueError, "SupervisorOptions.name must be a non-empty string"),
         ({"on_event": "log"}, TypeError, "'on_event' must be callable"),
     ],
 )
