@@ -63,7 +63,7 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -87,7 +87,7 @@ def count(minimum: int = 1, *, unit: str = "") -> Check:
         f"an integer >= {minimum}{unit}",
         lambda value: bool(value >= minimum),
         f"an integer{unit}",
-        _is_int,
+        is_int,
     )
 
 
@@ -108,7 +108,7 @@ def fraction() -> Check:
 
 def port() -> Check:
     """A TCP port number; 0 lets the system pick a free one."""
-    return Check("a port number 0-65535", lambda value: _is_int(value) and 0 <= value <= 65535)
+    return Check("a port number 0-65535", lambda value: is_int(value) and 0 <= value <= 65535)
 
 
 def load_timezone(name: Any) -> zoneinfo.ZoneInfo:

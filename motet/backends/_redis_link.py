@@ -22,6 +22,7 @@ from .._backoff import Backoff
 from .._clock import Clock
 from .._errors import BackendError, BackendUnavailable
 from .._redact import redact
+from .._validators import count, seconds
 from ._redis_wire import Address, ReplyError, Wire, WireError, require_hiredis, sha1
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ def import_coredis() -> Any:
 # quick), then at most once a second until reconnect_timeout.
 RECONNECT_BACKOFF = Backoff(initial=0.02, cap=1.0)
 
-_seconds = attrs.validators.gt(0.0)
-_count = attrs.validators.gt(0)
+_seconds = seconds(allow_inf=True)
+_count = count()
 
 
 @attrs.frozen
