@@ -67,3 +67,19 @@ def test_an_unknown_timezone_is_named(zone: object) -> None:
     assert repr(zone) in str(caught.value)
     assert "IANA" in str(caught.value)
     assert load_timezone("Europe/Paris").key == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"retry_jitter": 2.0}, "RuntimeOptions.retry_jitter must be a number from 0 to 1"),
+        ({"shutdown_timeout": -1}, "RuntimeOptions.shutdown_timeout must be a finite number"),
+        ({"restart_intensity": -1}, "RuntimeOptions.restart_intensity must be an integer >= 0"),
+        ({"restart_period": 0}, "RuntimeOptions.restart_period must be a finite number"),
+    ],
+)
+def test_runtime_options_refuse_nonsense(kwargs: dict[str, object], message: str) -> None:
+    from motet import RuntimeOptions
+
+    with pytest.raises(ValueError, match=message):
+        RuntimeOptions(**kwargs)  # type: ignore[arg-type]
