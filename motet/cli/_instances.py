@@ -158,6 +158,7 @@ class InstanceSupervisor:
         self._spawn = spawn
         self._echo = echo or (lambda line: click.echo(line, err=True))
         self._instances = {i: _Instance(i) for i in range(1, count + 1)}
+        self._by_id = {f"instance {i}": instance for i, instance in self._instances.items()}
         self._terminated: set[int] = set()  # pids sent the graceful SIGTERM
         self._scope = trio.CancelScope()  # around the OTP supervisor: stop() cancels it
         self._nursery: trio.Nursery | None = None
@@ -166,12 +167,12 @@ class InstanceSupervisor:
         supervisor = Supervisor(
             [
                 ChildSpec(
-                    f"instance {i}",
-                    functools.partial(self._serve, self._instances[i]),
+                    child_id,
+                    functools.partial(self._serve, instance),
                     restart="transient",
                     shutdown=math.inf,  # a draining instance has its own deadline
                 )
-                for i in self._instances
+                for child_id, instance in self._by_id.items()
             ],
             SupervisorOptions(
                 intensity=self.policy.intensity,
@@ -242,7 +243,7 @@ class InstanceSupervisor:
     def _event(self, event: SupervisorEvent) -> None:
         # Said once the supervisor has decided to restart, not when it gives up instead.
         if event.kind == "restarted":
-            instance = self._instances[int(event.child.removeprefix("instance "))]
+            instance = self._by_id[event.child]
             if instance.restarting is not None:
                 self._echo(instance.restarting)
                 instance.restarting = None
