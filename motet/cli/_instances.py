@@ -119,8 +119,8 @@ class InstanceExited(Exception):
 
 @attrs.define
 class _Instance:
-    """What outlives one process of an instance: its consecutive unexpected exits, the
-    delay before its next process, and the line that says so once the restart is decided."""
+    """What outlives one process of an instance: its consecutive unexpected exits, and the
+    delay before its next process with the line that announces it."""
 
     number: int
     failures: int = 0
@@ -158,8 +158,6 @@ class InstanceSupervisor:
         self._spawn = spawn
         self._echo = echo or (lambda line: click.echo(line, err=True))
         self._instances = {i: _Instance(i) for i in range(1, count + 1)}
-        self._by_id = {f"instance {i}": instance for i, instance in self._instances.items()}
-        self._terminated: set[int] = set()  # pids sent the graceful SIGTERM
         self._scope = trio.CancelScope()  # around the OTP supervisor: stop() cancels it
         self._nursery: trio.Nursery | None = None
 
@@ -167,18 +165,18 @@ class InstanceSupervisor:
         supervisor = Supervisor(
             [
                 ChildSpec(
-                    child_id,
+                    f"instance {i}",
                     functools.partial(self._serve, instance),
                     restart="transient",
                     shutdown=math.inf,  # a draining instance has its own deadline
                 )
-                for child_id, instance in self._by_id.items()
+                for i, instance in self._instances.items()
             ],
             SupervisorOptions(
                 intensity=self.policy.intensity,
                 period=self.policy.period,
                 name="instances",
-                on_event=self._event,
+                on_event=self._on_event,
             ),
         )
         async with trio.open_nursery() as timers:  # the kill timer of `force`
@@ -208,8 +206,7 @@ class InstanceSupervisor:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        for process in list(self.live.values()):
-            self._terminate(process)
+        self._signal_all(signal.SIGTERM)
         self._scope.cancel()
 
     def force(self, signum: int = signal.SIGTERM) -> None:
@@ -229,51 +226,38 @@ class InstanceSupervisor:
             if process.returncode is None:
                 process.send_signal(sig)
 
-    def _terminate(self, process: ChildProcess) -> None:
-        """The graceful SIGTERM, once per process (a second one means "stop at once")."""
-        if process.returncode is None and process.pid not in self._terminated:
-            self._terminated.add(process.pid)
-            process.send_signal(signal.SIGTERM)
+    def _on_event(self, event: SupervisorEvent) -> None:
+        if event.kind == "gave_up":
+            self.stop()  # every instance drains at once, not one after the other
 
     def _give_up(self, reason: str) -> None:
         if self.failure is None:
             self.failure = reason
         self.stop()
 
-    def _event(self, event: SupervisorEvent) -> None:
-        # Said once the supervisor has decided to restart, not when it gives up instead.
-        if event.kind == "restarted":
-            instance = self._by_id[event.child]
-            if instance.restarting is not None:
-                self._echo(instance.restarting)
-                instance.restarting = None
-
     async def _serve(self, instance: _Instance, *, task_status: ChildTaskStatus) -> None:
         """One process of `instance`, after its backoff: returns when it was stopped,
         raises InstanceExited when it exited by itself."""
-        shutdown = task_status.trap_shutdown()
+        # Every stop goes through stop(), which has SIGTERMed the process: the supervisor
+        # must then wait for it to exit, not cancel it (that would kill it).
+        task_status.trap_shutdown()
         task_status.started()
-        if instance.delay:
+        if instance.restarting is not None:
+            # Said only now that the supervisor restarts us, not when it gives up instead.
+            self._echo(instance.restarting)
+            instance.restarting = None
             with trio.move_on_after(instance.delay):
-                await shutdown.wait()
-        if shutdown.is_set() or self.stopping.is_set():
+                await self.stopping.wait()
+        if self.stopping.is_set():
             return
         started = trio.current_time()
         process = await self._spawn(instance.number)
         self.live[instance.number] = process
         self._echo(f"motet: instance {instance.number} started (pid {process.pid})")
+        if self.stopping.is_set():  # stop() ran while this child was being started
+            process.send_signal(signal.SIGTERM)
         try:
-            async with trio.open_nursery() as nursery:
-
-                async def terminate_when_asked() -> None:
-                    await shutdown.wait()
-                    self._terminate(process)
-
-                nursery.start_soon(terminate_when_asked)
-                if self.stopping.is_set():  # stop() ran while this child was being started
-                    self._terminate(process)
-                status = await process.wait()
-                nursery.cancel_scope.cancel()
+            status = await process.wait()
         finally:
             self.live.pop(instance.number, None)
             if process.returncode is None:  # cancelled: leave no orphan
@@ -281,7 +265,7 @@ class InstanceSupervisor:
                 with trio.CancelScope(shield=True):
                     await process.wait()
         what = f"instance {instance.number} (pid {process.pid}) {describe_exit(status)}"
-        if self.stopping.is_set() or shutdown.is_set():
+        if self.stopping.is_set():
             if status not in (0, -signal.SIGTERM, -signal.SIGKILL):
                 self.stop_errors.append(f"{what} while stopping")
             return
