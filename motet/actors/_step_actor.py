@@ -61,32 +61,41 @@ FAST_HANDLER = 0.05
 _MEAN_WEIGHT = 0.2  # of the latest duration in the running mean
 
 
+@attrs.frozen
+class StepWiring:
+    """What one step actor runs and what it is connected to.
+
+    It runs `step` for `trigger`'s `subscription`: leases from and settles with `backend`,
+    publishes through `router`, runs handlers on `dispatcher`, retries by `policy`.
+    `validate` turns a payload into the handler's input; `on_failure` hears every handler
+    failure, `on_settled` every delivery acked, retried or dead-lettered.
+    """
+
+    step: Step
+    trigger: Trigger
+    subscription: Subscription
+    backend: QueueBackend
+    dispatcher: Dispatcher
+    router: Router
+    policy: RetryPolicy
+    validate: Validate | None = None
+    on_failure: FailureHook | None = None
+    on_settled: Callable[[], None] | None = None
+
+
 class StepActor:
-    def __init__(
-        self,
-        step: Step,
-        trigger: Trigger,
-        subscription: Subscription,
-        *,
-        backend: QueueBackend,
-        dispatcher: Dispatcher,
-        router: Router,
-        policy: RetryPolicy,
-        validate: Validate | None = None,
-        on_failure: FailureHook | None = None,
-        on_settled: Callable[[], None] | None = None,
-    ) -> None:
-        self.step = step
-        self.trigger = trigger
-        self.subscription = subscription
+    def __init__(self, wiring: StepWiring) -> None:
+        self.step = wiring.step
+        self.trigger = trigger = wiring.trigger
+        self.subscription = subscription = wiring.subscription
         self.options = subscription.options
-        self._backend = backend
-        self._dispatcher = dispatcher
-        self._router = router
-        self._policy = policy
-        self._validate = validate
-        self._on_failure = on_failure
-        self._on_settled = on_settled
+        self._backend = wiring.backend
+        self._dispatcher = wiring.dispatcher
+        self._router = wiring.router
+        self._policy = wiring.policy
+        self._validate = wiring.validate
+        self._on_failure = wiring.on_failure
+        self._on_settled = wiring.on_settled
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
         self._mean_handler: float | None = None  # s, running mean of handler durations

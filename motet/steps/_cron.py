@@ -17,11 +17,12 @@ import copy
 import math
 import re
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from .._validators import load_timezone
 from ._cron_time import ZoneMapper
 
 FORMS = (
@@ -70,12 +71,9 @@ def _croniter(expression: str, start: datetime) -> croniter:
 
 def _load_zone(name: str, expression: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown timezone {name!r} for cron expression {expression!r}: expected an IANA "
-            "name such as 'UTC', 'Europe/Paris' or 'America/New_York'"
-        ) from exc
+        return load_timezone(name)
+    except ValueError as exc:
+        raise ValueError(f"cron expression {expression!r}: {exc}") from None
 
 
 def _croniter_reason(exc: CroniterError) -> str:

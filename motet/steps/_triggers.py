@@ -7,10 +7,10 @@ give `field 'path'` from `http("GET", "pets")` and `field 'triggers[0].path'` fr
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._validators import load_timezone
 from . import _fields as f
 from ._cron import parse_cron
 from ._fields import Where
@@ -178,9 +178,9 @@ def queue_options(where: Where, raw: Mapping[str, Any]) -> Any:
 def check_timezone(where: Where, field: str, value: Any) -> str:
     name = f.text(where, field, value, "an IANA timezone name like 'Europe/Paris'")
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        where.fail(f"unknown timezone {name!r}; expected an IANA name like 'Europe/Paris'", field)
+        load_timezone(name)
+    except ValueError as exc:
+        where.fail(str(exc), field)
     return name
 
 

@@ -24,7 +24,7 @@ from motet._errors import SupervisorGaveUp
 
 from ._child import ChildTaskStatus, Incarnation
 from ._event import ChildStatus, EventKind, SupervisorEvent
-from ._spec import ChildSpec, RestartWindow, SupervisorOptions, backoff_delay
+from ._spec import ChildSpec, RestartWindow, SupervisorOptions
 
 
 @attrs.define(eq=False)
@@ -204,7 +204,7 @@ class Supervisor:
                 gave_up.__cause__ = error
                 return gave_up
             await self._stop_siblings(failed)
-            delay = backoff_delay(nth, initial=options.backoff, cap=options.backoff_cap)
+            delay = options.restart_backoff.delay(nth)
             if delay > 0:
                 await trio.sleep(delay)
             start_failure = await self._start_stopped()
