@@ -374,9 +374,9 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(
-    steps: Sequence[Step] | str | Path = "steps",
+    steps: Sequence[Step] | str | Path | None = None,
     *,
-    backend: Backend | str = "memory",
+    backend: Backend | str | None = None,
     project: ProjectConfig | None = None,
     clock: Clock | None = None,
     options: RuntimeOptions | None = None,
@@ -388,25 +388,36 @@ async def open_runtime(
         async with motet.open_runtime("steps", backend="sqlite", serve=True) as runtime:
             ...   # the runtime runs until the block exits (a graceful stop)
 
-    `serve=True` (or a GatewayOptions) also serves the HTTP steps; the bound URLs are in
-    `runtime.gateway_urls`.
+    The settings are assembled as `motet start` assembles them (`assemble_config`): `root`'s
+    motet.toml or `[tool.motet]` < `MOTET_*` variables < these arguments; without any of
+    them the backend is "memory" (an embedded runtime writes no file unasked). `project`
+    instead gives every setting at once. `steps` is a folder under `root` (default: the
+    config's `steps`) or Step objects. `serve=True` also serves the HTTP steps on the
+    config's host and port with its limits (a GatewayOptions gives them all); the bound URLs
+    are in `runtime.gateway_urls`.
     """
     from .backends import backend_from_url
+    from .project import assemble_config
     from .steps import load_steps
 
     root_path = Path(root)
+    if project is None:
+        named = backend if isinstance(backend, str) else None
+        project = assemble_config(root_path, defaults={"backend": "memory"}, backend=named)
     folder = None
-    if isinstance(steps, str | Path):
-        folder = root_path / steps
+    if steps is None or isinstance(steps, str | Path):
+        folder = root_path / (project.steps if steps is None else steps)
         steps = load_steps(folder)
-    if isinstance(backend, str):
-        backend = backend_from_url(backend, root=root_path)
+    if backend is None or isinstance(backend, str):
+        backend = backend_from_url(backend or project.backend, root=root_path)
     gateway = None
     if serve:
         from ._serve import gateway_for
-        from .gateway import GatewayOptions
+        from .gateway._options import GatewayOptions, gateway_options
 
-        gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
+        gateway = gateway_for(
+            serve if isinstance(serve, GatewayOptions) else gateway_options(project)
+        )
     runtime = Runtime(
         steps,
         backend=backend,

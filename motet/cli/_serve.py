@@ -25,7 +25,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The project's config with the command-line flags applied, its steps, and the
     gateway's options. Raises the user's errors before anything runs."""
-    from ..gateway import GatewayOptions
+    from ..gateway._options import gateway_options
 
     config = project.config(
         host=flags.get("host"),
@@ -36,7 +36,7 @@ def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
         steps=flags.get("steps_dir"),
     )
     steps = project.steps(config.steps)
-    gateway = GatewayOptions(host=config.host, port=config.port)
+    gateway = gateway_options(config)
     return config, steps, gateway
 
 

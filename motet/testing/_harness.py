@@ -30,7 +30,7 @@ from .._logging import LogRecord
 from .._runtime import Runtime, RuntimeOptions, running
 from ..backends._memory import MemoryBackend
 from ..backends._protocol import Backend
-from ..project import ProjectConfig, load_project
+from ..project import ProjectConfig, assemble_config
 from ..state._store import StateStore
 from ..steps import load_steps
 from ..steps._model import Step
@@ -185,15 +185,16 @@ async def open_test_runtime(
     """Open a runtime for a test.
 
     `steps` is a folder (relative to `root`) or Step objects. The project config (queue
-    options, timezone) is read from `root`'s motet.toml or pyproject.toml unless `project`
-    is given; the backend is always `backend` (default: a fresh MemoryBackend). `start`
+    options, timezone) is assembled as `motet start` assembles it (`root`'s motet.toml or
+    pyproject.toml < `MOTET_*` variables) unless `project` is given; the backend is always
+    `backend` (default: a fresh MemoryBackend), whatever the config names. `start`
     anchors the virtual wall clock (default 2026-01-01T00:00:00Z, so tests never depend on
     today's date); retries are exact unless `retry_jitter` is set."""
     _check_clock(backend)
     if isinstance(steps, str | Path):
         steps = load_steps(Path(root) / steps)
     if project is None:
-        project = load_project(Path(root))
+        project = assemble_config(Path(root))
     anchor = start if start is not None else datetime.fromisoformat("2026-01-01T00:00:00+00:00")
     runtime = Runtime(
         steps,
