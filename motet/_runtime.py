@@ -1,11 +1,11 @@
-"""The runtime: composes the backend, router, supervised step actors, the clock actor and
-the gateway, started in that order and stopped in reverse (DESIGN.md §1).
+"""The runtime: runs a plan (`motet._plan`) over a backend, composed of parts started in
+order and stopped in reverse (DESIGN.md §1).
 
     Runtime.run()
     ├── backend         (started first, closed last)
     ├── supervisor      one StepActor per queue / cron / state subscription
     ├── clock actor     cron ticks -> messages on each cron step's own topic
-    └── gateway         optional; HTTP steps call handlers in-process
+    └── parts           in the order given, e.g. telemetry then the gateway (`Part`)
 
 The runtime composes small runners; it does not parse, route, serve or persist itself.
 """
@@ -14,34 +14,32 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import trio
 
 from ._clock import Clock, WallClock
-from ._envelope import CRON_TOPIC_PREFIX, QueueOptions, Subscription, cron_topic, state_topic
+from ._envelope import CRON_TOPIC_PREFIX
 from ._errors import HandlerError, describe
 from ._logging import LogHub, stdlib_sink, stream_sink
-from .actors._clock_actor import CronJob, cron_schedules, run_cron
-from .actors._cron import parse_cron
+from ._plan import plan
+from .actors._clock_actor import run_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
 from .actors._router import Router
 from .actors._step_actor import StepActor
 from .backends._protocol import Backend
-from .project import ProjectConfig, resolve_queue_options
+from .project import ProjectConfig
 from .steps import make_converter, to_json, validate
-from .steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
+from .steps._model import CronTrigger, HttpTrigger, Step
 from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
 
 if TYPE_CHECKING:
     from .gateway import GatewayOptions
-
-# A tick leased ahead would wait behind the running one while another instance is idle.
-CRON_DEFAULTS = attrs.evolve(QueueOptions(), max_retries=0, concurrency=1, prefetch=0)
+    from .observe import TelemetryOptions
 
 
 @attrs.frozen
@@ -57,9 +55,21 @@ class RuntimeOptions:
     # Also hand every record to stdlib `logging` (logger "motet"), so an embedding
     # service's handlers receive them.
     stdlib_logging: bool = False
-    # Traces, stored logs and metrics (motet.observe): "auto" records them when the runtime
-    # serves HTTP (the console and /metrics read them); a TelemetryOptions always; None never.
-    telemetry: Any = "auto"
+
+
+class Part(Protocol):
+    """A long-lived part above the step actors: the gateway, telemetry.
+
+    The runtime starts its parts in the order given, after the step actors and the clock,
+    each with `await nursery.start(part.run, runtime)` in a nursery nested in the previous
+    one; `run` reports the URLs it serves (or `[]`). On a graceful stop the runtime awaits
+    each part's `drain()` in reverse order (the gateway stops accepting and finishes the
+    requests in flight) before running handlers drain; then it cancels the parts, innermost
+    first, before the actors."""
+
+    async def run(self, runtime: Runtime, *, task_status: trio.TaskStatus[list[str]]) -> None: ...
+
+    async def drain(self) -> None: ...
 
 
 class Runtime:
@@ -74,7 +84,7 @@ class Runtime:
         project: ProjectConfig | None = None,
         clock: Clock | None = None,
         options: RuntimeOptions | None = None,
-        gateway: Any = None,
+        parts: Sequence[Part] = (),
         steps_folder: str | Path | None = None,
     ) -> None:
         self.steps = list(steps)
@@ -86,8 +96,9 @@ class Runtime:
         self.options = options if options is not None else RuntimeOptions()
         self.converter = make_converter()
         self._clock = clock
-        self._gateway = gateway  # a callable started as nursery.start(gateway, runtime)
-        self.subscriptions, self._actor_specs = self._plan()
+        self.parts = list(parts)
+        self.plan = plan(self.steps, self.project)
+        self.subscriptions = list(self.plan.subscriptions)
         self.failures: list[HandlerError] = []
         self.failure_hooks: list[Callable[[HandlerError], None]] = []
         # Called whenever a delivery is acked, retried or buried (no arguments, must not block).
@@ -100,48 +111,7 @@ class Runtime:
         self.router: Router | None = None
         self.dispatcher: Dispatcher | None = None
         self.supervisor: Supervisor | None = None
-        self.gateway_urls: list[str] = []
-        self.telemetry: Any = None  # a motet.observe.Telemetry while recording
-
-    # -- planning (pure: what runs, before anything runs) --------------------------------
-
-    def _plan(self) -> tuple[list[Subscription], list[tuple[Step, Any, Subscription]]]:
-        subs: list[Subscription] = []
-        plan: list[tuple[Step, Any, Subscription]] = []
-        schedules = iter(self.cron_schedules())  # cron triggers in the order met below
-        for step in self.steps:
-            for trigger in step.triggers:
-                if isinstance(trigger, QueueTrigger):
-                    options = resolve_queue_options(self.project, trigger.topic, trigger.options)
-                    sub = Subscription(trigger.topic, step.name, options)
-                elif isinstance(trigger, StateTrigger):
-                    topic = state_topic(trigger.namespace)
-                    options = resolve_queue_options(self.project, topic, trigger.options)
-                    sub = Subscription(topic, step.name, options)
-                elif isinstance(trigger, CronTrigger):
-                    # Each cron trigger is its own schedule, with its own tick topic and
-                    # actor: `ctx.trigger` is the trigger that fired.
-                    topic = cron_topic(next(schedules)[2])
-                    sub = Subscription(topic, step.name, CRON_DEFAULTS)
-                else:
-                    continue
-                if any(s.key == sub.key for s in subs):
-                    continue
-                subs.append(sub)
-                plan.append((step, trigger, sub))
-        return subs, plan
-
-    def cron_schedules(self) -> list[tuple[Step, CronTrigger, str]]:
-        """Every cron trigger with its schedule name, in step order (`cron_schedules`)."""
-        return cron_schedules(self.steps)
-
-    def _cron_jobs(self) -> list[CronJob]:
-        jobs = []
-        for step, trigger, name in self.cron_schedules():
-            schedule = parse_cron(trigger.expression, trigger.timezone or self.project.timezone)
-            grace = trigger.grace if trigger.grace is not None else self.project.cron_grace
-            jobs.append(CronJob(step.name, schedule, trigger.skip_if_running, grace, name))
-        return jobs
+        self.gateway_urls: list[str] = []  # what the parts serve, once started
 
     def cron_running(self, name: str) -> bool:
         """Whether a tick of the schedule `name` is held by this process (leased or running):
@@ -155,7 +125,7 @@ class Runtime:
         from .steps._checks import start_warnings
 
         return start_warnings(
-            self.steps, self.subscriptions, self.steps_folder, self.project.steps_dir
+            self.steps, self.plan.subscriptions, self.steps_folder, self.project.steps_dir
         )
 
     @property
@@ -241,52 +211,58 @@ class Runtime:
         self.dispatcher = Dispatcher(
             emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
         )
-        if self.options.telemetry is not None:
-            from .observe import start_telemetry
-
-            self.telemetry = await start_telemetry(backend_nursery, self)
         async with trio.open_nursery() as actor_nursery:
             self.supervisor = self._supervisor()
             await actor_nursery.start(self.supervisor.run)
-            async with trio.open_nursery() as cron_nursery:
-                jobs = self._cron_jobs()
-                if jobs:
-                    await cron_nursery.start(
-                        functools.partial(
-                            run_cron,
-                            jobs,
-                            clock=clock,
-                            backend=self.backend,
-                            is_running=self.cron_running,
-                            on_skip=self._cron_skipped,
-                            logger=hub.logger,
-                        )
-                    )
-                async with trio.open_nursery() as gateway_nursery:
-                    if self._gateway is not None:
-                        self.gateway_urls = await gateway_nursery.start(
-                            self._gateway, self, self._stop.wait
-                        )
-                    self._ready = True
-                    for line in self.start_warnings():
-                        hub.logger().warn(line)
-                    hub.logger().info(
-                        "motet runtime started",
-                        steps=len(self.steps),
-                        subscriptions=len(self.subscriptions),
-                        backend=self.backend.name,
-                        urls=self.gateway_urls,
-                    )
-                    task_status.started(self)
-                    await self._stop.wait()
-                    # Lease nothing more: only work already started is drained below.
-                    for actor in self.actors:
-                        actor.stop_fetching()
-                    # The gateway watches the same event and drains on its own.
-                cron_nursery.cancel_scope.cancel()
-            await self._drain_handlers()
+            cron_scope = trio.CancelScope()
+            if self.plan.cron_jobs:
+                await actor_nursery.start(self._run_cron, cron_scope, clock, hub)
+            async with AsyncExitStack() as stack:
+                for part in self.parts:
+                    nursery = await stack.enter_async_context(trio.open_nursery())
+                    # Unwound last in, first out: each part is cancelled, then waited for.
+                    stack.callback(nursery.cancel_scope.cancel)
+                    self.gateway_urls += await nursery.start(part.run, self)
+                self._ready = True
+                for line in self.start_warnings():
+                    hub.logger().warn(line)
+                hub.logger().info(
+                    "motet runtime started",
+                    steps=len(self.steps),
+                    subscriptions=len(self.subscriptions),
+                    backend=self.backend.name,
+                    urls=self.gateway_urls,
+                )
+                task_status.started(self)
+                await self._stop.wait()
+                # Lease nothing more: only work already started is drained below.
+                for actor in self.actors:
+                    actor.stop_fetching()
+                for part in reversed(self.parts):
+                    await part.drain()
+                cron_scope.cancel()
+                await self._drain_handlers()
             actor_nursery.cancel_scope.cancel()
         backend_nursery.cancel_scope.cancel()
+
+    async def _run_cron(
+        self,
+        scope: trio.CancelScope,
+        clock: Clock,
+        hub: LogHub,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with scope:
+            await run_cron(
+                list(self.plan.cron_jobs),
+                clock=clock,
+                backend=self.backend,
+                is_running=self.cron_running,
+                on_skip=self._cron_skipped,
+                logger=hub.logger,
+                task_status=task_status,
+            )
 
     async def _drain_handlers(self) -> None:
         assert self.dispatcher is not None
@@ -298,7 +274,8 @@ class Runtime:
     def _supervisor(self) -> Supervisor:
         assert self.router is not None and self.dispatcher is not None
         children = []
-        for step, trigger, sub in self._actor_specs:
+        for spec in self.plan.actors:
+            step, trigger, sub = spec.step, spec.trigger, spec.subscription
             actor = StepActor(
                 step,
                 trigger,
@@ -381,6 +358,7 @@ async def open_runtime(
     clock: Clock | None = None,
     options: RuntimeOptions | None = None,
     serve: GatewayOptions | bool = False,
+    telemetry: TelemetryOptions | bool = True,
     root: str | Path = ".",
 ) -> AsyncIterator[Runtime]:
     """Run motet inside your own trio program:
@@ -394,7 +372,8 @@ async def open_runtime(
     instead gives every setting at once. `steps` is a folder under `root` (default: the
     config's `steps`) or Step objects. `serve=True` also serves the HTTP steps on the
     config's host and port with its limits (a GatewayOptions gives them all); the bound URLs
-    are in `runtime.gateway_urls`.
+    are in `runtime.gateway_urls`. A served runtime records logs, traces and metrics for the
+    console and /metrics (`telemetry`: True for the defaults, a TelemetryOptions, or False).
     """
     from .backends import backend_from_url
     from .project import assemble_config
@@ -410,21 +389,20 @@ async def open_runtime(
         steps = load_steps(folder)
     if backend is None or isinstance(backend, str):
         backend = backend_from_url(backend or project.backend, root=root_path)
-    gateway = None
+    parts: list[Part] = []
     if serve:
-        from ._serve import gateway_for
         from .gateway._options import GatewayOptions, gateway_options
+        from .gateway._part import serving
 
-        gateway = gateway_for(
-            serve if isinstance(serve, GatewayOptions) else gateway_options(project)
-        )
+        gateway = serve if isinstance(serve, GatewayOptions) else gateway_options(project)
+        parts = serving(gateway, telemetry)
     runtime = Runtime(
         steps,
         backend=backend,
         project=project,
         clock=clock,
         options=options,
-        gateway=gateway,
+        parts=parts,
         steps_folder=folder,
     )
     async with running(runtime):

@@ -40,12 +40,18 @@ def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
     return config, steps, gateway
 
 
-def build_runtime(project: Project, config: Any, steps: Any, gateway: Any) -> Any:
-    from .._runtime import Runtime
-    from .._serve import gateway_for
+def build_runtime(project: Project, config: Any, steps: Any, gateway: Any, **options: Any) -> Any:
+    """The runtime `motet start` runs: the steps over the configured backend, with telemetry
+    and the gateway as its parts (`RuntimeOptions` from `options`)."""
+    from .._runtime import Runtime, RuntimeOptions
+    from ..gateway._part import serving
 
     return Runtime(
-        steps, backend=project.backend(config.backend), project=config, gateway=gateway_for(gateway)
+        steps,
+        backend=project.backend(config.backend),
+        project=config,
+        parts=serving(gateway),
+        options=RuntimeOptions(**options),
     )
 
 

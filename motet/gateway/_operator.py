@@ -34,7 +34,7 @@ from .._envelope import new_id
 from ..observe import PROMETHEUS_CONTENT_TYPE, HttpExchange
 from ._asgi import MotetASGI, send_response
 from ._exchange import discard_body, header_map
-from ._operator_api import BadRequest, OpReply, OpRequest, find_endpoint
+from ._operator_api import BadRequest, Operated, OpReply, OpRequest, find_endpoint
 from ._operator_auth import OperatorAccess, token_cookie
 from ._options import GatewayOptions
 from ._problem import (
@@ -47,6 +47,7 @@ from ._problem import (
 
 if TYPE_CHECKING:
     from .._runtime import Runtime
+    from ..observe import Telemetry
 
 CONSOLE_DIR = Path(__file__).parent / "console"
 CONTENT_TYPES = {
@@ -85,9 +86,16 @@ def console_files() -> dict[str, Path]:
 
 class OperatorASGI:
     def __init__(
-        self, runtime: Runtime, inner: Any, *, access: OperatorAccess, options: GatewayOptions
+        self,
+        runtime: Runtime,
+        inner: Any,
+        *,
+        access: OperatorAccess,
+        options: GatewayOptions,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.runtime = runtime
+        self.telemetry = telemetry
         self.inner = inner
         self.access = access
         self.options = options
@@ -102,7 +110,7 @@ class OperatorASGI:
             return await self.inner(scope, receive, send)
         if is_operator_path(scope["path"]):
             return await self._operator(scope, receive, send)
-        telemetry = self.runtime.telemetry
+        telemetry = self.telemetry
         if telemetry is None:
             return await self.inner(scope, receive, send)
         status = 0
@@ -250,7 +258,7 @@ class OperatorASGI:
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 raise BadRequest(f"{method} is not allowed on /metrics", status=405)
-            telemetry = self.runtime.telemetry
+            telemetry = self.telemetry
             if telemetry is None:
                 raise BadRequest("telemetry is off for this runtime; no metrics", status=503)
             text = await telemetry.metrics_text()
@@ -269,7 +277,7 @@ class OperatorASGI:
             body=body,
             max_json_depth=self.options.max_json_depth,
         )
-        return await endpoint(self.runtime, request)
+        return await endpoint(Operated(self.runtime, self.telemetry), request)
 
     def _file(self, name: str, method: str) -> OpReply:
         if method not in ("GET", "HEAD"):
@@ -298,9 +306,16 @@ class OperatorASGI:
 
 
 def install_operator(
-    app: Any, runtime: Runtime, options: GatewayOptions, access: OperatorAccess
+    app: Any,
+    runtime: Runtime,
+    options: GatewayOptions,
+    access: OperatorAccess,
+    *,
+    telemetry: Telemetry | None = None,
 ) -> OperatorASGI:
     """Put the operator in front of a built gateway app (`build_app`'s QuartTrio)."""
-    operator = OperatorASGI(runtime, app.asgi_app, access=access, options=options)
+    operator = OperatorASGI(
+        runtime, app.asgi_app, access=access, options=options, telemetry=telemetry
+    )
     app.asgi_app = operator
     return operator

@@ -63,22 +63,6 @@ class TelemetryOptions:
     flush_interval: float = attrs.field(default=0.25, validator=_positive)  # s
 
 
-async def start_telemetry(nursery: trio.Nursery, runtime: Runtime) -> Telemetry | None:
-    """Start recording for `runtime` if its options ask for it ("auto": when it serves)."""
-    choice = runtime.options.telemetry
-    if choice == "auto":
-        if runtime._gateway is None:
-            return None
-        choice = TelemetryOptions()
-    if not isinstance(choice, TelemetryOptions):
-        raise TypeError(
-            f"RuntimeOptions.telemetry must be 'auto', None or a TelemetryOptions, got {choice!r}"
-        )
-    telemetry = Telemetry(choice)
-    await nursery.start(telemetry.run, runtime)
-    return telemetry
-
-
 def in_memory(options: TelemetryOptions, runtime: Runtime) -> bool:
     store = options.store
     return (
@@ -105,6 +89,9 @@ def open_store(options: TelemetryOptions, runtime: Runtime) -> TelemetryStore:
 
 
 class Telemetry:
+    """Records a runtime's logs, spans and metrics: a part of the runtime (`Part`),
+    started after its step actors and stopped, with a last write, before them."""
+
     def __init__(self, options: TelemetryOptions | None = None) -> None:
         self.options = options or TelemetryOptions()
         self.store: TelemetryStore | None = None
@@ -126,7 +113,7 @@ class Telemetry:
         self,
         runtime: Runtime,
         *,
-        task_status: trio.TaskStatus[Telemetry] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         assert runtime.hub and runtime.dispatcher and runtime.router
         self._runtime = runtime
@@ -148,7 +135,7 @@ class Telemetry:
         runtime.dispatcher.state_observers.append(self.on_state)
         runtime.router.observers.append(self.on_envelope)
         try:
-            task_status.started(self)
+            task_status.started([])  # serves nothing
             while True:
                 await self._pending.wait()
                 if self._logs or self._spans:
@@ -164,6 +151,10 @@ class Telemetry:
             with trio.CancelScope(shield=True):
                 await self.flush()
                 await self._call(self.store.close)
+
+    async def drain(self) -> None:
+        """Nothing to finish before handlers drain: their last spans are still recorded,
+        then written when the runtime cancels this part."""
 
     async def flush(self) -> None:
         """Write everything buffered so far; returns once it is stored."""

@@ -15,7 +15,7 @@ from motet import RuntimeOptions, open_runtime
 from motet._runtime import Runtime
 from motet.backends import MemoryBackend
 from motet.gateway import GatewayOptions
-from motet.observe import SpanQuery
+from motet.observe import SpanQuery, Telemetry
 from motet.steps import load_steps
 
 from .test_console import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -63,8 +63,9 @@ async def failed_once(runtime: Runtime, backend: Backend) -> Any:
     while not await backend.dead_letters():
         await settled.wait()
         settled = trio.Event()
-    await runtime.telemetry.flush()
-    [span] = await runtime.telemetry.spans(SpanQuery(step="ImportOrders"))
+    [telemetry] = [part for part in runtime.parts if isinstance(part, Telemetry)]
+    await telemetry.flush()
+    [span] = await telemetry.spans(SpanQuery(step="ImportOrders"))
     [letter] = await backend.dead_letters()
     backend.tracebacks = {letter.id: span.traceback}
     return letter, span.traceback

@@ -13,8 +13,8 @@ import httpx
 import trio
 import trio.testing
 
-from motet import RuntimeOptions, WallClock, open_runtime
-from motet._runtime import Runtime
+from motet import RuntimeOptions, WallClock
+from motet._runtime import Runtime, running
 from motet.backends import MemoryBackend
 from motet.backends._protocol import Backend
 from motet.gateway import GatewayOptions, build_app
@@ -33,12 +33,7 @@ LOOPBACK = ("127.0.0.1", 50000)
 class Observed:
     runtime: Runtime
     http: httpx.AsyncClient
-
-    @property
-    def telemetry(self) -> Telemetry:
-        assert self.runtime.telemetry is not None
-        telemetry: Telemetry = self.runtime.telemetry
-        return telemetry
+    telemetry: Telemetry
 
     async def settle(self) -> None:
         """Return once nothing is queued, delayed, leased or running, and telemetry is
@@ -75,25 +70,27 @@ async def open_observed(
         log_sink=False,
         shutdown_timeout=0.0,
         stdlib_logging=stdlib_logging,
-        telemetry=telemetry or TelemetryOptions(store="memory"),
     )
     project = project or ProjectConfig(token=token)
-    async with open_runtime(
+    recorder = Telemetry(telemetry or TelemetryOptions(store="memory"))
+    runtime = Runtime(
         steps,
         backend=backend or MemoryBackend(),
         project=project,
         clock=WallClock(ANCHOR),
         options=options,
-    ) as runtime:
+        parts=[recorder],
+    )
+    async with running(runtime):
         assert runtime.dispatcher is not None
         gateway = GatewayOptions()
         app = build_app(
             runtime.steps, runtime.dispatcher, converter=runtime.converter, options=gateway
         )
-        install_operator(app, runtime, gateway, OperatorAccess(project.token))
+        install_operator(app, runtime, gateway, OperatorAccess(project.token), telemetry=recorder)
         transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            yield Observed(runtime, http)
+            yield Observed(runtime, http, recorder)
 
 
 def http_step(name: str, method: str, path: str, handler: Any, **extra: Any) -> Step:
