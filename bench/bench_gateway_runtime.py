@@ -46,8 +46,8 @@ def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
 
     from motet import Runtime, RuntimeOptions, http, queue
     from motet.backends import backend_from_url
+    from motet.console._part import serving
     from motet.gateway import GatewayOptions
-    from motet.gateway._part import serving
     from motet.steps import load_step
 
     @attrs.frozen

@@ -1,5 +1,5 @@
 """The runtime: runs a plan (`motet._plan`) over a backend, composed of parts started in
-order and stopped in reverse (DESIGN.md §1).
+order and stopped in reverse.
 
     Runtime.run()
     ├── backend         (started first, closed last)
@@ -13,20 +13,21 @@ The runtime composes small runners; it does not parse, route, serve or persist i
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import attrs
 import trio
 
 from ._clock import Clock, WallClock
-from ._envelope import CRON_TOPIC_PREFIX
-from ._errors import HandlerError, describe
-from ._logging import LogHub, stdlib_sink, stream_sink
+from ._envelope import CRON_TOPIC_PREFIX, Subscription
+from ._errors import describe
+from ._logging import Logger, LogHub, stdlib_sink, stream_sink
+from ._observer import Observer, Observers, RuntimeView
 from ._plan import plan
-from .actors._clock_actor import run_cron
+from .actors._clock_actor import CronJob, run_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
 from .actors._router import Router
@@ -36,10 +37,6 @@ from .project import ProjectConfig
 from .steps import make_converter, to_json, validate
 from .steps._model import CronTrigger, HttpTrigger, Step
 from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
-
-if TYPE_CHECKING:
-    from .gateway import GatewayOptions
-    from .observe import TelemetryOptions
 
 
 @attrs.frozen
@@ -85,6 +82,7 @@ class Runtime:
         clock: Clock | None = None,
         options: RuntimeOptions | None = None,
         parts: Sequence[Part] = (),
+        observers: Sequence[Observer] = (),
         steps_folder: str | Path | None = None,
     ) -> None:
         self.steps = list(steps)
@@ -99,10 +97,11 @@ class Runtime:
         self.parts = list(parts)
         self.plan = plan(self.steps, self.project)
         self.subscriptions = list(self.plan.subscriptions)
-        self.failures: list[HandlerError] = []
-        self.failure_hooks: list[Callable[[HandlerError], None]] = []
-        # Called whenever a delivery is acked, retried or buried (no arguments, must not block).
-        self.settled_hooks: list[Callable[[], None]] = []
+        # Every event fanned out once; a part that is an Observer (telemetry) observes too.
+        self.observer = Observers(
+            [*observers, *(part for part in self.parts if isinstance(part, Observer))]
+        )
+        self.view: RuntimeView = _View(self)
         self._stop = trio.Event()
         self._ready = False
         self.actors: list[StepActor] = []
@@ -181,6 +180,9 @@ class Runtime:
             hub.add_sink(stream_sink(self.options.log_stream, fmt=self.project.log_format))
         if self.options.stdlib_logging:
             hub.add_sink(stdlib_sink())
+        if self.observer.watches("on_log"):
+            hub.add_sink(self.observer.on_log)
+        self.observer.on_start(self.view)
         async with trio.open_nursery() as backend_nursery:
             # The backend outlives every part that uses it, on a hard stop too: the step
             # actors are shielded children their supervisor stops one by one (finishing
@@ -207,9 +209,22 @@ class Runtime:
     ) -> None:
         """Everything above the backend, started in order and stopped in reverse."""
         await self.backend.declare(self.subscriptions)
-        self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
+        observer = self.observer
+        self.router = Router(
+            self.backend,
+            clock,
+            self.jsonify,
+            self.subscriptions,
+            on_envelope=observer.hook("on_envelope"),
+        )
         self.dispatcher = Dispatcher(
-            emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
+            emitter=self.router,
+            state=self.backend,
+            jsonify=self.jsonify,
+            hub=hub,
+            clock=clock,
+            on_run=observer.hook("on_run"),
+            on_state=observer.hook("on_state"),
         )
         async with trio.open_nursery() as actor_nursery:
             self.supervisor = self._supervisor()
@@ -285,8 +300,8 @@ class Runtime:
                 router=self.router,
                 policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
                 validate=self._validator(trigger),
-                on_failure=self._handler_failed,
-                on_settled=self._delivery_settled,
+                on_failure=self.observer.on_failure,
+                on_settled=self.observer.on_settled,
             )
             self.actors.append(actor)
             if isinstance(trigger, CronTrigger):
@@ -316,15 +331,6 @@ class Runtime:
             return None
         return functools.partial(validate, self.converter, schema=schema)
 
-    def _delivery_settled(self) -> None:
-        for hook in self.settled_hooks:
-            hook()
-
-    def _handler_failed(self, failure: HandlerError) -> None:
-        self.failures.append(failure)
-        for hook in self.failure_hooks:
-            hook(failure)
-
     def _cron_skipped(self, name: str, scheduled: float) -> None:
         assert self.hub is not None
         actor = self._cron_actors.get(name)
@@ -349,64 +355,52 @@ class Runtime:
             log.error("step supervisor gave up", child=event.child, error=error)
 
 
-@asynccontextmanager
-async def open_runtime(
-    steps: Sequence[Step] | str | Path | None = None,
-    *,
-    backend: Backend | str | None = None,
-    project: ProjectConfig | None = None,
-    clock: Clock | None = None,
-    options: RuntimeOptions | None = None,
-    serve: GatewayOptions | bool = False,
-    telemetry: TelemetryOptions | bool = True,
-    root: str | Path = ".",
-) -> AsyncIterator[Runtime]:
-    """Run motet inside your own trio program:
+class _View:
+    """A runtime as observers and the console see it (`RuntimeView`): read-only."""
 
-        async with motet.open_runtime("steps", backend="sqlite", serve=True) as runtime:
-            ...   # the runtime runs until the block exits (a graceful stop)
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
 
-    The settings are assembled as `motet start` assembles them (`assemble_config`): `root`'s
-    motet.toml or `[tool.motet]` < `MOTET_*` variables < these arguments; without any of
-    them the backend is "memory" (an embedded runtime writes no file unasked). `project`
-    instead gives every setting at once. `steps` is a folder under `root` (default: the
-    config's `steps`) or Step objects. `serve=True` also serves the HTTP steps on the
-    config's host and port with its limits (a GatewayOptions gives them all); the bound URLs
-    are in `runtime.gateway_urls`. A served runtime records logs, traces and metrics for the
-    console and /metrics (`telemetry`: True for the defaults, a TelemetryOptions, or False).
-    """
-    from .backends import backend_from_url
-    from .project import assemble_config
-    from .steps import load_steps
+    @property
+    def steps(self) -> Sequence[Step]:
+        return tuple(self._runtime.steps)
 
-    root_path = Path(root)
-    if project is None:
-        named = backend if isinstance(backend, str) else None
-        project = assemble_config(root_path, defaults={"backend": "memory"}, backend=named)
-    folder = None
-    if steps is None or isinstance(steps, str | Path):
-        folder = root_path / (project.steps if steps is None else steps)
-        steps = load_steps(folder)
-    if backend is None or isinstance(backend, str):
-        backend = backend_from_url(backend or project.backend, root=root_path)
-    parts: list[Part] = []
-    if serve:
-        from .gateway._options import GatewayOptions, gateway_options
-        from .gateway._part import serving
+    @property
+    def subscriptions(self) -> Sequence[Subscription]:
+        return self._runtime.plan.subscriptions
 
-        gateway = serve if isinstance(serve, GatewayOptions) else gateway_options(project)
-        parts = serving(gateway, telemetry)
-    runtime = Runtime(
-        steps,
-        backend=backend,
-        project=project,
-        clock=clock,
-        options=options,
-        parts=parts,
-        steps_folder=folder,
-    )
-    async with running(runtime):
-        yield runtime
+    @property
+    def cron_jobs(self) -> Sequence[CronJob]:
+        return self._runtime.plan.cron_jobs
+
+    @property
+    def backend(self) -> Backend:
+        return self._runtime.backend
+
+    @property
+    def clock(self) -> Clock:
+        return self._runtime.clock
+
+    @property
+    def project(self) -> ProjectConfig:
+        return self._runtime.project
+
+    @property
+    def urls(self) -> Sequence[str]:
+        return tuple(self._runtime.gateway_urls)
+
+    def logger(self, **bound: Any) -> Logger:
+        hub = self._runtime.hub
+        if hub is None:
+            raise RuntimeError("the runtime's logger exists once run() has started")
+        return hub.logger(**bound)
+
+    def running(self) -> Mapping[str, int]:
+        dispatcher = self._runtime.dispatcher
+        return dict(dispatcher.running) if dispatcher is not None else {}
+
+    def cron_running(self, name: str) -> bool:
+        return self._runtime.cron_running(name)
 
 
 @asynccontextmanager

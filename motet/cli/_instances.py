@@ -227,7 +227,7 @@ def run_instances(
     project: Project, instances: int, gateway: Any, config: Any, flags: dict[str, Any]
 ) -> int:
     """Serve the project with `instances` processes; returns the exit status."""
-    from ..gateway._operator_auth import check_bind, resolve_token
+    from ..console._auth import check_bind, resolve_token
     from ..gateway._serve import hypercorn_config, listen_socket
 
     if project.backend(config.backend).name == "memory":

@@ -44,7 +44,7 @@ def build_runtime(project: Project, config: Any, steps: Any, gateway: Any, **opt
     """The runtime `motet start` runs: the steps over the configured backend, with telemetry
     and the gateway as its parts (`RuntimeOptions` from `options`)."""
     from .._runtime import Runtime, RuntimeOptions
-    from ..gateway._part import serving
+    from ..console._part import serving
 
     return Runtime(
         steps,

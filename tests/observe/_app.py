@@ -13,13 +13,13 @@ import httpx
 import trio
 import trio.testing
 
-from motet import RuntimeOptions, WallClock
+from motet import Observer, RuntimeOptions, WallClock
 from motet._runtime import Runtime, running
 from motet.backends import MemoryBackend
 from motet.backends._protocol import Backend
+from motet.console._auth import OperatorAccess
+from motet.console._operator import install_operator
 from motet.gateway import GatewayOptions, build_app
-from motet.gateway._operator import install_operator
-from motet.gateway._operator_auth import OperatorAccess
 from motet.observe import Telemetry, TelemetryOptions
 from motet.project import ProjectConfig
 from motet.steps import load_step
@@ -64,6 +64,7 @@ async def open_observed(
     backend: Backend | None = None,
     project: ProjectConfig | None = None,
     stdlib_logging: bool = False,
+    observers: Sequence[Observer] = (),
 ) -> AsyncIterator[Observed]:
     options = RuntimeOptions(
         retry_jitter=0.0,
@@ -80,6 +81,7 @@ async def open_observed(
         clock=WallClock(ANCHOR),
         options=options,
         parts=[recorder],
+        observers=observers,
     )
     async with running(runtime):
         assert runtime.dispatcher is not None
@@ -87,7 +89,14 @@ async def open_observed(
         app = build_app(
             runtime.steps, runtime.dispatcher, converter=runtime.converter, options=gateway
         )
-        install_operator(app, runtime, gateway, OperatorAccess(project.token), telemetry=recorder)
+        install_operator(
+            app,
+            runtime.view,
+            gateway,
+            OperatorAccess(project.token),
+            telemetry=recorder,
+            on_http=runtime.observer.hook("on_http"),
+        )
         transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield Observed(runtime, http, recorder)

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._envelope import JSON
+from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger
-from ._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from .._observer import RuntimeView
     from ..observe import Telemetry
 
 CRON_PREVIEW = 3  # next fire times shown per cron step
@@ -72,9 +72,10 @@ class OpRequest:
 
 @attrs.frozen
 class Operated:
-    """What the operator endpoints read: the runtime, and its telemetry when it records."""
+    """What the operator endpoints read: the runtime's read-only view, and its telemetry
+    when it records."""
 
-    runtime: Runtime
+    runtime: RuntimeView
     telemetry: Telemetry | None = None
 
 
@@ -120,10 +121,10 @@ async def health(op: Operated, request: OpRequest) -> OpReply:
             "backend_write_failure": failure,
             "steps": len(op.runtime.steps),
             "subscriptions": len(op.runtime.subscriptions),
-            "urls": op.runtime.gateway_urls,
+            "urls": list(op.runtime.urls),
             "pending": sum(d.pending for d in depth.values()),
             "dead": sum(d.dead for d in depth.values()),
-            "in_flight": op.runtime.dispatcher.in_flight if op.runtime.dispatcher else 0,
+            "in_flight": sum(op.runtime.running().values()),
             "time": op.runtime.clock.now(),
             "telemetry": dict(telemetry.statistics()) if telemetry is not None else None,
         }
@@ -214,7 +215,7 @@ async def trace(op: Operated, request: OpRequest) -> OpReply:
 
 async def queues(op: Operated, request: OpRequest) -> OpReply:
     depth = await op.runtime.backend.depth()
-    running = op.runtime.dispatcher.running if op.runtime.dispatcher else {}
+    running = op.runtime.running()
     out = []
     for sub in op.runtime.subscriptions:
         d = depth.get(sub.key)
@@ -289,20 +290,18 @@ def _ids(request: OpRequest) -> list[str]:
 async def redrive(op: Operated, request: OpRequest) -> OpReply:
     ids = _ids(request)
     count = await op.runtime.backend.redrive(ids)
-    if op.runtime.hub is not None:
-        op.runtime.hub.logger().info(
-            "dead letters re-driven from the console", requested=len(ids), redriven=count
-        )
+    op.runtime.logger().info(
+        "dead letters re-driven from the console", requested=len(ids), redriven=count
+    )
     return reply({"redriven": count})
 
 
 async def discard(op: Operated, request: OpRequest) -> OpReply:
     ids = _ids(request)
     count = await op.runtime.backend.discard(ids)
-    if op.runtime.hub is not None:
-        op.runtime.hub.logger().info(
-            "dead letters discarded from the console", requested=len(ids), discarded=count
-        )
+    op.runtime.logger().info(
+        "dead letters discarded from the console", requested=len(ids), discarded=count
+    )
     return reply({"discarded": count})
 
 
@@ -323,7 +322,7 @@ async def state(op: Operated, request: OpRequest) -> OpReply:
 async def cron(op: Operated, request: OpRequest) -> OpReply:
     now = op.runtime.clock.now()
     out = []
-    for job in op.runtime.plan.cron_jobs:
+    for job in op.runtime.cron_jobs:
         upcoming: list[float] = []
         cursor: float | None = now
         while cursor is not None and len(upcoming) < CRON_PREVIEW:

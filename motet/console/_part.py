@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ._options import GatewayOptions
+from ..gateway._options import GatewayOptions
 
 if TYPE_CHECKING:
     from .._runtime import Part, Runtime
@@ -31,10 +31,10 @@ class GatewayPart:
         *,
         task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        from ._app import build_app
+        from ..gateway._app import build_app
+        from ..gateway._serve import serve
+        from ._auth import OperatorAccess, check_bind, resolve_token
         from ._operator import install_operator
-        from ._operator_auth import OperatorAccess, check_bind, resolve_token
-        from ._serve import serve
 
         assert runtime.dispatcher is not None
         self._stop, self._done = trio.Event(), trio.Event()
@@ -46,7 +46,14 @@ class GatewayPart:
                 runtime.steps, runtime.dispatcher, converter=runtime.converter, options=self.options
             )
             access = OperatorAccess(token)
-            install_operator(app, runtime, self.options, access, telemetry=self.telemetry)
+            install_operator(
+                app,
+                runtime.view,
+                self.options,
+                access,
+                telemetry=self.telemetry,
+                on_http=runtime.observer.hook("on_http"),
+            )
             await serve(
                 app, self.options, shutdown_trigger=self._stop.wait, task_status=task_status
             )
