@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from motet._clock import WallClock
 from motet._envelope import Envelope, QueueOptions, Subscription
 from motet._runtime import Runtime, RuntimeOptions
+from motet.backends import SqliteOptions
 from motet.backends._memory import MemoryBackend
 from motet.backends._protocol import Backend
 from motet.backends._sqlite import SqliteBackend
@@ -172,7 +173,7 @@ async def main(load: Load, repeat: int) -> list[Result]:
             for level in ("FULL", "NORMAL"):
                 path = Path(folder) / f"bench-{level}-{round_}.db"
                 name = f"sqlite {level}"
-                make = lambda p=path, s=level: SqliteBackend(p, synchronous=s)  # noqa: E731
+                make = lambda p=path, s=level: SqliteBackend(p, SqliteOptions(synchronous=s))  # noqa: E731
                 runs.setdefault(name, []).append(await measure(name, make, load))
     return [median(name, results) for name, results in runs.items()]
 

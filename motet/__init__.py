@@ -29,18 +29,18 @@ from ._observer import RuntimeView as RuntimeView
 from ._open import open_runtime as open_runtime
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeOptions as RuntimeOptions
-from .gateway._request import Request as Request
-from .gateway._request import Response as Response
+from .steps._http import Request as Request
+from .steps._http import Response as Response
 from .steps._model import CronTrigger as CronTrigger
 from .steps._model import HttpTrigger as HttpTrigger
 from .steps._model import QueueTrigger as QueueTrigger
 from .steps._model import StateTrigger as StateTrigger
 from .steps._model import Step as Step
-from .steps._model import cron as cron
-from .steps._model import http as http
-from .steps._model import queue as queue
-from .steps._model import state as state
 from .steps._model import step as step
+from .steps._triggers import cron as cron
+from .steps._triggers import http as http
+from .steps._triggers import queue as queue
+from .steps._triggers import state as state
 
 __all__ = [
     "BackendError",

@@ -1,4 +1,4 @@
-"""The handler context (DESIGN.md §3): logger, emit/enqueue, state, trace id, trigger, match."""
+"""The handler context: logger, emit/enqueue, state, trace id, trigger, match."""
 
 from __future__ import annotations
 

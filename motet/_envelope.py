@@ -72,7 +72,7 @@ class Envelope:
 
 @attrs.frozen
 class QueueOptions:
-    """Resolved delivery options of one subscription (DESIGN.md §4)."""
+    """Resolved delivery options of one subscription."""
 
     max_retries: int = 3
     retry_delay: int = 1000  # ms, first retry; doubles per retry

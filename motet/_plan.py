@@ -15,8 +15,8 @@ import attrs
 
 from ._envelope import QueueOptions, Subscription, cron_topic, state_topic
 from .actors._clock_actor import CronJob, cron_schedules
-from .actors._cron import parse_cron
 from .project import ProjectConfig, resolve_queue_options
+from .steps._cron import parse_cron
 from .steps._model import CronTrigger, QueueTrigger, StateTrigger, Step
 
 __all__ = ["CRON_DEFAULTS", "ActorPlan", "Plan", "plan"]

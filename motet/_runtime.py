@@ -27,11 +27,12 @@ from ._errors import describe
 from ._logging import Logger, LogHub, stdlib_sink, stream_sink
 from ._observer import Observer, Observers, RuntimeView
 from ._plan import plan
+from ._validators import count, fraction, seconds
 from .actors._clock_actor import CronJob, run_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
 from .actors._router import Router
-from .actors._step_actor import StepActor
+from .actors._step_actor import StepActor, StepWiring
 from .backends._protocol import Backend
 from .project import ProjectConfig
 from .steps import make_converter, to_json, validate
@@ -43,10 +44,13 @@ from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptio
 class RuntimeOptions:
     """How a runtime runs, beyond what steps and the project config say."""
 
-    retry_jitter: float = 0.1  # fraction; 0 makes retry delays exact
-    shutdown_timeout: float = 10.0  # s for running handlers to finish on a graceful stop
-    restart_intensity: int = 5  # actor restarts tolerated per period before giving up
-    restart_period: float = 10.0
+    # fraction; 0 makes retry delays exact
+    retry_jitter: float = attrs.field(default=0.1, validator=fraction())
+    # s for running handlers to finish on a graceful stop
+    shutdown_timeout: float = attrs.field(default=10.0, validator=seconds(allow_zero=True))
+    # actor restarts tolerated per period before giving up
+    restart_intensity: int = attrs.field(default=5, validator=count(minimum=0))
+    restart_period: float = attrs.field(default=10.0, validator=seconds())
     log_sink: bool = True  # write logs to stdout in the project's format
     log_stream: Any = None  # where stdout logs go (default sys.stdout)
     # Also hand every record to stdlib `logging` (logger "motet"), so an embedding
@@ -292,16 +296,18 @@ class Runtime:
         for spec in self.plan.actors:
             step, trigger, sub = spec.step, spec.trigger, spec.subscription
             actor = StepActor(
-                step,
-                trigger,
-                sub,
-                backend=self.backend,
-                dispatcher=self.dispatcher,
-                router=self.router,
-                policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
-                validate=self._validator(trigger),
-                on_failure=self.observer.on_failure,
-                on_settled=self.observer.on_settled,
+                StepWiring(
+                    step,
+                    trigger,
+                    sub,
+                    backend=self.backend,
+                    dispatcher=self.dispatcher,
+                    router=self.router,
+                    policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
+                    validate=self._validator(trigger),
+                    on_failure=self.observer.on_failure,
+                    on_settled=self.observer.on_settled,
+                )
             )
             self.actors.append(actor)
             if isinstance(trigger, CronTrigger):

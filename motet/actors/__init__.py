@@ -1,10 +1,9 @@
 """The actors: the topic router, step actors and their mailboxes, the handler dispatcher,
-retry policy, cron schedules and the clock actor."""
+retry policy and the clock actor (which fires cron schedules; their arithmetic is
+`motet.steps.parse_cron`)."""
 
 from ._clock_actor import CronJob as CronJob
 from ._clock_actor import run_cron as run_cron
-from ._cron import CronSchedule as CronSchedule
-from ._cron import parse_cron as parse_cron
 from ._dispatcher import Dispatcher as Dispatcher
 from ._dispatcher import HandlerRun as HandlerRun
 from ._mailbox import Mailbox as Mailbox
@@ -16,7 +15,6 @@ from ._step_actor import StepActor as StepActor
 
 __all__ = [
     "CronJob",
-    "CronSchedule",
     "Dispatcher",
     "HandlerRun",
     "Mailbox",
@@ -25,6 +23,5 @@ __all__ = [
     "Router",
     "StepActor",
     "open_mailbox",
-    "parse_cron",
     "run_cron",
 ]

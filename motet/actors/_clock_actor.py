@@ -25,22 +25,13 @@ from .._clock import Clock
 from .._envelope import Envelope, cron_topic, new_id
 from .._errors import BackendUnavailable, StepDefinitionError
 from .._logging import Logger, LogHub
+from .._validators import non_empty, seconds
 from ..backends._protocol import ScheduleBackend
+from ..steps._cron import CronSchedule
 from ..steps._model import CronTrigger, Step
-from ._cron import CronSchedule
 from ._outage import Outage
 
-DEFAULT_GRACE = 60.0  # s, DESIGN.md §5
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0:  # also rejects NaN
-        raise ValueError(f"{attribute.name} must be >= 0 seconds, got {value!r}")
-
-
-def _step_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{attribute.name} must be a non-empty step name, got {value!r}")
+DEFAULT_GRACE = 60.0  # s: on start, a tick missed by at most this long still fires once
 
 
 def schedule_name(step: str, index: int) -> str:
@@ -85,12 +76,14 @@ class CronJob:
     many seconds old and no instance claimed it.
     """
 
-    step: str = attrs.field(validator=_step_name)
+    step: str = attrs.field(validator=non_empty())
     schedule: CronSchedule
     skip_if_running: bool = True
-    grace: float = attrs.field(default=DEFAULT_GRACE, validator=_non_negative)
+    grace: float = attrs.field(
+        default=DEFAULT_GRACE, validator=seconds(allow_zero=True, allow_inf=True)
+    )
     name: str = attrs.field(
-        default=attrs.Factory(lambda job: job.step, takes_self=True), validator=_step_name
+        default=attrs.Factory(lambda job: job.step, takes_self=True), validator=non_empty()
     )
 
 

@@ -1,7 +1,8 @@
 """Runs handlers: builds each call's context and calls the handler the way its step wants.
 
-Shared by the step actors (queue, cron and state deliveries) and the gateway (HTTP), so a
-handler is called the same way whatever triggered it. Also the runtime's `HttpInvoker`.
+Shared by the step actors (queue, cron and state deliveries) and, through the gateway's
+`RuntimeInvoker` adapter, by HTTP requests, so a handler is called the same way whatever
+triggered it. Nothing here knows HTTP beyond the handler's `Request` record.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from .._errors import HandlerTimeout
 from .._logging import Logger, LogHub
 from .._traceback import format_failure
 from ..backends._protocol import StateBackend, StateChange
-from ..gateway._request import Request
 from ..state._store import Jsonify, StateStore
 from ..steps._handlers import cron_wants_input
-from ..steps._model import CronTrigger, HttpTrigger, Step, Trigger
+from ..steps._http import Request
+from ..steps._model import CronTrigger, Step, Trigger
 
 
 @attrs.frozen
@@ -230,20 +231,3 @@ class Dispatcher:
         if wants is None:
             wants = self._arity[key] = cron_wants_input(fn)
         return wants
-
-    # -- HttpInvoker -------------------------------------------------------------------------
-
-    async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any:
-        ctx = self.context(step, trigger, request.trace_id, data=request.body, request=request)
-        return await self.call(step, trigger, request, ctx)
-
-    def log_error(
-        self,
-        message: str,
-        *,
-        trace_id: str,
-        step: str | None,
-        exc_info: BaseException | None = None,
-        **fields: Any,
-    ) -> None:
-        self.hub.logger(step=step, trace_id=trace_id).error(message, exc_info=exc_info, **fields)

@@ -13,10 +13,12 @@ from typing import Any
 
 import trio
 
+from .._backoff import Backoff
 from .._errors import BackendUnavailable
 
 OUTAGE_FIRST_WAIT = 0.05  # s before a backend call that failed as unavailable is tried again
 OUTAGE_MAX_WAIT = 5.0  # s: the backoff doubles up to this
+OUTAGE_BACKOFF = Backoff(initial=OUTAGE_FIRST_WAIT, cap=OUTAGE_MAX_WAIT)
 OUTAGE_LOG_EVERY = 60.0  # s between two log lines about the same outage
 
 
@@ -25,10 +27,12 @@ class Outage:
     next try, and when to say so in the log (at the first failure, then at most once a
     minute, and once when a call works again). Time is trio's, so MockClock drives it."""
 
-    def __init__(self, logger: Callable[[], Any], what: str) -> None:
+    def __init__(
+        self, logger: Callable[[], Any], what: str, backoff: Backoff = OUTAGE_BACKOFF
+    ) -> None:
         self._logger = logger
         self._what = what
-        self._wait = OUTAGE_FIRST_WAIT
+        self._backoff = backoff
         self._since: float | None = None
         self._logged = float("-inf")
         self._failures = 0
@@ -46,8 +50,7 @@ class Outage:
                 failures=self._failures,
                 for_seconds=round(now - self._since, 3),
             )
-        await trio.sleep(self._wait)
-        self._wait = min(self._wait * 2, OUTAGE_MAX_WAIT)
+        await trio.sleep(self._backoff.delay(self._failures))
 
     def ok(self) -> None:
         if self._since is None:
@@ -57,7 +60,6 @@ class Outage:
             failures=self._failures,
             after_seconds=round(trio.current_time() - self._since, 3),
         )
-        self._wait = OUTAGE_FIRST_WAIT
         self._since = None
         self._logged = float("-inf")
         self._failures = 0

@@ -6,32 +6,33 @@ import random
 
 import attrs
 
+from .._backoff import Backoff
 from .._envelope import QueueOptions
+
+# QueueOptions' defaults: 1 s, doubling, at most 300 s, spread by ±10 %.
+DEFAULT_BACKOFF = Backoff(initial=1.0, cap=300.0, jitter=0.1)
 
 
 @attrs.frozen
 class RetryPolicy:
-    """`max_retries` retries after the first attempt; delay doubles from `retry_delay` ms,
-    capped at `max_retry_delay` ms, multiplied by a factor drawn from [1 - jitter, 1 + jitter]
-    so that a burst of failures does not retry in lockstep."""
+    """`max_retries` retries after the first attempt; the wait before retry n is the
+    `backoff`'s n-th delay (by default from 1 s, doubling, capped at 300 s, spread by
+    ±10 % so that a burst of failures does not retry in lockstep), drawn with `rng`."""
 
     max_retries: int = 3
-    retry_delay_ms: int = 1000
-    max_retry_delay_ms: int = 300_000
-    jitter: float = 0.1
+    backoff: Backoff = DEFAULT_BACKOFF
     rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)
 
     @classmethod
     def from_options(
         cls, options: QueueOptions, *, jitter: float, rng: random.Random | None = None
     ) -> RetryPolicy:
-        return cls(
-            max_retries=options.max_retries,
-            retry_delay_ms=options.retry_delay,
-            max_retry_delay_ms=options.max_retry_delay,
+        backoff = Backoff(
+            initial=options.retry_delay / 1000.0,
+            cap=options.max_retry_delay / 1000.0,
             jitter=jitter,
-            rng=rng if rng is not None else random.Random(),
         )
+        return cls(options.max_retries, backoff, rng if rng is not None else random.Random())
 
     @property
     def max_attempts(self) -> int:
@@ -41,13 +42,6 @@ class RetryPolicy:
         """`attempt` is the 1-based attempt that just failed."""
         return attempt < self.max_attempts
 
-    def base_delay(self, attempt: int) -> float:
-        """Seconds before the attempt after `attempt`, without jitter."""
-        ms = min(self.retry_delay_ms * 2 ** (attempt - 1), self.max_retry_delay_ms)
-        return ms / 1000.0
-
     def delay(self, attempt: int) -> float:
-        base = self.base_delay(attempt)
-        if not self.jitter:
-            return base
-        return max(0.0, base * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
+        """Seconds before the attempt after `attempt`."""
+        return self.backoff.delay(attempt, self.rng)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 import trio
 
 from .._context import MessageInfo
@@ -60,32 +61,41 @@ FAST_HANDLER = 0.05
 _MEAN_WEIGHT = 0.2  # of the latest duration in the running mean
 
 
+@attrs.frozen
+class StepWiring:
+    """What one step actor runs and what it is connected to.
+
+    It runs `step` for `trigger`'s `subscription`: leases from and settles with `backend`,
+    publishes through `router`, runs handlers on `dispatcher`, retries by `policy`.
+    `validate` turns a payload into the handler's input; `on_failure` hears every handler
+    failure, `on_settled` every delivery acked, retried or dead-lettered.
+    """
+
+    step: Step
+    trigger: Trigger
+    subscription: Subscription
+    backend: QueueBackend
+    dispatcher: Dispatcher
+    router: Router
+    policy: RetryPolicy
+    validate: Validate | None = None
+    on_failure: FailureHook | None = None
+    on_settled: Callable[[], None] | None = None
+
+
 class StepActor:
-    def __init__(
-        self,
-        step: Step,
-        trigger: Trigger,
-        subscription: Subscription,
-        *,
-        backend: QueueBackend,
-        dispatcher: Dispatcher,
-        router: Router,
-        policy: RetryPolicy,
-        validate: Validate | None = None,
-        on_failure: FailureHook | None = None,
-        on_settled: Callable[[], None] | None = None,
-    ) -> None:
-        self.step = step
-        self.trigger = trigger
-        self.subscription = subscription
+    def __init__(self, wiring: StepWiring) -> None:
+        self.step = wiring.step
+        self.trigger = trigger = wiring.trigger
+        self.subscription = subscription = wiring.subscription
         self.options = subscription.options
-        self._backend = backend
-        self._dispatcher = dispatcher
-        self._router = router
-        self._policy = policy
-        self._validate = validate
-        self._on_failure = on_failure
-        self._on_settled = on_settled
+        self._backend = wiring.backend
+        self._dispatcher = wiring.dispatcher
+        self._router = wiring.router
+        self._policy = wiring.policy
+        self._validate = wiring.validate
+        self._on_failure = wiring.on_failure
+        self._on_settled = wiring.on_settled
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
         self._mean_handler: float | None = None  # s, running mean of handler durations
@@ -263,7 +273,9 @@ class StepActor:
                 attempts=delivery.attempt - 1,
                 dead_letter_queue=self.options.dead_letter_queue,
             )
-            await self._exhausted(delivery, error, None)
+            # The letter records the attempts given, not this delivery that will never run
+            # (the lease is found by the receipt, which keeps its own count).
+            await self._exhausted(attrs.evolve(delivery, attempt=delivery.attempt - 1), error, None)
             return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data

@@ -9,12 +9,14 @@ from ._protocol import ScheduleBackend as ScheduleBackend
 from ._protocol import StateBackend as StateBackend
 from ._protocol import StateChange as StateChange
 from ._select import backend_from_url as backend_from_url
+from ._sqlite_options import SqliteOptions as SqliteOptions
 
 __all__ = [
     "Backend",
     "MemoryBackend",
     "QueueBackend",
     "ScheduleBackend",
+    "SqliteOptions",
     "StateBackend",
     "StateChange",
     "backend_from_url",

@@ -544,7 +544,7 @@ class RedisBackend(RedisStateMixin):
             traceback=traceback,
         )
         args = [delivery.subscription, ref, attempt, letter.id, error, codec.epoch(now)]
-        args.append(traceback or "")
+        args += [traceback or "", str(delivery.attempt)]
         notice = announce(letter) if announce is not None else None
         if notice is not None:
             args += codec.publish_args(notice)  # refuses non-JSON before the call

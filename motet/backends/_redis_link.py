@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 import trio
 
+from .._backoff import Backoff
 from .._clock import Clock
 from .._errors import BackendError, BackendUnavailable
 from .._redact import redact
+from .._validators import count, seconds
 from ._redis_wire import Address, ReplyError, Wire, WireError, require_hiredis, sha1
 
 if TYPE_CHECKING:
@@ -47,8 +49,12 @@ def import_coredis() -> Any:
     return coredis
 
 
-_seconds = attrs.validators.gt(0.0)
-_count = attrs.validators.gt(0)
+# Between two tries of a call while Redis is unreachable: soon at first (a restart is often
+# quick), then at most once a second until reconnect_timeout.
+RECONNECT_BACKOFF = Backoff(initial=0.02, cap=1.0)
+
+_seconds = seconds(allow_inf=True)
+_count = count()
 
 
 @attrs.frozen
@@ -198,7 +204,7 @@ class RedisLink:
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         """`fn()`, retried with backoff while Redis is unreachable (at most reconnect_timeout)."""
-        delay = 0.02
+        tries = 0
         since: float | None = None
         while True:
             try:
@@ -230,8 +236,8 @@ class RedisLink:
                 if self.failure is not None:
                     self.failure = None
                 return result
-            await trio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            tries += 1
+            await trio.sleep(RECONNECT_BACKOFF.delay(tries))
 
     async def open(self) -> None:
         """Check that Redis answers, within connect_timeout; BackendUnavailable otherwise."""
@@ -394,7 +400,7 @@ async def watch(
     subscription's bell is watched."""
     task_status.started()
     block_ms = max(1, math.ceil(link.options.wake_block * 1000))
-    delay = 0.02
+    tries = 0
     while True:
         await bell.wanted.wait()
         bell.wanted = trio.Event()
@@ -407,10 +413,10 @@ async def watch(
             news = await link.blocking.xread(keys, count=1, block=block_ms)
         except link.transient:
             bell.ring()  # let the receivers meet the outage (and its retry policy) themselves
-            await trio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            tries += 1
+            await trio.sleep(RECONNECT_BACKOFF.delay(tries))
             continue
-        delay = 0.02
+        tries = 0
         if news:
             bell.ring()
         elif not bell.wanted.is_set() and bell.ids == (stream_last, bell_last):

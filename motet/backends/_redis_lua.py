@@ -414,7 +414,8 @@ return 1
 """
 )
 
-# ARGV: P, sub, ref, attempt, dead id, error, failed_at, traceback ('' = none), then the
+# ARGV: P, sub, ref, attempt (the receipt's, to find the lease), dead id, error, failed_at,
+# traceback ('' = none), attempts (what the letter records: the delivery's attempt), then the
 # announcement on the dead-letter topic as `codec.publish_args` gives it, or nothing.
 # Reply: {1, envelope} or {0}. Stored and announced together, or neither; a call retried
 # after a lost reply finds its dead id and does nothing again.
@@ -422,7 +423,7 @@ BURY = (
     PRELUDE
     + r"""
 local sub, ref, attempt, id, err, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local tb = ARGV[8]
+local tb, attempts = ARGV[8], ARGV[9]
 if redis.call('HEXISTS', P .. ':deadidx', id) == 1 then return {1, ''} end
 local where = holds(sub, ref, attempt)
 if not where then return {0} end
@@ -430,8 +431,8 @@ unhold(sub, ref, where)
 local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
 local body = fetch(sub, stream, ref)
 if body then
-  local args = {'XADD', k('dead', sub), '*', 'id', id, 'e', body, 'err', err, 'att', attempt,
-                'at', at}
+  local args = {'XADD', k('dead', sub), '*', 'id', id, 'e', body, 'err', err,
+                'att', attempts, 'at', at}
   local g = redis.call('HGET', k('grp', sub), ref)
   local p = redis.call('HGET', k('prio', sub), ref)
   if g then args[#args + 1] = 'g'; args[#args + 1] = g end
@@ -443,7 +444,7 @@ if body then
 end
 release(sub, stream, ref)
 -- The announcement's arguments are whatever publish_args gives, passed on as they come.
-if #ARGV >= 9 then publish(unpack(ARGV, 9, #ARGV)) end
+if #ARGV >= 10 then publish(unpack(ARGV, 10, #ARGV)) end
 return {1, body or ''}
 """
 )

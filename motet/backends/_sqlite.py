@@ -42,7 +42,7 @@ import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import trio
 
@@ -53,7 +53,8 @@ from ..state._ops import StateWrite
 from . import _sqlite_queue as q
 from . import _sqlite_state as st
 from ._protocol import Announce, Backend, StateChange
-from ._sqlite_schema import SYNCHRONOUS_LEVELS, Synchronous, open_reader, open_writer
+from ._sqlite_options import SqliteOptions
+from ._sqlite_schema import Synchronous, open_reader, open_writer
 from ._sqlite_writer import CommitStatistics, GroupCommit, Reader, Tx
 
 DEFAULT_PATH = Path(".motet") / "motet.db"
@@ -63,50 +64,21 @@ T = TypeVar("T")
 
 class SqliteBackend:
     """Backend on one SQLite file. Start with `await nursery.start(backend.run, clock)`.
-
-    `busy_timeout` (s) is how long a write waits for another process's write lock before
-    failing with `BackendUnavailable`. `poll_interval` (s) is how often a waiting `receive`
-    looks for other processes' commits (None: never, for a file no other process uses).
-    `max_batch` caps the calls per transaction. `max_bytes` caps the file's size; writes
-    beyond it fail like a full disk.
-    """
+    `options` tunes durability, lock waits, polling, batching and size (`SqliteOptions`)."""
 
     name = "sqlite"
 
     def __init__(
-        self,
-        path: Path | str = DEFAULT_PATH,
-        *,
-        synchronous: Synchronous | str = "FULL",
-        busy_timeout: float = 5.0,
-        poll_interval: float | None = 0.05,
-        max_batch: int = 512,
-        max_bytes: int | None = None,
+        self, path: Path | str = DEFAULT_PATH, options: SqliteOptions | None = None
     ) -> None:
-        level = str(synchronous).upper()
-        if level not in SYNCHRONOUS_LEVELS:
-            raise ValueError(
-                f"sqlite backend: synchronous must be one of {list(SYNCHRONOUS_LEVELS)}, got "
-                f"{synchronous!r} (OFF is refused: it gives up durability)"
-            )
-        if not busy_timeout >= 0:
-            raise ValueError(f"sqlite backend: busy_timeout must be >= 0 s, got {busy_timeout!r}")
-        if poll_interval is not None and not poll_interval > 0:
-            raise ValueError(
-                f"sqlite backend: poll_interval must be > 0 s or None, got {poll_interval!r}"
-            )
-        if max_batch < 1:
-            raise ValueError(f"sqlite backend: max_batch must be >= 1, got {max_batch!r}")
-        if max_bytes is not None and max_bytes < 64 * 1024:
-            raise ValueError(
-                f"sqlite backend: max_bytes must be None or at least 65536, got {max_bytes!r}"
-            )
+        options = options if options is not None else SqliteOptions()
         self.path = Path(path)
-        self.synchronous: Synchronous = cast(Synchronous, level)
-        self._busy_timeout = float(busy_timeout)
-        self._poll_interval = poll_interval
-        self._max_batch = max_batch
-        self._max_bytes = max_bytes
+        self.options = options
+        self.synchronous: Synchronous = options.level
+        self._busy_timeout = float(options.busy_timeout)
+        self._poll_interval = options.poll_interval
+        self._max_batch = options.max_batch
+        self._max_bytes = options.max_bytes
         self._clock: Clock | None = None
         self._writer: GroupCommit | None = None
         self._reader: Reader | None = None

@@ -2,9 +2,10 @@
 
     parent (this module)                          children: python -m motet.cli._instances
     ├── the listening socket host:port  ─ fd ──>  each serves it (GatewayOptions.listen_fd)
-    ├── one task per instance: start, wait,       MOTET_INSTANCE=i in the environment;
-    │   restart with backoff, give up when        log lines carry the instance
-    │   they keep dying (RestartPolicy)
+    ├── an OTP Supervisor, one child per          MOTET_INSTANCE=i in the environment;
+    │   instance: start, wait, restart with       log lines carry the instance
+    │   backoff, give up when they keep dying
+    │   (RestartPolicy)
     ├── a pipe per child                  ─────>  EOF: the parent is gone, stop gracefully
     └── SIGINT / SIGTERM                  ─────>  SIGTERM: graceful drain; a second signal
                                                   is forwarded again: stop at once
@@ -31,8 +32,9 @@ only this process, which forwards it once (a second copy would mean "stop at onc
 
 from __future__ import annotations
 
-import collections
+import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -44,34 +46,42 @@ import attrs
 import click
 import trio
 
+from .._backoff import Backoff
+from .._errors import SupervisorGaveUp
+from .._validators import count, seconds
+from ..supervision import (
+    ChildSpec,
+    ChildTaskStatus,
+    Supervisor,
+    SupervisorEvent,
+    SupervisorOptions,
+)
 from ._app import EXIT_USER_ERROR, Project, UserError, exit_code, report
 from ._serve import STOP_SIGNALS, build_runtime, configured, serve_until_signalled
 
 INSTANCE_ENV = "MOTET_INSTANCE"  # the child's instance number, 1..N
 SPEC_ENV = "MOTET_INSTANCE_SPEC"  # the child's spec (JSON): project, flags, inherited fds
+RESTART_BACKOFF = Backoff(initial=0.5, cap=8.0)  # before an instance's process starts again
 
 
 @attrs.frozen
 class RestartPolicy:
     """When a child that exits unexpectedly is started again.
 
-    The n-th consecutive unexpected exit of an instance waits `first_delay * 2**(n-1)` s (at
-    most `max_delay`); an instance that ran `healthy_after` s starts over at `first_delay`.
-    More than `intensity` unexpected exits (all instances together) within `period` s stop
-    every instance and the parent exits 1. A child exiting with status 2 (the user's steps or
-    config are wrong) is never restarted. `kill_grace` is how long children get after the
-    second stop signal before SIGKILL.
+    The n-th consecutive unexpected exit of an instance waits `backoff.delay(n)` s (0.5 s
+    doubling up to 8 s); an instance that ran `healthy_after` s starts over at the first
+    delay. More than `intensity` unexpected exits (all instances together) within `period` s
+    stop every instance and the parent exits 1: these two are the OTP supervisor's restart
+    intensity. A child exiting with status 2 (the user's steps or config are wrong) is never
+    restarted. `kill_grace` is how long children get after the second stop signal before
+    SIGKILL.
     """
 
-    intensity: int = 5
-    period: float = 60.0
-    first_delay: float = 0.5
-    max_delay: float = 8.0
-    healthy_after: float = 30.0
-    kill_grace: float = 10.0
-
-    def delay(self, failures: int) -> float:
-        return float(min(self.first_delay * 2 ** (failures - 1), self.max_delay))
+    intensity: int = attrs.field(default=5, validator=count(minimum=0))
+    period: float = attrs.field(default=60.0, validator=seconds())
+    backoff: Backoff = RESTART_BACKOFF
+    healthy_after: float = attrs.field(default=30.0, validator=seconds(allow_zero=True))
+    kill_grace: float = attrs.field(default=10.0, validator=seconds(allow_zero=True))
 
 
 class ChildProcess(Protocol):
@@ -103,8 +113,30 @@ def describe_exit(status: int) -> str:
     return f"exited with status {status}"
 
 
+class InstanceExited(Exception):
+    """An instance's process exited when nobody asked it to; the supervisor restarts it."""
+
+
+@attrs.define
+class _Instance:
+    """What outlives one process of an instance: its consecutive unexpected exits, and the
+    delay before its next process with the line that announces it."""
+
+    number: int
+    failures: int = 0
+    delay: float = 0.0
+    restarting: str | None = None
+
+
 class InstanceSupervisor:
-    """Keeps `count` children running until `stop()`; `run()` returns the exit status."""
+    """Keeps `count` children running until `stop()`; `run()` returns the exit status.
+
+    Each instance is a transient child of motet's OTP `Supervisor` whose start runs one
+    process and returns when it exits: it raises `InstanceExited` for an unexpected exit,
+    so the supervisor restarts it within its intensity, and returns normally when it was
+    asked to stop. The backoff runs inside the child (after it reported ready), so one
+    instance's wait never delays another's restart.
+    """
 
     def __init__(
         self,
@@ -125,15 +157,39 @@ class InstanceSupervisor:
         self.stop_errors: list[str] = []
         self._spawn = spawn
         self._echo = echo or (lambda line: click.echo(line, err=True))
-        self._exits: collections.deque[float] = collections.deque()
+        self._instances = {i: _Instance(i) for i in range(1, count + 1)}
+        self._scope = trio.CancelScope()  # around the OTP supervisor: stop() cancels it
         self._nursery: trio.Nursery | None = None
 
     async def run(self) -> int:
+        supervisor = Supervisor(
+            [
+                ChildSpec(
+                    f"instance {i}",
+                    functools.partial(self._serve, instance),
+                    restart="transient",
+                    shutdown=math.inf,  # a draining instance has its own deadline
+                )
+                for i, instance in self._instances.items()
+            ],
+            SupervisorOptions(
+                intensity=self.policy.intensity,
+                period=self.policy.period,
+                name="instances",
+                on_event=self._on_event,
+            ),
+        )
         async with trio.open_nursery() as timers:  # the kill timer of `force`
             self._nursery = timers
-            async with trio.open_nursery() as keepers:
-                for instance in range(1, self.count + 1):
-                    keepers.start_soon(self._keep, instance)
+            with self._scope:
+                try:
+                    await supervisor.run()
+                except SupervisorGaveUp as exc:
+                    self._give_up(
+                        f"instances keep dying: {exc.restarts + 1} unexpected exits within "
+                        f"{exc.period:g} s (last: {exc.__cause__}); see their logs above; "
+                        "stopped all instances"
+                    )
             timers.cancel_scope.cancel()
         self._nursery = None
         if self.failure is not None:
@@ -151,6 +207,7 @@ class InstanceSupervisor:
             return
         self.stopping.set()
         self._signal_all(signal.SIGTERM)
+        self._scope.cancel()
 
     def force(self, signum: int = signal.SIGTERM) -> None:
         """The second stop signal: children stop at once, SIGKILL after `kill_grace`."""
@@ -169,55 +226,60 @@ class InstanceSupervisor:
             if process.returncode is None:
                 process.send_signal(sig)
 
+    def _on_event(self, event: SupervisorEvent) -> None:
+        if event.kind == "gave_up":
+            self.stop()  # every instance drains at once, not one after the other
+
     def _give_up(self, reason: str) -> None:
         if self.failure is None:
             self.failure = reason
         self.stop()
 
-    async def _keep(self, instance: int) -> None:
-        failures = 0
-        while not self.stopping.is_set():
-            started = trio.current_time()
-            process = await self._spawn(instance)
-            self.live[instance] = process
-            self._echo(f"motet: instance {instance} started (pid {process.pid})")
-            if self.stopping.is_set():  # stop() ran while this child was being started
-                process.send_signal(signal.SIGTERM)
-            try:
-                status = await process.wait()
-            finally:
-                self.live.pop(instance, None)
-                if process.returncode is None:  # cancelled: leave no orphan
-                    process.kill()
-                    with trio.CancelScope(shield=True):
-                        await process.wait()
-            what = f"instance {instance} (pid {process.pid}) {describe_exit(status)}"
-            if self.stopping.is_set():
-                if status not in (0, -signal.SIGTERM, -signal.SIGKILL):
-                    self.stop_errors.append(f"{what} while stopping")
-                return
-            if status == EXIT_USER_ERROR:
-                self._give_up(
-                    f"{what}: the project's steps or config are wrong (its error "
-                    "is above); not restarting, stopped all instances"
-                )
-                return
-            now = trio.current_time()
-            self._exits.append(now)
-            while self._exits and self._exits[0] <= now - self.policy.period:
-                self._exits.popleft()
-            if len(self._exits) > self.policy.intensity:
-                self._give_up(
-                    f"instances keep dying: {len(self._exits)} unexpected exits within "
-                    f"{self.policy.period:g} s (last: {what}); see their logs above; "
-                    "stopped all instances"
-                )
-                return
-            failures = 1 if now - started >= self.policy.healthy_after else failures + 1
-            delay = self.policy.delay(failures)
-            self._echo(f"motet: {what} unexpectedly; restarting it in {delay:g} s")
-            with trio.move_on_after(delay):
+    async def _serve(self, instance: _Instance, *, task_status: ChildTaskStatus) -> None:
+        """One process of `instance`, after its backoff: returns when it was stopped,
+        raises InstanceExited when it exited by itself."""
+        # Every stop goes through stop(), which has SIGTERMed the process: the supervisor
+        # must then wait for it to exit, not cancel it (that would kill it).
+        task_status.trap_shutdown()
+        task_status.started()
+        if instance.restarting is not None:
+            # Said only now that the supervisor restarts us, not when it gives up instead.
+            self._echo(instance.restarting)
+            instance.restarting = None
+            with trio.move_on_after(instance.delay):
                 await self.stopping.wait()
+        if self.stopping.is_set():
+            return
+        started = trio.current_time()
+        process = await self._spawn(instance.number)
+        self.live[instance.number] = process
+        self._echo(f"motet: instance {instance.number} started (pid {process.pid})")
+        if self.stopping.is_set():  # stop() ran while this child was being started
+            process.send_signal(signal.SIGTERM)
+        try:
+            status = await process.wait()
+        finally:
+            self.live.pop(instance.number, None)
+            if process.returncode is None:  # cancelled: leave no orphan
+                process.kill()
+                with trio.CancelScope(shield=True):
+                    await process.wait()
+        what = f"instance {instance.number} (pid {process.pid}) {describe_exit(status)}"
+        if self.stopping.is_set():
+            if status not in (0, -signal.SIGTERM, -signal.SIGKILL):
+                self.stop_errors.append(f"{what} while stopping")
+            return
+        if status == EXIT_USER_ERROR:
+            self._give_up(
+                f"{what}: the project's steps or config are wrong (its error "
+                "is above); not restarting, stopped all instances"
+            )
+            return
+        ran = trio.current_time() - started
+        instance.failures = 1 if ran >= self.policy.healthy_after else instance.failures + 1
+        instance.delay = self.policy.backoff.delay(instance.failures)
+        instance.restarting = f"motet: {what} unexpectedly; restarting it in {instance.delay:g} s"
+        raise InstanceExited(what)
 
 
 # -- the parent: a listening socket, real child processes, signals ------------------------

@@ -4,7 +4,7 @@ motet's routes are answered by `MotetASGI` in front of the app (see `_asgi`); th
 app behind it answers everything else. For `build_app` that is routes a user adds to the
 returned app, and otherwise problem+json 404s; its error handlers never let a traceback
 out. quart-trio hands an exception group to the error handler of its first sub-exception
-and drops the rest (stack.md, pitfall 3), so the catch-all handler below can log only that
+and drops the rest, so the catch-all handler below can log only that
 one; motet's own routes never get there (`MotetASGI` catches everything itself).
 """
 
@@ -18,9 +18,12 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .._envelope import new_id
+from ..actors._dispatcher import Dispatcher
+from ..steps._http import HttpInvoker
 from ..steps._model import Step
 from ._asgi import MotetASGI, serialize_openapi
 from ._connection import make_keep_alive_safe
+from ._invoker import as_invoker
 from ._openapi import openapi_document
 from ._options import GatewayOptions
 from ._problem import (
@@ -32,7 +35,6 @@ from ._problem import (
     http_problem_kind,
     problem_body,
 )
-from ._request import HttpInvoker
 from ._routes import collect_routes
 from ._trace import accept_trace_id
 
@@ -70,7 +72,7 @@ def _wrap(
 def mount(
     app: QuartTrio,
     steps: Sequence[Step],
-    invoker: HttpInvoker,
+    invoker: HttpInvoker | Dispatcher,
     *,
     converter: cattrs.Converter,
     options: GatewayOptions | None = None,
@@ -80,16 +82,22 @@ def mount(
     `url_prefix`. The app's own routes, error handlers and 404s stay the user's; a path
     that is motet's answers 405 to a method none of its steps takes.
 
-    Wraps `app.asgi_app` (Quart's middleware hook) and switches the app to the
+    `invoker` is a runtime's `dispatcher` (served through `RuntimeInvoker`) or any other
+    `HttpInvoker`. Wraps `app.asgi_app` (Quart's middleware hook) and switches the app to the
     keep-alive-safe connection class (see `_connection`). Returns the wrapper."""
     return _wrap(
-        app, steps, invoker, converter, options or GatewayOptions(), url_prefix.rstrip("/")
+        app,
+        steps,
+        as_invoker(invoker),
+        converter,
+        options or GatewayOptions(),
+        url_prefix.rstrip("/"),
     )
 
 
 def build_app(
     steps: Sequence[Step],
-    invoker: HttpInvoker,
+    invoker: HttpInvoker | Dispatcher,
     *,
     converter: cattrs.Converter,
     options: GatewayOptions | None = None,
@@ -97,10 +105,11 @@ def build_app(
     """A quart-trio app serving every HTTP trigger of `steps`, with problem+json errors and
     the trace id header on every response. Serve it with `motet.gateway.serve`."""
     options = options or GatewayOptions()
+    runner = as_invoker(invoker)
     app = QuartTrio("motet.gateway")
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_size
     app.config["BODY_TIMEOUT"] = options.read_timeout
-    _wrap(app, steps, invoker, converter, options, "")
+    _wrap(app, steps, runner, converter, options, "")
     header = options.trace_header
 
     def trace_id() -> str:
@@ -140,7 +149,7 @@ def build_app(
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> quart.Response:
         error_id = new_id()
-        invoker.log_error(
+        runner.log_error(
             f"gateway error on {quart.request.path}: {type(error).__name__}: {error}",
             trace_id=trace_id(),
             step=None,

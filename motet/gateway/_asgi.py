@@ -25,6 +25,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, S
 
 from .._envelope import new_id
 from .._errors import BackendUnavailable
+from ..steps._http import HttpInvoker, Request
 from ._exchange import (
     BodyReader,
     ClientGone,
@@ -46,7 +47,6 @@ from ._problem import (
     ProblemKind,
     problem_body,
 )
-from ._request import HttpInvoker, Request
 from ._routes import Route, Router
 from ._trace import accept_trace_id
 

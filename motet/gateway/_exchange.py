@@ -18,6 +18,7 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, HTTPScope
 
 from .._errors import InputValidationError
+from ..steps._http import Request, Response
 from ..steps._schema import to_json, validate
 from ._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ._problem import (
@@ -32,7 +33,6 @@ from ._problem import (
     validation_errors,
 )
 from ._query import coerce_query
-from ._request import Request, Response
 from ._routes import Route
 
 _RESPONSE_KEYS = frozenset({"status", "body", "headers"})

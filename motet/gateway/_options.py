@@ -7,22 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._validators import count, port, seconds
+
 if TYPE_CHECKING:
     from ..project import ProjectConfig
 
 MIB = 1024 * 1024
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"GatewayOptions.{attribute.name} must be > 0, got {value!r}")
-
-
-def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise ValueError(
-            f"GatewayOptions.port must be in 0..65535 (0 = any free port), got {value!r}"
-        )
+# Timeouts may be infinite (never time out), as they always could.
+_SECONDS = seconds(allow_inf=True)
 
 
 def _lower(value: str) -> str:
@@ -49,16 +43,16 @@ class GatewayOptions:
     """
 
     host: str = "127.0.0.1"
-    port: int = attrs.field(default=3000, validator=_port)
-    max_body_size: int = attrs.field(default=1 * MIB, validator=_positive)
-    handler_timeout: float = attrs.field(default=30.0, validator=_positive)
-    read_timeout: float = attrs.field(default=10.0, validator=_positive)
-    keep_alive_timeout: float = attrs.field(default=5.0, validator=_positive)
-    graceful_timeout: float = attrs.field(default=5.0, validator=_positive)
-    send_timeout: float = attrs.field(default=30.0, validator=_positive)
-    linger_timeout: float = attrs.field(default=5.0, validator=_positive)
-    linger_max_bytes: int = attrs.field(default=64 * MIB, validator=_positive)
-    max_json_depth: int = attrs.field(default=128, validator=_positive)
+    port: int = attrs.field(default=3000, validator=port())
+    max_body_size: int = attrs.field(default=1 * MIB, validator=count())
+    handler_timeout: float = attrs.field(default=30.0, validator=_SECONDS)
+    read_timeout: float = attrs.field(default=10.0, validator=_SECONDS)
+    keep_alive_timeout: float = attrs.field(default=5.0, validator=_SECONDS)
+    graceful_timeout: float = attrs.field(default=5.0, validator=_SECONDS)
+    send_timeout: float = attrs.field(default=30.0, validator=_SECONDS)
+    linger_timeout: float = attrs.field(default=5.0, validator=_SECONDS)
+    linger_max_bytes: int = attrs.field(default=64 * MIB, validator=count())
+    max_json_depth: int = attrs.field(default=128, validator=count())
     trace_header: str = attrs.field(default="x-trace-id", converter=_lower)
     openapi_path: str | None = "/openapi.json"  # None: no OpenAPI route
     title: str = "motet"

@@ -1,4 +1,8 @@
-"""HTTP triggers as routes: `:id` and `{id}` path parameters, one route per (method, path)."""
+"""HTTP triggers as routes: one route per (method, path shape), matched per request.
+
+Paths were parsed when their triggers were made (`HttpTrigger.route`, `motet.steps._paths`);
+this module only arranges them for lookup and refuses two steps answering one method and path.
+"""
 
 from __future__ import annotations
 
@@ -10,89 +14,21 @@ import attrs
 
 from .._errors import GatewayError
 from ..steps._model import HttpTrigger, Step
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_BRACED = re.compile(r"\{([^{}/]*)\}")
-
-
-@attrs.frozen
-class RoutePath:
-    """One path as written (`/pets/:id`), as a werkzeug rule (`/pets/<id>`) and as an
-    OpenAPI path (`/pets/{id}`), with its parameter names in order."""
-
-    written: str
-    rule: str
-    openapi: str
-    params: tuple[str, ...]
-    pattern: re.Pattern[str]  # matches a decoded request path; groups are the parameters
-
-    @property
-    def shape(self) -> str:
-        """The path with parameter names erased: two routes with one shape collide."""
-        return _BRACED.sub("{}", self.openapi)
+from ..steps._paths import RoutePath
 
 
 @attrs.frozen
 class Route:
     step: Step
     trigger: HttpTrigger
-    path: RoutePath
+
+    @property
+    def path(self) -> RoutePath:
+        return self.trigger.route
 
     @property
     def endpoint(self) -> str:
         return f"motet:{self.step.name}:{self.trigger.method}:{self.path.written}"
-
-
-def parse_path(path: str, *, step: str = "?") -> RoutePath:
-    """Parse a trigger path; a bad one raises GatewayError naming the step and the path."""
-    if not path.startswith("/"):
-        raise GatewayError(f"step {step!r}: HTTP path {path!r} must start with '/'")
-    rule_parts: list[str] = []
-    api_parts: list[str] = []
-    regex_parts: list[str] = []
-    params: list[str] = []
-
-    def add_param(name: str) -> str:
-        if not _NAME.match(name):
-            raise GatewayError(
-                f"step {step!r}: path parameter {name!r} in {path!r} must be an identifier "
-                "(letters, digits, '_', not starting with a digit)"
-            )
-        if name in params:
-            raise GatewayError(f"step {step!r}: path parameter {name!r} appears twice in {path!r}")
-        params.append(name)
-        return name
-
-    for segment in path.split("/")[1:]:
-        if segment.startswith(":"):
-            name = add_param(segment[1:])
-            rule_parts.append(f"<{name}>")
-            api_parts.append(f"{{{name}}}")
-            regex_parts.append(f"(?P<{name}>[^/]+)")
-            continue
-        if "<" in segment or ">" in segment:
-            raise GatewayError(
-                f"step {step!r}: path {path!r} may not contain '<' or '>'; "
-                "write parameters as ':id' or '{id}'"
-            )
-        literals = _BRACED.split(segment)[::2]
-        if any("{" in text or "}" in text for text in literals):
-            raise GatewayError(f"step {step!r}: unbalanced braces in path {path!r}")
-        rule_parts.append(_BRACED.sub(lambda m: f"<{add_param(m.group(1))}>", segment))
-        api_parts.append(_BRACED.sub(lambda m: f"{{{m.group(1)}}}", segment))
-        names = _BRACED.findall(segment)
-        regex = "".join(
-            re.escape(text) + (f"(?P<{names[i]}>[^/]+?)" if i < len(names) else "")
-            for i, text in enumerate(literals)
-        )
-        regex_parts.append(regex)
-    return RoutePath(
-        written=path,
-        rule="/" + "/".join(rule_parts),
-        openapi="/" + "/".join(api_parts),
-        params=tuple(params),
-        pattern=re.compile("/" + "/".join(regex_parts) + r"\Z"),
-    )
 
 
 def collect_routes(steps: Sequence[Step]) -> list[Route]:
@@ -101,7 +37,7 @@ def collect_routes(steps: Sequence[Step]) -> list[Route]:
     seen: dict[tuple[str, str], Route] = {}
     for step in steps:
         for trigger in step.of_type(HttpTrigger):
-            route = Route(step, trigger, parse_path(trigger.path, step=step.name))
+            route = Route(step, trigger)
             key = (trigger.method.upper(), route.path.shape)
             if key in seen:
                 other = seen[key]

@@ -1,4 +1,5 @@
-"""Observing a runtime: stored logs and traces, metrics, the flows graph (DESIGN.md §10)."""
+"""Observing a runtime: stored logs and traces, metrics, the flows graph. A layer above the
+runtime (docs/architecture.md)."""
 
 from ._flows import flow_graph as flow_graph
 from ._metrics import PROMETHEUS_CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE

@@ -16,6 +16,7 @@ import attrs
 from .._envelope import JSON
 from .._logging import LEVELS
 from .._observer import HttpExchange as HttpExchange
+from .._validators import Check, is_int, one_of
 
 SPAN_KINDS = ("http", "handler", "emit")
 
@@ -145,14 +146,9 @@ class StoredLog:
         }
 
 
-def _level(instance: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and value not in LEVELS:
-        raise ValueError(f"log level must be one of {list(LEVELS)}, got {value!r}")
-
-
-def _limit(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
-        raise ValueError(f"{attribute.name} must be an int in 1..10000, got {value!r}")
+_LIMIT = Check(
+    "an integer from 1 to 10000", lambda value: bool(1 <= value <= 10_000), "an integer", is_int
+)
 
 
 @attrs.frozen
@@ -163,11 +159,13 @@ class LogQuery:
     after: int | None = None
     trace_id: str | None = None
     step: str | None = None
-    level: str | None = attrs.field(default=None, validator=_level)
+    level: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(one_of(*LEVELS))
+    )
     text: str | None = None  # substring of the message
     since: float | None = None  # epoch seconds, inclusive
     until: float | None = None  # epoch seconds, exclusive
-    limit: int = attrs.field(default=200, validator=_limit)
+    limit: int = attrs.field(default=200, validator=_LIMIT)
 
 
 @attrs.frozen
@@ -178,7 +176,7 @@ class SpanQuery:
     step: str | None = None
     since: float | None = None
     until: float | None = None
-    limit: int = attrs.field(default=500, validator=_limit)
+    limit: int = attrs.field(default=500, validator=_LIMIT)
 
 
 @attrs.frozen

@@ -11,24 +11,24 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
 from .._logging import LEVELS, LogRecord
+from .._validators import Check, count, is_number
 from ._records import LogQuery, Span, SpanQuery, StoredLog, TraceSummary, summarize
 
-
-def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not value >= 1:
-        raise ValueError(f"Retention.{attribute.name} must be >= 1, got {value!r}")
+_AT_LEAST_A_SECOND = Check(
+    "a number of seconds >= 1", lambda value: bool(value >= 1), "a number of seconds", is_number
+)
 
 
 @attrs.frozen
 class Retention:
-    max_logs: int = attrs.field(default=100_000, validator=_at_least_one)
-    max_spans: int = attrs.field(default=100_000, validator=_at_least_one)
-    max_age: float = attrs.field(default=7 * 86_400.0, validator=_at_least_one)  # seconds
+    max_logs: int = attrs.field(default=100_000, validator=count())
+    max_spans: int = attrs.field(default=100_000, validator=count())
+    max_age: float = attrs.field(default=7 * 86_400.0, validator=_AT_LEAST_A_SECOND)
 
 
 class TelemetryStore(Protocol):

@@ -24,6 +24,7 @@ import trio
 from .._envelope import Envelope, new_id
 from .._logging import LogRecord
 from .._observer import HttpExchange, Observer, RuntimeView
+from .._validators import count, seconds
 from ..actors._dispatcher import CURRENT_RUN, HandlerRun
 from ..backends._protocol import StateChange
 from ._records import (
@@ -48,9 +49,7 @@ TRACE_LOG_LIMIT = 2_000
 WRITE_ERROR_LOG_INTERVAL = 60.0  # s between two log lines about failing telemetry writes
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not value > 0:
-        raise ValueError(f"TelemetryOptions.{attribute.name} must be > 0, got {value!r}")
+_SECONDS = seconds(allow_inf=True)  # an infinite flush interval was always allowed
 
 
 @attrs.frozen
@@ -61,8 +60,8 @@ class TelemetryOptions:
 
     store: TelemetryStore | str | Path | None = None
     retention: Retention = attrs.field(factory=Retention)
-    buffer: int = attrs.field(default=10_000, validator=_positive)  # records held unwritten
-    flush_interval: float = attrs.field(default=0.25, validator=_positive)  # s
+    buffer: int = attrs.field(default=10_000, validator=count())  # records held unwritten
+    flush_interval: float = attrs.field(default=0.25, validator=_SECONDS)  # s
 
 
 def in_memory(options: TelemetryOptions, runtime: RuntimeView) -> bool:

@@ -30,7 +30,6 @@ This module reads one file; `_assemble` layers it with the environment and the a
 from __future__ import annotations
 
 import tomllib
-import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +40,7 @@ from .._envelope import QueueOptions
 from .._errors import ProjectConfigError
 from .._logging import LEVELS
 from .._redact import redact
+from .._validators import load_timezone, non_empty, one_of, port, seconds
 from ..steps._model import QueueOverrides
 from ..steps._queue_options import (
     QUEUE_OPTION_KEYS,
@@ -138,16 +138,16 @@ class _Reader:
 
     def string(self, table: Mapping[str, Any], key: str, choices: tuple[str, ...] = ()) -> Any:
         value = table[key]
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"expected a non-empty string, got {value!r}")
-        if choices and value not in choices:
-            raise self.fail(key, f"expected one of {list(choices)}, got {value!r}")
+        problem = non_empty().problem(value) or (choices and one_of(*choices).problem(value))
+        if problem:
+            raise self.fail(key, problem)
         return value
 
     def number(self, table: Mapping[str, Any], key: str) -> float:
         value = table[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.fail(key, f"expected a number of seconds >= 0, got {value!r}")
+        problem = seconds(allow_zero=True, allow_inf=True).problem(value)
+        if problem:
+            raise self.fail(key, problem)
         return float(value)
 
     def positive(self, table: Mapping[str, Any], key: str, kind: type) -> Any:
@@ -220,10 +220,10 @@ def read_settings(r: _Reader, table: Mapping[str, Any]) -> dict[str, Any]:
     if "backend" in table:
         values["backend"] = _backend(r, r.string(table, "backend"))
     if "port" in table:
-        port = table["port"]
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise r.fail("port", f"expected a port number 0-65535, got {port!r}")
-        values["port"] = port
+        problem = port().problem(table["port"])
+        if problem:
+            raise r.fail("port", problem)
+        values["port"] = table["port"]
     if "timezone" in table:
         values["timezone"] = _timezone(r, r.string(table, "timezone"))
     if "cron_grace" in table:
@@ -272,11 +272,9 @@ def _backend(r: _Reader, value: str) -> str:
 
 def _timezone(r: _Reader, value: str) -> str:
     try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise r.fail(
-            "timezone", f"unknown timezone {value!r}; expected an IANA name like 'Europe/Paris'"
-        ) from None
+        load_timezone(value)
+    except ValueError as exc:
+        raise r.fail("timezone", str(exc)) from None
     return value
 
 

@@ -1,4 +1,4 @@
-"""`ctx.state`: namespaced JSON documents over a StateBackend (DESIGN.md §6)."""
+"""`ctx.state`: namespaced JSON documents over a StateBackend."""
 
 from __future__ import annotations
 

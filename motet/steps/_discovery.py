@@ -27,8 +27,6 @@ from ._model import HttpTrigger, Step, StepDefinition
 
 __all__ = ["discover_step_files", "load_steps", "step_module_name", "stray_step_files"]
 
-_PARAM = re.compile(r":[^/]+|\{[^/}]+\}")
-
 
 def is_step_file_name(name: str) -> bool:
     return name.endswith("_step.py") or name.endswith(".step.py")
@@ -171,7 +169,7 @@ def check_step_set(steps: Iterable[Step]) -> None:
             )
         names[step.name] = step
         for trigger in step.of_type(HttpTrigger):
-            key = (trigger.method, _route_shape(trigger.path))
+            key = (trigger.method, _route_shape(trigger))
             if key in routes and routes[key] is not step:
                 other = routes[key]
                 raise StepDefinitionError(
@@ -188,7 +186,7 @@ def _where(step: Step) -> str:
     return str(step.file) if step.file is not None else "code (no file)"
 
 
-def _route_shape(path: str) -> str:
-    """`/pets/:id` and `/pets/{pet}` match the same requests."""
-    shape = _PARAM.sub("{}", path)
-    return shape.rstrip("/") or "/"
+def _route_shape(trigger: HttpTrigger) -> str:
+    """`/pets/:id` and `/pets/{pet}` match the same requests; so, here, do `/pets/` and `/pets`
+    (a load-time rule stricter than the gateway's, which serves them as two paths)."""
+    return trigger.route.shape.rstrip("/") or "/"

@@ -1,5 +1,4 @@
-"""Loading one step: `load_step(config, handler)` and the trigger constructors that
-`http()`/`queue()`/`cron()`/`state()` in `_model` call lazily.
+"""Loading one step: `load_step(config, handler)`.
 
 Files are found and imported by `_discovery`; this module turns what a file exported into a
 `Step`, and is what `motet.testing` uses for steps built in a test.
@@ -12,18 +11,8 @@ from typing import Any
 
 from ._config import step_from_config
 from ._model import Step, StepDefinition
-from ._triggers import cron_trigger as cron_trigger
-from ._triggers import http_trigger as http_trigger
-from ._triggers import queue_trigger as queue_trigger
-from ._triggers import state_trigger as state_trigger
 
-__all__ = [
-    "cron_trigger",
-    "http_trigger",
-    "load_step",
-    "queue_trigger",
-    "state_trigger",
-]
+__all__ = ["load_step"]
 
 
 def load_step(config: Any, handler: Any = None, *, file: Path | str | None = None) -> Step:

@@ -1,8 +1,9 @@
 """The frozen model every step loads into, whichever config form its file used.
 
 Both Motia forms (0.x `type="api"|...` dicts and 1.0 `triggers=[...]`) are turned into a
-`Step` by `motet.steps._loader`; `http()`, `queue()`, `cron()`, `state()` and `step()` are
-the constructors users call in the 1.0 form.
+`Step` by `motet.steps._loader`. `step()` is here; the trigger constructors users call in the
+1.0 form, `http()`, `queue()`, `cron()` and `state()`, are defined (once) in `_triggers`, with
+their validation.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from .._envelope import JSON, Strategy
+from ._paths import RoutePath, parse_path
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -45,6 +47,14 @@ class HttpTrigger:
     response: Mapping[int, Any] | None = None  # status -> schema, documentation/OpenAPI only
     timeout: float | None = None  # s, handler time limit -> 504
     type: Literal["http"] = "http"
+    # The path parsed once, when the trigger is made: a bad path fails the step's load, and
+    # the gateway routes (and OpenAPI documents) by this, never parsing the path again.
+    route: RoutePath = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(lambda self: parse_path(self.path), takes_self=True),
+    )
 
 
 @attrs.frozen
@@ -92,52 +102,6 @@ class Step:
 
     def of_type(self, kind: type[Any]) -> list[Any]:
         return [t for t in self.triggers if isinstance(t, kind)]
-
-
-def http(
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    query: Any = None,
-    response: Mapping[int, Any] | None = None,
-    timeout: float | None = None,
-    **aliases: Any,
-) -> HttpTrigger:
-    """An HTTP trigger: `http("POST", "/pets", body=NewPet)`. `body_schema=`/`bodySchema=` are
-    accepted as aliases of `body`."""
-    from ._loader import http_trigger  # validation lives with the loader
-
-    return http_trigger(
-        method, path, body=body, query=query, response=response, timeout=timeout, **aliases
-    )
-
-
-def queue(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
-    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`."""
-    from ._loader import queue_trigger
-
-    return queue_trigger(topic, input=input, **options)
-
-
-def cron(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
-    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`."""
-    from ._loader import cron_trigger
-
-    return cron_trigger(expression, tz=tz, **options)
-
-
-def state(
-    namespace: str,
-    *,
-    filter: Mapping[str, JSON] | None = None,
-    condition: Callable[..., Any] | None = None,
-    **options: Any,
-) -> StateTrigger:
-    """A state trigger: `state("messages", filter={"status": "processed"})`."""
-    from ._loader import state_trigger
-
-    return state_trigger(namespace, filter=filter, condition=condition, **options)
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from .._validators import Check, count, non_empty, one_of, seconds
 from ._model import QueueOverrides
 
 __all__ = ["QUEUE_OPTION_KEYS", "OptionError", "merge_overrides", "parse_queue_options"]
@@ -47,40 +48,25 @@ class OptionError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
-def _int(key: str, value: Any, minimum: int, unit: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise OptionError(key, f"expected an integer{unit}, got {value!r}")
-    if value < minimum:
-        raise OptionError(key, f"expected an integer >= {minimum}{unit}, got {value}")
-    return value
-
-
-def _seconds(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise OptionError(key, f"expected a number of seconds, got {value!r}")
-    if not value > 0 or value == float("inf"):
-        raise OptionError(key, f"expected a number of seconds > 0, got {value}")
-    return float(value)
+# QueueOverrides field -> the rule its value follows.
+_CHECKS: dict[str, Check] = {
+    "max_retries": count(0),
+    "retry_delay": count(0, unit=" (milliseconds)"),
+    "max_retry_delay": count(0, unit=" (milliseconds)"),
+    "concurrency": count(1),
+    "prefetch": count(0),
+    "dead_letter_queue": Check("a topic name (non-empty string)", non_empty().accepts),
+    "strategy": one_of(*STRATEGIES),
+    "timeout": seconds(),
+    "lease": seconds(),
+}
 
 
 def _check(field: str, key: str, value: Any) -> Any:
-    if field == "max_retries":
-        return _int(key, value, 0)
-    if field in ("retry_delay", "max_retry_delay"):
-        return _int(key, value, 0, " (milliseconds)")
-    if field == "concurrency":
-        return _int(key, value, 1)
-    if field == "prefetch":
-        return _int(key, value, 0)
-    if field == "dead_letter_queue":
-        if not isinstance(value, str) or not value.strip():
-            raise OptionError(key, f"expected a topic name (non-empty string), got {value!r}")
-        return value
-    if field == "strategy":
-        if value not in STRATEGIES:
-            raise OptionError(key, f"expected one of {list(STRATEGIES)}, got {value!r}")
-        return value
-    return _seconds(key, value)  # timeout, lease
+    problem = _CHECKS[field].problem(value)
+    if problem:
+        raise OptionError(key, problem)
+    return float(value) if field in ("timeout", "lease") else value
 
 
 def parse_queue_options(options: Mapping[str, Any]) -> QueueOverrides:

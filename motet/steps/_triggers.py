@@ -1,5 +1,5 @@
-"""Trigger construction and validation, shared by `http()`/`queue()`/`cron()`/`state()` and
-by trigger dicts in configs (`{"type": "http", "method": ..., "path": ...}`).
+"""The trigger constructors users call, `http()`/`queue()`/`cron()`/`state()`, and the
+validation they share with trigger dicts in configs (`{"type": "http", "method": ..., ...}`).
 
 Each builder takes the raw keys as the user wrote them plus a `Where`, so the same checks
 give `field 'path'` from `http("GET", "pets")` and `field 'triggers[0].path'` from a dict.
@@ -7,24 +7,25 @@ give `field 'path'` from `http("GET", "pets")` and `field 'triggers[0].path'` fr
 
 from __future__ import annotations
 
-import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._validators import load_timezone
 from . import _fields as f
+from ._cron import parse_cron
 from ._fields import Where
 from ._handlers import check_condition
 from ._model import HTTP_METHODS, CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Trigger
+from ._paths import PathError
 from ._queue_options import QUEUE_OPTION_KEYS, OptionError, parse_queue_options
 
 __all__ = [
     "HTTP_KEYS",
     "check_timezone",
-    "cron_trigger",
-    "http_trigger",
-    "queue_trigger",
-    "state_trigger",
+    "cron",
+    "http",
+    "queue",
+    "state",
     "trigger_from_dict",
 ]
 
@@ -47,15 +48,12 @@ CRON_KEYS = ("expression", "cron", "timezone", "tz", "skip_if_running", "skipIfR
 STATE_KEYS = ("namespace", "filter", "condition", "events", *QUEUE_OPTION_KEYS)
 STATE_EVENTS = ("created", "updated", "deleted")
 
-# `:id` or `{id}`; the name must be an identifier so handlers can read it from path params.
-_PARAM = re.compile(r":([^/]*)|\{([^/}]*)\}")
-
 
 def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def http_trigger(
+def http(
     method: str,
     path: str,
     *,
@@ -65,26 +63,31 @@ def http_trigger(
     timeout: float | None = None,
     **aliases: Any,
 ) -> HttpTrigger:
+    """An HTTP trigger: `http("POST", "/pets", body=NewPet)`. `body_schema=`/`bodySchema=` are
+    accepted as aliases of `body`."""
     raw = {"method": method, "path": path}
     raw |= _given(body=body, query=query, response=response, timeout=timeout) | aliases
     return build_http(raw, Where())
 
 
-def queue_trigger(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
+def queue(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
+    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`."""
     return build_queue({"topic": topic} | _given(input=input) | options, Where())
 
 
-def cron_trigger(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
+def cron(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
+    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`."""
     return build_cron({"expression": expression} | _given(tz=tz) | options, Where())
 
 
-def state_trigger(
+def state(
     namespace: str,
     *,
     filter: Mapping[str, Any] | None = None,
     condition: Callable[..., Any] | None = None,
     **options: Any,
 ) -> StateTrigger:
+    """A state trigger: `state("messages", filter={"status": "processed"})`."""
     raw = {"namespace": namespace} | _given(filter=filter, condition=condition) | options
     return build_state(raw, Where())
 
@@ -122,37 +125,24 @@ def build_http(raw: Mapping[str, Any], where: Where) -> HttpTrigger:
         where.fail(
             f"expected an HTTP method, one of {list(HTTP_METHODS)}, got {method!r}", "method"
         )
-    path = _path(where, raw.get("path"))
+    path = raw.get("path")
+    if not isinstance(path, str):
+        where.fail(f"expected a path starting with '/', like '/pets/:id', got {path!r}", "path")
     bkey, body = f.pick(where, raw, "body", "bodySchema", "body_schema")
     key, query = f.pick(where, raw, "query", "querySchema", "query_schema")
     rkey, response = f.pick(where, raw, "response", "responseSchema", "response_schema")
     timeout = raw.get("timeout")
-    return HttpTrigger(
-        method=method.upper(),
-        path=path,
-        body=f.schema(where, bkey or "body", body),
-        query=f.schema(where, key or "query", query),
-        response=_responses(where, rkey or "response", response),
-        timeout=None if timeout is None else f.number(where, "timeout", timeout, strict=True),
-    )
-
-
-def _path(where: Where, path: Any) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        where.fail(f"expected a path starting with '/', like '/pets/:id', got {path!r}", "path")
-    if any(c.isspace() for c in path) or "?" in path or "#" in path:
-        where.fail(f"a path has no spaces, query or fragment, got {path!r}", "path")
-    names = []
-    for m in _PARAM.finditer(path):
-        name = m.group(1) if m.group(1) is not None else m.group(2)
-        if not name.isidentifier():
-            where.fail(f"path parameter {m.group(0)!r} in {path!r} needs a name like :id", "path")
-        if name in names:
-            where.fail(f"path parameter {name!r} appears twice in {path!r}", "path")
-        names.append(name)
-    if "{" in _PARAM.sub("", path) or "}" in _PARAM.sub("", path):
-        where.fail(f"unbalanced braces in path {path!r}", "path")
-    return path
+    try:  # the trigger parses its path, once, into `route`
+        return HttpTrigger(
+            method=method.upper(),
+            path=path,
+            body=f.schema(where, bkey or "body", body),
+            query=f.schema(where, key or "query", query),
+            response=_responses(where, rkey or "response", response),
+            timeout=None if timeout is None else f.number(where, "timeout", timeout, strict=True),
+        )
+    except PathError as exc:
+        where.fail(str(exc), "path")
 
 
 def _responses(where: Where, field: str, value: Any) -> Mapping[int, Any] | None:
@@ -188,9 +178,9 @@ def queue_options(where: Where, raw: Mapping[str, Any]) -> Any:
 def check_timezone(where: Where, field: str, value: Any) -> str:
     name = f.text(where, field, value, "an IANA timezone name like 'Europe/Paris'")
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        where.fail(f"unknown timezone {name!r}; expected an IANA name like 'Europe/Paris'", field)
+        load_timezone(name)
+    except ValueError as exc:
+        where.fail(str(exc), field)
     return name
 
 
@@ -218,8 +208,6 @@ def build_cron(
 
 def check_cron(where: Where, field: str, expression: str, timezone: str | None) -> None:
     """The scheduler's own parser decides, so what loads is what runs."""
-    from ..actors._cron import parse_cron
-
     try:
         parse_cron(expression, timezone)
     except ValueError as exc:  # its message names the expression, the field and the forms

@@ -19,12 +19,14 @@ supervisor stop its children and raise `SupervisorGaveUp` to its parent.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+
+from .._backoff import Backoff
+from .._validators import count, non_empty, one_of, seconds
 
 if TYPE_CHECKING:
     from ._event import SupervisorEvent
@@ -40,51 +42,12 @@ STRATEGIES: tuple[Strategy, ...] = ("one_for_one", "one_for_all", "rest_for_one"
 StartFn = Callable[..., Awaitable[Any]]
 
 
-_Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
-
-
-def _one_of(choices: tuple[str, ...]) -> _Validator:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value not in choices:
-            raise ValueError(
-                f"{type(instance).__name__}.{attribute.name} must be one of "
-                f"{', '.join(repr(c) for c in choices)}, got {value!r}"
-            )
-
-    return check
-
-
-def _seconds(*, allow_zero: bool, allow_inf: bool) -> _Validator:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        where = f"{type(instance).__name__}.{attribute.name}"
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise TypeError(f"{where} must be a number of seconds, got {value!r}")
-        if value < 0 or (value == 0 and not allow_zero) or (math.isinf(value) and not allow_inf):
-            low = ">= 0" if allow_zero else "> 0"
-            high = "" if allow_inf else " and finite"
-            raise ValueError(f"{where} must be {low}{high}, got {value!r}")
-
-    return check
-
-
-def _non_empty_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(
-            f"{type(instance).__name__}.{attribute.name} must be a non-empty str, got {value!r}"
-        )
-
-
 def _callable(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not callable(value):
         raise TypeError(
             f"{type(instance).__name__}.{attribute.name} must be an async callable "
             f"start(*, task_status), got {value!r}"
         )
-
-
-def _intensity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"SupervisorOptions.intensity must be an int >= 0, got {value!r}")
 
 
 @attrs.frozen
@@ -97,10 +60,10 @@ class ChildSpec:
     is cancelled. `0` is OTP's brutal_kill, `math.inf` waits for ever.
     """
 
-    id: str = attrs.field(validator=_non_empty_str)
+    id: str = attrs.field(validator=non_empty())
     start: StartFn = attrs.field(validator=_callable)
-    restart: RestartType = attrs.field(default="permanent", validator=_one_of(RESTART_TYPES))
-    shutdown: float = attrs.field(default=5.0, validator=_seconds(allow_zero=True, allow_inf=True))
+    restart: RestartType = attrs.field(default="permanent", validator=one_of(*RESTART_TYPES))
+    shutdown: float = attrs.field(default=5.0, validator=seconds(allow_zero=True, allow_inf=True))
 
 
 @attrs.frozen
@@ -114,17 +77,20 @@ class SupervisorOptions:
     the supervisor fails with that error.
     """
 
-    strategy: Strategy = attrs.field(default="one_for_one", validator=_one_of(STRATEGIES))
-    intensity: int = attrs.field(default=3, validator=_intensity)
-    period: float = attrs.field(default=5.0, validator=_seconds(allow_zero=False, allow_inf=True))
-    backoff: float = attrs.field(default=0.0, validator=_seconds(allow_zero=True, allow_inf=False))
-    backoff_cap: float = attrs.field(
-        default=30.0, validator=_seconds(allow_zero=True, allow_inf=False)
-    )
-    name: str = attrs.field(default="supervisor", validator=_non_empty_str)
+    strategy: Strategy = attrs.field(default="one_for_one", validator=one_of(*STRATEGIES))
+    intensity: int = attrs.field(default=3, validator=count(minimum=0))
+    period: float = attrs.field(default=5.0, validator=seconds(allow_inf=True))
+    backoff: float = attrs.field(default=0.0, validator=seconds(allow_zero=True))
+    backoff_cap: float = attrs.field(default=30.0, validator=seconds(allow_zero=True))
+    name: str = attrs.field(default="supervisor", validator=non_empty())
     on_event: Callable[[SupervisorEvent], None] | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.is_callable())
     )
+
+    @property
+    def restart_backoff(self) -> Backoff:
+        """The wait before the n-th restart of the current window."""
+        return Backoff(initial=self.backoff, cap=self.backoff_cap)
 
 
 # -- what intensity, period and backoff mean -------------------------------------
@@ -150,11 +116,3 @@ class RestartWindow:
         while self._times[0] <= horizon:
             self._times.popleft()
         return len(self._times)
-
-
-def backoff_delay(nth: int, *, initial: float, cap: float) -> float:
-    """Delay before the `nth` (1-based) restart of the current window: doubling, capped."""
-    if initial <= 0 or nth <= 0:
-        return 0.0
-    # The exponent is clamped so a large intensity cannot overflow a float.
-    return min(cap, initial * 2.0 ** min(nth - 1, 64))

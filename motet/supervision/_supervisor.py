@@ -24,7 +24,7 @@ from motet._errors import SupervisorGaveUp
 
 from ._child import ChildTaskStatus, Incarnation
 from ._event import ChildStatus, EventKind, SupervisorEvent
-from ._spec import ChildSpec, RestartWindow, SupervisorOptions, backoff_delay
+from ._spec import ChildSpec, RestartWindow, SupervisorOptions
 
 
 @attrs.define(eq=False)
@@ -204,7 +204,7 @@ class Supervisor:
                 gave_up.__cause__ = error
                 return gave_up
             await self._stop_siblings(failed)
-            delay = backoff_delay(nth, initial=options.backoff, cap=options.backoff_cap)
+            delay = options.restart_backoff.delay(nth)
             if delay > 0:
                 await trio.sleep(delay)
             start_failure = await self._start_stopped()
@@ -339,6 +339,16 @@ class Supervisor:
                     if not status.ready:
                         raise  # nursery.start re-raises it to whoever started us
                     run.error = exc
+                except BaseExceptionGroup as group:
+                    # It failed while being cancelled (as when its supervisor stops it and a
+                    # task of it meets an error first): the failure is its exit reason, as
+                    # for any ready child, and only the cancellation goes on, to the scope.
+                    failures, cancellation = group.split(Exception)
+                    if not status.ready or failures is None:
+                        raise
+                    run.error = failures
+                    if cancellation is not None:
+                        raise cancellation from None
         finally:
             run.done.set()
         if status.ready and self._inbox is not None:

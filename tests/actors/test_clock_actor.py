@@ -18,8 +18,8 @@ from motet._envelope import Envelope, Subscription, cron_topic
 from motet._errors import BackendUnavailable
 from motet._logging import LogHub, stream_sink
 from motet.actors._clock_actor import CronJob, run_cron, scheduled_iso, tick_id
-from motet.actors._cron import parse_cron
 from motet.backends._memory import MemoryBackend
+from motet.steps._cron import parse_cron
 
 
 def utc(*parts: int) -> datetime:
@@ -396,9 +396,9 @@ def test_scheduled_iso_is_utc_with_z() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"step": ""}, "step must be a non-empty step name"),
-        ({"grace": -1.0}, "grace must be >= 0 seconds, got -1.0"),
-        ({"grace": float("nan")}, "grace must be >= 0 seconds, got nan"),
+        ({"step": ""}, "CronJob.step must be a non-empty string"),
+        ({"grace": -1.0}, "CronJob.grace must be a number of seconds >= 0, got -1.0"),
+        ({"grace": float("nan")}, "CronJob.grace must be a number of seconds >= 0, got nan"),
     ],
 )
 def test_cron_job_refuses_bad_options(kwargs: dict[str, object], message: str) -> None:

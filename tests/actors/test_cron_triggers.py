@@ -13,9 +13,9 @@ from motet import StepDefinitionError, cron, queue
 from motet._envelope import cron_topic
 from motet._runtime import Runtime
 from motet.actors._clock_actor import CronJob, run_cron, schedule_name, tick_id
-from motet.actors._cron import parse_cron
 from motet.backends import MemoryBackend
 from motet.steps import load_step
+from motet.steps._cron import parse_cron
 from motet.testing import open_test_runtime
 
 

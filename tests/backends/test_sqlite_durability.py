@@ -25,6 +25,7 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import QueueDepth, state_topic
+from motet.backends import SqliteOptions
 from motet.backends._sqlite import SqliteBackend
 from motet.state._ops import StateWrite
 
@@ -36,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @asynccontextmanager
 async def opened(path: Path, clock: WallClock, **options: object) -> AsyncIterator[SqliteBackend]:
     async with trio.open_nursery() as nursery:
-        backend: SqliteBackend = await nursery.start(SqliteBackend(path, **options).run, clock)  # type: ignore[arg-type]
+        backend: SqliteBackend = await nursery.start(
+            SqliteBackend(path, SqliteOptions(**options)).run, clock
+        )  # type: ignore[arg-type]
         yield backend
         nursery.cancel_scope.cancel()
 
@@ -154,12 +157,13 @@ CHILD = textwrap.dedent(
     import trio
     from motet._clock import WallClock
     from motet._envelope import Envelope, QueueOptions, Subscription
+    from motet.backends import SqliteOptions
     from motet.backends._sqlite import SqliteBackend
 
     JOBS = Subscription("jobs", "worker", QueueOptions(lease=600))
 
     async def main(path, synchronous):
-        backend = SqliteBackend(path, synchronous=synchronous)
+        backend = SqliteBackend(path, SqliteOptions(synchronous=synchronous))
         async with trio.open_nursery() as nursery:
             await nursery.start(backend.run, WallClock())
             await backend.declare([JOBS])

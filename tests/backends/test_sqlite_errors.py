@@ -16,6 +16,7 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._errors import BackendError, BackendUnavailable
+from motet.backends import SqliteOptions
 from motet.backends._sqlite import SqliteBackend
 from motet.backends._sqlite_schema import SCHEMA_VERSION
 from motet.state._ops import StateWrite
@@ -25,7 +26,7 @@ from .test_sqlite_durability import opened
 
 
 async def open_fails(path: Path, clock: WallClock, **options: object) -> BackendUnavailable:
-    backend = SqliteBackend(path, **options)  # type: ignore[arg-type]
+    backend = SqliteBackend(path, SqliteOptions(**options))  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         with pytest.raises(BackendUnavailable) as caught:  # bare, as the runtime gets it
             await nursery.start(backend.run, clock)
@@ -205,18 +206,23 @@ class TestWhileRunning(ContractTools):
 
 def test_wrong_options_are_refused() -> None:
     with pytest.raises(ValueError, match="OFF is refused"):
-        SqliteBackend("x.db", synchronous="OFF")
+        SqliteOptions(synchronous="OFF")
     with pytest.raises(ValueError, match=r"\['NORMAL', 'FULL', 'EXTRA'\].*'fast'"):
-        SqliteBackend("x.db", synchronous="fast")
-    with pytest.raises(ValueError, match="poll_interval"):
-        SqliteBackend("x.db", poll_interval=0)
-    with pytest.raises(ValueError, match="busy_timeout"):
-        SqliteBackend("x.db", busy_timeout=-1)
-    with pytest.raises(ValueError, match="max_batch"):
-        SqliteBackend("x.db", max_batch=0)
-    with pytest.raises(ValueError, match="max_bytes"):
-        SqliteBackend("x.db", max_bytes=100)
-    assert SqliteBackend("x.db", synchronous="normal").synchronous == "NORMAL"
+        SqliteOptions(synchronous="fast")
+    with pytest.raises(
+        ValueError, match=r"SqliteOptions\.poll_interval must be a number of seconds > 0"
+    ):
+        SqliteOptions(poll_interval=0)
+    with pytest.raises(
+        ValueError, match=r"SqliteOptions\.busy_timeout must be a number of seconds >= 0"
+    ):
+        SqliteOptions(busy_timeout=-1)
+    with pytest.raises(ValueError, match=r"max_batch must be an integer >= 1, got 0"):
+        SqliteOptions(max_batch=0)
+    with pytest.raises(ValueError, match=r"SqliteOptions\.max_bytes must be an integer >= 65536"):
+        SqliteOptions(max_bytes=100)
+    assert SqliteBackend("x.db", SqliteOptions(synchronous="normal")).synchronous == "NORMAL"
+    assert SqliteBackend("x.db", SqliteOptions(poll_interval=None)).options.poll_interval is None
 
 
 async def test_use_before_run_says_how_to_start(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import signal
 import pytest
 import trio
 
+from motet._backoff import Backoff
 from motet.cli._instances import InstanceStream, InstanceSupervisor, RestartPolicy, describe_exit
 
 
@@ -124,6 +125,20 @@ async def test_children_that_keep_dying_stop_everything_with_an_error(
     ), lines
     healthy = next(child for _, i, child in script.spawned if i == 2)
     assert healthy.signals == [signal.SIGTERM]
+    # A restart is announced only once decided: the exit that gives up announces none.
+    assert sum("restarting it in" in line for line in lines) == 3, lines
+
+
+async def test_instances_dying_together_each_wait_only_their_own_backoff(
+    autojump_clock: object,
+) -> None:
+    script = Script({1: [(1.0, 1), (None, 0)], 2: [(1.0, 1), (1.0, 1), (None, 0)]})
+    supervisor = InstanceSupervisor(2, script, RestartPolicy(intensity=10), echo=lambda _: None)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_after, supervisor, 50.0)
+        assert await supervisor.run() == 0
+    assert script.starts(1) == pytest.approx([0.0, 1.5])
+    assert script.starts(2) == pytest.approx([0.0, 1.5, 3.5])
 
 
 async def test_exits_spread_over_more_than_the_period_are_tolerated(autojump_clock: object) -> None:
@@ -169,7 +184,8 @@ async def test_a_second_signal_forwards_again_then_kills_after_the_grace(
 
 async def test_a_stop_during_a_restart_delay_starts_nothing_more(autojump_clock: object) -> None:
     script = Script({1: [(1.0, 1)]})
-    supervisor = InstanceSupervisor(1, script, RestartPolicy(first_delay=5.0), echo=lambda _: None)
+    policy = RestartPolicy(backoff=Backoff(initial=5.0, cap=8.0))
+    supervisor = InstanceSupervisor(1, script, policy, echo=lambda _: None)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_after, supervisor, 2.0)
         assert await supervisor.run() == 0

@@ -10,7 +10,7 @@ import trio
 
 import motet.supervision
 from motet.supervision import ChildSpec, Supervisor, SupervisorOptions
-from motet.supervision._spec import RestartWindow, backoff_delay
+from motet.supervision._spec import RestartWindow
 
 
 async def _start(*, task_status: trio.TaskStatus[None]) -> None:
@@ -33,13 +33,17 @@ def test_child_spec_defaults_follow_otp() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"id": ""}, ValueError, "ChildSpec.id must be a non-empty str, got ''"),
-        ({"id": 3}, ValueError, "ChildSpec.id must be a non-empty str, got 3"),
+        ({"id": ""}, ValueError, "ChildSpec.id must be a non-empty string, got ''"),
+        ({"id": 3}, ValueError, "ChildSpec.id must be a non-empty string, got 3"),
         ({"start": "worker"}, TypeError, "ChildSpec.start must be an async callable"),
-        ({"restart": "always"}, ValueError, "ChildSpec.restart must be one of 'permanent', "),
-        ({"shutdown": -1}, ValueError, "ChildSpec.shutdown must be >= 0, got -1"),
+        ({"restart": "always"}, ValueError, "ChildSpec.restart must be one of ['permanent', "),
+        (
+            {"shutdown": -1},
+            ValueError,
+            "ChildSpec.shutdown must be a number of seconds >= 0, got -1",
+        ),
         ({"shutdown": "5"}, TypeError, "ChildSpec.shutdown must be a number of seconds"),
-        ({"shutdown": math.nan}, TypeError, "ChildSpec.shutdown must be a number of seconds"),
+        ({"shutdown": math.nan}, ValueError, "ChildSpec.shutdown must be a number of seconds >= 0"),
         ({"shutdown": True}, TypeError, "ChildSpec.shutdown must be a number of seconds"),
     ],
 )
@@ -61,12 +65,24 @@ def test_child_spec_accepts_brutal_kill_and_infinity() -> None:
     ("kwargs", "error", "message"),
     [
         ({"strategy": "one-for-one"}, ValueError, "SupervisorOptions.strategy must be one of"),
-        ({"intensity": -1}, ValueError, "SupervisorOptions.intensity must be an int >= 0"),
-        ({"intensity": 2.5}, ValueError, "SupervisorOptions.intensity must be an int >= 0"),
-        ({"period": 0}, ValueError, "SupervisorOptions.period must be > 0, got 0"),
-        ({"backoff": -0.1}, ValueError, "SupervisorOptions.backoff must be >= 0 and finite"),
-        ({"backoff": math.inf}, ValueError, "SupervisorOptions.backoff must be >= 0 and finite"),
-        ({"name": ""}, ValueError, "SupervisorOptions.name must be a non-empty str"),
+        ({"intensity": -1}, ValueError, "SupervisorOptions.intensity must be an integer >= 0"),
+        ({"intensity": 2.5}, TypeError, "SupervisorOptions.intensity must be an integer, got 2.5"),
+        (
+            {"period": 0},
+            ValueError,
+            "SupervisorOptions.period must be a number of seconds > 0, got 0",
+        ),
+        (
+            {"backoff": -0.1},
+            ValueError,
+            "SupervisorOptions.backoff must be a finite number of seconds >= 0",
+        ),
+        (
+            {"backoff": math.inf},
+            ValueError,
+            "SupervisorOptions.backoff must be a finite number of seconds >= 0",
+        ),
+        ({"name": ""}, ValueError, "SupervisorOptions.name must be a non-empty string"),
         ({"on_event": "log"}, TypeError, "'on_event' must be callable"),
     ],
 )
@@ -101,13 +117,8 @@ def test_restart_window_forgets_restarts_older_than_the_period() -> None:
     assert window.record(20.0) == 1
 
 
-def test_backoff_delay_doubles_then_caps_and_never_overflows() -> None:
-    assert [backoff_delay(n, initial=0.5, cap=3.0) for n in range(1, 6)] == [
-        0.5,
-        1.0,
-        2.0,
-        3.0,
-        3.0,
-    ]
-    assert backoff_delay(10_000, initial=1.0, cap=60.0) == 60.0
-    assert backoff_delay(3, initial=0.0, cap=60.0) == 0.0
+def test_restart_backoff_doubles_then_caps_and_never_overflows() -> None:
+    backoff = SupervisorOptions(backoff=0.5, backoff_cap=3.0).restart_backoff
+    assert [backoff.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert SupervisorOptions(backoff=1.0, backoff_cap=60.0).restart_backoff.delay(10_000) == 60.0
+    assert SupervisorOptions().restart_backoff.delay(3) == 0.0

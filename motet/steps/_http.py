@@ -1,4 +1,10 @@
-"""What HTTP handlers receive and may return."""
+"""The handler's HTTP contract: what an HTTP step's handler receives and may return, and the
+one seam (`HttpInvoker`) through which the gateway runs a handler.
+
+These live in the step layer, beside `HttpTrigger`, so the dispatcher and the user's steps can
+name them without importing the gateway (and with it a web framework). The runtime's invoker
+is `motet.gateway._invoker.RuntimeInvoker`; tests pass their own.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any, Protocol
 import attrs
 
 from .._envelope import JSON
-from ..steps._model import HttpTrigger, Step
+from ._model import HttpTrigger, Step
 
 
 @attrs.frozen
@@ -44,7 +50,8 @@ class Response:
 
 
 class HttpInvoker(Protocol):
-    """The runtime side of the gateway: runs an HTTP step's handler with a fresh context.
+    """The runtime side of the gateway (a seam of two methods): runs an HTTP step's handler
+    with a fresh context, and writes the gateway's error lines.
 
     Returns whatever the handler returned (the gateway normalizes it). A handler exception
     propagates unchanged; emits made by the handler are durable before this returns.

@@ -1,12 +1,14 @@
 """Cron expressions: parsing, validation and fire times in a trigger's timezone.
 
-Forms (DESIGN.md §5): 5 fields `min hour dom mon dow`; 6 fields with seconds FIRST
+Forms: 5 fields `min hour dom mon dow`; 6 fields with seconds FIRST
 (`sec min hour dom mon dow`, as Motia and iii); 7 fields with seconds first and year last
 (`sec min hour dom mon dow year`, as `0 0 2 * * * *` in the seeds). Matching of wall-clock
 times is croniter's; the mapping of wall-clock times to instants is ours (`_cron_time`), so
 daylight-saving days follow one written policy instead of a croniter version's behaviour.
 
-Fire times are whole UTC epoch seconds, returned as floats.
+Fire times are whole UTC epoch seconds, returned as floats. Pure functions of the expression,
+the timezone and an instant: the step loader validates expressions with `parse_cron` (so what
+loads is what runs) and the clock actor asks the schedule for fire times.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import copy
 import math
 import re
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from .._validators import load_timezone
 from ._cron_time import ZoneMapper
 
 FORMS = (
@@ -68,12 +71,9 @@ def _croniter(expression: str, start: datetime) -> croniter:
 
 def _load_zone(name: str, expression: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown timezone {name!r} for cron expression {expression!r}: expected an IANA "
-            "name such as 'UTC', 'Europe/Paris' or 'America/New_York'"
-        ) from exc
+        return load_timezone(name)
+    except ValueError as exc:
+        raise ValueError(f"cron expression {expression!r}: {exc}") from None
 
 
 def _croniter_reason(exc: CroniterError) -> str:

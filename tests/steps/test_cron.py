@@ -12,7 +12,7 @@ import attrs
 import pytest
 from croniter import croniter
 
-from motet.actors._cron import CronSchedule, parse_cron
+from motet.steps._cron import CronSchedule, parse_cron
 
 
 def at(text: str) -> float:
