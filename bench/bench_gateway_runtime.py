@@ -4,7 +4,7 @@
 
 bench_gateway.py measures the gateway with a stand-in invoker (the handler's emit is one
 checkpoint). Here the invoker is the runtime's own Dispatcher: `motet.Runtime` with
-`gateway_for(...)` as `motet start` builds it, so each request gets a handler context, its
+`serving(...)` as `motet start` builds it, so each request gets a handler context, its
 emit is a real `ctx.emit` that returns once the backend holds the message, and a queue step
 subscribed to the topic consumes every message in the same process. Same servers-in-child-
 processes, CPU pinning, wrk driver and interleaved rounds as bench_gateway.py, whose helpers
@@ -16,7 +16,7 @@ Variants:
   runtime-memory  the runtime on the memory backend
   runtime-sqlite  the runtime on SQLite (a file in a temporary folder; WAL, group commit:
                   a 200 means the emitted message is committed)
-  untraced-*      the same with RuntimeOptions(telemetry=None): no spans, stored logs or
+  untraced-*      the same served with telemetry=False: no spans, stored logs or
                   metrics (`motet start` records them, since it serves the console)
 """
 
@@ -45,8 +45,8 @@ def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
     import attrs
 
     from motet import Runtime, RuntimeOptions, http, queue
-    from motet._serve import gateway_for
     from motet.backends import backend_from_url
+    from motet.console._part import serving
     from motet.gateway import GatewayOptions
     from motet.steps import load_step
 
@@ -84,8 +84,8 @@ def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
     return Runtime(
         steps,
         backend=backend_from_url(backend_spec, root=folder),
-        options=RuntimeOptions(log_sink=False, telemetry="auto" if traced else None),
-        gateway=gateway_for(GatewayOptions(port=0, error_log=None)),
+        options=RuntimeOptions(log_sink=False),
+        parts=serving(GatewayOptions(port=0, error_log=None), telemetry=traced),
     )
 
 

@@ -180,7 +180,7 @@ async def runtime_drain_worker(url: str, prefix: str) -> None:
 
     trigger = {"type": "queue", "topic": TOPIC, "concurrency": 100}
     config = {"name": SUB.step, "triggers": [trigger]}
-    options = RuntimeOptions(log_sink=False, shutdown_timeout=0, telemetry=None)
+    options = RuntimeOptions(log_sink=False, shutdown_timeout=0)
     runtime = Runtime(
         [load_step(config, handler)], backend=RedisBackend(url, prefix=prefix), options=options
     )
@@ -239,7 +239,7 @@ async def latency_worker(url: str, prefix: str, count: int, what: str) -> None:
             step = load_step(
                 {"name": "Timed", "triggers": [{"type": "queue", "topic": TOPIC}]}, handler
             )
-            options = RuntimeOptions(log_sink=False, shutdown_timeout=0, telemetry=None)
+            options = RuntimeOptions(log_sink=False, shutdown_timeout=0)
             runtime = Runtime([step], backend=RedisBackend(url, prefix=prefix), options=options)
             await nursery.start(runtime.run)
             print("ready", flush=True)

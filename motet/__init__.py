@@ -24,9 +24,11 @@ from ._errors import ProjectConfigError as ProjectConfigError
 from ._errors import StepDefinitionError as StepDefinitionError
 from ._errors import SupervisorGaveUp as SupervisorGaveUp
 from ._errors import UndeclaredTopicError as UndeclaredTopicError
+from ._observer import Observer as Observer
+from ._observer import RuntimeView as RuntimeView
+from ._open import open_runtime as open_runtime
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeOptions as RuntimeOptions
-from ._runtime import open_runtime as open_runtime
 from .steps._http import Request as Request
 from .steps._http import Response as Response
 from .steps._model import CronTrigger as CronTrigger
@@ -56,6 +58,7 @@ __all__ = [
     "MessageInfo",
     "MotetError",
     "NonRetryable",
+    "Observer",
     "ProjectConfigError",
     "QueueOptions",
     "QueueTrigger",
@@ -63,6 +66,7 @@ __all__ = [
     "Response",
     "Runtime",
     "RuntimeOptions",
+    "RuntimeView",
     "StateTrigger",
     "Step",
     "StepDefinitionError",

@@ -1,11 +1,11 @@
-"""The runtime: composes the backend, router, supervised step actors, the clock actor and
-the gateway, started in that order and stopped in reverse (docs/architecture.md).
+"""The runtime: runs a plan (`motet._plan`) over a backend, composed of parts started in
+order and stopped in reverse.
 
     Runtime.run()
     ├── backend         (started first, closed last)
     ├── supervisor      one StepActor per queue / cron / state subscription
     ├── clock actor     cron ticks -> messages on each cron step's own topic
-    └── gateway         optional; HTTP steps call handlers in-process
+    └── parts           in the order given, e.g. telemetry then the gateway (`Part`)
 
 The runtime composes small runners; it does not parse, route, serve or persist itself.
 """
@@ -13,36 +13,31 @@ The runtime composes small runners; it does not parse, route, serve or persist i
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import trio
 
 from ._clock import Clock, WallClock
-from ._envelope import CRON_TOPIC_PREFIX, QueueOptions, Subscription, cron_topic, state_topic
-from ._errors import HandlerError, describe
-from ._logging import LogHub, stdlib_sink, stream_sink
+from ._envelope import CRON_TOPIC_PREFIX, Subscription
+from ._errors import describe
+from ._logging import Logger, LogHub, stdlib_sink, stream_sink
+from ._observer import Observer, Observers, RuntimeView
+from ._plan import plan
 from ._validators import count, fraction, seconds
-from .actors._clock_actor import CronJob, cron_schedules, run_cron
+from .actors._clock_actor import CronJob, run_cron
 from .actors._dispatcher import Dispatcher
 from .actors._retry import RetryPolicy
 from .actors._router import Router
 from .actors._step_actor import StepActor, StepWiring
 from .backends._protocol import Backend
-from .project import ProjectConfig, resolve_queue_options
+from .project import ProjectConfig
 from .steps import make_converter, to_json, validate
-from .steps._cron import parse_cron
-from .steps._model import CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Step
+from .steps._model import CronTrigger, HttpTrigger, Step
 from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
-
-if TYPE_CHECKING:
-    from .gateway import GatewayOptions
-
-# A tick leased ahead would wait behind the running one while another instance is idle.
-CRON_DEFAULTS = attrs.evolve(QueueOptions(), max_retries=0, concurrency=1, prefetch=0)
 
 
 @attrs.frozen
@@ -61,9 +56,21 @@ class RuntimeOptions:
     # Also hand every record to stdlib `logging` (logger "motet"), so an embedding
     # service's handlers receive them.
     stdlib_logging: bool = False
-    # Traces, stored logs and metrics (motet.observe): "auto" records them when the runtime
-    # serves HTTP (the console and /metrics read them); a TelemetryOptions always; None never.
-    telemetry: Any = "auto"
+
+
+class Part(Protocol):
+    """A long-lived part above the step actors: the gateway, telemetry.
+
+    The runtime starts its parts in the order given, after the step actors and the clock,
+    each with `await nursery.start(part.run, runtime)` in a nursery nested in the previous
+    one; `run` reports the URLs it serves (or `[]`). On a graceful stop the runtime awaits
+    each part's `drain()` in reverse order (the gateway stops accepting and finishes the
+    requests in flight) before running handlers drain; then it cancels the parts, innermost
+    first, before the actors."""
+
+    async def run(self, runtime: Runtime, *, task_status: trio.TaskStatus[list[str]]) -> None: ...
+
+    async def drain(self) -> None: ...
 
 
 class Runtime:
@@ -78,7 +85,8 @@ class Runtime:
         project: ProjectConfig | None = None,
         clock: Clock | None = None,
         options: RuntimeOptions | None = None,
-        gateway: Any = None,
+        parts: Sequence[Part] = (),
+        observers: Sequence[Observer] = (),
         steps_folder: str | Path | None = None,
     ) -> None:
         self.steps = list(steps)
@@ -90,12 +98,14 @@ class Runtime:
         self.options = options if options is not None else RuntimeOptions()
         self.converter = make_converter()
         self._clock = clock
-        self._gateway = gateway  # a callable started as nursery.start(gateway, runtime)
-        self.subscriptions, self._actor_specs = self._plan()
-        self.failures: list[HandlerError] = []
-        self.failure_hooks: list[Callable[[HandlerError], None]] = []
-        # Called whenever a delivery is acked, retried or buried (no arguments, must not block).
-        self.settled_hooks: list[Callable[[], None]] = []
+        self.parts = list(parts)
+        self.plan = plan(self.steps, self.project)
+        self.subscriptions = list(self.plan.subscriptions)
+        # Every event fanned out once; a part that is an Observer (telemetry) observes too.
+        self.observer = Observers(
+            [*observers, *(part for part in self.parts if isinstance(part, Observer))]
+        )
+        self.view: RuntimeView = _View(self)
         self._stop = trio.Event()
         self._ready = False
         self.actors: list[StepActor] = []
@@ -104,48 +114,7 @@ class Runtime:
         self.router: Router | None = None
         self.dispatcher: Dispatcher | None = None
         self.supervisor: Supervisor | None = None
-        self.gateway_urls: list[str] = []
-        self.telemetry: Any = None  # a motet.observe.Telemetry while recording
-
-    # -- planning (pure: what runs, before anything runs) --------------------------------
-
-    def _plan(self) -> tuple[list[Subscription], list[tuple[Step, Any, Subscription]]]:
-        subs: list[Subscription] = []
-        plan: list[tuple[Step, Any, Subscription]] = []
-        schedules = iter(self.cron_schedules())  # cron triggers in the order met below
-        for step in self.steps:
-            for trigger in step.triggers:
-                if isinstance(trigger, QueueTrigger):
-                    options = resolve_queue_options(self.project, trigger.topic, trigger.options)
-                    sub = Subscription(trigger.topic, step.name, options)
-                elif isinstance(trigger, StateTrigger):
-                    topic = state_topic(trigger.namespace)
-                    options = resolve_queue_options(self.project, topic, trigger.options)
-                    sub = Subscription(topic, step.name, options)
-                elif isinstance(trigger, CronTrigger):
-                    # Each cron trigger is its own schedule, with its own tick topic and
-                    # actor: `ctx.trigger` is the trigger that fired.
-                    topic = cron_topic(next(schedules)[2])
-                    sub = Subscription(topic, step.name, CRON_DEFAULTS)
-                else:
-                    continue
-                if any(s.key == sub.key for s in subs):
-                    continue
-                subs.append(sub)
-                plan.append((step, trigger, sub))
-        return subs, plan
-
-    def cron_schedules(self) -> list[tuple[Step, CronTrigger, str]]:
-        """Every cron trigger with its schedule name, in step order (`cron_schedules`)."""
-        return cron_schedules(self.steps)
-
-    def _cron_jobs(self) -> list[CronJob]:
-        jobs = []
-        for step, trigger, name in self.cron_schedules():
-            schedule = parse_cron(trigger.expression, trigger.timezone or self.project.timezone)
-            grace = trigger.grace if trigger.grace is not None else self.project.cron_grace
-            jobs.append(CronJob(step.name, schedule, trigger.skip_if_running, grace, name))
-        return jobs
+        self.gateway_urls: list[str] = []  # what the parts serve, once started
 
     def cron_running(self, name: str) -> bool:
         """Whether a tick of the schedule `name` is held by this process (leased or running):
@@ -159,7 +128,7 @@ class Runtime:
         from .steps._checks import start_warnings
 
         return start_warnings(
-            self.steps, self.subscriptions, self.steps_folder, self.project.steps_dir
+            self.steps, self.plan.subscriptions, self.steps_folder, self.project.steps_dir
         )
 
     @property
@@ -215,6 +184,9 @@ class Runtime:
             hub.add_sink(stream_sink(self.options.log_stream, fmt=self.project.log_format))
         if self.options.stdlib_logging:
             hub.add_sink(stdlib_sink())
+        if self.observer.watches("on_log"):
+            hub.add_sink(self.observer.on_log)
+        self.observer.on_start(self.view)
         async with trio.open_nursery() as backend_nursery:
             # The backend outlives every part that uses it, on a hard stop too: the step
             # actors are shielded children their supervisor stops one by one (finishing
@@ -241,56 +213,75 @@ class Runtime:
     ) -> None:
         """Everything above the backend, started in order and stopped in reverse."""
         await self.backend.declare(self.subscriptions)
-        self.router = Router(self.backend, clock, self.jsonify, self.subscriptions)
-        self.dispatcher = Dispatcher(
-            emitter=self.router, state=self.backend, jsonify=self.jsonify, hub=hub, clock=clock
+        observer = self.observer
+        self.router = Router(
+            self.backend,
+            clock,
+            self.jsonify,
+            self.subscriptions,
+            on_envelope=observer.hook("on_envelope"),
         )
-        if self.options.telemetry is not None:
-            from .observe import start_telemetry
-
-            self.telemetry = await start_telemetry(backend_nursery, self)
+        self.dispatcher = Dispatcher(
+            emitter=self.router,
+            state=self.backend,
+            jsonify=self.jsonify,
+            hub=hub,
+            clock=clock,
+            on_run=observer.hook("on_run"),
+            on_state=observer.hook("on_state"),
+        )
         async with trio.open_nursery() as actor_nursery:
             self.supervisor = self._supervisor()
             await actor_nursery.start(self.supervisor.run)
-            async with trio.open_nursery() as cron_nursery:
-                jobs = self._cron_jobs()
-                if jobs:
-                    await cron_nursery.start(
-                        functools.partial(
-                            run_cron,
-                            jobs,
-                            clock=clock,
-                            backend=self.backend,
-                            is_running=self.cron_running,
-                            on_skip=self._cron_skipped,
-                            logger=hub.logger,
-                        )
-                    )
-                async with trio.open_nursery() as gateway_nursery:
-                    if self._gateway is not None:
-                        self.gateway_urls = await gateway_nursery.start(
-                            self._gateway, self, self._stop.wait
-                        )
-                    self._ready = True
-                    for line in self.start_warnings():
-                        hub.logger().warn(line)
-                    hub.logger().info(
-                        "motet runtime started",
-                        steps=len(self.steps),
-                        subscriptions=len(self.subscriptions),
-                        backend=self.backend.name,
-                        urls=self.gateway_urls,
-                    )
-                    task_status.started(self)
-                    await self._stop.wait()
-                    # Lease nothing more: only work already started is drained below.
-                    for actor in self.actors:
-                        actor.stop_fetching()
-                    # The gateway watches the same event and drains on its own.
-                cron_nursery.cancel_scope.cancel()
-            await self._drain_handlers()
+            cron_scope = trio.CancelScope()
+            if self.plan.cron_jobs:
+                await actor_nursery.start(self._run_cron, cron_scope, clock, hub)
+            async with AsyncExitStack() as stack:
+                for part in self.parts:
+                    nursery = await stack.enter_async_context(trio.open_nursery())
+                    # Unwound last in, first out: each part is cancelled, then waited for.
+                    stack.callback(nursery.cancel_scope.cancel)
+                    self.gateway_urls += await nursery.start(part.run, self)
+                self._ready = True
+                for line in self.start_warnings():
+                    hub.logger().warn(line)
+                hub.logger().info(
+                    "motet runtime started",
+                    steps=len(self.steps),
+                    subscriptions=len(self.subscriptions),
+                    backend=self.backend.name,
+                    urls=self.gateway_urls,
+                )
+                task_status.started(self)
+                await self._stop.wait()
+                # Lease nothing more: only work already started is drained below.
+                for actor in self.actors:
+                    actor.stop_fetching()
+                for part in reversed(self.parts):
+                    await part.drain()
+                cron_scope.cancel()
+                await self._drain_handlers()
             actor_nursery.cancel_scope.cancel()
         backend_nursery.cancel_scope.cancel()
+
+    async def _run_cron(
+        self,
+        scope: trio.CancelScope,
+        clock: Clock,
+        hub: LogHub,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with scope:
+            await run_cron(
+                list(self.plan.cron_jobs),
+                clock=clock,
+                backend=self.backend,
+                is_running=self.cron_running,
+                on_skip=self._cron_skipped,
+                logger=hub.logger,
+                task_status=task_status,
+            )
 
     async def _drain_handlers(self) -> None:
         assert self.dispatcher is not None
@@ -302,7 +293,8 @@ class Runtime:
     def _supervisor(self) -> Supervisor:
         assert self.router is not None and self.dispatcher is not None
         children = []
-        for step, trigger, sub in self._actor_specs:
+        for spec in self.plan.actors:
+            step, trigger, sub = spec.step, spec.trigger, spec.subscription
             actor = StepActor(
                 StepWiring(
                     step,
@@ -313,8 +305,8 @@ class Runtime:
                     router=self.router,
                     policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
                     validate=self._validator(trigger),
-                    on_failure=self._handler_failed,
-                    on_settled=self._delivery_settled,
+                    on_failure=self.observer.on_failure,
+                    on_settled=self.observer.on_settled,
                 )
             )
             self.actors.append(actor)
@@ -345,15 +337,6 @@ class Runtime:
             return None
         return functools.partial(validate, self.converter, schema=schema)
 
-    def _delivery_settled(self) -> None:
-        for hook in self.settled_hooks:
-            hook()
-
-    def _handler_failed(self, failure: HandlerError) -> None:
-        self.failures.append(failure)
-        for hook in self.failure_hooks:
-            hook(failure)
-
     def _cron_skipped(self, name: str, scheduled: float) -> None:
         assert self.hub is not None
         actor = self._cron_actors.get(name)
@@ -378,52 +361,52 @@ class Runtime:
             log.error("step supervisor gave up", child=event.child, error=error)
 
 
-@asynccontextmanager
-async def open_runtime(
-    steps: Sequence[Step] | str | Path = "steps",
-    *,
-    backend: Backend | str = "memory",
-    project: ProjectConfig | None = None,
-    clock: Clock | None = None,
-    options: RuntimeOptions | None = None,
-    serve: GatewayOptions | bool = False,
-    root: str | Path = ".",
-) -> AsyncIterator[Runtime]:
-    """Run motet inside your own trio program:
+class _View:
+    """A runtime as observers and the console see it (`RuntimeView`): read-only."""
 
-        async with motet.open_runtime("steps", backend="sqlite", serve=True) as runtime:
-            ...   # the runtime runs until the block exits (a graceful stop)
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
 
-    `serve=True` (or a GatewayOptions) also serves the HTTP steps; the bound URLs are in
-    `runtime.gateway_urls`.
-    """
-    from .backends import backend_from_url
-    from .steps import load_steps
+    @property
+    def steps(self) -> Sequence[Step]:
+        return tuple(self._runtime.steps)
 
-    root_path = Path(root)
-    folder = None
-    if isinstance(steps, str | Path):
-        folder = root_path / steps
-        steps = load_steps(folder)
-    if isinstance(backend, str):
-        backend = backend_from_url(backend, root=root_path)
-    gateway = None
-    if serve:
-        from ._serve import gateway_for
-        from .gateway import GatewayOptions
+    @property
+    def subscriptions(self) -> Sequence[Subscription]:
+        return self._runtime.plan.subscriptions
 
-        gateway = gateway_for(serve if isinstance(serve, GatewayOptions) else GatewayOptions())
-    runtime = Runtime(
-        steps,
-        backend=backend,
-        project=project,
-        clock=clock,
-        options=options,
-        gateway=gateway,
-        steps_folder=folder,
-    )
-    async with running(runtime):
-        yield runtime
+    @property
+    def cron_jobs(self) -> Sequence[CronJob]:
+        return self._runtime.plan.cron_jobs
+
+    @property
+    def backend(self) -> Backend:
+        return self._runtime.backend
+
+    @property
+    def clock(self) -> Clock:
+        return self._runtime.clock
+
+    @property
+    def project(self) -> ProjectConfig:
+        return self._runtime.project
+
+    @property
+    def urls(self) -> Sequence[str]:
+        return tuple(self._runtime.gateway_urls)
+
+    def logger(self, **bound: Any) -> Logger:
+        hub = self._runtime.hub
+        if hub is None:
+            raise RuntimeError("the runtime's logger exists once run() has started")
+        return hub.logger(**bound)
+
+    def running(self) -> Mapping[str, int]:
+        dispatcher = self._runtime.dispatcher
+        return dict(dispatcher.running) if dispatcher is not None else {}
+
+    def cron_running(self, name: str) -> bool:
+        return self._runtime.cron_running(name)
 
 
 @asynccontextmanager

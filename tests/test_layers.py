@@ -44,20 +44,17 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("steps", ("motet.steps",)),
     ("backends, state and project config", ("motet.backends", "motet.state", "motet.project")),
     ("actors and supervision", ("motet.actors", "motet.supervision", "motet._context")),
-    ("runtime", ("motet._runtime", "motet._plan")),  # `_plan`: issue 12 item 3, the pure plan
-    # `_serve` is where a runtime meets the gateway (it builds the app over a runtime).
-    ("gateway, observe, console and operator", ("motet.gateway", "motet.observe", "motet._serve")),
+    # The runtime runs a pure plan; `_observer` is the one seam observers see it through.
+    ("runtime", ("motet._runtime", "motet._plan", "motet._observer")),
+    ("gateway and observe", ("motet.gateway", "motet.observe")),
+    # The console (operator API, auth, static files) and the parts `motet start` serves.
+    ("console", ("motet.console",)),
+    # `_open`: open_runtime, assembled as `motet start` assembles it.
     ("CLI, testing and the package's front door", ("motet.cli", "motet.testing", "motet")),
 )
 
 # (importer, imported) module pairs that point up a layer, and who removes them.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    # Issue 12 item 3 (helper I): the gateway and telemetry become parts the runtime is given
-    # (and `motet/_serve.py` goes), so the runtime stops building them itself.
-    ("motet._runtime", "motet.gateway"): "item 3: the gateway as a part (GatewayOptions)",
-    ("motet._runtime", "motet._serve"): "item 3: the gateway as a part (gateway_for)",
-    ("motet._runtime", "motet.observe"): "item 3: telemetry as a part (start_telemetry)",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 # Package pairs importing each other (a cycle), and who removes them.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
@@ -162,9 +159,9 @@ def test_the_walk_sees_lazy_and_type_checking_imports() -> None:
     """Without these the checks above would miss the arrows that are easiest to add."""
     found = {name for name, _ in imports(PACKAGE / "steps" / "_triggers.py")}
     assert {"motet.steps._cron", "motet.steps._fields"} <= found  # `from . import _fields as f`
-    runtime = {name for name, _ in imports(PACKAGE / "_runtime.py")}
-    # a type-only import and one inside a function, both upward and both listed above
-    assert {"motet.gateway", "motet._serve"} <= runtime
+    front = {name for name, _ in imports(PACKAGE / "_open.py")}
+    # a type-only import and one inside a function
+    assert {"motet.gateway", "motet.console._part"} <= front
 
 
 def test_the_package_cites_only_documents_in_the_repository() -> None:

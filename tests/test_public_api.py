@@ -10,6 +10,7 @@ PACKAGES = [
     "motet",
     "motet.actors",
     "motet.backends",
+    "motet.console",
     "motet.gateway",
     "motet.project",
     "motet.state",

@@ -66,6 +66,8 @@ class Dispatcher:
         jsonify: Jsonify,
         hub: LogHub,
         clock: Clock,
+        on_run: HandlerObserver | None = None,
+        on_state: Callable[[StateChange], None] | None = None,
     ) -> None:
         self.emitter = emitter
         self._state = state
@@ -73,8 +75,9 @@ class Dispatcher:
         self.hub = hub
         self.clock = clock
         self.running: Counter[str] = Counter()  # step name -> handlers running now
-        self.observers: list[HandlerObserver] = []
-        self.state_observers: list[Callable[[StateChange], None]] = []
+        # The runtime's observers (`motet.Observer`); None when none watches.
+        self._on_run = on_run
+        self._on_state = on_state
         self._arity: dict[int, bool] = {}  # id(handler) -> a cron handler takes (input, ctx)
         self._async: dict[int, bool] = {}  # id(handler) -> is a coroutine function
 
@@ -115,12 +118,7 @@ class Dispatcher:
         )
 
     def state_store(self, trace_id: str) -> StateStore:
-        on_write = self._on_state_write if self.state_observers else None
-        return StateStore(self._state, self._jsonify, trace_id, on_write)
-
-    def _on_state_write(self, change: StateChange) -> None:
-        for observer in self.state_observers:
-            observer(change)
+        return StateStore(self._state, self._jsonify, trace_id, self._on_state)
 
     async def call(
         self,
@@ -138,7 +136,7 @@ class Dispatcher:
         failure: BaseException | None = None
         # Timing, run ids and the HandlerRun record only exist for observers (telemetry,
         # tests); without any, a call costs none of them.
-        observed = bool(self.observers)
+        observed = self._on_run is not None
         started = t0 = 0.0
         run_id, token = "", None
         if observed:
@@ -180,8 +178,8 @@ class Dispatcher:
                     topic=message.topic if message else None,
                     traceback=format_failure(failure) if failure is not None else None,
                 )
-                for observer in self.observers:
-                    observer(run)
+                assert self._on_run is not None
+                self._on_run(run)
 
     async def _invoke_within(
         self, timeout: float, step: Step, trigger: Trigger, payload: Any, ctx: Context

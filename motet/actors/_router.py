@@ -22,6 +22,8 @@ class Router:
         clock: Clock,
         jsonify: Jsonify,
         subscriptions: Sequence[Subscription],
+        *,
+        on_envelope: EnvelopeObserver | None = None,
     ) -> None:
         self._backend = backend
         self._clock = clock
@@ -29,7 +31,7 @@ class Router:
         self.subscribers: dict[str, list[Subscription]] = defaultdict(list)
         for sub in subscriptions:
             self.subscribers[sub.topic].append(sub)
-        self.observers: list[EnvelopeObserver] = []
+        self._on_envelope = on_envelope  # the runtime's observers, None when none watch
 
     async def publish(
         self,
@@ -80,10 +82,9 @@ class Router:
     def published(self, envelopes: Sequence[Envelope], *, source: str | None = None) -> None:
         """Tell the observers about envelopes the backend took, through `publish_envelopes`
         or in a write of its own (a dead letter's announcement is published by `bury`)."""
-        if self.observers:
+        if self._on_envelope is not None:
             for envelope in envelopes:
-                for observer in self.observers:
-                    observer(envelope, source)
+                self._on_envelope(envelope, source)
 
     def _plain(self, topic: str, data: Any) -> JSON:
         """Unstructure attrs / dataclass data into fresh plain JSON; data no backend could

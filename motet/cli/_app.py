@@ -41,12 +41,12 @@ class Project:
     root: Path
     debug: bool = False
 
-    def config(self, **overrides: Any) -> Any:
-        from ..project import load_project
+    def config(self, **flags: Any) -> Any:
+        """The project's settings: its file < `MOTET_*` variables < these flags (None: not
+        given), assembled as `open_runtime` assembles them."""
+        from ..project import assemble_config
 
-        project = load_project(self.root)
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        return attrs.evolve(project, **changes) if changes else project
+        return assemble_config(self.root, flags=True, **flags)
 
     def steps(self, steps_dir: str | None = None) -> list[Any]:
         from ..steps import load_steps
@@ -67,7 +67,7 @@ class Project:
 
         if spec is None:
             config = self.config()
-            spec, source = config.backend, str(config.file or "the default")
+            spec, source = config.backend, config.origin("backend")
         else:
             source = "--backend"
         try:

@@ -39,18 +39,6 @@ def _with_backend(
     return trio.run(main)
 
 
-def _runtime_plan(project: Project) -> Any:
-    """A runtime that is never run: its subscriptions and validators, as `start` has them."""
-    from .._runtime import Runtime
-    from ..backends import backend_from_url
-
-    return Runtime(
-        project.steps(),
-        backend=backend_from_url("memory", root=project.root),
-        project=project.config(),
-    )
-
-
 def emit_message(
     project: Project, topic: str, data: Any, *, group: str | None, backend: str | None
 ) -> str:
@@ -59,10 +47,11 @@ def emit_message(
     only go to the dead letters."""
     from .._envelope import Envelope, new_id
     from .._errors import InputValidationError
-    from ..steps import QueueTrigger, validate
+    from .._plan import plan
+    from ..steps import QueueTrigger, make_converter, validate
 
-    plan = _runtime_plan(project)
-    subscriptions = plan.subscriptions
+    steps = project.steps()
+    subscriptions = plan(steps, project.config()).subscriptions
     if topic.startswith(("cron:", "state:")):
         raise UserError(
             f"topic {topic!r} is internal to motet (cron ticks and state "
@@ -74,12 +63,13 @@ def emit_message(
             f"no step subscribes to topic {topic!r}; "
             f"subscribed topics: {', '.join(known) or 'none'}"
         )
-    for step in plan.steps:
+    converter = make_converter()
+    for step in steps:
         for trigger in step.of_type(QueueTrigger):
             if trigger.topic != topic or trigger.input is None:
                 continue
             try:
-                validate(plan.converter, data, trigger.input)
+                validate(converter, data, trigger.input)
             except InputValidationError as exc:
                 where = f" ({step.file})" if step.file else ""
                 raise UserError(

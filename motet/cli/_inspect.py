@@ -46,17 +46,12 @@ def steps_table(steps: Sequence[Step]) -> str:
 def project_warnings(project: Any, steps: Sequence[Step], steps_dir: str | None) -> list[str]:
     """The warnings `motet start` logs at start (`Runtime.start_warnings`), for these steps
     under the project's config, without running anything."""
-    from .._runtime import Runtime
-    from ..backends import backend_from_url
+    from .._plan import plan
+    from ..steps._checks import start_warnings
 
     config = project.config()
-    runtime = Runtime(
-        steps,
-        backend=backend_from_url("memory", root=project.root),
-        project=config,
-        steps_folder=project.root / (steps_dir or config.steps),
-    )
-    return runtime.start_warnings()
+    folder = project.root / (steps_dir or config.steps)
+    return start_warnings(steps, plan(steps, config).subscriptions, folder, config.steps_dir)
 
 
 def _node(name: str) -> str:

@@ -57,7 +57,7 @@ from ..supervision import (
     SupervisorOptions,
 )
 from ._app import EXIT_USER_ERROR, Project, UserError, exit_code, report
-from ._serve import STOP_SIGNALS, configured, serve_until_signalled
+from ._serve import STOP_SIGNALS, build_runtime, configured, serve_until_signalled
 
 INSTANCE_ENV = "MOTET_INSTANCE"  # the child's instance number, 1..N
 SPEC_ENV = "MOTET_INSTANCE_SPEC"  # the child's spec (JSON): project, flags, inherited fds
@@ -289,7 +289,7 @@ def run_instances(
     project: Project, instances: int, gateway: Any, config: Any, flags: dict[str, Any]
 ) -> int:
     """Serve the project with `instances` processes; returns the exit status."""
-    from ..gateway._operator_auth import check_bind, resolve_token
+    from ..console._auth import check_bind, resolve_token
     from ..gateway._serve import hypercorn_config, listen_socket
 
     if project.backend(config.backend).name == "memory":
@@ -450,9 +450,6 @@ class InstanceStream:
 def child_main(raw_spec: str) -> int:
     """One instance: `motet start` on the inherited socket, until a signal or the parent
     goes away."""
-    from .._runtime import Runtime, RuntimeOptions
-    from .._serve import gateway_for
-
     spec = json.loads(raw_spec)
     instance = int(spec["instance"])
     sys.stderr = InstanceStream(sys.stderr, instance)
@@ -460,13 +457,8 @@ def child_main(raw_spec: str) -> int:
     try:
         config, steps, gateway = configured(project, spec["flags"])
         log = InstanceStream(sys.stdout, instance, json_lines=config.log_format == "json")
-        runtime = Runtime(
-            steps,
-            backend=project.backend(config.backend),
-            project=config,
-            gateway=gateway_for(attrs.evolve(gateway, listen_fd=int(spec["listen_fd"]))),
-            options=RuntimeOptions(log_stream=log),
-        )
+        shared = attrs.evolve(gateway, listen_fd=int(spec["listen_fd"]))
+        runtime = build_runtime(project, config, steps, shared, log_stream=log)
         return trio.run(serve_child, runtime, int(spec["parent_fd"]))
     except Exception as exc:
         if project.debug:

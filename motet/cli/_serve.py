@@ -25,7 +25,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The project's config with the command-line flags applied, its steps, and the
     gateway's options. Raises the user's errors before anything runs."""
-    from ..gateway import GatewayOptions
+    from ..gateway._options import gateway_options
 
     config = project.config(
         host=flags.get("host"),
@@ -36,16 +36,22 @@ def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
         steps=flags.get("steps_dir"),
     )
     steps = project.steps(config.steps)
-    gateway = GatewayOptions(host=config.host, port=config.port)
+    gateway = gateway_options(config)
     return config, steps, gateway
 
 
-def build_runtime(project: Project, config: Any, steps: Any, gateway: Any) -> Any:
-    from .._runtime import Runtime
-    from .._serve import gateway_for
+def build_runtime(project: Project, config: Any, steps: Any, gateway: Any, **options: Any) -> Any:
+    """The runtime `motet start` runs: the steps over the configured backend, with telemetry
+    and the gateway as its parts (`RuntimeOptions` from `options`)."""
+    from .._runtime import Runtime, RuntimeOptions
+    from ..console._part import serving
 
     return Runtime(
-        steps, backend=project.backend(config.backend), project=config, gateway=gateway_for(gateway)
+        steps,
+        backend=project.backend(config.backend),
+        project=config,
+        parts=serving(gateway),
+        options=RuntimeOptions(**options),
     )
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
+import attrs
 import cattrs
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
@@ -51,6 +52,30 @@ from ._trace import accept_trace_id
 
 Headers = list[tuple[bytes, bytes]]
 CUT_ANSWER_SECONDS = 1.0  # at most this long to tell a client its handler was cut
+# The scope key under which the gateway leaves what it matched, for an app wrapping it (the
+# console's metrics and HTTP spans) to read after the call instead of matching again.
+MATCHED = "motet.matched"
+
+
+@attrs.frozen
+class Matched:
+    """What the gateway made of a request: the step route (its path as written) and step,
+    None when no step route took it (an unknown path, a method none of its steps takes),
+    and the trace id it answered with."""
+
+    route: str | None
+    step: str | None
+    trace_id: str
+
+
+def matched(scope: Scope) -> Matched | None:
+    """What the gateway left in `scope` (`MATCHED`), None when it answered nothing."""
+    found = cast(Mapping[str, Any], scope).get(MATCHED)
+    return found if isinstance(found, Matched) else None
+
+
+def _leave(scope: Scope, found: Matched) -> None:
+    cast(dict[str, Any], scope)[MATCHED] = found
 
 
 async def send_response(
@@ -70,6 +95,27 @@ async def send_response(
         raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw, "trailers": False})
     await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
+
+
+async def send_problem(
+    send: ASGISendCallable,
+    scope: HTTPScope,
+    kind: ProblemKind,
+    detail: str,
+    *,
+    trace_id: str,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """One `application/problem+json` answer of `kind` about this request."""
+    body = problem_body(kind, detail, instance=scope["path"], trace_id=trace_id, extra=extra)
+    await send_response(
+        send,
+        kind.status,
+        body,
+        {**(headers or {}), "content-type": PROBLEM_CONTENT_TYPE},
+        head=scope["method"] == "HEAD",
+    )
 
 
 class MotetASGI:
@@ -116,6 +162,15 @@ class MotetASGI:
             return await self.fallback(scope, receive, send)
         headers = header_map(scope["headers"])
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
+        route = match.route
+        _leave(
+            scope,
+            Matched(
+                route.path.written if route else None,
+                route.step.name if route else None,
+                trace_id,
+            ),
+        )
         if match.route is None:
             allow = ", ".join(match.allowed)
             if method == "OPTIONS":
@@ -271,17 +326,14 @@ class MotetASGI:
         extra: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        body = problem_body(kind, detail, instance=scope["path"], trace_id=trace_id, extra=extra)
-        await send_response(
+        await send_problem(
             send,
-            kind.status,
-            body,
-            {
-                **(headers or {}),
-                "content-type": PROBLEM_CONTENT_TYPE,
-                self.options.trace_header: trace_id,
-            },
-            head=scope["method"] == "HEAD",
+            scope,
+            kind,
+            detail,
+            trace_id=trace_id,
+            extra=extra,
+            headers={**(headers or {}), self.options.trace_header: trace_id},
         )
 
     async def _fail(
@@ -336,6 +388,7 @@ class MotetASGI:
     async def _send_openapi(self, scope: HTTPScope, send: ASGISendCallable) -> None:
         headers = header_map(scope["headers"])
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
+        _leave(scope, Matched(None, None, trace_id))
         assert self.openapi is not None
         await send_response(
             send,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._validators import count, port, seconds
+
+if TYPE_CHECKING:
+    from ..project import ProjectConfig
 
 MIB = 1024 * 1024
 
@@ -66,3 +70,12 @@ class GatewayOptions:
     def bind(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+def gateway_options(config: ProjectConfig, **changes: Any) -> GatewayOptions:
+    """The gateway's options a project's assembled config sets (host, port, limits), the
+    rest at their defaults."""
+    from ..project._config import GATEWAY_KEYS
+
+    limits = {k: getattr(config, k) for k in GATEWAY_KEYS if getattr(config, k) is not None}
+    return GatewayOptions(host=config.host, port=config.port, **{**limits, **changes})

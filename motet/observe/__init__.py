@@ -22,7 +22,6 @@ from ._store import Retention as Retention
 from ._store import TelemetryStore as TelemetryStore
 from ._telemetry import Telemetry as Telemetry
 from ._telemetry import TelemetryOptions as TelemetryOptions
-from ._telemetry import start_telemetry as start_telemetry
 from ._traces import TraceRow as TraceRow
 from ._traces import parents as parents
 from ._traces import waterfall as waterfall
@@ -51,6 +50,5 @@ __all__ = [
     "TraceSummary",
     "flow_graph",
     "parents",
-    "start_telemetry",
     "waterfall",
 ]

@@ -15,6 +15,7 @@ import attrs
 
 from .._envelope import JSON
 from .._logging import LEVELS
+from .._observer import HttpExchange as HttpExchange
 from .._validators import Check, is_int, one_of
 
 SPAN_KINDS = ("http", "handler", "emit")
@@ -218,16 +219,3 @@ def summarize(trace_id: str, spans: list[Span]) -> TraceSummary:
         root=first.name,
         steps=tuple(sorted({s.step for s in spans if s.step})),
     )
-
-
-@attrs.frozen
-class HttpExchange:
-    """One HTTP request the gateway answered, as the gateway saw it."""
-
-    method: str
-    route: str | None  # the step's path template; None when no step route matched
-    path: str
-    status: int
-    trace_id: str | None
-    step: str | None
-    duration: float  # seconds

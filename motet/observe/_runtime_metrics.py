@@ -11,7 +11,7 @@ from ._metrics import Counter, Gauge, Histogram, Registry
 from ._records import HttpExchange
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from .._observer import RuntimeView
 
 STEP_TOPIC = ("step", "topic")
 
@@ -131,9 +131,8 @@ class RuntimeMetrics:
                 values[(step, topic, state)] = getattr(d, state)
         self.depth.replace(values)
 
-    async def render(self, runtime: Runtime) -> str:
-        assert runtime.dispatcher is not None
+    async def render(self, runtime: RuntimeView) -> str:
         running = {step: 0 for step in (s.name for s in runtime.steps)}
-        running.update(runtime.dispatcher.running)
+        running.update(runtime.running())
         self.refresh(running, await runtime.backend.depth())
         return self.registry.render()

@@ -93,7 +93,7 @@ class SqliteTelemetryStore:
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailable(
                 f"cannot open the telemetry database {self.path}: {exc}; check that the "
-                "folder is writable, or turn telemetry off (RuntimeOptions(telemetry=None))",
+                "folder is writable, or turn telemetry off (open_runtime(..., telemetry=False))",
                 cause=exc,
             ) from exc
 

@@ -1,5 +1,7 @@
-"""The telemetry part: records logs, spans and metrics from the runtime's observer hooks,
-and writes logs and spans to a `TelemetryStore` in batches.
+"""Telemetry: an observer of the runtime (`motet.Observer`) that records logs, spans and
+metrics, and a part of it (`Part`) that writes logs and spans to a `TelemetryStore` in
+batches. It observes from the runtime's start; its writer starts after the step actors, so
+what happened before is written then.
 
     observers (trio thread, synchronous) ──> bounded buffer ──> writer task
                                                                  └─> thread: store.write
@@ -21,12 +23,12 @@ import trio
 
 from .._envelope import Envelope, new_id
 from .._logging import LogRecord
+from .._observer import HttpExchange, Observer, RuntimeView
 from .._validators import count, seconds
 from ..actors._dispatcher import CURRENT_RUN, HandlerRun
 from ..backends._protocol import StateChange
 from ._records import (
     Emitted,
-    HttpExchange,
     LogQuery,
     Span,
     SpanQuery,
@@ -62,23 +64,7 @@ class TelemetryOptions:
     flush_interval: float = attrs.field(default=0.25, validator=_SECONDS)  # s
 
 
-async def start_telemetry(nursery: trio.Nursery, runtime: Runtime) -> Telemetry | None:
-    """Start recording for `runtime` if its options ask for it ("auto": when it serves)."""
-    choice = runtime.options.telemetry
-    if choice == "auto":
-        if runtime._gateway is None:
-            return None
-        choice = TelemetryOptions()
-    if not isinstance(choice, TelemetryOptions):
-        raise TypeError(
-            f"RuntimeOptions.telemetry must be 'auto', None or a TelemetryOptions, got {choice!r}"
-        )
-    telemetry = Telemetry(choice)
-    await nursery.start(telemetry.run, runtime)
-    return telemetry
-
-
-def in_memory(options: TelemetryOptions, runtime: Runtime) -> bool:
+def in_memory(options: TelemetryOptions, runtime: RuntimeView) -> bool:
     store = options.store
     return (
         store == "memory"
@@ -87,7 +73,7 @@ def in_memory(options: TelemetryOptions, runtime: Runtime) -> bool:
     )
 
 
-def open_store(options: TelemetryOptions, runtime: Runtime) -> TelemetryStore:
+def open_store(options: TelemetryOptions, runtime: RuntimeView) -> TelemetryStore:
     store = options.store
     if store == "memory":
         return MemoryTelemetryStore(options.retention)
@@ -103,12 +89,16 @@ def open_store(options: TelemetryOptions, runtime: Runtime) -> TelemetryStore:
     return SqliteTelemetryStore(runtime.project.root / ".motet" / "telemetry.db", options.retention)
 
 
-class Telemetry:
+class Telemetry(Observer):
+    """Records a runtime's logs, spans and metrics. Give it to the runtime as a part
+    (`Runtime(parts=[telemetry, ...])`): it observes from the start, and its writer runs
+    after the step actors start and stops, with a last write, before they stop."""
+
     def __init__(self, options: TelemetryOptions | None = None) -> None:
         self.options = options or TelemetryOptions()
         self.store: TelemetryStore | None = None
         self.metrics: RuntimeMetrics | None = None
-        self._runtime: Runtime | None = None
+        self._runtime: RuntimeView | None = None
         self._logs: list[LogRecord] = []
         self._spans: list[Span] = []
         self._emits: dict[str, list[Emitted]] = {}  # run id -> messages it published
@@ -121,33 +111,33 @@ class Telemetry:
 
     # -- running ---------------------------------------------------------------------------
 
+    def on_start(self, runtime: RuntimeView) -> None:
+        self._runtime = runtime
+        self._steps = {s.name for s in runtime.steps}
+        self.metrics = RuntimeMetrics(list(runtime.subscriptions))
+
     async def run(
         self,
         runtime: Runtime,
         *,
-        task_status: trio.TaskStatus[Telemetry] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        assert runtime.hub and runtime.dispatcher and runtime.router
-        self._runtime = runtime
-        self._steps = {s.name for s in runtime.steps}
-        self.metrics = RuntimeMetrics(runtime.subscriptions)
-        if in_memory(self.options, runtime):
-            self.store = open_store(self.options, runtime)
+        view = self._runtime
+        if view is None:
+            raise RuntimeError("Telemetry runs as a part of the runtime it observes")
+        if in_memory(self.options, view):
+            self.store = open_store(self.options, view)
         else:  # a file to open: not on the trio thread
-            self.store = await trio.to_thread.run_sync(open_store, self.options, runtime)
-        runtime.hub.add_sink(self.on_log)
+            self.store = await trio.to_thread.run_sync(open_store, self.options, view)
         aside = getattr(self.store, "moved_aside", None)
         if aside is not None:
-            runtime.hub.logger().warn(
+            view.logger().warn(
                 "telemetry: the database was corrupt; moved it aside and started a new one",
                 store=repr(self.store),
                 kept_at=str(aside),
             )
-        runtime.dispatcher.observers.append(self.on_run)
-        runtime.dispatcher.state_observers.append(self.on_state)
-        runtime.router.observers.append(self.on_envelope)
         try:
-            task_status.started(self)
+            task_status.started([])  # serves nothing
             while True:
                 await self._pending.wait()
                 if self._logs or self._spans:
@@ -156,13 +146,13 @@ class Telemetry:
                 else:
                     self._pending = trio.Event()
         finally:
-            runtime.hub.remove_sink(self.on_log)
-            runtime.dispatcher.observers.remove(self.on_run)
-            runtime.dispatcher.state_observers.remove(self.on_state)
-            runtime.router.observers.remove(self.on_envelope)
             with trio.CancelScope(shield=True):
                 await self.flush()
                 await self._call(self.store.close)
+
+    async def drain(self) -> None:
+        """Nothing to finish before handlers drain: their last spans are still recorded,
+        then written when the runtime cancels this part."""
 
     async def flush(self) -> None:
         """Write everything buffered so far; returns once it is stored."""
@@ -190,8 +180,7 @@ class Telemetry:
         # One line per minute at most: the line itself goes through this same store.
         if now - self._last_error_log >= WRITE_ERROR_LOG_INTERVAL:
             self._last_error_log = now
-            assert self._runtime.hub is not None
-            self._runtime.hub.logger().error(
+            self._runtime.logger().error(
                 "telemetry: writing logs and spans failed; they were dropped",
                 store=repr(self.store),
                 error=f"{type(exc).__name__}: {exc}",
@@ -199,7 +188,7 @@ class Telemetry:
                 dropped_spans=spans,
             )
 
-    # -- observers (synchronous, never block) ---------------------------------------------
+    # -- observer hooks (synchronous, never block) ----------------------------------------
 
     def _buffer(self, kind: str, items: list[Any], item: Any) -> None:
         if len(self._logs) + len(self._spans) >= self.options.buffer:

@@ -9,6 +9,10 @@
     log_format = "pretty"      # or "json"
     log_level = "info"
     token = "..."              # operator endpoints' bearer token (optional)
+    send_timeout = 30          # s: the gateway's bound on each write of a response
+    linger_timeout = 5         # s: reading what a client still sends after an early answer
+    linger_max_bytes = 67108864  # bytes read (and dropped) while lingering
+    max_json_depth = 128       # JSON bodies nested deeper are refused (400) unparsed
 
     [queue]                    # defaults for every subscription
     max_retries = 5
@@ -20,6 +24,7 @@
     dead_letter_queue = "message.failed"
 
 Queue options resolve as: built-in defaults < `[queue]` < `[queues."topic"]` < the trigger.
+This module reads one file; `_assemble` layers it with the environment and the arguments.
 """
 
 from __future__ import annotations
@@ -66,8 +71,21 @@ class ProjectConfig:
     log_format: LogFormat = "pretty"
     log_level: str = "info"  # debug | info | warn | error ("warning" is read as "warn")
     token: str | None = None
+    # The gateway's limits; None leaves GatewayOptions' own default.
+    send_timeout: float | None = None
+    linger_timeout: float | None = None
+    linger_max_bytes: int | None = None
+    max_json_depth: int | None = None
     queue: QueueOverrides = attrs.field(factory=QueueOverrides)
     queues: Mapping[str, QueueOverrides] = attrs.field(factory=dict)
+    # Where each value not left at its default came from (the file, MOTET_PORT, --port),
+    # for messages that name it.
+    origins: Mapping[str, str] = attrs.field(factory=dict, eq=False, repr=False)
+
+    def origin(self, key: str) -> str:
+        """Where `key`'s value came from: a file, an environment variable, a flag or
+        argument, or "the default"."""
+        return self.origins.get(key, "the default")
 
     @property
     def steps_dir(self) -> Path:
@@ -104,11 +122,19 @@ def _read(file: Path) -> dict[str, Any]:
 
 @attrs.frozen
 class _Reader:
-    file: Path
-    prefix: str  # "tool.motet." inside pyproject.toml
+    file: Path | str  # a file, or "environment" / "command line" / "arguments"
+    prefix: str  # "tool.motet." inside pyproject.toml, "MOTET_" for the environment
+    style: Literal["key", "env", "flag"] = "key"  # how the source spells a key
+
+    def name(self, key: str) -> str:
+        if self.style == "env":
+            return self.prefix + key.upper()
+        if self.style == "flag":
+            return self.prefix + key.replace("_", "-")
+        return self.prefix + key
 
     def fail(self, field: str, message: str) -> ProjectConfigError:
-        return ProjectConfigError(message, file=self.file, field=self.prefix + field)
+        return ProjectConfigError(message, file=self.file, field=self.name(field))
 
     def string(self, table: Mapping[str, Any], key: str, choices: tuple[str, ...] = ()) -> Any:
         value = table[key]
@@ -123,6 +149,14 @@ class _Reader:
         if problem:
             raise self.fail(key, problem)
         return float(value)
+
+    def positive(self, table: Mapping[str, Any], key: str, kind: type) -> Any:
+        value = table[key]
+        ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
+        if isinstance(value, bool) or not ok or value <= 0:
+            what = "a number of seconds" if kind is float else "a whole number"
+            raise self.fail(key, f"expected {what} > 0, got {value!r}")
+        return kind(value)
 
     def queue(self, table: Any, field: str) -> QueueOverrides:
         if not isinstance(table, Mapping):
@@ -140,7 +174,15 @@ class _Reader:
             raise self.fail(f"{field}.{exc.key}", exc.message) from None
 
 
-_KEYS = (
+# The gateway's limits a project may set, with their kind (seconds or a count).
+GATEWAY_KEYS: Mapping[str, type] = {
+    "send_timeout": float,
+    "linger_timeout": float,
+    "linger_max_bytes": int,
+    "max_json_depth": int,
+}
+# Every key of a settings table that is one value (not a table of queue options).
+SCALAR_KEYS = (
     "steps",
     "backend",
     "host",
@@ -150,9 +192,9 @@ _KEYS = (
     "log_format",
     "log_level",
     "token",
-    "queue",
-    "queues",
+    *GATEWAY_KEYS,
 )
+_KEYS = (*SCALAR_KEYS, "queue", "queues")
 
 
 def _from_table(root: Path, file: Path, table: Mapping[str, Any], prefix: str) -> ProjectConfig:
@@ -164,6 +206,13 @@ def _from_table(root: Path, file: Path, table: Mapping[str, Any], prefix: str) -
             f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(sorted(_KEYS))}",
         )
+    values = read_settings(r, table)
+    return ProjectConfig(root=root, file=file, origins=dict.fromkeys(values, str(file)), **values)
+
+
+def read_settings(r: _Reader, table: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked values of the known keys present in `table` (a file's table, the
+    environment's values, or the arguments); errors name the field as `r` spells it."""
     values: dict[str, Any] = {}
     for key in ("steps", "host", "token"):
         if key in table:
@@ -198,7 +247,10 @@ def _from_table(root: Path, file: Path, table: Mapping[str, Any], prefix: str) -
             topic: r.queue(options, f"queues.{_toml_key(topic)}")
             for topic, options in queues.items()
         }
-    return ProjectConfig(root=root, file=file, **values)
+    for key, kind in GATEWAY_KEYS.items():
+        if key in table:
+            values[key] = r.positive(table, key, kind)
+    return values
 
 
 def _toml_key(topic: str) -> str:

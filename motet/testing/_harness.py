@@ -27,10 +27,12 @@ from .._clock import WallClock
 from .._envelope import DeadLetter, Envelope, new_id
 from .._errors import HandlerError
 from .._logging import LogRecord
+from .._observer import Observer
 from .._runtime import Runtime, RuntimeOptions, running
+from ..actors._dispatcher import HandlerRun
 from ..backends._memory import MemoryBackend
 from ..backends._protocol import Backend
-from ..project import ProjectConfig, load_project
+from ..project import ProjectConfig, assemble_config
 from ..state._store import StateStore
 from ..steps import load_steps
 from ..steps._model import Step
@@ -40,34 +42,45 @@ SETTLE_POLL = 30.0  # s of virtual time: a safety net; handler runs and publishe
 DEAD_LETTER_PAGE = 1_000_000
 
 
-class TestRuntime:
-    """A running runtime plus what a test needs to drive and observe it."""
+class TestRuntime(Observer):
+    """A running runtime plus what a test needs to drive and observe it: an observer of
+    the runtime (`motet.Observer`) from the moment the runtime has started."""
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self) -> None:
         self.logs: list[LogRecord] = []
         self._envelopes: dict[str, list[Envelope]] = defaultdict(list)
+        self._failures: list[HandlerError] = []
         self._activity = trio.Event()
         self._failures_seen = 0
+        self._watching = False
 
-    # -- wiring (called once the runtime is up) ------------------------------------------
+    def _attach(self, runtime: Runtime) -> None:
+        """Called once `runtime` is up: what it does from now on is recorded."""
+        self.runtime = runtime
+        self.http = TestClient(runtime)
+        self._watching = True
 
-    def _attach(self) -> None:
-        assert self.runtime.router and self.runtime.dispatcher and self.runtime.hub
-        self.runtime.router.observers.append(self._on_envelope)
-        self.runtime.dispatcher.observers.append(lambda _run: self._poke())
-        self.runtime.settled_hooks.append(self._poke)
-        self.runtime.hub.add_sink(self.logs.append)
-        self.http = TestClient(self.runtime)
+    # -- observer hooks ------------------------------------------------------------------
 
-    def _on_envelope(self, envelope: Envelope, _source: str | None) -> None:
-        self._envelopes[envelope.topic].append(envelope)
-        self._poke()
+    def on_envelope(self, envelope: Envelope, source: str | None) -> None:
+        if self._watching:
+            self._envelopes[envelope.topic].append(envelope)
+            self._activity.set()
 
-    def _poke(self) -> None:
+    def on_run(self, run: HandlerRun) -> None:
         self._activity.set()
+
+    def on_settled(self) -> None:
+        self._activity.set()
+
+    def on_log(self, record: LogRecord) -> None:
+        if self._watching:
+            self.logs.append(record)
+
+    def on_failure(self, failure: HandlerError) -> None:
+        self._failures.append(failure)
 
     # -- driving -------------------------------------------------------------------------
 
@@ -117,16 +130,15 @@ class TestRuntime:
         still to come do not count. With `fail_fast`, re-raise the first handler failure
         since the previous settle (a HandlerError whose __cause__ is what the handler
         raised); without it, failures are left to retries and dead letters."""
-        runtime = self.runtime
-        assert runtime.dispatcher is not None
+        failures = self._failures
         while True:
             await trio.testing.wait_all_tasks_blocked()
-            if fail_fast and len(runtime.failures) > self._failures_seen:
-                failure = runtime.failures[self._failures_seen]
-                self._failures_seen = len(runtime.failures)
+            if fail_fast and len(failures) > self._failures_seen:
+                failure = failures[self._failures_seen]
+                self._failures_seen = len(failures)
                 raise failure
             if await self._idle():
-                self._failures_seen = len(runtime.failures)
+                self._failures_seen = len(failures)
                 return
             self._activity = trio.Event()
             with trio.move_on_after(SETTLE_POLL):
@@ -161,7 +173,7 @@ class TestRuntime:
 
     @property
     def failures(self) -> list[HandlerError]:
-        return list(self.runtime.failures)
+        return list(self._failures)
 
     async def dead_letters(self, step: str | None = None) -> list[DeadLetter]:
         letters = await self.runtime.backend.dead_letters(None, limit=DEAD_LETTER_PAGE)
@@ -181,20 +193,24 @@ async def open_test_runtime(
     retry_jitter: float = 0.0,
     root: str | Path = ".",
     log_to_stdout: bool = False,
+    observers: Sequence[Observer] = (),
 ) -> AsyncIterator[TestRuntime]:
     """Open a runtime for a test.
 
     `steps` is a folder (relative to `root`) or Step objects. The project config (queue
-    options, timezone) is read from `root`'s motet.toml or pyproject.toml unless `project`
-    is given; the backend is always `backend` (default: a fresh MemoryBackend). `start`
+    options, timezone) is assembled as `motet start` assembles it (`root`'s motet.toml or
+    pyproject.toml < `MOTET_*` variables) unless `project` is given; the backend is always
+    `backend` (default: a fresh MemoryBackend), whatever the config names. `start`
     anchors the virtual wall clock (default 2026-01-01T00:00:00Z, so tests never depend on
-    today's date); retries are exact unless `retry_jitter` is set."""
+    today's date); retries are exact unless `retry_jitter` is set. `observers` watch the
+    runtime beside the harness."""
     _check_clock(backend)
     if isinstance(steps, str | Path):
         steps = load_steps(Path(root) / steps)
     if project is None:
-        project = load_project(Path(root))
+        project = assemble_config(Path(root))
     anchor = start if start is not None else datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+    harness = TestRuntime()
     runtime = Runtime(
         steps,
         backend=backend if backend is not None else MemoryBackend(),
@@ -203,10 +219,10 @@ async def open_test_runtime(
         options=RuntimeOptions(
             retry_jitter=retry_jitter, log_sink=log_to_stdout, shutdown_timeout=0.0
         ),
+        observers=[harness, *observers],
     )
-    harness = TestRuntime(runtime)
     async with running(runtime):
-        harness._attach()
+        harness._attach(runtime)
         yield harness
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import attrs
 import trio
 
-from motet import RuntimeOptions, open_runtime
+from motet import Observer, RuntimeOptions, open_runtime
 from motet._runtime import Runtime
 from motet.backends import MemoryBackend
 from motet.gateway import GatewayOptions
-from motet.observe import SpanQuery
+from motet.observe import SpanQuery, Telemetry
 from motet.steps import load_steps
 
 from .test_console import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -54,17 +54,26 @@ class Backend(MemoryBackend):
         ]
 
 
-async def failed_once(runtime: Runtime, backend: Backend) -> Any:
+class Settled(Observer):
+    """Wakes a waiter each time a delivery is acked, retried or buried."""
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+
+    def on_settled(self) -> None:
+        self.event.set()
+
+
+async def failed_once(runtime: Runtime, backend: Backend, settled: Settled) -> Any:
     """Emit one order, wait (without sleeping) until it is a dead letter, and return the
     letter and the handler span's traceback."""
-    settled = trio.Event()
-    runtime.settled_hooks.append(lambda: settled.set())
     await runtime.emit("orders.imported", {"id": 7}, trace_id=TRACE_ID)
     while not await backend.dead_letters():
-        await settled.wait()
-        settled = trio.Event()
-    await runtime.telemetry.flush()
-    [span] = await runtime.telemetry.spans(SpanQuery(step="ImportOrders"))
+        await settled.event.wait()
+        settled.event = trio.Event()
+    [telemetry] = [part for part in runtime.parts if isinstance(part, Telemetry)]
+    await telemetry.flush()
+    [span] = await telemetry.spans(SpanQuery(step="ImportOrders"))
     [letter] = await backend.dead_letters()
     backend.tracebacks = {letter.id: span.traceback}
     return letter, span.traceback
@@ -124,14 +133,16 @@ async def test_a_failed_handlers_traceback_is_in_the_span_panel_and_dead_letter_
     (tmp_path / "steps").mkdir()
     (tmp_path / "steps" / "import_orders_step.py").write_text(STEP_FILE)
     backend = Backend()
+    settled = Settled()
     with trio.fail_after(60):
         async with open_runtime(
             load_steps(tmp_path / "steps"),
             backend=backend,
             serve=GatewayOptions(port=0),
             options=RuntimeOptions(log_sink=False),
+            observers=[settled],
         ) as runtime:
-            letter, span_traceback = await failed_once(runtime, backend)
+            letter, span_traceback = await failed_once(runtime, backend, settled)
             seen = await trio.to_thread.run_sync(
                 inspect_failure, runtime.gateway_urls[0], ARTIFACTS
             )

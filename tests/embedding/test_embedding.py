@@ -59,18 +59,16 @@ def order_steps() -> list[motet.Step]:
     ]
 
 
-class Finished:
-    """Handler runs of one step, observed through the dispatcher: an event per run, so a
-    test waits for the work itself rather than for time to pass."""
+class Finished(motet.Observer):
+    """Handler runs of one step, observed: an event per run, so a test waits for the work
+    itself rather than for time to pass."""
 
-    def __init__(self, runtime: motet.Runtime, step: str) -> None:
+    def __init__(self, step: str) -> None:
         self.step = step
         self.runs: list[HandlerRun] = []
         self._changed = trio.Event()
-        assert runtime.dispatcher is not None
-        runtime.dispatcher.observers.append(self._observe)
 
-    def _observe(self, run: HandlerRun) -> None:
+    def on_run(self, run: HandlerRun) -> None:
         if run.step == self.step:
             self.runs.append(run)
             self._changed.set()
@@ -84,8 +82,10 @@ class Finished:
 
 async def test_open_runtime_serves_http_steps_on_its_own_port() -> None:
     options = GatewayOptions(port=0)
-    async with motet.open_runtime(order_steps(), backend="memory", serve=options) as runtime:
-        shipped = Finished(runtime, "Ship")
+    shipped = Finished("Ship")
+    async with motet.open_runtime(
+        order_steps(), backend="memory", serve=options, observers=[shipped]
+    ) as runtime:
         [url] = runtime.gateway_urls
         async with httpx.AsyncClient(base_url=url) as client:
             r = await client.post("/orders", json={"id": "o1", "qty": 2})
@@ -100,9 +100,9 @@ async def test_open_runtime_serves_http_steps_on_its_own_port() -> None:
 async def test_open_runtime_without_a_gateway_takes_emits_from_the_program(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with motet.open_runtime(order_steps(), backend="memory") as runtime:
+    shipped = Finished("Ship")
+    async with motet.open_runtime(order_steps(), backend="memory", observers=[shipped]) as runtime:
         assert runtime.gateway_urls == []
-        shipped = Finished(runtime, "Ship")
         message_id = await runtime.emit("order.placed", {"id": "o2", "qty": 1})
         [run] = await shipped.wait()
         assert run.message_id == message_id
@@ -158,8 +158,8 @@ async def test_a_steps_folder_that_does_not_exist_is_a_step_definition_error(
 
 
 async def test_mount_serves_motet_routes_from_the_users_quart_trio_app() -> None:
-    async with motet.open_runtime(order_steps(), backend="memory") as runtime:
-        shipped = Finished(runtime, "Ship")
+    shipped = Finished("Ship")
+    async with motet.open_runtime(order_steps(), backend="memory", observers=[shipped]) as runtime:
         app = QuartTrio("users_service")
 
         @app.get("/health")

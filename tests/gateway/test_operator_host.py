@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from motet.gateway._operator_auth import OperatorAccess, host_name
+from motet.console._auth import OperatorAccess, host_name
 from tests.observe._app import open_observed
 
 

@@ -13,13 +13,13 @@ import httpx
 import trio
 import trio.testing
 
-from motet import RuntimeOptions, WallClock, open_runtime
-from motet._runtime import Runtime
+from motet import Observer, RuntimeOptions, WallClock
+from motet._runtime import Runtime, running
 from motet.backends import MemoryBackend
 from motet.backends._protocol import Backend
+from motet.console._auth import OperatorAccess
+from motet.console._operator import install_operator
 from motet.gateway import GatewayOptions, build_app
-from motet.gateway._operator import install_operator
-from motet.gateway._operator_auth import OperatorAccess
 from motet.observe import Telemetry, TelemetryOptions
 from motet.project import ProjectConfig
 from motet.steps import load_step
@@ -33,12 +33,7 @@ LOOPBACK = ("127.0.0.1", 50000)
 class Observed:
     runtime: Runtime
     http: httpx.AsyncClient
-
-    @property
-    def telemetry(self) -> Telemetry:
-        assert self.runtime.telemetry is not None
-        telemetry: Telemetry = self.runtime.telemetry
-        return telemetry
+    telemetry: Telemetry
 
     async def settle(self) -> None:
         """Return once nothing is queued, delayed, leased or running, and telemetry is
@@ -69,31 +64,42 @@ async def open_observed(
     backend: Backend | None = None,
     project: ProjectConfig | None = None,
     stdlib_logging: bool = False,
+    observers: Sequence[Observer] = (),
 ) -> AsyncIterator[Observed]:
     options = RuntimeOptions(
         retry_jitter=0.0,
         log_sink=False,
         shutdown_timeout=0.0,
         stdlib_logging=stdlib_logging,
-        telemetry=telemetry or TelemetryOptions(store="memory"),
     )
     project = project or ProjectConfig(token=token)
-    async with open_runtime(
+    recorder = Telemetry(telemetry or TelemetryOptions(store="memory"))
+    runtime = Runtime(
         steps,
         backend=backend or MemoryBackend(),
         project=project,
         clock=WallClock(ANCHOR),
         options=options,
-    ) as runtime:
+        parts=[recorder],
+        observers=observers,
+    )
+    async with running(runtime):
         assert runtime.dispatcher is not None
         gateway = GatewayOptions()
         app = build_app(
             runtime.steps, runtime.dispatcher, converter=runtime.converter, options=gateway
         )
-        install_operator(app, runtime, gateway, OperatorAccess(project.token))
+        install_operator(
+            app,
+            runtime.view,
+            gateway,
+            OperatorAccess(project.token),
+            telemetry=recorder,
+            on_http=runtime.observer.hook("on_http"),
+        )
         transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            yield Observed(runtime, http)
+            yield Observed(runtime, http, recorder)
 
 
 def http_step(name: str, method: str, path: str, handler: Any, **extra: Any) -> Step:

@@ -54,7 +54,7 @@ async def test_stored_lines_carry_step_trace_message_and_attempt(autojump_clock:
 
 async def test_json_log_lines_have_every_field(autojump_clock: Any) -> None:
     out = io.StringIO()
-    options = RuntimeOptions(log_stream=out, retry_jitter=0.0, shutdown_timeout=0.0, telemetry=None)
+    options = RuntimeOptions(log_stream=out, retry_jitter=0.0, shutdown_timeout=0.0)
     project = ProjectConfig(log_format="json", log_level="debug")
     async with open_runtime(
         flaky_steps(),

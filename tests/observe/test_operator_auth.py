@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from motet import GatewayError, RuntimeOptions, open_runtime
-from motet.gateway import GatewayOptions, _operator_auth
-from motet.gateway._operator_auth import check_bind, is_loopback, resolve_token
+from motet.console import _auth as _operator_auth
+from motet.console._auth import check_bind, is_loopback, resolve_token
+from motet.gateway import GatewayOptions
 from motet.project import ProjectConfig
 
 from ._app import http_step, open_observed

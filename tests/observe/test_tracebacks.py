@@ -171,7 +171,7 @@ async def test_an_http_handler_failure_logs_its_traceback_as_lines(autojump_cloc
         read_items({})
 
     out = io.StringIO()
-    options = RuntimeOptions(log_stream=out, shutdown_timeout=0.0, telemetry=None)
+    options = RuntimeOptions(log_stream=out, shutdown_timeout=0.0)
     async with open_runtime(
         [http_step("Broken", "GET", "/broken", handler)],
         backend=MemoryBackend(),

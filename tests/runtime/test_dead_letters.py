@@ -14,7 +14,7 @@ import attrs
 import pytest
 import trio
 
-from motet import HandlerTimeout, NonRetryable, StepDefinitionError, queue, state
+from motet import HandlerTimeout, NonRetryable, Observer, StepDefinitionError, queue, state
 from motet._envelope import new_id
 from motet.actors._dispatcher import HandlerRun
 from motet.backends import MemoryBackend
@@ -25,6 +25,14 @@ from motet.steps import load_step
 from motet.testing import open_test_runtime
 
 from .._redis_server import RedisServer, redis_server
+
+
+class Runs(Observer, list[HandlerRun]):
+    """Every handler run, in order."""
+
+    def on_run(self, run: HandlerRun) -> None:
+        self.append(run)
+
 
 HERE = Path(__file__).name
 # s of virtual time: a condition that crash-loops its actor fails the test, never hangs it
@@ -194,7 +202,7 @@ async def test_non_retryable_inside_an_exception_group_is_final_too(autojump_clo
 
 async def test_a_handler_over_its_timeout_fails_with_handler_timeout(autojump_clock: Any) -> None:
     attempts: list[int] = []
-    runs: list[HandlerRun] = []
+    runs = Runs()
 
     async def slow(data: Any, ctx: Any) -> None:
         attempts.append(ctx.message.attempt)
@@ -203,9 +211,7 @@ async def test_a_handler_over_its_timeout_fails_with_handler_timeout(autojump_cl
     step = load_step(
         {"name": "Slow", "triggers": [queue("t", timeout=2, max_retries=1, retry_delay=10)]}, slow
     )
-    async with open_test_runtime([step]) as app:
-        assert app.runtime.dispatcher is not None
-        app.runtime.dispatcher.observers.append(runs.append)
+    async with open_test_runtime([step], observers=[runs]) as app:
         await app.emit("t", {})
         await app.settle()
         [letter] = await app.dead_letters("Slow")
@@ -259,10 +265,8 @@ async def test_a_handler_raising_handler_timeout_itself_is_a_timeout(autojump_cl
         raise HandlerTimeout("upstream", 5)
 
     step = load_step({"name": "Relay", "triggers": [queue("t", max_retries=0)]}, handler)
-    runs: list[HandlerRun] = []
-    async with open_test_runtime([step]) as app:
-        assert app.runtime.dispatcher is not None
-        app.runtime.dispatcher.observers.append(runs.append)
+    runs = Runs()
+    async with open_test_runtime([step], observers=[runs]) as app:
         await app.emit("t", {})
         await app.settle()
         [letter] = await app.dead_letters("Relay")

@@ -500,7 +500,7 @@ async def test_a_graceful_stop_releases_what_was_leased_ahead(autojump_clock: An
     backend = MemoryBackend()
     async with trio.open_nursery() as nursery:
         await nursery.start(backend.run, WallClock())  # outlives the runtime
-        options = RuntimeOptions(log_sink=False, telemetry=None)
+        options = RuntimeOptions(log_sink=False)
         runtime = Runtime([step], backend=backend, options=options)
         ended = trio.Event()
 

@@ -30,7 +30,7 @@ async def stop_hard_right_after_a_handler(logs: io.StringIO) -> list[int]:
             nursery.cancel_scope.cancel()  # the embedding program stops everything now
 
         step = load_step({"name": "Last", "triggers": [{"type": "queue", "topic": "t"}]}, handler)
-        options = RuntimeOptions(log_stream=logs, telemetry=None)
+        options = RuntimeOptions(log_stream=logs)
         runtime = Runtime([step], backend=MemoryBackend(), options=options)
         await nursery.start(runtime.run)
         await runtime.emit("t", {"n": 1})

@@ -391,7 +391,6 @@ class World:
                 retry_jitter=0.0,
                 shutdown_timeout=0.0,
                 log_sink=False,
-                telemetry=None,
                 restart_intensity=1_000_000,
             ),
         )

@@ -46,7 +46,7 @@ async def test_a_hard_stop_of_an_idle_runtime_on_sqlite_ends_cleanly(tmp_path: P
                 runtime = Runtime(
                     steps,
                     backend=SqliteBackend(tmp_path / "motet.db"),
-                    options=RuntimeOptions(log_sink=False, telemetry=None),
+                    options=RuntimeOptions(log_sink=False),
                 )
                 await nursery.start(runtime.run)
                 await runtime.emit("t", {"n": 1})

@@ -149,7 +149,7 @@ async def test_open_runtime_on_a_folder_checks_its_files(
 async def test_the_runtime_logs_the_warnings_once_when_it_starts(autojump_clock: Any) -> None:
     async def started_with(steps: list[Any]) -> list[str]:
         out = io.StringIO()
-        options = RuntimeOptions(log_stream=out, telemetry=None, shutdown_timeout=0.0)
+        options = RuntimeOptions(log_stream=out, shutdown_timeout=0.0)
         async with open_runtime(steps, backend=MemoryBackend(), options=options):
             pass
         return out.getvalue().splitlines()

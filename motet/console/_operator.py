@@ -1,10 +1,11 @@
-"""The operator's side of the gateway: the console at `/_console`, its JSON API under
+"""The operator's side of a served runtime: the console at `/_console`, its JSON API under
 `/_motet/...` and Prometheus metrics at `/metrics`, in front of the step routes.
 
 `OperatorASGI` wraps the gateway's ASGI app. Operator paths are answered here, behind the
-access rules of `_operator_auth`; every other request goes to the wrapped app, timed, and
-is reported to the runtime's telemetry (route, method, status, duration, trace id) for
-HTTP spans and metrics. Operator requests themselves are not traced (the console polls).
+access rules of `_auth`; every other request goes to the wrapped app, timed, and reported
+to the runtime's observers (`on_http`: route, method, status, duration, trace id; the
+route and trace id as the gateway left them in the scope) for HTTP spans and metrics.
+Operator requests themselves are not traced (the console polls).
 
     GET  /_console                      the console (static files from ./console)
     GET  /metrics                       Prometheus text
@@ -23,6 +24,7 @@ HTTP spans and metrics. Operator requests themselves are not traced (the console
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -31,24 +33,19 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 from .._envelope import new_id
-from ..observe import PROMETHEUS_CONTENT_TYPE, HttpExchange
-from ._asgi import MotetASGI, send_response
-from ._exchange import discard_body, header_map
-from ._operator_api import BadRequest, OpReply, OpRequest, find_endpoint
-from ._operator_auth import OperatorAccess, token_cookie
-from ._options import GatewayOptions
-from ._problem import (
-    INTERNAL_ERROR,
-    PROBLEM_CONTENT_TYPE,
-    ProblemKind,
-    http_problem_kind,
-    problem_body,
-)
+from .._observer import HttpExchange, RuntimeView
+from ..gateway._asgi import matched, send_problem, send_response
+from ..gateway._exchange import BodyReader, ClientGone, Rejected, discard_body, header_map
+from ..gateway._options import GatewayOptions
+from ..gateway._problem import INTERNAL_ERROR, ProblemKind, http_problem_kind
+from ..observe import PROMETHEUS_CONTENT_TYPE
+from ._api import BadRequest, Operated, OpReply, OpRequest, find_endpoint
+from ._auth import OperatorAccess, token_cookie
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from ..observe import Telemetry
 
-CONSOLE_DIR = Path(__file__).parent / "console"
+CONSOLE_DIR = Path(__file__).parent / "static"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -58,7 +55,6 @@ CONTENT_TYPES = {
 MAX_OPERATOR_BODY = 256 * 1024
 UNAUTHORIZED = ProblemKind("unauthorized", 401, "Unauthorized")
 FORBIDDEN_HOST = ProblemKind("forbidden-host", 403, "Forbidden")
-PAYLOAD_TOO_LARGE = ProblemKind("payload-too-large", 413, "Payload Too Large")
 # The console's own files load nothing from elsewhere (the network may be closed).
 SECURITY_HEADERS = {
     "cache-control": "no-store",
@@ -85,15 +81,22 @@ def console_files() -> dict[str, Path]:
 
 class OperatorASGI:
     def __init__(
-        self, runtime: Runtime, inner: Any, *, access: OperatorAccess, options: GatewayOptions
+        self,
+        runtime: RuntimeView,
+        inner: Any,
+        *,
+        access: OperatorAccess,
+        options: GatewayOptions,
+        telemetry: Telemetry | None = None,
+        on_http: Callable[[HttpExchange], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.inner = inner
         self.access = access
         self.options = options
-        self.motet = inner if isinstance(inner, MotetASGI) else None
+        self.telemetry = telemetry  # what /metrics, the logs and the traces read
+        self.on_http = on_http  # the runtime's observers; None when none watches
         self.files = console_files()
-        self._trace_header = options.trace_header.encode("latin-1")
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -102,19 +105,15 @@ class OperatorASGI:
             return await self.inner(scope, receive, send)
         if is_operator_path(scope["path"]):
             return await self._operator(scope, receive, send)
-        telemetry = self.runtime.telemetry
-        if telemetry is None:
+        on_http = self.on_http
+        if on_http is None:
             return await self.inner(scope, receive, send)
         status = 0
-        trace_id: str | None = None
 
         async def observed(message: Any) -> None:
-            nonlocal status, trace_id
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == self._trace_header:
-                        trace_id = value.decode("latin-1")
             await send(message)
 
         t0 = trio.current_time()
@@ -122,31 +121,18 @@ class OperatorASGI:
             await self.inner(scope, receive, observed)
         finally:
             if status:  # a client that left before any answer is nobody's request
-                route, step = self._route(scope)
-                telemetry.on_http(
+                found = matched(scope)
+                on_http(
                     HttpExchange(
                         method=scope["method"],
-                        route=route,
+                        route=found.route if found else None,
                         path=scope["path"],
                         status=status,
-                        trace_id=trace_id,
-                        step=step,
+                        trace_id=found.trace_id if found else None,
+                        step=found.step if found else None,
                         duration=trio.current_time() - t0,
                     )
                 )
-
-    def _route(self, scope: HTTPScope) -> tuple[str | None, str | None]:
-        if self.motet is None:
-            return None, None
-        raw = scope.get("raw_path")
-        match = self.motet.router.match(
-            scope["method"], scope["path"], raw.decode("latin-1") if raw else None
-        )
-        if match is None:
-            return None, None
-        if match.route is None:  # a step path with a method none of its steps takes
-            return None, None
-        return match.route.path.written, match.route.step.name
 
     # -- operator requests ---------------------------------------------------------------
 
@@ -184,16 +170,16 @@ class OperatorASGI:
         try:
             body = await self._read_body(receive, headers) if method == "POST" else b""
             reply = await self._answer(method, path, query, body, headers)
+        except ClientGone:
+            return  # nobody to answer
+        except Rejected as exc:  # the gateway's own refusal of a body (413), read no further
+            await self._problem(send, scope, exc.kind, exc.detail, {"connection": "close"})
+            return await discard_body(
+                receive,
+                seconds=self.options.linger_timeout,
+                limit=self.options.linger_max_bytes,
+            )
         except BadRequest as exc:
-            if exc.status == 413:  # the body was not read to its end
-                await self._problem(
-                    send, scope, PAYLOAD_TOO_LARGE, exc.detail, {"connection": "close"}
-                )
-                return await discard_body(
-                    receive,
-                    seconds=self.options.linger_timeout,
-                    limit=self.options.linger_max_bytes,
-                )
             kind = http_problem_kind(
                 exc.status,
                 {
@@ -208,12 +194,11 @@ class OperatorASGI:
             return await self._problem(send, scope, kind, exc.detail)
         except Exception as exc:  # a store or backend failure: a 500 with an id, logged
             error_id = new_id()
-            if self.runtime.hub is not None:
-                self.runtime.hub.logger().error(
-                    f"operator endpoint {path} failed: {type(exc).__name__}: {exc}",
-                    error_id=error_id,
-                    exc_info=exc,
-                )
+            self.runtime.logger().error(
+                f"operator endpoint {path} failed: {type(exc).__name__}: {exc}",
+                error_id=error_id,
+                exc_info=exc,
+            )
             return await self._problem(
                 send, scope, INTERNAL_ERROR, f"the operator endpoint failed (error id {error_id})"
             )
@@ -230,19 +215,7 @@ class OperatorASGI:
             # Also what keeps other sites from posting here with the console's cookie: a
             # cross-site form cannot send application/json without a CORS preflight.
             raise BadRequest("operator POSTs take Content-Type: application/json", status=415)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise BadRequest("the client went away")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_OPERATOR_BODY:
-                raise BadRequest(f"body larger than {MAX_OPERATOR_BODY} bytes", status=413)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        return await BodyReader(MAX_OPERATOR_BODY).read(receive, headers)
 
     async def _answer(
         self, method: str, path: str, query: dict[str, str], body: bytes, headers: dict[str, str]
@@ -250,7 +223,7 @@ class OperatorASGI:
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 raise BadRequest(f"{method} is not allowed on /metrics", status=405)
-            telemetry = self.runtime.telemetry
+            telemetry = self.telemetry
             if telemetry is None:
                 raise BadRequest("telemetry is off for this runtime; no metrics", status=503)
             text = await telemetry.metrics_text()
@@ -269,7 +242,7 @@ class OperatorASGI:
             body=body,
             max_json_depth=self.options.max_json_depth,
         )
-        return await endpoint(self.runtime, request)
+        return await endpoint(Operated(self.runtime, self.telemetry), request)
 
     def _file(self, name: str, method: str) -> OpReply:
         if method not in ("GET", "HEAD"):
@@ -287,20 +260,33 @@ class OperatorASGI:
         detail: str,
         headers: dict[str, str] | None = None,
     ) -> None:
-        body = problem_body(kind, detail, instance=scope["path"], trace_id=new_id())
-        await send_response(
+        await send_problem(
             send,
-            kind.status,
-            body,
-            {**(headers or {}), "content-type": PROBLEM_CONTENT_TYPE, **SECURITY_HEADERS},
-            head=scope["method"] == "HEAD",
+            scope,
+            kind,
+            detail,
+            trace_id=new_id(),
+            headers={**(headers or {}), **SECURITY_HEADERS},
         )
 
 
 def install_operator(
-    app: Any, runtime: Runtime, options: GatewayOptions, access: OperatorAccess
+    app: Any,
+    runtime: RuntimeView,
+    options: GatewayOptions,
+    access: OperatorAccess,
+    *,
+    telemetry: Telemetry | None = None,
+    on_http: Callable[[HttpExchange], None] | None = None,
 ) -> OperatorASGI:
     """Put the operator in front of a built gateway app (`build_app`'s QuartTrio)."""
-    operator = OperatorASGI(runtime, app.asgi_app, access=access, options=options)
+    operator = OperatorASGI(
+        runtime,
+        app.asgi_app,
+        access=access,
+        options=options,
+        telemetry=telemetry,
+        on_http=on_http,
+    )
     app.asgi_app = operator
     return operator

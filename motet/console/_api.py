@@ -1,6 +1,6 @@
 """The operator's JSON endpoints under `/_motet/...`, read by the console (and by scripts).
 
-Each endpoint is `async (runtime, OpRequest) -> OpReply`; wrong input raises `BadRequest`,
+Each endpoint is `async (Operated, OpRequest) -> OpReply`; wrong input raises `BadRequest`,
 which the operator answers as a 400 problem. Nothing here is on a handler's path.
 """
 
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._envelope import JSON
+from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger
-from ._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from .._observer import RuntimeView
     from ..observe import Telemetry
 
 CRON_PREVIEW = 3  # next fire times shown per cron step
@@ -71,6 +71,15 @@ class OpRequest:
 
 
 @attrs.frozen
+class Operated:
+    """What the operator endpoints read: the runtime's read-only view, and its telemetry
+    when it records."""
+
+    runtime: RuntimeView
+    telemetry: Telemetry | None = None
+
+
+@attrs.frozen
 class OpReply:
     status: int
     body: bytes
@@ -81,18 +90,17 @@ def reply(data: Any, status: int = 200) -> OpReply:
     return OpReply(status, json.dumps(data, separators=(",", ":"), default=repr).encode())
 
 
-Endpoint = Callable[["Runtime", OpRequest], Awaitable[OpReply]]
+Endpoint = Callable[["Operated", OpRequest], Awaitable[OpReply]]
 
 
-def _telemetry(runtime: Runtime) -> Telemetry:
-    if runtime.telemetry is None:
+def _telemetry(op: Operated) -> Telemetry:
+    if op.telemetry is None:
         raise BadRequest(
-            "telemetry is off for this runtime (RuntimeOptions(telemetry=None)); "
+            "telemetry is off for this runtime (served with telemetry=False); "
             "logs, traces and metrics are not recorded",
             status=503,
         )
-    telemetry: Telemetry = runtime.telemetry
-    return telemetry
+    return op.telemetry
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -101,40 +109,40 @@ def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
 
 
-async def health(runtime: Runtime, request: OpRequest) -> OpReply:
-    depth = await runtime.backend.depth()  # proves the backend answers (reads)
-    telemetry = runtime.telemetry
+async def health(op: Operated, request: OpRequest) -> OpReply:
+    depth = await op.runtime.backend.depth()  # proves the backend answers (reads)
+    telemetry = op.telemetry
     # Writes failing (a full disk, Redis away) while the runtime backs off and retries.
-    failure = getattr(runtime.backend, "write_failure", None)
+    failure = getattr(op.runtime.backend, "write_failure", None)
     return reply(
         {
             "status": "ok" if failure is None else "degraded",
-            "backend": runtime.backend.name,
+            "backend": op.runtime.backend.name,
             "backend_write_failure": failure,
-            "steps": len(runtime.steps),
-            "subscriptions": len(runtime.subscriptions),
-            "urls": runtime.gateway_urls,
+            "steps": len(op.runtime.steps),
+            "subscriptions": len(op.runtime.subscriptions),
+            "urls": list(op.runtime.urls),
             "pending": sum(d.pending for d in depth.values()),
             "dead": sum(d.dead for d in depth.values()),
-            "in_flight": runtime.dispatcher.in_flight if runtime.dispatcher else 0,
-            "time": runtime.clock.now(),
+            "in_flight": sum(op.runtime.running().values()),
+            "time": op.runtime.clock.now(),
             "telemetry": dict(telemetry.statistics()) if telemetry is not None else None,
         }
     )
 
 
-async def flows(runtime: Runtime, request: OpRequest) -> OpReply:
+async def flows(op: Operated, request: OpRequest) -> OpReply:
     dlqs = {
         s.step: s.options.dead_letter_queue
-        for s in runtime.subscriptions
+        for s in op.runtime.subscriptions
         if s.options.dead_letter_queue
     }
-    return reply(flow_graph(runtime.steps, request.text("flow"), dead_letter_queues=dlqs))
+    return reply(flow_graph(op.runtime.steps, request.text("flow"), dead_letter_queues=dlqs))
 
 
-async def routes(runtime: Runtime, request: OpRequest) -> OpReply:
+async def routes(op: Operated, request: OpRequest) -> OpReply:
     out = []
-    for step in runtime.steps:
+    for step in op.runtime.steps:
         for trigger in step.of_type(HttpTrigger):
             out.append(
                 {
@@ -149,7 +157,7 @@ async def routes(runtime: Runtime, request: OpRequest) -> OpReply:
     return reply({"routes": out})
 
 
-async def logs(runtime: Runtime, request: OpRequest) -> OpReply:
+async def logs(op: Operated, request: OpRequest) -> OpReply:
     try:
         query = LogQuery(
             after=request.number("after"),
@@ -163,7 +171,7 @@ async def logs(runtime: Runtime, request: OpRequest) -> OpReply:
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    lines = await _telemetry(runtime).logs(query)
+    lines = await _telemetry(op).logs(query)
     return reply(
         {
             "logs": [line.to_json() for line in lines],
@@ -184,16 +192,16 @@ def _span_query(request: OpRequest, default_limit: int) -> SpanQuery:
         raise BadRequest(str(exc)) from None
 
 
-async def traces(runtime: Runtime, request: OpRequest) -> OpReply:
-    found = await _telemetry(runtime).traces(_span_query(request, 100))
+async def traces(op: Operated, request: OpRequest) -> OpReply:
+    found = await _telemetry(op).traces(_span_query(request, 100))
     return reply({"traces": [t.to_json() for t in found]})
 
 
-async def trace(runtime: Runtime, request: OpRequest) -> OpReply:
+async def trace(op: Operated, request: OpRequest) -> OpReply:
     trace_id = request.path.removeprefix("/traces/")
     if not trace_id or "/" in trace_id:
         raise BadRequest(f"no trace id in {request.path!r}; expected /_motet/traces/<id>")
-    rows, lines = await _telemetry(runtime).trace(trace_id)
+    rows, lines = await _telemetry(op).trace(trace_id)
     if not rows and not lines:
         raise BadRequest(f"no trace {trace_id!r} is stored (yet)", status=404)
     return reply(
@@ -205,11 +213,11 @@ async def trace(runtime: Runtime, request: OpRequest) -> OpReply:
     )
 
 
-async def queues(runtime: Runtime, request: OpRequest) -> OpReply:
-    depth = await runtime.backend.depth()
-    running = runtime.dispatcher.running if runtime.dispatcher else {}
+async def queues(op: Operated, request: OpRequest) -> OpReply:
+    depth = await op.runtime.backend.depth()
+    running = op.runtime.running()
     out = []
-    for sub in runtime.subscriptions:
+    for sub in op.runtime.subscriptions:
         d = depth.get(sub.key)
         o = sub.options
         out.append(
@@ -236,11 +244,11 @@ async def queues(runtime: Runtime, request: OpRequest) -> OpReply:
     return reply({"queues": out})
 
 
-async def dead_letters(runtime: Runtime, request: OpRequest) -> OpReply:
+async def dead_letters(op: Operated, request: OpRequest) -> OpReply:
     limit = request.limit(100)
     if not 1 <= limit <= 10_000:
         raise BadRequest(f"limit must be in 1..10000, got {limit}")
-    letters = await runtime.backend.dead_letters(request.text("subscription"), limit=limit)
+    letters = await op.runtime.backend.dead_letters(request.text("subscription"), limit=limit)
     return reply(
         {
             "dead_letters": [
@@ -279,51 +287,49 @@ def _ids(request: OpRequest) -> list[str]:
     return ids
 
 
-async def redrive(runtime: Runtime, request: OpRequest) -> OpReply:
+async def redrive(op: Operated, request: OpRequest) -> OpReply:
     ids = _ids(request)
-    count = await runtime.backend.redrive(ids)
-    if runtime.hub is not None:
-        runtime.hub.logger().info(
-            "dead letters re-driven from the console", requested=len(ids), redriven=count
-        )
+    count = await op.runtime.backend.redrive(ids)
+    op.runtime.logger().info(
+        "dead letters re-driven from the console", requested=len(ids), redriven=count
+    )
     return reply({"redriven": count})
 
 
-async def discard(runtime: Runtime, request: OpRequest) -> OpReply:
+async def discard(op: Operated, request: OpRequest) -> OpReply:
     ids = _ids(request)
-    count = await runtime.backend.discard(ids)
-    if runtime.hub is not None:
-        runtime.hub.logger().info(
-            "dead letters discarded from the console", requested=len(ids), discarded=count
-        )
+    count = await op.runtime.backend.discard(ids)
+    op.runtime.logger().info(
+        "dead letters discarded from the console", requested=len(ids), discarded=count
+    )
     return reply({"discarded": count})
 
 
-async def state(runtime: Runtime, request: OpRequest) -> OpReply:
+async def state(op: Operated, request: OpRequest) -> OpReply:
     rest = request.path.removeprefix("/state").strip("/")
     if not rest:
-        return reply({"groups": await runtime.backend.state_groups()})
+        return reply({"groups": await op.runtime.backend.state_groups()})
     namespace, _, key = rest.partition("/")
     if key:
-        value: JSON = await runtime.backend.state_get(namespace, key)
+        value: JSON = await op.runtime.backend.state_get(namespace, key)
         if value is None:
             raise BadRequest(f"no key {key!r} in state namespace {namespace!r}", status=404)
         return reply({"namespace": namespace, "key": key, "value": value})
-    items = await runtime.backend.state_list(namespace)
+    items = await op.runtime.backend.state_list(namespace)
     return reply({"namespace": namespace, "items": [{"key": k, "value": v} for k, v in items]})
 
 
-async def cron(runtime: Runtime, request: OpRequest) -> OpReply:
-    now = runtime.clock.now()
+async def cron(op: Operated, request: OpRequest) -> OpReply:
+    now = op.runtime.clock.now()
     out = []
-    for job in runtime._cron_jobs():
+    for job in op.runtime.cron_jobs:
         upcoming: list[float] = []
         cursor: float | None = now
         while cursor is not None and len(upcoming) < CRON_PREVIEW:
             cursor = job.schedule.next_after(cursor)
             if cursor is not None:
                 upcoming.append(cursor)
-        last = await runtime.backend.last_tick(job.name)
+        last = await op.runtime.backend.last_tick(job.name)
         out.append(
             {
                 "step": job.step,
@@ -335,7 +341,7 @@ async def cron(runtime: Runtime, request: OpRequest) -> OpReply:
                 "next_iso": [_iso(t) for t in upcoming],
                 "last": last,
                 "last_iso": _iso(last),
-                "running": runtime.cron_running(job.name),
+                "running": op.runtime.cron_running(job.name),
             }
         )
     return reply({"now": now, "cron": out})
