@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import attrs
 
+from ._convert import unstructure, wire
 from ._envelope import JSON
 from ._traceback import format_failure
 
@@ -30,24 +31,15 @@ _STDLIB_LEVELS = {
 class LogRecord:
     time: float  # epoch seconds, from the runtime's clock
     level: str  # debug | info | warn | error
-    message: str
-    step: str | None = None
-    trace_id: str | None = None
-    message_id: str | None = None
-    attempt: int | None = None
-    fields: Mapping[str, JSON] = attrs.Factory(dict)
-    traceback: str | None = None  # of the failure this line reports (`exc_info=`)
-
-    def to_json(self) -> dict[str, JSON]:
-        out: dict[str, JSON] = {"time": self.time, "level": self.level, "msg": self.message}
-        for name in ("step", "trace_id", "message_id", "attempt"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        out.update(self.fields)
-        if self.traceback is not None:
-            out["traceback"] = self.traceback
-        return out
+    message: str = attrs.field(metadata=wire(key="msg"))
+    step: str | None = attrs.field(default=None, metadata=wire(omit_none=True))
+    trace_id: str | None = attrs.field(default=None, metadata=wire(omit_none=True))
+    message_id: str | None = attrs.field(default=None, metadata=wire(omit_none=True))
+    attempt: int | None = attrs.field(default=None, metadata=wire(omit_none=True))
+    # The line's own fields sit beside the fixed ones in its JSON form.
+    fields: Mapping[str, JSON] = attrs.field(factory=dict, metadata=wire(flatten=True))
+    # Of the failure this line reports (`exc_info=`).
+    traceback: str | None = attrs.field(default=None, metadata=wire(omit_none=True))
 
 
 LogSink = Callable[[LogRecord], None]
@@ -190,7 +182,7 @@ def stream_sink(stream: IO[str] | None = None, *, fmt: str = "pretty") -> LogSin
     def sink(record: LogRecord) -> None:
         out = stream if stream is not None else sys.stdout
         if fmt == "json":
-            out.write(json.dumps(record.to_json(), default=repr) + "\n")
+            out.write(json.dumps(unstructure(record), default=repr) + "\n")
         else:
             out.write(format_pretty(record) + "\n")
         out.flush()
@@ -234,7 +226,7 @@ def stdlib_sink(logger_name: str = "motet") -> LogSink:
             record.message,
             (),
             None,
-            extra={"motet": record.to_json()},
+            extra={"motet": unstructure(record)},
         )
         out.exc_text = record.traceback
         target.handle(out)

@@ -57,10 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 # Package pairs importing each other (a cycle), and who removes them.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    # Issue 12 item 7 (helper H): the state-change construction moves to a module both import.
-    frozenset({"motet.backends", "motet.state"}): "item 7: state-change records in one module",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def module_name(file: Path) -> tuple[str, bool]:

@@ -24,13 +24,12 @@ from .._envelope import (
     QueueDepth,
     Subscription,
     new_id,
-    state_topic,
 )
 from .._errors import BackendError
-from ..state._ops import StateWrite
+from .._state_writes import StateChange, StateWrite, change_event, state_change
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
-from ._protocol import Announce, Backend, StateChange
+from ._protocol import Announce, Backend
 
 _SCHEDULE_EVERY = 16
 
@@ -331,20 +330,16 @@ class MemoryBackend:
         self, namespace: str, key: str, old: JSON, new: JSON, trace_id: str, now: float
     ) -> StateChange:
         if json_equal(old, new):
-            return StateChange(namespace, key, json_copy(new), json_copy(old), "")
+            return state_change(namespace, key, json_copy(old), json_copy(new), changed=False)
         if new is None:
-            event = "deleted"
             bucket = self._state[namespace]
             del bucket[key]
             if not bucket:
                 del self._state[namespace]
         else:
-            event = "created" if old is None else "updated"
             self._state.setdefault(namespace, {})[key] = new
-        change = StateChange(namespace, key, json_copy(new), old, event)
-        self._publish_now(
-            [Envelope(state_topic(namespace), change.to_json(), trace_id, created_at=now)]
-        )
+        change = state_change(namespace, key, old, json_copy(new))
+        self._publish_now([change_event(change, trace_id, now)])
         return change
 
     async def state_list(self, namespace: str) -> list[tuple[str, JSON]]:

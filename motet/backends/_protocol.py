@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-import attrs
 import trio
 
 from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
-from ..state._ops import StateWrite
+from .._state_writes import StateChange as StateChange
+from .._state_writes import StateWrite
 
 # Builds the message that announces a dead letter on its subscription's dead-letter topic.
 Announce = Callable[[DeadLetter], Envelope]
@@ -110,26 +110,6 @@ class QueueBackend(Protocol):
         ...
 
 
-@attrs.frozen
-class StateChange:
-    """The outcome of one state write, also the payload of state-trigger events."""
-
-    namespace: str
-    key: str
-    value: JSON  # None after a delete
-    old_value: JSON  # None when created
-    event: str  # "created" | "updated" | "deleted"; "" when nothing changed (delete of missing)
-
-    def to_json(self) -> dict[str, JSON]:
-        return {
-            "namespace": self.namespace,
-            "key": self.key,
-            "value": self.value,
-            "old_value": self.old_value,
-            "event": self.event,
-        }
-
-
 class StateBackend(Protocol):
     async def state_get(self, namespace: str, key: str) -> JSON:
         """The value, or None when absent."""
@@ -139,8 +119,8 @@ class StateBackend(Protocol):
         self, namespace: str, key: str, write: StateWrite, *, trace_id: str
     ) -> StateChange:
         """Apply one write atomically per key (read, `write.apply(old)`, store). When the
-        value changed, publish `change.to_json()` as an Envelope on topic
-        `state_topic(namespace)` with `trace_id`, in the same transaction for durable
+        value changed, publish `change_event(change, trace_id, now)` (the change as JSON on
+        topic `state_topic(namespace)`), in the same transaction for durable
         backends (so a state trigger is never lost)."""
         ...
 

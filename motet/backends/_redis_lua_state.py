@@ -16,7 +16,7 @@ not a number, an integer result or operand beyond 15 digits, a non-finite result
 through something that is not an object, a merge where a key has a `\\u` escape (it may be
 spelt two ways), a document with duplicate keys on the path.
 
-Semantics are `motet.state._ops` (set, merge, increment, decrement, remove; `None` for
+Semantics are `motet._state_writes` (set, merge, increment, decrement, remove; `None` for
 absent; a dict `null` treated as absent) and the compare-and-set path's: an unchanged value
 is not written and publishes nothing; otherwise the value and its change event are written
 in the same script, and the reply is remembered under the op id so a call retried after a

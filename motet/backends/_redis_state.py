@@ -21,11 +21,10 @@ from typing import Any
 
 from .._envelope import JSON, Envelope, new_id, state_topic
 from .._errors import BackendError
-from ..state._ops import StateWrite
+from .._state_writes import StateChange, StateWrite, change_event, state_change
 from . import _redis_codec as codec
 from . import _redis_lua_admin as lua_admin
 from . import _redis_lua_state as lua_state
-from ._protocol import StateChange
 from ._redis_link import GroupCommit, RedisScripts
 
 _MAX_CONFLICTS = 1000  # writers racing on one key; beyond this something is wrong
@@ -46,8 +45,8 @@ def _event_pieces(namespace: str, key: str, trace_id: str, now: float) -> list[s
     """The change event's envelope text cut where the script puts the value, the old value
     and the event name: [before value, before old value, before event name, after it]."""
     value, old, event = _SLOTS
-    data = {"namespace": namespace, "key": key, "value": value, "old_value": old, "event": event}
-    text = codec.encode_envelope(Envelope(state_topic(namespace), data, trace_id, created_at=now))
+    template = StateChange(namespace, key, value, old, event)
+    text = codec.encode_envelope(change_event(template, trace_id, now))
     pieces: list[str] = []
     for slot in _SLOTS:
         head, *rest = text.split(codec.encode_json(slot, where="a slot"))
@@ -171,12 +170,11 @@ class RedisStateMixin(RedisScripts):
     ) -> StateChange | None:
         """The change, or None when the stored text is no longer `raw` (a conflict)."""
         if raw is not None and new is not None and _canonical(old) == _canonical(new):
-            return StateChange(namespace, key, new, old, "")
+            return state_change(namespace, key, old, new, changed=False)
         if raw is None and new is None:
-            return StateChange(namespace, key, None, None, "")
-        event = "deleted" if new is None else "created" if old is None else "updated"
-        change = StateChange(namespace, key, new, old, event)
-        envelope = Envelope(state_topic(namespace), change.to_json(), trace_id, created_at=now)
+            return state_change(namespace, key, None, None, changed=False)
+        change = state_change(namespace, key, old, new)
+        envelope = change_event(change, trace_id, now)
         args = [new_id(), namespace, key, raw or "", new_text or ""]
         args += codec.publish_args(envelope)
         status = await self._script("write state", lua_admin.STATE_CAS, args)

@@ -49,7 +49,7 @@ import trio
 from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
 from .._errors import BackendError, BackendUnavailable
-from ..state._ops import StateWrite
+from .._state_writes import StateWrite
 from . import _sqlite_queue as q
 from . import _sqlite_state as st
 from ._protocol import Announce, Backend, StateChange

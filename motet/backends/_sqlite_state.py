@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from .._envelope import JSON, Envelope, state_topic
-from ..state._ops import StateWrite
+from .._envelope import JSON
+from .._state_writes import StateChange, StateWrite, change_event, state_change
 from ._json_copy import json_copy, json_equal
-from ._protocol import StateChange
 from ._sqlite_queue import encode, publish
 from ._sqlite_writer import Tx
 
@@ -39,20 +38,17 @@ def state_write(tx: Tx, namespace: str, key: str, write: StateWrite, trace_id: s
 
 def _store(tx: Tx, namespace: str, key: str, old: JSON, new: JSON, trace_id: str) -> StateChange:
     if json_equal(old, new):
-        return StateChange(namespace, key, new, old, "")
+        return state_change(namespace, key, old, new, changed=False)
     if new is None:
-        event = "deleted"
         tx.conn.execute("DELETE FROM state WHERE namespace = ? AND key = ?", (namespace, key))
     else:
-        event = "created" if old is None else "updated"
         tx.conn.execute(
             "INSERT INTO state (namespace, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
             (namespace, key, json.dumps(new, separators=(",", ":"))),
         )
-    change = StateChange(namespace, key, new, old, event)
-    event_envelope = Envelope(state_topic(namespace), change.to_json(), trace_id, created_at=tx.now)
-    publish(tx, [encode(event_envelope)])
+    change = state_change(namespace, key, old, new)
+    publish(tx, [encode(change_event(change, trace_id, tx.now))])
     return change
 
 

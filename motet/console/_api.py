@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._convert import unstructure
 from .._envelope import JSON
 from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
@@ -174,7 +175,7 @@ async def logs(op: Operated, request: OpRequest) -> OpReply:
     lines = await _telemetry(op).logs(query)
     return reply(
         {
-            "logs": [line.to_json() for line in lines],
+            "logs": unstructure(lines),
             "cursor": lines[-1].seq if lines else request.number("after"),
         }
     )
@@ -194,7 +195,7 @@ def _span_query(request: OpRequest, default_limit: int) -> SpanQuery:
 
 async def traces(op: Operated, request: OpRequest) -> OpReply:
     found = await _telemetry(op).traces(_span_query(request, 100))
-    return reply({"traces": [t.to_json() for t in found]})
+    return reply({"traces": unstructure(found)})
 
 
 async def trace(op: Operated, request: OpRequest) -> OpReply:
@@ -207,8 +208,8 @@ async def trace(op: Operated, request: OpRequest) -> OpReply:
     return reply(
         {
             "trace_id": trace_id,
-            "spans": [r.to_json() for r in rows],
-            "logs": [line.to_json() for line in lines],
+            "spans": unstructure(rows),
+            "logs": unstructure(lines),
         }
     )
 

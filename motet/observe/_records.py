@@ -9,10 +9,10 @@ who emitted which message and are assembled when a trace is read (see `_traces`)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
+from .._convert import wire
 from .._envelope import JSON
 from .._logging import LEVELS
 from .._observer import HttpExchange as HttpExchange
@@ -28,9 +28,6 @@ class Emitted:
     topic: str
     id: str
 
-    def to_json(self) -> dict[str, JSON]:
-        return {"topic": self.topic, "id": self.id}
-
 
 @attrs.frozen
 class StateWriteInfo:
@@ -39,9 +36,6 @@ class StateWriteInfo:
     namespace: str
     key: str
     event: str  # created | updated | deleted | "" (nothing changed)
-
-    def to_json(self) -> dict[str, JSON]:
-        return {"namespace": self.namespace, "key": self.key, "event": self.event}
 
 
 @attrs.frozen
@@ -68,53 +62,6 @@ class Span:
     def ended(self) -> float:
         return self.started + self.duration
 
-    def to_json(self) -> dict[str, JSON]:
-        out: dict[str, JSON] = {
-            "span_id": self.span_id,
-            "trace_id": self.trace_id,
-            "kind": self.kind,
-            "name": self.name,
-            "started": self.started,
-            "duration": self.duration,
-            "outcome": self.outcome,
-            "step": self.step,
-            "trigger": self.trigger,
-            "topic": self.topic,
-            "message_id": self.message_id,
-            "attempt": self.attempt,
-            "error": self.error,
-            "status": self.status,
-            "emitted": [e.to_json() for e in self.emitted],
-            "state_writes": [w.to_json() for w in self.state_writes],
-            "traceback": self.traceback,
-        }
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Span:
-        return cls(
-            span_id=data["span_id"],
-            trace_id=data["trace_id"],
-            kind=data["kind"],
-            name=data["name"],
-            started=data["started"],
-            duration=data["duration"],
-            outcome=data.get("outcome", "ok"),
-            step=data.get("step"),
-            trigger=data.get("trigger"),
-            topic=data.get("topic"),
-            message_id=data.get("message_id"),
-            attempt=data.get("attempt"),
-            error=data.get("error"),
-            status=data.get("status"),
-            emitted=tuple(Emitted(e["topic"], e["id"]) for e in data.get("emitted") or ()),
-            state_writes=tuple(
-                StateWriteInfo(w["namespace"], w["key"], w["event"])
-                for w in data.get("state_writes") or ()
-            ),
-            traceback=data.get("traceback"),
-        )
-
 
 @attrs.frozen
 class StoredLog:
@@ -123,27 +70,13 @@ class StoredLog:
     seq: int
     time: float
     level: str
-    message: str
+    message: str = attrs.field(metadata=wire(key="msg"))
     step: str | None = None
     trace_id: str | None = None
     message_id: str | None = None
     attempt: int | None = None
     fields: Mapping[str, JSON] = attrs.Factory(dict)
     traceback: str | None = None
-
-    def to_json(self) -> dict[str, JSON]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "level": self.level,
-            "msg": self.message,
-            "step": self.step,
-            "trace_id": self.trace_id,
-            "message_id": self.message_id,
-            "attempt": self.attempt,
-            "fields": dict(self.fields),
-            "traceback": self.traceback,
-        }
 
 
 _LIMIT = Check(
@@ -186,26 +119,13 @@ class TraceSummary:
     trace_id: str
     started: float
     ended: float
+    duration: float = attrs.field(
+        init=False, default=attrs.Factory(lambda s: s.ended - s.started, takes_self=True)
+    )
     spans: int
     errors: int
     root: str  # the name of the earliest span
     steps: tuple[str, ...]
-
-    @property
-    def duration(self) -> float:
-        return self.ended - self.started
-
-    def to_json(self) -> dict[str, JSON]:
-        return {
-            "trace_id": self.trace_id,
-            "started": self.started,
-            "ended": self.ended,
-            "duration": self.duration,
-            "spans": self.spans,
-            "errors": self.errors,
-            "root": self.root,
-            "steps": list(self.steps),
-        }
 
 
 def summarize(trace_id: str, spans: list[Span]) -> TraceSummary:

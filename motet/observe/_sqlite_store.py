@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._convert import structure, unstructure
 from .._errors import BackendUnavailable
 from .._logging import LEVELS, LogRecord
 from ._records import LogQuery, Span, SpanQuery, StoredLog, TraceSummary, summarize
@@ -131,7 +132,7 @@ class SqliteTelemetryStore:
             for r in logs
         ]
         span_rows = [
-            (s.span_id, s.trace_id, s.step, s.started, json.dumps(s.to_json())) for s in spans
+            (s.span_id, s.trace_id, s.step, s.started, json.dumps(unstructure(s))) for s in spans
         ]
         cutoff = now - self.retention.max_age
         with self._lock:
@@ -225,7 +226,7 @@ class SqliteTelemetryStore:
         rows = self._query(
             f"SELECT body FROM spans{clause} ORDER BY started DESC LIMIT ?", [*args, query.limit]
         )
-        return [Span.from_json(json.loads(r[0])) for r in reversed(rows)]
+        return [structure(json.loads(r[0]), Span) for r in reversed(rows)]
 
     def traces(self, query: SpanQuery) -> list[TraceSummary]:
         clause, args = self._span_where(query)
@@ -242,7 +243,7 @@ class SqliteTelemetryStore:
         marks = ",".join("?" * len(ids))
         by_trace: dict[str, list[Span]] = {}
         for (body,) in self._query(f"SELECT body FROM spans WHERE trace_id IN ({marks})", ids):
-            span = Span.from_json(json.loads(body))
+            span = structure(json.loads(body), Span)
             by_trace.setdefault(span.trace_id, []).append(span)
         summaries = [summarize(t, spans) for t, spans in by_trace.items()]
         summaries.sort(key=lambda s: s.started, reverse=True)

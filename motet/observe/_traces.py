@@ -20,18 +20,16 @@ from collections.abc import Sequence
 
 import attrs
 
-from .._envelope import JSON, STATE_TOPIC_PREFIX
+from .._convert import wire
+from .._envelope import STATE_TOPIC_PREFIX
 from ._records import Span
 
 
 @attrs.frozen
 class TraceRow:
-    span: Span
+    span: Span = attrs.field(metadata=wire(flatten=True))  # its keys beside the two below
     parent_id: str | None
     depth: int
-
-    def to_json(self) -> dict[str, JSON]:
-        return {**self.span.to_json(), "parent_id": self.parent_id, "depth": self.depth}
 
 
 def _order(span: Span) -> tuple[float, int]:

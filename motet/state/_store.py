@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._envelope import JSON, check_name
-from ..backends._protocol import StateBackend, StateChange
-from ._ops import StateWrite
+from .._state_writes import StateChange, StateWrite
+from ..backends._protocol import StateBackend
 
 Jsonify = Callable[[Any], JSON]
 

@@ -61,7 +61,7 @@ from motet._envelope import (
 )
 from motet._errors import BackendError
 from motet.backends._protocol import Backend
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .queue_model import random_walk
 

@@ -15,7 +15,7 @@ from motet._clock import WallClock
 from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Strategy, Subscription
 from motet._errors import BackendError
 from motet.backends import MemoryBackend
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .contract import BackendContract
 

@@ -24,7 +24,7 @@ from motet.backends._memory import MemoryBackend
 from motet.backends._protocol import Backend
 from motet.backends._redis import RedisBackend
 from motet.backends._sqlite import SqliteBackend
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 from motet.state._store import StateStore
 from motet.testing import open_test_runtime
 

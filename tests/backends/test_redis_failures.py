@@ -22,7 +22,7 @@ from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Subscr
 from motet._errors import BackendError, BackendUnavailable
 from motet.backends._redis import RedisBackend
 from motet.backends._redis_link import RedisOptions
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .._redis_server import RedisServer, free_port, redis_server
 

@@ -15,7 +15,7 @@ from motet._envelope import QueueOptions, Subscription
 from motet._errors import BackendUnavailable
 from motet.backends._redis import RedisBackend
 from motet.backends._redis_link import RedisOptions
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .._redis_server import RedisServer, redis_server
 

@@ -24,7 +24,7 @@ from motet._envelope import new_id, state_topic
 from motet._errors import BackendError
 from motet.backends import _redis_lua_state as lua_state
 from motet.backends._redis import RedisBackend
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .._redis_server import RedisServer, redis_server
 from .contract import ContractTools, sub

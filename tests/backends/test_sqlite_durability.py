@@ -27,7 +27,7 @@ from motet._clock import WallClock
 from motet._envelope import QueueDepth, state_topic
 from motet.backends import SqliteOptions
 from motet.backends._sqlite import SqliteBackend
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .contract import ContractTools, datas, env, sub
 

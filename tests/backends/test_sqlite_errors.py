@@ -19,7 +19,7 @@ from motet._errors import BackendError, BackendUnavailable
 from motet.backends import SqliteOptions
 from motet.backends._sqlite import SqliteBackend
 from motet.backends._sqlite_schema import SCHEMA_VERSION
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .contract import ContractTools, datas, env, sub
 from .test_sqlite_durability import opened

@@ -14,7 +14,7 @@ from motet._clock import WallClock
 from motet._envelope import Delivery
 from motet.backends._sqlite import SqliteBackend
 from motet.backends._sqlite_writer import Tx
-from motet.state._ops import StateWrite
+from motet.state import StateWrite
 
 from .contract import ContractTools, datas, env, sub
 from .test_sqlite_durability import opened

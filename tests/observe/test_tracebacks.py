@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from motet import RuntimeOptions, WallClock, open_runtime
+from motet._convert import unstructure
 from motet._logging import LogHub, LogRecord, stdlib_sink, stream_sink
 from motet.backends import MemoryBackend
 from motet.observe import (
@@ -112,8 +113,8 @@ def test_stores_keep_the_traceback_of_spans_and_log_lines(store: TelemetryStore)
     store.write([line], [span], now=T0)
     [stored_line] = store.logs(LogQuery())
     [stored_span] = store.spans(SpanQuery())
-    assert stored_line.traceback == "TB 1" and stored_line.to_json()["traceback"] == "TB 1"
-    assert stored_span.traceback == "TB 2" and stored_span.to_json()["traceback"] == "TB 2"
+    assert stored_line.traceback == "TB 1" and unstructure(stored_line)["traceback"] == "TB 1"
+    assert stored_span.traceback == "TB 2" and unstructure(stored_span)["traceback"] == "TB 2"
 
 
 def test_a_telemetry_file_from_before_tracebacks_is_upgraded_in_place(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from motet.state._ops import StateWrite, UpdateOp
+from motet._convert import structure, unstructure
+from motet.state import StateWrite, UpdateOp
 
 
 def apply_ops(old: Any, *ops: dict[str, Any]) -> Any:
@@ -190,10 +191,10 @@ def test_a_failing_op_leaves_the_old_document_untouched() -> None:
     ],
 )
 def test_json_round_trip(write: StateWrite) -> None:
-    assert StateWrite.from_json(write.to_json()) == write
+    assert structure(unstructure(write), StateWrite) == write
 
 
 @pytest.mark.parametrize("kind", ["replace", None, ""])
 def test_from_json_refuses_an_unknown_kind(kind: Any) -> None:
     with pytest.raises(ValueError, match=r"kind must be one of \['set', 'update', 'delete'\]"):
-        StateWrite.from_json({"kind": kind, "value": None, "ops": []})
+        structure({"kind": kind, "value": None, "ops": []}, StateWrite)

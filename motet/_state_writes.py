@@ -1,5 +1,11 @@
-"""State writes as data, so every backend applies them the same way (even inside a Lua-less
-transaction): `StateWrite.apply(old) -> new`. `None` as the new value means "deleted"."""
+"""State writes and the changes they make, as data, so every backend applies and reports them
+the same way (even inside a Lua-less transaction).
+
+`StateWrite.apply(old) -> new` computes the new document (`None` means "deleted");
+`state_change(namespace, key, old, new)` names what happened, and `change_event(change, ...)`
+is the message a backend publishes for state triggers. The state API (`motet.state`) and the
+backends (`motet.backends`) both build on this module, and neither on the other's internals.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from typing import Any, Literal
 
 import attrs
 
-from .._envelope import JSON
+from ._convert import unstructure
+from ._envelope import JSON, Envelope, state_topic
 
 OpName = Literal["set", "merge", "increment", "decrement", "remove"]
 _OPS = ("set", "merge", "increment", "decrement", "remove")
@@ -24,6 +31,22 @@ class UpdateOp:
     op: OpName
     path: str = ""
     value: JSON = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"state update op must be one of {list(_OPS)}, got {self.op!r}")
+        if not isinstance(self.path, str):
+            raise ValueError(f"state update path must be a string, got {self.path!r}")
+        if self.path and not all(self.path.split(".")):
+            raise ValueError(
+                f"state update path must be dotted field names like 'a.b', got {self.path!r}"
+            )
+        if self.op in ("increment", "decrement") and (
+            isinstance(self.value, bool) or not isinstance(self.value, int | float)
+        ):
+            raise ValueError(f"{self.op} needs a number, got {self.value!r}")
+        if self.op == "merge" and not isinstance(self.value, dict):
+            raise ValueError(f"merge needs an object, got {self.value!r}")
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> UpdateOp:
@@ -40,30 +63,22 @@ class UpdateOp:
                 f"{sorted(_OP_KEYS)}"
             )
         op = raw.get("op", raw.get("type"))
-        if op not in _OPS:
-            raise ValueError(f"state update op must be one of {list(_OPS)}, got {op!r}")
-        path = raw.get("path", raw.get("field", ""))
-        if not isinstance(path, str):
-            raise ValueError(f"state update path must be a string, got {path!r}")
-        if path and not all(path.split(".")):
-            raise ValueError(
-                f"state update path must be dotted field names like 'a.b', got {path!r}"
-            )
         value = raw.get("value", raw.get("by"))
-        if op in ("increment", "decrement"):
-            value = 1 if value is None else value
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{op} needs a number, got {value!r}")
-        if op == "merge" and not isinstance(value, dict):
-            raise ValueError(f"merge needs an object, got {value!r}")
-        return cls(op=op, path=path, value=value)
+        if op in ("increment", "decrement") and value is None:
+            value = 1
+        return cls(op=op, path=raw.get("path", raw.get("field", "")), value=value)
+
+
+def _kind(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in _KINDS:
+        raise ValueError(f"state write kind must be one of {list(_KINDS)}, got {value!r}")
 
 
 @attrs.frozen
 class StateWrite:
     """set (replace), update (merge a dict or apply ops), or delete."""
 
-    kind: Literal["set", "update", "delete"]
+    kind: Literal["set", "update", "delete"] = attrs.field(validator=_kind)
     value: JSON = None
     ops: tuple[UpdateOp, ...] = ()
 
@@ -96,20 +111,32 @@ class StateWrite:
             doc = _apply_op(doc, op)
         return doc
 
-    def to_json(self) -> dict[str, JSON]:
-        return {
-            "kind": self.kind,
-            "value": self.value,
-            "ops": [{"op": o.op, "path": o.path, "value": o.value} for o in self.ops],
-        }
 
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> StateWrite:
-        if raw.get("kind") not in _KINDS:
-            raise ValueError(f"state write kind must be one of {list(_KINDS)}, got {raw!r}")
-        return cls(
-            raw["kind"], value=raw.get("value"), ops=tuple(UpdateOp.parse(o) for o in raw["ops"])
-        )
+@attrs.frozen
+class StateChange:
+    """The outcome of one state write, also the payload of state-trigger events."""
+
+    namespace: str
+    key: str
+    value: JSON  # None after a delete
+    old_value: JSON  # None when created
+    event: str  # "created" | "updated" | "deleted"; "" when nothing changed (delete of missing)
+
+
+def state_change(
+    namespace: str, key: str, old: JSON, new: JSON, *, changed: bool = True
+) -> StateChange:
+    """What a write from `old` to `new` did; `changed=False` (the backend found the stored
+    JSON equal) reports no event."""
+    if not changed:
+        return StateChange(namespace, key, new, old, "")
+    event = "deleted" if new is None else "created" if old is None else "updated"
+    return StateChange(namespace, key, new, old, event)
+
+
+def change_event(change: StateChange, trace_id: str, now: float) -> Envelope:
+    """The message that tells the namespace's state triggers about `change`."""
+    return Envelope(state_topic(change.namespace), unstructure(change), trace_id, created_at=now)
 
 
 def _apply_op(doc: JSON, op: UpdateOp) -> JSON:
