@@ -99,8 +99,7 @@ def _motet_app() -> Any:
     import trio
 
     from motet.gateway import build_app
-    from motet.steps._model import HttpTrigger, Step
-    from motet.steps._schema import make_converter
+    from motet.steps import HttpTrigger, Step, make_converter
 
     @attrs.frozen
     class NewPet:

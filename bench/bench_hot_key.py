@@ -36,10 +36,9 @@ else:
     sys.path.append(str(ROOT))  # motet from PYTHONPATH; tests._redis_server from here
 
 import motet  # noqa: E402
-from motet._clock import WallClock  # noqa: E402
-from motet.backends._redis import RedisBackend  # noqa: E402
-from motet.backends._sqlite import SqliteBackend  # noqa: E402
-from motet.state._store import StateStore  # noqa: E402
+from motet import WallClock  # noqa: E402
+from motet.backends import RedisBackend, SqliteBackend  # noqa: E402
+from motet.state import StateStore  # noqa: E402
 
 OPS = [{"op": "increment", "path": "count"}]
 

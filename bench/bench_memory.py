@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from motet._runtime import Runtime, RuntimeOptions
+from motet import Runtime, RuntimeOptions
 from motet.backends import MemoryBackend
 from motet.steps import load_step
 

@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,10 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from motet._clock import WallClock  # noqa: E402
-from motet._envelope import Envelope, QueueOptions, Subscription, new_id  # noqa: E402
-from motet._runtime import Runtime, RuntimeOptions  # noqa: E402
-from motet.backends._redis import RedisBackend  # noqa: E402
+from motet import Envelope, QueueOptions, Runtime, RuntimeOptions, WallClock  # noqa: E402
+from motet.backends import RedisBackend, Subscription  # noqa: E402
+
+# White-box: this bench also measures the backend's own wire against plain coredis.
 from motet.backends._redis_link import import_coredis  # noqa: E402
 from motet.backends._redis_wire import Address, Wire  # noqa: E402
 from motet.steps import load_step  # noqa: E402
@@ -60,7 +61,7 @@ async def raw_streams(url: str, count: int) -> dict[str, float]:
     body = json.dumps(PAYLOAD)
     figures: dict[str, float] = {}
     client = coredis.Redis.from_url(url, decode_responses=True)
-    stream, group = f"raw:{new_id()[:8]}", "g"
+    stream, group = f"raw:{uuid.uuid4().hex[:8]}", "g"
     async with client:
         await client.xgroup_create(stream, group, identifier="$", mkstream=True)
         started = time.perf_counter()
@@ -83,7 +84,7 @@ async def raw_streams(url: str, count: int) -> dict[str, float]:
     figures["coredis_xadd_per_s"] = count / (added - started)
     figures["coredis_drain_per_s"] = count / (drained - added)
 
-    stream = f"raw:{new_id()[:8]}"
+    stream = f"raw:{uuid.uuid4().hex[:8]}"
     async with trio.open_nursery() as nursery:
         wire = Wire(Address.parse(url), nursery, 5.0)
         await wire.call("XGROUP", "CREATE", stream, group, "$", "MKSTREAM")
@@ -284,7 +285,7 @@ async def cpu_used(workers: list[subprocess.Popen[str]], backend: RedisBackend) 
 async def drain(url: str, count: int, instances: int, acks: str) -> tuple[float, list[float]]:
     """Messages per second, and how many CPU cores were busy meanwhile: the instances,
     redis-server and this process."""
-    prefix = "bench" + new_id()[:8]
+    prefix = "bench" + uuid.uuid4().hex[:8]
     args = ["--worker", "drain", "--url", url, "--prefix", prefix, "--acks", acks]
     workers = [spawn(*args) for _ in range(instances)]
     backend = RedisBackend(url, prefix=prefix)
@@ -314,7 +315,7 @@ async def drain(url: str, count: int, instances: int, acks: str) -> tuple[float,
 
 
 async def latency(url: str, count: int, rate: float, what: str) -> dict[str, float]:
-    prefix = "bench" + new_id()[:8]
+    prefix = "bench" + uuid.uuid4().hex[:8]
     worker = spawn(
         "--worker", "latency", "--url", url, "--prefix", prefix, "--messages", str(count),
         "--what", what,

@@ -17,8 +17,7 @@ from typing import Any
 import trio
 
 from motet.gateway import GatewayOptions, build_app, serve
-from motet.steps._model import HttpTrigger, Step
-from motet.steps._schema import make_converter
+from motet.steps import HttpTrigger, Step, make_converter
 
 
 class Invoker:

@@ -31,13 +31,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from motet._clock import WallClock
-from motet._envelope import Envelope, QueueOptions, Subscription
-from motet._runtime import Runtime, RuntimeOptions
-from motet.backends import SqliteOptions
-from motet.backends._memory import MemoryBackend
-from motet.backends._protocol import Backend
-from motet.backends._sqlite import SqliteBackend
+from motet import Envelope, QueueOptions, Runtime, RuntimeOptions, WallClock
+from motet.backends import Backend, MemoryBackend, SqliteBackend, SqliteOptions, Subscription
 from motet.steps import load_step
 
 

@@ -27,6 +27,7 @@ from ._errors import UndeclaredTopicError as UndeclaredTopicError
 from ._observer import Observer as Observer
 from ._observer import RuntimeView as RuntimeView
 from ._open import open_runtime as open_runtime
+from ._public import publish as _publish
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeOptions as RuntimeOptions
 from .steps._http import Request as Request
@@ -81,3 +82,5 @@ __all__ = [
     "state",
     "step",
 ]
+
+_publish(__name__, globals())

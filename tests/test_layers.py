@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "motet._logging",
             "motet._traceback",
             "motet._redact",
+            "motet._public",  # every package's __init__ names its public module with it
             # core modules that issue 12's other items add (validators, backoff, the
             # converter, the state-change records), placed here ahead of their merge
             "motet._validators",

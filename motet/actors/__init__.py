@@ -2,6 +2,7 @@
 retry policy and the clock actor (which fires cron schedules; their arithmetic is
 `motet.steps.parse_cron`)."""
 
+from .._public import publish as _publish
 from ._clock_actor import CronJob as CronJob
 from ._clock_actor import run_cron as run_cron
 from ._dispatcher import Dispatcher as Dispatcher
@@ -25,3 +26,5 @@ __all__ = [
     "open_mailbox",
     "run_cron",
 ]
+
+_publish(__name__, globals())

@@ -1,5 +1,6 @@
 """The HTTP gateway: HTTP triggers served by quart-trio on hypercorn's trio worker."""
 
+from .._public import publish as _publish
 from ..steps._http import HttpInvoker as HttpInvoker
 from ..steps._http import Request as Request
 from ..steps._http import Response as Response
@@ -25,3 +26,5 @@ __all__ = [
     "openapi_document",
     "serve",
 ]
+
+_publish(__name__, globals())

@@ -1,6 +1,7 @@
 """Observing a runtime: stored logs and traces, metrics, the flows graph. A layer above the
 runtime (docs/architecture.md)."""
 
+from .._public import publish as _publish
 from ._flows import flow_graph as flow_graph
 from ._metrics import PROMETHEUS_CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from ._metrics import Counter as Counter
@@ -52,3 +53,5 @@ __all__ = [
     "parents",
     "waterfall",
 ]
+
+_publish(__name__, globals())

@@ -1,6 +1,7 @@
 """The step model: step files, their two config forms, triggers, payload schemas, the
 handler's HTTP contract and cron arithmetic (see docs/architecture.md for the layers)."""
 
+from .._public import publish as _publish
 from ._cron import CronSchedule as CronSchedule
 from ._cron import parse_cron as parse_cron
 from ._discovery import check_step_set as check_step_set
@@ -68,3 +69,5 @@ __all__ = [
     "to_json",
     "validate",
 ]
+
+_publish(__name__, globals())

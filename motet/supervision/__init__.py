@@ -1,5 +1,6 @@
 """OTP-style supervision for trio tasks: child specs, restart strategies, intensity."""
 
+from .._public import publish as _publish
 from ._child import ChildTaskStatus as ChildTaskStatus
 from ._event import ChildStatus as ChildStatus
 from ._event import EventKind as EventKind
@@ -21,3 +22,5 @@ __all__ = [
     "SupervisorEvent",
     "SupervisorOptions",
 ]
+
+_publish(__name__, globals())

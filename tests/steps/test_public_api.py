@@ -27,7 +27,8 @@ def test_trigger_constructors_are_defined_once() -> None:
     for name in names:
         public = getattr(motet, name)
         assert public is getattr(motet.steps, name)
-        assert public.__module__ == "motet.steps._triggers", name
+        assert public.__module__ == "motet", name  # its public home (the AST check below
+        # finds where it is written)
     package = Path(motet.steps.__file__).parent
     defined: dict[str, list[str]] = {}
     for file in sorted(package.glob("*.py")):
