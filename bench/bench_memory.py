@@ -71,8 +71,8 @@ async def motet_drain(n: int, concurrency: int) -> float:
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
-        assert runtime.router is not None
-        publish = runtime.router.publish
+        assert runtime.publisher is not None
+        publish = runtime.publisher.publish
         t0 = TIMER()
         for i in range(n):
             await publish("bench", {"n": i}, trace_id="t")
@@ -97,11 +97,11 @@ async def motet_latency(samples: int) -> list[float]:
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
-        assert runtime.router is not None
+        assert runtime.publisher is not None
         for i in range(samples):
             seen = trio.Event()
             started_at = time.perf_counter()
-            await runtime.router.publish("bench", {"n": i}, trace_id="t")
+            await runtime.publisher.publish("bench", {"n": i}, trace_id="t")
             await seen.wait()
         runtime.stop()
     return latencies

@@ -143,8 +143,8 @@ async def through_runtime(backend: Backend, load: Load) -> float:
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
-        assert runtime.router is not None
-        publish = runtime.router.publish
+        assert runtime.publisher is not None
+        publish = runtime.publisher.publish
 
         async def emitter(first: int) -> None:
             for i in range(first, load.messages, load.emitters):

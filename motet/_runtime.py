@@ -30,8 +30,8 @@ from ._plan import plan
 from ._validators import count, fraction, seconds
 from .actors._clock_actor import CronJob, run_cron
 from .actors._dispatcher import Dispatcher
+from .actors._publisher import Publisher
 from .actors._retry import RetryPolicy
-from .actors._router import Router
 from .actors._step_actor import StepActor, StepWiring
 from .backends._protocol import Backend
 from .project import ProjectConfig
@@ -111,7 +111,7 @@ class Runtime:
         self.actors: list[StepActor] = []
         self._cron_actors: dict[str, StepActor] = {}  # schedule name -> its actor
         self.hub: LogHub | None = None
-        self.router: Router | None = None
+        self.publisher: Publisher | None = None
         self.dispatcher: Dispatcher | None = None
         self.supervisor: Supervisor | None = None
         self.gateway_urls: list[str] = []  # what the parts serve, once started
@@ -157,14 +157,14 @@ class Runtime:
     ) -> str:
         """Publish a message from the embedding program (outside any handler); returns its
         id once the backend holds it. Only while `run()` is running."""
-        if self.router is None or not self._ready:
+        if self.publisher is None or not self._ready:
             raise RuntimeError(
                 "Runtime.emit needs a running runtime: call it inside "
                 "`async with open_runtime(...)` or after nursery.start(run)"
             )
         from ._envelope import new_id
 
-        return await self.router.publish(
+        return await self.publisher.publish(
             topic, data, trace_id=trace_id or new_id(), group=group, priority=priority, source=None
         )
 
@@ -214,7 +214,7 @@ class Runtime:
         """Everything above the backend, started in order and stopped in reverse."""
         await self.backend.declare(self.subscriptions)
         observer = self.observer
-        self.router = Router(
+        self.publisher = Publisher(
             self.backend,
             clock,
             self.jsonify,
@@ -222,7 +222,7 @@ class Runtime:
             on_envelope=observer.hook("on_envelope"),
         )
         self.dispatcher = Dispatcher(
-            emitter=self.router,
+            emitter=self.publisher,
             state=self.backend,
             jsonify=self.jsonify,
             hub=hub,
@@ -291,7 +291,7 @@ class Runtime:
                 await trio.sleep(0.01)
 
     def _supervisor(self) -> Supervisor:
-        assert self.router is not None and self.dispatcher is not None
+        assert self.publisher is not None and self.dispatcher is not None
         children = []
         for spec in self.plan.actors:
             step, trigger, sub = spec.step, spec.trigger, spec.subscription
@@ -302,7 +302,7 @@ class Runtime:
                     sub,
                     backend=self.backend,
                     dispatcher=self.dispatcher,
-                    router=self.router,
+                    publisher=self.publisher,
                     policy=RetryPolicy.from_options(sub.options, jitter=self.options.retry_jitter),
                     validate=self._validator(trigger),
                     on_failure=self.observer.on_failure,

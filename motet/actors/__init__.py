@@ -1,4 +1,4 @@
-"""The actors: the topic router, step actors and their mailboxes, the handler dispatcher,
+"""The actors: the topic publisher, step actors and their mailboxes, the handler dispatcher,
 retry policy and the clock actor (which fires cron schedules; their arithmetic is
 `motet.steps.parse_cron`)."""
 
@@ -10,8 +10,8 @@ from ._dispatcher import HandlerRun as HandlerRun
 from ._mailbox import Mailbox as Mailbox
 from ._mailbox import MailboxStatistics as MailboxStatistics
 from ._mailbox import open_mailbox as open_mailbox
+from ._publisher import Publisher as Publisher
 from ._retry import RetryPolicy as RetryPolicy
-from ._router import Router as Router
 from ._step_actor import StepActor as StepActor
 
 __all__ = [
@@ -20,8 +20,8 @@ __all__ = [
     "HandlerRun",
     "Mailbox",
     "MailboxStatistics",
+    "Publisher",
     "RetryPolicy",
-    "Router",
     "StepActor",
     "open_mailbox",
     "run_cron",

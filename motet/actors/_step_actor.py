@@ -46,8 +46,8 @@ from ._dead_letters import announcement, non_retryable, storable
 from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
 from ._outage import Outage
+from ._publisher import Publisher
 from ._retry import RetryPolicy
-from ._router import Router
 from ._state_events import state_condition, state_filter
 
 Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
@@ -66,7 +66,7 @@ class StepWiring:
     """What one step actor runs and what it is connected to.
 
     It runs `step` for `trigger`'s `subscription`: leases from and settles with `backend`,
-    publishes through `router`, runs handlers on `dispatcher`, retries by `policy`.
+    publishes through `publisher`, runs handlers on `dispatcher`, retries by `policy`.
     `validate` turns a payload into the handler's input; `on_failure` hears every handler
     failure, `on_settled` every delivery acked, retried or dead-lettered.
     """
@@ -76,7 +76,7 @@ class StepWiring:
     subscription: Subscription
     backend: QueueBackend
     dispatcher: Dispatcher
-    router: Router
+    publisher: Publisher
     policy: RetryPolicy
     validate: Validate | None = None
     on_failure: FailureHook | None = None
@@ -91,7 +91,7 @@ class StepActor:
         self.options = subscription.options
         self._backend = wiring.backend
         self._dispatcher = wiring.dispatcher
-        self._router = wiring.router
+        self._publisher = wiring.publisher
         self._policy = wiring.policy
         self._validate = wiring.validate
         self._on_failure = wiring.on_failure
@@ -372,7 +372,7 @@ class StepActor:
             delivery, error=error, traceback=traceback, announce=announce if topic else None
         )
         if letter.id and announced:
-            self._router.published(announced[-1:], source=self.step.name)
+            self._publisher.published(announced[-1:], source=self.step.name)
         self._settled()
 
     def _settled(self) -> None:

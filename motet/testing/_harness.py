@@ -103,8 +103,8 @@ class TestRuntime(Observer):
         trace_id: str | None = None,
     ) -> str:
         """Publish a message as if a step had emitted it (no `emits` check)."""
-        assert self.runtime.router is not None
-        return await self.runtime.router.publish(
+        assert self.runtime.publisher is not None
+        return await self.runtime.publisher.publish(
             topic,
             data,
             trace_id=trace_id or new_id(),

@@ -12,7 +12,7 @@ from typing import Any
 import motet
 from motet import Observer
 from motet._observer import HttpExchange
-from motet.gateway._routes import Router
+from motet.gateway._routes import Publisher
 
 from ..observe._app import http_step, open_observed
 
@@ -28,13 +28,13 @@ async def test_a_request_is_matched_once_and_its_route_reaches_the_observers(
     autojump_clock: Any, monkeypatch: Any
 ) -> None:
     calls: list[str] = []
-    real = Router.match
+    real = Publisher.match
 
-    def counted(self: Router, method: str, path: str, raw: str | None = None) -> Any:
+    def counted(self: Publisher, method: str, path: str, raw: str | None = None) -> Any:
         calls.append(path)
         return real(self, method, path, raw)
 
-    monkeypatch.setattr(Router, "match", counted)
+    monkeypatch.setattr(Publisher, "match", counted)
 
     async def put(request: Any, ctx: Any) -> Any:
         return {"status": 201, "body": {}}
@@ -124,4 +124,4 @@ def test_observe_reads_the_view_not_the_runtime() -> None:
     for module in ("_telemetry.py", "_runtime_metrics.py"):
         source = (PACKAGE / "observe" / module).read_text()
         assert ".dispatcher" not in source and ".hub" not in source, module
-        assert ".router" not in source, module
+        assert ".publisher" not in source, module

@@ -29,8 +29,8 @@ def flaky_steps() -> list[Any]:
 
 async def test_stored_lines_carry_step_trace_message_and_attempt(autojump_clock: Any) -> None:
     async with open_observed(flaky_steps()) as app:
-        assert app.runtime.router is not None
-        message_id = await app.runtime.router.publish(
+        assert app.runtime.publisher is not None
+        message_id = await app.runtime.publisher.publish(
             "work", {"n": 3}, trace_id="c" * 32, source="test"
         )
         await app.settle()
@@ -63,8 +63,8 @@ async def test_json_log_lines_have_every_field(autojump_clock: Any) -> None:
         clock=WallClock(ANCHOR),
         options=options,
     ) as runtime:
-        assert runtime.router is not None
-        message_id = await runtime.router.publish("work", {"n": 1}, trace_id="d" * 32)
+        assert runtime.publisher is not None
+        message_id = await runtime.publisher.publish("work", {"n": 1}, trace_id="d" * 32)
         await trio.sleep(5)  # virtual: the retry (0.1 s later) has long finished
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     working = [r for r in records if r["msg"] == "working"]
@@ -101,13 +101,13 @@ async def test_stdlib_logging_switch_hands_records_to_an_embedding_service(
     target.setLevel(logging.INFO)
     try:
         async with open_observed(flaky_steps(), stdlib_logging=True) as app:
-            assert app.runtime.router is not None
-            await app.runtime.router.publish("work", {"n": 2}, trace_id="e" * 32)
+            assert app.runtime.publisher is not None
+            await app.runtime.publisher.publish("work", {"n": 2}, trace_id="e" * 32)
             await app.settle()
         async with open_observed(flaky_steps()) as app:  # switched off: nothing more
             before = len(received)
-            assert app.runtime.router is not None
-            await app.runtime.router.publish("work", {"n": 2}, trace_id="e" * 32)
+            assert app.runtime.publisher is not None
+            await app.runtime.publisher.publish("work", {"n": 2}, trace_id="e" * 32)
             await app.settle()
             assert len(received) == before
     finally:

@@ -196,8 +196,8 @@ async def test_a_full_buffer_drops_telemetry_and_counts_it(autojump_clock: Any) 
     async with open_observed(
         steps, telemetry=TelemetryOptions(store="memory", buffer=10, flush_interval=60)
     ) as app:
-        assert app.runtime.router is not None
-        await app.runtime.router.publish("talk", {}, trace_id="a" * 32, source="test")
+        assert app.runtime.publisher is not None
+        await app.runtime.publisher.publish("talk", {}, trace_id="a" * 32, source="test")
         await app.settle()
         stats = app.telemetry.statistics()
         metrics = (await app.http.get("/metrics")).text

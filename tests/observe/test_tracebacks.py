@@ -150,8 +150,8 @@ async def test_a_failed_queue_handler_span_keeps_the_users_frame(autojump_clock:
 
     step = queue_step("Orders", "orders", handler, options={"maxRetries": 0})
     async with open_observed([step]) as app:
-        assert app.runtime.router is not None
-        await app.runtime.router.publish("orders", {"id": 1}, trace_id="a" * 32)
+        assert app.runtime.publisher is not None
+        await app.runtime.publisher.publish("orders", {"id": 1}, trace_id="a" * 32)
         await app.settle()
         [span] = await app.telemetry.spans(SpanQuery(step="Orders"))
         trace = (await app.http.get(f"/_motet/traces/{'a' * 32}")).json()

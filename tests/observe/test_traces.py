@@ -127,8 +127,8 @@ async def test_a_dead_letter_queue_hand_off_joins_the_trace(autojump_clock: Any)
         queue_step("Record", "work.failed", record),
     ]
     async with open_observed(steps) as app:
-        assert app.runtime.router is not None
-        await app.runtime.router.publish("work", {"n": 1}, trace_id="f" * 32, source="test")
+        assert app.runtime.publisher is not None
+        await app.runtime.publisher.publish("work", {"n": 1}, trace_id="f" * 32, source="test")
         await app.settle()
         rows, _ = await app.telemetry.trace("f" * 32)
     kinds = [(r.span.kind, r.span.name, r.depth) for r in rows]

@@ -223,13 +223,13 @@ async def test_priority_strategy_handles_higher_priority_first(autojump_clock: A
         handler,
     )
     async with open_test_runtime([step]) as app:
-        router = app.runtime.router
-        assert router is not None
+        publisher = app.runtime.publisher
+        assert publisher is not None
         envelopes = [
-            router.envelope("t", {"id": i}, trace_id="x", priority=p)
+            publisher.envelope("t", {"id": i}, trace_id="x", priority=p)
             for i, p in [("low", 0), ("high", 9), ("mid", 5), ("high2", 9)]
         ]
-        await router.publish_envelopes(envelopes)
+        await publisher.publish_envelopes(envelopes)
         await app.settle(fail_fast=True)
     assert order == ["high", "high2", "mid", "low"]
 

@@ -84,10 +84,10 @@ async def test_a_full_disk_is_waited_out_and_nothing_restarts(
     backend = SqliteBackend(tmp_path / "motet.db")
     async with open_observed(steps, backend=backend) as app:
         runtime = app.runtime
-        assert runtime.hub is not None and runtime.router is not None
+        assert runtime.hub is not None and runtime.publisher is not None
         runtime.hub.add_sink(logs.append)
         for n in range(5):
-            await runtime.router.publish("work", {"n": n}, trace_id="t" * 32, source="test")
+            await runtime.publisher.publish("work", {"n": n}, trace_id="t" * 32, source="test")
         await until(lambda: handled == [0], "the first message is being handled")
 
         disk.full = True

@@ -118,7 +118,7 @@ async def test_an_observer_sees_a_read_only_view_not_the_runtime(autojump_clock:
         assert view.backend is runtime.backend and view.clock is runtime.clock
         assert view.cron_jobs == () and view.running() == {} and list(view.urls) == []
         view.logger(step="Save").info("from an observer")
-        for power in ("emit", "stop", "dispatcher", "router", "hub", "actors", "observer"):
+        for power in ("emit", "stop", "dispatcher", "publisher", "hub", "actors", "observer"):
             assert not hasattr(view, power), power
     assert "from an observer" in journal.events["on_log"]
 
@@ -135,13 +135,13 @@ def test_hooks_nobody_overrides_are_not_watched() -> None:
 async def test_without_observers_a_handler_call_is_not_timed(autojump_clock: Any) -> None:
     runtime = Runtime(steps(), backend=MemoryBackend(), options=RuntimeOptions(log_sink=False))
     async with running(runtime):
-        assert runtime.dispatcher is not None and runtime.router is not None
+        assert runtime.dispatcher is not None and runtime.publisher is not None
         # Nobody watches runs, envelopes or state writes: nothing is built for them.
         assert runtime.dispatcher._on_run is None and runtime.dispatcher._on_state is None
-        assert runtime.router._on_envelope is None
+        assert runtime.publisher._on_envelope is None
         assert not hasattr(runtime.dispatcher, "observers")
         assert not hasattr(runtime.dispatcher, "state_observers")
-        assert not hasattr(runtime.router, "observers")
+        assert not hasattr(runtime.publisher, "observers")
 
 
 @pytest.mark.parametrize("name", ["observers", "failure_hooks", "settled_hooks", "failures"])

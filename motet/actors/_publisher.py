@@ -1,4 +1,4 @@
-"""The topic router: turns emits into envelopes and hands them to the backend, which copies
+"""The topic publisher: turns emits into envelopes and hands them to the backend, which copies
 each one into the queue of every subscription of its topic (fan-out)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ Jsonify = Callable[[Any], JSON]
 EnvelopeObserver = Callable[[Envelope, str | None], None]  # (envelope, emitting step)
 
 
-class Router:
+class Publisher:
     def __init__(
         self,
         backend: QueueBackend,
