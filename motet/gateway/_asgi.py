@@ -47,7 +47,7 @@ from ._problem import (
     ProblemKind,
     problem_body,
 )
-from ._routes import Route, Router
+from ._routes import Route, RouteTable
 from ._trace import accept_trace_id
 
 Headers = list[tuple[bytes, bytes]]
@@ -136,7 +136,7 @@ class MotetASGI:
         prefix: str = "",
         openapi: bytes | None = None,
     ) -> None:
-        self.router = Router(routes, prefix)
+        self.route_table = RouteTable(routes, prefix)
         self.invoker = invoker
         self.converter = converter
         self.options = options
@@ -155,7 +155,9 @@ class MotetASGI:
             return await self.fallback(scope, receive, send)
         method, path = scope["method"], scope["path"]
         raw_path = scope.get("raw_path")
-        match = self.router.match(method, path, raw_path.decode("latin-1") if raw_path else None)
+        match = self.route_table.match(
+            method, path, raw_path.decode("latin-1") if raw_path else None
+        )
         if match is None:
             if path == self.openapi_path and method in ("GET", "HEAD"):
                 return await self._send_openapi(scope, send)

@@ -60,7 +60,7 @@ class Match:
     allowed: tuple[str, ...]
 
 
-class Router:
+class RouteTable:
     """Finds the route of a (method, decoded path). Literal paths are looked up first, so
     `/pets/search` wins over `/pets/:id`; then parameterized paths in declaration order."""
 
