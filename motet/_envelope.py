@@ -10,7 +10,7 @@ import attrs
 
 JSON = Any  # a value made of dict / list / str / int / float / bool / None
 
-Strategy = Literal["standard", "fifo", "priority"]
+QueueStrategy = Literal["standard", "fifo", "priority"]
 
 CRON_TOPIC_PREFIX = "cron:"
 STATE_TOPIC_PREFIX = "state:"
@@ -79,7 +79,7 @@ class QueueOptions:
     max_retry_delay: int = 300_000  # ms, cap of the exponential backoff
     concurrency: int = 10
     dead_letter_queue: str | None = None
-    strategy: Strategy = "standard"
+    strategy: QueueStrategy = "standard"
     timeout: float | None = None  # s, per attempt
     lease: float = 30.0  # s, visibility timeout; extended while the handler runs
     prefetch: int | None = None  # deliveries leased ahead of free handlers; None = concurrency

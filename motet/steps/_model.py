@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .._envelope import JSON, Strategy
+from .._envelope import JSON, QueueStrategy
 from ._paths import RoutePath, parse_path
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -32,7 +32,7 @@ class QueueOverrides:
     max_retry_delay: int | None = None
     concurrency: int | None = None
     dead_letter_queue: str | None = None
-    strategy: Strategy | None = None
+    strategy: QueueStrategy | None = None
     timeout: float | None = None
     lease: float | None = None
     prefetch: int | None = None

@@ -36,7 +36,7 @@ QUEUE_OPTION_KEYS: dict[str, str] = {
     "prefetch": "prefetch",
 }
 
-STRATEGIES = ("standard", "fifo", "priority")
+QUEUE_STRATEGIES = ("standard", "fifo", "priority")
 
 
 class OptionError(ValueError):
@@ -56,7 +56,7 @@ _CHECKS: dict[str, Check] = {
     "concurrency": count(1),
     "prefetch": count(0),
     "dead_letter_queue": Check("a topic name (non-empty string)", non_empty().accepts),
-    "strategy": one_of(*STRATEGIES),
+    "strategy": one_of(*QUEUE_STRATEGIES),
     "timeout": seconds(),
     "lease": seconds(),
 }

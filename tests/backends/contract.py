@@ -55,7 +55,7 @@ from motet._envelope import (
     Envelope,
     QueueDepth,
     QueueOptions,
-    Strategy,
+    QueueStrategy,
     Subscription,
     state_topic,
 )
@@ -72,7 +72,7 @@ def sub(
     topic: str = "orders",
     step: str = "worker",
     *,
-    strategy: Strategy = "standard",
+    strategy: QueueStrategy = "standard",
     lease: float = 30.0,
 ) -> Subscription:
     return Subscription(topic, step, QueueOptions(strategy=strategy, lease=lease))
@@ -1421,7 +1421,7 @@ class ModelContract(ContractTools):
 
     @pytest.mark.parametrize("strategy", ["standard", "fifo", "priority"])
     async def test_random_walk_matches_the_queue_model(
-        self, backend: Backend, clock: WallClock, strategy: Strategy, mock_clock: MockClock
+        self, backend: Backend, clock: WallClock, strategy: QueueStrategy, mock_clock: MockClock
     ) -> None:
         await random_walk(
             backend,

@@ -26,7 +26,7 @@ from motet._envelope import (
     Envelope,
     QueueDepth,
     QueueOptions,
-    Strategy,
+    QueueStrategy,
     Subscription,
 )
 from motet.backends._protocol import Backend
@@ -49,7 +49,7 @@ class Modelled:
 
 
 class QueueModel:
-    def __init__(self, strategy: Strategy) -> None:
+    def __init__(self, strategy: QueueStrategy) -> None:
         self.strategy = strategy
         self.messages: dict[str, Modelled] = {}
         self.buried: list[str] = []  # ids of the messages buried, in order
@@ -104,7 +104,7 @@ async def random_walk(
     mock_clock: MockClock,
     receive_now: ReceiveNow,
     *,
-    strategy: Strategy,
+    strategy: QueueStrategy,
     seed: str,
     steps: int,
     exact_depth: bool = False,

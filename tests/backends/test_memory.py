@@ -12,7 +12,14 @@ import trio.testing
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Strategy, Subscription
+from motet._envelope import (
+    Delivery,
+    Envelope,
+    QueueDepth,
+    QueueOptions,
+    QueueStrategy,
+    Subscription,
+)
 from motet._errors import BackendError
 from motet.backends import MemoryBackend
 from motet.state import StateWrite
@@ -38,7 +45,7 @@ class TestMemoryContract(BackendContract):
 
 
 def sub(
-    strategy: Strategy = "standard", *, lease: float = 30.0, step: str = "worker"
+    strategy: QueueStrategy = "standard", *, lease: float = 30.0, step: str = "worker"
 ) -> Subscription:
     return Subscription("orders", step, QueueOptions(strategy=strategy, lease=lease))
 
@@ -311,7 +318,7 @@ async def test_a_late_settle_applies_until_the_message_is_handed_out_again(
 
 @pytest.mark.parametrize("strategy", ["standard", "fifo", "priority"])
 async def test_a_late_settle_is_skipped_in_every_strategy(
-    backend: MemoryBackend, mock_clock: MockClock, strategy: Strategy
+    backend: MemoryBackend, mock_clock: MockClock, strategy: QueueStrategy
 ) -> None:
     s = sub(strategy, lease=10)
     await backend.declare([s])

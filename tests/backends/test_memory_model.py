@@ -9,7 +9,7 @@ import trio.testing
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import Delivery, Strategy, Subscription
+from motet._envelope import Delivery, QueueStrategy, Subscription
 from motet.backends import MemoryBackend
 from motet.backends._protocol import Backend
 
@@ -33,7 +33,11 @@ async def receive_now(backend: Backend, s: Subscription, max_count: int) -> list
 @pytest.mark.parametrize("strategy", ["standard", "fifo", "priority"])
 @pytest.mark.parametrize("seed", range(12))
 async def test_random_walk_matches_the_model(
-    strategy: Strategy, seed: int, nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock
+    strategy: QueueStrategy,
+    seed: int,
+    nursery: trio.Nursery,
+    clock: WallClock,
+    mock_clock: MockClock,
 ) -> None:
     backend: MemoryBackend = await nursery.start(MemoryBackend().run, clock)
     await random_walk(
