@@ -6,8 +6,8 @@ from ._event import ChildStatus as ChildStatus
 from ._event import EventKind as EventKind
 from ._event import SupervisorEvent as SupervisorEvent
 from ._spec import ChildSpec as ChildSpec
+from ._spec import RestartStrategy as RestartStrategy
 from ._spec import RestartType as RestartType
-from ._spec import Strategy as Strategy
 from ._spec import SupervisorOptions as SupervisorOptions
 from ._supervisor import Supervisor as Supervisor
 
@@ -16,8 +16,8 @@ __all__ = [
     "ChildStatus",
     "ChildTaskStatus",
     "EventKind",
+    "RestartStrategy",
     "RestartType",
-    "Strategy",
     "Supervisor",
     "SupervisorEvent",
     "SupervisorOptions",

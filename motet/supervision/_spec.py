@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from ._event import SupervisorEvent
 
 RestartType = Literal["permanent", "transient", "temporary"]
-Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+RestartStrategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 
 RESTART_TYPES: tuple[RestartType, ...] = ("permanent", "transient", "temporary")
-STRATEGIES: tuple[Strategy, ...] = ("one_for_one", "one_for_all", "rest_for_one")
+RESTART_STRATEGIES: tuple[RestartStrategy, ...] = ("one_for_one", "one_for_all", "rest_for_one")
 
 # `start(*, task_status)`: run with `nursery.start`, so it must call
 # `task_status.started(value)` once it is ready to serve.
@@ -77,7 +77,9 @@ class SupervisorOptions:
     the supervisor fails with that error.
     """
 
-    strategy: Strategy = attrs.field(default="one_for_one", validator=one_of(*STRATEGIES))
+    strategy: RestartStrategy = attrs.field(
+        default="one_for_one", validator=one_of(*RESTART_STRATEGIES)
+    )
     intensity: int = attrs.field(default=3, validator=count(minimum=0))
     period: float = attrs.field(default=5.0, validator=seconds(allow_inf=True))
     backoff: float = attrs.field(default=0.0, validator=seconds(allow_zero=True))
