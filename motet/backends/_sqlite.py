@@ -55,7 +55,7 @@ from . import _sqlite_state as st
 from ._protocol import Announce, Backend, StateChange
 from ._sqlite_options import SqliteOptions
 from ._sqlite_schema import Synchronous, open_reader, open_writer
-from ._sqlite_writer import CommitStatistics, GroupCommit, Reader, Tx
+from ._sqlite_writer import CommitStatistics, Reader, SqliteWriter, Tx
 
 DEFAULT_PATH = Path(".motet") / "motet.db"
 
@@ -80,7 +80,7 @@ class SqliteBackend:
         self._max_batch = options.max_batch
         self._max_bytes = options.max_bytes
         self._clock: Clock | None = None
-        self._writer: GroupCommit | None = None
+        self._writer: SqliteWriter | None = None
         self._reader: Reader | None = None
         self._nursery: trio.Nursery | None = None
         self._started = False
@@ -120,7 +120,7 @@ class SqliteBackend:
                 lambda: open_reader(self.path, busy_timeout=self._busy_timeout)
             )
             reader = Reader(reader_conn, self.path)
-            writer = GroupCommit(
+            writer = SqliteWriter(
                 writer_conn, self.path, max_batch=self._max_batch, synchronous=self.synchronous
             )
             async with trio.open_nursery() as nursery:
@@ -160,7 +160,7 @@ class SqliteBackend:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _running(self) -> tuple[GroupCommit, Reader, Clock]:
+    def _running(self) -> tuple[SqliteWriter, Reader, Clock]:
         if self._writer is None or self._reader is None or self._clock is None:
             raise BackendError(
                 f"sqlite backend for {self.path} is not running: start it with "
@@ -183,7 +183,7 @@ class SqliteBackend:
         for key in keys:
             self._waiting.pop(key).set()
 
-    async def _watch(self, writer: GroupCommit, interval: float) -> None:
+    async def _watch(self, writer: SqliteWriter, interval: float) -> None:
         """While someone waits in `receive`, look for other processes' commits."""
         while True:
             await trio.sleep(interval)
@@ -235,7 +235,7 @@ class SqliteBackend:
             self._nursery.start_soon(self._release, writer, receipts)
 
     @staticmethod
-    async def _release(writer: GroupCommit, receipts: list[tuple[int, int]]) -> None:
+    async def _release(writer: SqliteWriter, receipts: list[tuple[int, int]]) -> None:
         # A background task: a write that fails (a full disk) must not stop the backend;
         # the messages then come back when their lease expires.
         with contextlib.suppress(BackendUnavailable):

@@ -58,7 +58,7 @@ class CommitStatistics:
     calls: int  # calls they carried (calls / commits = the batching factor)
 
 
-class GroupCommit:
+class SqliteWriter:
     """The single writer of one database file, batching concurrent calls into one commit."""
 
     def __init__(

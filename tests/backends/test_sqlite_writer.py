@@ -17,7 +17,7 @@ from motet._clock import WallClock
 from motet._envelope import Envelope
 from motet.backends import _sqlite_queue as q
 from motet.backends._sqlite_schema import open_writer
-from motet.backends._sqlite_writer import GroupCommit, Tx
+from motet.backends._sqlite_writer import SqliteWriter, Tx
 
 from .contract import sub
 
@@ -42,7 +42,7 @@ async def test_only_batches_that_create_work_pay_for_an_fsync(
 ) -> None:
     path = tmp_path / "motet.db"
     conn = open_writer(path, synchronous=configured, busy_timeout=1, max_bytes=None)  # type: ignore[arg-type]
-    writer = GroupCommit(conn, path, max_batch=64, synchronous=configured)
+    writer = SqliteWriter(conn, path, max_batch=64, synchronous=configured)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(writer.serve, clock, lambda touched, external: None)
@@ -123,7 +123,7 @@ async def test_a_call_that_raises_leaves_nothing_and_spares_its_batch(
 ) -> None:
     path = tmp_path / "motet.db"
     conn = open_writer(path, synchronous="NORMAL", busy_timeout=1, max_bytes=None)
-    writer = GroupCommit(conn, path, max_batch=64, synchronous="NORMAL")
+    writer = SqliteWriter(conn, path, max_batch=64, synchronous="NORMAL")
 
     def mark(step: str, fail: Exception | None) -> Callable[[Tx], str]:
         def fn(tx: Tx) -> str:

@@ -20,7 +20,7 @@ import trio
 
 from motet._logging import LogRecord
 from motet.backends._sqlite import SqliteBackend
-from motet.backends._sqlite_writer import GroupCommit
+from motet.backends._sqlite_writer import SqliteWriter
 
 from ..observe._app import http_step, open_observed, queue_step
 
@@ -33,9 +33,9 @@ class Disk:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.full = False
         self.refused = 0
-        real = GroupCommit._transaction
+        real = SqliteWriter._transaction
 
-        def transaction(writer: GroupCommit, tx: Any, work: Any) -> Any:
+        def transaction(writer: SqliteWriter, tx: Any, work: Any) -> Any:
             if self.full:
                 self.refused += 1
                 error = sqlite3.OperationalError("database or disk is full")
@@ -44,7 +44,7 @@ class Disk:
                 raise error
             return real(writer, tx, work)
 
-        monkeypatch.setattr(GroupCommit, "_transaction", transaction)
+        monkeypatch.setattr(SqliteWriter, "_transaction", transaction)
 
 
 async def until(condition: Any, what: str) -> None:
