@@ -12,7 +12,7 @@ from typing import Any
 import motet
 from motet import Observer
 from motet._observer import HttpExchange
-from motet.gateway._routes import Publisher
+from motet.gateway._routes import RouteTable
 
 from ..observe._app import http_step, open_observed
 
@@ -28,13 +28,13 @@ async def test_a_request_is_matched_once_and_its_route_reaches_the_observers(
     autojump_clock: Any, monkeypatch: Any
 ) -> None:
     calls: list[str] = []
-    real = Publisher.match
+    real = RouteTable.match
 
-    def counted(self: Publisher, method: str, path: str, raw: str | None = None) -> Any:
+    def counted(self: RouteTable, method: str, path: str, raw: str | None = None) -> Any:
         calls.append(path)
         return real(self, method, path, raw)
 
-    monkeypatch.setattr(Publisher, "match", counted)
+    monkeypatch.setattr(RouteTable, "match", counted)
 
     async def put(request: Any, ctx: Any) -> Any:
         return {"status": 201, "body": {}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from motet import StepDefinitionError, http
-from motet.gateway._routes import Publisher, collect_routes
+from motet.gateway._routes import RouteTable, collect_routes
 from motet.steps import HttpTrigger, Step, load_step
 from motet.steps._paths import PathError, parse_path
 
@@ -68,7 +68,7 @@ def test_the_trigger_carries_its_parsed_path_and_the_gateway_uses_it() -> None:
     step = Step(name="pets", triggers=(trigger,), handler=lambda req, ctx: None)
     [route] = collect_routes([step])
     assert route.path is trigger.route
-    found = Publisher([route]).match("GET", "/pets/7")
+    found = RouteTable([route]).match("GET", "/pets/7")
     assert found is not None and found.params == {"id": "7"}
 
 
