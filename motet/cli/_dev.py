@@ -28,7 +28,7 @@ import click
 import trio
 
 from ._app import Project
-from ._serve import STOP_SIGNALS
+from ._start import STOP_SIGNALS
 
 RESTART_GRACE = 10.0  # s a changed app gets to stop gracefully before it is told again
 KILL_GRACE = 5.0  # s after the second signal before SIGKILL

@@ -57,7 +57,7 @@ from ..supervision import (
     SupervisorOptions,
 )
 from ._app import EXIT_USER_ERROR, Project, UserError, exit_code, report
-from ._serve import STOP_SIGNALS, build_runtime, configured, serve_until_signalled
+from ._start import STOP_SIGNALS, build_runtime, configured, serve_until_signalled
 
 INSTANCE_ENV = "MOTET_INSTANCE"  # the child's instance number, 1..N
 SPEC_ENV = "MOTET_INSTANCE_SPEC"  # the child's spec (JSON): project, flags, inherited fds

@@ -69,7 +69,7 @@ def start(project: Project, instances: int, parent_fd: int | None, **flags: Any)
 
     SIGINT / SIGTERM stop gracefully (requests and handlers in flight finish); a second
     signal stops at once."""
-    from ._serve import run_instances, serve_project
+    from ._start import run_instances, serve_project
 
     if instances > 1:
         status = run_instances(project, instances, flags)

@@ -16,7 +16,7 @@ import trio
 import motet
 from motet._runtime import Runtime, running
 from motet.cli._app import Project
-from motet.cli._serve import build_runtime, configured
+from motet.cli._start import build_runtime, configured
 
 STEP = """\
 from motet import http, queue
