@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
 
 
 class MotetError(Exception):
@@ -169,3 +172,18 @@ def describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"
+
+
+def find_error(exc: BaseException, kind: type[E], *, causes: bool = False) -> E | None:
+    """The first `kind` in `exc`, looking inside exception groups (a handler's or the
+    runtime's nurseries wrap what they raise) and, with `causes`, down `raise ... from`."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = find_error(inner, kind, causes=causes)
+            if found is not None:
+                return found
+    if causes and exc.__cause__ is not None:
+        return find_error(exc.__cause__, kind, causes=causes)
+    return None

@@ -12,7 +12,6 @@ re-drives and discards.
 from __future__ import annotations
 
 from .._envelope import DeadLetter, Envelope
-from .._errors import NonRetryable
 
 
 def storable(text: str) -> str:
@@ -23,19 +22,6 @@ def storable(text: str) -> str:
     if text.isascii():
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def non_retryable(exc: BaseException) -> NonRetryable | None:
-    """The NonRetryable that makes this failure final, also from inside an exception group
-    (a handler's own nursery): one part saying the message can never succeed is enough."""
-    if isinstance(exc, NonRetryable):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = non_retryable(inner)
-            if found is not None:
-                return found
-    return None
 
 
 def announcement(topic: str, step: str, letter: DeadLetter) -> Envelope:

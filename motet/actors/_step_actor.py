@@ -36,13 +36,15 @@ from .._errors import (
     BackendUnavailable,
     HandlerError,
     InputValidationError,
+    NonRetryable,
     describe,
+    find_error,
 )
 from .._logging import Logger
 from .._traceback import format_failure
 from ..backends._protocol import QueueBackend
 from ..steps._model import StateTrigger, Step, Trigger
-from ._dead_letters import announcement, non_retryable, storable
+from ._dead_letters import announcement, storable
 from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
 from ._outage import Outage
@@ -322,7 +324,8 @@ class StepActor:
             failure = HandlerError(self.step.name, delivery.envelope.id, exc)
             failure.__cause__ = exc
             self._on_failure(failure)
-        final = non_retryable(exc)
+        # One part of a group saying the message can never succeed is enough.
+        final = find_error(exc, NonRetryable)
         if final is None and self._policy.should_retry(attempt):
             delay = self._policy.delay(attempt)
             logger.warn(

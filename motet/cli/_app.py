@@ -18,7 +18,7 @@ from typing import IO, Any, TypeVar
 import attrs
 import click
 
-from .._errors import MotetError, SupervisorGaveUp, describe
+from .._errors import MotetError, SupervisorGaveUp, describe, find_error
 from .._redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,15 +133,7 @@ def exit_code(exc: BaseException) -> int:
 
 
 def first_motet_error(exc: BaseException) -> MotetError | None:
-    if isinstance(exc, MotetError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = first_motet_error(inner)
-            if found is not None:
-                return found
-    cause = exc.__cause__
-    return first_motet_error(cause) if cause is not None else None
+    return find_error(exc, MotetError, causes=True)
 
 
 def _innermost(exc: BaseException) -> BaseException:
