@@ -261,10 +261,7 @@ def state_list(project: Project, namespace: str | None, backend: str | None) -> 
 @reports_errors
 def new(project: Project, name: str) -> None:
     """Create a project folder NAME with a working example step and its test."""
-    from ._scaffold import create_project
+    from ._scaffold import create_project, next_steps
 
     target = create_project(project.root / name)
-    click.echo(
-        f"created {target}\n\n  cd {name}\n  motet dev          # serve on :3000\n"
-        f"  python -m pytest   # run its test"
-    )
+    click.echo(f"created {target}\n\n{next_steps(name)}")

@@ -89,11 +89,54 @@ async def test_a_name_must_be_a_string(autojump_clock):
         response = await app.http.post("/greet", json={"name": 42})
         assert response.status == 400
 """,
-    "pyproject.toml": """\
+}
+
+# Per project, {name} filled in: the dependencies (motet; motet[testing] for the tests) and
+# how pytest runs them. An app, not a library: installing it installs its dependencies and
+# packages none of its folders (two apps' `steps` would collide in site-packages).
+PYPROJECT = """\
+[project]
+name = "{name}"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["motet"]
+
+[project.optional-dependencies]
+test = ["motet[testing]"]
+
+[tool.setuptools]
+packages = []
+
 [tool.pytest.ini_options]
 trio_mode = true
-""",
-}
+"""
+
+GITIGNORE = """\
+.motet/
+.venv/
+__pycache__/
+"""
+
+INSTALL = "pip install -e '.[test]'"
+SERVE = "motet dev"
+TEST = "python -m pytest"
+
+README = f"""\
+# {{name}}
+
+A motet app: steps in `steps/`, their tests in `tests/`.
+Install with `{INSTALL}`, serve with `{SERVE}` (port 3000), test with `{TEST}`.
+"""
+
+
+def next_steps(name: str) -> str:
+    """What `motet new` prints after creating `name`: commands that work as printed."""
+    return (
+        f"  cd {name}\n"
+        f"  {INSTALL:<27}# motet, and pytest for the tests\n"
+        f"  {SERVE:<27}# serve on :3000\n"
+        f"  {TEST:<27}# run its tests"
+    )
 
 
 def create_project(target: Path) -> Path:
@@ -103,7 +146,13 @@ def create_project(target: Path) -> Path:
         raise UserError(
             f"{target.name!r} is not a usable project name: use letters, digits, - and _"
         )
-    for relative, text in FILES.items():
+    files = {
+        **FILES,
+        "pyproject.toml": PYPROJECT.format(name=target.name),
+        ".gitignore": GITIGNORE,
+        "README.md": README.format(name=target.name),
+    }
+    for relative, text in files.items():
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

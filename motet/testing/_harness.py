@@ -25,7 +25,7 @@ from trio.testing import MockClock
 
 from .._clock import WallClock
 from .._envelope import DeadLetter, Envelope, new_id
-from .._errors import HandlerError
+from .._errors import HandlerError, MotetError
 from .._logging import LogRecord
 from .._observer import Observer
 from .._runtime import Runtime, RuntimeOptions, running
@@ -40,6 +40,24 @@ from ._http import TestClient
 
 SETTLE_POLL = 30.0  # s of virtual time: a safety net; handler runs and publishes wake settle()
 DEAD_LETTER_PAGE = 1_000_000
+
+
+class VirtualTimeRequired(MotetError):
+    """A test drives virtual time (the harness, `advance()`, the `motet_app` fixture) while
+    trio runs on its real clock, where a simulated month would take a real month."""
+
+
+def require_mock_clock(what: str) -> None:
+    """Fail at once unless the current trio run uses a MockClock (pytest-trio runs a test
+    on one only when the test function itself takes `autojump_clock` or `mock_clock`)."""
+    if isinstance(trio.lowlevel.current_clock(), MockClock):
+        return
+    raise VirtualTimeRequired(
+        f"{what} runs on virtual time, but this trio run uses the real clock; "
+        "add `autojump_clock` to the test's arguments, e.g. "
+        "`async def test_x(autojump_clock):` (pytest-trio), or run trio with "
+        "`clock=trio.testing.MockClock(autojump_threshold=0)`"
+    )
 
 
 class TestRuntime(Observer):
@@ -119,10 +137,12 @@ class TestRuntime(Observer):
 
     async def advance(self, by: timedelta | float) -> None:
         """Let (virtual) time pass: cron fires, retries come due."""
+        require_mock_clock("TestRuntime.advance()")
         seconds = by.total_seconds() if isinstance(by, timedelta) else float(by)
         await trio.sleep(seconds)
 
     async def run_until(self, when: datetime) -> None:
+        require_mock_clock("TestRuntime.run_until()")
         await self.clock.sleep_until(when.timestamp())
 
     async def settle(self, *, fail_fast: bool = False) -> None:
@@ -203,7 +223,10 @@ async def open_test_runtime(
     `backend` (default: a fresh MemoryBackend), whatever the config names. `start`
     anchors the virtual wall clock (default 2026-01-01T00:00:00Z, so tests never depend on
     today's date); retries are exact unless `retry_jitter` is set. `observers` watch the
-    runtime beside the harness."""
+    runtime beside the harness. With the default backend the test must run on trio's
+    MockClock (`autojump_clock`); a backend given explicitly may run on real time."""
+    if backend is None:
+        require_mock_clock("open_test_runtime() with the default memory backend")
     _check_clock(backend)
     if isinstance(steps, str | Path):
         steps = load_steps(Path(root) / steps)

@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
-from trio.testing import MockClock
 
-from ._harness import TestRuntime, open_test_runtime
+from ._harness import TestRuntime, open_test_runtime, require_mock_clock
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,12 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 async def motet_app(request: pytest.FixtureRequest) -> AsyncIterator[TestRuntime]:
-    if not isinstance(trio.lowlevel.current_clock(), MockClock):
-        raise pytest.UsageError(
-            f"{request.node.name}: the motet_app fixture runs on virtual time; add "
-            "`autojump_clock` to the test's arguments, e.g. "
-            "`async def test_x(motet_app, autojump_clock):`"
-        )
+    require_mock_clock(f"{request.node.name}: the motet_app fixture")
     marker = request.node.get_closest_marker("motet")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
     steps = options.pop("steps", "steps")

@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import trio
 
-from motet import HandlerError, queue
+from motet import HandlerError, MotetError, queue
+from motet.backends import MemoryBackend
 from motet.steps import load_step
-from motet.testing import TestRuntime, open_test_runtime
+from motet.testing import TestRuntime, VirtualTimeRequired, open_test_runtime
 
 
 async def test_motet_app_runs_the_rootdirs_steps(
@@ -85,3 +87,52 @@ async def test_a_threaded_backend_under_autojump_is_refused_with_the_reason(
     with pytest.raises(ValueError, match="virtual time leaps"):
         async with open_test_runtime([], backend=backend):
             pass
+
+
+# Each of these runs on trio's real clock (no clock fixture), as a user's test that forgot
+# `autojump_clock` does. The fail_after is only a net: before the guard, advance() waited
+# a real month and open_test_runtime() ran on, so the tests would fail instead of hanging.
+
+
+async def test_open_test_runtime_on_real_time_fails_at_once_naming_the_fix() -> None:
+    with trio.fail_after(10), pytest.raises(VirtualTimeRequired) as info:
+        async with open_test_runtime([]):
+            pass
+    assert "open_test_runtime()" in str(info.value)
+    assert "add `autojump_clock` to the test's arguments" in str(info.value)
+
+
+@pytest.mark.parametrize("drive", ["advance", "run_until"])
+async def test_advance_on_real_time_fails_at_once_naming_the_fix(drive: str) -> None:
+    # An explicit backend may run on real time (SQLite and Redis must); letting virtual time
+    # pass still needs the MockClock.
+    async with open_test_runtime([], backend=MemoryBackend()) as app:
+        with trio.fail_after(10), pytest.raises(VirtualTimeRequired) as info:
+            if drive == "advance":
+                await app.advance(timedelta(days=31))
+            else:
+                await app.run_until(app.now() + timedelta(days=31))
+    assert f"TestRuntime.{drive}()" in str(info.value)
+    assert "autojump_clock" in str(info.value)
+    assert isinstance(info.value, MotetError)
+
+
+def test_a_user_test_without_the_clock_fails_with_the_motet_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(
+        test_user="""
+        from datetime import timedelta
+        import trio
+        from motet.testing import open_test_runtime
+
+        async def test_a_month():
+            with trio.fail_after(10):  # a net for the code before the guard
+                async with open_test_runtime([]) as app:
+                    await app.advance(timedelta(days=31))
+    """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*VirtualTimeRequired*add `autojump_clock`*"])
