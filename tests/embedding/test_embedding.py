@@ -3,13 +3,16 @@ gateway mounted on the user's quart-trio app, and the runnable example the READM
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +158,24 @@ async def test_a_steps_folder_that_does_not_exist_is_a_step_definition_error(
     with pytest.raises(motet.StepDefinitionError, match="does not exist"):
         async with motet.open_runtime("nowhere", root=tmp_path):
             pass  # pragma: no cover
+
+
+async def test_a_port_in_use_is_one_gateway_error_naming_the_address() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(motet.GatewayError) as caught:
+            async with motet.open_runtime(
+                order_steps(), backend="memory", serve=GatewayOptions(port=port)
+            ):
+                pytest.fail("the runtime must not start")  # pragma: no cover
+    error = caught.value
+    assert type(error) is motet.GatewayError  # itself, not inside exception groups
+    assert f"127.0.0.1:{port}" in str(error) and "in use" in str(error)
+    assert isinstance(error.__cause__, OSError) and error.__cause__.errno == errno.EADDRINUSE
+    shown = "".join(traceback.format_exception(error))
+    assert "ExceptionGroup" not in shown and shown.count("motet.GatewayError") == 1
 
 
 async def test_mount_serves_motet_routes_from_the_users_quart_trio_app() -> None:
