@@ -23,7 +23,7 @@ import trio
 
 from ._clock import Clock, WallClock
 from ._envelope import CRON_TOPIC_PREFIX, Subscription
-from ._errors import describe
+from ._errors import MotetError, describe
 from ._logging import Logger, LogHub, stdlib_sink, stream_sink
 from ._observer import Observer, Observers, RuntimeView
 from ._plan import plan
@@ -413,15 +413,39 @@ class _View:
 async def running(runtime: Runtime) -> AsyncIterator[Runtime]:
     """Run `runtime` in the background for the duration of the block, then stop it
     gracefully. An error raised in the block comes out as itself, not wrapped in the
-    nursery's exception group."""
+    nursery's exception group; so does a motet error that stopped the runtime from starting
+    (a port in use is one GatewayError naming the address, not five nested groups)."""
     body_error: Exception | None = None
-    async with trio.open_nursery() as nursery:
-        await nursery.start(runtime.run)
-        try:
-            yield runtime
-        except Exception as exc:  # re-raised below, outside the nursery, unwrapped
-            body_error = exc
-        finally:
-            runtime.stop()
+    started = False
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runtime.run)
+            started = True
+            try:
+                yield runtime
+            except Exception as exc:  # re-raised below, outside the nursery, unwrapped
+                body_error = exc
+            finally:
+                runtime.stop()
+    except BaseExceptionGroup as group:
+        sole = None if started else _sole_motet_error(group)
+        if sole is None:
+            raise
+        raise sole from sole.__cause__  # its own cause (the OSError) kept, the groups dropped
     if body_error is not None:
         raise body_error
+
+
+def _sole_motet_error(group: BaseExceptionGroup[BaseException]) -> MotetError | None:
+    """The one error inside `group`'s nesting when there is exactly one and it is motet's."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) == 1 and isinstance(leaves[0], MotetError):
+        return leaves[0]
+    return None

@@ -103,13 +103,18 @@ def list_dead_letters(
         return [json.dumps(_letter_json(d)) for d in letters]
     if not letters:
         return ["no dead letters"]
-    lines = [f"{'ID':32}  {'SUBSCRIPTION':30}  {'ATTEMPTS':8}  {'FAILED AT':20}  ERROR"]
-    for d in letters:
-        lines.append(
-            f"{d.id:32}  {d.subscription:30}  {d.attempts:<8}  {_when(d.failed_at):20}  "
-            f"{_first_line(d.error)}"
-        )
-    return lines
+    rows = [("ID", "SUBSCRIPTION", "ATTEMPTS", "FAILED AT", "ERROR")]
+    rows += [
+        (d.id, d.subscription, str(d.attempts), _when(d.failed_at), _first_line(d.error))
+        for d in letters
+    ]
+    # Each column as wide as its widest cell, so a long step name shifts the columns
+    # after it instead of pushing one row out of line.
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return [
+        "  ".join(f"{cell:{w}}" for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    ]
 
 
 def show_dead_letter(

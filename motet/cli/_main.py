@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from ._app import Project, UserError, reports_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="motet", prog_name="motet", message="%(prog)s %(version)s")
 @click.option(
     "--project",
     "root",
@@ -25,6 +27,47 @@ from ._app import Project, UserError, reports_errors
 def main(ctx: click.Context, root: Path, debug: bool) -> None:
     """motet: Motia-style steps, queues, cron and state on trio."""
     ctx.obj = Project(root.resolve(), debug)
+
+
+def _debug_later(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`motet start --debug` means what `motet --debug start` means: the flag is set on the
+    root context (where errors are reported from) and on the project every context holds."""
+    if not value:
+        return
+    ctx.find_root().params["debug"] = True
+    at: click.Context | None = ctx
+    while at is not None:
+        if isinstance(at.obj, Project):
+            at.obj = attrs.evolve(at.obj, debug=True)
+        at = at.parent
+
+
+def _accept_debug_everywhere(group: click.Group) -> None:
+    """Give every subcommand (of nested groups too) its own `--debug`."""
+    for command in group.commands.values():
+        command.params.append(
+            click.Option(
+                ["--debug"],
+                is_flag=True,
+                expose_value=False,
+                callback=_debug_later,
+                help="Show tracebacks for errors (as `motet --debug ...`).",
+            )
+        )
+        if isinstance(command, click.Group):
+            _accept_debug_everywhere(command)
+
+
+def _environment_help() -> str:
+    """The epilog of `start` and `dev`: every MOTET_* variable and the setting it sets."""
+    from ..project import ENV_VARS
+
+    width = max(map(len, ENV_VARS.values()))
+    rows = "\n".join(f"  {var:{width}}  {key}" for key, var in ENV_VARS.items())
+    return (
+        "Environment variables set the motet.toml key of the same name; a flag wins over a "
+        f"variable, a variable over motet.toml.\n\n\b\n{rows}"
+    )
 
 
 def _serve_options(f: Any) -> Any:
@@ -47,7 +90,7 @@ def _serve_options(f: Any) -> Any:
     return f
 
 
-@main.command()
+@main.command(epilog=_environment_help())
 @_serve_options
 @click.option(
     "--instances",
@@ -79,7 +122,7 @@ def start(project: Project, instances: int, parent_fd: int | None, **flags: Any)
         raise SystemExit(status)
 
 
-@main.command()
+@main.command(epilog=_environment_help())
 @_serve_options
 @click.pass_obj
 @reports_errors
@@ -265,3 +308,6 @@ def new(project: Project, name: str) -> None:
 
     target = create_project(project.root / name)
     click.echo(f"created {target}\n\n{next_steps(name)}")
+
+
+_accept_debug_everywhere(main)

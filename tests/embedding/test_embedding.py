@@ -3,13 +3,16 @@ gateway mounted on the user's quart-trio app, and the runnable example the READM
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from motet.gateway import GatewayOptions, mount, serve
 from motet.steps import load_step
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "embed_service.py"
+README = Path(__file__).resolve().parents[2] / "README.md"
 DEADLINE = 30.0
 
 
@@ -157,6 +161,24 @@ async def test_a_steps_folder_that_does_not_exist_is_a_step_definition_error(
             pass  # pragma: no cover
 
 
+async def test_a_port_in_use_is_one_gateway_error_naming_the_address() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(motet.GatewayError) as caught:
+            async with motet.open_runtime(
+                order_steps(), backend="memory", serve=GatewayOptions(port=port)
+            ):
+                pytest.fail("the runtime must not start")  # pragma: no cover
+    error = caught.value
+    assert type(error) is motet.GatewayError  # itself, not inside exception groups
+    assert f"127.0.0.1:{port}" in str(error) and "in use" in str(error)
+    assert isinstance(error.__cause__, OSError) and error.__cause__.errno == errno.EADDRINUSE
+    shown = "".join(traceback.format_exception(error))
+    assert "ExceptionGroup" not in shown and shown.count("motet.GatewayError") == 1
+
+
 async def test_mount_serves_motet_routes_from_the_users_quart_trio_app() -> None:
     shipped = Finished("Ship")
     async with motet.open_runtime(order_steps(), backend="memory", observers=[shipped]) as runtime:
@@ -247,3 +269,46 @@ def test_the_embedding_example_runs_and_answers(tmp_path: Path) -> None:
         if process.stdout is not None:
             process.stdout.close()
     assert (tmp_path / ".motet" / "motet.db").is_file()
+
+
+def readme_embedding_snippet() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Embedding in a trio service", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_embedding_snippet_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """The README's snippet as a user pastes it into a project: it serves, and SIGINT stops
+    it gracefully (exit 0, no traceback)."""
+    from ..cli._project import BASIC_STEPS, write_project
+
+    root = write_project(tmp_path / "app", files=BASIC_STEPS)
+    (root / "service.py").write_text(readme_embedding_snippet(), encoding="utf-8")
+    env = {**os.environ, "MOTET_PORT": "0", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "service.py"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
+        reader.start()
+        end = time.monotonic() + DEADLINE
+        while not any("serving on" in line for line in lines):
+            assert process.poll() is None, f"the snippet exited: {lines}"
+            assert time.monotonic() < end, f"the snippet did not serve: {lines}"
+            time.sleep(0.02)  # waiting for another process to start
+        process.send_signal(signal.SIGINT)
+        assert process.wait(DEADLINE) == 0, lines
+        reader.join(DEADLINE)
+        assert "Traceback" not in "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
