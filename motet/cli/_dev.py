@@ -57,7 +57,36 @@ def child_command(project: Project, flags: dict[str, Any]) -> list[str]:
 
 
 def develop(project: Project, flags: dict[str, Any]) -> int:
+    check_port(project, flags)
     return trio.run(Reloader(project.root, child_command(project, flags)).run)
+
+
+def check_port(project: Project, flags: dict[str, Any]) -> None:
+    """Fail at once, as `motet start` would, when the address is taken: the child would exit
+    on every start and no saved change could fix it. Raises GatewayError naming the address.
+    (Someone taking the port between this check and the child's bind meets the child's own
+    error line instead.)"""
+    from ..gateway._options import gateway_options
+    from ..gateway._serve import listen_socket
+
+    config = project.config(host=flags.get("host"), port=flags.get("port"))
+    options = gateway_options(config)
+    if options.port == 0:
+        return
+    listen_socket(options, backlog=1).close()
+
+
+def describe_changes(root: Path, paths: set[str]) -> str:
+    """`steps/a_step.py`, or `steps/a_step.py and 2 more`, relative to the project."""
+    shown = []
+    for path in sorted(paths):
+        try:
+            shown.append(str(Path(path).relative_to(root)))
+        except ValueError:
+            shown.append(path)
+    if not shown:
+        return "a file"
+    return shown[0] + (f" and {len(shown) - 1} more" if len(shown) > 1 else "")
 
 
 class Reloader:
@@ -67,6 +96,7 @@ class Reloader:
         self.root = root
         self.command = command
         self.changed = trio.Event()
+        self.changed_paths: set[str] = set()
         self.stopping = trio.Event()
         self.forced = False
         self.process: trio.Process | None = None
@@ -87,11 +117,13 @@ class Reloader:
     async def _loop(self) -> int:
         while True:
             self.changed = trio.Event()
+            self.changed_paths = set()
             status = await self._run_child()
             if self.stopping.is_set():
                 return 0 if not self.forced else 128 + signal.SIGTERM
             if self.changed.is_set():
-                click.echo("motet: change detected, restarting", err=True)
+                what = describe_changes(self.root, self.changed_paths)
+                click.echo(f"motet: {what} changed, restarting", err=True)
                 continue
             click.echo(
                 f"motet: the app exited with status {status}; fix it and save, "
@@ -169,7 +201,8 @@ class Reloader:
             self.root, watch_filter=SourceFilter(), debounce=300, stop_event=self._unwatch
         )
         async with contextlib.aclosing(watching) as changes:
-            async for _batch in changes:
+            async for batch in changes:
+                self.changed_paths.update(path for _change, path in batch)
                 self.changed.set()
 
 

@@ -4,6 +4,7 @@ helper module a step imports is reloaded too, and state is kept in the sqlite fi
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 
 import httpx
@@ -49,7 +50,7 @@ def test_dev_restarts_on_change_keeps_state_and_survives_a_broken_step(tmp_path:
         # A helper module (not a step file) changes: the new child imports it afresh.
         (root / "steps" / "words.py").write_text(HELPER.format("Bonjour"))
         url = dev.started(2)
-        dev.wait_stderr("change detected, restarting")
+        dev.wait_stderr("motet: steps/words.py changed, restarting")
         assert _greet(url, "ada") == (200, {"text": "Bonjour, ada", "count": 2})
 
         # A broken step: the child reports it in one line and dev waits for the fix.
@@ -144,3 +145,21 @@ def test_the_app_stops_when_dev_itself_is_killed(tmp_path: Path) -> None:
         wait_until(lambda: _refused(url), "the orphaned app to stop serving")
     finally:
         dev.close()
+
+
+def test_dev_fails_at_once_when_its_port_is_taken(tmp_path: Path) -> None:
+    # The child would fail to bind on every start and dev would wait for a change that
+    # cannot fix it; now dev itself refuses, as motet start does, naming the address.
+    root = write_project(tmp_path / "app", files={"steps/greet_step.py": GREET_STEP})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dev = Motet(root, "dev", "--port", str(port))
+        try:
+            status = dev.wait()
+        finally:
+            dev.close()
+    assert status == 1
+    assert any(f"cannot listen on 127.0.0.1:{port}" in line for line in dev.stderr), dev.stderr
+    assert not any("Traceback" in line for line in dev.stderr)
