@@ -81,9 +81,6 @@ class Dispatcher:
         self._arity: dict[int, bool] = {}  # id(handler) -> a cron handler takes (input, ctx)
         self._async: dict[int, bool] = {}  # id(handler) -> is a coroutine function
 
-    def is_running(self, step: str) -> bool:
-        return self.running[step] > 0
-
     @property
     def in_flight(self) -> int:
         return sum(self.running.values())
