@@ -99,6 +99,9 @@ class Step:
     file: Path | None = None
     virtual_subscribes: tuple[str, ...] = ()  # noop steps: drawn in graphs only
     virtual_emits: tuple[str, ...] = ()
+    # What the step's file asks for that motet does not honour (a Motia config key it
+    # ignores, say), one human line each; `motet start` lists them once at start.
+    unhonoured: tuple[str, ...] = ()
 
     def of_type(self, kind: type[Any]) -> list[Any]:
         return [t for t in self.triggers if isinstance(t, kind)]
