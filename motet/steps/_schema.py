@@ -1,8 +1,17 @@
 """Payload schemas: one strict cattrs converter per Runtime, validation and JSON output.
 
-A schema is a type: an attrs class, a dataclass, a TypedDict, a JSON scalar type, or
-`list`/`dict`/`Optional`/`Literal`/`Enum` built from those. `None` means "no schema": the
-handler gets the JSON as it arrived.
+A schema is one of three kinds, all validated by `validate` with the same message shape
+(`<message> @ <path>`):
+
+- a type: an attrs class, a dataclass, a TypedDict, a JSON scalar type, or
+  `list`/`dict`/`Optional`/`Literal`/`Enum` built from those, structured by the runtime's
+  converter (the handler gets the structured object);
+- a JSON Schema document, loaded into a `JsonSchema` (`_schema_dict`; the handler gets the
+  JSON as it arrived);
+- a pydantic model class, when the step file imported pydantic (`_schema_pydantic`; the
+  handler gets the model instance).
+
+`None` means "no schema": the handler gets the JSON as it arrived.
 
 cattrs is a converter, not a validator, so `make_converter` makes it strict: JSON scalars
 must already have the right type ("5" is not an int, "false" is not a bool, 5.9 is not an
@@ -34,9 +43,12 @@ from cattrs.preconf.json import make_converter as make_json_converter
 from cattrs.v import format_exception, transform_error
 
 from .._errors import InputValidationError
+from ._schema_dict import JsonSchema, JsonSchemaProblem, load_json_schema
+from ._schema_pydantic import dump_model, is_model_class, validate_model
 
 __all__ = [
     "is_object_schema",
+    "load_schema",
     "json_type_name",
     "make_converter",
     "schema_problem",
@@ -152,6 +164,8 @@ def make_converter() -> cattrs.Converter:
 
         return structure_mapping
 
+    # A pydantic model going out (an emit, a state value, a response body), alone or nested.
+    conv.register_unstructure_hook_func(is_model_class, dump_model)
     conv.register_structure_hook_factory(_is_plain_mapping, mapping_factory)
     conv.register_structure_hook_factory(is_object_schema, object_factory)
     conv.register_structure_hook_factory(_is_homogeneous_array, array_factory)
@@ -197,6 +211,10 @@ def validate(
     problem as `<message> @ <path>` (paths start at `root`, e.g. `$.body`)."""
     if schema is None:
         return payload
+    if type(schema) is JsonSchema:
+        return schema.validate(payload, root=root, what=what)
+    if is_model_class(schema):
+        return validate_model(schema, payload, root=root, what=what)
     try:
         return converter.structure(payload, schema)
     except BaseValidationError as exc:
@@ -257,7 +275,7 @@ def _check_json(value: Any, path: str) -> Any:
 
 SUPPORTED = (
     "an attrs class, a dataclass, a TypedDict, str/int/float/bool, an Enum, "
-    "or list/dict/Optional/Literal of those"
+    "or list/dict/Optional/Literal of those; a JSON Schema dict; a pydantic model class"
 )
 _SCALAR_SCHEMAS = (str, int, float, bool, type(None), datetime.datetime, datetime.date, uuid.UUID)
 
@@ -265,10 +283,29 @@ _SCALAR_SCHEMAS = (str, int, float, bool, type(None), datetime.datetime, datetim
 def schema_problem(tp: Any) -> str | None:
     """Why `tp` cannot be a step schema, or None when it can. Checked at load time so a
     bad schema is a StepDefinitionError, not a failure on the first message."""
+    if isinstance(tp, Mapping):
+        try:
+            load_json_schema(tp)
+        except JsonSchemaProblem as exc:
+            return str(exc)
+        return None
     return _problem(tp, set())
 
 
+def load_schema(value: Any) -> Any:
+    """The schema a step keeps for what its file wrote: a dict compiled into a `JsonSchema`,
+    anything else as given. Raises ValueError saying why `value` cannot be a schema."""
+    if isinstance(value, Mapping):
+        return load_json_schema(value)
+    problem = _problem(value, set())
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 def _problem(tp: Any, seen: set[Any]) -> str | None:
+    if type(tp) is JsonSchema or is_model_class(tp):
+        return None  # checked when loaded (a dict) or by pydantic when the class was made
     if tp is None or tp is Any or tp is object or tp in _SCALAR_SCHEMAS:
         return None
     if isinstance(tp, typing.NewType):
@@ -294,9 +331,9 @@ def _problem(tp: Any, seen: set[Any]) -> str | None:
         return None
     if isinstance(tp, type):
         return f"{tp.__qualname__} is not a supported schema type; use {SUPPORTED}"
-    return f"a schema must be a type ({SUPPORTED}), got {type(tp).__name__} {tp!r:.60}" + (
-        "; JSON Schema dicts are not supported" if isinstance(tp, Mapping) else ""
-    )
+    if isinstance(tp, Mapping):  # a JSON Schema inside a type, e.g. list[{...}]
+        return f"a JSON Schema dict is a schema on its own, not a part of a type: {tp!r:.60}"
+    return f"a schema must be ({SUPPORTED}), got {type(tp).__name__} {tp!r:.60}"
 
 
 def _object_problem(tp: Any, seen: set[Any]) -> str | None:
