@@ -45,6 +45,8 @@ def validate_model(model: Any, payload: Any, *, root: str = "$", what: str = "in
     except pydantic.ValidationError as exc:
         messages = [_message(error, root) for error in exc.errors(include_url=False)]
         raise InputValidationError(messages, what=what) from exc
+    except Exception as exc:  # a validator raising what pydantic does not wrap (a TypeError)
+        raise InputValidationError([f"{type(exc).__name__}: {exc} @ {root}"], what=what) from exc
 
 
 def _message(error: Any, root: str) -> str:
