@@ -108,6 +108,15 @@ def _strict_scalar(accepted: tuple[type, ...]) -> Callable[[Any, type], Any]:
     return hook
 
 
+def _from_text(parse: Callable[[str], Any]) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, tp: Any) -> Any:
+        if type(value) is not str:
+            raise TypeError(f"expected a string, got {json_type_name(value)}")
+        return parse(value)  # ValueError for text that is not one
+
+    return hook
+
+
 def make_converter() -> cattrs.Converter:
     """The strict JSON converter a Runtime owns; nothing in motet uses a global one."""
     conv = make_json_converter(forbid_extra_keys=True)
@@ -118,6 +127,12 @@ def make_converter() -> cattrs.Converter:
         (float, (int, float)),
     ):
         conv.register_structure_hook(tp, _strict_scalar(accepted))
+    # Declared schema types (`_SCALAR_SCHEMAS`, JSON Schema `format`s) the preconf converter
+    # does not know: a UUID or a time of day is a JSON string both ways.
+    conv.register_structure_hook(uuid.UUID, _from_text(uuid.UUID))
+    conv.register_unstructure_hook(uuid.UUID, str)
+    conv.register_structure_hook(datetime.time, _from_text(datetime.time.fromisoformat))
+    conv.register_unstructure_hook(datetime.time, datetime.time.isoformat)
 
     def object_factory(tp: Any) -> Callable[[Any, Any], Any]:
         origin = typing.get_origin(tp) or tp
@@ -195,7 +210,10 @@ def _format(exc: BaseException, tp: Any) -> str:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return f"must be one of {[m.value for m in tp]}"
     if isinstance(exc, ValueError) and tp is None and str(exc):
-        return f"invalid value ({exc})"  # an attrs validator's own message
+        # An attrs validator's own message; `matches_re` and `in_` raise it with the
+        # attribute, the pattern and the value as further args, which say nothing more.
+        first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        return f"invalid value ({first})"
     return format_exception(exc, tp)
 
 
@@ -277,7 +295,17 @@ SUPPORTED = (
     "an attrs class, a dataclass, a TypedDict, str/int/float/bool, an Enum, "
     "or list/dict/Optional/Literal of those; a JSON Schema dict; a pydantic model class"
 )
-_SCALAR_SCHEMAS = (str, int, float, bool, type(None), datetime.datetime, datetime.date, uuid.UUID)
+_SCALAR_SCHEMAS = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    datetime.datetime,
+    datetime.date,
+    datetime.time,
+    uuid.UUID,
+)
 
 
 def schema_problem(tp: Any) -> str | None:

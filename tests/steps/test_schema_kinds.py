@@ -4,19 +4,22 @@ class is taken as is; neither pydantic nor the validator is imported by `import 
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from pydantic import BaseModel
 
 from motet import InputValidationError, StepDefinitionError
 from motet.steps import http, json_schema, load_step, load_steps, queue
-from motet.steps._schema import make_converter, validate
+from motet.steps._schema import make_converter, to_json, validate
 from motet.steps._schema_dict import JsonSchema, load_json_schema, property_types
 
 MOTIA_STEP = '''
@@ -239,4 +242,40 @@ def test_motet_works_without_pydantic_installed() -> None:
         ["required field missing @ $.name"],
         {"a": [{"name": "x"}]},
         False,
+    ]
+
+
+@attrs.frozen
+class Slot:
+    id: uuid.UUID
+    at: datetime.time
+
+
+def test_uuid_and_time_fields_of_class_schemas_structure_and_serialize() -> None:
+    """Regression: `uuid.UUID` was accepted as a schema type (and documented as
+    `format: uuid`) but the converter had no hook for it, so every body failed with
+    "Unsupported type"; found by bench/bench_schemas.py's attrs body."""
+    converter = make_converter()
+    slot = validate(converter, {"id": "0b0f4c0e-5c1a-4a53-9d1e-2b4f4f0e8d11", "at": "08:30"}, Slot)
+    assert slot == Slot(uuid.UUID("0b0f4c0e-5c1a-4a53-9d1e-2b4f4f0e8d11"), datetime.time(8, 30))
+    assert to_json(converter, slot) == {
+        "id": "0b0f4c0e-5c1a-4a53-9d1e-2b4f4f0e8d11",
+        "at": "08:30:00",
+    }
+    assert messages(Slot, {"id": "nope", "at": 830}) == [
+        "invalid value for type, expected UUID @ $.id",
+        "invalid value for type, expected time @ $.at",
+    ]
+
+
+def test_an_attrs_regex_validator_says_its_message_only() -> None:
+    """Regression: `matches_re` raises ValueError(message, attribute, pattern, value), and
+    the problem detail printed that whole tuple, with the Attribute's repr."""
+
+    @attrs.frozen
+    class Zip:
+        code: str = attrs.field(validator=attrs.validators.matches_re(r"[0-9]{5}"))
+
+    assert messages(Zip, {"code": "7500"}) == [
+        "invalid value ('code' must match regex '[0-9]{5}' ('7500' doesn't)) @ $"
     ]
