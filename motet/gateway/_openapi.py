@@ -68,7 +68,7 @@ class _Components:
         final: dict[str, str] = {}
         for ref, (name, definition) in defs.items():
             final[ref] = _REF + self._name_for(name, _rewrite(definition, tentative))
-        for ref, (name, definition) in defs.items():
+        for ref, (_, definition) in defs.items():
             self.schemas[final[ref].removeprefix(_REF)] = _rewrite(definition, final)
         document = _rewrite(document, final)
         if _local_refs(document):

@@ -48,8 +48,8 @@ from ._schema_pydantic import dump_model, is_model_class, validate_model
 
 __all__ = [
     "is_object_schema",
-    "load_schema",
     "json_type_name",
+    "load_schema",
     "make_converter",
     "schema_problem",
     "to_json",

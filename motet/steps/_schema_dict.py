@@ -62,7 +62,9 @@ def load_json_schema(document: Any) -> JsonSchema:
         key = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise JsonSchemaProblem(f"a JSON Schema must be plain JSON: {exc}") from None
-    plain: dict[str, Any] = json.loads(key)  # a copy: later changes to the caller's dict are not seen
+    plain: dict[str, Any] = json.loads(
+        key
+    )  # a copy: later changes to the caller's dict are not seen
     import jsonschema_rs
 
     try:
@@ -124,9 +126,9 @@ def _non_null_branch(branches: Sequence[Sequence[Any]]) -> Sequence[Any] | None:
     if len(branches) != 2:
         return None
     for this, other in (branches, branches[::-1]):
-        if len(other) == 1 and type(other[0].kind).__name__ == "Type":
-            if list(other[0].kind.types) == ["null"]:
-                return this
+        only: Any = other[0].kind if len(other) == 1 else None
+        if type(only).__name__ == "Type" and list(only.types) == ["null"]:
+            return this
     return None
 
 

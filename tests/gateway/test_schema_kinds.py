@@ -11,9 +11,8 @@ from typing import Any, Literal
 
 import attrs
 import pytest
-from pydantic import BaseModel, Field, field_validator
-
 from openapi_spec_validator import validate as validate_openapi
+from pydantic import BaseModel, Field, field_validator
 
 from motet.gateway import GatewayOptions, openapi_document
 from motet.gateway._routes import collect_routes
@@ -21,7 +20,7 @@ from motet.steps import load_step
 from motet.testing import open_test_runtime
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     DOG = "dog"
     CAT = "cat"
 

@@ -190,7 +190,13 @@ CASES: list[tuple[str, Any, Any, str | None, str]] = [
         "triggers",
         "subscribes to queue 'a' twice",
     ),
-    ("bad input schema", event(input={"required": "name"}), two, "input", "not a valid JSON Schema"),
+    (
+        "bad input schema",
+        event(input={"required": "name"}),
+        two,
+        "input",
+        "not a valid JSON Schema",
+    ),
     (
         "bad queue option type",
         event(maxRetries="3"),

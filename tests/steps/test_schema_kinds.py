@@ -22,7 +22,7 @@ from motet.steps import http, json_schema, load_step, load_steps, queue
 from motet.steps._schema import make_converter, to_json, validate
 from motet.steps._schema_dict import JsonSchema, load_json_schema, property_types
 
-MOTIA_STEP = '''
+MOTIA_STEP = """
 from pydantic import BaseModel, Field
 
 
@@ -49,7 +49,7 @@ config = {
 
 async def handler(req, context):
     return {"status": 201, "body": {"id": "1", "name": req.body["name"]}}
-'''
+"""
 
 
 def write_step(folder: Path, name: str, source: str) -> Path:
@@ -182,7 +182,8 @@ def test_pydantic_errors_have_the_same_paths() -> None:
 
     assert messages(Order, {"items": [{"sku": "a", "qty": 1}, {"qty": "x"}]}, "$.body") == [
         "required field missing @ $.body.items[1].sku",
-        "Input should be a valid integer, unable to parse string as an integer @ $.body.items[1].qty",
+        "Input should be a valid integer, unable to parse string as an integer"
+        " @ $.body.items[1].qty",
     ]
     assert messages(Order, [1]) == ["Input should be a valid dictionary or instance of Order @ $"]
 
