@@ -208,12 +208,16 @@ def main() -> None:
             ):
                 us = best_us(call, 1, n)
                 best[name, which] = min(us, best.get((name, which), us))
+    raw = json.dumps(VALID).encode()
+    decode_us = best_us(lambda: json.loads(raw), args.rounds, number)
     base = next(iter(candidates))
     print(f"{'candidate':36} {'valid us':>9} {'x base':>7} {'invalid us':>11} {'x base':>7}")
     for name in candidates:
         ok_us, bad_us = best[name, "ok"], best[name, "bad"]
         ok_x, bad_x = ok_us / best[base, "ok"], bad_us / best[base, "bad"]
         print(f"{name:36} {ok_us:9.2f} {ok_x:7.2f} {bad_us:11.2f} {bad_x:7.2f}")
+    decode_x = decode_us / best[base, "ok"]
+    print(f"{'(json.loads of the valid body)':36} {decode_us:9.2f} {decode_x:7.2f}")
 
     print("\nmessages for the invalid body:")
     for kind in (AOrder, motet_schema, Order):

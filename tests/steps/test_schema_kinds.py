@@ -280,3 +280,17 @@ def test_an_attrs_regex_validator_says_its_message_only() -> None:
     assert messages(Zip, {"code": "7500"}) == [
         "invalid value ('code' must match regex '[0-9]{5}' ('7500' doesn't)) @ $"
     ]
+
+
+def test_a_0x_event_step_takes_a_json_schema_or_a_model_as_input() -> None:
+    class Msg(BaseModel):
+        text: str
+
+    for schema in (Msg.model_json_schema(), Msg):
+        config = {"type": "event", "name": "Echo", "subscribes": ["a", "b"], "input": schema}
+        step = load_step(config, lambda message, ctx: None)
+        assert [t.topic for t in step.triggers] == ["a", "b"]
+        inputs = {t.input for t in step.triggers}  # one schema, compiled once, shared
+        assert len(inputs) == 1
+        [loaded] = inputs
+        assert loaded is Msg if schema is Msg else isinstance(loaded, JsonSchema)
