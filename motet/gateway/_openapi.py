@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -38,6 +39,7 @@ from ._problem import (
 from ._routes import Route
 
 _REF = "#/components/schemas/"
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class _Components:
@@ -54,7 +56,7 @@ class _Components:
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {"Problem": problem_schema()}
 
-    def embed(self, schema: Any, where: str) -> dict[str, Any]:
+    def embed(self, schema: Any) -> dict[str, Any]:
         document = json_schema(schema)
         for keyword in ("$schema", "$id"):  # the document's dialect is OpenAPI 3.1's
             document.pop(keyword, None)
@@ -79,7 +81,9 @@ class _Components:
         return document
 
     def _name_for(self, base: str, definition: Any) -> str:
-        """`base` if free or already holding `definition`, else the first free `base2`..."""
+        """`base` if free or already holding `definition`, else the first free `base2`...
+        (OpenAPI allows only `A-Z a-z 0-9 . _ -` in component names)."""
+        base = _NAME_UNSAFE.sub("_", base) or "Schema"
         name, n = base, 2
         while name in self.schemas and (definition is None or self.schemas[name] != definition):
             name, n = f"{base}{n}", n + 1
@@ -93,7 +97,11 @@ def _rewrite(node: Any, refs: Mapping[str, str]) -> Any:
         ref = node.get("$ref")
         if isinstance(ref, str):
             for old, new in refs.items():
-                if ref == old or ref.startswith(old + "/") or (old == "#" and ref.startswith("#")):
+                if old == "#":  # the schema's own root: every local ref but components'
+                    if not ref.startswith(_REF) and ref.startswith("#"):
+                        out["$ref"] = new + ref[1:]
+                        break
+                elif ref == old or ref.startswith(old + "/"):
                     out["$ref"] = new + ref[len(old) :]
                     break
         return out
@@ -129,7 +137,7 @@ def _parameters(route: Route, components: _Components) -> list[dict[str, Any]]:
     ]
     query = route.trigger.query
     if query is not None:
-        document = components.embed(query, f"the query of step {route.step.name!r}")
+        document = components.embed(query)
         required = set(document.get("required", ()))
         for name, schema in document.get("properties", {}).items():
             parameters.append(
@@ -173,8 +181,7 @@ def _responses(route: Route, components: _Components) -> dict[str, Any]:
     for status, schema in sorted((trigger.response or {}).items()):
         entry: dict[str, Any] = {"description": _phrase(status)}
         if schema is not None:
-            where = f"the {status} response of step {route.step.name!r}"
-            entry["content"] = {"application/json": {"schema": components.embed(schema, where)}}
+            entry["content"] = {"application/json": {"schema": components.embed(schema)}}
         responses[str(status)] = entry
     for status in sorted(handler_statuses(route.step.handler)):
         responses.setdefault(
@@ -232,7 +239,7 @@ def openapi_document(
         if parameters:
             operation["parameters"] = parameters
         if trigger.body is not None:
-            schema = components.embed(trigger.body, f"the body of step {step.name!r}")
+            schema = components.embed(trigger.body)
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": schema}},

@@ -359,9 +359,13 @@ def test_openapi_uses_json_schema_dicts_and_models_as_written() -> None:
         return None
 
     recursive = {
-        "title": "Tree",
+        "title": "Tree node",
         "type": "object",
-        "properties": {"children": {"type": "array", "items": {"$ref": "#"}}},
+        "properties": {
+            "children": {"type": "array", "items": {"$ref": "#"}},
+            "tag": {"$ref": "#/$defs/Tag"},
+        },
+        "$defs": {"Tag": PET_SCHEMA["$defs"]["Tag"]},
     }
     steps = [
         http_step("by-dict", "/dict", handler, bodySchema=PET_SCHEMA, responseSchema={201: PetIn}),
@@ -401,9 +405,11 @@ def test_openapi_uses_json_schema_dicts_and_models_as_written() -> None:
     assert body("/listing")["properties"]["tags"]["items"] == {"$ref": "#/components/schemas/Tag2"}
     assert schemas["Tag2"]["properties"] == {"label": {"title": "Label", "type": "string"}}
     # A `$ref` to the root itself: the schema becomes a component so `#` still means it.
-    assert body("/tree") == {"$ref": "#/components/schemas/Tree"}
-    assert schemas["Tree"]["properties"]["children"]["items"] == {
-        "$ref": "#/components/schemas/Tree"
+    # (its title made a valid component name; its other refs left pointing at components)
+    assert body("/tree") == {"$ref": "#/components/schemas/Tree_node"}
+    assert schemas["Tree_node"]["properties"] == {
+        "children": {"type": "array", "items": {"$ref": "#/components/schemas/Tree_node"}},
+        "tag": {"$ref": "#/components/schemas/Tag"},
     }
     created = doc["paths"]["/dict"]["post"]["responses"]["201"]["content"]["application/json"]
     assert created["schema"] == expected
