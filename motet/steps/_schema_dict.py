@@ -36,7 +36,7 @@ class JsonSchemaProblem(ValueError):
 class JsonSchema:
     """A JSON Schema document, compiled. Two are equal when their documents are."""
 
-    document: Mapping[str, Any] = attrs.field(eq=False)
+    document: Mapping[str, Any] = attrs.field(eq=False, repr=lambda d: _short(d))
     key: str = attrs.field(repr=False)  # the canonical JSON text of `document`
     validator: Any = attrs.field(eq=False, repr=False)
 
@@ -52,6 +52,12 @@ class JsonSchema:
             return payload
         messages = list(dict.fromkeys(_messages(self.validator.iter_errors(payload), root)))
         raise InputValidationError(messages or [f"invalid value @ {root}"], what=what)
+
+
+def _short(document: Mapping[str, Any]) -> str:
+    """A repr that fits a log line: the title, else the start of the JSON."""
+    title = document.get("title")
+    return repr(title) if isinstance(title, str) else f"{json.dumps(document)[:60]!r}"
 
 
 def load_json_schema(document: Any) -> JsonSchema:
