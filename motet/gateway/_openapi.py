@@ -21,6 +21,7 @@ from http import HTTPStatus
 from typing import Any
 
 from ..steps._json_schema import json_schema
+from ..steps._schema_pydantic import is_model_class, model_schema
 from ._options import GatewayOptions
 from ._problem import (
     BODY_TOO_LARGE,
@@ -56,8 +57,12 @@ class _Components:
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {"Problem": problem_schema()}
 
-    def embed(self, schema: Any) -> dict[str, Any]:
-        document = json_schema(schema)
+    def embed(self, schema: Any, *, response: bool = False) -> dict[str, Any]:
+        # A pydantic model answers in its serialized shape (computed fields, serializers).
+        if response and is_model_class(schema):
+            document = model_schema(schema, mode="serialization")
+        else:
+            document = json_schema(schema)
         for keyword in ("$schema", "$id"):  # the document's dialect is OpenAPI 3.1's
             document.pop(keyword, None)
         defs = {
@@ -181,7 +186,8 @@ def _responses(route: Route, components: _Components) -> dict[str, Any]:
     for status, schema in sorted((trigger.response or {}).items()):
         entry: dict[str, Any] = {"description": _phrase(status)}
         if schema is not None:
-            entry["content"] = {"application/json": {"schema": components.embed(schema)}}
+            document = components.embed(schema, response=True)
+            entry["content"] = {"application/json": {"schema": document}}
         responses[str(status)] = entry
     for status in sorted(handler_statuses(route.step.handler)):
         responses.setdefault(

@@ -59,7 +59,8 @@ def dump_model(value: Any) -> Any:
     return value.model_dump(mode="json")
 
 
-def model_schema(model: Any) -> dict[str, Any]:
-    """The model's JSON Schema (2020-12, classes under `$defs`)."""
-    schema: dict[str, Any] = model.model_json_schema()
+def model_schema(model: Any, *, mode: str = "validation") -> dict[str, Any]:
+    """The model's JSON Schema (2020-12, classes under `$defs`): of what it accepts, or with
+    `mode="serialization"` of what it dumps."""
+    schema: dict[str, Any] = model.model_json_schema(mode=mode)
     return schema

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import attrs
 import pytest
 from openapi_spec_validator import validate as validate_openapi
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, computed_field, field_validator
 
 from motet.gateway import GatewayOptions, openapi_document
 from motet.gateway._routes import collect_routes
@@ -352,6 +352,29 @@ def _other_tag() -> type[BaseModel]:
 
 class Listing(BaseModel):
     tags: list[_other_tag()]  # type: ignore[valid-type]
+
+
+class Priced(BaseModel):
+    net: float
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gross(self) -> float:
+        return self.net * 1.2
+
+
+def test_openapi_documents_a_model_response_as_it_is_dumped() -> None:
+    async def handler(request: Any, ctx: Any) -> Any:
+        return {"status": 200, "body": Priced(net=10)}
+
+    step = http_step("price", "/price", handler, body=Priced, responseSchema={200: Priced})
+    doc = openapi_document(collect_routes([step]), GatewayOptions())
+    validate_openapi(doc)
+    operation = doc["paths"]["/price"]["post"]
+    accepted = operation["requestBody"]["content"]["application/json"]["schema"]
+    answered = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(accepted["properties"]) == {"net"}
+    assert set(answered["properties"]) == {"net", "gross"}
 
 
 def test_openapi_uses_json_schema_dicts_and_models_as_written() -> None:
