@@ -70,7 +70,7 @@ def load_config_files(
     toml = load_project(root)
     if found is None:
         return toml
-    return _layered(load_iii_config(found, environ), toml, str(found))
+    return _layered(load_iii_config(found, environ), toml, found.name)
 
 
 def _layered(iii: IIIConfig, toml: ProjectConfig, name: str) -> ProjectConfig:

@@ -142,7 +142,7 @@ def load_iii_config(file: Path, environ: Mapping[str, str] | None = None) -> III
             queue = overrides
         else:
             queues[name] = overrides
-    if steps is not None:
+    if steps is not None and steps != "steps":
         reader.notes.append(
             f"{file.name}: steps are loaded from {steps!r} (the folder the ExecModule's "
             "`motia run --dir` names)"
