@@ -184,7 +184,7 @@ def emit(project: Project, topic: str, data: str, group: str | None, backend: st
 @reports_errors
 def list_steps(project: Project, steps_dir: str | None, strict: bool) -> None:
     """A table of steps, their triggers and topics; then the warnings `motet start` would
-    log (on stderr)."""
+    log, and what it would report as not used (on stderr)."""
     from ._inspect import project_warnings, steps_table
 
     steps = project.steps(steps_dir)
@@ -192,6 +192,10 @@ def list_steps(project: Project, steps_dir: str | None, strict: bool) -> None:
     warnings = project_warnings(project, steps, steps_dir)
     for line in warnings:
         click.echo(f"motet: warning: {line}", err=True)
+    from ..project import start_report
+
+    for line in start_report(project.config(), steps):  # what motet start says it ignores
+        click.echo(f"motet: {line}", err=True)
     if strict and warnings:
         raise UserError(f"{len(warnings)} warning(s), which --strict makes errors")
 

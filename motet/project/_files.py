@@ -77,8 +77,13 @@ def _layered(iii: IIIConfig, toml: ProjectConfig, name: str) -> ProjectConfig:
     """`toml`'s keys over `iii`'s; queue options merged option by option."""
     origin = str(iii.file)
     values: dict[str, Any] = {"handlers": "asyncio"}
+    notes = list(iii.notes)
     if iii.steps is not None:
         values["steps"] = iii.steps
+    elif "steps" not in toml.origins and _src_only(toml.root):
+        # Motia 1.0 discovers step files under src/, 0.x under steps/.
+        values["steps"] = "src"
+        notes.append(f"{iii.file.name}: steps are loaded from 'src' (there is no steps/)")
     origins = {key: f"{origin} (a Motia project)" for key in values}
     if iii.queue != QueueOverrides():
         origins["queue"] = origin
@@ -102,7 +107,7 @@ def _layered(iii: IIIConfig, toml: ProjectConfig, name: str) -> ProjectConfig:
                 f"config: {key}: {toml.file.name if toml.file else 'motet.toml'}'s "
                 f"{getattr(toml, key)!r} wins over {value!r} from {iii.file.name}"
             )
-    report += [*conflicts, *iii.notes]
+    report += [*conflicts, *notes]
     report += [f"not used: {line}" for line in iii.ignored]
     unset = {k: v for k, v in values.items() if k not in toml.origins}
     return attrs.evolve(
@@ -132,3 +137,7 @@ def _merge(
                 f"{above!r} wins over {below!r} from {iii_file.name}"
             )
     return merge_overrides(base, top)
+
+
+def _src_only(root: Path) -> bool:
+    return not (root / "steps").is_dir() and (root / "src").is_dir()

@@ -151,7 +151,14 @@ def test_fifo_applies_each_accounts_entries_in_order_through_a_retry(server: Ser
     acme = wait_until(lambda: applied("acme"), "acme's 6 entries")
     assert acme["entries"] == [1, 2, 3, 4, 5, 6]  # entry 1 failed once and still came first
     assert acme["failed"] == [1]
-    assert wait_until(lambda: applied("globex"), "globex's entries")["entries"] == [1, 2, 3, 4, 5, 6]
+    assert wait_until(lambda: applied("globex"), "globex's entries")["entries"] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
 
 
 def test_concurrency_limits_the_renders_running_at_once(server: Server) -> None:

@@ -259,3 +259,51 @@ def test_importing_motet_does_not_import_yaml() -> None:
     probe = "import sys, motet, motet.project, motet.cli; print('yaml' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_motia_1_project_without_steps_folder_loads_src(tmp_path: Path) -> None:
+    write(tmp_path, "iii-config.yaml", "queues: {}\n")
+    (tmp_path / "src").mkdir()
+    config = assemble_config(tmp_path, environ={})
+    assert config.steps == "src"
+    assert any("'src'" in line for line in config.report)
+    (tmp_path / "steps").mkdir()
+    assert assemble_config(tmp_path, environ={}).steps == "steps"
+    write(tmp_path, "motet.toml", 'steps = "src"\n')
+    assert assemble_config(tmp_path, environ={}).steps == "src"
+
+
+async def test_open_runtime_logs_the_report_and_returns_it(tmp_path: Path) -> None:
+    import motet
+    from motet._logging import LogRecord
+    from motet._runtime import RuntimeOptions
+
+    write(tmp_path, "iii-config.yaml", "queues:\n  jobs:\n    retryDelay: 10\nengine: iii\n")
+
+    async def handler(input: object, ctx: object) -> None:
+        pass
+
+    step = Step(
+        name="Job",
+        triggers=(motet.queue("jobs"),),
+        handler=handler,
+        unhonoured=("infrastructure is not used",),
+    )
+
+    class Seen(motet.Observer):
+        lines: list[str] = []
+
+        def on_log(self, record: LogRecord) -> None:
+            self.lines.append(record.message)
+
+    seen = Seen()
+    options = RuntimeOptions(log_sink=False)
+    async with motet.open_runtime([step], root=tmp_path, observers=[seen], options=options) as rt:
+        report = rt.start_report()
+        assert rt.subscriptions[0].options.retry_delay == 10
+    assert report == [
+        "config: iii-config.yaml (a Motia project: async handlers run on asyncio)",
+        "not used: iii-config.yaml line 4: engine is not used: not a setting motet has",
+        "not used: step 'Job': infrastructure is not used",
+    ]
+    assert [line for line in seen.lines if line in report] == report  # each logged once

@@ -16,6 +16,11 @@ async def handler(input, context):
     await context.state.set(
         "orders",
         failed["id"],
-        {**order, "status": "failed", "error": input["error"], "deadLetterAttempts": input["attempts"]},
+        {
+            **order,
+            "status": "failed",
+            "error": input["error"],
+            "deadLetterAttempts": input["attempts"],
+        },
     )
     context.logger.error("Order failed", {"orderId": failed["id"], "error": input["error"]})

@@ -13,7 +13,9 @@ class PetCreated(BaseModel):
 config = {
     "name": "WelcomePet",
     "description": "Prepares the welcome pack of a new pet",
-    "triggers": [{"type": "queue", "topic": "pet.created", "input": PetCreated.model_json_schema()}],
+    "triggers": [
+        {"type": "queue", "topic": "pet.created", "input": PetCreated.model_json_schema()}
+    ],
     "enqueues": [],
     "flows": ["pets"],
     "includeFiles": ["welcome.txt"],

@@ -28,5 +28,9 @@ async def handler(req, context):
     context.logger.info("Quote served", {"symbol": symbol})
     return {
         "status": 200,
-        "body": {"symbol": symbol, "best": min(prices), "venues": dict(zip(venues, prices))},
+        "body": {
+            "symbol": symbol,
+            "best": min(prices),
+            "venues": dict(zip(venues, prices, strict=True)),
+        },
     }
