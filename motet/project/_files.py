@@ -70,7 +70,13 @@ def load_config_files(
     toml = load_project(root)
     if found is None:
         return toml
-    return _layered(load_iii_config(found, environ), toml, found.name)
+    config = _layered(load_iii_config(found, environ), toml, found.name)
+    others = [
+        f"not used: {name} (only {found.name} is read; `-c {name}` reads it instead)"
+        for name in MOTIA_FILES
+        if name != found.name and (root / name).is_file() and looks_like_iii(root / name)
+    ]
+    return attrs.evolve(config, report=(*config.report, *others)) if others else config
 
 
 def _layered(iii: IIIConfig, toml: ProjectConfig, name: str) -> ProjectConfig:

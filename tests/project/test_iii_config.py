@@ -187,6 +187,15 @@ def test_a_plain_config_yaml_is_not_taken_for_motias(tmp_path: Path) -> None:
     assert assemble_config(tmp_path, environ={}).handlers == "trio"
     write(tmp_path, "config.yaml", "modules:\n  - class: modules::queue::QueueModule\n")
     assert assemble_config(tmp_path, environ={}).handlers == "asyncio"
+    write(tmp_path, "iii-config.yaml", "queues: {}\n")
+    config = assemble_config(tmp_path, environ={})
+    assert (
+        config.report[0]
+        == "config: iii-config.yaml (a Motia project: async handlers run on asyncio)"
+    )
+    assert config.report[-1] == (
+        "not used: config.yaml (only iii-config.yaml is read; `-c config.yaml` reads it instead)"
+    )
 
 
 @pytest.mark.parametrize(
