@@ -185,6 +185,7 @@ def emit(project: Project, topic: str, data: str, group: str | None, backend: st
 def list_steps(project: Project, steps_dir: str | None, strict: bool) -> None:
     """A table of steps, their triggers and topics; then the warnings `motet start` would
     log, and what it would report as not used (on stderr)."""
+    from ..project import start_report
     from ._inspect import project_warnings, steps_table
 
     steps = project.steps(steps_dir)
@@ -192,8 +193,6 @@ def list_steps(project: Project, steps_dir: str | None, strict: bool) -> None:
     warnings = project_warnings(project, steps, steps_dir)
     for line in warnings:
         click.echo(f"motet: warning: {line}", err=True)
-    from ..project import start_report
-
     for line in start_report(project.config(), steps):  # what motet start says it ignores
         click.echo(f"motet: {line}", err=True)
     if strict and warnings:
