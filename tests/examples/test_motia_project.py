@@ -96,7 +96,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def test_the_queues_run_with_the_options_of_iii_config_yaml(server: Server) -> None:
     queues = {q["topic"]: q["options"] for q in server.get("/_motet/queues")["queues"]}
     placed = queues["order.placed"]
-    assert (placed["max_retries"], placed["retry_delay"]) == (2, 400)
+    assert (placed["max_retries"], placed["retry_delay"]) == (2, 1500)
     assert placed["dead_letter_queue"] == "order.failed"
     ledger = queues["ledger.entry"]
     assert (ledger["strategy"], ledger["max_retries"], ledger["retry_delay"]) == ("fifo", 3, 200)
@@ -118,9 +118,9 @@ def test_retries_come_after_the_configured_delay_doubling(server: Server) -> Non
     assert status == 201
     order = wait_for_order(server, created["orderId"], "paid")
     first, second, third = order["attempts"]  # 1 attempt + 2 retries, the last one succeeds
-    # retry_delay 400 ms, doubled per retry, jittered by up to 10 %.
-    assert 0.36 <= second - first < 3.0
-    assert 0.72 <= third - second < 4.0
+    # retry_delay 1500 ms (motet's default is 1000), doubled per retry, jittered by 10 %.
+    assert 1.35 <= second - first < 10.0
+    assert 2.7 <= third - second < 10.0
 
 
 def test_dead_letters_land_in_the_store_and_on_the_dead_letter_topic(server: Server) -> None:
