@@ -56,7 +56,7 @@ def load_config_files(
             raise ProjectConfigError(f"no such file (given by {origin})", file=path)
         if path.suffix in YAML_SUFFIXES:
             iii = load_iii_config(path, environ)
-            return _layered(iii, ProjectConfig(root=root), f"{path} (from {origin})")
+            return _layered(iii, ProjectConfig(root=root), f"{path}", f"from {origin}; ")
         if path.suffix == ".toml":
             return attrs.evolve(
                 load_toml_file(root, path), report=(f"config: {path} (from {origin})",)
@@ -79,7 +79,7 @@ def load_config_files(
     return attrs.evolve(config, report=(*config.report, *others)) if others else config
 
 
-def _layered(iii: IIIConfig, toml: ProjectConfig, name: str) -> ProjectConfig:
+def _layered(iii: IIIConfig, toml: ProjectConfig, name: str, given: str = "") -> ProjectConfig:
     """`toml`'s keys over `iii`'s; queue options merged option by option."""
     origin = str(iii.file)
     values: dict[str, Any] = {"handlers": "asyncio"}
@@ -95,7 +95,7 @@ def _layered(iii: IIIConfig, toml: ProjectConfig, name: str) -> ProjectConfig:
         origins["queue"] = origin
     if iii.queues:
         origins["queues"] = origin
-    report = [f"config: {name} (a Motia project: async handlers run on asyncio)"]
+    report = [f"config: {name} ({given}a Motia project: async handlers run on asyncio)"]
     if toml.file is not None:
         report.append(
             f"config: both {iii.file.name} and {toml.file.name} are read; for each key both "

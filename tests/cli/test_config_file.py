@@ -68,7 +68,7 @@ def test_start_dash_c_reads_that_yaml_file_alone(tmp_path: Path) -> None:
         assert options["max_retries"] == 7 and options["retry_delay"] == 250
         assert options["concurrency"] == 3 and options["strategy"] == "fifo"
         said = [str(r.get("msg")) for r in app.records()]
-        assert any(f"config: {prod} (from -c)" in line for line in said), said
+        assert any(f"config: {prod} (from -c; a Motia project" in line for line in said), said
         assert sum("modules::cron::CronModule" in line for line in said) == 1
         # -c reads that file alone: not the folder's motet.toml (backend memory), nor its
         # iii-config.yaml.

@@ -171,7 +171,7 @@ def test_config_file_reads_that_file_alone(tmp_path: Path) -> None:
     config = assemble_config(tmp_path, environ={}, config_file=other)
     assert resolve_queue_options(config, "message.sent", QueueOverrides()).max_retries == 1
     assert config.backend == "sqlite"  # motet.toml was not read
-    assert any(f"{other} (from argument config_file)" in line for line in config.report)
+    assert any(f"{other} (from argument config_file; a Motia" in line for line in config.report)
     toml = write(tmp_path, "other.toml", "port = 4001\n")
     config = assemble_config(tmp_path, environ={"MOTET_CONFIG": str(toml)})
     assert config.port == 4001 and config.handlers == "trio"
