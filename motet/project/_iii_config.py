@@ -189,13 +189,14 @@ def _read_modules(reader: _Reader, tables: dict[str, Any], modules: Any) -> str 
                     )
             for key in config:
                 if key != "queue_configs":
-                    reader.ignore((*path, "config", key), f"of {cls}: " + _MODULE_REASONS[short])
+                    reason = f"({cls}) is not used: {_MODULE_REASONS[short]}"
+                    reader.ignore((*path, "config", key), reason, bare=True)
             continue
         if short == "ExecModule" and isinstance(config, Mapping):
             for command in config.get("exec") or ():
                 found = _STEPS_DIR.search(str(command))
                 if found:
-                    steps = found.group(1).rstrip("/")
+                    steps = found.group(1).strip("'\"").rstrip("/")
         reason = _MODULE_REASONS.get(short, "an iii engine module motet does not have")
         reader.ignore(path, f"({cls or 'no class'}) is not used: {reason}", bare=True)
     return steps
