@@ -316,3 +316,14 @@ async def test_open_runtime_logs_the_report_and_returns_it(tmp_path: Path) -> No
         "not used: step 'Job': infrastructure is not used",
     ]
     assert [line for line in seen.lines if line in report] == report  # each logged once
+
+
+def test_handlers_is_trio_or_asyncio_wherever_it_is_set(tmp_path: Path) -> None:
+    write(tmp_path, "motet.toml", 'handlers = "gevent"\n')
+    with pytest.raises(ProjectConfigError, match=r"field 'handlers': expected one of"):
+        assemble_config(tmp_path, environ={})
+    write(tmp_path, "motet.toml", 'handlers = "asyncio"\n')
+    assert assemble_config(tmp_path, environ={}).handlers == "asyncio"
+    with pytest.raises(ProjectConfigError, match="MOTET_HANDLERS"):
+        assemble_config(tmp_path, environ={"MOTET_HANDLERS": "threads"})
+    assert assemble_config(tmp_path, environ={}, handlers="trio").handlers == "trio"
