@@ -121,13 +121,26 @@ def _importable_as_package(root: Path, parts: list[str]) -> bool:
         return False
     if top in sys.stdlib_module_names:
         return False
-    package = sys.modules.get(top)
-    return package is None or _package_holds(package, root)
+    # Every package on the way (`steps`, `steps.pets`) that is imported already must be
+    # this project's folder: a name held by another folder stays its own.
+    folder, name = root, top
+    for part in [None, *parts[:-1]]:
+        if part is not None:
+            folder, name = folder / part, f"{name}.{part}"
+        package = sys.modules.get(name)
+        if package is not None and not _package_holds(package, folder):
+            return False
+    return True
 
 
-def _package_holds(package: ModuleType, root: Path) -> bool:
-    paths = getattr(package, "__path__", None) or []
-    return any(Path(p).resolve() == root for p in paths)
+def _package_holds(package: ModuleType, folder: Path) -> bool:
+    """Is `package` the package of `folder`: a regular one whose `__init__.py` is there, or a
+    namespace package whose path is that folder alone?"""
+    folder = folder.resolve()
+    if getattr(package, "__file__", None):
+        return _module_file(package).parent == folder
+    paths = list(getattr(package, "__path__", None) or [])
+    return [Path(p).resolve() for p in paths] == [folder]
 
 
 def _file_stamp(file: Path) -> tuple[int, int]:
@@ -174,20 +187,38 @@ def _import_dotted(name: str, root: Path, file: Path) -> ModuleType | None:
             existing.__motet_stamp__ = stamp  # type: ignore[attr-defined]
             return existing
         sys.modules.pop(name, None)  # the file changed since: import it again
+    if not _packages_on_the_way(name, root):
+        return None
     try:
         module = importlib.import_module(name)
     except BaseException as exc:
         sys.modules.pop(name, None)
         if not isinstance(exc, Exception):
             raise
-        top = sys.modules.get(root.name)
-        if top is not None and not _package_holds(top, root.resolve()):
-            return None
         raise _import_failure(exc, file) from exc
     if _module_file(module) != file.resolve():
         return None  # found elsewhere on sys.path: not this project's file
     module.__motet_stamp__ = stamp  # type: ignore[attr-defined]
     return module
+
+
+def _packages_on_the_way(name: str, root: Path) -> bool:
+    """Import the packages `name` sits in (`steps`, `steps.pets`) and check that each is this
+    project's folder: found first on sys.path, not another folder's package of that name.
+    False (a private name, then) when one is elsewhere or fails to import: the step files
+    load without their packages, and `import steps` shows that error where it belongs."""
+    folder = root
+    *packages, _ = name.split(".")
+    for depth, part in enumerate(packages):
+        if depth:
+            folder = folder / part
+        try:
+            package = importlib.import_module(".".join(packages[: depth + 1]))
+        except Exception:
+            return False
+        if not _package_holds(package, folder):
+            return False
+    return True
 
 
 def _import_failure(exc: Exception, file: Path) -> StepDefinitionError:
