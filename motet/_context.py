@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,7 +14,7 @@ import trio
 from ._clock import Clock
 from ._envelope import JSON
 from ._errors import UndeclaredTopicError
-from ._logging import Logger
+from ._logging import Logger, report_lost_line
 from .state._store import StateStore
 from .steps._model import Step, Trigger
 
@@ -260,6 +261,11 @@ class _ThreadLogger:
         method = getattr(self._logger, level)
 
         def log(*args: Any, **fields: Any) -> None:
-            trio.from_thread.run_sync(lambda: method(*args, **fields))
+            if fields.get("exc_info") is True:  # the failure being handled is this thread's
+                fields["exc_info"] = sys.exc_info()[1]
+            try:
+                trio.from_thread.run_sync(lambda: method(*args, **fields))
+            except Exception as exc:  # the runtime is gone: a log call never fails a handler
+                report_lost_line(args[0] if args else "", exc)
 
         return log
