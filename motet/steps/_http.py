@@ -8,7 +8,7 @@ is `motet.gateway._invoker.RuntimeInvoker`; tests pass their own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -17,10 +17,20 @@ from .._envelope import JSON
 from ._model import HttpTrigger, Step
 
 
+# The keys a Motia 0.x Python handler reads from its dict-like request, in the order they are
+# listed; `path_params` and `query_params` (Motia 1.0's attribute names) are read too.
+_MAPPING_KEYS = ("body", "pathParams", "queryParams", "headers", "method", "path")
+_ALIASES = {"path_params": "pathParams", "query_params": "queryParams"}
+
+
 @attrs.frozen
-class Request:
+class Request(Mapping[str, Any]):
     """An HTTP request as a handler sees it. `body` is structured against the trigger's
-    `body` schema when there is one, else the parsed JSON (or None)."""
+    `body` schema when there is one, else the parsed JSON (or None).
+
+    It also reads as a read-only mapping with Motia's keys, so handlers written for Motia's
+    dict-like request run unchanged: `req["body"]`, `req.get("pathParams")`,
+    `req["queryParams"]`, `req["headers"]`, plus `method` and `path`."""
 
     method: str
     path: str
@@ -38,6 +48,27 @@ class Request:
     @property
     def queryParams(self) -> Mapping[str, str | list[str]]:  # Motia's name
         return self.query
+
+    @property
+    def query_params(self) -> Mapping[str, str | list[str]]:  # Motia 1.0's attribute
+        return self.query
+
+    # -- the read-only mapping view (Motia's dict-like request) --------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        name = _ALIASES.get(key, key)
+        if name not in _MAPPING_KEYS:
+            raise KeyError(key)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MAPPING_KEYS)
+
+    def __len__(self) -> int:
+        return len(_MAPPING_KEYS)
+
+    def __contains__(self, key: object) -> bool:
+        return key in _MAPPING_KEYS or key in _ALIASES
 
 
 @attrs.frozen
