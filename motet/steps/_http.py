@@ -16,7 +16,6 @@ import attrs
 from .._envelope import JSON
 from ._model import HttpTrigger, Step
 
-
 # The keys a Motia 0.x Python handler reads from its dict-like request, in the order they are
 # listed; `path_params` and `query_params` (Motia 1.0's attribute names) are read too.
 _MAPPING_KEYS = ("body", "pathParams", "queryParams", "headers", "method", "path")

@@ -15,7 +15,9 @@ def apply_ops(old: Any, *ops: dict[str, Any]) -> Any:
 
 
 def test_a_pointer_path_addresses_a_top_level_field() -> None:
-    new = apply_ops({"status": "pending", "n": 1}, {"type": "set", "path": "/status", "value": "done"})
+    new = apply_ops(
+        {"status": "pending", "n": 1}, {"type": "set", "path": "/status", "value": "done"}
+    )
     assert new == {"status": "done", "n": 1}
 
 
