@@ -155,8 +155,15 @@ class Context:
         return self._services.clock.now_datetime()
 
     def get_data(self) -> Any:
-        """The trigger's input: the request body, the queue message, the state event."""
-        return self._data
+        """The trigger's input: the request body, the queue message, the state event; None
+        for a cron tick (as in Motia: the tick is `ctx.tick`)."""
+        return None if self.trigger.type == "cron" else self._data
+
+    @property
+    def tick(self) -> Any:
+        """For a cron trigger, the tick: `{"step", "scheduled"}` (the scheduled time, ISO
+        8601 UTC); None for other triggers."""
+        return self._data if self.trigger.type == "cron" else None
 
     getData = get_data
 
@@ -182,7 +189,17 @@ class SyncContext:
     Each call hops back into trio with `trio.from_thread.run`, so emits are still durable
     before they return."""
 
-    __slots__ = ("_ctx", "logger", "message", "now", "state", "step", "trace_id", "trigger")
+    __slots__ = (
+        "_ctx",
+        "logger",
+        "message",
+        "now",
+        "state",
+        "step",
+        "tick",
+        "trace_id",
+        "trigger",
+    )
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -193,6 +210,7 @@ class SyncContext:
         self.trigger = ctx.trigger
         self.state = _SyncState(ctx.state)
         self.now = ctx.now
+        self.tick = ctx.tick
 
     def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
         return trio.from_thread.run(lambda: self._ctx.emit(topic, data, **kwargs))

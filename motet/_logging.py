@@ -206,6 +206,7 @@ def _jsonable(value: Any, depth: int = 0) -> JSON:
 
 
 _INF = float("inf")
+jsonable = _jsonable  # for loggers in other threads, which freeze values where they log
 
 
 def _repr(value: Any) -> str:

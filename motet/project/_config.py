@@ -9,6 +9,7 @@
     log_format = "pretty"      # or "json"
     log_level = "info"
     token = "..."              # operator endpoints' bearer token (optional)
+    handlers = "trio"          # or "asyncio": async def handlers that await asyncio code
     send_timeout = 30          # s: the gateway's bound on each write of a response
     linger_timeout = 5         # s: reading what a client still sends after an early answer
     linger_max_bytes = 67108864  # bytes read (and dropped) while lingering
@@ -76,6 +77,9 @@ class ProjectConfig:
     linger_timeout: float | None = None
     linger_max_bytes: int | None = None
     max_json_depth: int | None = None
+    # How `async def` handlers run: "trio" (in the runtime's trio tasks) or "asyncio" (on an
+    # asyncio loop bridged to trio, for handlers that await asyncio code); a step may differ.
+    handlers: Literal["trio", "asyncio"] = "trio"
     queue: QueueOverrides = attrs.field(factory=QueueOverrides)
     queues: Mapping[str, QueueOverrides] = attrs.field(factory=dict)
     # Where each value not left at its default came from (the file, MOTET_PORT, --port),
@@ -192,6 +196,7 @@ SCALAR_KEYS = (
     "log_format",
     "log_level",
     "token",
+    "handlers",
     *GATEWAY_KEYS,
 )
 _KEYS = (*SCALAR_KEYS, "queue", "queues")
@@ -230,6 +235,8 @@ def read_settings(r: _Reader, table: Mapping[str, Any]) -> dict[str, Any]:
         values["cron_grace"] = r.number(table, "cron_grace")
     if "log_format" in table:
         values["log_format"] = r.string(table, "log_format", LOG_FORMATS)
+    if "handlers" in table:
+        values["handlers"] = r.string(table, "handlers", ("trio", "asyncio"))
     if "log_level" in table:
         level = table["log_level"]
         name = level.lower() if isinstance(level, str) else level

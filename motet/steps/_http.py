@@ -79,12 +79,23 @@ class Response:
     headers: Mapping[str, str] = attrs.Factory(dict)
 
 
+class RequestDeclined(Exception):
+    """An HTTP trigger's `condition` was false for this request: the step does not handle
+    it, and the gateway answers 404 (as if no step had the route), with this message as the
+    problem's detail."""
+
+    def __init__(self, step: str, method: str, path: str) -> None:
+        self.step = step
+        super().__init__(f"the condition of step {step!r} declined {method} {path}")
+
+
 class HttpInvoker(Protocol):
     """The runtime side of the gateway (a seam of two methods): runs an HTTP step's handler
     with a fresh context, and writes the gateway's error lines.
 
     Returns whatever the handler returned (the gateway normalizes it). A handler exception
-    propagates unchanged; emits made by the handler are durable before this returns.
+    propagates unchanged; emits made by the handler are durable before this returns. A
+    trigger's `condition` that declines the request raises `RequestDeclined` (-> 404).
     """
 
     async def invoke_http(self, step: Step, trigger: HttpTrigger, request: Request) -> Any: ...

@@ -1,0 +1,344 @@
+"""`async def` handlers that await asyncio code (Motia Python runs on asyncio): one asyncio
+event loop per runtime, in a thread of its own; each such handler call runs as an asyncio task
+on it, and its `ctx` calls hop back to trio.
+
+    trio (the dispatcher's task)                    the loop's thread
+    ────────────────────────────                    ─────────────────
+    run(fn, lead, ctx) ── call_soon_threadsafe ───> task = fn(*lead, AsyncioContext)
+      waits on a trio.Event                           │ await ctx.emit(...) / ctx.state.get(...)
+      call nursery <── run_sync_soon(start_soon) ─────┘   an asyncio future, resolved by
+      the trio call runs ── call_soon_threadsafe(set_result) ──> the task resumes
+      <── run_sync_soon(done.set) ─────────────────── the task ends
+
+- The ctx calls of one handler call run as trio tasks in a nursery that lives as long as
+  the call, so they see the runtime's trio context (backends, emit durability) and end with it.
+- Cancelling the trio side (the step's `timeout`, a shutdown) cancels the asyncio task and
+  waits, up to CANCEL_GRACE real seconds, for it to finish unwinding.
+- Log lines are made in the loop's thread (so a value mutated after the call is logged as it
+  was) and handed to trio in call order, fire and forget: a log call never blocks the loop.
+
+Why a thread and not trio-asyncio: no extra dependency (trio-asyncio pulls in greenlet and is
+sensitive to import order), and the per-call cost measured in `bench/asyncio_handler.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import trio
+
+from .._context import Context, call_branch
+from .._logging import Logger, jsonable, report_lost_line
+
+CANCEL_GRACE = 5.0  # real s: how long a cancelled asyncio handler may take to unwind
+_STOP_WAIT = 5.0  # real s: joining the loop's thread when the runtime stops
+
+Hop = Callable[..., "asyncio.Future[Any]"]  # (trio async fn, *args) -> a future on the loop
+
+
+# What asyncio code fails with when awaited under trio (CPython 3.11+), by exception type.
+_ASYNCIO_SIGNS: tuple[tuple[type[BaseException], str], ...] = (
+    (RuntimeError, "no running event loop"),  # asyncio.sleep, get_running_loop(), aiohttp...
+    (RuntimeError, "There is no current event loop"),  # get_event_loop() off the main thread
+    (TypeError, "written for some other framework like asyncio"),  # trio, given a Future
+    (AttributeError, "object has no attribute 'create_future'"),  # asyncio.Event().wait()
+)
+
+
+def asyncio_needed(exc: BaseException) -> str | None:
+    """When `exc` (or an error it was raised from, or grouped with) is what asyncio code
+    raises under trio, that error as `Type: message`; else None."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        err = todo.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        for kind, sign in _ASYNCIO_SIGNS:
+            if isinstance(err, kind) and sign in str(err):
+                return f"{type(err).__name__}: {err}"
+        if isinstance(err, BaseExceptionGroup):
+            todo.extend(err.exceptions)
+        todo.extend(e for e in (err.__cause__, err.__context__) if e is not None)
+    return None
+
+
+class AsyncioLoop:
+    """The runtime's asyncio loop, started in its own thread at its first use; `close()`
+    stops it (the runtime calls it when it stops)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is not None:
+                return self._loop
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                try:
+                    loop.run_forever()
+                finally:
+                    _cancel_all(loop)
+                    loop.close()
+
+            thread = threading.Thread(target=serve, name="motet-asyncio", daemon=True)
+            thread.start()
+            ready.wait()
+            self._loop, self._thread = loop, thread
+            return loop
+
+    def close(self) -> None:
+        """Stop the loop: tasks still on it are cancelled, then the thread ends."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        try:
+            loop.call_soon_threadsafe(loop.stop)
+        except RuntimeError:  # already closed
+            return
+        thread.join(_STOP_WAIT)
+
+    async def run(self, fn: Callable[..., Awaitable[Any]], lead: tuple[Any, ...], ctx: Any) -> Any:
+        """`await fn(*lead, ctx)` on the loop, `ctx` (a `Context`, or None to leave it out)
+        seen from there as an `AsyncioContext`. Returns what it returned; raises what it
+        raised."""
+        loop = self._ensure()
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        finished = threading.Event()
+        box: dict[str, Any] = {}
+
+        async with trio.open_nursery() as nursery:
+
+            def hop(afn: Callable[..., Awaitable[Any]], *args: Any) -> asyncio.Future[Any]:
+                # In the loop's thread: run `afn(*args)` as a trio task of this call.
+                future: asyncio.Future[Any] = loop.create_future()
+
+                def start() -> None:
+                    try:
+                        nursery.start_soon(_serve, loop, afn, args, future)
+                    except RuntimeError:  # the call is over: the nursery takes no more
+                        loop.call_soon_threadsafe(_settle, future, _ended(), None)
+
+                try:
+                    token.run_sync_soon(start)
+                except trio.RunFinishedError:
+                    future.set_exception(_ended())
+                return future
+
+            def on_done(_: Any) -> None:
+                finished.set()
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(done.set)
+
+            def start_task() -> None:
+                try:
+                    args = lead if ctx is None else (*lead, AsyncioContext(ctx, hop, token))
+                    task = loop.create_task(_awaited(fn(*args)))
+                except BaseException as exc:  # fn(...) itself raised before being awaited
+                    box["error"] = exc
+                    on_done(None)
+                    return
+                box["task"] = task
+                task.add_done_callback(on_done)
+
+            loop.call_soon_threadsafe(start_task)
+            try:
+                await done.wait()
+            except trio.Cancelled:
+                loop.call_soon_threadsafe(_cancel, box)
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(finished.wait, CANCEL_GRACE)
+                raise
+            finally:
+                nursery.cancel_scope.cancel()
+        if "error" in box:
+            raise box["error"]
+        task: asyncio.Task[Any] = box["task"]
+        try:
+            return task.result()
+        except asyncio.CancelledError as exc:  # the handler cancelled itself
+            raise RuntimeError("the asyncio handler was cancelled from inside") from exc
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+async def _serve(
+    loop: asyncio.AbstractEventLoop,
+    afn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    future: asyncio.Future[Any],
+) -> None:
+    try:
+        result = await afn(*args)
+    except Exception as exc:
+        _threadsafe(loop, _settle, future, exc, None)
+    except BaseException:  # trio.Cancelled: the handler call is ending
+        _threadsafe(loop, _settle, future, _ended(), None)
+        raise
+    else:
+        _threadsafe(loop, _settle, future, None, result)
+
+
+def _threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    # A closed loop raises RuntimeError: then nobody waits for the answer any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, *args)
+
+
+def _settle(future: asyncio.Future[Any], error: BaseException | None, result: Any) -> None:
+    if future.done():  # the task waiting for it was cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _ended() -> RuntimeError:
+    return RuntimeError("the handler call is over: its ctx can no longer be used")
+
+
+def _cancel(box: Mapping[str, Any]) -> None:
+    task = box.get("task")
+    if task is not None:
+        task.cancel()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+class AsyncioContext:
+    """`ctx` as an asyncio handler sees it: the same API as `Context`, each call that reaches
+    the runtime hopping to trio and back (awaited as asyncio futures)."""
+
+    __slots__ = ("_ctx", "_hop", "_token", "logger", "message", "state", "step", "trace_id")
+
+    def __init__(self, ctx: Context, hop: Hop, token: trio.lowlevel.TrioToken) -> None:
+        self._ctx = ctx
+        self._hop = hop
+        self._token = token
+        self.step = ctx.step
+        self.trace_id = ctx.trace_id
+        self.message = ctx.message
+        self.logger = _LoopLogger(ctx.logger, token)
+        self.state = _LoopState(ctx.state, hop)
+
+    @property
+    def trigger(self) -> Any:
+        return self._ctx.trigger
+
+    @property
+    def tick(self) -> Any:
+        return self._ctx.tick
+
+    def emit(self, topic: Any, data: Any = None, **kwargs: Any) -> asyncio.Future[str]:
+        emit = _with_kwargs(self._ctx.emit, kwargs) if kwargs else self._ctx.emit
+        return self._hop(emit, topic, data)
+
+    enqueue = emit
+
+    def now(self) -> Any:
+        return trio.from_thread.run_sync(self._ctx.now, trio_token=self._token)
+
+    def get_data(self) -> Any:
+        return self._ctx.get_data()
+
+    getData = get_data
+
+    async def match(self, branches: Mapping[str, Callable[..., Any]]) -> Any:
+        branch = branches.get(self._ctx.trigger.type)
+        if branch is None:
+            return None
+        result = call_branch(branch, self._ctx._input, self.step.name, self._ctx.trigger.type)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        # What a later `Context` adds (ctx.streams, ...) reads through, unchanged.
+        return getattr(self._ctx, name)
+
+
+def _with_kwargs(fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]) -> Any:
+    async def call(*args: Any) -> Any:
+        return await fn(*args, **kwargs)
+
+    return call
+
+
+class _LoopState:
+    __slots__ = ("_hop", "_store")
+
+    def __init__(self, store: Any, hop: Hop) -> None:
+        self._store = store
+        self._hop = hop
+
+    def __getattr__(self, name: str) -> Callable[..., asyncio.Future[Any]]:
+        method = getattr(self._store, name)
+
+        def call(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            return self._hop(_with_kwargs(method, kwargs) if kwargs else method, *args)
+
+        return call
+
+
+class _LoopLogger:
+    """`ctx.logger` in the loop's thread: values are turned into JSON here, the record is made
+    in trio's thread, in call order, without waiting for it."""
+
+    __slots__ = ("_logger", "_token")
+
+    def __init__(self, logger: Logger, token: trio.lowlevel.TrioToken) -> None:
+        self._logger = logger
+        self._token = token
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        method = getattr(self._logger, level)
+
+        def log(message: Any = "", *args: Any, **fields: Any) -> None:
+            try:
+                if fields.get("exc_info") is True:
+                    fields["exc_info"] = sys.exc_info()[1]
+                exc_info = fields.pop("exc_info", None)
+                frozen = {k: jsonable(v) for k, v in fields.items()}
+                extra = tuple(jsonable(a) for a in args)
+
+                def deliver() -> None:  # in trio's thread, where nothing may raise
+                    try:
+                        method(message, *extra, exc_info=exc_info, **frozen)
+                    except Exception as exc:  # a wrong call, like (msg, a, b)
+                        report_lost_line(message, exc)
+
+                self._token.run_sync_soon(deliver)
+            except Exception as exc:  # the runtime is gone: never fail the handler
+                report_lost_line(message, exc)
+
+        return log
