@@ -26,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -37,6 +39,9 @@ from .._context import Context, call_branch
 from .._logging import Logger, jsonable, report_lost_line
 
 CANCEL_GRACE = 5.0  # real s: how long a cancelled asyncio handler may take to unwind
+# real s: under an autojumping MockClock (tests), how long asyncio work runs before virtual
+# time may move on (see `_busy_while`)
+MOCK_CLOCK_GRACE = 1.0
 _STOP_WAIT = 5.0  # real s: joining the loop's thread when the runtime stops
 
 Hop = Callable[..., "asyncio.Future[Any]"]  # (trio async fn, *args) -> a future on the loop
@@ -147,9 +152,11 @@ class AsyncioLoop:
                 return future
 
             def on_done(_: Any) -> None:
-                finished.set()
+                # Wake trio first: once `finished` reads set, trio's wake-up is already
+                # queued, so an autojumping MockClock never sees trio idle in between.
                 with contextlib.suppress(trio.RunFinishedError):
                     token.run_sync_soon(done.set)
+                finished.set()
 
             def start_task() -> None:
                 try:
@@ -164,6 +171,8 @@ class AsyncioLoop:
 
             loop.call_soon_threadsafe(start_task)
             try:
+                if _autojumping():
+                    await _busy_while(finished, MOCK_CLOCK_GRACE)
                 await done.wait()
             except trio.Cancelled:
                 loop.call_soon_threadsafe(_cancel, box)
@@ -179,6 +188,24 @@ class AsyncioLoop:
             return task.result()
         except asyncio.CancelledError as exc:  # the handler cancelled itself
             raise RuntimeError("the asyncio handler was cancelled from inside") from exc
+
+
+def _autojumping() -> bool:
+    # Read without importing trio.testing (which imports pytest when it is installed).
+    threshold = getattr(trio.lowlevel.current_clock(), "autojump_threshold", math.inf)
+    return bool(threshold != math.inf)
+
+
+async def _busy_while(finished: threading.Event, seconds: float) -> None:
+    """Keep trio busy (never idle) while the asyncio side works, for up to `seconds` of real
+    time. Under an autojumping MockClock an idle trio jumps virtual time to its next
+    deadline (a step or gateway timeout) while asyncio still works on real time; kept busy,
+    quick asyncio handlers finish within virtual time standing still, and a stuck one
+    still meets its (virtual) timeout once `seconds` have passed."""
+    until = time.monotonic() + seconds
+    while not finished.is_set() and time.monotonic() < until:
+        finished.wait(0.0005)  # blocks trio's thread briefly: no spinning at full speed
+        await trio.lowlevel.checkpoint()
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
