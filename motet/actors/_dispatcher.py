@@ -257,8 +257,9 @@ class Dispatcher:
     async def wanted(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> bool:
         """Whether the trigger's `condition` (Motia's `condition(input)` or
         `condition(input, ctx)`, sync or async) wants this input; True without one. User code:
-        runs as the step's handlers do, and raises what it raises. A cron condition gets None,
-        as its handler does."""
+        an `async def` one runs as the step's handlers do (on asyncio for an asyncio step), a
+        `def` one inline; it raises what it raises. A cron condition gets None, as its
+        handler does."""
         condition = getattr(trigger, "condition", None)
         if condition is None:
             return True
@@ -267,7 +268,12 @@ class Dispatcher:
         if wants_ctx is None:
             wants_ctx = self._wants_ctx[key] = condition_wants_ctx(condition)
         value = None if isinstance(trigger, CronTrigger) else payload
-        result = await self.run_user(step, condition, (value,), ctx if wants_ctx else None)
+        given = ctx if wants_ctx else None
+        if self._is_async(condition):
+            return bool(await self.run_user(step, condition, (value,), given))
+        # A `def` condition is a predicate: called inline (no worker thread), with the
+        # trio-side ctx; one that returns an awaitable has it awaited here.
+        result = condition(value) if given is None else condition(value, given)
         if inspect.isawaitable(result):
             result = await result
         return bool(result)
