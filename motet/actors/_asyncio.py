@@ -40,7 +40,7 @@ from .._logging import Logger, jsonable, report_lost_line
 
 CANCEL_GRACE = 5.0  # real s: how long a cancelled asyncio handler may take to unwind
 # real s: under an autojumping MockClock (tests), how long asyncio work runs before virtual
-# time may move on (see `_busy_while`)
+# time may move on (see `busy_while`)
 MOCK_CLOCK_GRACE = 1.0
 _STOP_WAIT = 5.0  # real s: joining the loop's thread when the runtime stops
 
@@ -171,8 +171,8 @@ class AsyncioLoop:
 
             loop.call_soon_threadsafe(start_task)
             try:
-                if _autojumping():
-                    await _busy_while(finished, MOCK_CLOCK_GRACE)
+                if autojumping():
+                    await busy_while(finished, MOCK_CLOCK_GRACE)
                 await done.wait()
             except trio.Cancelled:
                 loop.call_soon_threadsafe(_cancel, box)
@@ -190,13 +190,13 @@ class AsyncioLoop:
             raise RuntimeError("the asyncio handler was cancelled from inside") from exc
 
 
-def _autojumping() -> bool:
+def autojumping() -> bool:
     # Read without importing trio.testing (which imports pytest when it is installed).
     threshold = getattr(trio.lowlevel.current_clock(), "autojump_threshold", math.inf)
     return bool(threshold != math.inf)
 
 
-async def _busy_while(finished: threading.Event, seconds: float) -> None:
+async def busy_while(finished: threading.Event, seconds: float, linger: float = 0.0) -> None:
     """Keep trio busy (never idle) while the asyncio side works, for up to `seconds` of real
     time. Under an autojumping MockClock an idle trio jumps virtual time to its next
     deadline (a step or gateway timeout) while asyncio still works on real time; kept busy,
@@ -205,6 +205,11 @@ async def _busy_while(finished: threading.Event, seconds: float) -> None:
     until = time.monotonic() + seconds
     while not finished.is_set() and time.monotonic() < until:
         finished.wait(0.0005)  # blocks trio's thread briefly: no spinning at full speed
+        await trio.lowlevel.checkpoint()
+    # `linger`: the caller cancels this once the answer has reached trio (a worker thread's
+    # result arrives a moment after its function returned).
+    until = time.monotonic() + linger
+    while time.monotonic() < until:
         await trio.lowlevel.checkpoint()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,7 @@ from ..state._store import Jsonify, StateStore
 from ..steps._handlers import condition_wants_ctx, cron_wants_input
 from ..steps._http import Request
 from ..steps._model import CronTrigger, HttpTrigger, Step, Trigger
-from ._asyncio import AsyncioLoop, asyncio_needed
+from ._asyncio import MOCK_CLOCK_GRACE, AsyncioLoop, asyncio_needed, autojumping, busy_while
 
 
 @attrs.frozen
@@ -249,7 +250,10 @@ class Dispatcher:
         def run_sync() -> Any:
             return fn(*lead) if sync_ctx is None else fn(*lead, sync_ctx)
 
-        result = await trio.to_thread.run_sync(run_sync, abandon_on_cancel=True)
+        if autojumping():
+            result = await _in_thread_kept_busy(run_sync)
+        else:
+            result = await trio.to_thread.run_sync(run_sync, abandon_on_cancel=True)
         if inspect.isawaitable(result):  # a def that returned a coroutine
             result = await result
         return result
@@ -327,3 +331,22 @@ class Dispatcher:
         if wants is None:
             wants = self._arity[key] = cron_wants_input(fn)
         return wants
+
+
+async def _in_thread_kept_busy(fn: Callable[[], Any]) -> Any:
+    """`fn()` in a worker thread, trio kept busy meanwhile (see `busy_while`): under an
+    autojumping MockClock a quick `def` handler then finishes before virtual time jumps to
+    its timeout, as an `async def` one does."""
+    finished = threading.Event()
+
+    def tracked() -> Any:
+        try:
+            return fn()
+        finally:
+            finished.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(busy_while, finished, MOCK_CLOCK_GRACE, 0.05)
+        result = await trio.to_thread.run_sync(tracked, abandon_on_cancel=True)
+        nursery.cancel_scope.cancel()
+    return result
