@@ -237,3 +237,17 @@ async def _wait_real(event: threading.Event) -> None:
 
     with trio.CancelScope(shield=True):
         await trio.to_thread.run_sync(event.wait, 5.0)
+
+
+def test_the_project_setting_is_read_and_checked(tmp_path: Any) -> None:
+    import pytest
+
+    from motet._errors import ProjectConfigError
+    from motet.project import load_project
+
+    (tmp_path / "motet.toml").write_text('handlers = "asyncio"\n')
+    assert load_project(tmp_path).handlers == "asyncio"
+    (tmp_path / "motet.toml").write_text('handlers = "gevent"\n')
+    with pytest.raises(ProjectConfigError, match="handlers"):
+        load_project(tmp_path)
+    assert ProjectConfig().handlers == "trio"
