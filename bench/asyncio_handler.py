@@ -29,9 +29,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from motet import open_runtime, queue  # noqa: E402
-from motet.project import ProjectConfig  # noqa: E402
-from motet.steps import load_step  # noqa: E402
+from motet import open_runtime, queue
+from motet.project import ProjectConfig
+from motet.steps import load_step
 
 
 async def plain(data: Any, ctx: Any) -> None:
@@ -53,18 +53,26 @@ def steps() -> list[Any]:
     ]
 
 
-async def time_calls(runtime: Any, name: str, calls: int) -> float:
+Timing = tuple[float, float]  # (wall µs, CPU µs of the whole process) per call
+
+
+async def time_calls(runtime: Any, name: str, calls: int) -> Timing:
     dispatcher = runtime.dispatcher
     step = next(s for s in runtime.steps if s.name == name)
     trigger = step.triggers[0]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
         ctx = dispatcher.context(step, trigger, "0" * 32, data={})
         await dispatcher.call(step, trigger, {}, ctx)
-    return (time.perf_counter() - start) / calls * 1e6
+    return per_call(start, cpu, calls)
 
 
-async def time_trio_asyncio(calls: int) -> float | None:
+def per_call(start: float, cpu: float, calls: int) -> Timing:
+    wall = (time.perf_counter() - start) / calls * 1e6
+    return wall, (time.process_time() - cpu) / calls * 1e6
+
+
+async def time_trio_asyncio(calls: int) -> Timing | None:
     try:
         import trio_asyncio
     except ImportError:
@@ -72,36 +80,31 @@ async def time_trio_asyncio(calls: int) -> float | None:
     async with trio_asyncio.open_loop():
         bridged = trio_asyncio.aio_as_trio(plain)
         await bridged({}, None)  # warm
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(calls):
             await bridged({}, None)
-        return (time.perf_counter() - start) / calls * 1e6
+        return per_call(start, cpu, calls)
 
 
 async def main(calls: int, rounds: int) -> None:
-    best: dict[str, float] = {}
+    best: dict[str, Timing] = {}
     project = ProjectConfig(backend="memory", log_level="error")
     async with open_runtime(steps(), project=project, telemetry=False) as runtime:
         for name in ("trio", "asyncio", "trio+ctx", "asyncio+ctx"):
             await time_calls(runtime, name, 50)  # warm (starts the asyncio loop)
         for _ in range(rounds):
             for name in ("trio", "asyncio", "trio+ctx", "asyncio+ctx"):
-                us = await time_calls(runtime, name, calls)
-                best[name] = min(best.get(name, us), us)
+                took = await time_calls(runtime, name, calls)
+                best[name] = min(best.get(name, took), took)
     for _ in range(rounds):
-        us = await time_trio_asyncio(calls)
-        if us is not None:
-            best["trio-asyncio"] = min(best.get("trio-asyncio", us), us)
-    base = best["trio"]
-    print(f"{calls} calls x {rounds} rounds, best round, µs per call (ratio to trio):")
-    for name, us in best.items():
-        print(f"  {name:13} {us:8.1f} µs  ({us / base:5.1f}x)")
-    print(
-        f"  asyncio bridge cost per call: {best['asyncio'] - base:.1f} µs; "
-        f"per ctx call from asyncio: "
-        f"{(best['asyncio+ctx'] - best['asyncio']) - (best['trio+ctx'] - base):.1f} µs more "
-        "than from trio"
-    )
+        took_ = await time_trio_asyncio(calls)
+        if took_ is not None:
+            best["trio-asyncio"] = min(best.get("trio-asyncio", took_), took_)
+    wall0, cpu0 = best["trio"]
+    print(f"{calls} calls x {rounds} rounds, best round (by wall time), per call:")
+    print(f"  {'variant':13} {'wall µs':>9} {'ratio':>7} {'CPU µs':>9} {'ratio':>7}")
+    for name, (wall, cpu) in best.items():
+        print(f"  {name:13} {wall:9.1f} {wall / wall0:6.1f}x {cpu:9.1f} {cpu / cpu0:6.1f}x")
 
 
 if __name__ == "__main__":

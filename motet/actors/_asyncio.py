@@ -271,7 +271,7 @@ class AsyncioContext:
     """`ctx` as an asyncio handler sees it: the same API as `Context`, each call that reaches
     the runtime hopping to trio and back (awaited as asyncio futures)."""
 
-    __slots__ = ("_ctx", "_hop", "_token", "logger", "message", "state", "step", "trace_id")
+    __slots__ = ("_ctx", "_hop", "_logger", "_state", "_token", "message", "step", "trace_id")
 
     def __init__(self, ctx: Context, hop: Hop, token: trio.lowlevel.TrioToken) -> None:
         self._ctx = ctx
@@ -280,8 +280,20 @@ class AsyncioContext:
         self.step = ctx.step
         self.trace_id = ctx.trace_id
         self.message = ctx.message
-        self.logger = _LoopLogger(ctx.logger, token)
-        self.state = _LoopState(ctx.state, hop)
+        self._logger: _LoopLogger | None = None  # made on first use, as Context's are
+        self._state: _LoopState | None = None
+
+    @property
+    def logger(self) -> _LoopLogger:
+        if self._logger is None:
+            self._logger = _LoopLogger(self._ctx.logger, self._token)
+        return self._logger
+
+    @property
+    def state(self) -> _LoopState:
+        if self._state is None:
+            self._state = _LoopState(self._ctx.state, self._hop)
+        return self._state
 
     @property
     def trigger(self) -> Any:
