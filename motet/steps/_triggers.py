@@ -7,7 +7,7 @@ give `field 'path'` from `http("GET", "pets")` and `field 'triggers[0].path'` fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._validators import load_timezone
@@ -86,23 +86,39 @@ def http(
     query: Any = None,
     response: Mapping[int, Any] | None = None,
     timeout: float | None = None,
+    condition: Callable[..., Any] | None = None,
+    middleware: Sequence[Callable[..., Any]] | None = None,
     **aliases: Any,
 ) -> HttpTrigger:
     """An HTTP trigger: `http("POST", "/pets", body=NewPet)`. `body_schema=`/`bodySchema=` are
-    accepted as aliases of `body`."""
+    accepted as aliases of `body`. `condition(request[, ctx])` false answers 404;
+    `middleware` is Motia's list of `async def mw(req, ctx, next)`."""
     raw = {"method": method, "path": path}
-    raw |= _given(body=body, query=query, response=response, timeout=timeout) | aliases
-    return build_http(raw, Where())
+    given = _given(body=body, query=query, response=response, timeout=timeout)
+    given |= _given(condition=condition, middleware=middleware)
+    return build_http(raw | given | aliases, Where())
 
 
-def queue(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
-    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`."""
-    return build_queue({"topic": topic} | _given(input=input) | options, Where())
+def queue(
+    topic: str, *, input: Any = None, condition: Callable[..., Any] | None = None, **options: Any
+) -> QueueTrigger:
+    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`. A message that
+    `condition(input[, ctx])` turns down is acknowledged without running the handler."""
+    raw = {"topic": topic} | _given(input=input, condition=condition) | options
+    return build_queue(raw, Where())
 
 
-def cron(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
-    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`."""
-    return build_cron({"expression": expression} | _given(tz=tz) | options, Where())
+def cron(
+    expression: str,
+    *,
+    tz: str | None = None,
+    condition: Callable[..., Any] | None = None,
+    **options: Any,
+) -> CronTrigger:
+    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`. A tick that
+    `condition(None[, ctx])` turns down is skipped."""
+    raw = {"expression": expression} | _given(tz=tz, condition=condition) | options
+    return build_cron(raw, Where())
 
 
 def state(
