@@ -251,3 +251,28 @@ def test_the_project_setting_is_read_and_checked(tmp_path: Any) -> None:
     with pytest.raises(ProjectConfigError, match="handlers"):
         load_project(tmp_path)
     assert ProjectConfig().handlers == "trio"
+
+
+async def test_an_asyncio_handler_does_real_asyncio_io(autojump_clock: Any) -> None:
+    """asyncio-only networking (asyncio streams, what redis.asyncio and aiohttp are built on)
+    against a real redis-server, from a queue handler."""
+    from tests._redis_server import redis_server
+
+    replies: list[bytes] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", data["port"])
+        writer.write(b"PING\r\n")
+        await writer.drain()
+        replies.append(await reader.readline())
+        writer.close()
+        await writer.wait_closed()
+        await ctx.state.set("pings", "last", {"reply": replies[-1].decode().strip()})
+
+    step = load_step({"name": "Ping", "triggers": [queue("ping")]}, handler)
+    with redis_server() as server:  # started before the runtime: a blocking start is fine
+        async with open_test_runtime([step], project=ASYNCIO) as app:
+            await app.emit("ping", {"port": server.port})
+            await app.settle(fail_fast=True)
+            stored = await app.state.get("pings", "last")
+    assert replies == [b"+PONG\r\n"] and stored == {"reply": "+PONG"}
