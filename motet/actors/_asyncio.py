@@ -30,6 +30,7 @@ import math
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -174,10 +175,13 @@ class AsyncioLoop:
                 if autojumping():
                     await busy_while(finished, MOCK_CLOCK_GRACE)
                 await done.wait()
-            except trio.Cancelled:
+            except trio.Cancelled as cancelled:
                 loop.call_soon_threadsafe(_cancel, box)
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(finished.wait, CANCEL_GRACE)
+                where = box.get("where")
+                if where:  # a timeout's report shows where the asyncio handler was stuck
+                    cancelled.add_note("the asyncio handler was at:\n" + where)
                 raise
             finally:
                 nursery.cancel_scope.cancel()
@@ -253,10 +257,26 @@ def _ended() -> RuntimeError:
     return RuntimeError("the handler call is over: its ctx can no longer be used")
 
 
-def _cancel(box: Mapping[str, Any]) -> None:
+def _cancel(box: dict[str, Any]) -> None:
     task = box.get("task")
     if task is not None:
+        box["where"] = _where(task)
         task.cancel()
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """The frames of a suspended task's await chain, outermost first (Task.get_stack gives
+    only the outermost coroutine's)."""
+    frames = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        if frame.f_code is not _awaited.__code__:  # the bridge's own wrapper
+            frames.append((frame, frame.f_lineno))
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return "".join(traceback.StackSummary.extract(frames).format()).rstrip("\n")
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:

@@ -211,7 +211,10 @@ class Dispatcher:
                     stuck = exc
                 raise
         where = stuck.__traceback__ if stuck is not None else None
-        raise HandlerTimeout(step.name, timeout).with_traceback(where)
+        timed_out = HandlerTimeout(step.name, timeout)
+        for note in _notes(stuck):  # an asyncio handler's own frames
+            timed_out.add_note(note)
+        raise timed_out.with_traceback(where)
 
     async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
         fn = step.handler
@@ -350,3 +353,14 @@ async def _in_thread_kept_busy(fn: Callable[[], Any]) -> Any:
         result = await trio.to_thread.run_sync(tracked, abandon_on_cancel=True)
         nursery.cancel_scope.cancel()
     return result
+
+
+def _notes(exc: BaseException | None) -> list[str]:
+    """The notes on `exc` and, in a group, on its members."""
+    if exc is None:
+        return []
+    notes = list(getattr(exc, "__notes__", ()))
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            notes += _notes(inner)
+    return notes

@@ -151,6 +151,9 @@ async def test_a_timeout_cancels_the_asyncio_task(autojump_clock: Any) -> None:
         (letter,) = await app.dead_letters("Slow")
     assert "HandlerTimeout" in letter.error and "1 s" in letter.error
     assert cancelled.is_set()
+    # where the asyncio task was when time ran out, not only trio's frames
+    assert "the asyncio handler was at:" in (letter.traceback or "")
+    assert "await asyncio.sleep(3600)" in (letter.traceback or "")
 
 
 @attrs.frozen
