@@ -275,6 +275,9 @@ class _ThreadLogger:
     def __init__(self, logger: Logger) -> None:
         self._logger = logger
 
+    def bind(self, **bound: Any) -> _ThreadLogger:
+        return _ThreadLogger(self._logger.bind(**bound))
+
     def __getattr__(self, level: str) -> Callable[..., None]:
         method = getattr(self._logger, level)
 

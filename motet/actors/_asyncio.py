@@ -45,7 +45,10 @@ CANCEL_GRACE = 5.0  # real s: how long a cancelled asyncio handler may take to u
 MOCK_CLOCK_GRACE = 1.0
 _STOP_WAIT = 5.0  # real s: joining the loop's thread when the runtime stops
 
-Hop = Callable[..., "asyncio.Future[Any]"]  # (trio async fn, *args) -> a future on the loop
+Hop = Callable[..., "asyncio.Future[Any]"]
+_LEVELS = frozenset(
+    {"debug", "info", "warn", "warning", "error"}
+)  # (trio async fn, *args) -> a future on the loop
 
 
 # What asyncio code fails with when awaited under trio (CPython 3.11+), by exception type.
@@ -384,7 +387,12 @@ class _LoopLogger:
         self._logger = logger
         self._token = token
 
+    def bind(self, **bound: Any) -> _LoopLogger:
+        return _LoopLogger(self._logger.bind(**bound), self._token)
+
     def __getattr__(self, level: str) -> Callable[..., None]:
+        if level not in _LEVELS:
+            raise AttributeError(f"ctx.logger has no attribute {level!r}")
         method = getattr(self._logger, level)
 
         def log(message: Any = "", *args: Any, **fields: Any) -> None:

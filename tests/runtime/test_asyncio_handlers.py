@@ -279,3 +279,22 @@ async def test_an_asyncio_handler_does_real_asyncio_io(autojump_clock: Any) -> N
             await app.settle(fail_fast=True)
             stored = await app.state.get("pings", "last")
     assert replies == [b"+PONG\r\n"] and stored == {"reply": "+PONG"}
+
+
+async def test_bound_loggers_work_from_asyncio_and_threads(autojump_clock: Any) -> None:
+    async def on_asyncio(data: Any, ctx: Any) -> None:
+        ctx.logger.bind(order="o1").warning("bound", [1])
+
+    def on_thread(data: Any, ctx: Any) -> None:
+        ctx.logger.bind(order="o2").info("bound")
+
+    steps = [
+        load_step({"name": "A", "triggers": [queue("t")], "handlers": "asyncio"}, on_asyncio),
+        load_step({"name": "S", "triggers": [queue("t")]}, on_thread),
+    ]
+    async with open_test_runtime(steps) as app:
+        await app.emit("t", {})
+        await app.settle(fail_fast=True)
+        a, s = app.logs_of("A"), app.logs_of("S")
+    assert [r.message for r in a] == ["bound"] and dict(a[0].fields) == {"data": [1]}
+    assert [r.message for r in s] == ["bound"]
