@@ -45,10 +45,8 @@ CANCEL_GRACE = 5.0  # real s: how long a cancelled asyncio handler may take to u
 MOCK_CLOCK_GRACE = 1.0
 _STOP_WAIT = 5.0  # real s: joining the loop's thread when the runtime stops
 
-Hop = Callable[..., "asyncio.Future[Any]"]
-_LEVELS = frozenset(
-    {"debug", "info", "warn", "warning", "error"}
-)  # (trio async fn, *args) -> a future on the loop
+Hop = Callable[..., "asyncio.Future[Any]"]  # (trio async fn, *args) -> a future on the loop
+_LEVELS = frozenset({"debug", "info", "warn", "warning", "error"})
 
 
 # What asyncio code fails with when awaited under trio (CPython 3.11+), by exception type.
