@@ -135,7 +135,7 @@ def _step_middleware(
         return triggers
     middleware = check_middleware(value, where)
     if not any(isinstance(t, HttpTrigger) for t in triggers):
-        unhonoured.append("'middleware' is ignored: the step has no HTTP trigger to run it on")
+        unhonoured.append("middleware is not used: the step has no HTTP trigger to run it on")
         return triggers
     return tuple(
         attrs.evolve(t, middleware=middleware + t.middleware) if isinstance(t, HttpTrigger) else t
@@ -146,18 +146,17 @@ def _step_middleware(
 def _unhonoured(
     where: Where, config: Mapping[str, Any], triggers: tuple[Trigger, ...], more: list[str]
 ) -> tuple[str, ...]:
-    """Every Motia key the step asks for and motet ignores, one line each, naming the step
-    (and its file) so the start report can list them without context."""
+    """Every Motia key the step asks for and motet does not use, one line each (the start
+    report puts the step's name and file in front)."""
     lines = [
-        f"{key!r} is ignored: {why}"
+        f"{key} is not used: {why}"
         for key, why in IGNORED_STEP_KEYS.items()
         if config.get(key) is not None
     ]
     lines += more
     for trigger in triggers:
         lines += trigger.unhonoured
-    origin = f" ({where.file})" if where.file is not None else ""
-    return tuple(f"step {where.step!r}{origin}: {line}" for line in lines)
+    return tuple(lines)
 
 
 def _name(where: Where, name: Any) -> str:

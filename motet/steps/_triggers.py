@@ -231,7 +231,7 @@ def _condition(where: Where, raw: Mapping[str, Any]) -> Callable[..., Any] | Non
 def ignored_keys(raw: Mapping[str, Any], what: str) -> tuple[str, ...]:
     """One line per Motia key in `raw` that motet accepts and ignores (`IGNORED_TRIGGER_KEYS`)."""
     return tuple(
-        f"{key!r} on the {what} is ignored: {why}"
+        f"{key} on the {what} is not used: {why}"
         for key, why in IGNORED_TRIGGER_KEYS.items()
         if raw.get(key) is not None
     )

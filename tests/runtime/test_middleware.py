@@ -123,6 +123,4 @@ def test_step_middleware_without_an_http_trigger_is_reported_not_refused() -> No
     step = load_step(
         {"name": "Q", "triggers": [queue("t")], "middleware": [_ok]}, lambda d, c: None
     )
-    assert step.unhonoured == (
-        "step 'Q': 'middleware' is ignored: the step has no HTTP trigger to run it on",
-    )
+    assert step.unhonoured == ("middleware is not used: the step has no HTTP trigger to run it on",)

@@ -37,33 +37,32 @@ def test_ignored_step_and_trigger_keys_load_and_are_recorded() -> None:
         handler,
     )
     assert step.unhonoured == (
-        "step 'Process': 'includeFiles' is ignored: motet runs step files where they are; "
+        "includeFiles is not used: motet runs step files where they are; "
         "files they read are read from disk",
-        "step 'Process': 'infrastructure' is ignored: motet does not provision "
+        "infrastructure is not used: motet does not provision "
         "infrastructure: handlers run in motet's own processes; set timeout, strategy, "
         "max_retries and lease as queue options instead",
-        "step 'Process': 'infrastructure' on the queue trigger 'orders' is ignored: motet "
+        "infrastructure on the queue trigger 'orders' is not used: motet "
         "does not provision infrastructure: handlers run in motet's own processes; set "
         "timeout, strategy, max_retries and lease as queue options instead",
-        "step 'Process': 'queryParams' on the http trigger GET /orders is ignored: "
+        "queryParams on the http trigger GET /orders is not used: "
         "documentation only; motet validates query parameters with `query` (a schema)",
     )
     assert step.virtual_emits == ("audit",)
 
 
-def test_the_lines_name_the_file(tmp_path: Path) -> None:
+def test_the_start_report_names_the_step_and_its_file(tmp_path: Path) -> None:
+    from motet.project import ProjectConfig
+    from motet.project._report import start_report
     from motet.steps._config import step_from_config
 
     file = tmp_path / "steps" / "x_step.py"
-    step = step_from_config(
-        {"name": "X", "type": "event", "subscribes": ["t"], "include_files": ["a"]},
-        handler,
-        file=file,
-    )
-    assert step.unhonoured == (
-        f"step 'X' ({file}): 'include_files' is ignored: motet runs step files where they "
-        "are; files they read are read from disk",
-    )
+    config = {"name": "X", "type": "event", "subscribes": ["t"], "include_files": ["a"]}
+    step = step_from_config(config, handler, file=file)
+    assert start_report(ProjectConfig(), [step]) == [
+        "not used: step 'X' (x_step.py): include_files is not used: motet runs step files "
+        "where they are; files they read are read from disk",
+    ]
 
 
 def test_a_step_without_motia_extras_has_nothing_unhonoured() -> None:
