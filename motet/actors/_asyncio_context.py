@@ -82,8 +82,46 @@ class AsyncioContext:
         return result
 
     def __getattr__(self, name: str) -> Any:
-        # What a later `Context` adds (ctx.streams, ...) reads through, unchanged.
-        return getattr(self._ctx, name)
+        # What `Context` has beyond the above (ctx.streams, ...) reads through a proxy whose
+        # async methods hop to trio like ctx.state's.
+        return loop_side(getattr(self._ctx, name), self._hop)
+
+
+_PLAIN = (str, bytes, int, float, bool, type(None), tuple, frozenset)
+
+
+def loop_side(value: Any, hop: Hop) -> Any:
+    """`value` as asyncio code may use it: an async function becomes one returning an
+    asyncio future (run on trio), an object is wrapped so its own async methods do the same;
+    plain values and sync functions are returned as they are."""
+    if isinstance(value, _PLAIN | dict | list | type):
+        return value
+    if inspect.iscoroutinefunction(value):
+
+        def call(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            return hop(_with_kwargs(value, kwargs) if kwargs else value, *args)
+
+        return call
+    if inspect.isfunction(value) or inspect.ismethod(value) or inspect.isbuiltin(value):
+        return value
+    return _LoopProxy(value, hop)
+
+
+class _LoopProxy:
+    __slots__ = ("_hop", "_target")
+
+    def __init__(self, target: Any, hop: Hop) -> None:
+        self._target = target
+        self._hop = hop
+
+    def __getattr__(self, name: str) -> Any:
+        return loop_side(getattr(self._target, name), self._hop)
+
+    def __getitem__(self, key: Any) -> Any:
+        return loop_side(self._target[key], self._hop)
+
+    def __repr__(self) -> str:
+        return f"<asyncio-side {self._target!r}>"
 
 
 def _with_kwargs(fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]) -> Any:

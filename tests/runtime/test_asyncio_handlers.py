@@ -298,3 +298,36 @@ async def test_bound_loggers_work_from_asyncio_and_threads(autojump_clock: Any) 
         a, s = app.logs_of("A"), app.logs_of("S")
     assert [r.message for r in a] == ["bound"] and dict(a[0].fields) == {"data": [1]}
     assert [r.message for r in s] == ["bound"]
+
+
+def test_ctx_parts_added_later_hop_to_trio_from_asyncio() -> None:
+    """What Context gains beyond emit/state/logger (ctx.streams, say) reaches asyncio code
+    through a proxy: its async methods hop to trio, everything else reads as it is."""
+    from motet.actors._asyncio_context import loop_side
+
+    hopped: list[tuple[Any, ...]] = []
+
+    def hop(fn: Any, *args: Any) -> Any:
+        hopped.append((fn.__name__, *args))
+        return "future"
+
+    class Stream:
+        name = "todos"
+
+        async def set(self, group: str, id: str, value: Any) -> None: ...
+
+        def describe(self) -> str:
+            return "sync"
+
+    class Streams:
+        todos = Stream()
+
+        def __getitem__(self, key: str) -> Stream:
+            return self.todos
+
+    streams = loop_side(Streams(), hop)
+    assert streams.todos.set("g", "1", {"done": True}) == "future"
+    assert streams["todos"].set("g", "2", {}) == "future"
+    assert streams.todos.name == "todos" and streams.todos.describe() == "sync"
+    assert hopped == [("set", "g", "1", {"done": True}), ("set", "g", "2", {})]
+    assert loop_side(3, hop) == 3 and loop_side(None, hop) is None
