@@ -94,7 +94,7 @@ def loop_side(value: Any, hop: Hop) -> Any:
     """`value` as asyncio code may use it: an async function becomes one returning an
     asyncio future (run on trio), an object is wrapped so its own async methods do the same;
     plain values and sync functions are returned as they are."""
-    if isinstance(value, _PLAIN | dict | list | type):
+    if isinstance(value, (*_PLAIN, dict, list, type)):
         return value
     if inspect.iscoroutinefunction(value):
 
