@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,7 +14,7 @@ import trio
 from ._clock import Clock
 from ._envelope import JSON
 from ._errors import UndeclaredTopicError
-from ._logging import Logger
+from ._logging import Logger, report_lost_line
 from .state._store import StateStore
 from .steps._model import Step, Trigger
 
@@ -154,8 +155,15 @@ class Context:
         return self._services.clock.now_datetime()
 
     def get_data(self) -> Any:
-        """The trigger's input: the request body, the queue message, the state event."""
-        return self._data
+        """The trigger's input: the request body, the queue message, the state event; None
+        for a cron tick (as in Motia: the tick is `ctx.tick`)."""
+        return None if self.trigger.type == "cron" else self._data
+
+    @property
+    def tick(self) -> Any:
+        """For a cron trigger, the tick: `{"step", "scheduled"}` (the scheduled time, ISO
+        8601 UTC); None for other triggers."""
+        return self._data if self.trigger.type == "cron" else None
 
     getData = get_data
 
@@ -181,7 +189,17 @@ class SyncContext:
     Each call hops back into trio with `trio.from_thread.run`, so emits are still durable
     before they return."""
 
-    __slots__ = ("_ctx", "logger", "message", "now", "state", "step", "trace_id", "trigger")
+    __slots__ = (
+        "_ctx",
+        "logger",
+        "message",
+        "now",
+        "state",
+        "step",
+        "tick",
+        "trace_id",
+        "trigger",
+    )
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -192,6 +210,7 @@ class SyncContext:
         self.trigger = ctx.trigger
         self.state = _SyncState(ctx.state)
         self.now = ctx.now
+        self.tick = ctx.tick
 
     def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
         return trio.from_thread.run(lambda: self._ctx.emit(topic, data, **kwargs))
@@ -256,10 +275,18 @@ class _ThreadLogger:
     def __init__(self, logger: Logger) -> None:
         self._logger = logger
 
+    def bind(self, **bound: Any) -> _ThreadLogger:
+        return _ThreadLogger(self._logger.bind(**bound))
+
     def __getattr__(self, level: str) -> Callable[..., None]:
         method = getattr(self._logger, level)
 
         def log(*args: Any, **fields: Any) -> None:
-            trio.from_thread.run_sync(lambda: method(*args, **fields))
+            if fields.get("exc_info") is True:  # the failure being handled is this thread's
+                fields["exc_info"] = sys.exc_info()[1]
+            try:
+                trio.from_thread.run_sync(lambda: method(*args, **fields))
+            except Exception as exc:  # the runtime is gone: a log call never fails a handler
+                report_lost_line(args[0] if args else "", exc)
 
         return log

@@ -237,7 +237,20 @@ class Runtime:
             clock=clock,
             on_run=observer.hook("on_run"),
             on_state=observer.hook("on_state"),
+            handlers=self.project.handlers,
         )
+        try:
+            await self._run_actors_and_parts(backend_nursery, clock, hub, task_status)
+        finally:
+            self.dispatcher.close()  # the asyncio loop's thread, once no handler runs
+
+    async def _run_actors_and_parts(
+        self,
+        backend_nursery: trio.Nursery,
+        clock: Clock,
+        hub: LogHub,
+        task_status: trio.TaskStatus[Runtime],
+    ) -> None:
         async with trio.open_nursery() as actor_nursery:
             self.supervisor = self._supervisor()
             await actor_nursery.start(self.supervisor.run)

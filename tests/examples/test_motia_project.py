@@ -25,9 +25,6 @@ from motet.steps import load_steps
 from tests.cli._project import Motet, wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "motia_project"
-NEEDS_A = "needs wt-a (JSON Schema dicts from pydantic's model_json_schema())"
-NEEDS_B = "needs wt-b (request as a mapping, asyncio handlers, Motia 1.0 keys in Step.unhonoured)"
-NEEDS_AB = "needs wt-a and wt-b (JSON Schema dicts, request as a mapping)"
 
 
 class Server:
@@ -180,7 +177,6 @@ def test_the_start_report_lists_what_motet_does_not_use(server: Server) -> None:
     assert len(report) == len(set(report))
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_B)
 def test_the_asyncio_handler_answers(server: Server) -> None:
     status, quote = server.call("GET", "/quotes/acme")
     assert status == 200, quote
@@ -188,7 +184,6 @@ def test_the_asyncio_handler_answers(server: Server) -> None:
     assert quote["best"] == min(quote["venues"].values())
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_AB)
 def test_pydantic_json_schemas_validate_bodies_and_queue_input(server: Server) -> None:
     status, pet = server.call("POST", "/pets", {"name": "Rex", "species": "dog", "age": 3})
     assert status == 201, pet
@@ -203,7 +198,6 @@ def test_pydantic_json_schemas_validate_bodies_and_queue_input(server: Server) -
     assert welcome
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_B)
 def test_the_start_report_lists_each_steps_unused_config_keys(server: Server) -> None:
     report = server.report()
     welcome = [line for line in report if "WelcomePet" in line]
@@ -211,6 +205,5 @@ def test_the_start_report_lists_each_steps_unused_config_keys(server: Server) ->
     assert any("infrastructure" in line for line in welcome), report
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_AB)
 def test_the_whole_example_loads_unchanged(server: Server) -> None:
     assert server.left_out == []
