@@ -128,7 +128,10 @@ def parse_rate_limit(value: Any) -> RateLimit:
             raise ValueError(f"expected {RATE_FORMS}; got {dict(value)!r}")
         rate, burst = value["rate"], value.get("burst", 1)
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-            raise ValueError(f"expected a whole number >= 1 as burst, got {burst!r}")
+            raise ValueError(
+                f'expected burst to be a whole number >= 1, as in {{rate = "50/s", '
+                f"burst = 100}}; got {burst!r}"
+            )
     if isinstance(rate, str):
         count, sep, period = rate.partition("/")
         count = count.strip()

@@ -1440,9 +1440,7 @@ def limited(
 ) -> Subscription:
     count, _, unit = rate.partition("/")
     period = {"s": 1.0, "m": 60.0, "h": 3600.0}[unit]
-    return Subscription(
-        topic, step, QueueOptions(rate_limit=RateLimit(int(count), period, burst))
-    )
+    return Subscription(topic, step, QueueOptions(rate_limit=RateLimit(int(count), period, burst)))
 
 
 class RateLimitContract(ContractTools):
@@ -1566,9 +1564,7 @@ class RateLimitContract(ContractTools):
     async def test_retries_and_expired_leases_take_tokens_too(
         self, backend: Backend, mock_clock: MockClock
     ) -> None:
-        s = Subscription(
-            "orders", "worker", QueueOptions(lease=5, rate_limit=RateLimit(1, 1.0))
-        )
+        s = Subscription("orders", "worker", QueueOptions(lease=5, rate_limit=RateLimit(1, 1.0)))
         await backend.declare([s])
         await backend.publish([env("a"), env("b")])
         got = await self.limited_now(backend, s)
