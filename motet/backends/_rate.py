@@ -28,18 +28,25 @@ class Bucket:
 
 
 def refill(limit: RateLimit, bucket: Bucket | None, now: float) -> Bucket:
-    """The bucket as of `now`."""
+    """The bucket as of `now`.
+
+    It holds at most `burst` whole tokens, but keeps the fraction accrued towards the next
+    one: a receiver that comes for its token a few milliseconds late (scheduling, a round
+    trip) does not lose those milliseconds, so a busy queue runs at the full rate, not the
+    rate minus the receivers' latency. Once a whole token more than `burst` has accrued,
+    the queue was idle, and the bucket is simply full."""
     if bucket is None:
         return Bucket(float(limit.burst), now)
     if now <= bucket.stamp:
-        return Bucket(min(bucket.tokens, float(limit.burst)), bucket.stamp)
+        return bucket
     tokens = bucket.tokens + (now - bucket.stamp) * limit.per_second
-    return Bucket(min(tokens, float(limit.burst)), now)
+    return Bucket(tokens if tokens < limit.burst + 1 else float(limit.burst), now)
 
 
 def available(limit: RateLimit, bucket: Bucket) -> int:
-    """Whole tokens in the bucket: how many deliveries may be leased now."""
-    return max(0, math.floor(bucket.tokens + limit.per_second * TOLERANCE))
+    """Whole tokens in the bucket, at most `burst`: how many deliveries may be leased now."""
+    whole = math.floor(bucket.tokens + limit.per_second * TOLERANCE)
+    return max(0, min(whole, limit.burst))
 
 
 def spend(bucket: Bucket, n: int) -> Bucket:

@@ -39,6 +39,7 @@ message was handed out again may apply or not.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -51,12 +52,12 @@ from trio.testing import MockClock
 from motet._clock import WallClock
 from motet._envelope import (
     DeadLetter,
-    RateLimit,
     Delivery,
     Envelope,
     QueueDepth,
     QueueOptions,
     QueueStrategy,
+    RateLimit,
     Subscription,
     state_topic,
 )
@@ -1558,7 +1559,7 @@ class RateLimitContract(ContractTools):
             await backend.ack(got.deliveries)
             mock_clock.jump(got.wait)
         assert started[-1] - started[0] == pytest.approx(2.4, abs=0.01)
-        gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(started)]
         assert min(gaps) == pytest.approx(0.1, abs=0.002)
 
     async def test_retries_and_expired_leases_take_tokens_too(

@@ -4,6 +4,7 @@ refused where they are written."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ async def test_100_messages_at_10_per_second_take_10_virtual_seconds(
     assert starts[-1] - starts[0] == pytest.approx(9.9, abs=1e-4)
     assert 9.9 <= took <= 10.1
     assert most_in_any_window(starts, 1.0) == 10
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) == pytest.approx(0.1, abs=1e-4)
 
 
@@ -185,7 +186,8 @@ def test_motia_camel_case_and_the_0x_form_are_read() -> None:
 
 def test_project_config_sets_rate_limits_per_topic(tmp_path: Path) -> None:
     (tmp_path / "motet.toml").write_text(
-        '[queue]\nrate_limit = "100/s"\n\n[queues."jobs"]\nrateLimit = { rate = "5/m", burst = 5 }\n'
+        '[queue]\nrate_limit = "100/s"\n\n'
+        '[queues."jobs"]\nrateLimit = { rate = "5/m", burst = 5 }\n'
     )
     project = load_project(tmp_path)
     assert project.queue.rate_limit == RateLimit(100, 1.0)
