@@ -38,7 +38,7 @@ async def test_metrics_and_queues_show_a_throttled_queue(autojump_clock: Any) ->
     assert during[f"motet_rate_limit_per_second{labels}"] == 1 / 60
     assert during[f"motet_rate_limit_throttled{labels}"] == 1
     assert during[f"motet_rate_limit_waits_total{labels}"] == 1
-    assert during[f'motet_queue_depth{{step="Slow",topic="job",state="ready"}}'] == 2
+    assert during['motet_queue_depth{step="Slow",topic="job",state="ready"}'] == 2
     # An unlimited queue has no rate-limit series at all.
     assert not [k for k in during if k.startswith("motet_rate_limit") and '"Free"' in k]
     slow = next(q for q in queues if q["step"] == "Slow")
