@@ -19,6 +19,8 @@ from .._envelope import RateLimit
 # s of refill a token may be short of whole and still count: float epoch seconds carry
 # about 0.2 µs of rounding, which must not turn "due now" into a wake-up a hair later.
 TOLERANCE = 1e-6
+# s of the rate a bucket keeps for receivers late for their tokens (see `refill`).
+CATCH_UP = 0.05
 
 
 @attrs.frozen
@@ -30,23 +32,30 @@ class Bucket:
 def refill(limit: RateLimit, bucket: Bucket | None, now: float) -> Bucket:
     """The bucket as of `now`.
 
-    It holds at most `burst` whole tokens, but keeps the fraction accrued towards the next
-    one: a receiver that comes for its token a few milliseconds late (scheduling, a round
-    trip) does not lose those milliseconds, so a busy queue runs at the full rate, not the
-    rate minus the receivers' latency. Once a whole token more than `burst` has accrued,
-    the queue was idle, and the bucket is simply full."""
+    It holds `burst` tokens when full, plus what accrues while receivers are late for
+    theirs: up to `catch_up(limit)` tokens more (at least one; 50 ms of the rate), which
+    the next receiver takes at once. So a busy queue runs at the full rate, not the rate
+    minus its receivers' latency (scheduling, round trips), and never gets ahead of the
+    limit's schedule by more than `burst` plus 50 ms. Once more than that has accrued, the
+    queue was idle, and the bucket is simply full."""
     if bucket is None:
         return Bucket(float(limit.burst), now)
     if now <= bucket.stamp:
         return bucket
     tokens = bucket.tokens + (now - bucket.stamp) * limit.per_second
-    return Bucket(tokens if tokens < limit.burst + 1 else float(limit.burst), now)
+    if tokens >= limit.burst + catch_up(limit):
+        tokens = float(limit.burst)
+    return Bucket(tokens, now)
+
+
+def catch_up(limit: RateLimit) -> float:
+    """Tokens a bucket keeps beyond `burst` for late receivers (see `refill`)."""
+    return max(1.0, limit.per_second * CATCH_UP)
 
 
 def available(limit: RateLimit, bucket: Bucket) -> int:
-    """Whole tokens in the bucket, at most `burst`: how many deliveries may be leased now."""
-    whole = math.floor(bucket.tokens + limit.per_second * TOLERANCE)
-    return max(0, min(whole, limit.burst))
+    """Whole tokens in the bucket: how many deliveries may be leased now."""
+    return max(0, math.floor(bucket.tokens + limit.per_second * TOLERANCE))
 
 
 def spend(bucket: Bucket, n: int) -> Bucket:

@@ -4,9 +4,9 @@ in one script, so taking tokens and leasing are one atomic step across every ins
     P:rate:<sub>         HASH    t = tokens (may dip a hair below 0), s = epoch ms of the
                                  last refill (the runtime clock of whoever leased last)
 
-The bucket's sums are those of `_rate` (memory and SQLite backends; at most `burst` whole
-tokens, the fraction towards the next one kept until the queue was idle for a whole token
-more), on whole milliseconds:
+The bucket's sums are those of `_rate` (memory and SQLite backends: `burst` tokens when
+full, plus up to 50 ms of the rate, at least one token, kept for receivers late for theirs),
+on whole milliseconds:
 a token short of whole by less than a millisecond of refill counts (the clock reaches the
 script rounded to the millisecond), and the wait until the next token is rounded up.
 """
@@ -43,9 +43,9 @@ if saved[1] then
     tokens = tokens + (now - stamp) * per_ms
     stamp = now
   end
-  if tokens >= burst + 1 then tokens = burst end
+  if tokens >= burst + math.max(1, per_ms * 50) then tokens = burst end
 end
-local function whole(t) return math.min(burst, math.floor(t + per_ms)) end
+local function whole(t) return math.floor(t + per_ms) end
 local function wait_ms(t)
   if whole(t) >= 1 then return '0' end
   return tostring(math.max(1, math.ceil((1 - t) / per_ms)))
