@@ -79,7 +79,8 @@ local function backlog()
   return '0'
 end
 local function save()
-  redis.call('HSET', bucket, 't', string.format('%.17g', tokens), 's', tostring(stamp))
+  local f = '%.17g'
+  redis.call('HSET', bucket, 't', string.format(f, tokens), 's', string.format(f, stamp))
 end
 local have = whole(tokens)
 if have < 1 then
