@@ -31,6 +31,7 @@ from ._validators import count, fraction, seconds
 from .actors._clock_actor import CronJob, run_cron
 from .actors._dispatcher import Dispatcher
 from .actors._publisher import Publisher
+from .actors._rate_gate import Throttling
 from .actors._retry import RetryPolicy
 from .actors._step_actor import StepActor, StepWiring
 from .backends._protocol import Backend
@@ -430,6 +431,13 @@ class _View:
 
     def cron_running(self, name: str) -> bool:
         return self._runtime.cron_running(name)
+
+    def throttling(self) -> Mapping[str, Throttling]:
+        return {
+            actor.subscription.key: actor.gate.statistics()
+            for actor in self._runtime.actors
+            if actor.gate is not None
+        }
 
 
 @asynccontextmanager

@@ -49,6 +49,7 @@ from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
 from ._outage import Outage
 from ._publisher import Publisher
+from ._rate_gate import RateGate
 from ._retry import RetryPolicy
 from ._state_events import state_filter
 
@@ -101,6 +102,8 @@ class StepActor:
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._condition = getattr(trigger, "condition", None) is not None
         self._mean_handler: float | None = None  # s, running mean of handler durations
+        # Leases through the backend's token bucket when the subscription has a rate limit.
+        self.gate = RateGate(self._backend, subscription) if self.options.rate_limit else None
         capacity = self.options.concurrency + self.options.lease_ahead
         self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
@@ -209,7 +212,10 @@ class StepActor:
             # the cancellation rather than its "not running".
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                deliveries = await self._backend.receive(self.subscription, free)
+                if self.gate is None:
+                    deliveries = await self._backend.receive(self.subscription, free)
+                else:
+                    deliveries = await self.gate.receive(free)
             except BackendUnavailable as exc:
                 await self._lease_outage.failed(exc)
                 continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
+import attrs
 import trio
 
 from .._clock import Clock
@@ -21,6 +22,19 @@ from .._state_writes import StateWrite
 
 # Builds the message that announces a dead letter on its subscription's dead-letter topic.
 Announce = Callable[[DeadLetter], Envelope]
+
+
+@attrs.frozen
+class Leased:
+    """What `receive_limited` leased, and how long the rate limit holds the next lease back.
+
+    `wait` is the seconds until the subscription's bucket holds a token again (0: one is
+    there now); `waiting` says whether messages were ready that the limit held back then
+    (the subscription is throttled, not merely idle)."""
+
+    deliveries: list[Delivery]
+    wait: float = 0.0
+    waiting: bool = False
 
 
 class QueueBackend(Protocol):
@@ -45,6 +59,19 @@ class QueueBackend(Protocol):
         group messages come in publish order (a message waiting for its retry blocks the
         rest of its group, never another group). `priority`: highest `priority` first,
         publish order among equals. `standard`: roughly publish order."""
+        ...
+
+    async def receive_limited(self, subscription: Subscription, max_count: int) -> Leased:
+        """`receive` under `subscription.options.rate_limit`: a token bucket per subscription
+        shared by every instance of this backend (capacity `burst`, refilled at `count /
+        period` per second of the runtime's clock). Each delivery leased takes a token in the
+        same atomic write as its lease, so at most as many are leased as there are whole
+        tokens.
+
+        With no token now it returns at once, leasing nothing: no deliveries, `wait` until
+        the next token, and `waiting` true when messages are ready. Otherwise it blocks like
+        `receive` until something is ready; `wait` > 0 says the lease took the last token.
+        Without a rate limit it is `receive`, with `wait` 0."""
         ...
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:

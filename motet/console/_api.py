@@ -22,6 +22,7 @@ from ..steps._model import HttpTrigger
 
 if TYPE_CHECKING:
     from .._observer import RuntimeView
+    from ..actors._rate_gate import Throttling
     from ..observe import Telemetry
 
 CRON_PREVIEW = 3  # next fire times shown per cron step
@@ -218,6 +219,7 @@ async def trace(op: Operated, request: OpRequest) -> OpReply:
 async def queues(op: Operated, request: OpRequest) -> OpReply:
     depth = await op.runtime.backend.depth()
     running = op.runtime.running()
+    throttling = op.runtime.throttling()
     out = []
     for sub in op.runtime.subscriptions:
         d = depth.get(sub.key)
@@ -240,10 +242,19 @@ async def queues(op: Operated, request: OpRequest) -> OpReply:
                     "strategy": o.strategy,
                     "dead_letter_queue": o.dead_letter_queue,
                     "timeout": o.timeout,
+                    "rate_limit": str(o.rate_limit) if o.rate_limit else None,
                 },
+                **_throttle(throttling.get(sub.key)),
             }
         )
     return reply({"queues": out})
+
+
+def _throttle(t: Throttling | None) -> dict[str, Any]:
+    """A rate-limited queue's throttling as this instance sees it."""
+    if t is None:
+        return {"throttled": False}
+    return {"throttled": t.throttled, "throttled_waits": t.waits, "throttled_seconds": t.waited}
 
 
 async def dead_letters(op: Operated, request: OpRequest) -> OpReply:

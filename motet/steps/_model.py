@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .._envelope import JSON, QueueStrategy
+from .._envelope import JSON, QueueStrategy, RateLimit
 from ._paths import RoutePath, parse_path
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -36,6 +36,7 @@ class QueueOverrides:
     timeout: float | None = None
     lease: float | None = None
     prefetch: int | None = None
+    rate_limit: RateLimit | None = None
 
 
 @attrs.frozen

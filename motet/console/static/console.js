@@ -509,7 +509,8 @@ views.queues = async (root, arg, token) => {
       qbody.append(h("tr", { class: `clickable ${q.subscription === selected ? "selected" : ""}`, "data-subscription": q.subscription,
         onclick: () => { selected = q.subscription; loadQueues(); loadDead(); } },
         h("td", {}, h("b", { text: q.step }), h("span", { class: "muted", text: " ← " }), h("span", { class: "pill", text: q.topic })),
-        h("td", { text: q.options.strategy }), h("td", { class: "num", text: q.ready }), h("td", { class: "num", text: q.leased }),
+        h("td", {}, q.options.strategy, q.options.rate_limit ? h("span", { class: "muted", text: ` · ${q.options.rate_limit}` }) : "",
+          q.throttled ? [" ", h("span", { class: "badge warn", "data-testid": "throttled", text: "throttled" })] : ""), h("td", { class: "num", text: q.ready }), h("td", { class: "num", text: q.leased }),
         h("td", { class: "num", text: q.delayed }), h("td", { class: "num", text: q.in_flight }),
         h("td", { class: "num" }, q.dead ? badge(String(q.dead), "error") : "0"),
         h("td", { class: "num", text: q.options.max_retries }), h("td", { class: "mono muted", text: q.options.dead_letter_queue || "dead-letter store" })));
