@@ -29,6 +29,7 @@ from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
+from ._memory_streams import MemoryStreams
 from ._protocol import Announce, Backend
 
 _SCHEDULE_EVERY = 16
@@ -36,7 +37,7 @@ _SCHEDULE_EVERY = 16
 _Staged = tuple[list[SubscriptionQueue], Envelope, JSON]  # queues, envelope, its checked data
 
 
-class MemoryBackend:
+class MemoryBackend(MemoryStreams):
     """Queues, state and cron marks in this process's memory.
 
     Several runtimes may share one instance (each calls `run`), which is how tests model
@@ -63,6 +64,7 @@ class MemoryBackend:
         self._state: dict[str, dict[str, JSON]] = {}
         self._ticks: set[tuple[str, float]] = set()
         self._last_tick: dict[str, float] = {}
+        self._streams_init()
 
     def __repr__(self) -> str:
         return (

@@ -17,7 +17,7 @@ SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 
 # Bump when the tables change, and add the step from the previous version to _MIGRATIONS;
 # a file with a newer version is refused (never guessed at).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE motet_schema (version INTEGER NOT NULL);
@@ -88,6 +88,40 @@ CREATE TABLE cron_marks (
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE dead_letters ADD COLUMN traceback TEXT",),  # the last attempt's
 }
+
+# -- schema version 6: streams (live records clients follow; see `_sqlite_streams`) ------
+# The stream tables; `IF NOT EXISTS`, so the upgrade step is safe to apply on its own.
+STREAM_TABLES: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS stream_groups (
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (stream, grp)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS stream_items (
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (stream, grp, id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS stream_log (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT,
+        data TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS stream_log_by_group ON stream_log (stream, grp, seq)",
+)
+
+_SCHEMA += "".join(f"\n{statement};\n" for statement in STREAM_TABLES)
+_MIGRATIONS[5] = STREAM_TABLES
+# The steps from versions 2, 3 and 4 belong to other features (placeholders until merged).
+for _version in (2, 3, 4):
+    _MIGRATIONS.setdefault(_version, ())
 
 _ADVICE = {
     "SQLITE_BUSY": "another process holds a write lock on it for longer than the busy timeout; "
