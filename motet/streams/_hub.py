@@ -108,7 +108,10 @@ class StreamHub:
             for subscriber in list(found):
                 subscriber.close(reason)
 
-    def subscriber_count(self, stream: str | None = None) -> int:
+    def subscriber_count(self, stream: str | None = None, group: str | None = None) -> int:
+        """Live subscribers of this process: all, of one stream, or of one group."""
+        if stream is not None and group is not None:
+            return len(self._subscribers.get((stream, group), ()))
         return sum(len(s) for (name, _), s in self._subscribers.items() if stream in (None, name))
 
     def statistics(self) -> HubStatistics:
