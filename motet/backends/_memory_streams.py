@@ -137,4 +137,4 @@ class MemoryStreams:
             self._stream_followers.remove(follower)
 
 
-_ABSENT: JSON = object()  # type: ignore[assignment]
+_ABSENT: JSON = object()

@@ -164,7 +164,9 @@ class RedisStreamsMixin(RedisScripts):
     ) -> None:
         link, _ = self._running()
         feed = f"{self.prefix}:stream:feed"
-        newest = await link.call("read the stream feed", lambda: link.client.xrevrange(feed, count=1))
+        newest = await link.call(
+            "read the stream feed", lambda: link.client.xrevrange(feed, count=1)
+        )
         last = newest[0].identifier if newest else "0-0"
         task_status.started()
         tries = 0

@@ -12,6 +12,7 @@ process's own writes, and every `poll_interval` for other processes' (as `receiv
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import trio
 from .._envelope import JSON
 from ._json_copy import json_copy
 from ._protocol import StreamFollower
+from ._sqlite_writer import Tx
 from ._stream_records import (
     LOG_LENGTH,
     ChangeKind,
@@ -30,7 +32,6 @@ from ._stream_records import (
     check_key,
     check_stream_name,
 )
-from ._sqlite_writer import Tx
 
 T = TypeVar("T")
 
@@ -97,7 +98,9 @@ def _items(conn: sqlite3.Connection, stream: str, group: str) -> StreamSnapshot:
     return StreamSnapshot([(k, json.loads(v)) for k, v in rows], row[0] if row else 0)
 
 
-def _since(conn: sqlite3.Connection, stream: str, group: str, after: int) -> list[StreamChange] | None:
+def _since(
+    conn: sqlite3.Connection, stream: str, group: str, after: int
+) -> list[StreamChange] | None:
     conn.execute("BEGIN")
     try:
         row = conn.execute(
@@ -120,7 +123,9 @@ def _since(conn: sqlite3.Connection, stream: str, group: str, after: int) -> lis
     return [_change(stream, group, *r) for r in rows]
 
 
-def _change(stream: str, group: str, seq: int, kind: Any, id: str | None, data: str) -> StreamChange:
+def _change(
+    stream: str, group: str, seq: int, kind: Any, id: str | None, data: str
+) -> StreamChange:
     return StreamChange(stream, group, seq, kind, id, json.loads(data))
 
 
@@ -227,9 +232,8 @@ class SqliteStreams:
         interval = self._poll_interval if self._poll_interval is not None else 1.0
         while True:
             self._stream_news = trio.Event()
-            after = last
             batch: list[tuple[int, StreamChange]] = await self._read(
-                lambda conn: _follow_batch(conn, after)
+                functools.partial(_follow_batch, after=last)
             )
             for pos, change in batch:
                 follower(change)

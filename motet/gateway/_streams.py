@@ -23,8 +23,9 @@ it may reconnect and resume. When the server stops, sessions end the same way.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
 
 import trio
@@ -46,12 +47,15 @@ from ._problem import (
     problem_body,
 )
 
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
 STREAMS_PREFIX = "/_streams/"
 FORBIDDEN = http_problem_kind(403, "Forbidden")
 HEARTBEAT_SECONDS = 15.0  # an SSE comment line this often keeps proxies from closing idle streams
 RETRY_MS = 1000  # how soon an EventSource reconnects after the stream ends
 SLOW_CLOSE_CODE = 1013  # WebSocket "try again later": dropped for being slow, or stopping
 FINAL_SEND_SECONDS = 1.0  # at most this long to tell a client why its stream ends
+ENCODED_CACHE = 256  # recent changes kept encoded
 
 
 class StreamEndpoint:
@@ -64,16 +68,41 @@ class StreamEndpoint:
         self.invoker = invoker
         self.options = options
         self.heartbeat = HEARTBEAT_SECONDS
+        # A change goes to every subscriber of its group in the same words: encoded once.
+        self._encoded: OrderedDict[tuple[str, str, int], str] = OrderedDict()
+
+    def encoded(self, change: StreamChange) -> str:
+        key = (change.stream, change.group, change.seq)
+        text = self._encoded.get(key)
+        if text is None:
+            text = json.dumps(
+                {
+                    "streamName": change.stream,
+                    "groupId": change.group,
+                    "id": change.id,
+                    "eventId": change.seq,
+                    "event": {"type": change.kind, "data": change.data},
+                },
+                separators=(",", ":"),
+            )
+            self._encoded[key] = text
+            if len(self._encoded) > ENCODED_CACHE:
+                self._encoded.popitem(last=False)
+        return text
 
     @staticmethod
     def handles(scope: Scope) -> bool:
-        return scope["type"] in ("http", "websocket") and scope["path"].startswith(
-            STREAMS_PREFIX
-        )
+        return scope["type"] in ("http", "websocket") and str(
+            cast(Mapping[str, Any], scope)["path"]
+        ).startswith(STREAMS_PREFIX)
 
     async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+        self, asgi_scope: Scope, receive: ASGIReceiveCallable, asgi_send: ASGISendCallable
     ) -> None:
+        # HTTP and WebSocket scopes and events alike, as plain dicts (hypercorn's TypedDicts
+        # are one per scope type).
+        scope = cast(dict[str, Any], asgi_scope)
+        send = cast(Send, asgi_send)
         headers = header_map(scope["headers"])
         trace_id = new_id()
         websocket = scope["type"] == "websocket"
@@ -156,7 +185,7 @@ class _Reply:
     """Writing to the client, over SSE or WebSocket."""
 
     def __init__(
-        self, scope: Scope, send: ASGISendCallable, trace_id: str, trace_header: str, ws: bool
+        self, scope: dict[str, Any], send: Send, trace_id: str, trace_header: str, ws: bool
     ) -> None:
         self.scope = scope
         self.send = send
@@ -180,25 +209,23 @@ class _Reply:
             *((k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()),
         ]
         if not self.websocket:
-            await self.send(
-                {"type": "http.response.start", "status": kind.status, "headers": raw}  # type: ignore[typeddict-item]
-            )
-            await self.send({"type": "http.response.body", "body": body, "more_body": False})  # type: ignore[typeddict-item]
+            await self.send({"type": "http.response.start", "status": kind.status, "headers": raw})
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
             return
         message = await receive()  # websocket.connect
         if message["type"] != "websocket.connect":
             return
         if "websocket.http.response" in self.scope.get("extensions", {}):
             await self.send(
-                {"type": "websocket.http.response.start", "status": kind.status, "headers": raw}  # type: ignore[typeddict-item]
+                {"type": "websocket.http.response.start", "status": kind.status, "headers": raw}
             )
-            await self.send({"type": "websocket.http.response.body", "body": body})  # type: ignore[typeddict-item]
+            await self.send({"type": "websocket.http.response.body", "body": body})
         else:
-            await self.send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})  # type: ignore[typeddict-item]
+            await self.send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
 
     async def sse_start(self) -> None:
         await self.send(
-            {  # type: ignore[typeddict-item]
+            {
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
@@ -212,15 +239,15 @@ class _Reply:
         await self.chunk(f"retry: {RETRY_MS}\n\n".encode())
 
     async def chunk(self, data: bytes) -> None:
-        await self.send({"type": "http.response.body", "body": data, "more_body": True})  # type: ignore[typeddict-item]
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def sse_end(self) -> None:
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})  # type: ignore[typeddict-item]
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def message(self, kind: str, seq: int, payload: dict[str, JSON]) -> None:
-        text = json.dumps(payload, separators=(",", ":"))
+    async def message(self, kind: str, seq: int, payload: dict[str, JSON] | str) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
         if self.websocket:
-            await self.send({"type": "websocket.send", "text": text})  # type: ignore[typeddict-item]
+            await self.send({"type": "websocket.send", "text": text})
         else:
             await self.chunk(f"id: {seq}\nevent: {kind}\ndata: {text}\n\n".encode())
 
@@ -257,9 +284,7 @@ class _Session:
             if reason is not None:
                 with trio.move_on_after(FINAL_SEND_SECONDS):
                     await self.reply.chunk(
-                        b"event: close\ndata: "
-                        + json.dumps({"reason": reason}).encode()
-                        + b"\n\n"
+                        b"event: close\ndata: " + json.dumps({"reason": reason}).encode() + b"\n\n"
                     )
                     await self.reply.sse_end()
 
@@ -268,7 +293,7 @@ class _Session:
         if message["type"] != "websocket.connect":
             return
         with self.service.hub.subscribe(self.name, self.group) as subscriber:
-            await self.reply.send({"type": "websocket.accept"})  # type: ignore[typeddict-item]
+            await self.reply.send({"type": "websocket.accept"})
             reason: str | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_until_disconnect, receive, nursery.cancel_scope, True)
@@ -277,7 +302,7 @@ class _Session:
             if reason is not None:
                 with trio.move_on_after(FINAL_SEND_SECONDS):
                     await self.reply.send(
-                        {"type": "websocket.close", "code": SLOW_CLOSE_CODE, "reason": reason[:120]}  # type: ignore[typeddict-item]
+                        {"type": "websocket.close", "code": SLOW_CLOSE_CODE, "reason": reason[:120]}
                     )
 
     # -- the session --------------------------------------------------------------------
@@ -328,17 +353,7 @@ class _Session:
         self.last = snapshot.seq
 
     async def _send_change(self, change: StreamChange) -> None:
-        await self.reply.message(
-            change.kind,
-            change.seq,
-            {
-                "streamName": self.name,
-                "groupId": self.group,
-                "id": change.id,
-                "eventId": change.seq,
-                "event": {"type": change.kind, "data": change.data},
-            },
-        )
+        await self.reply.message(change.kind, change.seq, self.endpoint.encoded(change))
         self.last = change.seq
 
 

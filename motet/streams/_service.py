@@ -80,7 +80,7 @@ class StreamService:
         value = to_json(self.converter, data)
         if isinstance(value, dict):
             value = {**value, "id": id}
-        return value  # type: ignore[no-any-return]
+        return value
 
 
 class StreamClient:

@@ -94,7 +94,11 @@ class StreamContract(ContractTools):
         for n in range(5):
             await backend.stream_set("progress", "v1", "job", {"pct": n})
         later = await backend.stream_since("progress", "v1", 2)
-        assert [(c.seq, c.data) for c in later] == [(3, {"pct": 2}), (4, {"pct": 3}), (5, {"pct": 4})]
+        assert [(c.seq, c.data) for c in later] == [
+            (3, {"pct": 2}),
+            (4, {"pct": 3}),
+            (5, {"pct": 4}),
+        ]
         assert await backend.stream_since("progress", "v1", 5) == []
         assert await backend.stream_since("progress", "never", 0) == []
 

@@ -37,7 +37,7 @@ async def test_the_job_publishes_its_progress_on_the_stream(autojump_clock: Any)
                     seen.append(subscriber.changes.receive_nowait().data["progress"])
                 except trio.WouldBlock:
                     break
-        assert seen == list(range(0, 101, 10)) + [100]  # and "completed"
+        assert seen == [*range(0, 101, 10), 100]  # and "completed"
         final = await streams.api.videoProgress.get(video, "job")
         assert final == {"status": "completed", "progress": 100, "id": "job"}
         page = await app.http.get("/")

@@ -39,7 +39,9 @@ class WebSocket:
         ws = WSConnection(ConnectionType.CLIENT)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         host = parts.netloc
-        await stream.send_all(ws.send(Request(host=host, target=target, extra_headers=headers or [])))
+        await stream.send_all(
+            ws.send(Request(host=host, target=target, extra_headers=headers or []))
+        )
         self = cls(stream, ws)
         try:
             return await self._handshake()

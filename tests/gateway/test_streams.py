@@ -158,7 +158,9 @@ async def test_a_private_stream_is_refused_with_403() -> None:
 
 async def test_the_access_hook_sees_headers_query_and_group() -> None:
     async with served() as (_, url), httpx.AsyncClient(base_url=url) as client:
-        assert (await client.get("/_streams/mine/ann", headers={"x-user": "bob"})).status_code == 403
+        assert (
+            await client.get("/_streams/mine/ann", headers={"x-user": "bob"})
+        ).status_code == 403
         with trio.fail_after(10):
             async with sse(url, "/_streams/mine/ann", x_user="ann") as events:
                 assert (await events.next())["event"] == "sync"

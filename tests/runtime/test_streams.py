@@ -43,7 +43,11 @@ def _steps() -> list[Any]:
 
     return [
         load_step(
-            {"name": "Upload", "triggers": [http("POST", "/videos")], "enqueues": ["video.uploaded"]},
+            {
+                "name": "Upload",
+                "triggers": [http("POST", "/videos")],
+                "enqueues": ["video.uploaded"],
+            },
             upload,
         ),
         load_step({"name": "Process", "triggers": [queue("video.uploaded")]}, process),
@@ -181,7 +185,7 @@ def test_stream_files_load_in_motia_shape(tmp_path: Path) -> None:
 def test_bad_stream_files_name_file_and_field(tmp_path: Path, source: str, message: str) -> None:
     path = tmp_path / "bad.stream.py"
     path.write_text(source + "\n")
-    with pytest.raises(StepDefinitionError, match="bad.stream.py") as caught:
+    with pytest.raises(StepDefinitionError, match=r"bad\.stream\.py") as caught:
         load_streams(tmp_path)
     assert message in str(caught.value)
 
