@@ -236,7 +236,6 @@ class _Reply:
                 ],
             }
         )
-        await self.chunk(f"retry: {RETRY_MS}\n\n".encode())
 
     async def chunk(self, data: bytes) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
@@ -276,6 +275,7 @@ class _Session:
             await self.reply.sse_start()
             if self.reply.scope.get("method") == "HEAD":
                 return await self.reply.sse_end()
+            await self.reply.chunk(f"retry: {RETRY_MS}\n\n".encode())
             reason: str | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_until_disconnect, receive, nursery.cancel_scope, False)
