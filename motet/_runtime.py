@@ -57,6 +57,9 @@ class RuntimeOptions:
     # Also hand every record to stdlib `logging` (logger "motet"), so an embedding
     # service's handlers receive them.
     stdlib_logging: bool = False
+    # changes buffered per live stream subscriber (SSE, WebSocket); one that falls further
+    # behind is dropped (it reconnects and resumes) so publishers never wait for it
+    stream_buffer: int = attrs.field(default=256, validator=count(minimum=1))
 
 
 class Part(Protocol):
@@ -249,7 +252,12 @@ class Runtime:
             on_run=observer.hook("on_run"),
             on_state=observer.hook("on_state"),
         )
-        self.streams = StreamService(self.stream_configs, self.backend, self.converter)
+        self.streams = StreamService(
+            self.stream_configs,
+            self.backend,
+            self.converter,
+            capacity=self.options.stream_buffer,
+        )
         if self.stream_configs:
             self.dispatcher.streams = self.streams.api  # type: ignore[attr-defined]
         async with trio.open_nursery() as actor_nursery:

@@ -54,13 +54,13 @@ STREAMS = [
 
 @asynccontextmanager
 async def served(
-    backend: Any = None, streams: list[StreamConfig] = STREAMS, **options: Any
+    backend: Any = None, streams: list[StreamConfig] = STREAMS, buffer: int = 256, **options: Any
 ) -> AsyncIterator[tuple[Runtime, str]]:
     runtime = Runtime(
         [],
         backend=backend if backend is not None else MemoryBackend(),
         parts=serving(GatewayOptions(port=0, **options), telemetry=False),
-        options=RuntimeOptions(log_sink=False, shutdown_timeout=1.0),
+        options=RuntimeOptions(log_sink=False, shutdown_timeout=1.0, stream_buffer=buffer),
         streams=streams,
     )
     async with running(runtime):
@@ -238,9 +238,8 @@ async def test_clients_that_leave_are_unsubscribed() -> None:
 
 
 async def test_a_slow_client_is_dropped_without_blocking_publishers() -> None:
-    async with served(send_timeout=30.0) as (runtime, url):
+    async with served(buffer=4, send_timeout=30.0) as (runtime, url):
         assert runtime.streams is not None
-        runtime.streams.hub.capacity = 4
         progress = runtime.streams.api.progress
         blob = "x" * 64 * 1024
         with trio.fail_after(20):
