@@ -268,3 +268,20 @@ async def test_stopping_the_server_ends_streams_with_a_reason() -> None:
             runtime.stop()
             closing = await events.next()
     assert closing["event"] == "close" and "stopping" in closing["data"]["reason"]
+
+
+async def test_open_streams_outlive_the_keep_alive_timeout() -> None:
+    # A stream is a request in flight (SSE) or an upgraded connection (WebSocket), never an
+    # idle keep-alive connection: the idle timer must not close it.
+    async with served(keep_alive_timeout=0.3) as (runtime, url):
+        assert runtime.streams is not None
+        with trio.fail_after(10):
+            ws = await WebSocket.connect(ws_url(url, "/_streams/progress/g"))
+            await ws.receive_text()
+            async with sse(url, "/_streams/progress/g") as events:
+                await events.next()
+                await trio.sleep(1.0)  # more than three keep-alive timeouts pass
+                await runtime.streams.api.progress.set("g", "x", 1)
+                assert (await events.next())["event"] == "create"
+                assert json.loads(await ws.receive_text() or "")["event"]["type"] == "create"
+            await ws.aclose()
