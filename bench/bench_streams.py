@@ -15,6 +15,7 @@ Both processes share the machine's cores, so figures are for comparing runs on o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -145,10 +146,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=20)
-    parser.add_argument("--backend", default="memory")
+    parser.add_argument("--backend", default="memory", help="memory, sqlite:///path, redis")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        backend = args.backend
+        if backend == "redis":  # a private redis-server, as the tests start one
+            from tests._redis_server import redis_server
+
+            backend = stack.enter_context(redis_server()).url
+        results = run(backend, args.subscribers, args.updates)
+    report(args.backend, args.subscribers, args.updates, results)
+
+
+def run(backend: str, subscribers: int, updates: int) -> list[tuple[float, float, float]]:
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, args.backend],
+        [sys.executable, "-c", SERVER, backend],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -157,22 +169,27 @@ def main() -> None:
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
-        results = trio.run(fan_out, url, args.subscribers, args.updates)
+        return trio.run(fan_out, url, subscribers, updates)
     finally:
         assert server.stdin is not None
         server.stdin.close()
         server.wait(timeout=30)
+
+
+def report(
+    backend: str, subscribers: int, updates: int, results: list[tuple[float, float, float]]
+) -> None:
     firsts, medians, lasts = zip(*results, strict=True)
     ms = 1000.0
-    print(f"backend {args.backend}, {args.subscribers} SSE subscribers, {args.updates} updates")
+    print(f"backend {backend}, {subscribers} SSE subscribers, {updates} updates")
     print(
         f"  to the first: median {statistics.median(firsts) * ms:.1f} ms; "
         f"to half: median {statistics.median(medians) * ms:.1f} ms; "
         f"to the last: median {statistics.median(lasts) * ms:.1f} ms, "
         f"best {min(lasts) * ms:.1f} ms, worst {max(lasts) * ms:.1f} ms"
     )
-    per = hub_only(args.subscribers, args.updates)
-    print(f"  hub alone (no sockets): {per * 1e6:.0f} us per update to {args.subscribers} buffers")
+    per = hub_only(subscribers, updates)
+    print(f"  hub alone (no sockets): {per * 1e6:.0f} us per update to {subscribers} buffers")
 
 
 if __name__ == "__main__":
