@@ -73,9 +73,10 @@ class MemoryStreams:
         await trio.lowlevel.checkpoint()
         check_key("item id", id)
         state = self._group(stream, group)
-        if state.items.pop(id, _ABSENT) is _ABSENT:
+        old = state.items.pop(id, _ABSENT)
+        if old is _ABSENT:
             return None
-        return self._change(stream, group, "delete", id, None)
+        return self._change(stream, group, "delete", id, old)
 
     async def stream_send(
         self, stream: str, group: str, id: str | None, event: JSON

@@ -182,7 +182,8 @@ class StreamBackend(Protocol):
         ...
 
     async def stream_delete(self, stream: str, group: str, id: str) -> StreamChange | None:
-        """Delete the item (a "delete" change); None, and no change, when it did not exist."""
+        """Delete the item: a "delete" change whose `data` is the item as it was; None, and
+        no change, when it did not exist."""
         ...
 
     async def stream_send(

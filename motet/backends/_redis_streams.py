@@ -47,9 +47,10 @@ local kind
 if op == 'set' then
   if redis.call('HSET', items, id, data) == 1 then kind = 'create' else kind = 'update' end
 elseif op == 'delete' then
-  if redis.call('HDEL', items, id) == 0 then return false end
+  data = redis.call('HGET', items, id)
+  if not data then return false end
+  redis.call('HDEL', items, id)
   kind = 'delete'
-  data = 'null'
 else
   kind = 'event'
 end

@@ -75,12 +75,13 @@ def _set(tx: Tx, stream: str, group: str, id: str, data: JSON) -> StreamChange:
 
 
 def _delete(tx: Tx, stream: str, group: str, id: str) -> StreamChange | None:
-    cursor = tx.conn.execute(
-        "DELETE FROM stream_items WHERE stream = ? AND grp = ? AND id = ?", (stream, group, id)
-    )
-    if cursor.rowcount == 0:
+    row = tx.conn.execute(
+        "DELETE FROM stream_items WHERE stream = ? AND grp = ? AND id = ? RETURNING data",
+        (stream, group, id),
+    ).fetchone()
+    if row is None:
         return None
-    return _record(tx, stream, group, "delete", id, None)
+    return _record(tx, stream, group, "delete", id, json.loads(row[0]))
 
 
 def _items(conn: sqlite3.Connection, stream: str, group: str) -> StreamSnapshot:

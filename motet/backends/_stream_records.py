@@ -33,7 +33,7 @@ _KEY = re.compile(r"[^\s/\x00-\x1f\x7f]{1,200}")
 class StreamChange:
     """One change of one group, as stored in its log and fanned out to subscribers.
 
-    `data` is the item for create and update, None for delete, and the event
+    `data` is the item for create and update, the deleted item for delete, and the event
     (`{"type": ..., "data": ...}`) for an ephemeral `send`; `id` is the item's id (None for
     an event sent to the whole group)."""
 

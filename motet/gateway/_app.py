@@ -81,6 +81,7 @@ def mount(
     converter: cattrs.Converter,
     options: GatewayOptions | None = None,
     url_prefix: str = "",
+    streams: StreamService | None = None,
 ) -> MotetASGI:
     """Serve motet's routes (and its OpenAPI document) from a user's quart-trio app, under
     `url_prefix`. The app's own routes, error handlers and 404s stay the user's; a path
@@ -88,7 +89,8 @@ def mount(
 
     `invoker` is a runtime's `dispatcher` (served through `RuntimeInvoker`) or any other
     `HttpInvoker`. Wraps `app.asgi_app` (Quart's middleware hook) and switches the app to the
-    keep-alive-safe connection class (see `_connection`). Returns the wrapper."""
+    keep-alive-safe connection class (see `_connection`). Returns the wrapper. With
+    `streams` (`runtime.streams`), `/_streams/{name}/{group}` is served too (not prefixed)."""
     return _wrap(
         app,
         steps,
@@ -96,6 +98,7 @@ def mount(
         converter,
         options or GatewayOptions(),
         url_prefix.rstrip("/"),
+        streams,
     )
 
 

@@ -106,10 +106,8 @@ class StreamClient:
 
     async def delete(self, group_id: str, id: str) -> JSON:
         """Delete the item; returns it as it was (None when there was none)."""
-        storage = self._service.storage()
-        old = await storage.stream_get(self.name, group_id, id)
-        await storage.stream_delete(self.name, group_id, id)
-        return old
+        change = await self._service.storage().stream_delete(self.name, group_id, id)
+        return None if change is None else change.data
 
     async def get_group(self, group_id: str) -> list[JSON]:
         """Every item of the group, ordered by id."""

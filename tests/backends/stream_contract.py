@@ -62,7 +62,7 @@ class StreamContract(ContractTools):
     ) -> None:
         await backend.stream_set("progress", "v1", "job", {"pct": 1})
         gone = await backend.stream_delete("progress", "v1", "job")
-        assert gone is not None and (gone.kind, gone.seq, gone.data) == ("delete", 2, None)
+        assert gone is not None and (gone.kind, gone.seq, gone.data) == ("delete", 2, {"pct": 1})
         assert await backend.stream_delete("progress", "v1", "job") is None
         assert (await backend.stream_items("progress", "v1")).seq == 2
         assert await backend.stream_get("progress", "v1", "job") is None
