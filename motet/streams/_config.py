@@ -30,6 +30,7 @@ import attrs
 
 from .._errors import StepDefinitionError
 from ..backends._stream_records import STREAM_NAME
+from ..steps._schema import schema_problem
 
 AccessHook = Callable[..., bool | Awaitable[bool]]
 
@@ -120,10 +121,16 @@ def stream_from_config(
             file=file,
             field="baseConfig",
         )
+    schema = config.get("schema")
+    # A JSON Schema dict (Motia's form) is kept; items are validated against it where the
+    # converter understands it. Anything else must be a schema type.
+    problem = None if schema is None or isinstance(schema, Mapping) else schema_problem(schema)
+    if problem is not None:
+        raise StepDefinitionError(f"stream {name!r}: {problem}", file=file, field="schema")
     storage = base.get("storageType", "default")
     return StreamConfig(
         name=name,
-        schema=config.get("schema"),
+        schema=schema,
         public=public,
         can_access=can_access,
         storage_type=str(storage),

@@ -177,6 +177,7 @@ def test_stream_files_load_in_motia_shape(tmp_path: Path) -> None:
         ("config = {'name': 'x', 'public': 'yes'}", "public must be true or false"),
         ("config = {'name': 'x', 'canAccess': 3}", "can_access must be a function"),
         ("config = {'name': 'x', 'sheme': {}}", "unknown config keys ['sheme']"),
+        ("config = {'name': 'x', 'schema': 'Progress'}", "a schema must be a type"),
         ("config = ['x']", "must be a dict"),
         ("name = 'x'", "must export `config`"),
         ("import nothing_here\nconfig = {}", "could not import the stream file"),
