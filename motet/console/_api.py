@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._convert import unstructure
-from .._envelope import JSON
+from .._envelope import JSON, check_name, new_id
+from .._state_writes import StateWrite
 from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger
@@ -320,6 +321,56 @@ async def state(op: Operated, request: OpRequest) -> OpReply:
     return reply({"namespace": namespace, "items": [{"key": k, "value": v} for k, v in items]})
 
 
+def _state_target(request: OpRequest) -> tuple[str, str, dict[str, Any]]:
+    body = request.json()
+    if not isinstance(body, dict):
+        expected = 'expected a JSON object {"namespace": ..., "key": ...}'
+        raise BadRequest(f"{expected}, got {body!r}"[:300])
+    names = []
+    for field in ("namespace", "key"):
+        value = body.get(field)
+        if not isinstance(value, str) or not value:
+            raise BadRequest(f"{field!r} must be a non-empty string, got {value!r}"[:300])
+        try:
+            check_name(value, f"state {field}")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        names.append(value)
+    return names[0], names[1], body
+
+
+async def state_set(op: Operated, request: OpRequest) -> OpReply:
+    """Set one state key to the body's `value` (any JSON), as a handler's `ctx.state.set`
+    would: state triggers on the namespace fire."""
+    namespace, key, body = _state_target(request)
+    if "value" not in body:
+        raise BadRequest('expected a "value" (any JSON; use /state/delete to remove a key)')
+    trace_id = new_id()
+    change = await op.runtime.backend.state_write(
+        namespace, key, StateWrite.set(body["value"]), trace_id=trace_id
+    )
+    op.runtime.logger().info(
+        "state key set from the console", namespace=namespace, key=key, event=change.event
+    )
+    event = change.event or None
+    return reply({"namespace": namespace, "key": key, "event": event, "trace_id": trace_id})
+
+
+async def state_delete(op: Operated, request: OpRequest) -> OpReply:
+    """Delete one state key, as `ctx.state.delete` would; deleting a missing key is not an
+    error (`event` is null)."""
+    namespace, key, _ = _state_target(request)
+    trace_id = new_id()
+    change = await op.runtime.backend.state_write(
+        namespace, key, StateWrite.delete(), trace_id=trace_id
+    )
+    op.runtime.logger().info(
+        "state key deleted from the console", namespace=namespace, key=key, event=change.event
+    )
+    event = change.event or None
+    return reply({"namespace": namespace, "key": key, "event": event, "trace_id": trace_id})
+
+
 async def cron(op: Operated, request: OpRequest) -> OpReply:
     now = op.runtime.clock.now()
     out = []
@@ -369,6 +420,8 @@ GET_ENDPOINTS: Mapping[str, Endpoint] = {
 POST_ENDPOINTS: Mapping[str, Endpoint] = {
     "/dead-letters/redrive": redrive,
     "/dead-letters/discard": discard,
+    "/state/set": state_set,
+    "/state/delete": state_delete,
 }
 
 

@@ -313,7 +313,7 @@ function logRow(line) {
   return h("tr", { "data-seq": line.seq },
     h("td", { class: "time", text: fmtTime(line.time) }),
     h("td", {}, badge(line.level, line.level)),
-    h("td", { class: "step", text: line.step || "motet" }),
+    h("td", { class: "step", text: line.step || "motet", title: line.step || "motet" }),
     h("td", {}, h("div", { text: line.msg }), h("div", { class: "fields", text: compact(line.fields) }),
       line.traceback ? h("details", { class: "tb" }, h("summary", { text: "traceback" }), tracebackView(line.traceback)) : ""),
     h("td", { class: "mono" }, line.attempt && line.attempt > 1 ? `#${line.attempt}` : ""),
@@ -569,10 +569,47 @@ views.state = async (root, arg, token) => {
   if (!arg) { right.append(h("div", { class: "card muted", text: "Select a namespace." })); return; }
   const items = await api(`/_motet/state/${encodeURIComponent(arg)}`);
   if (stale(token)) return;
-  right.append(h("div", { class: "table-wrap" }, h("table", { "data-testid": "state-items" },
-    h("thead", {}, h("tr", {}, h("th", { text: "key" }), h("th", { text: "value" }))),
-    h("tbody", {}, items.items.map((it) => h("tr", {}, h("td", { class: "mono", text: it.key }), h("td", {}, h("pre", { text: json(it.value) }))))))));
+  const reload = () => { if (!stale(token)) route(); };
+  right.append(stateEditor(arg, null, {}, reload),
+    h("div", { class: "table-wrap" }, h("table", { "data-testid": "state-items" },
+      h("thead", {}, h("tr", {}, h("th", { text: "key" }), h("th", { text: "value" }), h("th", { text: "" }))),
+      h("tbody", {}, items.items.map((it) => stateRow(arg, it, reload))))));
 };
+
+// One state key: its value, and Edit / Delete (the operator's writes go through the backend as
+// a handler's would, so state triggers fire).
+function stateRow(namespace, item, reload) {
+  const value = h("td", {}, h("pre", { text: json(item.value) }));
+  const del = h("button", { text: "Delete", "data-testid": "state-delete" });
+  del.onclick = async () => {
+    if (del.dataset.armed !== "1") { del.dataset.armed = "1"; del.textContent = "Confirm delete"; return; }
+    try { await api("/_motet/state/delete", { body: { namespace, key: item.key } }); reload(); }
+    catch (e) { value.append(h("div", { class: "error", text: e.message })); }
+  };
+  const edit = h("button", { text: "Edit", "data-testid": "state-edit",
+    onclick: () => { clear(value).append(stateEditor(namespace, item.key, item.value, reload)); } });
+  return h("tr", { "data-state-key": item.key }, h("td", { class: "mono", text: item.key }), value,
+    h("td", { class: "actions" }, edit, del));
+}
+
+// A form that sets one key to a JSON value; `key` null lets the operator name a new one.
+function stateEditor(namespace, key, value, reload) {
+  const keyInput = key === null ? h("input", { placeholder: "new key", "data-testid": "state-new-key" }) : null;
+  const text = h("textarea", { class: "mono", rows: 4, "data-testid": "state-value" });
+  text.value = JSON.stringify(value, null, 2);
+  const error = h("div", { class: "error", "data-testid": "state-error" });
+  const save = h("button", { text: key === null ? "Add key" : "Save", "data-testid": "state-save" });
+  save.onclick = async () => {
+    error.textContent = "";
+    let parsed;
+    try { parsed = JSON.parse(text.value); } catch (e) { error.textContent = `Not JSON: ${e.message}`; return; }
+    const name = key === null ? keyInput.value.trim() : key;
+    if (!name) { error.textContent = "Name the key."; return; }
+    try { await api("/_motet/state/set", { body: { namespace, key: name, value: parsed } }); reload(); }
+    catch (e) { error.textContent = e.message; }
+  };
+  return h("div", { class: key === null ? "card state-editor" : "state-editor" }, keyInput || "", text, h("div", {}, save), error);
+}
 
 // ---- cron ------------------------------------------------------------------------------
 
