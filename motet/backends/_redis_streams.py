@@ -34,7 +34,7 @@ from ._stream_records import (
     check_stream_name,
 )
 
-FEED_LENGTH = 100_000  # changes kept in the shared feed (followers far behind resync)
+FEED_LENGTH = 10_000  # changes kept in the shared feed (a follower further behind resyncs)
 FOLLOW_BATCH = 500
 FOLLOW_BLOCK_MS = 2000
 
