@@ -36,7 +36,7 @@ from ..project import ProjectConfig, assemble_config
 from ..state._store import StateStore
 from ..steps import load_steps
 from ..steps._model import Step
-from ..streams import StreamConfig
+from ..streams import StreamConfig, Streams
 from ._http import TestClient
 
 SETTLE_POLL = 30.0  # s of virtual time: a safety net; handler runs and publishes wake settle()
@@ -135,6 +135,12 @@ class TestRuntime(Observer):
     @property
     def state(self) -> StateStore:
         return StateStore(self.runtime.backend, self.runtime.jsonify, "test")
+
+    @property
+    def streams(self) -> Streams:
+        """The project's streams as handlers see them: `await app.streams.todo.get_group(g)`."""
+        assert self.runtime.streams is not None
+        return self.runtime.streams.api
 
     async def advance(self, by: timedelta | float) -> None:
         """Let (virtual) time pass: cron fires, retries come due."""

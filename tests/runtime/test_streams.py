@@ -68,7 +68,7 @@ async def test_handlers_publish_to_streams(autojump_clock: Any) -> None:
                     changes.append(subscriber.changes.receive_nowait())
                 except trio.WouldBlock:
                     break
-        progress = app.runtime.streams.api.progress
+        progress = app.streams.progress
         assert await progress.get_group("v1") == [
             {"pct": 100, "id": "job"},
             {"pct": -1, "id": "report"},
