@@ -56,6 +56,7 @@ RETRY_MS = 1000  # how soon an EventSource reconnects after the stream ends
 SLOW_CLOSE_CODE = 1013  # WebSocket "try again later": dropped for being slow, or stopping
 FINAL_SEND_SECONDS = 1.0  # at most this long to tell a client why its stream ends
 ENCODED_CACHE = 256  # recent changes kept encoded
+BURST = 64  # changes already waiting that one SSE write may carry
 
 
 class StreamEndpoint:
@@ -192,6 +193,7 @@ class _Reply:
         self.trace_id = trace_id
         self.trace_header = trace_header
         self.websocket = ws
+        self.held: list[bytes] | None = None
 
     async def problem(
         self,
@@ -238,7 +240,19 @@ class _Reply:
         )
 
     async def chunk(self, data: bytes) -> None:
+        if self.held is not None:
+            self.held.append(data)
+            return
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    def hold(self) -> None:
+        """Collect SSE chunks until `flush` (one write for a burst of changes)."""
+        self.held = []
+
+    async def flush(self) -> None:
+        held, self.held = self.held, None
+        if held:
+            await self.chunk(b"".join(held))
 
     async def sse_end(self) -> None:
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -315,21 +329,33 @@ class _Session:
         while True:
             with trio.move_on_after(self.endpoint.heartbeat) as idle:
                 try:
-                    change: StreamChange = await changes.receive()
+                    batch: list[StreamChange] = [await changes.receive()]
                 except trio.EndOfChannel:
                     return subscriber.closed_reason or "the stream ended"
             if idle.cancelled_caught:
                 if not self.reply.websocket:
                     await self.reply.chunk(b": keep-alive\n\n")
                 continue
-            assert self.last is not None
+            ended = _take_waiting(changes, batch)
+            # A burst goes out as one SSE write (WebSocket: one frame per change).
+            self.reply.hold()
+            try:
+                for change in batch:
+                    await self._forward(change)
+            finally:
+                await self.reply.flush()
+            if ended:
+                return subscriber.closed_reason or "the stream ended"
+
+    async def _forward(self, change: StreamChange) -> None:
+        assert self.last is not None
+        if change.seq <= self.last:
+            return  # already sent with the items or the log
+        if change.seq > self.last + 1:
+            await self._catch_up()  # a hole: fill it from the log
             if change.seq <= self.last:
-                continue  # already sent with the items or the log
-            if change.seq > self.last + 1:
-                await self._catch_up()  # a hole: fill it from the log
-                if change.seq <= self.last:
-                    continue
-            await self._send_change(change)
+                return
+        await self._send_change(change)
 
     async def _catch_up(self) -> None:
         storage = self.service.storage()
@@ -355,6 +381,21 @@ class _Session:
     async def _send_change(self, change: StreamChange) -> None:
         await self.reply.message(change.kind, change.seq, self.endpoint.encoded(change))
         self.last = change.seq
+
+
+def _take_waiting(
+    changes: trio.MemoryReceiveChannel[StreamChange], batch: list[StreamChange]
+) -> bool:
+    """Add the changes already waiting (up to `BURST`) to `batch`; True when the
+    subscription ended behind them."""
+    while len(batch) < BURST:
+        try:
+            batch.append(changes.receive_nowait())
+        except trio.WouldBlock:
+            return False
+        except trio.EndOfChannel:
+            return True
+    return False
 
 
 async def _until_disconnect(

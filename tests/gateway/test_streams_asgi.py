@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import trio
+import trio.testing
 
 from motet._clock import WallClock
 from motet.backends import MemoryBackend
+from motet.backends._stream_records import StreamChange
 from motet.gateway import GatewayOptions
 from motet.gateway._streams import HEARTBEAT_SECONDS, StreamEndpoint
 from motet.steps._schema import make_converter
@@ -110,3 +112,26 @@ async def test_head_answers_the_headers_only(autojump_clock: Any, nursery: trio.
     client = Client("/_streams/p/g", method="HEAD")
     await client.run(endpoint)
     assert client.status == 200 and client.body == b""
+
+
+async def test_a_burst_of_changes_goes_out_in_one_write(
+    autojump_clock: Any, nursery: trio.Nursery
+) -> None:
+    endpoint, _, service = await open_endpoint(nursery)
+    client = Client("/_streams/p/g")
+    nursery.start_soon(client.run, endpoint)
+    await trio.testing.wait_all_tasks_blocked()
+    before = len(client.sent)
+    for seq in range(1, 6):  # delivered while the session waits: it finds them all at once
+        service.hub.deliver(StreamChange("p", "g", seq, "update", "i", {"n": seq}))
+    await trio.testing.wait_all_tasks_blocked()
+    [write] = client.sent[before:]
+    assert write["body"].count(b"event: update") == 5
+    assert [int(line[4:]) for line in write["body"].split(b"\n") if line.startswith(b"id: ")] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    client.gone.set()
