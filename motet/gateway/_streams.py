@@ -293,7 +293,7 @@ class _Session:
             reason: str | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_until_disconnect, receive, nursery.cancel_scope, False)
-                reason = await self._pump(subscriber)
+                reason = await self._serve(subscriber)
                 nursery.cancel_scope.cancel()
             if reason is not None:
                 with trio.move_on_after(FINAL_SEND_SECONDS):
@@ -311,7 +311,7 @@ class _Session:
             reason: str | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_until_disconnect, receive, nursery.cancel_scope, True)
-                reason = await self._pump(subscriber)
+                reason = await self._serve(subscriber)
                 nursery.cancel_scope.cancel()
             if reason is not None:
                 with trio.move_on_after(FINAL_SEND_SECONDS):
@@ -320,6 +320,23 @@ class _Session:
                     )
 
     # -- the session --------------------------------------------------------------------
+
+    async def _serve(self, subscriber: Any) -> str | None:
+        """`_pump`, with a failure (the backend unreachable) logged and told to the client
+        as the reason its stream ends, never a connection cut without a word."""
+        try:
+            return await self._pump(subscriber)
+        except Exception as exc:
+            error_id = new_id()
+            self.endpoint.invoker.log_error(
+                f"stream {self.name!r} group {self.group!r} failed: {type(exc).__name__}: {exc}",
+                trace_id=self.reply.trace_id,
+                step=None,
+                exc_info=exc,
+                error_id=error_id,
+            )
+            self.reply.held = None
+            return f"the server could not serve the stream (error id {error_id}); reconnect"
 
     async def _pump(self, subscriber: Any) -> str | None:
         """Catch up, then forward live changes until the subscription ends; returns why it

@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 from motet._clock import WallClock
+from motet._errors import BackendUnavailable
 from motet.backends import MemoryBackend
 from motet.backends._stream_records import StreamChange
 from motet.gateway import GatewayOptions
@@ -135,3 +136,23 @@ async def test_a_burst_of_changes_goes_out_in_one_write(
         5,
     ]
     client.gone.set()
+
+
+async def test_a_backend_failure_ends_the_stream_with_a_reason_and_a_log_line(
+    autojump_clock: Any, nursery: trio.Nursery
+) -> None:
+    endpoint, invoker, service = await open_endpoint(nursery)
+
+    async def unreachable(*args: Any) -> Any:
+        raise BackendUnavailable("the backend is away")
+
+    assert service.backend is not None
+    service.backend.stream_items = unreachable  # type: ignore[method-assign]
+    client = Client("/_streams/p/g")
+    await client.run(endpoint)
+    assert client.status == 200
+    assert b"event: close" in client.body and b"could not serve the stream" in client.body
+    [(message, fields)] = invoker.errors
+    assert "stream 'p' group 'g' failed: BackendUnavailable" in message
+    assert fields["error_id"].encode() in client.body
+    assert service.hub.subscriber_count() == 0
