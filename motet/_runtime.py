@@ -257,6 +257,7 @@ class Runtime:
             self.backend,
             self.converter,
             capacity=self.options.stream_buffer,
+            on_error=lambda line, exc: hub.logger().error(line, error=repr(exc)),
         )
         if self.stream_configs:
             self.dispatcher.streams = self.streams.api  # type: ignore[attr-defined]

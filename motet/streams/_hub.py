@@ -104,6 +104,10 @@ class StreamHub:
     def close_all(self, reason: str) -> None:
         """End every subscription (the server is stopping) and refuse new ones."""
         self.closed_reason = reason
+        self.end_all(reason)
+
+    def end_all(self, reason: str) -> None:
+        """End every subscription now; new ones are still taken."""
         for found in list(self._subscribers.values()):
             for subscriber in list(found):
                 subscriber.close(reason)

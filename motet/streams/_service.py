@@ -17,11 +17,15 @@ import trio
 
 from .._envelope import JSON
 from .._errors import MotetError
+from .._backoff import Backoff
 from ..backends._protocol import StreamBackend, supports_streams
 from ..backends._stream_records import StreamChange, StreamSnapshot, check_key
 from ..steps._schema import schema_problem, to_json, validate
 from ._config import StreamConfig, check_stream_set
 from ._hub import DEFAULT_CAPACITY, StreamHub
+
+
+FOLLOW_BACKOFF = Backoff(initial=0.1, cap=5.0)
 
 
 class UnknownStreamError(MotetError, AttributeError):
@@ -44,8 +48,10 @@ class StreamService:
         converter: cattrs.Converter,
         *,
         capacity: int = DEFAULT_CAPACITY,
+        on_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         check_stream_set(configs)
+        self.on_error = on_error  # told when following the backend fails (then retried)
         self.configs: dict[str, StreamConfig] = {c.name: c for c in configs}
         self.backend: StreamBackend | None = backend if supports_streams(backend) else None  # type: ignore[assignment]
         self.backend_name = str(getattr(backend, "name", type(backend).__name__))
@@ -65,10 +71,31 @@ class StreamService:
         return self.backend
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow the backend into the hub until cancelled. A failure before following
+        started is raised; one later (the backend unreachable for long) is logged through
+        `on_error`, every subscriber is ended so that it reconnects and resumes from its
+        last event id (changes made meanwhile reached nobody here), and following starts
+        again after a backoff."""
         if self.backend is None or not self.configs:
             task_status.started()
             return
-        await self.backend.stream_follow(self.hub.deliver, task_status=task_status)
+        status = _Status(task_status)
+        tries = 0
+        while True:
+            try:
+                await self.backend.stream_follow(self.hub.deliver, task_status=status)
+            except Exception as exc:
+                if not status.done:
+                    raise
+                tries += 1
+                if self.on_error is not None:
+                    self.on_error(
+                        f"following stream changes failed (try {tries}): "
+                        f"{type(exc).__name__}: {exc}",
+                        exc,
+                    )
+                self.hub.end_all("the server lost track of stream changes; reconnect")
+            await trio.sleep(FOLLOW_BACKOFF.delay(tries))
 
     def item(self, config: StreamConfig, id: str, data: Any) -> JSON:
         """The stored form of `data`: validated against the stream's schema when it has one
@@ -81,6 +108,19 @@ class StreamService:
         if isinstance(value, dict):
             value = {**value, "id": id}
         return value
+
+
+class _Status:
+    """Forwards the first `started()` and remembers that it happened."""
+
+    def __init__(self, outer: trio.TaskStatus[None]) -> None:
+        self.outer = outer
+        self.done = False
+
+    def started(self, value: None = None) -> None:
+        if not self.done:
+            self.done = True
+            self.outer.started()
 
 
 class StreamClient:

@@ -12,6 +12,8 @@ import pytest
 import trio
 
 from motet import InputValidationError, StepDefinitionError, http, queue
+from motet._errors import BackendUnavailable
+from motet.backends import MemoryBackend
 from motet.backends._stream_records import StreamChange
 from motet.steps import load_step
 from motet.streams import StreamConfig, StreamHub, UnknownStreamError, load_streams
@@ -239,3 +241,41 @@ async def test_a_slow_subscriber_is_dropped_and_publishers_never_wait(autojump_c
     hub.close_all("bye")
     with hub.subscribe("s", "g") as late:
         assert late.closed_reason == "bye"
+
+
+class FlakyFollow(MemoryBackend):
+    """Following fails once, after it started (the backend went away for long)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = trio.Event()
+        self.failed = False
+
+    async def stream_follow(
+        self, follower: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        if self.failed:
+            return await super().stream_follow(follower, task_status=task_status)
+        task_status.started()
+        await self.fail.wait()
+        self.failed = True
+        raise BackendUnavailable("gone for too long")
+
+
+async def test_following_that_fails_is_logged_ends_subscribers_and_resumes(
+    autojump_clock: Any,
+) -> None:
+    backend = FlakyFollow()
+    async with open_test_runtime([], backend=backend, streams=[StreamConfig("p")]) as app:
+        hub = app.runtime.streams.hub
+        with hub.subscribe("p", "g") as before:
+            backend.fail.set()
+            await app.settle()
+            await trio.sleep(1)  # the retry's backoff
+            with pytest.raises(trio.EndOfChannel):
+                before.changes.receive_nowait()
+            assert "lost track of stream changes" in (before.closed_reason or "")
+        assert any("following stream changes failed" in m for m in app.log_messages())
+        with hub.subscribe("p", "g") as after:
+            await app.streams.p.set("g", "i", 1)
+            assert after.changes.receive_nowait().seq == 1
