@@ -15,15 +15,14 @@ from typing import Any
 import cattrs
 import trio
 
+from .._backoff import Backoff
 from .._envelope import JSON
 from .._errors import MotetError
-from .._backoff import Backoff
 from ..backends._protocol import StreamBackend, supports_streams
 from ..backends._stream_records import StreamChange, StreamSnapshot, check_key
 from ..steps._schema import schema_problem, to_json, validate
 from ._config import StreamConfig, check_stream_set
 from ._hub import DEFAULT_CAPACITY, StreamHub
-
 
 FOLLOW_BACKOFF = Backoff(initial=0.1, cap=5.0)
 
