@@ -17,7 +17,11 @@ are skipped, and a hole in the ids (a follower that fell behind) is filled from 
 Who may subscribe: the stream's `public` flag or its `can_access` hook; otherwise 403. A
 client too slow to take its changes (its buffer in the hub overflows) is dropped with a
 final `close` message (SSE) or close code 1013 (WebSocket), never slowing the publishers;
-it may reconnect and resume. When the server stops, sessions end the same way.
+it may reconnect and resume. When the server stops, sessions end the same way, and so does
+a session whose backend fails (with an error id that matches the log line).
+
+Cost: a change is encoded once for all its subscribers, and the changes already waiting for
+a subscriber go out in one SSE write; what remains per subscriber is one ASGI send.
 """
 
 from __future__ import annotations
