@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from .._convert import structure
 from .._envelope import JSON
 from ._json_copy import json_copy
 from ._protocol import StreamFollower
@@ -83,7 +84,8 @@ def _text(value: Any) -> str:
 
 
 def _decode(entry: Any) -> StreamChange:
-    return StreamChange.from_json(json.loads(_text(entry)))
+    # Written by STREAM_WRITE from motet's own fields: the record's JSON shape.
+    return structure(json.loads(_text(entry)), StreamChange)
 
 
 class RedisStreamsMixin(RedisScripts):

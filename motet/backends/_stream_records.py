@@ -44,26 +44,6 @@ class StreamChange:
     id: str | None
     data: JSON
 
-    def to_json(self) -> dict[str, JSON]:
-        return {
-            "stream": self.stream,
-            "group": self.group,
-            "seq": self.seq,
-            "kind": self.kind,
-            "id": self.id,
-            "data": self.data,
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, JSON]) -> StreamChange:
-        kind = raw["kind"]
-        if kind not in ("create", "update", "delete", "event"):
-            raise ValueError(f"unknown stream change kind {kind!r}")
-        seq, stream, group, id = raw["seq"], raw["stream"], raw["group"], raw["id"]
-        assert isinstance(seq, int) and isinstance(stream, str) and isinstance(group, str)
-        assert id is None or isinstance(id, str)
-        return cls(stream, group, seq, kind, id, raw["data"])
-
 
 @attrs.frozen
 class StreamSnapshot:
