@@ -60,12 +60,26 @@ class StepDefinitionError(MotetError):
 class ProjectConfigError(MotetError):
     """The project configuration file is invalid."""
 
-    def __init__(self, message: str, *, file: Path | str | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ):
         self.file = Path(file) if file is not None else None
         self.field = field
+        self.line = line  # 1-based, when the file's reader knows it (YAML)
         self.reason = message
         where = ", ".join(
-            x for x in (str(file) if file else None, f"field {field!r}" if field else None) if x
+            x
+            for x in (
+                str(file) if file else None,
+                f"line {line}" if line else None,
+                f"field {field!r}" if field else None,
+            )
+            if x
         )
         super().__init__(f"{where}: {message}" if where else message)
 

@@ -153,6 +153,14 @@ class Runtime:
             self.steps, self.plan.subscriptions, self.steps_folder, self.project.steps_dir
         )
 
+    def start_report(self) -> list[str]:
+        """Everything the project asks for that motet does not honour, one line each (the
+        config's unused keys, which file wins, each step's `unhonoured`): logged once when the
+        runtime starts, so nothing is dropped silently."""
+        from .project import start_report
+
+        return start_report(self.project, self.steps)
+
     @property
     def http_steps(self) -> list[tuple[Step, HttpTrigger]]:
         return [(s, t) for s in self.steps for t in s.of_type(HttpTrigger)]
@@ -276,6 +284,8 @@ class Runtime:
                     self.gateway_urls += await nursery.start(part.run, self)
                 self._ready = True
                 for line in self.start_warnings():
+                    hub.logger().warn(line)
+                for line in self.start_report():
                     hub.logger().warn(line)
                 hub.logger().info(
                     "motet runtime started",

@@ -30,7 +30,7 @@ import attrs
 
 from .._errors import StepDefinitionError
 from ..backends._stream_records import STREAM_NAME
-from ..steps._schema import schema_problem
+from ..steps._schema import load_schema
 
 AccessHook = Callable[..., bool | Awaitable[bool]]
 
@@ -54,7 +54,9 @@ class StreamConfig:
     """One stream: its name, optional item schema, and who may subscribe."""
 
     name: str
-    schema: Any = None
+    schema: Any = attrs.field(
+        default=None, converter=lambda s: None if s is None else load_schema(s)
+    )
     public: bool = False
     can_access: AccessHook | None = None
     storage_type: str = "default"
@@ -122,11 +124,13 @@ def stream_from_config(
             field="baseConfig",
         )
     schema = config.get("schema")
-    # A JSON Schema dict (Motia's form) is kept; items are validated against it where the
-    # converter understands it. Anything else must be a schema type.
-    problem = None if schema is None or isinstance(schema, Mapping) else schema_problem(schema)
-    if problem is not None:
-        raise StepDefinitionError(f"stream {name!r}: {problem}", file=file, field="schema")
+    if schema is not None:
+        # As a step's: a schema type, a pydantic model class, or a JSON Schema dict (Motia's
+        # form), compiled here; items are validated against it on `set`.
+        try:
+            schema = load_schema(schema)
+        except ValueError as exc:
+            raise StepDefinitionError(f"stream {name!r}: {exc}", file=file, field="schema") from exc
     storage = base.get("storageType", "default")
     return StreamConfig(
         name=name,

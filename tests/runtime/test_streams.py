@@ -179,7 +179,7 @@ def test_stream_files_load_in_motia_shape(tmp_path: Path) -> None:
         ("config = {'name': 'x', 'public': 'yes'}", "public must be true or false"),
         ("config = {'name': 'x', 'canAccess': 3}", "can_access must be a function"),
         ("config = {'name': 'x', 'sheme': {}}", "unknown config keys ['sheme']"),
-        ("config = {'name': 'x', 'schema': 'Progress'}", "a schema must be a type"),
+        ("config = {'name': 'x', 'schema': 'Progress'}", "a schema must be"),
         ("config = ['x']", "must be a dict"),
         ("name = 'x'", "must export `config`"),
         ("import nothing_here\nconfig = {}", "could not import the stream file"),
@@ -279,3 +279,15 @@ async def test_following_that_fails_is_logged_ends_subscribers_and_resumes(
         with hub.subscribe("p", "g") as after:
             await app.streams.p.set("g", "i", 1)
             assert after.changes.receive_nowait().seq == 1
+
+
+async def test_a_json_schema_dict_validates_items_as_in_motia(autojump_clock: Any) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"progress": {"type": "integer", "minimum": 0, "maximum": 100}},
+        "required": ["progress"],
+    }
+    async with open_test_runtime([], streams=[StreamConfig("p", schema=schema)]) as app:
+        assert await app.streams.p.set("v", "job", {"progress": 5}) == {"progress": 5, "id": "job"}
+        with pytest.raises(InputValidationError, match="progress"):
+            await app.streams.p.set("v", "job", {"progress": 500})
