@@ -17,6 +17,7 @@ from ._errors import UndeclaredTopicError
 from ._logging import Logger, report_lost_line
 from .state._store import StateStore
 from .steps._model import Step, Trigger
+from .streams._service import Streams, sync_streams
 
 _MISSING: Any = object()
 
@@ -106,6 +107,12 @@ class Context:
         if self._state is None:
             self._state = self._services.state_store(self.trace_id)
         return self._state
+
+    @property
+    def streams(self) -> Streams:
+        """The project's streams (`ctx.streams.<name>.set(group, id, data)`, ...): records
+        clients follow live at `/_streams/{name}/{group}`."""
+        return streams_of(self._services, self.step.name)
 
     async def emit(
         self, topic: Any, data: Any = _MISSING, *, group: str | None = None, priority: int = 0
@@ -212,6 +219,10 @@ class SyncContext:
         self.now = ctx.now
         self.tick = ctx.tick
 
+    @property
+    def streams(self) -> Any:
+        return sync_streams(self._ctx.streams, trio.from_thread.run)
+
     def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
         return trio.from_thread.run(lambda: self._ctx.emit(topic, data, **kwargs))
 
@@ -290,3 +301,15 @@ class _ThreadLogger:
                 report_lost_line(args[0] if args else "", exc)
 
         return log
+
+
+def streams_of(services: object, step: str) -> Streams:
+    """The runtime's `Streams` (the dispatcher carries them as `streams` when the project
+    declares any)."""
+    found = getattr(services, "streams", None)
+    if not isinstance(found, Streams):
+        raise AttributeError(
+            f"step {step!r}: ctx.streams is empty: the project declares no stream (add a "
+            "*.stream.py file with config = {'name': ...} to the steps folder)"
+        )
+    return found

@@ -38,6 +38,7 @@ from .backends._protocol import Backend
 from .project import ProjectConfig
 from .steps import make_converter, to_json, validate
 from .steps._model import CronTrigger, HttpTrigger, Step
+from .streams import StreamConfig, StreamService
 from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
 
 
@@ -57,6 +58,9 @@ class RuntimeOptions:
     # Also hand every record to stdlib `logging` (logger "motet"), so an embedding
     # service's handlers receive them.
     stdlib_logging: bool = False
+    # changes buffered per live stream subscriber (SSE, WebSocket); one that falls further
+    # behind is dropped (it reconnects and resumes) so publishers never wait for it
+    stream_buffer: int = attrs.field(default=256, validator=count(minimum=1))
 
 
 class Part(Protocol):
@@ -89,6 +93,7 @@ class Runtime:
         parts: Sequence[Part] = (),
         observers: Sequence[Observer] = (),
         steps_folder: str | Path | None = None,
+        streams: Sequence[StreamConfig] | None = None,
     ) -> None:
         self.steps = list(steps)
         # Where the steps were loaded from, for the start-time check of misnamed step files;
@@ -116,6 +121,23 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.supervisor: Supervisor | None = None
         self.gateway_urls: list[str] = []  # what the parts serve, once started
+        # Motia's streams: given, or the stream files of the steps folder (`_stream_configs`).
+        self.stream_configs = list(streams) if streams is not None else self._stream_configs()
+        self.streams: StreamService | None = None  # once run() has started
+
+    def _stream_configs(self) -> list[StreamConfig]:
+        """The stream files (`*.stream.py`, `*_stream.py`) of the steps folder: `steps_folder`,
+        else the project's steps folder when every step was loaded from a file in it."""
+        from .streams import load_streams
+
+        folder = self.steps_folder
+        if folder is None:
+            root = self.project.steps_dir.resolve()
+            files = [s.file for s in self.steps]
+            if not files or any(f is None or root not in f.resolve().parents for f in files):
+                return []
+            folder = root
+        return load_streams(folder)
 
     def cron_running(self, name: str) -> bool:
         """Whether a tick of the schedule `name` is held by this process (leased or running):
@@ -240,6 +262,15 @@ class Runtime:
             on_state=observer.hook("on_state"),
             handlers=self.project.handlers,
         )
+        self.streams = StreamService(
+            self.stream_configs,
+            self.backend,
+            self.converter,
+            capacity=self.options.stream_buffer,
+            on_error=lambda line, exc: hub.logger().error(line, error=repr(exc)),
+        )
+        if self.stream_configs:
+            self.dispatcher.streams = self.streams.api  # type: ignore[attr-defined]
         try:
             await self._run_actors_and_parts(backend_nursery, clock, hub, task_status)
         finally:
@@ -253,6 +284,7 @@ class Runtime:
         task_status: trio.TaskStatus[Runtime],
     ) -> None:
         async with trio.open_nursery() as actor_nursery:
+            await actor_nursery.start(self.streams.run)
             self.supervisor = self._supervisor()
             await actor_nursery.start(self.supervisor.run)
             cron_scope = trio.CancelScope()
@@ -281,6 +313,8 @@ class Runtime:
                 # Lease nothing more: only work already started is drained below.
                 for actor in self.actors:
                     actor.stop_fetching()
+                # Stream clients reconnect (to another instance) rather than hold the drain.
+                self.streams.hub.close_all("the server is stopping; reconnect")
                 for part in reversed(self.parts):
                     await part.drain()
                 cron_scope.cancel()
@@ -414,6 +448,11 @@ class _View:
     @property
     def project(self) -> ProjectConfig:
         return self._runtime.project
+
+    @property
+    def streams(self) -> StreamService | None:
+        """The runtime's streams (definitions, storage, live subscribers), once running."""
+        return self._runtime.streams
 
     @property
     def urls(self) -> Sequence[str]:

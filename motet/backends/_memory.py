@@ -30,6 +30,7 @@ from .._state_writes import StateChange, StateWrite, change_event, state_change
 from . import _rate as rate
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
+from ._memory_streams import MemoryStreams
 from ._protocol import Announce, Backend, Leased
 
 _SCHEDULE_EVERY = 16
@@ -37,7 +38,7 @@ _SCHEDULE_EVERY = 16
 _Staged = tuple[list[SubscriptionQueue], Envelope, JSON]  # queues, envelope, its checked data
 
 
-class MemoryBackend:
+class MemoryBackend(MemoryStreams):
     """Queues, state and cron marks in this process's memory.
 
     Several runtimes may share one instance (each calls `run`), which is how tests model
@@ -65,6 +66,7 @@ class MemoryBackend:
         self._ticks: set[tuple[str, float]] = set()
         self._last_tick: dict[str, float] = {}
         self._buckets: dict[str, rate.Bucket] = {}  # rate-limited subscription key -> bucket
+        self._streams_init()
 
     def __repr__(self) -> str:
         return (

@@ -19,6 +19,8 @@ from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
 from .._state_writes import StateChange as StateChange
 from .._state_writes import StateWrite
+from ._stream_records import StreamChange as StreamChange
+from ._stream_records import StreamSnapshot
 
 # Builds the message that announces a dead letter on its subscription's dead-letter topic.
 Announce = Callable[[DeadLetter], Envelope]
@@ -190,3 +192,62 @@ class Backend(QueueBackend, StateBackend, ScheduleBackend, Protocol):
         """Open, report readiness with `task_status.started(self)`, serve until cancelled,
         then close. Opening failures raise `BackendUnavailable` naming what to do."""
         ...
+
+
+# -- streams (Motia's streams: live records clients follow) ------------------------------
+# A separate Protocol, not part of `Backend`: a backend without it still runs every step;
+# only `ctx.streams` and the gateway's `/_streams/...` need it (`supports_streams`).
+
+StreamFollower = Callable[[StreamChange], None]
+
+
+class StreamBackend(Protocol):
+    async def stream_set(self, stream: str, group: str, id: str, data: JSON) -> StreamChange:
+        """Store `data` as item `id` of the group, atomically with the group's next event id
+        and its log entry ("create", or "update" when the item existed). Every follower of
+        every instance sharing the backend gets the change."""
+        ...
+
+    async def stream_delete(self, stream: str, group: str, id: str) -> StreamChange | None:
+        """Delete the item: a "delete" change whose `data` is the item as it was; None, and
+        no change, when it did not exist."""
+        ...
+
+    async def stream_send(
+        self, stream: str, group: str, id: str | None, event: JSON
+    ) -> StreamChange:
+        """An ephemeral event for the group's followers (an "event" change): it gets an event
+        id and a log entry, so a resuming client sees it, but no item is stored."""
+        ...
+
+    async def stream_get(self, stream: str, group: str, id: str) -> JSON:
+        """The item, or None when absent."""
+        ...
+
+    async def stream_items(self, stream: str, group: str) -> StreamSnapshot:
+        """The group's items ordered by id, with the event id of the last change they hold,
+        read in one consistent view."""
+        ...
+
+    async def stream_since(self, stream: str, group: str, after: int) -> list[StreamChange] | None:
+        """The group's changes with event id > `after`, oldest first; None when the log no
+        longer reaches back to `after` + 1 (or `after` is beyond the last id): then the
+        caller resends the current items instead."""
+        ...
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Groups of the stream that ever changed, sorted."""
+        ...
+
+    async def stream_follow(
+        self, follower: StreamFollower, *, task_status: trio.TaskStatus[None] = ...
+    ) -> None:
+        """Call `follower` (synchronously, in trio) with every change made from now on by any
+        instance, in event-id order within each group, until cancelled. Report readiness once
+        following. A follower that falls too far behind may miss changes: subscribers notice
+        the gap in event ids and catch up with `stream_since`."""
+        ...
+
+
+def supports_streams(backend: object) -> bool:
+    return all(hasattr(backend, name) for name in ("stream_set", "stream_follow", "stream_since"))

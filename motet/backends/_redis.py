@@ -71,6 +71,7 @@ from . import _redis_lua_state as lua_state
 from ._protocol import Announce, Backend, Leased
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
 from ._redis_state import RedisStateMixin
+from ._redis_streams import RedisStreamsMixin
 from ._redis_wire import Address, ReplyError, WireError
 
 # Most deliveries per script call: a Lua `unpack` takes at most ~8000 values, and a script
@@ -104,7 +105,7 @@ _SCRIPTS = (
 )
 
 
-class RedisBackend(RedisStateMixin):
+class RedisBackend(RedisStateMixin, RedisStreamsMixin):
     """Queues, state and cron marks in Redis at `url` (redis://host:port/db), under `prefix`.
 
     Instances sharing one Redis and prefix form one deployment. Start with

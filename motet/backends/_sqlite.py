@@ -56,6 +56,7 @@ from . import _sqlite_state as st
 from ._protocol import Announce, Backend, Leased, StateChange
 from ._sqlite_options import SqliteOptions
 from ._sqlite_schema import Synchronous, open_reader, open_writer
+from ._sqlite_streams import SqliteStreams
 from ._sqlite_writer import CommitStatistics, Reader, SqliteWriter, Tx
 
 DEFAULT_PATH = Path(".motet") / "motet.db"
@@ -63,7 +64,7 @@ DEFAULT_PATH = Path(".motet") / "motet.db"
 T = TypeVar("T")
 
 
-class SqliteBackend:
+class SqliteBackend(SqliteStreams):
     """Backend on one SQLite file. Start with `await nursery.start(backend.run, clock)`.
     `options` tunes durability, lock waits, polling, batching and size (`SqliteOptions`)."""
 

@@ -17,7 +17,7 @@ SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 
 # Bump when the tables change, and add the step from the previous version to _MIGRATIONS;
 # a file with a newer version is refused (never guessed at).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # v5: rate limits. One token bucket per rate-limited subscription (`tokens` may dip a hair
 # below 0; `stamp` is the epoch seconds of its last refill).
@@ -102,6 +102,37 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: (),  # v4: message status and cancellation (another branch fills this step)
     4: (_RATE_BUCKETS,),
 }
+
+# -- schema version 6: streams (live records clients follow; see `_sqlite_streams`) ------
+# The stream tables; `IF NOT EXISTS`, so the upgrade step is safe to apply on its own.
+STREAM_TABLES: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS stream_groups (
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (stream, grp)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS stream_items (
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (stream, grp, id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS stream_log (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT,
+        data TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS stream_log_by_group ON stream_log (stream, grp, seq)",
+)
+
+_SCHEMA += "".join(f"\n{statement};\n" for statement in STREAM_TABLES)
+_MIGRATIONS[5] = STREAM_TABLES
 
 _ADVICE = {
     "SQLITE_BUSY": "another process holds a write lock on it for longer than the busy timeout; "

@@ -410,6 +410,12 @@ async def cron(op: Operated, request: OpRequest) -> OpReply:
     return reply({"now": now, "cron": out})
 
 
+async def _streams(op: Operated, request: OpRequest) -> OpReply:
+    from ._streams_api import streams  # the stream inspector (its own module)
+
+    return await streams(op, request)
+
+
 GET_ENDPOINTS: Mapping[str, Endpoint] = {
     "/health": health,
     "/flows": flows,
@@ -420,6 +426,7 @@ GET_ENDPOINTS: Mapping[str, Endpoint] = {
     "/dead-letters": dead_letters,
     "/cron": cron,
     "/state": state,
+    "/streams": _streams,
 }
 POST_ENDPOINTS: Mapping[str, Endpoint] = {
     "/dead-letters/redrive": redrive,
@@ -439,6 +446,8 @@ def find_endpoint(method: str, path: str) -> Endpoint | None:
             found = trace
         elif path.startswith("/state/"):
             found = state
+        elif path.startswith("/streams/"):
+            found = _streams
     known = path in GET_ENDPOINTS or path in POST_ENDPOINTS
     if found is None and known and (path in other or method not in ("GET", "HEAD", "POST")):
         raise BadRequest(f"{method} is not allowed on /_motet{path}", status=405)

@@ -43,7 +43,11 @@ class GatewayPart:
             token = resolve_token(runtime.project.token)
             check_bind(self.options.host, token)
             gateway = gateway_app(
-                runtime.steps, runtime.dispatcher, converter=runtime.converter, options=self.options
+                runtime.steps,
+                runtime.dispatcher,
+                converter=runtime.converter,
+                options=self.options,
+                streams=runtime.streams,
             )
             app = OperatorASGI(
                 runtime.view,

@@ -136,8 +136,11 @@ class MotetASGI:
         fallback: Any,
         prefix: str = "",
         openapi: bytes | None = None,
+        streams: Any = None,
     ) -> None:
         self.route_table = RouteTable(routes, prefix)
+        # `/_streams/{name}/{group}` (SSE and WebSocket): a `_streams.StreamEndpoint`, or None.
+        self.streams = streams
         self.invoker = invoker
         self.converter = converter
         self.options = options
@@ -152,6 +155,8 @@ class MotetASGI:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
+        if self.streams is not None and self.streams.handles(scope):
+            return await self.streams(scope, receive, send)
         if scope["type"] != "http":
             return await self.fallback(scope, receive, send)
         method, path = scope["method"], scope["path"]

@@ -19,6 +19,7 @@ from .._envelope import new_id
 from ..actors._dispatcher import Dispatcher
 from ..steps._http import HttpInvoker
 from ..steps._model import Step
+from ..streams import StreamService
 from ._asgi import MotetASGI, send_problem, serialize_openapi
 from ._exchange import discard_body, header_map
 from ._invoker import as_invoker
@@ -26,6 +27,7 @@ from ._openapi import openapi_document
 from ._options import GatewayOptions
 from ._problem import NOT_FOUND
 from ._routes import collect_routes
+from ._streams import stream_endpoint
 from ._trace import accept_trace_id
 
 __all__ = ["NoRoute", "gateway_app"]
@@ -74,10 +76,12 @@ def gateway_app(
     *,
     converter: cattrs.Converter,
     options: GatewayOptions | None = None,
+    streams: StreamService | None = None,
 ) -> MotetASGI:
     """An ASGI app serving every HTTP trigger of `steps` (and the OpenAPI document), with
     problem+json errors and the trace id header on every response. Serve it with
-    `motet.gateway.serve`."""
+    `motet.gateway.serve`. With `streams` (a runtime's), it also serves
+    `/_streams/{name}/{group}` (SSE and WebSocket)."""
     options = options or GatewayOptions()
     routes = collect_routes(steps)
     openapi = (
@@ -85,11 +89,13 @@ def gateway_app(
         if options.openapi_path is not None
         else None
     )
+    runner = as_invoker(invoker)
     return MotetASGI(
         routes,
-        as_invoker(invoker),
+        runner,
         converter=converter,
         options=options,
         fallback=NoRoute(options),
         openapi=openapi,
+        streams=stream_endpoint(streams, runner, options),
     )

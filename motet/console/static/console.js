@@ -732,6 +732,46 @@ views.endpoints = async (root, arg, token) => {
   if (wanted) pick(wanted[0], wanted[1]);
 };
 
+// ---- streams (the stream inspector) ----------------------------------------------------
+
+views.streams = async (root, arg, token) => {
+  const res = await api("/_motet/streams");
+  if (stale(token)) return;
+  const [pickedStream, pickedGroup] = arg ? [arg.split("/")[0], arg.split("/").slice(1).join("/")] : [null, null];
+  const list = h("ul", { class: "route-list", "data-testid": "stream-list" });
+  for (const s of res.streams) {
+    list.append(h("li", { class: "muted", "data-stream": s.name },
+      h("b", { text: s.name }), " ",
+      badge(s.public ? "public" : (s.access_hook ? "hook" : "private"), s.public ? "info" : "muted"),
+      h("span", { class: "muted", text: ` · ${s.subscribers} live` })));
+    for (const g of s.groups) {
+      const here = s.name === pickedStream && g === pickedGroup;
+      list.append(h("li", { class: here ? "selected" : "", "data-group": `${s.name}/${g}`, onclick: () => { location.hash = `#streams/${encodeURIComponent(s.name)}/${encodeURIComponent(g)}`; } },
+        h("span", { class: "mono", text: `  ${g}` })));
+    }
+  }
+  if (!res.streams.length) list.append(h("li", { class: "muted", text: "No streams declared (add a *.stream.py file to the steps folder)." }));
+  const right = h("div", {});
+  const hub = res.hub ? ` ${res.hub.subscribers} live subscribers here, ${res.hub.dropped} dropped for being slow.` : "";
+  root.append(h("h1", { text: "Streams" }), h("p", { class: "sub", text: `Records handlers publish with ctx.streams; clients follow them at /_streams/{name}/{group}.${hub}` }),
+    h("div", { class: "tester" }, h("div", { class: "card" }, list), right));
+  if (!pickedGroup) { right.append(h("div", { class: "card muted", text: "Select a group." })); return; }
+  const head = h("p", { class: "sub mono" });
+  const body = h("tbody", {});
+  right.append(head, h("div", { class: "table-wrap" }, h("table", { "data-testid": "stream-items" },
+    h("thead", {}, h("tr", {}, h("th", { text: "id" }), h("th", { text: "item" }))), body)));
+  async function load() {
+    const group = await api(`/_motet/streams/${encodeURIComponent(pickedStream)}/${encodeURIComponent(pickedGroup)}`);
+    if (stale(token)) return;
+    head.textContent = `${group.stream} / ${group.group} · event ${group.event_id} · ${group.subscribers} live`;
+    clear(body);
+    for (const it of group.items) body.append(h("tr", {}, h("td", { class: "mono", text: it.id }), h("td", {}, h("pre", { text: json(it.value) }))));
+    if (!group.items.length) body.append(h("tr", {}, h("td", { class: "muted", colspan: 2, text: "No items." })));
+  }
+  await load();
+  every(2000, () => load().catch(() => {}));
+};
+
 // ---- start -----------------------------------------------------------------------------
 
 window.addEventListener("hashchange", route);
