@@ -283,8 +283,10 @@ class Runtime:
         hub: LogHub,
         task_status: trio.TaskStatus[Runtime],
     ) -> None:
+        streams = self.streams
+        assert streams is not None  # made by run() just before
         async with trio.open_nursery() as actor_nursery:
-            await actor_nursery.start(self.streams.run)
+            await actor_nursery.start(streams.run)
             self.supervisor = self._supervisor()
             await actor_nursery.start(self.supervisor.run)
             cron_scope = trio.CancelScope()
@@ -314,7 +316,7 @@ class Runtime:
                 for actor in self.actors:
                     actor.stop_fetching()
                 # Stream clients reconnect (to another instance) rather than hold the drain.
-                self.streams.hub.close_all("the server is stopping; reconnect")
+                streams.hub.close_all("the server is stopping; reconnect")
                 for part in reversed(self.parts):
                     await part.drain()
                 cron_scope.cancel()
