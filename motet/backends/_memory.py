@@ -13,21 +13,26 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 
+import attrs
 import trio
 
 from .._clock import Clock
 from .._envelope import (
+    DEFAULT_DEDUP_WINDOW,
     JSON,
     DeadLetter,
     Delivery,
     Envelope,
     QueueDepth,
     Subscription,
+    expired_error,
+    expiry_of,
     new_id,
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
 from ._json_copy import json_clone, json_copy, json_equal
+from ._memory_later import Keys, Later
 from ._memory_queue import Message, SubscriptionQueue
 from ._protocol import Announce, Backend
 
@@ -63,6 +68,8 @@ class MemoryBackend:
         self._state: dict[str, dict[str, JSON]] = {}
         self._ticks: set[tuple[str, float]] = set()
         self._last_tick: dict[str, float] = {}
+        self._later = Later()  # delayed emits, filed in their queues when due
+        self._keys = Keys()  # idempotency keys within their dedup window
 
     def __repr__(self) -> str:
         return (
@@ -126,10 +133,69 @@ class MemoryBackend:
                 queue.reconfigure(subscription)
                 queue.wake()
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        self._check_running()
+    async def publish(
+        self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
+    ) -> list[str]:
+        now = self._now()
         await self._checkpoint_sometimes()
-        self._publish_now(envelopes)
+        if all(e.key is None and e.not_before is None for e in envelopes):
+            self._publish_now(envelopes)
+            return [e.id for e in envelopes]
+        return self._publish_later(envelopes, now, dedup_window)
+
+    def _publish_later(
+        self, envelopes: Sequence[Envelope], now: float, dedup_window: float
+    ) -> list[str]:
+        """Publish with idempotency keys and delays: a key seen within its window answers
+        the first id and enqueues nothing; a message due later waits in `_later`."""
+        staged = [  # every payload checked before anything changes
+            (queues, e, _detached(e) if queues else None)
+            for e in envelopes
+            for queues in (self._by_topic.get(e.topic),)
+        ]
+        ids: list[str] = []
+        for queues, envelope, data in staged:
+            if envelope.key is not None:
+                first = self._keys.first(envelope.topic, envelope.key, now)
+                if first is not None:
+                    ids.append(first)
+                    continue
+                self._keys.remember(envelope.topic, envelope.key, envelope.id, now + dedup_window)
+            ids.append(envelope.id)
+            if not queues:
+                continue
+            if envelope.not_before is not None and envelope.not_before > now:
+                self._later.add(envelope.not_before, next(self._seq), envelope, data)
+                for queue in queues:
+                    queue.wake()  # sleeping receivers look again at when to wake
+            else:
+                self._push([(queues, envelope, data)])
+        return ids
+
+    def _file_due(self, topic: str, now: float) -> None:
+        """Delayed messages of `topic` whose time came join its queues, as if published now."""
+        due = self._later.pop_due(topic, now)
+        queues = self._by_topic.get(topic)
+        if due and queues:
+            self._push([(queues, envelope, data) for envelope, data in due])
+
+    def _keep_expired(self, queue: SubscriptionQueue, expired: list[Message], now: float) -> None:
+        """Messages `take` found expired become dead letters (attempts 0, never run)."""
+        ttl = queue.subscription.options.ttl
+        for message in expired:
+            deadline = expiry_of(message.envelope, ttl)
+            letter = DeadLetter(
+                id=new_id(),
+                subscription=queue.subscription.key,
+                envelope=_with_data(message.envelope, message.data),
+                error=expired_error(deadline if deadline is not None else now),
+                attempts=0,
+                failed_at=now,
+            )
+            queue.dead[letter.id] = letter
+            self._dead[letter.id] = letter
+        if queue.strategy == "fifo":
+            queue.wake()  # their groups may have a next message
 
     def _publish_now(self, envelopes: Iterable[Envelope]) -> None:
         self._push(self._stage(envelopes))
@@ -161,8 +227,12 @@ class MemoryBackend:
         floor = -math.inf
         while True:
             now = max(clock_now(), floor)
+            self._file_due(subscription.topic, now)
             queue.advance(now)
-            messages = queue.take(max_count, now, subscription.options.lease)
+            expired: list[Message] = []
+            messages = queue.take(max_count, now, subscription.options.lease, expired)
+            if expired:
+                self._keep_expired(queue, expired, now)
             if messages:
                 key = subscription.key
                 return [
@@ -170,6 +240,9 @@ class MemoryBackend:
                     for m in messages
                 ]
             due = queue.next_due()
+            later = self._later.next_due(subscription.topic)
+            if later is not None and (due is None or later < due):
+                due = later
             assert self._clock is not None
             deadline = math.inf if due is None else self._clock.to_trio(due)
             with trio.move_on_at(deadline) as waited:
@@ -276,7 +349,9 @@ class MemoryBackend:
                 continue
             queue = self._queues[letter.subscription]
             del queue.dead[id_]
-            queue.push(Message(letter.envelope, letter.envelope.data, next(self._seq)))
+            message = Message(letter.envelope, letter.envelope.data, next(self._seq))
+            message.redriven = True
+            queue.push(message)
             queue.wake()
             count += 1
         return count
@@ -295,9 +370,14 @@ class MemoryBackend:
     async def depth(self) -> dict[str, QueueDepth]:
         now = self._now()
         await trio.lowlevel.checkpoint()
+        for topic in self._later.topics():
+            self._file_due(topic, now)
         for queue in self._queues.values():
             queue.advance(now)
-        return {key: queue.depth() for key, queue in self._queues.items()}
+        return {
+            key: attrs.evolve(queue.depth(), scheduled=self._later.count(queue.subscription.topic))
+            for key, queue in self._queues.items()
+        }
 
     def next_due(self) -> float | None:
         """Epoch seconds of the earliest lease expiry or delayed retry, or None (sync)."""
@@ -398,6 +478,9 @@ def _with_data(envelope: Envelope, data: JSON) -> Envelope:
         group=envelope.group,
         priority=envelope.priority,
         created_at=envelope.created_at,
+        not_before=envelope.not_before,
+        expires_at=envelope.expires_at,
+        key=envelope.key,
     )
 
 

@@ -54,11 +54,13 @@ import trio
 
 from .._clock import Clock
 from .._envelope import (
+    DEFAULT_DEDUP_WINDOW,
     DeadLetter,
     Delivery,
     Envelope,
     QueueDepth,
     Subscription,
+    expiry_of,
     new_id,
 )
 from .._errors import BackendError, BackendUnavailable
@@ -66,6 +68,7 @@ from .._redact import redact
 from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
+from . import _redis_lua_later as lua_later
 from . import _redis_lua_state as lua_state
 from ._protocol import Announce, Backend
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
@@ -91,6 +94,9 @@ _SCRIPTS = (
     lua.BURY,
     lua.ADOPT,
     lua.ORPHANS,
+    lua_later.PUBLISH_LATER,
+    lua_later.LATER_COUNTS,
+    lua_later.EXPIRE,
     lua_admin.STATE_CAS,
     lua_state.STATE_APPLY,
     lua_admin.CLAIM_TICK,
@@ -206,20 +212,40 @@ class RedisBackend(RedisStateMixin):
             self._known.add(sub.key)
             self._topics.add(sub.topic)
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+    async def publish(
+        self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
+    ) -> list[str]:
         self._running()
+        if any(_later(e) for e in envelopes):
+            return await self._publish_later(envelopes, dedup_window)
         items: list[bytes] = []
         for envelope in envelopes:
             # Refuses non-JSON before anything, and encodes for this caller alone.
             items.extend(codec.publish_bytes(envelope))
         if not items:
             await trio.lowlevel.checkpoint()
-            return
+            return []
         await self._publishes.submit(items)
         topics = {e.topic for e in envelopes}
         for bell in self._bells.values():
             if bell.topic in topics and not bell.blocking_read:
                 bell.ring()  # receivers here need not wait for the watcher's round trip
+        return [e.id for e in envelopes]
+
+    async def _publish_later(self, envelopes: Sequence[Envelope], window: float) -> list[str]:
+        """Publish with keys, delays or expiries, in one script call (PUBLISH_LATER)."""
+        _, clock = self._running()
+        items: list[bytes] = []
+        for envelope in envelopes:
+            items += codec.publish_bytes(envelope) + codec.later_args(envelope)
+        now = clock.now()
+        args = [new_id(), codec.millis(now), codec.millis(window), *items]
+        ids = await self._script("publish messages", lua_later.PUBLISH_LATER, args)
+        topics = {e.topic for e in envelopes}
+        for bell in self._bells.values():
+            if bell.topic in topics:
+                bell.ring()  # a new message, or an earlier due time for receivers here
+        return [str(i) for i in ids]
 
     async def _flush_publish(self, items: list[bytes]) -> None:
         await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
@@ -247,6 +273,7 @@ class RedisBackend(RedisStateMixin):
                 count,
                 new_id(),
                 self._receive_memo,
+                "" if subscription.options.ttl is None else codec.millis(subscription.options.ttl),
             ]
             reply = await self._script("receive from " + key, lua.RECEIVE, args)
             status = reply[0]
@@ -338,18 +365,20 @@ class RedisBackend(RedisStateMixin):
         deliveries: list[Delivery] = []
         done = trio.Event()
         adopt: list[str] = [subscription.key, codec.millis(now + subscription.options.lease)]
+        expired: list[str] = [subscription.key, codec.millis(now)]
+        ttl = subscription.options.ttl
         for ref, values in entries:
             fields = dict(zip(values[::2], values[1::2], strict=True))
-            deliveries.append(
-                Delivery(
-                    codec.decode_envelope(fields["e"]),
-                    subscription.key,
-                    1,
-                    codec.receipt(ref, 1),
-                )
-            )
+            envelope = codec.decode_envelope(fields["e"])
+            deadline = expiry_of(envelope, ttl) if ttl is not None or "x" in fields else None
+            if deadline is not None and deadline <= now:
+                expired += (ref, codec.millis(deadline))  # kept as a dead letter by EXPIRE
+                continue
+            deliveries.append(Delivery(envelope, subscription.key, 1, codec.receipt(ref, 1)))
             adopt += (ref, fields.get("g", ""), fields.get("p", ""))
             self._adopting[(subscription.key, ref)] = done
+        if len(expired) > 2:
+            nursery.start_soon(self._expire, expired)
         nursery.start_soon(self._adopt, adopt, deliveries, done)
         return deliveries
 
@@ -403,6 +432,17 @@ class RedisBackend(RedisStateMixin):
             for delivery in deliveries:
                 self._adopting.pop(_adopt_key(delivery), None)
             done.set()
+
+    async def _expire(self, args: list[str]) -> None:
+        """Keep as dead letters the expired messages a blocking read handed out. If this
+        never runs (Redis away, the instance died), the orphan sweep re-queues them, and
+        they are then handed out (a second delivery never expires)."""
+        with suppress(BackendError):
+            await self._script("keep expired messages", lua_later.EXPIRE, args)
+        for key in {args[0]}:
+            bell = self._bells.get(key)
+            if bell is not None:
+                bell.ring()
 
     async def _adopted(self, deliveries: Sequence[Delivery]) -> None:
         """Wait until the leases of these deliveries are recorded (see `_blocking_read`)."""
@@ -615,6 +655,10 @@ class RedisBackend(RedisStateMixin):
 
     async def depth(self) -> dict[str, QueueDepth]:
         _, clock = self._running()
+        counts = await self._script(
+            "count delayed messages", lua_later.LATER_COUNTS, [codec.millis(clock.now())]
+        )
+        scheduled = {str(counts[i]): int(counts[i + 1]) for i in range(0, len(counts), 2)}
         reply = await self._script(
             "count queued messages", lua_admin.DEPTH, [codec.millis(clock.now())]
         )
@@ -624,6 +668,7 @@ class RedisBackend(RedisStateMixin):
                 leased=int(reply[i + 2]),
                 delayed=int(reply[i + 3]),
                 dead=int(reply[i + 4]),
+                scheduled=scheduled.get(reply[i], 0),
             )
             for i in range(0, len(reply), 5)
         }
@@ -657,6 +702,15 @@ class RedisBackend(RedisStateMixin):
         self._orphan_start[subscription.key] = reply[0]
         if int(reply[1]):
             self._bells[subscription.key].ring()
+
+
+def _later(envelope: Envelope) -> bool:
+    """Whether publishing `envelope` needs PUBLISH_LATER (a key, a delay, an expiry)."""
+    return (
+        envelope.key is not None
+        or envelope.not_before is not None
+        or envelope.expires_at is not None
+    )
 
 
 def _adopt_key(delivery: Delivery) -> tuple[str, str]:

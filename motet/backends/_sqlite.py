@@ -47,9 +47,18 @@ from typing import Any, TypeVar
 import trio
 
 from .._clock import Clock
-from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
+from .._envelope import (
+    DEFAULT_DEDUP_WINDOW,
+    JSON,
+    DeadLetter,
+    Delivery,
+    Envelope,
+    QueueDepth,
+    Subscription,
+)
 from .._errors import BackendError, BackendUnavailable
 from .._state_writes import StateWrite
+from . import _sqlite_later as later
 from . import _sqlite_queue as q
 from . import _sqlite_state as st
 from ._protocol import Announce, Backend, StateChange
@@ -196,24 +205,31 @@ class SqliteBackend:
         subs = list(subscriptions)
         await self._write(lambda tx: q.declare(tx, subs))
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+    async def publish(
+        self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
+    ) -> list[str]:
         self._running()
         items = [q.encode(envelope) for envelope in envelopes]
         if not items:
             await trio.lowlevel.checkpoint()
-            return
+            return []
+        if any(e.key is not None or e.not_before is not None for e in envelopes):
+            sent = list(envelopes)
+            return await self._write(lambda tx: later.publish(tx, sent, items, dedup_window))
         await self._write(lambda tx: q.publish(tx, items))
+        return [e.id for e in envelopes]
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
         if max_count < 1:
             raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
         key = subscription.key
         seconds = subscription.options.lease
+        ttl = subscription.options.ttl
         while True:
             writer, _, clock = self._running()
             seen = (self._changes.get(key, 0), self._external_changes)
             deliveries, due = await writer.call(
-                lambda tx: q.lease(tx, key, max_count, seconds),
+                lambda tx: later.lease(tx, key, max_count, seconds, ttl),
                 on_abandon=self._give_back,
                 must_sync=False,
             )
@@ -306,7 +322,7 @@ class SqliteBackend:
 
     async def depth(self) -> dict[str, QueueDepth]:
         now = self._running()[2].now()
-        return await self._read(lambda conn: q.depth(conn, now))
+        return await self._read(lambda conn: later.depth(conn, now))
 
     # -- state ---------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 
 # Bump when the tables change, and add the step from the previous version to _MIGRATIONS;
 # a file with a newer version is refused (never guessed at).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE motet_schema (version INTEGER NOT NULL);
@@ -47,7 +47,8 @@ CREATE TABLE messages (
     state TEXT NOT NULL CHECK (state IN ('ready', 'held', 'leased', 'delayed')),
     attempt INTEGER NOT NULL,
     due REAL NOT NULL,
-    error TEXT
+    error TEXT,
+    redriven INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX messages_ready ON messages (subscription, priority DESC, seq)
     WHERE state = 'ready';
@@ -68,6 +69,27 @@ CREATE TABLE dead_letters (
 );
 CREATE INDEX dead_letters_by_subscription ON dead_letters (subscription, seq);
 
+-- Delayed emits (one row per message, not per subscription) until `due`, when they are
+-- filed in the queues of their topic's subscriptions; idempotency keys until `until`.
+CREATE TABLE scheduled (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    id TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    due REAL NOT NULL
+);
+CREATE INDEX scheduled_by_due ON scheduled (due);
+CREATE INDEX scheduled_by_topic ON scheduled (topic, due);
+
+CREATE TABLE idempotency_keys (
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    id TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (topic, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_until ON idempotency_keys (until);
+
 CREATE TABLE state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -87,6 +109,17 @@ CREATE TABLE cron_marks (
 # in the opening transaction with the version bump, so an upgrade is all or nothing.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE dead_letters ADD COLUMN traceback TEXT",),  # the last attempt's
+    # delayed emits, idempotency keys, and re-driven copies (which never expire)
+    2: (
+        "ALTER TABLE messages ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE scheduled (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+        "id TEXT NOT NULL, envelope TEXT NOT NULL, due REAL NOT NULL)",
+        "CREATE INDEX scheduled_by_due ON scheduled (due)",
+        "CREATE INDEX scheduled_by_topic ON scheduled (topic, due)",
+        "CREATE TABLE idempotency_keys (topic TEXT NOT NULL, key TEXT NOT NULL, "
+        "id TEXT NOT NULL, until REAL NOT NULL, PRIMARY KEY (topic, key)) WITHOUT ROWID",
+        "CREATE INDEX idempotency_keys_by_until ON idempotency_keys (until)",
+    ),
 }
 
 _ADVICE = {
