@@ -136,6 +136,9 @@ class Delivery:
     subscription: str  # Subscription.key
     attempt: int
     receipt: str
+    # When this (first) delivery expires unless its handler starts by then, epoch s (see
+    # `expiry_of`); None when it cannot expire (a later attempt, a re-driven copy).
+    expires_at: float | None = None
 
 
 @attrs.frozen
@@ -188,5 +191,5 @@ def expired_error(deadline: float) -> str:
 
 
 def is_expired(letter: DeadLetter) -> bool:
-    """Whether this dead letter is a message that expired before it was handed out."""
+    """Whether this dead letter is a message that expired before a handler started it."""
     return letter.attempts == 0 and letter.error.startswith(EXPIRED_ERROR + ":")

@@ -7,8 +7,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
+
 from .._clock import Clock
-from .._envelope import JSON, Envelope, Subscription, check_name, new_id
+from .._envelope import DEFAULT_DEDUP_WINDOW, JSON, Envelope, Subscription, check_name, new_id
+from .._when import due_time, expiry_time
 from ..backends._protocol import QueueBackend
 
 Jsonify = Callable[[Any], JSON]
@@ -43,13 +46,59 @@ class Publisher:
         priority: int = 0,
         source: str | None = None,
         id: str | None = None,
+        delay: Any = None,
+        at: Any = None,
+        key: str | None = None,
+        expires: Any = None,
     ) -> str:
-        """Publish one message; returns its id once the backend holds it durably."""
+        """Publish one message; returns its id once the backend holds it durably.
+
+        `delay` (seconds, a timedelta or "5m") or `at` (an aware datetime) delays it;
+        `key` makes a repeat within the topic's dedup window answer the first message's
+        id and enqueue nothing; `expires` (a duration after it is due, or an aware
+        datetime) ends it as expired if no handler started it by then."""
         envelope = self.envelope(
             topic, data, trace_id=trace_id, group=group, priority=priority, id=id
         )
+        if delay is not None or at is not None or key is not None or expires is not None:
+            envelope = self.later(envelope, delay=delay, at=at, key=key, expires=expires)
+            [sent] = await self.publish_envelopes([envelope], source=source)
+            return sent
         await self.publish_envelopes([envelope], source=source)
         return envelope.id
+
+    def later(
+        self,
+        envelope: Envelope,
+        *,
+        delay: Any = None,
+        at: Any = None,
+        key: Any = None,
+        expires: Any = None,
+    ) -> Envelope:
+        """`envelope` with its due time, expiry and idempotency key (checked here, at the
+        emit, with errors that name the argument)."""
+        if key is not None:
+            if not isinstance(key, str) or not key:
+                raise TypeError(
+                    f"the idempotency key of a message on topic {envelope.topic!r} must be a "
+                    f"non-empty string, got {key!r}"
+                )
+            check_name(key, f"the idempotency key of a message on topic {envelope.topic!r}")
+        not_before = due_time(envelope.created_at, delay, at)
+        due = envelope.created_at if not_before is None else not_before
+        return attrs.evolve(
+            envelope, not_before=not_before, expires_at=expiry_time(due, expires), key=key
+        )
+
+    def dedup_window(self, topic: str) -> float:
+        """How long a key is remembered on `topic`: the longest window of its subscriptions."""
+        subs = self.subscribers.get(topic)
+        return (
+            max((s.options.dedup_window for s in subs), default=DEFAULT_DEDUP_WINDOW)
+            if subs
+            else DEFAULT_DEDUP_WINDOW
+        )
 
     def envelope(
         self,
@@ -75,9 +124,19 @@ class Publisher:
 
     async def publish_envelopes(
         self, envelopes: Sequence[Envelope], *, source: str | None = None
-    ) -> None:
-        await self._backend.publish(envelopes)
-        self.published(envelopes, source=source)
+    ) -> list[str]:
+        """Publish; returns the id each envelope is enqueued under (the first message's, for
+        a repeated idempotency key: that envelope enqueued nothing, and is not observed)."""
+        keyed = [e for e in envelopes if e.key is not None]
+        if not keyed:
+            await self._backend.publish(envelopes)
+            self.published(envelopes, source=source)
+            return [e.id for e in envelopes]
+        window = max(self.dedup_window(e.topic) for e in keyed)
+        ids = await self._backend.publish(envelopes, dedup_window=window)
+        sent = [e for e, i in zip(envelopes, ids, strict=True) if e.id == i]
+        self.published(sent, source=source)
+        return ids
 
     def published(self, envelopes: Sequence[Envelope], *, source: str | None = None) -> None:
         """Tell the observers about envelopes the backend took, through `publish_envelopes`

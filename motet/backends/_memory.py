@@ -236,7 +236,13 @@ class MemoryBackend:
             if messages:
                 key = subscription.key
                 return [
-                    Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt)
+                    Delivery(
+                        _handed_out(m.envelope, m.data),
+                        key,
+                        m.attempt,
+                        m.receipt,
+                        _expiry(m, subscription.options.ttl),
+                    )
                     for m in messages
                 ]
             due = queue.next_due()
@@ -459,6 +465,15 @@ class MemoryBackend:
         self._check_running()
         await trio.lowlevel.checkpoint()
         return self._last_tick.get(step)
+
+
+def _expiry(message: Message, ttl: float | None) -> float | None:
+    """When a first delivery of `message` expires unless started (re-driven ones never do)."""
+    if message.attempt != 1 or message.redriven:
+        return None
+    if ttl is None and message.envelope.expires_at is None:
+        return None
+    return expiry_of(message.envelope, ttl)
 
 
 def _detached(envelope: Envelope) -> JSON:

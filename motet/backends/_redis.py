@@ -280,12 +280,16 @@ class RedisBackend(RedisStateMixin):
             if status != "ok":
                 raise self._queue_error(key, status, reply)
             if len(reply) > 4:
+                ttl = subscription.options.ttl
                 return [
-                    Delivery(
-                        codec.decode_envelope(reply[i + 2]),
-                        key,
-                        int(reply[i + 1]),
-                        codec.receipt(reply[i], int(reply[i + 1])),
+                    _expiring(
+                        Delivery(
+                            codec.decode_envelope(reply[i + 2]),
+                            key,
+                            int(reply[i + 1]),
+                            codec.receipt(reply[i], int(reply[i + 1])),
+                        ),
+                        ttl,
                     )
                     for i in range(4, len(reply), 3)
                 ]
@@ -374,7 +378,8 @@ class RedisBackend(RedisStateMixin):
             if deadline is not None and deadline <= now:
                 expired += (ref, codec.millis(deadline))  # kept as a dead letter by EXPIRE
                 continue
-            deliveries.append(Delivery(envelope, subscription.key, 1, codec.receipt(ref, 1)))
+            receipt = codec.receipt(ref, 1)
+            deliveries.append(Delivery(envelope, subscription.key, 1, receipt, deadline))
             adopt += (ref, fields.get("g", ""), fields.get("p", ""))
             self._adopting[(subscription.key, ref)] = done
         if len(expired) > 2:
@@ -702,6 +707,16 @@ class RedisBackend(RedisStateMixin):
         self._orphan_start[subscription.key] = reply[0]
         if int(reply[1]):
             self._bells[subscription.key].ring()
+
+
+def _expiring(delivery: Delivery, ttl: float | None) -> Delivery:
+    """The delivery with its expiry, when it is a first one and no re-driven copy ("r" ref)."""
+    envelope = delivery.envelope
+    if delivery.attempt != 1 or (ttl is None and envelope.expires_at is None):
+        return delivery
+    if delivery.receipt.startswith("r"):
+        return delivery
+    return attrs.evolve(delivery, expires_at=expiry_of(envelope, ttl))
 
 
 def _later(envelope: Envelope) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 from ._redis_lua import LATER as FUNCTIONS
 from ._redis_lua import PRELUDE
 
-
 # ARGV: P, op, now ms, dedup window ms, then (topic, envelope, group, priority, due ms, key,
 # id, expiry ms) per message ('' = none). Reply: the id each message is enqueued under (its
 # own, or the first one's for a key seen within the window). A call retried after a lost

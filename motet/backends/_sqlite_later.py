@@ -107,7 +107,15 @@ def expire(tx: Tx, deliveries: list[Delivery], ttl: float | None) -> list[Delive
         deadline = None
         if delivery.attempt == 1:
             deadline = expiry_of(delivery.envelope, ttl)
-        if deadline is None or deadline > tx.now:
+        if deadline is None:
+            kept.append(delivery)
+            continue
+        if deadline > tx.now:
+            redriven = tx.conn.execute(
+                "SELECT redriven FROM messages WHERE seq = ?", (q.parse_receipt(delivery)[0],)
+            ).fetchone()
+            if redriven is not None and not redriven[0]:
+                delivery = attrs.evolve(delivery, expires_at=deadline)
             kept.append(delivery)
             continue
         seq, attempt = q.parse_receipt(delivery)

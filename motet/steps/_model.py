@@ -36,6 +36,8 @@ class QueueOverrides:
     timeout: float | None = None
     lease: float | None = None
     prefetch: int | None = None
+    dedup_window: float | None = None  # s an idempotency key is remembered
+    ttl: float | None = None  # s after it is due that a message not yet started expires
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from .._validators import Check, count, non_empty, one_of, seconds
+from .._when import seconds_of
 from ._model import QueueOverrides
 
 __all__ = ["QUEUE_OPTION_KEYS", "OptionError", "merge_overrides", "parse_queue_options"]
@@ -34,6 +35,9 @@ QUEUE_OPTION_KEYS: dict[str, str] = {
     "timeout": "timeout",
     "lease": "lease",
     "prefetch": "prefetch",
+    "dedup_window": "dedup_window",
+    "dedupWindow": "dedup_window",
+    "ttl": "ttl",
 }
 
 QUEUE_STRATEGIES = ("standard", "fifo", "priority")
@@ -62,7 +66,16 @@ _CHECKS: dict[str, Check] = {
 }
 
 
+# QueueOverrides fields that are durations: seconds, or text like "24h" (see motet._when).
+_DURATIONS = ("dedup_window", "ttl")
+
+
 def _check(field: str, key: str, value: Any) -> Any:
+    if field in _DURATIONS:
+        try:
+            return seconds_of(value, "the value", allow_zero=False)
+        except (TypeError, ValueError) as exc:
+            raise OptionError(key, str(exc)) from None
     problem = _CHECKS[field].problem(value)
     if problem:
         raise OptionError(key, problem)
