@@ -312,14 +312,21 @@ if strategy == 'standard' and redis.call('EXISTS', ready) == 0 then
   local entries, err = read(maxc)
   if not entries then return {'nogroup', err} end
   local atts, grps, prios = {}, {}, {}
-  for _, entry in ipairs(entries) do
-    local ref, f = entry[1], fields(entry[2])
-    if not expires(ref, f) then
-      atts[#atts + 1] = ref; atts[#atts + 1] = 1
-      if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
-      if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
-      deliver(ref, 1, f['e'])
+  while #entries > 0 do
+    local seen = expired
+    for _, entry in ipairs(entries) do
+      local ref, f = entry[1], fields(entry[2])
+      if not expires(ref, f) then
+        atts[#atts + 1] = ref; atts[#atts + 1] = 1
+        if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
+        if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
+        deliver(ref, 1, f['e'])
+      end
     end
+    -- Expired ones make room: read more in their place.
+    local room = maxc - #memo / 2
+    if expired == seen or room <= 0 then break end
+    entries = read(room) or {}
   end
   if #atts > 0 then redis.call('HSET', k('att', sub), unpack(atts)) end
   if #grps > 0 then redis.call('HSET', k('grp', sub), unpack(grps)) end
@@ -336,20 +343,27 @@ else
     end
   end
   local popped = redis.call('ZPOPMIN', ready, maxc)
-  for i = 1, #popped, 2 do
-    local ref = unrkey(popped[i])
-    local body = fetch(sub, stream, ref)
-    if body then
-      local attempt = redis.call('HINCRBY', k('att', sub), ref, 1)
-      local f = nil
-      if attempt == 1 and not is_copy(ref) then
-        local got = redis.call('XRANGE', stream, ref, ref)
-        f = got[1] and fields(got[1][2]) or nil
+  while #popped > 0 do
+    local seen = expired
+    for i = 1, #popped, 2 do
+      local ref = unrkey(popped[i])
+      local body = fetch(sub, stream, ref)
+      if body then
+        local attempt = redis.call('HINCRBY', k('att', sub), ref, 1)
+        local f = nil
+        if attempt == 1 and not is_copy(ref) then
+          local got = redis.call('XRANGE', stream, ref, ref)
+          f = got[1] and fields(got[1][2]) or nil
+        end
+        if not (f and expires(ref, f)) then deliver(ref, attempt, body) end
+      else
+        release(sub, stream, ref)  -- its entry was deleted behind our back: nothing to deliver
       end
-      if not (f and expires(ref, f)) then deliver(ref, attempt, body) end
-    else
-      release(sub, stream, ref)  -- its entry was deleted behind our back: nothing to deliver
     end
+    -- Expired ones make room (and may unblock a fifo group): take more in their place.
+    local room = maxc - #memo / 2
+    if expired == seen or room <= 0 then break end
+    popped = redis.call('ZPOPMIN', ready, room)
   end
 end
 if #lease_args > 0 then

@@ -144,15 +144,20 @@ def lease(
     """`_sqlite_queue.lease`, after filing the delayed messages that came due, and without
     the messages that expired (buried in the same transaction, then more are leased)."""
     file_due(tx)
+    kept: list[Delivery] = []
     while True:
-        deliveries, due = q.lease(tx, key, max_count, seconds)
+        deliveries, due = q.lease(tx, key, max_count - len(kept), seconds)
         if not deliveries:
+            if kept:
+                return kept, None
             later = next_due(tx, key)
             if later is not None and (due is None or later < due):
                 due = later
             return [], due
-        kept = expire(tx, deliveries, ttl)
-        if kept:
+        fresh = expire(tx, deliveries, ttl)
+        kept += fresh
+        # Expired ones make room (and may unblock a fifo group): lease more in their place.
+        if len(fresh) == len(deliveries) or len(kept) >= max_count:
             return kept, None
 
 

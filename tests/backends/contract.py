@@ -1667,7 +1667,7 @@ class ExpiryContract(ContractTools):
         await backend.declare([s])
         now = clock.now()
         await backend.publish([later(1, at=now + 10, created_at=now)])
-        await backend.publish([later(2, at=now + 10, created_at=now)])
+        await backend.publish([later(2, at=now + 10.5, created_at=now)])
         mock_clock.jump(12)
         assert datas(await self.receive_some(backend, s, max_count=1)) == [1]
         mock_clock.jump(4)
