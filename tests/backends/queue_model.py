@@ -3,15 +3,17 @@
 The model knows, for every message, whether it is ready, leased (until when, under which
 receipt), delayed (until when), scheduled (a delayed emit, until it is due) or done, and
 from that which messages a `receive` may return: any of them (standard), the head of each
-group (fifo), or the best by (priority, publish order). Delayed emits have priority 3 and no
-group, so where they land among the others is fixed (by due time); some messages carry an
-expiry, and a receive may turn those it meets past their expiry, never handed out, into
-expired dead letters (the walk checks each one it finds); some carry an idempotency key,
-whose repeats within the window must answer the first id and enqueue nothing. The walk publishes, receives, acks, retries, buries (also with stale
-deliveries; half of the burials announced on a dead-letter topic) and moves the clock,
-checking after each step that `receive` returned what the model allows, that attempts count
-every earlier delivery, that stale settling changed nothing, that the pending, dead and
-announced counts agree, and at the end that every dead letter is listed once.
+group (fifo), or the best by (priority, publish order). Delayed emits have priority 3 and
+no group, so where they land among the others is fixed (by due time). Some messages carry
+an expiry: a receive may turn those it meets past their expiry, never handed out, into
+expired dead letters (the walk checks each one it finds). Some carry an idempotency key,
+whose repeats within the window must answer the first id and enqueue nothing.
+
+The walk publishes, receives, acks, retries, buries (also with stale deliveries; half of
+the burials announced on a dead-letter topic) and moves the clock, checking after each
+step that `receive` returned what the model allows, that attempts count every earlier
+delivery, that stale settling changed nothing, that the pending, dead and announced counts
+agree, and at the end that every dead letter is listed once.
 """
 
 from __future__ import annotations
