@@ -34,8 +34,8 @@ DeadLetterAnnouncementContract (tracebacks, dead-letter topics), ModelContract (
 random walk held to tests/backends/queue_model.py), StateContract, ScheduleContract and
 SharedInstanceContract (skipped without `other_instance`); DelayedContract,
 IdempotencyContract, ExpiryContract and SharedLaterContract (delayed emits, idempotency
-keys, expiry). Where the Protocol leaves a choice, the tests accept each reading: a settle after a lease expired but before the
-message was handed out again may apply or not.
+keys, expiry). Where the Protocol leaves a choice, the tests accept each reading: a settle
+after a lease expired but before the message was handed out again may apply or not.
 """
 
 from __future__ import annotations
