@@ -23,8 +23,9 @@ config = {{"name": "Later", "triggers": [http("POST", "/later/:id")], "enqueues"
 
 async def handler(request, ctx):
     job_id = request.path_params["id"]
+    at = ctx.now().timestamp()  # no later than the emit's own clock reading
     sent = await ctx.emit("later", {{"id": job_id}}, delay={DELAY}, key=job_id)
-    return {{"status": 202, "body": {{"id": sent, "at": ctx.now().timestamp()}}}}
+    return {{"status": 202, "body": {{"id": sent, "at": at}}}}
 """,
     "fire_step.py": """\
 from motet import queue
