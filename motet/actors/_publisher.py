@@ -7,8 +7,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import attrs
-
 from .._clock import Clock
 from .._envelope import DEFAULT_DEDUP_WINDOW, JSON, Envelope, Subscription, check_name, new_id
 from .._when import due_time, expiry_time
@@ -57,39 +55,25 @@ class Publisher:
         `key` makes a repeat within the topic's dedup window answer the first message's
         id and enqueue nothing; `expires` (a duration after it is due, or an aware
         datetime) ends it as expired if no handler started it by then."""
+        if delay is None and at is None and key is None and expires is None:
+            envelope = self.envelope(
+                topic, data, trace_id=trace_id, group=group, priority=priority, id=id
+            )
+            await self.publish_envelopes([envelope], source=source)
+            return envelope.id
+        now = self._clock.now()
         envelope = self.envelope(
-            topic, data, trace_id=trace_id, group=group, priority=priority, id=id
+            topic,
+            data,
+            trace_id=trace_id,
+            group=group,
+            priority=priority,
+            id=id,
+            created_at=now,
+            **later_fields(topic, now, delay=delay, at=at, key=key, expires=expires),
         )
-        if delay is not None or at is not None or key is not None or expires is not None:
-            envelope = self.later(envelope, delay=delay, at=at, key=key, expires=expires)
-            [sent] = await self.publish_envelopes([envelope], source=source)
-            return sent
-        await self.publish_envelopes([envelope], source=source)
-        return envelope.id
-
-    def later(
-        self,
-        envelope: Envelope,
-        *,
-        delay: Any = None,
-        at: Any = None,
-        key: Any = None,
-        expires: Any = None,
-    ) -> Envelope:
-        """`envelope` with its due time, expiry and idempotency key (checked here, at the
-        emit, with errors that name the argument)."""
-        if key is not None:
-            if not isinstance(key, str) or not key:
-                raise TypeError(
-                    f"the idempotency key of a message on topic {envelope.topic!r} must be a "
-                    f"non-empty string, got {key!r}"
-                )
-            check_name(key, f"the idempotency key of a message on topic {envelope.topic!r}")
-        not_before = due_time(envelope.created_at, delay, at)
-        due = envelope.created_at if not_before is None else not_before
-        return attrs.evolve(
-            envelope, not_before=not_before, expires_at=expiry_time(due, expires), key=key
-        )
+        [sent] = await self.publish_envelopes([envelope], source=source)
+        return sent
 
     def dedup_window(self, topic: str) -> float:
         """How long a key is remembered on `topic`: the longest window of its subscriptions."""
@@ -109,6 +93,10 @@ class Publisher:
         group: str | None = None,
         priority: int = 0,
         id: str | None = None,
+        created_at: float | None = None,
+        not_before: float | None = None,
+        expires_at: float | None = None,
+        key: str | None = None,
     ) -> Envelope:
         if group is not None:
             check_name(group, f"the message group of a message on topic {topic!r}")
@@ -119,7 +107,10 @@ class Publisher:
             id=id or new_id(),
             group=group,
             priority=priority,
-            created_at=self._clock.now(),
+            created_at=self._clock.now() if created_at is None else created_at,
+            not_before=not_before,
+            expires_at=expires_at,
+            key=key,
         )
 
     async def publish_envelopes(
@@ -154,3 +145,20 @@ class Publisher:
             raise TypeError(
                 f"data emitted on topic {topic!r} is not JSON-serializable: {exc}"
             ) from exc
+
+
+def later_fields(
+    topic: str, now: float, *, delay: Any, at: Any, key: Any, expires: Any
+) -> dict[str, Any]:
+    """An envelope's `not_before`, `expires_at` and `key` from an emit's `delay`/`at`,
+    `expires` and `key` (checked here, at the emit, with errors naming the argument)."""
+    if key is not None:
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"the idempotency key of a message on topic {topic!r} must be a non-empty "
+                f"string, got {key!r}"
+            )
+        check_name(key, f"the idempotency key of a message on topic {topic!r}")
+    not_before = due_time(now, delay, at)
+    due = now if not_before is None else not_before
+    return {"not_before": not_before, "expires_at": expiry_time(due, expires), "key": key}

@@ -150,6 +150,9 @@ class RedisBackend(RedisStateMixin):
         self._publishes = GroupCommit[bytes]("publish", self._flush_publish, self.options.batch)
         self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
         self._states = GroupCommit[bytes]("write state", self._flush_state, self.options.batch)
+        self._laters = GroupCommit[list[bytes]](
+            "publish messages", self._flush_later, self.options.batch
+        )
         # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
         # noticing the lost reply; the margin covers the time it took to notice.
         self._receive_memo = math.ceil(self.options.reconnect_timeout) + 60
@@ -186,6 +189,7 @@ class RedisBackend(RedisStateMixin):
                     await nursery.start(self._publishes.run)
                     await nursery.start(self._acks.run)
                     await nursery.start(self._states.run)
+                    await nursery.start(self._laters.run)
                     nursery.start_soon(self._trim_forever)
                     self._link, self._clock, self._nursery = link, clock, nursery
                     try:
@@ -233,22 +237,36 @@ class RedisBackend(RedisStateMixin):
         return [e.id for e in envelopes]
 
     async def _publish_later(self, envelopes: Sequence[Envelope], window: float) -> list[str]:
-        """Publish with keys, delays or expiries, in one script call (PUBLISH_LATER)."""
-        _, clock = self._running()
+        """Publish with keys, delays or expiries (PUBLISH_LATER, group-committed)."""
         items: list[bytes] = []
         for envelope in envelopes:
             items += codec.publish_bytes(envelope) + codec.later_args(envelope)
-        now = clock.now()
-        args = [new_id(), codec.millis(now), codec.millis(window), *items]
-        ids = await self._script("publish messages", lua_later.PUBLISH_LATER, args)
+            items.append(codec.millis(window).encode())
+        ids: list[str] = await self._laters.submit([items])
         topics = {e.topic for e in envelopes}
         for bell in self._bells.values():
             if bell.topic in topics:
                 bell.ring()  # a new message, or an earlier due time for receivers here
-        return [str(i) for i in ids]
+        return ids
 
     async def _flush_publish(self, items: list[bytes]) -> None:
         await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
+
+    async def _flush_later(self, calls: list[list[bytes]]) -> list[list[str]]:
+        """One PUBLISH_LATER for every waiting caller's messages; each gets its own ids."""
+        _, clock = self._running()
+        args: list[Any] = [new_id(), codec.millis(clock.now())]
+        for items in calls:
+            args += items
+        ids = [
+            str(i) for i in await self._script("publish messages", lua_later.PUBLISH_LATER, args)
+        ]
+        out: list[list[str]] = []
+        for items in calls:
+            count = len(items) // 9
+            out.append(ids[:count])
+            ids = ids[count:]
+        return out
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
         if max_count < 1:

@@ -20,8 +20,8 @@ from __future__ import annotations
 from ._redis_lua import LATER as FUNCTIONS
 from ._redis_lua import PRELUDE
 
-# ARGV: P, op, now ms, dedup window ms, then (topic, envelope, group, priority, due ms, key,
-# id, expiry ms) per message ('' = none). Reply: the id each message is enqueued under (its
+# ARGV: P, op, now ms, then (topic, envelope, group, priority, due ms, key, id, expiry ms,
+# dedup window ms) per message ('' = none). Reply: the id each message is enqueued under (its
 # own, or the first one's for a key seen within the window). A call retried after a lost
 # reply gets the same reply and changes nothing again.
 PUBLISH_LATER = (
@@ -31,11 +31,12 @@ PUBLISH_LATER = (
 local op = ARGV[2]
 local before = done_before(op)
 if before then return cjson.decode(before) end
-local now, window = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = tonumber(ARGV[3])
 local ids = {}
-for i = 5, #ARGV, 8 do
+for i = 4, #ARGV, 9 do
   local topic, e, g, p = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local due, key, id, x = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  local window = tonumber(ARGV[i + 8])
   local first = nil
   if key ~= '' then
     local kk = P .. ':key:' .. #topic .. ':' .. topic .. ':' .. key
