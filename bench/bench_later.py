@@ -1,6 +1,7 @@
 """What a delayed emit costs next to an immediate one (and a keyed one), per backend.
 
-    .venv/bin/python bench/bench_later.py [--emits 2000] [--rounds 5] [--backends memory,sqlite,redis]
+    .venv/bin/python bench/bench_later.py [--emits 2000] [--rounds 5] \
+        [--backends memory,sqlite,redis]
 
 Each emit goes through the runtime's `Publisher` (what `ctx.emit` calls) to a started
 backend with one subscription on the topic: `immediate` is `publish(topic, data)`,
@@ -20,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,6 @@ def main() -> None:
                 emits = args.emits if name != "memory" else args.emits * 10
                 report(name, trio.run(bench, make(name, folder, None), emits, args.rounds))
 
-
-Runner = Callable[[], Awaitable[None]]
 
 if __name__ == "__main__":
     main()
