@@ -52,8 +52,8 @@ class QueueBackend(Protocol):
         An envelope with `not_before` in the future is delayed: it is kept aside (durably,
         like a retry) and filed in the queues of its topic's subscriptions once that time
         comes, as if published then (a fifo group takes it in at that point). It is filed
-        once across instances, and at the first `receive` or `depth` after a restart when
-        its time passed meanwhile. Until then `depth` counts it as `scheduled`."""
+        once across instances, and by the first `receive` after a restart when its time
+        passed meanwhile. `depth` counts it as `scheduled` until it is due (then ready)."""
         ...
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:

@@ -49,6 +49,7 @@ def publish(
                 "VALUES (?, ?, ?, ?)",
                 (envelope.topic, envelope.key, envelope.id, tx.now + window),
             )
+            _forget_keys(tx)
         ids.append(envelope.id)
         if envelope.not_before is not None and envelope.not_before > tx.now:
             q.publish(tx, now)
@@ -58,6 +59,15 @@ def publish(
             now.append(item)
     q.publish(tx, now)
     return ids
+
+
+def _forget_keys(tx: Tx) -> None:
+    """Delete a few keys whose window ended: each new key pays for the ones it outlives."""
+    tx.conn.execute(
+        "DELETE FROM idempotency_keys WHERE (topic, key) IN (SELECT topic, key FROM "
+        "idempotency_keys WHERE until <= ? ORDER BY until LIMIT 4)",
+        (tx.now,),
+    )
 
 
 def _schedule(tx: Tx, envelope: Envelope, item: q.Encoded) -> None:

@@ -125,3 +125,19 @@ async def test_a_version_2_file_gains_delayed_emits_and_keeps_its_messages(
         assert second.envelope == later
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT version FROM motet_schema").fetchall() == [(3,)]
+
+
+async def test_idempotency_keys_past_their_window_are_forgotten(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    path = tmp_path / "motet.db"
+    async with opened(path, clock) as backend:
+        await backend.declare([sub()])
+        for n in range(8):
+            await backend.publish([attrs.evolve(env(n), key=f"k{n}")], dedup_window=1)
+        mock_clock.jump(2)
+        for n in range(3):  # each new key deletes up to 4 that ran out
+            await backend.publish([attrs.evolve(env(n), key=f"new{n}")], dedup_window=60)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        keys = [k for (k,) in conn.execute("SELECT key FROM idempotency_keys ORDER BY key")]
+    assert keys == ["new0", "new1", "new2"]
