@@ -1,6 +1,6 @@
 """A stateful model test of the whole runtime (Hypothesis RuleBasedStateMachine).
 
-Rules emit to a fan-out topic (two subscribers; also delayed emits), a fifo topic (message groups) and a
+Rules emit to a fan-out topic (two subscribers; also delayed), a fifo topic (message groups) and a
 priority topic; make handlers succeed, fail n times, fail always, sleep past their timeout
 or refuse with NonRetryable; write state that fires a state trigger whose condition passes,
 filters or raises; let virtual time pass; crash step actors (the supervisor restarts them);
