@@ -2,7 +2,7 @@
 shared transaction (the tables are described in `_sqlite_schema`).
 
 A delayed message is one `scheduled` row (per topic, not per subscription) until it is due;
-the first lease of any subscription after that files every due row in the queues of its
+the first lease of any subscription of its topic after that files it in the queues of the
 topic's subscriptions, in the same transaction that deletes it, so it is filed once
 however many processes share the file. An idempotency key is a row of `idempotency_keys`
 (topic, key) -> (first id, until): the writer's transaction makes "look, then take" atomic.
@@ -71,22 +71,25 @@ def _forget_keys(tx: Tx) -> None:
 
 
 def _schedule(tx: Tx, envelope: Envelope, item: q.Encoded) -> None:
-    subs = tx.conn.execute(
-        "SELECT key FROM subscriptions WHERE topic = ?", (envelope.topic,)
-    ).fetchall()
+    subs = tx.subscribers.get(envelope.topic)
+    if subs is None:  # the same cache `_sqlite_queue.publish` fills
+        subs = tx.subscribers[envelope.topic] = tx.conn.execute(
+            "SELECT key, strategy FROM subscriptions WHERE topic = ?", (envelope.topic,)
+        ).fetchall()
     if not subs:
         return  # nobody subscribes: dropped, as a publish would drop it
     tx.conn.execute(
         "INSERT INTO scheduled (topic, id, envelope, due) VALUES (?, ?, ?, ?)",
         (envelope.topic, envelope.id, item.json, envelope.not_before),
     )
-    tx.touched.update(key for (key,) in subs)  # receivers look again at when to wake
+    tx.touched.update(key for key, _ in subs)  # receivers look again at when to wake
 
 
-def file_due(tx: Tx) -> None:
-    """File every delayed message whose time came in its topic's queues."""
+def file_due(tx: Tx, topic: str) -> None:
+    """File the delayed messages of `topic` whose time came in its subscriptions' queues."""
     rows = tx.conn.execute(
-        "DELETE FROM scheduled WHERE due <= ? RETURNING seq, due, envelope", (tx.now,)
+        "DELETE FROM scheduled WHERE topic = ? AND due <= ? RETURNING seq, due, envelope",
+        (topic, tx.now),
     ).fetchall()
     if not rows:
         return
@@ -151,9 +154,12 @@ def expire(tx: Tx, deliveries: list[Delivery], ttl: float | None) -> list[Delive
 def lease(
     tx: Tx, key: str, max_count: int, seconds: float, ttl: float | None
 ) -> tuple[list[Delivery], float | None]:
-    """`_sqlite_queue.lease`, after filing the delayed messages that came due, and without
-    the messages that expired (buried in the same transaction, then more are leased)."""
-    file_due(tx)
+    """`_sqlite_queue.lease`, after filing the delayed messages of the subscription's topic
+    that came due, and without the messages that expired (buried in the same transaction,
+    then more are leased in their place)."""
+    row = tx.conn.execute("SELECT topic FROM subscriptions WHERE key = ?", (key,)).fetchone()
+    if row is not None:  # (an undeclared one: `lease` says so)
+        file_due(tx, row[0])
     kept: list[Delivery] = []
     while True:
         deliveries, due = q.lease(tx, key, max_count - len(kept), seconds)

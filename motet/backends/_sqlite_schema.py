@@ -72,13 +72,12 @@ CREATE INDEX dead_letters_by_subscription ON dead_letters (subscription, seq);
 -- Delayed emits (one row per message, not per subscription) until `due`, when they are
 -- filed in the queues of their topic's subscriptions; idempotency keys until `until`.
 CREATE TABLE scheduled (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     topic TEXT NOT NULL,
     id TEXT NOT NULL,
     envelope TEXT NOT NULL,
     due REAL NOT NULL
 );
-CREATE INDEX scheduled_by_due ON scheduled (due);
 CREATE INDEX scheduled_by_topic ON scheduled (topic, due);
 
 CREATE TABLE idempotency_keys (
@@ -112,9 +111,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # delayed emits, idempotency keys, and re-driven copies (which never expire)
     2: (
         "ALTER TABLE messages ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0",
-        "CREATE TABLE scheduled (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+        "CREATE TABLE scheduled (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, "
         "id TEXT NOT NULL, envelope TEXT NOT NULL, due REAL NOT NULL)",
-        "CREATE INDEX scheduled_by_due ON scheduled (due)",
         "CREATE INDEX scheduled_by_topic ON scheduled (topic, due)",
         "CREATE TABLE idempotency_keys (topic TEXT NOT NULL, key TEXT NOT NULL, "
         "id TEXT NOT NULL, until REAL NOT NULL, PRIMARY KEY (topic, key)) WITHOUT ROWID",
