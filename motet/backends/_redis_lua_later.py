@@ -32,7 +32,7 @@ local op = ARGV[2]
 local before = done_before(op)
 if before then return cjson.decode(before) end
 local now = tonumber(ARGV[3])
-local ids = {}
+local ids, topics = {}, {}
 for i = 4, #ARGV, 9 do
   local topic, e, g, p = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local due, key, id, x = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
@@ -54,11 +54,25 @@ for i = 4, #ARGV, 9 do
   else
     ids[#ids + 1] = id
     if due ~= '' and tonumber(due) > now then
-      if redis.call('EXISTS', k('subs', topic)) == 1 then
+      local t = topics[topic]
+      if t == nil then  -- once per topic and call
+        t = false
+        if redis.call('EXISTS', k('subs', topic)) == 1 then
+          redis.call('SADD', P .. ':latertopics', topic)
+          local head = redis.call('ZRANGE', k('later', topic), 0, 0, 'WITHSCORES')[2]
+          t = {earliest = head and tonumber(head) or math.huge}
+        end
+        topics[topic] = t
+      end
+      if t then
         redis.call('ZADD', k('later', topic), due, id)
         redis.call('HSET', k('laterbody', topic), id, cmsgpack.pack({e, g, p, x}))
-        redis.call('SADD', P .. ':latertopics', topic)
-        for _, sub in ipairs(redis.call('SMEMBERS', k('subs', topic))) do bell(sub) end
+        -- Receivers sleep until the earliest due time they know of: ring only when this
+        -- message is the new earliest (a later one changes nothing for them).
+        if tonumber(due) < t.earliest then
+          t.earliest = tonumber(due)
+          for _, sub in ipairs(redis.call('SMEMBERS', k('subs', topic))) do bell(sub) end
+        end
       end
     else
       xadd(topic, e, g, p, x)
