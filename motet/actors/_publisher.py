@@ -32,6 +32,10 @@ class Publisher:
         self.subscribers: dict[str, list[Subscription]] = defaultdict(list)
         for sub in subscriptions:
             self.subscribers[sub.topic].append(sub)
+        self._windows = {
+            topic: max(s.options.dedup_window for s in subs)
+            for topic, subs in self.subscribers.items()
+        }
         self._on_envelope = on_envelope  # the runtime's observers, None when none watch
 
     async def publish(
@@ -77,12 +81,7 @@ class Publisher:
 
     def dedup_window(self, topic: str) -> float:
         """How long a key is remembered on `topic`: the longest window of its subscriptions."""
-        subs = self.subscribers.get(topic)
-        return (
-            max((s.options.dedup_window for s in subs), default=DEFAULT_DEDUP_WINDOW)
-            if subs
-            else DEFAULT_DEDUP_WINDOW
-        )
+        return self._windows.get(topic, DEFAULT_DEDUP_WINDOW)
 
     def envelope(
         self,
