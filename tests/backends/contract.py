@@ -1700,6 +1700,22 @@ class ExpiryContract(ContractTools):
         assert await backend.discard([letter.id]) == 1
         assert await self.depth_of(backend, s) == QueueDepth()
 
+    async def test_a_waiting_receive_never_gets_a_message_expired_on_arrival(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+
+        async def publish() -> None:
+            await backend.publish([later("stale", expires_at=clock.now() - 1), env("fresh")])
+
+        got = await self.receive_while_waiting(backend, s, publish)
+        got += await self.receive_now(backend, s)
+        assert datas(got) == ["fresh"]
+        await self.quiet()
+        [letter] = await backend.dead_letters(s.key)
+        assert (letter.envelope.data, letter.attempts) == ("stale", 0)
+
     async def test_an_expired_fifo_head_unblocks_its_group(
         self, backend: Backend, clock: WallClock, mock_clock: MockClock
     ) -> None:
