@@ -204,3 +204,22 @@ async def test_a_delayed_message_due_while_down_runs_at_start_on_sqlite(tmp_path
                 await app.settle()
                 await trio.sleep(0.05)
     assert [d for d, _ in seen] == ["now", "later"]
+
+
+async def test_a_plain_def_handler_emits_later_from_its_thread(autojump_clock: Any) -> None:
+    seen: list[tuple[Any, datetime]] = []
+
+    def kick(data: Any, ctx: Any) -> None:  # runs in a worker thread
+        ctx.emit("job", "from a thread", delay=timedelta(minutes=1), key="k")
+
+    steps = [
+        load_step({"name": "Kick", "triggers": [queue("kick")], "enqueues": ["job"]}, kick),
+        worker(seen),
+    ]
+    async with open_test_runtime(steps, start=START) as app:
+        await app.emit("kick")
+        await app.emit("kick")
+        await app.settle(fail_fast=True)
+        await app.advance(timedelta(minutes=1))
+        await app.settle(fail_fast=True)
+    assert seen == [("from a thread", START + timedelta(minutes=1))]
