@@ -42,6 +42,10 @@ class Emitter(Protocol):
         group: str | None = None,
         priority: int = 0,
         source: str | None = None,
+        delay: Any = None,
+        at: Any = None,
+        key: str | None = None,
+        expires: Any = None,
     ) -> str: ...
 
 
@@ -115,22 +119,42 @@ class Context:
         return streams_of(self._services, self.step.name)
 
     async def emit(
-        self, topic: Any, data: Any = _MISSING, *, group: str | None = None, priority: int = 0
+        self,
+        topic: Any,
+        data: Any = _MISSING,
+        *,
+        group: str | None = None,
+        priority: int = 0,
+        delay: Any = None,
+        at: Any = None,
+        key: str | None = None,
+        expires: Any = None,
     ) -> str:
         """`emit("topic", data)` or Motia's `emit({"topic": ..., "data": ...,
-        "messageGroupId": ...})`. Returns the message id once the message is durable."""
+        "messageGroupId": ...})`. Returns the message id once the message is durable.
+
+        `delay` (seconds, a timedelta or "5m") or `at` (an aware datetime) delivers it
+        later, durably; `key` (an idempotency key) makes a repeat on the same topic within
+        its dedup window return the first message's id and enqueue nothing; `expires` (a
+        duration after it is due, or an aware datetime) ends it as an expired dead letter
+        if no handler started it by then. The dict form takes the same keys."""
         if isinstance(topic, Mapping):
             event = topic
-            unknown = set(event) - {"topic", "data", "messageGroupId", "group", "priority"}
+            unknown = set(event) - _EMIT_KEYS
             if unknown or "topic" not in event:
                 raise TypeError(
                     f"step {self.step.name!r}: emit() takes a dict with 'topic', 'data' and "
-                    f"optional 'messageGroupId'/'priority'; got keys {sorted(event)}"
+                    f"optional 'messageGroupId'/'priority'/'delay'/'at'/'key'/'expires'; "
+                    f"got keys {sorted(event)}"
                 )
             topic = event["topic"]
             data = event.get("data")
             group = event.get("messageGroupId", event.get("group", group))
             priority = event.get("priority", priority)
+            delay = event.get("delay", delay)
+            at = event.get("at", at)
+            key = event.get("key", event.get("idempotencyKey", key))
+            expires = event.get("expires", expires)
         elif data is _MISSING:
             data = None
         if not isinstance(topic, str) or not topic:
@@ -152,6 +176,7 @@ class Context:
             group=group,
             priority=priority,
             source=self.step.name,
+            **_later(delay=delay, at=at, key=key, expires=expires),
         )
 
     enqueue = emit
@@ -188,6 +213,18 @@ class Context:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+_EMIT_KEYS = frozenset(
+    {"topic", "data", "messageGroupId", "group", "priority", "delay", "at", "key"}
+    | {"idempotencyKey", "expires"}
+)
+
+
+def _later(**options: Any) -> dict[str, Any]:
+    """The delay/at/key/expires options that were given (the emitter checks them), so an
+    emit without any calls the emitter exactly as before."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 class SyncContext:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import attrs
@@ -15,6 +16,9 @@ QueueStrategy = Literal["standard", "fifo", "priority"]
 CRON_TOPIC_PREFIX = "cron:"
 STATE_TOPIC_PREFIX = "state:"
 
+
+DEFAULT_DEDUP_WINDOW = 86_400.0  # s, how long an idempotency key is remembered (24 h)
+EXPIRED_ERROR = "Expired"  # how an expired message's dead letter's error starts
 
 _ids = random.Random()  # seeded from os.urandom; never used for anything secret
 
@@ -59,6 +63,12 @@ class Envelope:
 
     `id` is unique per emitted message; each subscribing step gets its own copy with the same
     id. `created_at` is epoch seconds from the runtime's clock (never from time.time()).
+
+    `not_before` (epoch s) makes a delayed message: the backend keeps it aside and files it
+    in its subscriptions' queues when that time comes, as if it were published then.
+    `expires_at` (epoch s): a copy not handed out by then ends as an expired dead letter.
+    `key` is an idempotency key: a second publish with the same key on the same topic
+    within the dedup window enqueues nothing and answers the first message's id.
     """
 
     topic: str
@@ -68,6 +78,9 @@ class Envelope:
     group: str | None = None
     priority: int = 0
     created_at: float = 0.0
+    not_before: float | None = None
+    expires_at: float | None = None
+    key: str | None = None
 
 
 @attrs.frozen
@@ -105,6 +118,8 @@ class QueueOptions:
     lease: float = 30.0  # s, visibility timeout; extended while the handler runs
     prefetch: int | None = None  # deliveries leased ahead of free handlers; None = concurrency
     rate_limit: RateLimit | None = None  # starts per period across instances; None = no limit
+    dedup_window: float = DEFAULT_DEDUP_WINDOW  # s an idempotency key is remembered
+    ttl: float | None = None  # s after it is due that a message not yet handed out expires
 
     @property
     def lease_ahead(self) -> int:
@@ -143,6 +158,9 @@ class Delivery:
     subscription: str  # Subscription.key
     attempt: int
     receipt: str
+    # When this (first) delivery expires unless its handler starts by then, epoch s (see
+    # `expiry_of`); None when it cannot expire (a later attempt, a re-driven copy).
+    expires_at: float | None = None
 
 
 @attrs.frozen
@@ -168,8 +186,32 @@ class QueueDepth:
     leased: int = 0
     delayed: int = 0
     dead: int = 0
+    # Delayed emits not yet due. Not pending: like cron ticks to come, they are future work,
+    # so a settle does not wait for them.
+    scheduled: int = 0
 
     @property
     def pending(self) -> int:
         """Messages not yet acknowledged or buried."""
         return self.ready + self.leased + self.delayed
+
+
+def expiry_of(envelope: Envelope, ttl: float | None) -> float | None:
+    """When a subscription's copy of `envelope` expires unless handed out (epoch s): its own
+    `expires_at`, or `ttl` after it was due (`not_before`, else `created_at`), the earlier."""
+    deadline = envelope.expires_at
+    if ttl is not None:
+        due = envelope.not_before if envelope.not_before is not None else envelope.created_at
+        deadline = due + ttl if deadline is None else min(deadline, due + ttl)
+    return deadline
+
+
+def expired_error(deadline: float) -> str:
+    """The one-line error of an expired message's dead letter."""
+    when = datetime.fromtimestamp(deadline, UTC).isoformat().replace("+00:00", "Z")
+    return f"{EXPIRED_ERROR}: not started by {when}"
+
+
+def is_expired(letter: DeadLetter) -> bool:
+    """Whether this dead letter is a message that expired before a handler started it."""
+    return letter.attempts == 0 and letter.error.startswith(EXPIRED_ERROR + ":")

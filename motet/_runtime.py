@@ -185,9 +185,14 @@ class Runtime:
         group: str | None = None,
         priority: int = 0,
         trace_id: str | None = None,
+        delay: Any = None,
+        at: Any = None,
+        key: str | None = None,
+        expires: Any = None,
     ) -> str:
         """Publish a message from the embedding program (outside any handler); returns its
-        id once the backend holds it. Only while `run()` is running."""
+        id once the backend holds it. Only while `run()` is running. `delay`/`at`, `key`
+        and `expires` work as in `ctx.emit`."""
         if self.publisher is None or not self._ready:
             raise RuntimeError(
                 "Runtime.emit needs a running runtime: call it inside "
@@ -196,7 +201,16 @@ class Runtime:
         from ._envelope import new_id
 
         return await self.publisher.publish(
-            topic, data, trace_id=trace_id or new_id(), group=group, priority=priority, source=None
+            topic,
+            data,
+            trace_id=trace_id or new_id(),
+            group=group,
+            priority=priority,
+            source=None,
+            delay=delay,
+            at=at,
+            key=key,
+            expires=expires,
         )
 
     def stop(self) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._clock import Clock
-from .._envelope import JSON, Envelope, Subscription, check_name, new_id
+from .._envelope import DEFAULT_DEDUP_WINDOW, JSON, Envelope, Subscription, check_name, new_id
+from .._when import due_time, expiry_time
 from ..backends._protocol import QueueBackend
 
 Jsonify = Callable[[Any], JSON]
@@ -31,6 +32,10 @@ class Publisher:
         self.subscribers: dict[str, list[Subscription]] = defaultdict(list)
         for sub in subscriptions:
             self.subscribers[sub.topic].append(sub)
+        self._windows = {
+            topic: max(s.options.dedup_window for s in subs)
+            for topic, subs in self.subscribers.items()
+        }
         self._on_envelope = on_envelope  # the runtime's observers, None when none watch
 
     async def publish(
@@ -43,13 +48,40 @@ class Publisher:
         priority: int = 0,
         source: str | None = None,
         id: str | None = None,
+        delay: Any = None,
+        at: Any = None,
+        key: str | None = None,
+        expires: Any = None,
     ) -> str:
-        """Publish one message; returns its id once the backend holds it durably."""
+        """Publish one message; returns its id once the backend holds it durably.
+
+        `delay` (seconds, a timedelta or "5m") or `at` (an aware datetime) delays it;
+        `key` makes a repeat within the topic's dedup window answer the first message's
+        id and enqueue nothing; `expires` (a duration after it is due, or an aware
+        datetime) ends it as expired if no handler started it by then."""
+        if delay is None and at is None and key is None and expires is None:
+            envelope = self.envelope(
+                topic, data, trace_id=trace_id, group=group, priority=priority, id=id
+            )
+            await self.publish_envelopes([envelope], source=source)
+            return envelope.id
+        now = self._clock.now()
         envelope = self.envelope(
-            topic, data, trace_id=trace_id, group=group, priority=priority, id=id
+            topic,
+            data,
+            trace_id=trace_id,
+            group=group,
+            priority=priority,
+            id=id,
+            created_at=now,
+            **later_fields(topic, now, delay=delay, at=at, key=key, expires=expires),
         )
-        await self.publish_envelopes([envelope], source=source)
-        return envelope.id
+        [sent] = await self.publish_envelopes([envelope], source=source)
+        return sent
+
+    def dedup_window(self, topic: str) -> float:
+        """How long a key is remembered on `topic`: the longest window of its subscriptions."""
+        return self._windows.get(topic, DEFAULT_DEDUP_WINDOW)
 
     def envelope(
         self,
@@ -60,6 +92,10 @@ class Publisher:
         group: str | None = None,
         priority: int = 0,
         id: str | None = None,
+        created_at: float | None = None,
+        not_before: float | None = None,
+        expires_at: float | None = None,
+        key: str | None = None,
     ) -> Envelope:
         if group is not None:
             check_name(group, f"the message group of a message on topic {topic!r}")
@@ -70,14 +106,27 @@ class Publisher:
             id=id or new_id(),
             group=group,
             priority=priority,
-            created_at=self._clock.now(),
+            created_at=self._clock.now() if created_at is None else created_at,
+            not_before=not_before,
+            expires_at=expires_at,
+            key=key,
         )
 
     async def publish_envelopes(
         self, envelopes: Sequence[Envelope], *, source: str | None = None
-    ) -> None:
-        await self._backend.publish(envelopes)
-        self.published(envelopes, source=source)
+    ) -> list[str]:
+        """Publish; returns the id each envelope is enqueued under (the first message's, for
+        a repeated idempotency key: that envelope enqueued nothing, and is not observed)."""
+        keyed = [e for e in envelopes if e.key is not None]
+        if not keyed:
+            await self._backend.publish(envelopes)
+            self.published(envelopes, source=source)
+            return [e.id for e in envelopes]
+        window = max(self.dedup_window(e.topic) for e in keyed)
+        ids = await self._backend.publish(envelopes, dedup_window=window)
+        sent = [e for e, i in zip(envelopes, ids, strict=True) if e.id == i]
+        self.published(sent, source=source)
+        return ids
 
     def published(self, envelopes: Sequence[Envelope], *, source: str | None = None) -> None:
         """Tell the observers about envelopes the backend took, through `publish_envelopes`
@@ -95,3 +144,20 @@ class Publisher:
             raise TypeError(
                 f"data emitted on topic {topic!r} is not JSON-serializable: {exc}"
             ) from exc
+
+
+def later_fields(
+    topic: str, now: float, *, delay: Any, at: Any, key: Any, expires: Any
+) -> dict[str, Any]:
+    """An envelope's `not_before`, `expires_at` and `key` from an emit's `delay`/`at`,
+    `expires` and `key` (checked here, at the emit, with errors naming the argument)."""
+    if key is not None:
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"the idempotency key of a message on topic {topic!r} must be a non-empty "
+                f"string, got {key!r}"
+            )
+        check_name(key, f"the idempotency key of a message on topic {topic!r}")
+    not_before = due_time(now, delay, at)
+    due = now if not_before is None else not_before
+    return {"not_before": not_before, "expires_at": expiry_time(due, expires), "key": key}

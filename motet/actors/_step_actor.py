@@ -30,7 +30,7 @@ import attrs
 import trio
 
 from .._context import MessageInfo
-from .._envelope import DeadLetter, Delivery, Envelope, Subscription
+from .._envelope import DeadLetter, Delivery, Envelope, Subscription, expired_error
 from .._errors import (
     BackendError,
     BackendUnavailable,
@@ -285,6 +285,9 @@ class StepActor:
             # (the lease is found by the receipt, which keeps its own count).
             await self._exhausted(attrs.evolve(delivery, attempt=delivery.attempt - 1), error, None)
             return
+        if delivery.expires_at is not None and self._dispatcher.clock.now() >= delivery.expires_at:
+            await self._expired(delivery, message)
+            return
         try:
             payload = self._validate(envelope.data) if self._validate else envelope.data
         except InputValidationError as exc:
@@ -320,6 +323,17 @@ class StepActor:
             await self._failed(delivery, ctx.logger, exc)
         else:
             self._ack(delivery)
+
+    async def _expired(self, delivery: Delivery, message: MessageInfo) -> None:
+        """Leased in time but not started in time (it waited behind others in the mailbox):
+        it ends as the backend ends a message expired before its lease, never run late."""
+        assert delivery.expires_at is not None
+        error = expired_error(delivery.expires_at)
+        logger = self._dispatcher.logger(self.step.name, delivery.envelope.trace_id, message)
+        logger.warn("message expired before a handler started it", error=error)
+        # attempt 0: the letter records that no attempt ran (the receipt finds the lease)
+        await self._backend.bury(attrs.evolve(delivery, attempt=0), error=error)
+        self._settled()
 
     async def _failed(
         self, delivery: Delivery, logger: Logger, exc: Exception, what: str = "handler"

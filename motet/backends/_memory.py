@@ -13,22 +13,27 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 
+import attrs
 import trio
 
 from .._clock import Clock
 from .._envelope import (
+    DEFAULT_DEDUP_WINDOW,
     JSON,
     DeadLetter,
     Delivery,
     Envelope,
     QueueDepth,
     Subscription,
+    expired_error,
+    expiry_of,
     new_id,
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
 from . import _rate as rate
 from ._json_copy import json_clone, json_copy, json_equal
+from ._memory_later import Keys, Later
 from ._memory_queue import Message, SubscriptionQueue
 from ._memory_streams import MemoryStreams
 from ._protocol import Announce, Backend, Leased
@@ -67,6 +72,8 @@ class MemoryBackend(MemoryStreams):
         self._last_tick: dict[str, float] = {}
         self._buckets: dict[str, rate.Bucket] = {}  # rate-limited subscription key -> bucket
         self._streams_init()
+        self._later = Later()  # delayed emits, filed in their queues when due
+        self._keys = Keys()  # idempotency keys within their dedup window
 
     def __repr__(self) -> str:
         return (
@@ -130,10 +137,69 @@ class MemoryBackend(MemoryStreams):
                 queue.reconfigure(subscription)
                 queue.wake()
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        self._check_running()
+    async def publish(
+        self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
+    ) -> list[str]:
+        now = self._now()
         await self._checkpoint_sometimes()
-        self._publish_now(envelopes)
+        if all(e.key is None and e.not_before is None for e in envelopes):
+            self._publish_now(envelopes)
+            return [e.id for e in envelopes]
+        return self._publish_later(envelopes, now, dedup_window)
+
+    def _publish_later(
+        self, envelopes: Sequence[Envelope], now: float, dedup_window: float
+    ) -> list[str]:
+        """Publish with idempotency keys and delays: a key seen within its window answers
+        the first id and enqueues nothing; a message due later waits in `_later`."""
+        staged = [  # every payload checked before anything changes
+            (queues, e, _detached(e) if queues else None)
+            for e in envelopes
+            for queues in (self._by_topic.get(e.topic),)
+        ]
+        ids: list[str] = []
+        for queues, envelope, data in staged:
+            if envelope.key is not None:
+                first = self._keys.first(envelope.topic, envelope.key, now)
+                if first is not None:
+                    ids.append(first)
+                    continue
+                self._keys.remember(envelope.topic, envelope.key, envelope.id, now + dedup_window)
+            ids.append(envelope.id)
+            if not queues:
+                continue
+            if envelope.not_before is not None and envelope.not_before > now:
+                self._later.add(envelope.not_before, next(self._seq), envelope, data)
+                for queue in queues:
+                    queue.wake()  # sleeping receivers look again at when to wake
+            else:
+                self._push([(queues, envelope, data)])
+        return ids
+
+    def _file_due(self, topic: str, now: float) -> None:
+        """Delayed messages of `topic` whose time came join its queues, as if published now."""
+        due = self._later.pop_due(topic, now)
+        queues = self._by_topic.get(topic)
+        if due and queues:
+            self._push([(queues, envelope, data) for envelope, data in due])
+
+    def _keep_expired(self, queue: SubscriptionQueue, expired: list[Message], now: float) -> None:
+        """Messages `take` found expired become dead letters (attempts 0, never run)."""
+        ttl = queue.subscription.options.ttl
+        for message in expired:
+            deadline = expiry_of(message.envelope, ttl)
+            letter = DeadLetter(
+                id=new_id(),
+                subscription=queue.subscription.key,
+                envelope=_with_data(message.envelope, message.data),
+                error=expired_error(deadline if deadline is not None else now),
+                attempts=0,
+                failed_at=now,
+            )
+            queue.dead[letter.id] = letter
+            self._dead[letter.id] = letter
+        if queue.strategy == "fifo":
+            queue.wake()  # their groups may have a next message
 
     def _publish_now(self, envelopes: Iterable[Envelope]) -> None:
         self._push(self._stage(envelopes))
@@ -165,15 +231,28 @@ class MemoryBackend(MemoryStreams):
         floor = -math.inf
         while True:
             now = max(clock_now(), floor)
+            self._file_due(subscription.topic, now)
             queue.advance(now)
-            messages = queue.take(max_count, now, subscription.options.lease)
+            expired: list[Message] = []
+            messages = queue.take(max_count, now, subscription.options.lease, expired)
+            if expired:
+                self._keep_expired(queue, expired, now)
             if messages:
                 key = subscription.key
                 return [
-                    Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt)
+                    Delivery(
+                        _handed_out(m.envelope, m.data),
+                        key,
+                        m.attempt,
+                        m.receipt,
+                        _expiry(m, subscription.options.ttl),
+                    )
                     for m in messages
                 ]
             due = queue.next_due()
+            later = self._later.next_due(subscription.topic)
+            if later is not None and (due is None or later < due):
+                due = later
             assert self._clock is not None
             deadline = math.inf if due is None else self._clock.to_trio(due)
             with trio.move_on_at(deadline) as waited:
@@ -194,25 +273,41 @@ class MemoryBackend(MemoryStreams):
         queue = self._queue(subscription.key)
         await trio.lowlevel.checkpoint()
         key = subscription.key
+        lease = subscription.options.lease
         floor = -math.inf
         while True:
             now = max(clock_now(), floor)
+            self._file_due(subscription.topic, now)
             queue.advance(now)
             bucket = rate.refill(limit, self._buckets.get(key), now)
             tokens = rate.available(limit, bucket)
-            messages = queue.take(min(max_count, tokens), now, subscription.options.lease)
+            messages: list[Message] = []
+            if tokens:
+                expired: list[Message] = []
+                messages = queue.take(min(max_count, tokens), now, lease, expired)
+                if expired:
+                    self._keep_expired(queue, expired, now)
             self._buckets[key] = bucket = rate.spend(bucket, len(messages))
             wait = rate.wait(limit, bucket)
             if messages or not tokens:
                 return Leased(
                     [
-                        Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt)
+                        Delivery(
+                            _handed_out(m.envelope, m.data),
+                            key,
+                            m.attempt,
+                            m.receipt,
+                            _expiry(m, subscription.options.ttl),
+                        )
                         for m in messages
                     ],
                     wait,
                     waiting=bool(wait) and queue.ready_count > 0,
                 )
             due = queue.next_due()
+            later = self._later.next_due(subscription.topic)
+            if later is not None and (due is None or later < due):
+                due = later
             assert self._clock is not None
             deadline = math.inf if due is None else self._clock.to_trio(due)
             with trio.move_on_at(deadline) as waited:
@@ -317,7 +412,9 @@ class MemoryBackend(MemoryStreams):
                 continue
             queue = self._queues[letter.subscription]
             del queue.dead[id_]
-            queue.push(Message(letter.envelope, letter.envelope.data, next(self._seq)))
+            message = Message(letter.envelope, letter.envelope.data, next(self._seq))
+            message.redriven = True
+            queue.push(message)
             queue.wake()
             count += 1
         return count
@@ -336,9 +433,14 @@ class MemoryBackend(MemoryStreams):
     async def depth(self) -> dict[str, QueueDepth]:
         now = self._now()
         await trio.lowlevel.checkpoint()
+        for topic in self._later.topics():
+            self._file_due(topic, now)
         for queue in self._queues.values():
             queue.advance(now)
-        return {key: queue.depth() for key, queue in self._queues.items()}
+        return {
+            key: attrs.evolve(queue.depth(), scheduled=self._later.count(queue.subscription.topic))
+            for key, queue in self._queues.items()
+        }
 
     def next_due(self) -> float | None:
         """Epoch seconds of the earliest lease expiry or delayed retry, or None (sync)."""
@@ -422,6 +524,15 @@ class MemoryBackend(MemoryStreams):
         return self._last_tick.get(step)
 
 
+def _expiry(message: Message, ttl: float | None) -> float | None:
+    """When a first delivery of `message` expires unless started (re-driven ones never do)."""
+    if message.attempt != 1 or message.redriven:
+        return None
+    if ttl is None and message.envelope.expires_at is None:
+        return None
+    return expiry_of(message.envelope, ttl)
+
+
 def _detached(envelope: Envelope) -> JSON:
     """A checked, private copy of the envelope's data."""
     data = envelope.data
@@ -439,6 +550,9 @@ def _with_data(envelope: Envelope, data: JSON) -> Envelope:
         group=envelope.group,
         priority=envelope.priority,
         created_at=envelope.created_at,
+        not_before=envelope.not_before,
+        expires_at=envelope.expires_at,
+        key=envelope.key,
     )
 
 

@@ -26,7 +26,7 @@ from collections.abc import Hashable
 
 import trio
 
-from .._envelope import JSON, DeadLetter, Envelope, QueueDepth, Subscription
+from .._envelope import JSON, DeadLetter, Envelope, QueueDepth, Subscription, expiry_of
 
 
 class Message:
@@ -39,6 +39,7 @@ class Message:
         "group",
         "lease_until",
         "receipt",
+        "redriven",
         "seq",
         "settled",
     )
@@ -51,6 +52,7 @@ class Message:
         self.receipt = ""
         self.lease_until = 0.0
         self.settled = False  # acked/buried/retried while waiting in a ready structure
+        self.redriven = False  # a re-driven copy never expires: an operator asked for it
         # A fifo message without a group is its own group (it blocks nothing but itself).
         self.group: Hashable = envelope.group if envelope.group is not None else (None, seq)
 
@@ -209,14 +211,26 @@ class SubscriptionQueue:
 
     # -- leases ----------------------------------------------------------------------------
 
-    def take(self, max_count: int, now: float, lease: float) -> list[Message]:
-        """Lease up to `max_count` ready messages until now + lease."""
+    def take(
+        self, max_count: int, now: float, lease: float, expired: list[Message] | None = None
+    ) -> list[Message]:
+        """Lease up to `max_count` ready messages until now + lease. A message that would be
+        handed out for the first time after its expiry is taken out instead and appended to
+        `expired` (when given), for the caller to keep as a dead letter."""
         taken: list[Message] = []
         until = now + lease
+        ttl = self.subscription.options.ttl
         while len(taken) < max_count:
             message = self._pop_ready()
             if message is None:
                 break
+            if expired is not None and message.attempt == 1 and not message.redriven:
+                deadline = expiry_of(message.envelope, ttl)
+                if deadline is not None and deadline <= now:
+                    self.ready_count -= 1
+                    self._release(message)
+                    expired.append(message)
+                    continue
             if message.receipt:
                 self._expired.pop(message.receipt, None)  # handed out again: old lease lost
             receipt = str(next(self._receipts))

@@ -16,7 +16,15 @@ import attrs
 import trio
 
 from .._clock import Clock
-from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
+from .._envelope import (
+    DEFAULT_DEDUP_WINDOW,
+    JSON,
+    DeadLetter,
+    Delivery,
+    Envelope,
+    QueueDepth,
+    Subscription,
+)
 from .._state_writes import StateChange as StateChange
 from .._state_writes import StateWrite
 from ._stream_records import StreamChange as StreamChange
@@ -45,10 +53,23 @@ class QueueBackend(Protocol):
         subscription's topic into its queue. Idempotent; may be called again with more."""
         ...
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+    async def publish(
+        self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
+    ) -> list[str]:
         """Durably enqueue each envelope for every declared subscription of its topic (a
         topic nobody subscribes to is dropped). When this returns, the messages survive a
-        crash (for durable backends). Order of envelopes with the same group is kept."""
+        crash (for durable backends). Order of envelopes with the same group is kept.
+
+        Returns, per envelope, the id it is enqueued under: its own, or, for an envelope
+        with a `key` already taken on its topic less than `dedup_window` seconds ago (by
+        the runtime's clock), the first message's id; such an envelope enqueues nothing.
+        Taking a key is atomic across instances: of racing publishes, one wins.
+
+        An envelope with `not_before` in the future is delayed: it is kept aside (durably,
+        like a retry) and filed in the queues of its topic's subscriptions once that time
+        comes, as if published then (a fifo group takes it in at that point). It is filed
+        once across instances, and by the first `receive` after a restart when its time
+        passed meanwhile. `depth` counts it as `scheduled` until it is due (then ready)."""
         ...
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
@@ -57,6 +78,10 @@ class QueueBackend(Protocol):
 
         A message is ready when it was published or re-driven, when its retry time has come,
         or when its lease expired without an ack (then `attempt` counts the lost delivery).
+        A message that would be handed out for the first time (attempt 1) after its expiry
+        (`expiry_of(envelope, subscription.options.ttl)`) is not: in the same atomic step
+        it becomes a dead letter with `attempts` 0 and an `expired_error` (re-driven copies
+        never expire).
         `fifo`: at most one message per group is leased or delayed at a time, and within a
         group messages come in publish order (a message waiting for its retry blocks the
         rest of its group, never another group). `priority`: highest `priority` first,

@@ -54,11 +54,13 @@ import trio
 
 from .._clock import Clock
 from .._envelope import (
+    DEFAULT_DEDUP_WINDOW,
     DeadLetter,
     Delivery,
     Envelope,
     QueueDepth,
     Subscription,
+    expiry_of,
     new_id,
 )
 from .._errors import BackendError, BackendUnavailable
@@ -66,6 +68,7 @@ from .._redact import redact
 from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
+from . import _redis_lua_later as lua_later
 from . import _redis_lua_rate as lua_rate
 from . import _redis_lua_state as lua_state
 from ._protocol import Announce, Backend, Leased
@@ -93,6 +96,9 @@ _SCRIPTS = (
     lua.BURY,
     lua.ADOPT,
     lua.ORPHANS,
+    lua_later.PUBLISH_LATER,
+    lua_later.LATER_COUNTS,
+    lua_later.EXPIRE,
     lua_admin.STATE_CAS,
     lua_state.STATE_APPLY,
     lua_admin.CLAIM_TICK,
@@ -147,6 +153,9 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
         self._publishes = GroupCommit[bytes]("publish", self._flush_publish, self.options.batch)
         self._acks = GroupCommit[str]("acknowledge", self._flush_ack, self.options.batch)
         self._states = GroupCommit[bytes]("write state", self._flush_state, self.options.batch)
+        self._laters = GroupCommit[list[bytes]](
+            "publish messages", self._flush_later, self.options.batch
+        )
         # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
         # noticing the lost reply; the margin covers the time it took to notice.
         self._receive_memo = math.ceil(self.options.reconnect_timeout) + 60
@@ -183,6 +192,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
                     await nursery.start(self._publishes.run)
                     await nursery.start(self._acks.run)
                     await nursery.start(self._states.run)
+                    await nursery.start(self._laters.run)
                     nursery.start_soon(self._trim_forever)
                     self._link, self._clock, self._nursery = link, clock, nursery
                     try:
@@ -209,23 +219,57 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
             self._known.add(sub.key)
             self._topics.add(sub.topic)
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+    async def publish(
+        self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
+    ) -> list[str]:
         self._running()
+        if any(_later(e) for e in envelopes):
+            return await self._publish_later(envelopes, dedup_window)
         items: list[bytes] = []
         for envelope in envelopes:
             # Refuses non-JSON before anything, and encodes for this caller alone.
             items.extend(codec.publish_bytes(envelope))
         if not items:
             await trio.lowlevel.checkpoint()
-            return
+            return []
         await self._publishes.submit(items)
         topics = {e.topic for e in envelopes}
         for bell in self._bells.values():
             if bell.topic in topics and not bell.blocking_read:
                 bell.ring()  # receivers here need not wait for the watcher's round trip
+        return [e.id for e in envelopes]
+
+    async def _publish_later(self, envelopes: Sequence[Envelope], window: float) -> list[str]:
+        """Publish with keys, delays or expiries (PUBLISH_LATER, group-committed)."""
+        items: list[bytes] = []
+        for envelope in envelopes:
+            items += codec.publish_bytes(envelope) + codec.later_args(envelope)
+            items.append(codec.millis(window).encode())
+        ids: list[str] = await self._laters.submit([items])
+        topics = {e.topic for e in envelopes}
+        for bell in self._bells.values():
+            if bell.topic in topics:
+                bell.ring()  # a new message, or an earlier due time for receivers here
+        return ids
 
     async def _flush_publish(self, items: list[bytes]) -> None:
         await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
+
+    async def _flush_later(self, calls: list[list[bytes]]) -> list[list[str]]:
+        """One PUBLISH_LATER for every waiting caller's messages; each gets its own ids."""
+        _, clock = self._running()
+        args: list[Any] = [new_id(), codec.millis(clock.now())]
+        for items in calls:
+            args += items
+        ids = [
+            str(i) for i in await self._script("publish messages", lua_later.PUBLISH_LATER, args)
+        ]
+        out: list[list[str]] = []
+        for items in calls:
+            count = len(items) // 9
+            out.append(ids[:count])
+            ids = ids[count:]
+        return out
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
         if max_count < 1:
@@ -250,18 +294,23 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
                 count,
                 new_id(),
                 self._receive_memo,
+                "" if subscription.options.ttl is None else codec.millis(subscription.options.ttl),
             ]
             reply = await self._script("receive from " + key, lua.RECEIVE, args)
             status = reply[0]
             if status != "ok":
                 raise self._queue_error(key, status, reply)
             if len(reply) > 4:
+                ttl = subscription.options.ttl
                 return [
-                    Delivery(
-                        codec.decode_envelope(reply[i + 2]),
-                        key,
-                        int(reply[i + 1]),
-                        codec.receipt(reply[i], int(reply[i + 1])),
+                    _expiring(
+                        Delivery(
+                            codec.decode_envelope(reply[i + 2]),
+                            key,
+                            int(reply[i + 1]),
+                            codec.receipt(reply[i], int(reply[i + 1])),
+                        ),
+                        ttl,
                     )
                     for i in range(4, len(reply), 3)
                 ]
@@ -301,6 +350,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
                 min(max_count, _CHUNK),
                 new_id(),
                 self._receive_memo,
+                "" if subscription.options.ttl is None else codec.millis(subscription.options.ttl),
                 limit.count,
                 repr(limit.period),
                 limit.burst,
@@ -313,11 +363,14 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
                 raise self._queue_error(key, status, reply)
             if len(reply) > 4:
                 deliveries = [
-                    Delivery(
-                        codec.decode_envelope(reply[i + 2]),
-                        key,
-                        int(reply[i + 1]),
-                        codec.receipt(reply[i], int(reply[i + 1])),
+                    _expiring(
+                        Delivery(
+                            codec.decode_envelope(reply[i + 2]),
+                            key,
+                            int(reply[i + 1]),
+                            codec.receipt(reply[i], int(reply[i + 1])),
+                        ),
+                        subscription.options.ttl,
                     )
                     for i in range(4, len(reply), 3)
                 ]
@@ -392,18 +445,21 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
         deliveries: list[Delivery] = []
         done = trio.Event()
         adopt: list[str] = [subscription.key, codec.millis(now + subscription.options.lease)]
+        expired: list[str] = [subscription.key, codec.millis(now)]
+        ttl = subscription.options.ttl
         for ref, values in entries:
             fields = dict(zip(values[::2], values[1::2], strict=True))
-            deliveries.append(
-                Delivery(
-                    codec.decode_envelope(fields["e"]),
-                    subscription.key,
-                    1,
-                    codec.receipt(ref, 1),
-                )
-            )
+            envelope = codec.decode_envelope(fields["e"])
+            deadline = expiry_of(envelope, ttl) if ttl is not None or "x" in fields else None
+            if deadline is not None and deadline <= now:
+                expired += (ref, codec.millis(deadline))  # kept as a dead letter by EXPIRE
+                continue
+            receipt = codec.receipt(ref, 1)
+            deliveries.append(Delivery(envelope, subscription.key, 1, receipt, deadline))
             adopt += (ref, fields.get("g", ""), fields.get("p", ""))
             self._adopting[(subscription.key, ref)] = done
+        if len(expired) > 2:
+            nursery.start_soon(self._expire, expired)
         nursery.start_soon(self._adopt, adopt, deliveries, done)
         return deliveries
 
@@ -457,6 +513,17 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
             for delivery in deliveries:
                 self._adopting.pop(_adopt_key(delivery), None)
             done.set()
+
+    async def _expire(self, args: list[str]) -> None:
+        """Keep as dead letters the expired messages a blocking read handed out. If this
+        never runs (Redis away, the instance died), the orphan sweep re-queues them, and
+        they are then handed out (a second delivery never expires)."""
+        with suppress(BackendError):
+            await self._script("keep expired messages", lua_later.EXPIRE, args)
+        for key in {args[0]}:
+            bell = self._bells.get(key)
+            if bell is not None:
+                bell.ring()
 
     async def _adopted(self, deliveries: Sequence[Delivery]) -> None:
         """Wait until the leases of these deliveries are recorded (see `_blocking_read`)."""
@@ -672,6 +739,10 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
 
     async def depth(self) -> dict[str, QueueDepth]:
         _, clock = self._running()
+        counts = await self._script(
+            "count delayed messages", lua_later.LATER_COUNTS, [codec.millis(clock.now())]
+        )
+        scheduled = {str(counts[i]): int(counts[i + 1]) for i in range(0, len(counts), 2)}
         reply = await self._script(
             "count queued messages", lua_admin.DEPTH, [codec.millis(clock.now())]
         )
@@ -681,6 +752,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
                 leased=int(reply[i + 2]),
                 delayed=int(reply[i + 3]),
                 dead=int(reply[i + 4]),
+                scheduled=scheduled.get(reply[i], 0),
             )
             for i in range(0, len(reply), 5)
         }
@@ -714,6 +786,25 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
         self._orphan_start[subscription.key] = reply[0]
         if int(reply[1]):
             self._bells[subscription.key].ring()
+
+
+def _expiring(delivery: Delivery, ttl: float | None) -> Delivery:
+    """The delivery with its expiry, when it is a first one and no re-driven copy ("r" ref)."""
+    envelope = delivery.envelope
+    if delivery.attempt != 1 or (ttl is None and envelope.expires_at is None):
+        return delivery
+    if delivery.receipt.startswith("r"):
+        return delivery
+    return attrs.evolve(delivery, expires_at=expiry_of(envelope, ttl))
+
+
+def _later(envelope: Envelope) -> bool:
+    """Whether publishing `envelope` needs PUBLISH_LATER (a key, a delay, an expiry)."""
+    return (
+        envelope.key is not None
+        or envelope.not_before is not None
+        or envelope.expires_at is not None
+    )
 
 
 def _adopt_key(delivery: Delivery) -> tuple[str, str]:

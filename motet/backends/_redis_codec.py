@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._envelope import JSON, DeadLetter, Envelope
+from .._envelope import JSON, DeadLetter, Envelope, expired_error
 from .._errors import BackendError
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
@@ -78,22 +78,36 @@ def decode_json(text: str) -> JSON:
 def encode_envelope(envelope: Envelope) -> str:
     where = f"message {envelope.id} on topic {envelope.topic!r}"
     check_keys(envelope.data, where=where)
-    return encode_json(
-        [
-            envelope.topic,
-            envelope.data,
-            envelope.trace_id,
-            envelope.id,
-            envelope.group,
-            envelope.priority,
-            envelope.created_at,
-        ],
-        where=where,
-    )
+    fields = [
+        envelope.topic,
+        envelope.data,
+        envelope.trace_id,
+        envelope.id,
+        envelope.group,
+        envelope.priority,
+        envelope.created_at,
+    ]
+    if envelope.not_before is not None or envelope.expires_at is not None or envelope.key:
+        # [..., not_before, expires_at, key] only when set: a plain message keeps 7 fields
+        # (and the scripts read not_before as the 8th when a subscription has a ttl).
+        fields += [envelope.not_before, envelope.expires_at, envelope.key]
+    return encode_json(fields, where=where)
 
 
 def decode_envelope(text: str) -> Envelope:
-    topic, data, trace_id, id_, group, priority, created_at = _loads(text)
+    fields = _loads(text)
+    if len(fields) == 7:
+        topic, data, trace_id, id_, group, priority, created_at = fields
+        return Envelope(
+            topic=topic,
+            data=data,
+            trace_id=trace_id,
+            id=id_,
+            group=group,
+            priority=priority,
+            created_at=created_at,
+        )
+    topic, data, trace_id, id_, group, priority, created_at, not_before, expires, key = fields
     return Envelope(
         topic=topic,
         data=data,
@@ -102,6 +116,9 @@ def decode_envelope(text: str) -> Envelope:
         group=group,
         priority=priority,
         created_at=created_at,
+        not_before=not_before,
+        expires_at=expires,
+        key=key,
     )
 
 
@@ -155,12 +172,28 @@ def millis(value: float) -> str:
 
 
 def decode_dead_letter(subscription: str, fields: dict[str, str]) -> DeadLetter:
+    error = fields["err"]
+    if "xd" in fields:  # expired: the script stores the deadline, the words are made here
+        error = expired_error(int(fields["xd"]) / 1000)
     return DeadLetter(
         id=fields["id"],
         subscription=subscription,
         envelope=decode_envelope(fields["e"]),
-        error=fields["err"],
+        error=error,
         attempts=int(fields["att"]),
         failed_at=float(fields["at"]),
         traceback=fields.get("tb"),
     )
+
+
+def later_args(envelope: Envelope) -> list[bytes]:
+    """What PUBLISH_LATER takes per message after `publish_bytes`: due ms, key, id and
+    expiry ms ('' = none)."""
+    where = f"message {envelope.id} on topic {envelope.topic!r}:"
+    nb, exp = envelope.not_before, envelope.expires_at
+    return [
+        b"" if nb is None else millis(nb).encode(),
+        b"" if envelope.key is None else to_bytes(envelope.key, f"{where} the key"),
+        envelope.id.encode(),
+        b"" if exp is None else millis(exp).encode(),
+    ]

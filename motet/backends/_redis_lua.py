@@ -154,6 +154,69 @@ local function remember(op, result)
 end
 """
 
+# Delayed emits and expiry (see `_redis_lua_later`): functions RECEIVE and those scripts use.
+LATER = r"""
+local function xadd(topic, e, g, p, x)
+  if redis.call('EXISTS', k('subs', topic)) == 0 then return end
+  local args = {'XADD', k('stream', topic), '*', 'e', e}
+  if g ~= '' then args[#args + 1] = 'g'; args[#args + 1] = g end
+  if p ~= '' then args[#args + 1] = 'p'; args[#args + 1] = p end
+  if x ~= '' then args[#args + 1] = 'x'; args[#args + 1] = x end
+  redis.call(unpack(args))
+end
+-- Delayed messages of `topic` whose time came join its stream, as if published now.
+local function file_due(topic, now)
+  if not topic then return end
+  local later = k('later', topic)
+  local due = redis.call('ZRANGEBYSCORE', later, '-inf', now, 'LIMIT', 0, 1000)
+  if #due == 0 then return end
+  local bodies = k('laterbody', topic)
+  for _, id in ipairs(due) do
+    local packed = redis.call('HGET', bodies, id)
+    if packed then
+      local m = cmsgpack.unpack(packed)
+      xadd(topic, m[1], m[2], m[3], m[4])
+    end
+  end
+  redis.call('ZREM', later, unpack(due))
+  redis.call('HDEL', bodies, unpack(due))
+  if redis.call('EXISTS', later) == 0 then redis.call('SREM', P .. ':latertopics', topic) end
+end
+local function later_due(topic)
+  if not topic then return nil end
+  return redis.call('ZRANGE', k('later', topic), 0, 0, 'WITHSCORES')[2]
+end
+-- When a stream entry (its fields) expires unless handed out: its own `x`, or `ttl` ms
+-- after it was due (the envelope's not_before, else created_at); nil for never.
+local function expiry(f, ttl)
+  local deadline = f['x'] and tonumber(f['x']) or nil
+  if ttl ~= '' and f['e'] then
+    local env = cjson.decode(f['e'])
+    local due = env[8]
+    if due == nil or due == cjson.null then due = env[7] end
+    local t = math.floor(tonumber(due) * 1000 + 0.5) + tonumber(ttl)
+    if not deadline or t < deadline then deadline = t end
+  end
+  return deadline
+end
+-- The entry `ref` (never handed out) expired: keep it as a dead letter (attempts 0) and take
+-- it out of the queue. Its dead id is derived from (sub, ref), so a retried call finds it.
+local function expire(sub, stream, ref, body, g, p, deadline, now)
+  local id = string.sub(redis.sha1hex(sub .. '\n' .. ref), 1, 32)
+  if redis.call('HEXISTS', P .. ':deadidx', id) == 0 then
+    local args = {'XADD', k('dead', sub), '*', 'id', id, 'e', body, 'err', 'Expired',
+                  'att', 0, 'at', string.format('%.3f', tonumber(now) / 1000),
+                  'xd', string.format('%d', deadline)}
+    if g then args[#args + 1] = 'g'; args[#args + 1] = g end
+    if p then args[#args + 1] = 'p'; args[#args + 1] = p end
+    local eid = redis.call(unpack(args))
+    redis.call('HSET', P .. ':deadidx', id, sub .. '\n' .. eid)
+    redis.call('SADD', P .. ':deadsubs', sub)
+  end
+  release(sub, stream, ref)
+end
+"""
+
 # ARGV: P, op, then (topic, envelope, group, priority) per message ('' = none).
 PUBLISH = (
     PRELUDE
@@ -170,21 +233,35 @@ return n
 """
 )
 
-# ARGV: P, sub, consumer, now, lease deadline, max_count, op, memo seconds.
+# ARGV: P, sub, consumer, now, lease deadline, max_count, op, memo seconds, ttl ms ('' none).
 # Reply: {status, next_due, stream_last, bell_last, ref, attempt, envelope, ref, ...}.
 # A receive that leases anything remembers "ref attempt ref attempt ..." under P:op:<op> for
 # `memo seconds`; the same call retried after a lost reply hands out again those of them it
 # still holds (same attempt, still in `leases`), so they are not stranded for a lease.
 RECEIVE = (
     PRELUDE
+    + LATER
     + r"""
 local sub, consumer, now, deadline = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local maxc = tonumber(ARGV[6])
 local strategy = redis.call('HGET', P .. ':substrat', sub)
 if not strategy then return {'undeclared'} end
-local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
+local topic = redis.call('HGET', P .. ':subtopic', sub)
+local stream = k('stream', topic)
 local ready, leases, delayed = k('ready', sub), k('leases', sub), k('delayed', sub)
 local op, memo_ttl = ARGV[7], ARGV[8]
+local ttl, expired = ARGV[9] or '', 0
+-- A message handed out for the first time after its expiry becomes a dead letter instead.
+local function expires(ref, f)
+  if is_copy(ref) or not (f['x'] or ttl ~= '') then return false end
+  local deadline = expiry(f, ttl)
+  if deadline and deadline <= tonumber(now) then
+    expire(sub, stream, ref, f['e'], f['g'], f['p'], deadline, now)
+    expired = expired + 1
+    return true
+  end
+  return false
+end
 local out = {'ok', '', '', ''}
 local lease_args, memo = {}, {}
 local function deliver(ref, attempt, body)
@@ -210,6 +287,7 @@ if before then
   if #out > 4 then return out end
   lease_args, memo = {}, {}  -- all reclaimed meanwhile: receive afresh
 end
+file_due(topic, now)
 for _, ref in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', delayed, ref)
   requeue(sub, strategy, ref)
@@ -234,12 +312,21 @@ if strategy == 'standard' and redis.call('EXISTS', ready) == 0 then
   local entries, err = read(maxc)
   if not entries then return {'nogroup', err} end
   local atts, grps, prios = {}, {}, {}
-  for _, entry in ipairs(entries) do
-    local ref, f = entry[1], fields(entry[2])
-    atts[#atts + 1] = ref; atts[#atts + 1] = 1
-    if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
-    if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
-    deliver(ref, 1, f['e'])
+  while #entries > 0 do
+    local seen = expired
+    for _, entry in ipairs(entries) do
+      local ref, f = entry[1], fields(entry[2])
+      if not expires(ref, f) then
+        atts[#atts + 1] = ref; atts[#atts + 1] = 1
+        if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
+        if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
+        deliver(ref, 1, f['e'])
+      end
+    end
+    -- Expired ones make room: read more in their place.
+    local room = maxc - #memo / 2
+    if expired == seen or room <= 0 then break end
+    entries = read(room) or {}
   end
   if #atts > 0 then redis.call('HSET', k('att', sub), unpack(atts)) end
   if #grps > 0 then redis.call('HSET', k('grp', sub), unpack(grps)) end
@@ -256,14 +343,27 @@ else
     end
   end
   local popped = redis.call('ZPOPMIN', ready, maxc)
-  for i = 1, #popped, 2 do
-    local ref = unrkey(popped[i])
-    local body = fetch(sub, stream, ref)
-    if body then
-      deliver(ref, redis.call('HINCRBY', k('att', sub), ref, 1), body)
-    else
-      release(sub, stream, ref)  -- its entry was deleted behind our back: nothing to deliver
+  while #popped > 0 do
+    local seen = expired
+    for i = 1, #popped, 2 do
+      local ref = unrkey(popped[i])
+      local body = fetch(sub, stream, ref)
+      if body then
+        local attempt = redis.call('HINCRBY', k('att', sub), ref, 1)
+        local f = nil
+        if attempt == 1 and not is_copy(ref) then
+          local got = redis.call('XRANGE', stream, ref, ref)
+          f = got[1] and fields(got[1][2]) or nil
+        end
+        if not (f and expires(ref, f)) then deliver(ref, attempt, body) end
+      else
+        release(sub, stream, ref)  -- its entry was deleted behind our back: nothing to deliver
+      end
     end
+    -- Expired ones make room (and may unblock a fifo group): take more in their place.
+    local room = maxc - #memo / 2
+    if expired == seen or room <= 0 then break end
+    popped = redis.call('ZPOPMIN', ready, room)
   end
 end
 if #lease_args > 0 then
@@ -275,6 +375,9 @@ local a = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
 local b = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 local due = a[2]
 if b[2] and (not due or tonumber(b[2]) < tonumber(due)) then due = b[2] end
+local c = later_due(topic)
+if c and (not due or tonumber(c) < tonumber(due)) then due = c end
+if expired > 0 then due = now end  -- more may be ready behind those: look again at once
 out[2] = due or ''
 local s = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
 local w = redis.call('XREVRANGE', k('bell', sub), '+', '-', 'COUNT', 1)

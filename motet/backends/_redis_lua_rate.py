@@ -17,8 +17,8 @@ from ._redis_lua import PRELUDE, RECEIVE
 
 _RECEIVE_BODY = RECEIVE.removeprefix(PRELUDE)
 
-# ARGV: as RECEIVE (P, sub, consumer, now, lease deadline, max_count, op, memo seconds),
-# then the limit: count, period seconds, burst.
+# ARGV: as RECEIVE (P, sub, consumer, now, lease deadline, max_count, op, memo seconds, ttl
+# ms or ''), then the limit: count, period seconds, burst.
 # Reply: RECEIVE's, except that a reply with deliveries carries in its 2nd and 3rd fields the
 # ms until the next token ('0': one is there) and '1' when ready messages were held back;
 # and {'throttled', ms until the next token, '1' or '0'} when no token was there (then
@@ -32,8 +32,8 @@ local function receive()
     + r"""
 end
 local sub, now = ARGV[2], tonumber(ARGV[4])
-local per_ms = tonumber(ARGV[9]) / (tonumber(ARGV[10]) * 1000)
-local burst = tonumber(ARGV[11])
+local per_ms = tonumber(ARGV[10]) / (tonumber(ARGV[11]) * 1000)
+local burst = tonumber(ARGV[12])
 local bucket = k('rate', sub)
 local saved = redis.call('HMGET', bucket, 't', 's')
 local tokens, stamp = burst, now

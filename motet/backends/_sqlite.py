@@ -47,9 +47,18 @@ from typing import Any, TypeVar
 import trio
 
 from .._clock import Clock
-from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
+from .._envelope import (
+    DEFAULT_DEDUP_WINDOW,
+    JSON,
+    DeadLetter,
+    Delivery,
+    Envelope,
+    QueueDepth,
+    Subscription,
+)
 from .._errors import BackendError, BackendUnavailable
 from .._state_writes import StateWrite
+from . import _sqlite_later as later
 from . import _sqlite_queue as q
 from . import _sqlite_rate as qr
 from . import _sqlite_state as st
@@ -198,24 +207,31 @@ class SqliteBackend(SqliteStreams):
         subs = list(subscriptions)
         await self._write(lambda tx: q.declare(tx, subs))
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+    async def publish(
+        self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
+    ) -> list[str]:
         self._running()
         items = [q.encode(envelope) for envelope in envelopes]
         if not items:
             await trio.lowlevel.checkpoint()
-            return
+            return []
+        if any(e.key is not None or e.not_before is not None for e in envelopes):
+            sent = list(envelopes)
+            return await self._write(lambda tx: later.publish(tx, sent, items, dedup_window))
         await self._write(lambda tx: q.publish(tx, items))
+        return [e.id for e in envelopes]
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:
         if max_count < 1:
             raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
         key = subscription.key
         seconds = subscription.options.lease
+        ttl = subscription.options.ttl
         while True:
             writer, _, clock = self._running()
             seen = (self._changes.get(key, 0), self._external_changes)
             deliveries, due = await writer.call(
-                lambda tx: q.lease(tx, key, max_count, seconds),
+                lambda tx: later.lease(tx, key, max_count, seconds, ttl),
                 on_abandon=self._give_back,
                 must_sync=False,
             )
@@ -239,7 +255,9 @@ class SqliteBackend(SqliteStreams):
             writer, _, clock = self._running()
             seen = (self._changes.get(key, 0), self._external_changes)
             deliveries, due, wait, waiting = await writer.call(
-                lambda tx: qr.lease_limited(tx, key, max_count, seconds, limit),
+                lambda tx: qr.lease_limited(
+                    tx, key, max_count, seconds, limit, subscription.options.ttl
+                ),
                 on_abandon=lambda got: self._give_back((got[0], None)),
                 must_sync=False,
             )
@@ -332,7 +350,7 @@ class SqliteBackend(SqliteStreams):
 
     async def depth(self) -> dict[str, QueueDepth]:
         now = self._running()[2].now()
-        return await self._read(lambda conn: q.depth(conn, now))
+        return await self._read(lambda conn: later.depth(conn, now))
 
     # -- state ---------------------------------------------------------------------------
 

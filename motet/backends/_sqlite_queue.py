@@ -50,6 +50,13 @@ def encode(envelope: Envelope) -> Encoded:
         "priority": envelope.priority,
         "created_at": envelope.created_at,
     }
+    # Only when set, so a plain message is stored as before.
+    if envelope.not_before is not None:
+        raw["not_before"] = envelope.not_before
+    if envelope.expires_at is not None:
+        raw["expires_at"] = envelope.expires_at
+    if envelope.key is not None:
+        raw["key"] = envelope.key
     text = json.dumps(raw, separators=(",", ":"))
     return Encoded(envelope.topic, envelope.id, envelope.group, envelope.priority, text)
 
@@ -272,6 +279,8 @@ def redrive(tx: Tx, ids: Sequence[str]) -> int:
         envelope = decode(text)
         item = Encoded(envelope.topic, envelope.id, envelope.group, envelope.priority, text)
         _insert(tx, [_row(tx, key, found[0] if found else "standard", item, open_groups)])
+        # A re-driven copy never expires: an operator asked for it to run.
+        tx.conn.execute("UPDATE messages SET redriven = 1 WHERE seq = last_insert_rowid()")
         count += 1
     return count
 

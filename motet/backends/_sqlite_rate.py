@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .._envelope import Delivery, RateLimit
 from . import _rate as rate
-from . import _sqlite_queue as q
+from . import _sqlite_later as later
 from ._sqlite_writer import Tx
 
 # Leased deliveries, then when the next one is due (as `_sqlite_queue.lease`), the seconds
@@ -14,9 +14,12 @@ from ._sqlite_writer import Tx
 Limited = tuple[list[Delivery], float | None, float, bool]
 
 
-def lease_limited(tx: Tx, key: str, max_count: int, seconds: float, limit: RateLimit) -> Limited:
+def lease_limited(
+    tx: Tx, key: str, max_count: int, seconds: float, limit: RateLimit, ttl: float | None
+) -> Limited:
     """Lease up to `max_count` ready rows, no more than the bucket's whole tokens, and take
-    one token per row leased. With no token, lease nothing (the rows stay ready)."""
+    one token per row leased. With no token, lease nothing (the rows stay ready). Leasing is
+    `_sqlite_later.lease`: due delayed messages filed first, expired ones buried."""
     conn = tx.conn
     row = conn.execute(
         "SELECT tokens, stamp FROM rate_buckets WHERE subscription = ?", (key,)
@@ -26,7 +29,7 @@ def lease_limited(tx: Tx, key: str, max_count: int, seconds: float, limit: RateL
     deliveries: list[Delivery] = []
     due: float | None = None
     if tokens:
-        deliveries, due = q.lease(tx, key, min(max_count, tokens), seconds)
+        deliveries, due = later.lease(tx, key, min(max_count, tokens), seconds, ttl)
     bucket = rate.spend(bucket, len(deliveries))
     conn.execute(
         "INSERT INTO rate_buckets (subscription, tokens, stamp) VALUES (?, ?, ?) "

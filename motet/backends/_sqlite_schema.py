@@ -57,7 +57,8 @@ CREATE TABLE messages (
     state TEXT NOT NULL CHECK (state IN ('ready', 'held', 'leased', 'delayed')),
     attempt INTEGER NOT NULL,
     due REAL NOT NULL,
-    error TEXT
+    error TEXT,
+    redriven INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX messages_ready ON messages (subscription, priority DESC, seq)
     WHERE state = 'ready';
@@ -77,6 +78,26 @@ CREATE TABLE dead_letters (
     traceback TEXT
 );
 CREATE INDEX dead_letters_by_subscription ON dead_letters (subscription, seq);
+
+-- Delayed emits (one row per message, not per subscription) until `due`, when they are
+-- filed in the queues of their topic's subscriptions; idempotency keys until `until`.
+CREATE TABLE scheduled (
+    seq INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    id TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    due REAL NOT NULL
+);
+CREATE INDEX scheduled_by_topic ON scheduled (topic, due);
+
+CREATE TABLE idempotency_keys (
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    id TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (topic, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_until ON idempotency_keys (until);
 
 CREATE TABLE state (
     namespace TEXT NOT NULL,
@@ -98,7 +119,16 @@ _SCHEMA += _RATE_BUCKETS + ";\n"
 # in the opening transaction with the version bump, so an upgrade is all or nothing.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE dead_letters ADD COLUMN traceback TEXT",),  # the last attempt's
-    2: (),  # v3: delayed emit, idempotency keys and expiry (another branch fills this step)
+    # delayed emits, idempotency keys, and re-driven copies (which never expire)
+    2: (
+        "ALTER TABLE messages ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE IF NOT EXISTS scheduled (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, "
+        "id TEXT NOT NULL, envelope TEXT NOT NULL, due REAL NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS scheduled_by_topic ON scheduled (topic, due)",
+        "CREATE TABLE IF NOT EXISTS idempotency_keys (topic TEXT NOT NULL, key TEXT NOT NULL, "
+        "id TEXT NOT NULL, until REAL NOT NULL, PRIMARY KEY (topic, key)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS idempotency_keys_by_until ON idempotency_keys (until)",
+    ),
     3: (),  # v4: message status and cancellation (another branch fills this step)
     4: (_RATE_BUCKETS,),
 }

@@ -40,7 +40,13 @@ def _with_backend(
 
 
 def emit_message(
-    project: Project, topic: str, data: Any, *, group: str | None, backend: str | None
+    project: Project,
+    topic: str,
+    data: Any,
+    *,
+    group: str | None,
+    backend: str | None,
+    later: dict[str, str | None] | None = None,
 ) -> str:
     """Publish `data` on `topic`; refused (UserError) when no step subscribes to the topic or
     when the data does not match a subscriber's `input` schema, since such a message could
@@ -82,10 +88,33 @@ def emit_message(
         envelope = Envelope(
             topic=topic, data=data, trace_id=new_id(), group=group, created_at=clock.now()
         )
+        if later and any(v is not None for v in later.values()):
+            envelope = _later(envelope, later)
+            window = max(s.options.dedup_window for s in subscriptions if s.topic == topic)
+            [sent] = await b.publish([envelope], dedup_window=window)
+            return str(sent)
         await b.publish([envelope])
         return envelope.id
 
     return _with_backend(project, backend, work)
+
+
+def _later(envelope: Any, options: dict[str, str | None]) -> Any:
+    """The envelope with --delay/--at, --key and --expires applied (errors name the flag)."""
+    import attrs
+
+    from .._when import due_time, expiry_time
+
+    try:
+        not_before = due_time(envelope.created_at, options.get("delay"), options.get("at"))
+        due = envelope.created_at if not_before is None else not_before
+        expires_at = expiry_time(due, options.get("expires"))
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc).replace("delay=", "--delay").replace("at=", "--at")) from None
+    key = options.get("key")
+    if key == "":
+        raise UserError("--key must not be empty")
+    return attrs.evolve(envelope, not_before=not_before, expires_at=expires_at, key=key)
 
 
 def list_dead_letters(

@@ -155,10 +155,22 @@ def dev(project: Project, **flags: Any) -> None:
 @click.argument("data", default="null")
 @click.option("--group", help="Message group (fifo queues).")
 @click.option("--backend", help="Backend (default: motet.toml's).")
+@click.option("--delay", help="Deliver after this long: 30s, 5m, 1h30m (a number is seconds).")
+@click.option("--at", "at", help="Deliver at this time: ISO 8601 with an offset (…Z, +02:00).")
+@click.option("--key", help="Idempotency key: a repeat within the dedup window does nothing.")
+@click.option("--expires", help="Expire unless started this long after it is due: 10m.")
 @click.pass_obj
 @reports_errors
-def emit(project: Project, topic: str, data: str, group: str | None, backend: str | None) -> None:
-    """Publish DATA (JSON) on TOPIC to the project's backend."""
+def emit(
+    project: Project,
+    topic: str,
+    data: str,
+    group: str | None,
+    backend: str | None,
+    **later: str | None,
+) -> None:
+    """Publish DATA (JSON) on TOPIC to the project's backend; prints the message id (for a
+    repeated --key, the first message's)."""
     from ._data import emit_message
 
     try:
@@ -169,7 +181,7 @@ def emit(project: Project, topic: str, data: str, group: str | None, backend: st
             f"{exc.colno}): {data!r}; quote it for the shell, e.g. "
             f"""motet emit {topic} '{{"id": 1}}'"""
         ) from exc
-    message_id = emit_message(project, topic, payload, group=group, backend=backend)
+    message_id = emit_message(project, topic, payload, group=group, backend=backend, later=later)
     click.echo(message_id)
 
 

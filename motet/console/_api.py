@@ -233,6 +233,7 @@ async def queues(op: Operated, request: OpRequest) -> OpReply:
                 "leased": d.leased if d else 0,
                 "delayed": d.delayed if d else 0,
                 "dead": d.dead if d else 0,
+                "scheduled": d.scheduled if d else 0,  # delayed emits not yet due
                 "in_flight": running.get(sub.step, 0),
                 "options": {
                     "max_retries": o.max_retries,

@@ -178,7 +178,7 @@ class RuntimeMetrics:
         values: dict[tuple[str, ...], float] = {}
         for key, d in depth.items():
             step, _, topic = key.partition("@")
-            for state in ("ready", "leased", "delayed", "dead"):
+            for state in ("ready", "leased", "delayed", "dead", "scheduled"):
                 values[(step, topic, state)] = getattr(d, state)
         self.depth.replace(values)
 

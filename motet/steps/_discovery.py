@@ -135,12 +135,12 @@ def _importable_as_package(root: Path, parts: list[str]) -> bool:
 
 def _package_holds(package: ModuleType, folder: Path) -> bool:
     """Is `package` the package of `folder`: a regular one whose `__init__.py` is there, or a
-    namespace package whose path is that folder alone?"""
+    namespace package whose path is that folder alone (listed once or more)?"""
     folder = folder.resolve()
     if getattr(package, "__file__", None):
         return _module_file(package).parent == folder
     paths = list(getattr(package, "__path__", None) or [])
-    return [Path(p).resolve() for p in paths] == [folder]
+    return {Path(p).resolve() for p in paths} == {folder}
 
 
 def _file_stamp(file: Path) -> tuple[int, int]:

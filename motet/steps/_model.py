@@ -37,6 +37,8 @@ class QueueOverrides:
     lease: float | None = None
     prefetch: int | None = None
     rate_limit: RateLimit | None = None
+    dedup_window: float | None = None  # s an idempotency key is remembered
+    ttl: float | None = None  # s after it is due that a message not yet started expires
 
 
 @attrs.frozen

@@ -14,6 +14,7 @@ import attrs
 
 from .._envelope import RateLimit
 from .._validators import Check, count, non_empty, one_of, seconds
+from .._when import seconds_of
 from ._model import QueueOverrides
 
 __all__ = [
@@ -43,6 +44,9 @@ QUEUE_OPTION_KEYS: dict[str, str] = {
     "prefetch": "prefetch",
     "rate_limit": "rate_limit",
     "rateLimit": "rate_limit",
+    "dedup_window": "dedup_window",
+    "dedupWindow": "dedup_window",
+    "ttl": "ttl",
 }
 
 QUEUE_STRATEGIES = ("standard", "fifo", "priority")
@@ -71,11 +75,20 @@ _CHECKS: dict[str, Check] = {
 }
 
 
+# QueueOverrides fields that are durations: seconds, or text like "24h" (see motet._when).
+_DURATIONS = ("dedup_window", "ttl")
+
+
 def _check(field: str, key: str, value: Any) -> Any:
     if field == "rate_limit":
         try:
             return parse_rate_limit(value)
         except ValueError as exc:
+            raise OptionError(key, str(exc)) from None
+    if field in _DURATIONS:
+        try:
+            return seconds_of(value, "the value", allow_zero=False)
+        except (TypeError, ValueError) as exc:
             raise OptionError(key, str(exc)) from None
     problem = _CHECKS[field].problem(value)
     if problem:

@@ -120,8 +120,14 @@ class TestRuntime(Observer):
         group: str | None = None,
         priority: int = 0,
         trace_id: str | None = None,
+        delay: Any = None,
+        at: Any = None,
+        key: str | None = None,
+        expires: Any = None,
     ) -> str:
-        """Publish a message as if a step had emitted it (no `emits` check)."""
+        """Publish a message as if a step had emitted it (no `emits` check). `delay`/`at`,
+        `key` and `expires` work as in `ctx.emit`: a delayed message waits for virtual time
+        (`advance`), and `settle` does not wait for it."""
         assert self.runtime.publisher is not None
         return await self.runtime.publisher.publish(
             topic,
@@ -130,6 +136,10 @@ class TestRuntime(Observer):
             group=group,
             priority=priority,
             source="test",
+            delay=delay,
+            at=at,
+            key=key,
+            expires=expires,
         )
 
     @property

@@ -32,9 +32,10 @@ a thread or a socket; raise `quiet_seconds` for a slow backend. `ContractTools` 
 The parts: QueueContract, OrderingContract (fifo, priority), DeadLetterContract,
 DeadLetterAnnouncementContract (tracebacks, dead-letter topics), ModelContract (a seeded
 random walk held to tests/backends/queue_model.py), StateContract, ScheduleContract and
-SharedInstanceContract (skipped without `other_instance`). Where the Protocol leaves a
-choice, the tests accept each reading: a settle after a lease expired but before the
-message was handed out again may apply or not.
+SharedInstanceContract (skipped without `other_instance`); DelayedContract,
+IdempotencyContract, ExpiryContract and SharedLaterContract (delayed emits, idempotency
+keys, expiry). Where the Protocol leaves a choice, the tests accept each reading: a settle
+after a lease expired but before the message was handed out again may apply or not.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from motet._envelope import (
     QueueStrategy,
     RateLimit,
     Subscription,
+    is_expired,
     state_topic,
 )
 from motet._errors import BackendError
@@ -1598,6 +1600,22 @@ class RateLimitContract(ContractTools):
         assert got is not None
         assert (datas(got.deliveries), got.wait, got.waiting) == ([0, 1, 2], 0.0, False)
 
+    async def test_a_limited_queue_files_delayed_messages_and_expires_stale_ones(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = Subscription("orders", "worker", QueueOptions(ttl=5, rate_limit=RateLimit(10, 1.0, 5)))
+        await backend.declare([s])
+        now = clock.now()
+        await backend.publish(
+            [later("soon", at=now + 2, created_at=now), env("stale", created_at=now)]
+        )
+        mock_clock.jump(6)  # "stale" was due at once and waited past its ttl; "soon" is due
+        got = await self.limited_now(backend, s)
+        assert got is not None and datas(got.deliveries) == ["soon"]
+        assert got.deliveries[0].expires_at == pytest.approx(now + 7)
+        [letter] = await backend.dead_letters(s.key)
+        assert letter.envelope.data == "stale" and is_expired(letter)
+
     async def test_instances_draw_from_one_bucket(
         self, backend: Backend, other_instance: Backend, mock_clock: MockClock
     ) -> None:
@@ -1616,6 +1634,359 @@ class RateLimitContract(ContractTools):
         assert mine is not None and mine.deliveries == []
 
 
+def later(
+    data: Any = None,
+    *,
+    at: float | None = None,
+    expires_at: float | None = None,
+    key: str | None = None,
+    topic: str = "orders",
+    group: str | None = None,
+    created_at: float = 0.0,
+) -> Envelope:
+    """An envelope with a delay (`at`, epoch s), an expiry or an idempotency key."""
+    return attrs.evolve(
+        env(data, topic=topic, group=group, created_at=created_at),
+        not_before=at,
+        expires_at=expires_at,
+        key=key,
+    )
+
+
+class DelayedContract(ContractTools):
+    """Delayed emits (`not_before`): kept aside, filed when due, as if published then."""
+
+    async def test_a_delayed_message_waits_for_its_time(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = later({"n": 1}, at=clock.now() + 10)
+        assert await backend.publish([sent]) == [sent.id]
+        assert await self.receive_now(backend, s) == []
+        assert await self.depth_of(backend, s) == QueueDepth(scheduled=1)
+        mock_clock.jump(9)
+        assert await self.receive_now(backend, s) == []
+        mock_clock.jump(1.5)
+        [delivery] = await self.receive_some(backend, s)
+        assert (delivery.envelope, delivery.attempt) == (sent, 1)
+        assert await self.depth_of(backend, s) == QueueDepth(leased=1)
+
+    async def test_delayed_messages_come_in_due_order_behind_what_was_ready(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        now = clock.now()
+        await backend.publish([later("late", at=now + 30), later("early", at=now + 10)])
+        await backend.publish([env("now")])
+        got = await self.receive_all(backend, s)
+        assert datas(got) == ["now"]
+        mock_clock.jump(10)
+        got += await self.receive_all(backend, s, max_count=1)
+        assert datas(got) == ["now", "early"]
+        await backend.ack(got)
+        mock_clock.jump(20)
+        assert datas(await self.receive_all(backend, s)) == ["late"]
+
+    async def test_a_time_already_past_is_now(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([later("past", at=clock.now() - 5), later("now", at=clock.now())])
+        assert datas(await self.receive_some(backend, s)) == ["past", "now"]
+
+    async def test_a_waiting_receive_wakes_when_a_delayed_message_is_due(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+
+        async def publish() -> None:
+            await backend.publish([later("soon", at=clock.now() + 5)])
+
+        async def jump() -> None:
+            mock_clock.jump(5.5)
+
+        got = await self.receive_while_waiting(backend, s, publish, jump)
+        assert datas(got) == ["soon"]
+
+    async def test_each_subscription_gets_a_delayed_message_once(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        a, b = sub(step="a"), sub(step="b")
+        await backend.declare([a, b])
+        await backend.publish([later(1, at=clock.now() + 5)])
+        mock_clock.jump(6)
+        got = await self.receive_all(backend, a) + await self.receive_all(backend, b)
+        assert datas(got) == [1, 1]
+        await backend.ack(got)
+        mock_clock.jump(60)
+        assert await self.receive_now(backend, a) == []
+        assert await self.receive_now(backend, b) == []
+
+    async def test_a_delayed_message_nobody_subscribes_to_is_dropped(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        await backend.publish([later("lost", topic="nobody", at=clock.now() + 5)])
+        late = sub(topic="nobody")
+        await backend.declare([late])
+        mock_clock.jump(6)
+        assert await self.receive_now(backend, late) == []
+
+    async def test_a_delayed_message_joins_its_fifo_group_when_due(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        await backend.publish([later("reminder", group="g", at=clock.now() + 5)])
+        await backend.publish([env("a", group="g"), env("b", group="g")])
+        [a] = await self.receive_some(backend, s)  # the delayed one blocks nothing
+        assert a.envelope.data == "a"
+        mock_clock.jump(6)
+        assert await self.receive_now(backend, s) == []  # "b" is next, behind "a"
+        await backend.ack([a])
+        [b] = await self.receive_some(backend, s)
+        await backend.ack([b])
+        assert datas(await self.receive_some(backend, s)) == ["reminder"]
+
+
+class IdempotencyContract(ContractTools):
+    """Idempotency keys: a key taken within the window answers the first id."""
+
+    async def test_a_repeated_key_enqueues_nothing_and_answers_the_first_id(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        first, again = later(1, key="order-42"), later(2, key="order-42")
+        assert await backend.publish([first]) == [first.id]
+        mock_clock.jump(100)
+        assert await backend.publish([again]) == [first.id]
+        assert datas(await self.receive_all(backend, s)) == [1]
+
+    async def test_a_repeat_within_one_batch_is_a_repeat(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        a, b, c = later(1, key="k"), env(2), later(3, key="k")
+        assert await backend.publish([a, b, c]) == [a.id, b.id, a.id]
+        assert datas(await self.receive_all(backend, s)) == [1, 2]
+
+    async def test_a_key_is_free_again_after_its_window(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        first, again = later(1, key="k"), later(2, key="k")
+        assert await backend.publish([first], dedup_window=60) == [first.id]
+        mock_clock.jump(59)
+        assert await backend.publish([again], dedup_window=60) == [first.id]
+        mock_clock.jump(1.5)
+        assert await backend.publish([again], dedup_window=60) == [again.id]
+        assert datas(await self.receive_all(backend, s)) == [1, 2]
+
+    async def test_keys_are_per_topic(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        a, b = sub(), sub(topic="refunds")
+        await backend.declare([a, b])
+        x, y = later(1, key="k"), later(2, key="k", topic="refunds")
+        assert await backend.publish([x, y]) == [x.id, y.id]
+        assert datas(await self.receive_all(backend, a)) == [1]
+        assert datas(await self.receive_all(backend, b)) == [2]
+
+    async def test_a_repeat_of_a_delayed_message_is_a_repeat(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        first = later(1, key="k", at=clock.now() + 10)
+        assert await backend.publish([first]) == [first.id]
+        assert await backend.publish([later(2, key="k")]) == [first.id]
+        mock_clock.jump(11)
+        assert datas(await self.receive_all(backend, s)) == [1]
+
+
+class ExpiryContract(ContractTools):
+    """Expiry: a message not handed out by its deadline becomes an expired dead letter."""
+
+    async def test_a_message_expired_before_its_lease_is_a_dead_letter(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = later({"n": 1}, expires_at=clock.now() + 10)
+        await backend.publish([sent, env("fresh")])
+        mock_clock.jump(11)
+        assert datas(await self.receive_some(backend, s)) == ["fresh"]
+        [letter] = await backend.dead_letters(s.key)
+        assert letter.envelope == sent
+        assert letter.attempts == 0
+        assert letter.error.startswith("Expired: not started by ")
+        assert is_expired(letter)
+        assert (await self.depth_of(backend, s)).dead == 1
+
+    async def test_a_message_leased_before_its_expiry_runs_and_is_retried(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        await backend.publish([later(1, expires_at=clock.now() + 5)])
+        await self.receive_some(backend, s)
+        mock_clock.jump(11)  # the lease ran out long after the expiry: it had started
+        [second] = await self.receive_some(backend, s)
+        assert (second.envelope.data, second.attempt) == (1, 2)
+        await backend.retry(second, delay=3, error="boom")
+        mock_clock.jump(4)
+        [third] = await self.receive_some(backend, s)
+        assert third.attempt == 3
+        assert await backend.dead_letters(s.key) == []
+
+    async def test_ttl_expires_messages_of_one_subscription(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        short = Subscription("orders", "short", QueueOptions(ttl=5))
+        patient = sub(step="patient")
+        await backend.declare([short, patient])
+        await backend.publish([env(1, created_at=clock.now())])
+        mock_clock.jump(6)
+        assert await self.receive_now(backend, short) == []
+        assert datas(await self.receive_some(backend, patient)) == [1]
+        [letter] = await backend.dead_letters(short.key)
+        assert is_expired(letter)
+
+    async def test_ttl_counts_from_when_a_delayed_message_is_due(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = Subscription("orders", "w", QueueOptions(ttl=5))
+        await backend.declare([s])
+        now = clock.now()
+        await backend.publish([later(1, at=now + 10, created_at=now)])
+        await backend.publish([later(2, at=now + 10.5, created_at=now)])
+        mock_clock.jump(12)
+        assert datas(await self.receive_some(backend, s, max_count=1)) == [1]
+        mock_clock.jump(4)
+        assert await self.receive_now(backend, s) == []
+        assert [x.envelope.data for x in await backend.dead_letters(s.key)] == [2]
+
+    async def test_an_expired_message_is_redriven_and_then_runs(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([later("late", expires_at=clock.now() + 1)])
+        mock_clock.jump(2)
+        assert await self.receive_now(backend, s) == []
+        [letter] = await backend.dead_letters(s.key)
+        assert await backend.redrive([letter.id]) == 1
+        [delivery] = await self.receive_some(backend, s)
+        assert (delivery.envelope.data, delivery.attempt) == ("late", 1)
+        assert await backend.dead_letters(s.key) == []
+
+    async def test_an_expired_message_is_discarded(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([later("late", expires_at=clock.now() + 1)])
+        mock_clock.jump(2)
+        assert await self.receive_now(backend, s) == []
+        [letter] = await backend.dead_letters(s.key)
+        assert await backend.discard([letter.id]) == 1
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_a_waiting_receive_never_gets_a_message_expired_on_arrival(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+
+        async def publish() -> None:
+            await backend.publish([later("stale", expires_at=clock.now() - 1), env("fresh")])
+
+        got = await self.receive_while_waiting(backend, s, publish)
+        got += await self.receive_now(backend, s)
+        assert datas(got) == ["fresh"]
+        await self.quiet()
+        [letter] = await backend.dead_letters(s.key)
+        assert (letter.envelope.data, letter.attempts) == ("stale", 0)
+
+    async def test_an_expired_fifo_head_unblocks_its_group(
+        self, backend: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        head = later("head", group="g", expires_at=clock.now() + 1)
+        await backend.publish([head, env("next", group="g")])
+        mock_clock.jump(2)
+        assert datas(await self.receive_some(backend, s)) == ["next"]
+        assert [x.envelope.data for x in await backend.dead_letters(s.key)] == ["head"]
+
+
+class SharedLaterContract(ContractTools):
+    """Delays and keys across two instances (skipped unless `other_instance` is provided)."""
+
+    @pytest.fixture
+    async def other_instance(self, backend: Backend) -> Backend:
+        pytest.skip(f"{type(self).__name__} provides no second instance over the same storage")
+
+    async def test_a_delayed_message_fires_once_across_instances(
+        self, backend: Backend, other_instance: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await other_instance.declare([s])
+        await backend.publish([later("once", at=clock.now() + 5)])
+        mock_clock.jump(6)  # both instances find it due
+        mine = await self.receive_now(backend, s)
+        theirs = await self.receive_now(other_instance, s)
+        assert datas(mine + theirs) == ["once"]
+        await backend.ack(mine + theirs)
+        mock_clock.jump(60)
+        assert await self.receive_now(backend, s) == await self.receive_now(other_instance, s)
+
+    async def test_a_delayed_message_due_while_its_publisher_was_gone_fires(
+        self, backend: Backend, other_instance: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([later("while down", at=clock.now() + 5)])
+        mock_clock.jump(3600)  # the publisher is gone; the other instance starts receiving
+        await other_instance.declare([s])
+        assert datas(await self.receive_some(other_instance, s)) == ["while down"]
+
+    async def test_a_key_taken_on_one_instance_is_taken_on_the_other(
+        self, backend: Backend, other_instance: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await other_instance.declare([s])
+        first = later(1, key="order-42")
+        assert await backend.publish([first]) == [first.id]
+        assert await other_instance.publish([later(2, key="order-42")]) == [first.id]
+        assert datas(await self.receive_all(backend, s)) == [1]
+
+    async def test_racing_publishes_of_one_key_enqueue_one_message(
+        self, backend: Backend, other_instance: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        ids: list[str] = []
+
+        async def publish(instance: Backend, n: int) -> None:
+            ids.extend(await instance.publish([later(n, key="race")]))
+
+        async with trio.open_nursery() as nursery:
+            for n in range(10):
+                nursery.start_soon(publish, backend if n % 2 else other_instance, n)
+        assert len(set(ids)) == 1
+        [delivery] = await self.receive_all(backend, s)
+        assert delivery.envelope.id == ids[0]
+
+
 class BackendContract(
     QueueContract,
     OrderingContract,
@@ -1626,6 +1997,10 @@ class BackendContract(
     ScheduleContract,
     SharedInstanceContract,
     RateLimitContract,
+    DelayedContract,
+    IdempotencyContract,
+    ExpiryContract,
+    SharedLaterContract,
 ):
     """Every promise of the backend Protocols. Subclass as `Test<Name>Contract` and provide
     the async `backend` fixture (and optionally `other_instance`); see the module docstring."""

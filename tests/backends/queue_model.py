@@ -1,13 +1,19 @@
 """A model of the queue promises, and a seeded random walk that holds a backend to it.
 
 The model knows, for every message, whether it is ready, leased (until when, under which
-receipt), delayed (until when) or done, and from that which messages a `receive` may
-return: any of them (standard), the head of each group (fifo), or the best by (priority,
-publish order). The walk publishes, receives, acks, retries, buries (also with stale
-deliveries; half of the burials announced on a dead-letter topic) and moves the clock,
-checking after each step that `receive` returned what the model allows, that attempts count
-every earlier delivery, that stale settling changed nothing, that the pending, dead and
-announced counts agree, and at the end that every dead letter is listed once.
+receipt), delayed (until when), scheduled (a delayed emit, until it is due) or done, and
+from that which messages a `receive` may return: any of them (standard), the head of each
+group (fifo), or the best by (priority, publish order). Delayed emits have priority 3 and
+no group, so where they land among the others is fixed (by due time). Some messages carry
+an expiry: a receive may turn those it meets past their expiry, never handed out, into
+expired dead letters (the walk checks each one it finds). Some carry an idempotency key,
+whose repeats within the window must answer the first id and enqueue nothing.
+
+The walk publishes, receives, acks, retries, buries (also with stale deliveries; half of
+the burials announced on a dead-letter topic) and moves the clock, checking after each
+step that `receive` returned what the model allows, that attempts count every earlier
+delivery, that stale settling changed nothing, that the pending, dead and announced counts
+agree, and at the end that every dead letter is listed once.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from motet._envelope import (
     QueueOptions,
     QueueStrategy,
     Subscription,
+    is_expired,
 )
 from motet.backends._protocol import Backend
 
 LEASE = 10.5  # never a sum of the integer jumps below, so no expiry lands on a tie
+KEY_WINDOW = 30.0  # s an idempotency key is remembered in the walk
 
 ReceiveNow = Callable[[Backend, Subscription, int], Awaitable[list[Delivery]]]
 
@@ -42,10 +50,14 @@ class Modelled:
     seq: int
     group: str | None
     priority: int
-    state: str = "ready"  # ready | leased | delayed | done
+    state: str = "ready"  # ready | leased | delayed | scheduled | done
     attempts: int = 0  # deliveries so far
     receipt: str = ""
-    until: float = 0.0  # lease end or retry time
+    until: float = 0.0  # lease end, retry time, or when a scheduled message is due
+    expires: float | None = None
+    # Place in its queue: publish order, or for a delayed emit (filed when due, after what
+    # was there, in due order) past every message published without a delay.
+    order: float = 0.0
 
 
 class QueueModel:
@@ -54,13 +66,19 @@ class QueueModel:
         self.messages: dict[str, Modelled] = {}
         self.buried: list[str] = []  # ids of the messages buried, in order
         self.announced = 0  # burials announced on the dead-letter topic
+        self.keys: dict[str, tuple[str, float]] = {}  # key -> (first id, until)
 
     @staticmethod
     def available(m: Modelled, now: float) -> bool:
-        return m.state == "ready" or (m.state in ("leased", "delayed") and now >= m.until)
+        return m.state == "ready" or (
+            m.state in ("leased", "delayed", "scheduled") and now >= m.until
+        )
 
     def receivable(self, now: float) -> list[Modelled]:
-        live = sorted((m for m in self.messages.values() if m.state != "done"), key=_seq)
+        live = sorted(
+            (m for m in self.messages.values() if m.state != "done" and self.filed(m, now)),
+            key=_seq,
+        )
         if self.strategy == "fifo":
             heads: dict[Any, Modelled] = {}
             for m in live:
@@ -68,7 +86,7 @@ class QueueModel:
             live = list(heads.values())
         ready = [m for m in live if self.available(m, now)]
         if self.strategy == "priority":
-            ready.sort(key=lambda m: (-m.priority, m.seq))
+            ready.sort(key=lambda m: (-m.priority, _seq(m)))
         return ready
 
     def holder(self, delivery: Delivery) -> Modelled | None:
@@ -79,23 +97,58 @@ class QueueModel:
             return m
         return None
 
-    def pending(self) -> int:
-        return sum(1 for m in self.messages.values() if m.state != "done")
+    @staticmethod
+    def filed(m: Modelled, now: float) -> bool:
+        """In its queue: anything but a delayed emit not yet due."""
+        return m.state != "scheduled" or now >= m.until
+
+    def pending(self, now: float) -> int:
+        return sum(1 for m in self.messages.values() if m.state != "done" and self.filed(m, now))
+
+    def scheduled(self, now: float) -> int:
+        return sum(1 for m in self.messages.values() if not self.filed(m, now))
+
+    def take_key(self, key: str, id: str, now: float, window: float) -> str:
+        """The id a publish with `key` is enqueued under (its own, or the first one's)."""
+        first = self.keys.get(key)
+        if first is not None and now < first[1]:
+            return first[0]
+        self.keys[key] = (id, now + window)
+        return id
 
     def depth(self, now: float) -> QueueDepth:
         """Expired leases and due retries counted as ready (the memory backend's reading)."""
         ms = list(self.messages.values())
         waiting = [m for m in ms if m.state in ("leased", "delayed") and now < m.until]
         return QueueDepth(
-            ready=self.pending() - len(waiting),
+            ready=self.pending(now) - len(waiting),
             leased=sum(1 for m in waiting if m.state == "leased"),
             delayed=sum(1 for m in waiting if m.state == "delayed"),
             dead=len(self.buried),
+            scheduled=self.scheduled(now),
         )
 
 
-def _seq(m: Modelled) -> int:
-    return m.seq
+async def expired_since(
+    backend: Backend, s: Subscription, model: QueueModel, now: float, where: str
+) -> set[str]:
+    """The messages a receive just turned into expired dead letters (checking each one
+    was never handed out and was past its expiry); the model buries them."""
+    letters = await backend.dead_letters(s.key, limit=10_000)
+    gone: set[str] = set()
+    for letter in letters[len(model.buried) :]:
+        m = model.messages[letter.envelope.id]
+        assert is_expired(letter), f"{where}: {letter}"
+        assert m.attempts == 0 and m.expires is not None and m.expires <= now, where
+        assert m.state != "done", where
+        m.state = "done"
+        model.buried.append(m.id)
+        gone.add(m.id)
+    return gone
+
+
+def _seq(m: Modelled) -> float:
+    return m.order
 
 
 async def random_walk(
@@ -126,26 +179,46 @@ async def random_walk(
         now = clock.now()
         where = f"seed {seed!r} step {step}"
         if roll < 0.25:
-            batch = []
+            batch, expect = [], []
             for _ in range(rng.randint(1, 3)):
                 seq += 1
                 group = rng.choice(["A", "B", "C", None])
                 e = Envelope(
                     s.topic, {"seq": seq}, "trace", group=group, priority=rng.choice([0, 1, 5])
                 )
-                model.messages[e.id] = Modelled(e.id, seq, e.group, e.priority)
+                kind = rng.random()
+                if kind < 0.15:  # delayed: due at a time no other event lands on
+                    due = now + rng.choice([2, 5, 13]) + seq * 0.001 + 0.0003
+                    e = attrs.evolve(e, group=None, priority=3, not_before=due, created_at=now)
+                elif kind < 0.3:
+                    e = attrs.evolve(e, expires_at=now + rng.choice([1, 4, 20]) + 0.25)
+                elif kind < 0.4:
+                    e = attrs.evolve(e, key=rng.choice(["k1", "k2"]))
+                m = Modelled(e.id, seq, e.group, e.priority, expires=e.expires_at, order=seq)
+                if e.not_before is not None:
+                    m.state, m.until, m.order = "scheduled", e.not_before, 1e9 + e.not_before
+                sent = e.id if e.key is None else model.take_key(e.key, e.id, now, KEY_WINDOW)
+                if sent == e.id:
+                    model.messages[e.id] = m
+                expect.append(sent)
                 batch.append(e)
-            await backend.publish(batch)
+            assert await backend.publish(batch, dedup_window=KEY_WINDOW) == expect, where
         elif roll < 0.5:
             max_count = rng.choice([1, 2, 100])
             allowed = model.receivable(now)
             got = await receive_now(backend, s, max_count)
+            if await expired_since(backend, s, model, now, where):
+                allowed = model.receivable(now)  # an expired fifo head lets its group go on
             ids = [d.envelope.id for d in got]
             if strategy == "priority":
                 assert ids == [m.id for m in allowed[:max_count]], where
             else:  # which ones, when not all fit, is only "roughly publish order"
                 assert len(ids) == min(max_count, len(allowed)), where
                 assert set(ids) <= {m.id for m in allowed}, where
+            for d in got:
+                m = model.messages[d.envelope.id]
+                late = m.attempts == 0 and m.expires is not None and now >= m.expires
+                assert not late, f"{where}: {d.envelope.id} handed out after its expiry"
             for d in got:
                 leased = model.messages[d.envelope.id]
                 leased.attempts += 1
@@ -189,7 +262,7 @@ async def random_walk(
         depth = depths[s.key]
         if exact_depth:
             assert depth == model.depth(clock.now()), where
-        expected = (model.pending(), len(model.buried), model.announced)
+        expected = (model.pending(clock.now()), len(model.buried), model.announced)
         got = (depth.pending, depth.dead, depths[watcher.key].pending)
         assert got == expected, f"{where}: {depths}, model {expected}"
     # Whatever is still pending is delivered in the end.
@@ -198,8 +271,11 @@ async def random_walk(
         await backend.ack(got)
         for d in got:
             model.messages[d.envelope.id].state = "done"
-    assert model.pending() == 0
+    await expired_since(backend, s, model, clock.now(), f"seed {seed!r} at the end")
+    assert model.pending(clock.now()) == 0
     assert (await backend.depth())[s.key].pending == 0
     letters = await backend.dead_letters(s.key, limit=10_000)
     assert [x.envelope.id for x in letters] == model.buried  # each once, oldest first
-    assert [x.traceback for x in letters] == [f"tb {x.envelope.data['seq']}" for x in letters]
+    assert [x.traceback for x in letters] == [
+        None if is_expired(x) else f"tb {x.envelope.data['seq']}" for x in letters
+    ]

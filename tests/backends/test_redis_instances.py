@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -337,3 +338,62 @@ async def test_batches_beyond_what_one_script_call_takes_are_split(
     await backend.extend(rest, 60)
     await backend.ack(rest)
     assert (await backend.depth())[jobs.key] == QueueDepth()
+
+
+async def test_delayed_messages_fire_once_across_instances_receiving_at_once(
+    instances: list[RedisBackend], clock: WallClock, mock_clock: MockClock
+) -> None:
+    jobs = Subscription("jobs", "worker")
+    for backend in instances:
+        await backend.declare([jobs])
+    now = clock.now()
+    for i in range(90):  # published from every instance, due over a minute
+        envelope = attrs.evolve(env(i), not_before=now + 1 + (i % 60))
+        await instances[i % 3].publish([envelope])
+    assert await drain(instances, jobs) == {}  # nothing is due yet
+    assert (await instances[0].depth())[jobs.key] == QueueDepth(scheduled=90)
+    got: dict[int, list[Delivery]] = defaultdict(list)
+
+    async def consume(index: int, backend: RedisBackend) -> None:
+        while True:
+            batch = await backend.receive(jobs, 10)
+            got[index].extend(batch)
+            await backend.ack(batch)
+
+    async with trio.open_nursery() as nursery:
+        for index, backend in enumerate(instances):
+            nursery.start_soon(consume, index, backend)
+        for _ in range(70):  # every receiver wakes for what came due, one second at a time
+            mock_clock.jump(1)
+            await trio.testing.wait_all_tasks_blocked(QUIET)
+        nursery.cancel_scope.cancel()
+    every = sorted(d.envelope.data for ds in got.values() for d in ds)
+    assert every == list(range(90))  # each once, on whichever instance got there first
+    assert all(d.attempt == 1 for ds in got.values() for d in ds)
+    assert (await instances[1].depth())[jobs.key] == QueueDepth()
+
+
+async def test_racing_publishes_of_the_same_keys_on_three_instances_enqueue_one_each(
+    instances: list[RedisBackend], mock_clock: MockClock
+) -> None:
+    jobs = Subscription("jobs", "worker")
+    for backend in instances:
+        await backend.declare([jobs])
+    answers: dict[str, set[str]] = defaultdict(set)
+
+    async def publish(backend: RedisBackend, key: str) -> None:
+        [sent] = await backend.publish([attrs.evolve(env(key), key=key)])
+        answers[key].add(sent)
+
+    async with trio.open_nursery() as nursery:
+        for round_ in range(3):
+            for n in range(40):
+                for backend in instances:
+                    nursery.start_soon(publish, backend, f"order-{(n + round_) % 40}")
+    assert all(len(ids) == 1 for ids in answers.values()), answers
+    got = await drain(instances, jobs)
+    delivered = sorted(d.envelope.data for ds in got.values() for d in ds)
+    assert delivered == sorted(answers)  # one message per key
+    assert {d.envelope.id for ds in got.values() for d in ds} == {
+        next(iter(ids)) for ids in answers.values()
+    }

@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 from trio.testing import MockClock
@@ -69,6 +70,7 @@ async def test_a_version_1_file_gains_dead_letter_tracebacks_and_keeps_its_lette
         rows = conn.execute(
             "SELECT id, subscription, envelope, error, attempts, failed_at FROM dead_letters"
         ).fetchall()
+        _back_to_version_2(conn)
         conn.execute("DROP TABLE dead_letters")
         conn.execute(_V1_DEAD_LETTERS)
         conn.executemany(
@@ -92,7 +94,53 @@ async def test_a_version_1_file_gains_dead_letter_tracebacks_and_keeps_its_lette
         assert await backend.redrive([kept.id, letter.id]) == 2
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT version FROM motet_schema").fetchall() == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION >= 2  # later versions chain more upgrade steps after this one
+    assert SCHEMA_VERSION >= 3  # later versions chain more upgrade steps after this one
+
+
+def _back_to_version_2(conn: sqlite3.Connection) -> None:
+    """Undo version 3 (delayed emits, idempotency keys, re-driven copies)."""
+    conn.execute("DROP TABLE scheduled")
+    conn.execute("DROP TABLE idempotency_keys")
+    conn.execute("ALTER TABLE messages DROP COLUMN redriven")
+
+
+async def test_a_version_2_file_gains_delayed_emits_and_keeps_its_messages(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    path = tmp_path / "motet.db"
+    s = sub()
+    async with opened(path, clock) as backend:
+        await backend.declare([s])
+        await backend.publish([env({"n": 1})])
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        _back_to_version_2(conn)
+        conn.execute("UPDATE motet_schema SET version = 2")
+    async with opened(path, clock) as backend:
+        later = attrs.evolve(env({"n": 2}), not_before=clock.now() + 5, key="k")
+        assert await backend.publish([later]) == [later.id]
+        [first] = await backend.receive(s, 10)
+        assert first.envelope.data == {"n": 1}
+        mock_clock.jump(6)
+        [second] = await backend.receive(s, 10)
+        assert second.envelope == later
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM motet_schema").fetchall() == [(SCHEMA_VERSION,)]
+
+
+async def test_idempotency_keys_past_their_window_are_forgotten(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    path = tmp_path / "motet.db"
+    async with opened(path, clock) as backend:
+        await backend.declare([sub()])
+        for n in range(8):
+            await backend.publish([attrs.evolve(env(n), key=f"k{n}")], dedup_window=1)
+        mock_clock.jump(2)
+        for n in range(3):  # each new key deletes up to 4 that ran out
+            await backend.publish([attrs.evolve(env(n), key=f"new{n}")], dedup_window=60)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        keys = [k for (k,) in conn.execute("SELECT key FROM idempotency_keys ORDER BY key")]
+    assert keys == ["new0", "new1", "new2"]
 
 
 async def test_a_version_2_file_gains_rate_buckets_and_keeps_its_messages(
@@ -105,6 +153,7 @@ async def test_a_version_2_file_gains_rate_buckets_and_keeps_its_messages(
         await backend.publish([env("a"), env("b")])
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("DROP TABLE rate_buckets")
+        _back_to_version_2(conn)
         conn.execute("UPDATE motet_schema SET version = 2")
 
     async with opened(path, clock) as backend:

@@ -164,6 +164,9 @@ def test_motet_toml_wins_over_pyproject(tmp_path: Path) -> None:
         ),
         ("[queues.jobs]\ndead_letter_queue = ''", "queues.jobs.dead_letter_queue", "topic name"),
         ("queues = { jobs = 3 }", "queues.jobs", "table of queue options, got 3"),
+        ("[queues.jobs]\nttl = 'soon'", "queues.jobs.ttl", "'soon' is not a duration"),
+        ("[queues.jobs]\nttl = 0", "queues.jobs.ttl", "duration > 0, got 0"),
+        ("[queues.jobs]\ndedupWindow = true", "queues.jobs.dedupWindow", "number of seconds"),
     ],
 )
 def test_errors_name_file_and_field(tmp_path: Path, text: str, field: str, pattern: str) -> None:
@@ -234,3 +237,14 @@ def test_resolution_without_project_is_defaults_then_trigger() -> None:
 def test_backend_takes_the_forms_the_command_line_takes(tmp_path: Path, backend: str) -> None:
     (tmp_path / "motet.toml").write_text(f'backend = "{backend}"\n')
     assert load_project(tmp_path).backend == backend
+
+
+def test_ttl_and_dedup_window_take_durations(tmp_path: Path) -> None:
+    write(tmp_path, "motet.toml", '[queues.jobs]\nttl = "5m"\ndedup_window = 3600\n')
+    project = load_project(tmp_path)
+    options = resolve_queue_options(project, "jobs", QueueOverrides())
+    assert (options.ttl, options.dedup_window) == (300.0, 3600.0)
+    assert resolve_queue_options(project, "other", QueueOverrides()).dedup_window == 86_400.0
+    trigger = queue("jobs", ttl=30, dedupWindow="1h30m")
+    assert resolve_queue_options(project, "jobs", trigger.options).ttl == 30.0
+    assert trigger.options.dedup_window == 5400.0

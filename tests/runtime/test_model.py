@@ -1,6 +1,6 @@
 """A stateful model test of the whole runtime (Hypothesis RuleBasedStateMachine).
 
-Rules emit to a fan-out topic (two subscribers), a fifo topic (message groups) and a
+Rules emit to a fan-out topic (two subscribers; also delayed), a fifo topic (message groups) and a
 priority topic; make handlers succeed, fail n times, fail always, sleep past their timeout
 or refuse with NonRetryable; write state that fires a state trigger whose condition passes,
 filters or raises; let virtual time pass; crash step actors (the supervisor restarts them);
@@ -167,6 +167,7 @@ class Unit:
     condition_calls: list[int] = attrs.Factory(lambda: [0])  # per generation
     discarded: bool = False
     dlq_published: int = 0  # copies seen on the dead-letter topic
+    not_before: float | None = None  # trio time a delayed emit is due (its first run)
 
     @property
     def gen(self) -> int:
@@ -579,6 +580,8 @@ class World:
         if verdict != "pending":
             self.violation(f"{where}: runs again after it was {verdict}")
         now = trio.current_time()
+        if unit.not_before is not None and unit.gen == 0 and now < unit.not_before - 1e-6:
+            self.violation(f"{where}: ran {unit.not_before - now:g} s before its delay")
         if runs and runs[-1].outcome in ("fail", "timeout"):
             due = runs[-1].ended + unit.sub.retry_delay_after(runs[-1].attempt)
             if now < due - 1e-6:
@@ -649,6 +652,9 @@ class World:
     ) -> None:
         """Publish each (data, units, options) in turn, then wait for quiet."""
         for data, units, options in batch:
+            if "delay" in options:  # virtual time stands still until the next jump
+                for unit in units:
+                    unit.not_before = trio.current_time() + options["delay"]
             message_id = await self.runtime.emit(topic, data, trace_id=new_id(), **options)
             event = self.tick()
             for unit in units:
@@ -706,7 +712,8 @@ class World:
         if runtime.dispatcher.in_flight or any(a.pending_acks() for a in runtime.actors):
             return False
         depth = await runtime.backend.depth()
-        return all(d.pending == 0 for d in depth.values())
+        # Delayed emits still to come count: settled means they ran too.
+        return all(d.pending == 0 and d.scheduled == 0 for d in depth.values())
 
     async def dead_letters(self) -> list[DeadLetter]:
         return list(await self.runtime.backend.dead_letters(None, limit=1_000_000))
@@ -883,6 +890,15 @@ class RuntimeModel(RuleBasedStateMachine):
         n = next(world.numbers)
         units = [world.new_unit(FAN_A, n, a), world.new_unit(FAN_B, n, b)]
         self._do(lambda: world.emit("fan", [({"n": n}, units, {})]))
+
+    @rule(a=behaviors(), b=behaviors(), delay=st.sampled_from([0.5, 3.0, 40.0]))
+    def emit_fan_out_later(self, a: Behavior, b: Behavior, delay: float) -> None:
+        """A delayed emit: each subscriber's first run comes no sooner than the delay, it
+        survives a runtime restart (SQLite) and it runs once."""
+        world = self.world
+        n = next(world.numbers)
+        units = [world.new_unit(FAN_A, n, a), world.new_unit(FAN_B, n, b)]
+        self._do(lambda: world.emit("fan", [({"n": n}, units, {"delay": delay})]))
 
     @rule(batch=st.lists(st.tuples(st.sampled_from(GROUPS), behaviors()), min_size=1, max_size=4))
     def emit_fifo(self, batch: list[tuple[str, Behavior]]) -> None:

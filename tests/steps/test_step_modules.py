@@ -19,12 +19,12 @@ from .conftest import WriteFiles
 @pytest.fixture(autouse=True)
 def _no_steps_package(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """This repository's own example `steps` package may be imported already in this test
-    process, and its folder is on sys.path (a regular package there would win over a
-    project's `steps/` folder without `__init__.py`); set both aside, then put them back."""
+    process, and its folder (like other tests' project folders) is on sys.path: a regular
+    package there would win over a project's `steps/` folder without `__init__.py`, and
+    other `steps/` folders would join a namespace package. Set both aside, then put them
+    back."""
     monkeypatch.setattr(
-        sys,
-        "path",
-        [p for p in sys.path if not (Path(p or ".") / "steps" / "__init__.py").exists()],
+        sys, "path", [p for p in sys.path if not (Path(p or ".") / "steps").is_dir()]
     )
     saved = {n: m for n, m in sys.modules.items() if n == "steps" or n.startswith("steps.")}
     for name in saved:
