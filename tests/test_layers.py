@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "motet._backoff",
             "motet._convert",
             "motet._state_writes",
+            "motet._status",
         ),
     ),
     ("steps", ("motet.steps",)),

@@ -41,6 +41,7 @@ from .._errors import (
     find_error,
 )
 from .._logging import Logger
+from .._status import Records, Settlement, encode_result
 from .._traceback import format_failure
 from ..backends._protocol import QueueBackend
 from ..steps._model import StateTrigger, Step, Trigger
@@ -83,6 +84,7 @@ class StepWiring:
     validate: Validate | None = None
     on_failure: FailureHook | None = None
     on_settled: Callable[[], None] | None = None
+    records: Records | None = None  # settled records and results kept (None: none)
 
 
 class StepActor:
@@ -98,6 +100,10 @@ class StepActor:
         self._validate = wiring.validate
         self._on_failure = wiring.on_failure
         self._on_settled = wiring.on_settled
+        self._records = wiring.records if wiring.records and wiring.records.retention else None
+        self._settlements: dict[str, Settlement] = {}  # receipt -> what its ack keeps
+        # message id -> the cancel scope of its running handler here (see `cancel_running`)
+        self.running: dict[str, trio.CancelScope] = {}
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
         self._mean_handler: float | None = None  # s, running mean of handler durations
@@ -305,13 +311,26 @@ class StepActor:
                 self._ack(delivery)
                 return
         timeout = self.options.timeout
+        started = self._dispatcher.clock.now() if self._records else None
+        scope = self.running[envelope.id] = trio.CancelScope()
         try:
-            # Past its `timeout`, the call raises HandlerTimeout: a failed attempt like another.
-            await self._dispatcher.call(self.step, self.trigger, payload, ctx, timeout=timeout)
+            with scope:
+                # Past its `timeout`, the call raises HandlerTimeout: a failed attempt.
+                result = await self._dispatcher.call(
+                    self.step, self.trigger, payload, ctx, timeout=timeout
+                )
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:
-            self._ack(delivery)
+            if scope.cancelled_caught:
+                # Cancelled by `cancel_running`: the backend already keeps it as cancelled
+                # and its lease is lost, so nothing is acked, retried or dead-lettered.
+                ctx.logger.warn("handler cancelled: the message was cancelled")
+            else:
+                self._ack(delivery, result, started)
+        finally:
+            if self.running.get(envelope.id) is scope:
+                del self.running[envelope.id]
 
     async def _failed(
         self, delivery: Delivery, logger: Logger, exc: Exception, what: str = "handler"
@@ -335,7 +354,8 @@ class StepActor:
                 attempts_left=self._policy.max_attempts - attempt,
                 exc_info=exc,
             )
-            await self._backend.retry(delivery, delay=delay, error=error)
+            traceback = storable(format_failure(exc))
+            await self._backend.retry(delivery, delay=delay, error=error, traceback=traceback)
             self._settled()
             return
         if final is not None:
@@ -386,9 +406,45 @@ class StepActor:
 
     # -- acks and leases -----------------------------------------------------------------
 
-    def _ack(self, delivery: Delivery) -> None:
+    def _ack(self, delivery: Delivery, result: Any = None, started: float | None = None) -> None:
+        records = self._records
+        if records is not None:
+            now = self._dispatcher.clock.now()
+            text, note = encode_result(
+                result, jsonify=records.jsonify, max_bytes=records.max_bytes
+            )
+            self._settlements[delivery.receipt] = Settlement(
+                "done", delivery.attempt, started, now, now + records.retention, text, note
+            )
         self._acks.append(delivery)
         self._acks_ready.set()
+
+    async def _send_acks(self, batch: list[Delivery]) -> None:
+        """Ack a batch; with records kept, as one `finish` that also keeps each settlement."""
+        if self._records is None:
+            await self._backend.ack(batch)
+            return
+        now = self._dispatcher.clock.now()
+        keep = now + self._records.retention
+        settlements = [
+            self._settlements.get(d.receipt)
+            or Settlement("done", d.attempt, None, now, keep)  # acked without a handler call
+            for d in batch
+        ]
+        await self._backend.finish(batch, settlements)
+        for delivery in batch:
+            self._settlements.pop(delivery.receipt, None)
+
+    def cancel_running(self, message_ids: Any) -> list[str]:
+        """Cancel the handlers running here for these message ids (the backend has taken
+        the messages out already); returns the ids that were running."""
+        hit = []
+        for message_id in message_ids:
+            scope = self.running.get(message_id)
+            if scope is not None:
+                scope.cancel()
+                hit.append(message_id)
+        return hit
 
     async def _acker(self) -> None:
         try:
@@ -401,7 +457,7 @@ class StepActor:
                 batch, self._acks = self._acks, []
                 if batch:
                     try:
-                        await self._backend.ack(batch)
+                        await self._send_acks(batch)
                     except BackendUnavailable as exc:
                         self._acks[:0] = batch  # kept, ahead of newer ones, for the next try
                         self._acks_ready.set()
@@ -413,7 +469,7 @@ class StepActor:
             # Handlers that returned must not run again just because we are stopping.
             if self._acks:
                 batch, self._acks = self._acks, []
-                await self._last_call(self._backend.ack, batch, "acknowledge finished messages")
+                await self._last_call(self._send_acks, batch, "acknowledge finished messages")
 
     async def _keep_leases(self) -> None:
         # Sleeps only while something is held, so an idle actor costs no wake-ups (a month
@@ -426,7 +482,12 @@ class StepActor:
             await trio.sleep(lease / 3)
             if self.held:
                 try:
-                    await self._backend.extend(list(self.held.values()), lease)
+                    held = list(self.held.values())
+                    await self._backend.extend(held, lease)
+                    if self.running:
+                        # Cancelled on another instance (or through the backend): stop here.
+                        gone = await self._backend.cancel_requested(held)
+                        self.cancel_running([d.envelope.id for d in gone])
                 except BackendUnavailable as exc:
                     await self._extend_outage.failed(exc)  # then the next period tries again
                     continue

@@ -18,6 +18,7 @@ from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
 from .._state_writes import StateChange as StateChange
 from .._state_writes import StateWrite
+from .._status import CancelOutcome, MessageStatus, Settlement
 
 # Builds the message that announces a dead letter on its subscription's dead-letter topic.
 Announce = Callable[[DeadLetter], Envelope]
@@ -62,8 +63,11 @@ class QueueBackend(Protocol):
         Releasing a delivery whose lease was lost is a no-op."""
         ...
 
-    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
-        """Schedule the message again at now + delay (seconds) with attempt + 1."""
+    async def retry(
+        self, delivery: Delivery, *, delay: float, error: str, traceback: str | None = None
+    ) -> None:
+        """Schedule the message again at now + delay (seconds) with attempt + 1. `error`
+        (one line) and `traceback` are kept for the message's status until it settles."""
         ...
 
     async def bury(
@@ -107,6 +111,34 @@ class QueueBackend(Protocol):
 
     async def depth(self) -> dict[str, QueueDepth]:
         """Per subscription key: ready, leased, delayed and dead counts."""
+        ...
+
+
+class MessageBackend(Protocol):
+    """Status by message id, settled records and cancellation (see `motet._status`)."""
+
+    async def finish(
+        self, deliveries: Sequence[Delivery], settlements: Sequence[Settlement]
+    ) -> None:
+        """`ack`, and keep each delivery's settlement (its status `done`, the handler's
+        result) until its `keep_until`, in the same atomic write. A delivery whose lease was
+        lost (handed out again, or cancelled meanwhile) changes nothing and keeps nothing."""
+        ...
+
+    async def message_status(self, message_id: str) -> MessageStatus | None:
+        """Every delivery of the message, derived from where it is (queued, delayed,
+        running, retrying, dead) or from its kept settlement; None when nothing is known."""
+        ...
+
+    async def cancel(self, message_id: str, *, keep_until: float) -> CancelOutcome:
+        """Take every unsettled delivery of the message out of its queue, leased ones too
+        (their lease is lost: a late ack, retry or bury changes nothing), and keep each as
+        `cancelled` until `keep_until`, atomically. Settled deliveries are left as they are."""
+        ...
+
+    async def cancel_requested(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Those of these (leased) deliveries whose message was cancelled: the lease keeper
+        of the instance running them stops their handlers."""
         ...
 
 
@@ -154,7 +186,7 @@ class ScheduleBackend(Protocol):
 
 
 @runtime_checkable
-class Backend(QueueBackend, StateBackend, ScheduleBackend, Protocol):
+class Backend(QueueBackend, MessageBackend, StateBackend, ScheduleBackend, Protocol):
     name: str
 
     async def run(

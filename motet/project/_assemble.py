@@ -30,8 +30,12 @@ __all__ = ["ENV_PREFIX", "ENV_VARS", "assemble_config"]
 ENV_PREFIX = "MOTET_"
 # Every variable read, by config key: MOTET_BACKEND, MOTET_PORT, MOTET_HOST, MOTET_TOKEN, ...
 ENV_VARS: Mapping[str, str] = {key: ENV_PREFIX + key.upper() for key in SCALAR_KEYS}
-_INTEGERS = ("port", *(k for k, kind in GATEWAY_KEYS.items() if kind is int))
-_NUMBERS = ("cron_grace", *(k for k, kind in GATEWAY_KEYS.items() if kind is float))
+_INTEGERS = ("port", "result_max_bytes", *(k for k, kind in GATEWAY_KEYS.items() if kind is int))
+_NUMBERS = (
+    "cron_grace",
+    "message_retention",
+    *(k for k, kind in GATEWAY_KEYS.items() if kind is float),
+)
 
 
 def assemble_config(

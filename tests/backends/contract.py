@@ -1434,6 +1434,10 @@ class ModelContract(ContractTools):
         )
 
 
+# It builds on ContractTools, defined above (a circular import that resolves in this order).
+from .status_contract import MessageStatusContract  # noqa: E402
+
+
 class BackendContract(
     QueueContract,
     OrderingContract,
@@ -1443,6 +1447,8 @@ class BackendContract(
     StateContract,
     ScheduleContract,
     SharedInstanceContract,
+    MessageStatusContract,
 ):
     """Every promise of the backend Protocols. Subclass as `Test<Name>Contract` and provide
     the async `backend` fixture (and optionally `other_instance`); see the module docstring."""
+
