@@ -17,7 +17,7 @@ SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 
 # Bump when the tables change, and add the step from the previous version to _MIGRATIONS;
 # a file with a newer version is refused (never guessed at).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE motet_schema (version INTEGER NOT NULL);
@@ -47,7 +47,9 @@ CREATE TABLE messages (
     state TEXT NOT NULL CHECK (state IN ('ready', 'held', 'leased', 'delayed')),
     attempt INTEGER NOT NULL,
     due REAL NOT NULL,
-    error TEXT
+    error TEXT,
+    started REAL,  -- when its latest lease began (v4)
+    traceback TEXT  -- of its last failure, with `error` (v4)
 );
 CREATE INDEX messages_ready ON messages (subscription, priority DESC, seq)
     WHERE state = 'ready';
@@ -68,6 +70,24 @@ CREATE TABLE dead_letters (
 );
 CREATE INDEX dead_letters_by_subscription ON dead_letters (subscription, seq);
 
+-- v4: what settling a delivery keeps (done / cancelled, the handler's result) until
+-- `keep_until`; the live states are read from `messages` and `dead_letters`.
+CREATE TABLE settled (
+    id TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    enqueued REAL,
+    started REAL,
+    finished REAL NOT NULL,
+    keep_until REAL NOT NULL,
+    result TEXT,
+    note TEXT,
+    error TEXT,
+    PRIMARY KEY (id, subscription)
+) WITHOUT ROWID;
+CREATE INDEX settled_by_expiry ON settled (keep_until);
+
 CREATE TABLE state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -87,6 +107,16 @@ CREATE TABLE cron_marks (
 # in the opening transaction with the version bump, so an upgrade is all or nothing.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE dead_letters ADD COLUMN traceback TEXT",),  # the last attempt's
+    2: (),  # v3 is helper D's step (delayed emit, idempotency, expiry); merged before this
+    3: (  # message status and cancellation
+        "ALTER TABLE messages ADD COLUMN started REAL",
+        "ALTER TABLE messages ADD COLUMN traceback TEXT",
+        "CREATE TABLE IF NOT EXISTS settled (id TEXT NOT NULL, subscription TEXT NOT NULL, "
+        "state TEXT NOT NULL, attempts INTEGER NOT NULL, enqueued REAL, started REAL, "
+        "finished REAL NOT NULL, keep_until REAL NOT NULL, result TEXT, note TEXT, error TEXT, "
+        "PRIMARY KEY (id, subscription)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS settled_by_expiry ON settled (keep_until)",
+    ),
 }
 
 _ADVICE = {
