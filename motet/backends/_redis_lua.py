@@ -17,6 +17,10 @@ Data model (P = the backend's prefix; `sub` = Subscription.key):
                                  message ready, leased or delayed, the rest are parked
     P:parked:<sub>       STRING  how many refs wait behind a fifo head
     P:body:<sub>         HASH    ref -> envelope, for re-driven copies ("r..." refs, no entry)
+    P:err:<sub>          HASH    ref -> [error, traceback] JSON of its last failed attempt
+    P:mid                HASH    message id -> "topic\\nref" of its stream entry (status, cancel)
+    P:msg:<id>           HASH    sub -> settled record (done / cancelled) of that delivery,
+                                 expiring with the latest record's keep_until
 
 A ref is the stream entry id ("<ms>-<seq>") of a published message, or "r<16 digits>" for a
 re-driven copy, which has no stream entry.
@@ -116,6 +120,7 @@ local function release(sub, stream, ref)
   end
   redis.call('HDEL', k('prio', sub), ref)
   redis.call('HDEL', k('att', sub), ref)
+  redis.call('HDEL', k('err', sub), ref)
   if is_copy(ref) then
     redis.call('HDEL', k('body', sub), ref)
   else
@@ -138,12 +143,24 @@ local function unhold(sub, ref, where)
     redis.call('ZREM', k('ready', sub), rkey(ref))
   end
 end
+-- The message id inside an envelope's JSON array [topic, data, trace, id, group, ...]: read
+-- off its short tail when the group is null (the common case), else decoded.
+local function envelope_id(e)
+  local id = string.match(string.sub(e, -160), ',"([%w_%-%.:]+)",null,%-?%d+,[^,]+%]$')
+  if id then return id end
+  local ok, arr = pcall(cjson.decode, e)
+  if ok and type(arr) == 'table' and type(arr[4]) == 'string' then return arr[4] end
+  return nil
+end
 local function publish(topic, e, g, p)
   if redis.call('EXISTS', k('subs', topic)) == 0 then return end
   local args = {'XADD', k('stream', topic), '*', 'e', e}
   if g ~= '' then args[#args + 1] = 'g'; args[#args + 1] = g end
   if p ~= '' then args[#args + 1] = 'p'; args[#args + 1] = p end
-  redis.call(unpack(args))
+  local ref = redis.call(unpack(args))
+  -- P:mid: message id -> "topic\nref", for status and cancel by id (TRIM forgets it)
+  local id = envelope_id(e)
+  if id then redis.call('HSET', P .. ':mid', id, topic .. '\n' .. ref) end
 end
 local function done_before(op)
   return op ~= '' and redis.call('GET', k('op', op))
@@ -349,6 +366,9 @@ for _, pair in ipairs(held(2)) do
   if redis.call('EXISTS', k('prio', sub)) == 1 then
     redis.call('HDEL', k('prio', sub), unpack(refs))
   end
+  if redis.call('EXISTS', k('err', sub)) == 1 then
+    redis.call('HDEL', k('err', sub), unpack(refs))
+  end
   if #ids > 0 then redis.call('XACK', stream, sub, unpack(ids)) end
   if #copies > 0 then redis.call('HDEL', k('body', sub), unpack(copies)) end
   n = n + #refs
@@ -399,8 +419,9 @@ return 1
 """
 )
 
-# ARGV: P, sub, ref, attempt, due. The message waits in `delayed`; a fifo head keeps its
-# group blocked meanwhile.
+# ARGV: P, sub, ref, attempt, due, then optionally the failure as JSON [error, traceback],
+# kept in P:err:<sub> for the message's status. The message waits in `delayed`; a fifo head
+# keeps its group blocked meanwhile.
 RETRY = (
     PRELUDE
     + r"""
@@ -408,6 +429,7 @@ local sub, ref, attempt, due = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local where = holds(sub, ref, attempt)
 if not where then return 0 end
 unhold(sub, ref, where)
+if ARGV[6] then redis.call('HSET', k('err', sub), ref, ARGV[6]) end
 redis.call('ZADD', k('delayed', sub), due, ref)
 bell(sub)
 return 1

@@ -50,7 +50,7 @@ class MessageStatusContract(ContractTools):
         await backend.finish([delivery], [done(result={"ok": [1, 2]})])
         assert await self.depth_of(backend, s) == QueueDepth()
         status = await backend.message_status(sent.id)
-        assert status is not None and status.state == "done"
+        assert status is not None and status.state == "done", status
         [finished] = status.deliveries
         assert finished.result == {"ok": [1, 2]} and finished.attempts == 1
         assert (finished.started_at, finished.finished_at) == (T0, T0 + 1)
