@@ -76,12 +76,15 @@ class MessageStatus:
 
     @property
     def state(self) -> MessageState:
-        """The least advanced delivery's state (queued < ... < settled), so a message reads
-        `done` only once every delivery is."""
-        order = {s: i for i, s in enumerate(MESSAGE_STATES)}
+        """One word for the message: while a delivery is live, the least advanced live
+        state (queued < delayed < running < retrying); once all are over, the worst ending
+        (dead > expired > cancelled > done), so a message reads `done` only when every
+        delivery is."""
         live = [d.state for d in self.deliveries if d.state not in SETTLED_STATES]
-        pool = live or [d.state for d in self.deliveries]
-        return min(pool, key=order.__getitem__) if pool else "done"
+        if live:
+            return min(live, key=MESSAGE_STATES.index)
+        endings: tuple[MessageState, ...] = ("done", "cancelled", "expired", "dead")
+        return max((d.state for d in self.deliveries), key=endings.index, default="done")
 
     def to_json(self) -> dict[str, Any]:
         return {

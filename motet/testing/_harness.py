@@ -32,6 +32,7 @@ from .._runtime import Runtime, RuntimeOptions, running
 from ..actors._dispatcher import HandlerRun
 from ..backends._memory import MemoryBackend
 from ..backends._protocol import Backend
+from .._status import CancelOutcome, MessageStatus
 from ..project import ProjectConfig, assemble_config
 from ..state._store import StateStore
 from ..steps import load_steps
@@ -201,6 +202,15 @@ class TestRuntime(Observer):
 
     async def redrive(self, letters: Sequence[DeadLetter]) -> int:
         return await self.runtime.backend.redrive([d.id for d in letters])
+
+    async def message(self, message_id: str) -> MessageStatus | None:
+        """The status of each delivery of a message (`Runtime.message`)."""
+        return await self.runtime.message(message_id)
+
+    async def cancel(self, message_id: str) -> CancelOutcome:
+        """Cancel a message (`Runtime.cancel`): queued and delayed deliveries are taken out,
+        running handlers are cancelled."""
+        return await self.runtime.cancel(message_id)
 
 
 @asynccontextmanager
