@@ -454,6 +454,12 @@ class _View:
     def cron_running(self, name: str) -> bool:
         return self._runtime.cron_running(name)
 
+    async def message(self, message_id: str) -> MessageStatus | None:
+        return await self._runtime.message(message_id)
+
+    async def cancel(self, message_id: str) -> CancelOutcome:
+        return await self._runtime.cancel(message_id)
+
 
 @asynccontextmanager
 async def running(runtime: Runtime) -> AsyncIterator[Runtime]:

@@ -202,9 +202,10 @@ def check_message_id(value: Any) -> str:
     characters. Raises ValueError saying what was expected."""
     if not isinstance(value, str):
         raise ValueError(f"a message id is a string, got {type(value).__name__} {value!r}")
-    if not value or len(value) > 200 or any(c.isspace() for c in value):
+    if not value or len(value) > 200 or "/" in value or any(c.isspace() for c in value):
         raise ValueError(
-            f"a message id is a non-empty string without spaces (at most 200 characters), "
+            f"a message id is a non-empty string without spaces or slashes (at most 200 "
+            "characters), "
             f"got {value[:60]!r}"
         )
     return value
