@@ -37,6 +37,7 @@ DEFAULT_RESULT_MAX_BYTES = 65_536  # bytes of a handler's return value kept as J
 # s a cancelled delivery's record is kept at least, even with records turned off: the lease
 # keeper of the instance running it reads it to stop the handler
 CANCEL_MARK_MIN = 3_600.0
+CANCELLED = "cancelled on request"  # the `error` of a cancelled delivery
 
 
 @attrs.frozen

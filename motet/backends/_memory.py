@@ -28,7 +28,7 @@ from .._envelope import (
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
-from .._status import CancelOutcome, DeliveryStatus, MessageStatus, Settlement
+from .._status import CANCELLED, CancelOutcome, DeliveryStatus, MessageStatus, Settlement
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
 from ._protocol import Announce, Backend
@@ -401,7 +401,7 @@ class MemoryBackend:
                     message.started,
                     now,
                     keep_until,
-                    error="cancelled",
+                    error=CANCELLED,
                 )
                 self._keep(message.envelope, key, settlement)
         settled = {key for key in self._settled.get(message_id, {}) if key not in cancelled}

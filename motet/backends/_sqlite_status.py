@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._envelope import Delivery
-from .._status import CancelOutcome, DeliveryStatus, MessageStatus, Settlement
+from .._status import CANCELLED, CancelOutcome, DeliveryStatus, MessageStatus, Settlement
 from . import _sqlite_queue as q
 from ._sqlite_writer import Tx
 
@@ -149,8 +149,8 @@ def cancel(tx: Tx, message_id: str, keep_until: float) -> CancelOutcome:
         q._advance_group(tx, key, group)
         tx.touched.add(key)
         conn.execute(
-            _INSERT + "VALUES (?, ?, 'cancelled', ?, ?, ?, ?, ?, NULL, NULL, 'cancelled')",
-            (message_id, key, attempt, created, started, tx.now, keep_until),
+            _INSERT + "VALUES (?, ?, 'cancelled', ?, ?, ?, ?, ?, NULL, NULL, ?)",
+            (message_id, key, attempt, created, started, tx.now, keep_until, CANCELLED),
         )
     settled = {key for key, _ in _settled(conn, message_id, tx.now)} - set(cancelled)
     settled |= {
