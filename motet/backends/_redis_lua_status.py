@@ -164,8 +164,7 @@ for _, sub in ipairs(redis.call('SMEMBERS', k('subs', topic))) do
     if where == 'running' or where == 'adopting' then running[#running + 1] = sub end
     cancelled[#cancelled + 1] = sub
     local record = {'cancelled', att, cjson.null, now_s, cjson.null, cjson.null,
-                    'cancelled on request',
-                    created, keep}
+                    'cancelled on request', created, keep}
     redis.call('HSET', record_key, sub, cjson.encode(record))
   end
 end
