@@ -1,6 +1,7 @@
 """Message status and cancellation: what they cost the hot path, and how fast a lookup is.
 
-    .venv/bin/python bench/bench_status.py [--messages 5000] [--rounds 5] [--backends memory,sqlite,redis]
+    .venv/bin/python bench/bench_status.py [--messages 5000] [--rounds 5]
+        [--backends memory,sqlite,redis]
 
 Per backend (a private redis-server for Redis, AOF with appendfsync always; a temporary file
 for SQLite at its default synchronous=FULL), in one process:
@@ -104,7 +105,7 @@ async def lookups(backend: Any, clock: WallClock) -> dict[str, tuple[float, floa
         out[f"queued, backlog {backlog:,}"] = await latencies(
             lambda q=queued: backend.message_status(q.id)
         )
-        for start in range(0, backlog + 1, 1000):  # empty the queue for the next size
+        for _ in range(0, backlog + 1, 1000):  # empty the queue for the next size
             got = await backend.receive(SUB, 1000)
             await backend.ack(got)
     out["unknown id"] = await latencies(lambda: backend.message_status("0" * 32))

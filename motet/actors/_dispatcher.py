@@ -21,8 +21,8 @@ from .._context import Context, Emitter, MessageInfo, SyncContext
 from .._envelope import new_id
 from .._errors import HandlerTimeout
 from .._logging import Logger, LogHub
-from .._traceback import format_failure
 from .._status import MessageStatus, check_message_id
+from .._traceback import format_failure
 from ..backends._protocol import MessageBackend, StateBackend, StateChange
 from ..state._store import Jsonify, StateStore
 from ..steps._handlers import cron_wants_input

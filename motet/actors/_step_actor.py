@@ -43,7 +43,7 @@ from .._errors import (
 from .._logging import Logger
 from .._status import Records, Settlement, encode_result
 from .._traceback import format_failure
-from ..backends._protocol import QueueBackend
+from ..backends._protocol import StepBackend
 from ..steps._model import StateTrigger, Step, Trigger
 from ._dead_letters import announcement, storable
 from ._dispatcher import Dispatcher
@@ -77,7 +77,7 @@ class StepWiring:
     step: Step
     trigger: Trigger
     subscription: Subscription
-    backend: QueueBackend
+    backend: StepBackend
     dispatcher: Dispatcher
     publisher: Publisher
     policy: RetryPolicy
@@ -410,9 +410,7 @@ class StepActor:
         records = self._records
         if records is not None:
             now = self._dispatcher.clock.now()
-            text, note = encode_result(
-                result, jsonify=records.jsonify, max_bytes=records.max_bytes
-            )
+            text, note = encode_result(result, jsonify=records.jsonify, max_bytes=records.max_bytes)
             self._settlements[delivery.receipt] = Settlement(
                 "done", delivery.attempt, started, now, now + records.retention, text, note
             )

@@ -341,7 +341,7 @@ class MemoryBackend:
     def _expire_settled(self, now: float) -> None:
         heap = self._settled_expiry
         while heap and heap[0][0] <= now:
-            keep_until, message_id, key = heapq.heappop(heap)
+            _, message_id, key = heapq.heappop(heap)
             by_sub = self._settled.get(message_id)
             kept = by_sub.get(key) if by_sub else None
             if by_sub is not None and kept is not None and kept[0].keep_until <= now:

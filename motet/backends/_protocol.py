@@ -142,6 +142,10 @@ class MessageBackend(Protocol):
         ...
 
 
+class StepBackend(QueueBackend, MessageBackend, Protocol):
+    """What a step actor uses: its queue, and settled records and cancellation marks."""
+
+
 class StateBackend(Protocol):
     async def state_get(self, namespace: str, key: str) -> JSON:
         """The value, or None when absent."""

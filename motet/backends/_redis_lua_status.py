@@ -120,9 +120,10 @@ return {topic, body, live, settled, dead}
 """
 )
 
-# ARGV: P, id, now (ms), now (epoch seconds), TTL of the records (ms), keep_until (s). Takes every unsettled
-# delivery of the message out of its queue and keeps it as cancelled; an entry no group has
-# read yet is deleted from the stream, so no blocking read hands it out. Reply: {cancelled
+# ARGV: P, id, now (ms), now (epoch seconds), TTL of the records (ms), keep_until (s).
+# Takes every unsettled delivery of the message out of its queue and keeps it as cancelled;
+# an entry no group has read yet is deleted from the stream, so no blocking read hands it
+# out. Reply: {cancelled
 # subs, running subs} (running: it was leased and its lease had not run out).
 CANCEL = (
     PRELUDE

@@ -96,7 +96,9 @@ class RedisStatusMixin(RedisScripts):
                 traceback=traceback,
             )
         for sub, fields in dead:
-            letter = codec.decode_dead_letter(sub, dict(zip(fields[::2], fields[1::2], strict=True)))
+            letter = codec.decode_dead_letter(
+                sub, dict(zip(fields[::2], fields[1::2], strict=True))
+            )
             topic = topic or letter.envelope.topic
             found.setdefault(
                 sub,

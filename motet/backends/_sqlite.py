@@ -326,9 +326,7 @@ class SqliteBackend:
         ]
         purge = self._purge_due()
         # Like an ack, losing it on a power cut means one more delivery, never a lost one.
-        await self._running()[0].call(
-            lambda tx: ss.finish(tx, items, purge=purge), must_sync=False
-        )
+        await self._running()[0].call(lambda tx: ss.finish(tx, items, purge=purge), must_sync=False)
 
     def _purge_due(self) -> bool:
         """Whether this write should also delete expired settled records (once a minute)."""

@@ -29,10 +29,10 @@ from .._errors import HandlerError, MotetError
 from .._logging import LogRecord
 from .._observer import Observer
 from .._runtime import Runtime, RuntimeOptions, running
+from .._status import CancelOutcome, MessageStatus
 from ..actors._dispatcher import HandlerRun
 from ..backends._memory import MemoryBackend
 from ..backends._protocol import Backend
-from .._status import CancelOutcome, MessageStatus
 from ..project import ProjectConfig, assemble_config
 from ..state._store import StateStore
 from ..steps import load_steps

@@ -1451,4 +1451,3 @@ class BackendContract(
 ):
     """Every promise of the backend Protocols. Subclass as `Test<Name>Contract` and provide
     the async `backend` fixture (and optionally `other_instance`); see the module docstring."""
-

@@ -128,7 +128,11 @@ class MessageStatusContract(ContractTools):
         status = await backend.message_status(sent.id)
         assert status is not None and status.state == "dead"
         [dead] = status.deliveries
-        assert (dead.error, dead.traceback, dead.dead_letter_id) == ("KeyError: 'x'", "tb", letter.id)
+        assert (dead.error, dead.traceback, dead.dead_letter_id) == (
+            "KeyError: 'x'",
+            "tb",
+            letter.id,
+        )
         assert dead.attempts == 1
 
     async def test_cancel_a_queued_message(self, backend: Backend, mock_clock: MockClock) -> None:
@@ -158,9 +162,7 @@ class MessageStatusContract(ContractTools):
         assert await backend.cancel_requested([delivery]) == []
         outcome = await backend.cancel(sent.id, keep_until=T0 + 600)
         assert outcome.cancelled == (s.key,) and outcome.running == (s.key,)
-        assert [d.receipt for d in await backend.cancel_requested([delivery])] == [
-            delivery.receipt
-        ]
+        assert [d.receipt for d in await backend.cancel_requested([delivery])] == [delivery.receipt]
         # The handler's late outcome changes nothing: not retried, not dead, not done.
         await backend.retry(delivery, delay=0, error="late")
         await backend.bury(delivery, error="late")
@@ -172,9 +174,7 @@ class MessageStatusContract(ContractTools):
         assert status is not None
         assert [(d.state, d.attempts) for d in status.deliveries] == [("cancelled", 1)]
 
-    async def test_cancel_a_retrying_message(
-        self, backend: Backend, mock_clock: MockClock
-    ) -> None:
+    async def test_cancel_a_retrying_message(self, backend: Backend, mock_clock: MockClock) -> None:
         s = sub()
         await backend.declare([s])
         sent = env(1)

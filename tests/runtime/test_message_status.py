@@ -36,7 +36,12 @@ async def test_done_keeps_the_return_value_and_times(autojump_clock: Any) -> Non
         status = await app.message(message_id)
     assert status is not None and status.state == "done" and status.topic == "t"
     [done] = status.deliveries
-    assert (done.step, done.state, done.attempts, done.result) == ("Double", "done", 1, {"total": 42})
+    assert (done.step, done.state, done.attempts, done.result) == (
+        "Double",
+        "done",
+        1,
+        {"total": 42},
+    )
     assert done.started_at is not None and done.finished_at is not None
     assert done.finished_at - done.started_at == pytest.approx(2, abs=0.01)
     assert done.enqueued_at is not None and done.enqueued_at <= done.started_at
