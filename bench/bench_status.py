@@ -15,7 +15,11 @@ for SQLite at its default synchronous=FULL), in one process:
    scans the pending rows for the id; Redis reads its id index; memory scans its queues),
    and an unknown id;
 3. Redis only: publish cost with and without the id index that PUBLISH writes (the index
-   lines cut out of the script), rounds alternating, 100 messages per call.
+   lines cut out of the script), rounds alternating, 100 messages per call;
+4. (`--runtime`) a whole runtime on the memory backend: N messages emitted one by one to a
+   queue step (concurrency 10), CPU time from the first emit until the last is acked, with
+   `message_retention = 0` (plain acks) and the default (records kept), the handler
+   returning None or a small dict; rounds alternate, best of each.
 
 Figures are same-run ratios on a shared, loaded machine; compare ratios, not absolutes.
 """
@@ -174,6 +178,62 @@ async def bench_backend(name: str, backend: Any, args: argparse.Namespace) -> No
         nursery.cancel_scope.cancel()
 
 
+async def runtime_round(n: int, retention: float, result: Any) -> float:
+    from motet import Runtime, RuntimeOptions
+    from motet.project import ProjectConfig
+    from motet.steps import load_step
+
+    count = 0
+    done = trio.Event()
+
+    async def handler(data: Any, ctx: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count == n:
+            done.set()
+        return result
+
+    trigger = {"type": "queue", "topic": "bench", "concurrency": 10}
+    step = load_step({"name": "Sink", "triggers": [trigger]}, handler)
+    backend = MemoryBackend()
+    runtime = Runtime(
+        [step],
+        backend=backend,
+        project=ProjectConfig(message_retention=retention),
+        options=RuntimeOptions(log_sink=False, shutdown_timeout=0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        assert runtime.publisher is not None
+        publish = runtime.publisher.publish
+        t0 = time.process_time()
+        for i in range(n):
+            await publish("bench", {"n": i}, trace_id="t")
+        await done.wait()
+        while backend.pending_total():
+            await trio.sleep(0)
+        took = time.process_time() - t0
+        runtime.stop()
+    return took / n
+
+
+def runtime_bench(args: argparse.Namespace) -> None:
+    variants = {
+        "retention 0, returns None": (0.0, None),
+        "default records, returns None": (86_400.0, None),
+        "default records, returns a dict": (86_400.0, {"ok": True, "n": 1}),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, (retention, result) in variants.items():
+            times[name].append(trio.run(runtime_round, args.messages, retention, result))
+    base = min(times["retention 0, returns None"])
+    print(f"\n## runtime on memory, {args.messages} messages, CPU time, best of {args.rounds}")
+    for name, values in times.items():
+        best = min(values)
+        print(f"  {name:34s} {best * 1e6:6.1f} us/message  x{best / base:.2f}")
+
+
 def _us(values: list[float]) -> str:
     return ", ".join(f"{v * 1e6:.1f}" for v in values)
 
@@ -183,8 +243,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backends", default="memory,sqlite,redis")
+    parser.add_argument("--runtime", action="store_true", help="also the whole-runtime rounds")
     args = parser.parse_args()
-    wanted = args.backends.split(",")
+    wanted = [b for b in args.backends.split(",") if b]
+    if args.runtime:
+        runtime_bench(args)
     with ExitStack() as stack:
         if "memory" in wanted:
             trio.run(bench_backend, "memory", MemoryBackend(), args)

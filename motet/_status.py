@@ -10,7 +10,7 @@ the times and the handler's return value as capped JSON text), kept until `keep_
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
@@ -96,9 +96,9 @@ class MessageStatus:
         }
 
 
-@attrs.frozen
-class Settlement:
-    """What a backend keeps when a delivery ends done or cancelled, until `keep_until`."""
+class Settlement(NamedTuple):
+    """What a backend keeps when a delivery ends done or cancelled, until `keep_until`.
+    (A named tuple: one is made per ack, on the hot path.)"""
 
     state: Literal["done", "cancelled"]
     attempts: int
@@ -121,26 +121,6 @@ class Settlement:
             result=None if self.result is None else json.loads(self.result),
             result_note=self.note,
         )
-
-    def to_text(self) -> str:
-        """Compact JSON, as the Redis and SQLite backends store it."""
-        return json.dumps(
-            [
-                self.state,
-                self.attempts,
-                self.started_at,
-                self.finished_at,
-                self.result,
-                self.note,
-                self.error,
-            ],
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_text(cls, text: str, keep_until: float = 0.0) -> Settlement:
-        state, attempts, started, finished, result, note, error = json.loads(text)
-        return cls(state, attempts, started, finished, keep_until, result, note, error)
 
 
 @attrs.frozen
@@ -179,17 +159,23 @@ class CancelOutcome:
         }
 
 
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def encode_result(value: Any, *, jsonify: Any, max_bytes: int) -> tuple[str | None, str | None]:
     """(JSON text, None) of a handler's return value, or (None, why not) when it cannot be
     kept: not JSON (after the runtime's unstructuring), or larger than `max_bytes`."""
     if value is None:
         return None, None
     try:
-        text = json.dumps(jsonify(value), separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        return None, f"the return value is not JSON ({type(value).__name__}: {exc})"
-    except Exception as exc:  # a converter hook of the user's
-        return None, f"the return value could not be turned into JSON ({exc})"
+        text = _dumps(value)  # plain JSON values (most results) skip the converter
+    except (TypeError, ValueError):
+        try:
+            text = _dumps(jsonify(value))
+        except (TypeError, ValueError) as exc:
+            return None, f"the return value is not JSON ({type(value).__name__}: {exc})"
+        except Exception as exc:  # a converter hook of the user's
+            return None, f"the return value could not be turned into JSON ({exc})"
     size = len(text.encode("utf-8", "backslashreplace"))
     if size > max_bytes:
         return None, f"the return value is {size} bytes of JSON, over the {max_bytes}-byte cap"

@@ -101,8 +101,9 @@ class StepActor:
         self._on_failure = wiring.on_failure
         self._on_settled = wiring.on_settled
         self._records = wiring.records if wiring.records and wiring.records.retention else None
-        self._settlements: dict[str, Settlement] = {}  # receipt -> what its ack keeps
-        # message id -> the cancel scope of its running handler here (see `cancel_running`)
+        # receipt -> (started, result JSON, note) of a handler call, for its ack's record
+        self._settlements: dict[str, tuple[float, str | None, str | None]] = {}
+        # message id -> the cancel scope of the worker running its handler (`cancel_running`)
         self.running: dict[str, trio.CancelScope] = {}
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
@@ -237,10 +238,20 @@ class StepActor:
     # -- handling ------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        # One cancel scope per worker, not per handler call (a scope costs about two
+        # checkpoints): `cancel_running` cancels the scope of the worker running that
+        # message, and the worker starts over with a new one.
+        while True:
+            with trio.CancelScope() as scope:
+                await self._work_in(scope)
+
+    async def _work_in(self, scope: trio.CancelScope) -> None:
         while True:
             delivery = await self.mailbox.receive()
             self._picked.set()
             started = trio.current_time()
+            message_id = delivery.envelope.id
+            self.running[message_id] = scope
             try:
                 await self._handle(delivery)
             except BackendUnavailable as exc:
@@ -258,6 +269,8 @@ class StepActor:
                 self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
                 self._release()
+                if self.running.get(message_id) is scope:
+                    del self.running[message_id]
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
@@ -312,25 +325,15 @@ class StepActor:
                 return
         timeout = self.options.timeout
         started = self._dispatcher.clock.now() if self._records else None
-        scope = self.running[envelope.id] = trio.CancelScope()
         try:
-            with scope:
-                # Past its `timeout`, the call raises HandlerTimeout: a failed attempt.
-                result = await self._dispatcher.call(
-                    self.step, self.trigger, payload, ctx, timeout=timeout
-                )
+            # Past its `timeout`, the call raises HandlerTimeout: a failed attempt like another.
+            result = await self._dispatcher.call(
+                self.step, self.trigger, payload, ctx, timeout=timeout
+            )
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:
-            if scope.cancelled_caught:
-                # Cancelled by `cancel_running`: the backend already keeps it as cancelled
-                # and its lease is lost, so nothing is acked, retried or dead-lettered.
-                ctx.logger.warn("handler cancelled: the message was cancelled")
-            else:
-                self._ack(delivery, result, started)
-        finally:
-            if self.running.get(envelope.id) is scope:
-                del self.running[envelope.id]
+            self._ack(delivery, result, started)
 
     async def _failed(
         self, delivery: Delivery, logger: Logger, exc: Exception, what: str = "handler"
@@ -408,27 +411,32 @@ class StepActor:
 
     def _ack(self, delivery: Delivery, result: Any = None, started: float | None = None) -> None:
         records = self._records
-        if records is not None:
-            now = self._dispatcher.clock.now()
-            text, note = encode_result(result, jsonify=records.jsonify, max_bytes=records.max_bytes)
-            self._settlements[delivery.receipt] = Settlement(
-                "done", delivery.attempt, started, now, now + records.retention, text, note
-            )
+        if records is not None and started is not None:
+            text = note = None
+            if result is not None:
+                text, note = encode_result(
+                    result, jsonify=records.jsonify, max_bytes=records.max_bytes
+                )
+            self._settlements[delivery.receipt] = (started, text, note)
         self._acks.append(delivery)
         self._acks_ready.set()
 
     async def _send_acks(self, batch: list[Delivery]) -> None:
-        """Ack a batch; with records kept, as one `finish` that also keeps each settlement."""
+        """Ack a batch; with records kept, as one `finish` that also keeps each settlement
+        (finished = when the batch is acked: one clock read per batch, not per message)."""
         if self._records is None:
             await self._backend.ack(batch)
             return
         now = self._dispatcher.clock.now()
         keep = now + self._records.retention
-        settlements = [
-            self._settlements.get(d.receipt)
-            or Settlement("done", d.attempt, None, now, keep)  # acked without a handler call
-            for d in batch
-        ]
+        kept = self._settlements.get
+        settlements = []
+        for delivery in batch:
+            # (started, result text, note); none for a delivery acked without a handler call
+            started, text, note = kept(delivery.receipt) or (None, None, None)
+            settlements.append(
+                Settlement("done", delivery.attempt, started, now, keep, text, note)
+            )
         await self._backend.finish(batch, settlements)
         for delivery in batch:
             self._settlements.pop(delivery.receipt, None)
@@ -438,10 +446,16 @@ class StepActor:
         the messages out already); returns the ids that were running."""
         hit = []
         for message_id in message_ids:
-            scope = self.running.get(message_id)
+            scope = self.running.pop(message_id, None)
             if scope is not None:
+                # The worker's scope: the handler stops at its next checkpoint, and as the
+                # backend already keeps the message as cancelled (its lease lost), nothing
+                # is acked, retried or dead-lettered.
                 scope.cancel()
                 hit.append(message_id)
+                self._actor_logger().warn(
+                    "handler cancelled: its message was cancelled", message_id=message_id
+                )
         return hit
 
     async def _acker(self) -> None:
