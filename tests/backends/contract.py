@@ -1435,7 +1435,7 @@ class ModelContract(ContractTools):
 
 
 # It builds on ContractTools, defined above (a circular import that resolves in this order).
-from .status_contract import MessageStatusContract  # noqa: E402
+from .status_contract import MessageStatusContract, SharedInstanceStatusContract  # noqa: E402
 
 
 class BackendContract(
@@ -1448,6 +1448,7 @@ class BackendContract(
     ScheduleContract,
     SharedInstanceContract,
     MessageStatusContract,
+    SharedInstanceStatusContract,
 ):
     """Every promise of the backend Protocols. Subclass as `Test<Name>Contract` and provide
     the async `backend` fixture (and optionally `other_instance`); see the module docstring."""

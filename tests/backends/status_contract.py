@@ -212,3 +212,26 @@ class MessageStatusContract(ContractTools):
         assert head.envelope.id == first.id
         await backend.cancel(first.id, keep_until=T0 + 600)
         assert datas(await self.receive_some(backend, s)) == [2]
+
+
+class SharedInstanceStatusContract(ContractTools):
+    """Status and cancellation across two instances over the same storage (skipped unless
+    the backend's test class provides `other_instance`)."""
+
+    async def test_a_cancel_on_one_instance_reaches_the_lease_holder_on_another(
+        self, backend: Backend, other_instance: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=30)
+        await backend.declare([s])
+        await other_instance.declare([s])
+        sent = env({"n": 1})
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        status = await other_instance.message_status(sent.id)
+        assert status is not None and status.deliveries[0].state == "running"
+        outcome = await other_instance.cancel(sent.id, keep_until=T0 + 600)
+        assert outcome.running == (s.key,)
+        assert await backend.cancel_requested([delivery]) == [delivery]
+        await backend.finish([delivery], [done()])
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.state == "cancelled"
