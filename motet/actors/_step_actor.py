@@ -434,9 +434,7 @@ class StepActor:
         for delivery in batch:
             # (started, result text, note); none for a delivery acked without a handler call
             started, text, note = kept(delivery.receipt) or (None, None, None)
-            settlements.append(
-                Settlement("done", delivery.attempt, started, now, keep, text, note)
-            )
+            settlements.append(Settlement("done", delivery.attempt, started, now, keep, text, note))
         await self._backend.finish(batch, settlements)
         for delivery in batch:
             self._settlements.pop(delivery.receipt, None)
