@@ -161,6 +161,14 @@ async def bench_backend(name: str, backend: Any, args: argparse.Namespace) -> No
         if name == "redis":
             from motet.backends import _redis_lua as lua
 
+            link = backend._link
+            keys = await link.client.keys(f"{backend.prefix}:msg:*")
+            sizes = [await link.client.memory_usage(key) for key in list(keys)[:200]]
+            mid = await link.client.memory_usage(f"{backend.prefix}:mid")
+            pending = await link.client.hlen(f"{backend.prefix}:mid")
+            print(f"memory: a settled record (its P:msg key) {statistics.median(sizes):.0f} bytes")
+            print(f"  (median of {len(sizes)}); the id index {mid} bytes for {pending} entries")
+
             indexed = lua.PUBLISH
             plain = without_index(indexed)
             with_idx: list[float] = []
