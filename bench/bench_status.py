@@ -12,10 +12,9 @@ for SQLite at its default synchronous=FULL), in one process:
    the median time per message of each, and their ratio;
 2. lookup latency, median and p99 of 200 `message_status` calls: a done message (its
    settled record), a queued message behind a backlog of 0 / 1,000 / 10,000 others (SQLite
-   scans the pending rows for the id; Redis reads its id index; memory scans its queues),
+   scans the pending rows for the id; Redis scans its streams; memory scans its queues),
    and an unknown id;
-3. Redis only: publish cost with and without the id index that PUBLISH writes (the index
-   lines cut out of the script), rounds alternating, 100 messages per call;
+3. Redis only: the memory a settled record takes;
 4. (`--runtime`) a whole runtime on the memory backend: N messages emitted one by one to a
    queue step (concurrency 10), CPU time from the first emit until the last is acked, with
    `message_retention = 0` (plain acks) and the default (records kept), the handler
@@ -116,28 +115,6 @@ async def lookups(backend: Any, clock: WallClock) -> dict[str, tuple[float, floa
     return out
 
 
-async def publish_round(backend: Any, clock: WallClock, n: int) -> float:
-    t0 = time.perf_counter()
-    for start in range(0, n, 100):
-        await backend.publish(envelopes(min(100, n - start), clock))
-    took = (time.perf_counter() - t0) / n
-    got = await drain(backend, n)
-    for start in range(0, n, 1000):
-        await backend.ack(got[start : start + 1000])
-    return took
-
-
-def without_index(script: str) -> str:
-    cut = script
-    for line in (
-        "  local id = envelope_id(e)\n",
-        "  if id then redis.call('HSET', P .. ':mid', id, topic .. '\\n' .. ref) end\n",
-    ):
-        assert line in cut, line
-        cut = cut.replace(line, "")
-    return cut
-
-
 async def bench_backend(name: str, backend: Any, args: argparse.Namespace) -> None:
     clock = WallClock()
     async with trio.open_nursery() as nursery:
@@ -159,30 +136,14 @@ async def bench_backend(name: str, backend: Any, args: argparse.Namespace) -> No
         for what, (p50, p99) in (await lookups(backend, clock)).items():
             print(f"  {what:28s} {p50 * 1e3:7.3f} ms / {p99 * 1e3:7.3f} ms")
         if name == "redis":
-            from motet.backends import _redis_lua as lua
-
             link = backend._link
             keys = await link.client.keys(f"{backend.prefix}:msg:*")
             sizes = [await link.client.memory_usage(key) for key in list(keys)[:200]]
-            mid = await link.client.memory_usage(f"{backend.prefix}:mid")
-            pending = await link.client.hlen(f"{backend.prefix}:mid")
-            print(f"memory: a settled record (its P:msg key) {statistics.median(sizes):.0f} bytes")
-            print(f"  (median of {len(sizes)}); the id index {mid} bytes for {pending} entries")
+            print(
+                f"memory: a settled record (its P:msg key) {statistics.median(sizes):.0f} "
+                f"bytes (median of {len(sizes)})"
+            )
 
-            indexed = lua.PUBLISH
-            plain = without_index(indexed)
-            with_idx: list[float] = []
-            without: list[float] = []
-            for _ in range(args.rounds):
-                lua.PUBLISH = plain
-                without.append(await publish_round(backend, clock, args.messages))
-                lua.PUBLISH = indexed
-                with_idx.append(await publish_round(backend, clock, args.messages))
-            w, wo = statistics.median(with_idx), statistics.median(without)
-            print("publish, 100 per call:")
-            print(f"  without id index {wo * 1e6:8.1f} us/message   (rounds {_us(without)})")
-            print(f"  with id index    {w * 1e6:8.1f} us/message   (rounds {_us(with_idx)})")
-            print(f"  with / without = {w / wo:.2f}")
         nursery.cancel_scope.cancel()
 
 

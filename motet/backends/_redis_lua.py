@@ -18,7 +18,6 @@ Data model (P = the backend's prefix; `sub` = Subscription.key):
     P:parked:<sub>       STRING  how many refs wait behind a fifo head
     P:body:<sub>         HASH    ref -> envelope, for re-driven copies ("r..." refs, no entry)
     P:err:<sub>          HASH    ref -> [error, traceback] JSON of its last failed attempt
-    P:mid                HASH    message id -> "topic\\nref" of its stream entry (status, cancel)
     P:msg:<id>           HASH    sub -> settled record (done / cancelled) of that delivery,
                                  expiring with the latest record's keep_until
 
@@ -143,36 +142,12 @@ local function unhold(sub, ref, where)
     redis.call('ZREM', k('ready', sub), rkey(ref))
   end
 end
--- The message id inside an envelope's JSON array [topic, data, trace, id, group, priority,
--- created]. The common case (a 32-character id, no group) is read off the tail with plain
--- finds: the last '",null,' followed by only the two numbers ends the id (a Lua pattern
--- search costs several times more per publish). Anything else is decoded.
-local function envelope_id(e)
-  local tail = string.sub(e, -96)
-  local at, from = nil, 1
-  while true do
-    local p = string.find(tail, '",null,', from, true)
-    if not p then break end
-    at, from = p, p + 1
-  end
-  if at and string.byte(tail, at - 33) == 34 and string.byte(tail, at - 34) == 44
-      and string.find(tail, '^%-?%d+,[^,]+%]$', at + 7) then
-    local id = string.sub(tail, at - 32, at - 1)
-    if not string.find(id, '["\\]') then return id end
-  end
-  local ok, arr = pcall(cjson.decode, e)
-  if ok and type(arr) == 'table' and type(arr[4]) == 'string' then return arr[4] end
-  return nil
-end
 local function publish(topic, e, g, p)
   if redis.call('EXISTS', k('subs', topic)) == 0 then return end
   local args = {'XADD', k('stream', topic), '*', 'e', e}
   if g ~= '' then args[#args + 1] = 'g'; args[#args + 1] = g end
   if p ~= '' then args[#args + 1] = 'p'; args[#args + 1] = p end
-  local ref = redis.call(unpack(args))
-  -- P:mid: message id -> "topic\nref", for status and cancel by id (TRIM forgets it)
-  local id = envelope_id(e)
-  if id then redis.call('HSET', P .. ':mid', id, topic .. '\n' .. ref) end
+  redis.call(unpack(args))
 end
 local function done_before(op)
   return op ~= '' and redis.call('GET', k('op', op))

@@ -204,19 +204,7 @@ for _, g in ipairs(groups) do
   end
   if not min_ms or less(ms, sq, min_ms, min_sq) then min_ms, min_sq = ms, sq end
 end
-local minid = string.format('%d-%d', min_ms, min_sq)
--- Forget the id index (P:mid) of what is trimmed: its status lives in settled records now.
-local gone = redis.call('XRANGE', stream, '-', '(' .. minid, 'COUNT', 10000)
-for _, entry in ipairs(gone) do
-  local e = fields(entry[2])['e']
-  local id = e and envelope_id(e)
-  if id and redis.call('HGET', P .. ':mid', id) == ARGV[2] .. '\n' .. entry[1] then
-    redis.call('HDEL', P .. ':mid', id)
-  end
-end
--- At most 10000 a round (a script blocks Redis): the rest goes at the next round.
-if #gone == 10000 then minid = gone[#gone][1] end
-return redis.call('XTRIM', stream, 'MINID', minid)
+return redis.call('XTRIM', stream, 'MINID', string.format('%d-%d', min_ms, min_sq))
 """
 )
 

@@ -1,8 +1,12 @@
 """The Redis backend's scripts for message status by id, settled records and cancellation.
 
-Keys (besides those in `_redis_lua`): P:mid (message id -> "topic\\nref", written by every
-publish, forgotten by TRIM), P:msg:<id> (sub -> settled record JSON, expiring), P:err:<sub>
-(ref -> the last failure, written by RETRY). A record is the JSON array
+Nothing is written on publish for a lookup by id: FIND scans a topic's stream (what some
+group still needs, since TRIM drops the rest) for the entry whose envelope has the id, a
+chunk per call so Redis is never blocked for long. A lookup thus costs O(backlog), like the
+SQLite backend's, and publish pays nothing.
+
+Keys (besides those in `_redis_lua`): P:msg:<id> (sub -> settled record JSON, expiring),
+P:err:<sub> (ref -> the last failure, written by RETRY). A record is the JSON array
 [state, attempts, started, finished, result, note, error, enqueued, keep_until]: Redis
 expires the key on its own clock (a relative TTL), and readers skip a record whose
 keep_until has passed on the runtime's clock (MockClock in tests).
@@ -19,6 +23,27 @@ from __future__ import annotations
 from ._redis_lua import HELD, PRELUDE
 
 LOCATE = r"""
+-- The message id inside an envelope's JSON array [topic, data, trace, id, group, priority,
+-- created]. The common case (a 32-character id, no group) is read off the tail with plain
+-- finds: the last '",null,' followed by only the two numbers ends the id (a Lua pattern
+-- search costs several times more). Anything else is decoded.
+local function envelope_id(e)
+  local tail = string.sub(e, -96)
+  local at, from = nil, 1
+  while true do
+    local p = string.find(tail, '",null,', from, true)
+    if not p then break end
+    at, from = p, p + 1
+  end
+  if at and string.byte(tail, at - 33) == 34 and string.byte(tail, at - 34) == 44
+      and string.find(tail, '^%-?%d+,[^,]+%]$', at + 7) then
+    local id = string.sub(tail, at - 32, at - 1)
+    if not string.find(id, '["\\]') then return id end
+  end
+  local ok, arr = pcall(cjson.decode, e)
+  if ok and type(arr) == 'table' and type(arr[4]) == 'string' then return arr[4] end
+  return nil
+end
 local function after(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -65,12 +90,12 @@ local function locate(sub, stream, ref, now, cursor)
   end
   return false
 end
-local function dead_of(id, subs)
+local function dead_of(id, needle, subs)
   local out = {}
   for _, sub in ipairs(subs) do
     for _, entry in ipairs(redis.call('XRANGE', k('dead', sub), '-', '+', 'COUNT', 10000)) do
       local f = fields(entry[2])
-      if f['e'] and string.find(f['e'], id, 1, true) and envelope_id(f['e']) == id then
+      if f['e'] and string.find(f['e'], needle, 1, true) and envelope_id(f['e']) == id then
         out[#out + 1] = {sub, entry[2]}
       end
     end
@@ -79,19 +104,45 @@ local function dead_of(id, subs)
 end
 """
 
-# ARGV: P, id, now (ms). Reply: {topic, body, live, settled, dead}: live = {sub, where,
-# attempts, due, error JSON}..., settled = {sub, record}..., dead = {sub, fields}...
+# ARGV: P, topic, id, needle (the id as it reads inside JSON text), start ('-' or
+# '(<ref>'), count. Scans up to `count` entries of the topic's stream from `start` for the
+# message `id`. Reply: {ref} when found, {'', next
+# start} to go on, {''} at the end of the stream.
+FIND = (
+    PRELUDE
+    + LOCATE
+    + r"""
+local topic, id, needle, start = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local count = tonumber(ARGV[6])
+local entries = redis.call('XRANGE', k('stream', topic), start, '+', 'COUNT', count)
+for _, entry in ipairs(entries) do
+  local f = entry[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'e' then
+      if string.find(f[i + 1], needle, 1, true) and envelope_id(f[i + 1]) == id then
+        return {entry[1]}
+      end
+      break
+    end
+  end
+end
+if #entries < count then return {''} end
+return {'', '(' .. entries[#entries][1]}
+"""
+)
+
+# ARGV: P, id, now (ms), topic ('' = unknown), ref (of its stream entry, when found),
+# needle (the id as it reads inside JSON text).
+# Reply: {topic, body, live, settled, dead}: live = {sub, where, attempts, due, error
+# JSON}..., settled = {sub, record}..., dead = {sub, fields}...
 STATUS = (
     PRELUDE
     + LOCATE
     + r"""
-local id, now = ARGV[2], ARGV[3]
-local topic, body, live = '', '', {}
-local idx = redis.call('HGET', P .. ':mid', id)
+local id, now, topic, ref, needle = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local body, live = '', {}
 local subs = nil
-if idx then
-  local ref
-  topic, ref = string.match(idx, '^(.*)\n([^\n]*)$')
+if topic ~= '' then
   local stream = k('stream', topic)
   local cursor = cursors(stream)
   body = fetch('', stream, ref) or ''
@@ -101,39 +152,43 @@ if idx then
     if where then
       live[#live + 1] = {sub, where, att, due, redis.call('HGET', k('err', sub), ref) or ''}
     end
-    -- a re-driven copy of it ("r..." ref: no stream entry)
-    local copies = redis.call('HGETALL', k('body', sub))
-    for i = 1, #copies, 2 do
-      if string.find(copies[i + 1], id, 1, true) and envelope_id(copies[i + 1]) == id then
-        local w, a, d = locate(sub, stream, copies[i], now, nil)
-        if w then
-          live[#live + 1] = {sub, w, a, d, redis.call('HGET', k('err', sub), copies[i]) or ''}
-          if body == '' then body = copies[i + 1] end
-        end
+  end
+end
+-- Re-driven copies ("r..." refs: a body of their own, no stream entry), usually few.
+local subtopics = redis.call('HGETALL', P .. ':subtopic')
+for i = 1, #subtopics, 2 do
+  local sub, stream = subtopics[i], k('stream', subtopics[i + 1])
+  local copies = redis.call('HGETALL', k('body', sub))
+  for j = 1, #copies, 2 do
+    if string.find(copies[j + 1], needle, 1, true) and envelope_id(copies[j + 1]) == id then
+      local w, a, d = locate(sub, stream, copies[j], now, nil)
+      if w then
+        live[#live + 1] = {sub, w, a, d, redis.call('HGET', k('err', sub), copies[j]) or ''}
+        if body == '' then body = copies[j + 1] end
+        if topic == '' then topic = subtopics[i + 1] end
       end
     end
   end
 end
 local settled = redis.call('HGETALL', k('msg', id))
-local dead = dead_of(id, subs or redis.call('SMEMBERS', P .. ':deadsubs'))
+local dead = dead_of(id, needle, subs or redis.call('SMEMBERS', P .. ':deadsubs'))
 return {topic, body, live, settled, dead}
 """
 )
 
-# ARGV: P, id, now (ms), now (epoch seconds), TTL of the records (ms), keep_until (s).
+# ARGV: P, id, now (ms), now (epoch seconds), TTL of the records (ms), keep_until (s),
+# topic, ref (of its stream entry, as FIND found it).
 # Takes every unsettled delivery of the message out of its queue and keeps it as cancelled;
 # an entry no group has read yet is deleted from the stream, so no blocking read hands it
-# out. Reply: {cancelled
-# subs, running subs} (running: it was leased and its lease had not run out).
+# out. Reply: {cancelled subs, running subs} (running: it was leased and its lease had not
+# run out). Re-driven copies are not cancelled here (see the module's limits).
 CANCEL = (
     PRELUDE
     + LOCATE
     + r"""
 local id, now, now_s, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local keep = tonumber(ARGV[6])
-local idx = redis.call('HGET', P .. ':mid', id)
-if not idx then return {{}, {}} end
-local topic, ref = string.match(idx, '^(.*)\n([^\n]*)$')
+local keep, topic, ref = tonumber(ARGV[6]), ARGV[7], ARGV[8]
+if topic == '' then return {{}, {}} end
 local stream = k('stream', topic)
 local cursor = cursors(stream)
 local body = fetch('', stream, ref)
@@ -170,10 +225,7 @@ for _, sub in ipairs(redis.call('SMEMBERS', k('subs', topic))) do
   end
 end
 if #cancelled > 0 then redis.call('PEXPIRE', record_key, ttl) end
-if unread then
-  redis.call('XDEL', stream, ref)
-  redis.call('HDEL', P .. ':mid', id)
-end
+if unread then redis.call('XDEL', stream, ref) end
 return {cancelled, running}
 """
 )

@@ -1,8 +1,10 @@
 """Message status by id, settled records and cancellation on Redis (`_redis_lua_status`).
 
-The id index (P:mid) is written by every publish inside its script, and forgotten when TRIM
-drops the stream entry; settled records (P:msg:<id>) expire by themselves (PEXPIREAT), so
-retention costs no sweeping. A lookup is one script call.
+A lookup finds the message's stream entry by scanning the topics' streams (FIND, a chunk per
+call), then reads every delivery's condition in one script call (STATUS); publish writes
+nothing for it (an id index written by every publish doubled Redis's CPU per published
+message: bench/bench_status.py). Settled records (P:msg:<id>) expire by themselves
+(a relative TTL), so retention costs no sweeping.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from . import _redis_codec as codec
 from . import _redis_lua_status as lua_status
 from ._redis_link import RedisScripts
 
-SCRIPTS = (lua_status.STATUS, lua_status.CANCEL, lua_status.CANCELLED, lua_status.FINISH)
+SCRIPTS = (
+    lua_status.FIND,
+    lua_status.STATUS,
+    lua_status.CANCEL,
+    lua_status.CANCELLED,
+    lua_status.FINISH,
+)
+_FIND_CHUNK = 2000  # stream entries a FIND call looks at (a script blocks Redis meanwhile)
 
 _WHERE = {"parked": "queued", "unread": "queued", "adopting": "running"}
 
@@ -45,6 +54,11 @@ def _settled_status(subscription: str, text: str, now: float) -> DeliveryStatus 
         return None  # past its retention on the runtime's clock; Redis drops it soon
     settlement = Settlement(state, attempts, started, finished, keep, result, note, error)
     return settlement.status(subscription, enqueued)
+
+
+def _needle(message_id: str) -> str:
+    """The id as it reads inside the stored JSON text (quotes and backslashes escaped)."""
+    return codec.encode_json(message_id, where="a message id")[1:-1]
 
 
 def _ttl_ms(keep_until: float, now: float) -> str:
@@ -75,10 +89,31 @@ class RedisStatusMixin(RedisScripts):
         args = [str(len(deliveries)), *records, *groups]
         await self._script("acknowledge messages", lua_status.FINISH, args)
 
+    async def _find(self, message_id: str) -> tuple[str, str]:
+        """(topic, ref) of the message's stream entry, or ('', '') when no stream holds it."""
+        link, _ = self._running()
+        topics = sorted(
+            set(
+                await link.call("list topics", lambda: link.client.hvals(f"{self.prefix}:subtopic"))
+            )
+        )
+        for topic in topics:
+            start = "-"
+            while True:
+                args = [topic, message_id, _needle(message_id), start, _FIND_CHUNK]
+                reply = await self._script("find a message", lua_status.FIND, args)
+                if reply[0]:
+                    return topic, str(reply[0])
+                if len(reply) < 2:
+                    break
+                start = reply[1]
+        return "", ""
+
     async def message_status(self, message_id: str) -> MessageStatus | None:
         _, clock = self._running()
+        topic, ref = await self._find(message_id)
         now = clock.now()
-        args = [message_id, codec.millis(now)]
+        args = [message_id, codec.millis(now), topic, ref, _needle(message_id)]
         topic, body, live, settled, dead = await self._script(
             "look up a message", lua_status.STATUS, args
         )
@@ -128,8 +163,9 @@ class RedisStatusMixin(RedisScripts):
     async def cancel(self, message_id: str, *, keep_until: float) -> CancelOutcome:
         _, clock = self._running()
         now = clock.now()
+        topic, ref = await self._find(message_id)
         args = [message_id, codec.millis(now), codec.epoch(now), _ttl_ms(keep_until, now)]
-        args.append(codec.epoch(keep_until))
+        args += [codec.epoch(keep_until), topic, ref]
         cancelled, running = await self._script("cancel a message", lua_status.CANCEL, args)
         for key in cancelled:
             bell = self._bells.get(key)  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
-"""The Redis backend's id index: every message is found by id, whatever its id, group and
-payload look like (the publish script reads the id off the envelope's tail in the common
-case and decodes the envelope otherwise), and TRIM forgets the index with the entry."""
+"""The Redis backend finds a message by id, whatever its id, group and payload look like
+(FIND reads the id off the envelope's tail in the common case and decodes the envelope
+otherwise), however deep in its stream it waits."""
 
 from __future__ import annotations
 
@@ -61,16 +61,18 @@ async def test_every_message_is_found_by_its_id(
     assert outcome.cancelled == (SUB.key,)
 
 
-async def test_trim_forgets_the_index_of_what_it_trims(
+async def test_a_message_deep_in_a_backlog_is_found_over_several_scans(
     backend: RedisBackend, mock_clock: MockClock
 ) -> None:
-    await backend.declare([SUB])
-    sent = [Envelope("jobs", i, "t") for i in range(5)]
-    await backend.publish(sent)
-    deliveries = await backend.receive(SUB, 10)
-    await backend.ack(deliveries)
-    link = backend._link
-    assert link is not None
-    assert await link.client.hlen(f"{backend.prefix}:mid") == 5
-    await backend._trim_once()
-    assert await link.client.hlen(f"{backend.prefix}:mid") == 0
+    await backend.declare([SUB, Subscription("other", "worker", QueueOptions())])
+    await backend.publish([Envelope("other", i, "t") for i in range(10)])
+    backlog = [Envelope("jobs", i, "t") for i in range(4500)]
+    for start in range(0, len(backlog), 500):
+        await backend.publish(backlog[start : start + 500])
+    last = backlog[-1]
+    status = await backend.message_status(last.id)
+    assert status is not None and status.topic == "jobs"
+    assert [d.state for d in status.deliveries] == ["queued"]
+    outcome = await backend.cancel(last.id, keep_until=2e9)
+    assert outcome.cancelled == (SUB.key,)
+    assert (await backend.depth())[SUB.key].ready == 4499
