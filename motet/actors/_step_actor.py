@@ -105,6 +105,8 @@ class StepActor:
         self._settlements: dict[str, tuple[float, str | None, str | None]] = {}
         # message id -> the cancel scope of the worker running its handler (`cancel_running`)
         self.running: dict[str, trio.CancelScope] = {}
+        # message ids cancelled while leased here but not started (buffered): never run
+        self._skip: set[str] = set()
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
         self._mean_handler: float | None = None  # s, running mean of handler durations
@@ -274,6 +276,9 @@ class StepActor:
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
+        if self._skip and envelope.id in self._skip:
+            self._skip.discard(envelope.id)
+            return  # cancelled before it started: its lease is gone, nothing to settle
         if self._accept is not None and not self._accept(envelope.data):
             self._ack(delivery)
             return
@@ -444,6 +449,10 @@ class StepActor:
         the messages out already); returns the ids that were running."""
         hit = []
         for message_id in message_ids:
+            if message_id not in self.running and any(
+                d.envelope.id == message_id for d in self.held.values()
+            ):
+                self._skip.add(message_id)  # leased ahead and waiting here: never start it
             scope = self.running.pop(message_id, None)
             if scope is not None:
                 # The worker's scope: the handler stops at its next checkpoint, and as the

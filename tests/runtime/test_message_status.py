@@ -277,3 +277,33 @@ async def test_another_instance_cancels_a_handler_running_here(autojump_clock: A
             assert stopped == [True]
         status = await here.message(message_id)
         assert status is not None and status.state == "cancelled"
+
+
+async def test_a_message_leased_ahead_and_cancelled_never_starts(autojump_clock: Any) -> None:
+    gate = trio.Event()
+    ran: list[int] = []
+
+    async def fast_then_blocked(data: Any, ctx: Any) -> None:
+        ran.append(data["n"])
+        if data["n"] == 0:
+            await gate.wait()
+
+    # concurrency 1 with prefetch: the second message is leased while the first runs
+    step = queue_step("Serial", "t", fast_then_blocked, concurrency=1, prefetch=1)
+    async with open_test_runtime([step]) as app:
+        for n in range(1, 4):  # fast handlers first, so the actor starts leasing ahead
+            await app.emit("t", {"n": n})
+        await app.settle(fail_fast=True)
+        await app.emit("t", {"n": 0})
+        ahead = await app.emit("t", {"n": 9})
+        await trio.testing.wait_all_tasks_blocked()
+        [actor] = app.runtime.actors
+        held_ids = {d.envelope.id for d in actor.held.values()}
+        outcome = await app.cancel(ahead)
+        gate.set()
+        await app.settle(fail_fast=True)
+        status = await app.message(ahead)
+    assert ahead in held_ids, "the test needs the message leased ahead"
+    assert outcome.cancelled == ("Serial@t",)
+    assert ran == [1, 2, 3, 0]
+    assert status is not None and status.state == "cancelled"
