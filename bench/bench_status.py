@@ -15,8 +15,9 @@ for SQLite at its default synchronous=FULL), in one process:
    scans the pending rows for the id; Redis scans its streams; memory scans its queues),
    and an unknown id;
 3. Redis only: the memory a settled record takes;
-4. (`--runtime`) a whole runtime on the memory backend: N messages emitted one by one to a
-   queue step (concurrency 10), CPU time from the first emit until the last is acked, with
+4. (`--runtime`) a whole runtime on the memory backend (CPU time) and, with sqlite among
+   the backends, on SQLite (wall time): N messages emitted one by one to a queue step
+   (concurrency 10), from the first emit until the last is acked, with
    `message_retention = 0` (plain acks) and the default (records kept), the handler
    returning None or a small dict; rounds alternate, best of each.
 
@@ -147,7 +148,7 @@ async def bench_backend(name: str, backend: Any, args: argparse.Namespace) -> No
         nursery.cancel_scope.cancel()
 
 
-async def runtime_round(n: int, retention: float, result: Any) -> float:
+async def runtime_round(n: int, retention: float, result: Any, kind: str = "memory") -> float:
     from motet import Runtime, RuntimeOptions
     from motet.project import ProjectConfig
     from motet.steps import load_step
@@ -164,7 +165,13 @@ async def runtime_round(n: int, retention: float, result: Any) -> float:
 
     trigger = {"type": "queue", "topic": "bench", "concurrency": 10}
     step = load_step({"name": "Sink", "triggers": [trigger]}, handler)
-    backend = MemoryBackend()
+    folder = tempfile.TemporaryDirectory(prefix="motet-bench-")
+    if kind == "sqlite":
+        from motet.backends import SqliteBackend
+
+        backend: Any = SqliteBackend(Path(folder.name) / "motet.db")
+    else:
+        backend = MemoryBackend()
     runtime = Runtime(
         [step],
         backend=backend,
@@ -175,18 +182,19 @@ async def runtime_round(n: int, retention: float, result: Any) -> float:
         await nursery.start(runtime.run)
         assert runtime.publisher is not None
         publish = runtime.publisher.publish
-        t0 = time.process_time()
+        t0 = time.process_time() if kind == "memory" else time.perf_counter()
         for i in range(n):
             await publish("bench", {"n": i}, trace_id="t")
         await done.wait()
-        while backend.pending_total():
-            await trio.sleep(0)
-        took = time.process_time() - t0
+        while sum(d.pending for d in (await backend.depth()).values()):
+            await trio.sleep(0.001 if kind == "sqlite" else 0)
+        took = (time.process_time() if kind == "memory" else time.perf_counter()) - t0
         runtime.stop()
+    folder.cleanup()
     return took / n
 
 
-def runtime_bench(args: argparse.Namespace) -> None:
+def runtime_bench(args: argparse.Namespace, kind: str = "memory") -> None:
     variants = {
         "retention 0, returns None": (0.0, None),
         "default records, returns None": (86_400.0, None),
@@ -195,9 +203,10 @@ def runtime_bench(args: argparse.Namespace) -> None:
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, (retention, result) in variants.items():
-            times[name].append(trio.run(runtime_round, args.messages, retention, result))
+            times[name].append(trio.run(runtime_round, args.messages, retention, result, kind))
     base = min(times["retention 0, returns None"])
-    print(f"\n## runtime on memory, {args.messages} messages, CPU time, best of {args.rounds}")
+    timer = "CPU time" if kind == "memory" else "wall time"
+    print(f"\n## runtime on {kind}, {args.messages} messages, {timer}, best of {args.rounds}")
     for name, values in times.items():
         best = min(values)
         print(f"  {name:34s} {best * 1e6:6.1f} us/message  x{best / base:.2f}")
@@ -217,6 +226,8 @@ def main() -> None:
     wanted = [b for b in args.backends.split(",") if b]
     if args.runtime:
         runtime_bench(args)
+        if "sqlite" in wanted:
+            runtime_bench(args, "sqlite")
     with ExitStack() as stack:
         if "memory" in wanted:
             trio.run(bench_backend, "memory", MemoryBackend(), args)
