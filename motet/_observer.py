@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._status import CancelOutcome, MessageStatus
     from .actors._clock_actor import CronJob
     from .actors._dispatcher import HandlerRun
+    from .actors._rate_gate import Throttling
     from .backends._protocol import Backend, StateChange
     from .project import ProjectConfig
     from .steps._model import Step
@@ -86,6 +87,11 @@ class RuntimeView(Protocol):
         """Cancel a message (`Runtime.cancel`): the one change operators make through the
         view besides the backend's dead-letter calls, because a running handler here must
         be told."""
+        ...
+
+    def throttling(self) -> Mapping[str, Throttling]:
+        """Rate-limited subscriptions by key: their limit, whether this process waits for a
+        token with messages held back now, and how often and how long it did."""
         ...
 
 
