@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._convert import unstructure
-from .._envelope import JSON
-from .._status import MessageStatus, check_message_id
 from .._envelope import JSON, check_name, new_id
 from .._state_writes import StateWrite
+from .._status import MessageStatus, check_message_id
 from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger

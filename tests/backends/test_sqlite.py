@@ -119,8 +119,6 @@ async def test_a_version_2_file_gains_rate_buckets_and_keeps_its_messages(
         assert conn.execute("SELECT count(*) FROM rate_buckets").fetchall() == [(1,)]
 
 
-
-
 def _undo_v4(conn: sqlite3.Connection) -> None:
     """Make a fresh file look like one written before schema v4 (message status)."""
     conn.execute("DROP TABLE settled")
