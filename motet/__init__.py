@@ -30,6 +30,9 @@ from ._open import open_runtime as open_runtime
 from ._public import publish as _publish
 from ._runtime import Runtime as Runtime
 from ._runtime import RuntimeOptions as RuntimeOptions
+from ._status import CancelOutcome as CancelOutcome
+from ._status import DeliveryStatus as DeliveryStatus
+from ._status import MessageStatus as MessageStatus
 from .steps._http import Request as Request
 from .steps._http import Response as Response
 from .steps._model import CronTrigger as CronTrigger
@@ -46,9 +49,11 @@ from .steps._triggers import state as state
 __all__ = [
     "BackendError",
     "BackendUnavailable",
+    "CancelOutcome",
     "Context",
     "CronTrigger",
     "DeadLetter",
+    "DeliveryStatus",
     "Envelope",
     "GatewayError",
     "HandlerError",
@@ -57,6 +62,7 @@ __all__ = [
     "InputValidationError",
     "MailboxFull",
     "MessageInfo",
+    "MessageStatus",
     "MotetError",
     "NonRetryable",
     "Observer",

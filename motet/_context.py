@@ -181,6 +181,11 @@ class Context:
 
     enqueue = emit
 
+    async def message_status(self, message_id: str) -> Any:
+        """The status of the message `message_id` (each delivery's state, attempts, last
+        error, result), as `Runtime.message` gives it; None when unknown."""
+        return await self._services.message_status(message_id)  # type: ignore[attr-defined]
+
     def now(self) -> datetime:
         """The current time (UTC) from the runtime's clock: virtual under MockClock in tests.
         Use it instead of datetime.now() so handlers stay testable."""
@@ -262,6 +267,9 @@ class SyncContext:
 
     def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
         return trio.from_thread.run(lambda: self._ctx.emit(topic, data, **kwargs))
+
+    def message_status(self, message_id: str) -> Any:
+        return trio.from_thread.run(lambda: self._ctx.message_status(message_id))
 
     enqueue = emit
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._envelope import Envelope, Subscription
     from ._errors import HandlerError
     from ._logging import Logger, LogRecord
+    from ._status import CancelOutcome, MessageStatus
     from .actors._clock_actor import CronJob
     from .actors._dispatcher import HandlerRun
     from .actors._rate_gate import Throttling
@@ -76,6 +77,16 @@ class RuntimeView(Protocol):
 
     def cron_running(self, name: str) -> bool:
         """Whether a tick of the schedule `name` is held by this process."""
+        ...
+
+    async def message(self, message_id: str) -> MessageStatus | None:
+        """The status of every delivery of a message (`Runtime.message`)."""
+        ...
+
+    async def cancel(self, message_id: str) -> CancelOutcome:
+        """Cancel a message (`Runtime.cancel`): the one change operators make through the
+        view besides the backend's dead-letter calls, because a running handler here must
+        be told."""
         ...
 
     def throttling(self) -> Mapping[str, Throttling]:

@@ -27,6 +27,7 @@ from ._errors import MotetError, describe
 from ._logging import Logger, LogHub, stdlib_sink, stream_sink
 from ._observer import Observer, Observers, RuntimeView
 from ._plan import plan
+from ._status import CancelOutcome, MessageStatus, Records, check_message_id
 from ._validators import count, fraction, seconds
 from .actors._clock_actor import CronJob, run_cron
 from .actors._dispatcher import Dispatcher
@@ -213,6 +214,49 @@ class Runtime:
             expires=expires,
         )
 
+    @property
+    def records(self) -> Records:
+        """What settling a delivery keeps (the project's `message_retention` and
+        `result_max_bytes`)."""
+        return Records(
+            retention=self.project.message_retention,
+            max_bytes=self.project.result_max_bytes,
+            jsonify=self.jsonify,
+        )
+
+    async def message(self, message_id: str) -> MessageStatus | None:
+        """The status of every delivery of the message `message_id` (as `emit` returned
+        it), or None when the backend knows nothing of it (never emitted, or its settled
+        record is past `message_retention`). Needs the backend running."""
+        check_message_id(message_id)
+        self._check_backend("Runtime.message")
+        return await self.backend.message_status(message_id)
+
+    async def cancel(self, message_id: str) -> CancelOutcome:
+        """Cancel the message `message_id`: each delivery still queued, delayed or
+        retrying is taken out of its queue and kept as `cancelled`; a running handler is
+        cancelled at its next checkpoint (here at once; on other instances by their lease
+        keeper, within a third of the lease) and its message is not retried. Deliveries
+        already settled are left alone: then `outcome.any` is False and
+        `outcome.describe(id)` says why."""
+        check_message_id(message_id)
+        self._check_backend("Runtime.cancel")
+        now = self.clock.now()
+        outcome = await self.backend.cancel(
+            message_id, keep_until=self.records.cancel_keep_until(now)
+        )
+        if outcome.running:
+            for actor in self.actors:
+                actor.cancel_running([message_id])
+        return outcome
+
+    def _check_backend(self, what: str) -> None:
+        if self.publisher is None or not self._ready:
+            raise RuntimeError(
+                f"{what} needs a running runtime: call it inside "
+                "`async with open_runtime(...)` or after nursery.start(run)"
+            )
+
     def stop(self) -> None:
         """Ask for a graceful stop: gateway, then cron, then running handlers (up to
         `shutdown_timeout`), then the backend."""
@@ -272,6 +316,7 @@ class Runtime:
             jsonify=self.jsonify,
             hub=hub,
             clock=clock,
+            messages=self.backend,
             on_run=observer.hook("on_run"),
             on_state=observer.hook("on_state"),
             handlers=self.project.handlers,
@@ -381,6 +426,7 @@ class Runtime:
                     validate=self._validator(trigger),
                     on_failure=self.observer.on_failure,
                     on_settled=self.observer.on_settled,
+                    records=self.records,
                 )
             )
             self.actors.append(actor)
@@ -486,6 +532,12 @@ class _View:
 
     def cron_running(self, name: str) -> bool:
         return self._runtime.cron_running(name)
+
+    async def message(self, message_id: str) -> MessageStatus | None:
+        return await self._runtime.message(message_id)
+
+    async def cancel(self, message_id: str) -> CancelOutcome:
+        return await self._runtime.cancel(message_id)
 
     def throttling(self) -> Mapping[str, Throttling]:
         return {

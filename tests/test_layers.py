@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "motet._convert",
             "motet._state_writes",
             "motet._when",  # delays, instants and durations as users write them
+            "motet._status",
         ),
     ),
     ("steps", ("motet.steps",)),

@@ -22,8 +22,9 @@ from .._context import Context, Emitter, MessageInfo, SyncContext
 from .._envelope import new_id
 from .._errors import AsyncioRequired, HandlerTimeout
 from .._logging import Logger, LogHub
+from .._status import MessageStatus, check_message_id
 from .._traceback import format_failure
-from ..backends._protocol import StateBackend, StateChange
+from ..backends._protocol import MessageBackend, StateBackend, StateChange
 from ..state._store import Jsonify, StateStore
 from ..steps._handlers import condition_wants_ctx, cron_wants_input
 from ..steps._http import Request
@@ -70,6 +71,7 @@ class Dispatcher:
         clock: Clock,
         on_run: HandlerObserver | None = None,
         on_state: Callable[[StateChange], None] | None = None,
+        messages: MessageBackend | None = None,
         handlers: str = "trio",
     ) -> None:
         self.emitter = emitter
@@ -81,6 +83,7 @@ class Dispatcher:
         # The runtime's observers (`motet.Observer`); None when none watches.
         self._on_run = on_run
         self._on_state = on_state
+        self._messages = messages
         self._arity: dict[int, bool] = {}  # id(handler) -> a cron handler takes (input, ctx)
         self._async: dict[int, bool] = {}  # id(handler) -> is a coroutine function
         self._wants_ctx: dict[int, bool] = {}  # id(condition) -> called as (input, ctx)
@@ -128,6 +131,13 @@ class Dispatcher:
             data=data,
             input=data if request is None else request,
         )
+
+    async def message_status(self, message_id: str) -> MessageStatus | None:
+        """`ctx.message_status(id)`: the status of every delivery of a message."""
+        check_message_id(message_id)
+        if self._messages is None:
+            raise RuntimeError("message status needs the runtime's backend")
+        return await self._messages.message_status(message_id)
 
     def state_store(self, trace_id: str) -> StateStore:
         return StateStore(self._state, self._jsonify, trace_id, self._on_state)

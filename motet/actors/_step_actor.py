@@ -41,8 +41,9 @@ from .._errors import (
     find_error,
 )
 from .._logging import Logger
+from .._status import Records, Settlement, encode_result
 from .._traceback import format_failure
-from ..backends._protocol import QueueBackend
+from ..backends._protocol import StepBackend
 from ..steps._model import StateTrigger, Step, Trigger
 from ._dead_letters import announcement, storable
 from ._dispatcher import Dispatcher
@@ -77,13 +78,14 @@ class StepWiring:
     step: Step
     trigger: Trigger
     subscription: Subscription
-    backend: QueueBackend
+    backend: StepBackend
     dispatcher: Dispatcher
     publisher: Publisher
     policy: RetryPolicy
     validate: Validate | None = None
     on_failure: FailureHook | None = None
     on_settled: Callable[[], None] | None = None
+    records: Records | None = None  # settled records and results kept (None: none)
 
 
 class StepActor:
@@ -99,6 +101,13 @@ class StepActor:
         self._validate = wiring.validate
         self._on_failure = wiring.on_failure
         self._on_settled = wiring.on_settled
+        self._records = wiring.records if wiring.records and wiring.records.retention else None
+        # receipt -> (started, result JSON, note) of a handler call, for its ack's record
+        self._settlements: dict[str, tuple[float, str | None, str | None]] = {}
+        # message id -> the cancel scope of the worker running its handler (`cancel_running`)
+        self.running: dict[str, trio.CancelScope] = {}
+        # message ids cancelled while leased here but not started (buffered): never run
+        self._skip: set[str] = set()
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
         self._condition = getattr(trigger, "condition", None) is not None
         self._mean_handler: float | None = None  # s, running mean of handler durations
@@ -237,10 +246,20 @@ class StepActor:
     # -- handling ------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        # One cancel scope per worker, not per handler call (a scope costs about two
+        # checkpoints): `cancel_running` cancels the scope of the worker running that
+        # message, and the worker starts over with a new one.
+        while True:
+            with trio.CancelScope() as scope:
+                await self._work_in(scope)
+
+    async def _work_in(self, scope: trio.CancelScope) -> None:
         while True:
             delivery = await self.mailbox.receive()
             self._picked.set()
             started = trio.current_time()
+            message_id = delivery.envelope.id
+            self.running[message_id] = scope
             try:
                 await self._handle(delivery)
             except BackendUnavailable as exc:
@@ -258,9 +277,14 @@ class StepActor:
                 self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
                 self._release()
+                if self.running.get(message_id) is scope:
+                    del self.running[message_id]
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
+        if self._skip and envelope.id in self._skip:
+            self._skip.discard(envelope.id)
+            return  # cancelled before it started: its lease is gone, nothing to settle
         if self._accept is not None and not self._accept(envelope.data):
             self._ack(delivery)
             return
@@ -316,13 +340,16 @@ class StepActor:
                 self._ack(delivery)
                 return
         timeout = self.options.timeout
+        started = self._dispatcher.clock.now() if self._records else None
         try:
             # Past its `timeout`, the call raises HandlerTimeout: a failed attempt like another.
-            await self._dispatcher.call(self.step, self.trigger, payload, ctx, timeout=timeout)
+            result = await self._dispatcher.call(
+                self.step, self.trigger, payload, ctx, timeout=timeout
+            )
         except Exception as exc:
             await self._failed(delivery, ctx.logger, exc)
         else:
-            self._ack(delivery)
+            self._ack(delivery, result, started)
 
     async def _expired(self, delivery: Delivery, message: MessageInfo) -> None:
         """Leased in time but not started in time (it waited behind others in the mailbox):
@@ -357,7 +384,8 @@ class StepActor:
                 attempts_left=self._policy.max_attempts - attempt,
                 exc_info=exc,
             )
-            await self._backend.retry(delivery, delay=delay, error=error)
+            traceback = storable(format_failure(exc))
+            await self._backend.retry(delivery, delay=delay, error=error, traceback=traceback)
             self._settled()
             return
         if final is not None:
@@ -408,9 +436,56 @@ class StepActor:
 
     # -- acks and leases -----------------------------------------------------------------
 
-    def _ack(self, delivery: Delivery) -> None:
+    def _ack(self, delivery: Delivery, result: Any = None, started: float | None = None) -> None:
+        records = self._records
+        if records is not None and started is not None:
+            text = note = None
+            if result is not None:
+                text, note = encode_result(
+                    result, jsonify=records.jsonify, max_bytes=records.max_bytes
+                )
+            self._settlements[delivery.receipt] = (started, text, note)
         self._acks.append(delivery)
         self._acks_ready.set()
+
+    async def _send_acks(self, batch: list[Delivery]) -> None:
+        """Ack a batch; with records kept, as one `finish` that also keeps each settlement
+        (finished = when the batch is acked: one clock read per batch, not per message)."""
+        if self._records is None:
+            await self._backend.ack(batch)
+            return
+        now = self._dispatcher.clock.now()
+        keep = now + self._records.retention
+        kept = self._settlements.get
+        settlements = []
+        for delivery in batch:
+            # (started, result text, note); none for a delivery acked without a handler call
+            started, text, note = kept(delivery.receipt) or (None, None, None)
+            settlements.append(Settlement("done", delivery.attempt, started, now, keep, text, note))
+        await self._backend.finish(batch, settlements)
+        for delivery in batch:
+            self._settlements.pop(delivery.receipt, None)
+
+    def cancel_running(self, message_ids: Any) -> list[str]:
+        """Cancel the handlers running here for these message ids (the backend has taken
+        the messages out already); returns the ids that were running."""
+        hit = []
+        for message_id in message_ids:
+            if message_id not in self.running and any(
+                d.envelope.id == message_id for d in self.held.values()
+            ):
+                self._skip.add(message_id)  # leased ahead and waiting here: never start it
+            scope = self.running.pop(message_id, None)
+            if scope is not None:
+                # The worker's scope: the handler stops at its next checkpoint, and as the
+                # backend already keeps the message as cancelled (its lease lost), nothing
+                # is acked, retried or dead-lettered.
+                scope.cancel()
+                hit.append(message_id)
+                self._actor_logger().warn(
+                    "handler cancelled: its message was cancelled", message_id=message_id
+                )
+        return hit
 
     async def _acker(self) -> None:
         try:
@@ -423,7 +498,7 @@ class StepActor:
                 batch, self._acks = self._acks, []
                 if batch:
                     try:
-                        await self._backend.ack(batch)
+                        await self._send_acks(batch)
                     except BackendUnavailable as exc:
                         self._acks[:0] = batch  # kept, ahead of newer ones, for the next try
                         self._acks_ready.set()
@@ -435,7 +510,7 @@ class StepActor:
             # Handlers that returned must not run again just because we are stopping.
             if self._acks:
                 batch, self._acks = self._acks, []
-                await self._last_call(self._backend.ack, batch, "acknowledge finished messages")
+                await self._last_call(self._send_acks, batch, "acknowledge finished messages")
 
     async def _keep_leases(self) -> None:
         # Sleeps only while something is held, so an idle actor costs no wake-ups (a month
@@ -448,7 +523,12 @@ class StepActor:
             await trio.sleep(lease / 3)
             if self.held:
                 try:
-                    await self._backend.extend(list(self.held.values()), lease)
+                    held = list(self.held.values())
+                    await self._backend.extend(held, lease)
+                    if self.running:
+                        # Cancelled on another instance (or through the backend): stop here.
+                        gone = await self._backend.cancel_requested(held)
+                        self.cancel_running([d.envelope.id for d in gone])
                 except BackendUnavailable as exc:
                     await self._extend_outage.failed(exc)  # then the next period tries again
                     continue

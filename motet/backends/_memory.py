@@ -9,6 +9,7 @@ on this backend fails where a durable backend would.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ from .._envelope import (
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
+from .._status import CANCELLED, CancelOutcome, DeliveryStatus, MessageStatus, Settlement
 from . import _rate as rate
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_later import Keys, Later
@@ -70,6 +72,9 @@ class MemoryBackend(MemoryStreams):
         self._state: dict[str, dict[str, JSON]] = {}
         self._ticks: set[tuple[str, float]] = set()
         self._last_tick: dict[str, float] = {}
+        # message id -> subscription key -> (its settlement, the message's created_at)
+        self._settled: dict[str, dict[str, tuple[Settlement, float]]] = {}
+        self._settled_expiry: list[tuple[float, str, str]] = []  # (keep_until, id, sub)
         self._buckets: dict[str, rate.Bucket] = {}  # rate-limited subscription key -> bucket
         self._streams_init()
         self._later = Later()  # delayed emits, filed in their queues when due
@@ -339,11 +344,14 @@ class MemoryBackend(MemoryStreams):
             if queue.give_back(delivery.receipt):
                 queue.wake()
 
-    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
+    async def retry(
+        self, delivery: Delivery, *, delay: float, error: str, traceback: str | None = None
+    ) -> None:
         now = self._now()
         await trio.lowlevel.checkpoint()
         queue = self._queue(delivery.subscription)
-        if queue.retry(delivery.receipt, delivery.attempt + 1, now + max(delay, 0.0), now):
+        due = now + max(delay, 0.0)
+        if queue.retry(delivery.receipt, delivery.attempt + 1, due, now, (error, traceback)):
             queue.wake()  # ready now, or an earlier due time for sleeping receivers
 
     async def bury(
@@ -451,6 +459,113 @@ class MemoryBackend(MemoryStreams):
         """Messages published and not yet acknowledged or buried, over every queue (sync)."""
         return sum(queue.pending() for queue in self._queues.values())
 
+    # -- status by message id --------------------------------------------------------------
+
+    async def finish(
+        self, deliveries: Sequence[Delivery], settlements: Sequence[Settlement]
+    ) -> None:
+        now = self._now()
+        await self._checkpoint_sometimes()
+        self._expire_settled(now)
+        for delivery, settlement in zip(deliveries, settlements, strict=True):
+            queue = self._queue(delivery.subscription)
+            message = queue.settle(delivery.receipt)
+            if message is None:
+                continue  # the lease was lost (handed out again, or cancelled)
+            if queue.strategy == "fifo":
+                queue.wake()
+            self._keep(message.envelope, delivery.subscription, settlement)
+
+    def _keep(self, envelope: Envelope, key: str, settlement: Settlement) -> None:
+        by_sub = self._settled.setdefault(envelope.id, {})
+        by_sub[key] = (settlement, envelope.created_at)
+        heapq.heappush(self._settled_expiry, (settlement.keep_until, envelope.id, key))
+
+    def _expire_settled(self, now: float) -> None:
+        heap = self._settled_expiry
+        while heap and heap[0][0] <= now:
+            _, message_id, key = heapq.heappop(heap)
+            by_sub = self._settled.get(message_id)
+            kept = by_sub.get(key) if by_sub else None
+            if by_sub is not None and kept is not None and kept[0].keep_until <= now:
+                del by_sub[key]
+                if not by_sub:
+                    del self._settled[message_id]
+
+    async def message_status(self, message_id: str) -> MessageStatus | None:
+        now = self._now()
+        await trio.lowlevel.checkpoint()
+        self._expire_settled(now)
+        found: dict[str, DeliveryStatus] = {}
+        topic: str | None = None
+        for key, queue in self._queues.items():
+            queue.advance(now)
+            for where, message in queue.find(message_id):
+                topic = message.envelope.topic
+                found[key] = _live_status(key, where, message, queue, now)
+        for letter in self._dead.values():
+            if letter.envelope.id == message_id and letter.subscription not in found:
+                topic = letter.envelope.topic
+                found[letter.subscription] = DeliveryStatus(
+                    subscription=letter.subscription,
+                    state="dead",
+                    attempts=letter.attempts,
+                    enqueued_at=letter.envelope.created_at,
+                    finished_at=letter.failed_at,
+                    error=letter.error,
+                    traceback=letter.traceback,
+                    dead_letter_id=letter.id,
+                )
+        for key, (settlement, created) in self._settled.get(message_id, {}).items():
+            found.setdefault(key, settlement.status(key, created))
+            if topic is None:
+                topic = key.split("@", 1)[1] if "@" in key else None
+        if not found:
+            return None
+        return MessageStatus(message_id, topic, tuple(found[k] for k in sorted(found)))
+
+    async def cancel(self, message_id: str, *, keep_until: float) -> CancelOutcome:
+        now = self._now()
+        await trio.lowlevel.checkpoint()
+        self._expire_settled(now)
+        cancelled: list[str] = []
+        running: list[str] = []
+        for key, queue in self._queues.items():
+            queue.advance(now)
+            for where, message in queue.find(message_id):
+                queue.cancel(where, message)
+                cancelled.append(key)
+                if where == "leased":
+                    running.append(key)
+                attempts = message.attempt - (0 if where == "leased" else 1)
+                settlement = Settlement(
+                    "cancelled",
+                    max(attempts, 0),
+                    message.started,
+                    now,
+                    keep_until,
+                    error=CANCELLED,
+                )
+                self._keep(message.envelope, key, settlement)
+        settled = {key for key in self._settled.get(message_id, {}) if key not in cancelled}
+        settled |= {d.subscription for d in self._dead.values() if d.envelope.id == message_id}
+        return CancelOutcome(
+            found=bool(cancelled or settled),
+            cancelled=tuple(sorted(cancelled)),
+            running=tuple(sorted(running)),
+            settled=tuple(sorted(settled)),
+        )
+
+    async def cancel_requested(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        self._check_running()
+        await self._checkpoint_sometimes()
+        out = []
+        for delivery in deliveries:
+            kept = self._settled.get(delivery.envelope.id, {}).get(delivery.subscription)
+            if kept is not None and kept[0].state == "cancelled":
+                out.append(delivery)
+        return out
+
     # -- state -----------------------------------------------------------------------------
 
     async def state_get(self, namespace: str, key: str) -> JSON:
@@ -531,6 +646,33 @@ def _expiry(message: Message, ttl: float | None) -> float | None:
     if ttl is None and message.envelope.expires_at is None:
         return None
     return expiry_of(message.envelope, ttl)
+
+
+def _live_status(
+    key: str, where: str, message: Message, queue: SubscriptionQueue, now: float
+) -> DeliveryStatus:
+    """The status of a message still in its queue (see `SubscriptionQueue.find`)."""
+    envelope = message.envelope
+    if where == "leased":
+        state, attempts = "running", message.attempt
+    else:
+        # `attempt` is that of its next delivery: so many were started before.
+        attempts = message.attempt - 1
+        if where == "delayed":
+            state = "retrying" if attempts else "delayed"
+        else:
+            state = "retrying" if attempts else "queued"
+    due = next((d for d, _, m in queue._delayed if m is message), None)
+    return DeliveryStatus(
+        subscription=key,
+        state=state,  # type: ignore[arg-type]
+        attempts=attempts,
+        enqueued_at=envelope.created_at,
+        started_at=message.started,
+        due_at=due,
+        error=message.error,
+        traceback=message.traceback,
+    )
 
 
 def _detached(envelope: Envelope) -> JSON:

@@ -36,12 +36,15 @@ class Message:
         "attempt",
         "data",
         "envelope",
+        "error",
         "group",
         "lease_until",
         "receipt",
         "redriven",
         "seq",
         "settled",
+        "started",
+        "traceback",
     )
 
     def __init__(self, envelope: Envelope, data: JSON, seq: int, attempt: int = 1) -> None:
@@ -53,6 +56,9 @@ class Message:
         self.lease_until = 0.0
         self.settled = False  # acked/buried/retried while waiting in a ready structure
         self.redriven = False  # a re-driven copy never expires: an operator asked for it
+        self.started: float | None = None  # when its latest lease began
+        self.error: str | None = None  # its last failure, for its status
+        self.traceback: str | None = None
         # A fifo message without a group is its own group (it blocks nothing but itself).
         self.group: Hashable = envelope.group if envelope.group is not None else (None, seq)
 
@@ -236,6 +242,7 @@ class SubscriptionQueue:
             receipt = str(next(self._receipts))
             message.receipt = receipt
             message.lease_until = until
+            message.started = now
             self._leased[receipt] = message
             heapq.heappush(self._lease_heap, (until, receipt))
             taken.append(message)
@@ -281,8 +288,16 @@ class SubscriptionQueue:
         self._requeue(message)
         return True
 
-    def retry(self, receipt: str, attempt: int, due: float, now: float) -> bool:
-        """Schedule the leased message again at `due`; a fifo group stays blocked meanwhile."""
+    def retry(
+        self,
+        receipt: str,
+        attempt: int,
+        due: float,
+        now: float,
+        failure: tuple[str, str | None] | None = None,
+    ) -> bool:
+        """Schedule the leased message again at `due`; a fifo group stays blocked meanwhile.
+        `failure` (error, traceback) is kept for its status."""
         message = self._leased.pop(receipt, None)
         if message is None:
             expired = self.settle(receipt)  # leave its ready entry as a tombstone
@@ -292,11 +307,43 @@ class SubscriptionQueue:
             if self.strategy == "fifo":
                 self._group(message).holder = message  # still first in its group
         message.attempt = attempt
+        if failure is not None:
+            message.error, message.traceback = failure
         if due <= now:
             self._requeue(message)
         else:
             heapq.heappush(self._delayed, (due, message.seq, message))
         return True
+
+    # -- by message id (status, cancel: O(queue length), off the hot path) ------------------
+
+    def find(self, message_id: str) -> list[tuple[str, Message]]:
+        """(where, message) of each live copy of the message here: "leased", "delayed" or
+        "ready" (an expired lease waits as ready)."""
+        found: list[tuple[str, Message]] = [
+            ("leased", m) for m in self._leased.values() if m.envelope.id == message_id
+        ]
+        found += [("delayed", e[2]) for e in self._delayed if e[2].envelope.id == message_id]
+        ready: list[Message] = [*self._standard, *(e[3] for e in self._priority)]
+        for group in self._groups.values():
+            ready.extend(group.waiting)
+        found += [("ready", m) for m in ready if not m.settled and m.envelope.id == message_id]
+        return found
+
+    def cancel(self, where: str, message: Message) -> None:
+        """Take the message out wherever `find` saw it; its lease (if any) is lost."""
+        if where == "leased":
+            self.settle(message.receipt)
+        elif where == "delayed":
+            self._delayed = [e for e in self._delayed if e[2] is not message]
+            heapq.heapify(self._delayed)
+            self._release(message)
+        elif message.receipt and message.receipt in self._expired:
+            self.settle(message.receipt)
+        else:
+            message.settled = True
+            self.ready_count -= 1
+        self.wake()
 
     # -- time ------------------------------------------------------------------------------
 

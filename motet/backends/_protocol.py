@@ -27,6 +27,7 @@ from .._envelope import (
 )
 from .._state_writes import StateChange as StateChange
 from .._state_writes import StateWrite
+from .._status import CancelOutcome, MessageStatus, Settlement
 from ._stream_records import StreamChange as StreamChange
 from ._stream_records import StreamSnapshot
 
@@ -116,8 +117,11 @@ class QueueBackend(Protocol):
         Releasing a delivery whose lease was lost is a no-op."""
         ...
 
-    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
-        """Schedule the message again at now + delay (seconds) with attempt + 1."""
+    async def retry(
+        self, delivery: Delivery, *, delay: float, error: str, traceback: str | None = None
+    ) -> None:
+        """Schedule the message again at now + delay (seconds) with attempt + 1. `error`
+        (one line) and `traceback` are kept for the message's status until it settles."""
         ...
 
     async def bury(
@@ -164,6 +168,38 @@ class QueueBackend(Protocol):
         ...
 
 
+class MessageBackend(Protocol):
+    """Status by message id, settled records and cancellation (see `motet._status`)."""
+
+    async def finish(
+        self, deliveries: Sequence[Delivery], settlements: Sequence[Settlement]
+    ) -> None:
+        """`ack`, and keep each delivery's settlement (its status `done`, the handler's
+        result) until its `keep_until`, in the same atomic write. A delivery whose lease was
+        lost (handed out again, or cancelled meanwhile) changes nothing and keeps nothing."""
+        ...
+
+    async def message_status(self, message_id: str) -> MessageStatus | None:
+        """Every delivery of the message, derived from where it is (queued, delayed,
+        running, retrying, dead) or from its kept settlement; None when nothing is known."""
+        ...
+
+    async def cancel(self, message_id: str, *, keep_until: float) -> CancelOutcome:
+        """Take every unsettled delivery of the message out of its queue, leased ones too
+        (their lease is lost: a late ack, retry or bury changes nothing), and keep each as
+        `cancelled` until `keep_until`, atomically. Settled deliveries are left as they are."""
+        ...
+
+    async def cancel_requested(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Those of these (leased) deliveries whose message was cancelled: the lease keeper
+        of the instance running them stops their handlers."""
+        ...
+
+
+class StepBackend(QueueBackend, MessageBackend, Protocol):
+    """What a step actor uses: its queue, and settled records and cancellation marks."""
+
+
 class StateBackend(Protocol):
     async def state_get(self, namespace: str, key: str) -> JSON:
         """The value, or None when absent."""
@@ -208,7 +244,7 @@ class ScheduleBackend(Protocol):
 
 
 @runtime_checkable
-class Backend(QueueBackend, StateBackend, ScheduleBackend, Protocol):
+class Backend(QueueBackend, MessageBackend, StateBackend, ScheduleBackend, Protocol):
     name: str
 
     async def run(

@@ -74,6 +74,8 @@ from . import _redis_lua_state as lua_state
 from ._protocol import Announce, Backend, Leased
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
 from ._redis_state import RedisStateMixin
+from ._redis_status import SCRIPTS as STATUS_SCRIPTS
+from ._redis_status import RedisStatusMixin
 from ._redis_streams import RedisStreamsMixin
 from ._redis_wire import Address, ReplyError, WireError
 
@@ -108,10 +110,11 @@ _SCRIPTS = (
     lua_admin.REDRIVE,
     lua_admin.DISCARD,
     lua_rate.RATE_RECEIVE,
+    *STATUS_SCRIPTS,
 )
 
 
-class RedisBackend(RedisStateMixin, RedisStreamsMixin):
+class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
     """Queues, state and cron marks in Redis at `url` (redis://host:port/db), under `prefix`.
 
     Instances sharing one Redis and prefix form one deployment. Start with
@@ -633,13 +636,16 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin):
             if bell is not None:
                 bell.ring()  # receivers here need not wait for the watcher
 
-    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
+    async def retry(
+        self, delivery: Delivery, *, delay: float, error: str, traceback: str | None = None
+    ) -> None:
         _, clock = self._running()
         await self._check_declared([delivery])
         await self._adopted([delivery])
         ref, attempt = codec.parse_receipt(delivery.receipt)
         due = codec.millis(clock.now() + max(delay, 0.0))
-        args = [delivery.subscription, ref, attempt, due]
+        failure = codec.encode_json([error, traceback], where="a failure")
+        args = [delivery.subscription, ref, attempt, due, failure]
         await self._script("schedule a retry", lua.RETRY, args)
         bell = self._bells.get(delivery.subscription)
         if bell is not None:

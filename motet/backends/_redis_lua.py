@@ -17,6 +17,9 @@ Data model (P = the backend's prefix; `sub` = Subscription.key):
                                  message ready, leased or delayed, the rest are parked
     P:parked:<sub>       STRING  how many refs wait behind a fifo head
     P:body:<sub>         HASH    ref -> envelope, for re-driven copies ("r..." refs, no entry)
+    P:err:<sub>          HASH    ref -> [error, traceback] JSON of its last failed attempt
+    P:msg:<id>           HASH    sub -> settled record (done / cancelled) of that delivery,
+                                 expiring with the latest record's keep_until
 
 A ref is the stream entry id ("<ms>-<seq>") of a published message, or "r<16 digits>" for a
 re-driven copy, which has no stream entry.
@@ -116,6 +119,7 @@ local function release(sub, stream, ref)
   end
   redis.call('HDEL', k('prio', sub), ref)
   redis.call('HDEL', k('att', sub), ref)
+  redis.call('HDEL', k('err', sub), ref)
   if is_copy(ref) then
     redis.call('HDEL', k('body', sub), ref)
   else
@@ -452,6 +456,9 @@ for _, pair in ipairs(held(2)) do
   if redis.call('EXISTS', k('prio', sub)) == 1 then
     redis.call('HDEL', k('prio', sub), unpack(refs))
   end
+  if redis.call('EXISTS', k('err', sub)) == 1 then
+    redis.call('HDEL', k('err', sub), unpack(refs))
+  end
   if #ids > 0 then redis.call('XACK', stream, sub, unpack(ids)) end
   if #copies > 0 then redis.call('HDEL', k('body', sub), unpack(copies)) end
   n = n + #refs
@@ -502,8 +509,9 @@ return 1
 """
 )
 
-# ARGV: P, sub, ref, attempt, due. The message waits in `delayed`; a fifo head keeps its
-# group blocked meanwhile.
+# ARGV: P, sub, ref, attempt, due, then optionally the failure as JSON [error, traceback],
+# kept in P:err:<sub> for the message's status. The message waits in `delayed`; a fifo head
+# keeps its group blocked meanwhile.
 RETRY = (
     PRELUDE
     + r"""
@@ -511,6 +519,7 @@ local sub, ref, attempt, due = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local where = holds(sub, ref, attempt)
 if not where then return 0 end
 unhold(sub, ref, where)
+if ARGV[6] then redis.call('HSET', k('err', sub), ref, ARGV[6]) end
 redis.call('ZADD', k('delayed', sub), due, ref)
 bell(sub)
 return 1

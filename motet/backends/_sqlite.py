@@ -58,10 +58,12 @@ from .._envelope import (
 )
 from .._errors import BackendError, BackendUnavailable
 from .._state_writes import StateWrite
+from .._status import CancelOutcome, MessageStatus, Settlement
 from . import _sqlite_later as later
 from . import _sqlite_queue as q
 from . import _sqlite_rate as qr
 from . import _sqlite_state as st
+from . import _sqlite_status as ss
 from ._protocol import Announce, Backend, Leased, StateChange
 from ._sqlite_options import SqliteOptions
 from ._sqlite_schema import Synchronous, open_reader, open_writer
@@ -71,6 +73,7 @@ from ._sqlite_writer import CommitStatistics, Reader, SqliteWriter, Tx
 DEFAULT_PATH = Path(".motet") / "motet.db"
 
 T = TypeVar("T")
+_PURGE_EVERY = 60.0  # s between deletions of expired settled records
 
 
 class SqliteBackend(SqliteStreams):
@@ -100,6 +103,7 @@ class SqliteBackend(SqliteStreams):
         # any subscription's), so a receiver can tell whether it missed one while leasing.
         self._changes: dict[str, int] = {}
         self._external_changes = 0
+        self._last_purge = -math.inf
 
     @property
     def write_failure(self) -> str | None:
@@ -302,11 +306,13 @@ class SqliteBackend(SqliteStreams):
         receipts = [q.parse_receipt(d) for d in deliveries]
         await self._running()[0].call(lambda tx: q.extend(tx, receipts, seconds), must_sync=False)
 
-    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
+    async def retry(
+        self, delivery: Delivery, *, delay: float, error: str, traceback: str | None = None
+    ) -> None:
         self._running()
         receipt = q.parse_receipt(delivery)
         key = delivery.subscription
-        await self._write(lambda tx: q.retry(tx, key, receipt, delay, error))
+        await self._write(lambda tx: q.retry(tx, key, receipt, delay, error, traceback))
 
     async def bury(
         self,
@@ -351,6 +357,39 @@ class SqliteBackend(SqliteStreams):
     async def depth(self) -> dict[str, QueueDepth]:
         now = self._running()[2].now()
         return await self._read(lambda conn: later.depth(conn, now))
+
+    # -- status by message id (see _sqlite_status) ----------------------------------------
+
+    async def finish(
+        self, deliveries: Sequence[Delivery], settlements: Sequence[Settlement]
+    ) -> None:
+        self._running()
+        items = [
+            (q.parse_receipt(d), d.envelope.group is not None, d.envelope.created_at, s)
+            for d, s in zip(deliveries, settlements, strict=True)
+        ]
+        purge = self._purge_due()
+        # Like an ack, losing it on a power cut means one more delivery, never a lost one.
+        await self._running()[0].call(lambda tx: ss.finish(tx, items, purge=purge), must_sync=False)
+
+    def _purge_due(self) -> bool:
+        """Whether this write should also delete expired settled records (once a minute)."""
+        now = self._running()[2].now()
+        if now - self._last_purge < _PURGE_EVERY:
+            return False
+        self._last_purge = now
+        return True
+
+    async def message_status(self, message_id: str) -> MessageStatus | None:
+        now = self._running()[2].now()
+        return await self._read(lambda conn: ss.status(conn, message_id, now))
+
+    async def cancel(self, message_id: str, *, keep_until: float) -> CancelOutcome:
+        return await self._write(lambda tx: ss.cancel(tx, message_id, keep_until))
+
+    async def cancel_requested(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        wanted = list(deliveries)
+        return await self._read(lambda conn: ss.cancel_requested(conn, wanted))
 
     # -- state ---------------------------------------------------------------------------
 

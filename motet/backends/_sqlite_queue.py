@@ -168,10 +168,10 @@ def lease(tx: Tx, key: str, max_count: int, seconds: float) -> tuple[list[Delive
         (key, tx.now),
     )
     rows = conn.execute(
-        "UPDATE messages SET state = 'leased', attempt = attempt + 1, due = ? WHERE seq IN "
-        "(SELECT seq FROM messages WHERE subscription = ? AND state = 'ready' "
+        "UPDATE messages SET state = 'leased', attempt = attempt + 1, due = ?, started = ? "
+        "WHERE seq IN (SELECT seq FROM messages WHERE subscription = ? AND state = 'ready' "
         "ORDER BY priority DESC, seq LIMIT ?) RETURNING seq, priority, attempt, envelope",
-        (tx.now + seconds, key, max_count),
+        (tx.now + seconds, tx.now, key, max_count),
     ).fetchall()
     if rows:
         rows.sort(key=lambda r: (-r[1], r[0]))  # RETURNING has no order
@@ -223,11 +223,18 @@ def extend(tx: Tx, receipts: Sequence[tuple[int, int]], seconds: float) -> None:
     )
 
 
-def retry(tx: Tx, key: str, receipt: tuple[int, int], delay: float, error: str) -> None:
+def retry(
+    tx: Tx,
+    key: str,
+    receipt: tuple[int, int],
+    delay: float,
+    error: str,
+    traceback: str | None = None,
+) -> None:
     tx.conn.execute(
-        "UPDATE messages SET state = 'delayed', due = ?, error = ? "
+        "UPDATE messages SET state = 'delayed', due = ?, error = ?, traceback = ? "
         "WHERE seq = ? AND attempt = ? AND state = 'leased'",
-        (tx.now + max(0.0, delay), error, *receipt),
+        (tx.now + max(0.0, delay), error, traceback, *receipt),
     )
     tx.touched.add(key)  # receivers re-read the next due time
 

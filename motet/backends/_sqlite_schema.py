@@ -58,7 +58,9 @@ CREATE TABLE messages (
     attempt INTEGER NOT NULL,
     due REAL NOT NULL,
     error TEXT,
-    redriven INTEGER NOT NULL DEFAULT 0
+    redriven INTEGER NOT NULL DEFAULT 0,
+    started REAL,  -- when its latest lease began (v4)
+    traceback TEXT  -- of its last failure, with `error` (v4)
 );
 CREATE INDEX messages_ready ON messages (subscription, priority DESC, seq)
     WHERE state = 'ready';
@@ -99,6 +101,24 @@ CREATE TABLE idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_by_until ON idempotency_keys (until);
 
+-- v4: what settling a delivery keeps (done / cancelled, the handler's result) until
+-- `keep_until`; the live states are read from `messages` and `dead_letters`.
+CREATE TABLE settled (
+    id TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    enqueued REAL,
+    started REAL,
+    finished REAL NOT NULL,
+    keep_until REAL NOT NULL,
+    result TEXT,
+    note TEXT,
+    error TEXT,
+    PRIMARY KEY (id, subscription)
+) WITHOUT ROWID;
+CREATE INDEX settled_by_expiry ON settled (keep_until);
+
 CREATE TABLE state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -129,7 +149,15 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "id TEXT NOT NULL, until REAL NOT NULL, PRIMARY KEY (topic, key)) WITHOUT ROWID",
         "CREATE INDEX IF NOT EXISTS idempotency_keys_by_until ON idempotency_keys (until)",
     ),
-    3: (),  # v4: message status and cancellation (another branch fills this step)
+    3: (  # v4: message status and cancellation
+        "ALTER TABLE messages ADD COLUMN started REAL",
+        "ALTER TABLE messages ADD COLUMN traceback TEXT",
+        "CREATE TABLE IF NOT EXISTS settled (id TEXT NOT NULL, subscription TEXT NOT NULL, "
+        "state TEXT NOT NULL, attempts INTEGER NOT NULL, enqueued REAL, started REAL, "
+        "finished REAL NOT NULL, keep_until REAL NOT NULL, result TEXT, note TEXT, error TEXT, "
+        "PRIMARY KEY (id, subscription)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS settled_by_expiry ON settled (keep_until)",
+    ),
     4: (_RATE_BUCKETS,),
 }
 
@@ -308,7 +336,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 )
             for step in range(version, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[step]:
-                    conn.execute(statement)
+                    if not _column_exists(conn, statement):
+                        conn.execute(statement)
             # A real (one-page) write even when nothing migrated: a file SQLite could only
             # open read-only is refused now, with advice, instead of at the first publish.
             conn.execute("UPDATE motet_schema SET version = ?", (SCHEMA_VERSION,))
@@ -317,6 +346,22 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _column_exists(conn: sqlite3.Connection, statement: str) -> bool:
+    """Whether `statement` is an `ALTER TABLE t ADD COLUMN c ...` whose column is there
+    already (SQLite has no ADD COLUMN IF NOT EXISTS), so each step is safe to apply on its
+    own, also to a file a later step's schema created."""
+    words = statement.split()
+    if len(words) < 6 or [w.upper() for w in words[:2] + words[3:5]] != [
+        "ALTER",
+        "TABLE",
+        "ADD",
+        "COLUMN",
+    ]:
+        return False
+    table, column = words[2], words[5]
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def _statements(script: str) -> list[str]:

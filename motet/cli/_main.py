@@ -1,4 +1,4 @@
-"""`motet` commands: start, dev, emit, steps, graph, dlq, state, new."""
+"""`motet` commands: start, dev, emit, steps, graph, message, dlq, state, new."""
 
 from __future__ import annotations
 
@@ -220,6 +220,50 @@ def graph(project: Project, steps_dir: str | None) -> None:
     from ._inspect import mermaid
 
     click.echo(mermaid(project.steps(steps_dir)))
+
+
+class MessageGroup(click.Group):
+    """`motet message ID` is `motet message show ID`: an id is not a subcommand name."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=MessageGroup)
+def message() -> None:
+    """A message's status by id (`motet message ID`), and cancellation."""
+
+
+@message.command("show")
+@click.argument("message_id", metavar="ID")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_obj
+@reports_errors
+def message_show(project: Project, message_id: str, backend: str | None, as_json: bool) -> None:
+    """Each delivery of message ID: state, attempts, times, last error with its traceback,
+    and the handler's result."""
+    from ._messages import show_message
+
+    for line in show_message(project, message_id, backend=backend, as_json=as_json):
+        click.echo(line)
+
+
+@message.command("cancel")
+@click.argument("message_id", metavar="ID")
+@click.option("--backend", help="Backend (default: motet.toml's).")
+@click.pass_obj
+@reports_errors
+def message_cancel(project: Project, message_id: str, backend: str | None) -> None:
+    """Cancel message ID: queued and delayed deliveries are taken out (kept as cancelled),
+    running handlers are cancelled and not retried."""
+    from ._messages import cancel_message
+
+    click.echo(cancel_message(project, message_id, backend=backend))
 
 
 @main.group()

@@ -16,6 +16,7 @@ import attrs
 from .._convert import unstructure
 from .._envelope import JSON, check_name, new_id
 from .._state_writes import StateWrite
+from .._status import MessageStatus, check_message_id
 from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger
@@ -411,6 +412,53 @@ async def cron(op: Operated, request: OpRequest) -> OpReply:
     return reply({"now": now, "cron": out})
 
 
+def _message_id(request: OpRequest, suffix: str = "") -> str:
+    rest = request.path.removeprefix("/messages/")
+    message_id = rest.removesuffix(suffix) if suffix else rest
+    try:
+        return check_message_id(message_id)
+    except ValueError as exc:
+        raise BadRequest(
+            f"{exc}; expected /_motet/messages/<id>{suffix} with the id emit returned"
+        ) from None
+
+
+def _status_json(status: MessageStatus) -> dict[str, Any]:
+    out = status.to_json()
+    for delivery in out["deliveries"]:
+        for name in ("enqueued_at", "started_at", "finished_at", "due_at"):
+            delivery[name + "_iso"] = _iso(delivery[name])
+    return out
+
+
+async def message(op: Operated, request: OpRequest) -> OpReply:
+    message_id = _message_id(request)
+    status = await op.runtime.message(message_id)
+    if status is None:
+        raise BadRequest(
+            f"no message {message_id} is known: never emitted here, or settled longer ago "
+            f"than the retention ({op.runtime.project.message_retention:g} s)",
+            status=404,
+        )
+    return reply(_status_json(status))
+
+
+async def cancel_message(op: Operated, request: OpRequest) -> OpReply:
+    message_id = _message_id(request, "/cancel")
+    outcome = await op.runtime.cancel(message_id)
+    if not outcome.found:
+        raise BadRequest(outcome.describe(message_id), status=404)
+    if not outcome.any:
+        raise BadRequest(outcome.describe(message_id), status=409)
+    op.runtime.logger().info(
+        "message cancelled from the console",
+        message_id=message_id,
+        cancelled=list(outcome.cancelled),
+        running=list(outcome.running),
+    )
+    return reply({**outcome.to_json(), "detail": outcome.describe(message_id)})
+
+
 async def _streams(op: Operated, request: OpRequest) -> OpReply:
     from ._streams_api import streams  # the stream inspector (its own module)
 
@@ -449,6 +497,14 @@ def find_endpoint(method: str, path: str) -> Endpoint | None:
             found = state
         elif path.startswith("/streams/"):
             found = _streams
+        elif path.startswith("/messages/"):
+            found = message
+    if found is None and method == "POST" and path.startswith("/messages/"):
+        if not path.endswith("/cancel"):
+            raise BadRequest(f"POST /_motet{path}: expected /_motet/messages/<id>/cancel")
+        found = cancel_message
+    if found is None and path.startswith("/messages/") and method not in ("GET", "HEAD"):
+        raise BadRequest(f"{method} is not allowed on /_motet{path}", status=405)
     known = path in GET_ENDPOINTS or path in POST_ENDPOINTS
     if found is None and known and (path in other or method not in ("GET", "HEAD", "POST")):
         raise BadRequest(f"{method} is not allowed on /_motet{path}", status=405)

@@ -36,8 +36,12 @@ ENV_PREFIX = "MOTET_"
 ENV_VARS: Mapping[str, str] = {key: ENV_PREFIX + key.upper() for key in SCALAR_KEYS}
 # The one config file to read instead of looking in the project folder (as `-c FILE`).
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
-_INTEGERS = ("port", *(k for k, kind in GATEWAY_KEYS.items() if kind is int))
-_NUMBERS = ("cron_grace", *(k for k, kind in GATEWAY_KEYS.items() if kind is float))
+_INTEGERS = ("port", "result_max_bytes", *(k for k, kind in GATEWAY_KEYS.items() if kind is int))
+_NUMBERS = (
+    "cron_grace",
+    "message_retention",
+    *(k for k, kind in GATEWAY_KEYS.items() if kind is float),
+)
 
 
 def assemble_config(

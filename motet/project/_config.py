@@ -13,6 +13,8 @@
     linger_timeout = 5         # s: reading what a client still sends after an early answer
     linger_max_bytes = 67108864  # bytes read (and dropped) while lingering
     max_json_depth = 128       # JSON bodies nested deeper are refused (400) unparsed
+    message_retention = 86400  # s a settled message's status and result are kept (0: not)
+    result_max_bytes = 65536   # a handler's return value kept up to this much JSON
     handlers = "trio"          # or "asyncio": async handlers run on an asyncio loop (Motia's)
 
     [queue]                    # defaults for every subscription
@@ -79,6 +81,9 @@ class ProjectConfig:
     linger_timeout: float | None = None
     linger_max_bytes: int | None = None
     max_json_depth: int | None = None
+    # Message status records (motet._status): how long settled ones are kept, result cap.
+    message_retention: float = 86_400.0
+    result_max_bytes: int = 65_536
     # How `async def` handlers run: as trio tasks, or on an asyncio loop bridged to trio
     # (what Motia's Python handlers expect; a Motia project's default).
     handlers: HandlerMode = "trio"
@@ -216,6 +221,8 @@ SCALAR_KEYS = (
     "token",
     "handlers",
     *GATEWAY_KEYS,
+    "message_retention",
+    "result_max_bytes",
 )
 _KEYS = (*SCALAR_KEYS, "queue", "queues")
 
@@ -275,6 +282,10 @@ def read_settings(r: _Reader, table: Mapping[str, Any]) -> dict[str, Any]:
     for key, kind in GATEWAY_KEYS.items():
         if key in table:
             values[key] = r.positive(table, key, kind)
+    if "message_retention" in table:
+        values["message_retention"] = r.number(table, "message_retention")
+    if "result_max_bytes" in table:
+        values["result_max_bytes"] = r.positive(table, "result_max_bytes", int)
     return values
 
 

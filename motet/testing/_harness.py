@@ -29,6 +29,7 @@ from .._errors import HandlerError, MotetError
 from .._logging import LogRecord
 from .._observer import Observer
 from .._runtime import Runtime, RuntimeOptions, running
+from .._status import CancelOutcome, MessageStatus
 from ..actors._dispatcher import HandlerRun
 from ..backends._memory import MemoryBackend
 from ..backends._protocol import Backend
@@ -218,6 +219,15 @@ class TestRuntime(Observer):
 
     async def redrive(self, letters: Sequence[DeadLetter]) -> int:
         return await self.runtime.backend.redrive([d.id for d in letters])
+
+    async def message(self, message_id: str) -> MessageStatus | None:
+        """The status of each delivery of a message (`Runtime.message`)."""
+        return await self.runtime.message(message_id)
+
+    async def cancel(self, message_id: str) -> CancelOutcome:
+        """Cancel a message (`Runtime.cancel`): queued and delayed deliveries are taken out,
+        running handlers are cancelled."""
+        return await self.runtime.cancel(message_id)
 
 
 @asynccontextmanager

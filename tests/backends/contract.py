@@ -1987,6 +1987,10 @@ class SharedLaterContract(ContractTools):
         assert delivery.envelope.id == ids[0]
 
 
+# It builds on ContractTools, defined above (a circular import that resolves in this order).
+from .status_contract import MessageStatusContract, SharedInstanceStatusContract  # noqa: E402
+
+
 class BackendContract(
     QueueContract,
     OrderingContract,
@@ -1996,6 +2000,8 @@ class BackendContract(
     StateContract,
     ScheduleContract,
     SharedInstanceContract,
+    MessageStatusContract,
+    SharedInstanceStatusContract,
     RateLimitContract,
     DelayedContract,
     IdempotencyContract,

@@ -78,6 +78,7 @@ async def test_a_version_1_file_gains_dead_letter_tracebacks_and_keeps_its_lette
             "VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
+        _undo_v4(conn)
         conn.execute("UPDATE motet_schema SET version = 1")
 
     async with opened(path, clock) as backend:
@@ -165,3 +166,31 @@ async def test_a_version_2_file_gains_rate_buckets_and_keeps_its_messages(
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT version FROM motet_schema").fetchall() == [(SCHEMA_VERSION,)]
         assert conn.execute("SELECT count(*) FROM rate_buckets").fetchall() == [(1,)]
+
+
+def _undo_v4(conn: sqlite3.Connection) -> None:
+    """Make a fresh file look like one written before schema v4 (message status)."""
+    conn.execute("DROP TABLE settled")
+    conn.execute("ALTER TABLE messages DROP COLUMN started")
+    conn.execute("ALTER TABLE messages DROP COLUMN traceback")
+
+
+async def test_a_version_2_file_gains_message_status_and_keeps_its_messages(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    path = tmp_path / "motet.db"
+    s = sub()
+    async with opened(path, clock) as backend:
+        await backend.declare([s])
+        sent = env({"n": 1})
+        await backend.publish([sent])
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        _undo_v4(conn)
+        conn.execute("UPDATE motet_schema SET version = 2")
+    async with opened(path, clock) as backend:
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.deliveries[0].state == "queued"
+        [delivery] = await backend.receive(s, 1)
+        assert delivery.envelope == sent
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT version FROM motet_schema").fetchall() == [(SCHEMA_VERSION,)]

@@ -286,8 +286,8 @@ class Recording:
         self._world.on_leased(subscription.key, got, called)
         return got
 
-    async def retry(self, delivery: Delivery, *, delay: float, error: str) -> None:
-        await self._inner.retry(delivery, delay=delay, error=error)
+    async def retry(self, delivery: Delivery, *, delay: float, error: str, **more: Any) -> None:
+        await self._inner.retry(delivery, delay=delay, error=error, **more)
         self._world.on_retried(delivery, delay)
 
     async def bury(self, delivery: Delivery, *, error: str, **more: Any) -> DeadLetter:

@@ -557,6 +557,66 @@ views.queues = async (root, arg, token) => {
   every(2000, () => loadQueues().catch(() => {}));
 };
 
+// ---- messages: status by id, cancel ------------------------------------------------------
+
+const STATE_BADGE = { queued: "info", delayed: "cron", running: "queue", retrying: "warn", done: "ok", dead: "error", cancelled: "debug", expired: "error" };
+const SETTLED = new Set(["done", "dead", "cancelled", "expired"]);
+
+views.messages = async (root, arg, token) => {
+  const input = h("input", { type: "text", class: "mono", placeholder: "message id (as emit returned it)", "data-testid": "message-id", style: "min-width: 30em", value: arg || "" });
+  const go = () => { const id = input.value.trim(); if (id) location.hash = `#messages/${encodeURIComponent(id)}`; };
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
+  const out = h("div", { "data-testid": "message-status" });
+  root.append(h("h1", { text: "Messages" }), h("p", { class: "sub", text: "Look up a message by id: each delivery (one per subscribing step), its state, attempts, last error and result. Cancel stops it wherever it is." }),
+    h("div", { class: "toolbar" }, input, h("button", { class: "primary", text: "Look up", "data-testid": "message-lookup", onclick: go })), out);
+  if (!arg) return;
+  let note = "";
+  async function load() {
+    let res;
+    try {
+      res = await api(`/_motet/messages/${encodeURIComponent(arg)}`);
+    } catch (err) {
+      if (stale(token)) return;
+      clear(out).append(h("div", { class: "card muted", "data-testid": "message-missing", text: err.message }));
+      return;
+    }
+    if (stale(token)) return;
+    const live = !SETTLED.has(res.state);
+    const cancel = h("button", { class: "danger", text: "Cancel message", "data-testid": "message-cancel", disabled: !res.deliveries.some((d) => !SETTLED.has(d.state)),
+      onclick: async () => {
+        try {
+          const done = await api(`/_motet/messages/${encodeURIComponent(arg)}/cancel`, { body: {} });
+          note = done.detail;
+        } catch (err) { note = err.message; }
+        load();
+      } });
+    const body = h("tbody", {});
+    for (const d of res.deliveries) {
+      const detail = [];
+      if (d.error) detail.push(h("div", { class: "muted", text: `error: ${d.error}` }));
+      if (d.traceback) detail.push(tracebackView(d.traceback, "message-traceback"));
+      if (d.result !== null && d.result !== undefined) detail.push(h("pre", { class: "json-view", "data-testid": "message-result", text: json(d.result) }));
+      if (d.result_note) detail.push(h("div", { class: "muted", text: `result not kept: ${d.result_note}` }));
+      if (d.dead_letter_id) detail.push(h("a", { href: `#queues/${encodeURIComponent(d.subscription)}`, text: `dead letter ${short(d.dead_letter_id)}` }));
+      body.append(h("tr", { "data-delivery": d.subscription },
+        h("td", {}, h("b", { text: d.step }), h("span", { class: "muted", text: ` ${d.subscription}` })),
+        h("td", {}, badge(d.state, STATE_BADGE[d.state])), h("td", { class: "num", text: d.attempts }),
+        h("td", { class: "mono muted" }, [["enqueued", d.enqueued_at], ["started", d.started_at], ["finished", d.finished_at], ["next try", d.due_at]]
+          .filter(([, t]) => t !== null && t !== undefined).map(([k, t]) => h("div", { text: `${k} ${fmtDateTime(t)}` }))),
+        h("td", {}, detail)));
+    }
+    clear(out).append(
+      h("div", { class: "toolbar" }, h("span", { class: "mono", text: res.id }), h("span", { class: "pill", text: res.topic || "?" }),
+        h("span", { "data-testid": "message-state" }, badge(res.state, STATE_BADGE[res.state])), cancel,
+        note ? h("span", { class: "muted", "data-testid": "message-note", text: note }) : ""),
+      h("div", { class: "table-wrap" }, h("table", { "data-testid": "message-deliveries" },
+        h("thead", {}, h("tr", {}, ["delivery", "state", "attempts", "times", "error / result"].map((t) => h("th", { text: t })))), body)));
+    return live;
+  }
+  await load();
+  every(2000, () => load().catch(() => {}));
+};
+
 // ---- state -----------------------------------------------------------------------------
 
 views.state = async (root, arg, token) => {

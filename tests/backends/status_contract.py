@@ -1,0 +1,237 @@
+"""The contract of `MessageBackend` (status by id, settled records, cancellation), part of
+`BackendContract` in contract.py: every backend derives the live states from where a
+message is, keeps a settled record until its `keep_until`, and cancels atomically."""
+
+from __future__ import annotations
+
+import json
+
+from trio.testing import MockClock
+
+from motet._envelope import QueueDepth
+from motet._status import Settlement
+from motet.backends._protocol import Backend
+
+from .conftest import ANCHOR
+from .contract import ContractTools, datas, env, sub
+
+T0 = ANCHOR.timestamp()
+
+
+def done(attempts: int = 1, result: object = None, keep: float = 3600.0) -> Settlement:
+    text = None if result is None else json.dumps(result)
+    return Settlement("done", attempts, T0, T0 + 1, T0 + keep, text)
+
+
+class MessageStatusContract(ContractTools):
+    async def test_unknown_id_has_no_status(self, backend: Backend, mock_clock: MockClock) -> None:
+        await backend.declare([sub()])
+        assert await backend.message_status("0123456789abcdef0123456789abcdef") is None
+        outcome = await backend.cancel("no-such-id", keep_until=T0 + 60)
+        assert not outcome.found and not outcome.any
+        assert "no message no-such-id" in outcome.describe("no-such-id")
+
+    async def test_queued_then_running_then_done_with_result(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = env({"n": 1}, created_at=T0 - 5)
+        await backend.publish([sent])
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.topic == "orders" and status.state == "queued"
+        [queued] = status.deliveries
+        assert (queued.subscription, queued.state, queued.attempts) == (s.key, "queued", 0)
+        assert queued.enqueued_at == T0 - 5
+        [delivery] = await self.receive_some(backend, s)
+        status = await backend.message_status(sent.id)
+        assert status is not None
+        assert [(d.state, d.attempts) for d in status.deliveries] == [("running", 1)]
+        await backend.finish([delivery], [done(result={"ok": [1, 2]})])
+        assert await self.depth_of(backend, s) == QueueDepth()
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.state == "done", status
+        [finished] = status.deliveries
+        assert finished.result == {"ok": [1, 2]} and finished.attempts == 1
+        assert (finished.started_at, finished.finished_at) == (T0, T0 + 1)
+
+    async def test_fan_out_shows_each_delivery(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        a, b = sub(step="a"), sub(step="b")
+        await backend.declare([a, b])
+        sent = env("x")
+        await backend.publish([sent])
+        [da] = await self.receive_some(backend, a)
+        await backend.finish([da], [done(result=7)])
+        status = await backend.message_status(sent.id)
+        assert status is not None
+        assert [(d.subscription, d.state) for d in status.deliveries] == [
+            (a.key, "done"),
+            (b.key, "queued"),
+        ]
+        assert status.state == "queued"  # the least advanced delivery
+
+    async def test_a_settled_record_expires(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = env(1)
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        await backend.finish([delivery], [done(keep=60)])
+        assert await backend.message_status(sent.id) is not None
+        mock_clock.jump(61)
+        assert await backend.message_status(sent.id) is None
+
+    async def test_finish_of_a_lost_lease_keeps_nothing(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        sent = env(1)
+        await backend.publish([sent])
+        [stale] = await self.receive_some(backend, s)
+        mock_clock.jump(11)
+        [current] = await self.receive_some(backend, s)
+        await backend.finish([stale], [done(result="stale")])
+        status = await backend.message_status(sent.id)
+        assert status is not None
+        assert [(d.state, d.attempts) for d in status.deliveries] == [("running", 2)]
+        await backend.finish([current], [done(attempts=2)])
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.deliveries[0].result is None
+
+    async def test_retrying_keeps_the_error_and_traceback(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = env(1)
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        await backend.retry(delivery, delay=30, error="ValueError: boom", traceback="Trace\n")
+        status = await backend.message_status(sent.id)
+        assert status is not None
+        [retrying] = status.deliveries
+        assert (retrying.state, retrying.attempts) == ("retrying", 1)
+        assert retrying.error == "ValueError: boom"
+        assert retrying.traceback in ("Trace\n", None)  # a backend may keep the line only
+        assert retrying.due_at is None or abs(retrying.due_at - (T0 + 30)) < 0.01
+
+    async def test_dead_shows_the_letter(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = env(1)
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        letter = await backend.bury(delivery, error="KeyError: 'x'", traceback="tb")
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.state == "dead"
+        [dead] = status.deliveries
+        assert (dead.error, dead.traceback, dead.dead_letter_id) == (
+            "KeyError: 'x'",
+            "tb",
+            letter.id,
+        )
+        assert dead.attempts == 1
+
+    async def test_cancel_a_queued_message(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        keep, gone = env("keep"), env("gone")
+        await backend.publish([keep, gone])
+        outcome = await backend.cancel(gone.id, keep_until=T0 + 600)
+        assert outcome.found and outcome.cancelled == (s.key,) and outcome.running == ()
+        assert await self.depth_of(backend, s) == QueueDepth(ready=1)
+        assert datas(await self.receive_all(backend, s)) == ["keep"]
+        status = await backend.message_status(gone.id)
+        assert status is not None
+        assert [(d.state, d.attempts) for d in status.deliveries] == [("cancelled", 0)]
+        again = await backend.cancel(gone.id, keep_until=T0 + 600)
+        assert again.found and not again.any and again.settled == (s.key,)
+        assert "already over" in again.describe(gone.id)
+
+    async def test_cancel_a_running_message_loses_its_lease(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=10)
+        await backend.declare([s])
+        sent = env(1)
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        assert await backend.cancel_requested([delivery]) == []
+        outcome = await backend.cancel(sent.id, keep_until=T0 + 600)
+        assert outcome.cancelled == (s.key,) and outcome.running == (s.key,)
+        assert [d.receipt for d in await backend.cancel_requested([delivery])] == [delivery.receipt]
+        # The handler's late outcome changes nothing: not retried, not dead, not done.
+        await backend.retry(delivery, delay=0, error="late")
+        await backend.bury(delivery, error="late")
+        await backend.finish([delivery], [done()])
+        mock_clock.jump(11)
+        assert await self.receive_now(backend, s) == []
+        assert await backend.dead_letters() == []
+        status = await backend.message_status(sent.id)
+        assert status is not None
+        assert [(d.state, d.attempts) for d in status.deliveries] == [("cancelled", 1)]
+
+    async def test_cancel_a_retrying_message(self, backend: Backend, mock_clock: MockClock) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = env(1)
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        await backend.retry(delivery, delay=5, error="E: x")
+        outcome = await backend.cancel(sent.id, keep_until=T0 + 600)
+        assert outcome.cancelled == (s.key,) and outcome.running == ()
+        mock_clock.jump(6)
+        assert await self.receive_now(backend, s) == []
+        assert await self.depth_of(backend, s) == QueueDepth()
+
+    async def test_cancel_after_done_is_a_no_op(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        sent = env(1)
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        await backend.finish([delivery], [done(result=1)])
+        outcome = await backend.cancel(sent.id, keep_until=T0 + 600)
+        assert outcome.found and not outcome.any and outcome.settled == (s.key,)
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.deliveries[0].state == "done"
+
+    async def test_cancel_a_fifo_head_lets_its_group_go_on(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(strategy="fifo")
+        await backend.declare([s])
+        first, second = env(1, group="g"), env(2, group="g")
+        await backend.publish([first, second])
+        [head] = await self.receive_some(backend, s)
+        assert head.envelope.id == first.id
+        await backend.cancel(first.id, keep_until=T0 + 600)
+        assert datas(await self.receive_some(backend, s)) == [2]
+
+
+class SharedInstanceStatusContract(ContractTools):
+    """Status and cancellation across two instances over the same storage (skipped unless
+    the backend's test class provides `other_instance`)."""
+
+    async def test_a_cancel_on_one_instance_reaches_the_lease_holder_on_another(
+        self, backend: Backend, other_instance: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub(lease=30)
+        await backend.declare([s])
+        await other_instance.declare([s])
+        sent = env({"n": 1})
+        await backend.publish([sent])
+        [delivery] = await self.receive_some(backend, s)
+        status = await other_instance.message_status(sent.id)
+        assert status is not None and status.deliveries[0].state == "running"
+        outcome = await other_instance.cancel(sent.id, keep_until=T0 + 600)
+        assert outcome.running == (s.key,)
+        assert await backend.cancel_requested([delivery]) == [delivery]
+        await backend.finish([delivery], [done()])
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.state == "cancelled"
