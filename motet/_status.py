@@ -14,7 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 import attrs
 
-from ._envelope import JSON
+from ._envelope import EXPIRED_ERROR, JSON
 
 MessageState = Literal[
     "queued", "delayed", "running", "retrying", "done", "dead", "cancelled", "expired"
@@ -121,6 +121,27 @@ class Settlement(NamedTuple):
             result=None if self.result is None else json.loads(self.result),
             result_note=self.note,
         )
+
+
+def scheduled_status(
+    subscription: str, due: float, enqueued_at: float | None, now: float
+) -> DeliveryStatus:
+    """A delivery of a delayed message still kept aside (once per topic) until `due`: one
+    per subscription of its topic. Past its time but not yet filed in the queues (filing
+    happens when a receiver of the topic looks), it is as good as queued."""
+    return DeliveryStatus(
+        subscription=subscription,
+        state="delayed" if due > now else "queued",
+        attempts=0,
+        enqueued_at=enqueued_at,
+        due_at=due,
+    )
+
+
+def dead_state(error: str, attempts: int) -> MessageState:
+    """`expired` for a dead letter that expired before any handler started it, else `dead`
+    (the same test as `motet.is_expired`, on the letter's parts)."""
+    return "expired" if attempts == 0 and error.startswith(EXPIRED_ERROR + ":") else "dead"
 
 
 @attrs.frozen
