@@ -3,6 +3,9 @@ steps has N deliveries), and what settling one keeps.
 
 A backend derives the live states (queued, delayed, running, retrying, dead) from where the
 message sits in its queues and dead letters, so publishing and leasing write nothing extra.
+A delayed emit not yet due sits once per topic in the backend's delay store, not in any
+queue: it reads `delayed`, one delivery per subscription of its topic (`scheduled_status`).
+A dead letter of a message that expired unstarted reads `expired` (`dead_state`).
 Only settling writes a small record (`Settlement`: done or cancelled, the attempt count,
 the times and the handler's return value as capped JSON text), kept until `keep_until`.
 """

@@ -15,7 +15,9 @@ Where a delivery is, for a sub of the message's topic (`locate`): leased (runnin
 lease ran out: ready again), delayed, ready, parked behind its fifo group, past the group's
 cursor (not read yet: queued), or pending in the group without any condition (a blocking
 read handed it out and its ADOPT has not run yet: running). Otherwise it is over: a settled
-record or a dead letter tells how.
+record or a dead letter tells how. A delayed emit not yet filed has no stream entry: it is
+kept aside in P:later:<topic> (`scheduled_of`), reads `delayed` for each sub of its topic,
+and CANCEL deletes it there so it is never filed.
 """
 
 from __future__ import annotations
