@@ -2,10 +2,11 @@
 
 The live states are read from where the rows are: a `messages` row (ready / held / leased /
 delayed, its `attempt` = leases so far, `error` / `traceback` of its last failure), a
-`scheduled` row (a delayed emit not yet filed: `delayed` for each subscription of its topic;
-cancelling deletes it) or a `dead_letters` row (`expired` when it expired unstarted). Only settling writes: `finish` deletes the leased
-row as `ack` does and inserts a `settled` row in the same statement set, only while the lease is held; expired
-records are deleted now and then by the same writes (`purge`).
+`scheduled` row (a delayed emit not yet filed: `delayed` for each subscription of its
+topic; cancelling deletes it) or a `dead_letters` row (`expired` when it expired
+unstarted). Only settling writes: `finish` deletes the leased row as `ack` does and inserts
+a `settled` row in the same statement set, only while the lease is held; expired records
+are deleted now and then by the same writes (`purge`).
 
 A lookup by id reads `messages` without an index on `id` (a scan of what is pending):
 publish and ack, the hot path, pay nothing for it. bench/bench_status.py measures both.
