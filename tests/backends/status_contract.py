@@ -239,6 +239,24 @@ class SharedInstanceStatusContract(ContractTools):
         assert status is not None and status.state == "cancelled"
 
 
+    async def test_a_delayed_message_cancelled_on_one_instance_fires_on_neither(
+        self, backend: Backend, other_instance: Backend, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await other_instance.declare([s])
+        sent = later("never", at=clock.now() + 5)
+        await backend.publish([sent])
+        status = await other_instance.message_status(sent.id)
+        assert status is not None and status.state == "delayed"
+        assert (await other_instance.cancel(sent.id, keep_until=T0 + 600)).cancelled == (s.key,)
+        mock_clock.jump(6)
+        assert await self.receive_now(backend, s) == []
+        assert await self.receive_now(other_instance, s) == []
+        status = await backend.message_status(sent.id)
+        assert status is not None and status.state == "cancelled"
+
+
 class LaterStatusContract(ContractTools):
     """Status and cancellation of delayed, keyed and expired messages: a delayed message
     (kept once per topic until due) shows one `delayed` delivery per subscription of its
