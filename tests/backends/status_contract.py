@@ -238,7 +238,6 @@ class SharedInstanceStatusContract(ContractTools):
         status = await backend.message_status(sent.id)
         assert status is not None and status.state == "cancelled"
 
-
     async def test_a_delayed_message_cancelled_on_one_instance_fires_on_neither(
         self, backend: Backend, other_instance: Backend, clock: WallClock, mock_clock: MockClock
     ) -> None:
