@@ -109,6 +109,7 @@ class StepActor:
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
         self._holding = trio.Event()
+        self._emptied = trio.Event()  # `held` went empty: the lease keeper stops its period
         self._fetching = trio.CancelScope()
         self.stopping = False
         log = self._actor_logger
@@ -251,6 +252,8 @@ class StepActor:
                 mean = self._mean_handler
                 self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
+                if not self.held:
+                    self._emptied.set()
                 self._release()
 
     async def _handle(self, delivery: Delivery) -> None:
@@ -417,13 +420,18 @@ class StepActor:
 
     async def _keep_leases(self) -> None:
         # Sleeps only while something is held, so an idle actor costs no wake-ups (a month
-        # of virtual time in a test stays cheap).
+        # of virtual time in a test stays cheap): a period during which `held` empties is
+        # cut short (`_emptied`), instead of ending in a wake-up that finds nothing to extend
+        # (under MockClock that wake-up was a clock jump of its own per cron tick).
         lease = self.options.lease
         while True:
             if not self.held:
                 self._holding = trio.Event()
                 await self._holding.wait()
-            await trio.sleep(lease / 3)
+                continue  # emptied again while this task waited to run?
+            self._emptied = trio.Event()
+            with trio.move_on_after(lease / 3):
+                await self._emptied.wait()
             if self.held:
                 try:
                     await self._backend.extend(list(self.held.values()), lease)

@@ -157,7 +157,10 @@ class MemoryBackend:
         clock_now = self._now
         self._check_running()  # before naming an undeclared subscription
         queue = self._queue(subscription.key)
-        await trio.lowlevel.checkpoint()
+        # A cancel point always; a schedule point when it parks (nothing to take) or every
+        # _SCHEDULE_EVERY calls: a fetcher that finds its queue empty parks at once instead
+        # of spending a scheduler round first (one round fewer per message when idle).
+        await self._checkpoint_sometimes()
         floor = -math.inf
         while True:
             now = max(clock_now(), floor)
@@ -172,6 +175,7 @@ class MemoryBackend:
             due = queue.next_due()
             assert self._clock is not None
             deadline = math.inf if due is None else self._clock.to_trio(due)
+            queue.parked_due = due
             with trio.move_on_at(deadline) as waited:
                 await queue.lot.park()
             if waited.cancelled_caught and due is not None:
@@ -184,8 +188,11 @@ class MemoryBackend:
         await self._checkpoint_sometimes()
         for delivery in deliveries:
             queue = self._queue(delivery.subscription)
-            if queue.settle(delivery.receipt) is not None and queue.strategy == "fifo":
-                queue.wake()  # its group may have a next message
+            if queue.settle(delivery.receipt) is not None:
+                if queue.strategy == "fifo":
+                    queue.wake()  # its group may have a next message
+                else:
+                    queue.lease_settled()
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         until = self._now() + seconds
@@ -364,7 +371,7 @@ class MemoryBackend:
 
     async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
         self._check_running()
-        await trio.lowlevel.checkpoint()
+        await self._checkpoint_sometimes()  # once per tick: a full round each is virtual time's cost
         mark = (step, float(scheduled))
         if mark in self._ticks:
             return False
