@@ -23,6 +23,7 @@ Acks that failed are kept and sent again; a delivery whose outcome could not be 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -108,8 +109,7 @@ class StepActor:
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
-        self._holding = trio.Event()
-        self._emptied = trio.Event()  # `held` went empty: the lease keeper stops its period
+        self._lease_timer = trio.CancelScope()  # see _lease_clock
         self._fetching = trio.CancelScope()
         self.stopping = False
         log = self._actor_logger
@@ -170,6 +170,7 @@ class StepActor:
             return
         for delivery in buffered:
             self.held.pop(delivery.receipt, None)
+        self._lease_clock()
         await self._last_call(self._backend.release, buffered, "release messages leased ahead")
 
     async def _last_call(
@@ -221,7 +222,7 @@ class StepActor:
             for delivery in deliveries:
                 self.held[delivery.receipt] = delivery
                 self.mailbox.send_nowait(delivery)
-            self._holding.set()
+            self._lease_clock()
             if direct and deliveries:
                 self._picked = trio.Event()
                 await self._picked.wait()
@@ -253,7 +254,7 @@ class StepActor:
                 self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
                 if not self.held:
-                    self._emptied.set()
+                    self._lease_clock()
                 self._release()
 
     async def _handle(self, delivery: Delivery) -> None:
@@ -418,23 +419,25 @@ class StepActor:
                 batch, self._acks = self._acks, []
                 await self._last_call(self._backend.ack, batch, "acknowledge finished messages")
 
+    def _lease_clock(self) -> None:
+        """`held` changed: the lease keeper's timer runs (a period of lease/3 from the first
+        delivery held) while something is held and stops when nothing is. Its deadline is
+        moved, not the task woken: a delivery handled within the period costs the keeper
+        no wake-up (under MockClock, no clock jump of its own)."""
+        timer = self._lease_timer
+        if not self.held:
+            timer.deadline = math.inf
+        elif timer.deadline == math.inf:
+            timer.deadline = trio.current_time() + self.options.lease / 3
+
     async def _keep_leases(self) -> None:
-        # Sleeps only while something is held, so an idle actor costs no wake-ups (a month
-        # of virtual time in a test stays cheap): a period during which `held` empties is
-        # cut short (`_emptied`), instead of ending in a wake-up that finds nothing to extend
-        # (under MockClock that wake-up was a clock jump of its own per cron tick).
-        lease = self.options.lease
         while True:
-            if not self.held:
-                self._holding = trio.Event()
-                await self._holding.wait()
-                continue  # emptied again while this task waited to run?
-            self._emptied = trio.Event()
-            with trio.move_on_after(lease / 3):
-                await self._emptied.wait()
+            with trio.CancelScope() as self._lease_timer:
+                self._lease_clock()
+                await trio.sleep_forever()
             if self.held:
                 try:
-                    await self._backend.extend(list(self.held.values()), lease)
+                    await self._backend.extend(list(self.held.values()), self.options.lease)
                 except BackendUnavailable as exc:
                     await self._extend_outage.failed(exc)  # then the next period tries again
                     continue

@@ -176,9 +176,12 @@ class MemoryBackend:
             assert self._clock is not None
             deadline = math.inf if due is None else self._clock.to_trio(due)
             queue.parked_due = due
+            if due is None:
+                await queue.lot.park()  # no cancel scope to build: woken by a publish
+                continue
             with trio.move_on_at(deadline) as waited:
                 await queue.lot.park()
-            if waited.cancelled_caught and due is not None:
+            if waited.cancelled_caught:
                 # Woken by the deadline: the wall clock is at least `due`, even if converting
                 # trio time back to epoch seconds rounds a hair short (which would spin).
                 floor = due
