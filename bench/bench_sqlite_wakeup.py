@@ -11,8 +11,9 @@ records `time.time()` at its first line. A producer process publishes `--jobs` m
 `--rate` per second (open loop, absolute schedule), each carrying `time.time()` taken just
 before its publish call; latency = handler start - that time (one host, one clock).
 The producer's own publish call (a committed, fsync'd write) is part of every latency and
-is printed beside it. Idle CPU: the consumer's user+system CPU seconds over `--idle` seconds with nothing to do
-(from /proc), as a percentage of one core. Targets: p50 <= 2 ms, p99 <= 10 ms, idle ~0.
+is printed beside it. Idle CPU: the consumer's user+system CPU seconds over `--idle`
+seconds with nothing to do (from /proc), as a percentage of one core.
+Targets: p50 <= 2 ms, p99 <= 10 ms, idle CPU near zero.
 """
 
 from __future__ import annotations

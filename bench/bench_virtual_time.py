@@ -95,14 +95,18 @@ def main() -> None:
                 best[name] = run
     bare_wall, bare_cpu, ticks = best["bare"]
     print(f"days={args.days} rounds={args.rounds} (best wall time of each, interleaved)")
-    print(f"{'bare trio, one sleep a minute':30}: {bare_wall:7.3f} s wall {bare_cpu:7.3f} s CPU ({ticks} wake-ups)")
+    print(
+        f"{'bare trio, one sleep a minute':30}: {bare_wall:7.3f} s wall "
+        f"{bare_cpu:7.3f} s CPU ({ticks} wake-ups)"
+    )
     labels = (("cron", "cron month, 1 every-minute"), ("readme", "README snippet, example app"))
     for name, label in labels:
         if name in best:
             wall, cpu, count = best[name]
             print(
                 f"{label:30}: {wall:7.3f} s wall {cpu:7.3f} s CPU ({count} log lines; "
-                f"{wall / bare_wall:4.1f}x bare wall, {cpu / bare_cpu:4.1f}x bare CPU; target < 2 s)"
+                f"{wall / bare_wall:4.1f}x bare wall, {cpu / bare_cpu:4.1f}x bare CPU; "
+                "target < 2 s)"
             )
 
 

@@ -374,7 +374,8 @@ class MemoryBackend:
 
     async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
         self._check_running()
-        await self._checkpoint_sometimes()  # once per tick: a full round each is virtual time's cost
+        # Once per cron tick: a full scheduler round each is a cost virtual time pays per tick.
+        await self._checkpoint_sometimes()
         mark = (step, float(scheduled))
         if mark in self._ticks:
             return False

@@ -21,14 +21,12 @@ def _field(lo: int, hi: int) -> st.SearchStrategy[str]:
         lambda p: f"{p[0]}/{p[1]}"
     )
     part = st.one_of(single, span, step)
-    return st.one_of(
-        st.just("*"), st.lists(part, min_size=1, max_size=3).map(",".join)
-    )
+    return st.one_of(st.just("*"), st.lists(part, min_size=1, max_size=3).map(",".join))
 
 
-_five = st.tuples(
-    _field(0, 59), _field(0, 23), _field(1, 28), _field(1, 12), _field(0, 7)
-).map(" ".join)
+_five = st.tuples(_field(0, 59), _field(0, 23), _field(1, 28), _field(1, 12), _field(0, 7)).map(
+    " ".join
+)
 _six = st.tuples(_field(0, 59), _five).map(" ".join)
 _instants = st.integers(
     int(datetime(2020, 1, 1).timestamp()), int(datetime(2040, 12, 31).timestamp())
