@@ -67,7 +67,8 @@ class Doorbell:
     `run` delivers the rings others send to `on_ring` until cancelled."""
 
     def __init__(self, database: Path) -> None:
-        self.folder = doorbell_folder(database)
+        self.database = database
+        self.folder = Path(f"{database}-wake")  # where `bind` puts the socket (see there)
         self.path: Path | None = None  # our socket, once bound
         self._sock: trio.socket.SocketType | None = None
         self._raw: socket.socket | None = None  # the same socket, for non-blocking drains
@@ -85,9 +86,10 @@ class Doorbell:
     def bind(self) -> bool:
         """Bind our socket; False (and the backend polls instead) when the platform or the
         folder does not allow it."""
-        if not hasattr(socket, "AF_UNIX"):
-            return False
+        if not hasattr(socket, "AF_UNIX") or not hasattr(os, "getuid"):
+            return False  # e.g. Windows: no unix datagram sockets
         try:
+            self.folder = doorbell_folder(self.database)
             _private_folder(self.folder)
             path = self.folder / f"{os.getpid()}-{secrets.token_hex(6)}{_SUFFIX}"
             raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
