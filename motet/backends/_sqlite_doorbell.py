@@ -49,11 +49,13 @@ Ring = Callable[[set[str] | None], None]  # the subscriptions named, or None for
 
 def doorbell_folder(database: Path) -> Path:
     """Where the sockets for `database` live: beside it, or (a path too long to bind) in a
-    folder of the temp dir named after the database's resolved path."""
-    beside = Path(f"{database}-wake")
+    folder of the temp dir named after the database's resolved path. Decided on the resolved
+    path, so every process on the file picks the same folder however it names the file."""
+    resolved = database.resolve()
+    beside = Path(f"{resolved}-wake")
     if len(os.fsencode(beside / f"{'0' * 24}{_SUFFIX}")) <= _MAX_ADDRESS:
         return beside
-    digest = hashlib.sha1(os.fsencode(database.resolve())).hexdigest()[:16]
+    digest = hashlib.sha1(os.fsencode(resolved)).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"motet-wake-{os.getuid()}-{digest}"
 
 

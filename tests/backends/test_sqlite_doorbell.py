@@ -8,6 +8,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import trio
 from trio.testing import MockClock
 
@@ -108,3 +109,12 @@ async def test_a_path_too_long_for_a_socket_address_uses_a_private_temp_folder(
         assert folder.stat().st_mode & 0o077 == 0
     finally:
         bell.close()
+
+
+def test_every_name_of_one_file_gives_one_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    absolute = tmp_path / "motet.db"
+    assert doorbell_folder(Path("../motet.db")) == doorbell_folder(absolute)
