@@ -94,12 +94,19 @@ class Doorbell:
             return False  # e.g. Windows: no unix datagram sockets
         try:
             self.folder = doorbell_folder(self.database)
-            _private_folder(self.folder)
             path = self.folder / f"{os.getpid()}-{secrets.token_hex(6)}{_SUFFIX}"
             raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             try:
                 raw.setblocking(False)
-                raw.bind(os.fspath(path))
+                for attempt in range(3):
+                    _private_folder(self.folder)
+                    try:
+                        raw.bind(os.fspath(path))
+                        break
+                    except FileNotFoundError:
+                        # The last peer removed the empty folder in between (see close).
+                        if attempt == 2:
+                            raise
             except OSError:
                 raw.close()
                 raise
@@ -121,6 +128,8 @@ class Doorbell:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()  # only when empty: the last peer leaves nothing behind
             self.path = None
 
     async def run(self, on_ring: Ring) -> None:

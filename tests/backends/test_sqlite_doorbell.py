@@ -94,6 +94,7 @@ class TestDoorbell(ContractTools):
             own = a.doorbell.path if a.doorbell else None
             assert own is not None and own.exists()
         assert not own.exists()
+        assert not folder.exists()  # the last peer removes the empty folder
 
 
 async def test_a_path_too_long_for_a_socket_address_uses_a_private_temp_folder(
