@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,9 +14,10 @@ import trio
 from ._clock import Clock
 from ._envelope import JSON
 from ._errors import UndeclaredTopicError
-from ._logging import Logger
+from ._logging import Logger, report_lost_line
 from .state._store import StateStore
 from .steps._model import Step, Trigger
+from .streams._service import Streams, sync_streams
 
 _MISSING: Any = object()
 
@@ -106,6 +108,12 @@ class Context:
             self._state = self._services.state_store(self.trace_id)
         return self._state
 
+    @property
+    def streams(self) -> Streams:
+        """The project's streams (`ctx.streams.<name>.set(group, id, data)`, ...): records
+        clients follow live at `/_streams/{name}/{group}`."""
+        return streams_of(self._services, self.step.name)
+
     async def emit(
         self, topic: Any, data: Any = _MISSING, *, group: str | None = None, priority: int = 0
     ) -> str:
@@ -154,8 +162,15 @@ class Context:
         return self._services.clock.now_datetime()
 
     def get_data(self) -> Any:
-        """The trigger's input: the request body, the queue message, the state event."""
-        return self._data
+        """The trigger's input: the request body, the queue message, the state event; None
+        for a cron tick (as in Motia: the tick is `ctx.tick`)."""
+        return None if self.trigger.type == "cron" else self._data
+
+    @property
+    def tick(self) -> Any:
+        """For a cron trigger, the tick: `{"step", "scheduled"}` (the scheduled time, ISO
+        8601 UTC); None for other triggers."""
+        return self._data if self.trigger.type == "cron" else None
 
     getData = get_data
 
@@ -181,7 +196,17 @@ class SyncContext:
     Each call hops back into trio with `trio.from_thread.run`, so emits are still durable
     before they return."""
 
-    __slots__ = ("_ctx", "logger", "message", "now", "state", "step", "trace_id", "trigger")
+    __slots__ = (
+        "_ctx",
+        "logger",
+        "message",
+        "now",
+        "state",
+        "step",
+        "tick",
+        "trace_id",
+        "trigger",
+    )
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -192,6 +217,11 @@ class SyncContext:
         self.trigger = ctx.trigger
         self.state = _SyncState(ctx.state)
         self.now = ctx.now
+        self.tick = ctx.tick
+
+    @property
+    def streams(self) -> Any:
+        return sync_streams(self._ctx.streams, trio.from_thread.run)
 
     def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
         return trio.from_thread.run(lambda: self._ctx.emit(topic, data, **kwargs))
@@ -256,10 +286,30 @@ class _ThreadLogger:
     def __init__(self, logger: Logger) -> None:
         self._logger = logger
 
+    def bind(self, **bound: Any) -> _ThreadLogger:
+        return _ThreadLogger(self._logger.bind(**bound))
+
     def __getattr__(self, level: str) -> Callable[..., None]:
         method = getattr(self._logger, level)
 
         def log(*args: Any, **fields: Any) -> None:
-            trio.from_thread.run_sync(lambda: method(*args, **fields))
+            if fields.get("exc_info") is True:  # the failure being handled is this thread's
+                fields["exc_info"] = sys.exc_info()[1]
+            try:
+                trio.from_thread.run_sync(lambda: method(*args, **fields))
+            except Exception as exc:  # the runtime is gone: a log call never fails a handler
+                report_lost_line(args[0] if args else "", exc)
 
         return log
+
+
+def streams_of(services: object, step: str) -> Streams:
+    """The runtime's `Streams` (the dispatcher carries them as `streams` when the project
+    declares any)."""
+    found = getattr(services, "streams", None)
+    if not isinstance(found, Streams):
+        raise AttributeError(
+            f"step {step!r}: ctx.streams is empty: the project declares no stream (add a "
+            "*.stream.py file with config = {'name': ...} to the steps folder)"
+        )
+    return found

@@ -71,6 +71,27 @@ class Envelope:
 
 
 @attrs.frozen
+class RateLimit:
+    """At most `count` handler starts per `period` seconds for one subscription, across every
+    instance sharing the backend: a token bucket holding up to `burst` tokens, refilled at
+    `count / period` per second, one token per delivery leased. `burst` 1 (the default)
+    spaces starts evenly; a larger burst lets that many start at once after a quiet spell."""
+
+    count: int
+    period: float  # s
+    burst: int = 1
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.period
+
+    def __str__(self) -> str:
+        unit = {1.0: "s", 60.0: "m", 3600.0: "h"}.get(self.period, f"{self.period:g}s")
+        text = f"{self.count}/{unit}"
+        return text if self.burst == 1 else f"{text} (burst {self.burst})"
+
+
+@attrs.frozen
 class QueueOptions:
     """Resolved delivery options of one subscription."""
 
@@ -83,6 +104,7 @@ class QueueOptions:
     timeout: float | None = None  # s, per attempt
     lease: float = 30.0  # s, visibility timeout; extended while the handler runs
     prefetch: int | None = None  # deliveries leased ahead of free handlers; None = concurrency
+    rate_limit: RateLimit | None = None  # starts per period across instances; None = no limit
 
     @property
     def lease_ahead(self) -> int:
@@ -91,7 +113,7 @@ class QueueOptions:
         while the step's handlers are fast). Standard queues only: a fifo or priority queue
         leases no more than it can run, or an instance could sit on a group head (or a lower
         priority) that another instance is free to run."""
-        if self.strategy != "standard":
+        if self.strategy != "standard" or self.rate_limit is not None:
             return 0
         return self.concurrency if self.prefetch is None else self.prefetch
 

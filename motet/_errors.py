@@ -8,7 +8,9 @@
     ├── HandlerError             a handler raised; wraps the original (settle(fail_fast=True))
     ├── HandlerTimeout           a handler exceeded its per-attempt time limit
     ├── NonRetryable             raised by a handler: this message can never succeed, so it goes
-    │                            to dead letters at once, without retries (carries the reason)
+    │   │                        to dead letters at once, without retries (carries the reason)
+    │   └── AsyncioRequired      an async def handler awaited asyncio code on trio (says how
+    │                            to switch the step or project to asyncio handlers)
     ├── MailboxFull              send_nowait on a full mailbox
     ├── SupervisorGaveUp         restart intensity exceeded; chained to the last failure
     ├── BackendError             the storage backend misbehaved
@@ -60,12 +62,26 @@ class StepDefinitionError(MotetError):
 class ProjectConfigError(MotetError):
     """The project configuration file is invalid."""
 
-    def __init__(self, message: str, *, file: Path | str | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ):
         self.file = Path(file) if file is not None else None
         self.field = field
+        self.line = line  # 1-based, when the file's reader knows it (YAML)
         self.reason = message
         where = ", ".join(
-            x for x in (str(file) if file else None, f"field {field!r}" if field else None) if x
+            x
+            for x in (
+                str(file) if file else None,
+                f"line {line}" if line else None,
+                f"field {field!r}" if field else None,
+            )
+            if x
         )
         super().__init__(f"{where}: {message}" if where else message)
 
@@ -126,6 +142,20 @@ class NonRetryable(MotetError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class AsyncioRequired(NonRetryable):
+    """An `async def` handler run on trio awaited asyncio code (asyncio.sleep, an asyncio-only
+    client): every attempt would fail the same way until the step runs on asyncio."""
+
+    def __init__(self, step: str, error: str) -> None:
+        self.step = step
+        self.error = error
+        super().__init__(
+            f"the handler of step {step!r} awaits asyncio code, but runs on trio ({error}). "
+            'Run it on asyncio: set `handlers = "asyncio"` in motet.toml (every step of the '
+            'project), or add `"handlers": "asyncio"` to this step\'s config'
+        )
 
 
 class MailboxFull(MotetError):

@@ -6,6 +6,7 @@ fans them out to sinks (stdout, stdlib logging, the test harness, the console).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -89,7 +90,9 @@ class LogHub:
 
 
 class Logger:
-    """`info/warn/error/debug(message, **fields)`; Motia's `(message, {fields})` also works.
+    """`info/warn/error/debug(message, **fields)`; Motia's `(message, value)` also works: a
+    dict's keys become fields, any other value (a list, a string, a number, an object) is
+    logged under `data`. A log call never raises into the handler.
 
     `exc_info=exc` (or `True` inside an `except` block) attaches the failure's traceback to
     the record: printed under the line in the pretty format, a `traceback` field in JSON."""
@@ -111,14 +114,25 @@ class Logger:
         fields: Mapping[str, Any],
         exc_info: BaseException | bool | None,
     ) -> None:
-        if extra:
-            fields = {**extra, **fields}
-        self._hub.emit(level, message, self._bound, fields, exc_info)
+        # Motia's second argument may be any JSON value: a dict adds its fields, anything
+        # else sits under `data`. A log call never fails the handler that makes it: a value
+        # that cannot be turned into JSON is written as its repr, and should even that fail
+        # (a sink raising, say), the line is dropped and said so on stderr.
+        try:
+            if isinstance(extra, Mapping):
+                fields = {**{str(k): v for k, v in extra.items()}, **fields}
+            elif extra is not None:
+                fields = {"data": extra, **fields}
+            if exc_info is True:  # read here: a sink's own error must not replace it
+                exc_info = sys.exc_info()[1]
+            self._hub.emit(level, message, self._bound, fields, exc_info)
+        except Exception as exc:
+            report_lost_line(message, exc)
 
     def debug(
         self,
         message: str,
-        extra: Mapping[str, Any] | None = None,
+        extra: Any = None,
         /,
         *,
         exc_info: BaseException | bool | None = None,
@@ -129,7 +143,7 @@ class Logger:
     def info(
         self,
         message: str,
-        extra: Mapping[str, Any] | None = None,
+        extra: Any = None,
         /,
         *,
         exc_info: BaseException | bool | None = None,
@@ -140,7 +154,7 @@ class Logger:
     def warn(
         self,
         message: str,
-        extra: Mapping[str, Any] | None = None,
+        extra: Any = None,
         /,
         *,
         exc_info: BaseException | bool | None = None,
@@ -153,7 +167,7 @@ class Logger:
     def error(
         self,
         message: str,
-        extra: Mapping[str, Any] | None = None,
+        extra: Any = None,
         /,
         *,
         exc_info: BaseException | bool | None = None,
@@ -162,18 +176,52 @@ class Logger:
         self._log("error", message, extra, fields, exc_info)
 
 
-def _jsonable(value: Any) -> JSON:
-    if value is None or isinstance(value, str | int | float | bool):
+_MAX_DEPTH = 32  # deeper (or a cycle) is written as the repr of what is there
+
+
+def _jsonable(value: Any, depth: int = 0) -> JSON:
+    if value is None or isinstance(value, str | int | bool):
         return value
+    if isinstance(value, float):  # NaN and infinities are not JSON
+        return value if value == value and value not in (_INF, -_INF) else repr(value)
     if isinstance(value, BaseException):
         return f"{type(value).__name__}: {value}"
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    if attrs.has(type(value)):
-        return _jsonable(attrs.asdict(value))
-    return repr(value)
+    if depth >= _MAX_DEPTH:
+        return _repr(value)
+    try:
+        if isinstance(value, Mapping):
+            return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [_jsonable(v, depth + 1) for v in value]
+        if attrs.has(type(value)):
+            return _jsonable(attrs.asdict(value), depth + 1)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return _jsonable(dataclasses.asdict(value), depth + 1)
+        dump = getattr(value, "model_dump", None)  # a pydantic model
+        if callable(dump) and not isinstance(value, type):
+            return _jsonable(dump(mode="json"), depth + 1)
+    except Exception:
+        pass
+    return _repr(value)
+
+
+_INF = float("inf")
+jsonable = _jsonable  # for loggers in other threads, which freeze values where they log
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:
+        return f"<{type(value).__name__}: repr failed: {type(exc).__name__}>"
+
+
+def report_lost_line(message: Any, exc: Exception) -> None:
+    try:
+        sys.stderr.write(f"motet: a log line was dropped ({type(exc).__name__}: {exc}): ")
+        sys.stderr.write(f"{_repr(message)[:200]}\n")
+    except Exception:
+        pass
 
 
 def stream_sink(stream: IO[str] | None = None, *, fmt: str = "pretty") -> LogSink:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._logging import Logger, LogRecord
     from .actors._clock_actor import CronJob
     from .actors._dispatcher import HandlerRun
+    from .actors._rate_gate import Throttling
     from .backends._protocol import Backend, StateChange
     from .project import ProjectConfig
     from .steps._model import Step
@@ -75,6 +76,11 @@ class RuntimeView(Protocol):
 
     def cron_running(self, name: str) -> bool:
         """Whether a tick of the schedule `name` is held by this process."""
+        ...
+
+    def throttling(self) -> Mapping[str, Throttling]:
+        """Rate-limited subscriptions by key: their limit, whether this process waits for a
+        token with messages held back now, and how often and how long it did."""
         ...
 
 

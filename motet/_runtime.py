@@ -31,12 +31,14 @@ from ._validators import count, fraction, seconds
 from .actors._clock_actor import CronJob, run_cron
 from .actors._dispatcher import Dispatcher
 from .actors._publisher import Publisher
+from .actors._rate_gate import Throttling
 from .actors._retry import RetryPolicy
 from .actors._step_actor import StepActor, StepWiring
 from .backends._protocol import Backend
 from .project import ProjectConfig
 from .steps import make_converter, to_json, validate
 from .steps._model import CronTrigger, HttpTrigger, Step
+from .streams import StreamConfig, StreamService
 from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
 
 
@@ -56,6 +58,9 @@ class RuntimeOptions:
     # Also hand every record to stdlib `logging` (logger "motet"), so an embedding
     # service's handlers receive them.
     stdlib_logging: bool = False
+    # changes buffered per live stream subscriber (SSE, WebSocket); one that falls further
+    # behind is dropped (it reconnects and resumes) so publishers never wait for it
+    stream_buffer: int = attrs.field(default=256, validator=count(minimum=1))
 
 
 class Part(Protocol):
@@ -88,6 +93,7 @@ class Runtime:
         parts: Sequence[Part] = (),
         observers: Sequence[Observer] = (),
         steps_folder: str | Path | None = None,
+        streams: Sequence[StreamConfig] | None = None,
     ) -> None:
         self.steps = list(steps)
         # Where the steps were loaded from, for the start-time check of misnamed step files;
@@ -115,6 +121,23 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self.supervisor: Supervisor | None = None
         self.gateway_urls: list[str] = []  # what the parts serve, once started
+        # Motia's streams: given, or the stream files of the steps folder (`_stream_configs`).
+        self.stream_configs = list(streams) if streams is not None else self._stream_configs()
+        self.streams: StreamService | None = None  # once run() has started
+
+    def _stream_configs(self) -> list[StreamConfig]:
+        """The stream files (`*.stream.py`, `*_stream.py`) of the steps folder: `steps_folder`,
+        else the project's steps folder when every step was loaded from a file in it."""
+        from .streams import load_streams
+
+        folder = self.steps_folder
+        if folder is None:
+            root = self.project.steps_dir.resolve()
+            files = [s.file for s in self.steps]
+            if not files or any(f is None or root not in f.resolve().parents for f in files):
+                return []
+            folder = root
+        return load_streams(folder)
 
     def cron_running(self, name: str) -> bool:
         """Whether a tick of the schedule `name` is held by this process (leased or running):
@@ -130,6 +153,14 @@ class Runtime:
         return start_warnings(
             self.steps, self.plan.subscriptions, self.steps_folder, self.project.steps_dir
         )
+
+    def start_report(self) -> list[str]:
+        """Everything the project asks for that motet does not honour, one line each (the
+        config's unused keys, which file wins, each step's `unhonoured`): logged once when the
+        runtime starts, so nothing is dropped silently."""
+        from .project import start_report
+
+        return start_report(self.project, self.steps)
 
     @property
     def http_steps(self) -> list[tuple[Step, HttpTrigger]]:
@@ -227,8 +258,33 @@ class Runtime:
             clock=clock,
             on_run=observer.hook("on_run"),
             on_state=observer.hook("on_state"),
+            handlers=self.project.handlers,
         )
+        self.streams = StreamService(
+            self.stream_configs,
+            self.backend,
+            self.converter,
+            capacity=self.options.stream_buffer,
+            on_error=lambda line, exc: hub.logger().error(line, error=repr(exc)),
+        )
+        if self.stream_configs:
+            self.dispatcher.streams = self.streams.api  # type: ignore[attr-defined]
+        try:
+            await self._run_actors_and_parts(backend_nursery, clock, hub, task_status)
+        finally:
+            self.dispatcher.close()  # the asyncio loop's thread, once no handler runs
+
+    async def _run_actors_and_parts(
+        self,
+        backend_nursery: trio.Nursery,
+        clock: Clock,
+        hub: LogHub,
+        task_status: trio.TaskStatus[Runtime],
+    ) -> None:
+        streams = self.streams
+        assert streams is not None  # made by run() just before
         async with trio.open_nursery() as actor_nursery:
+            await actor_nursery.start(streams.run)
             self.supervisor = self._supervisor()
             await actor_nursery.start(self.supervisor.run)
             cron_scope = trio.CancelScope()
@@ -243,6 +299,8 @@ class Runtime:
                 self._ready = True
                 for line in self.start_warnings():
                     hub.logger().warn(line)
+                for line in self.start_report():
+                    hub.logger().warn(line)
                 hub.logger().info(
                     "motet runtime started",
                     steps=len(self.steps),
@@ -255,6 +313,8 @@ class Runtime:
                 # Lease nothing more: only work already started is drained below.
                 for actor in self.actors:
                     actor.stop_fetching()
+                # Stream clients reconnect (to another instance) rather than hold the drain.
+                streams.hub.close_all("the server is stopping; reconnect")
                 for part in reversed(self.parts):
                     await part.drain()
                 cron_scope.cancel()
@@ -390,6 +450,11 @@ class _View:
         return self._runtime.project
 
     @property
+    def streams(self) -> StreamService | None:
+        """The runtime's streams (definitions, storage, live subscribers), once running."""
+        return self._runtime.streams
+
+    @property
     def urls(self) -> Sequence[str]:
         return tuple(self._runtime.gateway_urls)
 
@@ -405,6 +470,13 @@ class _View:
 
     def cron_running(self, name: str) -> bool:
         return self._runtime.cron_running(name)
+
+    def throttling(self) -> Mapping[str, Throttling]:
+        return {
+            actor.subscription.key: actor.gate.statistics()
+            for actor in self._runtime.actors
+            if actor.gate is not None
+        }
 
 
 @asynccontextmanager

@@ -26,7 +26,9 @@ _KINDS = ("set", "update", "delete")
 
 @attrs.frozen
 class UpdateOp:
-    """One operation on a document. `path` is a dotted field path ("" = the document)."""
+    """One operation on a document. `path` is a dotted field path ("" = the document);
+    Motia's JSON-pointer form (`"/status"`, `"/a/b"`, `~1` for `/` and `~0` for `~` in a
+    name) is read into the same field names when the op is parsed (`parse_path`)."""
 
     op: OpName
     path: str = ""
@@ -66,7 +68,31 @@ class UpdateOp:
         value = raw.get("value", raw.get("by"))
         if op in ("increment", "decrement") and value is None:
             value = 1
-        return cls(op=op, path=raw.get("path", raw.get("field", "")), value=value)
+        return cls(op=op, path=parse_path(raw.get("path", raw.get("field", ""))), value=value)
+
+
+def parse_path(path: Any) -> Any:
+    """A JSON-pointer-like path (`"/a/b"`, Motia's form) as the dotted path ops use (`"a.b"`).
+
+    Anything not starting with `/` passes unchanged (the dotted form, or a wrong type the op
+    refuses with its own message). A pointer names fields only: an empty segment (`"/a//b"`,
+    a trailing `/`) or a field name holding a dot (which the dotted form cannot address) is a
+    ValueError naming the path."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return path
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+    if not all(parts):
+        raise ValueError(
+            f"state update path {path!r} has an empty field name; "
+            "expected a path like '/status' or '/a/b'"
+        )
+    dotted = [p for p in parts if "." in p]
+    if dotted:
+        raise ValueError(
+            f"state update path {path!r}: field name {dotted[0]!r} contains '.', which "
+            "state paths cannot address"
+        )
+    return ".".join(parts)
 
 
 def _kind(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

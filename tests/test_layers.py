@@ -43,7 +43,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("steps", ("motet.steps",)),
-    ("backends, state and project config", ("motet.backends", "motet.state", "motet.project")),
+    (
+        "backends, state and project config",
+        ("motet.backends", "motet.state", "motet.project", "motet.streams"),
+    ),
     ("actors and supervision", ("motet.actors", "motet.supervision", "motet._context")),
     # The runtime runs a pure plan; `_observer` is the one seam observers see it through.
     ("runtime", ("motet._runtime", "motet._plan", "motet._observer")),

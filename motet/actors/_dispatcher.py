@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,14 +20,15 @@ import trio
 from .._clock import Clock
 from .._context import Context, Emitter, MessageInfo, SyncContext
 from .._envelope import new_id
-from .._errors import HandlerTimeout
+from .._errors import AsyncioRequired, HandlerTimeout
 from .._logging import Logger, LogHub
 from .._traceback import format_failure
 from ..backends._protocol import StateBackend, StateChange
 from ..state._store import Jsonify, StateStore
-from ..steps._handlers import cron_wants_input
+from ..steps._handlers import condition_wants_ctx, cron_wants_input
 from ..steps._http import Request
-from ..steps._model import CronTrigger, Step, Trigger
+from ..steps._model import CronTrigger, HttpTrigger, Step, Trigger
+from ._asyncio import MOCK_CLOCK_GRACE, AsyncioLoop, asyncio_needed, autojumping, busy_while
 
 
 @attrs.frozen
@@ -68,6 +70,7 @@ class Dispatcher:
         clock: Clock,
         on_run: HandlerObserver | None = None,
         on_state: Callable[[StateChange], None] | None = None,
+        handlers: str = "trio",
     ) -> None:
         self.emitter = emitter
         self._state = state
@@ -80,6 +83,18 @@ class Dispatcher:
         self._on_state = on_state
         self._arity: dict[int, bool] = {}  # id(handler) -> a cron handler takes (input, ctx)
         self._async: dict[int, bool] = {}  # id(handler) -> is a coroutine function
+        self._wants_ctx: dict[int, bool] = {}  # id(condition) -> called as (input, ctx)
+        # How `async def` handlers run when their step does not say: "trio" or "asyncio".
+        self.handlers = handlers
+        self.asyncio_loop = AsyncioLoop()  # started at its first use
+
+    def close(self) -> None:
+        """Stop what the dispatcher started (the asyncio loop's thread, if any)."""
+        self.asyncio_loop.close()
+
+    def mode(self, step: Step) -> str:
+        """How `step`'s `async def` user code runs: "trio" or "asyncio"."""
+        return step.handlers or self.handlers
 
     @property
     def in_flight(self) -> int:
@@ -196,22 +211,113 @@ class Dispatcher:
                     stuck = exc
                 raise
         where = stuck.__traceback__ if stuck is not None else None
-        raise HandlerTimeout(step.name, timeout).with_traceback(where)
+        timed_out = HandlerTimeout(step.name, timeout)
+        for note in _notes(stuck):  # an asyncio handler's own frames
+            timed_out.add_note(note)
+        raise timed_out.with_traceback(where)
 
     async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
         fn = step.handler
-        wants_input = not isinstance(trigger, CronTrigger) or self._cron_wants_input(fn)
+        if isinstance(trigger, CronTrigger):
+            # As in Motia, a cron handler's input is None; the tick is on ctx (`ctx.tick`).
+            lead: tuple[Any, ...] = (None,) if self._cron_wants_input(fn) else ()
+        else:
+            lead = (payload,)
+        if isinstance(trigger, HttpTrigger) and trigger.middleware:
+            return await self._through_middleware(step, trigger, payload, ctx)
+        return await self.run_user(step, fn, lead, ctx)
+
+    async def run_user(
+        self,
+        step: Step,
+        fn: Callable[..., Any],
+        lead: tuple[Any, ...],
+        ctx: Context | None,
+    ) -> Any:
+        """Call user code (a handler, a condition) of `step` as `fn(*lead, ctx)` (`ctx` None:
+        `fn(*lead)`), the way its step runs user code: an `async def` in this trio task, or on
+        the asyncio loop when the step's mode is "asyncio"; a `def` in a worker thread, with
+        the blocking context."""
         if self._is_async(fn):
-            return await (fn(payload, ctx) if wants_input else fn(ctx))
-        sync_ctx = SyncContext(ctx)
+            if self.mode(step) == "asyncio":
+                return await self.asyncio_loop.run(fn, lead, ctx)
+            try:
+                return await (fn(*lead) if ctx is None else fn(*lead, ctx))
+            except Exception as exc:
+                hint = asyncio_needed(exc)
+                if hint is None:
+                    raise
+                raise AsyncioRequired(step.name, hint) from exc
+        sync_ctx = None if ctx is None else SyncContext(ctx)
 
         def run_sync() -> Any:
-            return fn(payload, sync_ctx) if wants_input else fn(sync_ctx)
+            return fn(*lead) if sync_ctx is None else fn(*lead, sync_ctx)
 
-        result = await trio.to_thread.run_sync(run_sync, abandon_on_cancel=True)
+        if autojumping():
+            result = await _in_thread_kept_busy(run_sync)
+        else:
+            result = await trio.to_thread.run_sync(run_sync, abandon_on_cancel=True)
         if inspect.isawaitable(result):  # a def that returned a coroutine
             result = await result
         return result
+
+    async def wanted(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> bool:
+        """Whether the trigger's `condition` (Motia's `condition(input)` or
+        `condition(input, ctx)`, sync or async) wants this input; True without one. User code:
+        an `async def` one runs as the step's handlers do (on asyncio for an asyncio step), a
+        `def` one inline; it raises what it raises. A cron condition gets None, as its
+        handler does."""
+        condition = getattr(trigger, "condition", None)
+        if condition is None:
+            return True
+        key = id(condition)
+        wants_ctx = self._wants_ctx.get(key)
+        if wants_ctx is None:
+            wants_ctx = self._wants_ctx[key] = condition_wants_ctx(condition)
+        value = None if isinstance(trigger, CronTrigger) else payload
+        given = ctx if wants_ctx else None
+        if self._is_async(condition):
+            return bool(await self.run_user(step, condition, (value,), given))
+        # A `def` condition is a predicate: called inline (no worker thread), with the
+        # trio-side ctx; one that returns an awaitable has it awaited here.
+        result = condition(value) if given is None else condition(value, given)
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    async def _through_middleware(
+        self, step: Step, trigger: HttpTrigger, request: Any, ctx: Context
+    ) -> Any:
+        """Motia's middleware chain, outermost first: each is called as `mw(req, ctx, next)`
+        and returns a response, its own (the handler never runs) or `await next()`'s. With
+        an `async def` handler of an asyncio step the whole chain runs on the asyncio loop."""
+        chain, fn = trigger.middleware, step.handler
+        asyncio_mode = self.mode(step) == "asyncio" and self._is_async(fn)
+
+        async def composed(req: Any, c: Any) -> Any:
+            async def call(i: int) -> Any:
+                if i == len(chain):
+                    if asyncio_mode:
+                        return await fn(req, c)
+                    return await self.run_user(step, fn, (req,), ctx)
+                result = chain[i](req, c, lambda: call(i + 1))
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+
+            return await call(0)
+
+        if asyncio_mode:
+            return await self.asyncio_loop.run(composed, (request,), ctx)
+        try:
+            return await composed(request, ctx)
+        except AsyncioRequired:
+            raise
+        except Exception as exc:  # a middleware that awaits asyncio code
+            hint = asyncio_needed(exc)
+            if hint is None:
+                raise
+            raise AsyncioRequired(step.name, hint) from exc
 
     def _is_async(self, fn: Callable[..., Any]) -> bool:
         key = id(fn)
@@ -228,3 +334,33 @@ class Dispatcher:
         if wants is None:
             wants = self._arity[key] = cron_wants_input(fn)
         return wants
+
+
+async def _in_thread_kept_busy(fn: Callable[[], Any]) -> Any:
+    """`fn()` in a worker thread, trio kept busy meanwhile (see `busy_while`): under an
+    autojumping MockClock a quick `def` handler then finishes before virtual time jumps to
+    its timeout, as an `async def` one does."""
+    finished = threading.Event()
+
+    def tracked() -> Any:
+        try:
+            return fn()
+        finally:
+            finished.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(busy_while, finished, MOCK_CLOCK_GRACE, 0.05)
+        result = await trio.to_thread.run_sync(tracked, abandon_on_cancel=True)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+def _notes(exc: BaseException | None) -> list[str]:
+    """The notes on `exc` and, in a group, on its members."""
+    if exc is None:
+        return []
+    notes = list(getattr(exc, "__notes__", ()))
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            notes += _notes(inner)
+    return notes

@@ -50,8 +50,9 @@ from ._dispatcher import Dispatcher
 from ._mailbox import Mailbox, open_mailbox
 from ._outage import Outage
 from ._publisher import Publisher
+from ._rate_gate import RateGate
 from ._retry import RetryPolicy
-from ._state_events import state_condition, state_filter
+from ._state_events import state_filter
 
 Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
 FailureHook = Callable[[HandlerError], None]
@@ -100,8 +101,10 @@ class StepActor:
         self._on_failure = wiring.on_failure
         self._on_settled = wiring.on_settled
         self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
-        self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
+        self._condition = getattr(trigger, "condition", None) is not None
         self._mean_handler: float | None = None  # s, running mean of handler durations
+        # Leases through the backend's token bucket when the subscription has a rate limit.
+        self.gate = RateGate(self._backend, subscription) if self.options.rate_limit else None
         capacity = self.options.concurrency + self.options.lease_ahead
         self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
@@ -211,7 +214,10 @@ class StepActor:
             # the cancellation rather than its "not running".
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                deliveries = await self._backend.receive(self.subscription, free)
+                if self.gate is None:
+                    deliveries = await self._backend.receive(self.subscription, free)
+                else:
+                    deliveries = await self.gate.receive(free)
             except BackendUnavailable as exc:
                 await self._lease_outage.failed(exc)
                 continue
@@ -298,12 +304,14 @@ class StepActor:
         ctx = self._dispatcher.context(
             self.step, self.trigger, envelope.trace_id, message=message, data=payload
         )
-        if self._condition is not None:
-            # User code, like the handler: raising is a failed attempt of this delivery.
+        if self._condition:
+            # User code, like the handler: raising is a failed attempt of this delivery; false
+            # acks the message unhandled.
             try:
-                wanted = await self._condition(payload, ctx)
+                wanted = await self._dispatcher.wanted(self.step, self.trigger, payload, ctx)
             except Exception as exc:
-                await self._failed(delivery, ctx.logger, exc, "state trigger condition")
+                what = f"{self.trigger.type} trigger condition"
+                await self._failed(delivery, ctx.logger, exc, what)
                 return
             if not wanted:
                 self._ack(delivery)

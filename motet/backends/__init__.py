@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._envelope import Delivery as Delivery
 from .._envelope import QueueDepth as QueueDepth
+from .._envelope import RateLimit as RateLimit
 from .._envelope import Subscription as Subscription
 from .._public import publish as _publish
 from .._public import publish_one as _publish_one
 from ._memory import MemoryBackend as MemoryBackend
 from ._protocol import Backend as Backend
+from ._protocol import Leased as Leased
 from ._protocol import QueueBackend as QueueBackend
 from ._protocol import ScheduleBackend as ScheduleBackend
 from ._protocol import StateBackend as StateBackend
@@ -32,9 +34,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "Delivery",
+    "Leased",
     "MemoryBackend",
     "QueueBackend",
     "QueueDepth",
+    "RateLimit",
     "RedisBackend",
     "RedisOptions",
     "ScheduleBackend",

@@ -27,16 +27,18 @@ from .._envelope import (
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
+from . import _rate as rate
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_queue import Message, SubscriptionQueue
-from ._protocol import Announce, Backend
+from ._memory_streams import MemoryStreams
+from ._protocol import Announce, Backend, Leased
 
 _SCHEDULE_EVERY = 16
 
 _Staged = tuple[list[SubscriptionQueue], Envelope, JSON]  # queues, envelope, its checked data
 
 
-class MemoryBackend:
+class MemoryBackend(MemoryStreams):
     """Queues, state and cron marks in this process's memory.
 
     Several runtimes may share one instance (each calls `run`), which is how tests model
@@ -63,6 +65,8 @@ class MemoryBackend:
         self._state: dict[str, dict[str, JSON]] = {}
         self._ticks: set[tuple[str, float]] = set()
         self._last_tick: dict[str, float] = {}
+        self._buckets: dict[str, rate.Bucket] = {}  # rate-limited subscription key -> bucket
+        self._streams_init()
 
     def __repr__(self) -> str:
         return (
@@ -184,6 +188,43 @@ class MemoryBackend:
             if waited.cancelled_caught:
                 # Woken by the deadline: the wall clock is at least `due`, even if converting
                 # trio time back to epoch seconds rounds a hair short (which would spin).
+                floor = due
+
+    async def receive_limited(self, subscription: Subscription, max_count: int) -> Leased:
+        limit = subscription.options.rate_limit
+        if limit is None:
+            return Leased(await self.receive(subscription, max_count))
+        if max_count < 1:
+            raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
+        clock_now = self._now
+        self._check_running()
+        queue = self._queue(subscription.key)
+        await trio.lowlevel.checkpoint()
+        key = subscription.key
+        floor = -math.inf
+        while True:
+            now = max(clock_now(), floor)
+            queue.advance(now)
+            bucket = rate.refill(limit, self._buckets.get(key), now)
+            tokens = rate.available(limit, bucket)
+            messages = queue.take(min(max_count, tokens), now, subscription.options.lease)
+            self._buckets[key] = bucket = rate.spend(bucket, len(messages))
+            wait = rate.wait(limit, bucket)
+            if messages or not tokens:
+                return Leased(
+                    [
+                        Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt)
+                        for m in messages
+                    ],
+                    wait,
+                    waiting=bool(wait) and queue.ready_count > 0,
+                )
+            due = queue.next_due()
+            assert self._clock is not None
+            deadline = math.inf if due is None else self._clock.to_trio(due)
+            with trio.move_on_at(deadline) as waited:
+                await queue.lot.park()
+            if waited.cancelled_caught and due is not None:
                 floor = due
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:

@@ -12,15 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
+import attrs
 import trio
 
 from .._clock import Clock
 from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscription
 from .._state_writes import StateChange as StateChange
 from .._state_writes import StateWrite
+from ._stream_records import StreamChange as StreamChange
+from ._stream_records import StreamSnapshot
 
 # Builds the message that announces a dead letter on its subscription's dead-letter topic.
 Announce = Callable[[DeadLetter], Envelope]
+
+
+@attrs.frozen
+class Leased:
+    """What `receive_limited` leased, and how long the rate limit holds the next lease back.
+
+    `wait` is the seconds until the subscription's bucket holds a token again (0: one is
+    there now); `waiting` says whether messages were ready that the limit held back then
+    (the subscription is throttled, not merely idle)."""
+
+    deliveries: list[Delivery]
+    wait: float = 0.0
+    waiting: bool = False
 
 
 class QueueBackend(Protocol):
@@ -45,6 +61,19 @@ class QueueBackend(Protocol):
         group messages come in publish order (a message waiting for its retry blocks the
         rest of its group, never another group). `priority`: highest `priority` first,
         publish order among equals. `standard`: roughly publish order."""
+        ...
+
+    async def receive_limited(self, subscription: Subscription, max_count: int) -> Leased:
+        """`receive` under `subscription.options.rate_limit`: a token bucket per subscription
+        shared by every instance of this backend (capacity `burst`, refilled at `count /
+        period` per second of the runtime's clock). Each delivery leased takes a token in the
+        same atomic write as its lease, so at most as many are leased as there are whole
+        tokens.
+
+        With no token now it returns at once, leasing nothing: no deliveries, `wait` until
+        the next token, and `waiting` true when messages are ready. Otherwise it blocks like
+        `receive` until something is ready; `wait` > 0 says the lease took the last token.
+        Without a rate limit it is `receive`, with `wait` 0."""
         ...
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
@@ -163,3 +192,62 @@ class Backend(QueueBackend, StateBackend, ScheduleBackend, Protocol):
         """Open, report readiness with `task_status.started(self)`, serve until cancelled,
         then close. Opening failures raise `BackendUnavailable` naming what to do."""
         ...
+
+
+# -- streams (Motia's streams: live records clients follow) ------------------------------
+# A separate Protocol, not part of `Backend`: a backend without it still runs every step;
+# only `ctx.streams` and the gateway's `/_streams/...` need it (`supports_streams`).
+
+StreamFollower = Callable[[StreamChange], None]
+
+
+class StreamBackend(Protocol):
+    async def stream_set(self, stream: str, group: str, id: str, data: JSON) -> StreamChange:
+        """Store `data` as item `id` of the group, atomically with the group's next event id
+        and its log entry ("create", or "update" when the item existed). Every follower of
+        every instance sharing the backend gets the change."""
+        ...
+
+    async def stream_delete(self, stream: str, group: str, id: str) -> StreamChange | None:
+        """Delete the item: a "delete" change whose `data` is the item as it was; None, and
+        no change, when it did not exist."""
+        ...
+
+    async def stream_send(
+        self, stream: str, group: str, id: str | None, event: JSON
+    ) -> StreamChange:
+        """An ephemeral event for the group's followers (an "event" change): it gets an event
+        id and a log entry, so a resuming client sees it, but no item is stored."""
+        ...
+
+    async def stream_get(self, stream: str, group: str, id: str) -> JSON:
+        """The item, or None when absent."""
+        ...
+
+    async def stream_items(self, stream: str, group: str) -> StreamSnapshot:
+        """The group's items ordered by id, with the event id of the last change they hold,
+        read in one consistent view."""
+        ...
+
+    async def stream_since(self, stream: str, group: str, after: int) -> list[StreamChange] | None:
+        """The group's changes with event id > `after`, oldest first; None when the log no
+        longer reaches back to `after` + 1 (or `after` is beyond the last id): then the
+        caller resends the current items instead."""
+        ...
+
+    async def stream_groups(self, stream: str) -> list[str]:
+        """Groups of the stream that ever changed, sorted."""
+        ...
+
+    async def stream_follow(
+        self, follower: StreamFollower, *, task_status: trio.TaskStatus[None] = ...
+    ) -> None:
+        """Call `follower` (synchronously, in trio) with every change made from now on by any
+        instance, in event-id order within each group, until cancelled. Report readiness once
+        following. A follower that falls too far behind may miss changes: subscribers notice
+        the gap in event ids and catch up with `stream_since`."""
+        ...
+
+
+def supports_streams(backend: object) -> bool:
+    return all(hasattr(backend, name) for name in ("stream_set", "stream_follow", "stream_since"))

@@ -66,10 +66,12 @@ from .._redact import redact
 from . import _redis_codec as codec
 from . import _redis_lua as lua
 from . import _redis_lua_admin as lua_admin
+from . import _redis_lua_rate as lua_rate
 from . import _redis_lua_state as lua_state
-from ._protocol import Announce, Backend
+from ._protocol import Announce, Backend, Leased
 from ._redis_link import Doorbell, GroupCommit, RedisLink, RedisOptions, knock, watch
 from ._redis_state import RedisStateMixin
+from ._redis_streams import RedisStreamsMixin
 from ._redis_wire import Address, ReplyError, WireError
 
 # Most deliveries per script call: a Lua `unpack` takes at most ~8000 values, and a script
@@ -99,10 +101,11 @@ _SCRIPTS = (
     lua_admin.FORGET_CONSUMERS,
     lua_admin.REDRIVE,
     lua_admin.DISCARD,
+    lua_rate.RATE_RECEIVE,
 )
 
 
-class RedisBackend(RedisStateMixin):
+class RedisBackend(RedisStateMixin, RedisStreamsMixin):
     """Queues, state and cron marks in Redis at `url` (redis://host:port/db), under `prefix`.
 
     Instances sharing one Redis and prefix form one deployment. Start with
@@ -275,6 +278,57 @@ class RedisBackend(RedisStateMixin):
             with trio.move_on_at(deadline):
                 await woken.wait()
 
+    async def receive_limited(self, subscription: Subscription, max_count: int) -> Leased:
+        limit = subscription.options.rate_limit
+        if limit is None:
+            return Leased(await self.receive(subscription, max_count))
+        if max_count < 1:
+            raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
+        _link, clock = self._running()
+        key = subscription.key
+        bell = self._bells.get(key)
+        if bell is None:
+            bell = await self._start_watch(subscription)
+        lease = subscription.options.lease
+        while True:
+            woken = bell.event()
+            now = clock.now()
+            args = [
+                key,
+                self.consumer,
+                codec.millis(now),
+                codec.millis(now + lease),
+                min(max_count, _CHUNK),
+                new_id(),
+                self._receive_memo,
+                limit.count,
+                repr(limit.period),
+                limit.burst,
+            ]
+            reply = await self._script("receive from " + key, lua_rate.RATE_RECEIVE, args)
+            status = reply[0]
+            if status == "throttled":
+                return Leased([], int(reply[1]) / 1000, reply[2] == "1")
+            if status != "ok":
+                raise self._queue_error(key, status, reply)
+            if len(reply) > 4:
+                deliveries = [
+                    Delivery(
+                        codec.decode_envelope(reply[i + 2]),
+                        key,
+                        int(reply[i + 1]),
+                        codec.receipt(reply[i], int(reply[i + 1])),
+                    )
+                    for i in range(4, len(reply), 3)
+                ]
+                return Leased(deliveries, int(reply[1]) / 1000, reply[2] == "1")
+            deadline = trio.current_time() + self.options.poll
+            if reply[1]:
+                deadline = min(deadline, clock.to_trio(int(reply[1]) / 1000))
+            bell.idle(reply[2], reply[3])
+            with trio.move_on_at(deadline):
+                await woken.wait()
+
     async def _blocking_read(
         self, subscription: Subscription, count: int, deadline: float, woken: trio.Event
     ) -> list[Delivery]:
@@ -429,7 +483,10 @@ class RedisBackend(RedisStateMixin):
         assert self._nursery is not None
         bell = self._bells.get(subscription.key)
         if bell is None:
-            blocking = subscription.options.strategy == "standard"
+            # A rate-limited receive takes tokens in the script that leases, never in a
+            # blocking read (which would hand out messages without them).
+            options = subscription.options
+            blocking = options.strategy == "standard" and options.rate_limit is None
             bell = self._bells[subscription.key] = Doorbell(
                 subscription.topic, blocking_read=blocking
             )

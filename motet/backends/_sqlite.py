@@ -53,11 +53,13 @@ from .._envelope import JSON, DeadLetter, Delivery, Envelope, QueueDepth, Subscr
 from .._errors import BackendError, BackendUnavailable
 from .._state_writes import StateWrite
 from . import _sqlite_queue as q
+from . import _sqlite_rate as qr
 from . import _sqlite_state as st
-from ._protocol import Announce, Backend, StateChange
+from ._protocol import Announce, Backend, Leased, StateChange
 from ._sqlite_doorbell import Doorbell
 from ._sqlite_options import SqliteOptions
 from ._sqlite_schema import Synchronous, open_reader, open_writer
+from ._sqlite_streams import SqliteStreams
 from ._sqlite_writer import CommitStatistics, Reader, SqliteWriter, Tx
 
 DEFAULT_PATH = Path(".motet") / "motet.db"
@@ -65,7 +67,7 @@ DEFAULT_PATH = Path(".motet") / "motet.db"
 T = TypeVar("T")
 
 
-class SqliteBackend:
+class SqliteBackend(SqliteStreams):
     """Backend on one SQLite file. Start with `await nursery.start(backend.run, clock)`.
     `options` tunes durability, lock waits, polling, batching and size (`SqliteOptions`)."""
 
@@ -248,6 +250,30 @@ class SqliteBackend:
                 return deliveries
             if seen != (self._changes.get(key, 0), self._external_changes):
                 continue  # something was committed after our lease query was queued
+            woken = self._waiting.setdefault(key, trio.Event())
+            with trio.move_on_at(math.inf if due is None else clock.to_trio(due)):
+                await woken.wait()
+
+    async def receive_limited(self, subscription: Subscription, max_count: int) -> Leased:
+        limit = subscription.options.rate_limit
+        if limit is None:
+            return Leased(await self.receive(subscription, max_count))
+        if max_count < 1:
+            raise ValueError(f"receive max_count must be at least 1, got {max_count!r}")
+        key = subscription.key
+        seconds = subscription.options.lease
+        while True:
+            writer, _, clock = self._running()
+            seen = (self._changes.get(key, 0), self._external_changes)
+            deliveries, due, wait, waiting = await writer.call(
+                lambda tx: qr.lease_limited(tx, key, max_count, seconds, limit),
+                on_abandon=lambda got: self._give_back((got[0], None)),
+                must_sync=False,
+            )
+            if deliveries or wait:
+                return Leased(deliveries, wait, waiting)
+            if seen != (self._changes.get(key, 0), self._external_changes):
+                continue
             woken = self._waiting.setdefault(key, trio.Event())
             with trio.move_on_at(math.inf if due is None else clock.to_trio(due)):
                 await woken.wait()

@@ -17,7 +17,17 @@ SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 
 # Bump when the tables change, and add the step from the previous version to _MIGRATIONS;
 # a file with a newer version is refused (never guessed at).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 6
+
+# v5: rate limits. One token bucket per rate-limited subscription (`tokens` may dip a hair
+# below 0; `stamp` is the epoch seconds of its last refill).
+_RATE_BUCKETS = """
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    subscription TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    stamp REAL NOT NULL
+) WITHOUT ROWID
+"""
 
 _SCHEMA = """
 CREATE TABLE motet_schema (version INTEGER NOT NULL);
@@ -82,12 +92,47 @@ CREATE TABLE cron_marks (
     PRIMARY KEY (step, scheduled)
 ) WITHOUT ROWID;
 """
+_SCHEMA += _RATE_BUCKETS + ";\n"
 
 # version -> the statements that bring a file at that version to the next one. Each runs
 # in the opening transaction with the version bump, so an upgrade is all or nothing.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE dead_letters ADD COLUMN traceback TEXT",),  # the last attempt's
+    2: (),  # v3: delayed emit, idempotency keys and expiry (another branch fills this step)
+    3: (),  # v4: message status and cancellation (another branch fills this step)
+    4: (_RATE_BUCKETS,),
 }
+
+# -- schema version 6: streams (live records clients follow; see `_sqlite_streams`) ------
+# The stream tables; `IF NOT EXISTS`, so the upgrade step is safe to apply on its own.
+STREAM_TABLES: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS stream_groups (
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (stream, grp)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS stream_items (
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (stream, grp, id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS stream_log (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT,
+        data TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS stream_log_by_group ON stream_log (stream, grp, seq)",
+)
+
+_SCHEMA += "".join(f"\n{statement};\n" for statement in STREAM_TABLES)
+_MIGRATIONS[5] = STREAM_TABLES
 
 _ADVICE = {
     "SQLITE_BUSY": "another process holds a write lock on it for longer than the busy timeout; "

@@ -40,13 +40,14 @@ class UserError(click.ClickException):
 class Project:
     root: Path
     debug: bool = False
+    config_file: Path | None = None  # `-c FILE`: read it instead of the project's files
 
     def config(self, **flags: Any) -> Any:
-        """The project's settings: its file < `MOTET_*` variables < these flags (None: not
+        """The project's settings: its files < `MOTET_*` variables < these flags (None: not
         given), assembled as `open_runtime` assembles them."""
         from ..project import assemble_config
 
-        return assemble_config(self.root, flags=True, **flags)
+        return assemble_config(self.root, flags=True, config_file=self.config_file, **flags)
 
     def steps(self, steps_dir: str | None = None) -> list[Any]:
         from ..steps import load_steps

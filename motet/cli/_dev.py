@@ -6,8 +6,8 @@ reload would keep running old code. A fresh process loads everything anew. State
 a restart through the backend (the default sqlite file); the memory backend starts empty.
 
     parent (this module)                       child: python -m motet.cli start ...
-    ├── watcher   .py / .toml changes  ──>     SIGTERM: graceful stop, then a new child
-    └── signals   SIGINT / SIGTERM     ──>     forwarded; a second one stops the child at once
+    ├── watcher   .py/.toml/.yaml changes  ──>  SIGTERM: graceful stop, then a new child
+    └── signals   SIGINT / SIGTERM         ──>  forwarded; a second one stops the child at once
 
 The child runs in its own session, so a Ctrl-C in the terminal reaches only the parent,
 which forwards it once (the child would read a second copy as "stop at once"). Its stdin is
@@ -40,6 +40,7 @@ _FLAG_NAMES = {
     "steps_dir": "--steps",
     "log_format": "--log-format",
     "log_level": "--log-level",
+    "config_file": "--config",
 }
 
 
@@ -194,7 +195,9 @@ class Reloader:
             ignore_dirs = (*watchfiles.DefaultFilter.ignore_dirs, ".motet")
 
             def __call__(self, change: watchfiles.Change, path: str) -> bool:
-                return path.endswith((".py", ".toml")) and super().__call__(change, path)
+                return path.endswith((".py", ".toml", ".yaml", ".yml")) and super().__call__(
+                    change, path
+                )
 
         task_status.started()
         watching = watchfiles.awatch(

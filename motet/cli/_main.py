@@ -60,13 +60,14 @@ def _accept_debug_everywhere(group: click.Group) -> None:
 
 def _environment_help() -> str:
     """The epilog of `start` and `dev`: every MOTET_* variable and the setting it sets."""
-    from ..project import ENV_VARS
+    from ..project import CONFIG_ENV, ENV_VARS
 
     width = max(map(len, ENV_VARS.values()))
     rows = "\n".join(f"  {var:{width}}  {key}" for key, var in ENV_VARS.items())
     return (
         "Environment variables set the motet.toml key of the same name; a flag wins over a "
-        f"variable, a variable over motet.toml.\n\n\b\n{rows}"
+        "variable, a variable over motet.toml, motet.toml over iii-config.yaml (Motia's file)."
+        f"\n\n\b\n{rows}\n  {CONFIG_ENV:{width}}  the config file to read, as -c FILE"
     )
 
 
@@ -87,6 +88,15 @@ def _serve_options(f: Any) -> Any:
     )
     f = click.option("--host", help="Bind address (default 127.0.0.1).")(f)
     f = click.option("--port", type=click.IntRange(0, 65535), help="Port (default 3000).")(f)
+    f = click.option(
+        "-c",
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path, resolve_path=True),
+        help="Read settings from this file only (as `iii -c`): a .yaml/.yml file as "
+        "iii-config.yaml, a .toml file as motet.toml. Default: the project's iii-config.yaml "
+        "and motet.toml, motet.toml winning per key.",
+    )(f)
     return f
 
 
@@ -114,6 +124,8 @@ def start(project: Project, instances: int, parent_fd: int | None, **flags: Any)
     signal stops at once."""
     from ._start import run_instances, serve_project
 
+    if flags.get("config_file") is not None:  # a str: the flags travel as JSON to instances
+        flags["config_file"] = str(flags["config_file"])
     if instances > 1:
         status = run_instances(project, instances, flags)
     else:
@@ -131,8 +143,9 @@ def dev(project: Project, **flags: Any) -> None:
     project changes. State is kept in the backend: sqlite (the default) or redis keep it
     across restarts, memory does not."""
     from ._dev import develop
+    from ._start import with_config_file
 
-    status = develop(project, flags)
+    status = develop(with_config_file(project, flags), flags)
     if status:
         raise SystemExit(status)
 
@@ -171,7 +184,8 @@ def emit(project: Project, topic: str, data: str, group: str | None, backend: st
 @reports_errors
 def list_steps(project: Project, steps_dir: str | None, strict: bool) -> None:
     """A table of steps, their triggers and topics; then the warnings `motet start` would
-    log (on stderr)."""
+    log, and what it would report as not used (on stderr)."""
+    from ..project import start_report
     from ._inspect import project_warnings, steps_table
 
     steps = project.steps(steps_dir)
@@ -179,6 +193,8 @@ def list_steps(project: Project, steps_dir: str | None, strict: bool) -> None:
     warnings = project_warnings(project, steps, steps_dir)
     for line in warnings:
         click.echo(f"motet: warning: {line}", err=True)
+    for line in start_report(project.config(), steps):  # what motet start says it ignores
+        click.echo(f"motet: {line}", err=True)
     if strict and warnings:
         raise UserError(f"{len(warnings)} warning(s), which --strict makes errors")
 

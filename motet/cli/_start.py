@@ -12,8 +12,10 @@ that signal.
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 import trio
 
@@ -22,11 +24,18 @@ from ._app import Project
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def with_config_file(project: Project, flags: dict[str, Any]) -> Project:
+    """`-c FILE` is the project's one file for every setting (steps, backend, queues)."""
+    config_file = flags.get("config_file")
+    return attrs.evolve(project, config_file=Path(config_file)) if config_file else project
+
+
 def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The project's config with the command-line flags applied, its steps, and the
     gateway's options. Raises the user's errors before anything runs."""
     from ..gateway._options import gateway_options
 
+    project = with_config_file(project, flags)
     config = project.config(
         host=flags.get("host"),
         port=flags.get("port"),

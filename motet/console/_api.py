@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._convert import unstructure
-from .._envelope import JSON
+from .._envelope import JSON, check_name, new_id
+from .._state_writes import StateWrite
 from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger
 
 if TYPE_CHECKING:
     from .._observer import RuntimeView
+    from ..actors._rate_gate import Throttling
     from ..observe import Telemetry
 
 CRON_PREVIEW = 3  # next fire times shown per cron step
@@ -217,6 +219,7 @@ async def trace(op: Operated, request: OpRequest) -> OpReply:
 async def queues(op: Operated, request: OpRequest) -> OpReply:
     depth = await op.runtime.backend.depth()
     running = op.runtime.running()
+    throttling = op.runtime.throttling()
     out = []
     for sub in op.runtime.subscriptions:
         d = depth.get(sub.key)
@@ -239,10 +242,19 @@ async def queues(op: Operated, request: OpRequest) -> OpReply:
                     "strategy": o.strategy,
                     "dead_letter_queue": o.dead_letter_queue,
                     "timeout": o.timeout,
+                    "rate_limit": str(o.rate_limit) if o.rate_limit else None,
                 },
+                **_throttle(throttling.get(sub.key)),
             }
         )
     return reply({"queues": out})
+
+
+def _throttle(t: Throttling | None) -> dict[str, Any]:
+    """A rate-limited queue's throttling as this instance sees it."""
+    if t is None:
+        return {"throttled": False}
+    return {"throttled": t.throttled, "throttled_waits": t.waits, "throttled_seconds": t.waited}
 
 
 async def dead_letters(op: Operated, request: OpRequest) -> OpReply:
@@ -320,6 +332,56 @@ async def state(op: Operated, request: OpRequest) -> OpReply:
     return reply({"namespace": namespace, "items": [{"key": k, "value": v} for k, v in items]})
 
 
+def _state_target(request: OpRequest) -> tuple[str, str, dict[str, Any]]:
+    body = request.json()
+    if not isinstance(body, dict):
+        expected = 'expected a JSON object {"namespace": ..., "key": ...}'
+        raise BadRequest(f"{expected}, got {body!r}"[:300])
+    names = []
+    for field in ("namespace", "key"):
+        value = body.get(field)
+        if not isinstance(value, str) or not value:
+            raise BadRequest(f"{field!r} must be a non-empty string, got {value!r}"[:300])
+        try:
+            check_name(value, f"state {field}")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        names.append(value)
+    return names[0], names[1], body
+
+
+async def state_set(op: Operated, request: OpRequest) -> OpReply:
+    """Set one state key to the body's `value` (any JSON), as a handler's `ctx.state.set`
+    would: state triggers on the namespace fire."""
+    namespace, key, body = _state_target(request)
+    if "value" not in body:
+        raise BadRequest('expected a "value" (any JSON; use /state/delete to remove a key)')
+    trace_id = new_id()
+    change = await op.runtime.backend.state_write(
+        namespace, key, StateWrite.set(body["value"]), trace_id=trace_id
+    )
+    op.runtime.logger().info(
+        "state key set from the console", namespace=namespace, key=key, event=change.event
+    )
+    event = change.event or None
+    return reply({"namespace": namespace, "key": key, "event": event, "trace_id": trace_id})
+
+
+async def state_delete(op: Operated, request: OpRequest) -> OpReply:
+    """Delete one state key, as `ctx.state.delete` would; deleting a missing key is not an
+    error (`event` is null)."""
+    namespace, key, _ = _state_target(request)
+    trace_id = new_id()
+    change = await op.runtime.backend.state_write(
+        namespace, key, StateWrite.delete(), trace_id=trace_id
+    )
+    op.runtime.logger().info(
+        "state key deleted from the console", namespace=namespace, key=key, event=change.event
+    )
+    event = change.event or None
+    return reply({"namespace": namespace, "key": key, "event": event, "trace_id": trace_id})
+
+
 async def cron(op: Operated, request: OpRequest) -> OpReply:
     now = op.runtime.clock.now()
     out = []
@@ -348,6 +410,12 @@ async def cron(op: Operated, request: OpRequest) -> OpReply:
     return reply({"now": now, "cron": out})
 
 
+async def _streams(op: Operated, request: OpRequest) -> OpReply:
+    from ._streams_api import streams  # the stream inspector (its own module)
+
+    return await streams(op, request)
+
+
 GET_ENDPOINTS: Mapping[str, Endpoint] = {
     "/health": health,
     "/flows": flows,
@@ -358,10 +426,13 @@ GET_ENDPOINTS: Mapping[str, Endpoint] = {
     "/dead-letters": dead_letters,
     "/cron": cron,
     "/state": state,
+    "/streams": _streams,
 }
 POST_ENDPOINTS: Mapping[str, Endpoint] = {
     "/dead-letters/redrive": redrive,
     "/dead-letters/discard": discard,
+    "/state/set": state_set,
+    "/state/delete": state_delete,
 }
 
 
@@ -375,6 +446,8 @@ def find_endpoint(method: str, path: str) -> Endpoint | None:
             found = trace
         elif path.startswith("/state/"):
             found = state
+        elif path.startswith("/streams/"):
+            found = _streams
     known = path in GET_ENDPOINTS or path in POST_ENDPOINTS
     if found is None and known and (path in other or method not in ("GET", "HEAD", "POST")):
         raise BadRequest(f"{method} is not allowed on /_motet{path}", status=405)

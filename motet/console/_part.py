@@ -31,10 +31,10 @@ class GatewayPart:
         *,
         task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        from ..gateway._app import build_app
+        from ..gateway._plain import gateway_app
         from ..gateway._serve import serve
         from ._auth import OperatorAccess, check_bind, resolve_token
-        from ._operator import install_operator
+        from ._operator import OperatorASGI
 
         assert runtime.dispatcher is not None
         self._stop, self._done = trio.Event(), trio.Event()
@@ -42,15 +42,18 @@ class GatewayPart:
             # The operator endpoints need a token before they may face the network.
             token = resolve_token(runtime.project.token)
             check_bind(self.options.host, token)
-            app = build_app(
-                runtime.steps, runtime.dispatcher, converter=runtime.converter, options=self.options
+            gateway = gateway_app(
+                runtime.steps,
+                runtime.dispatcher,
+                converter=runtime.converter,
+                options=self.options,
+                streams=runtime.streams,
             )
-            access = OperatorAccess(token)
-            install_operator(
-                app,
+            app = OperatorASGI(
                 runtime.view,
-                self.options,
-                access,
+                gateway,
+                access=OperatorAccess(token),
+                options=self.options,
                 telemetry=self.telemetry,
                 on_http=runtime.observer.hook("on_http"),
             )

@@ -21,6 +21,7 @@ from .._envelope import new_id
 from ..actors._dispatcher import Dispatcher
 from ..steps._http import HttpInvoker
 from ..steps._model import Step
+from ..streams import StreamService
 from ._asgi import MotetASGI, serialize_openapi
 from ._connection import make_keep_alive_safe
 from ._invoker import as_invoker
@@ -36,6 +37,7 @@ from ._problem import (
     problem_body,
 )
 from ._routes import collect_routes
+from ._streams import stream_endpoint
 from ._trace import accept_trace_id
 
 _G_TRACE = "motet_trace_id"
@@ -48,6 +50,7 @@ def _wrap(
     converter: cattrs.Converter,
     options: GatewayOptions,
     prefix: str,
+    streams: StreamService | None = None,
 ) -> MotetASGI:
     routes = collect_routes(steps)
     openapi = (
@@ -63,6 +66,7 @@ def _wrap(
         fallback=app.asgi_app,
         prefix=prefix,
         openapi=openapi,
+        streams=stream_endpoint(streams, invoker, options),
     )
     app.asgi_app = motet  # type: ignore[method-assign]
     make_keep_alive_safe(app)
@@ -77,6 +81,7 @@ def mount(
     converter: cattrs.Converter,
     options: GatewayOptions | None = None,
     url_prefix: str = "",
+    streams: StreamService | None = None,
 ) -> MotetASGI:
     """Serve motet's routes (and its OpenAPI document) from a user's quart-trio app, under
     `url_prefix`. The app's own routes, error handlers and 404s stay the user's; a path
@@ -84,7 +89,8 @@ def mount(
 
     `invoker` is a runtime's `dispatcher` (served through `RuntimeInvoker`) or any other
     `HttpInvoker`. Wraps `app.asgi_app` (Quart's middleware hook) and switches the app to the
-    keep-alive-safe connection class (see `_connection`). Returns the wrapper."""
+    keep-alive-safe connection class (see `_connection`). Returns the wrapper. With
+    `streams` (`runtime.streams`), `/_streams/{name}/{group}` is served too (not prefixed)."""
     return _wrap(
         app,
         steps,
@@ -92,6 +98,7 @@ def mount(
         converter,
         options or GatewayOptions(),
         url_prefix.rstrip("/"),
+        streams,
     )
 
 
@@ -101,15 +108,17 @@ def build_app(
     *,
     converter: cattrs.Converter,
     options: GatewayOptions | None = None,
+    streams: StreamService | None = None,
 ) -> QuartTrio:
     """A quart-trio app serving every HTTP trigger of `steps`, with problem+json errors and
-    the trace id header on every response. Serve it with `motet.gateway.serve`."""
+    the trace id header on every response. Serve it with `motet.gateway.serve`. With
+    `streams` (a runtime's), it also serves `/_streams/{name}/{group}` (SSE, WebSocket)."""
     options = options or GatewayOptions()
     runner = as_invoker(invoker)
     app = QuartTrio("motet.gateway")
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_size
     app.config["BODY_TIMEOUT"] = options.read_timeout
-    _wrap(app, steps, runner, converter, options, "")
+    _wrap(app, steps, runner, converter, options, "", streams)
     header = options.trace_header
 
     def trace_id() -> str:

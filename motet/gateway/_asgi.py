@@ -25,7 +25,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, S
 
 from .._envelope import new_id
 from .._errors import BackendUnavailable
-from ..steps._http import HttpInvoker, Request
+from ..steps._http import HttpInvoker, Request, RequestDeclined
 from ._exchange import (
     BodyReader,
     ClientGone,
@@ -43,6 +43,7 @@ from ._problem import (
     HANDLER_TIMEOUT,
     INVALID_RESPONSE,
     METHOD_NOT_ALLOWED,
+    NOT_FOUND,
     PROBLEM_CONTENT_TYPE,
     ProblemKind,
     problem_body,
@@ -135,8 +136,11 @@ class MotetASGI:
         fallback: Any,
         prefix: str = "",
         openapi: bytes | None = None,
+        streams: Any = None,
     ) -> None:
         self.route_table = RouteTable(routes, prefix)
+        # `/_streams/{name}/{group}` (SSE and WebSocket): a `_streams.StreamEndpoint`, or None.
+        self.streams = streams
         self.invoker = invoker
         self.converter = converter
         self.options = options
@@ -151,6 +155,8 @@ class MotetASGI:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
+        if self.streams is not None and self.streams.handles(scope):
+            return await self.streams(scope, receive, send)
         if scope["type"] != "http":
             return await self.fallback(scope, receive, send)
         method, path = scope["method"], scope["path"]
@@ -277,6 +283,8 @@ class MotetASGI:
                 f"handler of step {name!r} timed out after {handler_seconds:g} s",
                 failure,
             )
+        if isinstance(failure, RequestDeclined):  # the trigger's condition said no
+            return await self._problem(send, scope, trace_id, NOT_FOUND, str(failure))
         if failure is not None and _backend_unavailable(failure):
             return await self._fail(
                 send,

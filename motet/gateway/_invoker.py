@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..actors._dispatcher import Dispatcher
-from ..steps._http import HttpInvoker, Request
+from ..steps._http import HttpInvoker, Request, RequestDeclined
 from ..steps._model import HttpTrigger, Step
 
 
@@ -26,6 +26,10 @@ class RuntimeInvoker:
         ctx = self._dispatcher.context(
             step, trigger, request.trace_id, data=request.body, request=request
         )
+        if trigger.condition is not None and not await self._dispatcher.wanted(
+            step, trigger, request, ctx
+        ):
+            raise RequestDeclined(step.name, request.method, request.path)
         return await self._dispatcher.call(step, trigger, request, ctx)
 
     def log_error(

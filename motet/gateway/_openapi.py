@@ -1,7 +1,8 @@
 """An OpenAPI 3.1 document for the HTTP steps, from their body, query and response schemas.
 
-OpenAPI 3.1 schemas are JSON Schema 2020-12, so `json_schema()` output is used as is; the
-classes it lists under `$defs` move to `components.schemas`.
+OpenAPI 3.1 schemas are JSON Schema 2020-12, so `json_schema()` output (for a class, a JSON
+Schema dict or a pydantic model alike) is used as is; the definitions it lists under `$defs`
+move to `components.schemas`, their references rewritten.
 
 Responses: the statuses the trigger declares (`response={201: Pet}`), plus every status the
 handler's source returns as a literal (`return {"status": 404, ...}`,
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from .._errors import GatewayError
 from ..steps._json_schema import json_schema
-from ..steps._schema import is_object_schema
+from ..steps._schema_pydantic import is_model_class, model_schema
 from ._options import GatewayOptions
 from ._problem import (
     BODY_TOO_LARGE,
@@ -39,22 +40,91 @@ from ._problem import (
 from ._routes import Route
 
 _REF = "#/components/schemas/"
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class _Components:
+    """`components.schemas`, filled as operations embed their schemas.
+
+    A schema's `$defs` (or draft-07 `definitions`) move here and every `$ref` to them is
+    rewritten: `#` in a schema object of an OpenAPI document means the document, not the
+    schema. Definitions are shared by name when equal; a different definition under a taken
+    name (two pydantic models both with a `Tag`) is renamed `Tag2`, its references with it.
+    A schema with other local references (`#`, `#/properties/...`) becomes a component
+    itself, so they keep pointing inside it.
+    """
+
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {"Problem": problem_schema()}
 
-    def embed(self, schema: Any, where: str) -> dict[str, Any]:
-        document = json_schema(schema, ref_prefix=_REF)
-        for name, definition in document.pop("$defs", {}).items():
-            known = self.schemas.setdefault(name, definition)
-            if known != definition:
-                raise GatewayError(
-                    f"OpenAPI: two different schemas are both named {name!r} "
-                    f"(the second in {where}); rename one of the classes"
-                )
+    def embed(self, schema: Any, *, response: bool = False) -> dict[str, Any]:
+        # A pydantic model answers in its serialized shape (computed fields, serializers).
+        if response and is_model_class(schema):
+            document = model_schema(schema, mode="serialization")
+        else:
+            document = json_schema(schema)
+        for keyword in ("$schema", "$id"):  # the document's dialect is OpenAPI 3.1's
+            document.pop(keyword, None)
+        defs = {
+            f"#/{keyword}/{name}": (name, definition)
+            for keyword in ("$defs", "definitions")
+            for name, definition in (document.pop(keyword, None) or {}).items()
+        }
+        # First as if every name were free, to see which definitions are already known.
+        tentative = {ref: _REF + name for ref, (name, _) in defs.items()}
+        final: dict[str, str] = {}
+        for ref, (name, definition) in defs.items():
+            final[ref] = _REF + self._name_for(name, _rewrite(definition, tentative))
+        for ref, (_, definition) in defs.items():
+            self.schemas[final[ref].removeprefix(_REF)] = _rewrite(definition, final)
+        document = _rewrite(document, final)
+        if _local_refs(document):
+            name = self._name_for(str(document.get("title") or "Schema"), None)
+            document = _rewrite(document, {"#": _REF + name})
+            self.schemas[name] = document
+            return {"$ref": _REF + name}
         return document
+
+    def _name_for(self, base: str, definition: Any) -> str:
+        """`base` if free or already holding `definition`, else the first free `base2`...
+        (OpenAPI allows only `A-Z a-z 0-9 . _ -` in component names)."""
+        base = _NAME_UNSAFE.sub("_", base) or "Schema"
+        name, n = base, 2
+        while name in self.schemas and (definition is None or self.schemas[name] != definition):
+            name, n = f"{base}{n}", n + 1
+        return name
+
+
+def _rewrite(node: Any, refs: Mapping[str, str]) -> Any:
+    """A copy of `node` with each `$ref` that starts with a key of `refs` re-pointed."""
+    if isinstance(node, dict):
+        out = {key: _rewrite(value, refs) for key, value in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            for old, new in refs.items():
+                if old == "#":  # the schema's own root: every local ref but components'
+                    if not ref.startswith(_REF) and ref.startswith("#"):
+                        out["$ref"] = new + ref[1:]
+                        break
+                elif ref == old or ref.startswith(old + "/"):
+                    out["$ref"] = new + ref[len(old) :]
+                    break
+        return out
+    if isinstance(node, list):
+        return [_rewrite(item, refs) for item in node]
+    return node
+
+
+def _local_refs(node: Any) -> bool:
+    """Whether a `$ref` under `node` still points into the schema (`#...`, not components)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#") and not ref.startswith(_REF):
+            return True
+        return any(_local_refs(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_local_refs(item) for item in node)
+    return False
 
 
 def _problem_response(kinds: Sequence[ProblemKind]) -> dict[str, Any]:
@@ -71,8 +141,8 @@ def _parameters(route: Route, components: _Components) -> list[dict[str, Any]]:
         for name in route.path.params
     ]
     query = route.trigger.query
-    if query is not None and is_object_schema(query):
-        document = components.embed(query, f"the query of step {route.step.name!r}")
+    if query is not None:
+        document = components.embed(query)
         required = set(document.get("required", ()))
         for name, schema in document.get("properties", {}).items():
             parameters.append(
@@ -116,8 +186,8 @@ def _responses(route: Route, components: _Components) -> dict[str, Any]:
     for status, schema in sorted((trigger.response or {}).items()):
         entry: dict[str, Any] = {"description": _phrase(status)}
         if schema is not None:
-            where = f"the {status} response of step {route.step.name!r}"
-            entry["content"] = {"application/json": {"schema": components.embed(schema, where)}}
+            document = components.embed(schema, response=True)
+            entry["content"] = {"application/json": {"schema": document}}
         responses[str(status)] = entry
     for status in sorted(handler_statuses(route.step.handler)):
         responses.setdefault(
@@ -175,7 +245,7 @@ def openapi_document(
         if parameters:
             operation["parameters"] = parameters
         if trigger.body is not None:
-            schema = components.embed(trigger.body, f"the body of step {step.name!r}")
+            schema = components.embed(trigger.body)
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": schema}},

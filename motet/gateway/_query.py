@@ -1,7 +1,9 @@
 """Query strings are text: before a query schema validates them, the values of fields typed
 int, float or bool (or lists of those) are converted, and a lone value of a list field
-becomes a one-item list. Anything that does not convert is left as text, so the strict
-converter reports it in its own words (`invalid value for type, expected int @ $.query.n`).
+becomes a one-item list (a JSON Schema query schema gives the types by its properties'
+`type`, a pydantic model by its fields' annotations). Anything that does not convert is left
+as text, so the strict converter reports it in its own words (`invalid value for type,
+expected int @ $.query.n`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,20 @@ from typing import Any
 
 import attrs
 
+from ..steps._schema_dict import JsonSchema, property_types
+from ..steps._schema_pydantic import is_model_class
+
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 _LISTS = (list, tuple, set, frozenset, typing.Sequence, typing.AbstractSet)
 
 
 def _field_types(schema: Any) -> dict[str, Any]:
+    if type(schema) is JsonSchema:
+        return property_types(schema.document)
+    if is_model_class(schema):
+        return {
+            field.alias or name: field.annotation for name, field in schema.model_fields.items()
+        }
     try:
         hints = typing.get_type_hints(schema)
     except Exception:  # unresolvable annotations: no conversion, validation still runs

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,11 +29,9 @@ from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState, LifespanState
 from hypercorn.utils import repr_socket_addr, wrap_app
-from quart_trio import QuartTrio
 
 from .._envelope import new_id
 from .._errors import GatewayError
-from ._connection import make_keep_alive_safe
 from ._options import GatewayOptions
 from ._problem import PROBLEM_CONTENT_TYPE, SHUTTING_DOWN, problem_body
 from ._tcp import Connections, connection_handler
@@ -122,7 +121,10 @@ async def serve(
     connection class first (see `_connection`); a bind failure raises GatewayError.
     """
     options = options or GatewayOptions()
-    if isinstance(app, QuartTrio):
+    quart_trio = sys.modules.get("quart_trio")  # an app can only be one if it is loaded
+    if quart_trio is not None and isinstance(app, quart_trio.QuartTrio):
+        from ._connection import make_keep_alive_safe
+
         make_keep_alive_safe(app)
     config = hypercorn_config(options)
     sock = listen_socket(options, config.backlog)

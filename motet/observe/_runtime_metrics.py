@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .._envelope import QueueDepth, Subscription
 from ..actors._dispatcher import HandlerRun
+from ..actors._rate_gate import Throttling
 from ._metrics import Counter, Gauge, Histogram, Registry
 from ._records import HttpExchange
 
@@ -99,6 +100,56 @@ class RuntimeMetrics:
         self.write_errors = r.add(
             Counter("motet_telemetry_write_errors_total", "Telemetry batches the store refused.")
         )
+        self._add_rate_limits(r)
+
+    def _add_rate_limits(self, r: Registry) -> None:
+        self.rate_limit = r.add(
+            Gauge(
+                "motet_rate_limit_per_second",
+                "Configured rate limit of a subscription: handler starts per second, across "
+                "every instance.",
+                STEP_TOPIC,
+            )
+        )
+        self.throttled = r.add(
+            Gauge(
+                "motet_rate_limit_throttled",
+                "1 while this instance waits for a rate-limit token with messages ready.",
+                STEP_TOPIC,
+            )
+        )
+        self.throttled_waits = r.add(
+            Counter(
+                "motet_rate_limit_waits_total",
+                "Waits of this instance for a rate-limit token while messages were ready.",
+                STEP_TOPIC,
+            )
+        )
+        self.throttled_seconds = r.add(
+            Counter(
+                "motet_rate_limit_wait_seconds_total",
+                "Seconds this instance waited for rate-limit tokens while messages were ready.",
+                STEP_TOPIC,
+            )
+        )
+
+    def refresh_throttling(self, throttling: Mapping[str, Throttling]) -> None:
+        """The actors keep their own counts; a scrape copies them."""
+        per_second: dict[tuple[str, ...], float] = {}
+        now: dict[tuple[str, ...], float] = {}
+        waits: dict[tuple[str, ...], float] = {}
+        waited: dict[tuple[str, ...], float] = {}
+        for key, t in throttling.items():
+            step, _, topic = key.partition("@")
+            labels = (step, topic)
+            per_second[labels] = t.limit.per_second
+            now[labels] = 1.0 if t.throttled else 0.0
+            waits[labels] = t.waits
+            waited[labels] = t.waited
+        self.rate_limit.replace(per_second)
+        self.throttled.replace(now)
+        self.throttled_waits.values = waits
+        self.throttled_seconds.values = waited
 
     def on_run(self, run: HandlerRun) -> None:
         self.runs.inc(run.step, run.trigger, run.outcome)
@@ -135,4 +186,5 @@ class RuntimeMetrics:
         running = {step: 0 for step in (s.name for s in runtime.steps)}
         running.update(runtime.running())
         self.refresh(running, await runtime.backend.depth())
+        self.refresh_throttling(runtime.throttling())
         return self.registry.render()

@@ -3,8 +3,11 @@
 
     defaults                      ProjectConfig(); an entry point may change a default
                                   (open_runtime's backend is "memory": no file unasked)
-    iii-config.yaml               not read yet: its layer goes between defaults and files
-    motet.toml / [tool.motet]     `load_project`
+    iii-config.yaml               Motia's file (`_iii_config`): queue options, and
+                                  handlers = "asyncio" for a Motia project
+    motet.toml / [tool.motet]     `load_project`; wins over iii-config.yaml key by key
+                                  (`_files`). `config_file` (`-c FILE`, MOTET_CONFIG)
+                                  names the one file to read instead of both
     MOTET_* environment           MOTET_BACKEND, MOTET_PORT, ... (ENV_VARS)
     flags / keyword arguments     `--port 8080`, `open_runtime(backend="sqlite")`
 
@@ -23,13 +26,16 @@ from typing import Any
 import attrs
 
 from .._errors import ProjectConfigError
-from ._config import GATEWAY_KEYS, SCALAR_KEYS, ProjectConfig, _Reader, load_project, read_settings
+from ._config import GATEWAY_KEYS, SCALAR_KEYS, ProjectConfig, _Reader, read_settings
+from ._files import load_config_files
 
-__all__ = ["ENV_PREFIX", "ENV_VARS", "assemble_config"]
+__all__ = ["CONFIG_ENV", "ENV_PREFIX", "ENV_VARS", "assemble_config"]
 
 ENV_PREFIX = "MOTET_"
 # Every variable read, by config key: MOTET_BACKEND, MOTET_PORT, MOTET_HOST, MOTET_TOKEN, ...
 ENV_VARS: Mapping[str, str] = {key: ENV_PREFIX + key.upper() for key in SCALAR_KEYS}
+# The one config file to read instead of looking in the project folder (as `-c FILE`).
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
 _INTEGERS = ("port", *(k for k, kind in GATEWAY_KEYS.items() if kind is int))
 _NUMBERS = ("cron_grace", *(k for k, kind in GATEWAY_KEYS.items() if kind is float))
 
@@ -40,15 +46,20 @@ def assemble_config(
     environ: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     flags: bool = False,
+    config_file: Path | str | None = None,
     **overrides: Any,
 ) -> ProjectConfig:
-    """The project's settings in `root`: `defaults` < the project file < `MOTET_*` variables
-    of `environ` (default `os.environ`) < `overrides` (keyword arguments, or with `flags`
-    the command line's `--port`...; None means "not given"). Raises ProjectConfigError
-    naming where a bad value came from."""
+    """The project's settings in `root`: `defaults` < the project's files (iii-config.yaml <
+    motet.toml) < `MOTET_*` variables of `environ` (default `os.environ`) < `overrides`
+    (keyword arguments, or with `flags` the command line's `--port`...; None means "not
+    given"). `config_file` (else `MOTET_CONFIG`) is read instead of the project's files.
+    Raises ProjectConfigError naming where a bad value came from."""
     root = Path(root)
     environ = os.environ if environ is None else environ
-    config = load_project(root)
+    origin = ("-c" if flags else "argument config_file") if config_file is not None else ""
+    if config_file is None and environ.get(CONFIG_ENV, "").strip():
+        config_file, origin = environ[CONFIG_ENV].strip(), CONFIG_ENV
+    config = load_config_files(root, config_file, origin=origin, environ=environ)
     if defaults:
         unset = {k: v for k, v in defaults.items() if k not in config.origins}
         config = attrs.evolve(config, **unset)

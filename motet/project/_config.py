@@ -13,6 +13,7 @@
     linger_timeout = 5         # s: reading what a client still sends after an early answer
     linger_max_bytes = 67108864  # bytes read (and dropped) while lingering
     max_json_depth = 128       # JSON bodies nested deeper are refused (400) unparsed
+    handlers = "trio"          # or "asyncio": async handlers run on an asyncio loop (Motia's)
 
     [queue]                    # defaults for every subscription
     max_retries = 5
@@ -49,11 +50,13 @@ from ..steps._queue_options import (
     parse_queue_options,
 )
 
-__all__ = ["ProjectConfig", "load_project", "resolve_queue_options"]
+__all__ = ["ProjectConfig", "load_project", "load_toml_file", "resolve_queue_options"]
 
 BACKENDS = ("memory", "sqlite", "redis")
 LOG_FORMATS = ("pretty", "json")
 LogFormat = Literal["pretty", "json"]
+HANDLER_MODES = ("trio", "asyncio")
+HandlerMode = Literal["trio", "asyncio"]
 
 
 @attrs.frozen
@@ -76,11 +79,17 @@ class ProjectConfig:
     linger_timeout: float | None = None
     linger_max_bytes: int | None = None
     max_json_depth: int | None = None
+    # How `async def` handlers run: as trio tasks, or on an asyncio loop bridged to trio
+    # (what Motia's Python handlers expect; a Motia project's default).
+    handlers: HandlerMode = "trio"
     queue: QueueOverrides = attrs.field(factory=QueueOverrides)
     queues: Mapping[str, QueueOverrides] = attrs.field(factory=dict)
     # Where each value not left at its default came from (the file, MOTET_PORT, --port),
     # for messages that name it.
     origins: Mapping[str, str] = attrs.field(factory=dict, eq=False, repr=False)
+    # Said once at start (`start_report`): which files were read and which wins, and each key
+    # of them motet does not use. One line each.
+    report: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
 
     def origin(self, key: str) -> str:
         """Where `key`'s value came from: a file, an environment variable, a flag or
@@ -108,6 +117,19 @@ def load_project(root: Path | str = ".") -> ProjectConfig:
                 raise ProjectConfigError("expected a table", file=pyproject, field="tool.motet")
             return _from_table(root, pyproject, table, "tool.motet.")
     return ProjectConfig(root=root)
+
+
+def load_toml_file(root: Path | str, file: Path) -> ProjectConfig:
+    """Settings from `file` alone (`motet start -c FILE`): a `pyproject.toml` is read for its
+    `[tool.motet]`, any other .toml file as a motet.toml."""
+    root = Path(root)
+    if file.name != "pyproject.toml":
+        return _from_table(root, file, _read(file), "")
+    tool = _read(file).get("tool", {})
+    table = tool.get("motet") if isinstance(tool, Mapping) else None
+    if not isinstance(table, Mapping):
+        raise ProjectConfigError("expected a [tool.motet] table", file=file, field="tool.motet")
+    return _from_table(root, file, table, "tool.motet.")
 
 
 def _read(file: Path) -> dict[str, Any]:
@@ -192,6 +214,7 @@ SCALAR_KEYS = (
     "log_format",
     "log_level",
     "token",
+    "handlers",
     *GATEWAY_KEYS,
 )
 _KEYS = (*SCALAR_KEYS, "queue", "queues")
@@ -230,6 +253,8 @@ def read_settings(r: _Reader, table: Mapping[str, Any]) -> dict[str, Any]:
         values["cron_grace"] = r.number(table, "cron_grace")
     if "log_format" in table:
         values["log_format"] = r.string(table, "log_format", LOG_FORMATS)
+    if "handlers" in table:
+        values["handlers"] = r.string(table, "handlers", HANDLER_MODES)
     if "log_level" in table:
         level = table["log_level"]
         name = level.lower() if isinstance(level, str) else level

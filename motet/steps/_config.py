@@ -14,14 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from . import _fields as f
 from ._fields import Where
-from ._handlers import check_handler, noop_handler
-from ._model import QueueTrigger, StateTrigger, Step, Trigger
+from ._handlers import check_handler, check_middleware, noop_handler
+from ._model import HttpTrigger, QueueTrigger, StateTrigger, Step, Trigger
 from ._queue_options import QUEUE_OPTION_KEYS
 from ._triggers import (
     CRON_KEYS,
     HTTP_KEYS,
+    INFRASTRUCTURE,
     build_cron,
     build_http,
     queue_options,
@@ -29,6 +32,14 @@ from ._triggers import (
 )
 
 __all__ = ["step_from_config"]
+
+# Motia step keys motet accepts and does not honour: key -> why (one `unhonoured` line each).
+IGNORED_STEP_KEYS: dict[str, str] = {
+    "includeFiles": "motet runs step files where they are; files they read are read from disk",
+    "include_files": "motet runs step files where they are; files they read are read from disk",
+    "infrastructure": INFRASTRUCTURE,
+}
+HANDLER_MODES = ("trio", "asyncio")
 
 COMMON_KEYS = (
     "name",
@@ -40,6 +51,11 @@ COMMON_KEYS = (
     "virtual_emits",
     "virtualSubscribes",
     "virtual_subscribes",
+    "virtualEnqueues",
+    "virtual_enqueues",
+    "handlers",
+    "middleware",
+    *IGNORED_STEP_KEYS,
 )
 V0_KEYS: dict[str, tuple[str, ...]] = {
     "api": ("type", *COMMON_KEYS, *HTTP_KEYS),
@@ -74,8 +90,12 @@ def step_from_config(config: Any, handler: Any, *, file: Path | None = None) -> 
     if handler is None and config.get("type") == "noop":
         handler = noop_handler
     check_handler(handler, triggers, where)
+    unhonoured: list[str] = []
+    triggers = _step_middleware(where, config.get("middleware"), triggers, unhonoured)
     emits_key, emits = f.pick(where, config, "enqueues", "emits")
-    _, virtual_emits = f.pick(where, config, "virtualEmits", "virtual_emits")
+    ve_key, virtual_emits = f.pick(
+        where, config, "virtualEmits", "virtual_emits", "virtualEnqueues", "virtual_enqueues"
+    )
     vs_key, virtual_subscribes = f.pick(where, config, "virtualSubscribes", "virtual_subscribes")
     description = config.get("description")
     if description is not None and not isinstance(description, str):
@@ -90,8 +110,53 @@ def step_from_config(config: Any, handler: Any, *, file: Path | None = None) -> 
         description=description or "",
         file=file,
         virtual_subscribes=_emits(where, vs_key or "virtualSubscribes", virtual_subscribes),
-        virtual_emits=_emits(where, "virtualEmits", virtual_emits),
+        virtual_emits=_emits(where, ve_key or "virtualEmits", virtual_emits),
+        unhonoured=_unhonoured(where, config, triggers, unhonoured),
+        handlers=_handlers_mode(where, config.get("handlers")),
     )
+
+
+def _handlers_mode(where: Where, value: Any) -> Any:
+    if value is None or value in HANDLER_MODES:
+        return value
+    where.fail(
+        f"expected one of {list(HANDLER_MODES)} (how the step's async def handler runs: "
+        f"'asyncio' for handlers that await asyncio code), got {value!r:.60}",
+        "handlers",
+    )
+
+
+def _step_middleware(
+    where: Where, value: Any, triggers: tuple[Trigger, ...], unhonoured: list[str]
+) -> tuple[Trigger, ...]:
+    """A step-level `middleware` list (Motia's 0.x api steps, and 1.0 steps) runs before
+    each HTTP trigger's own."""
+    if value is None:
+        return triggers
+    middleware = check_middleware(value, where)
+    if not any(isinstance(t, HttpTrigger) for t in triggers):
+        unhonoured.append("middleware is not used: the step has no HTTP trigger to run it on")
+        return triggers
+    return tuple(
+        attrs.evolve(t, middleware=middleware + t.middleware) if isinstance(t, HttpTrigger) else t
+        for t in triggers
+    )
+
+
+def _unhonoured(
+    where: Where, config: Mapping[str, Any], triggers: tuple[Trigger, ...], more: list[str]
+) -> tuple[str, ...]:
+    """Every Motia key the step asks for and motet does not use, one line each (the start
+    report puts the step's name and file in front)."""
+    lines = [
+        f"{key} is not used: {why}"
+        for key, why in IGNORED_STEP_KEYS.items()
+        if config.get(key) is not None
+    ]
+    lines += more
+    for trigger in triggers:
+        lines += trigger.unhonoured
+    return tuple(lines)
 
 
 def _name(where: Where, name: Any) -> str:
@@ -119,7 +184,9 @@ def _v0_triggers(where: Where, config: Mapping[str, Any]) -> tuple[Trigger, ...]
         )
     f.reject_unknown(where, config, V0_KEYS[kind], f"a 0.x {kind!r} step config")
     if kind == "api":
-        return (build_http({k: v for k, v in config.items() if k in HTTP_KEYS}, where),)
+        # `middleware` here is the step's (applied to its HTTP trigger with the step's keys)
+        raw = {k: v for k, v in config.items() if k in HTTP_KEYS and k != "middleware"}
+        return (build_http(raw, where),)
     if kind == "cron":
         raw = {k: v for k, v in config.items() if k in CRON_KEYS}
         return (build_cron(raw, where, expression_key="cron"),)

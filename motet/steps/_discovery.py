@@ -1,9 +1,11 @@
 """Finding step files under a folder, importing them, and checking the set as a whole.
 
-Step files are `*_step.py` (Motia's Python naming) and `*.step.py`. Each is imported under a
-module name derived from the steps folder and the file's relative path, registered in
-`sys.modules` while it runs (dataclasses and cattrs resolve string annotations through it).
-The folder's parent is put on `sys.path`, so steps can import the project's own modules.
+Step files are `*_step.py` (Motia's Python naming) and `*.step.py`. Each is imported as the
+module a user would name (`steps.pets.create_pet_step`) when the steps folder is importable
+from the project folder, else under a private name derived from the folder and the file's
+relative path (`step_module_name`); either way it is in `sys.modules` while it runs
+(dataclasses and cattrs resolve string annotations through it). The folder's parent is put
+on `sys.path`, so steps can import the project's own modules, and tests can import the steps.
 Other `.py` files are never imported; `stray_step_files` reads them to find the ones that look
 like steps but are named otherwise (a typo in the name would skip the step silently).
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import importlib.util
+import keyword
 import os
 import re
 import sys
@@ -80,18 +84,78 @@ def _top_level_names(tree: ast.Module) -> set[str]:
 
 
 def step_module_name(root: Path, file: Path) -> str:
-    """`motet_steps_<hash of root>__<sanitised relative path>`: stable across reloads of one
-    folder, distinct between folders (two projects may both have `steps/pets_step.py`)."""
+    """The module name a step file is imported under.
+
+    The name a user would write, `steps.pet_store.create_pet_step`, when the steps folder is
+    importable as a package from the project folder: its name and every part of the file's
+    path are identifiers, it does not shadow a standard-library module, and no other folder
+    already holds that package name in this process. Tests can then `import
+    steps.pet_store.create_pet_step` (or monkeypatch it) and reach the very module motet
+    runs. Otherwise (a `x.step.py` file, a second project with a `steps/` folder loaded in
+    the same process) `motet_steps_<hash of root>__<sanitised relative path>`: stable across
+    reloads of one folder, distinct between folders."""
     root = Path(root).resolve()
-    digest = hashlib.sha1(str(root).encode()).hexdigest()[:10]
     rel = Path(file).resolve().relative_to(root)
     parts = [*rel.parts[:-1], rel.name.removesuffix(".py")]
+    if _importable_as_package(root, parts):
+        dotted = ".".join([root.name, *parts])
+        existing = sys.modules.get(dotted)
+        if existing is None or _module_file(existing) == Path(file).resolve():
+            return dotted
+    return _private_name(root, parts)
+
+
+def _module_file(module: ModuleType) -> Path:
+    return Path(getattr(module, "__file__", "") or "").resolve()
+
+
+def _private_name(root: Path, parts: list[str]) -> str:
+    digest = hashlib.sha1(str(root).encode()).hexdigest()[:10]
     clean = [re.sub(r"\W", "_", p) for p in parts]
     return f"motet_steps_{digest}__" + "__".join(clean)
 
 
+def _importable_as_package(root: Path, parts: list[str]) -> bool:
+    top = root.name
+    if not all(p.isidentifier() and not keyword.iskeyword(p) for p in [top, *parts]):
+        return False
+    if top in sys.stdlib_module_names:
+        return False
+    # Every package on the way (`steps`, `steps.pets`) that is imported already must be
+    # this project's folder: a name held by another folder stays its own.
+    folder, name = root, top
+    for part in [None, *parts[:-1]]:
+        if part is not None:
+            folder, name = folder / part, f"{name}.{part}"
+        package = sys.modules.get(name)
+        if package is not None and not _package_holds(package, folder):
+            return False
+    return True
+
+
+def _package_holds(package: ModuleType, folder: Path) -> bool:
+    """Is `package` the package of `folder`: a regular one whose `__init__.py` is there, or a
+    namespace package whose path is that folder alone?"""
+    folder = folder.resolve()
+    if getattr(package, "__file__", None):
+        return _module_file(package).parent == folder
+    paths = list(getattr(package, "__path__", None) or [])
+    return [Path(p).resolve() for p in paths] == [folder]
+
+
+def _file_stamp(file: Path) -> tuple[int, int]:
+    stat = file.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
 def _import(root: Path, file: Path) -> ModuleType:
     name = step_module_name(root, file)
+    if "." in name:
+        module = _import_dotted(name, root, file)
+        if module is not None:
+            return module
+        # The name turned out to be another file's: a private one, as for any other clash.
+        name = _private_name(root.resolve(), name.split(".")[1:])
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:  # pragma: no cover - .py files always have one
         raise StepDefinitionError("cannot be imported as a Python module", file=file)
@@ -99,16 +163,72 @@ def _import(root: Path, file: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except StepDefinitionError as exc:  # raised by http()/queue()/... at import time
+    except BaseException as exc:
         sys.modules.pop(name, None)
-        raise StepDefinitionError(exc.reason, file=file, step=exc.step, field=exc.field) from exc
-    except Exception as exc:  # SyntaxError, ImportError, anything the module body raised
-        sys.modules.pop(name, None)
-        line = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
-        raise StepDefinitionError(
-            f"could not import the step file{line}: {type(exc).__name__}: {exc}", file=file
-        ) from exc
+        if not isinstance(exc, Exception):
+            raise
+        raise _import_failure(exc, file) from exc
     return module
+
+
+def _import_dotted(name: str, root: Path, file: Path) -> ModuleType | None:
+    """Import `file` as `name` (`steps.x_step`) through Python's own import system, so its
+    parent packages are imported and bound as usual. A module already imported from the same,
+    unchanged file is reused, as `import` would: a test that imported it first, and
+    monkeypatched it, acts on the module motet runs. None when the name is another file's
+    (another project's, or the top package resolves to another folder): the caller falls
+    back to a private name."""
+    existing = sys.modules.get(name)
+    stamp = _file_stamp(file)
+    if existing is not None:
+        if _module_file(existing) != file.resolve():
+            return None  # another project's module holds the name: never evict it
+        if getattr(existing, "__motet_stamp__", stamp) == stamp:
+            existing.__motet_stamp__ = stamp  # type: ignore[attr-defined]
+            return existing
+        sys.modules.pop(name, None)  # the file changed since: import it again
+    if not _packages_on_the_way(name, root):
+        return None
+    try:
+        module = importlib.import_module(name)
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if not isinstance(exc, Exception):
+            raise
+        raise _import_failure(exc, file) from exc
+    if _module_file(module) != file.resolve():
+        return None  # found elsewhere on sys.path: not this project's file
+    module.__motet_stamp__ = stamp  # type: ignore[attr-defined]
+    return module
+
+
+def _packages_on_the_way(name: str, root: Path) -> bool:
+    """Import the packages `name` sits in (`steps`, `steps.pets`) and check that each is this
+    project's folder: found first on sys.path, not another folder's package of that name.
+    False (a private name, then) when one is elsewhere or fails to import: the step files
+    load without their packages, and `import steps` shows that error where it belongs."""
+    folder = root
+    *packages, _ = name.split(".")
+    for depth, part in enumerate(packages):
+        if depth:
+            folder = folder / part
+        try:
+            package = importlib.import_module(".".join(packages[: depth + 1]))
+        except Exception:
+            return False
+        if not _package_holds(package, folder):
+            return False
+    return True
+
+
+def _import_failure(exc: Exception, file: Path) -> StepDefinitionError:
+    """The StepDefinitionError for a step file that failed to import."""
+    if isinstance(exc, StepDefinitionError):  # raised by http()/queue()/... at import time
+        return StepDefinitionError(exc.reason, file=file, step=exc.step, field=exc.field)
+    line = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+    return StepDefinitionError(
+        f"could not import the step file{line}: {type(exc).__name__}: {exc}", file=file
+    )
 
 
 def _exports(module: ModuleType, file: Path) -> tuple[Any, Any]:

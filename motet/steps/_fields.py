@@ -14,7 +14,7 @@ import attrs
 
 from .._envelope import CRON_TOPIC_PREFIX, STATE_TOPIC_PREFIX
 from .._errors import StepDefinitionError
-from ._schema import schema_problem
+from ._schema import load_schema
 
 __all__ = ["Where"]
 
@@ -109,8 +109,9 @@ def flag(where: Where, field: str, value: Any) -> bool:
 
 
 def schema(where: Where, field: str, value: Any) -> Any:
-    """A payload schema type, checked now so a bad one fails at load, not on a message."""
-    problem = schema_problem(value)
-    if problem is not None:
-        where.fail(problem, field)
-    return value
+    """A payload schema (a type, a JSON Schema dict, a pydantic model class), checked now so
+    a bad one fails at load, not on a message; a dict comes back compiled (a `JsonSchema`)."""
+    try:
+        return load_schema(value)
+    except ValueError as exc:
+        where.fail(str(exc), field)

@@ -12,7 +12,7 @@ is a loading error, not a TypeError on the first message.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -23,6 +23,7 @@ from ._model import CronTrigger, HttpTrigger, Trigger
 __all__ = [
     "check_condition",
     "check_handler",
+    "check_middleware",
     "condition_wants_ctx",
     "cron_wants_input",
     "noop_handler",
@@ -91,6 +92,31 @@ def check_condition(condition: Callable[..., Any], where: Where) -> None:
         f"{_describe(condition)} takes neither",
         "condition",
     )
+
+
+def check_middleware(middleware: Any, where: Where) -> tuple[Callable[..., Any], ...]:
+    """Motia's HTTP middleware list, checked: each item is called as `mw(req, ctx, next)`
+    and returns a response, either its own (short-circuit) or `await next()`'s. Raise a
+    StepDefinitionError (field `middleware[i]`) naming what is wrong."""
+    if isinstance(middleware, str | bytes | Mapping) or not isinstance(middleware, list | tuple):
+        where.fail(
+            "expected a list of middleware functions `async def mw(req, ctx, next)`, "
+            f"got {type(middleware).__name__} {middleware!r:.60}",
+            "middleware",
+        )
+    for i, mw in enumerate(middleware):
+        field = f"middleware[{i}]"
+        if not callable(mw):
+            where.fail(f"expected a function `async def mw(req, ctx, next)`, got {mw!r:.60}", field)
+        if inspect.isasyncgenfunction(mw) or inspect.isgeneratorfunction(mw):
+            where.fail("a middleware is a generator function; it must return a response", field)
+        arity = _arity(mw)
+        if arity is not None and not arity.accepts(3):
+            where.fail(
+                f"a middleware is called as mw(req, ctx, next); {_describe(mw)} cannot be",
+                field,
+            )
+    return tuple(middleware)
 
 
 def _describe(handler: Callable[..., Any]) -> str:

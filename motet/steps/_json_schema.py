@@ -7,11 +7,15 @@ minimum/exclusiveMinimum/maximum/exclusiveMaximum, `in_` -> enum, `matches_re` -
 through `and_`, lists, `optional` and `deep_iterable`). A validator that is a plain function
 says nothing the schema can repeat. Classes are emitted once under `$defs` and referenced,
 so recursive and shared classes stay finite.
+
+A JSON Schema document given as a schema is its own output (a copy), and a pydantic model's is
+`model_json_schema()`; both list their classes under `$defs` whatever `ref_prefix` says.
 """
 
 from __future__ import annotations
 
 import collections.abc as abc
+import copy
 import dataclasses
 import datetime
 import enum
@@ -24,6 +28,8 @@ from typing import Any, Literal
 import attrs
 
 from ._schema import is_object_schema
+from ._schema_dict import JsonSchema
+from ._schema_pydantic import is_model_class, model_schema
 
 __all__ = ["json_schema"]
 
@@ -53,6 +59,10 @@ def json_schema(schema: Any, *, ref_prefix: str = "#/$defs/") -> dict[str, Any]:
     builder = _Builder(ref_prefix)
     if schema is None:
         return {}
+    if type(schema) is JsonSchema:
+        return copy.deepcopy(dict(schema.document))
+    if is_model_class(schema):
+        return model_schema(schema)
     root = builder.object_body(schema) if is_object_schema(schema) else builder.of(schema)
     if builder.defs:
         root = {**root, "$defs": dict(sorted(builder.defs.items()))}

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .._envelope import JSON, QueueStrategy
+from .._envelope import JSON, QueueStrategy, RateLimit
 from ._paths import RoutePath, parse_path
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -36,6 +36,7 @@ class QueueOverrides:
     timeout: float | None = None
     lease: float | None = None
     prefetch: int | None = None
+    rate_limit: RateLimit | None = None
 
 
 @attrs.frozen
@@ -47,6 +48,12 @@ class HttpTrigger:
     response: Mapping[int, Any] | None = None  # status -> schema, documentation/OpenAPI only
     timeout: float | None = None  # s, handler time limit -> 504
     type: Literal["http"] = "http"
+    # condition(request) or condition(request, ctx), sync or async; false -> 404, not handled
+    condition: Callable[..., Any] | None = attrs.field(default=None, kw_only=True)
+    # Motia's `async def mw(req, ctx, next)`, outermost first (the step's own, then these)
+    middleware: tuple[Callable[..., Any], ...] = attrs.field(default=(), kw_only=True)
+    # what this trigger asks for that motet ignores, one human line each (-> Step.unhonoured)
+    unhonoured: tuple[str, ...] = attrs.field(default=(), kw_only=True, eq=False)
     # The path parsed once, when the trigger is made: a bad path fails the step's load, and
     # the gateway routes (and OpenAPI documents) by this, never parsing the path again.
     route: RoutePath = attrs.field(
@@ -63,6 +70,9 @@ class QueueTrigger:
     input: Any = None  # schema type or None (then the handler gets the JSON as is)
     options: QueueOverrides = QueueOverrides()
     type: Literal["queue"] = "queue"
+    # condition(input) or condition(input, ctx); false -> the message is acked, not handled
+    condition: Callable[..., Any] | None = attrs.field(default=None, kw_only=True)
+    unhonoured: tuple[str, ...] = attrs.field(default=(), kw_only=True, eq=False)
 
 
 @attrs.frozen
@@ -72,6 +82,9 @@ class CronTrigger:
     skip_if_running: bool = True
     grace: float | None = None  # s, missed-tick grace; None = project default (60 s)
     type: Literal["cron"] = "cron"
+    # condition(None) or condition(None, ctx), as in Motia; false -> the tick is skipped
+    condition: Callable[..., Any] | None = attrs.field(default=None, kw_only=True)
+    unhonoured: tuple[str, ...] = attrs.field(default=(), kw_only=True, eq=False)
 
 
 @attrs.frozen
@@ -83,6 +96,7 @@ class StateTrigger:
     events: tuple[str, ...] = ("created", "updated", "deleted")
     options: QueueOverrides = QueueOverrides()
     type: Literal["state"] = "state"
+    unhonoured: tuple[str, ...] = attrs.field(default=(), kw_only=True, eq=False)
 
 
 Trigger = HttpTrigger | QueueTrigger | CronTrigger | StateTrigger
@@ -102,6 +116,9 @@ class Step:
     # What the step's file asks for that motet does not honour (a Motia config key it
     # ignores, say), one human line each; `motet start` lists them once at start.
     unhonoured: tuple[str, ...] = ()
+    # How its `async def` handler runs: "trio" (in the runtime's trio task), "asyncio" (on
+    # the runtime's asyncio loop, for handlers that await asyncio code); None = the project's.
+    handlers: Literal["trio", "asyncio"] | None = None
 
     def of_type(self, kind: type[Any]) -> list[Any]:
         return [t for t in self.triggers if isinstance(t, kind)]

@@ -12,10 +12,17 @@ from typing import Any
 
 import attrs
 
+from .._envelope import RateLimit
 from .._validators import Check, count, non_empty, one_of, seconds
 from ._model import QueueOverrides
 
-__all__ = ["QUEUE_OPTION_KEYS", "OptionError", "merge_overrides", "parse_queue_options"]
+__all__ = [
+    "QUEUE_OPTION_KEYS",
+    "OptionError",
+    "merge_overrides",
+    "parse_queue_options",
+    "parse_rate_limit",
+]
 
 # spelling -> QueueOverrides field. `maxConcurrency` is the seeds' iii-config.yaml name.
 QUEUE_OPTION_KEYS: dict[str, str] = {
@@ -34,6 +41,8 @@ QUEUE_OPTION_KEYS: dict[str, str] = {
     "timeout": "timeout",
     "lease": "lease",
     "prefetch": "prefetch",
+    "rate_limit": "rate_limit",
+    "rateLimit": "rate_limit",
 }
 
 QUEUE_STRATEGIES = ("standard", "fifo", "priority")
@@ -63,6 +72,11 @@ _CHECKS: dict[str, Check] = {
 
 
 def _check(field: str, key: str, value: Any) -> Any:
+    if field == "rate_limit":
+        try:
+            return parse_rate_limit(value)
+        except ValueError as exc:
+            raise OptionError(key, str(exc)) from None
     problem = _CHECKS[field].problem(value)
     if problem:
         raise OptionError(key, problem)
@@ -86,6 +100,50 @@ def parse_queue_options(options: Mapping[str, Any]) -> QueueOverrides:
         spelled[field] = key
         values[field] = _check(field, key, value)
     return QueueOverrides(**values)
+
+
+# How a rate limit's period may be spelled -> seconds.
+_PERIODS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hr", "hour", "hours"), 3600.0),
+}
+RATE_FORMS = (
+    '"<count>/<period>" with a whole count > 0 and the period s, m or h (e.g. "50/s", '
+    '"1000/m", "10/h"), or {rate = "50/s", burst = 100} to let up to 100 start at once'
+)
+
+
+def parse_rate_limit(value: Any) -> RateLimit:
+    """`"50/s"`, `"1000/m"`, `"10/h"` (also `/sec`, `/min`, `/hour`...), or a mapping
+    `{"rate": "50/s", "burst": 100}`; a `RateLimit` passes through. Raises ValueError saying
+    what came and the accepted forms."""
+    if isinstance(value, RateLimit):
+        return value
+    burst: Any = 1
+    rate = value
+    if isinstance(value, Mapping):
+        extra = sorted(set(value) - {"rate", "burst"})
+        if extra or "rate" not in value:
+            raise ValueError(f"expected {RATE_FORMS}; got {dict(value)!r}")
+        rate, burst = value["rate"], value.get("burst", 1)
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ValueError(
+                f'expected burst to be a whole number >= 1, as in {{rate = "50/s", '
+                f"burst = 100}}; got {burst!r}"
+            )
+    if isinstance(rate, str):
+        count, sep, period = rate.partition("/")
+        count = count.strip()
+        seconds = _PERIODS.get(period.strip().lower())
+        if sep and count.isascii() and count.isdigit() and seconds is not None:
+            n = int(count)
+            if n > 0:
+                return RateLimit(n, seconds, burst)
+            raise ValueError(
+                f"a rate limit of {rate!r} would never start anything; expected {RATE_FORMS}"
+            )
+    raise ValueError(f"expected {RATE_FORMS}; got {rate!r}")
 
 
 def merge_overrides(base: QueueOverrides, top: QueueOverrides) -> QueueOverrides:

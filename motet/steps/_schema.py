@@ -1,8 +1,17 @@
 """Payload schemas: one strict cattrs converter per Runtime, validation and JSON output.
 
-A schema is a type: an attrs class, a dataclass, a TypedDict, a JSON scalar type, or
-`list`/`dict`/`Optional`/`Literal`/`Enum` built from those. `None` means "no schema": the
-handler gets the JSON as it arrived.
+A schema is one of three kinds, all validated by `validate` with the same message shape
+(`<message> @ <path>`):
+
+- a type: an attrs class, a dataclass, a TypedDict, a JSON scalar type, or
+  `list`/`dict`/`Optional`/`Literal`/`Enum` built from those, structured by the runtime's
+  converter (the handler gets the structured object);
+- a JSON Schema document, loaded into a `JsonSchema` (`_schema_dict`; the handler gets the
+  JSON as it arrived);
+- a pydantic model class, when the step file imported pydantic (`_schema_pydantic`; the
+  handler gets the model instance).
+
+`None` means "no schema": the handler gets the JSON as it arrived.
 
 cattrs is a converter, not a validator, so `make_converter` makes it strict: JSON scalars
 must already have the right type ("5" is not an int, "false" is not a bool, 5.9 is not an
@@ -34,10 +43,13 @@ from cattrs.preconf.json import make_converter as make_json_converter
 from cattrs.v import format_exception, transform_error
 
 from .._errors import InputValidationError
+from ._schema_dict import JsonSchema, JsonSchemaProblem, load_json_schema
+from ._schema_pydantic import dump_model, is_model_class, validate_model
 
 __all__ = [
     "is_object_schema",
     "json_type_name",
+    "load_schema",
     "make_converter",
     "schema_problem",
     "to_json",
@@ -96,6 +108,15 @@ def _strict_scalar(accepted: tuple[type, ...]) -> Callable[[Any, type], Any]:
     return hook
 
 
+def _from_text(parse: Callable[[str], Any]) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, tp: Any) -> Any:
+        if type(value) is not str:
+            raise TypeError(f"expected a string, got {json_type_name(value)}")
+        return parse(value)  # ValueError for text that is not one
+
+    return hook
+
+
 def make_converter() -> cattrs.Converter:
     """The strict JSON converter a Runtime owns; nothing in motet uses a global one."""
     conv = make_json_converter(forbid_extra_keys=True)
@@ -106,6 +127,12 @@ def make_converter() -> cattrs.Converter:
         (float, (int, float)),
     ):
         conv.register_structure_hook(tp, _strict_scalar(accepted))
+    # Declared schema types (`_SCALAR_SCHEMAS`, JSON Schema `format`s) the preconf converter
+    # does not know: a UUID or a time of day is a JSON string both ways.
+    conv.register_structure_hook(uuid.UUID, _from_text(uuid.UUID))
+    conv.register_unstructure_hook(uuid.UUID, str)
+    conv.register_structure_hook(datetime.time, _from_text(datetime.time.fromisoformat))
+    conv.register_unstructure_hook(datetime.time, datetime.time.isoformat)
 
     def object_factory(tp: Any) -> Callable[[Any, Any], Any]:
         origin = typing.get_origin(tp) or tp
@@ -152,6 +179,8 @@ def make_converter() -> cattrs.Converter:
 
         return structure_mapping
 
+    # A pydantic model going out (an emit, a state value, a response body), alone or nested.
+    conv.register_unstructure_hook_func(is_model_class, dump_model)
     conv.register_structure_hook_factory(_is_plain_mapping, mapping_factory)
     conv.register_structure_hook_factory(is_object_schema, object_factory)
     conv.register_structure_hook_factory(_is_homogeneous_array, array_factory)
@@ -181,7 +210,10 @@ def _format(exc: BaseException, tp: Any) -> str:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return f"must be one of {[m.value for m in tp]}"
     if isinstance(exc, ValueError) and tp is None and str(exc):
-        return f"invalid value ({exc})"  # an attrs validator's own message
+        # An attrs validator's own message; `matches_re` and `in_` raise it with the
+        # attribute, the pattern and the value as further args, which say nothing more.
+        first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        return f"invalid value ({first})"
     return format_exception(exc, tp)
 
 
@@ -197,6 +229,10 @@ def validate(
     problem as `<message> @ <path>` (paths start at `root`, e.g. `$.body`)."""
     if schema is None:
         return payload
+    if type(schema) is JsonSchema:
+        return schema.validate(payload, root=root, what=what)
+    if is_model_class(schema):
+        return validate_model(schema, payload, root=root, what=what)
     try:
         return converter.structure(payload, schema)
     except BaseValidationError as exc:
@@ -257,18 +293,47 @@ def _check_json(value: Any, path: str) -> Any:
 
 SUPPORTED = (
     "an attrs class, a dataclass, a TypedDict, str/int/float/bool, an Enum, "
-    "or list/dict/Optional/Literal of those"
+    "or list/dict/Optional/Literal of those; a JSON Schema dict; a pydantic model class"
 )
-_SCALAR_SCHEMAS = (str, int, float, bool, type(None), datetime.datetime, datetime.date, uuid.UUID)
+_SCALAR_SCHEMAS = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    datetime.datetime,
+    datetime.date,
+    datetime.time,
+    uuid.UUID,
+)
 
 
 def schema_problem(tp: Any) -> str | None:
     """Why `tp` cannot be a step schema, or None when it can. Checked at load time so a
     bad schema is a StepDefinitionError, not a failure on the first message."""
+    if isinstance(tp, Mapping):
+        try:
+            load_json_schema(tp)
+        except JsonSchemaProblem as exc:
+            return str(exc)
+        return None
     return _problem(tp, set())
 
 
+def load_schema(value: Any) -> Any:
+    """The schema a step keeps for what its file wrote: a dict compiled into a `JsonSchema`,
+    anything else as given. Raises ValueError saying why `value` cannot be a schema."""
+    if isinstance(value, Mapping):
+        return load_json_schema(value)
+    problem = _problem(value, set())
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 def _problem(tp: Any, seen: set[Any]) -> str | None:
+    if type(tp) is JsonSchema or is_model_class(tp):
+        return None  # checked when loaded (a dict) or by pydantic when the class was made
     if tp is None or tp is Any or tp is object or tp in _SCALAR_SCHEMAS:
         return None
     if isinstance(tp, typing.NewType):
@@ -294,9 +359,9 @@ def _problem(tp: Any, seen: set[Any]) -> str | None:
         return None
     if isinstance(tp, type):
         return f"{tp.__qualname__} is not a supported schema type; use {SUPPORTED}"
-    return f"a schema must be a type ({SUPPORTED}), got {type(tp).__name__} {tp!r:.60}" + (
-        "; JSON Schema dicts are not supported" if isinstance(tp, Mapping) else ""
-    )
+    if isinstance(tp, Mapping):  # a JSON Schema inside a type, e.g. list[{...}]
+        return f"a JSON Schema dict is a schema on its own, not a part of a type: {tp!r:.60}"
+    return f"a schema must be ({SUPPORTED}), got {type(tp).__name__} {tp!r:.60}"
 
 
 def _object_problem(tp: Any, seen: set[Any]) -> str | None:

@@ -7,14 +7,14 @@ give `field 'path'` from `http("GET", "pets")` and `field 'triggers[0].path'` fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._validators import load_timezone
 from . import _fields as f
 from ._cron import parse_cron
 from ._fields import Where
-from ._handlers import check_condition
+from ._handlers import check_condition, check_middleware
 from ._model import HTTP_METHODS, CronTrigger, HttpTrigger, QueueTrigger, StateTrigger, Trigger
 from ._paths import PathError
 from ._queue_options import QUEUE_OPTION_KEYS, OptionError, parse_queue_options
@@ -42,10 +42,35 @@ HTTP_KEYS = (
     "responseSchema",
     "response_schema",
     "timeout",
+    "condition",
+    "middleware",
+    "queryParams",
+    "query_params",
 )
-QUEUE_KEYS = ("topic", "input", *QUEUE_OPTION_KEYS)
-CRON_KEYS = ("expression", "cron", "timezone", "tz", "skip_if_running", "skipIfRunning", "grace")
+QUEUE_KEYS = ("topic", "input", "condition", "infrastructure", *QUEUE_OPTION_KEYS)
+CRON_KEYS = (
+    "expression",
+    "cron",
+    "timezone",
+    "tz",
+    "skip_if_running",
+    "skipIfRunning",
+    "grace",
+    "condition",
+)
 STATE_KEYS = ("namespace", "filter", "condition", "events", *QUEUE_OPTION_KEYS)
+
+# Motia keys a trigger may carry that motet accepts and does not honour: key -> why. Each one
+# present becomes a line of the step's `unhonoured` (listed at start), never a load error.
+INFRASTRUCTURE = (
+    "motet does not provision infrastructure: handlers run in motet's own processes; set "
+    "timeout, strategy, max_retries and lease as queue options instead"
+)
+IGNORED_TRIGGER_KEYS: dict[str, str] = {
+    "infrastructure": INFRASTRUCTURE,
+    "queryParams": "documentation only; motet validates query parameters with `query` (a schema)",
+    "query_params": "documentation only; motet validates query parameters with `query` (a schema)",
+}
 STATE_EVENTS = ("created", "updated", "deleted")
 
 
@@ -61,23 +86,39 @@ def http(
     query: Any = None,
     response: Mapping[int, Any] | None = None,
     timeout: float | None = None,
+    condition: Callable[..., Any] | None = None,
+    middleware: Sequence[Callable[..., Any]] | None = None,
     **aliases: Any,
 ) -> HttpTrigger:
     """An HTTP trigger: `http("POST", "/pets", body=NewPet)`. `body_schema=`/`bodySchema=` are
-    accepted as aliases of `body`."""
+    accepted as aliases of `body`. `condition(request[, ctx])` false answers 404;
+    `middleware` is Motia's list of `async def mw(req, ctx, next)`."""
     raw = {"method": method, "path": path}
-    raw |= _given(body=body, query=query, response=response, timeout=timeout) | aliases
-    return build_http(raw, Where())
+    given = _given(body=body, query=query, response=response, timeout=timeout)
+    given |= _given(condition=condition, middleware=middleware)
+    return build_http(raw | given | aliases, Where())
 
 
-def queue(topic: str, *, input: Any = None, **options: Any) -> QueueTrigger:
-    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`."""
-    return build_queue({"topic": topic} | _given(input=input) | options, Where())
+def queue(
+    topic: str, *, input: Any = None, condition: Callable[..., Any] | None = None, **options: Any
+) -> QueueTrigger:
+    """A queue trigger: `queue("pet.created", input=Pet, max_retries=5)`. A message that
+    `condition(input[, ctx])` turns down is acknowledged without running the handler."""
+    raw = {"topic": topic} | _given(input=input, condition=condition) | options
+    return build_queue(raw, Where())
 
 
-def cron(expression: str, *, tz: str | None = None, **options: Any) -> CronTrigger:
-    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`."""
-    return build_cron({"expression": expression} | _given(tz=tz) | options, Where())
+def cron(
+    expression: str,
+    *,
+    tz: str | None = None,
+    condition: Callable[..., Any] | None = None,
+    **options: Any,
+) -> CronTrigger:
+    """A cron trigger: `cron("0 8 * * *", tz="Europe/Paris")`. A tick that
+    `condition(None[, ctx])` turns down is skipped."""
+    raw = {"expression": expression} | _given(tz=tz, condition=condition) | options
+    return build_cron(raw, Where())
 
 
 def state(
@@ -132,6 +173,7 @@ def build_http(raw: Mapping[str, Any], where: Where) -> HttpTrigger:
     key, query = f.pick(where, raw, "query", "querySchema", "query_schema")
     rkey, response = f.pick(where, raw, "response", "responseSchema", "response_schema")
     timeout = raw.get("timeout")
+    middleware = raw.get("middleware")
     try:  # the trigger parses its path, once, into `route`
         return HttpTrigger(
             method=method.upper(),
@@ -140,6 +182,9 @@ def build_http(raw: Mapping[str, Any], where: Where) -> HttpTrigger:
             query=f.schema(where, key or "query", query),
             response=_responses(where, rkey or "response", response),
             timeout=None if timeout is None else f.number(where, "timeout", timeout, strict=True),
+            condition=_condition(where, raw),
+            middleware=() if middleware is None else check_middleware(middleware, where),
+            unhonoured=ignored_keys(raw, f"http trigger {method.upper()} {path}"),
         )
     except PathError as exc:
         where.fail(str(exc), "path")
@@ -161,10 +206,34 @@ def _responses(where: Where, field: str, value: Any) -> Mapping[int, Any] | None
 
 def build_queue(raw: Mapping[str, Any], where: Where) -> QueueTrigger:
     f.reject_unknown(where, raw, QUEUE_KEYS, "a queue trigger")
+    topic = f.topic(where, "topic", raw.get("topic"))
     return QueueTrigger(
-        topic=f.topic(where, "topic", raw.get("topic")),
+        topic=topic,
         input=f.schema(where, "input", raw.get("input")),
         options=queue_options(where, raw),
+        condition=_condition(where, raw),
+        unhonoured=ignored_keys(raw, f"queue trigger {topic!r}"),
+    )
+
+
+def _condition(where: Where, raw: Mapping[str, Any]) -> Callable[..., Any] | None:
+    condition = raw.get("condition")
+    if condition is None:
+        return None
+    if not callable(condition):
+        where.fail(
+            f"expected a function of the trigger's input, got {condition!r:.60}", "condition"
+        )
+    check_condition(condition, where)
+    return condition
+
+
+def ignored_keys(raw: Mapping[str, Any], what: str) -> tuple[str, ...]:
+    """One line per Motia key in `raw` that motet accepts and ignores (`IGNORED_TRIGGER_KEYS`)."""
+    return tuple(
+        f"{key} on the {what} is not used: {why}"
+        for key, why in IGNORED_TRIGGER_KEYS.items()
+        if raw.get(key) is not None
     )
 
 
@@ -203,6 +272,7 @@ def build_cron(
         if skip is None
         else f.flag(where, skip_key or "skip_if_running", skip),
         grace=None if grace is None else f.number(where, "grace", grace, strict=False),
+        condition=_condition(where, raw),
     )
 
 

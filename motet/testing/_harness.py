@@ -35,6 +35,7 @@ from ..project import ProjectConfig, assemble_config
 from ..state._store import StateStore
 from ..steps import load_steps
 from ..steps._model import Step
+from ..streams import StreamConfig, Streams
 from ._http import TestClient
 
 SETTLE_POLL = 30.0  # s of virtual time: a safety net; handler runs and publishes wake settle()
@@ -133,6 +134,12 @@ class TestRuntime(Observer):
     def state(self) -> StateStore:
         return StateStore(self.runtime.backend, self.runtime.jsonify, "test")
 
+    @property
+    def streams(self) -> Streams:
+        """The project's streams as handlers see them: `await app.streams.todo.get_group(g)`."""
+        assert self.runtime.streams is not None
+        return self.runtime.streams.api
+
     async def advance(self, by: timedelta | float) -> None:
         """Let (virtual) time pass: cron fires, retries come due."""
         require_mock_clock("TestRuntime.advance()")
@@ -212,6 +219,7 @@ async def open_test_runtime(
     root: str | Path = ".",
     log_to_stdout: bool = False,
     observers: Sequence[Observer] = (),
+    streams: Sequence[StreamConfig] | None = None,
 ) -> AsyncIterator[TestRuntime]:
     """Open a runtime for a test.
 
@@ -221,7 +229,8 @@ async def open_test_runtime(
     `backend` (default: a fresh MemoryBackend), whatever the config names. `start`
     anchors the virtual wall clock (default 2026-01-01T00:00:00Z, so tests never depend on
     today's date); retries are exact unless `retry_jitter` is set. `observers` watch the
-    runtime beside the harness. With the default backend the test must run on trio's
+    runtime beside the harness. `streams` (Motia's streams, `StreamConfig`s) default to the
+    stream files of the steps folder. With the default backend the test must run on trio's
     MockClock (`autojump_clock`); a backend given explicitly may run on real time."""
     if backend is None:
         require_mock_clock("open_test_runtime() with the default memory backend")
@@ -241,6 +250,7 @@ async def open_test_runtime(
             retry_jitter=retry_jitter, log_sink=log_to_stdout, shutdown_timeout=0.0
         ),
         observers=[harness, *observers],
+        streams=streams,
     )
     async with running(runtime):
         harness._attach(runtime)

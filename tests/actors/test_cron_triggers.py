@@ -47,8 +47,9 @@ async def test_each_trigger_runs_with_its_own_trigger_and_coinciding_ticks_run_t
 async def test_schedule_names_topics_and_tick_ids(autojump_clock: Any) -> None:
     ticks: list[tuple[str, str, str, Any]] = []
 
-    async def handler(tick: Any, ctx: Any) -> None:
-        ticks.append((ctx.step.name, ctx.message.topic, ctx.message.id, tick))
+    async def handler(input: Any, ctx: Any) -> None:
+        assert input is None  # Motia's: the tick is on ctx
+        ticks.append((ctx.step.name, ctx.message.topic, ctx.message.id, ctx.tick))
 
     steps = [
         load_step({"name": "Once", "triggers": [cron("0 8 * * *")]}, handler),

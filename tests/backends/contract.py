@@ -39,6 +39,7 @@ message was handed out again may apply or not.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -56,11 +57,12 @@ from motet._envelope import (
     QueueDepth,
     QueueOptions,
     QueueStrategy,
+    RateLimit,
     Subscription,
     state_topic,
 )
 from motet._errors import BackendError
-from motet.backends._protocol import Backend
+from motet.backends._protocol import Backend, Leased
 from motet.state import StateWrite
 
 from .queue_model import random_walk
@@ -1434,6 +1436,186 @@ class ModelContract(ContractTools):
         )
 
 
+def limited(
+    rate: str = "10/s", *, burst: int = 1, topic: str = "orders", step: str = "worker"
+) -> Subscription:
+    count, _, unit = rate.partition("/")
+    period = {"s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+    return Subscription(topic, step, QueueOptions(rate_limit=RateLimit(int(count), period, burst)))
+
+
+class RateLimitContract(ContractTools):
+    """`receive_limited`: one token bucket per subscription, shared by every instance,
+    taken in the write that leases; nothing is leased without a token."""
+
+    async def limited_now(
+        self, backend: Backend, subscription: Subscription, max_count: int = 100
+    ) -> Leased | None:
+        """What `receive_limited` answers without waiting: None when it would block."""
+        got: list[Leased] = []
+        async with trio.open_nursery() as nursery:
+
+            async def receive() -> None:
+                got.append(await backend.receive_limited(subscription, max_count))
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(receive)
+            await self.quiet()
+            nursery.cancel_scope.cancel()
+        return got[0] if got else None
+
+    async def test_leases_no_more_than_the_bucket_holds(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = limited("10/s", burst=3)
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(10)])
+        first = await self.limited_now(backend, s)
+        assert first is not None
+        assert datas(first.deliveries) == [0, 1, 2]
+        assert first.wait == pytest.approx(0.1, abs=0.002)
+        assert first.waiting is True
+
+    async def test_without_a_token_nothing_is_leased_and_the_wait_is_told(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = limited("10/s")
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(5)])
+        assert [datas(x.deliveries) for x in [await self.limited_now(backend, s)] if x] == [[0]]
+        mock_clock.jump(0.04)
+        throttled = await self.limited_now(backend, s)
+        assert throttled == Leased([], pytest.approx(0.06, abs=0.002), True)
+        depth = await self.depth_of(backend, s)
+        assert (depth.ready, depth.leased) == (4, 1)  # throttled messages hold no lease
+        mock_clock.jump(0.06)
+        again = await self.limited_now(backend, s)
+        assert again is not None and datas(again.deliveries) == [1]
+
+    async def test_tokens_refill_up_to_the_burst(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = limited("2/s", burst=4)
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(20)])
+        got = await self.limited_now(backend, s)
+        assert got is not None and len(got.deliveries) == 4
+        await backend.ack(got.deliveries)
+        mock_clock.jump(60)  # a long quiet spell refills no more than the burst
+        got = await self.limited_now(backend, s)
+        assert got is not None and datas(got.deliveries) == [4, 5, 6, 7]
+        await backend.ack(got.deliveries)
+        mock_clock.jump(1)
+        got = await self.limited_now(backend, s)
+        assert got is not None and datas(got.deliveries) == [8, 9]
+        assert got.wait == pytest.approx(0.5, abs=0.002)
+
+    async def test_an_empty_bucket_answers_at_once_even_when_idle(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = limited("1/m")
+        await backend.declare([s])
+        await backend.publish([env("only")])
+        got = await self.limited_now(backend, s)
+        assert got is not None and datas(got.deliveries) == ["only"]
+        assert got.waiting is False  # nothing else was ready: not throttled
+        idle = await self.limited_now(backend, s)
+        assert idle == Leased([], pytest.approx(60, abs=0.002), False)
+
+    async def test_with_a_token_and_nothing_ready_it_blocks_until_a_publish(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = limited("5/s")
+        await backend.declare([s])
+        assert await self.limited_now(backend, s) is None  # blocks: nothing ready
+        got: list[Leased] = []
+        async with trio.open_nursery() as nursery:
+
+            async def receive() -> None:
+                got.append(await backend.receive_limited(s, 10))
+
+            nursery.start_soon(receive)
+            await self.quiet()
+            assert got == []
+            await backend.publish([env("late")])
+            await self.quiet()
+            if not got:
+                mock_clock.jump(1)  # a polling backend may take up to a second to notice
+                await self.quiet()
+            nursery.cancel_scope.cancel()
+        assert [datas(x.deliveries) for x in got] == [["late"]]
+
+    async def test_starts_follow_the_rate_over_virtual_time(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = limited("10/s")
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(25)])
+        started: list[float] = []
+        while len(started) < 25:
+            got = await self.limited_now(backend, s)
+            assert got is not None
+            started += [trio.current_time()] * len(got.deliveries)
+            await backend.ack(got.deliveries)
+            mock_clock.jump(got.wait)
+        assert started[-1] - started[0] == pytest.approx(2.4, abs=0.01)
+        gaps = [b - a for a, b in itertools.pairwise(started)]
+        assert min(gaps) == pytest.approx(0.1, abs=0.002)
+
+    async def test_retries_and_expired_leases_take_tokens_too(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = Subscription("orders", "worker", QueueOptions(lease=5, rate_limit=RateLimit(1, 1.0)))
+        await backend.declare([s])
+        await backend.publish([env("a"), env("b")])
+        got = await self.limited_now(backend, s)
+        assert got is not None and datas(got.deliveries) == ["a"]
+        await backend.retry(got.deliveries[0], delay=0, error="boom")
+        mock_clock.jump(1)
+        got = await self.limited_now(backend, s)
+        assert got is not None and [(d.envelope.data, d.attempt) for d in got.deliveries] == [
+            ("a", 2)
+        ]
+
+    async def test_buckets_are_per_subscription(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        a, b = limited("1/m", step="a"), limited("1/m", step="b")
+        await backend.declare([a, b])
+        await backend.publish([env(1), env(2)])
+        got_a = await self.limited_now(backend, a)
+        got_b = await self.limited_now(backend, b)
+        assert got_a is not None and datas(got_a.deliveries) == [1]
+        assert got_b is not None and datas(got_b.deliveries) == [1]
+
+    async def test_without_a_rate_limit_it_is_receive(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        s = sub()
+        await backend.declare([s])
+        await backend.publish([env(i) for i in range(3)])
+        got = await self.limited_now(backend, s)
+        assert got is not None
+        assert (datas(got.deliveries), got.wait, got.waiting) == ([0, 1, 2], 0.0, False)
+
+    async def test_instances_draw_from_one_bucket(
+        self, backend: Backend, other_instance: Backend, mock_clock: MockClock
+    ) -> None:
+        s = limited("4/s", burst=2)
+        await backend.declare([s])
+        await other_instance.declare([s])
+        await backend.publish([env(i) for i in range(10)])
+        mine = await self.limited_now(backend, s)
+        theirs = await self.limited_now(other_instance, s)
+        assert mine is not None and len(mine.deliveries) == 2
+        assert theirs == Leased([], pytest.approx(0.25, abs=0.002), True)
+        mock_clock.jump(0.25)
+        theirs = await self.limited_now(other_instance, s)
+        assert theirs is not None and len(theirs.deliveries) == 1
+        mine = await self.limited_now(backend, s)
+        assert mine is not None and mine.deliveries == []
+
+
 class BackendContract(
     QueueContract,
     OrderingContract,
@@ -1443,6 +1625,7 @@ class BackendContract(
     StateContract,
     ScheduleContract,
     SharedInstanceContract,
+    RateLimitContract,
 ):
     """Every promise of the backend Protocols. Subclass as `Test<Name>Contract` and provide
     the async `backend` fixture (and optionally `other_instance`); see the module docstring."""

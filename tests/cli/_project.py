@@ -182,9 +182,16 @@ def wait_until(condition: Callable[[], Any], what: str, deadline: float = DEADLI
 
 
 class Motet:
-    """`python -m motet.cli ARGS` in `root`, its output collected line by line."""
+    """`python -m motet.cli ARGS` (or `command ARGS`) in `root`, its output collected line by
+    line."""
 
-    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: tuple[str, ...] = (sys.executable, "-m", "motet.cli"),
+    ) -> None:
         self.root = root
         environment = {
             **os.environ,
@@ -193,7 +200,7 @@ class Motet:
             **(env or {}),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "motet.cli", *args],
+            [*command, *args],
             cwd=root,
             env=environment,
             stdout=subprocess.PIPE,

@@ -37,6 +37,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# For a table: are all its header cells inside the viewport and the table no wider than the
+# box that holds it (nothing hidden to the right, nothing clipped)?
+FITS_IN_VIEW = """(table) => {
+  const wrap = table.parentElement;
+  const right = Math.min(window.innerWidth, wrap.getBoundingClientRect().right);
+  const heads = [...table.querySelectorAll("thead th")];
+  return {
+    heads: heads.length,
+    visible: heads.filter((th) => {
+      const r = th.getBoundingClientRect();
+      return r.width > 0 && r.right <= right + 1;
+    }).length,
+    overflow: table.scrollWidth - wrap.clientWidth,
+  };
+}"""
 SEEDED = {"messageId": "msg-seeded-outage", "text": "sent during the outage", "priority": "high"}
 
 
@@ -113,6 +128,14 @@ def drive_console(url: str, shots: Path) -> dict[str, Any]:
             expect(table.locator("tr", has_text="Notification sent")).to_be_visible()
             seen["log_rows"] = table.locator("tbody tr").count()
             page.screenshot(path=str(shots / "03-logs.png"))
+            # Every column in view, nothing cut off, on a laptop and a desktop screen.
+            page.locator("input[placeholder='trace id']").fill("")
+            expect(table.locator("tbody tr").nth(5)).to_be_visible()
+            for width in (1024, 1440):
+                page.set_viewport_size({"width": width, "height": 800})
+                seen[f"log_fit_{width}"] = table.evaluate(FITS_IN_VIEW)
+                page.screenshot(path=str(shots / f"03-logs-{width}.png"))
+            page.set_viewport_size({"width": 1440, "height": 900})
 
             # The trace waterfall; a span's details.
             page.goto(f"{url}/_console/#traces/{trace_id}")
@@ -143,6 +166,28 @@ def drive_console(url: str, shots: Path) -> dict[str, Any]:
             items = page.get_by_test_id("state-items")
             expect(items.locator("tr", has_text="msg-seeded-outage")).to_contain_text("processed")
             page.screenshot(path=str(shots / "07-state.png"))
+            # Editing state: a bad value is refused in place, a good one saved, a key added
+            # and deleted (through the backend, as a handler's write).
+            row = items.locator("tr[data-state-key='msg-seeded-outage']")
+            row.get_by_test_id("state-edit").click()
+            row.get_by_test_id("state-value").fill('{"status": ')
+            row.get_by_test_id("state-save").click()
+            expect(row.get_by_test_id("state-error")).to_contain_text("Not JSON")
+            row.get_by_test_id("state-value").fill('{"status": "archived", "by": "operator"}')
+            row.get_by_test_id("state-save").click()
+            expect(items.locator("tr[data-state-key='msg-seeded-outage']")).to_contain_text(
+                "archived"
+            )
+            page.get_by_test_id("state-new-key").fill("operator-note")
+            page.get_by_test_id("state-value").first.fill('["a", 1]')
+            page.get_by_test_id("state-save").first.click()
+            note = items.locator("tr[data-state-key='operator-note']")
+            expect(note).to_contain_text('"a"')
+            page.screenshot(path=str(shots / "07-state-edited.png"))
+            note.get_by_test_id("state-delete").click()
+            expect(note.get_by_test_id("state-delete")).to_have_text("Confirm delete")
+            note.get_by_test_id("state-delete").click()
+            expect(items.locator("tr[data-state-key='operator-note']")).to_have_count(0)
             page.goto(f"{url}/_console/#cron")
             expect(
                 page.get_by_test_id("cron-table").locator("tr", has_text="CleanupMessages")
@@ -172,10 +217,16 @@ async def test_console_in_headless_chromium(tmp_path: Path) -> None:
             url = runtime.gateway_urls[0]
             seen = await trio.to_thread.run_sync(drive_console, url, shots)
             value = await runtime.backend.state_get("messages", SEEDED["messageId"])
+            note = await runtime.backend.state_get("messages", "operator-note")
     assert seen["errors"] == []
+    for width in (1024, 1440):
+        fit = seen[f"log_fit_{width}"]
+        assert fit["heads"] == fit["visible"] == 6, (width, fit)
+        assert fit["overflow"] <= 0, (width, fit)
+    assert note is None
     assert seen["graph_nodes"] >= 7
     assert seen["log_rows"] >= 4
-    assert isinstance(value, dict) and value["status"] == "processed"
+    assert value == {"status": "archived", "by": "operator"}
     assert (tmp_path / "telemetry.db").is_file()
     for name in (
         "01-flows",
@@ -185,6 +236,9 @@ async def test_console_in_headless_chromium(tmp_path: Path) -> None:
         "05-dead-letter",
         "06-redriven",
         "07-state",
+        "07-state-edited",
+        "03-logs-1024",
+        "03-logs-1440",
         "08-cron",
     ):
         assert (shots / f"{name}.png").stat().st_size > 10_000

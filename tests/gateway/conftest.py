@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from motet._logging import Logger, LogHub, LogRecord
-from motet.gateway import GatewayOptions, Request, Response, build_app, serve
+from motet.gateway import GatewayOptions, Request, Response, build_app, gateway_app, serve
 from motet.steps._model import HttpTrigger, Step
 from motet.steps._schema import make_converter
 
@@ -201,8 +201,21 @@ def converter() -> Any:
     return make_converter()
 
 
-@pytest.fixture
-def app(invoker: DirectInvoker, converter: Any) -> Any:
+@pytest.fixture(params=["plain", "quart"])
+def app(request: pytest.FixtureRequest, invoker: DirectInvoker, converter: Any) -> Any:
+    """The gateway both ways it is served: the plain ASGI app `motet start` runs, and the
+    quart-trio app `build_app` gives users who add their own routes. (Modules that drive
+    Quart's own test client override this with `quart_app`.)"""
+    make = gateway_app if request.param == "plain" else build_app
+    return make(
+        make_steps(),
+        invoker,
+        converter=converter,
+        options=GatewayOptions(max_body_size=4096, read_timeout=0.5),
+    )
+
+
+def quart_app(invoker: DirectInvoker, converter: Any) -> Any:
     return build_app(
         make_steps(),
         invoker,

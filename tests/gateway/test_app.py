@@ -24,7 +24,11 @@ from motet.gateway import (
 from motet.gateway._exchange import InvalidResponse, make_reply
 from motet.steps._model import HttpTrigger, Step
 
-from .conftest import DirectInvoker, echo, make_steps, slow
+from .conftest import DirectInvoker, echo, make_steps, quart_app, slow
+
+# Quart's own test client drives these tests: the quart-trio app only (the socket tests
+# serve both apps).
+app = pytest.fixture(quart_app, name="app")
 
 
 async def test_every_public_name_is_importable_from_motet_gateway() -> None:

@@ -18,7 +18,11 @@ from motet.steps._json_schema import json_schema
 from motet.steps._model import HttpTrigger, Step
 from motet.steps._schema import make_converter, validate
 
-from .conftest import DirectInvoker, make_steps
+from .conftest import DirectInvoker, make_steps, quart_app
+
+# Quart's own test client drives these tests: the quart-trio app only (the socket tests
+# serve both apps).
+app = pytest.fixture(quart_app, name="app")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

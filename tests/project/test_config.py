@@ -125,7 +125,11 @@ def test_motet_toml_wins_over_pyproject(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "field", "pattern"),
     [
-        ("prot = 3000", "prot", r"unknown key 'prot'; allowed: backend, cron_grace, host"),
+        (
+            "prot = 3000",
+            "prot",
+            r"unknown key 'prot'; allowed: backend, cron_grace, handlers, host",
+        ),
         ("port = '3000'", "port", "port number 0-65535, got '3000'"),
         ("port = 70000", "port", "got 70000"),
         ("port = true", "port", "got True"),

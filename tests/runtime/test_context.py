@@ -171,8 +171,10 @@ async def test_daily_cron_over_a_month_runs_once_a_day(autojump_clock: Any) -> N
 async def test_cron_with_input_argument_and_timezone(autojump_clock: Any) -> None:
     ticks: list[Any] = []
 
-    async def handler(tick: Any, ctx: Any) -> None:
-        ticks.append(tick)
+    async def handler(input: Any, ctx: Any) -> None:
+        # As in Motia 1.0, a cron handler's input is None; the tick is on ctx.
+        assert input is None and ctx.get_data() is None
+        ticks.append(ctx.tick)
 
     step = load_step({"name": "Paris", "triggers": [cron("0 8 * * *", tz="Europe/Paris")]}, handler)
     async with open_test_runtime([step], start=datetime(2026, 6, 1, tzinfo=UTC)) as app:

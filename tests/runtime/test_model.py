@@ -94,6 +94,7 @@ class Sub:
     concurrency: int = 1
     strategy: str = "standard"
     dead_letter_queue: str | None = None
+    rate_limit: int | None = None  # starts per second
 
     @property
     def key(self) -> str:
@@ -108,7 +109,7 @@ class Sub:
 
 
 FAN_A = Sub("FanA", "fan", max_retries=2, concurrency=2)
-FAN_B = Sub("FanB", "fan", max_retries=1, retry_delay=500)
+FAN_B = Sub("FanB", "fan", max_retries=1, retry_delay=500, rate_limit=20)
 FIFO = Sub("Fifo", "fifo", max_retries=2, concurrency=2, strategy="fifo")
 PRIO = Sub(
     "Prio",
@@ -317,6 +318,7 @@ class World:
         self.retried: dict[tuple[str, int], tuple[float, int]] = {}
         self.leased: set[tuple[int, int]] = set()  # priority units (n, gen) leased at least once
         self.group_order: dict[str, list[tuple[Unit, int]]] = {}  # fifo: (unit, gen) in order
+        self.rate_starts: dict[str, collections.deque[float]] = {}  # last second's starts
         self._tmp = tempfile.mkdtemp(prefix="motet-model-") if backend == "sqlite" else None
         self._crash_events: dict[str, trio.Event] = {}
         self._token: trio.lowlevel.TrioToken | None = None
@@ -357,6 +359,8 @@ class World:
             }
             if sub.dead_letter_queue:
                 options["dead_letter_queue"] = sub.dead_letter_queue
+            if sub.rate_limit:
+                options["rate_limit"] = f"{sub.rate_limit}/s"
             if sub is WATCH:
                 trigger = motet.state(NAMESPACE, condition=self._condition_form(), **options)
             else:
@@ -547,8 +551,24 @@ class World:
         if action == "timeout":
             self.violation(f"{unit.name} attempt {attempt} ran past its {TIMEOUT:g} s timeout")
 
+    def _check_rate(self, sub: Sub) -> None:
+        """A rate-limited step's starts in any second: at most its rate, plus the bucket's
+        one token and its catch-up allowance (50 ms of the rate, at least one token); every
+        start took a token, whatever crashed, retried or was re-driven on the way."""
+        assert sub.rate_limit is not None
+        now = trio.current_time()
+        starts = self.rate_starts.setdefault(sub.step, collections.deque())
+        starts.append(now)
+        while starts[0] <= now - 1.0 + 1e-9:
+            starts.popleft()
+        allowed = sub.rate_limit + 1 + max(1, sub.rate_limit // 20)
+        if len(starts) > allowed:
+            self.violation(f"{sub.step}: {len(starts)} starts within 1 s, limit {allowed}")
+
     def _check_start(self, unit: Unit, attempt: int) -> None:
         where = f"{unit.name} gen {unit.gen} attempt {attempt}"
+        if unit.sub.rate_limit:
+            self._check_rate(unit.sub)
         if attempt > unit.sub.max_attempts:
             self.violation(f"{where}: over 1 + max_retries = {unit.sub.max_attempts}")
         runs = unit.current_runs()

@@ -19,7 +19,11 @@ def _isolated_imports(tmp_path: Path) -> Iterator[None]:
     sys.path[:] = path_before
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None) or ""
-        if name.startswith("motet_steps_") or file.startswith(str(tmp_path)):
+        paths = list(getattr(module, "__path__", None) or [])
+        mine = file.startswith(str(tmp_path)) or any(
+            str(p).startswith(str(tmp_path)) for p in paths
+        )
+        if name.startswith("motet_steps_") or mine:
             del sys.modules[name]
 
 

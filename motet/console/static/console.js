@@ -313,7 +313,7 @@ function logRow(line) {
   return h("tr", { "data-seq": line.seq },
     h("td", { class: "time", text: fmtTime(line.time) }),
     h("td", {}, badge(line.level, line.level)),
-    h("td", { class: "step", text: line.step || "motet" }),
+    h("td", { class: "step", text: line.step || "motet", title: line.step || "motet" }),
     h("td", {}, h("div", { text: line.msg }), h("div", { class: "fields", text: compact(line.fields) }),
       line.traceback ? h("details", { class: "tb" }, h("summary", { text: "traceback" }), tracebackView(line.traceback)) : ""),
     h("td", { class: "mono" }, line.attempt && line.attempt > 1 ? `#${line.attempt}` : ""),
@@ -509,7 +509,8 @@ views.queues = async (root, arg, token) => {
       qbody.append(h("tr", { class: `clickable ${q.subscription === selected ? "selected" : ""}`, "data-subscription": q.subscription,
         onclick: () => { selected = q.subscription; loadQueues(); loadDead(); } },
         h("td", {}, h("b", { text: q.step }), h("span", { class: "muted", text: " ← " }), h("span", { class: "pill", text: q.topic })),
-        h("td", { text: q.options.strategy }), h("td", { class: "num", text: q.ready }), h("td", { class: "num", text: q.leased }),
+        h("td", {}, q.options.strategy, q.options.rate_limit ? h("span", { class: "muted", text: ` · ${q.options.rate_limit}` }) : "",
+          q.throttled ? [" ", h("span", { class: "badge warn", "data-testid": "throttled", text: "throttled" })] : ""), h("td", { class: "num", text: q.ready }), h("td", { class: "num", text: q.leased }),
         h("td", { class: "num", text: q.delayed }), h("td", { class: "num", text: q.in_flight }),
         h("td", { class: "num" }, q.dead ? badge(String(q.dead), "error") : "0"),
         h("td", { class: "num", text: q.options.max_retries }), h("td", { class: "mono muted", text: q.options.dead_letter_queue || "dead-letter store" })));
@@ -569,10 +570,47 @@ views.state = async (root, arg, token) => {
   if (!arg) { right.append(h("div", { class: "card muted", text: "Select a namespace." })); return; }
   const items = await api(`/_motet/state/${encodeURIComponent(arg)}`);
   if (stale(token)) return;
-  right.append(h("div", { class: "table-wrap" }, h("table", { "data-testid": "state-items" },
-    h("thead", {}, h("tr", {}, h("th", { text: "key" }), h("th", { text: "value" }))),
-    h("tbody", {}, items.items.map((it) => h("tr", {}, h("td", { class: "mono", text: it.key }), h("td", {}, h("pre", { text: json(it.value) }))))))));
+  const reload = () => { if (!stale(token)) route(); };
+  right.append(stateEditor(arg, null, {}, reload),
+    h("div", { class: "table-wrap" }, h("table", { "data-testid": "state-items" },
+      h("thead", {}, h("tr", {}, h("th", { text: "key" }), h("th", { text: "value" }), h("th", { text: "" }))),
+      h("tbody", {}, items.items.map((it) => stateRow(arg, it, reload))))));
 };
+
+// One state key: its value, and Edit / Delete (the operator's writes go through the backend as
+// a handler's would, so state triggers fire).
+function stateRow(namespace, item, reload) {
+  const value = h("td", {}, h("pre", { text: json(item.value) }));
+  const del = h("button", { text: "Delete", "data-testid": "state-delete" });
+  del.onclick = async () => {
+    if (del.dataset.armed !== "1") { del.dataset.armed = "1"; del.textContent = "Confirm delete"; return; }
+    try { await api("/_motet/state/delete", { body: { namespace, key: item.key } }); reload(); }
+    catch (e) { value.append(h("div", { class: "error", text: e.message })); }
+  };
+  const edit = h("button", { text: "Edit", "data-testid": "state-edit",
+    onclick: () => { clear(value).append(stateEditor(namespace, item.key, item.value, reload)); } });
+  return h("tr", { "data-state-key": item.key }, h("td", { class: "mono", text: item.key }), value,
+    h("td", { class: "actions" }, edit, del));
+}
+
+// A form that sets one key to a JSON value; `key` null lets the operator name a new one.
+function stateEditor(namespace, key, value, reload) {
+  const keyInput = key === null ? h("input", { placeholder: "new key", "data-testid": "state-new-key" }) : null;
+  const text = h("textarea", { class: "mono", rows: 4, "data-testid": "state-value" });
+  text.value = JSON.stringify(value, null, 2);
+  const error = h("div", { class: "error", "data-testid": "state-error" });
+  const save = h("button", { text: key === null ? "Add key" : "Save", "data-testid": "state-save" });
+  save.onclick = async () => {
+    error.textContent = "";
+    let parsed;
+    try { parsed = JSON.parse(text.value); } catch (e) { error.textContent = `Not JSON: ${e.message}`; return; }
+    const name = key === null ? keyInput.value.trim() : key;
+    if (!name) { error.textContent = "Name the key."; return; }
+    try { await api("/_motet/state/set", { body: { namespace, key: name, value: parsed } }); reload(); }
+    catch (e) { error.textContent = e.message; }
+  };
+  return h("div", { class: key === null ? "card state-editor" : "state-editor" }, keyInput || "", text, h("div", {}, save), error);
+}
 
 // ---- cron ------------------------------------------------------------------------------
 
@@ -692,6 +730,46 @@ views.endpoints = async (root, arg, token) => {
   }
   const wanted = arg ? items.find(([r]) => `${r.method} ${r.path}` === arg) : items[0];
   if (wanted) pick(wanted[0], wanted[1]);
+};
+
+// ---- streams (the stream inspector) ----------------------------------------------------
+
+views.streams = async (root, arg, token) => {
+  const res = await api("/_motet/streams");
+  if (stale(token)) return;
+  const [pickedStream, pickedGroup] = arg ? [arg.split("/")[0], arg.split("/").slice(1).join("/")] : [null, null];
+  const list = h("ul", { class: "route-list", "data-testid": "stream-list" });
+  for (const s of res.streams) {
+    list.append(h("li", { class: "muted", "data-stream": s.name },
+      h("b", { text: s.name }), " ",
+      badge(s.public ? "public" : (s.access_hook ? "hook" : "private"), s.public ? "info" : "muted"),
+      h("span", { class: "muted", text: ` · ${s.subscribers} live` })));
+    for (const g of s.groups) {
+      const here = s.name === pickedStream && g === pickedGroup;
+      list.append(h("li", { class: here ? "selected" : "", "data-group": `${s.name}/${g}`, onclick: () => { location.hash = `#streams/${encodeURIComponent(s.name)}/${encodeURIComponent(g)}`; } },
+        h("span", { class: "mono", text: `  ${g}` })));
+    }
+  }
+  if (!res.streams.length) list.append(h("li", { class: "muted", text: "No streams declared (add a *.stream.py file to the steps folder)." }));
+  const right = h("div", {});
+  const hub = res.hub ? ` ${res.hub.subscribers} live subscribers here, ${res.hub.dropped} dropped for being slow.` : "";
+  root.append(h("h1", { text: "Streams" }), h("p", { class: "sub", text: `Records handlers publish with ctx.streams; clients follow them at /_streams/{name}/{group}.${hub}` }),
+    h("div", { class: "tester" }, h("div", { class: "card" }, list), right));
+  if (!pickedGroup) { right.append(h("div", { class: "card muted", text: "Select a group." })); return; }
+  const head = h("p", { class: "sub mono" });
+  const body = h("tbody", {});
+  right.append(head, h("div", { class: "table-wrap" }, h("table", { "data-testid": "stream-items" },
+    h("thead", {}, h("tr", {}, h("th", { text: "id" }), h("th", { text: "item" }))), body)));
+  async function load() {
+    const group = await api(`/_motet/streams/${encodeURIComponent(pickedStream)}/${encodeURIComponent(pickedGroup)}`);
+    if (stale(token)) return;
+    head.textContent = `${group.stream} / ${group.group} · event ${group.event_id} · ${group.subscribers} live`;
+    clear(body);
+    for (const it of group.items) body.append(h("tr", {}, h("td", { class: "mono", text: it.id }), h("td", {}, h("pre", { text: json(it.value) }))));
+    if (!group.items.length) body.append(h("tr", {}, h("td", { class: "muted", colspan: 2, text: "No items." })));
+  }
+  await load();
+  every(2000, () => load().catch(() => {}));
 };
 
 // ---- start -----------------------------------------------------------------------------
