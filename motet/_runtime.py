@@ -22,7 +22,7 @@ import attrs
 import trio
 
 from ._clock import Clock, WallClock
-from ._envelope import CRON_TOPIC_PREFIX, Subscription
+from ._envelope import CRON_TOPIC_PREFIX, Subscription, new_id
 from ._errors import MotetError, describe
 from ._logging import Logger, LogHub, stdlib_sink, stream_sink
 from ._observer import Observer, Observers, RuntimeView
@@ -199,8 +199,6 @@ class Runtime:
                 "Runtime.emit needs a running runtime: call it inside "
                 "`async with open_runtime(...)` or after nursery.start(run)"
             )
-        from ._envelope import new_id
-
         return await self.publisher.publish(
             topic,
             data,

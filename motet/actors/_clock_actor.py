@@ -100,11 +100,12 @@ def tick_id(schedule: str, scheduled: float) -> str:
 
 def tick_envelope(job: CronJob, scheduled: float, *, created_at: float) -> Envelope:
     """The one message a claimed tick publishes on its schedule's topic."""
+    when = scheduled_iso(scheduled)  # once: a tick's id and data name the same instant
     return Envelope(
         topic=cron_topic(job.name),
-        data={"step": job.step, "scheduled": scheduled_iso(scheduled)},
+        data={"step": job.step, "scheduled": when},
         trace_id=new_id(),
-        id=tick_id(job.name, scheduled),
+        id=f"{job.name}@{when}",  # tick_id(job.name, scheduled)
         created_at=created_at,
     )
 

@@ -23,6 +23,7 @@ Acks that failed are kept and sent again; a delivery whose outcome could not be 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -120,7 +121,7 @@ class StepActor:
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
-        self._holding = trio.Event()
+        self._lease_timer = trio.CancelScope()  # see _lease_clock
         self._fetching = trio.CancelScope()
         self.stopping = False
         log = self._actor_logger
@@ -181,6 +182,7 @@ class StepActor:
             return
         for delivery in buffered:
             self.held.pop(delivery.receipt, None)
+        self._lease_clock()
         await self._last_call(self._backend.release, buffered, "release messages leased ahead")
 
     async def _last_call(
@@ -235,7 +237,7 @@ class StepActor:
             for delivery in deliveries:
                 self.held[delivery.receipt] = delivery
                 self.mailbox.send_nowait(delivery)
-            self._holding.set()
+            self._lease_clock()
             if direct and deliveries:
                 self._picked = trio.Event()
                 await self._picked.wait()
@@ -276,6 +278,8 @@ class StepActor:
                 mean = self._mean_handler
                 self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
+                if not self.held:
+                    self._lease_clock()
                 self._release()
                 if self.running.get(message_id) is scope:
                     del self.running[message_id]
@@ -512,19 +516,26 @@ class StepActor:
                 batch, self._acks = self._acks, []
                 await self._last_call(self._send_acks, batch, "acknowledge finished messages")
 
+    def _lease_clock(self) -> None:
+        """`held` changed: the lease keeper's timer runs (a period of lease/3 from the first
+        delivery held) while something is held and stops when nothing is. Its deadline is
+        moved, not the task woken: a delivery handled within the period costs the keeper
+        no wake-up (under MockClock, no clock jump of its own)."""
+        timer = self._lease_timer
+        if not self.held:
+            timer.deadline = math.inf
+        elif timer.deadline == math.inf:
+            timer.deadline = trio.current_time() + self.options.lease / 3
+
     async def _keep_leases(self) -> None:
-        # Sleeps only while something is held, so an idle actor costs no wake-ups (a month
-        # of virtual time in a test stays cheap).
-        lease = self.options.lease
         while True:
-            if not self.held:
-                self._holding = trio.Event()
-                await self._holding.wait()
-            await trio.sleep(lease / 3)
+            with trio.CancelScope() as self._lease_timer:
+                self._lease_clock()
+                await trio.sleep_forever()
             if self.held:
                 try:
                     held = list(self.held.values())
-                    await self._backend.extend(held, lease)
+                    await self._backend.extend(held, self.options.lease)
                     if self.running:
                         # Cancelled on another instance (or through the backend): stop here.
                         gone = await self._backend.cancel_requested(held)

@@ -31,8 +31,10 @@ time.time(), so MockClock drives them and processes on one host agree.
 Other processes. Subscriptions live in the file, so a publish in one process fans out to the
 subscriptions every process declared. Leasing is an UPDATE inside the writer's
 `BEGIN IMMEDIATE` transaction, so one message is leased to one process at a time. A waiting
-`receive` wakes at once on this process's commits and notices other processes' commits by
-polling `PRAGMA data_version` every `poll_interval` seconds (cheap, no transaction).
+`receive` wakes at once on this process's commits, and on another process's as soon as its
+doorbell datagram arrives (`_sqlite_doorbell`); polling `PRAGMA data_version` (cheap, no
+transaction) every `doorbell_poll` seconds is the fallback that catches a missed one, or
+every `poll_interval` seconds where no doorbell can be bound.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from . import _sqlite_rate as qr
 from . import _sqlite_state as st
 from . import _sqlite_status as ss
 from ._protocol import Announce, Backend, Leased, StateChange
+from ._sqlite_doorbell import Doorbell
 from ._sqlite_options import SqliteOptions
 from ._sqlite_schema import Synchronous, open_reader, open_writer
 from ._sqlite_streams import SqliteStreams
@@ -104,6 +107,7 @@ class SqliteBackend(SqliteStreams):
         self._changes: dict[str, int] = {}
         self._external_changes = 0
         self._last_purge = -math.inf
+        self.doorbell: Doorbell | None = None  # while running with a bound doorbell
 
     @property
     def write_failure(self) -> str | None:
@@ -144,10 +148,21 @@ class SqliteBackend(SqliteStreams):
                 self._reader = reader
                 self._nursery = nursery
                 nursery.start_soon(writer.serve, clock, self._on_commit)
-                if self._poll_interval is not None:
-                    nursery.start_soon(self._watch, writer, self._poll_interval)
+                interval = self._poll_interval
+                if interval is not None and self.options.doorbell_poll is not None:
+                    doorbell = Doorbell(self.path)
+                    if doorbell.bind():
+                        self.doorbell = doorbell
+                        writer.after_commit = doorbell.ring
+                        interval = max(interval, self.options.doorbell_poll)
+                        nursery.start_soon(doorbell.run, self._on_ring)
+                if interval is not None:
+                    nursery.start_soon(self._watch, writer, interval)
                 task_status.started(self)
         finally:
+            if self.doorbell is not None:
+                self.doorbell.close()
+                self.doorbell = None
             self._writer = None
             self._reader = None
             self._nursery = None
@@ -195,6 +210,18 @@ class SqliteBackend(SqliteStreams):
         if external:
             self._external_changes += 1
         keys = list(self._waiting) if external else [k for k in touched if k in self._waiting]
+        for key in keys:
+            self._waiting.pop(key).set()
+
+    def _on_ring(self, touched: set[str] | None) -> None:
+        """Another process committed work for `touched` (None: any subscription)."""
+        if touched is None:
+            self._external_changes += 1
+            keys = list(self._waiting)
+        else:
+            for key in touched:
+                self._changes[key] = self._changes.get(key, 0) + 1
+            keys = [k for k in touched if k in self._waiting]
         for key in keys:
             self._waiting.pop(key).set()
 

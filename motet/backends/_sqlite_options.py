@@ -26,7 +26,10 @@ class SqliteOptions:
     cut, NORMAL a process crash, EXTRA also fsyncs the folder. `busy_timeout` (s) is how long
     a write waits for another process's write lock before failing with `BackendUnavailable`.
     `poll_interval` (s) is how often a waiting `receive` looks for other processes' commits
-    (None: never, for a file no other process uses). `max_batch` caps the calls per
+    (None: never, for a file no other process uses). `doorbell_poll` (s) replaces it while
+    the doorbell works (other processes' commits then announce themselves over a unix
+    datagram socket and the poll is only the fallback); None turns the doorbell off.
+    `max_batch` caps the calls per
     transaction. `max_bytes` caps the file's size (None: no cap); writes beyond it fail like
     a full disk.
     """
@@ -36,6 +39,7 @@ class SqliteOptions:
         default=5.0, validator=seconds(allow_zero=True, allow_inf=True)
     )
     poll_interval: float | None = attrs.field(default=0.05, validator=_POLL_INTERVAL)
+    doorbell_poll: float | None = attrs.field(default=1.0, validator=_POLL_INTERVAL)
     max_batch: int = attrs.field(default=512, validator=count())
     max_bytes: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(count(64 * 1024))

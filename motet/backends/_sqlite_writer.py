@@ -81,6 +81,9 @@ class SqliteWriter:
         # Why the latest transaction failed (disk full, I/O error), until one commits again:
         # what health reports while callers back off and retry.
         self.failure: str | None = None
+        # Called in the worker thread right after a commit that touched subscriptions (the
+        # doorbell: other processes hear of it without waiting for this task to resume).
+        self.after_commit: Callable[[set[str]], None] | None = None
 
     def statistics(self) -> CommitStatistics:
         return CommitStatistics(commits=self._commits, calls=self._calls)
@@ -190,6 +193,8 @@ class SqliteWriter:
                 for item, result in zip(work, results, strict=True):
                     item.result = result
                 touched = tx.touched
+                if touched and self.after_commit is not None:
+                    self.after_commit(touched)
                 self._commits += 1
                 self._calls += len(work)
                 self.failure = None

@@ -23,7 +23,8 @@ import attrs
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from .._validators import load_timezone
-from ._cron_time import ZoneMapper
+from ._cron_match import CronMatcher
+from ._cron_time import ZoneMapper, fixed_offset
 
 FORMS = (
     "5 fields 'min hour dom mon dow' (e.g. '0 8 * * *'), "
@@ -138,6 +139,10 @@ class CronSchedule:
     every_hour: bool = attrs.field(init=False, repr=False)
     _zone: ZoneMapper = attrs.field(init=False, repr=False, eq=False)
     _template: croniter = attrs.field(init=False, repr=False, eq=False)
+    # Plain expressions are matched by table (`_cron_match`), croniter does the rest; a zone
+    # whose offset never changes (UTC, Etc/*) needs no daylight-saving mapping.
+    _matcher: CronMatcher | None = attrs.field(init=False, repr=False, eq=False)
+    _fixed: int | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         source, fields, every_hour = _validate(self.expression)
@@ -145,12 +150,19 @@ class CronSchedule:
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "every_hour", every_hour)
         object.__setattr__(self, "_zone", ZoneMapper(zone))
-        object.__setattr__(self, "_template", _croniter(source, _EPOCH))
+        template = _croniter(source, _EPOCH)
+        object.__setattr__(self, "_template", template)
+        special = bool(template.nth_weekday_of_month or template.nearest_weekday)
+        object.__setattr__(self, "_matcher", CronMatcher.build(template.expanded, special))
+        object.__setattr__(self, "_fixed", fixed_offset(zone))
 
     def next_after(self, epoch: float) -> float | None:
         """The first fire time strictly after `epoch` (UTC epoch seconds), or None if the
         expression never matches again (a year field in the past)."""
         x = math.floor(epoch) + 1  # fire times are whole seconds
+        if self._fixed is not None:
+            wall = self._first_match_at_or_after(x + self._fixed)
+            return None if wall is None else float(wall - self._fixed)
         if self.every_hour:
             found = self._zone.next_real(x, self._first_match_at_or_after)
         else:
@@ -160,6 +172,9 @@ class CronSchedule:
     def previous_at_or_before(self, epoch: float) -> float | None:
         """The latest fire time at or before `epoch`, or None if there is none."""
         x = math.floor(epoch)
+        if self._fixed is not None:
+            wall = self._last_match_at_or_before(x + self._fixed)
+            return None if wall is None else float(wall - self._fixed)
         if self.every_hour:
             found = self._zone.previous_real(x, self._last_match_at_or_before)
         else:
@@ -175,6 +190,8 @@ class CronSchedule:
 
     def _first_match_at_or_after(self, wall: int) -> int | None:
         """The first matching wall-clock time >= `wall` (wall seconds, naive as if UTC)."""
+        if self._matcher is not None:
+            return self._matcher.first_at_or_after(wall)
         try:
             found = self._iterator(wall - 1).get_next(datetime)
         except CroniterBadDateError:
@@ -182,6 +199,8 @@ class CronSchedule:
         return int((found - _EPOCH).total_seconds())
 
     def _last_match_at_or_before(self, wall: int) -> int | None:
+        if self._matcher is not None:
+            return self._matcher.last_at_or_before(wall)
         try:
             found = self._iterator(wall + 1).get_prev(datetime)
         except CroniterBadDateError:

@@ -33,6 +33,16 @@ _EPOCH = datetime(1970, 1, 1)
 MatchFinder = Callable[[int], int | None]  # wall -> matching wall (first >= / last <=) or None
 
 
+def fixed_offset(zone: ZoneInfo) -> int | None:
+    """The offset (s) of a zone that never changes it (UTC and the `Etc/` zones), else None:
+    for those, wall time is instant + offset and no transition needs searching."""
+    key = zone.key or ""
+    if key not in ("UTC", "Etc/UTC", "GMT", "Etc/GMT") and not key.startswith("Etc/"):
+        return None
+    off = datetime.fromtimestamp(0, tz=UTC).astimezone(zone).utcoffset()
+    return None if off is None else int(off.total_seconds())
+
+
 class ZoneMapper:
     """Instant <-> wall-time arithmetic for one zone (pure, no clock)."""
 

@@ -105,7 +105,8 @@ class TestInstances(ContractTools):
         s = sub()
         got: list[Delivery] = []
         async with (
-            opened(path, clock, poll_interval=0.05) as worker,
+            # Without the doorbell (test_sqlite_doorbell.py), polling is all there is.
+            opened(path, clock, poll_interval=0.05, doorbell_poll=None) as worker,
             opened(path, clock) as publisher,
         ):
             await worker.declare([s])

@@ -65,8 +65,8 @@ from steps.record import record
 config = {"name": "Tick", "triggers": [cron("* * * * * *")]}
 
 
-async def handler(tick, ctx):
-    record(kind="tick", scheduled=tick["scheduled"])
+async def handler(_input, ctx):  # a cron handler's input is None; the tick is ctx.tick
+    record(kind="tick", scheduled=ctx.tick["scheduled"])
 """,
 }
 

@@ -120,8 +120,8 @@ from steps.record import record
 config = {"name": "Tick", "triggers": [cron("* * * * * *")]}
 
 
-async def handler(tick, ctx):
-    record(kind="tick", scheduled=tick["scheduled"])
+async def handler(_input, ctx):  # a cron handler's input is None; the tick is ctx.tick
+    record(kind="tick", scheduled=ctx.tick["scheduled"])
 """
 
 FAN_OUT = {"publish_step.py": PUBLISH, "fan_a_step.py": _fan("FanA"), "fan_b_step.py": _fan("FanB")}

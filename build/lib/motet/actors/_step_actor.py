@@ -1,0 +1,447 @@
+"""The step actor: consumes one subscription (a queue, cron or state trigger of one step).
+
+    backend.receive ──> fetcher ──> mailbox ──> `concurrency` workers ──> handler
+                          ▲                          │
+                          └── acker <── acks ────────┘   (retry / dead letter on failure)
+
+The fetcher leases only as many messages as there are free handler slots, so an instance
+never sits on work another instance could do. Acks are batched by one acker task (one
+backend call for many messages). A lease keeper extends the leases of everything held, so
+a long handler is never handed to a second worker while alive.
+
+State that must outlive a crash of the actor (the mailbox and what it holds) lives on this
+object; the supervisor restarts `run`, which picks up where the crashed one stopped. A
+delivery whose worker died with the actor is redelivered by the backend after its lease.
+
+A backend that cannot take writes for a while (`BackendUnavailable`: a full disk, an I/O
+error, Redis away past its reconnect timeout) is a condition of the backend, not a crash of
+the actor: the fetcher, the acker and the lease keeper each wait and try again with
+exponential backoff (`Outage`), saying why in the log, and carry on when writes work again.
+Acks that failed are kept and sent again; a delivery whose outcome could not be recorded
+(its retry or dead letter) comes back after its lease.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from .._context import MessageInfo
+from .._envelope import DeadLetter, Delivery, Envelope, Subscription
+from .._errors import (
+    BackendError,
+    BackendUnavailable,
+    HandlerError,
+    InputValidationError,
+    NonRetryable,
+    describe,
+    find_error,
+)
+from .._logging import Logger
+from .._traceback import format_failure
+from ..backends._protocol import QueueBackend
+from ..steps._model import StateTrigger, Step, Trigger
+from ._dead_letters import announcement, storable
+from ._dispatcher import Dispatcher
+from ._mailbox import Mailbox, open_mailbox
+from ._outage import Outage
+from ._publisher import Publisher
+from ._retry import RetryPolicy
+from ._state_events import state_condition, state_filter
+
+Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
+FailureHook = Callable[[HandlerError], None]
+ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the actor stops
+# s: an actor leases ahead (prefetch) only while its handlers' recent mean duration is below
+# this. Then a backend round trip per batch is a real share of the time, and a few deliveries
+# held ahead for milliseconds delay no other instance. Slower handlers lease only what they
+# can run, so an idle instance is never left waiting behind a busy one's backlog.
+FAST_HANDLER = 0.05
+_MEAN_WEIGHT = 0.2  # of the latest duration in the running mean
+
+
+@attrs.frozen
+class StepWiring:
+    """What one step actor runs and what it is connected to.
+
+    It runs `step` for `trigger`'s `subscription`: leases from and settles with `backend`,
+    publishes through `publisher`, runs handlers on `dispatcher`, retries by `policy`.
+    `validate` turns a payload into the handler's input; `on_failure` hears every handler
+    failure, `on_settled` every delivery acked, retried or dead-lettered.
+    """
+
+    step: Step
+    trigger: Trigger
+    subscription: Subscription
+    backend: QueueBackend
+    dispatcher: Dispatcher
+    publisher: Publisher
+    policy: RetryPolicy
+    validate: Validate | None = None
+    on_failure: FailureHook | None = None
+    on_settled: Callable[[], None] | None = None
+
+
+class StepActor:
+    def __init__(self, wiring: StepWiring) -> None:
+        self.step = wiring.step
+        self.trigger = trigger = wiring.trigger
+        self.subscription = subscription = wiring.subscription
+        self.options = subscription.options
+        self._backend = wiring.backend
+        self._dispatcher = wiring.dispatcher
+        self._publisher = wiring.publisher
+        self._policy = wiring.policy
+        self._validate = wiring.validate
+        self._on_failure = wiring.on_failure
+        self._on_settled = wiring.on_settled
+        self._accept = state_filter(trigger) if isinstance(trigger, StateTrigger) else None
+        self._condition = state_condition(trigger) if isinstance(trigger, StateTrigger) else None
+        self._mean_handler: float | None = None  # s, running mean of handler durations
+        capacity = self.options.concurrency + self.options.lease_ahead
+        self.mailbox: Mailbox[Delivery] = open_mailbox(capacity, name=subscription.key)
+        self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
+        self._slot_freed = trio.Event()
+        self._picked = trio.Event()  # a worker took a delivery from the mailbox
+        self._acks: list[Delivery] = []
+        self._acks_ready = trio.Event()
+        self._lease_timer = trio.CancelScope()  # see _lease_clock
+        self._fetching = trio.CancelScope()
+        self.stopping = False
+        log = self._actor_logger
+        self._lease_outage = Outage(log, f"lease messages of {subscription.key!r}")
+        self._ack_outage = Outage(log, f"acknowledge messages of {subscription.key!r}")
+        self._extend_outage = Outage(log, f"extend leases of {subscription.key!r}")
+
+    def _actor_logger(self) -> Any:
+        return self._dispatcher.logger(self.step.name, "")
+
+    @property
+    def name(self) -> str:
+        return self.subscription.key
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._fetching = trio.CancelScope()
+        if self.stopping:
+            self._fetching.cancel()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._acker)
+            nursery.start_soon(self._keep_leases)
+            for _ in range(self.options.concurrency):
+                nursery.start_soon(self._work)
+            nursery.start_soon(self._fetch)
+            task_status.started()
+
+    # -- fetching ------------------------------------------------------------------------
+
+    def _ahead(self) -> int:
+        """How many to lease beyond the workers: `lease_ahead` (prefetch, standard queues
+        only) once handlers have proven fast (see FAST_HANDLER), else none."""
+        mean = self._mean_handler
+        return self.options.lease_ahead if mean is not None and mean < FAST_HANDLER else 0
+
+    def stop_fetching(self) -> None:
+        """Graceful stop: lease nothing more. What is running is finished (the runtime's
+        drain waits for `held` to empty); what was leased ahead and still waits in the
+        mailbox is released back to the queue with its attempt uncounted, so another
+        instance (or the next start) runs it at once instead of this stop waiting for it."""
+        self.stopping = True
+        self._fetching.cancel()
+        self._slot_freed.set()
+
+    async def _fetch(self) -> None:
+        with self._fetching:
+            await self._fetch_until_stopped()
+        if self.stopping:
+            await self._release_buffered()
+
+    async def _release_buffered(self) -> None:
+        buffered: list[Delivery] = []
+        while True:
+            try:
+                buffered.append(self.mailbox.receive_nowait())
+            except trio.WouldBlock:
+                break
+        if not buffered:
+            return
+        for delivery in buffered:
+            self.held.pop(delivery.receipt, None)
+        self._lease_clock()
+        await self._last_call(self._backend.release, buffered, "release messages leased ahead")
+
+    async def _last_call(
+        self,
+        call: Callable[[list[Delivery]], Awaitable[None]],
+        batch: list[Delivery],
+        what: str,
+    ) -> None:
+        """A backend call the stopping actor still owes (shielded, for a few seconds). A hard
+        stop (the runtime's caller cancelled it) stops the backend at the same moment: then
+        the messages come back after their lease instead, and the log says so."""
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + ACK_FLUSH_DEADLINE):
+            try:
+                await call(batch)
+            except BackendError as exc:
+                self._dispatcher.logger(self.step.name, "").warn(
+                    f"could not {what} while stopping; they will be delivered again after "
+                    "their lease",
+                    count=len(batch),
+                    error=str(exc),
+                )
+
+    async def _fetch_until_stopped(self) -> None:
+        while True:
+            # `held` counts buffered and running deliveries, including one already handed to
+            # a waiting worker that has not run yet (the mailbox no longer counts it):
+            # leasing past it would let a concurrency-1 priority queue run a lower priority
+            # first. Leasing ahead, the next batch is on its way while this one runs; and
+            # while busy, it is asked for in batches of at least `ahead` (one backend call per
+            # batch, not per freed slot), the workers still holding `concurrency` meanwhile.
+            ahead = self._ahead()
+            free = self.options.concurrency + ahead - len(self.held)
+            if free < max(1, ahead):
+                self._slot_freed = trio.Event()
+                await self._slot_freed.wait()
+                continue
+            # Woken in the same moment as a hard stop? Then the backend is stopping too: meet
+            # the cancellation rather than its "not running".
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                deliveries = await self._backend.receive(self.subscription, free)
+            except BackendUnavailable as exc:
+                await self._lease_outage.failed(exc)
+                continue
+            self._lease_outage.ok()
+            # An idle worker takes the first delivery straight from the send: then let it
+            # start the handler before this task goes on to ask the backend again.
+            direct = self.mailbox.statistics().receivers_waiting > 0
+            for delivery in deliveries:
+                self.held[delivery.receipt] = delivery
+                self.mailbox.send_nowait(delivery)
+            self._lease_clock()
+            if direct and deliveries:
+                self._picked = trio.Event()
+                await self._picked.wait()
+
+    def _release(self) -> None:
+        self._slot_freed.set()
+
+    # -- handling ------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            delivery = await self.mailbox.receive()
+            self._picked.set()
+            started = trio.current_time()
+            try:
+                await self._handle(delivery)
+            except BackendUnavailable as exc:
+                # Its outcome (a retry, a dead letter) could not be written: the delivery
+                # comes back after its lease. Not an actor crash (see the module docstring).
+                self._dispatcher.logger(self.step.name, delivery.envelope.trace_id).error(
+                    "backend unavailable: the outcome of a delivery could not be recorded; "
+                    "it will be delivered again after its lease",
+                    message_id=delivery.envelope.id,
+                    error=str(exc),
+                )
+            finally:
+                took = trio.current_time() - started
+                mean = self._mean_handler
+                self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
+                self.held.pop(delivery.receipt, None)
+                if not self.held:
+                    self._lease_clock()
+                self._release()
+
+    async def _handle(self, delivery: Delivery) -> None:
+        envelope = delivery.envelope
+        if self._accept is not None and not self._accept(envelope.data):
+            self._ack(delivery)
+            return
+        message = MessageInfo(
+            id=envelope.id, attempt=delivery.attempt, topic=envelope.topic, group=envelope.group
+        )
+        if delivery.attempt > self._policy.max_attempts:
+            # Every attempt so far lost its lease without an outcome: the handler killed its
+            # process (or hung past the lease) each time. Running it again would loop forever.
+            error = (
+                f"no attempt finished: {delivery.attempt - 1} deliveries lost their lease "
+                "(the process died or the handler hung) and attempts are exhausted"
+            )
+            logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
+            logger.error(
+                "delivery abandoned: attempts exhausted",
+                error=error,
+                attempts=delivery.attempt - 1,
+                dead_letter_queue=self.options.dead_letter_queue,
+            )
+            # The letter records the attempts given, not this delivery that will never run
+            # (the lease is found by the receipt, which keeps its own count).
+            await self._exhausted(attrs.evolve(delivery, attempt=delivery.attempt - 1), error, None)
+            return
+        try:
+            payload = self._validate(envelope.data) if self._validate else envelope.data
+        except InputValidationError as exc:
+            logger = self._dispatcher.logger(self.step.name, envelope.trace_id, message)
+            logger.error(
+                "input failed validation; sent to dead letters without retrying",
+                topic=envelope.topic,
+                errors=exc.messages,
+                dead_letter_queue=self.options.dead_letter_queue,
+            )
+            await self._exhausted(delivery, storable(str(exc)), None)
+            return
+        ctx = self._dispatcher.context(
+            self.step, self.trigger, envelope.trace_id, message=message, data=payload
+        )
+        if self._condition is not None:
+            # User code, like the handler: raising is a failed attempt of this delivery.
+            try:
+                wanted = await self._condition(payload, ctx)
+            except Exception as exc:
+                await self._failed(delivery, ctx.logger, exc, "state trigger condition")
+                return
+            if not wanted:
+                self._ack(delivery)
+                return
+        timeout = self.options.timeout
+        try:
+            # Past its `timeout`, the call raises HandlerTimeout: a failed attempt like another.
+            await self._dispatcher.call(self.step, self.trigger, payload, ctx, timeout=timeout)
+        except Exception as exc:
+            await self._failed(delivery, ctx.logger, exc)
+        else:
+            self._ack(delivery)
+
+    async def _failed(
+        self, delivery: Delivery, logger: Logger, exc: Exception, what: str = "handler"
+    ) -> None:
+        """A failed attempt: retried after its backoff, or (attempts exhausted, or the
+        failure says no attempt can succeed) dead-lettered with its traceback."""
+        error = storable(describe(exc))
+        attempt = delivery.attempt
+        if self._on_failure is not None:
+            failure = HandlerError(self.step.name, delivery.envelope.id, exc)
+            failure.__cause__ = exc
+            self._on_failure(failure)
+        # One part of a group saying the message can never succeed is enough.
+        final = find_error(exc, NonRetryable)
+        if final is None and self._policy.should_retry(attempt):
+            delay = self._policy.delay(attempt)
+            logger.warn(
+                f"{what} failed; will retry",
+                error=error,
+                retry_in=round(delay, 3),
+                attempts_left=self._policy.max_attempts - attempt,
+                exc_info=exc,
+            )
+            await self._backend.retry(delivery, delay=delay, error=error)
+            self._settled()
+            return
+        if final is not None:
+            error = storable(describe(final))
+            logger.error(
+                f"{what} failed, not retryable; sent to dead letters",
+                error=error,
+                attempts=attempt,
+                dead_letter_queue=self.options.dead_letter_queue,
+                exc_info=exc,
+            )
+        else:
+            logger.error(
+                f"{what} failed; attempts exhausted",
+                error=error,
+                attempts=attempt,
+                dead_letter_queue=self.options.dead_letter_queue,
+                exc_info=exc,
+            )
+        await self._exhausted(delivery, error, storable(format_failure(exc)))
+
+    async def _exhausted(self, delivery: Delivery, error: str, traceback: str | None) -> None:
+        """The message ends its life unhandled: the backend moves it to the dead-letter store
+        and, when the subscription names a dead-letter topic, publishes its announcement
+        there, in one atomic write (a crash leaves it queued or stored, never lost, never
+        twice; a topic nobody reads still leaves it listable and re-drivable)."""
+        topic = self.options.dead_letter_queue
+        announced: list[Envelope] = []
+
+        def announce(letter: DeadLetter) -> Envelope:
+            assert topic is not None
+            envelope = announcement(topic, self.step.name, letter)
+            announced.append(envelope)
+            return envelope
+
+        letter = await self._backend.bury(
+            delivery, error=error, traceback=traceback, announce=announce if topic else None
+        )
+        if letter.id and announced:
+            self._publisher.published(announced[-1:], source=self.step.name)
+        self._settled()
+
+    def _settled(self) -> None:
+        """A delivery reached the backend's books (acked, retried, buried): observers such as
+        the test harness's settle() look again without waiting for a poll."""
+        if self._on_settled is not None:
+            self._on_settled()
+
+    # -- acks and leases -----------------------------------------------------------------
+
+    def _ack(self, delivery: Delivery) -> None:
+        self._acks.append(delivery)
+        self._acks_ready.set()
+
+    async def _acker(self) -> None:
+        try:
+            while True:
+                await self._acks_ready.wait()
+                # Woken in the same moment as a hard stop? Then the backend is stopping too:
+                # leave the acks to the shielded flush below.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                self._acks_ready = trio.Event()
+                batch, self._acks = self._acks, []
+                if batch:
+                    try:
+                        await self._backend.ack(batch)
+                    except BackendUnavailable as exc:
+                        self._acks[:0] = batch  # kept, ahead of newer ones, for the next try
+                        self._acks_ready.set()
+                        await self._ack_outage.failed(exc)
+                        continue
+                    self._ack_outage.ok()
+                    self._settled()
+        finally:
+            # Handlers that returned must not run again just because we are stopping.
+            if self._acks:
+                batch, self._acks = self._acks, []
+                await self._last_call(self._backend.ack, batch, "acknowledge finished messages")
+
+    def _lease_clock(self) -> None:
+        """`held` changed: the lease keeper's timer runs (a period of lease/3 from the first
+        delivery held) while something is held and stops when nothing is. Its deadline is
+        moved, not the task woken: a delivery handled within the period costs the keeper
+        no wake-up (under MockClock, no clock jump of its own)."""
+        timer = self._lease_timer
+        if not self.held:
+            timer.deadline = math.inf
+        elif timer.deadline == math.inf:
+            timer.deadline = trio.current_time() + self.options.lease / 3
+
+    async def _keep_leases(self) -> None:
+        while True:
+            with trio.CancelScope() as self._lease_timer:
+                self._lease_clock()
+                await trio.sleep_forever()
+            if self.held:
+                try:
+                    await self._backend.extend(list(self.held.values()), self.options.lease)
+                except BackendUnavailable as exc:
+                    await self._extend_outage.failed(exc)  # then the next period tries again
+                    continue
+                self._extend_outage.ok()
+
+    def pending_acks(self) -> int:
+        return len(self._acks)

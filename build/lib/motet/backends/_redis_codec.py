@@ -1,0 +1,166 @@
+"""How the Redis backend writes envelopes, receipts and numbers as Redis strings.
+
+An envelope is one compact JSON array `[topic, data, trace_id, id, group, priority,
+created_at]`: decoding it is one `json.loads`, which matters at thousands of messages per
+second. A receipt is `<ref>/<attempt>`: the message's place in its queue and the delivery's
+attempt number, which the scripts compare with the stored one, so an ack from a delivery
+whose lease was lost (the message was handed out again, with a higher attempt) is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .._envelope import JSON, DeadLetter, Envelope
+from .._errors import BackendError
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
+_dumps_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+_loads = json.loads
+
+
+def encode_json(value: JSON, *, where: str) -> str:
+    """JSON text of a value, refusing what JSON cannot hold (as the memory backend does).
+
+    The text always has a UTF-8 form, which is what Redis gets. A str with a lone surrogate
+    (`"\\ud800"` is valid JSON, and `json.loads` gives such a str) has none: that value is
+    written with `\\u` escapes instead, so it is stored losslessly, as the SQLite backend
+    stores every value. Checked per value, before the value joins anyone else's batch."""
+    try:
+        text: str = _dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise BackendError(
+            f"{where} is not JSON: expected dict (with str keys), list, str, int, float, bool "
+            f"or None, got {exc}"
+        ) from None
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = _dumps_ascii(value)
+    return text
+
+
+def to_bytes(text: str, what: str) -> bytes:
+    """UTF-8 of a name Redis stores as a raw string (a topic, a message group): one that has
+    no UTF-8 form (a lone surrogate) is refused here, at its own caller."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise BackendError(
+            f"{what} {text!r} is not valid Unicode (it holds a lone surrogate) and cannot be "
+            "stored in Redis; use a name made of characters"
+        ) from None
+
+
+def check_keys(value: Any, *, where: str, path: str = "$") -> None:
+    """Refuse dicts with non-string keys, which `json.dumps` would silently turn into strings."""
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise BackendError(
+                    f"{where} is not JSON at {path}: expected dict (with str keys), list, str, "
+                    f"int, float, bool or None, got key {key!r} ({type(key).__name__})"
+                )
+            if type(item) is dict or type(item) is list or type(item) is tuple:
+                check_keys(item, where=where, path=f"{path}.{key}")
+    elif type(value) is list or type(value) is tuple:
+        for i, item in enumerate(value):
+            if type(item) is dict or type(item) is list or type(item) is tuple:
+                check_keys(item, where=where, path=f"{path}[{i}]")
+
+
+def decode_json(text: str) -> JSON:
+    return _loads(text)
+
+
+def encode_envelope(envelope: Envelope) -> str:
+    where = f"message {envelope.id} on topic {envelope.topic!r}"
+    check_keys(envelope.data, where=where)
+    return encode_json(
+        [
+            envelope.topic,
+            envelope.data,
+            envelope.trace_id,
+            envelope.id,
+            envelope.group,
+            envelope.priority,
+            envelope.created_at,
+        ],
+        where=where,
+    )
+
+
+def decode_envelope(text: str) -> Envelope:
+    topic, data, trace_id, id_, group, priority, created_at = _loads(text)
+    return Envelope(
+        topic=topic,
+        data=data,
+        trace_id=trace_id,
+        id=id_,
+        group=group,
+        priority=priority,
+        created_at=created_at,
+    )
+
+
+def publish_args(envelope: Envelope) -> list[str]:
+    """(topic, envelope, group, priority) as the scripts take them; '' means none."""
+    return [
+        envelope.topic,
+        encode_envelope(envelope),
+        "" if envelope.group is None else envelope.group,
+        str(envelope.priority) if envelope.priority else "",
+    ]
+
+
+def publish_bytes(envelope: Envelope) -> list[bytes]:
+    """`publish_args` as the bytes Redis gets, made for one caller before its message joins
+    a group commit: whatever of it cannot be sent fails that caller, not the batch."""
+    where = f"message {envelope.id} on topic {envelope.topic!r}:"
+    topic, body, group, priority = publish_args(envelope)
+    return [
+        to_bytes(topic, f"{where} the topic"),
+        body.encode(),  # encode_json made it encodable
+        to_bytes(group, f"{where} the message group"),
+        priority.encode(),
+    ]
+
+
+def receipt(ref: str, attempt: int) -> str:
+    return f"{ref}/{attempt}"
+
+
+def parse_receipt(text: str) -> tuple[str, str]:
+    """(ref, attempt) of a receipt this backend issued; raises BackendError otherwise."""
+    ref, sep, attempt = text.rpartition("/")
+    if not sep or not ref or not attempt.isdigit():
+        raise BackendError(
+            f"receipt {text!r} was not issued by the Redis backend: expected '<ref>/<attempt>'"
+        )
+    return ref, attempt
+
+
+def epoch(value: float) -> str:
+    """A float as Redis reads a score: repr keeps every bit, so equal times compare equal."""
+    return repr(float(value))
+
+
+def millis(value: float) -> str:
+    """Epoch seconds as whole milliseconds, the score of leases and retry times. Integer
+    scores matter: Redis keeps small sorted sets as listpacks and re-parses a float score
+    text on every comparison there, which made a 100-lease ZADD cost milliseconds."""
+    return str(round(value * 1000))
+
+
+def decode_dead_letter(subscription: str, fields: dict[str, str]) -> DeadLetter:
+    return DeadLetter(
+        id=fields["id"],
+        subscription=subscription,
+        envelope=decode_envelope(fields["e"]),
+        error=fields["err"],
+        attempts=int(fields["att"]),
+        failed_at=float(fields["at"]),
+        traceback=fields.get("tb"),
+    )

@@ -1,0 +1,250 @@
+"""Opening motet's SQLite file: pragmas, schema, version check, and errors a user can act on.
+
+Every SQLite failure that reaches a caller goes through `unavailable()`, which turns the
+SQLite error code into a `BackendUnavailable` naming the file and what to do about it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+from .._errors import BackendUnavailable
+
+Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
+SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
+
+# Bump when the tables change, and add the step from the previous version to _MIGRATIONS;
+# a file with a newer version is refused (never guessed at).
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE motet_schema (version INTEGER NOT NULL);
+
+CREATE TABLE subscriptions (
+    key TEXT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    step TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    options TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX subscriptions_by_topic ON subscriptions (topic);
+
+-- One row per (message, subscription). `seq` is publish order and never reused
+-- (AUTOINCREMENT), so (seq, attempt) identifies one lease: the receipt.
+-- state: ready    waiting to be leased
+--        held     fifo only: an earlier message of its group is still pending
+--        leased   handed out until `due` (the lease end)
+--        delayed  waiting for its retry at `due`
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription TEXT NOT NULL,
+    id TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    grp TEXT,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('ready', 'held', 'leased', 'delayed')),
+    attempt INTEGER NOT NULL,
+    due REAL NOT NULL,
+    error TEXT
+);
+CREATE INDEX messages_ready ON messages (subscription, priority DESC, seq)
+    WHERE state = 'ready';
+CREATE INDEX messages_timed ON messages (subscription, due)
+    WHERE state IN ('leased', 'delayed');
+CREATE INDEX messages_group ON messages (subscription, grp, seq)
+    WHERE grp IS NOT NULL;
+
+CREATE TABLE dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    subscription TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    failed_at REAL NOT NULL,
+    traceback TEXT
+);
+CREATE INDEX dead_letters_by_subscription ON dead_letters (subscription, seq);
+
+CREATE TABLE state (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+
+CREATE TABLE cron_marks (
+    step TEXT NOT NULL,
+    scheduled REAL NOT NULL,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (step, scheduled)
+) WITHOUT ROWID;
+"""
+
+# version -> the statements that bring a file at that version to the next one. Each runs
+# in the opening transaction with the version bump, so an upgrade is all or nothing.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE dead_letters ADD COLUMN traceback TEXT",),  # the last attempt's
+}
+
+_ADVICE = {
+    "SQLITE_BUSY": "another process holds a write lock on it for longer than the busy timeout; "
+    "stop the other program (or a motet of an incompatible version) using this file, "
+    "or raise busy_timeout",
+    "SQLITE_LOCKED": "it is locked by another connection; stop the other program using it",
+    "SQLITE_FULL": "the disk (or the configured size limit) is full; free space and retry "
+    "(nothing of the failed write was stored)",
+    "SQLITE_NOTADB": "it is not a SQLite database; point motet at another path or move the "
+    "file away",
+    "SQLITE_CORRUPT": "the file is corrupt; restore it from a backup or move it away to "
+    "start empty",
+    "SQLITE_READONLY": "it is read-only; make the file and its folder writable by this user",
+    "SQLITE_CANTOPEN": "it cannot be opened; check that the folder exists and is writable "
+    "and that the path is not a directory",
+    "SQLITE_PERM": "permission denied; make the file and its folder writable by this user",
+    "SQLITE_IOERR": "the disk reported an I/O error; check the disk and free space",
+    "SQLITE_AUTH": "access was denied",
+}
+
+
+def unavailable(error: sqlite3.Error, path: Path, doing: str) -> BackendUnavailable:
+    """The `BackendUnavailable` for a SQLite failure while `doing` something with `path`."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    advice = next(
+        (text for code, text in _ADVICE.items() if name == code or name.startswith(code + "_")),
+        "check the file, its folder and the disk",
+    )
+    return BackendUnavailable(
+        f"sqlite backend: cannot {doing} {path}: {error} ({name or 'no error code'}); {advice}",
+        cause=error,
+    )
+
+
+def connect(path: Path, *, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit BEGIN/COMMIT)."""
+    try:
+        return sqlite3.connect(
+            path,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,  # used from trio's worker threads, one call at a time
+        )
+    except sqlite3.Error as error:
+        raise unavailable(error, path, "open") from error
+
+
+def prepare_folder(path: Path) -> None:
+    """Create the database's folder, or say why it cannot be created."""
+    folder = path.parent
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackendUnavailable(
+            f"sqlite backend: cannot create the folder {folder} for the database {path}: "
+            f"{error.strerror or error}; choose a database path in a writable folder",
+            cause=error,
+        ) from error
+
+
+def open_writer(
+    path: Path, *, synchronous: Synchronous, busy_timeout: float, max_bytes: int | None
+) -> sqlite3.Connection:
+    """Open (creating if needed) the file, switch it to WAL and make sure the schema is ours."""
+    prepare_folder(path)
+    if path.is_dir():
+        raise BackendUnavailable(
+            f"sqlite backend: {path} is a directory, expected a database file; "
+            "point motet at a file path"
+        )
+    conn = connect(path, busy_timeout=busy_timeout)
+    try:
+        _configure(conn, synchronous=synchronous, busy_timeout=busy_timeout)
+        if max_bytes is not None:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
+        _ensure_schema(conn, path)
+    except sqlite3.Error as error:
+        conn.close()
+        raise unavailable(error, path, "open") from error
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_reader(path: Path, *, busy_timeout: float) -> sqlite3.Connection:
+    conn = connect(path, busy_timeout=busy_timeout)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.Error as error:
+        conn.close()
+        raise unavailable(error, path, "open") from error
+    return conn
+
+
+def _configure(conn: sqlite3.Connection, *, synchronous: Synchronous, busy_timeout: float) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise BackendUnavailable(
+            f"sqlite backend: could not switch the database to WAL mode (got {mode!r}); "
+            "motet needs a file on a local filesystem that supports WAL"
+        )
+    # synchronous is per connection; only the writer's setting matters for durability.
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # After a burst, checkpoints truncate the WAL back to this size instead of keeping it.
+    conn.execute("PRAGMA journal_size_limit = 67108864")
+    conn.execute("PRAGMA foreign_keys = OFF")
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            for statement in _statements(_SCHEMA):
+                conn.execute(statement)
+            conn.execute("INSERT INTO motet_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif "motet_schema" not in tables:
+            raise BackendUnavailable(
+                f"sqlite backend: {path} is a SQLite database that motet did not create "
+                f"(tables: {', '.join(sorted(tables))}); point motet at another path"
+            )
+        else:
+            row = conn.execute("SELECT max(version) FROM motet_schema").fetchone()
+            version = row[0] if row else None
+            if not isinstance(version, int):
+                raise BackendUnavailable(
+                    f"sqlite backend: {path} has no schema version; it is damaged, restore it "
+                    "from a backup or move it away"
+                )
+            if version > SCHEMA_VERSION:
+                raise BackendUnavailable(
+                    f"sqlite backend: {path} was written by a newer motet (schema version "
+                    f"{version}, this motet understands up to {SCHEMA_VERSION}); upgrade motet "
+                    "or point it at another file"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            # A real (one-page) write even when nothing migrated: a file SQLite could only
+            # open read-only is refused now, with advice, instead of at the first publish.
+            conn.execute("UPDATE motet_schema SET version = ?", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split the schema script into statements (executescript would commit implicitly)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,381 @@
+"""The operator's JSON endpoints under `/_motet/...`, read by the console (and by scripts).
+
+Each endpoint is `async (Operated, OpRequest) -> OpReply`; wrong input raises `BadRequest`,
+which the operator answers as a 400 problem. Nothing here is on a handler's path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._convert import unstructure
+from .._envelope import JSON
+from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
+from ..observe import LogQuery, SpanQuery, flow_graph
+from ..steps._model import HttpTrigger
+
+if TYPE_CHECKING:
+    from .._observer import RuntimeView
+    from ..observe import Telemetry
+
+CRON_PREVIEW = 3  # next fire times shown per cron step
+MAX_IDS = 1_000  # ids per re-drive / discard call
+
+
+class BadRequest(Exception):
+    def __init__(self, detail: str, status: int = 400) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+@attrs.frozen
+class OpRequest:
+    method: str
+    path: str  # below /_motet, e.g. "/traces/abc"
+    query: Mapping[str, str]
+    body: bytes = b""
+    max_json_depth: int = DEFAULT_MAX_DEPTH
+
+    def text(self, name: str) -> str | None:
+        value = self.query.get(name)
+        return value if value else None
+
+    def number(self, name: str, kind: type[int] | type[float] = int) -> Any:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            expected = "an integer" if kind is int else "a number"
+            raise BadRequest(
+                f"query parameter {name!r} must be {expected}, got {value!r}"
+            ) from None
+
+    def limit(self, default: int) -> int:
+        value = self.number("limit")
+        return default if value is None else int(value)
+
+    def json(self) -> Any:
+        if too_deep(self.body, self.max_json_depth):
+            raise BadRequest(depth_detail(self.max_json_depth))
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+@attrs.frozen
+class Operated:
+    """What the operator endpoints read: the runtime's read-only view, and its telemetry
+    when it records."""
+
+    runtime: RuntimeView
+    telemetry: Telemetry | None = None
+
+
+@attrs.frozen
+class OpReply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+def reply(data: Any, status: int = 200) -> OpReply:
+    return OpReply(status, json.dumps(data, separators=(",", ":"), default=repr).encode())
+
+
+Endpoint = Callable[["Operated", OpRequest], Awaitable[OpReply]]
+
+
+def _telemetry(op: Operated) -> Telemetry:
+    if op.telemetry is None:
+        raise BadRequest(
+            "telemetry is off for this runtime (served with telemetry=False); "
+            "logs, traces and metrics are not recorded",
+            status=503,
+        )
+    return op.telemetry
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
+
+
+async def health(op: Operated, request: OpRequest) -> OpReply:
+    depth = await op.runtime.backend.depth()  # proves the backend answers (reads)
+    telemetry = op.telemetry
+    # Writes failing (a full disk, Redis away) while the runtime backs off and retries.
+    failure = getattr(op.runtime.backend, "write_failure", None)
+    return reply(
+        {
+            "status": "ok" if failure is None else "degraded",
+            "backend": op.runtime.backend.name,
+            "backend_write_failure": failure,
+            "steps": len(op.runtime.steps),
+            "subscriptions": len(op.runtime.subscriptions),
+            "urls": list(op.runtime.urls),
+            "pending": sum(d.pending for d in depth.values()),
+            "dead": sum(d.dead for d in depth.values()),
+            "in_flight": sum(op.runtime.running().values()),
+            "time": op.runtime.clock.now(),
+            "telemetry": dict(telemetry.statistics()) if telemetry is not None else None,
+        }
+    )
+
+
+async def flows(op: Operated, request: OpRequest) -> OpReply:
+    dlqs = {
+        s.step: s.options.dead_letter_queue
+        for s in op.runtime.subscriptions
+        if s.options.dead_letter_queue
+    }
+    return reply(flow_graph(op.runtime.steps, request.text("flow"), dead_letter_queues=dlqs))
+
+
+async def routes(op: Operated, request: OpRequest) -> OpReply:
+    out = []
+    for step in op.runtime.steps:
+        for trigger in step.of_type(HttpTrigger):
+            out.append(
+                {
+                    "step": step.name,
+                    "method": trigger.method,
+                    "path": trigger.path,
+                    "body": trigger.body is not None,
+                    "description": step.description,
+                }
+            )
+    out.sort(key=lambda r: (r["path"], r["method"]))
+    return reply({"routes": out})
+
+
+async def logs(op: Operated, request: OpRequest) -> OpReply:
+    try:
+        query = LogQuery(
+            after=request.number("after"),
+            trace_id=request.text("trace_id"),
+            step=request.text("step"),
+            level=request.text("level"),
+            text=request.text("q"),
+            since=request.number("since", float),
+            until=request.number("until", float),
+            limit=request.limit(200),
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    lines = await _telemetry(op).logs(query)
+    return reply(
+        {
+            "logs": unstructure(lines),
+            "cursor": lines[-1].seq if lines else request.number("after"),
+        }
+    )
+
+
+def _span_query(request: OpRequest, default_limit: int) -> SpanQuery:
+    try:
+        return SpanQuery(
+            step=request.text("step"),
+            since=request.number("since", float),
+            until=request.number("until", float),
+            limit=request.limit(default_limit),
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+async def traces(op: Operated, request: OpRequest) -> OpReply:
+    found = await _telemetry(op).traces(_span_query(request, 100))
+    return reply({"traces": unstructure(found)})
+
+
+async def trace(op: Operated, request: OpRequest) -> OpReply:
+    trace_id = request.path.removeprefix("/traces/")
+    if not trace_id or "/" in trace_id:
+        raise BadRequest(f"no trace id in {request.path!r}; expected /_motet/traces/<id>")
+    rows, lines = await _telemetry(op).trace(trace_id)
+    if not rows and not lines:
+        raise BadRequest(f"no trace {trace_id!r} is stored (yet)", status=404)
+    return reply(
+        {
+            "trace_id": trace_id,
+            "spans": unstructure(rows),
+            "logs": unstructure(lines),
+        }
+    )
+
+
+async def queues(op: Operated, request: OpRequest) -> OpReply:
+    depth = await op.runtime.backend.depth()
+    running = op.runtime.running()
+    out = []
+    for sub in op.runtime.subscriptions:
+        d = depth.get(sub.key)
+        o = sub.options
+        out.append(
+            {
+                "subscription": sub.key,
+                "step": sub.step,
+                "topic": sub.topic,
+                "ready": d.ready if d else 0,
+                "leased": d.leased if d else 0,
+                "delayed": d.delayed if d else 0,
+                "dead": d.dead if d else 0,
+                "in_flight": running.get(sub.step, 0),
+                "options": {
+                    "max_retries": o.max_retries,
+                    "retry_delay": o.retry_delay,
+                    "concurrency": o.concurrency,
+                    "prefetch": o.lease_ahead,
+                    "strategy": o.strategy,
+                    "dead_letter_queue": o.dead_letter_queue,
+                    "timeout": o.timeout,
+                },
+            }
+        )
+    return reply({"queues": out})
+
+
+async def dead_letters(op: Operated, request: OpRequest) -> OpReply:
+    limit = request.limit(100)
+    if not 1 <= limit <= 10_000:
+        raise BadRequest(f"limit must be in 1..10000, got {limit}")
+    letters = await op.runtime.backend.dead_letters(request.text("subscription"), limit=limit)
+    return reply(
+        {
+            "dead_letters": [
+                {
+                    "id": d.id,
+                    "subscription": d.subscription,
+                    "error": d.error,
+                    "traceback": d.traceback,
+                    "attempts": d.attempts,
+                    "failed_at": d.failed_at,
+                    "failed_at_iso": _iso(d.failed_at),
+                    "message": {
+                        "id": d.envelope.id,
+                        "topic": d.envelope.topic,
+                        "data": d.envelope.data,
+                        "trace_id": d.envelope.trace_id,
+                        "group": d.envelope.group,
+                        "created_at": d.envelope.created_at,
+                    },
+                }
+                for d in letters
+            ]
+        }
+    )
+
+
+def _ids(request: OpRequest) -> list[str]:
+    body = request.json()
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise BadRequest(
+            f'expected a JSON body {{"ids": ["<dead letter id>", ...]}}, got {body!r}'[:300]
+        )
+    if len(ids) > MAX_IDS:
+        raise BadRequest(f"at most {MAX_IDS} ids per call, got {len(ids)}")
+    return ids
+
+
+async def redrive(op: Operated, request: OpRequest) -> OpReply:
+    ids = _ids(request)
+    count = await op.runtime.backend.redrive(ids)
+    op.runtime.logger().info(
+        "dead letters re-driven from the console", requested=len(ids), redriven=count
+    )
+    return reply({"redriven": count})
+
+
+async def discard(op: Operated, request: OpRequest) -> OpReply:
+    ids = _ids(request)
+    count = await op.runtime.backend.discard(ids)
+    op.runtime.logger().info(
+        "dead letters discarded from the console", requested=len(ids), discarded=count
+    )
+    return reply({"discarded": count})
+
+
+async def state(op: Operated, request: OpRequest) -> OpReply:
+    rest = request.path.removeprefix("/state").strip("/")
+    if not rest:
+        return reply({"groups": await op.runtime.backend.state_groups()})
+    namespace, _, key = rest.partition("/")
+    if key:
+        value: JSON = await op.runtime.backend.state_get(namespace, key)
+        if value is None:
+            raise BadRequest(f"no key {key!r} in state namespace {namespace!r}", status=404)
+        return reply({"namespace": namespace, "key": key, "value": value})
+    items = await op.runtime.backend.state_list(namespace)
+    return reply({"namespace": namespace, "items": [{"key": k, "value": v} for k, v in items]})
+
+
+async def cron(op: Operated, request: OpRequest) -> OpReply:
+    now = op.runtime.clock.now()
+    out = []
+    for job in op.runtime.cron_jobs:
+        upcoming: list[float] = []
+        cursor: float | None = now
+        while cursor is not None and len(upcoming) < CRON_PREVIEW:
+            cursor = job.schedule.next_after(cursor)
+            if cursor is not None:
+                upcoming.append(cursor)
+        last = await op.runtime.backend.last_tick(job.name)
+        out.append(
+            {
+                "step": job.step,
+                "schedule": job.name,
+                "expression": job.schedule.expression,
+                "timezone": job.schedule.timezone,
+                "skip_if_running": job.skip_if_running,
+                "next": upcoming,
+                "next_iso": [_iso(t) for t in upcoming],
+                "last": last,
+                "last_iso": _iso(last),
+                "running": op.runtime.cron_running(job.name),
+            }
+        )
+    return reply({"now": now, "cron": out})
+
+
+GET_ENDPOINTS: Mapping[str, Endpoint] = {
+    "/health": health,
+    "/flows": flows,
+    "/routes": routes,
+    "/logs": logs,
+    "/traces": traces,
+    "/queues": queues,
+    "/dead-letters": dead_letters,
+    "/cron": cron,
+    "/state": state,
+}
+POST_ENDPOINTS: Mapping[str, Endpoint] = {
+    "/dead-letters/redrive": redrive,
+    "/dead-letters/discard": discard,
+}
+
+
+def find_endpoint(method: str, path: str) -> Endpoint | None:
+    """The endpoint for a path below /_motet; raises BadRequest(405) for a wrong method."""
+    table = POST_ENDPOINTS if method == "POST" else GET_ENDPOINTS
+    other = GET_ENDPOINTS if method == "POST" else POST_ENDPOINTS
+    found = table.get(path)
+    if found is None and method in ("GET", "HEAD"):
+        if path.startswith("/traces/"):
+            found = trace
+        elif path.startswith("/state/"):
+            found = state
+    known = path in GET_ENDPOINTS or path in POST_ENDPOINTS
+    if found is None and known and (path in other or method not in ("GET", "HEAD", "POST")):
+        raise BadRequest(f"{method} is not allowed on /_motet{path}", status=405)
+    return found

@@ -1,0 +1,254 @@
+"""Telemetry in its own SQLite file (by default `.motet/telemetry.db`, beside the backend's
+database), so traces and logs survive restarts without touching the queue's file.
+
+One connection, used from worker threads one call at a time (a lock serializes them); WAL
+mode, so several instances of a project can share the file. Retention runs after each
+batch: rows older than `max_age`, then the oldest beyond `max_logs` / `max_spans`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._convert import structure, unstructure
+from .._errors import BackendUnavailable
+from .._logging import LEVELS, LogRecord
+from ._records import LogQuery, Span, SpanQuery, StoredLog, TraceSummary, summarize
+from ._store import Retention
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level TEXT NOT NULL,
+    level_no INTEGER NOT NULL, message TEXT NOT NULL, step TEXT, trace_id TEXT,
+    message_id TEXT, attempt INTEGER, fields TEXT NOT NULL, traceback TEXT);
+CREATE INDEX IF NOT EXISTS logs_time ON logs(time);
+CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id);
+CREATE INDEX IF NOT EXISTS logs_step ON logs(step, seq);
+CREATE TABLE IF NOT EXISTS spans (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, span_id TEXT NOT NULL, trace_id TEXT NOT NULL,
+    step TEXT, started REAL NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
+CREATE INDEX IF NOT EXISTS spans_started ON spans(started);
+CREATE INDEX IF NOT EXISTS spans_step ON spans(step, started);
+"""
+_LOG_COLUMNS = "seq, time, level, message, step, trace_id, message_id, attempt, fields, traceback"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file written by an older motet up to this schema (columns only ever added)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(logs)")}
+    if "traceback" not in columns:
+        try:
+            conn.execute("ALTER TABLE logs ADD COLUMN traceback TEXT")
+        except sqlite3.OperationalError as exc:  # another instance added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
+
+
+_CORRUPT = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its -wal / -shm files) to the first free
+    `<name>.corrupt[.N]`; returns the new path of the database file."""
+    n = 0
+    while True:
+        aside = path.with_name(f"{path.name}.corrupt" + (f".{n}" if n else ""))
+        if not aside.exists():
+            break
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            extra.rename(aside.with_name(aside.name + suffix))
+    path.rename(aside)
+    return aside
+
+
+class SqliteTelemetryStore:
+    def __init__(
+        self, path: Path | str, retention: Retention | None = None, *, busy_timeout: float = 5.0
+    ) -> None:
+        self.path = Path(path)
+        self.retention = retention or Retention()
+        self._lock = threading.Lock()
+        # Where a corrupt file found at this path was moved (the runtime logs a warning).
+        self.moved_aside: Path | None = None
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._conn = self._open(busy_timeout)
+            except sqlite3.DatabaseError as exc:
+                if exc.sqlite_errorcode not in _CORRUPT or str(self.path) == ":memory:":
+                    raise
+                # Telemetry is a record for people, not state motet needs: a corrupt file
+                # must not block a start. It is kept, renamed, for whoever wants to look.
+                self.moved_aside = _move_aside(self.path)
+                self._conn = self._open(busy_timeout)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailable(
+                f"cannot open the telemetry database {self.path}: {exc}; check that the "
+                "folder is writable, or turn telemetry off (open_runtime(..., telemetry=False))",
+                cause=exc,
+            ) from exc
+
+    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def __repr__(self) -> str:
+        return f"SqliteTelemetryStore({str(self.path)!r})"
+
+    def write(self, logs: Sequence[LogRecord], spans: Sequence[Span], *, now: float) -> None:
+        log_rows = [
+            (
+                r.time,
+                r.level,
+                LEVELS[r.level],
+                r.message,
+                r.step,
+                r.trace_id,
+                r.message_id,
+                r.attempt,
+                json.dumps(dict(r.fields), default=repr),
+                r.traceback,
+            )
+            for r in logs
+        ]
+        span_rows = [
+            (s.span_id, s.trace_id, s.step, s.started, json.dumps(unstructure(s))) for s in spans
+        ]
+        cutoff = now - self.retention.max_age
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO logs (time, level, level_no, message, step, trace_id, "
+                    "message_id, attempt, fields, traceback) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    log_rows,
+                )
+                conn.executemany(
+                    "INSERT INTO spans (span_id, trace_id, step, started, body) VALUES (?,?,?,?,?)",
+                    span_rows,
+                )
+                conn.execute("DELETE FROM logs WHERE time < ?", (cutoff,))
+                conn.execute("DELETE FROM spans WHERE started < ?", (cutoff,))
+                conn.execute(
+                    "DELETE FROM logs WHERE seq <= (SELECT MAX(seq) FROM logs) - ?",
+                    (self.retention.max_logs,),
+                )
+                conn.execute(
+                    "DELETE FROM spans WHERE seq <= (SELECT MAX(seq) FROM spans) - ?",
+                    (self.retention.max_spans,),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def logs(self, query: LogQuery) -> list[StoredLog]:
+        where, args = [], []
+        for column, op, value in (
+            ("seq", ">", query.after),
+            ("trace_id", "=", query.trace_id),
+            ("step", "=", query.step),
+            ("time", ">=", query.since),
+            ("time", "<", query.until),
+            ("level_no", ">=", LEVELS[query.level] if query.level else None),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        if query.text:
+            where.append("instr(lower(message), ?) > 0")
+            args.append(query.text.lower())
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        order = "ASC" if query.after is not None else "DESC"
+        rows = self._query(
+            f"SELECT {_LOG_COLUMNS} FROM logs{clause} ORDER BY seq {order} LIMIT ?",
+            [*args, query.limit],
+        )
+        if query.after is None:
+            rows.reverse()
+        return [
+            StoredLog(
+                seq=r[0],
+                time=r[1],
+                level=r[2],
+                message=r[3],
+                step=r[4],
+                trace_id=r[5],
+                message_id=r[6],
+                attempt=r[7],
+                fields=json.loads(r[8]),
+                traceback=r[9],
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def _span_where(query: SpanQuery) -> tuple[str, list[Any]]:
+        where, args = [], []
+        for column, op, value in (
+            ("trace_id", "=", query.trace_id),
+            ("step", "=", query.step),
+            ("started", ">=", query.since),
+            ("started", "<", query.until),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        return (f" WHERE {' AND '.join(where)}" if where else ""), args
+
+    def spans(self, query: SpanQuery) -> list[Span]:
+        clause, args = self._span_where(query)
+        rows = self._query(
+            f"SELECT body FROM spans{clause} ORDER BY started DESC LIMIT ?", [*args, query.limit]
+        )
+        return [structure(json.loads(r[0]), Span) for r in reversed(rows)]
+
+    def traces(self, query: SpanQuery) -> list[TraceSummary]:
+        clause, args = self._span_where(query)
+        ids = [
+            r[0]
+            for r in self._query(
+                f"SELECT trace_id FROM spans{clause} GROUP BY trace_id ORDER BY MIN(started) DESC "
+                "LIMIT ?",
+                [*args, query.limit],
+            )
+        ]
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        by_trace: dict[str, list[Span]] = {}
+        for (body,) in self._query(f"SELECT body FROM spans WHERE trace_id IN ({marks})", ids):
+            span = structure(json.loads(body), Span)
+            by_trace.setdefault(span.trace_id, []).append(span)
+        summaries = [summarize(t, spans) for t, spans in by_trace.items()]
+        summaries.sort(key=lambda s: s.started, reverse=True)
+        return summaries
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
