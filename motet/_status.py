@@ -3,6 +3,9 @@ steps has N deliveries), and what settling one keeps.
 
 A backend derives the live states (queued, delayed, running, retrying, dead) from where the
 message sits in its queues and dead letters, so publishing and leasing write nothing extra.
+A delayed emit not yet due sits once per topic in the backend's delay store, not in any
+queue: it reads `delayed`, one delivery per subscription of its topic (`scheduled_status`).
+A dead letter of a message that expired unstarted reads `expired` (`dead_state`).
 Only settling writes a small record (`Settlement`: done or cancelled, the attempt count,
 the times and the handler's return value as capped JSON text), kept until `keep_until`.
 """
@@ -14,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import attrs
 
-from ._envelope import JSON
+from ._envelope import EXPIRED_ERROR, JSON
 
 MessageState = Literal[
     "queued", "delayed", "running", "retrying", "done", "dead", "cancelled", "expired"
@@ -121,6 +124,27 @@ class Settlement(NamedTuple):
             result=None if self.result is None else json.loads(self.result),
             result_note=self.note,
         )
+
+
+def scheduled_status(
+    subscription: str, due: float, enqueued_at: float | None, now: float
+) -> DeliveryStatus:
+    """A delivery of a delayed message still kept aside (once per topic) until `due`: one
+    per subscription of its topic. Past its time but not yet filed in the queues (filing
+    happens when a receiver of the topic looks), it is as good as queued."""
+    return DeliveryStatus(
+        subscription=subscription,
+        state="delayed" if due > now else "queued",
+        attempts=0,
+        enqueued_at=enqueued_at,
+        due_at=due,
+    )
+
+
+def dead_state(error: str, attempts: int) -> MessageState:
+    """`expired` for a dead letter that expired before any handler started it, else `dead`
+    (the same test as `motet.is_expired`, on the letter's parts)."""
+    return "expired" if attempts == 0 and error.startswith(EXPIRED_ERROR + ":") else "dead"
 
 
 @attrs.frozen

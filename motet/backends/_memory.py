@@ -32,7 +32,15 @@ from .._envelope import (
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
-from .._status import CANCELLED, CancelOutcome, DeliveryStatus, MessageStatus, Settlement
+from .._status import (
+    CANCELLED,
+    CancelOutcome,
+    DeliveryStatus,
+    MessageStatus,
+    Settlement,
+    dead_state,
+    scheduled_status,
+)
 from . import _rate as rate
 from ._json_copy import json_clone, json_copy, json_equal
 from ._memory_later import Keys, Later
@@ -518,7 +526,7 @@ class MemoryBackend(MemoryStreams):
                 topic = letter.envelope.topic
                 found[letter.subscription] = DeliveryStatus(
                     subscription=letter.subscription,
-                    state="dead",
+                    state=dead_state(letter.error, letter.attempts),
                     attempts=letter.attempts,
                     enqueued_at=letter.envelope.created_at,
                     finished_at=letter.failed_at,
@@ -526,6 +534,13 @@ class MemoryBackend(MemoryStreams):
                     traceback=letter.traceback,
                     dead_letter_id=letter.id,
                 )
+        scheduled = self._later.find(message_id)
+        if scheduled is not None:
+            due, envelope = scheduled
+            topic = envelope.topic
+            for queue in self._by_topic.get(topic, ()):
+                key = queue.subscription.key
+                found.setdefault(key, scheduled_status(key, due, envelope.created_at, now))
         for key, (settlement, created) in self._settled.get(message_id, {}).items():
             found.setdefault(key, settlement.status(key, created))
             if topic is None:
@@ -557,6 +572,14 @@ class MemoryBackend(MemoryStreams):
                     error=CANCELLED,
                 )
                 self._keep(message.envelope, key, settlement)
+        scheduled = self._later.remove(message_id)
+        if scheduled is not None:  # never filed now; its idempotency key stays taken
+            _, envelope = scheduled
+            for queue in self._by_topic.get(envelope.topic, ()):
+                key = queue.subscription.key
+                cancelled.append(key)
+                kept = Settlement("cancelled", 0, None, now, keep_until, error=CANCELLED)
+                self._keep(envelope, key, kept)
         settled = {key for key in self._settled.get(message_id, {}) if key not in cancelled}
         settled |= {d.subscription for d in self._dead.values() if d.envelope.id == message_id}
         return CancelOutcome(

@@ -41,6 +41,28 @@ class Later:
     def topics(self) -> list[str]:
         return list(self._heaps)
 
+    def find(self, message_id: str) -> tuple[float, Envelope] | None:
+        """(due, envelope) of the delayed message `message_id`, or None (a scan: status and
+        cancel lookups only)."""
+        for heap in self._heaps.values():
+            for due, _, envelope, _ in heap:
+                if envelope.id == message_id:
+                    return due, envelope
+        return None
+
+    def remove(self, message_id: str) -> tuple[float, Envelope] | None:
+        """Take the delayed message `message_id` out for good (cancelled): (due, envelope)."""
+        for topic, heap in self._heaps.items():
+            for i, (due, _, envelope, _) in enumerate(heap):
+                if envelope.id == message_id:
+                    heap[i] = heap[-1]
+                    heap.pop()
+                    heapq.heapify(heap)
+                    if not heap:
+                        del self._heaps[topic]
+                    return due, envelope
+        return None
+
     def earliest(self) -> float | None:
         return min((heap[0][0] for heap in self._heaps.values()), default=None)
 

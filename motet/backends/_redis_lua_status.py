@@ -15,7 +15,9 @@ Where a delivery is, for a sub of the message's topic (`locate`): leased (runnin
 lease ran out: ready again), delayed, ready, parked behind its fifo group, past the group's
 cursor (not read yet: queued), or pending in the group without any condition (a blocking
 read handed it out and its ADOPT has not run yet: running). Otherwise it is over: a settled
-record or a dead letter tells how.
+record or a dead letter tells how. A delayed emit not yet filed has no stream entry: it is
+kept aside in P:later:<topic> (`scheduled_of`), reads `delayed` for each sub of its topic,
+and CANCEL deletes it there so it is never filed.
 """
 
 from __future__ import annotations
@@ -90,6 +92,19 @@ local function locate(sub, stream, ref, now, cursor)
   end
   return false
 end
+-- (topic, due ms, envelope) of the delayed message `id` still kept aside for its topic
+-- (P:later:<topic>, not yet filed in the stream), or nil.
+local function scheduled_of(id)
+  for _, topic in ipairs(redis.call('SMEMBERS', P .. ':latertopics')) do
+    local due = redis.call('ZSCORE', k('later', topic), id)
+    if due then
+      local packed = redis.call('HGET', k('laterbody', topic), id)
+      local e = packed and cmsgpack.unpack(packed)[1] or ''
+      return topic, due, e
+    end
+  end
+  return nil
+end
 local function dead_of(id, needle, subs)
   local out = {}
   for _, sub in ipairs(subs) do
@@ -134,7 +149,8 @@ return {'', '(' .. entries[#entries][1]}
 # ARGV: P, id, now (ms), topic ('' = unknown), ref (of its stream entry, when found),
 # needle (the id as it reads inside JSON text).
 # Reply: {topic, body, live, settled, dead}: live = {sub, where, attempts, due, error
-# JSON}..., settled = {sub, record}..., dead = {sub, fields}...
+# JSON}..., settled = {sub, record}..., dead = {sub, fields}... A delayed message not yet
+# filed (no stream entry) reads `delayed` for each sub of its topic, due = its time.
 STATUS = (
     PRELUDE
     + LOCATE
@@ -170,6 +186,14 @@ for i = 1, #subtopics, 2 do
     end
   end
 end
+if topic == '' then
+  local later_topic, due, e = scheduled_of(id)
+  if later_topic then
+    topic, body = later_topic, e
+    subs = redis.call('SMEMBERS', k('subs', topic))
+    for _, sub in ipairs(subs) do live[#live + 1] = {sub, 'delayed', 0, due, ''} end
+  end
+end
 local settled = redis.call('HGETALL', k('msg', id))
 local dead = dead_of(id, needle, subs or redis.call('SMEMBERS', P .. ':deadsubs'))
 return {topic, body, live, settled, dead}
@@ -180,15 +204,38 @@ return {topic, body, live, settled, dead}
 # topic, ref (of its stream entry, as FIND found it).
 # Takes every unsettled delivery of the message out of its queue and keeps it as cancelled;
 # an entry no group has read yet is deleted from the stream, so no blocking read hands it
-# out. Reply: {cancelled subs, running subs} (running: it was leased and its lease had not
-# run out). Re-driven copies are not cancelled here (see the module's limits).
+# out. A delayed message not yet filed (topic '') is deleted from its topic's P:later, so it
+# is never filed; its idempotency key stays taken. Reply: {cancelled subs, running subs}
+# (running: it was leased and its lease had not run out). Re-driven copies are not
+# cancelled here (see the module's limits).
 CANCEL = (
     PRELUDE
     + LOCATE
     + r"""
 local id, now, now_s, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local keep, topic, ref = tonumber(ARGV[6]), ARGV[7], ARGV[8]
-if topic == '' then return {{}, {}} end
+if topic == '' then
+  local later_topic, _, e = scheduled_of(id)
+  if not later_topic then return {{}, {}} end
+  local later = k('later', later_topic)
+  redis.call('ZREM', later, id)
+  redis.call('HDEL', k('laterbody', later_topic), id)
+  if redis.call('EXISTS', later) == 0 then
+    redis.call('SREM', P .. ':latertopics', later_topic)
+  end
+  local created = cjson.null
+  local ok, arr = pcall(cjson.decode, e)
+  if ok and type(arr) == 'table' and arr[7] then created = arr[7] end
+  local cancelled = {}
+  for _, sub in ipairs(redis.call('SMEMBERS', k('subs', later_topic))) do
+    cancelled[#cancelled + 1] = sub
+    local record = {'cancelled', 0, cjson.null, now_s, cjson.null, cjson.null,
+                    'cancelled on request', created, keep}
+    redis.call('HSET', k('msg', id), sub, cjson.encode(record))
+  end
+  if #cancelled > 0 then redis.call('PEXPIRE', k('msg', id), ttl) end
+  return {cancelled, {}}
+end
 local stream = k('stream', topic)
 local cursor = cursors(stream)
 local body = fetch('', stream, ref)

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._envelope import Delivery
-from .._status import CancelOutcome, DeliveryStatus, MessageStatus, Settlement
+from .._status import (
+    SETTLED_STATES,
+    CancelOutcome,
+    DeliveryStatus,
+    MessageStatus,
+    Settlement,
+    dead_state,
+)
 from . import _redis_codec as codec
 from . import _redis_lua_status as lua_status
 from ._redis_link import RedisScripts
@@ -121,12 +128,15 @@ class RedisStatusMixin(RedisScripts):
         found: dict[str, DeliveryStatus] = {}
         for sub, where, attempts, due, failure in live:
             error, traceback = json.loads(failure) if failure else (None, None)
+            due_at = int(due) / 1000 if due else None
+            if where == "delayed" and due_at is not None and due_at <= now and not int(attempts):
+                where = "queued"  # a delayed message past its time, filed at the next receive
             found[sub] = DeliveryStatus(
                 subscription=sub,
                 state=_WHERE.get(where, where),
                 attempts=int(attempts),
                 enqueued_at=enqueued,
-                due_at=int(due) / 1000 if due else None,
+                due_at=due_at,
                 error=error,
                 traceback=traceback,
             )
@@ -139,7 +149,7 @@ class RedisStatusMixin(RedisScripts):
                 sub,
                 DeliveryStatus(
                     subscription=sub,
-                    state="dead",
+                    state=dead_state(letter.error, letter.attempts),
                     attempts=letter.attempts,
                     enqueued_at=letter.envelope.created_at,
                     finished_at=letter.failed_at,
@@ -163,10 +173,15 @@ class RedisStatusMixin(RedisScripts):
     async def cancel(self, message_id: str, *, keep_until: float) -> CancelOutcome:
         _, clock = self._running()
         now = clock.now()
-        topic, ref = await self._find(message_id)
-        args = [message_id, codec.millis(now), codec.epoch(now), _ttl_ms(keep_until, now)]
-        args += [codec.epoch(keep_until), topic, ref]
-        cancelled, running = await self._script("cancel a message", lua_status.CANCEL, args)
+        for _ in range(2):
+            topic, ref = await self._find(message_id)
+            args = [message_id, codec.millis(now), codec.epoch(now), _ttl_ms(keep_until, now)]
+            args += [codec.epoch(keep_until), topic, ref]
+            cancelled, running = await self._script("cancel a message", lua_status.CANCEL, args)
+            if topic or cancelled:
+                break
+            # Not in a stream and not kept aside as delayed: it may have been filed from the
+            # delayed set into its stream between FIND and CANCEL; look once more.
         for key in cancelled:
             bell = self._bells.get(key)  # type: ignore[attr-defined]
             if bell is not None:
@@ -175,7 +190,7 @@ class RedisStatusMixin(RedisScripts):
         settled = [
             d.subscription
             for d in (status.deliveries if status else ())
-            if d.subscription not in cancelled and d.state in ("done", "dead", "cancelled")
+            if d.subscription not in cancelled and d.state in SETTLED_STATES
         ]
         return CancelOutcome(
             found=bool(cancelled or settled),

@@ -1,10 +1,12 @@
 """Status by message id, settled records and cancellation on SQLite (schema v4).
 
 The live states are read from where the rows are: a `messages` row (ready / held / leased /
-delayed, its `attempt` = leases so far, `error` / `traceback` of its last failure) or a
-`dead_letters` row. Only settling writes: `finish` deletes the leased row as `ack` does and
-inserts a `settled` row in the same statement set, only while the lease is held; expired
-records are deleted now and then by the same writes (`purge`).
+delayed, its `attempt` = leases so far, `error` / `traceback` of its last failure), a
+`scheduled` row (a delayed emit not yet filed: `delayed` for each subscription of its
+topic; cancelling deletes it) or a `dead_letters` row (`expired` when it expired
+unstarted). Only settling writes: `finish` deletes the leased row as `ack` does and inserts
+a `settled` row in the same statement set, only while the lease is held; expired records
+are deleted now and then by the same writes (`purge`).
 
 A lookup by id reads `messages` without an index on `id` (a scan of what is pending):
 publish and ack, the hot path, pay nothing for it. bench/bench_status.py measures both.
@@ -17,7 +19,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._envelope import Delivery
-from .._status import CANCELLED, CancelOutcome, DeliveryStatus, MessageStatus, Settlement
+from .._status import (
+    CANCELLED,
+    CancelOutcome,
+    DeliveryStatus,
+    MessageStatus,
+    Settlement,
+    dead_state,
+    scheduled_status,
+)
 from . import _sqlite_queue as q
 from ._sqlite_writer import Tx
 
@@ -101,7 +111,7 @@ def status(conn: sqlite3.Connection, message_id: str, now: float) -> MessageStat
             key,
             DeliveryStatus(
                 subscription=key,
-                state="dead",
+                state=dead_state(error, attempts),
                 attempts=attempts,
                 enqueued_at=created,
                 finished_at=failed_at,
@@ -110,6 +120,15 @@ def status(conn: sqlite3.Connection, message_id: str, now: float) -> MessageStat
                 dead_letter_id=dead_id,
             ),
         )
+    # A delayed message not yet filed: one `scheduled` row for its topic, one delivery per
+    # subscription of the topic.
+    for key, due, created, later_topic in conn.execute(
+        "SELECT s.key, d.due, d.envelope ->> '$.created_at', d.topic FROM scheduled d "
+        "JOIN subscriptions s ON s.topic = d.topic WHERE d.id = ?",
+        (message_id,),
+    ):
+        topic = later_topic
+        found.setdefault(key, scheduled_status(key, due, created, now))
     for key, text_row in _settled(conn, message_id, now):
         settlement, enqueued = text_row
         found.setdefault(key, settlement.status(key, enqueued))
@@ -152,6 +171,19 @@ def cancel(tx: Tx, message_id: str, keep_until: float) -> CancelOutcome:
             _INSERT + "VALUES (?, ?, 'cancelled', ?, ?, ?, ?, ?, NULL, NULL, ?)",
             (message_id, key, attempt, created, started, tx.now, keep_until, CANCELLED),
         )
+    # A delayed message not yet filed is deleted from `scheduled`, so it is never filed; its
+    # idempotency key (if any) stays taken until its window ends.
+    for topic, created in conn.execute(
+        "DELETE FROM scheduled WHERE id = ? RETURNING topic, envelope ->> '$.created_at'",
+        (message_id,),
+    ).fetchall():
+        for (key,) in conn.execute("SELECT key FROM subscriptions WHERE topic = ?", (topic,)):
+            cancelled.append(key)
+            tx.touched.add(key)  # receivers look again at when to wake
+            conn.execute(
+                _INSERT + "VALUES (?, ?, 'cancelled', 0, ?, NULL, ?, ?, NULL, NULL, ?)",
+                (message_id, key, created, tx.now, keep_until, CANCELLED),
+            )
     settled = {key for key, _ in _settled(conn, message_id, tx.now)} - set(cancelled)
     settled |= {
         key

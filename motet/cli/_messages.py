@@ -61,7 +61,7 @@ def _delivery_lines(d: DeliveryStatus) -> list[str]:
         ("enqueued", d.enqueued_at),
         ("started", d.started_at),
         ("finished", d.finished_at),
-        ("next try", d.due_at),
+        ("next try" if d.attempts else "due", d.due_at),  # a delayed emit's first run: due
     ]
     shown = "  ".join(f"{name} {_when(t)}" for name, t in times if t is not None)
     if shown:

@@ -1988,7 +1988,11 @@ class SharedLaterContract(ContractTools):
 
 
 # It builds on ContractTools, defined above (a circular import that resolves in this order).
-from .status_contract import MessageStatusContract, SharedInstanceStatusContract  # noqa: E402
+from .status_contract import (  # noqa: E402
+    LaterStatusContract,
+    MessageStatusContract,
+    SharedInstanceStatusContract,
+)
 
 
 class BackendContract(
@@ -2007,6 +2011,7 @@ class BackendContract(
     IdempotencyContract,
     ExpiryContract,
     SharedLaterContract,
+    LaterStatusContract,
 ):
     """Every promise of the backend Protocols. Subclass as `Test<Name>Contract` and provide
     the async `backend` fixture (and optionally `other_instance`); see the module docstring."""

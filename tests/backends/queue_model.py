@@ -10,10 +10,12 @@ expired dead letters (the walk checks each one it finds). Some carry an idempote
 whose repeats within the window must answer the first id and enqueue nothing.
 
 The walk publishes, receives, acks, retries, buries (also with stale deliveries; half of
-the burials announced on a dead-letter topic) and moves the clock, checking after each
-step that `receive` returned what the model allows, that attempts count every earlier
-delivery, that stale settling changed nothing, that the pending, dead and announced counts
-agree, and at the end that every dead letter is listed once.
+the burials announced on a dead-letter topic), cancels (a message in any state, delayed
+emits too) and moves the clock, checking after each step that `receive` returned what the
+model allows, that attempts count every earlier delivery, that stale settling changed
+nothing, that the pending, dead and announced counts agree, that `message_status` of two
+messages reads what the model says (delayed, queued, running, retrying, dead, expired,
+cancelled; nothing for an acked one), and at the end that every dead letter is listed once.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Modelled:
     group: str | None
     priority: int
     state: str = "ready"  # ready | leased | delayed | scheduled | done
+    ending: str = ""  # done: acked | dead | expired | cancelled
     attempts: int = 0  # deliveries so far
     receipt: str = ""
     until: float = 0.0  # lease end, retry time, or when a scheduled message is due
@@ -141,10 +144,56 @@ async def expired_since(
         assert is_expired(letter), f"{where}: {letter}"
         assert m.attempts == 0 and m.expires is not None and m.expires <= now, where
         assert m.state != "done", where
-        m.state = "done"
+        m.state, m.ending = "done", "expired"
         model.buried.append(m.id)
         gone.add(m.id)
     return gone
+
+
+def expected_status(m: Modelled, now: float) -> tuple[str, int] | None:
+    """(state, attempts) `message_status` must show for the walk's one subscription, or None
+    (acked: an ack keeps no record)."""
+    if m.state == "done":
+        return None if m.ending == "acked" else (m.ending, m.attempts)
+    if m.state == "scheduled":
+        return ("delayed" if now < m.until else "queued"), 0
+    if m.state == "leased" and now < m.until:
+        return "running", m.attempts
+    return ("retrying" if m.attempts else "queued"), m.attempts
+
+
+async def check_status(
+    backend: Backend, model: QueueModel, ids: list[str], now: float, where: str
+) -> None:
+    """Status by id agrees with the model, for delayed, keyed, expired, cancelled ones too."""
+    for message_id in ids:
+        m = model.messages[message_id]
+        status = await backend.message_status(message_id)
+        got = None
+        if status is not None:
+            [delivery] = status.deliveries
+            got = (delivery.state, delivery.attempts)
+        assert got == expected_status(m, now), f"{where}: status of {m}: {status}"
+
+
+async def cancel_one(
+    backend: Backend,
+    s: Subscription,
+    model: QueueModel,
+    rng: random.Random,
+    now: float,
+    where: str,
+) -> None:
+    """Cancel a message the model still has out (in any state): it is taken out for good,
+    its handler told when its lease is current, and it reads `cancelled`."""
+    live = [m for m in model.messages.values() if m.state != "done"]
+    if not live:
+        return
+    m = rng.choice(live)
+    outcome = await backend.cancel(m.id, keep_until=now + 1e6)
+    running = (s.key,) if m.state == "leased" and now < m.until else ()
+    assert (outcome.cancelled, outcome.running) == ((s.key,), running), f"{where}: {m}"
+    m.state, m.ending = "done", "cancelled"
 
 
 def _seq(m: Modelled) -> float:
@@ -225,6 +274,8 @@ async def random_walk(
                 assert d.attempt == leased.attempts, f"{where}: attempts count earlier deliveries"
                 leased.state, leased.receipt, leased.until = "leased", d.receipt, now + LEASE
                 held.append(d)
+        elif roll >= 0.76 and roll < 0.8:
+            await cancel_one(backend, s, model, rng, now, where)
         elif roll < 0.8 and held:
             d = held.pop(rng.randrange(len(held)))
             m = model.holder(d)  # None: stale, and settling it must change nothing
@@ -237,7 +288,7 @@ async def random_walk(
                 await backend.ack([d])
                 after = (await backend.depth())[s.key]
                 if m and (not late or after.pending == before.pending - 1):
-                    m.state = "done"
+                    m.state, m.ending = "done", "acked"
             elif action == "retry":
                 delay = rng.choice([0, 2, 7])
                 await backend.retry(d, delay=delay, error="boom")
@@ -253,7 +304,7 @@ async def random_walk(
                     announce=announce if announced else None,
                 )
                 if not late or letter.id:
-                    m.state = "done"
+                    m.state, m.ending = "done", "dead"
                     model.buried.append(m.id)
                     model.announced += announced
         else:
@@ -265,12 +316,16 @@ async def random_walk(
         expected = (model.pending(clock.now()), len(model.buried), model.announced)
         got = (depth.pending, depth.dead, depths[watcher.key].pending)
         assert got == expected, f"{where}: {depths}, model {expected}"
+        if model.messages:
+            ids = rng.sample(sorted(model.messages), min(2, len(model.messages)))
+            await check_status(backend, model, ids, clock.now(), where)
     # Whatever is still pending is delivered in the end.
     mock_clock.jump(1000)
     while got := await receive_now(backend, s, 100):
         await backend.ack(got)
         for d in got:
             model.messages[d.envelope.id].state = "done"
+            model.messages[d.envelope.id].ending = "acked"
     await expired_since(backend, s, model, clock.now(), f"seed {seed!r} at the end")
     assert model.pending(clock.now()) == 0
     assert (await backend.depth())[s.key].pending == 0

@@ -77,3 +77,19 @@ def test_wrong_ids_are_one_line_and_status_2(root: Path, args: list[str], expect
     assert result.exit_code == 2, result.output
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_delayed_message_reads_delayed_with_its_due_time_then_cancelled(root: Path) -> None:
+    result = motet(root, "emit", "order.placed", '{"id": "o-4"}', "--delay", "1h", "--key", "o-4")
+    assert result.exit_code == 0, result.output
+    message_id = result.stdout.strip()
+    delayed = motet(root, "message", message_id)
+    assert delayed.exit_code == 0, delayed.output
+    assert delayed.stdout.splitlines()[0].endswith("state delayed")
+    assert "Ship@order.placed: delayed, attempts 0" in delayed.stdout
+    assert "  due 20" in delayed.stdout and "next try" not in delayed.stdout
+    cancelled = motet(root, "message", "cancel", message_id)
+    assert cancelled.exit_code == 0, cancelled.output
+    assert "Ship@order.placed: cancelled, attempts 0" in motet(root, "message", message_id).stdout
+    again = motet(root, "emit", "order.placed", '{"id": "o-4"}', "--key", "o-4")
+    assert again.stdout.strip() == message_id  # the key stays taken after a cancel

@@ -3,6 +3,7 @@ results, fan-out, retention, result capping, running-handler cancellation, wrong
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -307,3 +308,67 @@ async def test_a_message_leased_ahead_and_cancelled_never_starts(autojump_clock:
     assert outcome.cancelled == ("Serial@t",)
     assert ran == [1, 2, 3, 0]
     assert status is not None and status.state == "cancelled"
+
+
+# -- delayed, keyed and expired messages (the delay/expiry feature meets status) -----------
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+async def test_a_delayed_emit_reads_delayed_then_cancelled_and_never_runs(
+    autojump_clock: Any,
+) -> None:
+    ran: list[Any] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        ran.append(data)
+
+    steps = [queue_step("Mail", "t", handler), queue_step("Audit", "t", handler)]
+    async with open_test_runtime(steps, start=START) as app:
+        message_id = await app.emit("t", {"n": 1}, delay=timedelta(hours=1), key="order-42")
+        await app.advance(timedelta(minutes=30))
+        await app.settle(fail_fast=True)
+        status = await app.message(message_id)
+        assert status is not None and status.state == "delayed" and status.topic == "t"
+        assert [(d.step, d.state, d.attempts) for d in status.deliveries] == [
+            ("Audit", "delayed", 0),
+            ("Mail", "delayed", 0),
+        ]
+        due = (START + timedelta(hours=1)).timestamp()
+        assert all(d.due_at == pytest.approx(due) for d in status.deliveries)
+        outcome = await app.cancel(message_id)
+        assert outcome.running == () and len(outcome.cancelled) == 2
+        # The key stays taken: a repeat within the window answers the cancelled id.
+        assert await app.emit("t", {"n": 2}, key="order-42") == message_id
+        await app.advance(timedelta(hours=2))
+        await app.settle(fail_fast=True)
+        status = await app.message(message_id)
+    assert ran == []
+    assert status is not None and status.state == "cancelled"
+    assert {d.state for d in status.deliveries} == {"cancelled"}
+
+
+async def test_an_expired_message_reads_expired_then_done_after_a_redrive(
+    autojump_clock: Any,
+) -> None:
+    async def slow(data: Any, ctx: Any) -> str:
+        await trio.sleep(60)
+        return data
+
+    step = queue_step("Worker", "t", slow, concurrency=1)
+    async with open_test_runtime([step], start=START) as app:
+        await app.emit("t", "first")
+        stale = await app.emit("t", "stale", expires=timedelta(seconds=30))
+        await app.settle()
+        status = await app.message(stale)
+        assert status is not None and status.state == "expired"
+        [expired] = status.deliveries
+        assert expired.attempts == 0 and expired.dead_letter_id
+        assert expired.error == "Expired: not started by 2026-01-05T09:00:30Z"
+        assert not (await app.cancel(stale)).any  # over: nothing to cancel
+        letters = await app.dead_letters("Worker")
+        assert await app.redrive(letters) == 1
+        await app.settle(fail_fast=True)
+        status = await app.message(stale)
+    assert status is not None and status.state == "done"
+    assert status.deliveries[0].result == "stale"

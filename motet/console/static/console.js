@@ -601,7 +601,7 @@ views.messages = async (root, arg, token) => {
       body.append(h("tr", { "data-delivery": d.subscription },
         h("td", {}, h("b", { text: d.step }), h("span", { class: "muted", text: ` ${d.subscription}` })),
         h("td", {}, badge(d.state, STATE_BADGE[d.state])), h("td", { class: "num", text: d.attempts }),
-        h("td", { class: "mono muted" }, [["enqueued", d.enqueued_at], ["started", d.started_at], ["finished", d.finished_at], ["next try", d.due_at]]
+        h("td", { class: "mono muted" }, [["enqueued", d.enqueued_at], ["started", d.started_at], ["finished", d.finished_at], [d.attempts ? "next try" : "due", d.due_at]]
           .filter(([, t]) => t !== null && t !== undefined).map(([k, t]) => h("div", { text: `${k} ${fmtDateTime(t)}` }))),
         h("td", {}, detail)));
     }
