@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import attrs
 
+from ._convert import unstructure
 from ._envelope import EXPIRED_ERROR, JSON
 
 MessageState = Literal[
@@ -64,11 +65,6 @@ class DeliveryStatus:
     def step(self) -> str:
         return self.subscription.split("@", 1)[0]
 
-    def to_json(self) -> dict[str, Any]:
-        out = attrs.asdict(self)
-        out["step"] = self.step
-        return out
-
 
 @attrs.frozen
 class MessageStatus:
@@ -89,14 +85,6 @@ class MessageStatus:
             return min(live, key=MESSAGE_STATES.index)
         endings: tuple[MessageState, ...] = ("done", "cancelled", "expired", "dead")
         return max((d.state for d in self.deliveries), key=endings.index, default="done")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "topic": self.topic,
-            "state": self.state,
-            "deliveries": [d.to_json() for d in self.deliveries],
-        }
 
 
 class Settlement(NamedTuple):
@@ -174,14 +162,6 @@ class CancelOutcome:
             text += f" (running handlers stopped: {', '.join(self.running)})"
         return text
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "found": self.found,
-            "cancelled": list(self.cancelled),
-            "running": list(self.running),
-            "settled": list(self.settled),
-        }
-
 
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
@@ -234,3 +214,15 @@ class Records:
 
     def cancel_keep_until(self, now: float) -> float:
         return now + max(self.retention, CANCEL_MARK_MIN)
+
+
+def status_json(status: MessageStatus) -> dict[str, Any]:
+    """`status` as the operator API and `motet message --json` show it: the converter's
+    record, plus what is derived from it (the message's one-word state after its topic, each
+    delivery's step)."""
+    raw = unstructure(status)
+    deliveries = [
+        {**delivery, "step": status.deliveries[i].step}
+        for i, delivery in enumerate(raw["deliveries"])
+    ]
+    return {"id": raw["id"], "topic": raw["topic"], "state": status.state, "deliveries": deliveries}

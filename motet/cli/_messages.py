@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._clock import WallClock
-from .._status import DeliveryStatus, MessageStatus, Records, check_message_id
+from .._status import DeliveryStatus, MessageStatus, Records, check_message_id, status_json
 from ._app import Project, UserError
 from ._data import _with_backend
 
@@ -48,7 +48,7 @@ def show_message(
             f"longer ago than message_retention ({retention:g} s)"
         )
     if as_json:
-        return [json.dumps(status.to_json(), indent=2, ensure_ascii=False)]
+        return [json.dumps(status_json(status), indent=2, ensure_ascii=False)]
     lines = [f"message {status.id}  topic {status.topic or '?'}  state {status.state}"]
     for delivery in status.deliveries:
         lines += _delivery_lines(delivery)

@@ -16,7 +16,7 @@ import attrs
 from .._convert import unstructure
 from .._envelope import JSON, check_name, new_id
 from .._state_writes import StateWrite
-from .._status import MessageStatus, check_message_id
+from .._status import MessageStatus, check_message_id, status_json
 from ..gateway._json_depth import DEFAULT_MAX_DEPTH, depth_detail, too_deep
 from ..observe import LogQuery, SpanQuery, flow_graph
 from ..steps._model import HttpTrigger
@@ -424,7 +424,7 @@ def _message_id(request: OpRequest, suffix: str = "") -> str:
 
 
 def _status_json(status: MessageStatus) -> dict[str, Any]:
-    out = status.to_json()
+    out = status_json(status)
     for delivery in out["deliveries"]:
         for name in ("enqueued_at", "started_at", "finished_at", "due_at"):
             delivery[name + "_iso"] = _iso(delivery[name])
@@ -456,7 +456,7 @@ async def cancel_message(op: Operated, request: OpRequest) -> OpReply:
         cancelled=list(outcome.cancelled),
         running=list(outcome.running),
     )
-    return reply({**outcome.to_json(), "detail": outcome.describe(message_id)})
+    return reply({**unstructure(outcome), "detail": outcome.describe(message_id)})
 
 
 async def _streams(op: Operated, request: OpRequest) -> OpReply:
