@@ -2,7 +2,7 @@
 
 A step limited to 1 start a minute gets three messages: one starts, two wait for tokens
 (held back, not leased), and the queues table shows the limit and a "throttled" badge on
-that queue only.
+that queue only. A message emitted for tomorrow shows as scheduled on both queues.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def look(url: str, shots: Path) -> dict[str, Any]:
             expect(slow.get_by_test_id("throttled")).to_be_visible()
             expect(slow).to_contain_text("1/m")
             expect(free).to_be_visible()
+            # The delayed emit is counted on both subscribers, apart from retries.
+            expect(slow.get_by_test_id("scheduled")).to_have_text("1")
+            expect(free.get_by_test_id("scheduled")).to_have_text("1")
             seen["free_badges"] = free.get_by_test_id("throttled").count()
             page.screenshot(path=str(shots / "09-throttled.png"))
         finally:
@@ -73,6 +76,7 @@ async def test_the_queues_view_marks_a_throttled_queue() -> None:
         ) as runtime:
             for n in range(3):
                 await runtime.emit("job", {"n": n})
+            await runtime.emit("job", {"n": "tomorrow"}, delay=86_400)
             while not runtime.view.throttling()["Slow@job"].throttled:
                 await trio.sleep(0.01)
             seen = await trio.to_thread.run_sync(look, runtime.gateway_urls[0], shots)

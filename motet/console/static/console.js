@@ -492,7 +492,7 @@ views.queues = async (root, arg, token) => {
   let lastResult = "";
   root.append(h("h1", { text: "Queues" }), h("p", { class: "sub", text: "One queue per (topic, subscribing step). Select a queue for its dead letters." }), stats,
     h("div", { class: "table-wrap queue-scroll" }, h("table", { "data-testid": "queue-table" },
-      h("thead", {}, h("tr", {}, ["subscription", "strategy", "ready", "leased", "delayed", "running", "dead", "retries", "dead letters go to"].map((t) => h("th", { text: t })))), qbody)),
+      h("thead", {}, h("tr", {}, ["subscription", "strategy", "ready", "leased", "retrying", "scheduled", "running", "dead", "retries", "dead letters go to"].map((t) => h("th", { text: t, title: QUEUE_COLUMN_TITLES[t] || "" })))), qbody)),
     dlHolder);
   async function loadQueues() {
     const res = await api("/_motet/queues");
@@ -511,7 +511,8 @@ views.queues = async (root, arg, token) => {
         h("td", {}, h("b", { text: q.step }), h("span", { class: "muted", text: " ← " }), h("span", { class: "pill", text: q.topic })),
         h("td", {}, q.options.strategy, q.options.rate_limit ? h("span", { class: "muted", text: ` · ${q.options.rate_limit}` }) : "",
           q.throttled ? [" ", h("span", { class: "badge warn", "data-testid": "throttled", text: "throttled" })] : ""), h("td", { class: "num", text: q.ready }), h("td", { class: "num", text: q.leased }),
-        h("td", { class: "num", text: q.delayed }), h("td", { class: "num", text: q.in_flight }),
+        h("td", { class: "num", text: q.delayed }), h("td", { class: "num", "data-testid": "scheduled", text: q.scheduled || 0 }),
+        h("td", { class: "num", text: q.in_flight }),
         h("td", { class: "num" }, q.dead ? badge(String(q.dead), "error") : "0"),
         h("td", { class: "num", text: q.options.max_retries }), h("td", { class: "mono muted", text: q.options.dead_letter_queue || "dead-letter store" })));
     }
@@ -558,6 +559,12 @@ views.queues = async (root, arg, token) => {
 };
 
 // ---- messages: status by id, cancel ------------------------------------------------------
+
+// What the less obvious queue columns count (a header's tooltip).
+const QUEUE_COLUMN_TITLES = {
+  retrying: "waiting for a retry after a failed attempt",
+  scheduled: "emitted with delay= or at=, not yet due (counted once per subscribing step)",
+};
 
 const STATE_BADGE = { queued: "info", delayed: "cron", running: "queue", retrying: "warn", done: "ok", dead: "error", cancelled: "debug", expired: "error" };
 const SETTLED = new Set(["done", "dead", "cancelled", "expired"]);
