@@ -432,12 +432,10 @@ end
 
 # ARGV: P, then groups (sub, n, ref, attempt, ...). Stale deliveries are skipped. Per
 # subscription the bookkeeping is batched: one ZREM, one XACK, one HDEL per hash.
-ACK = (
-    PRELUDE
-    + HELD
-    + r"""
-local n = 0
-for _, pair in ipairs(held(2)) do
+# The bookkeeping of settling one subscription's held deliveries (a `held` pair): shared by
+# ACK and the status scripts' FINISH (an ack that also keeps records). Returns how many.
+SETTLE = r"""
+local function settle(pair)
   local sub, refs = pair[1], pair[2]
   if #pair[3] > 0 then redis.call('ZREM', k('ready', sub), unpack(pair[3])) end
   local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
@@ -461,8 +459,17 @@ for _, pair in ipairs(held(2)) do
   end
   if #ids > 0 then redis.call('XACK', stream, sub, unpack(ids)) end
   if #copies > 0 then redis.call('HDEL', k('body', sub), unpack(copies)) end
-  n = n + #refs
+  return #refs
 end
+"""
+
+ACK = (
+    PRELUDE
+    + HELD
+    + SETTLE
+    + r"""
+local n = 0
+for _, pair in ipairs(held(2)) do n = n + settle(pair) end
 return n
 """
 )

@@ -22,7 +22,7 @@ and CANCEL deletes it there so it is never filed.
 
 from __future__ import annotations
 
-from ._redis_lua import HELD, PRELUDE
+from ._redis_lua import HELD, PRELUDE, SETTLE
 
 LOCATE = r"""
 -- The message id inside an envelope's JSON array [topic, data, trace, id, group, priority,
@@ -297,6 +297,7 @@ return out
 FINISH = (
     PRELUDE
     + HELD
+    + SETTLE
     + r"""
 local m = tonumber(ARGV[2])
 local records = {}
@@ -312,29 +313,7 @@ for _, pair in ipairs(held(3 + 5 * m)) do
       redis.call('PEXPIRE', key, ARGV[i + 3])
     end
   end
-  if #pair[3] > 0 then redis.call('ZREM', k('ready', sub), unpack(pair[3])) end
-  local stream = k('stream', redis.call('HGET', P .. ':subtopic', sub))
-  redis.call('ZREM', k('leases', sub), unpack(refs))
-  local ids, copies = {}, {}
-  local grps = {}
-  if redis.call('EXISTS', k('grp', sub)) == 1 then
-    grps = redis.call('HMGET', k('grp', sub), unpack(refs))
-  end
-  for i, ref in ipairs(refs) do
-    if grps[i] then release(sub, stream, ref)
-    elseif is_copy(ref) then copies[#copies + 1] = ref
-    else ids[#ids + 1] = ref end
-  end
-  redis.call('HDEL', k('att', sub), unpack(refs))
-  if redis.call('EXISTS', k('prio', sub)) == 1 then
-    redis.call('HDEL', k('prio', sub), unpack(refs))
-  end
-  if redis.call('EXISTS', k('err', sub)) == 1 then
-    redis.call('HDEL', k('err', sub), unpack(refs))
-  end
-  if #ids > 0 then redis.call('XACK', stream, sub, unpack(ids)) end
-  if #copies > 0 then redis.call('HDEL', k('body', sub), unpack(copies)) end
-  n = n + #refs
+  n = n + settle(pair)
 end
 return n
 """
