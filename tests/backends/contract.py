@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import pytest
@@ -70,6 +70,8 @@ from motet.state import StateWrite
 from .queue_model import random_walk
 
 TRACE = "trace-contract"
+
+T = TypeVar("T")
 
 
 def sub(
@@ -113,21 +115,26 @@ class ContractTools:
         """Return once every task has been blocked for `quiet_seconds` (real time)."""
         await trio.testing.wait_all_tasks_blocked(self.quiet_seconds)
 
-    async def receive_now(
-        self, backend: Backend, subscription: Subscription, max_count: int = 100
-    ) -> list[Delivery]:
-        """What `receive` hands out without waiting: [] when it would block."""
-        got: list[Delivery] = []
+    async def answer_now(self, call: Callable[[], Awaitable[T]]) -> list[T]:
+        """`[what call() answers]` when it answers without waiting; [] when it would block."""
+        got: list[T] = []
         async with trio.open_nursery() as nursery:
 
             async def receive() -> None:
-                got.extend(await backend.receive(subscription, max_count))
+                got.append(await call())
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(receive)
             await self.quiet()
             nursery.cancel_scope.cancel()
         return got
+
+    async def receive_now(
+        self, backend: Backend, subscription: Subscription, max_count: int = 100
+    ) -> list[Delivery]:
+        """What `receive` hands out without waiting: [] when it would block."""
+        got = await self.answer_now(lambda: backend.receive(subscription, max_count))
+        return got[0] if got else []
 
     async def receive_some(
         self, backend: Backend, subscription: Subscription, max_count: int = 100
@@ -1454,16 +1461,7 @@ class RateLimitContract(ContractTools):
         self, backend: Backend, subscription: Subscription, max_count: int = 100
     ) -> Leased | None:
         """What `receive_limited` answers without waiting: None when it would block."""
-        got: list[Leased] = []
-        async with trio.open_nursery() as nursery:
-
-            async def receive() -> None:
-                got.append(await backend.receive_limited(subscription, max_count))
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(receive)
-            await self.quiet()
-            nursery.cancel_scope.cancel()
+        got = await self.answer_now(lambda: backend.receive_limited(subscription, max_count))
         return got[0] if got else None
 
     async def test_leases_no_more_than_the_bucket_holds(
