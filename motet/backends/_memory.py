@@ -247,40 +247,15 @@ class MemoryBackend(MemoryStreams):
         floor = -math.inf
         while True:
             now = max(clock_now(), floor)
-            self._file_due(subscription.topic, now)
-            queue.advance(now)
-            expired: list[Message] = []
-            messages = queue.take(max_count, now, subscription.options.lease, expired)
-            if expired:
-                self._keep_expired(queue, expired, now)
+            self._bring_due(subscription, queue, now)
+            messages = self._take(subscription, queue, max_count, now)
             if messages:
-                key = subscription.key
-                return [
-                    Delivery(
-                        _handed_out(m.envelope, m.data),
-                        key,
-                        m.attempt,
-                        m.receipt,
-                        _expiry(m, subscription.options.ttl),
-                    )
-                    for m in messages
-                ]
-            due = queue.next_due()
-            later = self._later.next_due(subscription.topic)
-            if later is not None and (due is None or later < due):
-                due = later
-            assert self._clock is not None
-            deadline = math.inf if due is None else self._clock.to_trio(due)
-            queue.parked_due = due
-            if due is None:
-                await queue.lot.park()  # no cancel scope to build: woken by a publish
-                continue
-            with trio.move_on_at(deadline) as waited:
-                await queue.lot.park()
-            if waited.cancelled_caught:
+                return self._delivered(subscription, messages)
+            reached = await self._park(queue, self._next_due(subscription, queue))
+            if reached is not None:
                 # Woken by the deadline: the wall clock is at least `due`, even if converting
                 # trio time back to epoch seconds rounds a hair short (which would spin).
-                floor = due
+                floor = reached
 
     async def receive_limited(self, subscription: Subscription, max_count: int) -> Leased:
         limit = subscription.options.rate_limit
@@ -293,47 +268,69 @@ class MemoryBackend(MemoryStreams):
         queue = self._queue(subscription.key)
         await trio.lowlevel.checkpoint()
         key = subscription.key
-        lease = subscription.options.lease
         floor = -math.inf
         while True:
             now = max(clock_now(), floor)
-            self._file_due(subscription.topic, now)
-            queue.advance(now)
+            self._bring_due(subscription, queue, now)
             bucket = rate.refill(limit, self._buckets.get(key), now)
             tokens = rate.available(limit, bucket)
-            messages: list[Message] = []
-            if tokens:
-                expired: list[Message] = []
-                messages = queue.take(min(max_count, tokens), now, lease, expired)
-                if expired:
-                    self._keep_expired(queue, expired, now)
+            messages = (
+                self._take(subscription, queue, min(max_count, tokens), now) if tokens else []
+            )
             self._buckets[key] = bucket = rate.spend(bucket, len(messages))
             wait = rate.wait(limit, bucket)
             if messages or not tokens:
                 return Leased(
-                    [
-                        Delivery(
-                            _handed_out(m.envelope, m.data),
-                            key,
-                            m.attempt,
-                            m.receipt,
-                            _expiry(m, subscription.options.ttl),
-                        )
-                        for m in messages
-                    ],
+                    self._delivered(subscription, messages),
                     wait,
                     waiting=bool(wait) and queue.ready_count > 0,
                 )
-            due = queue.next_due()
-            later = self._later.next_due(subscription.topic)
-            if later is not None and (due is None or later < due):
-                due = later
-            assert self._clock is not None
-            deadline = math.inf if due is None else self._clock.to_trio(due)
-            with trio.move_on_at(deadline) as waited:
-                await queue.lot.park()
-            if waited.cancelled_caught and due is not None:
-                floor = due
+            reached = await self._park(queue, self._next_due(subscription, queue))
+            if reached is not None:
+                floor = reached
+
+    # The steps both receives share: what came due joins the queue, messages are taken (the
+    # expired ones buried on the way), handed out as deliveries, or the receiver parks.
+
+    def _bring_due(self, subscription: Subscription, queue: SubscriptionQueue, now: float) -> None:
+        self._file_due(subscription.topic, now)
+        queue.advance(now)
+
+    def _take(
+        self, subscription: Subscription, queue: SubscriptionQueue, count: int, now: float
+    ) -> list[Message]:
+        expired: list[Message] = []
+        messages = queue.take(count, now, subscription.options.lease, expired)
+        if expired:
+            self._keep_expired(queue, expired, now)
+        return messages
+
+    @staticmethod
+    def _delivered(subscription: Subscription, messages: list[Message]) -> list[Delivery]:
+        key, ttl = subscription.key, subscription.options.ttl
+        return [
+            Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt, _expiry(m, ttl))
+            for m in messages
+        ]
+
+    def _next_due(self, subscription: Subscription, queue: SubscriptionQueue) -> float | None:
+        """When something of this subscription comes due: a retry, a lease, a delayed emit."""
+        due = queue.next_due()
+        later = self._later.next_due(subscription.topic)
+        if later is not None and (due is None or later < due):
+            due = later
+        return due
+
+    async def _park(self, queue: SubscriptionQueue, due: float | None) -> float | None:
+        """Wait for a publish (or a wake) or until `due`; `due` when that deadline woke it."""
+        queue.parked_due = due
+        if due is None:
+            await queue.lot.park()  # no cancel scope to build: woken by a publish
+            return None
+        assert self._clock is not None
+        with trio.move_on_at(self._clock.to_trio(due)) as waited:
+            await queue.lot.park()
+        return due if waited.cancelled_caught else None
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._check_running()
