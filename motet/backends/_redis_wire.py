@@ -18,6 +18,7 @@ AOF after a restart), which is a `WireError` too.
 from __future__ import annotations
 
 import hashlib
+import os
 import ssl
 from collections import deque
 from typing import Any
@@ -133,22 +134,36 @@ class _Reply:
 
 
 class _Conn:
-    __slots__ = ("reader", "scope", "stream", "waiting")
+    __slots__ = ("fd", "parked", "reader", "reading", "scope", "stream", "waiting", "wake")
 
     def __init__(self, stream: trio.abc.Stream, reader: Any) -> None:
         self.stream = stream
+        # A plain socket's descriptor, written and read without trio's stream (see `Wire`);
+        # None for TLS, which goes through the stream.
+        self.fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
         self.reader = reader
         self.scope = trio.CancelScope()  # of the reader task, which closes the stream
         self.waiting: deque[_Reply] = deque()  # callers, in the order their bytes went out
+        # Someone reads the replies of `waiting`: the reader task, or a caller reading its own
+        # reply. At most one at a time; whenever `waiting` is not empty, one is.
+        self.reading = False
+        self.wake = trio.Event()  # set when the reader task should read for `waiting`
+        self.parked = 0  # how many times a read waited for the socket
 
 
 class Wire:
     """One connection to Redis.
 
-    Pipelined (the default): `call` may be used by many tasks at once; a reader task in
-    `nursery` hands out the replies, and closing the wire (or a broken socket) ends it. A
-    caller cancelled while its bytes were half written breaks the connection rather than
-    leave a torn command on it; one cancelled while waiting just drops its reply.
+    Pipelined (the default): `call` may be used by many tasks at once. A caller that finds
+    nobody reading reads its own reply (the common case of one call at a time: no hop
+    through another task); replies of calls made meanwhile are handed out by a reader task in
+    `nursery`, and closing the wire (or a broken socket) ends it. A plain socket is written
+    with one `send` when nothing else is being written, and read with `recv` first and
+    `wait_readable` only when nothing has come yet: trio's stream would add two scheduler
+    rounds per call (a checkpoint after each successful send and recv). A caller cancelled
+    while its bytes were half written breaks the connection rather than leave a torn
+    command on it; one cancelled while waiting just drops its reply (and, if it was reading,
+    leaves the reading to the reader task).
 
     Not pipelined (for blocking reads): one call at a time reads its own reply, saving the
     hop through a reader task; a call cancelled before its reply came closes the connection
@@ -185,8 +200,11 @@ class Wire:
             return [await self.call(*command) for command in commands]
         conn = self._conn or await self._connect()
         replies = await self._send(conn, commands)
+        if not conn.reading:
+            await self._read_own(conn, replies[-1])
         for reply in replies:
-            await reply.done.wait()
+            if not reply.done.is_set():  # (a set Event's wait would still yield)
+                await reply.done.wait()
         for reply in replies:
             if reply.error is not None:
                 raise reply.error
@@ -197,16 +215,80 @@ class Wire:
         # form fails this caller alone, instead of breaking the connection of every call.
         data = b"".join(encode(command) for command in commands)
         replies = [_Reply() for _ in commands]
-        async with self._send_lock:
+        if self._conn is not conn:
+            raise WireError(f"the connection to Redis at {self._where()} was lost")
+        try:
+            self._send_lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self._send_lock.acquire()  # another caller's bytes are still going out
             if self._conn is not conn:
-                raise WireError(f"the connection to Redis at {self._where()} was lost")
+                self._send_lock.release()
+                raise WireError(f"the connection to Redis at {self._where()} was lost") from None
+        try:
             conn.waiting.extend(replies)
-            try:
-                await conn.stream.send_all(data)
-            except BaseException as exc:
-                self._break(conn, exc)
-                raise
+            await self._write(conn, data)
+        except BaseException as exc:
+            self._break(conn, exc)
+            raise
+        finally:
+            self._send_lock.release()
         return replies
+
+    async def _write(self, conn: _Conn, data: bytes) -> None:
+        if conn.fd is None:
+            await conn.stream.send_all(data)
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(conn.fd, view) :]
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(conn.fd)
+
+    async def _receive(self, conn: _Conn) -> bytes:
+        if conn.fd is None:
+            data = await conn.stream.receive_some(65536)
+        else:
+            while True:
+                try:
+                    data = os.read(conn.fd, 65536)
+                    break
+                except BlockingIOError:
+                    conn.parked += 1
+                    await trio.lowlevel.wait_readable(conn.fd)
+        if not data:
+            raise WireError(f"Redis at {self._where()} closed the connection")
+        return data
+
+    async def _read_own(self, conn: _Conn, last: _Reply) -> None:
+        """Read replies until `last` (this caller's) has come, then leave the replies others
+        wait for to the reader task."""
+        parked = conn.parked
+        conn.reading = True
+        try:
+            while not last.done.is_set():
+                self._hand_out(conn, await self._receive(conn))
+        except _BROKEN as exc:
+            self._break(conn, exc)
+        finally:
+            conn.reading = False
+            if conn.waiting:
+                conn.wake.set()
+        if conn.parked == parked and conn.fd is not None:
+            await trio.lowlevel.checkpoint()  # the reply was there at once: still yield once
+
+    def _hand_out(self, conn: _Conn, data: bytes) -> None:
+        waiting, reader = conn.waiting, conn.reader
+        reader.feed(data)
+        while (value := reader.gets()) is not False:
+            if not waiting:
+                raise WireError(f"Redis at {self._where()} sent a reply nobody asked for")
+            reply = waiting.popleft()
+            try:
+                reply.value = self._outcome(value)
+            except (WireError, ReplyError) as exc:
+                reply.error = exc
+            reply.done.set()
 
     async def _call_alone(self, conn: _Conn, args: tuple[Any, ...]) -> Any:
         command = encode(args)
@@ -334,22 +416,17 @@ class Wire:
                 await trio.aclose_forcefully(conn.stream)
 
     async def _replies(self, conn: _Conn) -> None:
-        waiting, reader = conn.waiting, conn.reader
         try:
             while True:
-                data = await conn.stream.receive_some(65536)
-                if not data:
-                    raise WireError(f"Redis at {self._where()} closed the connection")
-                reader.feed(data)
-                while (value := reader.gets()) is not False:
-                    if not waiting:
-                        raise WireError(f"Redis at {self._where()} sent a reply nobody asked for")
-                    reply = waiting.popleft()
-                    try:
-                        reply.value = self._outcome(value)
-                    except (WireError, ReplyError) as exc:
-                        reply.error = exc
-                    reply.done.set()
+                while conn.reading or not conn.waiting:
+                    await conn.wake.wait()
+                    conn.wake = trio.Event()
+                conn.reading = True
+                try:
+                    while conn.waiting:
+                        self._hand_out(conn, await self._receive(conn))
+                finally:
+                    conn.reading = False
         except _BROKEN as exc:
             self._break(conn, exc)
 
