@@ -276,11 +276,13 @@ class GroupCommit(Generic[Item]):
     """Concurrent callers' items reach Redis together: one round trip per flush, not per call.
 
     A caller returns once the flush holding its items is done (so an ack or a publish is
-    durable when it returns). While one flush is in flight the next one gathers everything
-    submitted meanwhile, so batches grow with load and cost no waiting when idle. When `run`
-    ends, waiting callers (and later ones) get `BackendError` instead of waiting forever.
-    A flush that returns a list returns one result per submission, in order: `submit`
-    returns its caller's.
+    durable when it returns). A caller that finds no flush in flight and nobody waiting
+    flushes its own items at once, in its own task (one call at a time costs no hop through
+    the `run` task); while a flush is in flight the next one, made by `run`, gathers
+    everything submitted meanwhile, so batches grow with load and cost no waiting when idle.
+    When `run` ends, waiting callers (and later ones, and those flushing their own items)
+    get `BackendError` instead of waiting forever. A flush that returns a list returns one
+    result per submission, in order: `submit` returns its caller's.
     """
 
     def __init__(
@@ -295,6 +297,8 @@ class GroupCommit(Generic[Item]):
         self._pending: deque[tuple[Sequence[Item], _Ticket]] = deque()
         self._wake = trio.Event()
         self._running = False
+        self._flushing = False  # a flush is in flight (by `run` or by a caller)
+        self._alone: set[trio.CancelScope] = set()  # callers flushing their own items
 
     async def submit(self, items: Sequence[Item]) -> Any:
         # A caller cancelled together with the backend (a hard stop) may get here after the
@@ -302,6 +306,8 @@ class GroupCommit(Generic[Item]):
         await trio.lowlevel.checkpoint_if_cancelled()
         if not self._running:
             raise BackendError(f"cannot {self._what}: the Redis backend is not running")
+        if not self._flushing and not self._pending:
+            return await self._flush_alone(items)
         ticket = _Ticket()
         self._pending.append((items, ticket))
         self._wake.set()
@@ -309,6 +315,28 @@ class GroupCommit(Generic[Item]):
         if ticket.error is not None:
             raise ticket.error
         return ticket.result
+
+    async def _flush_alone(self, items: Sequence[Item]) -> Any:
+        self._flushing = True
+        scope = trio.CancelScope()  # cancelled when `run` ends
+        self._alone.add(scope)
+        try:
+            with scope:
+                results = await self._flush(list(items))
+        finally:
+            self._alone.discard(scope)
+            self._flushing = False
+            if self._pending:
+                self._wake.set()  # gathered while this flush was in flight
+        if scope.cancelled_caught:
+            raise self._stopped()
+        return None if results is None else results[0]
+
+    def _stopped(self) -> BackendError:
+        return BackendError(
+            f"cannot {self._what}: the Redis backend stopped before it was done "
+            "(it may or may not have reached Redis)"
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._running = True
@@ -326,10 +354,13 @@ class GroupCommit(Generic[Item]):
                         items.extend(entry[0])
                     error: BaseException | None = None
                     results: list[Any] | None = None
+                    self._flushing = True
                     try:
                         results = await self._flush(items)
                     except Exception as exc:  # handed to every caller of this batch
                         error = exc
+                    finally:
+                        self._flushing = False
                     for n, (_, ticket) in enumerate(taken):
                         ticket.error = error
                         ticket.result = None if results is None else results[n]
@@ -337,10 +368,9 @@ class GroupCommit(Generic[Item]):
                     taken = []
         finally:
             self._running = False
-            stopped = BackendError(
-                f"cannot {self._what}: the Redis backend stopped before it was done "
-                "(it may or may not have reached Redis)"
-            )
+            stopped = self._stopped()
+            for scope in self._alone:
+                scope.cancel()
             for _, ticket in [*taken, *self._pending]:
                 ticket.error = stopped
                 ticket.done.set()
