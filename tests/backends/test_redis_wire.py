@@ -198,3 +198,34 @@ async def test_several_commands_go_in_one_write_and_an_error_reply_raises(
         await wire.calls([("GET", "wire:n"), ("GET",)])
     assert await wire.call("GET", "wire:n") == "2"  # the connection stays in step
     await wire.aclose()
+
+
+async def test_a_caller_cancelled_while_reading_its_own_reply_leaves_the_others_theirs(
+    nursery: trio.Nursery, server: RedisServer
+) -> None:
+    wire, other = wire_to(server.url, nursery), wire_to(server.url, nursery)
+    await wire.call("DEL", "wire:later")
+    got: list[str] = []
+
+    async def blocked_read(*, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
+            await wire.call("BLPOP", "wire:later", 0)  # nobody else reads: it reads its own
+
+    async def echo() -> None:
+        got.append(await wire.call("ECHO", "behind the blocked read"))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as callers:
+            reading = await callers.start(blocked_read)
+            await trio.testing.wait_all_tasks_blocked()
+            callers.start_soon(echo)
+            await trio.testing.wait_all_tasks_blocked()
+            reading.cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            assert got == []  # its reply comes after the blocked read's
+            await other.call("RPUSH", "wire:later", "x")  # ends the read; its reply is dropped
+    assert got == ["behind the blocked read"]
+    assert await wire.call("ECHO", "next") == "next"
+    await wire.aclose()
+    await other.aclose()
