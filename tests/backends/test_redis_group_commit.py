@@ -71,12 +71,11 @@ async def test_the_end_of_run_fails_a_caller_flushing_alone_with_backend_error()
         except BackendError as exc:
             failed.append(exc)
 
-    async with trio.open_nursery() as outer:
-        async with trio.open_nursery() as backend:
-            await backend.start(commit.run)
-            outer.start_soon(submit)
-            await trio.testing.wait_all_tasks_blocked()
-            backend.cancel_scope.cancel()
+    async with trio.open_nursery() as outer, trio.open_nursery() as backend:
+        await backend.start(commit.run)
+        outer.start_soon(submit)
+        await trio.testing.wait_all_tasks_blocked()
+        backend.cancel_scope.cancel()
     assert len(failed) == 1
     assert "stopped before it was done" in str(failed[0])
     with pytest.raises(BackendError, match="not running"):
