@@ -143,6 +143,7 @@ class RedisLink:
         self._wire: Wire | None = None
         self._spare_wires: list[Wire] = []  # for blocking reads, reused one at a time
         self._closed = False
+        self._stopped = trio.Event()  # set when the backend stops: calls retrying give up
         self.failure: str | None = None  # why calls fail right now (Redis away), for health
 
     def start(self, nursery: trio.Nursery) -> None:
@@ -168,6 +169,7 @@ class RedisLink:
         """Close the spare blocking-read wires (the others close with their reader tasks or
         with the read that was cancelled)."""
         self._closed = True
+        self._stopped.set()
         spare, self._spare_wires = self._spare_wires, []
         with trio.CancelScope(shield=True):
             for wire in spare:
@@ -203,13 +205,19 @@ class RedisLink:
         return found
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """`fn()`, retried with backoff while Redis is unreachable (at most reconnect_timeout)."""
+        """`fn()`, retried with backoff while Redis is unreachable (at most reconnect_timeout).
+
+        A call made in the caller's task (a lone group commit) may be in flight when the
+        backend stops: its connection closes under it and it raises `BackendError`, as the
+        callers waiting for a group commit do, instead of retrying."""
         tries = 0
         since: float | None = None
         while True:
             try:
                 result = await fn()
             except self.transient as exc:
+                if self._closed:
+                    raise stopped_error(what) from exc
                 now = trio.current_time()
                 since = now if since is None else since
                 self.failure = redact(f"Redis at {self.where} is unreachable: {exc}")
@@ -237,7 +245,10 @@ class RedisLink:
                     self.failure = None
                 return result
             tries += 1
-            await trio.sleep(RECONNECT_BACKOFF.delay(tries))
+            with trio.move_on_after(RECONNECT_BACKOFF.delay(tries)):
+                await self._stopped.wait()
+            if self._closed:
+                raise stopped_error(what)
 
     async def open(self) -> None:
         """Check that Redis answers, within connect_timeout; BackendUnavailable otherwise."""
@@ -263,6 +274,13 @@ class RedisLink:
         )
 
 
+def stopped_error(what: str) -> BackendError:
+    return BackendError(
+        f"cannot {what}: the Redis backend stopped before it was done "
+        "(it may or may not have reached Redis)"
+    )
+
+
 class _Ticket:
     __slots__ = ("done", "error", "result")
 
@@ -280,9 +298,10 @@ class GroupCommit(Generic[Item]):
     flushes its own items at once, in its own task (one call at a time costs no hop through
     the `run` task); while a flush is in flight the next one, made by `run`, gathers
     everything submitted meanwhile, so batches grow with load and cost no waiting when idle.
-    When `run` ends, waiting callers (and later ones, and those flushing their own items)
-    get `BackendError` instead of waiting forever. A flush that returns a list returns one
-    result per submission, in order: `submit` returns its caller's.
+    When `run` ends, waiting callers (and later ones) get `BackendError` instead of waiting
+    forever; a caller flushing its own items gets it from `RedisLink.call`, whose
+    connection closes with the backend. A flush that returns a list returns one result per
+    submission, in order: `submit` returns its caller's.
     """
 
     def __init__(
@@ -298,7 +317,6 @@ class GroupCommit(Generic[Item]):
         self._wake = trio.Event()
         self._running = False
         self._flushing = False  # a flush is in flight (by `run` or by a caller)
-        self._alone: set[trio.CancelScope] = set()  # callers flushing their own items
 
     async def submit(self, items: Sequence[Item]) -> Any:
         # A caller cancelled together with the backend (a hard stop) may get here after the
@@ -318,25 +336,13 @@ class GroupCommit(Generic[Item]):
 
     async def _flush_alone(self, items: Sequence[Item]) -> Any:
         self._flushing = True
-        scope = trio.CancelScope()  # cancelled when `run` ends
-        self._alone.add(scope)
         try:
-            with scope:
-                results = await self._flush(list(items))
+            results = await self._flush(list(items))
         finally:
-            self._alone.discard(scope)
             self._flushing = False
             if self._pending:
                 self._wake.set()  # gathered while this flush was in flight
-        if scope.cancelled_caught:
-            raise self._stopped()
         return None if results is None else results[0]
-
-    def _stopped(self) -> BackendError:
-        return BackendError(
-            f"cannot {self._what}: the Redis backend stopped before it was done "
-            "(it may or may not have reached Redis)"
-        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._running = True
@@ -368,9 +374,7 @@ class GroupCommit(Generic[Item]):
                     taken = []
         finally:
             self._running = False
-            stopped = self._stopped()
-            for scope in self._alone:
-                scope.cancel()
+            stopped = stopped_error(self._what)
             for _, ticket in [*taken, *self._pending]:
                 ticket.error = stopped
                 ticket.done.set()

@@ -9,7 +9,8 @@ import trio
 import trio.testing
 
 from motet._errors import BackendError
-from motet.backends._redis_link import GroupCommit
+from motet.backends._redis_link import GroupCommit, RedisLink, RedisOptions
+from motet.backends._redis_wire import WireError
 
 
 class Flushes:
@@ -59,25 +60,35 @@ async def test_callers_arriving_during_a_flush_go_together_in_the_next(
     assert results == {item: f"done {item}" for item in ("first", "b", "c", "d")}
 
 
-async def test_the_end_of_run_fails_a_caller_flushing_alone_with_backend_error() -> None:
-    flushes = Flushes()
-    flushes.gate = trio.Event()  # never set: the flush hangs until run ends
-    commit = GroupCommit[str]("publish", flushes.flush, 100)
-    failed: list[BaseException] = []
+async def test_a_lone_flush_in_flight_when_the_backend_stops_raises_backend_error(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    # Its connection closes under it (a transient error, which the link would otherwise
+    # retry for reconnect_timeout): the stopped link says so at once instead.
+    link = RedisLink("redis://127.0.0.1:1/0", RedisOptions())
+    tries = 0
 
-    async def submit() -> None:
-        try:
+    async def unreachable() -> None:
+        nonlocal tries
+        tries += 1
+        raise WireError("the connection to Redis at 127.0.0.1:1 closed")
+
+    async def publish(commit: GroupCommit[str]) -> None:
+        with pytest.raises(BackendError, match="stopped before it was done"):
             await commit.submit(["a"])
-        except BackendError as exc:
-            failed.append(exc)
 
+    async def flush(items: list[str]) -> None:
+        await link.call("publish messages", unreachable)
+
+    commit = GroupCommit[str]("publish", flush, 100)
     async with trio.open_nursery() as outer, trio.open_nursery() as backend:
         await backend.start(commit.run)
-        outer.start_soon(submit)
-        await trio.testing.wait_all_tasks_blocked()
+        outer.start_soon(publish, commit)
+        await trio.testing.wait_all_tasks_blocked()  # retrying, in its backoff
+        assert tries == 1
         backend.cancel_scope.cancel()
-    assert len(failed) == 1
-    assert "stopped before it was done" in str(failed[0])
+        await link.close_wires()
+    assert tries == 1
     with pytest.raises(BackendError, match="not running"):
         await commit.submit(["b"])
 
