@@ -176,9 +176,10 @@ class RedisLink:
                 await wire.aclose()
 
     async def give_wire(self, wire: Wire) -> None:
+        # Kept without a checkpoint: a blocking read gives its wire back on the way from
+        # Redis's reply to the handler, where a scheduler round would add to the latency.
         if not self._closed and len(self._spare_wires) < self.options.max_blocking_connections:
             self._spare_wires.append(wire)
-            await trio.lowlevel.checkpoint()
         else:
             await wire.aclose()
 

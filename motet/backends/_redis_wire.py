@@ -296,12 +296,9 @@ class Wire:
             if self._conn is not conn:
                 raise WireError(f"the connection to Redis at {self._where()} was lost")
             try:
-                await conn.stream.send_all(command)
+                await self._write(conn, command)
                 while (value := conn.reader.gets()) is False:
-                    data = await conn.stream.receive_some(65536)
-                    if not data:
-                        raise WireError(f"Redis at {self._where()} closed the connection")
-                    conn.reader.feed(data)
+                    conn.reader.feed(await self._receive(conn))
             except BaseException as exc:
                 await self._drop(conn)
                 if isinstance(exc, _BROKEN):
