@@ -116,7 +116,17 @@ def require_hiredis() -> None:
 
 
 def encode(args: tuple[Any, ...]) -> bytes:
-    """One command in RESP: an array of bulk strings."""
+    """One command in RESP: an array of bulk strings (str as UTF-8, numbers as `str` has
+    them). hiredis writes it in C; what it does not take (a bool, None) is written as `str`
+    has it here."""
+    try:
+        packed: bytes = hiredis.pack_command(args)
+    except TypeError:
+        return _encode(args)
+    return packed
+
+
+def _encode(args: tuple[Any, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
         data = arg if isinstance(arg, bytes) else str(arg).encode()
@@ -245,7 +255,8 @@ class Wire:
             except BlockingIOError:
                 await trio.lowlevel.wait_writable(conn.fd)
 
-    async def _receive(self, conn: _Conn) -> bytes:
+    async def _receive(self, conn: _Conn) -> bytes | bytearray:
+        data: bytes | bytearray
         if conn.fd is None:
             data = await conn.stream.receive_some(65536)
         else:
@@ -277,7 +288,7 @@ class Wire:
         if conn.parked == parked and conn.fd is not None:
             await trio.lowlevel.checkpoint()  # the reply was there at once: still yield once
 
-    def _hand_out(self, conn: _Conn, data: bytes) -> None:
+    def _hand_out(self, conn: _Conn, data: bytes | bytearray) -> None:
         waiting, reader = conn.waiting, conn.reader
         reader.feed(data)
         while (value := reader.gets()) is not False:
