@@ -226,20 +226,21 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
         self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
     ) -> list[str]:
         self._running()
-        if any(_later(e) for e in envelopes):
-            return await self._publish_later(envelopes, dedup_window)
         items: list[bytes] = []
         for envelope in envelopes:
+            if _later(envelope):
+                return await self._publish_later(envelopes, dedup_window)
             # Refuses non-JSON before anything, and encodes for this caller alone.
-            items.extend(codec.publish_bytes(envelope))
+            items += codec.publish_bytes(envelope)
         if not items:
             await trio.lowlevel.checkpoint()
             return []
         await self._publishes.submit(items)
-        topics = {e.topic for e in envelopes}
-        for bell in self._bells.values():
-            if bell.topic in topics and not bell.blocking_read:
-                bell.ring()  # receivers here need not wait for the watcher's round trip
+        if self._bells:  # receivers here need not wait for the watcher's round trip
+            topics = {e.topic for e in envelopes}
+            for bell in self._bells.values():
+                if bell.topic in topics and not bell.blocking_read:
+                    bell.ring()
         return [e.id for e in envelopes]
 
     async def _publish_later(self, envelopes: Sequence[Envelope], window: float) -> list[str]:

@@ -76,7 +76,15 @@ def decode_json(text: str) -> JSON:
 
 
 def encode_envelope(envelope: Envelope) -> str:
-    where = f"message {envelope.id} on topic {envelope.topic!r}"
+    try:
+        return _encode_envelope(envelope, "")
+    except BackendError:
+        # Again, to say which message it is: the name is made only when it is needed
+        # (making it for every message cost a tenth of a publish's Python).
+        return _encode_envelope(envelope, f"message {envelope.id} on topic {envelope.topic!r}")
+
+
+def _encode_envelope(envelope: Envelope, where: str) -> str:
     check_keys(envelope.data, where=where)
     fields = [
         envelope.topic,
@@ -135,14 +143,17 @@ def publish_args(envelope: Envelope) -> list[str]:
 def publish_bytes(envelope: Envelope) -> list[bytes]:
     """`publish_args` as the bytes Redis gets, made for one caller before its message joins
     a group commit: whatever of it cannot be sent fails that caller, not the batch."""
-    where = f"message {envelope.id} on topic {envelope.topic!r}:"
     topic, body, group, priority = publish_args(envelope)
-    return [
-        to_bytes(topic, f"{where} the topic"),
-        body.encode(),  # encode_json made it encodable
-        to_bytes(group, f"{where} the message group"),
-        priority.encode(),
-    ]
+    try:
+        return [topic.encode(), body.encode(), group.encode(), priority.encode()]
+    except UnicodeEncodeError:  # (encode_json made the body encodable)
+        where = f"message {envelope.id} on topic {envelope.topic!r}:"
+        return [
+            to_bytes(topic, f"{where} the topic"),
+            body.encode(),
+            to_bytes(group, f"{where} the message group"),
+            priority.encode(),
+        ]
 
 
 def receipt(ref: str, attempt: int) -> str:
