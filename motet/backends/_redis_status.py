@@ -38,8 +38,12 @@ _FIND_CHUNK = 2000  # stream entries a FIND call looks at (a script blocks Redis
 _WHERE = {"parked": "queued", "unread": "queued", "adopting": "running"}
 
 
+# json.dumps with separators would build an encoder per call (a settled record per message)
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def record_text(settlement: Settlement, enqueued: float | None) -> str:
-    return json.dumps(
+    text: str = _dumps(
         [
             settlement.state,
             settlement.attempts,
@@ -50,9 +54,9 @@ def record_text(settlement: Settlement, enqueued: float | None) -> str:
             settlement.error,
             enqueued,
             settlement.keep_until,
-        ],
-        separators=(",", ":"),
+        ]
     )
+    return text
 
 
 def _settled_status(subscription: str, text: str, now: float) -> DeliveryStatus | None:
