@@ -4,14 +4,16 @@ through and the blocking read an idle receiver waits in.
 Why not coredis here: coredis spends 0.37-0.45 ms of CPU per command on this machine
 (connection pool, a writer task, anyio timers and memory streams, telemetry checks), more
 than the 0.3 ms an fsync'd write takes inside Redis, so a message's enqueue -> receive
-latency could not get under a millisecond through it. `Wire` writes RESP by hand (a few
-lines) and leaves parsing to hiredis (the Redis project's C parser): one socket, calls
-pipelined on it in order, one reader task matching replies to callers first-in first-out.
+latency could not get under a millisecond through it. `Wire` leaves writing and parsing
+RESP to hiredis (the Redis project's C code): one socket, calls pipelined on it in order,
+replies matched to callers first-in first-out, read by the caller itself when it is alone
+on the wire (a sequential producer: one scheduler round per call) or else by a reader task.
 coredis stays the client for everything else (state, dead letters, the wake-up watcher).
 
 Failures: a broken socket fails every call in flight with `WireError` (a ConnectionError,
 so `RedisLink.call` treats it as Redis being unreachable and retries); the next call
-connects again. An error reply raises `ReplyError`, except LOADING (Redis replaying its
+connects again. A socket Redis closed while nobody was reading is noticed by the next call
+(its read meets the end of the stream), which is then retried on a new connection. An error reply raises `ReplyError`, except LOADING (Redis replaying its
 AOF after a restart), which is a `WireError` too.
 """
 
