@@ -13,8 +13,9 @@ coredis stays the client for everything else (state, dead letters, the wake-up w
 Failures: a broken socket fails every call in flight with `WireError` (a ConnectionError,
 so `RedisLink.call` treats it as Redis being unreachable and retries); the next call
 connects again. A socket Redis closed while nobody was reading is noticed by the next call
-(its read meets the end of the stream), which is then retried on a new connection. An error reply raises `ReplyError`, except LOADING (Redis replaying its
-AOF after a restart), which is a `WireError` too.
+(its read meets the end of the stream), which is then retried on a new connection. An
+error reply raises `ReplyError`, except LOADING (Redis replaying its AOF after a
+restart), which is a `WireError` too.
 """
 
 from __future__ import annotations
