@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_redis_enqueue.py [--jobs 5000] [--rounds 5]
         [--base /path/to/other/checkout] [--peer-venv ~/.cache/peerbench-venvs/dramatiq]
 
-Starts a private redis-server on a free port with Redis's default persistence switched off
-(`--save "" --appendonly no`, as the peer benchmark runs it) and, in rounds, one producer
+Starts a private redis-server on a free port with persistence switched off (`--save ""
+--appendonly no`: what is compared is the client, not the disk) and, in rounds, one producer
 process each (interleaved, so load on the machine hits all of them alike):
 
   raw XADD   one XADD round trip per job, redis-py + hiredis (sync): the ceiling here;
@@ -15,9 +15,11 @@ process each (interleaved, so load on the machine hits all of them alike):
 Each producer declares the subscription first (as `motet emit` does), warms up, then sends
 --jobs jobs and reports jobs/s, the producer-side latency of one call (p50 / p99) and the
 CPU time per job (`time.process_time`). With --profile, the motet producers also report
-Python calls per job (cProfile, in a second pass after the timed one). The
-summary prints medians over the rounds and the ratios, with the load average beside them.
-Needs a venv with dramatiq and redis-py (the peer benchmark's) for the first two.
+Python calls per job (cProfile, in a second pass after the timed one). The summary prints
+medians over the rounds and the ratios within each round, with the load average beside
+them. The first two need a venv with dramatiq, redis-py and hiredis (`--peer-venv`; e.g.
+`python -m venv v && v/bin/pip install 'dramatiq[redis]' hiredis`); redis-server and
+redis-cli must be on PATH.
 """
 
 from __future__ import annotations

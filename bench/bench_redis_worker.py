@@ -3,10 +3,11 @@
     .venv/bin/python bench/bench_redis_worker.py [--jobs 20000] [--rounds 3]
         [--base /path/to/other/checkout] [--concurrency 10]
 
-Starts a private redis-server on a free port with Redis's default persistence switched off
-(`--save "" --appendonly no`) and writes a project of one queue step whose handler only
-appends (kind, enqueue time, handler start) to a record file with one O_APPEND write. For
-each checkout (this one, and --base when given, interleaved round by round):
+Starts a private redis-server on a free port with persistence switched off (`--save ""
+--appendonly no`; redis-server and redis-cli must be on PATH) and writes a project of one
+queue step whose handler only appends (kind, enqueue time, handler start) to a record file
+with one O_APPEND write. For each checkout (this one, and --base when given, interleaved
+round by round):
 
   drain    a producer emits --jobs jobs (one `runtime.emit` each), then the worker
            (`motet --project P start --port 0 --backend redis://...`) is started and drains
