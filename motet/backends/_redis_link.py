@@ -317,7 +317,7 @@ class GroupCommit(Generic[Item]):
         self._pending: deque[tuple[Sequence[Item], _Ticket]] = deque()
         self._wake = trio.Event()
         self._running = False
-        self._flushing = False  # a flush is in flight (by `run` or by a caller)
+        self._in_flight = 0  # flushes under way (by `run` and by a caller alone)
 
     async def submit(self, items: Sequence[Item]) -> Any:
         # A caller cancelled together with the backend (a hard stop) may get here after the
@@ -325,7 +325,7 @@ class GroupCommit(Generic[Item]):
         await trio.lowlevel.checkpoint_if_cancelled()
         if not self._running:
             raise BackendError(f"cannot {self._what}: the Redis backend is not running")
-        if not self._flushing and not self._pending:
+        if not self._in_flight and not self._pending:
             return await self._flush_alone(items)
         ticket = _Ticket()
         self._pending.append((items, ticket))
@@ -336,11 +336,11 @@ class GroupCommit(Generic[Item]):
         return ticket.result
 
     async def _flush_alone(self, items: Sequence[Item]) -> Any:
-        self._flushing = True
+        self._in_flight += 1
         try:
             results = await self._flush(list(items))
         finally:
-            self._flushing = False
+            self._in_flight -= 1
             if self._pending:
                 self._wake.set()  # gathered while this flush was in flight
         return None if results is None else results[0]
@@ -361,13 +361,13 @@ class GroupCommit(Generic[Item]):
                         items.extend(entry[0])
                     error: BaseException | None = None
                     results: list[Any] | None = None
-                    self._flushing = True
+                    self._in_flight += 1
                     try:
                         results = await self._flush(items)
                     except Exception as exc:  # handed to every caller of this batch
                         error = exc
                     finally:
-                        self._flushing = False
+                        self._in_flight -= 1
                     for n, (_, ticket) in enumerate(taken):
                         ticket.error = error
                         ticket.result = None if results is None else results[n]
