@@ -153,12 +153,13 @@ class MemoryBackend(MemoryStreams):
     async def publish(
         self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
     ) -> list[str]:
-        now = self._now()
+        self._check_running()
         await self._checkpoint_sometimes()
-        if all(e.key is None and e.not_before is None for e in envelopes):
-            self._publish_now(envelopes)
-            return [e.id for e in envelopes]
-        return self._publish_later(envelopes, now, dedup_window)
+        for envelope in envelopes:
+            if envelope.key is not None or envelope.not_before is not None:
+                return self._publish_later(envelopes, self._now(), dedup_window)
+        self._publish_now(envelopes)
+        return [e.id for e in envelopes]
 
     def _publish_later(
         self, envelopes: Sequence[Envelope], now: float, dedup_window: float
@@ -309,7 +310,13 @@ class MemoryBackend(MemoryStreams):
     def _delivered(subscription: Subscription, messages: list[Message]) -> list[Delivery]:
         key, ttl = subscription.key, subscription.options.ttl
         return [
-            Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt, _expiry(m, ttl))
+            Delivery(
+                _handed_out(m.envelope, m.data),
+                key,
+                m.attempt,
+                m.receipt,
+                None if ttl is None and m.envelope.expires_at is None else _expiry(m, ttl),
+            )
             for m in messages
         ]
 
@@ -482,18 +489,24 @@ class MemoryBackend(MemoryStreams):
         now = self._now()
         await self._checkpoint_sometimes()
         self._expire_settled(now)
+        queue = None
         for delivery, settlement in zip(deliveries, settlements, strict=True):
-            queue = self._queue(delivery.subscription)
+            key = delivery.subscription
+            if queue is None or queue.subscription.key != key:  # a batch is mostly one's
+                queue = self._queue(key)
             message = queue.settle(delivery.receipt)
             if message is None:
                 continue  # the lease was lost (handed out again, or cancelled)
             if queue.strategy == "fifo":
                 queue.wake()
-            self._keep(message.envelope, delivery.subscription, settlement)
+            self._keep(message.envelope, key, settlement)
 
     def _keep(self, envelope: Envelope, key: str, settlement: Settlement) -> None:
-        by_sub = self._settled.setdefault(envelope.id, {})
-        by_sub[key] = (settlement, envelope.created_at)
+        by_sub = self._settled.get(envelope.id)
+        if by_sub is None:
+            self._settled[envelope.id] = {key: (settlement, envelope.created_at)}
+        else:
+            by_sub[key] = (settlement, envelope.created_at)
         heapq.heappush(self._settled_expiry, (settlement.keep_until, envelope.id, key))
 
     def _expire_settled(self, now: float) -> None:
@@ -715,17 +728,18 @@ def _detached(envelope: Envelope) -> JSON:
 
 
 def _with_data(envelope: Envelope, data: JSON) -> Envelope:
+    # Positional, in field order: one is made per delivery, and keywords cost more.
     return Envelope(
-        topic=envelope.topic,
-        data=data,
-        trace_id=envelope.trace_id,
-        id=envelope.id,
-        group=envelope.group,
-        priority=envelope.priority,
-        created_at=envelope.created_at,
-        not_before=envelope.not_before,
-        expires_at=envelope.expires_at,
-        key=envelope.key,
+        envelope.topic,
+        data,
+        envelope.trace_id,
+        envelope.id,
+        envelope.group,
+        envelope.priority,
+        envelope.created_at,
+        envelope.not_before,
+        envelope.expires_at,
+        envelope.key,
     )
 
 

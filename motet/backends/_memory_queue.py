@@ -241,7 +241,12 @@ class SubscriptionQueue:
             message = self._pop_ready()
             if message is None:
                 break
-            if expired is not None and message.attempt == 1 and not message.redriven:
+            if (
+                expired is not None
+                and message.attempt == 1
+                and not message.redriven
+                and (ttl is not None or message.envelope.expires_at is not None)
+            ):
                 deadline = expiry_of(message.envelope, ttl)
                 if deadline is not None and deadline <= now:
                     self.ready_count -= 1
@@ -274,7 +279,8 @@ class SubscriptionQueue:
         the lease was lost (the message was handed out again, or already settled)."""
         message = self._leased.pop(receipt, None)
         if message is not None:
-            self._release(message)
+            if self.strategy == "fifo":
+                self._release(message)
             return message
         message = self._expired.pop(receipt, None)
         if message is not None:
