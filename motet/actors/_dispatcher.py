@@ -11,7 +11,7 @@ import contextvars
 import inspect
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -226,7 +226,9 @@ class Dispatcher:
             timed_out.add_note(note)
         raise timed_out.with_traceback(where)
 
-    async def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Any:
+    def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Awaitable[Any]:
+        """The handler call to await. Not a coroutine itself: the caller awaits the call
+        directly, one frame fewer per delivery."""
         fn = step.handler
         if isinstance(trigger, CronTrigger):
             # As in Motia, a cron handler's input is None; the tick is on ctx (`ctx.tick`).
@@ -234,8 +236,8 @@ class Dispatcher:
         else:
             lead = (payload,)
         if isinstance(trigger, HttpTrigger) and trigger.middleware:
-            return await self._through_middleware(step, trigger, payload, ctx)
-        return await self.run_user(step, fn, lead, ctx)
+            return self._through_middleware(step, trigger, payload, ctx)
+        return self.run_user(step, fn, lead, ctx)
 
     async def run_user(
         self,

@@ -64,6 +64,7 @@ ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the act
 # can run, so an idle instance is never left waiting behind a busy one's backlog.
 FAST_HANDLER = 0.05
 _MEAN_WEIGHT = 0.2  # of the latest duration in the running mean
+_SCHEDULE_EVERY = 16  # deliveries a worker takes from a non-empty mailbox per schedule point
 
 
 @attrs.frozen
@@ -242,9 +243,6 @@ class StepActor:
                 self._picked = trio.Event()
                 await self._picked.wait()
 
-    def _release(self) -> None:
-        self._slot_freed.set()
-
     # -- handling ------------------------------------------------------------------------
 
     async def _work(self) -> None:
@@ -256,10 +254,25 @@ class StepActor:
                 await self._work_in(scope)
 
     async def _work_in(self, scope: trio.CancelScope) -> None:
+        receive, receive_nowait = self.mailbox.receive, self.mailbox.receive_nowait
+        current_time = trio.lowlevel.current_clock().current_time  # trio.current_time's own
+        taken = 0
         while True:
-            delivery = await self.mailbox.receive()
+            # A cancel point before each delivery, but a schedule point only every
+            # _SCHEDULE_EVERY while the mailbox holds the next one (the fetcher fills it in
+            # batches): a scheduler round per message costs more than a quick handler does.
+            # Other tasks still run regularly, and a handler that awaits yields anyway.
+            taken += 1
+            if taken % _SCHEDULE_EVERY:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                await trio.lowlevel.checkpoint()
+            try:
+                delivery = receive_nowait()
+            except trio.WouldBlock:
+                delivery = await receive()
             self._picked.set()
-            started = trio.current_time()
+            started = current_time()
             message_id = delivery.envelope.id
             self.running[message_id] = scope
             try:
@@ -274,13 +287,13 @@ class StepActor:
                     error=str(exc),
                 )
             finally:
-                took = trio.current_time() - started
+                took = current_time() - started
                 mean = self._mean_handler
                 self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
                 if not self.held:
                     self._lease_clock()
-                self._release()
+                self._slot_freed.set()
                 if self.running.get(message_id) is scope:
                     del self.running[message_id]
 
@@ -292,9 +305,7 @@ class StepActor:
         if self._accept is not None and not self._accept(envelope.data):
             self._ack(delivery)
             return
-        message = MessageInfo(
-            id=envelope.id, attempt=delivery.attempt, topic=envelope.topic, group=envelope.group
-        )
+        message = MessageInfo(envelope.id, delivery.attempt, envelope.topic, envelope.group)
         if delivery.attempt > self._policy.max_attempts:
             # Every attempt so far lost its lease without an outcome: the handler killed its
             # process (or hung past the lease) each time. Running it again would loop forever.
