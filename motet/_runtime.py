@@ -304,7 +304,7 @@ class Runtime:
         self.publisher = Publisher(
             self.backend,
             clock,
-            self.jsonify,
+            functools.partial(to_json, self.converter),  # self.jsonify, one frame fewer per emit
             self.subscriptions,
             on_envelope=observer.hook("on_envelope"),
         )
