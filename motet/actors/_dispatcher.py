@@ -153,6 +153,14 @@ class Dispatcher:
     ) -> Any:
         """Call the handler; a `def` handler runs in a worker thread. Raises what the handler
         raised, or HandlerTimeout when `timeout` (seconds) expired."""
+        if self._on_run is None and timeout is None:
+            # The common call (no observer to tell, no time limit), once per delivery.
+            running = self.running
+            running[step.name] += 1
+            try:
+                return await self._invoke(step, trigger, payload, ctx)
+            finally:
+                running[step.name] -= 1
         self.running[step.name] += 1
         outcome, error = "error", None
         failure: BaseException | None = None
@@ -250,8 +258,11 @@ class Dispatcher:
         `fn(*lead)`), the way its step runs user code: an `async def` in this trio task, or on
         the asyncio loop when the step's mode is "asyncio"; a `def` in a worker thread, with
         the blocking context."""
-        if self._is_async(fn):
-            if self.mode(step) == "asyncio":
+        is_async = self._async.get(id(fn))
+        if is_async is None:
+            is_async = self._is_async(fn)
+        if is_async:
+            if (step.handlers or self.handlers) == "asyncio":  # self.mode(step), inline
                 return await self.asyncio_loop.run(fn, lead, ctx)
             try:
                 return await (fn(*lead) if ctx is None else fn(*lead, ctx))
