@@ -100,6 +100,7 @@ class StepActor:
         self._dispatcher = wiring.dispatcher
         self._publisher = wiring.publisher
         self._policy = wiring.policy
+        self._max_attempts = wiring.policy.max_attempts  # read once per delivery
         self._validate = wiring.validate
         self._on_failure = wiring.on_failure
         self._on_settled = wiring.on_settled
@@ -234,7 +235,7 @@ class StepActor:
             self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
-            direct = self.mailbox.statistics().receivers_waiting > 0
+            direct = self.mailbox.receivers_waiting() > 0
             for delivery in deliveries:
                 self.held[delivery.receipt] = delivery
                 self.mailbox.send_nowait(delivery)
@@ -306,7 +307,7 @@ class StepActor:
             self._ack(delivery)
             return
         message = MessageInfo(envelope.id, delivery.attempt, envelope.topic, envelope.group)
-        if delivery.attempt > self._policy.max_attempts:
+        if delivery.attempt > self._max_attempts:
             # Every attempt so far lost its lease without an outcome: the handler killed its
             # process (or hung past the lease) each time. Running it again would loop forever.
             error = (
