@@ -330,26 +330,50 @@ class MemoryBackend(MemoryStreams):
         return due
 
     async def _park(self, queue: SubscriptionQueue, due: float | None) -> float | None:
-        """Wait for a publish (or a wake) or until `due`; `due` when that deadline woke it."""
-        queue.parked_due = due
+        """Wait for a publish (or a wake) or until `due` (which `_leases_settled` may move
+        later); the due time when that deadline woke it."""
         if due is None:
             await queue.lot.park()  # no cancel scope to build: woken by a publish
             return None
         assert self._clock is not None
         with trio.move_on_at(self._clock.to_trio(due)) as waited:
-            await queue.lot.park()
+            queue.parked[waited] = due
+            try:
+                await queue.lot.park()
+            finally:
+                due = queue.parked.pop(waited, due)
         return due if waited.cancelled_caught else None
+
+    def _leases_settled(self, queue: SubscriptionQueue) -> None:
+        """Leases of `queue` ended: a receiver parked until one would have expired gets the
+        deadline of what now comes due first (none: it waits for a publish), moved in place.
+        Neither a wake-up for nothing when the old deadline passes nor a scheduler round to
+        park again (under MockClock, either would be a clock jump or a round per message)."""
+        if not queue.parked:
+            return
+        due = self._next_due(queue.subscription, queue)
+        assert self._clock is not None
+        for scope, parked in list(queue.parked.items()):
+            if due is None:
+                scope.deadline = math.inf
+                del queue.parked[scope]
+            elif due > parked:  # (settling never brings anything earlier)
+                scope.deadline = self._clock.to_trio(due)
+                queue.parked[scope] = due
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._check_running()
         await self._checkpoint_sometimes()
+        settled = set()
         for delivery in deliveries:
             queue = self._queue(delivery.subscription)
             if queue.settle(delivery.receipt) is not None:
                 if queue.strategy == "fifo":
                     queue.wake()  # its group may have a next message
                 else:
-                    queue.lease_settled()
+                    settled.add(queue)
+        for queue in settled:
+            self._leases_settled(queue)
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         until = self._now() + seconds
@@ -491,6 +515,7 @@ class MemoryBackend(MemoryStreams):
         await self._checkpoint_sometimes()
         self._expire_settled(now)
         queue, last = None, None
+        settled = set()
         for delivery, settlement in zip(deliveries, settlements, strict=True):
             key = delivery.subscription
             if queue is None or key != last:  # a batch is mostly one subscription's
@@ -500,7 +525,11 @@ class MemoryBackend(MemoryStreams):
                 continue  # the lease was lost (handed out again, or cancelled)
             if queue.strategy == "fifo":
                 queue.wake()
+            else:
+                settled.add(queue)
             self._keep(message.envelope, key, settlement)
+        for queue in settled:
+            self._leases_settled(queue)  # as `ack` does
 
     def _keep(self, envelope: Envelope, key: str, settlement: Settlement) -> None:
         by_sub = self._settled.get(envelope.id)
