@@ -239,10 +239,16 @@ class StepActor:
             for delivery in deliveries:
                 self.held[delivery.receipt] = delivery
                 self.mailbox.send_nowait(delivery)
-            self._lease_clock()
             if direct and deliveries:
+                # The lease keeper's timer is set once the worker started (a round later): a
+                # quick handler is done by then, and its delivery costs the timer nothing.
                 self._picked = trio.Event()
-                await self._picked.wait()
+                try:
+                    await self._picked.wait()
+                finally:
+                    self._lease_clock()
+            else:
+                self._lease_clock()
 
     # -- handling ------------------------------------------------------------------------
 
@@ -535,7 +541,8 @@ class StepActor:
         no wake-up (under MockClock, no clock jump of its own)."""
         timer = self._lease_timer
         if not self.held:
-            timer.deadline = math.inf
+            if timer.deadline != math.inf:
+                timer.deadline = math.inf
         elif timer.deadline == math.inf:
             timer.deadline = trio.current_time() + self.options.lease / 3
 
