@@ -52,7 +52,7 @@ class Mailbox(Generic[T]):
     `trio.EndOfChannel`.
     """
 
-    __slots__ = ("_capacity", "_name", "_receive", "_send", "receive")
+    __slots__ = ("_capacity", "_name", "_receive", "_send", "receive", "receive_nowait")
 
     def __init__(self, capacity: int, *, name: str) -> None:
         self._capacity = _check_positive_int("mailbox capacity", capacity)
@@ -65,6 +65,9 @@ class Mailbox(Generic[T]):
         # Take the oldest item, waiting for one if the mailbox is empty. The channel's own
         # method, not a wrapper: a worker calls it once per message.
         self.receive: Callable[[], Awaitable[T]] = receive.receive
+        # Take the oldest item now, or raise `trio.WouldBlock` if there is none (the
+        # channel's own method too).
+        self.receive_nowait: Callable[[], T] = receive.receive_nowait
 
     def __repr__(self) -> str:
         stats = self.statistics()
@@ -88,10 +91,6 @@ class Mailbox(Generic[T]):
             self._send.send_nowait(item)
         except trio.WouldBlock:
             raise MailboxFull(self._name, self._capacity) from None
-
-    def receive_nowait(self) -> T:
-        """Take the oldest item now, or raise `trio.WouldBlock` if there is none."""
-        return self._receive.receive_nowait()
 
     async def receive_batch(self, max_items: int) -> list[T]:
         """Wait for at least one item, then take up to `max_items` in FIFO order.
