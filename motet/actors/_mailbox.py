@@ -110,10 +110,6 @@ class Mailbox(Generic[T]):
             pass
         return batch
 
-    def receivers_waiting(self) -> int:
-        """How many tasks wait in `receive` now (`statistics()` without the record)."""
-        return self._send.statistics().tasks_waiting_receive
-
     def statistics(self) -> MailboxStatistics:
         stats = self._send.statistics()
         return MailboxStatistics(

@@ -121,6 +121,7 @@ class StepActor:
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
+        self._waiting = 0  # workers waiting in the mailbox's receive (idle)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
         self._lease_timer = trio.CancelScope()  # see _lease_clock
@@ -235,7 +236,7 @@ class StepActor:
             self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
-            direct = self.mailbox.receivers_waiting() > 0
+            direct = self._waiting > 0
             for delivery in deliveries:
                 self.held[delivery.receipt] = delivery
                 self.mailbox.send_nowait(delivery)
@@ -277,7 +278,11 @@ class StepActor:
             try:
                 delivery = receive_nowait()
             except trio.WouldBlock:
-                delivery = await receive()
+                self._waiting += 1
+                try:
+                    delivery = await receive()
+                finally:
+                    self._waiting -= 1
             self._picked.set()
             started = current_time()
             message_id = delivery.envelope.id
