@@ -7,12 +7,18 @@ queue step whose handler only counts; the clock runs from the first emit to the 
 handler call. Baseline: the same N items through a bare trio memory channel (one send and
 one receive each), measured in the same run. Latency: one message at a time, from the
 emit call to the handler's first line; p50/p99 over 2,000 messages.
+
+`--calls` also counts the Python calls per message of the concurrency-10 drain (cProfile's
+count, which does not depend on the machine's load; each resumption of a coroutine counts
+as a call), from the first emit to the last handler call.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import pstats
 import statistics
 import time
 from typing import Any
@@ -26,6 +32,7 @@ from motet.steps import load_step
 # Wall time by default; --cpu measures this process's CPU time instead, which other load on
 # a shared VM disturbs far less (everything here runs in one thread).
 TIMER = time.perf_counter
+PROFILE: cProfile.Profile | None = None  # set by --calls for one drain
 
 
 async def bare_channel(n: int) -> float:
@@ -73,11 +80,15 @@ async def motet_drain(n: int, concurrency: int) -> float:
         await nursery.start(runtime.run)
         assert runtime.publisher is not None
         publish = runtime.publisher.publish
+        if PROFILE is not None:
+            PROFILE.enable()
         t0 = TIMER()
         for i in range(n):
             await publish("bench", {"n": i}, trace_id="t")
         await done.wait()
         elapsed = TIMER() - t0
+        if PROFILE is not None:
+            PROFILE.disable()
         runtime.stop()
     return elapsed
 
@@ -120,6 +131,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cpu", action="store_true", help="time with process CPU time")
+    parser.add_argument("--calls", action="store_true", help="count Python calls per message")
     args = parser.parse_args()
     if args.cpu:
         global TIMER
@@ -135,6 +147,13 @@ def main() -> None:
             f"motet memory, conc {concurrency:<3}: {n / drain:>10,.0f} msg/s  "
             f"({drain * 1e3:.1f} ms; {channel / drain:.2f}x the bare channel)"
         )
+    if args.calls:
+        global PROFILE
+        PROFILE = cProfile.Profile()
+        trio.run(motet_drain, n, 10)
+        calls = sum(entry[1] for entry in pstats.Stats(PROFILE).stats.values())  # type: ignore[attr-defined]
+        PROFILE = None
+        print(f"Python calls per message, conc 10: {calls / n:.1f}")
     latencies = sorted(trio.run(motet_latency, 2000))
     p50 = statistics.median(latencies) * 1e3
     p99 = latencies[int(len(latencies) * 0.99)] * 1e3

@@ -79,7 +79,7 @@ class LogHub:
             trace_id=bound.get("trace_id"),
             message_id=bound.get("message_id"),
             attempt=bound.get("attempt"),
-            fields={k: _jsonable(v) for k, v in fields.items()},
+            fields={k: _jsonable(v) for k, v in fields.items()} if fields else {},
             traceback=format_failure(failure) if isinstance(failure, BaseException) else None,
         )
         for sink in self.sinks:
@@ -119,9 +119,11 @@ class Logger:
         # that cannot be turned into JSON is written as its repr, and should even that fail
         # (a sink raising, say), the line is dropped and said so on stderr.
         try:
-            if isinstance(extra, Mapping):
+            if extra is None:  # the common call, without the Mapping (ABC) check
+                pass
+            elif isinstance(extra, Mapping):
                 fields = {**{str(k): v for k, v in extra.items()}, **fields}
-            elif extra is not None:
+            else:
                 fields = {"data": extra, **fields}
             if exc_info is True:  # read here: a sink's own error must not replace it
                 exc_info = sys.exc_info()[1]

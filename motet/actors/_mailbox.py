@@ -13,6 +13,7 @@ Capacity is a required, visible choice: `send` blocks while the mailbox is full
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import attrs
@@ -51,7 +52,7 @@ class Mailbox(Generic[T]):
     `trio.EndOfChannel`.
     """
 
-    __slots__ = ("_capacity", "_name", "_receive", "_send")
+    __slots__ = ("_capacity", "_name", "_receive", "_send", "receive", "receive_nowait")
 
     def __init__(self, capacity: int, *, name: str) -> None:
         self._capacity = _check_positive_int("mailbox capacity", capacity)
@@ -61,6 +62,12 @@ class Mailbox(Generic[T]):
         send, receive = trio.open_memory_channel[T](capacity)
         self._send = send
         self._receive = receive
+        # Take the oldest item, waiting for one if the mailbox is empty. The channel's own
+        # method, not a wrapper: a worker calls it once per message.
+        self.receive: Callable[[], Awaitable[T]] = receive.receive
+        # Take the oldest item now, or raise `trio.WouldBlock` if there is none (the
+        # channel's own method too).
+        self.receive_nowait: Callable[[], T] = receive.receive_nowait
 
     def __repr__(self) -> str:
         stats = self.statistics()
@@ -84,14 +91,6 @@ class Mailbox(Generic[T]):
             self._send.send_nowait(item)
         except trio.WouldBlock:
             raise MailboxFull(self._name, self._capacity) from None
-
-    async def receive(self) -> T:
-        """Take the oldest item, waiting for one if the mailbox is empty."""
-        return await self._receive.receive()
-
-    def receive_nowait(self) -> T:
-        """Take the oldest item now, or raise `trio.WouldBlock` if there is none."""
-        return self._receive.receive_nowait()
 
     async def receive_batch(self, max_items: int) -> list[T]:
         """Wait for at least one item, then take up to `max_items` in FIFO order.

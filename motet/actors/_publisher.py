@@ -60,10 +60,22 @@ class Publisher:
         id and enqueue nothing; `expires` (a duration after it is due, or an aware
         datetime) ends it as expired if no handler started it by then."""
         if delay is None and at is None and key is None and expires is None:
-            envelope = self.envelope(
-                topic, data, trace_id=trace_id, group=group, priority=priority, id=id
+            # The common emit, built and published without the general path's keyword
+            # plumbing and lists (it runs once per message).
+            if group is not None:
+                check_name(group, f"the message group of a message on topic {topic!r}")
+            envelope = Envelope(
+                topic,
+                self._plain(topic, data),
+                trace_id,
+                id or new_id(),
+                group,
+                priority,
+                self._clock.now(),
             )
-            await self.publish_envelopes([envelope], source=source)
+            await self._backend.publish((envelope,))
+            if self._on_envelope is not None:
+                self._on_envelope(envelope, source)
             return envelope.id
         now = self._clock.now()
         envelope = self.envelope(

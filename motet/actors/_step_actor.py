@@ -64,6 +64,7 @@ ACK_FLUSH_DEADLINE = 5.0  # s: last chance to ack finished handlers when the act
 # can run, so an idle instance is never left waiting behind a busy one's backlog.
 FAST_HANDLER = 0.05
 _MEAN_WEIGHT = 0.2  # of the latest duration in the running mean
+_SCHEDULE_EVERY = 16  # deliveries a worker takes from a non-empty mailbox per schedule point
 
 
 @attrs.frozen
@@ -99,6 +100,7 @@ class StepActor:
         self._dispatcher = wiring.dispatcher
         self._publisher = wiring.publisher
         self._policy = wiring.policy
+        self._max_attempts = wiring.policy.max_attempts  # read once per delivery
         self._validate = wiring.validate
         self._on_failure = wiring.on_failure
         self._on_settled = wiring.on_settled
@@ -119,6 +121,7 @@ class StepActor:
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
+        self._waiting = 0  # workers waiting in the mailbox's receive (idle)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
         self._lease_timer = trio.CancelScope()  # see _lease_clock
@@ -233,17 +236,20 @@ class StepActor:
             self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
-            direct = self.mailbox.statistics().receivers_waiting > 0
+            direct = self._waiting > 0
             for delivery in deliveries:
                 self.held[delivery.receipt] = delivery
                 self.mailbox.send_nowait(delivery)
-            self._lease_clock()
             if direct and deliveries:
+                # The lease keeper's timer is set once the worker started (a round later): a
+                # quick handler is done by then, and its delivery costs the timer nothing.
                 self._picked = trio.Event()
-                await self._picked.wait()
-
-    def _release(self) -> None:
-        self._slot_freed.set()
+                try:
+                    await self._picked.wait()
+                finally:
+                    self._lease_clock()
+            else:
+                self._lease_clock()
 
     # -- handling ------------------------------------------------------------------------
 
@@ -256,10 +262,29 @@ class StepActor:
                 await self._work_in(scope)
 
     async def _work_in(self, scope: trio.CancelScope) -> None:
+        receive, receive_nowait = self.mailbox.receive, self.mailbox.receive_nowait
+        current_time = trio.lowlevel.current_clock().current_time  # trio.current_time's own
+        taken = 0
         while True:
-            delivery = await self.mailbox.receive()
+            # A cancel point before each delivery, but a schedule point only every
+            # _SCHEDULE_EVERY while the mailbox holds the next one (the fetcher fills it in
+            # batches): a scheduler round per message costs more than a quick handler does.
+            # Other tasks still run regularly, and a handler that awaits yields anyway.
+            taken += 1
+            if taken % _SCHEDULE_EVERY:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                await trio.lowlevel.checkpoint()
+            try:
+                delivery = receive_nowait()
+            except trio.WouldBlock:
+                self._waiting += 1
+                try:
+                    delivery = await receive()
+                finally:
+                    self._waiting -= 1
             self._picked.set()
-            started = trio.current_time()
+            started = current_time()
             message_id = delivery.envelope.id
             self.running[message_id] = scope
             try:
@@ -274,13 +299,13 @@ class StepActor:
                     error=str(exc),
                 )
             finally:
-                took = trio.current_time() - started
+                took = current_time() - started
                 mean = self._mean_handler
                 self._mean_handler = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
                 self.held.pop(delivery.receipt, None)
                 if not self.held:
                     self._lease_clock()
-                self._release()
+                self._slot_freed.set()
                 if self.running.get(message_id) is scope:
                     del self.running[message_id]
 
@@ -292,10 +317,8 @@ class StepActor:
         if self._accept is not None and not self._accept(envelope.data):
             self._ack(delivery)
             return
-        message = MessageInfo(
-            id=envelope.id, attempt=delivery.attempt, topic=envelope.topic, group=envelope.group
-        )
-        if delivery.attempt > self._policy.max_attempts:
+        message = MessageInfo(envelope.id, delivery.attempt, envelope.topic, envelope.group)
+        if delivery.attempt > self._max_attempts:
             # Every attempt so far lost its lease without an outcome: the handler killed its
             # process (or hung past the lease) each time. Running it again would loop forever.
             error = (
@@ -523,7 +546,8 @@ class StepActor:
         no wake-up (under MockClock, no clock jump of its own)."""
         timer = self._lease_timer
         if not self.held:
-            timer.deadline = math.inf
+            if timer.deadline != math.inf:
+                timer.deadline = math.inf
         elif timer.deadline == math.inf:
             timer.deadline = trio.current_time() + self.options.lease / 3
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 
 import attrs
 import trio
@@ -116,15 +116,15 @@ class MemoryBackend(MemoryStreams):
     def _now(self) -> float:
         return self._check_running().now()
 
-    async def _checkpoint_sometimes(self) -> None:
+    def _checkpoint_sometimes(self) -> Awaitable[None]:
         # Always a cancel point; a schedule point only every _SCHEDULE_EVERY calls. publish
         # and ack are in-memory and run once per message, so a full checkpoint each time
         # would halve throughput; a loop of them still lets other tasks run regularly.
+        # (trio's checkpoint itself is returned for the caller to await: one frame fewer.)
         self._calls += 1
         if self._calls % _SCHEDULE_EVERY:
-            await trio.lowlevel.checkpoint_if_cancelled()
-        else:
-            await trio.lowlevel.checkpoint()
+            return trio.lowlevel.checkpoint_if_cancelled()
+        return trio.lowlevel.checkpoint()
 
     def _queue(self, key: str) -> SubscriptionQueue:
         queue = self._queues.get(key)
@@ -153,12 +153,15 @@ class MemoryBackend(MemoryStreams):
     async def publish(
         self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
     ) -> list[str]:
-        now = self._now()
+        self._check_running()
         await self._checkpoint_sometimes()
-        if all(e.key is None and e.not_before is None for e in envelopes):
-            self._publish_now(envelopes)
-            return [e.id for e in envelopes]
-        return self._publish_later(envelopes, now, dedup_window)
+        ids = []
+        for envelope in envelopes:
+            if envelope.key is not None or envelope.not_before is not None:
+                return self._publish_later(envelopes, self._now(), dedup_window)
+            ids.append(envelope.id)
+        self._push(self._stage(envelopes))  # _publish_now, one frame fewer
+        return ids
 
     def _publish_later(
         self, envelopes: Sequence[Envelope], now: float, dedup_window: float
@@ -221,11 +224,12 @@ class MemoryBackend(MemoryStreams):
         # Copy (and check) every payload before enqueuing any, so a bad one enqueues nothing.
         # The copy is the message's pristine data, shared by the fan-out copies and never
         # handed out (each delivery gets its own clone); `envelope.data` is not read again.
-        return [
-            (queues, envelope, _detached(envelope))
-            for envelope in envelopes
-            if (queues := self._by_topic.get(envelope.topic))
-        ]
+        staged = []
+        for envelope in envelopes:  # a loop, not a comprehension: most publishes hold one
+            queues = self._by_topic.get(envelope.topic)
+            if queues:
+                staged.append((queues, envelope, _detached(envelope)))
+        return staged
 
     def _push(self, staged: list[_Staged]) -> None:
         for queues, envelope, data in staged:
@@ -309,7 +313,13 @@ class MemoryBackend(MemoryStreams):
     def _delivered(subscription: Subscription, messages: list[Message]) -> list[Delivery]:
         key, ttl = subscription.key, subscription.options.ttl
         return [
-            Delivery(_handed_out(m.envelope, m.data), key, m.attempt, m.receipt, _expiry(m, ttl))
+            Delivery(
+                _handed_out(m.envelope, m.data),
+                key,
+                m.attempt,
+                m.receipt,
+                None if ttl is None and m.envelope.expires_at is None else _expiry(m, ttl),
+            )
             for m in messages
         ]
 
@@ -322,26 +332,50 @@ class MemoryBackend(MemoryStreams):
         return due
 
     async def _park(self, queue: SubscriptionQueue, due: float | None) -> float | None:
-        """Wait for a publish (or a wake) or until `due`; `due` when that deadline woke it."""
-        queue.parked_due = due
+        """Wait for a publish (or a wake) or until `due` (which `_leases_settled` may move
+        later); the due time when that deadline woke it."""
         if due is None:
             await queue.lot.park()  # no cancel scope to build: woken by a publish
             return None
         assert self._clock is not None
         with trio.move_on_at(self._clock.to_trio(due)) as waited:
-            await queue.lot.park()
+            queue.parked[waited] = due
+            try:
+                await queue.lot.park()
+            finally:
+                due = queue.parked.pop(waited, due)
         return due if waited.cancelled_caught else None
+
+    def _leases_settled(self, queue: SubscriptionQueue) -> None:
+        """Leases of `queue` ended: a receiver parked until one would have expired gets the
+        deadline of what now comes due first (none: it waits for a publish), moved in place.
+        Neither a wake-up for nothing when the old deadline passes nor a scheduler round to
+        park again (under MockClock, either would be a clock jump or a round per message)."""
+        if not queue.parked:
+            return
+        due = self._next_due(queue.subscription, queue)
+        assert self._clock is not None
+        for scope, parked in list(queue.parked.items()):
+            if due is None:
+                scope.deadline = math.inf
+                del queue.parked[scope]
+            elif due > parked:  # (settling never brings anything earlier)
+                scope.deadline = self._clock.to_trio(due)
+                queue.parked[scope] = due
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._check_running()
         await self._checkpoint_sometimes()
+        settled = set()
         for delivery in deliveries:
             queue = self._queue(delivery.subscription)
             if queue.settle(delivery.receipt) is not None:
                 if queue.strategy == "fifo":
                     queue.wake()  # its group may have a next message
                 else:
-                    queue.lease_settled()
+                    settled.add(queue)
+        for queue in settled:
+            self._leases_settled(queue)
 
     async def extend(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         until = self._now() + seconds
@@ -482,18 +516,29 @@ class MemoryBackend(MemoryStreams):
         now = self._now()
         await self._checkpoint_sometimes()
         self._expire_settled(now)
+        queue, last = None, None
+        settled = set()
         for delivery, settlement in zip(deliveries, settlements, strict=True):
-            queue = self._queue(delivery.subscription)
+            key = delivery.subscription
+            if queue is None or key != last:  # a batch is mostly one subscription's
+                queue, last = self._queue(key), key
             message = queue.settle(delivery.receipt)
             if message is None:
                 continue  # the lease was lost (handed out again, or cancelled)
             if queue.strategy == "fifo":
                 queue.wake()
-            self._keep(message.envelope, delivery.subscription, settlement)
+            else:
+                settled.add(queue)
+            self._keep(message.envelope, key, settlement)
+        for queue in settled:
+            self._leases_settled(queue)  # as `ack` does
 
     def _keep(self, envelope: Envelope, key: str, settlement: Settlement) -> None:
-        by_sub = self._settled.setdefault(envelope.id, {})
-        by_sub[key] = (settlement, envelope.created_at)
+        by_sub = self._settled.get(envelope.id)
+        if by_sub is None:
+            self._settled[envelope.id] = {key: (settlement, envelope.created_at)}
+        else:
+            by_sub[key] = (settlement, envelope.created_at)
         heapq.heappush(self._settled_expiry, (settlement.keep_until, envelope.id, key))
 
     def _expire_settled(self, now: float) -> None:
@@ -715,17 +760,18 @@ def _detached(envelope: Envelope) -> JSON:
 
 
 def _with_data(envelope: Envelope, data: JSON) -> Envelope:
+    # Positional, in field order: one is made per delivery, and keywords cost more.
     return Envelope(
-        topic=envelope.topic,
-        data=data,
-        trace_id=envelope.trace_id,
-        id=envelope.id,
-        group=envelope.group,
-        priority=envelope.priority,
-        created_at=envelope.created_at,
-        not_before=envelope.not_before,
-        expires_at=envelope.expires_at,
-        key=envelope.key,
+        envelope.topic,
+        data,
+        envelope.trace_id,
+        envelope.id,
+        envelope.group,
+        envelope.priority,
+        envelope.created_at,
+        envelope.not_before,
+        envelope.expires_at,
+        envelope.key,
     )
 
 

@@ -83,7 +83,9 @@ class SubscriptionQueue:
         self.subscription = subscription
         self.strategy = subscription.options.strategy
         self.lot = trio.lowlevel.ParkingLot()  # receivers waiting for something to be ready
-        self.parked_due: float | None = None  # the due time parked receivers wake at, if any
+        # Receivers parked with a deadline: the cancel scope of each -> the due time (epoch s)
+        # its deadline is set for. The backend moves these deadlines when leases end.
+        self.parked: dict[trio.CancelScope, float] = {}
         self.dead: dict[str, DeadLetter] = {}  # insertion order = oldest first
         self.ready_count = 0
         self._standard: deque[Message] = deque()
@@ -133,16 +135,6 @@ class SubscriptionQueue:
     def wake(self) -> None:
         if self.lot:
             self.lot.unpark_all()
-
-    def lease_settled(self) -> None:
-        """A lease ended: receivers parked until it would have expired wake now and park
-        again without that deadline, instead of waking for nothing when it passes (under
-        MockClock such a wake-up is a clock jump of its own per message)."""
-        if self.parked_due is not None and self.lot:
-            due = self.next_due()
-            if due is None or due > self.parked_due:
-                self.parked_due = None
-                self.lot.unpark_all()
 
     # -- ready messages ----------------------------------------------------------------------
 
@@ -241,7 +233,12 @@ class SubscriptionQueue:
             message = self._pop_ready()
             if message is None:
                 break
-            if expired is not None and message.attempt == 1 and not message.redriven:
+            if (
+                expired is not None
+                and message.attempt == 1
+                and not message.redriven
+                and (ttl is not None or message.envelope.expires_at is not None)
+            ):
                 deadline = expiry_of(message.envelope, ttl)
                 if deadline is not None and deadline <= now:
                     self.ready_count -= 1
@@ -274,7 +271,8 @@ class SubscriptionQueue:
         the lease was lost (the message was handed out again, or already settled)."""
         message = self._leased.pop(receipt, None)
         if message is not None:
-            self._release(message)
+            if self.strategy == "fifo":
+                self._release(message)
             return message
         message = self._expired.pop(receipt, None)
         if message is not None:

@@ -21,6 +21,7 @@ from motet._envelope import (
     Subscription,
 )
 from motet._errors import BackendError
+from motet._status import Settlement
 from motet.backends import MemoryBackend
 from motet.state import StateWrite
 
@@ -330,3 +331,71 @@ async def test_a_late_settle_is_skipped_in_every_strategy(
     got = await backend.receive(s, 10)
     assert first[0].envelope.data not in [d.envelope.data for d in got]
     assert all(d.attempt == 1 for d in got)
+
+
+class _Steps(trio.abc.Instrument):
+    """Counts the scheduler steps of one task."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task, self.count = task, 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.count += 1
+
+
+async def test_settling_the_last_lease_lifts_a_waiting_receives_deadline_in_place(
+    backend: MemoryBackend, mock_clock: MockClock
+) -> None:
+    # A receive parked until the lease it saw would expire: the ack leaves nothing due, so
+    # it waits for a publish alone, without a wake-up to park again (under MockClock, a
+    # round per message) and without one when the old lease deadline passes (a clock jump).
+    s = sub(lease=30)
+    await backend.declare([s])
+    await backend.publish([env(1)])
+    [delivery] = await backend.receive(s, 1)
+    got: list[Delivery] = []
+    async with trio.open_nursery() as nursery:
+
+        async def consumer(task_status: trio.TaskStatus[trio.lowlevel.Task]) -> None:
+            task_status.started(trio.lowlevel.current_task())
+            got.extend(await backend.receive(s, 1))
+
+        steps = _Steps(await nursery.start(consumer))
+        await trio.testing.wait_all_tasks_blocked()  # parked until the lease ends
+        trio.lowlevel.add_instrument(steps)
+        await backend.ack([delivery])
+        mock_clock.jump(60)
+        await trio.testing.wait_all_tasks_blocked()
+        assert (got, steps.count) == ([], 0)
+        await backend.publish([env(2)])
+        await trio.testing.wait_all_tasks_blocked()
+        assert [(d.envelope.data, d.attempt) for d in got] == [(2, 1)]
+        trio.lowlevel.remove_instrument(steps)
+
+
+async def test_settling_a_lease_moves_a_waiting_receive_to_a_delayed_emit_due_later(
+    backend: MemoryBackend, clock: WallClock, mock_clock: MockClock
+) -> None:
+    s = sub(lease=30)
+    await backend.declare([s])
+    await backend.publish([env(1)])
+    [delivery] = await backend.receive(s, 1)
+    later = Envelope("orders", 2, "trace", created_at=clock.now(), not_before=clock.now() + 50)
+    await backend.publish([later])
+    got: list[Delivery] = []
+    async with trio.open_nursery() as nursery:
+
+        async def consumer() -> None:
+            got.extend(await backend.receive(s, 1))
+
+        nursery.start_soon(consumer)
+        await trio.testing.wait_all_tasks_blocked()  # parked until the lease ends (30 s)
+        now = clock.now()
+        await backend.finish([delivery], [Settlement("done", 1, now, now, now + 3600)])
+        mock_clock.jump(49)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == []
+        mock_clock.jump(1.5)
+        await trio.testing.wait_all_tasks_blocked()
+        assert [d.envelope.data for d in got] == [2]

@@ -365,6 +365,26 @@ async def test_no_lease_ahead_before_a_handler_has_finished(autojump_clock: Any)
         await app.settle(fail_fast=True)
 
 
+async def test_a_handler_running_past_its_lease_keeps_it_and_runs_once(
+    autojump_clock: Any,
+) -> None:
+    # The lease keeper's timer is set once an idle worker took the delivery (a round after
+    # the hand-off): a handler that outlives its 30 s lease three times over still holds it,
+    # so the idle second worker never gets the message again.
+    attempts: list[int] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        attempts.append(ctx.message.attempt)
+        await trio.sleep(100)
+
+    trigger = {"type": "queue", "topic": "t", "concurrency": 2}
+    step = load_step({"name": "Slow", "triggers": [trigger]}, handler)
+    async with open_test_runtime([step]) as app:
+        await app.emit("t", {"n": 1})
+        await app.settle(fail_fast=True)
+    assert attempts == [1]
+
+
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "2"])
 def test_prefetch_must_be_a_whole_number_of_deliveries(bad: Any) -> None:
     trigger = {"type": "queue", "topic": "t", "prefetch": bad}
