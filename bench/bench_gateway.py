@@ -236,6 +236,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, server: subprocess.Popen[Any]) -> None:
+    import socket
+
+    for _ in range(300):
+        if server.poll() is not None:
+            raise RuntimeError("the server exited before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the server did not listen")
+
+
 def run_wrk(url: str, script: Path, seconds: float, connections: int) -> tuple[float, int]:
     duration = f"-d{max(1, round(seconds))}s"
     cmd = [*pin(1), "wrk", "-t1", f"-c{connections}", duration, "-s", str(script), url + "/pets"]
@@ -303,9 +325,10 @@ def main(
     serve: Any = None,
     measure_one: Any = None,
     description: str | None = None,
-) -> None:
-    """Run the rounds and print the medians. bench_gateway_runtime.py calls this with its own
-    variants, server and measurement."""
+) -> dict[str, tuple[float, float, float, float]] | None:
+    """Run the rounds, print the medians and return them per variant (rate, CPU us per
+    request, calls per request, idle RSS KiB); None when serving. bench_gateway_runtime.py
+    calls this with its own variants, server and measurement."""
     serve = serve or serve_variant
     measure_one = measure_one or measure
     about = (description or __doc__ or "").split("\n\n")[0]
@@ -318,7 +341,7 @@ def main(
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
-        return
+        return None
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     variants = args.variants.split(",")
@@ -363,6 +386,7 @@ def main(
             f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
             f"  {ratios}  idle RSS {rss / 1024:.1f} MiB"
         )
+    return med
 
 
 if __name__ == "__main__":
