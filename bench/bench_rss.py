@@ -13,6 +13,9 @@ queue steps have drained what the requests emitted), then reads VmRSS from /proc
 
 The bare app answers the same two routes (parses the POST body, answers JSON) and is the
 floor: what hypercorn's trio worker itself holds and gains under the same traffic.
+
+`--compare PYTHON` adds a variant `compare`: the same `motet start` run by another
+interpreter (another checkout's virtualenv), so two versions are measured in one run.
 """
 
 from __future__ import annotations
@@ -149,7 +152,7 @@ def drive(port: int, count: int, connections: int, folder: Path) -> int:
     return int(done.group(1))
 
 
-def start(variant: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
+def start(variant: str, port: int, folder: Path, python: str) -> subprocess.Popen[bytes]:
     if variant == "bare":
         cmd = [sys.executable, __file__, "--serve-bare", str(port)]
         return subprocess.Popen(cmd)
@@ -158,15 +161,19 @@ def start(variant: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
     project.mkdir()
     shutil.copy(ROOT / "motet.toml", project)
     shutil.copytree(ROOT / "steps", project / "steps", ignore=shutil.ignore_patterns("__pycache__"))
-    cmd = [sys.executable, "-m", "motet", "--project", str(project), "start"]
+    cmd = [python, "-m", "motet", "--project", str(project), "start"]
     cmd += ["--port", str(port), "--log-level", "error"]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    # Run from the project folder: `-m` puts the working directory first on sys.path, and
+    # this checkout's folder would shadow the motet of another interpreter.
+    return subprocess.Popen(cmd, cwd=project, stdout=subprocess.DEVNULL)
 
 
-def measure(variant: str, stages: list[int], connections: int, folder: Path) -> list[int]:
+def measure(
+    variant: str, stages: list[int], connections: int, folder: Path, python: str
+) -> list[int]:
     """VmRSS (KiB) idle, then after each stage's cumulative request count."""
     port = free_port()
-    server = start(variant, port, folder)
+    server = start(variant, port, folder, python)
     try:
         wait_for_port(port, server)
         settle(server.pid)
@@ -191,6 +198,7 @@ def main() -> None:
     parser.add_argument("--requests", default="20000,100000", help="cumulative stages")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--variants", default="bare,motet")
+    parser.add_argument("--compare", metavar="PYTHON", help="another interpreter's motet")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -200,14 +208,17 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     stages = [int(n) for n in args.requests.split(",")]
     print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    variants = args.variants.split(",") + (["compare"] if args.compare else [])
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in args.variants.split(","):
-            figures = [kib / 1024 for kib in measure(variant, stages, args.connections, Path(tmp))]
+        for variant in variants:
+            python = args.compare if variant == "compare" else sys.executable
+            kib = measure(variant, stages, args.connections, Path(tmp), python)
+            figures = [k / 1024 for k in kib]
             after = "  ".join(
                 f"after {n // 1000}k {mib:5.1f} (+{mib - figures[0]:.1f})"
                 for n, mib in zip(stages, figures[1:], strict=True)
             )
-            print(f"{variant:6} idle {figures[0]:5.1f} MiB  {after}", flush=True)
+            print(f"{variant:7} idle {figures[0]:5.1f} MiB  {after}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 
