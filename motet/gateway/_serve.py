@@ -130,7 +130,9 @@ async def serve(
     sock = listen_socket(options, config.backlog)
     try:
         await _serve_socket(
-            wrap_app(app, config.wsgi_max_body_size, None),
+            # "asgi", not hypercorn's guess from `__call__` being a coroutine function:
+            # MotetASGI's returns the coroutine that answers instead of being one.
+            wrap_app(app, config.wsgi_max_body_size, "asgi"),
             config,
             options,
             sock,
