@@ -103,6 +103,11 @@ class MotetTCPServer(TCPServer):
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData):
+            if not event.data:
+                # h11's end of a response framed by Content-Length is no bytes at all:
+                # nothing to write, so no lock, deadline and checkpoint for it (one of the
+                # three sends of every response).
+                return
             async with self.send_lock:
                 broken = False
                 # Shielded as hypercorn does (a cancelled app must not cut a response in
