@@ -214,9 +214,7 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.
         before = bg.cpu_seconds(server.pid)
         rate, count = bg.run_wrk(url, script, seconds, connections)
         cpu = bg.cpu_seconds(server.pid) - before
-        short_calls, short_count = bg.count_calls(server, url, script, 1, connections)
-        long_calls, long_count = bg.count_calls(server, url, script, 3, connections)
-        calls = (long_calls - short_calls) / max(1, long_count - short_count)
+        calls = bg.count_calls(server, url, script, 3, connections)
         return bg.Sample(rate, cpu / count * 1e6, idle, calls)
     finally:
         server.terminate()
