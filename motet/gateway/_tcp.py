@@ -305,13 +305,18 @@ def connection_handler(
     connections: Connections,
 ) -> Callable[[trio.SocketStream], Awaitable[None]]:
     """The accept loop's handler: one `MotetTCPServer` per accepted stream, counted in
-    `connections`."""
+    `connections`; the stream is closed (forcefully, if need be) when it ends. The
+    connection's task itself: a frame between it and the server's reader would be resumed
+    at every read."""
 
     async def handle(stream: trio.SocketStream) -> None:
         with connections.open():
-            server = MotetTCPServer(
-                app, config, context, state, stream, options=options, connections=connections
-            )
-            await server.run()
+            try:
+                server = MotetTCPServer(
+                    app, config, context, state, stream, options=options, connections=connections
+                )
+                await server.run()
+            finally:
+                await trio.aclose_forcefully(stream)
 
     return handle
