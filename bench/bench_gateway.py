@@ -180,7 +180,15 @@ def _count_calls_on_signals() -> None:
         stats = pstats.Stats(profile, stream=sys.stderr)
         if os.environ.get("BENCH_DUMP"):
             stats.sort_stats("ncalls").print_stats(25)
-        print(f"calls {stats.total_calls}", flush=True)  # type: ignore[attr-defined]
+        # Requests as the server counted them: hypercorn's HTTP/1.1 protocol makes one
+        # stream per request (motet's protocol subclass calls it too).
+        h11_module = os.path.join("hypercorn", "protocol", "h11.py")
+        requests = sum(
+            counts[1]
+            for (path, _, name), counts in stats.stats.items()  # type: ignore[attr-defined]
+            if name == "_create_stream" and path.endswith(h11_module)
+        )
+        print(f"calls {stats.total_calls} requests {requests}", flush=True)  # type: ignore[attr-defined]
 
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)
@@ -236,6 +244,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, server: subprocess.Popen[Any]) -> None:
+    import socket
+
+    for _ in range(300):
+        if server.poll() is not None:
+            raise RuntimeError("the server exited before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the server did not listen")
+
+
 def run_wrk(url: str, script: Path, seconds: float, connections: int) -> tuple[float, int]:
     duration = f"-d{max(1, round(seconds))}s"
     cmd = [*pin(1), "wrk", "-t1", f"-c{connections}", duration, "-s", str(script), url + "/pets"]
@@ -259,16 +289,20 @@ class Sample:
 
 def count_calls(
     server: subprocess.Popen[str], url: str, script: Path, seconds: float, connections: int
-) -> tuple[int, int]:
+) -> float:
+    """Python calls per request in the server, under cProfile for one wrk run: the calls
+    over the requests the server itself counted (wrk's own count can miss or add requests
+    cut at the end of its run). The run's connection set-up is included: a few calls per
+    request at the rates here."""
     assert server.stdout is not None
     server.send_signal(signal.SIGUSR1)
     time.sleep(0.1)
-    _, count = run_wrk(url, script, seconds, connections)
+    run_wrk(url, script, seconds, connections)
     server.send_signal(signal.SIGUSR2)
     line = server.stdout.readline().split()
-    if not line or line[0] != "calls":
+    if len(line) != 4 or line[0] != "calls":
         raise RuntimeError(f"the server did not report its calls: {line}")
-    return int(line[1]), count
+    return int(line[1]) / max(1, int(line[3]))
 
 
 def measure(variant: str, script: Path, seconds: float, connections: int) -> Sample:
@@ -286,11 +320,7 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> Sam
         before = cpu_seconds(server.pid)
         rate, count = run_wrk(url, script, seconds, connections)
         cpu = cpu_seconds(server.pid) - before
-        # Calls per request at the margin: two profiled runs of different lengths, so the
-        # calls spent opening wrk's connections cancel out.
-        short_calls, short_count = count_calls(server, url, script, 1, connections)
-        long_calls, long_count = count_calls(server, url, script, 3, connections)
-        calls = (long_calls - short_calls) / max(1, long_count - short_count)
+        calls = count_calls(server, url, script, 3, connections)
         return Sample(rate, cpu / count * 1e6, idle, calls)
     finally:
         server.terminate()
@@ -303,9 +333,10 @@ def main(
     serve: Any = None,
     measure_one: Any = None,
     description: str | None = None,
-) -> None:
-    """Run the rounds and print the medians. bench_gateway_runtime.py calls this with its own
-    variants, server and measurement."""
+) -> dict[str, tuple[float, float, float, float]] | None:
+    """Run the rounds, print the medians and return them per variant (rate, CPU us per
+    request, calls per request, idle RSS KiB); None when serving. bench_gateway_runtime.py
+    calls this with its own variants, server and measurement."""
     serve = serve or serve_variant
     measure_one = measure_one or measure
     about = (description or __doc__ or "").split("\n\n")[0]
@@ -318,7 +349,7 @@ def main(
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
-        return
+        return None
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     variants = args.variants.split(",")
@@ -363,6 +394,7 @@ def main(
             f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
             f"  {ratios}  idle RSS {rss / 1024:.1f} MiB"
         )
+    return med
 
 
 if __name__ == "__main__":

@@ -18,6 +18,14 @@ Variants:
                   a 200 means the emitted message is committed)
   untraced-*      the same served with telemetry=False: no spans, stored logs or
                   metrics (`motet start` records them, since it serves the console)
+  start-1         `motet start` itself (SQLite, telemetry on) on a project with the same
+                  two steps, one instance
+  start-2         the same with `--instances 2`: two worker processes sharing the port
+
+The start-* servers are not pinned (two instances need both cores), so wrk (pinned to CPU 1)
+shares a core with them: on 2 vCPUs the start-2 / start-1 rate ratio is a lower bound of
+the scaling; CPU per request (summed over the parent and its instances) says what each
+request costs. Calls per request are not counted for them (the work is in the children).
 """
 
 from __future__ import annotations
@@ -38,7 +46,40 @@ VARIANTS = (
     "runtime-sqlite",
     "untraced-memory",
     "untraced-sqlite",
+    "start-1",
+    "start-2",
 )
+
+# The project `motet start` serves in the start-* variants: bench_gateway's POST /pets with
+# a real emit, and a queue step consuming the topic.
+PROJECT_STEP = """
+import attrs
+from motet import http, queue
+
+@attrs.frozen
+class NewPet:
+    name: str
+    age: int
+    tags: list[str] = attrs.Factory(list)
+
+config = {
+    "name": "CreatePet",
+    "triggers": [http("POST", "/pets", body=NewPet)],
+    "enqueues": ["pet.created"],
+}
+
+async def handler(request, ctx):
+    await ctx.emit("pet.created", {"id": "p1", "name": request.body.name})
+    return {"id": "p1", "name": request.body.name, "age": request.body.age}
+"""
+CONSUMER_STEP = """
+from motet import queue
+
+config = {"name": "PetCreated", "triggers": [queue("pet.created")]}
+
+async def handler(pet, ctx):
+    return None
+"""
 
 
 def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
@@ -108,7 +149,55 @@ def serve_variant(variant: str) -> None:
         trio.run(main)
 
 
+def children(pid: int) -> list[int]:
+    """The running children of a process (of any of its threads: trio may spawn from one)."""
+    return [
+        int(kid)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for kid in (task / "children").read_text().split()
+    ]
+
+
+def family_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its running children (the instances)."""
+    return bg.cpu_seconds(pid) + sum(family_cpu_seconds(k) for k in children(pid))
+
+
+def family_rss_kib(pid: int) -> int:
+    return bg.rss_kib(pid) + sum(family_rss_kib(k) for k in children(pid))
+
+
+def measure_start(variant: str, script: Path, seconds: float, connections: int) -> bg.Sample:
+    """`motet start --instances N` (the variant's N) on a project of the same two steps."""
+    instances = variant.split("-", 1)[1]
+    with tempfile.TemporaryDirectory() as folder:
+        project = Path(folder)
+        (project / "steps").mkdir()
+        (project / "steps" / "create_pet_step.py").write_text(PROJECT_STEP)
+        (project / "steps" / "pet_created_step.py").write_text(CONSUMER_STEP)
+        (project / "motet.toml").write_text('steps = "steps"\n')
+        port = bg.free_port()
+        cmd = [sys.executable, "-m", "motet", "--project", str(project), "start"]
+        cmd += ["--port", str(port), "--instances", instances, "--log-level", "error"]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            bg.wait_for_port(port, server)
+            time.sleep(0.5 * int(instances))  # every instance up, not only the first
+            idle = family_rss_kib(server.pid)
+            bg.run_wrk(url, script, 1, connections)  # warm-up
+            before = family_cpu_seconds(server.pid)
+            rate, count = bg.run_wrk(url, script, seconds, connections)
+            cpu = family_cpu_seconds(server.pid) - before
+            return bg.Sample(rate, cpu / count * 1e6, idle, float("nan"))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.Sample:
+    if variant.startswith("start-"):
+        return measure_start(variant, script, seconds, connections)
     server = subprocess.Popen(
         [*bg.pin(0), sys.executable, __file__, "--serve", variant],
         stdout=subprocess.PIPE,
@@ -125,9 +214,7 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.
         before = bg.cpu_seconds(server.pid)
         rate, count = bg.run_wrk(url, script, seconds, connections)
         cpu = bg.cpu_seconds(server.pid) - before
-        short_calls, short_count = bg.count_calls(server, url, script, 1, connections)
-        long_calls, long_count = bg.count_calls(server, url, script, 3, connections)
-        calls = (long_calls - short_calls) / max(1, long_count - short_count)
+        calls = bg.count_calls(server, url, script, 3, connections)
         return bg.Sample(rate, cpu / count * 1e6, idle, calls)
     finally:
         server.terminate()
@@ -135,7 +222,15 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.
 
 
 def main() -> None:
-    bg.main(variants_all=VARIANTS, serve=serve_variant, measure_one=measure, description=__doc__)
+    medians = bg.main(
+        variants_all=VARIANTS, serve=serve_variant, measure_one=measure, description=__doc__
+    )
+    if medians and "start-1" in medians and "start-2" in medians:
+        (rate1, cpu1, *_), (rate2, cpu2, *_) = medians["start-1"], medians["start-2"]
+        print(
+            f"--instances 2 / 1: rate {rate2 / rate1:4.2f}  "
+            f"CPU per request {cpu2 / cpu1:4.2f} (target: rate >= 1.6 on 2 quiet cores)"
+        )
 
 
 if __name__ == "__main__":

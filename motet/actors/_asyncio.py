@@ -25,18 +25,22 @@ in `bench/asyncio_handler.py` (≈ 0.2 ms), paid only by steps that run on async
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._asyncio_context import AsyncioContext
+
+if TYPE_CHECKING:
+    # Imported where a loop is started, not here: asyncio (1.5 MiB resident) stays out of
+    # processes whose steps never run on it.
+    import asyncio
 
 CANCEL_GRACE = 5.0  # real s: how long a cancelled asyncio handler may take to unwind
 # real s: under an autojumping MockClock (tests), how long asyncio work runs before virtual
@@ -90,6 +94,8 @@ class AsyncioLoop:
         with self._lock:
             if self._loop is not None:
                 return self._loop
+            import asyncio
+
             loop = asyncio.new_event_loop()
             ready = threading.Event()
 
@@ -125,6 +131,8 @@ class AsyncioLoop:
         """`await fn(*lead, ctx)` on the loop, `ctx` (a `Context`, or None to leave it out)
         seen from there as an `AsyncioContext`. Returns what it returned; raises what it
         raised."""
+        import asyncio  # loaded by `_ensure`
+
         loop = self._ensure()
         token = trio.lowlevel.current_trio_token()
         done = trio.Event()
@@ -277,6 +285,8 @@ def _where(task: asyncio.Task[Any]) -> str:
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    import asyncio
+
     tasks = asyncio.all_tasks(loop)
     for task in tasks:
         task.cancel()

@@ -7,16 +7,18 @@ a log call never blocks the loop.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._context import Context, call_branch
 from .._logging import Logger, jsonable, report_lost_line
+
+if TYPE_CHECKING:
+    import asyncio  # annotations only; the loop's module imports it when it starts one
 
 Hop = Callable[..., "asyncio.Future[Any]"]  # (trio async fn, *args) -> a future on the loop
 _LEVELS = frozenset({"debug", "info", "warn", "warning", "error"})

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import trio
+from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 from .._envelope import new_id
@@ -109,17 +110,28 @@ class OperatorASGI:
         if on_http is None:
             return await self.inner(scope, receive, send)
         status = 0
+        # hypercorn's stream keeps the response start it was sent (`response`): read the
+        # status there afterwards, rather than pass every message through one more
+        # coroutine. Any other server's `send` is wrapped.
+        stream = getattr(send, "__self__", None)
+        kept = isinstance(stream, HTTPStream)
+        observed: ASGISendCallable = send
 
-        async def observed(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+        if not kept:
+
+            async def observed(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
 
         t0 = trio.current_time()
         try:
             await self.inner(scope, receive, observed)
         finally:
+            if kept:
+                response = getattr(stream, "response", None)
+                status = response["status"] if response is not None else 0
             if status:  # a client that left before any answer is nobody's request
                 found = matched(scope)
                 on_http(

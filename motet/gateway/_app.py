@@ -68,7 +68,7 @@ def _wrap(
         openapi=openapi,
         streams=stream_endpoint(streams, invoker, options),
     )
-    app.asgi_app = motet  # type: ignore[method-assign]
+    app.asgi_app = motet  # type: ignore[method-assign, assignment]
     make_keep_alive_safe(app)
     return motet
 

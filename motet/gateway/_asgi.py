@@ -15,13 +15,20 @@ and the answer is dropped if nobody is there to take it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
 import cattrs
 import trio
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+from hypercorn.typing import (
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Scope,
+)
 
 from .._envelope import new_id
 from .._errors import BackendUnavailable
@@ -79,6 +86,22 @@ def _leave(scope: Scope, found: Matched) -> None:
     cast(dict[str, Any], scope)[MATCHED] = found
 
 
+def response_messages(
+    status: int, body: bytes, headers: Mapping[str, str], *, head: bool = False
+) -> tuple[HTTPResponseStartEvent, HTTPResponseBodyEvent]:
+    """The two ASGI messages of one complete response. For HEAD the length is the body's,
+    but no body is sent; 204 and 304 have neither a body nor a length (RFC 9110 §8.6)."""
+    raw: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    if status in (204, 304):
+        body = b""
+    else:
+        raw.append((b"content-length", str(len(body)).encode()))
+    return (
+        {"type": "http.response.start", "status": status, "headers": raw, "trailers": False},
+        {"type": "http.response.body", "body": b"" if head else body, "more_body": False},
+    )
+
+
 async def send_response(
     send: ASGISendCallable,
     status: int,
@@ -87,15 +110,10 @@ async def send_response(
     *,
     head: bool = False,
 ) -> None:
-    """One complete response. For HEAD the length is the body's, but no body is sent;
-    204 and 304 have neither a body nor a length (RFC 9110 §8.6)."""
-    raw: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    if status in (204, 304):
-        body = b""
-    else:
-        raw.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw, "trailers": False})
-    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
+    """One complete response (`response_messages`)."""
+    start, rest = response_messages(status, body, headers, head=head)
+    await send(start)
+    await send(rest)
 
 
 async def send_problem(
@@ -152,13 +170,16 @@ class MotetASGI:
         )
         self.openapi = openapi
 
-    async def __call__(
+    def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
+    ) -> Awaitable[None]:
+        # Not a coroutine of its own: what it decides is synchronous, and it returns the
+        # coroutine that answers, so that one frame fewer is resumed at every checkpoint
+        # of the request (the body read, the handler's awaits, each send).
         if self.streams is not None and self.streams.handles(scope):
-            return await self.streams(scope, receive, send)
+            return self.streams(scope, receive, send)
         if scope["type"] != "http":
-            return await self.fallback(scope, receive, send)
+            return self.fallback(scope, receive, send)
         method, path = scope["method"], scope["path"]
         raw_path = scope.get("raw_path")
         match = self.route_table.match(
@@ -166,8 +187,8 @@ class MotetASGI:
         )
         if match is None:
             if path == self.openapi_path and method in ("GET", "HEAD"):
-                return await self._send_openapi(scope, send)
-            return await self.fallback(scope, receive, send)
+                return self._send_openapi(scope, send)
+            return self.fallback(scope, receive, send)
         headers = header_map(scope["headers"])
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
         route = match.route
@@ -182,10 +203,10 @@ class MotetASGI:
         if match.route is None:
             allow = ", ".join(match.allowed)
             if method == "OPTIONS":
-                return await send_response(
+                return send_response(
                     send, 204, b"", {"allow": allow, self.options.trace_header: trace_id}
                 )
-            return await self._problem(
+            return self._problem(
                 send,
                 scope,
                 trace_id,
@@ -193,7 +214,7 @@ class MotetASGI:
                 f"{method} is not allowed on {path}; allowed: {allow}",
                 headers={"allow": allow},
             )
-        await self._handle(match.route, match.params, scope, receive, send, headers, trace_id)
+        return self._handle(match.route, match.params, scope, receive, send, headers, trace_id)
 
     async def _handle(
         self,
@@ -321,9 +342,13 @@ class MotetASGI:
                 exc,
             )
         reply.headers[self.options.trace_header] = trace_id
-        await send_response(
-            send, reply.status, reply.body, reply.headers, head=scope["method"] == "HEAD"
+        # The two sends here rather than through send_response: a coroutine less to resume
+        # at each checkpoint on the way to the socket, on the path every answer takes.
+        start, rest = response_messages(
+            reply.status, reply.body, reply.headers, head=scope["method"] == "HEAD"
         )
+        await send(start)
+        await send(rest)
 
     async def _problem(
         self,

@@ -130,7 +130,9 @@ async def serve(
     sock = listen_socket(options, config.backlog)
     try:
         await _serve_socket(
-            wrap_app(app, config.wsgi_max_body_size, None),
+            # "asgi", not hypercorn's guess from `__call__` being a coroutine function:
+            # MotetASGI's returns the coroutine that answers instead of being one.
+            wrap_app(app, config.wsgi_max_body_size, "asgi"),
             config,
             options,
             sock,
@@ -214,13 +216,8 @@ class _Acceptor:
                 if self.draining:
                     handlers.start_soon(_refuse, stream, self.options)
                 else:
-                    handlers.start_soon(self._serve, stream)
-
-    async def _serve(self, stream: trio.SocketStream) -> None:
-        try:
-            await self.handler(stream)
-        finally:
-            await trio.aclose_forcefully(stream)
+                    # The handler closes the stream, whatever ends it (`connection_handler`).
+                    handlers.start_soon(self.handler, stream)
 
 
 async def _refuse(stream: trio.SocketStream, options: GatewayOptions) -> None:

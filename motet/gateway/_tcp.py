@@ -103,6 +103,11 @@ class MotetTCPServer(TCPServer):
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData):
+            if not event.data:
+                # h11's end of a response framed by Content-Length is no bytes at all:
+                # nothing to write, so no lock, deadline and checkpoint for it (one of the
+                # three sends of every response).
+                return
             async with self.send_lock:
                 broken = False
                 # Shielded as hypercorn does (a cancelled app must not cut a response in
@@ -300,13 +305,18 @@ def connection_handler(
     connections: Connections,
 ) -> Callable[[trio.SocketStream], Awaitable[None]]:
     """The accept loop's handler: one `MotetTCPServer` per accepted stream, counted in
-    `connections`."""
+    `connections`; the stream is closed (forcefully, if need be) when it ends. The
+    connection's task itself: a frame between it and the server's reader would be resumed
+    at every read."""
 
     async def handle(stream: trio.SocketStream) -> None:
         with connections.open():
-            server = MotetTCPServer(
-                app, config, context, state, stream, options=options, connections=connections
-            )
-            await server.run()
+            try:
+                server = MotetTCPServer(
+                    app, config, context, state, stream, options=options, connections=connections
+                )
+                await server.run()
+            finally:
+                await trio.aclose_forcefully(stream)
 
     return handle

@@ -49,7 +49,8 @@ class Metric:
         self.label_names = tuple(labels)
 
     def _key(self, labels: Sequence[str]) -> LabelValues:
-        # On every observation: a length check only; label values are strings by contract.
+        # A length check only; label values are strings by contract. Observations check a
+        # label set when it first appears (a new series), not on every update.
         if len(labels) != len(self.label_names):
             raise ValueError(
                 f"metric {self.name} takes labels {self.label_names}, got {tuple(labels)!r}"
@@ -75,8 +76,12 @@ class Counter(Metric):
         self.values: dict[LabelValues, float] = {}
 
     def inc(self, *labels: str, by: float = 1.0) -> None:
-        key = self._key(labels)
-        self.values[key] = self.values.get(key, 0.0) + by
+        values = self.values
+        current = values.get(labels)
+        if current is None:
+            values[self._key(labels)] = by
+        else:
+            values[labels] = current + by
 
     def value(self, *labels: str) -> float:
         return self.values.get(self._key(labels), 0.0)
@@ -116,10 +121,9 @@ class Histogram(Metric):
         self.series: dict[LabelValues, list[float]] = {}
 
     def observe(self, *labels: str, value: float) -> None:
-        key = self._key(labels)
-        row = self.series.get(key)
+        row = self.series.get(labels)
         if row is None:
-            row = self.series[key] = [0.0] * (len(self.buckets) + 2)
+            row = self.series[self._key(labels)] = [0.0] * (len(self.buckets) + 2)
         row[bisect.bisect_left(self.buckets, value)] += 1
         row[-1] += value
 

@@ -21,6 +21,12 @@ from .._logging import LEVELS, LogRecord
 from ._records import LogQuery, Span, SpanQuery, StoredLog, TraceSummary, summarize
 from ._store import Retention
 
+# SQLite's page cache for this connection, KiB (its default is 2000 KiB). Telemetry appends
+# rows and reads them only when the console asks, so a full default cache would be resident
+# memory kept for nothing: it filled within the first few thousand requests and stayed
+# (bench/bench_rss.py). Pages it does not hold are read from the OS page cache.
+CACHE_KIB = 256
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level TEXT NOT NULL,
@@ -105,6 +111,7 @@ class SqliteTelemetryStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             conn.executescript(SCHEMA)
             _migrate(conn)
         except BaseException:

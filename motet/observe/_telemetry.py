@@ -105,6 +105,10 @@ class Telemetry(Observer):
         self._writes: dict[str, list[StateWriteInfo]] = {}  # run id -> its state writes
         self._steps: set[str] = set()
         self._pending = trio.Event()
+        # Records in `_logs` + `_spans`, and whether `_pending` is set: kept here so that
+        # buffering a record (three per request) costs no len() and no Event.set() call.
+        self._buffered = 0
+        self._woken = False
         self._write_lock = trio.Lock()
         self._limiter = trio.CapacityLimiter(1)
         self._last_error_log = float("-inf")
@@ -145,6 +149,7 @@ class Telemetry(Observer):
                     await self.flush()
                 else:
                     self._pending = trio.Event()
+                    self._woken = False
         finally:
             with trio.CancelScope(shield=True):
                 await self.flush()
@@ -161,8 +166,10 @@ class Telemetry(Observer):
             # sleeps on an event nobody will set.
             woken, self._pending = self._pending, trio.Event()
             woken.set()
+            self._woken = False
             logs, self._logs = self._logs, []
             spans, self._spans = self._spans, []
+            self._buffered = 0
             if not (logs or spans) or self.store is None or self._runtime is None:
                 return
             now = self._runtime.clock.now()
@@ -191,12 +198,15 @@ class Telemetry(Observer):
     # -- observer hooks (synchronous, never block) ----------------------------------------
 
     def _buffer(self, kind: str, items: list[Any], item: Any) -> None:
-        if len(self._logs) + len(self._spans) >= self.options.buffer:
+        if self._buffered >= self.options.buffer:
             assert self.metrics is not None
             self.metrics.dropped.inc(kind)
             return
         items.append(item)
-        self._pending.set()
+        self._buffered += 1
+        if not self._woken:
+            self._woken = True
+            self._pending.set()
 
     def on_log(self, record: LogRecord) -> None:
         self._buffer("log", self._logs, record)

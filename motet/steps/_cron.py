@@ -9,6 +9,10 @@ daylight-saving days follow one written policy instead of a croniter version's b
 Fire times are whole UTC epoch seconds, returned as floats. Pure functions of the expression,
 the timezone and an instant: the step loader validates expressions with `parse_cron` (so what
 loads is what runs) and the clock actor asks the schedule for fire times.
+
+Plain expressions (`_cron_plain`) are expanded and matched without croniter, which is imported
+only for the others and for the message about a bad expression: a process whose schedules
+are all plain does not load it.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ import copy
 import math
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import attrs
-from croniter import CroniterBadDateError, CroniterError, croniter
 
 from .._validators import load_timezone
 from ._cron_match import CronMatcher
+from ._cron_plain import Expanded, expand
 from ._cron_time import ZoneMapper, fixed_offset
+
+if TYPE_CHECKING:
+    from croniter import CroniterError, croniter
 
 FORMS = (
     "5 fields 'min hour dom mon dow' (e.g. '0 8 * * *'), "
@@ -66,6 +74,8 @@ def _bad(expression: str, what: str) -> ValueError:
 
 
 def _croniter(expression: str, start: datetime) -> croniter:
+    from croniter import croniter
+
     # Seconds come first in 6- and 7-field expressions (Motia / iii), unlike croniter's default.
     return croniter(expression, start, second_at_beginning=True)
 
@@ -82,15 +92,24 @@ def _croniter_reason(exc: CroniterError) -> str:
     return re.sub(r"^\[[^\]]*\]\s*", "", str(exc))
 
 
-def _validate(expression: str) -> tuple[str, int, bool]:
-    """Check `expression`; return (what croniter is given, number of fields, whether it
-    runs in every hour)."""
+def _validate(expression: str) -> tuple[str, int, Expanded | None]:
+    """Check `expression`; return (what croniter is given, number of fields, the expanded
+    fields of a plain expression or None)."""
     if not isinstance(expression, str):
         raise _bad(repr(expression), f"expected a string, got {type(expression).__name__}")
     source = ALIASES.get(expression.strip().lower(), expression)
     fields = source.split()
     if len(fields) not in _FIELD_NAMES:
         raise _bad(expression, f"it has {len(fields)} field(s)")
+    plain = expand(fields)
+    if plain is not None:
+        matcher = CronMatcher.build(plain, special=False)
+        year_2000 = int((datetime(2000, 1, 1) - _EPOCH).total_seconds())
+        if matcher is None or matcher.first_at_or_after(year_2000) is None:
+            raise _bad(expression, "it never matches a date (e.g. 30 February)")
+        return source, len(fields), plain
+    from croniter import CroniterBadDateError, CroniterError
+
     names = _FIELD_NAMES[len(fields)]
     # Try each field alone (the others '*') so the message names the field at fault.
     for i, (name, value) in enumerate(zip(names, fields, strict=True)):
@@ -110,8 +129,6 @@ def _validate(expression: str) -> tuple[str, int, bool]:
     except CroniterError as exc:
         raise _bad(expression, _croniter_reason(exc)) from exc
     expanded = it.expanded
-    # croniter's expanded order is its internal one: min, hour, dom, mon, dow[, sec[, year]].
-    every_hour = expanded[1] == ["*"] or len(expanded[1]) == 24
     start = datetime(1999, 12, 31, 23, 59, 59)
     if len(fields) == 7 and expanded[6] != ["*"]:
         start = datetime(min(int(y) for y in expanded[6]), 1, 1) - _SECOND
@@ -119,7 +136,7 @@ def _validate(expression: str) -> tuple[str, int, bool]:
         _croniter(source, start).get_next(datetime)
     except CroniterBadDateError as exc:
         raise _bad(expression, "it never matches a date (e.g. 30 February)") from exc
-    return source, len(fields), every_hour
+    return source, len(fields), None
 
 
 @attrs.frozen
@@ -138,22 +155,30 @@ class CronSchedule:
     fields: int = attrs.field(init=False)
     every_hour: bool = attrs.field(init=False, repr=False)
     _zone: ZoneMapper = attrs.field(init=False, repr=False, eq=False)
-    _template: croniter = attrs.field(init=False, repr=False, eq=False)
+    _template: croniter | None = attrs.field(init=False, repr=False, eq=False)
     # Plain expressions are matched by table (`_cron_match`), croniter does the rest; a zone
     # whose offset never changes (UTC, Etc/*) needs no daylight-saving mapping.
     _matcher: CronMatcher | None = attrs.field(init=False, repr=False, eq=False)
     _fixed: int | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        source, fields, every_hour = _validate(self.expression)
+        source, fields, plain = _validate(self.expression)
         zone = _load_zone(self.timezone, self.expression)
         object.__setattr__(self, "fields", fields)
-        object.__setattr__(self, "every_hour", every_hour)
         object.__setattr__(self, "_zone", ZoneMapper(zone))
-        template = _croniter(source, _EPOCH)
+        if plain is not None:
+            template, expanded = None, plain
+            matcher = CronMatcher.build(plain, special=False)
+        else:
+            template = _croniter(source, _EPOCH)
+            expanded = template.expanded
+            special = bool(template.nth_weekday_of_month or template.nearest_weekday)
+            matcher = CronMatcher.build(expanded, special)
+        # The expanded order is croniter's: min, hour, dom, mon, dow[, sec[, year]].
+        every_hour = expanded[1] == ["*"] or len(expanded[1]) == 24
+        object.__setattr__(self, "every_hour", every_hour)
         object.__setattr__(self, "_template", template)
-        special = bool(template.nth_weekday_of_month or template.nearest_weekday)
-        object.__setattr__(self, "_matcher", CronMatcher.build(template.expanded, special))
+        object.__setattr__(self, "_matcher", matcher)
         object.__setattr__(self, "_fixed", fixed_offset(zone))
 
     def next_after(self, epoch: float) -> float | None:
@@ -184,6 +209,7 @@ class CronSchedule:
     def _iterator(self, wall: int) -> croniter:
         # A copy of the parsed template: parsing is most of croniter's cost, and a fresh
         # iterator per call keeps the schedule free of shared mutable state.
+        assert self._template is not None  # only expressions without a matcher get here
         it = copy.copy(self._template)
         it.set_current(_EPOCH + timedelta(seconds=wall), force=True)
         return it
@@ -192,6 +218,8 @@ class CronSchedule:
         """The first matching wall-clock time >= `wall` (wall seconds, naive as if UTC)."""
         if self._matcher is not None:
             return self._matcher.first_at_or_after(wall)
+        from croniter import CroniterBadDateError
+
         try:
             found = self._iterator(wall - 1).get_next(datetime)
         except CroniterBadDateError:
@@ -201,6 +229,8 @@ class CronSchedule:
     def _last_match_at_or_before(self, wall: int) -> int | None:
         if self._matcher is not None:
             return self._matcher.last_at_or_before(wall)
+        from croniter import CroniterBadDateError
+
         try:
             found = self._iterator(wall + 1).get_prev(datetime)
         except CroniterBadDateError:
