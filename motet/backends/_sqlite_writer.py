@@ -129,6 +129,7 @@ class SqliteWriter:
                 if not queue:
                     self._queued = trio.Event()
                     await self._queued.wait()
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                     continue
                 batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
                 now = clock.now()
@@ -139,6 +140,11 @@ class SqliteWriter:
                     item.done.set()
                     _undo_if_abandoned(item)
                 on_commit(touched, external)
+                # Let the callers just woken run before the next batch is taken: a consumer
+                # whose lease returned asks for the next one at once, and that call then
+                # shares a commit with the acks that queued meanwhile (one transaction
+                # instead of two alternating ones while a backlog drains).
+                await trio.lowlevel.cancel_shielded_checkpoint()
         finally:
             self._close_queue()
 
