@@ -3,7 +3,8 @@
 Calls are queued; the writer task takes everything queued, runs it in ONE
 `BEGIN IMMEDIATE ... COMMIT` in a worker thread (so the trio loop never blocks on SQLite or
 fsync), and only then wakes the callers. Calls arriving while a transaction is in flight form
-the next one, so under load one fsync commits many messages. A caller is told "done" only
+the next one, so under load one commit carries many messages; an idle writer waits one
+scheduling pass before it takes a batch, so calls made in the same moment share it. A caller is told "done" only
 once its data is committed. Failures stay with their call: a state write that does not fit
 runs in a SAVEPOINT and is undone alone; any other call that raises gets the transaction
 rolled back and the rest of the batch re-run without it; a SQLite failure (disk full,
@@ -129,6 +130,11 @@ class SqliteWriter:
                 if not queue:
                     self._queued = trio.Event()
                     await self._queued.wait()
+                    # One more pass before taking the batch: the tasks woken together with
+                    # the first caller make their calls too. A handler's end wakes its
+                    # consumer's acker and its fetcher; their ack and next lease then share
+                    # one commit (while a backlog drains, one transaction per lease batch
+                    # instead of two alternating ones).
                     await trio.lowlevel.cancel_shielded_checkpoint()
                     continue
                 batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
@@ -140,11 +146,6 @@ class SqliteWriter:
                     item.done.set()
                     _undo_if_abandoned(item)
                 on_commit(touched, external)
-                # Let the callers just woken run before the next batch is taken: a consumer
-                # whose lease returned asks for the next one at once, and that call then
-                # shares a commit with the acks that queued meanwhile (one transaction
-                # instead of two alternating ones while a backlog drains).
-                await trio.lowlevel.cancel_shielded_checkpoint()
         finally:
             self._close_queue()
 

@@ -17,7 +17,7 @@ from motet._clock import WallClock
 from motet._envelope import Envelope
 from motet.backends import _sqlite_queue as q
 from motet.backends._sqlite_schema import open_writer
-from motet.backends._sqlite_writer import SqliteWriter, Tx
+from motet.backends._sqlite_writer import CommitStatistics, SqliteWriter, Tx
 
 from .contract import sub
 
@@ -164,3 +164,39 @@ async def test_a_call_that_raises_leaves_nothing_and_spares_its_batch(
     assert isinstance(outcomes["bad-update"], ValueError)
     assert stored == {"before", "after"}
     assert writer.statistics().commits == 2  # the gate's batch, then one for the four
+
+
+async def test_calls_made_in_the_same_moment_share_one_commit(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    # The drain pattern: a handler's end wakes its consumer's acker and its fetcher; the acks
+    # and the next lease go out one scheduling pass apart and must share one commit, not take
+    # two in turn.
+    path = tmp_path / "motet.db"
+    conn = open_writer(path, synchronous="NORMAL", busy_timeout=1, max_bytes=None)
+    writer = SqliteWriter(conn, path, max_batch=64, synchronous="NORMAL")
+    handler_done = trio.Event()
+    done: list[str] = []
+
+    async def acker() -> None:
+        await handler_done.wait()
+        done.append(await writer.call(lambda tx: "acks"))
+
+    async def fetcher() -> None:
+        await handler_done.wait()
+        await trio.lowlevel.checkpoint()  # one pass later than the acker's call
+        done.append(await writer.call(lambda tx: "next lease"))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, clock, lambda touched, external: None)
+            async with trio.open_nursery() as callers:
+                callers.start_soon(acker)
+                callers.start_soon(fetcher)
+                await trio.testing.wait_all_tasks_blocked()
+                handler_done.set()
+            nursery.cancel_scope.cancel()
+    finally:
+        conn.close()
+    assert sorted(done) == ["acks", "next lease"]
+    assert writer.statistics() == CommitStatistics(commits=1, calls=2)
