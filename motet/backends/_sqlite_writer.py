@@ -57,6 +57,7 @@ class _Call:
 class CommitStatistics:
     commits: int  # write transactions committed
     calls: int  # calls they carried (calls / commits = the batching factor)
+    checkpoints: int = 0  # WAL checkpoints run beside the writer (`_sqlite_checkpoint`)
 
 
 class SqliteWriter:
@@ -79,6 +80,7 @@ class SqliteWriter:
         self._closed = False
         self._commits = 0
         self._calls = 0
+        self.changes = 0  # rows changed by this connection's commits so far (sqlite's count)
         # Why the latest transaction failed (disk full, I/O error), until one commits again:
         # what health reports while callers back off and retry.
         self.failure: str | None = None
@@ -204,6 +206,7 @@ class SqliteWriter:
                     self.after_commit(touched)
                 self._commits += 1
                 self._calls += len(work)
+                self.changes = conn.total_changes
                 self.failure = None
                 break
         except sqlite3.Error as error:
