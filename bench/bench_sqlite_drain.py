@@ -39,7 +39,7 @@ from pathlib import Path
 
 REC = struct.Struct("<Bdd")
 
-STEP = '''
+STEP = """
 import os, struct, time
 from motet import queue
 
@@ -54,9 +54,9 @@ async def handler(job, ctx):
     if _fd is None:
         _fd = os.open(os.environ["BENCH_REC"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.write(_fd, _REC.pack(int(job["kind"]), float(job["ts"]), now))
-'''
+"""
 
-PRODUCER = '''
+PRODUCER = """
 import sys, time
 import trio
 import motet
@@ -77,7 +77,7 @@ async def main(proj, n):
 
 from pathlib import Path
 trio.run(main, Path(sys.argv[1]), int(sys.argv[2]))
-'''
+"""
 
 
 def make_project(root: Path) -> Path:
@@ -160,7 +160,7 @@ def one_run(python: str, n: int, instances: int) -> tuple[float, float, float]:
 
 
 def load() -> str:
-    return "load %.2f" % os.getloadavg()[0]
+    return f"load {os.getloadavg()[0]:.2f}"
 
 
 def main() -> None:
@@ -196,8 +196,15 @@ def main() -> None:
     if "against" in medians:
         this, other = medians["this"], medians["against"]
         print(
-            f"this/against: enqueue x{this[0] / other[0]:.2f}  drain x{this[1] / other[1]:.2f}  "
-            f"CPU per message x{this[2] / other[2]:.2f}"
+            f"this/against, ratio of the medians: enqueue x{this[0] / other[0]:.2f}  "
+            f"drain x{this[1] / other[1]:.2f}  CPU per message x{this[2] / other[2]:.2f}"
+        )
+        # Each round's two runs are neighbours in time: their ratio shares the load.
+        pairs = list(zip(results["this"], results["against"], strict=True))
+        ratios = [statistics.median(a[i] / b[i] for a, b in pairs) for i in range(3)]
+        print(
+            f"this/against, median of the rounds' ratios: enqueue x{ratios[0]:.2f}  "
+            f"drain x{ratios[1]:.2f}  CPU per message x{ratios[2]:.2f}"
         )
 
 

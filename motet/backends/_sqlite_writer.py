@@ -4,11 +4,12 @@ Calls are queued; the writer task takes everything queued, runs it in ONE
 `BEGIN IMMEDIATE ... COMMIT` in a worker thread (so the trio loop never blocks on SQLite or
 fsync), and only then wakes the callers. Calls arriving while a transaction is in flight form
 the next one, so under load one commit carries many messages; an idle writer waits one
-scheduling pass before it takes a batch, so calls made in the same moment share it. A caller is told "done" only
-once its data is committed. Failures stay with their call: a state write that does not fit
-runs in a SAVEPOINT and is undone alone; any other call that raises gets the transaction
-rolled back and the rest of the batch re-run without it; a SQLite failure (disk full,
-locked, I/O) rolls everything back and each call of the batch gets a `BackendUnavailable`."""
+scheduling pass before it takes a batch, so calls made in the same moment share it. A caller
+is told "done" only once its data is committed. Failures stay with their call: a state write
+that does not fit runs in a SAVEPOINT and is undone alone; any other call that raises gets the
+transaction rolled back and the rest of the batch re-run without it; a SQLite failure (disk
+full, locked, I/O) rolls everything back and each call of the batch gets a
+`BackendUnavailable`."""
 
 from __future__ import annotations
 
