@@ -15,7 +15,7 @@ needs nothing outside this repository:
   (each returns once its message is committed): enqueue = messages / that time;
 - then `motet --project DIR start --port 0 [--instances N]` is started and the records are
   counted until all are there: drain = (N - 1) / (last handler start - first handler start).
-  The worker's CPU (user + system, its whole process group, from /proc) is printed per
+  The worker's CPU (user + system, all its processes, from /proc) is printed per
   message.
 
 `--against PYTHON` runs another checkout's venv (its `motet` script beside it) in the same
@@ -88,9 +88,11 @@ def make_project(root: Path) -> Path:
     return proj
 
 
-def group_cpu(pgid: int) -> float:
-    """User + system CPU seconds of the live processes of a process group."""
-    total = 0
+def tree_cpu(root: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (the worker and the
+    instances it starts, which run in sessions of their own)."""
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -98,9 +100,17 @@ def group_cpu(pgid: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # field 5 (pgrp), counted after the ")"
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        parent[int(entry)] = int(fields[1])  # field 4 (ppid), counted after the ")"
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])  # utime + stime
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    return sum(t for pid, t in ticks.items() if descends(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 def one_run(python: str, n: int, instances: int) -> tuple[float, float, float]:
@@ -140,10 +150,10 @@ def one_run(python: str, n: int, instances: int) -> tuple[float, float, float]:
                     if time.monotonic() > deadline or worker.poll() is not None:
                         raise RuntimeError(f"drain stopped at {done}")
                     if first is None and done:
-                        first = (done, group_cpu(worker.pid))
+                        first = (done, tree_cpu(worker.pid))
                     time.sleep(0.01)
                 assert first is not None
-                cpu = (group_cpu(worker.pid) - first[1]) / (n - first[0])
+                cpu = (tree_cpu(worker.pid) - first[1]) / (n - first[0])
             finally:
                 os.killpg(worker.pid, signal.SIGTERM)
                 try:
@@ -197,11 +207,11 @@ def main() -> None:
         this, other = medians["this"], medians["against"]
         print(
             f"this/against, ratio of the medians: enqueue x{this[0] / other[0]:.2f}  "
-            f"drain x{this[1] / other[1]:.2f}  CPU per message x{this[2] / other[2]:.2f}"
+            f"drain x{this[1] / other[1]:.2f}  CPU per message x{this[2] / max(other[2], 1e-9):.2f}"
         )
         # Each round's two runs are neighbours in time: their ratio shares the load.
         pairs = list(zip(results["this"], results["against"], strict=True))
-        ratios = [statistics.median(a[i] / b[i] for a, b in pairs) for i in range(3)]
+        ratios = [statistics.median(a[i] / max(b[i], 1e-9) for a, b in pairs) for i in range(3)]
         print(
             f"this/against, median of the rounds' ratios: enqueue x{ratios[0]:.2f}  "
             f"drain x{ratios[1]:.2f}  CPU per message x{ratios[2]:.2f}"
