@@ -19,6 +19,9 @@ What "committed" survives depends on `synchronous` (SQLite's PRAGMA, in WAL mode
 - ``EXTRA``: FULL plus an fsync of the folder when the WAL is reset; for filesystems where a
   file's directory entry needs its own fsync.
 
+Copying the WAL back into the file (a checkpoint) happens beside the writer, on a connection
+of its own (`_sqlite_checkpoint`), so no commit waits for it.
+
 FULL is the default because motet's promise is "an emit returns once the message is durable"
 and a 2xx from an HTTP step is a promise to the caller that outlives this machine's power;
 group commit makes that affordable (one fsync carries every message of a batch; see
@@ -182,7 +185,8 @@ class SqliteBackend(SqliteStreams):
                 # closed under its limiter so no query is running on it.
                 await trio.to_thread.run_sync(_close, writer_conn)
                 if checkpointer is not None:
-                    checkpointer.close()  # its task ended: no checkpoint is running
+                    # Its task ended, so no checkpoint is running on it.
+                    await trio.to_thread.run_sync(checkpointer.close)
                 if reader is not None:
                     await reader.aclose()
 
