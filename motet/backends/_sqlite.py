@@ -19,6 +19,9 @@ What "committed" survives depends on `synchronous` (SQLite's PRAGMA, in WAL mode
 - ``EXTRA``: FULL plus an fsync of the folder when the WAL is reset; for filesystems where a
   file's directory entry needs its own fsync.
 
+Copying the WAL back into the file (a checkpoint) happens beside the writer, on a connection
+of its own (`_sqlite_checkpoint`), so no commit waits for it.
+
 FULL is the default because motet's promise is "an emit returns once the message is durable"
 and a 2xx from an HTTP step is a promise to the caller that outlives this machine's power;
 group commit makes that affordable (one fsync carries every message of a batch; see
@@ -46,6 +49,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import trio
 
 from .._clock import Clock
@@ -67,9 +71,10 @@ from . import _sqlite_rate as qr
 from . import _sqlite_state as st
 from . import _sqlite_status as ss
 from ._protocol import Announce, Backend, Leased, StateChange
+from ._sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from ._sqlite_doorbell import Doorbell
 from ._sqlite_options import SqliteOptions
-from ._sqlite_schema import Synchronous, open_reader, open_writer
+from ._sqlite_schema import Synchronous, connect, open_reader, open_writer
 from ._sqlite_streams import SqliteStreams
 from ._sqlite_writer import CommitStatistics, Reader, SqliteWriter, Tx
 
@@ -99,6 +104,7 @@ class SqliteBackend(SqliteStreams):
         self._clock: Clock | None = None
         self._writer: SqliteWriter | None = None
         self._reader: Reader | None = None
+        self._checkpointer: Checkpointer | None = None
         self._nursery: trio.Nursery | None = None
         self._started = False
         self._waiting: dict[str, trio.Event] = {}  # subscription key -> idle receivers' wakeup
@@ -134,11 +140,13 @@ class SqliteBackend(SqliteStreams):
     async def _serve(self, clock: Clock, task_status: trio.TaskStatus[Backend]) -> None:
         writer_conn = await trio.to_thread.run_sync(self._open_writer)
         reader: Reader | None = None
+        checkpointer: Checkpointer | None = None
         try:
             reader_conn = await trio.to_thread.run_sync(
                 lambda: open_reader(self.path, busy_timeout=self._busy_timeout)
             )
             reader = Reader(reader_conn, self.path)
+            checkpointer = Checkpointer(await trio.to_thread.run_sync(self._open_checkpointer))
             writer = SqliteWriter(
                 writer_conn, self.path, max_batch=self._max_batch, synchronous=self.synchronous
             )
@@ -147,6 +155,8 @@ class SqliteBackend(SqliteStreams):
                 self._writer = writer
                 self._reader = reader
                 self._nursery = nursery
+                self._checkpointer = checkpointer
+                nursery.start_soon(checkpointer.run)
                 nursery.start_soon(writer.serve, clock, self._on_commit)
                 interval = self._poll_interval
                 if interval is not None and self.options.doorbell_poll is not None:
@@ -166,6 +176,7 @@ class SqliteBackend(SqliteStreams):
             self._writer = None
             self._reader = None
             self._nursery = None
+            self._checkpointer = None
             for event in self._waiting.values():
                 event.set()  # receivers find the backend stopped instead of waiting forever
             self._waiting.clear()
@@ -173,20 +184,36 @@ class SqliteBackend(SqliteStreams):
                 # The writer has no batch in flight once its task ended; the reader is
                 # closed under its limiter so no query is running on it.
                 await trio.to_thread.run_sync(_close, writer_conn)
+                if checkpointer is not None:
+                    # Its task ended, so no checkpoint is running on it.
+                    await trio.to_thread.run_sync(checkpointer.close)
                 if reader is not None:
                     await reader.aclose()
 
     def _open_writer(self) -> sqlite3.Connection:
-        return open_writer(
+        conn = open_writer(
             self.path,
             synchronous=self.synchronous,
             busy_timeout=self._busy_timeout,
             max_bytes=self._max_bytes,
         )
+        # Checkpoints run in the background (`_sqlite_checkpoint`); the writer's own is a
+        # backstop only.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+        return conn
+
+    def _open_checkpointer(self) -> sqlite3.Connection:
+        conn = connect(self.path, busy_timeout=self._busy_timeout)
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")  # how a checkpoint fsyncs
+        return conn
 
     def statistics(self) -> CommitStatistics:
-        """Commits and the calls they carried, since `run` started (zeros when stopped)."""
-        return self._writer.statistics() if self._writer else CommitStatistics(0, 0)
+        """Commits, the calls they carried and the checkpoints run beside them, since `run`
+        started (zeros when stopped)."""
+        if self._writer is None or self._checkpointer is None:
+            return CommitStatistics(0, 0)
+        checkpoints = self._checkpointer.checkpoints
+        return attrs.evolve(self._writer.statistics(), checkpoints=checkpoints)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -205,6 +232,8 @@ class SqliteBackend(SqliteStreams):
         return await self._running()[1].query(fn)
 
     def _on_commit(self, touched: set[str], external: bool) -> None:
+        if self._checkpointer is not None and self._writer is not None:
+            self._checkpointer.committed(self._writer.changes)
         for key in touched:
             self._changes[key] = self._changes.get(key, 0) + 1
         if external:

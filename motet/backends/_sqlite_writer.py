@@ -3,11 +3,13 @@
 Calls are queued; the writer task takes everything queued, runs it in ONE
 `BEGIN IMMEDIATE ... COMMIT` in a worker thread (so the trio loop never blocks on SQLite or
 fsync), and only then wakes the callers. Calls arriving while a transaction is in flight form
-the next one, so under load one fsync commits many messages. A caller is told "done" only
-once its data is committed. Failures stay with their call: a state write that does not fit
-runs in a SAVEPOINT and is undone alone; any other call that raises gets the transaction
-rolled back and the rest of the batch re-run without it; a SQLite failure (disk full,
-locked, I/O) rolls everything back and each call of the batch gets a `BackendUnavailable`."""
+the next one, so under load one commit carries many messages; an idle writer waits one
+scheduling pass before it takes a batch, so calls made in the same moment share it. A caller
+is told "done" only once its data is committed. Failures stay with their call: a state write
+that does not fit runs in a SAVEPOINT and is undone alone; any other call that raises gets the
+transaction rolled back and the rest of the batch re-run without it; a SQLite failure (disk
+full, locked, I/O) rolls everything back and each call of the batch gets a
+`BackendUnavailable`."""
 
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ class _Call:
 class CommitStatistics:
     commits: int  # write transactions committed
     calls: int  # calls they carried (calls / commits = the batching factor)
+    checkpoints: int = 0  # WAL checkpoints run beside the writer (`_sqlite_checkpoint`)
 
 
 class SqliteWriter:
@@ -78,6 +81,7 @@ class SqliteWriter:
         self._closed = False
         self._commits = 0
         self._calls = 0
+        self.changes = 0  # rows changed by this connection's commits so far (sqlite's count)
         # Why the latest transaction failed (disk full, I/O error), until one commits again:
         # what health reports while callers back off and retry.
         self.failure: str | None = None
@@ -129,6 +133,12 @@ class SqliteWriter:
                 if not queue:
                     self._queued = trio.Event()
                     await self._queued.wait()
+                    # One more pass before taking the batch: the tasks woken together with
+                    # the first caller make their calls too. A handler's end wakes its
+                    # consumer's acker and its fetcher; their ack and next lease then share
+                    # one commit (while a backlog drains, one transaction per lease batch
+                    # instead of two alternating ones).
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                     continue
                 batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
                 now = clock.now()
@@ -197,6 +207,7 @@ class SqliteWriter:
                     self.after_commit(touched)
                 self._commits += 1
                 self._calls += len(work)
+                self.changes = conn.total_changes
                 self.failure = None
                 break
         except sqlite3.Error as error:

@@ -1,5 +1,6 @@
-"""The SQLite backend's internals that the contract cannot see: which commits fsync, and that
-leasing costs the same whatever the backlog (indexes, not scans)."""
+"""The SQLite backend's internals that the contract cannot see: which commits fsync, that
+leasing costs the same whatever the backlog (indexes, not scans), which calls share a commit
+and where checkpoints run."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import Envelope
+from motet.backends import SqliteBackend
 from motet.backends import _sqlite_queue as q
+from motet.backends._sqlite_checkpoint import BACKSTOP_PAGES, EVERY_CHANGES
 from motet.backends._sqlite_schema import open_writer
-from motet.backends._sqlite_writer import SqliteWriter, Tx
+from motet.backends._sqlite_writer import CommitStatistics, SqliteWriter, Tx
 
 from .contract import sub
 
@@ -164,3 +167,62 @@ async def test_a_call_that_raises_leaves_nothing_and_spares_its_batch(
     assert isinstance(outcomes["bad-update"], ValueError)
     assert stored == {"before", "after"}
     assert writer.statistics().commits == 2  # the gate's batch, then one for the four
+
+
+async def test_calls_made_in_the_same_moment_share_one_commit(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    # The drain pattern: a handler's end wakes its consumer's acker and its fetcher; the acks
+    # and the next lease go out one scheduling pass apart and must share one commit, not take
+    # two in turn.
+    path = tmp_path / "motet.db"
+    conn = open_writer(path, synchronous="NORMAL", busy_timeout=1, max_bytes=None)
+    writer = SqliteWriter(conn, path, max_batch=64, synchronous="NORMAL")
+    handler_done = trio.Event()
+    done: list[str] = []
+
+    async def acker() -> None:
+        await handler_done.wait()
+        done.append(await writer.call(lambda tx: "acks"))
+
+    async def fetcher() -> None:
+        await handler_done.wait()
+        await trio.lowlevel.checkpoint()  # one pass later than the acker's call
+        done.append(await writer.call(lambda tx: "next lease"))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, clock, lambda touched, external: None)
+            async with trio.open_nursery() as callers:
+                callers.start_soon(acker)
+                callers.start_soon(fetcher)
+                await trio.testing.wait_all_tasks_blocked()
+                handler_done.set()
+            nursery.cancel_scope.cancel()
+    finally:
+        conn.close()
+    assert sorted(done) == ["acks", "next lease"]
+    assert writer.statistics() == CommitStatistics(commits=1, calls=2)
+
+
+async def test_checkpoints_run_beside_the_writer_not_inside_its_commits(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    # A commit that takes the WAL past SQLite's 1000 pages would otherwise copy them back and
+    # fsync twice before its callers hear "done".
+    backend = SqliteBackend(tmp_path / "motet.db")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(backend.run, clock)
+        await backend.declare([sub("jobs")])
+        for first in range(0, EVERY_CHANGES + 100, 100):
+            await backend.publish([Envelope("jobs", {"n": first + i}, "trace") for i in range(100)])
+        while backend.statistics().checkpoints == 0:
+            await trio.lowlevel.checkpoint()  # the checkpoint's thread finishes on its own
+        assert backend.statistics().checkpoints == 1
+        writer = backend._writer
+        assert writer is not None
+        autocheckpoint = await writer.call(
+            lambda tx: tx.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+        assert autocheckpoint == BACKSTOP_PAGES
+        nursery.cancel_scope.cancel()
