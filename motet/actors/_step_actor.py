@@ -124,6 +124,8 @@ class StepActor:
         self._waiting = 0  # workers waiting in the mailbox's receive (idle)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
+        self._acker_idle = False  # the acker waits for acks (see _ack)
+        self._inline: list[Delivery] = []  # acks a worker is writing itself (_ack_inline)
         self._lease_timer = trio.CancelScope()  # see _lease_clock
         self._fetching = trio.CancelScope()
         self.stopping = False
@@ -309,6 +311,8 @@ class StepActor:
                 self._slot_freed.set()
                 if self.running.get(message_id) is scope:
                     del self.running[message_id]
+            if self._acks and not self._acks_ready.is_set():
+                await self._ack_inline()
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
@@ -480,8 +484,32 @@ class StepActor:
                     result, jsonify=records.jsonify, max_bytes=records.max_bytes
                 )
             self._settlements[delivery.receipt] = (started, text, note)
-        self._acks.append(delivery)
-        self._acks_ready.set()
+        acks = self._acks
+        acks.append(delivery)
+        # Alone (nothing else held, no ack pending, the acker idle): the worker writes this
+        # ack itself once its bookkeeping is done (`_ack_inline`), a scheduler round sooner
+        # than waking the acker. Otherwise the acker batches it with the others.
+        if not (self._acker_idle and len(acks) == 1 and len(self.held) == 1 and not self.stopping):
+            self._acks_ready.set()
+
+    async def _ack_inline(self) -> None:
+        """Write the pending acks from this worker (see `_ack`). Cut short by a stop, they
+        are still written, shielded, as the acker's last call writes its own; a backend
+        that cannot take them leaves them to the acker, which tries again."""
+        batch, self._acks = self._acks, []
+        self._inline = batch  # counted by pending_acks while under way
+        try:
+            await self._send_acks(batch)
+        except BackendUnavailable:
+            self._acks[:0] = batch
+            self._acks_ready.set()
+            return
+        except trio.Cancelled:
+            await self._last_call(self._send_acks, batch, "acknowledge finished messages")
+            raise
+        finally:
+            self._inline = []
+        self._settled()
 
     async def _send_acks(self, batch: list[Delivery]) -> None:
         """Ack a batch; with records kept, as one `finish` that also keeps each settlement
@@ -525,7 +553,9 @@ class StepActor:
     async def _acker(self) -> None:
         try:
             while True:
+                self._acker_idle = True
                 await self._acks_ready.wait()
+                self._acker_idle = False
                 # Woken in the same moment as a hard stop? Then the backend is stopping too:
                 # leave the acks to the shielded flush below.
                 await trio.lowlevel.checkpoint_if_cancelled()
@@ -542,6 +572,7 @@ class StepActor:
                     self._ack_outage.ok()
                     self._settled()
         finally:
+            self._acker_idle = False
             # Handlers that returned must not run again just because we are stopping.
             if self._acks:
                 batch, self._acks = self._acks, []
@@ -578,4 +609,4 @@ class StepActor:
                 self._extend_outage.ok()
 
     def pending_acks(self) -> int:
-        return len(self._acks)
+        return len(self._acks) + len(self._inline)
