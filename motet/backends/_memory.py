@@ -328,16 +328,25 @@ class MemoryBackend(MemoryStreams):
     @staticmethod
     def _delivered(subscription: Subscription, messages: list[Message]) -> list[Delivery]:
         key, ttl = subscription.key, subscription.options.ttl
-        return [
-            Delivery(
-                _handed_out(m.envelope, m.data),
-                key,
-                m.attempt,
-                m.receipt,
-                None if ttl is None and m.envelope.expires_at is None else _expiry(m, ttl),
-            )
-            for m in messages
-        ]
+        deliveries = []
+        for m in messages:  # one per delivery: `_handed_out` and `_with_data` inline
+            envelope, data = m.envelope, m.data
+            if type(data) is dict or type(data) is list or envelope.data is not data:
+                envelope = Envelope(
+                    envelope.topic,
+                    json_clone(data) if type(data) is dict or type(data) is list else data,
+                    envelope.trace_id,
+                    envelope.id,
+                    envelope.group,
+                    envelope.priority,
+                    envelope.created_at,
+                    envelope.not_before,
+                    envelope.expires_at,
+                    envelope.key,
+                )
+            expires = None if ttl is None and envelope.expires_at is None else _expiry(m, ttl)
+            deliveries.append(Delivery(envelope, key, m.attempt, m.receipt, expires))
+        return deliveries
 
     def _next_due(self, subscription: Subscription, queue: SubscriptionQueue) -> float | None:
         """When something of this subscription comes due: a retry, a lease, a delayed emit."""
