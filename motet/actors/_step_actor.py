@@ -121,6 +121,7 @@ class StepActor:
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
+        self._pick_awaited = False  # the fetcher waits for `_picked` (set only then)
         self._waiting = 0  # workers waiting in the mailbox's receive (idle)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
@@ -247,6 +248,7 @@ class StepActor:
                 # The lease keeper's timer is set once the worker started (a round later): a
                 # quick handler is done by then, and its delivery costs the timer nothing.
                 self._picked = trio.Event()
+                self._pick_awaited = True
                 try:
                     await self._picked.wait()
                 finally:
@@ -286,7 +288,9 @@ class StepActor:
                     delivery = await receive()
                 finally:
                     self._waiting -= 1
-            self._picked.set()
+            if self._pick_awaited:  # rarely while busy: skip the Event's call then
+                self._pick_awaited = False
+                self._picked.set()
             started = current_time()
             message_id = delivery.envelope.id
             self.running[message_id] = scope
