@@ -160,16 +160,19 @@ class _Ticker:
                 self.on_skip(job.name, scheduled)
             return False
         envelope = tick_envelope(job, scheduled, created_at=self.clock.now())
-        outage = Outage(self._logger, f"claim cron tick of {job.name!r}")
+        outage: Outage | None = None  # made at the first failure: most ticks need none
         while True:
             try:
                 # Claimed and published in one write: never a claimed tick nobody published.
                 # Repeating a claim is safe, so a backend outage (a full disk) is waited out.
                 won = await self.backend.claim_tick(job.name, scheduled, envelope)
             except BackendUnavailable as exc:
+                if outage is None:
+                    outage = Outage(self._logger, f"claim cron tick of {job.name!r}")
                 await outage.failed(exc)
                 continue
-            outage.ok()
+            if outage is not None:
+                outage.ok()
             return won
 
     def _logger(self) -> Logger:

@@ -158,6 +158,21 @@ class Dispatcher:
             running = self.running
             running[step.name] += 1
             try:
+                fn = step.handler
+                if (
+                    not isinstance(trigger, (CronTrigger, HttpTrigger))
+                    and self._async.get(id(fn))
+                    and (step.handlers or self.handlers) != "asyncio"
+                ):
+                    # `run_user`'s own path for an async handler on this trio loop (known
+                    # async from its cache), without its frame and `_invoke`'s.
+                    try:
+                        return await fn(payload, ctx)
+                    except Exception as exc:
+                        hint = asyncio_needed(exc)
+                        if hint is None:
+                            raise
+                        raise AsyncioRequired(step.name, hint) from exc
                 return await self._invoke(step, trigger, payload, ctx)
             finally:
                 running[step.name] -= 1

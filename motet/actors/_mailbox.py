@@ -52,7 +52,15 @@ class Mailbox(Generic[T]):
     `trio.EndOfChannel`.
     """
 
-    __slots__ = ("_capacity", "_name", "_receive", "_send", "receive", "receive_nowait")
+    __slots__ = (
+        "_capacity",
+        "_name",
+        "_receive",
+        "_send",
+        "put_nowait",
+        "receive",
+        "receive_nowait",
+    )
 
     def __init__(self, capacity: int, *, name: str) -> None:
         self._capacity = _check_positive_int("mailbox capacity", capacity)
@@ -68,6 +76,10 @@ class Mailbox(Generic[T]):
         # Take the oldest item now, or raise `trio.WouldBlock` if there is none (the
         # channel's own method too).
         self.receive_nowait: Callable[[], T] = receive.receive_nowait
+        # Put an item in now, raising `trio.WouldBlock` when full: the channel's own method,
+        # for a sender that keeps count of the room itself (the step actor's fetcher, once
+        # per delivery). Others use `send_nowait`, whose MailboxFull names the mailbox.
+        self.put_nowait: Callable[[T], None] = send.send_nowait
 
     def __repr__(self) -> str:
         stats = self.statistics()

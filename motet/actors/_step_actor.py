@@ -6,7 +6,8 @@
 
 The fetcher leases only as many messages as there are free handler slots, so an instance
 never sits on work another instance could do. Acks are batched by one acker task (one
-backend call for many messages). A lease keeper extends the leases of everything held, so
+backend call for many messages); a lone one (nothing else held, the acker idle) is written
+by its worker right after the handler, a scheduler round sooner. A lease keeper extends the leases of everything held, so
 a long handler is never handed to a second worker while alive.
 
 State that must outlive a crash of the actor (the mailbox and what it holds) lives on this
@@ -30,7 +31,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._context import MessageInfo
+from .._context import Context, MessageInfo
 from .._envelope import DeadLetter, Delivery, Envelope, Subscription, expired_error
 from .._errors import (
     BackendError,
@@ -121,9 +122,12 @@ class StepActor:
         self.held: dict[str, Delivery] = {}  # receipt -> delivery, buffered or being handled
         self._slot_freed = trio.Event()
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
+        self._pick_awaited = False  # the fetcher waits for `_picked` (set only then)
         self._waiting = 0  # workers waiting in the mailbox's receive (idle)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
+        self._acker_idle = False  # the acker waits for acks (see _ack)
+        self._inline: list[Delivery] = []  # acks a worker is writing itself (_ack_inline)
         self._lease_timer = trio.CancelScope()  # see _lease_clock
         self._fetching = trio.CancelScope()
         self.stopping = False
@@ -237,13 +241,15 @@ class StepActor:
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
             direct = self._waiting > 0
+            held, put = self.held, self.mailbox.put_nowait
             for delivery in deliveries:
-                self.held[delivery.receipt] = delivery
-                self.mailbox.send_nowait(delivery)
+                held[delivery.receipt] = delivery
+                put(delivery)  # room for it: `free` counted what `held` leaves
             if direct and deliveries:
                 # The lease keeper's timer is set once the worker started (a round later): a
                 # quick handler is done by then, and its delivery costs the timer nothing.
                 self._picked = trio.Event()
+                self._pick_awaited = True
                 try:
                     await self._picked.wait()
                 finally:
@@ -283,7 +289,9 @@ class StepActor:
                     delivery = await receive()
                 finally:
                     self._waiting -= 1
-            self._picked.set()
+            if self._pick_awaited:  # rarely while busy: skip the Event's call then
+                self._pick_awaited = False
+                self._picked.set()
             started = current_time()
             message_id = delivery.envelope.id
             self.running[message_id] = scope
@@ -308,6 +316,8 @@ class StepActor:
                 self._slot_freed.set()
                 if self.running.get(message_id) is scope:
                     del self.running[message_id]
+            if self._acks and not self._acks_ready.is_set():
+                await self._ack_inline()
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
@@ -351,8 +361,15 @@ class StepActor:
             )
             await self._exhausted(delivery, storable(str(exc)), None)
             return
-        ctx = self._dispatcher.context(
-            self.step, self.trigger, envelope.trace_id, message=message, data=payload
+        # `self._dispatcher.context(...)`, built here: one frame fewer per delivery.
+        ctx = Context(
+            step=self.step,
+            trigger=self.trigger,
+            services=self._dispatcher,
+            trace_id=envelope.trace_id,
+            message=message,
+            data=payload,
+            input=payload,
         )
         if self._condition:
             # User code, like the handler: raising is a failed attempt of this delivery; false
@@ -472,8 +489,32 @@ class StepActor:
                     result, jsonify=records.jsonify, max_bytes=records.max_bytes
                 )
             self._settlements[delivery.receipt] = (started, text, note)
-        self._acks.append(delivery)
-        self._acks_ready.set()
+        acks = self._acks
+        acks.append(delivery)
+        # Alone (nothing else held, no ack pending, the acker idle): the worker writes this
+        # ack itself once its bookkeeping is done (`_ack_inline`), a scheduler round sooner
+        # than waking the acker. Otherwise the acker batches it with the others.
+        if not (self._acker_idle and len(acks) == 1 and len(self.held) == 1 and not self.stopping):
+            self._acks_ready.set()
+
+    async def _ack_inline(self) -> None:
+        """Write the pending acks from this worker (see `_ack`). Cut short by a stop, they
+        are still written, shielded, as the acker's last call writes its own; a backend
+        that cannot take them leaves them to the acker, which tries again."""
+        batch, self._acks = self._acks, []
+        self._inline = batch  # counted by pending_acks while under way
+        try:
+            await self._send_acks(batch)
+        except BackendUnavailable:
+            self._acks[:0] = batch
+            self._acks_ready.set()
+            return
+        except trio.Cancelled:
+            await self._last_call(self._send_acks, batch, "acknowledge finished messages")
+            raise
+        finally:
+            self._inline = []
+        self._settled()
 
     async def _send_acks(self, batch: list[Delivery]) -> None:
         """Ack a batch; with records kept, as one `finish` that also keeps each settlement
@@ -517,7 +558,9 @@ class StepActor:
     async def _acker(self) -> None:
         try:
             while True:
+                self._acker_idle = True
                 await self._acks_ready.wait()
+                self._acker_idle = False
                 # Woken in the same moment as a hard stop? Then the backend is stopping too:
                 # leave the acks to the shielded flush below.
                 await trio.lowlevel.checkpoint_if_cancelled()
@@ -534,6 +577,7 @@ class StepActor:
                     self._ack_outage.ok()
                     self._settled()
         finally:
+            self._acker_idle = False
             # Handlers that returned must not run again just because we are stopping.
             if self._acks:
                 batch, self._acks = self._acks, []
@@ -570,4 +614,4 @@ class StepActor:
                 self._extend_outage.ok()
 
     def pending_acks(self) -> int:
-        return len(self._acks)
+        return len(self._acks) + len(self._inline)

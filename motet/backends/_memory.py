@@ -155,6 +155,22 @@ class MemoryBackend(MemoryStreams):
     ) -> list[str]:
         self._check_running()
         await self._checkpoint_sometimes()
+        if len(envelopes) == 1:
+            # The common publish (one emit): `_stage` and `_push` for one envelope, inline.
+            envelope = envelopes[0]
+            if envelope.key is None and envelope.not_before is None:
+                queues = self._by_topic.get(envelope.topic)
+                if queues:
+                    data = envelope.data
+                    if not (data is None or type(data) in _PLAIN_SCALARS):
+                        data = json_copy(data, where=lambda: _name(envelope))  # _detached's
+                    if len(queues) == 1:
+                        queue = queues[0]
+                        queue.push(Message(envelope, data, next(self._seq)))
+                        queue.wake()
+                    else:
+                        self._push([(queues, envelope, data)])
+                return [envelope.id]
         ids = []
         for envelope in envelopes:
             if envelope.key is not None or envelope.not_before is not None:
@@ -312,16 +328,25 @@ class MemoryBackend(MemoryStreams):
     @staticmethod
     def _delivered(subscription: Subscription, messages: list[Message]) -> list[Delivery]:
         key, ttl = subscription.key, subscription.options.ttl
-        return [
-            Delivery(
-                _handed_out(m.envelope, m.data),
-                key,
-                m.attempt,
-                m.receipt,
-                None if ttl is None and m.envelope.expires_at is None else _expiry(m, ttl),
-            )
-            for m in messages
-        ]
+        deliveries = []
+        for m in messages:  # one per delivery: `_handed_out` and `_with_data` inline
+            envelope, data = m.envelope, m.data
+            if type(data) is dict or type(data) is list or envelope.data is not data:
+                envelope = Envelope(
+                    envelope.topic,
+                    json_clone(data) if type(data) is dict or type(data) is list else data,
+                    envelope.trace_id,
+                    envelope.id,
+                    envelope.group,
+                    envelope.priority,
+                    envelope.created_at,
+                    envelope.not_before,
+                    envelope.expires_at,
+                    envelope.key,
+                )
+            expires = None if ttl is None and envelope.expires_at is None else _expiry(m, ttl)
+            deliveries.append(Delivery(envelope, key, m.attempt, m.receipt, expires))
+        return deliveries
 
     def _next_due(self, subscription: Subscription, queue: SubscriptionQueue) -> float | None:
         """When something of this subscription comes due: a retry, a lease, a delayed emit."""
@@ -751,12 +776,20 @@ def _live_status(
     )
 
 
+_PLAIN_SCALARS = (str, int, float, bool)  # exact types `_detached` passes on as they are
+
+
 def _detached(envelope: Envelope) -> JSON:
     """A checked, private copy of the envelope's data."""
     data = envelope.data
-    if data is None or type(data) in (str, int, float, bool):
+    if data is None or type(data) in _PLAIN_SCALARS:
         return data
-    return json_copy(data, where=lambda: f"message {envelope.id} on topic {envelope.topic!r}")
+    return json_copy(data, where=lambda: _name(envelope))
+
+
+def _name(envelope: Envelope) -> str:
+    """How an error names the message whose data is not JSON."""
+    return f"message {envelope.id} on topic {envelope.topic!r}"
 
 
 def _with_data(envelope: Envelope, data: JSON) -> Envelope:
