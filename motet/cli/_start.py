@@ -51,10 +51,13 @@ def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def build_runtime(project: Project, config: Any, steps: Any, gateway: Any, **options: Any) -> Any:
     """The runtime `motet start` runs: the steps over the configured backend, with telemetry
-    and the gateway as its parts (`RuntimeOptions` from `options`)."""
+    and the gateway as its parts (`RuntimeOptions` from `options`). Caps malloc arenas
+    first (`_malloc`)."""
     from .._runtime import Runtime, RuntimeOptions
     from ..console._part import serving
+    from ._malloc import limit_malloc_arenas
 
+    limit_malloc_arenas()  # before the runtime's threads exist
     return Runtime(
         steps,
         backend=project.backend(config.backend),

@@ -2,9 +2,10 @@
 `/_motet/...` and Prometheus metrics at `/metrics`, in front of the step routes.
 
 `OperatorASGI` wraps the gateway's ASGI app. Operator paths are answered here, behind the
-access rules of `_auth`; every other request goes to the wrapped app, timed, and reported
-to the runtime's observers (`on_http`: route, method, status, duration, trace id; the
-route and trace id as the gateway left them in the scope) for HTTP spans and metrics.
+access rules of `_auth`; every other request goes to the wrapped app and is reported to
+the runtime's observers (`on_http`: route, method, status, duration, trace id) for HTTP
+spans and metrics: by the gateway itself when it was built with the same observers
+(`gateway_app(on_http=...)`, as `motet start` builds it), by this layer otherwise.
 Operator requests themselves are not traced (the console polls).
 
     GET  /_console                      the console (static files from ./console)
@@ -24,21 +25,20 @@ Operator requests themselves are not traced (the console polls).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import trio
-from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 from .._envelope import new_id
 from .._observer import HttpExchange, RuntimeView
-from ..gateway._asgi import matched, send_problem, send_response
+from ..gateway._asgi import send_problem, send_response
 from ..gateway._exchange import BodyReader, ClientGone, Rejected, discard_body, header_map
 from ..gateway._options import GatewayOptions
 from ..gateway._problem import INTERNAL_ERROR, ProblemKind, http_problem_kind
+from ..gateway._report import answer_reported
 from ..observe import PROMETHEUS_CONTENT_TYPE
 from ._api import BadRequest, Operated, OpReply, OpRequest, find_endpoint
 from ._auth import OperatorAccess, token_cookie
@@ -97,54 +97,24 @@ class OperatorASGI:
         self.options = options
         self.telemetry = telemetry  # what /metrics, the logs and the traces read
         self.on_http = on_http  # the runtime's observers; None when none watches
+        # The gateway reports its requests itself when it was given the same observers.
+        self.inner_reports = on_http is not None and getattr(inner, "on_http", None) == on_http
         self.files = console_files()
 
-    async def __call__(
+    def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
+    ) -> Awaitable[None]:
+        # Not a coroutine of its own: it returns the one that answers, so a step request
+        # resumes no frame of this layer at its checkpoints.
         if scope["type"] != "http":
-            return await self.inner(scope, receive, send)
+            return self.inner(scope, receive, send)
         if is_operator_path(scope["path"]):
-            return await self._operator(scope, receive, send)
-        on_http = self.on_http
-        if on_http is None:
-            return await self.inner(scope, receive, send)
-        status = 0
-        # hypercorn's stream keeps the response start it was sent (`response`): read the
-        # status there afterwards, rather than pass every message through one more
-        # coroutine. Any other server's `send` is wrapped.
-        stream = getattr(send, "__self__", None)
-        kept = isinstance(stream, HTTPStream)
-        observed: ASGISendCallable = send
-
-        if not kept:
-
-            async def observed(message: Any) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
-        t0 = trio.current_time()
-        try:
-            await self.inner(scope, receive, observed)
-        finally:
-            if kept:
-                response = getattr(stream, "response", None)
-                status = response["status"] if response is not None else 0
-            if status:  # a client that left before any answer is nobody's request
-                found = matched(scope)
-                on_http(
-                    HttpExchange(
-                        method=scope["method"],
-                        route=found.route if found else None,
-                        path=scope["path"],
-                        status=status,
-                        trace_id=found.trace_id if found else None,
-                        step=found.step if found else None,
-                        duration=trio.current_time() - t0,
-                    )
-                )
+            return self._operator(scope, receive, send)
+        if self.on_http is None or self.inner_reports:
+            return self.inner(scope, receive, send)
+        return answer_reported(
+            lambda observed: self.inner(scope, receive, observed), scope, send, self.on_http
+        )
 
     # -- operator requests ---------------------------------------------------------------
 

@@ -42,12 +42,14 @@ class GatewayPart:
             # The operator endpoints need a token before they may face the network.
             token = resolve_token(runtime.project.token)
             check_bind(self.options.host, token)
+            on_http = runtime.observer.hook("on_http")
             gateway = gateway_app(
                 runtime.steps,
                 runtime.dispatcher,
                 converter=runtime.converter,
                 options=self.options,
                 streams=runtime.streams,
+                on_http=on_http,
             )
             app = OperatorASGI(
                 runtime.view,
@@ -55,7 +57,7 @@ class GatewayPart:
                 access=OperatorAccess(token),
                 options=self.options,
                 telemetry=self.telemetry,
-                on_http=runtime.observer.hook("on_http"),
+                on_http=on_http,
             )
             await serve(
                 app, self.options, shutdown_trigger=self._stop.wait, task_status=task_status

@@ -15,10 +15,9 @@ and the answer is dropped if nobody is there to take it.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
-import attrs
 import cattrs
 import trio
 from hypercorn.typing import (
@@ -55,35 +54,12 @@ from ._problem import (
     ProblemKind,
     problem_body,
 )
+from ._report import Matched, OnHttp, answer_reported, leave, report, status_reader
 from ._routes import Route, RouteTable
 from ._trace import accept_trace_id
 
 Headers = list[tuple[bytes, bytes]]
 CUT_ANSWER_SECONDS = 1.0  # at most this long to tell a client its handler was cut
-# The scope key under which the gateway leaves what it matched, for an app wrapping it (the
-# console's metrics and HTTP spans) to read after the call instead of matching again.
-MATCHED = "motet.matched"
-
-
-@attrs.frozen
-class Matched:
-    """What the gateway made of a request: the step route (its path as written) and step,
-    None when no step route took it (an unknown path, a method none of its steps takes),
-    and the trace id it answered with."""
-
-    route: str | None
-    step: str | None
-    trace_id: str
-
-
-def matched(scope: Scope) -> Matched | None:
-    """What the gateway left in `scope` (`MATCHED`), None when it answered nothing."""
-    found = cast(Mapping[str, Any], scope).get(MATCHED)
-    return found if isinstance(found, Matched) else None
-
-
-def _leave(scope: Scope, found: Matched) -> None:
-    cast(dict[str, Any], scope)[MATCHED] = found
 
 
 def response_messages(
@@ -155,6 +131,7 @@ class MotetASGI:
         prefix: str = "",
         openapi: bytes | None = None,
         streams: Any = None,
+        on_http: OnHttp | None = None,
     ) -> None:
         self.route_table = RouteTable(routes, prefix)
         # `/_streams/{name}/{group}` (SSE and WebSocket): a `_streams.StreamEndpoint`, or None.
@@ -169,6 +146,8 @@ class MotetASGI:
             else None
         )
         self.openapi = openapi
+        # The runtime's observers, told of every answered request (None: nobody watches).
+        self.on_http = on_http
 
     def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -177,7 +156,7 @@ class MotetASGI:
         # coroutine that answers, so that one frame fewer is resumed at every checkpoint
         # of the request (the body read, the handler's awaits, each send).
         if self.streams is not None and self.streams.handles(scope):
-            return self.streams(scope, receive, send)
+            return self._reported(lambda s: self.streams(scope, receive, s), scope, send)
         if scope["type"] != "http":
             return self.fallback(scope, receive, send)
         method, path = scope["method"], scope["path"]
@@ -187,12 +166,12 @@ class MotetASGI:
         )
         if match is None:
             if path == self.openapi_path and method in ("GET", "HEAD"):
-                return self._send_openapi(scope, send)
-            return self.fallback(scope, receive, send)
+                return self._reported(lambda s: self._send_openapi(scope, s), scope, send)
+            return self._reported(lambda s: self.fallback(scope, receive, s), scope, send)
         headers = header_map(scope["headers"])
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
         route = match.route
-        _leave(
+        leave(
             scope,
             Matched(
                 route.path.written if route else None,
@@ -203,18 +182,27 @@ class MotetASGI:
         if match.route is None:
             allow = ", ".join(match.allowed)
             if method == "OPTIONS":
-                return send_response(
-                    send, 204, b"", {"allow": allow, self.options.trace_header: trace_id}
-                )
-            return self._problem(
-                send,
+                headers = {"allow": allow, self.options.trace_header: trace_id}
+                return self._reported(lambda s: send_response(s, 204, b"", headers), scope, send)
+            detail = f"{method} is not allowed on {path}; allowed: {allow}"
+            return self._reported(
+                lambda s: self._problem(
+                    s, scope, trace_id, METHOD_NOT_ALLOWED, detail, headers={"allow": allow}
+                ),
                 scope,
-                trace_id,
-                METHOD_NOT_ALLOWED,
-                f"{method} is not allowed on {path}; allowed: {allow}",
-                headers={"allow": allow},
+                send,
             )
         return self._handle(match.route, match.params, scope, receive, send, headers, trace_id)
+
+    def _reported(
+        self,
+        answer: Callable[[ASGISendCallable], Awaitable[None]],
+        scope: Scope,
+        send: ASGISendCallable,
+    ) -> Awaitable[None]:
+        if self.on_http is None or scope["type"] != "http":
+            return answer(send)
+        return answer_reported(answer, scope, send, self.on_http)
 
     async def _handle(
         self,
@@ -226,129 +214,142 @@ class MotetASGI:
         headers: dict[str, str],
         trace_id: str,
     ) -> None:
-        name = route.step.name
-        handler_seconds = route.trigger.timeout or self.options.handler_timeout
-        reader = BodyReader(self.options.max_body_size)
-        rejected: Rejected | None = None
-        request: Request | None = None
-        failure: BaseException | None = None
-        result: Any = None
-        # One cancel scope for the request: its deadline is first the body's read deadline,
-        # then the handler's. (Entering a cancel scope costs more than the rest of motet's
-        # own work on a request, so there is one, not one per phase.)
-        read_deadline = trio.current_time() + self.options.read_timeout
+        # Reported here rather than by a layer around every request (one frame fewer to
+        # resume at each of its checkpoints).
+        on_http = self.on_http
+        status: Callable[[], int] | None = None
+        if on_http is not None:
+            send, status = status_reader(send)
+        started = trio.current_time()
         try:
-            with trio.CancelScope(deadline=read_deadline) as deadline:
-                try:
-                    request = await build_request(
-                        route,
-                        scope,
-                        receive,
-                        headers,
-                        params,
-                        trace_id=trace_id,
-                        converter=self.converter,
-                        reader=reader,
-                        max_depth=self.options.max_json_depth,
-                    )
-                except ClientGone:
-                    return
-                except Rejected as exc:
-                    rejected = exc
-                else:
-                    deadline.deadline = trio.current_time() + handler_seconds
+            name = route.step.name
+            handler_seconds = route.trigger.timeout or self.options.handler_timeout
+            reader = BodyReader(self.options.max_body_size)
+            rejected: Rejected | None = None
+            request: Request | None = None
+            failure: BaseException | None = None
+            result: Any = None
+            # One cancel scope for the request: its deadline is first the body's read deadline,
+            # then the handler's. (Entering a cancel scope costs more than the rest of motet's
+            # own work on a request, so there is one, not one per phase.)
+            read_deadline = started + self.options.read_timeout
+            try:
+                with trio.CancelScope(deadline=read_deadline) as deadline:
                     try:
-                        result = await self.invoker.invoke_http(route.step, route.trigger, request)
-                    except Exception as exc:
-                        failure = exc
-                    except BaseExceptionGroup as group:
-                        # Cancelled mixed with errors: keep the errors, let the Cancelled reach
-                        # the scope that cancelled (ours on timeout; a shutdown otherwise).
-                        failure, cancelled = group.split(Exception)
-                        if cancelled is not None:
-                            raise cancelled from None
-        except BaseException as exc:
-            if request is not None and _only_cancelled(exc):
-                # Cancelled from outside (the shutdown's graceful deadline, or a hard stop)
-                # while the handler ran: say so rather than leave the client without an
-                # answer; the handler may have done part of its work.
-                await self._cut(send, scope, trace_id, name)
-            raise
-        if request is None and deadline.cancelled_caught:
-            rejected = reader.timed_out(self.options.read_timeout)
-        if rejected is not None:
-            await self._problem(
-                send,
-                scope,
-                trace_id,
-                rejected.kind,
-                rejected.detail,
-                extra=rejected.extra(),
-                headers={"connection": "close"} if rejected.close else None,
-            )
-            if rejected.close:
-                await discard_body(
-                    receive,
-                    seconds=self.options.linger_timeout,
-                    limit=self.options.linger_max_bytes,
+                        request = await build_request(
+                            route,
+                            scope,
+                            receive,
+                            headers,
+                            params,
+                            trace_id=trace_id,
+                            converter=self.converter,
+                            reader=reader,
+                            max_depth=self.options.max_json_depth,
+                        )
+                    except ClientGone:
+                        return
+                    except Rejected as exc:
+                        rejected = exc
+                    else:
+                        deadline.deadline = trio.current_time() + handler_seconds
+                        try:
+                            result = await self.invoker.invoke_http(
+                                route.step, route.trigger, request
+                            )
+                        except Exception as exc:
+                            failure = exc
+                        except BaseExceptionGroup as group:
+                            # Cancelled mixed with errors: keep the errors, let the Cancelled reach
+                            # the scope that cancelled (ours on timeout; a shutdown otherwise).
+                            failure, cancelled = group.split(Exception)
+                            if cancelled is not None:
+                                raise cancelled from None
+            except BaseException as exc:
+                if request is not None and _only_cancelled(exc):
+                    # Cancelled from outside (the shutdown's graceful deadline, or a hard stop)
+                    # while the handler ran: say so rather than leave the client without an
+                    # answer; the handler may have done part of its work.
+                    await self._cut(send, scope, trace_id, name)
+                raise
+            if request is None and deadline.cancelled_caught:
+                rejected = reader.timed_out(self.options.read_timeout)
+            if rejected is not None:
+                await self._problem(
+                    send,
+                    scope,
+                    trace_id,
+                    rejected.kind,
+                    rejected.detail,
+                    extra=rejected.extra(),
+                    headers={"connection": "close"} if rejected.close else None,
                 )
-            return
-        if deadline.cancelled_caught:
-            return await self._fail(
-                send,
-                scope,
-                trace_id,
-                name,
-                HANDLER_TIMEOUT,
-                f"the handler of step {name!r} did not answer within {handler_seconds:g} s",
-                f"handler of step {name!r} timed out after {handler_seconds:g} s",
-                failure,
+                if rejected.close:
+                    await discard_body(
+                        receive,
+                        seconds=self.options.linger_timeout,
+                        limit=self.options.linger_max_bytes,
+                    )
+                return
+            if deadline.cancelled_caught:
+                return await self._fail(
+                    send,
+                    scope,
+                    trace_id,
+                    name,
+                    HANDLER_TIMEOUT,
+                    f"the handler of step {name!r} did not answer within {handler_seconds:g} s",
+                    f"handler of step {name!r} timed out after {handler_seconds:g} s",
+                    failure,
+                )
+            if isinstance(failure, RequestDeclined):  # the trigger's condition said no
+                return await self._problem(send, scope, trace_id, NOT_FOUND, str(failure))
+            if failure is not None and _backend_unavailable(failure):
+                return await self._fail(
+                    send,
+                    scope,
+                    trace_id,
+                    name,
+                    BACKEND_UNAVAILABLE,
+                    "the backend cannot store writes right now; retry later",
+                    f"handler of step {name!r} could not write: {failure}",
+                    failure,
+                )
+            if failure is not None:
+                return await self._fail(
+                    send,
+                    scope,
+                    trace_id,
+                    name,
+                    HANDLER_ERROR,
+                    f"the handler of step {name!r} failed",
+                    f"handler of step {name!r} failed: {type(failure).__name__}: {failure}",
+                    failure,
+                )
+            try:
+                reply = make_reply(result, self.converter)
+            except Exception as exc:  # InvalidResponse, or a converter hook that raised
+                return await self._fail(
+                    send,
+                    scope,
+                    trace_id,
+                    name,
+                    INVALID_RESPONSE,
+                    f"the handler of step {name!r} returned an invalid response",
+                    f"handler of step {name!r} returned an invalid response: {exc}",
+                    exc,
+                )
+            reply.headers[self.options.trace_header] = trace_id
+            # The two sends here rather than through send_response: a coroutine less to resume
+            # at each checkpoint on the way to the socket, on the path every answer takes.
+            start, rest = response_messages(
+                reply.status, reply.body, reply.headers, head=scope["method"] == "HEAD"
             )
-        if isinstance(failure, RequestDeclined):  # the trigger's condition said no
-            return await self._problem(send, scope, trace_id, NOT_FOUND, str(failure))
-        if failure is not None and _backend_unavailable(failure):
-            return await self._fail(
-                send,
-                scope,
-                trace_id,
-                name,
-                BACKEND_UNAVAILABLE,
-                "the backend cannot store writes right now; retry later",
-                f"handler of step {name!r} could not write: {failure}",
-                failure,
-            )
-        if failure is not None:
-            return await self._fail(
-                send,
-                scope,
-                trace_id,
-                name,
-                HANDLER_ERROR,
-                f"the handler of step {name!r} failed",
-                f"handler of step {name!r} failed: {type(failure).__name__}: {failure}",
-                failure,
-            )
-        try:
-            reply = make_reply(result, self.converter)
-        except Exception as exc:  # InvalidResponse, or a converter hook that raised
-            return await self._fail(
-                send,
-                scope,
-                trace_id,
-                name,
-                INVALID_RESPONSE,
-                f"the handler of step {name!r} returned an invalid response",
-                f"handler of step {name!r} returned an invalid response: {exc}",
-                exc,
-            )
-        reply.headers[self.options.trace_header] = trace_id
-        # The two sends here rather than through send_response: a coroutine less to resume
-        # at each checkpoint on the way to the socket, on the path every answer takes.
-        start, rest = response_messages(
-            reply.status, reply.body, reply.headers, head=scope["method"] == "HEAD"
-        )
-        await send(start)
-        await send(rest)
+            await send(start)
+            await send(rest)
+        finally:
+            if on_http is not None and status is not None:
+                report(on_http, scope, status(), started)
 
     async def _problem(
         self,
@@ -423,7 +424,7 @@ class MotetASGI:
     async def _send_openapi(self, scope: HTTPScope, send: ASGISendCallable) -> None:
         headers = header_map(scope["headers"])
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
-        _leave(scope, Matched(None, None, trace_id))
+        leave(scope, Matched(None, None, trace_id))
         assert self.openapi is not None
         await send_response(
             send,

@@ -26,6 +26,7 @@ from ._invoker import as_invoker
 from ._openapi import openapi_document
 from ._options import GatewayOptions
 from ._problem import NOT_FOUND
+from ._report import OnHttp
 from ._routes import collect_routes
 from ._streams import stream_endpoint
 from ._trace import accept_trace_id
@@ -77,11 +78,13 @@ def gateway_app(
     converter: cattrs.Converter,
     options: GatewayOptions | None = None,
     streams: StreamService | None = None,
+    on_http: OnHttp | None = None,
 ) -> MotetASGI:
     """An ASGI app serving every HTTP trigger of `steps` (and the OpenAPI document), with
     problem+json errors and the trace id header on every response. Serve it with
     `motet.gateway.serve`. With `streams` (a runtime's), it also serves
-    `/_streams/{name}/{group}` (SSE and WebSocket)."""
+    `/_streams/{name}/{group}` (SSE and WebSocket). `on_http` is told of every HTTP
+    request it answers."""
     options = options or GatewayOptions()
     routes = collect_routes(steps)
     openapi = (
@@ -98,4 +101,5 @@ def gateway_app(
         fallback=NoRoute(options),
         openapi=openapi,
         streams=stream_endpoint(streams, runner, options),
+        on_http=on_http,
     )

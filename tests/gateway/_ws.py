@@ -52,8 +52,11 @@ class WebSocket:
     async def _handshake(self) -> WebSocket:
         status, body = 0, b""
         while True:
-            for event in await self._events():
+            events = await self._events()
+            for n, event in enumerate(events):
                 if isinstance(event, AcceptConnection):
+                    # The server's first message may come in the same read as its 101.
+                    self.pending.extend(events[n + 1 :])
                     return self
                 if isinstance(event, RejectConnection):
                     status = event.status_code

@@ -1,0 +1,21 @@
+"""`motet start` caps glibc's malloc arenas before its threads start, unless the user chose."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from motet.cli._malloc import limit_malloc_arenas
+
+
+def test_a_malloc_arena_max_the_user_set_is_left_alone() -> None:
+    assert limit_malloc_arenas({"MALLOC_ARENA_MAX": "8"}) is False
+
+
+def test_the_cap_is_set_on_glibc_and_nowhere_else() -> None:
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):
+        libc = None
+    glibc = sys.platform.startswith("linux") and libc is not None
+    assert limit_malloc_arenas({}) is glibc
