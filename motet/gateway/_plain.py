@@ -84,7 +84,10 @@ def gateway_app(
     problem+json errors and the trace id header on every response. Serve it with
     `motet.gateway.serve`. With `streams` (a runtime's), it also serves
     `/_streams/{name}/{group}` (SSE and WebSocket). `on_http` is told of every HTTP
-    request it answers."""
+    request it answers. Its `__call__` returns the coroutine that answers instead of being
+    an `async def` (one frame fewer per request): a server that guesses the interface from
+    that must be told it is ASGI 3 (`serve` does; hypercorn's own `serve` takes
+    `mode="asgi"`)."""
     options = options or GatewayOptions()
     routes = collect_routes(steps)
     openapi = (
