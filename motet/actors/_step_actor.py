@@ -7,8 +7,9 @@
 The fetcher leases only as many messages as there are free handler slots, so an instance
 never sits on work another instance could do. Acks are batched by one acker task (one
 backend call for many messages); a lone one (nothing else held, the acker idle) is written
-by its worker right after the handler, a scheduler round sooner. A lease keeper extends the leases of everything held, so
-a long handler is never handed to a second worker while alive.
+by its worker right after the handler, a scheduler round sooner. A lease keeper extends
+the leases of everything held, so a long handler is never handed to a second worker while
+alive.
 
 State that must outlive a crash of the actor (the mailbox and what it holds) lives on this
 object; the supervisor restarts `run`, which picks up where the crashed one stopped. A
