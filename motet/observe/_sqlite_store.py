@@ -12,6 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -76,34 +77,43 @@ def _move_aside(path: Path) -> Path:
     return aside
 
 
+def _text(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "null"
+    if type(value) is int or (type(value) is float and value - value == 0):  # not inf, nan
+        return repr(value)
+    return json.dumps(value)  # inf, nan, bool, subclasses: as json.dumps writes them
+
+
 def span_json(s: Span) -> str:
     """A span's stored body: the same text as `json.dumps(unstructure(span))` (every field,
-    in declaration order), built without the converter's per-field dispatch, which cost
-    about as much as the insert itself (bench/bench_telemetry.py). A field added to `Span`,
-    `Emitted` or `StateWriteInfo` must be added here too: tests/observe/test_store.py
-    compares both encodings on random spans."""
-    return json.dumps(
-        {
-            "span_id": s.span_id,
-            "trace_id": s.trace_id,
-            "kind": s.kind,
-            "name": s.name,
-            "started": s.started,
-            "duration": s.duration,
-            "outcome": s.outcome,
-            "step": s.step,
-            "trigger": s.trigger,
-            "topic": s.topic,
-            "message_id": s.message_id,
-            "attempt": s.attempt,
-            "error": s.error,
-            "status": s.status,
-            "emitted": [{"topic": e.topic, "id": e.id} for e in s.emitted],
-            "state_writes": [
-                {"namespace": w.namespace, "key": w.key, "event": w.event} for w in s.state_writes
-            ],
-            "traceback": s.traceback,
-        }
+    in declaration order, json's default separators and ASCII escaping), assembled from the
+    fields with the json module's own string escaper. It runs on the writer thread for every
+    span and costs about a quarter of what the converter and json.dumps took
+    (bench/bench_telemetry.py). A field added to `Span`, `Emitted` or `StateWriteInfo` must
+    be added here too: tests/observe/test_store.py compares both encodings on random spans."""
+    emitted = ", ".join(
+        [f'{{"topic": {_quote(e.topic)}, "id": {_quote(e.id)}}}' for e in s.emitted]
+    )
+    writes = ", ".join(
+        [
+            f'{{"namespace": {_quote(w.namespace)}, "key": {_quote(w.key)}, '
+            f'"event": {_quote(w.event)}}}'
+            for w in s.state_writes
+        ]
+    )
+    return (
+        f'{{"span_id": {_quote(s.span_id)}, "trace_id": {_quote(s.trace_id)}, '
+        f'"kind": {_quote(s.kind)}, "name": {_quote(s.name)}, "started": {_number(s.started)}, '
+        f'"duration": {_number(s.duration)}, "outcome": {_quote(s.outcome)}, '
+        f'"step": {_text(s.step)}, "trigger": {_text(s.trigger)}, "topic": {_text(s.topic)}, '
+        f'"message_id": {_text(s.message_id)}, "attempt": {_number(s.attempt)}, '
+        f'"error": {_text(s.error)}, "status": {_number(s.status)}, "emitted": [{emitted}], '
+        f'"state_writes": [{writes}], "traceback": {_text(s.traceback)}}}'
     )
 
 
