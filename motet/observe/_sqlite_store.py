@@ -174,7 +174,7 @@ class SqliteTelemetryStore:
                 r.trace_id,
                 r.message_id,
                 r.attempt,
-                json.dumps(dict(r.fields), default=repr),
+                json.dumps(dict(r.fields), default=repr) if r.fields else "{}",
                 r.traceback,
             )
             for r in logs
