@@ -3,7 +3,8 @@ thread and on the writer thread separately, for this checkout and, interleaved i
 run, for another one.
 
     .venv/bin/python bench/bench_telemetry.py [--runs 5000] [--rounds 5] [--batch 250]
-        [--against /work/wt/base/.venv/bin/python] [--against-src /tmp/older-checkout]
+        [--prefill 0] [--against /work/wt/base/.venv/bin/python]
+        [--against-src /tmp/older-checkout]
 
 Each round runs one child process per interpreter, alternately. A child feeds `Telemetry`
 the observer calls a queue job and a gateway request make (`on_run` for a handler run with
@@ -11,6 +12,9 @@ one emit and one state write attributed to it, `on_http` for a request), measure
 `time.thread_time` on the main thread, and counts Python calls per record with cProfile;
 then it writes the buffered spans to a SQLite telemetry store in `--batch`-sized batches
 from a worker thread, as the writer does, measured with `time.thread_time` in that thread.
+`--prefill N` stores N spans first (untimed): an insert into a table near its retention
+limit costs more than one into an empty table (its random trace ids land on index pages
+SQLite's small page cache no longer holds).
 CPU time does not depend on the machine's load the way wall time does; the load average is
 printed beside the figures all the same.
 """
@@ -33,8 +37,10 @@ from types import SimpleNamespace
 from typing import Any
 
 
-def _child(runs: int, batch: int) -> dict[str, float]:
-    from motet._envelope import Envelope
+def _child(runs: int, batch: int, prefill: int) -> dict[str, float]:
+    import attrs
+
+    from motet._envelope import Envelope, new_id  # random ids, as the runtime's
     from motet._observer import HttpExchange
     from motet.actors._dispatcher import CURRENT_RUN, HandlerRun
     from motet.backends._protocol import StateChange
@@ -50,36 +56,39 @@ def _child(runs: int, batch: int) -> dict[str, float]:
         HandlerRun(
             step="ProcessPet",
             trigger="queue",
-            trace_id=f"trace-{i}",
-            message_id=f"msg-{i}",
+            trace_id=new_id(),
+            message_id=new_id(),
             attempt=1,
             started=now,
             duration=0.0002,
             outcome="ok",
-            run_id=f"run-{i}",
+            run_id=new_id(),
             topic="pet.created",
         )
         for i in range(runs)
     ]
     emitted = [
-        Envelope(topic="pet.stored", data={"id": i}, id=f"out-{i}", trace_id=f"trace-{i}")
+        Envelope(topic="pet.stored", data={"id": i}, id=new_id(), trace_id=jobs[i].trace_id)
         for i in range(runs)
     ]
     change = StateChange(
         namespace="pets", key="k", value={"id": 1}, old_value=None, event="created"
     )
-    exchange = HttpExchange(
-        method="POST",
-        route="/pets",
-        path="/pets",
-        status=200,
-        trace_id="trace-http",
-        step="CreatePet",
-        duration=0.0003,
-    )
+    exchanges = [
+        HttpExchange(
+            method="POST",
+            route="/pets",
+            path="/pets",
+            status=200,
+            trace_id=new_id(),
+            step="CreatePet",
+            duration=0.0003,
+        )
+        for _ in range(runs)
+    ]
 
     def record(telemetry: Telemetry) -> None:
-        for job, envelope in zip(jobs, emitted, strict=True):
+        for job, envelope, exchange in zip(jobs, emitted, exchanges, strict=True):
             token = CURRENT_RUN.set(job.run_id)
             telemetry.on_envelope(envelope, "ProcessPet")
             telemetry.on_state(change)
@@ -105,6 +114,12 @@ def _child(runs: int, batch: int) -> dict[str, float]:
     writer_cpu = [0.0]
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteTelemetryStore(Path(folder) / "telemetry.db")
+        for n in range(0, prefill, len(spans)):  # untimed: a table already this full
+            store.write(
+                [],
+                [attrs.evolve(s, span_id=f"{s.span_id}.{n}", trace_id=new_id()) for s in spans],
+                now=time.time(),
+            )
 
         def write() -> None:
             begin = time.thread_time()
@@ -134,10 +149,13 @@ def main() -> None:
     parser.add_argument(
         "--against-src", help="a source folder put first on the --against child's PYTHONPATH"
     )
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="spans stored before the timed writes"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args.runs, args.batch)))
+        print(json.dumps(_child(args.runs, args.batch, args.prefill)))
         return
     pythons = {"this": sys.executable}
     if args.against or args.against_src:
@@ -149,7 +167,10 @@ def main() -> None:
             if name == "against" and args.against_src:
                 env["PYTHONPATH"] = args.against_src
             out = subprocess.run(
-                [python, __file__, "--child", "--runs", str(args.runs), "--batch", str(args.batch)],
+                [
+                    *(python, __file__, "--child", "--runs", str(args.runs)),
+                    *("--batch", str(args.batch), "--prefill", str(args.prefill)),
+                ],
                 check=True,
                 env=env,
                 capture_output=True,
