@@ -93,7 +93,7 @@ def span_json(s: Span) -> str:
     """A span's stored body: the same text as `json.dumps(unstructure(span))` (every field,
     in declaration order, json's default separators and ASCII escaping), assembled from the
     fields with the json module's own string escaper. It runs on the writer thread for every
-    span and costs about a quarter of what the converter and json.dumps took
+    span and costs under a third of what the converter and json.dumps took
     (bench/bench_telemetry.py). A field added to `Span`, `Emitted` or `StateWriteInfo` must
     be added here too: tests/observe/test_store.py compares both encodings on random spans."""
     emitted = ", ".join(
