@@ -17,6 +17,18 @@ if TYPE_CHECKING:
 STEP_TOPIC = ("step", "topic")
 
 
+class _RunLabels:
+    """The label values a handler run of one (step, trigger, outcome, topic) counts under."""
+
+    __slots__ = ("latency", "queue", "run")
+
+    def __init__(self, key: tuple[str, str, str, str | None]) -> None:
+        step, trigger, outcome, topic = key
+        self.run = (step, trigger, outcome)  # motet_handler_runs_total
+        self.latency = (step, trigger)  # motet_handler_duration_seconds
+        self.queue = None if topic is None else (step, topic)  # the motet_messages_* counters
+
+
 class RuntimeMetrics:
     """Counters fed by observers; gauges refreshed from the runtime at scrape time."""
 
@@ -25,6 +37,7 @@ class RuntimeMetrics:
         # 1 + max_retries per (step, topic): a failed attempt below it is retried, at it
         # the message is dead-lettered (the step actor's RetryPolicy decides the same way).
         self._attempts = {(s.step, s.topic): 1 + s.options.max_retries for s in subscriptions}
+        self._run_labels: dict[tuple[str, str, str, str | None], _RunLabels] = {}
         self.received = r.add(
             Counter(
                 "motet_messages_received_total",
@@ -152,21 +165,31 @@ class RuntimeMetrics:
         self.throttled_seconds.values = waited
 
     def on_run(self, run: HandlerRun) -> None:
-        self.runs.inc(run.step, run.trigger, run.outcome)
-        self.latency.observe(run.step, run.trigger, value=run.duration)
-        if run.topic is None:
+        # Once per handler run: the label tuples of a (step, trigger, outcome, topic) are built
+        # once (as many as the series they name) and the counters' dicts updated in place,
+        # which is what `Counter.inc` does, without its call and argument packing.
+        key = (run.step, run.trigger, run.outcome, run.topic)
+        labels = self._run_labels.get(key)
+        if labels is None:
+            labels = self._run_labels[key] = _RunLabels(key)
+        values = self.runs.values
+        values[labels.run] = values.get(labels.run, 0.0) + 1.0
+        self.latency.observe(*labels.latency, value=run.duration)
+        queue = labels.queue
+        if queue is None:
             return
-        labels = (run.step, run.topic)
-        self.received.inc(*labels)
+        values = self.received.values
+        values[queue] = values.get(queue, 0.0) + 1.0
         if run.outcome == "ok":
-            self.succeeded.inc(*labels)
+            values = self.succeeded.values
+            values[queue] = values.get(queue, 0.0) + 1.0
             return
-        self.failed.inc(*labels)
-        attempts = self._attempts.get(labels, 1)
+        self.failed.inc(*queue)
+        attempts = self._attempts.get(queue, 1)
         if (run.attempt or 1) < attempts:
-            self.retried.inc(*labels)
+            self.retried.inc(*queue)
         else:
-            self.dead_lettered.inc(*labels)
+            self.dead_lettered.inc(*queue)
 
     def on_http(self, exchange: HttpExchange) -> None:
         route = exchange.route or "unmatched"
