@@ -161,9 +161,7 @@ class MemoryBackend(MemoryStreams):
             if envelope.key is None and envelope.not_before is None:
                 queues = self._by_topic.get(envelope.topic)
                 if queues:
-                    data = envelope.data
-                    if not (data is None or type(data) in _PLAIN_SCALARS):
-                        data = json_copy(data, where=lambda: _name(envelope))  # _detached's
+                    data = _detached(envelope)
                     if len(queues) == 1:
                         queue = queues[0]
                         queue.push(Message(envelope, data, next(self._seq)))
@@ -329,21 +327,8 @@ class MemoryBackend(MemoryStreams):
     def _delivered(subscription: Subscription, messages: list[Message]) -> list[Delivery]:
         key, ttl = subscription.key, subscription.options.ttl
         deliveries = []
-        for m in messages:  # one per delivery: `_handed_out` and `_with_data` inline
-            envelope, data = m.envelope, m.data
-            if type(data) is dict or type(data) is list or envelope.data is not data:
-                envelope = Envelope(
-                    envelope.topic,
-                    json_clone(data) if type(data) is dict or type(data) is list else data,
-                    envelope.trace_id,
-                    envelope.id,
-                    envelope.group,
-                    envelope.priority,
-                    envelope.created_at,
-                    envelope.not_before,
-                    envelope.expires_at,
-                    envelope.key,
-                )
+        for m in messages:
+            envelope = _handed_out(m.envelope, m.data)
             expires = None if ttl is None and envelope.expires_at is None else _expiry(m, ttl)
             deliveries.append(Delivery(envelope, key, m.attempt, m.receipt, expires))
         return deliveries
@@ -776,20 +761,12 @@ def _live_status(
     )
 
 
-_PLAIN_SCALARS = (str, int, float, bool)  # exact types `_detached` passes on as they are
-
-
 def _detached(envelope: Envelope) -> JSON:
     """A checked, private copy of the envelope's data."""
     data = envelope.data
-    if data is None or type(data) in _PLAIN_SCALARS:
+    if data is None or type(data) in (str, int, float, bool):
         return data
-    return json_copy(data, where=lambda: _name(envelope))
-
-
-def _name(envelope: Envelope) -> str:
-    """How an error names the message whose data is not JSON."""
-    return f"message {envelope.id} on topic {envelope.topic!r}"
+    return json_copy(data, where=lambda: f"message {envelope.id} on topic {envelope.topic!r}")
 
 
 def _with_data(envelope: Envelope, data: JSON) -> Envelope:
