@@ -40,8 +40,8 @@ trimmed below the oldest entry any group still needs.
 
 from __future__ import annotations
 
-# What every script starts with; PUBLISH (once per message) runs this part alone, since
-# Redis defines a script's local functions anew on every call.
+# What every script starts with, and all that PUBLISH (once per message) needs: Redis
+# defines a script's local functions anew on every call, so PUBLISH runs this part alone.
 CORE = r"""
 local P = ARGV[1]
 local function k(kind, name) return P .. ':' .. kind .. ':' .. name end
@@ -52,6 +52,11 @@ local function publish(topic, e, g, p)
   if p ~= '' then args[#args + 1] = 'p'; args[#args + 1] = p end
   redis.call(unpack(args))
 end
+"""
+
+PRELUDE = (
+    CORE
+    + r"""
 local function done_before(op)
   return op ~= '' and redis.call('GET', k('op', op))
 end
@@ -59,11 +64,6 @@ local function remember(op, result)
   if op ~= '' then redis.call('SET', k('op', op), result, 'EX', 3600) end
   return result
 end
-"""
-
-PRELUDE = (
-    CORE
-    + r"""
 local function fifokey(sub, g) return P .. ':fifo:' .. #sub .. ':' .. sub .. ':' .. g end
 local function fields(arr)
   local t = {}
