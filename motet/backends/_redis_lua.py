@@ -329,12 +329,19 @@ if strategy == 'standard' and redis.call('EXISTS', ready) == 0 then
   while #entries > 0 do
     local seen = expired
     for _, entry in ipairs(entries) do
-      local ref, f = entry[1], fields(entry[2])
-      if not expires(ref, f) then
+      local ref, arr = entry[1], entry[2]
+      if #arr == 2 and ttl == '' then
+        -- The plain message: its envelope ('e') alone, nothing to expire, group or rank.
         atts[#atts + 1] = ref; atts[#atts + 1] = 1
-        if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
-        if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
-        deliver(ref, 1, f['e'])
+        deliver(ref, 1, arr[2])
+      else
+        local f = fields(arr)
+        if not expires(ref, f) then
+          atts[#atts + 1] = ref; atts[#atts + 1] = 1
+          if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
+          if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
+          deliver(ref, 1, f['e'])
+        end
       end
     end
     -- Expired ones make room: read more in their place.
