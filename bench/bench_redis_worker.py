@@ -17,12 +17,19 @@ round by round):
 
 The worker's CPU time per drained job (user + system, from /proc, from the first job's
 start on) is printed beside the rate; the load average is printed with every round.
+
+With --profile, each round also drains --jobs and 3 x --jobs jobs with the worker's main
+thread under cProfile (CPU time, `time.thread_time`) and prints the difference per job:
+Python calls and profiled CPU per drained job, without start-up, figures that the machine's
+load does not move (the profiler inflates the CPU figure several times; compare it only
+with another checkout's).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pstats
 import signal
 import socket
 import statistics
@@ -47,6 +54,23 @@ _fd = os.open(os.environ["BENCH_REC"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0
 
 async def handler(job, ctx):
     os.write(_fd, _REC.pack(job["kind"], job["ts"], time.time()))
+"""
+
+# The worker under cProfile (main thread CPU time), its stats written when it stops.
+PROFILED = r"""
+import cProfile, sys, time
+out = sys.argv[1]
+sys.argv = ["motet", *sys.argv[2:]]
+from motet.cli import main
+profiler = cProfile.Profile(time.thread_time)
+profiler.enable()
+try:
+    main()
+except SystemExit:
+    pass
+finally:
+    profiler.disable()
+    profiler.dump_stats(out)
 """
 
 PRODUCER = r"""
@@ -95,7 +119,9 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: int) -> dict:
+def one_run(
+    checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: int, profile: str = ""
+) -> dict:
     subprocess.run(["redis-cli", "-p", str(port), "FLUSHALL"], check=True, capture_output=True)
     project = folder / "project"
     (project / "steps").mkdir(parents=True, exist_ok=True)
@@ -108,10 +134,12 @@ def one_run(checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: 
     produce = [python, "-c", PRODUCER, url]
     subprocess.run([*produce, str(jobs), "0"], check=True, cwd=project, env=env,
                    capture_output=True)  # fmt: skip
+    command = [str(checkout / ".venv/bin/motet"), "--project", str(project), "start", "--port",
+               "0", "--backend", url]  # fmt: skip
+    if profile:
+        command = [python, "-c", PROFILED, profile, *command[1:]]
     worker = subprocess.Popen(
-        [str(checkout / ".venv/bin/motet"), "--project", str(project), "start", "--port", "0",
-         "--backend", url],
-        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -119,15 +147,18 @@ def one_run(checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: 
         cpu = -cpu_of(worker.pid)  # from the first job on: without the start-up
         wait_for(rec, jobs, 300)
         cpu += cpu_of(worker.pid)
-        subprocess.run([*produce, "200", "100"], check=True, cwd=project, env=env,
-                       capture_output=True)  # fmt: skip
-        wait_for(rec, jobs + 200, 30)
+        if not profile:
+            subprocess.run([*produce, "200", "100"], check=True, cwd=project, env=env,
+                           capture_output=True)  # fmt: skip
+            wait_for(rec, jobs + 200, 30)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait()
     got = records(rec)
     starts = sorted(t for kind, _, t in got if kind == 1)
     lat = sorted(t - ts for kind, ts, t in got if kind == 2)
+    if profile:
+        return {}
     return {
         "drain": (len(starts) - 1) / (starts[-1] - starts[0]),
         "cpu": cpu / jobs,
@@ -136,12 +167,26 @@ def one_run(checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: 
     }
 
 
+def profiled(checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: int) -> tuple:
+    """(Python calls, profiled CPU s) per job: 3 x jobs minus jobs, so start-up cancels out."""
+    totals = []
+    for n in (jobs, 3 * jobs):
+        out = folder / "worker.prof"
+        out.unlink(missing_ok=True)
+        one_run(checkout, url, port, n, folder, conc, profile=str(out))
+        stats = pstats.Stats(str(out))
+        totals.append((sum(v[0] for v in stats.stats.values()), stats.total_tt))  # type: ignore[attr-defined]
+    (calls_a, cpu_a), (calls_b, cpu_b) = totals
+    return (calls_b - calls_a) / (2 * jobs), (cpu_b - cpu_a) / (2 * jobs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--base", type=Path, help="another motet checkout (with its .venv)")
+    parser.add_argument("--profile", action="store_true", help="Python calls per drained job")
     args = parser.parse_args()
     checkouts = {"motet": ROOT} if args.base is None else {"base": args.base, "motet": ROOT}
     figures: dict[str, list[dict]] = {name: [] for name in checkouts}
@@ -159,11 +204,20 @@ def main() -> None:
                 loads.append(os.getloadavg()[0])
                 for name, checkout in checkouts.items():
                     run = one_run(checkout, url, port, args.jobs, Path(tmp), args.concurrency)
+                    if args.profile:
+                        run["calls"], run["pcpu"] = profiled(
+                            checkout, url, port, args.jobs, Path(tmp), args.concurrency
+                        )
                     figures[name].append(run)
+                    extra = (
+                        f"  {run['calls']:.1f} calls/job  profiled {run['pcpu'] * 1e6:.0f} us/job"
+                        if args.profile
+                        else ""
+                    )
                     print(
                         f"round {n + 1} load {loads[-1]:.2f} {name:6} drain {run['drain']:8,.0f}/s"
                         f"  cpu {run['cpu'] * 1e6:4.0f} us/job  p50 {run['p50'] * 1e3:.2f} ms"
-                        f"  p99 {run['p99'] * 1e3:.2f} ms",
+                        f"  p99 {run['p99'] * 1e3:.2f} ms{extra}",
                         flush=True,
                     )
         finally:
@@ -172,9 +226,12 @@ def main() -> None:
     print(f"\nmedians of {args.rounds} rounds, load average {min(loads):.2f}-{max(loads):.2f}")
     for name, runs in figures.items():
         med = {k: statistics.median(r[k] for r in runs) for k in ("drain", "cpu", "p50", "p99")}
+        calls = (
+            f"  {statistics.median(r['calls'] for r in runs):.1f} calls/job" if args.profile else ""
+        )
         print(
             f"  {name:6} drain {med['drain']:8,.0f}/s  cpu {med['cpu'] * 1e6:.0f} us/job  "
-            f"p50 {med['p50'] * 1e3:.2f} ms  p99 {med['p99'] * 1e3:.2f} ms"
+            f"p50 {med['p50'] * 1e3:.2f} ms  p99 {med['p99'] * 1e3:.2f} ms{calls}"
         )
     if args.base is not None:
         ratio = statistics.median(

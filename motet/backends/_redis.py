@@ -305,19 +305,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
             if status != "ok":
                 raise self._queue_error(key, status, reply)
             if len(reply) > 4:
-                ttl = subscription.options.ttl
-                return [
-                    _expiring(
-                        Delivery(
-                            codec.decode_envelope(reply[i + 2]),
-                            key,
-                            int(reply[i + 1]),
-                            codec.receipt(reply[i], int(reply[i + 1])),
-                        ),
-                        ttl,
-                    )
-                    for i in range(4, len(reply), 3)
-                ]
+                return _leased(reply, key, subscription.options.ttl)
             next_due = reply[1]
             deadline = trio.current_time() + self.options.poll
             if next_due:
@@ -366,18 +354,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
             if status != "ok":
                 raise self._queue_error(key, status, reply)
             if len(reply) > 4:
-                deliveries = [
-                    _expiring(
-                        Delivery(
-                            codec.decode_envelope(reply[i + 2]),
-                            key,
-                            int(reply[i + 1]),
-                            codec.receipt(reply[i], int(reply[i + 1])),
-                        ),
-                        subscription.options.ttl,
-                    )
-                    for i in range(4, len(reply), 3)
-                ]
+                deliveries = _leased(reply, key, subscription.options.ttl)
                 return Leased(deliveries, int(reply[1]) / 1000, reply[2] == "1")
             deadline = trio.current_time() + self.options.poll
             if reply[1]:
@@ -596,10 +573,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
             if pairs is None:
                 pairs = by_sub[delivery.subscription] = []
             pairs += (ref, attempt)
-        items: list[str] = []
-        for sub, pairs in by_sub.items():
-            items += (sub, str(len(pairs) // 2), *pairs)
-        return items
+        return codec.receipt_groups(by_sub)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._running()
@@ -793,6 +767,19 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
         self._orphan_start[subscription.key] = reply[0]
         if int(reply[1]):
             self._bells[subscription.key].ring()
+
+
+def _leased(reply: list[Any], key: str, ttl: float | None) -> list[Delivery]:
+    """The deliveries of a RECEIVE reply: (ref, attempt, envelope) triples from its 5th item."""
+    decode, receipt = codec.decode_envelope, codec.receipt
+    deliveries = []
+    for i in range(4, len(reply), 3):
+        ref, attempt = reply[i], reply[i + 1]
+        delivery = Delivery(decode(reply[i + 2]), key, int(attempt), receipt(ref, attempt))
+        if ttl is not None or delivery.envelope.expires_at is not None:
+            delivery = _expiring(delivery, ttl)
+        deliveries.append(delivery)
+    return deliveries
 
 
 def _expiring(delivery: Delivery, ttl: float | None) -> Delivery:

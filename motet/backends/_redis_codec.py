@@ -10,6 +10,7 @@ whose lease was lost (the message was handed out again, with a higher attempt) i
 from __future__ import annotations
 
 import json
+import json.scanner
 from typing import Any
 
 from .._envelope import JSON, DeadLetter, Envelope, expired_error
@@ -18,6 +19,8 @@ from .._errors import BackendError
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
 _dumps_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
 _loads = json.loads
+# (text, index) -> (value, end); StopIteration when no value starts there
+_scan: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def encode_json(value: JSON, *, where: str) -> str:
@@ -103,31 +106,17 @@ def _encode_envelope(envelope: Envelope, where: str) -> str:
 
 
 def decode_envelope(text: str) -> Envelope:
-    fields = _loads(text)
-    if len(fields) == 7:
-        topic, data, trace_id, id_, group, priority, created_at = fields
-        return Envelope(
-            topic=topic,
-            data=data,
-            trace_id=trace_id,
-            id=id_,
-            group=group,
-            priority=priority,
-            created_at=created_at,
-        )
-    topic, data, trace_id, id_, group, priority, created_at, not_before, expires, key = fields
-    return Envelope(
-        topic=topic,
-        data=data,
-        trace_id=trace_id,
-        id=id_,
-        group=group,
-        priority=priority,
-        created_at=created_at,
-        not_before=not_before,
-        expires_at=expires,
-        key=key,
-    )
+    """The envelope `encode_envelope` wrote: its array's fields are Envelope's, in order.
+    Parsed by json's C scanner itself (json.loads adds three Python calls around it, a
+    third of the cost of a small message); text that is not such an array raises
+    ValueError."""
+    try:
+        fields, end = _scan(text, 0)
+    except (StopIteration, ValueError):  # no JSON value at all / a broken one
+        fields, end = None, -1
+    if type(fields) is not list or len(fields) not in (7, 10) or end != len(text):
+        raise ValueError(f"not an envelope stored by the Redis backend: {text[:200]!r}")
+    return Envelope(*fields)
 
 
 def publish_args(envelope: Envelope) -> list[str]:
@@ -156,8 +145,17 @@ def publish_bytes(envelope: Envelope) -> list[bytes]:
         ]
 
 
-def receipt(ref: str, attempt: int) -> str:
+def receipt(ref: str, attempt: int | str) -> str:
     return f"{ref}/{attempt}"
+
+
+def receipt_groups(by_sub: dict[str, list[str]]) -> list[str]:
+    """(sub, n, ref, attempt, ...) groups, as the ACK, EXTEND and FINISH scripts read them,
+    from each subscription's (ref, attempt, ...) pairs."""
+    items: list[str] = []
+    for sub, pairs in by_sub.items():
+        items += (sub, str(len(pairs) // 2), *pairs)
+    return items
 
 
 def parse_receipt(text: str) -> tuple[str, str]:

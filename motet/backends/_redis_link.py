@@ -10,6 +10,7 @@ Retried calls must be safe to repeat: the scripts are written so (see `_redis_lu
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -112,8 +113,7 @@ class RedisScripts:
             await trio.lowlevel.checkpoint_if_cancelled()
         link, _ = self._running()
         script = link.script(source)
-        argv = [self.prefix, *args]
-        return await link.call(what, lambda: script(keys=[], args=argv))
+        return await link.call(what, functools.partial(script, keys=[], args=[self.prefix, *args]))
 
 
 class RedisLink:
@@ -197,12 +197,8 @@ class RedisLink:
         """`await script(keys=[...], args=[...])` runs `source` over the hot-path wire."""
         found = self.scripts.get(source)
         if found is None:
-            sha = sha1(source)
-
-            async def found(*, keys: list[str], args: list[Any]) -> Any:
-                return await self.wire.script(source, sha, keys, args)
-
-            self.scripts[source] = found
+            # (A partial, not a closure: no Python frame of its own on every call.)
+            found = self.scripts[source] = functools.partial(self.wire.script, source, sha1(source))
         return found
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -326,7 +322,15 @@ class GroupCommit(Generic[Item]):
         if not self._running:
             raise BackendError(f"cannot {self._what}: the Redis backend is not running")
         if not self._in_flight and not self._pending:
-            return await self._flush_alone(items)
+            # Alone: flushed here, in the caller's task (inline: it runs once per call).
+            self._in_flight += 1
+            try:
+                results = await self._flush(list(items))
+            finally:
+                self._in_flight -= 1
+                if self._pending:
+                    self._wake.set()  # gathered while this flush was in flight
+            return None if results is None else results[0]
         ticket = _Ticket()
         self._pending.append((items, ticket))
         self._wake.set()
@@ -334,16 +338,6 @@ class GroupCommit(Generic[Item]):
         if ticket.error is not None:
             raise ticket.error
         return ticket.result
-
-    async def _flush_alone(self, items: Sequence[Item]) -> Any:
-        self._in_flight += 1
-        try:
-            results = await self._flush(list(items))
-        finally:
-            self._in_flight -= 1
-            if self._pending:
-                self._wake.set()  # gathered while this flush was in flight
-        return None if results is None else results[0]
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._running = True

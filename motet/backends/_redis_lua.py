@@ -40,9 +40,30 @@ trimmed below the oldest entry any group still needs.
 
 from __future__ import annotations
 
-PRELUDE = r"""
+# What every script starts with, and all that PUBLISH (once per message) needs: Redis
+# defines a script's local functions anew on every call, so PUBLISH runs this part alone.
+CORE = r"""
 local P = ARGV[1]
 local function k(kind, name) return P .. ':' .. kind .. ':' .. name end
+local function publish(topic, e, g, p)
+  if redis.call('EXISTS', k('subs', topic)) == 0 then return end
+  local args = {'XADD', k('stream', topic), '*', 'e', e}
+  if g ~= '' then args[#args + 1] = 'g'; args[#args + 1] = g end
+  if p ~= '' then args[#args + 1] = 'p'; args[#args + 1] = p end
+  redis.call(unpack(args))
+end
+"""
+
+PRELUDE = (
+    CORE
+    + r"""
+local function done_before(op)
+  return op ~= '' and redis.call('GET', k('op', op))
+end
+local function remember(op, result)
+  if op ~= '' then redis.call('SET', k('op', op), result, 'EX', 3600) end
+  return result
+end
 local function fifokey(sub, g) return P .. ':fifo:' .. #sub .. ':' .. sub .. ':' .. g end
 local function fields(arr)
   local t = {}
@@ -142,21 +163,8 @@ local function unhold(sub, ref, where)
     redis.call('ZREM', k('ready', sub), rkey(ref))
   end
 end
-local function publish(topic, e, g, p)
-  if redis.call('EXISTS', k('subs', topic)) == 0 then return end
-  local args = {'XADD', k('stream', topic), '*', 'e', e}
-  if g ~= '' then args[#args + 1] = 'g'; args[#args + 1] = g end
-  if p ~= '' then args[#args + 1] = 'p'; args[#args + 1] = p end
-  redis.call(unpack(args))
-end
-local function done_before(op)
-  return op ~= '' and redis.call('GET', k('op', op))
-end
-local function remember(op, result)
-  if op ~= '' then redis.call('SET', k('op', op), result, 'EX', 3600) end
-  return result
-end
 """
+)
 
 # Delayed emits and expiry (see `_redis_lua_later`): functions RECEIVE and those scripts use.
 LATER = r"""
@@ -223,16 +231,18 @@ end
 
 # ARGV: P, op, then (topic, envelope, group, priority) per message ('' = none).
 PUBLISH = (
-    PRELUDE
+    CORE
     + r"""
 local op = ARGV[2]
-if done_before(op) then return 0 end
+-- Marked done first, in the one command that also says whether it was (SET NX). Redis
+-- applies and persists a script's writes together; a script that fails halfway (an error
+-- reply) keeps its mark, but its caller got that error and never retries with this op.
+if redis.call('SET', k('op', op), '1', 'NX', 'EX', 3600) == false then return 0 end
 local n = 0
 for i = 3, #ARGV, 4 do
   publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
   n = n + 1
 end
-remember(op, '1')
 return n
 """
 )
@@ -319,12 +329,19 @@ if strategy == 'standard' and redis.call('EXISTS', ready) == 0 then
   while #entries > 0 do
     local seen = expired
     for _, entry in ipairs(entries) do
-      local ref, f = entry[1], fields(entry[2])
-      if not expires(ref, f) then
+      local ref, arr = entry[1], entry[2]
+      if #arr == 2 and ttl == '' then
+        -- The plain message: its envelope ('e') alone, nothing to expire, group or rank.
         atts[#atts + 1] = ref; atts[#atts + 1] = 1
-        if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
-        if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
-        deliver(ref, 1, f['e'])
+        deliver(ref, 1, arr[2])
+      else
+        local f = fields(arr)
+        if not expires(ref, f) then
+          atts[#atts + 1] = ref; atts[#atts + 1] = 1
+          if f['g'] then grps[#grps + 1] = ref; grps[#grps + 1] = f['g'] end
+          if f['p'] then prios[#prios + 1] = ref; prios[#prios + 1] = f['p'] end
+          deliver(ref, 1, f['e'])
+        end
       end
     end
     -- Expired ones make room: read more in their place.

@@ -40,23 +40,34 @@ _WHERE = {"parked": "queued", "unread": "queued", "adopting": "running"}
 
 # json.dumps with separators would build an encoder per call (a settled record per message)
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+# JSONEncoder.encode, in turn, builds json's C encoder anew for every call: one made here
+# writes the same text (a flat list of str, numbers and None needs no cycle check).
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode_list = (
+    None
+    if _c_encoder is None
+    else _c_encoder(
+        None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+)
 
 
 def record_text(settlement: Settlement, enqueued: float | None) -> str:
-    text: str = _dumps(
-        [
-            settlement.state,
-            settlement.attempts,
-            settlement.started_at,
-            settlement.finished_at,
-            settlement.result,
-            settlement.note,
-            settlement.error,
-            enqueued,
-            settlement.keep_until,
-        ]
-    )
-    return text
+    record = [
+        settlement.state,
+        settlement.attempts,
+        settlement.started_at,
+        settlement.finished_at,
+        settlement.result,
+        settlement.note,
+        settlement.error,
+        enqueued,
+        settlement.keep_until,
+    ]
+    if _encode_list is None:
+        text: str = _dumps(record)
+        return text
+    return "".join(_encode_list(record, 0))
 
 
 def _settled_status(subscription: str, text: str, now: float) -> DeliveryStatus | None:
@@ -86,18 +97,23 @@ class RedisStatusMixin(RedisScripts):
         now = self._running()[1].now()
         await self._check_declared(deliveries)  # type: ignore[attr-defined]
         await self._adopted(deliveries)  # type: ignore[attr-defined]
-        records: list[str] = []
+        records: list[str] = [str(len(deliveries))]
+        by_sub: dict[str, list[str]] = {}
+        ttls: dict[float, str] = {}  # a batch's records share their keep_until
+        parse = codec.parse_receipt
         for delivery, settlement in zip(deliveries, settlements, strict=True):
-            ref, _ = codec.parse_receipt(delivery.receipt)
-            records += (
-                delivery.subscription,
-                ref,
-                delivery.envelope.id,
-                _ttl_ms(settlement.keep_until, now),
-                record_text(settlement, delivery.envelope.created_at),
-            )
-        groups = self._items(deliveries)  # type: ignore[attr-defined]
-        args = [str(len(deliveries)), *records, *groups]
+            ref, attempt = parse(delivery.receipt)
+            sub, keep = delivery.subscription, settlement.keep_until
+            ttl = ttls.get(keep)
+            if ttl is None:
+                ttl = ttls[keep] = _ttl_ms(keep, now)
+            envelope = delivery.envelope
+            records += (sub, ref, envelope.id, ttl, record_text(settlement, envelope.created_at))
+            pairs = by_sub.get(sub)
+            if pairs is None:
+                pairs = by_sub[sub] = []
+            pairs += (ref, attempt)
+        args = records + codec.receipt_groups(by_sub)
         await self._script("acknowledge messages", lua_status.FINISH, args)
 
     async def _find(self, message_id: str) -> tuple[str, str]:

@@ -24,6 +24,7 @@ import hashlib
 import os
 import ssl
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -138,12 +139,27 @@ def _encode(args: tuple[Any, ...]) -> bytes:
 
 
 class _Reply:
-    __slots__ = ("done", "error", "value")
+    """One call's reply. `done` says it came (or the connection broke); the event a waiter
+    parks on is made only when someone has to wait (a caller reading its own reply never
+    does), since an Event per call costs more than the flag."""
+
+    __slots__ = ("done", "error", "event", "value")
 
     def __init__(self) -> None:
-        self.done = trio.Event()
+        self.done = False
+        self.event: trio.Event | None = None
         self.value: Any = None
         self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        self.done = True
+        if self.event is not None:
+            self.event.set()
+
+    async def wait(self) -> None:
+        if not self.done:
+            self.event = self.event or trio.Event()
+            await self.event.wait()
 
 
 class _Conn:
@@ -201,41 +217,75 @@ class Wire:
         self.client_id: int | None = None  # Redis's id of this connection (CLIENT UNBLOCK)
 
     async def call(self, *args: Any) -> Any:
+        conn = self._conn or await self._connect()
         if not self.pipelined:
-            conn = self._conn or await self._connect()
             return await self._call_alone(conn, args)
-        [value] = await self.calls([args])
-        return value
+        # One command (the common call): as `calls`, without its lists.
+        reply = _Reply()
+        await self._send(conn, encode(args), (reply,))
+        if not conn.reading:
+            await self._read_own(conn, reply)
+        if not reply.done:
+            await reply.wait()
+        if reply.error is not None:
+            raise reply.error
+        return reply.value
 
     async def calls(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Several commands in one write; their replies (an error reply raises the first)."""
         if not self.pipelined:
             return [await self.call(*command) for command in commands]
         conn = self._conn or await self._connect()
-        replies = await self._send(conn, commands)
+        # Encoded before anything is queued on the connection: an argument without a UTF-8
+        # form fails this caller alone, instead of breaking the connection of every call.
+        data = b"".join([encode(command) for command in commands])
+        replies = [_Reply() for _ in commands]
+        await self._send(conn, data, replies)
+        last = replies[-1]
         if not conn.reading:
-            await self._read_own(conn, replies[-1])
-        for reply in replies:
-            if not reply.done.is_set():  # (a set Event's wait would still yield)
-                await reply.done.wait()
+            await self._read_own(conn, last)
+        # Replies are handed out in the order they were queued: all of these are done once
+        # the last one is.
+        if not last.done:
+            await last.wait()
         for reply in replies:
             if reply.error is not None:
                 raise reply.error
         return [reply.value for reply in replies]
 
-    async def _send(self, conn: _Conn, commands: list[tuple[Any, ...]]) -> list[_Reply]:
-        # Encoded before anything is queued on the connection: an argument without a UTF-8
-        # form fails this caller alone, instead of breaking the connection of every call.
-        data = b"".join(encode(command) for command in commands)
-        replies = [_Reply() for _ in commands]
+    async def _send(self, conn: _Conn, data: bytes, replies: Sequence[_Reply]) -> None:
+        """Queue `replies` and write `data`, their commands."""
         if self._conn is not conn:
             raise WireError(f"the connection to Redis at {self._where()} was lost")
+        lock = self._send_lock
+        if conn.fd is not None and not lock.locked():
+            # Nobody's bytes are going out: write at once, holding the lock only if the
+            # kernel does not take them all (no other task runs before that is known).
+            conn.waiting.extend(replies)
+            try:
+                sent = os.write(conn.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except BaseException as exc:
+                self._break(conn, exc)
+                raise
+            if sent == len(data):
+                return
+            lock.acquire_nowait()
+            try:
+                await self._write(conn, memoryview(data)[sent:])
+            except BaseException as exc:
+                self._break(conn, exc)
+                raise
+            finally:
+                lock.release()
+            return
         try:
-            self._send_lock.acquire_nowait()
+            lock.acquire_nowait()
         except trio.WouldBlock:
-            await self._send_lock.acquire()  # another caller's bytes are still going out
+            await lock.acquire()  # another caller's bytes are still going out
             if self._conn is not conn:
-                self._send_lock.release()
+                lock.release()
                 raise WireError(f"the connection to Redis at {self._where()} was lost") from None
         try:
             conn.waiting.extend(replies)
@@ -244,10 +294,9 @@ class Wire:
             self._break(conn, exc)
             raise
         finally:
-            self._send_lock.release()
-        return replies
+            lock.release()
 
-    async def _write(self, conn: _Conn, data: bytes) -> None:
+    async def _write(self, conn: _Conn, data: bytes | memoryview) -> None:
         if conn.fd is None:
             await conn.stream.send_all(data)
             return
@@ -280,7 +329,7 @@ class Wire:
         parked = conn.parked
         conn.reading = True
         try:
-            while not last.done.is_set():
+            while not last.done:
                 self._hand_out(conn, await self._receive(conn))
         except _BROKEN as exc:
             self._break(conn, exc)
@@ -302,7 +351,7 @@ class Wire:
                 reply.value = self._outcome(value)
             except (WireError, ReplyError) as exc:
                 reply.error = exc
-            reply.done.set()
+            reply.finish()
 
     async def _call_alone(self, conn: _Conn, args: tuple[Any, ...]) -> Any:
         command = encode(args)
@@ -454,7 +503,7 @@ class Wire:
         while conn.waiting:
             reply = conn.waiting.popleft()
             reply.error = error
-            reply.done.set()
+            reply.finish()
         conn.scope.cancel()  # the reader task closes the stream
 
     def _where(self) -> str:

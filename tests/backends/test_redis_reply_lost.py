@@ -149,3 +149,34 @@ async def test_what_a_receive_remembers_expires_soon_after_the_reconnect_timeout
     limit = backend.options.reconnect_timeout + 60
     assert sorted(ttls)[0] <= limit < sorted(ttls)[1] <= 3600  # the receive's, the publish's
     assert sorted(ttls)[0] > limit - 5
+
+
+async def test_a_publish_retried_after_its_lost_reply_enqueues_its_messages_once(
+    nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock, server: RedisServer
+) -> None:
+    jobs = Subscription("jobs", "worker", QueueOptions(max_retries=0))
+    backend = await start(nursery, clock, server.url, "lost5")
+    await backend.declare([jobs])
+    link = backend._link
+    assert link is not None
+    real = link.script(lua.PUBLISH)
+    calls: list[int] = []
+    mock_clock.autojump_threshold = 0.05  # RedisLink.call's backoff before the retry
+
+    async def cut(*, keys: list[str], args: list[Any]) -> Any:
+        calls.append(1)
+        reply = await real(keys=keys, args=args)
+        if len(calls) == 1:
+            raise link.coredis.exceptions.ConnectionError("connection lost (simulated)")
+        return reply
+
+    link.scripts[lua.PUBLISH] = cut
+
+    await backend.publish([env("jobs", n) for n in range(2)])
+
+    assert len(calls) == 2  # the lost call and its retry, with the same op id
+    assert (await backend.depth())[jobs.key] == QueueDepth(ready=2)
+    got = await backend.receive(jobs, 10)
+    assert [d.envelope.data for d in got] == [0, 1]
+    await backend.ack(got)
+    assert (await backend.depth())[jobs.key] == QueueDepth()

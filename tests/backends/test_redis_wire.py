@@ -229,3 +229,32 @@ async def test_a_caller_cancelled_while_reading_its_own_reply_leaves_the_others_
     assert await wire.call("ECHO", "next") == "next"
     await wire.aclose()
     await other.aclose()
+
+
+async def test_commands_larger_than_the_socket_buffer_are_never_interleaved(
+    nursery: trio.Nursery, server: RedisServer
+) -> None:
+    # A command the kernel does not take in one write holds the send lock for the rest of
+    # it: the callers that come meanwhile (small ones, which would otherwise be written at
+    # once) queue behind it, and every caller still gets its own reply.
+    wire = wire_to(server.url, nursery)
+    big = {n: str(n) * (3_000_000 // len(str(n))) for n in range(4)}
+    got: dict[str, object] = {}
+
+    async def echo_big(n: int) -> None:
+        got[f"big {n}"] = await wire.call("ECHO", big[n])
+
+    async def echo_small(n: int) -> None:
+        got[f"small {n}"] = await wire.call("ECHO", f"small {n}")
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as callers:
+            for n in range(4):
+                callers.start_soon(echo_big, n)
+                callers.start_soon(echo_small, n)
+    assert got == {
+        **{f"big {n}": big[n] for n in range(4)},
+        **{f"small {n}": f"small {n}" for n in range(4)},
+    }
+    assert await wire.calls([("ECHO", big[0]), ("ECHO", "after")]) == [big[0], "after"]
+    await wire.aclose()
