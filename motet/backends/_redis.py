@@ -159,9 +159,11 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
         self._laters = GroupCommit[list[bytes]](
             "publish messages", self._flush_later, self.options.batch
         )
-        # s Redis remembers what a receive leased: a retry comes within reconnect_timeout of
-        # noticing the lost reply; the margin covers the time it took to notice.
-        self._receive_memo = math.ceil(self.options.reconnect_timeout) + 60
+        # s Redis remembers what a publish or a receive did: a retry comes within
+        # reconnect_timeout of noticing the lost reply; the margin covers the time it took
+        # to notice. (An hour would keep a mark per flush: 36 million at 10k emits/s.)
+        self._op_memo = math.ceil(self.options.reconnect_timeout) + 60
+        self._memo_arg = str(self._op_memo).encode()
 
     @property
     def write_failure(self) -> str | None:
@@ -257,12 +259,12 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
         return ids
 
     async def _flush_publish(self, items: list[bytes]) -> None:
-        await self._script("publish messages", lua.PUBLISH, [new_id(), *items])
+        await self._script("publish messages", lua.PUBLISH, [new_id(), self._memo_arg, *items])
 
     async def _flush_later(self, calls: list[list[bytes]]) -> list[list[str]]:
         """One PUBLISH_LATER for every waiting caller's messages; each gets its own ids."""
         _, clock = self._running()
-        args: list[Any] = [new_id(), codec.millis(clock.now())]
+        args: list[Any] = [new_id(), codec.millis(clock.now()), self._memo_arg]
         for items in calls:
             args += items
         ids = [
@@ -297,7 +299,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
                 codec.millis(now + lease),
                 count,
                 new_id(),
-                self._receive_memo,
+                self._op_memo,
                 "" if subscription.options.ttl is None else codec.millis(subscription.options.ttl),
             ]
             reply = await self._script("receive from " + key, lua.RECEIVE, args)
@@ -341,7 +343,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
                 codec.millis(now + lease),
                 min(max_count, _CHUNK),
                 new_id(),
-                self._receive_memo,
+                self._op_memo,
                 "" if subscription.options.ttl is None else codec.millis(subscription.options.ttl),
                 limit.count,
                 repr(limit.period),

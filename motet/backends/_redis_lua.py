@@ -29,8 +29,9 @@ re-driven copy, which has no stream entry.
     P:dead:<sub>         STREAM  dead letters (id, e, err, att, at, g, p, tb); P:deadidx HASH
                                  dead id -> "sub\\nentry id"; P:deadsubs SET
     P:op:<id>            STRING  result of a non-idempotent call, so a call retried after a
-                                 lost reply is not applied twice (expires after an hour; a
-                                 receive's leased refs after reconnect_timeout + 60 s)
+                                 lost reply is not applied twice (a publish's and a
+                                 receive's after reconnect_timeout + 60 s, others after
+                                 an hour)
 
 A stream entry stays in its group's pending list from intake until ack or bury, whichever
 condition it is in; the lease, retry and fifo bookkeeping is ours and uses the runtime's
@@ -229,7 +230,7 @@ local function expire(sub, stream, ref, body, g, p, deadline, now)
 end
 """
 
-# ARGV: P, op, then (topic, envelope, group, priority) per message ('' = none).
+# ARGV: P, op, memo seconds, then (topic, envelope, group, priority) per message ('' = none).
 PUBLISH = (
     CORE
     + r"""
@@ -237,9 +238,9 @@ local op = ARGV[2]
 -- Marked done first, in the one command that also says whether it was (SET NX). Redis
 -- applies and persists a script's writes together; a script that fails halfway (an error
 -- reply) keeps its mark, but its caller got that error and never retries with this op.
-if redis.call('SET', k('op', op), '1', 'NX', 'EX', 3600) == false then return 0 end
+if redis.call('SET', k('op', op), '1', 'NX', 'EX', ARGV[3]) == false then return 0 end
 local n = 0
-for i = 3, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
   n = n + 1
 end

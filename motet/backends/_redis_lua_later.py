@@ -20,10 +20,10 @@ from __future__ import annotations
 from ._redis_lua import LATER as FUNCTIONS
 from ._redis_lua import PRELUDE
 
-# ARGV: P, op, now ms, then (topic, envelope, group, priority, due ms, key, id, expiry ms,
-# dedup window ms) per message ('' = none). Reply: the id each message is enqueued under (its
-# own, or the first one's for a key seen within the window). A call retried after a lost
-# reply gets the same reply and changes nothing again.
+# ARGV: P, op, now ms, memo seconds, then (topic, envelope, group, priority, due ms, key, id,
+# expiry ms, dedup window ms) per message ('' = none). Reply: the id each message is enqueued
+# under (its own, or the first one's for a key seen within the window). A call retried after
+# a lost reply gets the same reply and changes nothing again.
 PUBLISH_LATER = (
     PRELUDE
     + FUNCTIONS
@@ -33,7 +33,7 @@ local before = done_before(op)
 if before then return cjson.decode(before) end
 local now = tonumber(ARGV[3])
 local ids, topics = {}, {}
-for i = 4, #ARGV, 9 do
+for i = 5, #ARGV, 9 do
   local topic, e, g, p = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local due, key, id, x = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local window = tonumber(ARGV[i + 8])
@@ -79,7 +79,7 @@ for i = 4, #ARGV, 9 do
     end
   end
 end
-if op ~= '' then redis.call('SET', k('op', op), cjson.encode(ids), 'EX', 3600) end
+if op ~= '' then redis.call('SET', k('op', op), cjson.encode(ids), 'EX', ARGV[4]) end
 return ids
 """
 )
