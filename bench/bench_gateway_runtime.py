@@ -18,6 +18,10 @@ Variants:
                   a 200 means the emitted message is committed)
   untraced-*      the same served with telemetry=False: no spans, stored logs or
                   metrics (`motet start` records them, since it serves the console)
+  full-sqlite     runtime-sqlite with its telemetry store already at its retention limit
+                  (100k spans of earlier requests, made with the checkout's own ids), as on
+                  a server that has run a while: each insert then also deletes the oldest
+                  span, and index pages no longer all fit SQLite's cache
   start-1         `motet start` itself (SQLite, telemetry on) on a project with the same
                   two steps, one instance
   start-2         the same with `--instances 2`: two worker processes sharing the port
@@ -46,6 +50,7 @@ VARIANTS = (
     "runtime-sqlite",
     "untraced-memory",
     "untraced-sqlite",
+    "full-sqlite",
     "start-1",
     "start-2",
 )
@@ -130,6 +135,49 @@ def _runtime(backend_spec: str, folder: Path, *, traced: bool) -> Any:
     )
 
 
+def _fill_telemetry(path: Path, spans: int = 100_000) -> None:
+    """Store `spans` spans of earlier requests (three per request, as this app records),
+    up to the default retention limit, with ids made as the checkout makes them."""
+    from motet._envelope import new_id
+    from motet.observe import SqliteTelemetryStore
+    from motet.observe._records import Emitted, Span
+
+    store = SqliteTelemetryStore(path)
+    start = time.time() - 3600
+    batch: list[Span] = []
+    for i in range(spans // 3):
+        trace, message, at = new_id(), new_id(), start + i * 0.01
+        common: dict[str, Any] = {"trace_id": trace, "started": at, "duration": 2e-4}
+        batch += [
+            Span(new_id(), kind="http", name="POST /pets", step="CreatePet", status=200, **common),
+            Span(
+                new_id(),
+                kind="handler",
+                name="CreatePet",
+                step="CreatePet",
+                trigger="http",
+                emitted=(Emitted("pet.created", message),),
+                **common,
+            ),
+            Span(
+                new_id(),
+                kind="handler",
+                name="PetCreated",
+                step="PetCreated",
+                trigger="queue",
+                topic="pet.created",
+                message_id=message,
+                attempt=1,
+                **common,
+            ),
+        ]
+        if len(batch) >= 3_000:
+            store.write([], batch, now=time.time())
+            batch = []
+    store.write([], batch, now=time.time())
+    store.close()
+
+
 def serve_variant(variant: str) -> None:
     import trio
 
@@ -139,7 +187,9 @@ def serve_variant(variant: str) -> None:
     bg._count_calls_on_signals()
     with tempfile.TemporaryDirectory() as folder:
         traced, backend = variant.split("-", 1)
-        runtime = _runtime(backend, Path(folder), traced=traced == "runtime")
+        runtime = _runtime(backend, Path(folder), traced=traced in ("runtime", "full"))
+        if traced == "full":
+            _fill_telemetry(runtime.backend.path.parent / "telemetry.db")
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:

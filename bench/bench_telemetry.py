@@ -13,8 +13,9 @@ one emit and one state write attributed to it, `on_http` for a request), measure
 then it writes the buffered spans to a SQLite telemetry store in `--batch`-sized batches
 from a worker thread, as the writer does, measured with `time.thread_time` in that thread.
 `--prefill N` stores N spans first (untimed): an insert into a table near its retention
-limit costs more than one into an empty table (its random trace ids land on index pages
-SQLite's small page cache no longer holds).
+limit costs more than one into an empty table (index entries on keys that are not
+time-ordered, such as trace ids clients send, land on pages SQLite's small page cache no
+longer holds).
 CPU time does not depend on the machine's load the way wall time does; the load average is
 printed beside the figures all the same.
 """
@@ -40,7 +41,7 @@ from typing import Any
 def _child(runs: int, batch: int, prefill: int) -> dict[str, float]:
     import attrs
 
-    from motet._envelope import Envelope, new_id  # random ids, as the runtime's
+    from motet._envelope import Envelope, new_id  # time-ordered ids, as the runtime's
     from motet._observer import HttpExchange
     from motet.actors._dispatcher import CURRENT_RUN, HandlerRun
     from motet.backends._protocol import StateChange

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -22,11 +23,33 @@ EXPIRED_ERROR = "Expired"  # how an expired message's dead letter's error starts
 
 _ids = random.Random()  # seeded from os.urandom; never used for anything secret
 
+# new_id's layout, UUIDv7's (RFC 9562) without the dashes: 48 bits of Unix milliseconds,
+# the version nibble 7, 12 random bits, the variant bits 10, 62 random bits.
+_V7_RANDOM = ((1 << 80) - 1) ^ (0xF << 76) ^ (0x3 << 62)  # the random bits below the time
+_V7_MARKS = (0x7 << 76) | (0x2 << 62)  # version 7, RFC variant
+
 
 def new_id() -> str:
-    """A random 32-hex-digit id for messages, traces and errors. 128 bits from a PRNG seeded
-    from the OS (reseeded in forked children): unique in practice, and far cheaper on the hot
-    path than uuid4's os.urandom call per id."""
+    """A 32-hex-digit id for messages, traces, runs and errors, time-ordered: a UUIDv7 in
+    hex (Unix milliseconds, then 74 random bits). Ids made later sort after, so a store
+    keyed or indexed by them appends near the end of its B-tree instead of dirtying a
+    random page per insert.
+
+    The time is the OS clock's, read here on purpose and not the runtime's: it is only a
+    locality hint that nothing reads back, and the runtime's clock may be virtual (a test's
+    MockClock) or differ between processes. Uniqueness comes from the random bits (from a
+    PRNG seeded from the OS, reseeded in forked children; far cheaper than uuid4's
+    os.urandom call per id): ids are unique across processes and under MockClock, and
+    ordered only as far as the clocks of the processes that made them agree. The first
+    twelve digits are the time, shared by every id made in the same millisecond: never
+    cut a prefix off an id to get a shorter unique name; use `random_id` for that."""
+    stamp = time.time_ns() // 1_000_000 << 80
+    return f"{stamp | (_ids.getrandbits(80) & _V7_RANDOM) | _V7_MARKS:032x}"
+
+
+def random_id() -> str:
+    """32 random hex digits (128 bits), any prefix of which is as random as the rest: for
+    names that must not collide, such as a consumer name or a test's key prefix."""
     return f"{_ids.getrandbits(128):032x}"
 
 

@@ -246,8 +246,8 @@ def format_pretty(record: LogRecord) -> str:
     stamp = _dt.datetime.fromtimestamp(record.time, tz=_dt.UTC).strftime("%H:%M:%S.%f")[:-3]
     where = record.step or "motet"
     parts = [f"{stamp} {record.level.upper():5} [{where}] {record.message}"]
-    if record.trace_id:
-        parts.append(f"trace={record.trace_id[:8]}")
+    if record.trace_id:  # its random end: a trace id motet made starts with its time
+        parts.append(f"trace={record.trace_id[-8:]}")
     if record.attempt and record.attempt > 1:
         parts.append(f"attempt={record.attempt}")
     parts.extend(f"{k}={json.dumps(v, default=repr)}" for k, v in record.fields.items())

@@ -62,6 +62,7 @@ from .._envelope import (
     Subscription,
     expiry_of,
     new_id,
+    random_id,
 )
 from .._errors import BackendError, BackendUnavailable
 from .._redact import redact
@@ -139,7 +140,7 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
         self.where = redact(url)  # the URL as messages show it: without its credentials
         self.prefix = prefix
         self.options = options or RedisOptions()
-        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{random_id()[:8]}"
         self._link: RedisLink | None = None
         self._clock: Clock | None = None
         self._nursery: trio.Nursery | None = None

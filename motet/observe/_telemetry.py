@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from .._envelope import Envelope, new_id
+from .._envelope import Envelope, random_id
 from .._logging import LogRecord
 from .._observer import HttpExchange, Observer, RuntimeView
 from .._validators import count, seconds
@@ -211,6 +211,9 @@ class Telemetry(Observer):
     def on_log(self, record: LogRecord) -> None:
         self._buffer("log", self._logs, record)
 
+    # Span ids are random_id()s: nothing indexes them, so they need no time prefix (and
+    # skip new_id's clock read); trace and message ids are the ones stores index.
+
     def on_envelope(self, envelope: Envelope, source: str | None) -> None:
         emitted = Emitted(envelope.topic, envelope.id)
         run = CURRENT_RUN.get()
@@ -222,7 +225,7 @@ class Telemetry(Observer):
             "span",
             self._spans,
             Span(
-                span_id=new_id(),
+                span_id=random_id(),
                 trace_id=envelope.trace_id,
                 kind="emit",
                 name=f"emit {envelope.topic}",
@@ -247,7 +250,7 @@ class Telemetry(Observer):
             "span",
             self._spans,
             Span(
-                span_id=run.run_id or new_id(),
+                span_id=run.run_id or random_id(),
                 trace_id=run.trace_id,
                 kind="handler",
                 name=run.step,
@@ -277,7 +280,7 @@ class Telemetry(Observer):
             "span",
             self._spans,
             Span(
-                span_id=new_id(),
+                span_id=random_id(),
                 trace_id=exchange.trace_id,
                 kind="http",
                 name=name,

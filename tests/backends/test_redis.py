@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from motet._clock import WallClock
-from motet._envelope import new_id
+from motet._envelope import random_id
 from motet.backends._redis import RedisBackend
 
 from .._redis_server import RedisServer, redis_server
@@ -27,7 +27,7 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def prefix() -> str:
-    return "t" + new_id()[:12]
+    return "t" + random_id()[:12]
 
 
 class TestRedisContract(BackendContract):

@@ -17,7 +17,7 @@ import trio.testing
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import Envelope, QueueDepth, QueueOptions, Subscription, new_id
+from motet._envelope import Envelope, QueueDepth, QueueOptions, Subscription, random_id
 from motet.backends import _redis_lua as lua
 from motet.backends import _redis_lua_admin as lua_admin
 from motet.backends._redis import RedisBackend
@@ -37,7 +37,7 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def prefix() -> str:
-    return "b" + new_id()[:12]
+    return "b" + random_id()[:12]
 
 
 async def start(nursery: trio.Nursery, clock: WallClock, url: str, prefix: str) -> RedisBackend:

@@ -18,7 +18,7 @@ import trio
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import new_id
+from motet._envelope import random_id
 from motet._errors import BackendError
 from motet.backends._memory import MemoryBackend
 from motet.backends._protocol import Backend
@@ -50,7 +50,7 @@ async def backend(
         made = SqliteBackend(tmp_path / "motet.db")
     else:
         server = request.getfixturevalue("server")
-        made = RedisBackend(server.url, prefix="t" + new_id()[:12])
+        made = RedisBackend(server.url, prefix="t" + random_id()[:12])
     started: Backend = await nursery.start(made.run, clock)
     return started
 
@@ -102,7 +102,7 @@ async def test_a_name_redis_cannot_store_fails_only_its_own_publish(
     nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
 ) -> None:
     backend: RedisBackend = await nursery.start(
-        RedisBackend(server.url, prefix="t" + new_id()[:12]).run, clock
+        RedisBackend(server.url, prefix="t" + random_id()[:12]).run, clock
     )
     subscription = sub()
     await backend.declare([subscription])
@@ -175,7 +175,7 @@ async def test_over_http_one_client_s_lone_surrogate_fails_no_other_request(
             on_created,
         ),
     ]
-    backend = RedisBackend(server.url, prefix="t" + new_id()[:12])
+    backend = RedisBackend(server.url, prefix="t" + random_id()[:12])
     statuses: dict[int, int] = {}
     async with open_test_runtime(steps, backend=backend) as app:
 

@@ -18,7 +18,14 @@ import trio.testing
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Subscription, new_id
+from motet._envelope import (
+    Delivery,
+    Envelope,
+    QueueDepth,
+    QueueOptions,
+    Subscription,
+    random_id,
+)
 from motet._errors import BackendError, BackendUnavailable
 from motet.backends._redis import RedisBackend
 from motet.backends._redis_link import RedisOptions
@@ -165,7 +172,7 @@ async def test_poison_message_attempts_survive_reclaims_and_end_in_dead_letters(
 ) -> None:
     """A message that kills its worker every time: each lost lease is an attempt, counted
     across instances, so the worker that sees attempt > max_retries + 1 buries it."""
-    prefix = "p" + new_id()[:12]
+    prefix = "p" + random_id()[:12]
     survivor = await start(nursery, clock, server.url, prefix)
     await survivor.declare([JOBS])
     await survivor.publish([env("poison")])
@@ -188,7 +195,7 @@ async def test_poison_message_attempts_survive_reclaims_and_end_in_dead_letters(
 async def test_failing_handler_retries_then_dead_letters(
     nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
 ) -> None:
-    backend = await start(nursery, clock, server.url, "f" + new_id()[:12])
+    backend = await start(nursery, clock, server.url, "f" + random_id()[:12])
     await backend.declare([JOBS])
     await backend.publish([env("bad")])
     delivery = (await backend.receive(JOBS, 1))[0]
@@ -216,7 +223,7 @@ async def test_wrong_inputs_are_refused_with_what_was_expected(
     with pytest.raises(BackendError, match="not running"):
         await idle.publish([env(1)])
 
-    backend = await start(nursery, clock, server.url, "w" + new_id()[:12])
+    backend = await start(nursery, clock, server.url, "w" + random_id()[:12])
     with pytest.raises(BackendError, match="not declared"):
         await backend.receive(JOBS, 1)
     await backend.declare([JOBS])
@@ -246,7 +253,7 @@ async def test_a_publish_waiting_when_the_backend_stops_fails_instead_of_hanging
             outcome.append(exc)
 
     async with trio.open_nursery() as callers, trio.open_nursery() as backend_scope:
-        backend = await start(backend_scope, clock, own_server.url, "s" + new_id()[:8])
+        backend = await start(backend_scope, clock, own_server.url, "s" + random_id()[:8])
         await backend.declare([JOBS])
         await trio.to_thread.run_sync(own_server.kill)
         callers.start_soon(publish, backend)

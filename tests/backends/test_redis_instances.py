@@ -18,7 +18,14 @@ import trio.testing
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import Delivery, Envelope, QueueDepth, QueueOptions, Subscription, new_id
+from motet._envelope import (
+    Delivery,
+    Envelope,
+    QueueDepth,
+    QueueOptions,
+    Subscription,
+    random_id,
+)
 from motet._errors import BackendError
 from motet.backends._redis import RedisBackend
 from motet.backends._redis_link import RedisOptions
@@ -39,7 +46,7 @@ async def instances(
     nursery: trio.Nursery, clock: WallClock, server: RedisServer
 ) -> AsyncIterator[list[RedisBackend]]:
     """Three instances sharing one prefix, as three processes on three hosts would."""
-    prefix = "i" + new_id()[:12]
+    prefix = "i" + random_id()[:12]
     started = [
         await nursery.start(RedisBackend(server.url, prefix=prefix).run, clock) for _ in range(3)
     ]
@@ -103,7 +110,7 @@ async def test_fan_out_to_steps_and_competition_within_a_step(
 async def test_a_vanished_instance_messages_go_to_another_after_the_lease(
     nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
 ) -> None:
-    prefix = "v" + new_id()[:12]
+    prefix = "v" + random_id()[:12]
     jobs = Subscription("jobs", "worker", QueueOptions(lease=30))
     survivor: RedisBackend = await nursery.start(RedisBackend(server.url, prefix=prefix).run, clock)
     await survivor.declare([jobs])
@@ -214,7 +221,7 @@ async def test_acked_entries_are_trimmed_from_the_stream(
     import coredis
 
     backend: RedisBackend = await nursery.start(
-        RedisBackend(server.url, prefix="trim" + new_id()[:8], options=RedisOptions()).run, clock
+        RedisBackend(server.url, prefix="trim" + random_id()[:8], options=RedisOptions()).run, clock
     )
     fast, slow = Subscription("jobs", "fast"), Subscription("jobs", "slow")
     await backend.declare([fast, slow])
@@ -239,7 +246,7 @@ async def test_many_idle_subscriptions_do_not_starve_commands(
     """Each subscription with an idle receiver blocks one connection in Redis (its wake-up
     read); with more of them than the command pool holds, every receiver must still be woken
     by another instance's publish, and acks must still go through."""
-    prefix = "m" + new_id()[:8]
+    prefix = "m" + random_id()[:8]
     small = RedisOptions(max_connections=8)
     backend: RedisBackend = await nursery.start(
         RedisBackend(server.url, prefix=prefix, options=small).run, clock

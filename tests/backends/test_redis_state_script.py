@@ -20,7 +20,7 @@ import trio
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import new_id, state_topic
+from motet._envelope import random_id, state_topic
 from motet._errors import BackendError
 from motet.backends import _redis_lua_state as lua_state
 from motet.backends._redis import RedisBackend
@@ -66,7 +66,7 @@ async def test_concurrent_increments_on_one_key_all_land_in_one_round_trip_each(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cas = count_cas(monkeypatch)
-    prefix = "t" + new_id()[:12]
+    prefix = "t" + random_id()[:12]
     instances = [await start(nursery, clock, server, prefix) for _ in range(2)]
     events = sub(topic=state_topic("hits"), step="watcher")
     await instances[0].declare([events])
@@ -89,7 +89,7 @@ async def test_concurrent_increments_on_one_key_all_land_in_one_round_trip_each(
 async def test_a_write_whose_reply_was_lost_is_applied_once(
     nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
 ) -> None:
-    backend = await start(nursery, clock, server, "t" + new_id()[:12])
+    backend = await start(nursery, clock, server, "t" + random_id()[:12])
     link = backend._link
     real = link.script(lua_state.STATE_APPLY)
     calls: list[int] = []
@@ -165,7 +165,7 @@ async def test_the_script_applies_writes_as_python_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cas = count_cas(monkeypatch)
-    backend = await start(nursery, clock, server, "t" + new_id()[:12])
+    backend = await start(nursery, clock, server, "t" + random_id()[:12])
     rng = random.Random(11)
     cases = 600
     fell_back: list[Any] = []
@@ -218,7 +218,7 @@ async def test_the_script_applies_writes_as_python_does(
 async def test_one_write_that_fails_in_the_script_fails_alone_in_its_batch(
     nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
 ) -> None:
-    prefix = "t" + new_id()[:12]
+    prefix = "t" + random_id()[:12]
     backend = await start(nursery, clock, server, prefix)
     link = backend._link
     # Damaged behind motet's back: the script cannot read this document.
@@ -244,7 +244,7 @@ async def test_one_write_that_fails_in_the_script_fails_alone_in_its_batch(
 async def test_a_large_change_whose_reply_was_lost_is_applied_once_and_read_back(
     nursery: trio.Nursery, clock: WallClock, server: RedisServer, mock_clock: MockClock
 ) -> None:
-    backend = await start(nursery, clock, server, "t" + new_id()[:12])
+    backend = await start(nursery, clock, server, "t" + random_id()[:12])
     link = backend._link
     real = link.script(lua_state.STATE_APPLY)
     calls: list[int] = []

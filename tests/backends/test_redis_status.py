@@ -11,7 +11,7 @@ import trio
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import Envelope, QueueOptions, Subscription, new_id
+from motet._envelope import Envelope, QueueOptions, Subscription, new_id, random_id
 from motet.backends._redis import RedisBackend
 
 from .._redis_server import RedisServer, redis_server
@@ -26,7 +26,7 @@ def server() -> Iterator[RedisServer]:
 @pytest.fixture
 async def backend(nursery: trio.Nursery, clock: WallClock, server: RedisServer) -> RedisBackend:
     started: RedisBackend = await nursery.start(
-        RedisBackend(server.url, prefix="s" + new_id()[:12]).run, clock
+        RedisBackend(server.url, prefix="s" + random_id()[:12]).run, clock
     )
     return started
 

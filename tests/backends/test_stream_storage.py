@@ -13,7 +13,7 @@ import trio
 from trio.testing import MockClock
 
 from motet._clock import WallClock
-from motet._envelope import new_id
+from motet._envelope import random_id
 from motet.backends import MemoryBackend
 from motet.backends._redis import RedisBackend
 from motet.backends._sqlite import SqliteBackend
@@ -77,7 +77,7 @@ class TestRedisStreams(SharedStreamContract):
 
     @pytest.fixture
     def prefix(self) -> str:
-        return "t" + new_id()[:12]
+        return "t" + random_id()[:12]
 
     @pytest.fixture
     async def backend(

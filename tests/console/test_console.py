@@ -137,6 +137,11 @@ def drive_console(url: str, shots: Path) -> dict[str, Any]:
                 page.screenshot(path=str(shots / f"03-logs-{width}.png"))
             page.set_viewport_size({"width": 1440, "height": 900})
 
+            # The trace list names the trace by its id's random end (its start is the time).
+            page.goto(f"{url}/_console/#traces")
+            listed = page.locator(f"tr[data-trace='{trace_id}'] a.trace-link")
+            expect(listed).to_have_text(trace_id[-8:])
+
             # The trace waterfall; a span's details.
             page.goto(f"{url}/_console/#traces/{trace_id}")
             waterfall = page.get_by_test_id("waterfall")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 
-from motet._envelope import new_id
+from motet._envelope import random_id
 from motet.backends._redis import RedisBackend
 
 from .._redis_server import RedisServer, redis_server
@@ -25,7 +25,7 @@ def server() -> Iterator[RedisServer]:
 
 
 async def test_a_change_on_one_instance_reaches_clients_of_the_other(server: RedisServer) -> None:
-    prefix = "t" + new_id()[:12]
+    prefix = "t" + random_id()[:12]
     with trio.fail_after(20):
         async with (
             served(RedisBackend(server.url, prefix=prefix)) as (one, _),

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 
-from motet._envelope import new_id
+from motet._envelope import random_id
 from motet.backends._redis import RedisBackend
 
 from .._redis_server import RedisServer, redis_server
@@ -35,7 +35,7 @@ def server() -> Iterator[RedisServer]:
 
 
 async def test_live_changes_resume_after_redis_restarts(server: RedisServer) -> None:
-    prefix = "t" + new_id()[:12]
+    prefix = "t" + random_id()[:12]
     with trio.fail_after(40):
         async with served(RedisBackend(server.url, prefix=prefix)) as (runtime, url):
             assert runtime.streams is not None

@@ -312,3 +312,52 @@ def test_a_stored_span_body_is_the_converters_json_of_the_span(s: Span) -> None:
     body = span_json(s)
     assert body == json.dumps(unstructure(s))
     assert structure(json.loads(body), Span) == s
+
+
+_GROUPED = (
+    "SELECT trace_id FROM spans{} GROUP BY trace_id ORDER BY MIN(started) DESC, trace_id DESC "
+    "LIMIT ?"
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    traces=st.lists(
+        st.lists(  # one trace: its spans' (step, start)
+            st.tuples(st.sampled_from("ABC"), st.integers(0, 40).map(float)), min_size=1, max_size=4
+        ),
+        max_size=30,
+    ),
+    step=st.none() | st.sampled_from("AB"),
+    since=st.none() | st.integers(0, 40).map(float),
+    until=st.none() | st.integers(0, 40).map(float),
+    limit=st.integers(1, 12),
+)
+def test_the_latest_traces_are_those_grouping_every_span_would_pick(
+    traces: list[list[tuple[str, float]]],
+    step: str | None,
+    since: float | None,
+    until: float | None,
+    limit: int,
+) -> None:
+    """The trace list reads spans newest first and stops early instead of grouping the whole
+    table: it must pick the traces, in the order, that the grouping query picks (ties on the
+    first start broken by trace id); starts are small integers, so ties are common, and
+    traces interleave in time."""
+    store = SqliteTelemetryStore(":memory:")
+    spans = [
+        Span(f"{t}.{k}", f"t{t:02}", "handler", "x", T0 + at, 0.0, step=name)
+        for t, trace in enumerate(traces)
+        for k, (name, at) in enumerate(trace)
+    ]
+    store.write([], spans[::-1], now=T0)
+    query = SpanQuery(
+        step=step,
+        since=None if since is None else T0 + since,
+        until=None if until is None else T0 + until,
+        limit=limit,
+    )
+    clause, args = store._span_where(query)
+    expected = [row[0] for row in store._query(_GROUPED.format(clause), [*args, limit])]
+    assert store._latest_traces(query) == expected
+    assert {t.trace_id for t in store.traces(query)} == set(expected)

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from motet import HandlerTimeout, NonRetryable, Observer, StepDefinitionError, queue, state
-from motet._envelope import new_id
+from motet._envelope import random_id
 from motet.actors._dispatcher import HandlerRun
 from motet.backends import MemoryBackend
 from motet.backends._protocol import Backend
@@ -72,7 +72,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield SqliteBackend(tmp_path / "motet.db")
     else:
         server: RedisServer = request.getfixturevalue("redis")
-        yield RedisBackend(server.url, prefix="t" + new_id()[:12])
+        yield RedisBackend(server.url, prefix="t" + random_id()[:12])
 
 
 async def test_seed_003_keeps_every_exhausted_message_listable_and_redrivable(

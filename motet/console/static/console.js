@@ -75,7 +75,8 @@ function fmtIn(seconds) {
   return sign === "in" ? `in ${parts.join(" ")}` : `${parts.join(" ")} ago`;
 }
 
-function short(id) { return id ? id.slice(0, 8) : ""; }
+// An id's last 8 digits: motet's ids start with their time, shared by ids made together.
+function short(id) { return id ? id.slice(-8) : ""; }
 
 function json(value, indent = 2) { return JSON.stringify(value, null, indent); }
 
