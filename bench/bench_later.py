@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from motet import QueueOptions, WallClock  # noqa: E402
-from motet._envelope import Subscription, new_id  # noqa: E402
+from motet._envelope import Subscription, new_id, random_id  # noqa: E402
 from motet.actors._publisher import Publisher  # noqa: E402
 from motet.backends import MemoryBackend, RedisBackend  # noqa: E402
 from motet.backends._sqlite import SqliteBackend  # noqa: E402
@@ -102,9 +102,9 @@ def make(name: str, folder: Path, redis_url: str | None) -> Any:
     if name == "memory":
         return MemoryBackend()
     if name == "sqlite":
-        return SqliteBackend(folder / f"bench-{new_id()[:8]}.db")
+        return SqliteBackend(folder / f"bench-{random_id()[:8]}.db")
     assert redis_url is not None
-    return RedisBackend(redis_url, prefix="b" + new_id()[:10])
+    return RedisBackend(redis_url, prefix="b" + random_id()[:10])
 
 
 def main() -> None:
