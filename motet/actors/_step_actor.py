@@ -1,11 +1,16 @@
 """The step actor: consumes one subscription (a queue, cron or state trigger of one step).
 
-    backend.receive ──> fetcher ──> mailbox ──> `concurrency` workers ──> handler
+    backend.receive ──> fetcher ──> mailbox ──> up to `concurrency` workers ──> handler
                           ▲                          │
                           └── acker <── acks ────────┘   (retry / dead letter on failure)
 
 The fetcher leases only as many messages as there are free handler slots, so an instance
-never sits on work another instance could do. Acks are batched by one acker task (one
+never sits on work another instance could do. Workers are started on demand: one when a
+delivery is handed out and no worker is idle, up to `concurrency`; an idle one stays. A
+step that runs one message at a time and leases nothing ahead (cron, fifo and priority
+queues at concurrency 1) has no fetcher: its one worker leases for itself when it is free,
+a scheduler round per message instead of three. A graceful stop cancels that worker's lease
+call (the receive), never its running handler. Acks are batched by one acker task (one
 backend call for many messages); a lone one (nothing else held, the acker idle) is written
 by its worker right after the handler, a scheduler round sooner. A lease keeper extends
 the leases of everything held, so a long handler is never handed to a second worker while
@@ -125,6 +130,12 @@ class StepActor:
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
         self._pick_awaited = False  # the fetcher waits for `_picked` (set only then)
         self._waiting = 0  # workers waiting in the mailbox's receive (idle)
+        # One message at a time, nothing leased ahead: the one worker leases for itself.
+        self._solo = self.options.concurrency == 1 and self.options.lease_ahead == 0
+        self._leasing = False  # the solo worker is in its lease call (stop cancels it then)
+        self._nursery: trio.Nursery | None = None  # where workers are started (on demand)
+        self._workers = 0  # workers started by this run
+        self._starting = 0  # started, not yet running (each takes a delivery when it runs)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
         self._acker_idle = False  # the acker waits for acks (see _ack)
@@ -148,13 +159,35 @@ class StepActor:
         self._fetching = trio.CancelScope()
         if self.stopping:
             self._fetching.cancel()
+        # A restart (after a crash) starts over: the tasks counted here died with the run.
+        self._waiting = self._workers = self._starting = 0
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._acker)
             nursery.start_soon(self._keep_leases)
-            for _ in range(self.options.concurrency):
+            if self._solo:
+                self._workers = self._starting = 1
                 nursery.start_soon(self._work)
-            nursery.start_soon(self._fetch)
+            else:
+                self._hire()  # for what a crashed run left in the mailbox
+                nursery.start_soon(self._fetch)
             task_status.started()
+
+    def _hire(self) -> bool:
+        """Start a worker for each delivery waiting in the mailbox beyond those that
+        workers started and not yet running will take, up to `concurrency` workers in all.
+        True when one was started."""
+        want = min(
+            self.mailbox.buffered() - self._starting, self.options.concurrency - self._workers
+        )
+        if want <= 0:
+            return False
+        assert self._nursery is not None
+        for _ in range(want):
+            self._workers += 1
+            self._starting += 1
+            self._nursery.start_soon(self._work)
+        return True
 
     # -- fetching ------------------------------------------------------------------------
 
@@ -170,7 +203,9 @@ class StepActor:
         mailbox is released back to the queue with its attempt uncounted, so another
         instance (or the next start) runs it at once instead of this stop waiting for it."""
         self.stopping = True
-        self._fetching.cancel()
+        # The solo worker's scope is also its handler's: cancelled only while it leases.
+        if self._leasing or not self._solo:
+            self._fetching.cancel()
         self._slot_freed.set()
 
     async def _fetch(self) -> None:
@@ -246,6 +281,8 @@ class StepActor:
             for delivery in deliveries:
                 held[delivery.receipt] = delivery
                 put(delivery)  # room for it: `free` counted what `held` leaves
+            if self._workers < self.options.concurrency and self._hire():
+                direct = True  # a started worker takes one when it runs
             if direct and deliveries:
                 # The lease keeper's timer is set once the worker started (a round later): a
                 # quick handler is done by then, and its delivery costs the timer nothing.
@@ -263,9 +300,13 @@ class StepActor:
     async def _work(self) -> None:
         # One cancel scope per worker, not per handler call (a scope costs about two
         # checkpoints): `cancel_running` cancels the scope of the worker running that
-        # message, and the worker starts over with a new one.
-        while True:
+        # message, and the worker starts over with a new one. The solo worker's scope is
+        # also its lease call's: `stop_fetching` cancels it there, and the worker ends.
+        self._starting -= 1
+        while not (self._solo and self.stopping):
             with trio.CancelScope() as scope:
+                if self._solo:
+                    self._fetching = scope
                 await self._work_in(scope)
 
     async def _work_in(self, scope: trio.CancelScope) -> None:
@@ -285,11 +326,17 @@ class StepActor:
             try:
                 delivery = receive_nowait()
             except trio.WouldBlock:
-                self._waiting += 1
-                try:
-                    delivery = await receive()
-                finally:
-                    self._waiting -= 1
+                if self._solo:
+                    leased = await self._lease_for_self()
+                    if leased is None:
+                        return  # stopping
+                    delivery = leased
+                else:
+                    self._waiting += 1
+                    try:
+                        delivery = await receive()
+                    finally:
+                        self._waiting -= 1
             if self._pick_awaited:  # rarely while busy: skip the Event's call then
                 self._pick_awaited = False
                 self._picked.set()
@@ -319,6 +366,38 @@ class StepActor:
                     del self.running[message_id]
             if self._acks and not self._acks_ready.is_set():
                 await self._ack_inline()
+
+    async def _lease_for_self(self) -> Delivery | None:
+        """The solo worker's fetch: lease one delivery, waiting for one; None once
+        stopping (a delivery leased in the same moment as the stop is released, as the
+        fetcher releases what it leased ahead)."""
+        self._leasing = True
+        try:
+            while not self.stopping:
+                try:
+                    if self.gate is None:
+                        deliveries = await self._backend.receive(self.subscription, 1)
+                    else:
+                        deliveries = await self.gate.receive(1)
+                except BackendUnavailable as exc:
+                    await self._lease_outage.failed(exc)
+                    await trio.lowlevel.checkpoint_if_cancelled()  # see _fetch_until_stopped
+                    continue
+                self._lease_outage.ok()
+                if self.stopping:
+                    if deliveries:
+                        await self._last_call(
+                            self._backend.release, deliveries, "release messages leased"
+                        )
+                    return None
+                if deliveries:
+                    (delivery,) = deliveries  # asked for one
+                    self.held[delivery.receipt] = delivery
+                    self._lease_clock()
+                    return delivery
+            return None
+        finally:
+            self._leasing = False
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
