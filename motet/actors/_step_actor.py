@@ -303,11 +303,14 @@ class StepActor:
         # message, and the worker starts over with a new one. The solo worker's scope is
         # also its lease call's: `stop_fetching` cancels it there, and the worker ends.
         self._starting -= 1
-        while not (self._solo and self.stopping):
+        if not self._solo:
+            while True:
+                with trio.CancelScope() as scope:
+                    await self._work_in(scope)
+        while not self.stopping:
             with trio.CancelScope() as scope:
-                if self._solo:
-                    self._fetching = scope
-                await self._work_in(scope)
+                self._fetching = scope
+                await self._solo_in(scope)
 
     async def _work_in(self, scope: trio.CancelScope) -> None:
         receive, receive_nowait = self.mailbox.receive, self.mailbox.receive_nowait
@@ -326,17 +329,11 @@ class StepActor:
             try:
                 delivery = receive_nowait()
             except trio.WouldBlock:
-                if self._solo:
-                    leased = await self._lease_for_self()
-                    if leased is None:
-                        return  # stopping
-                    delivery = leased
-                else:
-                    self._waiting += 1
-                    try:
-                        delivery = await receive()
-                    finally:
-                        self._waiting -= 1
+                self._waiting += 1
+                try:
+                    delivery = await receive()
+                finally:
+                    self._waiting -= 1
             if self._pick_awaited:  # rarely while busy: skip the Event's call then
                 self._pick_awaited = False
                 self._picked.set()
@@ -346,14 +343,7 @@ class StepActor:
             try:
                 await self._handle(delivery)
             except BackendUnavailable as exc:
-                # Its outcome (a retry, a dead letter) could not be written: the delivery
-                # comes back after its lease. Not an actor crash (see the module docstring).
-                self._dispatcher.logger(self.step.name, delivery.envelope.trace_id).error(
-                    "backend unavailable: the outcome of a delivery could not be recorded; "
-                    "it will be delivered again after its lease",
-                    message_id=delivery.envelope.id,
-                    error=str(exc),
-                )
+                self._unrecorded(delivery, exc)
             finally:
                 took = current_time() - started
                 mean = self._mean_handler
@@ -367,37 +357,62 @@ class StepActor:
             if self._acks and not self._acks_ready.is_set():
                 await self._ack_inline()
 
-    async def _lease_for_self(self) -> Delivery | None:
-        """The solo worker's fetch: lease one delivery, waiting for one; None once
-        stopping (a delivery leased in the same moment as the stop is released, as the
-        fetcher releases what it leased ahead)."""
-        self._leasing = True
-        try:
-            while not self.stopping:
-                try:
-                    if self.gate is None:
-                        deliveries = await self._backend.receive(self.subscription, 1)
-                    else:
-                        deliveries = await self.gate.receive(1)
-                except BackendUnavailable as exc:
-                    await self._lease_outage.failed(exc)
-                    await trio.lowlevel.checkpoint_if_cancelled()  # see _fetch_until_stopped
-                    continue
-                self._lease_outage.ok()
+    async def _solo_in(self, scope: trio.CancelScope) -> None:
+        """The solo worker (one message at a time, nothing leased ahead): lease one
+        delivery when free, run it, repeat. No fetcher, no mailbox: a scheduler round per
+        delivery. `_leasing` is true only in the lease call, which a graceful stop cancels
+        (through `scope`); a delivery leased in that same moment is released, as the
+        fetcher releases what it leased ahead. Returns once stopping."""
+        held, running = self.held, self.running
+        while True:
+            # A cancel point; the schedule point is the lease call's, as the fetcher's is.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._leasing = True
+            try:
                 if self.stopping:
-                    if deliveries:
-                        await self._last_call(
-                            self._backend.release, deliveries, "release messages leased"
-                        )
-                    return None
-                if deliveries:
-                    (delivery,) = deliveries  # asked for one
-                    self.held[delivery.receipt] = delivery
+                    return
+                if self.gate is None:
+                    deliveries = await self._backend.receive(self.subscription, 1)
+                else:
+                    deliveries = await self.gate.receive(1)
+            except BackendUnavailable as exc:
+                await self._lease_outage.failed(exc)
+                continue
+            finally:
+                self._leasing = False
+            self._lease_outage.ok()
+            if not deliveries:
+                continue
+            if self.stopping:
+                await self._last_call(self._backend.release, deliveries, "release messages leased")
+                return
+            (delivery,) = deliveries  # asked for one
+            held[delivery.receipt] = delivery
+            self._lease_clock()
+            message_id = delivery.envelope.id
+            running[message_id] = scope
+            try:
+                await self._handle(delivery)
+            except BackendUnavailable as exc:
+                self._unrecorded(delivery, exc)
+            finally:
+                held.pop(delivery.receipt, None)
+                if not held:
                     self._lease_clock()
-                    return delivery
-            return None
-        finally:
-            self._leasing = False
+                if running.get(message_id) is scope:
+                    del running[message_id]
+            if self._acks and not self._acks_ready.is_set():
+                await self._ack_inline()
+
+    def _unrecorded(self, delivery: Delivery, exc: BackendUnavailable) -> None:
+        # Its outcome (a retry, a dead letter) could not be written: the delivery comes
+        # back after its lease. Not an actor crash (see the module docstring).
+        self._dispatcher.logger(self.step.name, delivery.envelope.trace_id).error(
+            "backend unavailable: the outcome of a delivery could not be recorded; "
+            "it will be delivered again after its lease",
+            message_id=delivery.envelope.id,
+            error=str(exc),
+        )
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
