@@ -129,7 +129,9 @@ class StepActor:
         self._slot_freed = trio.Event()
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
         self._pick_awaited = False  # the fetcher waits for `_picked` (set only then)
-        self._waiting = 0  # workers waiting in the mailbox's receive (idle)
+        # Workers parked in the mailbox's receive (idle). Counted down by the fetcher as it
+        # hands one a delivery (each put goes to a parked worker first), so it is exact.
+        self._waiting = 0
         # One message at a time, nothing leased ahead: the one worker leases for itself.
         self._solo = self.options.concurrency == 1 and self.options.lease_ahead == 0
         self._leasing = False  # the solo worker is in its lease call (stop cancels it then)
@@ -276,14 +278,20 @@ class StepActor:
             self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
-            direct = self._waiting > 0
+            idle = self._waiting
+            direct = idle > 0 and len(deliveries) > 0
             held, put = self.held, self.mailbox.put_nowait
             for delivery in deliveries:
                 held[delivery.receipt] = delivery
                 put(delivery)  # room for it: `free` counted what `held` leaves
-            if self._workers < self.options.concurrency and self._hire():
-                direct = True  # a started worker takes one when it runs
-            if direct and deliveries:
+            if len(deliveries) > idle:
+                self._waiting = 0
+                # Some wait in the mailbox with no idle worker: start more if allowed.
+                if self._workers < self.options.concurrency and self._hire():
+                    direct = True  # a started worker takes one when it runs
+            else:
+                self._waiting = idle - len(deliveries)
+            if direct:
                 # The lease keeper's timer is set once the worker started (a round later): a
                 # quick handler is done by then, and its delivery costs the timer nothing.
                 self._picked = trio.Event()
@@ -329,11 +337,12 @@ class StepActor:
             try:
                 delivery = receive_nowait()
             except trio.WouldBlock:
-                self._waiting += 1
+                self._waiting += 1  # the fetcher counts it down when it hands this one a delivery
                 try:
                     delivery = await receive()
-                finally:
-                    self._waiting -= 1
+                except BaseException:
+                    self._waiting -= 1  # cancelled while parked: nothing was handed over
+                    raise
             if self._pick_awaited:  # rarely while busy: skip the Event's call then
                 self._pick_awaited = False
                 self._picked.set()

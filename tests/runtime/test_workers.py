@@ -14,12 +14,19 @@ from motet._runtime import Runtime, RuntimeOptions
 from motet.actors import StepActor
 from motet.backends import MemoryBackend
 from motet.steps import load_step
+from motet.supervision import ChildSpec
 
 
 def _runtime(
-    handler: Any, backend: MemoryBackend, *, concurrency: int, strategy: str = "standard"
+    handler: Any,
+    backend: MemoryBackend,
+    *,
+    concurrency: int,
+    strategy: str = "standard",
+    **options: Any,
 ) -> Runtime:
     queue = {"type": "queue", "topic": "t", "concurrency": concurrency, "strategy": strategy}
+    queue.update(options)
     step = load_step({"name": "S", "triggers": [queue]}, handler)
     return Runtime([step], backend=backend, options=RuntimeOptions(log_sink=False))
 
@@ -265,3 +272,39 @@ async def test_a_long_handler_of_the_solo_worker_keeps_its_lease(autojump_clock:
         assert status is not None and status.state == "done"
         runtime.stop()
     assert attempts == [1]  # never handed out a second time
+
+
+async def test_a_restarted_actor_starts_workers_for_what_its_mailbox_holds(
+    autojump_clock: Any,
+) -> None:
+    backend = MemoryBackend()
+    release = trio.Event()
+    handled: list[int] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        if data["n"] >= 2:
+            await release.wait()
+        handled.append(data["n"])
+
+    runtime = _runtime(handler, backend, concurrency=2, prefetch=4)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        (actor,) = runtime.actors
+        for n in range(2):  # quick handlers: the actor starts leasing ahead
+            await runtime.emit("t", {"n": n})
+        await trio.sleep(1)
+        for n in range(2, 8):
+            await runtime.emit("t", {"n": n})
+        await trio.sleep(1)
+        assert actor.mailbox.buffered() == 4  # 2 running, 4 leased ahead and waiting
+        # The actor dies (its running handlers with it) and is started again: the mailbox
+        # and what it holds outlive the crash, and workers are started for it.
+        supervisor = runtime.supervisor
+        assert supervisor is not None
+        await supervisor.terminate_child(actor.name)
+        await supervisor.start_child(ChildSpec(id=actor.name, start=actor.run, shutdown=0.0))
+        release.set()
+        await trio.sleep(1)
+        assert sorted(handled) == [0, 1, 4, 5, 6, 7]
+        assert actor.mailbox.buffered() == 0
+        runtime.stop()
