@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import trio
 
+from motet._errors import BackendUnavailable
 from motet._runtime import Runtime, RuntimeOptions
 from motet.actors import StepActor
 from motet.backends import MemoryBackend
@@ -308,3 +310,91 @@ async def test_a_restarted_actor_starts_workers_for_what_its_mailbox_holds(
         assert sorted(handled) == [0, 1, 4, 5, 6, 7]
         assert actor.mailbox.buffered() == 0
         runtime.stop()
+
+
+async def test_the_solo_worker_waits_out_a_refused_lease_and_a_stop_ends_the_wait(
+    autojump_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = MemoryBackend()
+    real = MemoryBackend.receive
+    refusals, refused = 3, 0
+
+    async def receive(self: MemoryBackend, subscription: Any, max_count: int) -> Any:
+        nonlocal refused
+        if refused < refusals:
+            refused += 1
+            raise BackendUnavailable("memory backend: refused for the test")
+        return await real(self, subscription, max_count)
+
+    monkeypatch.setattr(MemoryBackend, "receive", receive)
+    handled: list[int] = []
+    runtime = _runtime(
+        lambda data, ctx: handled.append(data["n"]), backend, concurrency=1, strategy="fifo"
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        await runtime.emit("t", {"n": 1})
+        while backend.pending_total():
+            await trio.sleep(1)
+        assert handled == [1] and refused == refusals  # waited out, not a crash
+        assert runtime.supervisor is not None
+        assert [c.restarts for c in runtime.supervisor.which_children()] == [0]
+        # The worker waits in a lease call now; after the next delivery, its leases are
+        # refused until its backoff is at the longest (5 s), and a stop cancels that wait.
+        refused, refusals = 0, 10**6
+        await runtime.emit("t", {"n": 2})
+        while refused < 10:
+            await trio.sleep(0.01)
+        await runtime.emit("t", {"n": 3})
+        started = trio.current_time()
+        runtime.stop()
+    assert trio.current_time() - started < 1  # not held up by the backoff
+    assert handled == [1, 2]
+    assert backend.pending_total() == 1  # the third stays queued
+
+
+async def test_a_stopping_solo_worker_leases_nothing_while_other_steps_drain(
+    autojump_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = MemoryBackend()
+    leased: list[str] = []
+    real = MemoryBackend.receive
+
+    async def receive(self: MemoryBackend, subscription: Any, max_count: int) -> Any:
+        deliveries = await real(self, subscription, max_count)
+        leased.extend(d.envelope.topic for d in deliveries)
+        return deliveries
+
+    monkeypatch.setattr(MemoryBackend, "receive", receive)
+    ran: list[str] = []
+    started = trio.Event()
+
+    async def slow(data: Any, ctx: Any) -> None:
+        started.set()
+        await trio.sleep(5)
+        await ctx.emit("t", {"n": 1})  # while the runtime drains after a stop
+        ran.append("slow")
+
+    steps = [
+        load_step(
+            {
+                "name": "Solo",
+                "triggers": [{"type": "queue", "topic": "t", "concurrency": 1, "strategy": "fifo"}],
+            },
+            lambda data, ctx: ran.append("solo"),
+        ),
+        load_step(
+            {"name": "Slow", "triggers": [{"type": "queue", "topic": "slow"}], "enqueues": ["t"]},
+            slow,
+        ),
+    ]
+    runtime = Runtime(steps, backend=backend, options=RuntimeOptions(log_sink=False))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        await runtime.emit("slow", {})
+        await started.wait()
+        runtime.stop()
+    # The stop cancelled the solo worker's lease call: the message emitted during the drain
+    # was not leased (and released) but left alone.
+    assert ran == ["slow"] and leased == ["slow"]
+    assert backend.pending_total() == 1
