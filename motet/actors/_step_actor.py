@@ -140,7 +140,9 @@ class StepActor:
         self._starting = 0  # started, not yet running (each takes a delivery when it runs)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
-        self._acker_idle = False  # the acker waits for acks (see _ack)
+        self._acker_idle = False  # no acker is sending acks: it waits, or is not started
+        self._acker_started = False  # the acker is started with the first ack it gets
+        self._keeper_started = False  # the lease keeper, with the first delivery held
         self._inline: list[Delivery] = []  # acks a worker is writing itself (_ack_inline)
         self._lease_timer = trio.CancelScope()  # see _lease_clock
         self._fetching = trio.CancelScope()
@@ -163,10 +165,16 @@ class StepActor:
             self._fetching.cancel()
         # A restart (after a crash) starts over: the tasks counted here died with the run.
         self._waiting = self._workers = self._starting = 0
+        self._acker_started = self._keeper_started = False
+        self._acker_idle = True
+        self._lease_timer = trio.CancelScope()
         async with trio.open_nursery() as nursery:
+            # The acker and the lease keeper start when first needed, as workers do: an
+            # idle subscription holds one task (its fetcher or its solo worker).
             self._nursery = nursery
-            nursery.start_soon(self._acker)
-            nursery.start_soon(self._keep_leases)
+            if self._acks:  # left by a crashed run
+                self._wake_acker()
+            self._lease_clock()  # a keeper for what a crashed run left held
             if self._solo:
                 self._workers = self._starting = 1
                 nursery.start_soon(self._work)
@@ -174,6 +182,9 @@ class StepActor:
                 self._hire()  # for what a crashed run left in the mailbox
                 nursery.start_soon(self._fetch)
             task_status.started()
+            # Runs until cancelled, even once stopped with no task left (a permanent child
+            # of its supervisor that returned would be restarted).
+            await trio.sleep_forever()
 
     def _hire(self) -> bool:
         """Start a worker for each delivery waiting in the mailbox beyond those that
@@ -599,7 +610,16 @@ class StepActor:
         # ack itself once its bookkeeping is done (`_ack_inline`), a scheduler round sooner
         # than waking the acker. Otherwise the acker batches it with the others.
         if not (self._acker_idle and len(acks) == 1 and len(self.held) == 1 and not self.stopping):
-            self._acks_ready.set()
+            self._acks_ready.set()  # `_wake_acker`, inline: a call fewer per busy message
+            if not self._acker_started:
+                self._wake_acker()
+
+    def _wake_acker(self) -> None:
+        self._acks_ready.set()
+        if not self._acker_started:
+            self._acker_started = True
+            assert self._nursery is not None
+            self._nursery.start_soon(self._acker)
 
     async def _ack_inline(self) -> None:
         """Write the pending acks from this worker (see `_ack`). Cut short by a stop, they
@@ -611,7 +631,7 @@ class StepActor:
             await self._send_acks(batch)
         except BackendUnavailable:
             self._acks[:0] = batch
-            self._acks_ready.set()
+            self._wake_acker()
             return
         except trio.Cancelled:
             await self._last_call(self._send_acks, batch, "acknowledge finished messages")
@@ -697,6 +717,11 @@ class StepActor:
             if timer.deadline != math.inf:
                 timer.deadline = math.inf
         elif timer.deadline == math.inf:
+            if not self._keeper_started:  # it sets its timer itself when it starts
+                self._keeper_started = True
+                assert self._nursery is not None
+                self._nursery.start_soon(self._keep_leases)
+                return
             timer.deadline = trio.current_time() + self.options.lease / 3
 
     async def _keep_leases(self) -> None:

@@ -68,6 +68,7 @@ async def test_workers_start_on_demand_up_to_concurrency(autojump_clock: Any) ->
         await trio.sleep(1)
         assert _tasks(actor, "_work") == 0  # idle: no worker at all
         assert _tasks(actor, "_fetch") == 1
+        assert _tasks(actor, "_acker") == _tasks(actor, "_keep_leases") == 0  # not yet needed
         await runtime.emit("t", {"n": 0})
         await trio.sleep(1)
         assert (_tasks(actor, "_work"), running) == (1, 1)
@@ -256,7 +257,12 @@ async def test_cancel_running_stops_the_solo_workers_handler_and_it_goes_on(
         runtime.stop()
 
 
-async def test_a_long_handler_of_the_solo_worker_keeps_its_lease(autojump_clock: Any) -> None:
+@pytest.mark.parametrize(("concurrency", "strategy"), [(1, "fifo"), (4, "standard")])
+async def test_a_long_handler_keeps_its_lease(
+    autojump_clock: Any, concurrency: int, strategy: str
+) -> None:
+    # The lease keeper is started with the first delivery held (the solo worker's or the
+    # fetcher's) and extends the lease while the handler runs.
     backend = MemoryBackend()
     attempts: list[int] = []
 
@@ -264,15 +270,20 @@ async def test_a_long_handler_of_the_solo_worker_keeps_its_lease(autojump_clock:
         attempts.append(ctx.message.attempt)
         await trio.sleep(200)  # several leases long (30 s each)
 
-    runtime = _runtime(handler, backend, concurrency=1, strategy="fifo")
+    runtime = _runtime(handler, backend, concurrency=concurrency, strategy=strategy)
+    # A second instance on the same backend would lease the message once its lease lapsed.
+    other = _runtime(handler, backend, concurrency=concurrency, strategy=strategy)
     async with trio.open_nursery() as nursery:
         await nursery.start(runtime.run)
         message_id = await runtime.emit("t", {"n": 1})
+        await trio.sleep(1)
+        await nursery.start(other.run)
         while backend.pending_total():
             await trio.sleep(1)
         status = await runtime.message(message_id)
         assert status is not None and status.state == "done"
         runtime.stop()
+        other.stop()
     assert attempts == [1]  # never handed out a second time
 
 
