@@ -170,20 +170,23 @@ class StepActor:
         self._lease_timer = trio.CancelScope()
         async with trio.open_nursery() as nursery:
             # The acker and the lease keeper start when first needed, as workers do: an
-            # idle subscription holds one task (its fetcher or its solo worker).
+            # idle subscription holds no task besides this one (its fetcher or solo worker).
             self._nursery = nursery
             if self._acks:  # left by a crashed run
                 self._wake_acker()
             self._lease_clock()  # a keeper for what a crashed run left held
             if self._solo:
                 self._workers = self._starting = 1
-                nursery.start_soon(self._work)
             else:
                 self._hire()  # for what a crashed run left in the mailbox
-                nursery.start_soon(self._fetch)
             task_status.started()
-            # Runs until cancelled, even once stopped with no task left (a permanent child
-            # of its supervisor that returned would be restarted).
+            # The fetcher (or the solo worker) runs in this task, not a task of its own;
+            # then this runs until cancelled, even once stopped with no task left (a
+            # permanent child of its supervisor that returned would be restarted).
+            if self._solo:
+                await self._work()
+            else:
+                await self._fetch()
             await trio.sleep_forever()
 
     def _hire(self) -> bool:
@@ -289,19 +292,19 @@ class StepActor:
             self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
-            idle = self._waiting
-            direct = idle > 0 and len(deliveries) > 0
+            idle, count = self._waiting, len(deliveries)
+            direct = idle > 0 and count > 0
             held, put = self.held, self.mailbox.put_nowait
             for delivery in deliveries:
                 held[delivery.receipt] = delivery
                 put(delivery)  # room for it: `free` counted what `held` leaves
-            if len(deliveries) > idle:
+            if count > idle:
                 self._waiting = 0
                 # Some wait in the mailbox with no idle worker: start more if allowed.
                 if self._workers < self.options.concurrency and self._hire():
                     direct = True  # a started worker takes one when it runs
             else:
-                self._waiting = idle - len(deliveries)
+                self._waiting = idle - count
             if direct:
                 # The lease keeper's timer is set once the worker started (a round later): a
                 # quick handler is done by then, and its delivery costs the timer nothing.
