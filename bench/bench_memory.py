@@ -8,9 +8,11 @@ handler call. Baseline: the same N items through a bare trio memory channel (one
 one receive each), measured in the same run. Latency: one message at a time, from the
 emit call to the handler's first line; p50/p99 over 2,000 messages.
 
-`--calls` also counts the Python calls per message of the concurrency-10 drain (cProfile's
-count, which does not depend on the machine's load; each resumption of a coroutine counts
-as a call), from the first emit to the last handler call.
+Rows: a standard queue at concurrency 1 and 10, and a fifo queue at concurrency 1 (one
+message at a time, nothing leased ahead). `--calls` also counts the Python calls per
+message of the concurrency-10 drain (cProfile's count, which does not depend on the
+machine's load; each resumption of a coroutine counts as a call), from the first emit to
+the last handler call.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ async def bare_channel(n: int) -> float:
         return TIMER() - t0
 
 
-async def motet_drain(n: int, concurrency: int) -> float:
+async def motet_drain(n: int, concurrency: int, strategy: str = "standard") -> float:
     done = trio.Event()
     count = 0
 
@@ -69,7 +71,14 @@ async def motet_drain(n: int, concurrency: int) -> float:
     step = load_step(
         {
             "name": "Sink",
-            "triggers": [{"type": "queue", "topic": "bench", "concurrency": concurrency}],
+            "triggers": [
+                {
+                    "type": "queue",
+                    "topic": "bench",
+                    "concurrency": concurrency,
+                    "strategy": strategy,
+                }
+            ],
         },
         handler,
     )
@@ -141,10 +150,12 @@ def main() -> None:
 
     channel = best_of(args.rounds, bare_channel, n)
     print(f"bare trio channel     : {n / channel:>10,.0f} msg/s  ({channel * 1e3:.1f} ms for {n})")
-    for concurrency in (1, 10):
-        drain = best_of(args.rounds, motet_drain, n, concurrency)
+    # A fifo queue at concurrency 1 leases nothing ahead: its one worker leases for itself.
+    for concurrency, strategy in ((1, "standard"), (10, "standard"), (1, "fifo")):
+        drain = best_of(args.rounds, motet_drain, n, concurrency, strategy)
+        label = f"conc {concurrency}" + (f" {strategy}" if strategy != "standard" else "")
         print(
-            f"motet memory, conc {concurrency:<3}: {n / drain:>10,.0f} msg/s  "
+            f"motet memory, {label:<7}: {n / drain:>10,.0f} msg/s  "
             f"({drain * 1e3:.1f} ms; {channel / drain:.2f}x the bare channel)"
         )
     if args.calls:

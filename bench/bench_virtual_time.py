@@ -10,6 +10,8 @@ Two figures, each the best of `--rounds`, with a same-run baseline:
 - **README snippet**: the README's "Testing your steps" snippet on the example app
   (`steps/`, all example folders): POST /pets, settle, advance 31 days. Target: < 2 s.
 Wall and CPU seconds are both printed: on a shared machine the CPU figure is the steadier.
+`--steps` adds, from one more (untimed) day of the cron run, trio task steps and I/O waits
+(scheduler rounds, each clock jump being one) per tick: what load does not move.
 
 - **baseline**: a bare trio task sleeping once per virtual minute for the same month under
   the same MockClock (what trio itself costs per tick), so the ratio says how much motet adds
@@ -79,11 +81,32 @@ def _run(fn: Any, days: int) -> tuple[float, float, int]:
     return wall, time.process_time() - c0, count
 
 
+class _Steps(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.steps = 0
+        self.rounds = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.rounds += 1
+
+
+def _steps_per_tick() -> tuple[float, float]:
+    """(task steps, scheduler rounds) per tick of one day of the cron run."""
+    steps = _Steps()
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    trio.run(_cron_month, 1, clock=clock, instruments=[steps])
+    return steps.steps / 1440, steps.rounds / 1440
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=("cron", "readme"), default=None)
+    parser.add_argument("--steps", action="store_true", help="task steps and rounds per tick")
     args = parser.parse_args()
     best: dict[str, tuple[float, float, int]] = {}
     for _ in range(args.rounds):  # interleaved: one of each per round
@@ -108,6 +131,9 @@ def main() -> None:
                 f"{wall / bare_wall:4.1f}x bare wall, {cpu / bare_cpu:4.1f}x bare CPU; "
                 "target < 2 s)"
             )
+    if args.steps:
+        steps, rounds = _steps_per_tick()
+        print(f"cron run, per tick: {steps:.2f} task steps, {rounds:.2f} scheduler rounds")
 
 
 if __name__ == "__main__":

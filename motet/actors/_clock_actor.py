@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from time import gmtime, strftime  # formatting a given instant, not reading a clock
 
 import attrs
 import trio
@@ -88,9 +89,15 @@ class CronJob:
 
 
 def scheduled_iso(scheduled: float) -> str:
-    """ISO 8601 UTC of a tick's scheduled time, e.g. '2026-01-01T08:00:00Z'."""
+    """ISO 8601 UTC of a tick's scheduled time, e.g. '2026-01-01T08:00:00Z'. A whole second
+    (as ticks are) by `strftime`: half the cost of a datetime's isoformat, once a tick."""
+    if 0 <= scheduled < _YEAR_10000 and int(scheduled) == scheduled:
+        return strftime("%Y-%m-%dT%H:%M:%SZ", gmtime(scheduled))
     when = datetime.fromtimestamp(scheduled, tz=UTC).isoformat(timespec="seconds")
     return when.removesuffix("+00:00") + "Z"
+
+
+_YEAR_10000 = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() + 1  # four digits
 
 
 def tick_id(schedule: str, scheduled: float) -> str:

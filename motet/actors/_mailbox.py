@@ -122,6 +122,11 @@ class Mailbox(Generic[T]):
             pass
         return batch
 
+    def buffered(self) -> int:
+        """How many items wait in the mailbox (those handed straight to a waiting receiver
+        never count)."""
+        return self._send.statistics().current_buffer_used
+
     def statistics(self) -> MailboxStatistics:
         stats = self._send.statistics()
         return MailboxStatistics(

@@ -1,11 +1,16 @@
 """The step actor: consumes one subscription (a queue, cron or state trigger of one step).
 
-    backend.receive ──> fetcher ──> mailbox ──> `concurrency` workers ──> handler
+    backend.receive ──> fetcher ──> mailbox ──> up to `concurrency` workers ──> handler
                           ▲                          │
                           └── acker <── acks ────────┘   (retry / dead letter on failure)
 
 The fetcher leases only as many messages as there are free handler slots, so an instance
-never sits on work another instance could do. Acks are batched by one acker task (one
+never sits on work another instance could do. Workers are started on demand: one when a
+delivery is handed out and no worker is idle, up to `concurrency`; an idle one stays. A
+step that runs one message at a time and leases nothing ahead (cron, fifo and priority
+queues at concurrency 1) has no fetcher: its one worker leases for itself when it is free,
+a scheduler round per message instead of three. A graceful stop cancels that worker's lease
+call (the receive), never its running handler. Acks are batched by one acker task (one
 backend call for many messages); a lone one (nothing else held, the acker idle) is written
 by its worker right after the handler, a scheduler round sooner. A lease keeper extends
 the leases of everything held, so a long handler is never handed to a second worker while
@@ -124,10 +129,20 @@ class StepActor:
         self._slot_freed = trio.Event()
         self._picked = trio.Event()  # a worker took a delivery from the mailbox
         self._pick_awaited = False  # the fetcher waits for `_picked` (set only then)
-        self._waiting = 0  # workers waiting in the mailbox's receive (idle)
+        # Workers parked in the mailbox's receive (idle). Counted down by the fetcher as it
+        # hands one a delivery (each put goes to a parked worker first), so it is exact.
+        self._waiting = 0
+        # One message at a time, nothing leased ahead: the one worker leases for itself.
+        self._solo = self.options.concurrency == 1 and self.options.lease_ahead == 0
+        self._leasing = False  # the solo worker is in its lease call (stop cancels it then)
+        self._nursery: trio.Nursery | None = None  # where workers are started (on demand)
+        self._workers = 0  # workers started by this run
+        self._starting = 0  # started, not yet running (each takes a delivery when it runs)
         self._acks: list[Delivery] = []
         self._acks_ready = trio.Event()
-        self._acker_idle = False  # the acker waits for acks (see _ack)
+        self._acker_idle = False  # no acker is sending acks: it waits, or is not started
+        self._acker_started = False  # the acker is started with the first ack it gets
+        self._keeper_started = False  # the lease keeper, with the first delivery held
         self._inline: list[Delivery] = []  # acks a worker is writing itself (_ack_inline)
         self._lease_timer = trio.CancelScope()  # see _lease_clock
         self._fetching = trio.CancelScope()
@@ -148,13 +163,47 @@ class StepActor:
         self._fetching = trio.CancelScope()
         if self.stopping:
             self._fetching.cancel()
+        # A restart (after a crash) starts over: the tasks counted here died with the run.
+        self._waiting = self._workers = self._starting = 0
+        self._acker_started = self._keeper_started = False
+        self._acker_idle = True
+        self._lease_timer = trio.CancelScope()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._acker)
-            nursery.start_soon(self._keep_leases)
-            for _ in range(self.options.concurrency):
-                nursery.start_soon(self._work)
-            nursery.start_soon(self._fetch)
+            # The acker and the lease keeper start when first needed, as workers do: an
+            # idle subscription holds no task besides this one (its fetcher or solo worker).
+            self._nursery = nursery
+            if self._acks:  # left by a crashed run
+                self._wake_acker()
+            self._lease_clock()  # a keeper for what a crashed run left held
+            if self._solo:
+                self._workers = self._starting = 1
+            else:
+                self._hire()  # for what a crashed run left in the mailbox
             task_status.started()
+            # The fetcher (or the solo worker) runs in this task, not a task of its own;
+            # then this runs until cancelled, even once stopped with no task left (a
+            # permanent child of its supervisor that returned would be restarted).
+            if self._solo:
+                await self._work()
+            else:
+                await self._fetch()
+            await trio.sleep_forever()
+
+    def _hire(self) -> bool:
+        """Start a worker for each delivery waiting in the mailbox beyond those that
+        workers started and not yet running will take, up to `concurrency` workers in all.
+        True when one was started."""
+        want = min(
+            self.mailbox.buffered() - self._starting, self.options.concurrency - self._workers
+        )
+        if want <= 0:
+            return False
+        assert self._nursery is not None
+        for _ in range(want):
+            self._workers += 1
+            self._starting += 1
+            self._nursery.start_soon(self._work)
+        return True
 
     # -- fetching ------------------------------------------------------------------------
 
@@ -170,7 +219,9 @@ class StepActor:
         mailbox is released back to the queue with its attempt uncounted, so another
         instance (or the next start) runs it at once instead of this stop waiting for it."""
         self.stopping = True
-        self._fetching.cancel()
+        # The solo worker's scope is also its handler's: cancelled only while it leases.
+        if self._leasing or not self._solo:
+            self._fetching.cancel()
         self._slot_freed.set()
 
     async def _fetch(self) -> None:
@@ -241,12 +292,20 @@ class StepActor:
             self._lease_outage.ok()
             # An idle worker takes the first delivery straight from the send: then let it
             # start the handler before this task goes on to ask the backend again.
-            direct = self._waiting > 0
+            idle, count = self._waiting, len(deliveries)
+            direct = idle > 0 and count > 0
             held, put = self.held, self.mailbox.put_nowait
             for delivery in deliveries:
                 held[delivery.receipt] = delivery
                 put(delivery)  # room for it: `free` counted what `held` leaves
-            if direct and deliveries:
+            if count > idle:
+                self._waiting = 0
+                # Some wait in the mailbox with no idle worker: start more if allowed.
+                if self._workers < self.options.concurrency and self._hire():
+                    direct = True  # a started worker takes one when it runs
+            else:
+                self._waiting = idle - count
+            if direct:
                 # The lease keeper's timer is set once the worker started (a round later): a
                 # quick handler is done by then, and its delivery costs the timer nothing.
                 self._picked = trio.Event()
@@ -263,10 +322,17 @@ class StepActor:
     async def _work(self) -> None:
         # One cancel scope per worker, not per handler call (a scope costs about two
         # checkpoints): `cancel_running` cancels the scope of the worker running that
-        # message, and the worker starts over with a new one.
-        while True:
+        # message, and the worker starts over with a new one. The solo worker's scope is
+        # also its lease call's: `stop_fetching` cancels it there, and the worker ends.
+        self._starting -= 1
+        if not self._solo:
+            while True:
+                with trio.CancelScope() as scope:
+                    await self._work_in(scope)
+        while not self.stopping:
             with trio.CancelScope() as scope:
-                await self._work_in(scope)
+                self._fetching = scope
+                await self._solo_in(scope)
 
     async def _work_in(self, scope: trio.CancelScope) -> None:
         receive, receive_nowait = self.mailbox.receive, self.mailbox.receive_nowait
@@ -285,11 +351,12 @@ class StepActor:
             try:
                 delivery = receive_nowait()
             except trio.WouldBlock:
-                self._waiting += 1
+                self._waiting += 1  # the fetcher counts it down when it hands this one a delivery
                 try:
                     delivery = await receive()
-                finally:
-                    self._waiting -= 1
+                except BaseException:
+                    self._waiting -= 1  # cancelled while parked: nothing was handed over
+                    raise
             if self._pick_awaited:  # rarely while busy: skip the Event's call then
                 self._pick_awaited = False
                 self._picked.set()
@@ -299,14 +366,7 @@ class StepActor:
             try:
                 await self._handle(delivery)
             except BackendUnavailable as exc:
-                # Its outcome (a retry, a dead letter) could not be written: the delivery
-                # comes back after its lease. Not an actor crash (see the module docstring).
-                self._dispatcher.logger(self.step.name, delivery.envelope.trace_id).error(
-                    "backend unavailable: the outcome of a delivery could not be recorded; "
-                    "it will be delivered again after its lease",
-                    message_id=delivery.envelope.id,
-                    error=str(exc),
-                )
+                self._unrecorded(delivery, exc)
             finally:
                 took = current_time() - started
                 mean = self._mean_handler
@@ -319,6 +379,63 @@ class StepActor:
                     del self.running[message_id]
             if self._acks and not self._acks_ready.is_set():
                 await self._ack_inline()
+
+    async def _solo_in(self, scope: trio.CancelScope) -> None:
+        """The solo worker (one message at a time, nothing leased ahead): lease one
+        delivery when free, run it, repeat. No fetcher, no mailbox: a scheduler round per
+        delivery. `_leasing` is true only in the lease call, which a graceful stop cancels
+        (through `scope`); a delivery leased in that same moment is released, as the
+        fetcher releases what it leased ahead. Returns once stopping."""
+        held, running = self.held, self.running
+        while True:
+            # A cancel point; the schedule point is the lease call's, as the fetcher's is.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._leasing = True
+            try:
+                if self.stopping:
+                    return
+                if self.gate is None:
+                    deliveries = await self._backend.receive(self.subscription, 1)
+                else:
+                    deliveries = await self.gate.receive(1)
+            except BackendUnavailable as exc:
+                await self._lease_outage.failed(exc)
+                continue
+            finally:
+                self._leasing = False
+            self._lease_outage.ok()
+            if not deliveries:
+                continue
+            if self.stopping:
+                await self._last_call(self._backend.release, deliveries, "release messages leased")
+                return
+            (delivery,) = deliveries  # asked for one
+            held[delivery.receipt] = delivery
+            self._lease_clock()
+            message_id = delivery.envelope.id
+            running[message_id] = scope
+            try:
+                await self._handle(delivery)
+            except BackendUnavailable as exc:
+                self._unrecorded(delivery, exc)
+            finally:
+                held.pop(delivery.receipt, None)
+                if not held:
+                    self._lease_clock()
+                if running.get(message_id) is scope:
+                    del running[message_id]
+            if self._acks and not self._acks_ready.is_set():
+                await self._ack_inline()
+
+    def _unrecorded(self, delivery: Delivery, exc: BackendUnavailable) -> None:
+        # Its outcome (a retry, a dead letter) could not be written: the delivery comes
+        # back after its lease. Not an actor crash (see the module docstring).
+        self._dispatcher.logger(self.step.name, delivery.envelope.trace_id).error(
+            "backend unavailable: the outcome of a delivery could not be recorded; "
+            "it will be delivered again after its lease",
+            message_id=delivery.envelope.id,
+            error=str(exc),
+        )
 
     async def _handle(self, delivery: Delivery) -> None:
         envelope = delivery.envelope
@@ -496,7 +613,16 @@ class StepActor:
         # ack itself once its bookkeeping is done (`_ack_inline`), a scheduler round sooner
         # than waking the acker. Otherwise the acker batches it with the others.
         if not (self._acker_idle and len(acks) == 1 and len(self.held) == 1 and not self.stopping):
-            self._acks_ready.set()
+            self._acks_ready.set()  # `_wake_acker`, inline: a call fewer per busy message
+            if not self._acker_started:
+                self._wake_acker()
+
+    def _wake_acker(self) -> None:
+        self._acks_ready.set()
+        if not self._acker_started:
+            self._acker_started = True
+            assert self._nursery is not None
+            self._nursery.start_soon(self._acker)
 
     async def _ack_inline(self) -> None:
         """Write the pending acks from this worker (see `_ack`). Cut short by a stop, they
@@ -508,7 +634,7 @@ class StepActor:
             await self._send_acks(batch)
         except BackendUnavailable:
             self._acks[:0] = batch
-            self._acks_ready.set()
+            self._wake_acker()
             return
         except trio.Cancelled:
             await self._last_call(self._send_acks, batch, "acknowledge finished messages")
@@ -594,6 +720,11 @@ class StepActor:
             if timer.deadline != math.inf:
                 timer.deadline = math.inf
         elif timer.deadline == math.inf:
+            if not self._keeper_started:  # it sets its timer itself when it starts
+                self._keeper_started = True
+                assert self._nursery is not None
+                self._nursery.start_soon(self._keep_leases)
+                return
             timer.deadline = trio.current_time() + self.options.lease / 3
 
     async def _keep_leases(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -459,3 +460,13 @@ async def test_a_claim_the_backend_refuses_is_retried_until_it_goes_through(
     assert [line["level"] for line in lines] == ["error", "info"]
     assert "claim cron tick of 'daily'" in lines[0]["msg"]
     assert "database or disk is full" in lines[0]["error"]
+
+
+def test_scheduled_iso_matches_datetimes_isoformat() -> None:
+    rng = random.Random(7)
+    moments = [0.0, 59.0, 951782400.0, 4102444799.0, 253402300799.0, -1.0, -86400.5, 59.9999999]
+    moments += [float(rng.randrange(0, 253402300800)) for _ in range(2000)]
+    moments += [rng.uniform(0, 4102444800) for _ in range(2000)]  # not whole: datetime's way
+    for moment in moments:
+        expected = datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="seconds")
+        assert scheduled_iso(moment) == expected.removesuffix("+00:00") + "Z", moment

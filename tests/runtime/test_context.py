@@ -184,13 +184,15 @@ async def test_cron_with_input_argument_and_timezone(autojump_clock: Any) -> Non
 
 
 class FlakyBackend(MemoryBackend):
-    """A memory backend whose receive fails once: an actor crash, not a handler failure."""
+    """A memory backend whose second receive fails (the first has leased work): an actor
+    crash, not a handler failure. Not the first: a crash at startup, before the test
+    harness watches, would leave no log record to check."""
 
-    failures_left = 1
+    calls = 0
 
     async def receive(self, subscription: Any, max_count: int) -> Any:
-        if self.failures_left:
-            self.failures_left -= 1
+        self.calls += 1
+        if self.calls == 2:
             raise RuntimeError("receive blew up")
         return await super().receive(subscription, max_count)
 

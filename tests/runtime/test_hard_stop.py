@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 import trio
 
 from motet._runtime import Runtime, RuntimeOptions
@@ -21,7 +22,7 @@ from motet.steps import load_step
 ROUNDS = 20
 
 
-async def stop_hard_right_after_a_handler(logs: io.StringIO) -> list[int]:
+async def stop_hard_right_after_a_handler(logs: io.StringIO, **queue: Any) -> list[int]:
     handled: list[int] = []
     async with trio.open_nursery() as nursery:
 
@@ -29,7 +30,8 @@ async def stop_hard_right_after_a_handler(logs: io.StringIO) -> list[int]:
             handled.append(data["n"])
             nursery.cancel_scope.cancel()  # the embedding program stops everything now
 
-        step = load_step({"name": "Last", "triggers": [{"type": "queue", "topic": "t"}]}, handler)
+        trigger = {"type": "queue", "topic": "t", **queue}
+        step = load_step({"name": "Last", "triggers": [trigger]}, handler)
         options = RuntimeOptions(log_stream=logs)
         runtime = Runtime([step], backend=MemoryBackend(), options=options)
         await nursery.start(runtime.run)
@@ -38,13 +40,15 @@ async def stop_hard_right_after_a_handler(logs: io.StringIO) -> list[int]:
     return handled
 
 
+# A fifo step at concurrency 1 runs its handler in the worker that also leases.
+@pytest.mark.parametrize("queue", [{}, {"concurrency": 1, "strategy": "fifo"}])
 async def test_a_hard_stop_right_after_a_handler_finished_ends_cleanly(
-    autojump_clock: Any,
+    autojump_clock: Any, queue: dict[str, Any]
 ) -> None:
     for _ in range(ROUNDS):
         logs = io.StringIO()
         # No "backend is not running" crash out of the runtime:
-        assert await stop_hard_right_after_a_handler(logs) == [1]
+        assert await stop_hard_right_after_a_handler(logs, **queue) == [1]
         # The last flush either got the ack through or said why not, as a warning.
         for line in logs.getvalue().splitlines():
             if "not running" in line:
