@@ -15,6 +15,11 @@ from ..backends._protocol import QueueBackend
 Jsonify = Callable[[Any], JSON]
 EnvelopeObserver = Callable[[Envelope, str | None], None]  # (envelope, emitting step)
 
+# The exact types of the values of a "flat" payload, a dict with str keys that the JSON
+# conversion would only copy (floats are not among them: the conversion refuses NaN).
+_FLAT_VALUES = frozenset({str, int, bool, type(None)})
+_STR = frozenset({str})
+
 
 class Publisher:
     def __init__(
@@ -64,9 +69,22 @@ class Publisher:
             # plumbing and lists (it runs once per message).
             if group is not None:
                 check_name(group, f"the message group of a message on topic {topic!r}")
+            if (
+                self._on_envelope is None
+                and type(data) is dict
+                and _FLAT_VALUES.issuperset(map(type, data.values()))
+                and _STR.issuperset(map(type, data))
+            ):
+                # A flat payload goes to the backend as is: it copies (memory) or encodes
+                # (durable) it before it yields, as it does every payload, so a copy here
+                # would be a second one. Observers get a copy of their own, never the
+                # caller's dict.
+                plain = data
+            else:
+                plain = self._plain(topic, data)
             envelope = Envelope(
                 topic,
-                self._plain(topic, data),
+                plain,
                 trace_id,
                 id or new_id(),
                 group,

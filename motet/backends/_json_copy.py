@@ -76,7 +76,7 @@ def _copy(value: Any) -> JSON:
         return [_copy(v) for v in value]
     # Subclasses, as json.dumps treats them: bool before int (bool is an int subclass).
     if isinstance(value, str):
-        return str(value)
+        return str.__str__(value)  # its text: `str()` of a (str, Enum) member is its name
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):

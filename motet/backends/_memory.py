@@ -153,15 +153,18 @@ class MemoryBackend(MemoryStreams):
     async def publish(
         self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
     ) -> list[str]:
+        # Every payload is copied before the checkpoint, where other tasks may run: what is
+        # queued is the data as it was at the call, even if the caller's dict changes later
+        # (the publisher hands a flat payload over without a copy of its own).
         self._check_running()
-        await self._checkpoint_sometimes()
         if len(envelopes) == 1:
             # The common publish (one emit): `_stage` and `_push` for one envelope, inline.
             envelope = envelopes[0]
             if envelope.key is None and envelope.not_before is None:
                 queues = self._by_topic.get(envelope.topic)
+                data = _detached(envelope) if queues else None
+                await self._checkpoint_sometimes()
                 if queues:
-                    data = _detached(envelope)
                     if len(queues) == 1:
                         queue = queues[0]
                         queue.push(Message(envelope, data, next(self._seq)))
@@ -169,24 +172,28 @@ class MemoryBackend(MemoryStreams):
                     else:
                         self._push([(queues, envelope, data)])
                 return [envelope.id]
-        ids = []
-        for envelope in envelopes:
-            if envelope.key is not None or envelope.not_before is not None:
-                return self._publish_later(envelopes, self._now(), dedup_window)
-            ids.append(envelope.id)
-        self._push(self._stage(envelopes))  # _publish_now, one frame fewer
-        return ids
+        if any(e.key is not None or e.not_before is not None for e in envelopes):
+            every = [  # every payload checked before anything changes
+                (queues, e, _detached(e) if queues else None)
+                for e in envelopes
+                for queues in (self._by_topic.get(e.topic),)
+            ]
+            await self._checkpoint_sometimes()
+            return self._publish_later(every, self._now(), dedup_window)
+        staged = self._stage(envelopes)
+        await self._checkpoint_sometimes()
+        self._push(staged)  # _publish_now, one frame fewer
+        return [e.id for e in envelopes]
 
     def _publish_later(
-        self, envelopes: Sequence[Envelope], now: float, dedup_window: float
+        self,
+        staged: list[tuple[list[SubscriptionQueue] | None, Envelope, JSON]],
+        now: float,
+        dedup_window: float,
     ) -> list[str]:
         """Publish with idempotency keys and delays: a key seen within its window answers
-        the first id and enqueues nothing; a message due later waits in `_later`."""
-        staged = [  # every payload checked before anything changes
-            (queues, e, _detached(e) if queues else None)
-            for e in envelopes
-            for queues in (self._by_topic.get(e.topic),)
-        ]
+        the first id and enqueues nothing; a message due later waits in `_later`. `staged`
+        holds every envelope with its topic's queues (None: no subscriber) and its copy."""
         ids: list[str] = []
         for queues, envelope, data in staged:
             if envelope.key is not None:
