@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from motet._envelope import Delivery, Envelope
+from motet._envelope import Delivery, Envelope, with_data
 
 ENVELOPE = ("topic", "data", "trace", "id1", "group", 5, 1.5, 2.5, 3.5, "key")
 
@@ -54,3 +54,15 @@ def test_still_a_frozen_attrs_class(value: Any) -> None:
     assert getattr(attrs.evolve(value, **{name: "changed"}), name) == "changed"
     assert pickle.loads(pickle.dumps(value)) == value
     assert repr(value).startswith(type(value).__name__ + "(")
+
+
+def test_with_data_is_evolve_of_the_data_alone() -> None:
+    envelope = Envelope(*ENVELOPE)  # every field set, none at its default
+    data = {"other": [1]}
+    copy = with_data(envelope, data)
+    assert type(copy) is Envelope and copy.data is data
+    assert attrs.astuple(copy, recurse=False) == attrs.astuple(
+        attrs.evolve(envelope, data=data), recurse=False
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        copy.data = None  # type: ignore[misc]

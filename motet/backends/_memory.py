@@ -29,6 +29,7 @@ from .._envelope import (
     expired_error,
     expiry_of,
     new_id,
+    with_data,
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
@@ -228,7 +229,7 @@ class MemoryBackend(MemoryStreams):
             letter = DeadLetter(
                 id=new_id(),
                 subscription=queue.subscription.key,
-                envelope=_with_data(message.envelope, message.data),
+                envelope=with_data(message.envelope, message.data),
                 error=expired_error(deadline if deadline is not None else now),
                 attempts=0,
                 failed_at=now,
@@ -352,13 +353,13 @@ class MemoryBackend(MemoryStreams):
         """Wait for a publish (or a wake) or until `due` (which `_leases_settled` may move
         later); the due time when that deadline woke it."""
         if due is None:
-            await queue.lot.park()  # no cancel scope to build: woken by a publish
+            await queue.park()  # no cancel scope to build: woken by a publish
             return None
         assert self._clock is not None
         with trio.move_on_at(self._clock.to_trio(due)) as waited:
             queue.parked[waited] = due
             try:
-                await queue.lot.park()
+                await queue.park()
             finally:
                 due = queue.parked.pop(waited, due)
         return due if waited.cancelled_caught else None
@@ -384,8 +385,11 @@ class MemoryBackend(MemoryStreams):
         self._check_running()
         await self._checkpoint_sometimes()
         settled = set()
+        queue, last = None, None
         for delivery in deliveries:
-            queue = self._queue(delivery.subscription)
+            key = delivery.subscription
+            if queue is None or key != last:  # a batch is mostly one subscription's
+                queue, last = self._queue(key), key
             if queue.settle(delivery.receipt) is not None:
                 if queue.strategy == "fifo":
                     queue.wake()  # its group may have a next message
@@ -447,7 +451,7 @@ class MemoryBackend(MemoryStreams):
         letter = DeadLetter(
             id=new_id(),
             subscription=delivery.subscription,
-            envelope=_with_data(message.envelope, message.data),
+            envelope=with_data(message.envelope, message.data),
             error=error,
             attempts=delivery.attempt,
             failed_at=now,
@@ -783,27 +787,11 @@ def _detached(envelope: Envelope) -> JSON:
     return json_copy(data, where=lambda: f"message {envelope.id} on topic {envelope.topic!r}")
 
 
-def _with_data(envelope: Envelope, data: JSON) -> Envelope:
-    # Positional, in field order: one is made per delivery, and keywords cost more.
-    return Envelope(
-        envelope.topic,
-        data,
-        envelope.trace_id,
-        envelope.id,
-        envelope.group,
-        envelope.priority,
-        envelope.created_at,
-        envelope.not_before,
-        envelope.expires_at,
-        envelope.key,
-    )
-
-
 def _handed_out(envelope: Envelope, data: JSON) -> Envelope:
     """An envelope carrying its own clone of the pristine `data`."""
     if type(data) is dict or type(data) is list:
-        return _with_data(envelope, json_clone(data))
-    return envelope if envelope.data is data else _with_data(envelope, data)
+        return with_data(envelope, json_clone(data))
+    return envelope if envelope.data is data else with_data(envelope, data)
 
 
 def _copied_letter(letter: DeadLetter) -> DeadLetter:
