@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from math import isfinite
 from typing import Any
 
 from .._clock import Clock
@@ -16,9 +17,20 @@ Jsonify = Callable[[Any], JSON]
 EnvelopeObserver = Callable[[Envelope, str | None], None]  # (envelope, emitting step)
 
 # The exact types of the values of a "flat" payload, a dict with str keys that the JSON
-# conversion would only copy (floats are not among them: the conversion refuses NaN).
-_FLAT_VALUES = frozenset({str, int, bool, type(None)})
+# conversion would only copy (provided its floats are finite: it refuses NaN and infinity).
+_FLAT_VALUES = frozenset({str, int, float, bool, type(None)})
 _STR = frozenset({str})
+
+
+def _flat(data: Any) -> bool:
+    """Whether `data` is a flat payload (see `_FLAT_VALUES`), checked by C-level set
+    operations but for a loop over its floats, if it has any."""
+    if type(data) is not dict:
+        return False
+    kinds = set(map(type, data.values()))
+    if not (kinds <= _FLAT_VALUES and _STR.issuperset(map(type, data))):
+        return False
+    return float not in kinds or all(isfinite(v) for v in data.values() if type(v) is float)
 
 
 class Publisher:
@@ -69,19 +81,10 @@ class Publisher:
             # plumbing and lists (it runs once per message).
             if group is not None:
                 check_name(group, f"the message group of a message on topic {topic!r}")
-            if (
-                self._on_envelope is None
-                and type(data) is dict
-                and _FLAT_VALUES.issuperset(map(type, data.values()))
-                and _STR.issuperset(map(type, data))
-            ):
-                # A flat payload goes to the backend as is: it copies (memory) or encodes
-                # (durable) it before it yields, as it does every payload, so a copy here
-                # would be a second one. Observers get a copy of their own, never the
-                # caller's dict.
-                plain = data
-            else:
-                plain = self._plain(topic, data)
+            # A flat payload goes to the backend as is: it copies (memory) or encodes
+            # (durable) it before it yields, as it does every payload, so a copy here would
+            # be a second one. Observers get a copy of their own, never the caller's dict.
+            plain = data if self._on_envelope is None and _flat(data) else self._plain(topic, data)
             envelope = Envelope(
                 topic,
                 plain,
