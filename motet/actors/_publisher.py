@@ -17,20 +17,21 @@ Jsonify = Callable[[Any], JSON]
 EnvelopeObserver = Callable[[Envelope, str | None], None]  # (envelope, emitting step)
 
 # The exact types of the values of a "flat" payload, a dict with str keys that the JSON
-# conversion would only copy (provided its floats are finite: it refuses NaN and infinity).
-_FLAT_VALUES = frozenset({str, int, float, bool, type(None)})
+# conversion would only copy; finite floats too (it refuses NaN and infinity).
+_SCALARS = frozenset({str, int, bool, type(None)})
 _STR = frozenset({str})
 
 
-def _flat(data: Any) -> bool:
-    """Whether `data` is a flat payload (see `_FLAT_VALUES`), checked by C-level set
-    operations but for a loop over its floats, if it has any."""
-    if type(data) is not dict:
-        return False
-    kinds = set(map(type, data.values()))
-    if not (kinds <= _FLAT_VALUES and _STR.issuperset(map(type, data))):
-        return False
-    return float not in kinds or all(isfinite(v) for v in data.values() if type(v) is float)
+def _flat_with_floats(data: dict[Any, Any]) -> bool:
+    """Whether the values of a dict with str keys are JSON scalars, its floats finite."""
+    for value in data.values():
+        kind = type(value)
+        if kind is float:
+            if not isfinite(value):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 class Publisher:
@@ -84,7 +85,13 @@ class Publisher:
             # A flat payload goes to the backend as is: it copies (memory) or encodes
             # (durable) it before it yields, as it does every payload, so a copy here would
             # be a second one. Observers get a copy of their own, never the caller's dict.
-            plain = data if self._on_envelope is None and _flat(data) else self._plain(topic, data)
+            plain = data
+            if self._on_envelope is not None or not (
+                type(data) is dict
+                and _STR.issuperset(map(type, data))
+                and (_SCALARS.issuperset(map(type, data.values())) or _flat_with_floats(data))
+            ):
+                plain = self._plain(topic, data)
             envelope = Envelope(
                 topic,
                 plain,

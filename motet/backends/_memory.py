@@ -789,7 +789,10 @@ def _detached(envelope: Envelope) -> JSON:
 
 def _handed_out(envelope: Envelope, data: JSON) -> Envelope:
     """An envelope carrying its own clone of the pristine `data`."""
-    if type(data) is dict or type(data) is list:
+    kind = type(data)
+    if kind is dict and FLAT_VALUES.issuperset(map(type, data.values())):
+        return with_data(envelope, data.copy())  # json_clone's first case, without its call
+    if kind is dict or kind is list:
         return with_data(envelope, json_clone(data))
     return envelope if envelope.data is data else with_data(envelope, data)
 
