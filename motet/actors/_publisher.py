@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from math import isfinite
 from typing import Any
 
 from .._clock import Clock
@@ -14,6 +15,23 @@ from ..backends._protocol import QueueBackend
 
 Jsonify = Callable[[Any], JSON]
 EnvelopeObserver = Callable[[Envelope, str | None], None]  # (envelope, emitting step)
+
+# The exact types of the values of a "flat" payload, a dict with str keys that the JSON
+# conversion would only copy; finite floats too (it refuses NaN and infinity).
+_SCALARS = frozenset({str, int, bool, type(None)})
+_STR = frozenset({str})
+
+
+def _flat_with_floats(data: dict[Any, Any]) -> bool:
+    """Whether the values of a dict with str keys are JSON scalars, its floats finite."""
+    for value in data.values():
+        kind = type(value)
+        if kind is float:
+            if not isfinite(value):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 class Publisher:
@@ -64,9 +82,19 @@ class Publisher:
             # plumbing and lists (it runs once per message).
             if group is not None:
                 check_name(group, f"the message group of a message on topic {topic!r}")
+            # A flat payload goes to the backend as is: it copies (memory) or encodes
+            # (durable) it before it yields, as it does every payload, so a copy here would
+            # be a second one. Observers get a copy of their own, never the caller's dict.
+            plain = data
+            if self._on_envelope is not None or not (
+                type(data) is dict
+                and _STR.issuperset(map(type, data))
+                and (_SCALARS.issuperset(map(type, data.values())) or _flat_with_floats(data))
+            ):
+                plain = self._plain(topic, data)
             envelope = Envelope(
                 topic,
-                self._plain(topic, data),
+                plain,
                 trace_id,
                 id or new_id(),
                 group,

@@ -17,8 +17,8 @@ from .._errors import BackendError
 _SCALARS = (str, int, float, bool, type(None))
 # Exact types (no subclasses) of the values a flat dict is copied as is: the most common
 # payload, checked and copied with C-level set and dict operations instead of a loop.
-_FLAT = frozenset(_SCALARS)
-_KEYS = frozenset({str})
+FLAT_VALUES = frozenset(_SCALARS)
+STR_KEYS = frozenset({str})
 
 
 def json_copy(value: JSON, *, where: str | Callable[[], str] = "value") -> JSON:
@@ -26,8 +26,8 @@ def json_copy(value: JSON, *, where: str | Callable[[], str] = "value") -> JSON:
     names the value in the error (a callable, to build the name only on failure)."""
     if (
         type(value) is dict
-        and _FLAT.issuperset(map(type, value.values()))
-        and _KEYS.issuperset(map(type, value))
+        and FLAT_VALUES.issuperset(map(type, value.values()))
+        and STR_KEYS.issuperset(map(type, value))
     ):
         return value.copy()  # `_copy`'s first case, without its call
     try:
@@ -44,7 +44,7 @@ def json_copy(value: JSON, *, where: str | Callable[[], str] = "value") -> JSON:
 def json_clone(value: JSON) -> JSON:
     """A deep copy of a value `json_copy` already produced (no checks: the fast path)."""
     if type(value) is dict:
-        if _FLAT.issuperset(map(type, value.values())):
+        if FLAT_VALUES.issuperset(map(type, value.values())):
             return value.copy()
         return {
             k: json_clone(v) if type(v) is dict or type(v) is list else v for k, v in value.items()
@@ -63,7 +63,9 @@ def _copy(value: Any) -> JSON:
     if kind is str or kind is int or kind is float or kind is bool or value is None:
         return value
     if kind is dict:
-        if _FLAT.issuperset(map(type, value.values())) and _KEYS.issuperset(map(type, value)):
+        if FLAT_VALUES.issuperset(map(type, value.values())) and STR_KEYS.issuperset(
+            map(type, value)
+        ):
             return value.copy()
         out = {}
         for k, v in value.items():
@@ -76,7 +78,7 @@ def _copy(value: Any) -> JSON:
         return [_copy(v) for v in value]
     # Subclasses, as json.dumps treats them: bool before int (bool is an int subclass).
     if isinstance(value, str):
-        return str(value)
+        return str.__str__(value)  # its text: `str()` of a (str, Enum) member is its name
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):

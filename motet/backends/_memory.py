@@ -29,6 +29,7 @@ from .._envelope import (
     expired_error,
     expiry_of,
     new_id,
+    with_data,
 )
 from .._errors import BackendError
 from .._state_writes import StateChange, StateWrite, change_event, state_change
@@ -42,7 +43,7 @@ from .._status import (
     scheduled_status,
 )
 from . import _rate as rate
-from ._json_copy import json_clone, json_copy, json_equal
+from ._json_copy import FLAT_VALUES, STR_KEYS, json_clone, json_copy, json_equal
 from ._memory_later import Keys, Later
 from ._memory_queue import Message, SubscriptionQueue
 from ._memory_streams import MemoryStreams
@@ -153,15 +154,18 @@ class MemoryBackend(MemoryStreams):
     async def publish(
         self, envelopes: Sequence[Envelope], *, dedup_window: float = DEFAULT_DEDUP_WINDOW
     ) -> list[str]:
+        # Every payload is copied before the checkpoint, where other tasks may run: what is
+        # queued is the data as it was at the call, even if the caller's dict changes later
+        # (the publisher hands a flat payload over without a copy of its own).
         self._check_running()
-        await self._checkpoint_sometimes()
         if len(envelopes) == 1:
             # The common publish (one emit): `_stage` and `_push` for one envelope, inline.
             envelope = envelopes[0]
             if envelope.key is None and envelope.not_before is None:
                 queues = self._by_topic.get(envelope.topic)
+                data = _detached(envelope) if queues else None
+                await self._checkpoint_sometimes()
                 if queues:
-                    data = _detached(envelope)
                     if len(queues) == 1:
                         queue = queues[0]
                         queue.push(Message(envelope, data, next(self._seq)))
@@ -169,24 +173,28 @@ class MemoryBackend(MemoryStreams):
                     else:
                         self._push([(queues, envelope, data)])
                 return [envelope.id]
-        ids = []
-        for envelope in envelopes:
-            if envelope.key is not None or envelope.not_before is not None:
-                return self._publish_later(envelopes, self._now(), dedup_window)
-            ids.append(envelope.id)
-        self._push(self._stage(envelopes))  # _publish_now, one frame fewer
-        return ids
+        if any(e.key is not None or e.not_before is not None for e in envelopes):
+            every = [  # every payload checked before anything changes
+                (queues, e, _detached(e) if queues else None)
+                for e in envelopes
+                for queues in (self._by_topic.get(e.topic),)
+            ]
+            await self._checkpoint_sometimes()
+            return self._publish_later(every, self._now(), dedup_window)
+        staged = self._stage(envelopes)
+        await self._checkpoint_sometimes()
+        self._push(staged)  # _publish_now, one frame fewer
+        return [e.id for e in envelopes]
 
     def _publish_later(
-        self, envelopes: Sequence[Envelope], now: float, dedup_window: float
+        self,
+        staged: list[tuple[list[SubscriptionQueue] | None, Envelope, JSON]],
+        now: float,
+        dedup_window: float,
     ) -> list[str]:
         """Publish with idempotency keys and delays: a key seen within its window answers
-        the first id and enqueues nothing; a message due later waits in `_later`."""
-        staged = [  # every payload checked before anything changes
-            (queues, e, _detached(e) if queues else None)
-            for e in envelopes
-            for queues in (self._by_topic.get(e.topic),)
-        ]
+        the first id and enqueues nothing; a message due later waits in `_later`. `staged`
+        holds every envelope with its topic's queues (None: no subscriber) and its copy."""
         ids: list[str] = []
         for queues, envelope, data in staged:
             if envelope.key is not None:
@@ -221,7 +229,7 @@ class MemoryBackend(MemoryStreams):
             letter = DeadLetter(
                 id=new_id(),
                 subscription=queue.subscription.key,
-                envelope=_with_data(message.envelope, message.data),
+                envelope=with_data(message.envelope, message.data),
                 error=expired_error(deadline if deadline is not None else now),
                 attempts=0,
                 failed_at=now,
@@ -345,13 +353,13 @@ class MemoryBackend(MemoryStreams):
         """Wait for a publish (or a wake) or until `due` (which `_leases_settled` may move
         later); the due time when that deadline woke it."""
         if due is None:
-            await queue.lot.park()  # no cancel scope to build: woken by a publish
+            await queue.park()  # no cancel scope to build: woken by a publish
             return None
         assert self._clock is not None
         with trio.move_on_at(self._clock.to_trio(due)) as waited:
             queue.parked[waited] = due
             try:
-                await queue.lot.park()
+                await queue.park()
             finally:
                 due = queue.parked.pop(waited, due)
         return due if waited.cancelled_caught else None
@@ -377,8 +385,11 @@ class MemoryBackend(MemoryStreams):
         self._check_running()
         await self._checkpoint_sometimes()
         settled = set()
+        queue, last = None, None
         for delivery in deliveries:
-            queue = self._queue(delivery.subscription)
+            key = delivery.subscription
+            if queue is None or key != last:  # a batch is mostly one subscription's
+                queue, last = self._queue(key), key
             if queue.settle(delivery.receipt) is not None:
                 if queue.strategy == "fifo":
                     queue.wake()  # its group may have a next message
@@ -440,7 +451,7 @@ class MemoryBackend(MemoryStreams):
         letter = DeadLetter(
             id=new_id(),
             subscription=delivery.subscription,
-            envelope=_with_data(message.envelope, message.data),
+            envelope=with_data(message.envelope, message.data),
             error=error,
             attempts=delivery.attempt,
             failed_at=now,
@@ -764,32 +775,26 @@ def _live_status(
 def _detached(envelope: Envelope) -> JSON:
     """A checked, private copy of the envelope's data."""
     data = envelope.data
-    if data is None or type(data) in (str, int, float, bool):
+    kind = type(data)
+    if (
+        kind is dict
+        and FLAT_VALUES.issuperset(map(type, data.values()))
+        and STR_KEYS.issuperset(map(type, data))
+    ):
+        return data.copy()  # json_copy's first case, without its call and the error's name
+    if data is None or kind is str or kind is int or kind is float or kind is bool:
         return data
     return json_copy(data, where=lambda: f"message {envelope.id} on topic {envelope.topic!r}")
 
 
-def _with_data(envelope: Envelope, data: JSON) -> Envelope:
-    # Positional, in field order: one is made per delivery, and keywords cost more.
-    return Envelope(
-        envelope.topic,
-        data,
-        envelope.trace_id,
-        envelope.id,
-        envelope.group,
-        envelope.priority,
-        envelope.created_at,
-        envelope.not_before,
-        envelope.expires_at,
-        envelope.key,
-    )
-
-
 def _handed_out(envelope: Envelope, data: JSON) -> Envelope:
     """An envelope carrying its own clone of the pristine `data`."""
-    if type(data) is dict or type(data) is list:
-        return _with_data(envelope, json_clone(data))
-    return envelope if envelope.data is data else _with_data(envelope, data)
+    kind = type(data)
+    if kind is dict and FLAT_VALUES.issuperset(map(type, data.values())):
+        return with_data(envelope, data.copy())  # json_clone's first case, without its call
+    if kind is dict or kind is list:
+        return with_data(envelope, json_clone(data))
+    return envelope if envelope.data is data else with_data(envelope, data)
 
 
 def _copied_letter(letter: DeadLetter) -> DeadLetter:

@@ -83,6 +83,9 @@ class SubscriptionQueue:
         self.subscription = subscription
         self.strategy = subscription.options.strategy
         self.lot = trio.lowlevel.ParkingLot()  # receivers waiting for something to be ready
+        # Receivers in `park` (counted from before they park until they resume, so never
+        # fewer than the lot holds): `wake` reads it instead of the lot's Python `__bool__`.
+        self.receivers = 0
         # Receivers parked with a deadline: the cancel scope of each -> the due time (epoch s)
         # its deadline is set for. The backend moves these deadlines when leases end.
         self.parked: dict[trio.CancelScope, float] = {}
@@ -132,8 +135,16 @@ class SubscriptionQueue:
 
     # -- waking receivers ------------------------------------------------------------------
 
+    async def park(self) -> None:
+        """Wait until `wake` is called (a receiver that found nothing to take)."""
+        self.receivers += 1
+        try:
+            await self.lot.park()
+        finally:
+            self.receivers -= 1
+
     def wake(self) -> None:
-        if self.lot:
+        if self.receivers:
             self.lot.unpark_all()
 
     # -- ready messages ----------------------------------------------------------------------
@@ -229,15 +240,24 @@ class SubscriptionQueue:
         taken: list[Message] = []
         until = now + lease
         ttl = self.subscription.options.ttl
+        standard = self._standard if self.strategy == "standard" else None
         while len(taken) < max_count:
-            message = self._pop_ready()
-            if message is None:
-                break
+            if standard is not None:  # `_pop_ready` of a standard queue, without its call
+                if not standard:
+                    break
+                message = standard.popleft()
+                if message.settled:
+                    continue
+            else:
+                popped = self._pop_ready()
+                if popped is None:
+                    break
+                message = popped
             if (
-                expired is not None
+                (ttl is not None or message.envelope.expires_at is not None)
+                and expired is not None
                 and message.attempt == 1
                 and not message.redriven
-                and (ttl is not None or message.envelope.expires_at is not None)
             ):
                 deadline = expiry_of(message.envelope, ttl)
                 if deadline is not None and deadline <= now:

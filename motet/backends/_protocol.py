@@ -70,7 +70,11 @@ class QueueBackend(Protocol):
         like a retry) and filed in the queues of its topic's subscriptions once that time
         comes, as if published then (a fifo group takes it in at that point). It is filed
         once across instances, and by the first `receive` after a restart when its time
-        passed meanwhile. `depth` counts it as `scheduled` until it is due (then ready)."""
+        passed meanwhile. `depth` counts it as `scheduled` until it is due (then ready).
+
+        The envelopes' data is copied or encoded before the call first lets other tasks
+        run: a caller may hand over a dict that it changes afterwards (the publisher
+        passes a flat payload on as is, without a copy of its own)."""
         ...
 
     async def receive(self, subscription: Subscription, max_count: int) -> list[Delivery]:

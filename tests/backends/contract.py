@@ -613,6 +613,29 @@ class QueueContract(ContractTools):
         [second] = await self.receive_some(backend, s)
         assert second.envelope.data == {"items": [1, 2], "meta": {"k": "v"}}
 
+    async def test_data_is_taken_before_publish_first_yields(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        # A publish copies or encodes its payloads before other tasks run, so what is
+        # queued is the data as it was at the call even when the caller's dict changes
+        # while the call is under way (the publisher hands a flat payload over as is).
+        s = sub()
+        await backend.declare([s])
+        sent: list[dict[str, Any]] = []
+
+        async def change(data: dict[str, Any]) -> None:
+            await trio.lowlevel.checkpoint()  # the publish (started with it) has begun
+            data["n"] = -1
+
+        for batch in ([1], [2, 3], [4]) * 40:  # a memory backend yields on one call in 16
+            datas_ = [{"n": n} for n in batch]
+            sent += [dict(d) for d in datas_]
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(backend.publish, [env(d) for d in datas_])
+                for d in datas_:
+                    nursery.start_soon(change, d)
+        assert datas(await self.receive_all(backend, s)) == sent
+
     async def test_depth_counts_each_condition(
         self, backend: Backend, mock_clock: MockClock
     ) -> None:

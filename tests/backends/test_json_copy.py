@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from collections import OrderedDict
 from datetime import date
 from typing import Any
@@ -21,6 +22,10 @@ class Color(enum.StrEnum):
     RED = "red"
 
 
+class Shade(str, enum.Enum):  # noqa: UP042 (the older idiom: its str() is "Shade.DARK")
+    DARK = "dark"
+
+
 def test_copy_is_deep_and_equal() -> None:
     value = {"a": [1, {"b": [2.5, None, True]}], "c": "é"}
     copied = json_copy(value)
@@ -31,9 +36,12 @@ def test_copy_is_deep_and_equal() -> None:
 
 
 def test_copy_normalizes_like_a_json_round_trip() -> None:
-    copied = json_copy({"t": (1, (2, 3)), "size": Size.LARGE, "color": Color.RED})
-    assert copied == {"t": [1, [2, 3]], "size": 3, "color": "red"}
+    value = {"t": (1, (2, 3)), "size": Size.LARGE, "color": Color.RED, "shade": Shade.DARK}
+    copied = json_copy(value)
+    assert copied == {"t": [1, [2, 3]], "size": 3, "color": "red", "shade": "dark"}
+    assert copied == json.loads(json.dumps(value))
     assert type(copied["size"]) is int and type(copied["color"]) is str
+    assert type(copied["shade"]) is str
     assert json_copy(OrderedDict(a=1)) == {"a": 1}
     assert type(json_copy(OrderedDict(a=1))) is dict
 

@@ -399,3 +399,39 @@ async def test_settling_a_lease_moves_a_waiting_receive_to_a_delayed_emit_due_la
         mock_clock.jump(1.5)
         await trio.testing.wait_all_tasks_blocked()
         assert [d.envelope.data for d in got] == [2]
+
+
+async def test_the_count_of_parked_receivers_holds_across_wakes_cancels_and_deadlines(
+    backend: MemoryBackend, mock_clock: MockClock
+) -> None:
+    # `wake` skips the parking lot while no receiver is counted: a receiver must be counted
+    # for as long as it can be parked, and no longer.
+    s = sub(lease=30)
+    await backend.declare([s])
+    queue = backend._queues[s.key]
+    got: list[Delivery] = []
+
+    async def consumer() -> None:
+        got.extend(await backend.receive(s, 10))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consumer)
+        nursery.start_soon(consumer)
+        await trio.testing.wait_all_tasks_blocked()
+        assert queue.receivers == 2
+        await backend.publish([env(1)])  # both wake; one takes it, the other parks again
+        await trio.testing.wait_all_tasks_blocked()
+        assert ([d.envelope.data for d in got], queue.receivers) == ([1], 1)
+        nursery.cancel_scope.cancel()  # a parked receive cancelled
+    assert queue.receivers == 0
+    assert len(got) == 1  # leased for 30 s, never settled
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consumer)  # parked with a deadline: that lease's end
+        await trio.testing.wait_all_tasks_blocked()
+        assert queue.receivers == 1
+        mock_clock.jump(31)  # woken by the deadline, not by a wake
+        await trio.testing.wait_all_tasks_blocked()
+    assert queue.receivers == 0
+    assert [(d.envelope.data, d.attempt) for d in got] == [(1, 1), (1, 2)]
+    await backend.publish([env(2)])  # nobody parked: nothing to wake, and nothing breaks
+    assert [d.envelope.data for d in await backend.receive(s, 10)] == [2]
