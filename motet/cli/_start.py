@@ -82,7 +82,10 @@ def serve_project(project: Project, flags: dict[str, Any], *, parent_fd: int | N
 
 async def serve_until_signalled(runtime: Any) -> int:
     """Run `runtime` until SIGINT/SIGTERM. Returns 0 after a graceful stop, 128 + signum
-    when a second signal cut the stop short. Errors of the runtime propagate."""
+    when a second signal cut the stop short. Errors of the runtime propagate. Once the
+    runtime has started, the allocator's free pages go back to the system (`_malloc`)."""
+    from ._malloc import release_free_memory
+
     forced: list[int] = []
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
@@ -103,12 +106,13 @@ async def serve_until_signalled(runtime: Any) -> int:
                     )
                     runtime.stop()
 
-            async def run() -> None:
-                await runtime.run()
+            async def run(*, task_status: trio.TaskStatus[Any]) -> None:
+                await runtime.run(task_status=task_status)
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch)
-            nursery.start_soon(run)
+            await nursery.start(run)
+            release_free_memory()  # what start-up freed, now it is done
     return 128 + forced[0] if forced else 0
 
 
