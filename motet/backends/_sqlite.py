@@ -146,7 +146,7 @@ class SqliteBackend(SqliteStreams):
                 lambda: open_reader(self.path, busy_timeout=self._busy_timeout)
             )
             reader = Reader(reader_conn, self.path)
-            checkpointer = Checkpointer(await trio.to_thread.run_sync(self._open_checkpointer))
+            checkpointer = Checkpointer(self._open_checkpointer)
             writer = SqliteWriter(
                 writer_conn, self.path, max_batch=self._max_batch, synchronous=self.synchronous
             )
@@ -204,7 +204,11 @@ class SqliteBackend(SqliteStreams):
 
     def _open_checkpointer(self) -> sqlite3.Connection:
         conn = connect(self.path, busy_timeout=self._busy_timeout)
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")  # how a checkpoint fsyncs
+        try:
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")  # how a checkpoint fsyncs
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def statistics(self) -> CommitStatistics:

@@ -16,9 +16,10 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import Envelope
+from motet._errors import BackendUnavailable
 from motet.backends import SqliteBackend
 from motet.backends import _sqlite_queue as q
-from motet.backends._sqlite_checkpoint import BACKSTOP_PAGES, EVERY_CHANGES
+from motet.backends._sqlite_checkpoint import BACKSTOP_PAGES, EVERY_CHANGES, Checkpointer
 from motet.backends._sqlite_schema import open_writer
 from motet.backends._sqlite_writer import CommitStatistics, SqliteWriter, Tx
 
@@ -219,6 +220,7 @@ async def test_checkpoints_run_beside_the_writer_not_inside_its_commits(
         while backend.statistics().checkpoints == 0:
             await trio.lowlevel.checkpoint()  # the checkpoint's thread finishes on its own
         assert backend.statistics().checkpoints == 1
+        assert backend._checkpointer is not None and backend._checkpointer._conn is not None
         writer = backend._writer
         assert writer is not None
         autocheckpoint = await writer.call(
@@ -226,3 +228,41 @@ async def test_checkpoints_run_beside_the_writer_not_inside_its_commits(
         )
         assert autocheckpoint == BACKSTOP_PAGES
         nursery.cancel_scope.cancel()
+
+
+async def test_the_checkpoint_connection_is_opened_for_the_first_checkpoint(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    # An idle backend holds two connections (writer, reader), not three.
+    backend = SqliteBackend(tmp_path / "motet.db")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(backend.run, clock)
+        await backend.declare([sub("jobs")])
+        await backend.publish([Envelope("jobs", {"n": 1}, "trace")])
+        assert backend._checkpointer is not None and backend._checkpointer._conn is None
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_checkpoint_connection_that_cannot_be_opened_is_tried_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "motet.db"
+    open_writer(path, synchronous="FULL", busy_timeout=1.0, max_bytes=None).close()
+    attempts: list[str] = []
+
+    def connect() -> sqlite3.Connection:
+        attempts.append("open")
+        if len(attempts) == 1:
+            raise BackendUnavailable("sqlite backend: cannot open (a test)")
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    checkpointer = Checkpointer(connect, every=1)
+    checkpointer._checkpoint()  # the failure is left to the next checkpoint and the backstop
+    assert checkpointer._conn is None
+    checkpointer._checkpoint()
+    assert checkpointer._conn is not None
+    checkpointer._checkpoint()
+    assert attempts == ["open", "open"]
+    checkpointer.close()
+    assert checkpointer._conn is None
+    checkpointer.close()  # twice is harmless
