@@ -20,7 +20,7 @@ from motet._errors import BackendUnavailable
 from motet.backends import SqliteBackend
 from motet.backends import _sqlite_queue as q
 from motet.backends._sqlite_checkpoint import BACKSTOP_PAGES, EVERY_CHANGES, Checkpointer
-from motet.backends._sqlite_schema import open_writer
+from motet.backends._sqlite_schema import CACHE_KIB, connect, open_writer
 from motet.backends._sqlite_writer import CommitStatistics, SqliteWriter, Tx
 
 from .contract import sub
@@ -266,3 +266,11 @@ async def test_a_checkpoint_connection_that_cannot_be_opened_is_tried_again(
     checkpointer.close()
     assert checkpointer._conn is None
     checkpointer.close()  # twice is harmless
+
+
+def test_backend_connections_keep_a_smaller_page_cache(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "motet.db", busy_timeout=1.0)
+    try:
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    finally:
+        conn.close()
