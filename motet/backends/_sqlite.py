@@ -63,6 +63,7 @@ from .._envelope import (
     Subscription,
 )
 from .._errors import BackendError, BackendUnavailable
+from .._malloc import release_free_memory
 from .._state_writes import StateWrite
 from .._status import CancelOutcome, MessageStatus, Settlement
 from . import _sqlite_later as later
@@ -150,6 +151,7 @@ class SqliteBackend(SqliteStreams):
             writer = SqliteWriter(
                 writer_conn, self.path, max_batch=self._max_batch, synchronous=self.synchronous
             )
+            writer.after_release = release_free_memory
             async with trio.open_nursery() as nursery:
                 self._clock = clock
                 self._writer = writer

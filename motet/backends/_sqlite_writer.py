@@ -9,7 +9,13 @@ is told "done" only once its data is committed. Failures stay with their call: a
 that does not fit runs in a SAVEPOINT and is undone alone; any other call that raises gets the
 transaction rolled back and the rest of the batch re-run without it; a SQLite failure (disk
 full, locked, I/O) rolls everything back and each call of the batch gets a
-`BackendUnavailable`."""
+`BackendUnavailable`.
+
+Once no transaction has run for `release_after` seconds (polls for other processes' commits
+do not count), the writer hands back what it holds for nothing while quiet: its connection's
+page cache (`PRAGMA shrink_memory`), then `after_release` (the backend returns the
+allocator's free pages to the system). The next transaction reads its pages back from the
+OS's file cache. A served example app holds about 1.9 MiB less once quiet after 20k requests."""
 
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ from .._errors import BackendError
 from ._sqlite_schema import unavailable
 
 T = TypeVar("T")
+
+RELEASE_AFTER = 10.0  # seconds without a transaction before the writer releases its cache
 
 
 @attrs.define(eq=False)
@@ -65,7 +73,13 @@ class SqliteWriter:
     """The single writer of one database file, batching concurrent calls into one commit."""
 
     def __init__(
-        self, conn: sqlite3.Connection, path: Path, *, max_batch: int, synchronous: str
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        max_batch: int,
+        synchronous: str,
+        release_after: float | None = RELEASE_AFTER,
     ) -> None:
         self._conn = conn
         self._synchronous = synchronous
@@ -88,6 +102,11 @@ class SqliteWriter:
         # Called in the worker thread right after a commit that touched subscriptions (the
         # doorbell: other processes hear of it without waiting for this task to resume).
         self.after_commit: Callable[[set[str]], None] | None = None
+        self._release_after = release_after
+        self._release_at: float | None = None  # trio time; None: nothing to release
+        self.releases = 0
+        # Called in the worker thread after the connection released its cache.
+        self.after_release: Callable[[], object] | None = None
 
     def statistics(self) -> CommitStatistics:
         return CommitStatistics(commits=self._commits, calls=self._calls)
@@ -132,7 +151,15 @@ class SqliteWriter:
             while True:
                 if not queue:
                     self._queued = trio.Event()
-                    await self._queued.wait()
+                    if self._release_at is None:
+                        await self._queued.wait()
+                    else:
+                        with trio.move_on_at(self._release_at):
+                            await self._queued.wait()
+                        if not queue:  # quiet since the last transaction: release
+                            self._release_at = None
+                            await trio.to_thread.run_sync(self._release)
+                            continue
                     # One more pass before taking the batch: the tasks woken together with
                     # the first caller make their calls too. A handler's end wakes its
                     # consumer's acker and its fetcher; their ack and next lease then share
@@ -148,9 +175,19 @@ class SqliteWriter:
                 for item in batch:
                     item.done.set()
                     _undo_if_abandoned(item)
+                if self._release_after is not None and any(i.fn is not None for i in batch):
+                    self._release_at = trio.current_time() + self._release_after
                 on_commit(touched, external)
         finally:
             self._close_queue()
+
+    def _release(self) -> None:
+        """In the worker thread, no transaction in flight: free the unused cache."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA shrink_memory")
+        self.releases += 1
+        if self.after_release is not None:
+            self.after_release()
 
     def _close_queue(self) -> None:
         self._closed = True

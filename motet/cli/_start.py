@@ -53,9 +53,9 @@ def build_runtime(project: Project, config: Any, steps: Any, gateway: Any, **opt
     """The runtime `motet start` runs: the steps over the configured backend, with telemetry
     and the gateway as its parts (`RuntimeOptions` from `options`). Caps malloc arenas
     first (`_malloc`)."""
+    from .._malloc import limit_malloc_arenas
     from .._runtime import Runtime, RuntimeOptions
     from ..console._part import serving
-    from ._malloc import limit_malloc_arenas
 
     limit_malloc_arenas()  # before the runtime's threads exist
     return Runtime(
@@ -84,7 +84,7 @@ async def serve_until_signalled(runtime: Any) -> int:
     """Run `runtime` until SIGINT/SIGTERM. Returns 0 after a graceful stop, 128 + signum
     when a second signal cut the stop short. Errors of the runtime propagate. Once the
     runtime has started, the allocator's free pages go back to the system (`_malloc`)."""
-    from ._malloc import release_free_memory
+    from .._malloc import release_free_memory
 
     forced: list[int] = []
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from motet.cli._malloc import limit_malloc_arenas, release_free_memory
+from motet._malloc import limit_malloc_arenas, release_free_memory
 
 
 def test_a_malloc_arena_max_the_user_set_is_left_alone() -> None:

@@ -1,5 +1,4 @@
-"""Fewer malloc arenas for a served process, and start-up's freed memory handed back (glibc
-only).
+"""Fewer malloc arenas for a served process, and freed memory handed back (glibc only).
 
 glibc gives each thread that allocates an arena of its own, up to eight per core, and a
 freed block goes back to its arena, not to the system: the backend's writer threads,
@@ -9,13 +8,15 @@ after 20k requests (the same cap as the MALLOC_ARENA_MAX=2 setting many Python s
 run with). A MALLOC_ARENA_MAX the user set is left alone, and so is any other C library.
 
 Start-up (loading steps, building schemas and converters, opening the backend) frees much
-of what it allocated, but glibc returns only the top of its heap to the system on its own:
-`release_free_memory` asks it to return every free page (`malloc_trim`), about 1 MiB of
-an idle `motet start` on the example app.
+of what it allocated, and so does a SQLite connection that drops its page cache once quiet,
+but glibc returns only the top of its heap to the system on its own: `release_free_memory`
+asks it to return every free page (`malloc_trim`): about 1 MiB of an idle `motet start` on
+the example app, and what the SQLite writer frees when it goes quiet.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any
@@ -24,6 +25,7 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 ARENAS = 2
 
 
+@functools.cache
 def _glibc() -> Any | None:
     """The C library as a ctypes handle when it is glibc, else None."""
     if not sys.platform.startswith("linux"):
@@ -56,8 +58,9 @@ def limit_malloc_arenas(environ: dict[str, str] | None = None) -> bool:
 
 def release_free_memory() -> bool:
     """Return the free pages of glibc's heaps to the system; True on glibc (whether or not
-    there was any), False elsewhere. Called once the runtime has started: it takes a few
-    milliseconds and holds the allocator meanwhile, so not on a path requests take."""
+    there was any), False elsewhere. Called once the runtime has started and when the SQLite
+    writer goes quiet: it takes a few milliseconds and holds the allocator meanwhile, so not
+    on a path requests take."""
     libc = _glibc()
     if libc is None:
         return False
