@@ -160,6 +160,7 @@ class SqliteBackend(SqliteStreams):
                 self._checkpointer = checkpointer
                 nursery.start_soon(checkpointer.run)
                 nursery.start_soon(writer.serve, clock, self._on_commit)
+                nursery.start_soon(writer.release_when_quiet)
                 interval = self._poll_interval
                 if interval is not None and self.options.doorbell_poll is not None:
                     doorbell = Doorbell(self.path)

@@ -11,11 +11,13 @@ transaction rolled back and the rest of the batch re-run without it; a SQLite fa
 full, locked, I/O) rolls everything back and each call of the batch gets a
 `BackendUnavailable`.
 
-Once no transaction has run for `release_after` seconds (polls for other processes' commits
-do not count), the writer hands back what it holds for nothing while quiet: its connection's
-page cache (`PRAGMA shrink_memory`), then `after_release` (the backend returns the
-allocator's free pages to the system). The next transaction reads its pages back from the
-OS's file cache. A served example app holds about 1.9 MiB less once quiet after 20k requests."""
+Once no transaction has committed for a `release_after` period (polls for other processes'
+commits do not count), the writer hands back what it holds for nothing while quiet: its
+connection's page cache (`PRAGMA shrink_memory`), then `after_release` (the backend returns
+the allocator's free pages to the system). The next transaction reads its pages back from the
+OS's file cache. A task beside the writer's loop watches the commit count, so the loop itself
+pays nothing for it. A served example app holds about 1.7 MiB less once quiet after 20k
+requests."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from ._sqlite_schema import unavailable
 
 T = TypeVar("T")
 
-RELEASE_AFTER = 10.0  # seconds without a transaction before the writer releases its cache
+RELEASE_AFTER = 10.0  # the quiet period (s) after which the writer releases its cache
 
 
 @attrs.define(eq=False)
@@ -60,6 +62,7 @@ class _Call:
     must_sync: bool = True  # False: losing it on a power cut only means a redelivery
     savepoint: bool = False  # True: an exception of `fn` rolls back only this call
     undone: bool = False
+    release: bool = False  # a probe that also releases the connection's cache
 
 
 @attrs.frozen
@@ -103,7 +106,6 @@ class SqliteWriter:
         # doorbell: other processes hear of it without waiting for this task to resume).
         self.after_commit: Callable[[set[str]], None] | None = None
         self._release_after = release_after
-        self._release_at: float | None = None  # trio time; None: nothing to release
         self.releases = 0
         # Called in the worker thread after the connection released its cache.
         self.after_release: Callable[[], object] | None = None
@@ -142,6 +144,24 @@ class SqliteWriter:
         self._submit(item)
         await self._wait(item)
 
+    async def release_when_quiet(self) -> None:
+        """Run beside `serve`: after a `release_after` period with no commit that follows
+        one with commits, have the writer release its cache (between two transactions, in
+        its thread), so between one and two periods after the last commit, once per quiet
+        spell. Returns at once when `release_after` is None."""
+        if self._release_after is None:
+            return
+        seen = released = self._commits
+        while not self._closed:
+            await trio.sleep(self._release_after)
+            commits = self._commits
+            if commits == seen and commits != released and not self._closed:
+                item = _Call(None, release=True)
+                self._submit(item)
+                await self._wait(item)
+                released = commits
+            seen = commits
+
     async def serve(self, clock: Clock, on_commit: Callable[[set[str], bool], None]) -> None:
         """Run batches until cancelled. `on_commit(touched, external)` follows each batch:
         `touched` are subscription keys written, `external` says another connection
@@ -151,15 +171,7 @@ class SqliteWriter:
             while True:
                 if not queue:
                     self._queued = trio.Event()
-                    if self._release_at is None:
-                        await self._queued.wait()
-                    else:
-                        with trio.move_on_at(self._release_at):
-                            await self._queued.wait()
-                        if not queue:  # quiet since the last transaction: release
-                            self._release_at = None
-                            await trio.to_thread.run_sync(self._release)
-                            continue
+                    await self._queued.wait()
                     # One more pass before taking the batch: the tasks woken together with
                     # the first caller make their calls too. A handler's end wakes its
                     # consumer's acker and its fetcher; their ack and next lease then share
@@ -175,14 +187,12 @@ class SqliteWriter:
                 for item in batch:
                     item.done.set()
                     _undo_if_abandoned(item)
-                if self._release_after is not None and any(i.fn is not None for i in batch):
-                    self._release_at = trio.current_time() + self._release_after
                 on_commit(touched, external)
         finally:
             self._close_queue()
 
     def _release(self) -> None:
-        """In the worker thread, no transaction in flight: free the unused cache."""
+        """In the worker thread, between transactions: free the unused cache."""
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA shrink_memory")
         self.releases += 1
@@ -228,6 +238,8 @@ class SqliteWriter:
             for item in batch:
                 if item.fn is None:
                     item.result = outcome.Value(None)
+                    if item.release:
+                        self._release()
             work = [item for item in batch if item.fn is not None]
             while work:
                 tx = Tx(conn, now)

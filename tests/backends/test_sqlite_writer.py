@@ -279,14 +279,19 @@ def test_backend_connections_keep_a_smaller_page_cache(tmp_path: Path) -> None:
 async def test_a_writer_quiet_after_work_releases_its_cache_once(
     tmp_path: Path, clock: WallClock, mock_clock: MockClock
 ) -> None:
+    # Released between one and two quiet periods after the last commit, once per quiet spell.
     path = tmp_path / "motet.db"
     conn = open_writer(path, synchronous="NORMAL", busy_timeout=1, max_bytes=None)
     writer = SqliteWriter(conn, path, max_batch=64, synchronous="NORMAL", release_after=10.0)
     released: list[int] = []
     writer.after_release = lambda: released.append(writer.releases)
 
+    async def advance(seconds: int) -> None:
+        for _ in range(seconds):
+            mock_clock.jump(1)
+            await trio.testing.wait_all_tasks_blocked()
+
     async def settled(releases: int) -> None:
-        await trio.testing.wait_all_tasks_blocked()
         while writer.releases < releases:  # the release's thread finishes on its own
             await trio.lowlevel.checkpoint()
         await trio.testing.wait_all_tasks_blocked()
@@ -297,28 +302,25 @@ async def test_a_writer_quiet_after_work_releases_its_cache_once(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(writer.serve, clock, lambda touched, external: None)
-            await settled(0)
-            mock_clock.jump(60)  # nothing written yet: nothing to release
-            await settled(0)
+            nursery.start_soon(writer.release_when_quiet)
+            await advance(60)  # nothing written yet: nothing to release
             assert writer.releases == 0
             await writer.call(mark)
-            for _ in range(3):  # polls for other processes' commits do not count as work
-                mock_clock.jump(3)
+            for _ in range(3):  # polls for other processes' commits are not work
+                await advance(3)
                 await writer.probe()
-                await settled(0)
-            assert writer.releases == 0
-            mock_clock.jump(1.5)
+            assert writer.releases == 0  # less than a quiet period since the commit
+            await advance(12)  # two periods since the commit
             await settled(1)
             assert released == [1]
-            mock_clock.jump(60)  # once per quiet spell
-            await settled(1)
+            await advance(60)
             assert writer.releases == 1
             # The next transaction reads its pages back: data and schema are all there.
             rows = await writer.call(
                 lambda tx: tx.conn.execute("SELECT * FROM cron_marks").fetchall()
             )
             assert rows == [("s", 1.0, 2.0)]
-            mock_clock.jump(10)
+            await advance(21)
             await settled(2)
             assert released == [1, 2]
             nursery.cancel_scope.cancel()
@@ -336,6 +338,7 @@ async def test_a_writer_told_not_to_release_keeps_its_cache(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(writer.serve, clock, lambda touched, external: None)
             await writer.call(lambda tx: None)
+            await writer.release_when_quiet()  # returns at once
             mock_clock.jump(3600)
             await trio.testing.wait_all_tasks_blocked()
             assert writer.releases == 0
