@@ -19,7 +19,7 @@ interpreter (another checkout's virtualenv), so two versions are measured in one
 
 `--linger SECONDS` also reads VmRSS that long after each reading, the traffic stopped: what
 a server holds once it has been quiet for a while (the SQLite writer hands back its page
-cache 10 s after its last transaction), printed as a second line per variant.
+cache 10 to 20 s after its last commit: `--linger 25`), printed as a second line per variant.
 """
 
 from __future__ import annotations
