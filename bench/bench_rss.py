@@ -16,6 +16,10 @@ floor: what hypercorn's trio worker itself holds and gains under the same traffi
 
 `--compare PYTHON` adds a variant `compare`: the same `motet start` run by another
 interpreter (another checkout's virtualenv), so two versions are measured in one run.
+
+`--linger SECONDS` also reads VmRSS that long after each reading, the traffic stopped: what
+a server holds once it has been quiet for a while (the SQLite writer hands back its page
+cache 10 to 20 s after its last commit: `--linger 25`), printed as a second line per variant.
 """
 
 from __future__ import annotations
@@ -169,21 +173,30 @@ def start(variant: str, port: int, folder: Path, python: str) -> subprocess.Pope
 
 
 def measure(
-    variant: str, stages: list[int], connections: int, folder: Path, python: str
-) -> list[int]:
-    """VmRSS (KiB) idle, then after each stage's cumulative request count."""
+    variant: str, stages: list[int], connections: int, folder: Path, python: str, linger: float
+) -> tuple[list[int], list[int]]:
+    """VmRSS (KiB) idle, then after each stage's cumulative request count; and the same
+    read `linger` seconds later (empty without `linger`)."""
     port = free_port()
     server = start(variant, port, folder, python)
+    figures: list[int] = []
+    later: list[int] = []
+
+    def read() -> None:
+        settle(server.pid)
+        figures.append(rss_kib(server.pid))
+        if linger:
+            time.sleep(linger)
+            later.append(rss_kib(server.pid))
+
     try:
         wait_for_port(port, server)
-        settle(server.pid)
-        figures = [rss_kib(server.pid)]
+        read()
         done = 0
         for total in stages:
             done += drive(port, total - done, connections, folder)
-            settle(server.pid)
-            figures.append(rss_kib(server.pid))
-        return figures
+            read()
+        return figures, later
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -199,6 +212,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--variants", default="bare,motet")
     parser.add_argument("--compare", metavar="PYTHON", help="another interpreter's motet")
+    parser.add_argument("--linger", type=float, default=0.0, help="read again after N s")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -212,13 +226,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for variant in variants:
             python = args.compare if variant == "compare" else sys.executable
-            kib = measure(variant, stages, args.connections, Path(tmp), python)
-            figures = [k / 1024 for k in kib]
-            after = "  ".join(
-                f"after {n // 1000}k {mib:5.1f} (+{mib - figures[0]:.1f})"
-                for n, mib in zip(stages, figures[1:], strict=True)
-            )
-            print(f"{variant:7} idle {figures[0]:5.1f} MiB  {after}", flush=True)
+            readings = measure(variant, stages, args.connections, Path(tmp), python, args.linger)
+            for kib, label in zip(readings, (variant, f"+{args.linger:g}s"), strict=True):
+                if not kib:
+                    continue
+                figures = [k / 1024 for k in kib]
+                after = "  ".join(
+                    f"after {n // 1000}k {mib:5.1f} (+{mib - figures[0]:.1f})"
+                    for n, mib in zip(stages, figures[1:], strict=True)
+                )
+                print(f"{label:7} idle {figures[0]:5.1f} MiB  {after}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 

@@ -75,3 +75,24 @@ def test_asyncio_loads_only_for_steps_that_run_on_it() -> None:
     probe = f"import sys\n{SERVE_THE_EXAMPLE_APP}\nprint('asyncio' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "False"
+
+
+def test_serving_on_sqlite_leaves_out_what_the_app_does_not_use(
+    tmp_path: Path,
+) -> None:
+    """What a served process on SQLite does not need stays out of it: the memory backend's
+    code, difflib (loaded only to suggest a topic in a start-time warning), the reader of
+    Motia's config files (the example app has none) and the operator's endpoints (loaded for
+    the first operator request)."""
+    served = SERVE_THE_EXAMPLE_APP.replace(
+        'backend="memory"', f"backend={'sqlite:' + str(tmp_path / 'app.db')!r}"
+    )
+    modules = (
+        "motet.backends._memory",
+        "difflib",
+        "motet.project._iii_config",
+        "motet.console._api",
+    )
+    probe = f"import sys\n{served}\nprint(*(m in sys.modules for m in {modules!r}))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "False False False False"

@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "motet._state_writes",
             "motet._when",  # delays, instants and durations as users write them
             "motet._status",
+            "motet._malloc",  # glibc's allocator: arenas, handing free pages back
         ),
     ),
     ("steps", ("motet.steps",)),

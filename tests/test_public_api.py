@@ -70,19 +70,23 @@ def test_a_public_name_reports_the_outermost_package_exporting_it() -> None:
     assert pickle.loads(pickle.dumps(motet.QueueOptions())) == motet.QueueOptions()
 
 
-def test_the_sqlite_and_redis_backends_are_exported_lazily() -> None:
+def test_the_backends_are_exported_lazily() -> None:
     code = (
         "import sys, motet.backends as b\n"
-        "print(*('motet.backends.' + m in sys.modules for m in ('_sqlite', '_redis')))\n"
+        "print(*('motet.backends.' + m in sys.modules for m in ('_memory', '_sqlite', '_redis')))\n"
         "print(b.SqliteBackend.__module__, b.RedisBackend.__module__, b.RedisOptions.__module__)\n"
-        "from motet.backends import SqliteBackend\n"
-        "print(SqliteBackend is b.SqliteBackend, 'coredis' in sys.modules)"
+        "print(b.MemoryBackend.__module__)\n"
+        "from motet.backends import MemoryBackend, SqliteBackend\n"
+        "print(SqliteBackend is b.SqliteBackend, MemoryBackend is b.MemoryBackend)\n"
+        "print('coredis' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == [
-        "False False",
+        "False False False",
         "motet.backends motet.backends motet.backends",
-        "True False",
+        "motet.backends",
+        "True True",
+        "False",
     ]
 
 

@@ -1,9 +1,10 @@
 """Storage backends: the Protocols (and the records they take), the in-memory reference
 backend and backend selection.
 
-`SqliteBackend`, `RedisBackend` and `RedisOptions` are exported lazily: their modules load on
-first use, so `import motet.backends` costs neither the SQLite nor the Redis code (coredis
-itself is imported only when a Redis backend runs)."""
+`MemoryBackend`, `SqliteBackend`, `RedisBackend` and `RedisOptions` are exported lazily: their
+modules load on first use, so `import motet.backends` costs none of the backends' code, and a
+process serving one backend holds only that one's (coredis itself is imported only when a
+Redis backend runs)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from .._envelope import RateLimit as RateLimit
 from .._envelope import Subscription as Subscription
 from .._public import publish as _publish
 from .._public import publish_one as _publish_one
-from ._memory import MemoryBackend as MemoryBackend
 from ._protocol import Backend as Backend
 from ._protocol import Leased as Leased
 from ._protocol import QueueBackend as QueueBackend
@@ -27,6 +27,7 @@ from ._select import backend_from_url as backend_from_url
 from ._sqlite_options import SqliteOptions as SqliteOptions
 
 if TYPE_CHECKING:
+    from ._memory import MemoryBackend as MemoryBackend
     from ._redis import RedisBackend as RedisBackend
     from ._redis_link import RedisOptions as RedisOptions
     from ._sqlite import SqliteBackend as SqliteBackend
@@ -50,7 +51,12 @@ __all__ = [
     "backend_from_url",
 ]
 
-_LAZY = {"RedisBackend": "._redis", "RedisOptions": "._redis_link", "SqliteBackend": "._sqlite"}
+_LAZY = {
+    "MemoryBackend": "._memory",
+    "RedisBackend": "._redis",
+    "RedisOptions": "._redis_link",
+    "SqliteBackend": "._sqlite",
+}
 
 
 def __getattr__(name: str) -> Any:

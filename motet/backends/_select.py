@@ -1,7 +1,8 @@
 """Choosing a backend from its `--backend` / `backend =` spelling.
 
-The durable backends are imported only when chosen, so `import motet` never pays for (or
-requires) SQLite tuning or the optional Redis client.
+Each backend is imported only when chosen, so `import motet` never pays for (or requires)
+SQLite tuning or the optional Redis client, and a durable backend's process does not hold
+the memory backend's code.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 
 from .._errors import BackendUnavailable
 from .._redact import redact
-from ._memory import MemoryBackend
 from ._protocol import Backend
 
 DEFAULT_SQLITE_PATH = Path(".motet") / "motet.db"
@@ -31,6 +31,8 @@ def backend_from_url(spec: str, *, root: Path) -> Backend:
     """The backend named by `spec`; relative SQLite paths are resolved against `root`."""
     text = spec.strip()
     if text == "memory":
+        from ._memory import MemoryBackend
+
         return MemoryBackend()
     if text == "sqlite" or text.startswith("sqlite:"):
         return _sqlite(_sqlite_path(text, spec, root))

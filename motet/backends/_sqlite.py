@@ -63,6 +63,7 @@ from .._envelope import (
     Subscription,
 )
 from .._errors import BackendError, BackendUnavailable
+from .._malloc import release_free_memory
 from .._state_writes import StateWrite
 from .._status import CancelOutcome, MessageStatus, Settlement
 from . import _sqlite_later as later
@@ -146,10 +147,11 @@ class SqliteBackend(SqliteStreams):
                 lambda: open_reader(self.path, busy_timeout=self._busy_timeout)
             )
             reader = Reader(reader_conn, self.path)
-            checkpointer = Checkpointer(await trio.to_thread.run_sync(self._open_checkpointer))
+            checkpointer = Checkpointer(self._open_checkpointer)
             writer = SqliteWriter(
                 writer_conn, self.path, max_batch=self._max_batch, synchronous=self.synchronous
             )
+            writer.after_release = release_free_memory
             async with trio.open_nursery() as nursery:
                 self._clock = clock
                 self._writer = writer
@@ -158,6 +160,7 @@ class SqliteBackend(SqliteStreams):
                 self._checkpointer = checkpointer
                 nursery.start_soon(checkpointer.run)
                 nursery.start_soon(writer.serve, clock, self._on_commit)
+                nursery.start_soon(writer.release_when_quiet)
                 interval = self._poll_interval
                 if interval is not None and self.options.doorbell_poll is not None:
                     doorbell = Doorbell(self.path)
@@ -204,7 +207,11 @@ class SqliteBackend(SqliteStreams):
 
     def _open_checkpointer(self) -> sqlite3.Connection:
         conn = connect(self.path, busy_timeout=self._busy_timeout)
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")  # how a checkpoint fsyncs
+        try:
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")  # how a checkpoint fsyncs
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def statistics(self) -> CommitStatistics:

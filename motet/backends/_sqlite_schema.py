@@ -19,6 +19,13 @@ SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("NORMAL", "FULL", "EXTRA")
 # a file with a newer version is refused (never guessed at).
 SCHEMA_VERSION = 6
 
+# Each connection's page cache (SQLite's default is 2,000 KiB). The writer's filled to the
+# default under steady traffic and stayed resident; at 1,024 KiB a served example app holds
+# about 0.9 MiB less after 40k requests, and bench_sqlite's CPU per run (user and system, a
+# 20k-message backlog) is unchanged. At 512 KiB or less, pages the lease queries need are read
+# back from the OS often enough to show in system time (+13% at 512, +27% at 256).
+CACHE_KIB = 1024
+
 # v5: rate limits. One token bucket per rate-limited subscription (`tokens` may dip a hair
 # below 0; `stamp` is the epoch seconds of its last refill).
 _RATE_BUCKETS = """
@@ -226,9 +233,10 @@ def unavailable(error: sqlite3.Error, path: Path, doing: str) -> BackendUnavaila
 
 
 def connect(path: Path, *, busy_timeout: float) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit BEGIN/COMMIT)."""
+    """A connection in autocommit mode (transactions are explicit BEGIN/COMMIT), with a page
+    cache of `CACHE_KIB`."""
     try:
-        return sqlite3.connect(
+        conn = sqlite3.connect(
             path,
             timeout=busy_timeout,
             isolation_level=None,
@@ -236,6 +244,12 @@ def connect(path: Path, *, busy_timeout: float) -> sqlite3.Connection:
         )
     except sqlite3.Error as error:
         raise unavailable(error, path, "open") from error
+    try:
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    except sqlite3.Error as error:
+        conn.close()
+        raise unavailable(error, path, "open") from error
+    return conn
 
 
 def prepare_folder(path: Path) -> None:

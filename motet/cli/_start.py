@@ -53,9 +53,9 @@ def build_runtime(project: Project, config: Any, steps: Any, gateway: Any, **opt
     """The runtime `motet start` runs: the steps over the configured backend, with telemetry
     and the gateway as its parts (`RuntimeOptions` from `options`). Caps malloc arenas
     first (`_malloc`)."""
+    from .._malloc import limit_malloc_arenas
     from .._runtime import Runtime, RuntimeOptions
     from ..console._part import serving
-    from ._malloc import limit_malloc_arenas
 
     limit_malloc_arenas()  # before the runtime's threads exist
     return Runtime(
@@ -82,7 +82,10 @@ def serve_project(project: Project, flags: dict[str, Any], *, parent_fd: int | N
 
 async def serve_until_signalled(runtime: Any) -> int:
     """Run `runtime` until SIGINT/SIGTERM. Returns 0 after a graceful stop, 128 + signum
-    when a second signal cut the stop short. Errors of the runtime propagate."""
+    when a second signal cut the stop short. Errors of the runtime propagate. Once the
+    runtime has started, the allocator's free pages go back to the system (`_malloc`)."""
+    from .._malloc import release_free_memory
+
     forced: list[int] = []
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
@@ -103,12 +106,13 @@ async def serve_until_signalled(runtime: Any) -> int:
                     )
                     runtime.stop()
 
-            async def run() -> None:
-                await runtime.run()
+            async def run(*, task_status: trio.TaskStatus[Any]) -> None:
+                await runtime.run(task_status=task_status)
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch)
-            nursery.start_soon(run)
+            await nursery.start(run)
+            release_free_memory()  # what start-up freed, now it is done
     return 128 + forced[0] if forced else 0
 
 

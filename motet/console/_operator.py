@@ -40,8 +40,8 @@ from ..gateway._options import GatewayOptions
 from ..gateway._problem import INTERNAL_ERROR, ProblemKind, http_problem_kind
 from ..gateway._report import answer_reported
 from ..observe import PROMETHEUS_CONTENT_TYPE
-from ._api import BadRequest, Operated, OpReply, OpRequest, find_endpoint
 from ._auth import OperatorAccess, token_cookie
+from ._op import BadRequest, Operated, OpReply, OpRequest
 
 if TYPE_CHECKING:
     from ..observe import Telemetry
@@ -214,6 +214,8 @@ class OperatorASGI:
             return self._file("index.html", method)
         if path.startswith("/_console/"):
             return self._file(path.removeprefix("/_console/"), method)
+        from ._api import find_endpoint  # loaded for the first operator request
+
         endpoint = find_endpoint(method, path.removeprefix("/_motet") or "/")
         if endpoint is None:
             raise BadRequest(f"no operator endpoint {path}", status=404)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._api import BadRequest, OpReply, OpRequest, reply
+from ._op import BadRequest, OpReply, OpRequest, reply
 
 if TYPE_CHECKING:
     from ..streams import StreamService
-    from ._api import Operated
+    from ._op import Operated
 
 
 def _service(op: Operated) -> StreamService | None:

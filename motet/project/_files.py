@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -25,7 +25,10 @@ from .._errors import ProjectConfigError
 from ..steps._model import QueueOverrides
 from ..steps._queue_options import merge_overrides
 from ._config import ProjectConfig, load_project, load_toml_file
-from ._iii_config import MOTIA_FILES, IIIConfig, load_iii_config, looks_like_iii
+from ._motia_files import MOTIA_FILES, looks_like_iii
+
+if TYPE_CHECKING:
+    from ._iii_config import IIIConfig
 
 __all__ = ["find_iii_config", "load_config_files"]
 
@@ -55,6 +58,8 @@ def load_config_files(
         if not path.is_file():
             raise ProjectConfigError(f"no such file (given by {origin})", file=path)
         if path.suffix in YAML_SUFFIXES:
+            from ._iii_config import load_iii_config
+
             iii = load_iii_config(path, environ)
             return _layered(iii, ProjectConfig(root=root), f"{path}", f"from {origin}; ")
         if path.suffix == ".toml":
@@ -70,6 +75,8 @@ def load_config_files(
     toml = load_project(root)
     if found is None:
         return toml
+    from ._iii_config import load_iii_config  # a project without a Motia file never loads it
+
     config = _layered(load_iii_config(found, environ), toml, found.name)
     others = [
         f"not used: {name} (only {found.name} is read; `-c {name}` reads it instead)"

@@ -39,12 +39,11 @@ import attrs
 from .._errors import ProjectConfigError
 from ..steps._model import QueueOverrides
 from ..steps._queue_options import QUEUE_OPTION_KEYS, OptionError, parse_queue_options
+from ._motia_files import MOTIA_FILES as MOTIA_FILES
+from ._motia_files import looks_like_iii as looks_like_iii
 
 __all__ = ["MOTIA_FILES", "IIIConfig", "load_iii_config", "looks_like_iii"]
 
-# Looked for in the project folder, in this order; `config.yaml` only when it is an iii
-# engine file (a `modules:` list of `modules::...` classes), since the name is common.
-MOTIA_FILES = ("iii-config.yaml", "iii-config.yml", "config.yaml")
 DEFAULT_QUEUE = "default"
 
 # Motia / iii spellings that QUEUE_OPTION_KEYS does not already know -> QueueOverrides field.
@@ -94,18 +93,6 @@ class IIIConfig:
     steps: str | None = None
     ignored: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what was taken from where, for the start report
-
-
-def looks_like_iii(file: Path) -> bool:
-    """Whether `file` is worth reading as a Motia/iii file: `iii-config.y*ml` always,
-    `config.yaml` only when it has a `modules:` list of iii classes."""
-    if file.name != "config.yaml":
-        return True
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return bool(re.search(r"^modules\s*:", text, re.M)) and "modules::" in text
 
 
 def load_iii_config(file: Path, environ: Mapping[str, str] | None = None) -> IIIConfig:

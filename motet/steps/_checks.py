@@ -15,7 +15,6 @@ subscribed: every queue trigger's topic and every `virtualSubscribes`. Internal 
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,6 +34,8 @@ def _names(items: Iterable[str]) -> str:
 
 
 def _did_you_mean(topic: str, known: Iterable[str]) -> str:
+    import difflib  # only once a topic is warned about: a served app need not hold it
+
     candidates = sorted({k for k in known if k != topic})
     close = difflib.get_close_matches(topic, candidates, n=1, cutoff=_CLOSE)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -16,10 +16,11 @@ from trio.testing import MockClock
 
 from motet._clock import WallClock
 from motet._envelope import Envelope
+from motet._errors import BackendUnavailable
 from motet.backends import SqliteBackend
 from motet.backends import _sqlite_queue as q
-from motet.backends._sqlite_checkpoint import BACKSTOP_PAGES, EVERY_CHANGES
-from motet.backends._sqlite_schema import open_writer
+from motet.backends._sqlite_checkpoint import BACKSTOP_PAGES, EVERY_CHANGES, Checkpointer
+from motet.backends._sqlite_schema import CACHE_KIB, connect, open_writer
 from motet.backends._sqlite_writer import CommitStatistics, SqliteWriter, Tx
 
 from .contract import sub
@@ -219,6 +220,7 @@ async def test_checkpoints_run_beside_the_writer_not_inside_its_commits(
         while backend.statistics().checkpoints == 0:
             await trio.lowlevel.checkpoint()  # the checkpoint's thread finishes on its own
         assert backend.statistics().checkpoints == 1
+        assert backend._checkpointer is not None and backend._checkpointer._conn is not None
         writer = backend._writer
         assert writer is not None
         autocheckpoint = await writer.call(
@@ -226,3 +228,120 @@ async def test_checkpoints_run_beside_the_writer_not_inside_its_commits(
         )
         assert autocheckpoint == BACKSTOP_PAGES
         nursery.cancel_scope.cancel()
+
+
+async def test_the_checkpoint_connection_is_opened_for_the_first_checkpoint(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    # An idle backend holds two connections (writer, reader), not three.
+    backend = SqliteBackend(tmp_path / "motet.db")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(backend.run, clock)
+        await backend.declare([sub("jobs")])
+        await backend.publish([Envelope("jobs", {"n": 1}, "trace")])
+        assert backend._checkpointer is not None and backend._checkpointer._conn is None
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_checkpoint_connection_that_cannot_be_opened_is_tried_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "motet.db"
+    open_writer(path, synchronous="FULL", busy_timeout=1.0, max_bytes=None).close()
+    attempts: list[str] = []
+
+    def connect() -> sqlite3.Connection:
+        attempts.append("open")
+        if len(attempts) == 1:
+            raise BackendUnavailable("sqlite backend: cannot open (a test)")
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    checkpointer = Checkpointer(connect, every=1)
+    checkpointer._checkpoint()  # the failure is left to the next checkpoint and the backstop
+    assert checkpointer._conn is None
+    checkpointer._checkpoint()
+    assert checkpointer._conn is not None
+    checkpointer._checkpoint()
+    assert attempts == ["open", "open"]
+    checkpointer.close()
+    assert checkpointer._conn is None
+    checkpointer.close()  # twice is harmless
+
+
+def test_backend_connections_keep_a_smaller_page_cache(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "motet.db", busy_timeout=1.0)
+    try:
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    finally:
+        conn.close()
+
+
+async def test_a_writer_quiet_after_work_releases_its_cache_once(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    # Released between one and two quiet periods after the last commit, once per quiet spell.
+    path = tmp_path / "motet.db"
+    conn = open_writer(path, synchronous="NORMAL", busy_timeout=1, max_bytes=None)
+    writer = SqliteWriter(conn, path, max_batch=64, synchronous="NORMAL", release_after=10.0)
+    released: list[int] = []
+    writer.after_release = lambda: released.append(writer.releases)
+
+    async def advance(seconds: int) -> None:
+        for _ in range(seconds):
+            mock_clock.jump(1)
+            await trio.testing.wait_all_tasks_blocked()
+
+    async def settled(releases: int) -> None:
+        while writer.releases < releases:  # the release's thread finishes on its own
+            await trio.lowlevel.checkpoint()
+        await trio.testing.wait_all_tasks_blocked()
+
+    def mark(tx: Tx) -> None:
+        tx.conn.execute("INSERT OR REPLACE INTO cron_marks VALUES ('s', 1.0, 2.0)")
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, clock, lambda touched, external: None)
+            nursery.start_soon(writer.release_when_quiet)
+            await advance(60)  # nothing written yet: nothing to release
+            assert writer.releases == 0
+            await writer.call(mark)
+            for _ in range(3):  # polls for other processes' commits are not work
+                await advance(3)
+                await writer.probe()
+            assert writer.releases == 0  # less than a quiet period since the commit
+            await advance(12)  # two periods since the commit
+            await settled(1)
+            assert released == [1]
+            await advance(60)
+            assert writer.releases == 1
+            # The next transaction reads its pages back: data and schema are all there.
+            rows = await writer.call(
+                lambda tx: tx.conn.execute("SELECT * FROM cron_marks").fetchall()
+            )
+            assert rows == [("s", 1.0, 2.0)]
+            await advance(21)
+            await settled(2)
+            assert released == [1, 2]
+            nursery.cancel_scope.cancel()
+    finally:
+        conn.close()
+
+
+async def test_a_writer_told_not_to_release_keeps_its_cache(
+    tmp_path: Path, clock: WallClock, mock_clock: MockClock
+) -> None:
+    path = tmp_path / "motet.db"
+    conn = open_writer(path, synchronous="NORMAL", busy_timeout=1, max_bytes=None)
+    writer = SqliteWriter(conn, path, max_batch=64, synchronous="NORMAL", release_after=None)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.serve, clock, lambda touched, external: None)
+            await writer.call(lambda tx: None)
+            await writer.release_when_quiet()  # returns at once
+            mock_clock.jump(3600)
+            await trio.testing.wait_all_tasks_blocked()
+            assert writer.releases == 0
+            nursery.cancel_scope.cancel()
+    finally:
+        conn.close()
