@@ -20,7 +20,16 @@ from typing import Any
 from .._convert import structure
 from .._errors import BackendUnavailable
 from .._logging import LEVELS, LogRecord
-from ._records import LogQuery, Span, SpanQuery, StoredLog, TraceSummary, summarize
+from ._records import (
+    LogQuery,
+    Span,
+    SpanQuery,
+    SpanRow,
+    StoredLog,
+    TraceSummary,
+    span_row,
+    summarize,
+)
 from ._store import Retention
 
 # SQLite's page cache for this connection, KiB (its default is 2000 KiB). Telemetry appends
@@ -92,29 +101,35 @@ def _number(value: float | None) -> str:
 
 def span_json(s: Span) -> str:
     """A span's stored body: the same text as `json.dumps(unstructure(span))` (every field,
-    in declaration order, json's default separators and ASCII escaping), assembled from the
-    fields with the json module's own string escaper. It runs on the writer thread for every
-    span and costs under a third of what the converter and json.dumps took
-    (bench/bench_telemetry.py). A field added to `Span`, `Emitted` or `StateWriteInfo` must
-    be added here too: tests/observe/test_store.py compares both encodings on random spans."""
-    emitted = ", ".join(
-        [f'{{"topic": {_quote(e.topic)}, "id": {_quote(e.id)}}}' for e in s.emitted]
-    )
+    in declaration order, json's default separators and ASCII escaping). See `row_json`,
+    which writes it."""
+    return row_json(span_row(s))
+
+
+def row_json(r: SpanRow) -> str:
+    """The stored body of the span `Span(*r)`, assembled from the row's fields with the json
+    module's own string escaper. It runs on the writer thread for every span and costs under
+    a third of what the converter and json.dumps took (bench/bench_telemetry.py). A field
+    added to `Span`, `Emitted` or `StateWriteInfo` must be added here too:
+    tests/observe/test_store.py compares both encodings on random spans."""
+    (span_id, trace_id, kind, name, started, duration, outcome, step, trigger, topic) = r[:10]
+    (message_id, attempt, error, status, emitted, state_writes, traceback) = r[10:]
+    emits = ", ".join([f'{{"topic": {_quote(e.topic)}, "id": {_quote(e.id)}}}' for e in emitted])
     writes = ", ".join(
         [
             f'{{"namespace": {_quote(w.namespace)}, "key": {_quote(w.key)}, '
             f'"event": {_quote(w.event)}}}'
-            for w in s.state_writes
+            for w in state_writes
         ]
     )
     return (
-        f'{{"span_id": {_quote(s.span_id)}, "trace_id": {_quote(s.trace_id)}, '
-        f'"kind": {_quote(s.kind)}, "name": {_quote(s.name)}, "started": {_number(s.started)}, '
-        f'"duration": {_number(s.duration)}, "outcome": {_quote(s.outcome)}, '
-        f'"step": {_text(s.step)}, "trigger": {_text(s.trigger)}, "topic": {_text(s.topic)}, '
-        f'"message_id": {_text(s.message_id)}, "attempt": {_number(s.attempt)}, '
-        f'"error": {_text(s.error)}, "status": {_number(s.status)}, "emitted": [{emitted}], '
-        f'"state_writes": [{writes}], "traceback": {_text(s.traceback)}}}'
+        f'{{"span_id": {_quote(span_id)}, "trace_id": {_quote(trace_id)}, '
+        f'"kind": {_quote(kind)}, "name": {_quote(name)}, "started": {_number(started)}, '
+        f'"duration": {_number(duration)}, "outcome": {_quote(outcome)}, '
+        f'"step": {_text(step)}, "trigger": {_text(trigger)}, "topic": {_text(topic)}, '
+        f'"message_id": {_text(message_id)}, "attempt": {_number(attempt)}, '
+        f'"error": {_text(error)}, "status": {_number(status)}, "emitted": [{emits}], '
+        f'"state_writes": [{writes}], "traceback": {_text(traceback)}}}'
     )
 
 
@@ -165,6 +180,12 @@ class SqliteTelemetryStore:
         return f"SqliteTelemetryStore({str(self.path)!r})"
 
     def write(self, logs: Sequence[LogRecord], spans: Sequence[Span], *, now: float) -> None:
+        self.write_rows(logs, [span_row(s) for s in spans], now=now)
+
+    def write_rows(
+        self, logs: Sequence[LogRecord], spans: Sequence[SpanRow], *, now: float
+    ) -> None:
+        """`write`, for spans as the telemetry observer buffers them (`SpanRow`s)."""
         log_rows = [
             (
                 r.time,
@@ -180,7 +201,7 @@ class SqliteTelemetryStore:
             )
             for r in logs
         ]
-        span_rows = [(s.span_id, s.trace_id, s.step, s.started, span_json(s)) for s in spans]
+        span_rows = [(r[0], r[1], r[7], r[4], row_json(r)) for r in spans]
         cutoff = now - self.retention.max_age
         with self._lock:
             conn = self._conn

@@ -14,7 +14,7 @@ a worker thread. On stop, what is buffered is written before the store closes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from ._records import (
     LogQuery,
     Span,
     SpanQuery,
+    SpanRow,
     StateWriteInfo,
     StoredLog,
     TraceSummary,
@@ -89,6 +90,22 @@ def open_store(options: TelemetryOptions, runtime: RuntimeView) -> TelemetryStor
     return SqliteTelemetryStore(runtime.project.root / ".motet" / "telemetry.db", options.retention)
 
 
+def _no_clock() -> float:
+    raise RuntimeError("Telemetry observes a runtime once the runtime started it")
+
+
+def write_rows(
+    store: TelemetryStore, logs: list[LogRecord], spans: list[SpanRow], now: float
+) -> None:
+    """Store a batch of buffered records: span rows as they are in a store that takes them
+    (`write_rows`, the SQLite store's), as `Span`s in any other."""
+    by_rows = getattr(store, "write_rows", None)
+    if by_rows is not None:
+        by_rows(logs, spans, now=now)
+    else:
+        store.write(logs, [Span(*row) for row in spans], now=now)
+
+
 class Telemetry(Observer):
     """Records a runtime's logs, spans and metrics. Give it to the runtime as a part
     (`Runtime(parts=[telemetry, ...])`): it observes from the start, and its writer runs
@@ -99,8 +116,9 @@ class Telemetry(Observer):
         self.store: TelemetryStore | None = None
         self.metrics: RuntimeMetrics | None = None
         self._runtime: RuntimeView | None = None
+        self._now: Callable[[], float] = _no_clock  # the runtime's clock.now, from on_start
         self._logs: list[LogRecord] = []
-        self._spans: list[Span] = []
+        self._spans: list[SpanRow] = []  # `Span(*row)` is the span
         self._emits: dict[str, list[Emitted]] = {}  # run id -> messages it published
         self._writes: dict[str, list[StateWriteInfo]] = {}  # run id -> its state writes
         self._steps: set[str] = set()
@@ -117,6 +135,7 @@ class Telemetry(Observer):
 
     def on_start(self, runtime: RuntimeView) -> None:
         self._runtime = runtime
+        self._now = runtime.clock.now
         self._steps = {s.name for s in runtime.steps}
         self.metrics = RuntimeMetrics(list(runtime.subscriptions))
 
@@ -175,7 +194,7 @@ class Telemetry(Observer):
             now = self._runtime.clock.now()
             store = self.store
             try:
-                await self._call(lambda: store.write(logs, spans, now=now))
+                await self._call(write_rows, store, logs, spans, now)
             except Exception as exc:  # telemetry never takes the runtime down with it
                 self._write_failed(exc, len(logs), len(spans), now)
 
@@ -218,21 +237,36 @@ class Telemetry(Observer):
         emitted = Emitted(envelope.topic, envelope.id)
         run = CURRENT_RUN.get()
         if run is not None:
-            self._emits.setdefault(run, []).append(emitted)
+            emits = self._emits.get(run)
+            if emits is None:
+                self._emits[run] = [emitted]
+            else:
+                emits.append(emitted)
             return
         step = source if source in self._steps else None
+        # A `SpanRow`: Span(span_id, trace_id, kind, name, started, duration, outcome, step,
+        # trigger, topic, message_id, attempt, error, status, emitted, state_writes, traceback)
         self._buffer(
             "span",
             self._spans,
-            Span(
-                span_id=random_id(),
-                trace_id=envelope.trace_id,
-                kind="emit",
-                name=f"emit {envelope.topic}",
-                started=envelope.created_at,
-                duration=0.0,
-                step=step,
-                emitted=(emitted,),
+            (
+                random_id(),
+                envelope.trace_id,
+                "emit",
+                f"emit {envelope.topic}",
+                envelope.created_at,
+                0.0,
+                "ok",
+                step,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                (emitted,),
+                (),
+                None,
             ),
         )
 
@@ -246,56 +280,67 @@ class Telemetry(Observer):
     def on_run(self, run: HandlerRun) -> None:
         assert self.metrics is not None
         self.metrics.on_run(run)
+        run_id = run.run_id
+        emits = self._emits.pop(run_id, None) if self._emits else None
+        writes = self._writes.pop(run_id, None) if self._writes else None
         self._buffer(
             "span",
             self._spans,
-            Span(
-                span_id=run.run_id or random_id(),
-                trace_id=run.trace_id,
-                kind="handler",
-                name=run.step,
-                started=run.started,
-                duration=run.duration,
-                outcome=run.outcome,
-                step=run.step,
-                trigger=run.trigger,
-                topic=run.topic,
-                message_id=run.message_id,
-                attempt=run.attempt,
-                error=run.error,
-                emitted=tuple(self._emits.pop(run.run_id, ())),
-                state_writes=tuple(self._writes.pop(run.run_id, ())),
-                traceback=run.traceback,
+            (
+                run_id or random_id(),
+                run.trace_id,
+                "handler",
+                run.step,
+                run.started,
+                run.duration,
+                run.outcome,
+                run.step,
+                run.trigger,
+                run.topic,
+                run.message_id,
+                run.attempt,
+                run.error,
+                None,
+                tuple(emits) if emits else (),
+                tuple(writes) if writes else (),
+                run.traceback,
             ),
         )
 
     def on_http(self, exchange: HttpExchange) -> None:
         """Called by the gateway for every request to a step route or an unknown path."""
-        assert self.metrics is not None and self._runtime is not None
+        assert self.metrics is not None
         self.metrics.on_http(exchange)
         if exchange.trace_id is None:
             return
-        name = f"{exchange.method} {exchange.route or exchange.path}"
+        duration, status = exchange.duration, exchange.status
         self._buffer(
             "span",
             self._spans,
-            Span(
-                span_id=random_id(),
-                trace_id=exchange.trace_id,
-                kind="http",
-                name=name,
-                started=self._runtime.clock.now() - exchange.duration,
-                duration=exchange.duration,
-                outcome="error" if exchange.status >= 500 else "ok",
-                step=exchange.step,
-                trigger="http",
-                status=exchange.status,
+            (
+                random_id(),
+                exchange.trace_id,
+                "http",
+                f"{exchange.method} {exchange.route or exchange.path}",
+                self._now() - duration,
+                duration,
+                "error" if status >= 500 else "ok",
+                exchange.step,
+                "http",
+                None,
+                None,
+                None,
+                None,
+                status,
+                (),
+                (),
+                None,
             ),
         )
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a store call: the memory store's inline (it never blocks, and under
         MockClock a thread would let virtual time leap while it runs), others in a thread."""
         if isinstance(self.store, MemoryTelemetryStore):

@@ -1,0 +1,119 @@
+"""Telemetry buffers spans as rows (`SpanRow`, a `Span`'s fields in order) and makes `Span`
+records only for stores that take them and when spans are read: whichever the store, the
+spans it keeps are the ones the observer saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from motet.observe import (
+    MemoryTelemetryStore,
+    Span,
+    SpanQuery,
+    SqliteTelemetryStore,
+    TelemetryOptions,
+)
+from motet.observe._records import Emitted, StateWriteInfo, span_row
+from motet.observe._sqlite_store import row_json, span_json
+
+from ._app import http_step, open_observed, queue_step
+
+_text = st.text(max_size=8)
+_maybe_text = st.none() | _text
+_spans = st.builds(
+    Span,
+    span_id=_text,
+    trace_id=_text,
+    kind=st.sampled_from(["http", "handler", "emit"]),
+    name=_text,
+    started=st.floats(allow_nan=False, allow_infinity=False),
+    duration=st.floats(0, 10),
+    outcome=st.sampled_from(["ok", "error", "timeout"]),
+    step=_maybe_text,
+    trigger=_maybe_text,
+    topic=_maybe_text,
+    message_id=_maybe_text,
+    attempt=st.none() | st.integers(),
+    error=_maybe_text,
+    status=st.none() | st.integers(100, 599),
+    emitted=st.lists(st.builds(Emitted, _text, _text), max_size=2).map(tuple),
+    state_writes=st.lists(st.builds(StateWriteInfo, _text, _text, _text), max_size=2).map(tuple),
+    traceback=_maybe_text,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_spans)
+def test_a_span_row_is_the_span_and_encodes_as_the_span_does(s: Span) -> None:
+    row = span_row(s)
+    assert Span(*row) == s
+    assert row_json(row) == span_json(s)
+
+
+class SpanRecorder(MemoryTelemetryStore):
+    """A store that takes `Span`s only (no `write_rows`), as a user's own store would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[Any] = []
+
+    def write(self, logs: Any, spans: Any, *, now: float) -> None:
+        self.written.extend(spans)
+        super().write(logs, spans, now=now)
+
+
+async def test_a_store_of_spans_and_the_sqlite_store_keep_the_same_spans(
+    tmp_path: Path, autojump_clock: Any
+) -> None:
+    async def ingest(request: Any, ctx: Any) -> Any:
+        await ctx.emit("work", {"n": 1})
+        return {"ok": True}
+
+    async def work(data: Any, ctx: Any) -> None:
+        await ctx.state.set("jobs", "j1", {"done": True})
+
+    async def fail(data: Any, ctx: Any) -> None:
+        raise ValueError("no")
+
+    steps = [
+        http_step("Ingest", "POST", "/in", ingest, enqueues=["work"]),
+        queue_step("Work", "work", work),
+        queue_step("Fail", "work", fail, options={"max_retries": 0}),
+    ]
+    recorder = SpanRecorder()
+    async with open_observed(steps, telemetry=TelemetryOptions(store=recorder)) as app:
+        response = await app.http.post("/in", json={})
+        await app.settle()
+        assert app.runtime.publisher is not None
+        await app.runtime.publisher.publish("work", {"n": 2}, trace_id="b" * 32, source=None)
+        await app.settle()
+        read = await app.telemetry.spans(SpanQuery(limit=100))
+    assert response.status_code == 200
+    assert recorder.written and all(type(s) is Span for s in recorder.written)
+    kinds = sorted((s.kind, s.name, s.outcome) for s in recorder.written)
+    assert kinds == [
+        ("emit", "emit work", "ok"),
+        ("handler", "Fail", "error"),
+        ("handler", "Fail", "error"),
+        ("handler", "Ingest", "ok"),
+        ("handler", "Work", "ok"),
+        ("handler", "Work", "ok"),
+        ("http", "POST /in", "ok"),
+    ]
+    (work_span, *_) = [s for s in recorder.written if s.name == "Work"]
+    assert work_span.state_writes == (StateWriteInfo("jobs", "j1", "created"),)
+    (http_span,) = [s for s in recorder.written if s.kind == "http"]
+    assert (http_span.status, http_span.trigger, http_span.step) == (200, "http", "Ingest")
+    # The same rows through the SQLite store's own path read back as the same spans.
+    sqlite = SqliteTelemetryStore(tmp_path / "telemetry.db")
+    sqlite.write_rows([], [span_row(s) for s in recorder.written], now=recorder.written[0].started)
+    stored = sqlite.spans(SpanQuery(limit=100))
+    sqlite.close()
+    assert sorted(stored, key=lambda s: s.span_id) == sorted(read, key=lambda s: s.span_id)
+    assert sorted(read, key=lambda s: s.span_id) == sorted(
+        recorder.written, key=lambda s: s.span_id
+    )
