@@ -123,9 +123,18 @@ class Histogram(Metric):
     def observe(self, *labels: str, value: float) -> None:
         row = self.series.get(labels)
         if row is None:
-            row = self.series[self._key(labels)] = [0.0] * (len(self.buckets) + 2)
+            row = self.row(*labels)
         row[bisect.bisect_left(self.buckets, value)] += 1
         row[-1] += value
+
+    def row(self, *labels: str) -> list[float]:
+        """The series' row (made empty when it first appears). A row is never replaced, so
+        a caller may keep it and observe into it as `observe` does: `row[bisect_left(
+        buckets, value)] += 1; row[-1] += value`."""
+        row = self.series.get(labels)
+        if row is None:
+            row = self.series[self._key(labels)] = [0.0] * (len(self.buckets) + 2)
+        return row
 
     def count(self, *labels: str) -> int:
         row = self.series.get(self._key(labels))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -18,15 +19,26 @@ STEP_TOPIC = ("step", "topic")
 
 
 class _RunLabels:
-    """The label values a handler run of one (step, trigger, outcome, topic) counts under."""
+    """The label values a handler run of one (step, trigger, outcome, topic) counts under,
+    and its latency histogram's row (a series' row is made once and updated in place)."""
 
     __slots__ = ("latency", "queue", "run")
 
-    def __init__(self, key: tuple[str, str, str, str | None]) -> None:
+    def __init__(self, key: tuple[str, str, str, str | None], latency: Histogram) -> None:
         step, trigger, outcome, topic = key
         self.run = (step, trigger, outcome)  # motet_handler_runs_total
-        self.latency = (step, trigger)  # motet_handler_duration_seconds
+        self.latency = latency.row(step, trigger)  # motet_handler_duration_seconds
         self.queue = None if topic is None else (step, topic)  # the motet_messages_* counters
+
+
+class _HttpLabels:
+    """The same for a request of one (method, route, status)."""
+
+    __slots__ = ("latency", "requests")
+
+    def __init__(self, method: str, route: str, status: int, latency: Histogram) -> None:
+        self.requests = (method, route, str(status))  # motet_http_requests_total
+        self.latency = latency.row(method, route)  # motet_http_request_duration_seconds
 
 
 class RuntimeMetrics:
@@ -38,6 +50,7 @@ class RuntimeMetrics:
         # the message is dead-lettered (the step actor's RetryPolicy decides the same way).
         self._attempts = {(s.step, s.topic): 1 + s.options.max_retries for s in subscriptions}
         self._run_labels: dict[tuple[str, str, str, str | None], _RunLabels] = {}
+        self._http_labels: dict[tuple[str, str | None, int], _HttpLabels] = {}
         self.received = r.add(
             Counter(
                 "motet_messages_received_total",
@@ -103,6 +116,8 @@ class RuntimeMetrics:
                 "motet_http_request_duration_seconds", "HTTP request duration.", ("method", "route")
             )
         )
+        self._latency_buckets = self.latency.buckets
+        self._http_buckets = self.http_latency.buckets
         self.dropped = r.add(
             Counter(
                 "motet_telemetry_dropped_total",
@@ -171,10 +186,13 @@ class RuntimeMetrics:
         key = (run.step, run.trigger, run.outcome, run.topic)
         labels = self._run_labels.get(key)
         if labels is None:
-            labels = self._run_labels[key] = _RunLabels(key)
+            labels = self._run_labels[key] = _RunLabels(key, self.latency)
         values = self.runs.values
         values[labels.run] = values.get(labels.run, 0.0) + 1.0
-        self.latency.observe(*labels.latency, value=run.duration)
+        duration = run.duration
+        row = labels.latency  # Histogram.observe, inline
+        row[bisect_left(self._latency_buckets, duration)] += 1
+        row[-1] += duration
         queue = labels.queue
         if queue is None:
             return
@@ -192,9 +210,20 @@ class RuntimeMetrics:
             self.dead_lettered.inc(*queue)
 
     def on_http(self, exchange: HttpExchange) -> None:
-        route = exchange.route or "unmatched"
-        self.http_requests.inc(exchange.method, route, str(exchange.status))
-        self.http_latency.observe(exchange.method, route, value=exchange.duration)
+        # Once per request: as on_run, labels and the histogram's row are found once per
+        # (method, route, status), then updated as `Counter.inc` and `observe` would.
+        key = (exchange.method, exchange.route, exchange.status)
+        labels = self._http_labels.get(key)
+        if labels is None:
+            route = exchange.route or "unmatched"
+            labels = _HttpLabels(exchange.method, route, exchange.status, self.http_latency)
+            self._http_labels[key] = labels
+        values = self.http_requests.values
+        values[labels.requests] = values.get(labels.requests, 0.0) + 1.0
+        duration = exchange.duration
+        row = labels.latency
+        row[bisect_left(self._http_buckets, duration)] += 1
+        row[-1] += duration
 
     def refresh(self, running: Mapping[str, int], depth: Mapping[str, QueueDepth]) -> None:
         self.in_flight.replace({(step,): n for step, n in running.items()})

@@ -104,3 +104,29 @@ def test_metric_misuse_is_refused() -> None:
         registry.add(Counter("c_total", "again"))
     with pytest.raises(ValueError, match="increasing"):
         Histogram("h", "H.", buckets=(1.0, 0.5))
+
+
+def test_cached_series_observe_as_counter_and_histogram_do() -> None:
+    """RuntimeMetrics keeps each series' labels and histogram row once found: the counts,
+    buckets and sums must be what `Counter.inc` and `Histogram.observe` give."""
+    from motet._observer import HttpExchange
+    from motet.actors._dispatcher import HandlerRun
+    from motet.observe._metrics import Counter, Histogram
+    from motet.observe._runtime_metrics import RuntimeMetrics
+
+    metrics = RuntimeMetrics([])
+    runs, latency = Counter("r", "", ("s", "t", "o")), Histogram("l", "", ("s", "t"))
+    requests, http_latency = Counter("h", "", ("m", "r", "s")), Histogram("d", "", ("m", "r"))
+    for i, duration in enumerate([0.001, 0.3, 0.001, 7.0, 20.0, 0.05]):
+        outcome = "ok" if i % 3 else "error"
+        metrics.on_run(HandlerRun("S", "http", "t", None, None, 0.0, duration, outcome))
+        runs.inc("S", "http", outcome)
+        latency.observe("S", "http", value=duration)
+        status, route = (200, "/a") if i % 2 else (500, None)
+        metrics.on_http(HttpExchange("POST", route, "/x", status, "t", "S", duration))
+        requests.inc("POST", route or "unmatched", str(status))
+        http_latency.observe("POST", route or "unmatched", value=duration)
+    assert metrics.runs.values == runs.values
+    assert metrics.latency.series == latency.series
+    assert metrics.http_requests.values == requests.values
+    assert metrics.http_latency.series == http_latency.series
