@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["HOOKS", "HttpExchange", "Observer", "Observers", "RuntimeView"]
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class HttpExchange:
     """One HTTP request the gateway answered, as the gateway saw it."""
 
@@ -47,6 +47,37 @@ class HttpExchange:
     trace_id: str | None
     step: str | None
     duration: float  # seconds
+
+    def __init__(
+        self,
+        method: str,
+        route: str | None,
+        path: str,
+        status: int,
+        trace_id: str | None,
+        step: str | None,
+        duration: float,
+    ) -> None:
+        # Each slot set by its own descriptor: attrs' frozen __init__ goes through
+        # object.__setattr__ by name, and the gateway makes one per request.
+        _set_method(self, method)
+        _set_route(self, route)
+        _set_path(self, path)
+        _set_status(self, status)
+        _set_trace_id(self, trace_id)
+        _set_step(self, step)
+        _set_duration(self, duration)
+
+
+(
+    _set_method,
+    _set_route,
+    _set_path,
+    _set_status,
+    _set_trace_id,
+    _set_step,
+    _set_duration,
+) = (getattr(HttpExchange, a.name).__set__ for a in attrs.fields(HttpExchange))
 
 
 class RuntimeView(Protocol):

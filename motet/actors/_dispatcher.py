@@ -32,7 +32,7 @@ from ..steps._model import CronTrigger, HttpTrigger, Step, Trigger
 from ._asyncio import MOCK_CLOCK_GRACE, AsyncioLoop, asyncio_needed, autojumping, busy_while
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class HandlerRun:
     """One finished handler call, as observers (traces, metrics, tests) see it."""
 
@@ -49,6 +49,51 @@ class HandlerRun:
     topic: str | None = None  # the delivered message's topic (queue, cron, state)
     traceback: str | None = None  # when the handler raised: `format_failure` of the error
 
+    def __init__(
+        self,
+        step: str,
+        trigger: str,
+        trace_id: str,
+        message_id: str | None,
+        attempt: int | None,
+        started: float,
+        duration: float,
+        outcome: str,
+        error: str | None = None,
+        run_id: str = "",
+        topic: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        # Each slot set by its own descriptor (as `Envelope` does): attrs' frozen __init__
+        # goes through object.__setattr__ by name, and a record is made per observed run.
+        _set_step(self, step)
+        _set_trigger(self, trigger)
+        _set_trace_id(self, trace_id)
+        _set_message_id(self, message_id)
+        _set_attempt(self, attempt)
+        _set_started(self, started)
+        _set_duration(self, duration)
+        _set_outcome(self, outcome)
+        _set_error(self, error)
+        _set_run_id(self, run_id)
+        _set_topic(self, topic)
+        _set_traceback(self, traceback)
+
+
+(
+    _set_step,
+    _set_trigger,
+    _set_trace_id,
+    _set_message_id,
+    _set_attempt,
+    _set_started,
+    _set_duration,
+    _set_outcome,
+    _set_error,
+    _set_run_id,
+    _set_topic,
+    _set_traceback,
+) = (getattr(HandlerRun, a.name).__set__ for a in attrs.fields(HandlerRun))
 
 HandlerObserver = Callable[[HandlerRun], None]
 
@@ -82,6 +127,9 @@ class Dispatcher:
         self.running: Counter[str] = Counter()  # step name -> handlers running now
         # The runtime's observers (`motet.Observer`); None when none watches.
         self._on_run = on_run
+        # An observed call is timed twice by trio's clock: its reader, as trio.current_time()
+        # reaches it through two frames of lookups (the dispatcher is made inside trio.run).
+        self._trio_now = trio.lowlevel.current_clock().current_time
         self._on_state = on_state
         self._messages = messages
         self._arity: dict[int, bool] = {}  # id(handler) -> a cron handler takes (input, ctx)
@@ -186,7 +234,7 @@ class Dispatcher:
         run_id, token = "", None
         if observed:
             started = self.clock.now()
-            t0 = trio.current_time()
+            t0 = self._trio_now()
             run_id = random_id()  # a span id: nothing indexes it, so no clock read
             token = CURRENT_RUN.set(run_id)
         try:
@@ -209,19 +257,19 @@ class Dispatcher:
                 CURRENT_RUN.reset(token)
             if observed:
                 message = ctx.message
-                run = HandlerRun(
-                    step=step.name,
-                    trigger=trigger.type,
-                    trace_id=ctx.trace_id,
-                    message_id=message.id if message else None,
-                    attempt=message.attempt if message else None,
-                    started=started,
-                    duration=trio.current_time() - t0,
-                    outcome=outcome,
-                    error=error,
-                    run_id=run_id,
-                    topic=message.topic if message else None,
-                    traceback=format_failure(failure) if failure is not None else None,
+                run = HandlerRun(  # positionally: step, trigger, trace_id, message_id, ...
+                    step.name,
+                    trigger.type,
+                    ctx.trace_id,
+                    message.id if message else None,
+                    message.attempt if message else None,
+                    started,
+                    self._trio_now() - t0,  # duration
+                    outcome,
+                    error,
+                    run_id,
+                    message.topic if message else None,
+                    format_failure(failure) if failure is not None else None,  # traceback
                 )
                 assert self._on_run is not None
                 self._on_run(run)

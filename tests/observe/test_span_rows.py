@@ -117,3 +117,37 @@ async def test_a_store_of_spans_and_the_sqlite_store_keep_the_same_spans(
     assert sorted(read, key=lambda s: s.span_id) == sorted(
         recorder.written, key=lambda s: s.span_id
     )
+
+
+def test_the_observer_records_hand_written_inits_make_what_attrs_makes() -> None:
+    """HandlerRun and HttpExchange set their slots by descriptor (one of each per observed
+    run or request): every field lands in its own slot, defaults hold, they stay frozen."""
+    import attrs
+    import pytest
+
+    from motet._observer import HttpExchange
+    from motet.actors._dispatcher import HandlerRun
+
+    given: dict[str, Any] = {
+        **dict(step="S", trigger="queue", trace_id="t", message_id="m", attempt=2),
+        **dict(started=1.5, duration=0.25, outcome="error", error="E: no", run_id="r"),
+        **dict(topic="x", traceback="tb"),
+    }
+    run = HandlerRun(**given)
+    assert attrs.asdict(run) == given
+    assert HandlerRun(*given.values()) == run
+    assert attrs.asdict(HandlerRun("S", "http", "t", None, None, 1.0, 0.5, "ok")) == {
+        **dict(step="S", trigger="http", trace_id="t", message_id=None, attempt=None),
+        **dict(started=1.0, duration=0.5, outcome="ok", error=None, run_id=""),
+        **dict(topic=None, traceback=None),
+    }
+    exchange_fields: dict[str, Any] = {
+        **dict(method="POST", route="/a", path="/a", status=201, trace_id="t", step="S"),
+        "duration": 0.5,
+    }
+    exchange = HttpExchange(**exchange_fields)
+    assert attrs.asdict(exchange) == exchange_fields
+    assert attrs.evolve(exchange, status=500).status == 500
+    for record in (run, exchange):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            record.step = "other"  # type: ignore[misc]
