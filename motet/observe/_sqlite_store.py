@@ -87,10 +87,6 @@ def _move_aside(path: Path) -> Path:
     return aside
 
 
-def _text(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
-
-
 def _number(value: float | None) -> str:
     if value is None:
         return "null"
@@ -109,27 +105,41 @@ def span_json(s: Span) -> str:
 def row_json(r: SpanRow) -> str:
     """The stored body of the span `Span(*r)`, assembled from the row's fields with the json
     module's own string escaper. It runs on the writer thread for every span and costs under
-    a third of what the converter and json.dumps took (bench/bench_telemetry.py). A field
-    added to `Span`, `Emitted` or `StateWriteInfo` must be added here too:
+    a third of what the converter and json.dumps took (bench/bench_telemetry.py); optional
+    fields are tested inline rather than through `_text` and `_number` (most are None). A
+    field added to `Span`, `Emitted` or `StateWriteInfo` must be added here too:
     tests/observe/test_store.py compares both encodings on random spans."""
     (span_id, trace_id, kind, name, started, duration, outcome, step, trigger, topic) = r[:10]
     (message_id, attempt, error, status, emitted, state_writes, traceback) = r[10:]
-    emits = ", ".join([f'{{"topic": {_quote(e.topic)}, "id": {_quote(e.id)}}}' for e in emitted])
-    writes = ", ".join(
-        [
-            f'{{"namespace": {_quote(w.namespace)}, "key": {_quote(w.key)}, '
-            f'"event": {_quote(w.event)}}}'
-            for w in state_writes
-        ]
+    emits = (
+        ", ".join([f'{{"topic": {_quote(e.topic)}, "id": {_quote(e.id)}}}' for e in emitted])
+        if emitted
+        else ""
+    )
+    writes = (
+        ", ".join(
+            [
+                f'{{"namespace": {_quote(w.namespace)}, "key": {_quote(w.key)}, '
+                f'"event": {_quote(w.event)}}}'
+                for w in state_writes
+            ]
+        )
+        if state_writes
+        else ""
     )
     return (
         f'{{"span_id": {_quote(span_id)}, "trace_id": {_quote(trace_id)}, '
         f'"kind": {_quote(kind)}, "name": {_quote(name)}, "started": {_number(started)}, '
         f'"duration": {_number(duration)}, "outcome": {_quote(outcome)}, '
-        f'"step": {_text(step)}, "trigger": {_text(trigger)}, "topic": {_text(topic)}, '
-        f'"message_id": {_text(message_id)}, "attempt": {_number(attempt)}, '
-        f'"error": {_text(error)}, "status": {_number(status)}, "emitted": [{emits}], '
-        f'"state_writes": [{writes}], "traceback": {_text(traceback)}}}'
+        f'"step": {"null" if step is None else _quote(step)}, '
+        f'"trigger": {"null" if trigger is None else _quote(trigger)}, '
+        f'"topic": {"null" if topic is None else _quote(topic)}, '
+        f'"message_id": {"null" if message_id is None else _quote(message_id)}, '
+        f'"attempt": {"null" if attempt is None else _number(attempt)}, '
+        f'"error": {"null" if error is None else _quote(error)}, '
+        f'"status": {"null" if status is None else _number(status)}, "emitted": [{emits}], '
+        f'"state_writes": [{writes}], '
+        f'"traceback": {"null" if traceback is None else _quote(traceback)}}}'
     )
 
 
