@@ -47,12 +47,16 @@ CREATE INDEX IF NOT EXISTS logs_time ON logs(time);
 CREATE INDEX IF NOT EXISTS logs_trace ON logs(trace_id);
 CREATE INDEX IF NOT EXISTS logs_step ON logs(step, seq);
 CREATE TABLE IF NOT EXISTS spans (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, span_id TEXT NOT NULL, trace_id TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY, span_id TEXT NOT NULL, trace_id TEXT NOT NULL,
     step TEXT, started REAL NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
 CREATE INDEX IF NOT EXISTS spans_started ON spans(started);
 CREATE INDEX IF NOT EXISTS spans_step ON spans(step, started);
 """
+# A span's `seq` only orders the count limit (nothing reads it as a cursor, as a log line's
+# is), so it is a plain rowid: one past the largest, never reused while the newest row is
+# kept, which retention always keeps. AUTOINCREMENT would also update sqlite_sequence on
+# every insert (about 0.3 us per span). Files made before keep their AUTOINCREMENT table.
 _LOG_COLUMNS = "seq, time, level, message, step, trace_id, message_id, attempt, fields, traceback"
 
 

@@ -151,3 +151,27 @@ def test_the_observer_records_hand_written_inits_make_what_attrs_makes() -> None
     for record in (run, exchange):
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             record.step = "other"  # type: ignore[misc]
+
+
+def test_span_retention_by_count_holds_after_the_table_emptied(tmp_path: Path) -> None:
+    """A span's seq is a plain rowid in a new file (no AUTOINCREMENT): once age empties the
+    table, numbering starts over, and the count limit still keeps the newest spans."""
+    from motet.observe import Retention
+
+    def spans(first: int, n: int, at: float) -> list[Span]:
+        return [
+            Span(f"s{i}", "t", "handler", "A", at + i * 1e-3, 0.1, step="A")
+            for i in range(first, first + n)
+        ]
+
+    store = SqliteTelemetryStore(tmp_path / "t.db", Retention(max_spans=2, max_age=100))
+    (sql,) = store._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'spans'").fetchone()
+    assert "AUTOINCREMENT" not in sql
+    store.write([], spans(0, 4, 1000.0), now=1000.0)
+    assert [s.span_id for s in store.spans(SpanQuery())] == ["s2", "s3"]
+    store.write([], [], now=5000.0)  # everything is past max_age
+    assert store.spans(SpanQuery()) == []
+    store.write([], spans(10, 3, 5000.0), now=5000.0)
+    store.write([], spans(20, 1, 5000.0), now=5000.0)
+    assert [s.span_id for s in store.spans(SpanQuery())] == ["s12", "s20"]
+    store.close()
