@@ -26,6 +26,12 @@ Variants:
                   two steps, one instance
   start-2         the same with `--instances 2`: two worker processes sharing the port
 
+A variant named `<variant>@against` is served by another checkout's python (its own motet),
+given as BENCH_AGAINST, interleaved with this checkout's in the same rounds:
+
+    BENCH_AGAINST=/work/wt/base/.venv/bin/python .venv/bin/python bench/bench_gateway_runtime.py \
+        --variants bare,runtime-sqlite,runtime-sqlite@against
+
 The start-* servers are not pinned (two instances need both cores), so wrk (pinned to CPU 1)
 shares a core with them: on 2 vCPUs the start-2 / start-1 rate ratio is a lower bound of
 the scaling; CPU per request (summed over the parent and its instances) says what each
@@ -34,6 +40,7 @@ request costs. Calls per request are not counted for them (the work is in the ch
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -217,7 +224,9 @@ def family_rss_kib(pid: int) -> int:
     return bg.rss_kib(pid) + sum(family_rss_kib(k) for k in children(pid))
 
 
-def measure_start(variant: str, script: Path, seconds: float, connections: int) -> bg.Sample:
+def measure_start(
+    variant: str, script: Path, seconds: float, connections: int, python: str = sys.executable
+) -> bg.Sample:
     """`motet start --instances N` (the variant's N) on a project of the same two steps."""
     instances = variant.split("-", 1)[1]
     with tempfile.TemporaryDirectory() as folder:
@@ -227,7 +236,7 @@ def measure_start(variant: str, script: Path, seconds: float, connections: int) 
         (project / "steps" / "pet_created_step.py").write_text(CONSUMER_STEP)
         (project / "motet.toml").write_text('steps = "steps"\n')
         port = bg.free_port()
-        cmd = [sys.executable, "-m", "motet", "--project", str(project), "start"]
+        cmd = [python, "-m", "motet", "--project", str(project), "start"]
         cmd += ["--port", str(port), "--instances", instances, "--log-level", "error"]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         try:
@@ -246,10 +255,14 @@ def measure_start(variant: str, script: Path, seconds: float, connections: int) 
 
 
 def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.Sample:
+    python = sys.executable
+    if variant.endswith("@against"):  # the same variant served by another checkout
+        variant = variant.removesuffix("@against")
+        python = os.environ["BENCH_AGAINST"]
     if variant.startswith("start-"):
-        return measure_start(variant, script, seconds, connections)
+        return measure_start(variant, script, seconds, connections, python)
     server = subprocess.Popen(
-        [*bg.pin(0), sys.executable, __file__, "--serve", variant],
+        [*bg.pin(0), python, __file__, "--serve", variant],
         stdout=subprocess.PIPE,
         text=True,
     )
