@@ -97,11 +97,10 @@ def _no_clock() -> float:
 def write_rows(
     store: TelemetryStore, logs: list[LogRecord], spans: list[SpanRow], now: float
 ) -> None:
-    """Store a batch of buffered records: span rows as they are in a store that takes them
-    (`write_rows`, the SQLite store's), as `Span`s in any other."""
-    by_rows = getattr(store, "write_rows", None)
-    if by_rows is not None:
-        by_rows(logs, spans, now=now)
+    """Store a batch of buffered records: span rows as they are in the SQLite store
+    (`write_rows`, unless a subclass overrides `write`), as `Span`s in any other."""
+    if isinstance(store, SqliteTelemetryStore) and type(store).write is SqliteTelemetryStore.write:
+        store.write_rows(logs, spans, now=now)
     else:
         store.write(logs, [Span(*row) for row in spans], now=now)
 

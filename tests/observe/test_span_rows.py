@@ -175,3 +175,32 @@ def test_span_retention_by_count_holds_after_the_table_emptied(tmp_path: Path) -
     store.write([], spans(20, 1, 5000.0), now=5000.0)
     assert [s.span_id for s in store.spans(SpanQuery())] == ["s12", "s20"]
     store.close()
+
+
+async def test_a_sqlite_store_that_overrides_write_is_written_through_it(
+    tmp_path: Path, autojump_clock: Any
+) -> None:
+    """Rows go straight to the SQLite store's own `write_rows`; a subclass that overrides
+    `write` gets `Span`s through its `write`, as before rows existed."""
+
+    class Counting(SqliteTelemetryStore):
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            self.written: list[Any] = []
+
+        def write(self, logs: Any, spans: Any, *, now: float) -> None:
+            self.written.extend(spans)
+            super().write(logs, spans, now=now)
+
+    async def work(data: Any, ctx: Any) -> None:
+        return None
+
+    store = Counting(tmp_path / "t.db")
+    options = TelemetryOptions(store=store)
+    async with open_observed([queue_step("Work", "work", work)], telemetry=options) as app:
+        assert app.runtime.publisher is not None
+        await app.runtime.publisher.publish("work", {}, trace_id="c" * 32, source=None)
+        await app.settle()
+        read = await app.telemetry.spans(SpanQuery(limit=10))
+    assert [type(s) for s in store.written] == [Span, Span]
+    assert sorted(read, key=lambda s: s.kind) == sorted(store.written, key=lambda s: s.kind)
