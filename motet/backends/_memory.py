@@ -118,9 +118,11 @@ class MemoryBackend(MemoryStreams):
         return self._check_running().now()
 
     def _checkpoint_sometimes(self) -> Awaitable[None]:
-        # Always a cancel point; a schedule point only every _SCHEDULE_EVERY calls. publish
-        # and ack are in-memory and run once per message, so a full checkpoint each time
-        # would halve throughput; a loop of them still lets other tasks run regularly.
+        # Always a cancel point; a schedule point only every _SCHEDULE_EVERY calls since the
+        # last park (a receiver that parks gave the scheduler back: see `_park`). publish and
+        # ack are in-memory and run once per message, so a full checkpoint each time would
+        # halve throughput; a loop of them still lets other tasks run regularly (while one
+        # task loops without yielding no other runs, so no park resets its count).
         # (trio's checkpoint itself is returned for the caller to await: one frame fewer.)
         self._calls += 1
         if self._calls % _SCHEDULE_EVERY:
@@ -267,8 +269,9 @@ class MemoryBackend(MemoryStreams):
         self._check_running()  # before naming an undeclared subscription
         queue = self._queue(subscription.key)
         # A cancel point always; a schedule point when it parks (nothing to take) or every
-        # _SCHEDULE_EVERY calls: a fetcher that finds its queue empty parks at once instead
-        # of spending a scheduler round first (one round fewer per message when idle).
+        # _SCHEDULE_EVERY calls without a park: a fetcher that finds its queue empty parks
+        # at once instead of spending a scheduler round first (one round fewer per message
+        # when idle).
         await self._checkpoint_sometimes()
         floor = -math.inf
         while True:
@@ -351,7 +354,10 @@ class MemoryBackend(MemoryStreams):
 
     async def _park(self, queue: SubscriptionQueue, due: float | None) -> float | None:
         """Wait for a publish (or a wake) or until `due` (which `_leases_settled` may move
-        later); the due time when that deadline woke it."""
+        later); the due time when that deadline woke it. Parking is a schedule point: the
+        count towards `_checkpoint_sometimes`'s next one starts over (a cron tick's claim,
+        receive and ack then need no extra scheduler round of their own)."""
+        self._calls = 0
         if due is None:
             await queue.park()  # no cancel scope to build: woken by a publish
             return None
