@@ -9,6 +9,7 @@ on this backend fails where a durable backend would.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import math
@@ -47,7 +48,7 @@ from ._json_copy import FLAT_VALUES, STR_KEYS, json_clone, json_copy, json_equal
 from ._memory_later import Keys, Later
 from ._memory_queue import Message, SubscriptionQueue
 from ._memory_streams import MemoryStreams
-from ._protocol import Announce, Backend, Leased
+from ._protocol import TICK_MARK_RETENTION, Announce, Backend, Leased
 
 _SCHEDULE_EVERY = 16
 
@@ -79,7 +80,7 @@ class MemoryBackend(MemoryStreams):
         self._by_topic: dict[str, list[SubscriptionQueue]] = {}
         self._dead: dict[str, DeadLetter] = {}  # every subscription's, oldest first
         self._state: dict[str, dict[str, JSON]] = {}
-        self._ticks: set[tuple[str, float]] = set()
+        self._ticks: dict[str, TickMarks] = {}  # step -> its claimed ticks
         self._last_tick: dict[str, float] = {}
         # message id -> subscription key -> (its settlement, the message's created_at)
         self._settled: dict[str, dict[str, tuple[Settlement, float]]] = {}
@@ -726,12 +727,15 @@ class MemoryBackend(MemoryStreams):
         self._check_running()
         # Once per cron tick: a full scheduler round each is a cost virtual time pays per tick.
         await self._checkpoint_sometimes()
-        mark = (step, float(scheduled))
-        if mark in self._ticks:
+        scheduled = float(scheduled)
+        marks = self._ticks.get(step)
+        if marks is None:
+            marks = self._ticks[step] = TickMarks()
+        if scheduled in marks.claimed:
             return False
         if tick is not None:
             self._publish_now([tick])  # raises before the mark on a non-JSON payload
-        self._ticks.add(mark)
+        marks.add(scheduled)
         if scheduled > self._last_tick.get(step, -math.inf):
             self._last_tick[step] = float(scheduled)
         return True
@@ -740,6 +744,27 @@ class MemoryBackend(MemoryStreams):
         self._check_running()
         await trio.lowlevel.checkpoint()
         return self._last_tick.get(step)
+
+
+class TickMarks:
+    """One step's claimed cron ticks, kept while within `TICK_MARK_RETENTION` of the
+    newest: a set to answer "claimed?", and the ticks in claim order to drop the old ones
+    from the front (ticks are claimed in time order but for a missed one, which is recent
+    too), so that a month of every-minute ticks keeps a week of marks, not 44,640."""
+
+    __slots__ = ("claimed", "order")
+
+    def __init__(self) -> None:
+        self.claimed: set[float] = set()
+        self.order: collections.deque[float] = collections.deque()
+
+    def add(self, scheduled: float) -> None:
+        self.claimed.add(scheduled)
+        self.order.append(scheduled)
+        horizon = scheduled - TICK_MARK_RETENTION
+        order = self.order
+        while order[0] < horizon:
+            self.claimed.discard(order.popleft())
 
 
 def _expiry(message: Message, ttl: float | None) -> float | None:

@@ -23,6 +23,7 @@ from motet._envelope import (
 from motet._errors import BackendError
 from motet._status import Settlement
 from motet.backends import MemoryBackend
+from motet.backends._protocol import TICK_MARK_RETENTION
 from motet.state import StateWrite
 
 from .contract import BackendContract
@@ -474,3 +475,17 @@ async def test_a_loop_of_publishes_yields_regularly_while_a_receiver_parks_and_w
         done = True
         nursery.cancel_scope.cancel()
     assert ran >= 160 // 16  # a round at least every 16 publishes
+
+
+async def test_cron_marks_keep_a_week_not_the_whole_history(backend: MemoryBackend) -> None:
+    # An every-minute cron for 30 days (43,200 claims): a week of marks stays, and an older
+    # tick of it could be claimed again, which nothing does (missed ticks fire within grace).
+    start = 1_767_225_600.0
+    for minute in range(30 * 1440):
+        assert await backend.claim_tick("minutely", start + minute * 60) is True
+    marks = backend._ticks["minutely"]
+    assert len(marks.claimed) == len(marks.order) == 7 * 1440 + 1
+    latest = start + (30 * 1440 - 1) * 60
+    assert min(marks.claimed) == latest - TICK_MARK_RETENTION
+    assert await backend.claim_tick("minutely", latest - TICK_MARK_RETENTION) is False
+    assert await backend.last_tick("minutely") == latest
