@@ -266,11 +266,10 @@ class RedisBackend(RedisStateMixin, RedisStreamsMixin, RedisStatusMixin):
         return ids
 
     async def _flush_publish(self, items: list[bytes]) -> None:
-        link = self._link
-        if link is None:  # stopping: `_script` says so (or meets the cancellation)
-            await self._script("publish messages", lua.PUBLISH, [])
-            return
         # `_script`, inline: a sequential producer flushes once per emit.
+        if self._link is None:
+            await trio.lowlevel.checkpoint_if_cancelled()  # stopping: as `_script` does
+        link, _ = self._running()
         args = [self.prefix, new_id(), self._memo_arg, *items]
         script = link.script(lua.PUBLISH)
         await link.call("publish messages", functools.partial(script, keys=[], args=args))
