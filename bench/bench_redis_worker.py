@@ -1,7 +1,7 @@
 """Redis worker: drain rate and enqueue -> handler latency of `motet start`, one process.
 
     .venv/bin/python bench/bench_redis_worker.py [--jobs 20000] [--rounds 3]
-        [--base /path/to/other/checkout] [--concurrency 10]
+        [--base /path/to/other/checkout] [--concurrency 10] [--prefetch N]
 
 Starts a private redis-server on a free port with persistence switched off (`--save ""
 --appendonly no`; redis-server and redis-cli must be on PATH) and writes a project of one
@@ -16,7 +16,9 @@ round by round):
            handler start - time.time() taken just before the emit: p50 / p99.
 
 The worker's CPU time per drained job (user + system, from /proc, from the first job's
-start on) is printed beside the rate; the load average is printed with every round.
+start on) is printed beside the rate, and Redis's own (`INFO cpu`, over the same span); the
+load average is printed with every round. --prefetch sets the queue's `prefetch` (how many
+deliveries the step leases beyond its free handlers; default: as many as its concurrency).
 
 With --profile, each round also drains --jobs and 3 x --jobs jobs with the worker's main
 thread under cProfile (CPU time, `time.thread_time`) and prints the difference per job:
@@ -119,14 +121,31 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def redis_cpu(port: int) -> float:
+    """Redis's CPU time so far (user + system, s)."""
+    out = subprocess.run(
+        ["redis-cli", "-p", str(port), "INFO", "cpu"], check=True, capture_output=True, text=True
+    ).stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return float(fields["used_cpu_user"]) + float(fields["used_cpu_sys"])
+
+
 def one_run(
-    checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: int, profile: str = ""
+    checkout: Path,
+    url: str,
+    port: int,
+    jobs: int,
+    folder: Path,
+    conc: int,
+    profile: str = "",
+    prefetch: int | None = None,
 ) -> dict:
     subprocess.run(["redis-cli", "-p", str(port), "FLUSHALL"], check=True, capture_output=True)
     project = folder / "project"
     (project / "steps").mkdir(parents=True, exist_ok=True)
     (project / "steps" / "bench_step.py").write_text(STEP)
-    (project / "motet.toml").write_text(f'steps = "steps"\n\n[queue]\nconcurrency = {conc}\n')
+    queue = f"concurrency = {conc}\n" + ("" if prefetch is None else f"prefetch = {prefetch}\n")
+    (project / "motet.toml").write_text(f'steps = "steps"\n\n[queue]\n{queue}')
     rec = folder / "jobs.rec"
     rec.unlink(missing_ok=True)
     env = dict(os.environ, BENCH_REC=str(rec))
@@ -145,8 +164,10 @@ def one_run(
     try:
         wait_for(rec, 1, 60)
         cpu = -cpu_of(worker.pid)  # from the first job on: without the start-up
+        server_cpu = -redis_cpu(port)
         wait_for(rec, jobs, 300)
         cpu += cpu_of(worker.pid)
+        server_cpu += redis_cpu(port)
         if not profile:
             subprocess.run([*produce, "200", "100"], check=True, cwd=project, env=env,
                            capture_output=True)  # fmt: skip
@@ -162,18 +183,21 @@ def one_run(
     return {
         "drain": (len(starts) - 1) / (starts[-1] - starts[0]),
         "cpu": cpu / jobs,
+        "redis": server_cpu / jobs,
         "p50": lat[len(lat) // 2],
         "p99": lat[int(len(lat) * 0.99)],
     }
 
 
-def profiled(checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: int) -> tuple:
+def profiled(
+    checkout: Path, url: str, port: int, jobs: int, folder: Path, conc: int, prefetch: int | None
+) -> tuple:
     """(Python calls, profiled CPU s) per job: 3 x jobs minus jobs, so start-up cancels out."""
     totals = []
     for n in (jobs, 3 * jobs):
         out = folder / "worker.prof"
         out.unlink(missing_ok=True)
-        one_run(checkout, url, port, n, folder, conc, profile=str(out))
+        one_run(checkout, url, port, n, folder, conc, profile=str(out), prefetch=prefetch)
         stats = pstats.Stats(str(out))
         totals.append((sum(v[0] for v in stats.stats.values()), stats.total_tt))  # type: ignore[attr-defined]
     (calls_a, cpu_a), (calls_b, cpu_b) = totals
@@ -185,6 +209,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--prefetch", type=int, help="the queue's prefetch (default: unset)")
     parser.add_argument("--base", type=Path, help="another motet checkout (with its .venv)")
     parser.add_argument("--profile", action="store_true", help="Python calls per drained job")
     args = parser.parse_args()
@@ -203,10 +228,11 @@ def main() -> None:
             for n in range(args.rounds):
                 loads.append(os.getloadavg()[0])
                 for name, checkout in checkouts.items():
-                    run = one_run(checkout, url, port, args.jobs, Path(tmp), args.concurrency)
+                    conc, prefetch = args.concurrency, args.prefetch
+                    run = one_run(checkout, url, port, args.jobs, Path(tmp), conc, "", prefetch)
                     if args.profile:
                         run["calls"], run["pcpu"] = profiled(
-                            checkout, url, port, args.jobs, Path(tmp), args.concurrency
+                            checkout, url, port, args.jobs, Path(tmp), conc, prefetch
                         )
                     figures[name].append(run)
                     extra = (
@@ -216,7 +242,8 @@ def main() -> None:
                     )
                     print(
                         f"round {n + 1} load {loads[-1]:.2f} {name:6} drain {run['drain']:8,.0f}/s"
-                        f"  cpu {run['cpu'] * 1e6:4.0f} us/job  p50 {run['p50'] * 1e3:.2f} ms"
+                        f"  cpu {run['cpu'] * 1e6:4.0f} us/job (redis {run['redis'] * 1e6:2.0f})"
+                        f"  p50 {run['p50'] * 1e3:.2f} ms"
                         f"  p99 {run['p99'] * 1e3:.2f} ms{extra}",
                         flush=True,
                     )
@@ -225,12 +252,14 @@ def main() -> None:
             server.wait()
     print(f"\nmedians of {args.rounds} rounds, load average {min(loads):.2f}-{max(loads):.2f}")
     for name, runs in figures.items():
-        med = {k: statistics.median(r[k] for r in runs) for k in ("drain", "cpu", "p50", "p99")}
+        keys = ("drain", "cpu", "redis", "p50", "p99")
+        med = {k: statistics.median(r[k] for r in runs) for k in keys}
         calls = (
             f"  {statistics.median(r['calls'] for r in runs):.1f} calls/job" if args.profile else ""
         )
         print(
             f"  {name:6} drain {med['drain']:8,.0f}/s  cpu {med['cpu'] * 1e6:.0f} us/job  "
+            f"(redis {med['redis'] * 1e6:.0f})  "
             f"p50 {med['p50'] * 1e3:.2f} ms  p99 {med['p99'] * 1e3:.2f} ms{calls}"
         )
     if args.base is not None:

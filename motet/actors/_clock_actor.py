@@ -147,7 +147,7 @@ class _Ticker:
                 if latest is not None and latest > scheduled:
                     scheduled = latest
                     following = schedule.next_after(scheduled)
-            await self.fire(job, scheduled)
+            await self.fire(job, scheduled, now)
             next_fire = following
 
     async def _missed(self, job: CronJob, now: float) -> float | None:
@@ -160,13 +160,15 @@ class _Ticker:
             return None
         return latest
 
-    async def fire(self, job: CronJob, scheduled: float) -> bool:
-        """Skip, or claim and publish one tick. True when this call published it."""
+    async def fire(self, job: CronJob, scheduled: float, now: float | None = None) -> bool:
+        """Skip, or claim and publish one tick. True when this call published it. `now`:
+        the clock as the caller just read it (the tick's creation time), if it did."""
         if job.skip_if_running and self.is_running(job.name):
             if self.on_skip is not None:
                 self.on_skip(job.name, scheduled)
             return False
-        envelope = tick_envelope(job, scheduled, created_at=self.clock.now())
+        created_at = self.clock.now() if now is None else now
+        envelope = tick_envelope(job, scheduled, created_at=created_at)
         outage: Outage | None = None  # made at the first failure: most ticks need none
         while True:
             try:

@@ -208,14 +208,19 @@ class Dispatcher:
             try:
                 fn = step.handler
                 if (
-                    not isinstance(trigger, (CronTrigger, HttpTrigger))
-                    and self._async.get(id(fn))
+                    self._async.get(id(fn))
                     and (step.handlers or self.handlers) != "asyncio"
+                    and not isinstance(trigger, HttpTrigger)
                 ):
                     # `run_user`'s own path for an async handler on this trio loop (known
-                    # async from its cache), without its frame and `_invoke`'s.
+                    # async from its cache), without its frame and `_invoke`'s. A cron
+                    # handler's input is None, or it takes only ctx (as `_invoke` says).
                     try:
-                        return await fn(payload, ctx)
+                        if not isinstance(trigger, CronTrigger):
+                            return await fn(payload, ctx)
+                        if self._cron_wants_input(fn):
+                            return await fn(None, ctx)
+                        return await fn(ctx)
                     except Exception as exc:
                         hint = asyncio_needed(exc)
                         if hint is None:

@@ -61,6 +61,7 @@ from ._publisher import Publisher
 from ._rate_gate import RateGate
 from ._retry import RetryPolicy
 from ._state_events import state_filter
+from ._suspension import on_first_suspension
 
 Validate = Callable[[Any], Any]  # payload -> structured input; raises InputValidationError
 FailureHook = Callable[[HandlerError], None]
@@ -145,6 +146,7 @@ class StepActor:
         self._keeper_started = False  # the lease keeper, with the first delivery held
         self._inline: list[Delivery] = []  # acks a worker is writing itself (_ack_inline)
         self._lease_timer = trio.CancelScope()  # see _lease_clock
+        self._held_since: float | None = None  # trio time the solo worker took its delivery
         self._fetching = trio.CancelScope()
         self.stopping = False
         log = self._actor_logger
@@ -387,6 +389,7 @@ class StepActor:
         (through `scope`); a delivery leased in that same moment is released, as the
         fetcher releases what it leased ahead. Returns once stopping."""
         held, running = self.held, self.running
+        current_time = trio.lowlevel.current_clock().current_time  # trio.current_time's own
         while True:
             # A cancel point; the schedule point is the lease call's, as the fetcher's is.
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -411,11 +414,14 @@ class StepActor:
                 return
             (delivery,) = deliveries  # asked for one
             held[delivery.receipt] = delivery
-            self._lease_clock()
+            # The lease keeper's timer (a period from now) is armed only if the handling
+            # suspends: until it does, nothing else runs, the keeper included, so a handler
+            # that returns without waiting (a cron tick that logs a line) costs no timer.
+            self._held_since = current_time()
             message_id = delivery.envelope.id
             running[message_id] = scope
             try:
-                await self._handle(delivery)
+                await on_first_suspension(self._handle(delivery), self._lease_clock)
             except BackendUnavailable as exc:
                 self._unrecorded(delivery, exc)
             finally:
@@ -725,7 +731,11 @@ class StepActor:
                 assert self._nursery is not None
                 self._nursery.start_soon(self._keep_leases)
                 return
-            timer.deadline = trio.current_time() + self.options.lease / 3
+            # From when the solo worker took its delivery, if it did (its handler may have
+            # run a while before suspending), else from now.
+            since, self._held_since = self._held_since, None
+            start = trio.current_time() if since is None else since
+            timer.deadline = start + self.options.lease / 3
 
     async def _keep_leases(self) -> None:
         while True:

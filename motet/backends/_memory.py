@@ -9,6 +9,7 @@ on this backend fails where a durable backend would.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import math
@@ -47,7 +48,7 @@ from ._json_copy import FLAT_VALUES, STR_KEYS, json_clone, json_copy, json_equal
 from ._memory_later import Keys, Later
 from ._memory_queue import Message, SubscriptionQueue
 from ._memory_streams import MemoryStreams
-from ._protocol import Announce, Backend, Leased
+from ._protocol import TICK_MARK_RETENTION, Announce, Backend, Leased
 
 _SCHEDULE_EVERY = 16
 
@@ -79,7 +80,7 @@ class MemoryBackend(MemoryStreams):
         self._by_topic: dict[str, list[SubscriptionQueue]] = {}
         self._dead: dict[str, DeadLetter] = {}  # every subscription's, oldest first
         self._state: dict[str, dict[str, JSON]] = {}
-        self._ticks: set[tuple[str, float]] = set()
+        self._ticks: dict[str, TickMarks] = {}  # step -> its claimed ticks
         self._last_tick: dict[str, float] = {}
         # message id -> subscription key -> (its settlement, the message's created_at)
         self._settled: dict[str, dict[str, tuple[Settlement, float]]] = {}
@@ -118,9 +119,11 @@ class MemoryBackend(MemoryStreams):
         return self._check_running().now()
 
     def _checkpoint_sometimes(self) -> Awaitable[None]:
-        # Always a cancel point; a schedule point only every _SCHEDULE_EVERY calls. publish
-        # and ack are in-memory and run once per message, so a full checkpoint each time
-        # would halve throughput; a loop of them still lets other tasks run regularly.
+        # Always a cancel point; a schedule point only every _SCHEDULE_EVERY calls since the
+        # last park (a receiver that parks gave the scheduler back: see `_park`). publish and
+        # ack are in-memory and run once per message, so a full checkpoint each time would
+        # halve throughput; a loop of them still lets other tasks run regularly (while one
+        # task loops without yielding no other runs, so no park resets its count).
         # (trio's checkpoint itself is returned for the caller to await: one frame fewer.)
         self._calls += 1
         if self._calls % _SCHEDULE_EVERY:
@@ -267,8 +270,9 @@ class MemoryBackend(MemoryStreams):
         self._check_running()  # before naming an undeclared subscription
         queue = self._queue(subscription.key)
         # A cancel point always; a schedule point when it parks (nothing to take) or every
-        # _SCHEDULE_EVERY calls: a fetcher that finds its queue empty parks at once instead
-        # of spending a scheduler round first (one round fewer per message when idle).
+        # _SCHEDULE_EVERY calls without a park: a fetcher that finds its queue empty parks
+        # at once instead of spending a scheduler round first (one round fewer per message
+        # when idle).
         await self._checkpoint_sometimes()
         floor = -math.inf
         while True:
@@ -351,7 +355,10 @@ class MemoryBackend(MemoryStreams):
 
     async def _park(self, queue: SubscriptionQueue, due: float | None) -> float | None:
         """Wait for a publish (or a wake) or until `due` (which `_leases_settled` may move
-        later); the due time when that deadline woke it."""
+        later); the due time when that deadline woke it. Parking is a schedule point: the
+        count towards `_checkpoint_sometimes`'s next one starts over (a cron tick's claim,
+        receive and ack then need no extra scheduler round of their own)."""
+        self._calls = 0
         if due is None:
             await queue.park()  # no cancel scope to build: woken by a publish
             return None
@@ -720,12 +727,15 @@ class MemoryBackend(MemoryStreams):
         self._check_running()
         # Once per cron tick: a full scheduler round each is a cost virtual time pays per tick.
         await self._checkpoint_sometimes()
-        mark = (step, float(scheduled))
-        if mark in self._ticks:
+        scheduled = float(scheduled)
+        marks = self._ticks.get(step)
+        if marks is None:
+            marks = self._ticks[step] = TickMarks()
+        if scheduled in marks.claimed:
             return False
         if tick is not None:
             self._publish_now([tick])  # raises before the mark on a non-JSON payload
-        self._ticks.add(mark)
+        marks.add(scheduled)
         if scheduled > self._last_tick.get(step, -math.inf):
             self._last_tick[step] = float(scheduled)
         return True
@@ -734,6 +744,27 @@ class MemoryBackend(MemoryStreams):
         self._check_running()
         await trio.lowlevel.checkpoint()
         return self._last_tick.get(step)
+
+
+class TickMarks:
+    """One step's claimed cron ticks, kept while within `TICK_MARK_RETENTION` of the
+    newest: a set to answer "claimed?", and the ticks in claim order to drop the old ones
+    from the front (ticks are claimed in time order but for a missed one, which is recent
+    too), so that a month of every-minute ticks keeps a week of marks, not 44,640."""
+
+    __slots__ = ("claimed", "order")
+
+    def __init__(self) -> None:
+        self.claimed: set[float] = set()
+        self.order: collections.deque[float] = collections.deque()
+
+    def add(self, scheduled: float) -> None:
+        self.claimed.add(scheduled)
+        self.order.append(scheduled)
+        horizon = scheduled - TICK_MARK_RETENTION
+        order = self.order
+        while order[0] < horizon:
+            self.claimed.discard(order.popleft())
 
 
 def _expiry(message: Message, ttl: float | None) -> float | None:

@@ -232,10 +232,17 @@ class StateBackend(Protocol):
         ...
 
 
+TICK_MARK_RETENTION = 7 * 86_400.0  # s: how far behind a step's latest tick its marks are kept
+
+
 class ScheduleBackend(Protocol):
     async def claim_tick(self, step: str, scheduled: float, tick: Envelope | None = None) -> bool:
         """Claim the cron tick (step, scheduled epoch seconds). True for exactly one caller
-        across every instance sharing this backend; the mark is never released.
+        across every instance sharing this backend. A mark is kept while it is within
+        `TICK_MARK_RETENTION` of the step's latest claimed tick (Redis: for its `tick_ttl`,
+        the same 7 days by default); older ones may be dropped, so that an every-minute cron
+        does not grow the store by a mark a minute forever. Nothing claims a tick that old:
+        a missed tick fires only within the clock's grace of its time.
 
         `tick`, when given, is published by the winning claim in the same atomic write as
         the mark: a process that dies around the claim leaves either both or neither, so a

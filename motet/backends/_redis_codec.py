@@ -18,6 +18,27 @@ from .._errors import BackendError
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
 _dumps_ascii = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+
+
+def _refuse(value: object) -> None:
+    """What JSON cannot hold: refused with JSONEncoder.default's own words."""
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# `_dumps` builds json's C encoder anew on every call, through two Python frames (a tenth of
+# a sequential emit's Python): this one, made once, writes the same text. Its `markers` (the
+# containers being encoded, which is how it finds a value that contains itself) are empty
+# after every encode that returned; one that raised may leave some behind, so they are
+# cleared then. Encodes run on the trio thread only (the backend's methods), one at a time.
+_markers: dict[int, Any] = {}
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode: Any = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        _markers, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
 _loads = json.loads
 # (text, index) -> (value, end); StopIteration when no value starts there
 _scan: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
@@ -31,8 +52,11 @@ def encode_json(value: JSON, *, where: str) -> str:
     written with `\\u` escapes instead, so it is stored losslessly, as the SQLite backend
     stores every value. Checked per value, before the value joins anyone else's batch."""
     try:
-        text: str = _dumps(value)
-    except (TypeError, ValueError) as exc:
+        text: str = _dumps(value) if _encode is None else "".join(_encode(value, 0))
+    except BaseException as exc:
+        _markers.clear()
+        if not isinstance(exc, TypeError | ValueError):
+            raise
         raise BackendError(
             f"{where} is not JSON: expected dict (with str keys), list, str, int, float, bool "
             f"or None, got {exc}"
@@ -132,16 +156,25 @@ def publish_args(envelope: Envelope) -> list[str]:
 def publish_bytes(envelope: Envelope) -> list[bytes]:
     """`publish_args` as the bytes Redis gets, made for one caller before its message joins
     a group commit: whatever of it cannot be sent fails that caller, not the batch."""
-    topic, body, group, priority = publish_args(envelope)
+    body = encode_envelope(envelope)
+    group, priority = envelope.group, envelope.priority
     try:
-        return [topic.encode(), body.encode(), group.encode(), priority.encode()]
+        # `publish_args`'s fields, made here without its list (and no encode of an empty
+        # string): a sequential producer makes one per emit.
+        return [
+            envelope.topic.encode(),
+            body.encode(),
+            b"" if group is None else group.encode(),
+            str(priority).encode() if priority else b"",
+        ]
     except UnicodeEncodeError:  # (encode_json made the body encodable)
+        topic, text, group_text, rank = publish_args(envelope)
         where = f"message {envelope.id} on topic {envelope.topic!r}:"
         return [
             to_bytes(topic, f"{where} the topic"),
-            body.encode(),
-            to_bytes(group, f"{where} the message group"),
-            priority.encode(),
+            text.encode(),
+            to_bytes(group_text, f"{where} the message group"),
+            rank.encode(),
         ]
 
 

@@ -249,7 +249,8 @@ return n
 )
 
 # ARGV: P, sub, consumer, now, lease deadline, max_count, op, memo seconds, ttl ms ('' none).
-# Reply: {status, next_due, stream_last, bell_last, ref, attempt, envelope, ref, ...}.
+# Reply: {status, next_due, stream_last, bell_last, ref, attempt, envelope, ref, ...}, each
+# attempt an integer.
 # A receive that leases anything remembers "ref attempt ref attempt ..." under P:op:<op> for
 # `memo seconds`; the same call retried after a lost reply hands out again those of them it
 # still holds (same attempt, still in `leases`), so they are not stranded for a lease.
@@ -281,7 +282,7 @@ local out = {'ok', '', '', ''}
 local lease_args, memo = {}, {}
 local function deliver(ref, attempt, body)
   out[#out + 1] = ref
-  out[#out + 1] = tostring(attempt)
+  out[#out + 1] = tonumber(attempt)  -- an integer reply: the client needs no int() of it
   out[#out + 1] = body
   lease_args[#lease_args + 1] = deadline
   lease_args[#lease_args + 1] = ref

@@ -13,6 +13,7 @@ import sqlite3
 from .._envelope import JSON
 from .._state_writes import StateChange, StateWrite, change_event, state_change
 from ._json_copy import json_copy, json_equal
+from ._protocol import TICK_MARK_RETENTION
 from ._sqlite_queue import encode, publish
 from ._sqlite_writer import Tx
 
@@ -75,7 +76,15 @@ def claim_tick(tx: Tx, step: str, scheduled: float) -> bool:
         "INSERT OR IGNORE INTO cron_marks (step, scheduled, claimed_at) VALUES (?, ?, ?)",
         (step, float(scheduled), tx.now),
     )
-    return cursor.rowcount == 1
+    if cursor.rowcount != 1:
+        return False
+    # Marks older than the retention behind this tick go (about one per claim of a
+    # regular schedule): the table holds a week of an every-minute cron, not its history.
+    tx.conn.execute(
+        "DELETE FROM cron_marks WHERE step = ? AND scheduled < ?",
+        (step, float(scheduled) - TICK_MARK_RETENTION),
+    )
+    return True
 
 
 def last_tick(conn: sqlite3.Connection, step: str) -> float | None:

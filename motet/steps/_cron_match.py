@@ -30,6 +30,9 @@ _ONE_DAY = timedelta(days=1)
 # further than this is a search for a match that does not exist.
 _SPAN_YEARS = 50
 _FIRST_YEAR, _LAST_YEAR = 1970, 2099
+# Days from 1970 before the last day of 9998, the last year the full search looks at: from
+# any of them the next day is still searched, so its shortcut answers as the search does.
+_EVERY_DAY_ORDINALS = date(9998, 12, 31).toordinal() - _EPOCH_ORDINAL
 
 
 def _table(field: Sequence[Any], full: range) -> tuple[int, ...] | None:
@@ -130,6 +133,20 @@ class CronMatcher:
     def first_at_or_after(self, wall: int) -> int | None:
         """The first matching wall time >= `wall`, or None (none before the search ends)."""
         ordinal, tod = divmod(wall, _DAY)
+        if (
+            self.days is None
+            and self.weekdays is None
+            and self.months is None
+            and self.years is None
+            and 0 <= ordinal < _EVERY_DAY_ORDINALS
+        ):
+            # Every day matches (an every-minute or hourly schedule): a time later today,
+            # else tomorrow's first, with no walk over dates (once a tick, per tick).
+            found = self._first_time_at_or_after(tod)
+            if found is None:
+                ordinal, found = ordinal + 1, self.hours[0] * 3600 + self.minutes[0] * 60
+                found += self.seconds[0]
+            return ordinal * _DAY + found
         day: date = date.fromordinal(_EPOCH_ORDINAL + ordinal)
         years = self.years
         last_year = years[-1] if years else min(day.year + _SPAN_YEARS, 9998)

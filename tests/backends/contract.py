@@ -64,7 +64,7 @@ from motet._envelope import (
     state_topic,
 )
 from motet._errors import BackendError
-from motet.backends._protocol import Backend, Leased
+from motet.backends._protocol import TICK_MARK_RETENTION, Backend, Leased
 from motet.state import StateWrite
 
 from .queue_model import random_walk
@@ -1320,8 +1320,29 @@ class ScheduleContract(ContractTools):
         assert await backend.claim_tick("report", at) is False
         assert await backend.claim_tick("report", at + 60) is True
         assert await backend.claim_tick("other", at) is True
-        mock_clock.jump(86_400 * 400)  # a mark is never released, however old
+        mock_clock.jump(86_400 * 400)  # a mark is kept however long ago it was claimed
         assert await backend.claim_tick("report", at) is False
+
+    async def test_marks_are_kept_within_the_retention_of_the_latest_tick(
+        self, backend: Backend, mock_clock: MockClock
+    ) -> None:
+        # Marks may be dropped only once the step's ticks have moved on by the retention
+        # (a missed tick fires only within a minute or so of its time, never that late).
+        at = 1_767_603_600.0
+        for n in range(10):
+            assert await backend.claim_tick("report", at + n * 3600) is True
+        latest = at + TICK_MARK_RETENTION - 60
+        assert await backend.claim_tick("report", latest) is True
+        for n in range(10):
+            assert await backend.claim_tick("report", at + n * 3600) is False
+        assert await backend.claim_tick("report", latest) is False
+        assert await backend.claim_tick("other", at) is True  # each step keeps its own
+        assert await backend.last_tick("report") == latest
+        far = latest + 2 * TICK_MARK_RETENTION
+        assert await backend.claim_tick("report", far) is True
+        assert await backend.claim_tick("report", far) is False
+        assert await backend.last_tick("report") == far
+        assert await backend.claim_tick("other", at) is False  # another step's ticks stay
 
     async def test_concurrent_claims_have_one_winner(
         self, backend: Backend, mock_clock: MockClock

@@ -23,6 +23,7 @@ from motet._envelope import (
 from motet._errors import BackendError
 from motet._status import Settlement
 from motet.backends import MemoryBackend
+from motet.backends._protocol import TICK_MARK_RETENTION
 from motet.state import StateWrite
 
 from .contract import BackendContract
@@ -435,3 +436,56 @@ async def test_the_count_of_parked_receivers_holds_across_wakes_cancels_and_dead
     assert [(d.envelope.data, d.attempt) for d in got] == [(1, 1), (1, 2)]
     await backend.publish([env(2)])  # nobody parked: nothing to wake, and nothing breaks
     assert [d.envelope.data for d in await backend.receive(s, 10)] == [2]
+
+
+async def test_a_loop_of_publishes_yields_regularly_while_a_receiver_parks_and_wakes(
+    backend: MemoryBackend,
+) -> None:
+    # publish/ack are a schedule point every 16 calls since the last park (a park is one):
+    # a task that publishes in a loop without awaiting anything else must still let other
+    # tasks run, even when each publish wakes a receiver that then parks again.
+    sub = Subscription(topic="t", step="S")
+    await backend.declare([sub])
+    other_rounds = 0
+    received = 0
+    done = False
+
+    async def receiver() -> None:
+        nonlocal received
+        while not done:
+            for delivery in await backend.receive(sub, 100):
+                received += 1
+                await backend.ack([delivery])
+
+    async def bystander() -> None:
+        nonlocal other_rounds
+        while not done:
+            other_rounds += 1
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receiver)
+        nursery.start_soon(bystander)
+        for _ in range(3):  # the receiver parks, the bystander runs
+            await trio.lowlevel.checkpoint()
+        before = other_rounds
+        for n in range(160):
+            await backend.publish([Envelope(topic="t", data={"n": n}, trace_id="x")])
+        ran = other_rounds - before
+        done = True
+        nursery.cancel_scope.cancel()
+    assert ran >= 160 // 16  # a round at least every 16 publishes
+
+
+async def test_cron_marks_keep_a_week_not_the_whole_history(backend: MemoryBackend) -> None:
+    # An every-minute cron for 30 days (43,200 claims): a week of marks stays, and an older
+    # tick of it could be claimed again, which nothing does (missed ticks fire within grace).
+    start = 1_767_225_600.0
+    for minute in range(30 * 1440):
+        assert await backend.claim_tick("minutely", start + minute * 60) is True
+    marks = backend._ticks["minutely"]
+    assert len(marks.claimed) == len(marks.order) == 7 * 1440 + 1
+    latest = start + (30 * 1440 - 1) * 60
+    assert min(marks.claimed) == latest - TICK_MARK_RETENTION
+    assert await backend.claim_tick("minutely", latest - TICK_MARK_RETENTION) is False
+    assert await backend.last_tick("minutely") == latest

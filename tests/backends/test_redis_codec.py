@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from motet._envelope import Envelope
+from motet._errors import BackendError
 from motet._status import Settlement
 from motet.backends import _redis_codec as codec
 from motet.backends._redis_status import record_text
@@ -81,3 +82,32 @@ def test_a_settled_record_is_the_json_of_its_fields(
     text = record_text(settlement, enqueued)
     assert text == json.dumps(fields, separators=(",", ":"))
     assert json.loads(text) == fields
+
+
+@given(value=json_values | st.floats() | st.lists(st.floats(), max_size=3))
+def test_encode_json_writes_what_json_dumps_writes(value: object) -> None:
+    # The C encoder made once at import writes the text a JSONEncoder made per call does
+    # (NaN and infinities included, non-ASCII as is; a lone surrogate is escaped instead).
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        expected.encode()
+    except UnicodeEncodeError:
+        expected = json.dumps(value, separators=(",", ":"))
+    assert codec.encode_json(value, where="w") == expected  # type: ignore[arg-type]
+
+
+def test_a_refused_value_leaves_no_trace_on_the_next_encode() -> None:
+    # The shared encoder marks the containers it is inside (that is how it finds a value
+    # that contains itself); an encode that fails midway must not leave them marked, or
+    # encoding them again, once fixed, would be refused as "Circular reference".
+    inner: dict[str, object] = {"a": [2], "bad": object()}
+    outer: dict[str, object] = {"x": [1, inner]}
+    with pytest.raises(BackendError, match="not JSON serializable"):
+        codec.encode_json(outer, where="w")  # type: ignore[arg-type]
+    del inner["bad"]
+    assert codec.encode_json(outer, where="w") == '{"x":[1,{"a":[2]}]}'  # type: ignore[arg-type]
+    outer["self"] = outer
+    with pytest.raises(BackendError, match="Circular reference"):
+        codec.encode_json(outer, where="w")  # type: ignore[arg-type]
+    del outer["self"]
+    assert codec.encode_json(outer, where="w") == '{"x":[1,{"a":[2]}]}'  # type: ignore[arg-type]

@@ -183,3 +183,31 @@ async def test_a_publish_retried_after_its_lost_reply_enqueues_its_messages_once
     assert [d.envelope.data for d in got] == [0, 1]
     await backend.ack(got)
     assert (await backend.depth())[jobs.key] == QueueDepth()
+
+
+async def test_receipts_and_attempts_read_alike_on_every_receive_path(
+    nursery: trio.Nursery, clock: WallClock, mock_clock: MockClock, server: RedisServer
+) -> None:
+    # RECEIVE replies with the attempt as an integer (the client builds the receipt from it
+    # without an int()): a first delivery (the stream sweep), a redelivery after the lease
+    # expired (HINCRBY) and a retried call's replay (the memo's text) all read as int, and
+    # each receipt settles only its own delivery.
+    jobs = Subscription("jobs", "worker", QueueOptions(lease=30, max_retries=5))
+    backend = await start(nursery, clock, server.url, "paths")
+    await backend.declare([jobs])
+    await backend.publish([env("jobs", 0)])
+    [first] = await backend.receive(jobs, 10)
+    assert type(first.attempt) is int and first.attempt == 1
+    ref = first.receipt.rpartition("/")[0]
+    assert first.receipt == f"{ref}/1"
+
+    mock_clock.jump(31)  # the lease expires unacked
+    lose_next_reply(backend)  # and the receive that re-leases it replays from its memo
+    [again] = await backend.receive(jobs, 10)
+    assert type(again.attempt) is int and again.attempt == 2
+    assert again.receipt == f"{ref}/2"
+
+    await backend.ack([first])  # stale: settles nothing
+    assert (await backend.depth())[jobs.key] == QueueDepth(leased=1)
+    await backend.ack([again])
+    assert (await backend.depth())[jobs.key] == QueueDepth()

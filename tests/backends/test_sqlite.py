@@ -13,6 +13,7 @@ import trio
 from trio.testing import MockClock
 
 from motet._clock import WallClock
+from motet.backends._protocol import TICK_MARK_RETENTION
 from motet.backends._sqlite import SqliteBackend
 from motet.backends._sqlite_schema import SCHEMA_VERSION
 
@@ -194,3 +195,25 @@ async def test_a_version_2_file_gains_message_status_and_keeps_its_messages(
         assert delivery.envelope == sent
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT version FROM motet_schema").fetchall() == [(SCHEMA_VERSION,)]
+
+
+async def test_cron_marks_keep_a_week_not_the_whole_history(
+    clock: WallClock, tmp_path: Path
+) -> None:
+    # An every-hour cron for 30 days: 720 claims, of which a week's and one stay stored.
+    path = tmp_path / "motet.db"
+    start = 1_767_225_600.0
+    async with opened(path, clock) as backend:
+        for hour in range(720):
+            assert await backend.claim_tick("hourly", start + hour * 3600) is True
+        assert await backend.claim_tick("daily", start) is True
+        assert await backend.last_tick("hourly") == start + 719 * 3600
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        kept = sorted(
+            s
+            for (s,) in conn.execute("SELECT scheduled FROM cron_marks WHERE step = ?", ("hourly",))
+        )
+        others = conn.execute("SELECT count(*) FROM cron_marks WHERE step = 'daily'").fetchone()
+    assert len(kept) == 7 * 24 + 1
+    assert kept[0] == start + 719 * 3600 - TICK_MARK_RETENTION
+    assert others == (1,)

@@ -6,6 +6,7 @@ fetcher, and a graceful stop cancels its lease call but never its running handle
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -275,6 +276,60 @@ async def test_a_long_handler_keeps_its_lease(
         runtime.stop()
         other.stop()
     assert attempts == [1]  # never handed out a second time
+
+
+async def test_a_solo_handler_that_runs_before_it_first_waits_keeps_its_lease(
+    autojump_clock: Any,
+) -> None:
+    # The solo worker arms the lease keeper's timer only when the handling first suspends,
+    # with the period counted from when it took the delivery, not from the suspension: a
+    # handler that computes for 25 s (here, the clock jumps inside it) and then waits must
+    # have its lease extended at once, before the 30 s lease lapses. The second and third
+    # messages check the same for deliveries after the keeper has started and stopped.
+    backend = MemoryBackend()
+    attempts: list[tuple[int, int]] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        attempts.append((data["n"], ctx.message.attempt))
+        autojump_clock.jump(25)  # a stretch of work that never yields
+        await trio.sleep(100)
+
+    runtime = _runtime(handler, backend, concurrency=1, strategy="fifo")
+    other = _runtime(handler, backend, concurrency=1, strategy="fifo")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        for n in range(3):
+            await runtime.emit("t", {"n": n})
+            await trio.sleep(1)
+            if n == 0:
+                await nursery.start(other.run)  # would lease a message whose lease lapsed
+            while backend.pending_total():
+                await trio.sleep(1)
+        runtime.stop()
+        other.stop()
+    assert attempts == [(0, 1), (1, 1), (2, 1)]  # never handed out a second time
+
+
+async def test_a_solo_handler_that_never_waits_arms_no_lease_timer(autojump_clock: Any) -> None:
+    # It cannot outlive its lease while the keeper sleeps (nothing else runs meanwhile), so
+    # the keeper is not even started; one that waits starts it (the tests above).
+    backend = MemoryBackend()
+    ran: list[int] = []
+
+    async def handler(data: Any, ctx: Any) -> None:
+        ran.append(data["n"])
+
+    runtime = _runtime(handler, backend, concurrency=1, strategy="fifo")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        (actor,) = runtime.actors
+        for n in range(3):
+            await runtime.emit("t", {"n": n})
+            await trio.sleep(1)
+            assert actor._lease_timer.deadline == math.inf
+            assert _tasks(actor, "_keep_leases") == 0
+        runtime.stop()
+    assert ran == [0, 1, 2]
 
 
 async def test_a_restarted_actor_starts_workers_for_what_its_mailbox_holds(

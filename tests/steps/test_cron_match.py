@@ -79,3 +79,27 @@ def test_leap_day_and_year_field() -> None:
     assert years.first_at_or_after(start) is None
     # (croniter gives up 50 years back; the table searches the years the field names)
     assert years.last_at_or_before(start) == int((datetime(2032, 1, 1) - _EPOCH).total_seconds())
+
+
+_every_day = st.tuples(_field(0, 59), _field(0, 23)).map(lambda p: f"{p[0]} {p[1]} * * *")
+_day_end = st.tuples(st.integers(18_262, 25_567), st.integers(0, 3_600)).map(
+    lambda p: (p[0] + 1) * 86_400 - p[1]  # the last hour of a day from 2020 to 2039
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(expression=st.one_of(_every_day, _every_day.map(lambda e: f"0-59/7 {e}")), wall=_day_end)
+def test_schedules_that_match_every_day_take_the_shortcut_as_croniter_would(
+    expression: str, wall: int
+) -> None:
+    # Day, month and weekday all `*`: the next time is later today or tomorrow's first,
+    # found without walking dates; near the end of a day it must roll over as croniter does.
+    matcher = _matcher(expression)
+    assert matcher.first_at_or_after(wall) == _croniter_next(expression, wall)
+
+
+def test_the_every_day_shortcut_ends_where_the_search_does() -> None:
+    matcher = _matcher("0 0 * * *")
+    last_day = (datetime(9998, 12, 31) - datetime(1970, 1, 1)).days * 86_400
+    assert matcher.first_at_or_after(last_day - 86_400 + 1) == last_day
+    assert matcher.first_at_or_after(last_day + 1) is None  # 9999 is past the search
