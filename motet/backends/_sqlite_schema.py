@@ -7,6 +7,7 @@ SQLite error code into a `BackendUnavailable` naming the file and what to do abo
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -304,9 +305,29 @@ def open_reader(path: Path, *, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
+def switch_to_wal(conn: sqlite3.Connection, *, busy_timeout: float) -> str:
+    """`PRAGMA journal_mode = WAL`, waiting out other connections switching the same new
+    file at the same moment (instances started together on a fresh project); returns the
+    journal mode the file is in. The switch needs the file to itself, and when two
+    connections each hold the read lock and both want it, SQLite answers one of them
+    SQLITE_BUSY at once, without its busy handler (waiting could never end): that one tries
+    again here, until `busy_timeout` seconds have passed. A blocking wait, as the busy
+    handler's own is: this runs while a connection is being opened, before any work."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.001
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.05)
+
+
 def _configure(conn: sqlite3.Connection, *, synchronous: Synchronous, busy_timeout: float) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = switch_to_wal(conn, busy_timeout=busy_timeout)
     if str(mode).lower() != "wal":
         raise BackendUnavailable(
             f"sqlite backend: could not switch the database to WAL mode (got {mode!r}); "

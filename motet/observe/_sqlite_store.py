@@ -20,6 +20,7 @@ from typing import Any
 from .._convert import structure
 from .._errors import BackendUnavailable
 from .._logging import LEVELS, LogRecord
+from ..backends._sqlite_schema import switch_to_wal
 from ._records import (
     LogQuery,
     Span,
@@ -180,11 +181,19 @@ class SqliteTelemetryStore:
             str(self.path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
         )
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            switch_to_wal(conn, busy_timeout=busy_timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            conn.executescript(SCHEMA)
+            # The schema is made under the write lock, taken first: instances opening a new
+            # file at once then wait their turn (busy_timeout). Statement by statement in
+            # autocommit, one could read the schema, lose the race to another's CREATE and
+            # get "database is locked" at once: SQLite cannot wait out a stale read.
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             _migrate(conn)
+            conn.execute("COMMIT")
         except BaseException:
             conn.close()
             raise
