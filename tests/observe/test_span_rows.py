@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from motet.observe import (
     MemoryTelemetryStore,
@@ -17,37 +16,15 @@ from motet.observe import (
     SqliteTelemetryStore,
     TelemetryOptions,
 )
-from motet.observe._records import Emitted, StateWriteInfo, span_row
+from motet.observe._records import StateWriteInfo, span_row
 from motet.observe._sqlite_store import row_json, span_json
 
 from ._app import http_step, open_observed, queue_step
-
-_text = st.text(max_size=8)
-_maybe_text = st.none() | _text
-_spans = st.builds(
-    Span,
-    span_id=_text,
-    trace_id=_text,
-    kind=st.sampled_from(["http", "handler", "emit"]),
-    name=_text,
-    started=st.floats(allow_nan=False, allow_infinity=False),
-    duration=st.floats(0, 10),
-    outcome=st.sampled_from(["ok", "error", "timeout"]),
-    step=_maybe_text,
-    trigger=_maybe_text,
-    topic=_maybe_text,
-    message_id=_maybe_text,
-    attempt=st.none() | st.integers(),
-    error=_maybe_text,
-    status=st.none() | st.integers(100, 599),
-    emitted=st.lists(st.builds(Emitted, _text, _text), max_size=2).map(tuple),
-    state_writes=st.lists(st.builds(StateWriteInfo, _text, _text, _text), max_size=2).map(tuple),
-    traceback=_maybe_text,
-)
+from ._spans import SPANS
 
 
 @settings(max_examples=200, deadline=None)
-@given(_spans)
+@given(SPANS)
 def test_a_span_row_is_the_span_and_encodes_as_the_span_does(s: Span) -> None:
     row = span_row(s)
     assert Span(*row) == s

@@ -24,10 +24,10 @@ from motet.observe import (
     TelemetryOptions,
     TelemetryStore,
 )
-from motet.observe._records import Emitted, StateWriteInfo
 from motet.observe._sqlite_store import span_json
 
 from ._app import http_step, open_observed, queue_step
+from ._spans import SPANS
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -276,36 +276,8 @@ async def test_a_failing_store_never_stops_the_runtime(autojump_clock: Any) -> N
     assert any(m.startswith("operator endpoint /_motet/logs failed: OSError") for m in seen)
 
 
-_text = st.text(max_size=12)
-_maybe_text = st.none() | _text
-_number = st.floats(allow_nan=False) | st.sampled_from([float("inf"), float("-inf")])
-
-
 @settings(max_examples=300, deadline=None)
-@given(
-    st.builds(
-        Span,
-        span_id=_text,
-        trace_id=_text,
-        kind=st.sampled_from(["http", "handler", "emit"]),
-        name=_text,
-        started=_number,
-        duration=_number,
-        outcome=st.sampled_from(["ok", "error", "timeout"]),
-        step=_maybe_text,
-        trigger=_maybe_text,
-        topic=_maybe_text,
-        message_id=_maybe_text,
-        attempt=st.none() | st.integers(),
-        error=_maybe_text,
-        status=st.none() | st.integers(100, 599),
-        emitted=st.lists(st.builds(Emitted, _text, _text), max_size=3).map(tuple),
-        state_writes=st.lists(st.builds(StateWriteInfo, _text, _text, _text), max_size=3).map(
-            tuple
-        ),
-        traceback=_maybe_text,
-    )
-)
+@given(SPANS)
 def test_a_stored_span_body_is_the_converters_json_of_the_span(s: Span) -> None:
     """The SQLite store encodes spans by hand (it is on every run's path): the text must be
     the converter's, byte for byte, and read back to the same span."""
