@@ -220,7 +220,7 @@ def test_resolution_order(tmp_path: Path) -> None:
         max_retries=5, concurrency=10, strategy="priority", lease=5.0, prefetch=50
     )
     assert send.lease_ahead == 0  # a priority queue never leases ahead
-    assert QueueOptions(concurrency=7).lease_ahead == 7  # unset: one more batch ahead
+    assert QueueOptions(concurrency=7).lease_ahead == 28  # unset: four per handler slot
 
 
 def test_resolution_without_project_is_defaults_then_trigger() -> None:

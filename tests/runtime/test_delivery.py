@@ -295,7 +295,7 @@ async def test_concurrency_bounds_handlers_running_at_once(autojump_clock: Any) 
 @pytest.mark.parametrize(
     ("options", "handler_seconds", "ahead"),
     [
-        ({}, 0.01, 2),  # default prefetch = concurrency: the next batch waits in the mailbox
+        ({}, 0.01, 8),  # default prefetch = 4 x concurrency: the next batches wait in the mailbox
         ({"prefetch": 5}, 0.01, 5),
         ({"prefetch": 0}, 0.01, 0),
         ({}, 0.2, 0),  # slow handlers: an idle instance elsewhere should get the rest
