@@ -202,7 +202,7 @@ class QueueOptions:
     strategy: QueueStrategy = "standard"
     timeout: float | None = None  # s, per attempt
     lease: float = 30.0  # s, visibility timeout; extended while the handler runs
-    prefetch: int | None = None  # deliveries leased ahead of free handlers; None = concurrency
+    prefetch: int | None = None  # leased ahead of free handlers; None = 4 x concurrency
     rate_limit: RateLimit | None = None  # starts per period across instances; None = no limit
     dedup_window: float = DEFAULT_DEDUP_WINDOW  # s an idempotency key is remembered
     ttl: float | None = None  # s after it is due that a message not yet handed out expires
