@@ -12,15 +12,25 @@ of what it allocated, and so does a SQLite connection that drops its page cache 
 but glibc returns only the top of its heap to the system on its own: `release_free_memory`
 asks it to return every free page (`malloc_trim`): about 1 MiB of an idle `motet start` on
 the example app, and what the SQLite writer frees when it goes quiet.
+
+attrs keeps the source text of every method it generates in `linecache`, for as long as
+the process lives, so that a traceback through a generated `__init__` can show its line:
+about 0.6 MiB for the classes of trio, cattrs, motet and the steps. `forget_generated_sources`
+drops that text once the project is loaded, before the runtime allocates what it keeps, so
+the runtime reuses the space (about 0.4 MiB less resident at idle on the example app). A
+traceback through a generated method then shows its frame without the source line, as for
+the methods dataclasses generate.
 """
 
 from __future__ import annotations
 
 import functools
+import linecache
 import os
 import sys
 from typing import Any
 
+GENERATED_SOURCE = "<attrs generated "  # how attrs names the source it registers
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 ARENAS = 2
 
@@ -69,3 +79,12 @@ def release_free_memory() -> bool:
     except AttributeError:
         return False
     return True
+
+
+def forget_generated_sources() -> int:
+    """Drop the source text attrs registered in `linecache` for the methods it generated;
+    returns how many entries were dropped. A class made later registers its own again."""
+    generated = [name for name in linecache.cache if name.startswith(GENERATED_SOURCE)]
+    for name in generated:
+        linecache.cache.pop(name, None)
+    return len(generated)

@@ -11,17 +11,21 @@ from .._envelope import QueueOptions
 
 # QueueOptions' defaults: 1 s, doubling, at most 300 s, spread by ±10 %.
 DEFAULT_BACKOFF = Backoff(initial=1.0, cap=300.0, jitter=0.1)
+# The jitter's source unless a policy is given its own (a seeded one, in tests): one for
+# every step, as a Random holds 2.5 KiB of state and only spreads retries apart.
+SHARED_RNG = random.Random()
 
 
 @attrs.frozen
 class RetryPolicy:
     """`max_retries` retries after the first attempt; the wait before retry n is the
     `backoff`'s n-th delay (by default from 1 s, doubling, capped at 300 s, spread by
-    ±10 % so that a burst of failures does not retry in lockstep), drawn with `rng`."""
+    ±10 % so that a burst of failures does not retry in lockstep), drawn with `rng`
+    (`SHARED_RNG` unless given)."""
 
     max_retries: int = 3
     backoff: Backoff = DEFAULT_BACKOFF
-    rng: random.Random = attrs.field(factory=random.Random, eq=False, repr=False)
+    rng: random.Random = attrs.field(default=SHARED_RNG, eq=False, repr=False)
 
     @classmethod
     def from_options(
@@ -32,7 +36,7 @@ class RetryPolicy:
             cap=options.max_retry_delay / 1000.0,
             jitter=jitter,
         )
-        return cls(options.max_retries, backoff, rng if rng is not None else random.Random())
+        return cls(options.max_retries, backoff, rng if rng is not None else SHARED_RNG)
 
     @property
     def max_attempts(self) -> int:

@@ -52,11 +52,12 @@ def configured(project: Project, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
 def build_runtime(project: Project, config: Any, steps: Any, gateway: Any, **options: Any) -> Any:
     """The runtime `motet start` runs: the steps over the configured backend, with telemetry
     and the gateway as its parts (`RuntimeOptions` from `options`). Caps malloc arenas
-    first (`_malloc`)."""
-    from .._malloc import limit_malloc_arenas
+    first and drops attrs' generated source text (`_malloc`)."""
+    from .._malloc import forget_generated_sources, limit_malloc_arenas
     from .._runtime import Runtime, RuntimeOptions
     from ..console._part import serving
 
+    forget_generated_sources()  # before the runtime allocates what it keeps
     limit_malloc_arenas()  # before the runtime's threads exist
     return Runtime(
         steps,

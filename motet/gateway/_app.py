@@ -22,10 +22,10 @@ from ..actors._dispatcher import Dispatcher
 from ..steps._http import HttpInvoker
 from ..steps._model import Step
 from ..streams import StreamService
-from ._asgi import MotetASGI, serialize_openapi
+from ._asgi import MotetASGI
 from ._connection import make_keep_alive_safe
 from ._invoker import as_invoker
-from ._openapi import openapi_document
+from ._openapi import OpenApiBody
 from ._options import GatewayOptions
 from ._problem import (
     INTERNAL_ERROR,
@@ -54,9 +54,7 @@ def _wrap(
 ) -> MotetASGI:
     routes = collect_routes(steps)
     openapi = (
-        serialize_openapi(openapi_document(routes, options, prefix=prefix))
-        if options.openapi_path is not None
-        else None
+        OpenApiBody(routes, options, prefix=prefix) if options.openapi_path is not None else None
     )
     motet = MotetASGI(
         routes,

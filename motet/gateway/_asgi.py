@@ -14,7 +14,6 @@ and the answer is dropped if nobody is there to take it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -116,8 +115,8 @@ async def send_problem(
 class MotetASGI:
     """The ASGI app of motet's HTTP triggers; requests it has no route for go to `fallback`.
 
-    `openapi` is the serialized document served at `options.openapi_path` (under the
-    prefix), or None.
+    `openapi` gives the serialized document served at `options.openapi_path` (under the
+    prefix; `_openapi.OpenApiBody`, built on the first request for it), or is None.
     """
 
     def __init__(
@@ -129,7 +128,7 @@ class MotetASGI:
         options: GatewayOptions,
         fallback: Any,
         prefix: str = "",
-        openapi: bytes | None = None,
+        openapi: Callable[[], bytes] | None = None,
         streams: Any = None,
         on_http: OnHttp | None = None,
     ) -> None:
@@ -429,7 +428,7 @@ class MotetASGI:
         await send_response(
             send,
             200,
-            self.openapi,
+            self.openapi(),
             {"content-type": "application/json", self.options.trace_header: trace_id},
             head=scope["method"] == "HEAD",
         )
@@ -453,7 +452,3 @@ def _backend_unavailable(error: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
-
-
-def serialize_openapi(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()

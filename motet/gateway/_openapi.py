@@ -4,6 +4,10 @@ OpenAPI 3.1 schemas are JSON Schema 2020-12, so `json_schema()` output (for a cl
 Schema dict or a pydantic model alike) is used as is; the definitions it lists under `$defs`
 move to `components.schemas`, their references rewritten.
 
+The served body is an `OpenApiBody`: built when the document is first asked for, not when the
+gateway starts (reading every handler's source and parsing it is start-up time and memory a
+server that is never asked for its document need not spend).
+
 Responses: the statuses the trigger declares (`response={201: Pet}`), plus every status the
 handler's source returns as a literal (`return {"status": 404, ...}`,
 `Response(409, ...)`), so a client (or a schemathesis run) is told about each answer the
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -257,3 +262,27 @@ def openapi_document(
         "paths": paths,
         "components": {"schemas": dict(sorted(components.schemas.items()))},
     }
+
+
+class OpenApiBody:
+    """The document for `routes`, serialized the first time it is called and kept.
+
+    Built lazily (see the module docstring); the routes are dropped once it is built. A
+    handler's source is read when the document is built: a file edited after the server
+    started shows its new literal statuses, as `motet dev` (which restarts) would anyway."""
+
+    __slots__ = ("_body", "_options", "_prefix", "_routes")
+
+    def __init__(self, routes: Sequence[Route], options: GatewayOptions, *, prefix: str = ""):
+        self._routes: Sequence[Route] | None = routes
+        self._options = options
+        self._prefix = prefix
+        self._body: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._body is None:
+            assert self._routes is not None
+            document = openapi_document(self._routes, self._options, prefix=self._prefix)
+            self._body = json.dumps(document, separators=(",", ":")).encode()
+            self._routes = None
+        return self._body

@@ -20,10 +20,10 @@ from ..actors._dispatcher import Dispatcher
 from ..steps._http import HttpInvoker
 from ..steps._model import Step
 from ..streams import StreamService
-from ._asgi import MotetASGI, send_problem, serialize_openapi
+from ._asgi import MotetASGI, send_problem
 from ._exchange import discard_body, header_map
 from ._invoker import as_invoker
-from ._openapi import openapi_document
+from ._openapi import OpenApiBody
 from ._options import GatewayOptions
 from ._problem import NOT_FOUND
 from ._report import OnHttp
@@ -90,11 +90,7 @@ def gateway_app(
     `mode="asgi"`)."""
     options = options or GatewayOptions()
     routes = collect_routes(steps)
-    openapi = (
-        serialize_openapi(openapi_document(routes, options))
-        if options.openapi_path is not None
-        else None
-    )
+    openapi = OpenApiBody(routes, options) if options.openapi_path is not None else None
     runner = as_invoker(invoker)
     return MotetASGI(
         routes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
 from motet._errors import InputValidationError
-from motet.gateway import GatewayOptions, Response, build_app, openapi_document
+from motet.gateway import GatewayOptions, Response, _openapi, build_app, openapi_document
+from motet.gateway._openapi import OpenApiBody
 from motet.gateway._routes import collect_routes
 from motet.steps import load_steps
 from motet.steps._json_schema import json_schema
@@ -184,3 +186,42 @@ def test_the_example_pet_store_documents_its_rules_and_statuses() -> None:
     assert limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 200
     assert "404" in doc["paths"]["/pets/{id}"]["get"]["responses"]
     assert "404" in doc["paths"]["/pets/{id}"]["delete"]["responses"]
+
+
+def test_the_document_is_built_at_its_first_request_and_kept(invoker: DirectInvoker) -> None:
+    """Building reads every handler's source: a server never asked for its document does
+    not spend that at start-up; asked twice, it builds once."""
+    step = Step(name="returns", handler=_returns, triggers=(HttpTrigger("GET", "/returns"),))
+    built: list[int] = []
+    body = OpenApiBody(collect_routes([step]), GatewayOptions())
+    with pytest.MonkeyPatch.context() as patch:
+        real = _openapi.openapi_document
+
+        def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            built.append(1)
+            return real(*args, **kwargs)
+
+        patch.setattr(_openapi, "openapi_document", counting)
+        assert built == []
+        first = body()
+        assert body() is first and len(built) == 1
+    doc = json.loads(first)
+    assert "409" in doc["paths"]["/returns"]["get"]["responses"]
+
+
+async def test_a_handler_without_source_is_served_and_documented(
+    invoker: DirectInvoker, converter: Any
+) -> None:
+    """A handler whose source cannot be read (made by exec) is served, and the document,
+    built at the first request for it, still lists its route: only the statuses read from
+    a source are missing."""
+    namespace: dict[str, Any] = {}
+    exec("async def made(request, ctx):\n    return {'status': 418, 'body': {}}", namespace)
+    step = Step(name="made", handler=namespace["made"], triggers=(HttpTrigger("GET", "/made"),))
+    client = build_app([step], invoker, converter=converter).test_client()
+    assert (await client.get("/made")).status_code == 418
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    doc = await response.get_json()
+    assert "/made" in doc["paths"] and "418" not in doc["paths"]["/made"]["get"]["responses"]
+    validate_openapi(doc)
