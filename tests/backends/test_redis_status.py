@@ -37,13 +37,16 @@ SUB = Subscription("jobs", "worker", QueueOptions())
 @pytest.mark.parametrize(
     ("message_id", "group", "data"),
     [
-        (new_id(), None, {"n": 1}),  # the common case: read off the tail
+        # The ids new_id() makes are named, so that every pytest process collects the same.
+        pytest.param(new_id(), None, {"n": 1}, id="new-id"),  # the common case: off the tail
         ("m1", None, {"n": 1}),  # short ids are decoded
         ("x" * 30, None, None),
         ("y" * 31, None, None),
         ("z" * 33, None, ["a", None, 1]),
-        (new_id(), "group-1", {"n": 1}),  # a group: decoded
-        (new_id(), None, ["tail", None, 5, '",null,0,1]']),  # look-alikes in the data
+        pytest.param(new_id(), "group-1", {"n": 1}, id="new-id-group"),  # a group: decoded
+        pytest.param(  # look-alikes in the data
+            new_id(), None, ["tail", None, 5, '",null,0,1]'], id="new-id-look-alikes"
+        ),
         ('id-with-"quote', None, {"n": 1}),
         ("ünïcode-id", None, {"n": 1}),
     ],
