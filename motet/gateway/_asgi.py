@@ -46,6 +46,7 @@ from ._problem import (
     HANDLER_CUT,
     HANDLER_ERROR,
     HANDLER_TIMEOUT,
+    INTERNAL_ERROR,
     INVALID_RESPONSE,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
@@ -376,13 +377,14 @@ class MotetASGI:
         send: ASGISendCallable,
         scope: HTTPScope,
         trace_id: str,
-        step: str,
+        step: str | None,
         kind: ProblemKind,
         detail: str,
         message: str,
         error: BaseException | None,
     ) -> None:
-        """A 5xx: logs `message` with a fresh error id and answers with that id."""
+        """A 5xx: logs `message` (of `step`, or of the gateway itself when None) with a fresh
+        error id and answers with that id."""
         error_id = new_id()
         fields: dict[str, Any] = {"error_id": error_id, "path": scope["path"]}
         if error is not None:
@@ -425,10 +427,23 @@ class MotetASGI:
         trace_id = accept_trace_id(headers.get(self.options.trace_header)) or new_id()
         leave(scope, Matched(None, None, trace_id))
         assert self.openapi is not None
+        try:
+            body = self.openapi()  # built at the first request (it reads every handler)
+        except Exception as exc:  # a schema or source the document builder cannot take
+            return await self._fail(
+                send,
+                scope,
+                trace_id,
+                None,
+                INTERNAL_ERROR,
+                "the OpenAPI document could not be built",
+                f"building the OpenAPI document failed: {type(exc).__name__}: {exc}",
+                exc,
+            )
         await send_response(
             send,
             200,
-            self.openapi(),
+            body,
             {"content-type": "application/json", self.options.trace_header: trace_id},
             head=scope["method"] == "HEAD",
         )

@@ -225,3 +225,30 @@ async def test_a_handler_without_source_is_served_and_documented(
     doc = await response.get_json()
     assert "/made" in doc["paths"] and "418" not in doc["paths"]["/made"]["get"]["responses"]
     validate_openapi(doc)
+
+
+async def test_a_document_that_cannot_be_built_is_a_logged_500_and_the_routes_still_serve(
+    invoker: DirectInvoker, converter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built at the first request, a document the builder fails on (a schema it cannot
+    take) no longer stops the server at start-up: that request gets a 500 problem whose
+    error id is in the logged line with the traceback; every route keeps serving."""
+
+    def fails(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise RuntimeError("a schema the builder cannot take")
+
+    monkeypatch.setattr(_openapi, "openapi_document", fails)
+    client = build_app([_returning_step()], invoker, converter=converter).test_client()
+    response = await client.get("/openapi.json")
+    assert response.status_code == 500
+    problem = await response.get_json()
+    assert problem["type"] == "urn:motet:problem:internal-error"
+    assert "OpenAPI document could not be built" in problem["detail"]
+    (line,) = [r for r in invoker.records if r.level == "error"]
+    assert line.fields["error_id"] == problem["error_id"]
+    assert "a schema the builder cannot take" in (line.traceback or "")
+    assert (await client.get("/returns?gone=1")).status_code == 410
+
+
+def _returning_step() -> Step:
+    return Step(name="returns", handler=_returns, triggers=(HttpTrigger("GET", "/returns"),))
