@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "motet._when",  # delays, instants and durations as users write them
             "motet._status",
             "motet._malloc",  # glibc's allocator: arenas, handing free pages back
+            "motet._gc",  # the garbage collector tuned for a served process
         ),
     ),
     ("steps", ("motet.steps",)),
