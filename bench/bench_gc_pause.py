@@ -41,7 +41,7 @@ def serve(project: str, port: int, out: str, variant: str) -> None:
     import motet._gc
     from motet.cli._main import main as motet_main
 
-    pauses: list[tuple[int, float]] = []
+    pauses: list[tuple[int, float, float]] = []  # generation, seconds, when (epoch)
     started = [0.0]
     serving = [False]
 
@@ -49,7 +49,7 @@ def serve(project: str, port: int, out: str, variant: str) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         elif serving[0]:
-            pauses.append((info["generation"], time.perf_counter() - started[0]))
+            pauses.append((info["generation"], time.perf_counter() - started[0], time.time()))
 
     shipped = motet._gc.tune_for_serving
 
@@ -106,12 +106,12 @@ def describe(variant: str, result: dict[str, Any]) -> str:
     pauses = result["pauses"]
     per_gen = []
     for g in range(3):
-        mine = [d for gen, d in pauses if gen == g]
+        mine = [d for gen, d, _ in pauses if gen == g]
         mean = sum(mine) / len(mine) * 1e3 if mine else 0.0
         per_gen.append(
             f"gen{g} {len(mine):4d} x {mean:5.2f} ms (max {max(mine, default=0) * 1e3:5.2f})"
         )
-    total = sum(d for _, d in pauses)
+    total = sum(d for _, d, _ in pauses)
     return (
         f"{variant:9} " + "  ".join(per_gen) + f"  total {total * 1e3:6.1f} ms  "
         f"forced full after {result['forced'] * 1e3:5.2f} ms ({result['tracked']} unfrozen)"
