@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_rss import ROOT, byte_compile, drive, free_port, settle, wait_for_port
+from bench_rss import byte_compile, drive, example_app, free_port, settle, wait_for_port
 
 
 def serve(project: str, port: int, out: str, variant: str) -> None:
@@ -81,11 +81,7 @@ def serve(project: str, port: int, out: str, variant: str) -> None:
 
 
 def run(variant: str, requests: int, folder: Path) -> dict[str, Any]:
-    project = folder / "project"
-    shutil.rmtree(project, ignore_errors=True)
-    project.mkdir()
-    shutil.copy(ROOT / "motet.toml", project)
-    shutil.copytree(ROOT / "steps", project / "steps", ignore=shutil.ignore_patterns("__pycache__"))
+    project = example_app(folder)
     port = free_port()
     out = folder / f"{variant}.json"
     cmd = [sys.executable, __file__, "--serve", str(project), str(port), str(out), variant]

@@ -173,15 +173,22 @@ def byte_compile(python: str, folder: Path) -> None:
     subprocess.run([python, "-c", script], cwd=folder, env=env, check=True)
 
 
-def start(variant: str, port: int, folder: Path, python: str) -> subprocess.Popen[bytes]:
-    if variant == "bare":
-        cmd = [sys.executable, __file__, "--serve-bare", str(port)]
-        return subprocess.Popen(cmd)
+def example_app(folder: Path) -> Path:
+    """A fresh copy of this repository's example app (motet.toml + steps/) in `folder`, so
+    its SQLite files start empty."""
     project = folder / "project"
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir()
     shutil.copy(ROOT / "motet.toml", project)
     shutil.copytree(ROOT / "steps", project / "steps", ignore=shutil.ignore_patterns("__pycache__"))
+    return project
+
+
+def start(variant: str, port: int, folder: Path, python: str) -> subprocess.Popen[bytes]:
+    if variant == "bare":
+        cmd = [sys.executable, __file__, "--serve-bare", str(port)]
+        return subprocess.Popen(cmd)
+    project = example_app(folder)
     cmd = [python, "-m", "motet", "--project", str(project), "start"]
     cmd += ["--port", str(port), "--log-level", "error"]
     # Run from the project folder: `-m` puts the working directory first on sys.path, and
