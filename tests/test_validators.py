@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC
 
 import attrs
 import pytest
@@ -67,6 +68,14 @@ def test_an_unknown_timezone_is_named(zone: object) -> None:
     assert repr(zone) in str(caught.value)
     assert "IANA" in str(caught.value)
     assert load_timezone("Europe/Paris").key == "Europe/Paris"
+
+
+def test_utc_is_the_standard_librarys_utc_and_other_spellings_are_zones() -> None:
+    # The default needs no zone database (nor the zoneinfo import): datetime's own UTC.
+    assert load_timezone("UTC") is UTC
+    assert load_timezone("Etc/UTC").key == "Etc/UTC"
+    with pytest.raises(ValueError, match="'utc'"):
+        load_timezone("utc")  # zone names are case-sensitive, as before
 
 
 @pytest.mark.parametrize(

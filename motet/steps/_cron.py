@@ -20,9 +20,8 @@ from __future__ import annotations
 import copy
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -80,7 +79,7 @@ def _croniter(expression: str, start: datetime) -> croniter:
     return croniter(expression, start, second_at_beginning=True)
 
 
-def _load_zone(name: str, expression: str) -> ZoneInfo:
+def _load_zone(name: str, expression: str) -> tzinfo:
     try:
         return load_timezone(name)
     except ValueError as exc:

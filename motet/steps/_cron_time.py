@@ -25,18 +25,19 @@ Searches rely on one transition at a time (transitions of one zone are months ap
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 _EPOCH = datetime(1970, 1, 1)
 
 MatchFinder = Callable[[int], int | None]  # wall -> matching wall (first >= / last <=) or None
 
 
-def fixed_offset(zone: ZoneInfo) -> int | None:
+def fixed_offset(zone: tzinfo) -> int | None:
     """The offset (s) of a zone that never changes it (UTC and the `Etc/` zones), else None:
     for those, wall time is instant + offset and no transition needs searching."""
-    key = zone.key or ""
+    if zone is UTC:
+        return 0
+    key = getattr(zone, "key", None) or ""
     if key not in ("UTC", "Etc/UTC", "GMT", "Etc/GMT") and not key.startswith("Etc/"):
         return None
     off = datetime.fromtimestamp(0, tz=UTC).astimezone(zone).utcoffset()
@@ -46,7 +47,7 @@ def fixed_offset(zone: ZoneInfo) -> int | None:
 class ZoneMapper:
     """Instant <-> wall-time arithmetic for one zone (pure, no clock)."""
 
-    def __init__(self, zone: ZoneInfo) -> None:
+    def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
 
     # -- primitives -------------------------------------------------------------------
@@ -56,7 +57,7 @@ class ZoneMapper:
 
     def offset(self, instant: int) -> int:
         off = self._local(instant).utcoffset()
-        assert off is not None  # a ZoneInfo always has an offset
+        assert off is not None  # a zone always has an offset
         return int(off.total_seconds())
 
     def wall(self, instant: int) -> int:

@@ -137,6 +137,15 @@ def test_trigger_timezone_paris_winter_and_summer() -> None:
     ]
 
 
+@pytest.mark.parametrize("expression", ["*/7 * * * *", "0 8 * * 1-5", "30 2 L * *", "0 0 29 2 *"])
+def test_utc_fires_as_the_zone_database_utc(expression: str) -> None:
+    # "UTC" is datetime's own UTC (no zone database); "Etc/UTC" is a ZoneInfo: same times.
+    plain, zoned = parse_cron(expression), parse_cron(expression, "Etc/UTC")
+    for epoch in range(0, 8 * 366 * 86400, 86400 * 13 + 3617):
+        assert plain.next_after(epoch) == zoned.next_after(epoch)
+        assert plain.previous_at_or_before(epoch) == zoned.previous_at_or_before(epoch)
+
+
 def test_timezone_none_means_utc_and_is_part_of_equality() -> None:
     assert (
         parse_cron("0 8 * * *", None) == parse_cron("  0   8 * * * ") == CronSchedule("0 8 * * *")
