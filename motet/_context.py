@@ -6,7 +6,7 @@ import inspect
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import trio
@@ -17,7 +17,9 @@ from ._errors import UndeclaredTopicError
 from ._logging import Logger, report_lost_line
 from .state._store import StateStore
 from .steps._model import Step, Trigger
-from .streams._service import Streams, sync_streams
+
+if TYPE_CHECKING:
+    from .streams import Streams  # loaded only by projects that declare streams
 
 _MISSING: Any = object()
 
@@ -263,6 +265,8 @@ class SyncContext:
 
     @property
     def streams(self) -> Any:
+        from .streams._service import sync_streams
+
         return sync_streams(self._ctx.streams, trio.from_thread.run)
 
     def emit(self, topic: Any, data: Any = _MISSING, **kwargs: Any) -> str:
@@ -351,8 +355,8 @@ class _ThreadLogger:
 def streams_of(services: object, step: str) -> Streams:
     """The runtime's `Streams` (the dispatcher carries them as `streams` when the project
     declares any)."""
-    found = getattr(services, "streams", None)
-    if not isinstance(found, Streams):
+    found: Streams | None = getattr(services, "streams", None)
+    if found is None:
         raise AttributeError(
             f"step {step!r}: ctx.streams is empty: the project declares no stream (add a "
             "*.stream.py file with config = {'name': ...} to the steps folder)"

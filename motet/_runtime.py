@@ -16,7 +16,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import trio
@@ -38,9 +38,13 @@ from .actors._step_actor import StepActor, StepWiring
 from .backends._protocol import Backend
 from .project import ProjectConfig
 from .steps import make_converter, to_json, validate
+from .steps._discovery import discover_stream_files
 from .steps._model import CronTrigger, HttpTrigger, Step
-from .streams import StreamConfig, StreamService
 from .supervision import ChildSpec, Supervisor, SupervisorEvent, SupervisorOptions
+
+if TYPE_CHECKING:
+    # Imported where a project declares streams: one without them never loads the package.
+    from .streams import StreamConfig, StreamService
 
 
 @attrs.frozen
@@ -124,13 +128,12 @@ class Runtime:
         self.gateway_urls: list[str] = []  # what the parts serve, once started
         # Motia's streams: given, or the stream files of the steps folder (`_stream_configs`).
         self.stream_configs = list(streams) if streams is not None else self._stream_configs()
-        self.streams: StreamService | None = None  # once run() has started
+        # Once run() has started, when the project declares streams; else None.
+        self.streams: StreamService | None = None
 
     def _stream_configs(self) -> list[StreamConfig]:
         """The stream files (`*.stream.py`, `*_stream.py`) of the steps folder: `steps_folder`,
         else the project's steps folder when every step was loaded from a file in it."""
-        from .streams import load_streams
-
         folder = self.steps_folder
         if folder is None:
             root = self.project.steps_dir.resolve()
@@ -138,6 +141,10 @@ class Runtime:
             if not files or any(f is None or root not in f.resolve().parents for f in files):
                 return []
             folder = root
+        if not Path(folder).is_dir() or not discover_stream_files(folder):
+            return []
+        from .streams import load_streams
+
         return load_streams(folder)
 
     def cron_running(self, name: str) -> bool:
@@ -324,14 +331,16 @@ class Runtime:
             on_state=observer.hook("on_state"),
             handlers=self.project.handlers,
         )
-        self.streams = StreamService(
-            self.stream_configs,
-            self.backend,
-            self.converter,
-            capacity=self.options.stream_buffer,
-            on_error=lambda line, exc: hub.logger().error(line, error=repr(exc)),
-        )
         if self.stream_configs:
+            from .streams import StreamService
+
+            self.streams = StreamService(
+                self.stream_configs,
+                self.backend,
+                self.converter,
+                capacity=self.options.stream_buffer,
+                on_error=lambda line, exc: hub.logger().error(line, error=repr(exc)),
+            )
             self.dispatcher.streams = self.streams.api  # type: ignore[attr-defined]
         try:
             await self._run_actors_and_parts(backend_nursery, clock, hub, task_status)
@@ -346,9 +355,9 @@ class Runtime:
         task_status: trio.TaskStatus[Runtime],
     ) -> None:
         streams = self.streams
-        assert streams is not None  # made by run() just before
         async with trio.open_nursery() as actor_nursery:
-            await actor_nursery.start(streams.run)
+            if streams is not None:
+                await actor_nursery.start(streams.run)
             self.supervisor = self._supervisor()
             await actor_nursery.start(self.supervisor.run)
             cron_scope = trio.CancelScope()
@@ -378,7 +387,8 @@ class Runtime:
                 for actor in self.actors:
                     actor.stop_fetching()
                 # Stream clients reconnect (to another instance) rather than hold the drain.
-                streams.hub.close_all("the server is stopping; reconnect")
+                if streams is not None:
+                    streams.hub.close_all("the server is stopping; reconnect")
                 for part in reversed(self.parts):
                     await part.drain()
                 cron_scope.cancel()
@@ -516,7 +526,8 @@ class _View:
 
     @property
     def streams(self) -> StreamService | None:
-        """The runtime's streams (definitions, storage, live subscribers), once running."""
+        """The runtime's streams (definitions, storage, live subscribers), once running;
+        None when the project declares no stream."""
         return self._runtime.streams
 
     @property

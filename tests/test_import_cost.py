@@ -83,8 +83,9 @@ def test_serving_on_sqlite_leaves_out_what_the_app_does_not_use(
     """What a served process on SQLite does not need stays out of it: the memory backend's
     code, difflib (loaded only to suggest a topic in a start-time warning), the reader of
     Motia's config files (the example app has none), the operator's endpoints (loaded for
-    the first operator request) and zoneinfo with the build configuration it reads (the
-    example app's cron steps run in UTC, the default: about 0.3 MiB)."""
+    the first operator request), zoneinfo with the build configuration it reads (the
+    example app's cron steps run in UTC, the default: about 0.3 MiB), Motia's streams (the
+    example app declares none: about 0.25 MiB) and the context asyncio handlers get."""
     served = SERVE_THE_EXAMPLE_APP.replace(
         'backend="memory"', f"backend={'sqlite:' + str(tmp_path / 'app.db')!r}"
     )
@@ -95,23 +96,28 @@ def test_serving_on_sqlite_leaves_out_what_the_app_does_not_use(
         "motet.console._api",
         "zoneinfo",
         "sysconfig",
+        "motet.streams",
+        "motet.gateway._streams",
+        "motet.actors._asyncio_context",
     )
     probe = f"import sys\n{served}\nprint(*(m in sys.modules for m in {modules!r}))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == " ".join(["False"] * len(modules))
 
 
-def test_a_cron_step_in_another_timezone_loads_zoneinfo(tmp_path: Path) -> None:
-    # The probe above would pass vacuously if zoneinfo were never loaded at all.
-    step = tmp_path / "steps" / "tick_step.py"
-    step.parent.mkdir()
-    step.write_text(
+def test_a_project_that_uses_them_loads_zoneinfo_and_streams(tmp_path: Path) -> None:
+    # The probe above would pass vacuously if these were never loaded at all.
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    (steps / "tick_step.py").write_text(
         "config = {'name': 'Tick', 'triggers': [{'type': 'cron', 'expression': '0 8 * * *',"
         " 'timezone': 'Europe/Paris'}]}\n"
         "async def handler(ctx):\n    pass\n"
     )
-    served = SERVE_THE_EXAMPLE_APP.replace(repr(str(ROOT / "steps")), repr(str(step.parent)))
+    (steps / "progress_stream.py").write_text("config = {'name': 'progress'}\n")
+    served = SERVE_THE_EXAMPLE_APP.replace(repr(str(ROOT / "steps")), repr(str(steps)))
     served = served.replace(repr(str(ROOT)), repr(str(tmp_path)))
-    probe = f"import sys\n{served}\nprint('zoneinfo' in sys.modules)"
+    modules = ("zoneinfo", "motet.streams", "motet.gateway._streams")
+    probe = f"import sys\n{served}\nprint(*(m in sys.modules for m in {modules!r}))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == "True"
+    assert done.stdout.splitlines()[-1] == "True True True"

@@ -35,8 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._asyncio_context import AsyncioContext
-
 if TYPE_CHECKING:
     # Imported where a loop is started, not here: asyncio (1.5 MiB resident) stays out of
     # processes whose steps never run on it.
@@ -132,6 +130,9 @@ class AsyncioLoop:
         seen from there as an `AsyncioContext`. Returns what it returned; raises what it
         raised."""
         import asyncio  # loaded by `_ensure`
+
+        # Here, not at the top: a project with no asyncio handler never loads it.
+        from ._asyncio_context import AsyncioContext
 
         loop = self._ensure()
         token = trio.lowlevel.current_trio_token()

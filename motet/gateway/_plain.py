@@ -11,6 +11,7 @@ asyncio worker) keeps about 13 MiB out of every instance's resident memory.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cattrs
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -19,7 +20,6 @@ from .._envelope import new_id
 from ..actors._dispatcher import Dispatcher
 from ..steps._http import HttpInvoker
 from ..steps._model import Step
-from ..streams import StreamService
 from ._asgi import MotetASGI, send_problem
 from ._exchange import discard_body, header_map
 from ._invoker import as_invoker
@@ -28,8 +28,10 @@ from ._options import GatewayOptions
 from ._problem import NOT_FOUND
 from ._report import OnHttp
 from ._routes import collect_routes
-from ._streams import stream_endpoint
 from ._trace import accept_trace_id
+
+if TYPE_CHECKING:
+    from ..streams import StreamService
 
 __all__ = ["NoRoute", "gateway_app"]
 
@@ -92,6 +94,11 @@ def gateway_app(
     routes = collect_routes(steps)
     openapi = OpenApiBody(routes, options) if options.openapi_path is not None else None
     runner = as_invoker(invoker)
+    endpoint = None
+    if streams is not None:  # a project without streams never loads their modules
+        from ._streams import stream_endpoint
+
+        endpoint = stream_endpoint(streams, runner, options)
     return MotetASGI(
         routes,
         runner,
@@ -99,6 +106,6 @@ def gateway_app(
         options=options,
         fallback=NoRoute(options),
         openapi=openapi,
-        streams=stream_endpoint(streams, runner, options),
+        streams=endpoint,
         on_http=on_http,
     )

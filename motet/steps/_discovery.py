@@ -29,11 +29,21 @@ from .._errors import StepDefinitionError
 from ._loader import load_step
 from ._model import HttpTrigger, Step, StepDefinition
 
-__all__ = ["discover_step_files", "load_steps", "step_module_name", "stray_step_files"]
+__all__ = [
+    "discover_step_files",
+    "discover_stream_files",
+    "load_steps",
+    "step_module_name",
+    "stray_step_files",
+]
 
 
 def is_step_file_name(name: str) -> bool:
     return name.endswith("_step.py") or name.endswith(".step.py")
+
+
+def is_stream_file_name(name: str) -> bool:
+    return name.endswith(".stream.py") or name.endswith("_stream.py")
 
 
 def _python_files(root: Path) -> list[Path]:
@@ -50,6 +60,13 @@ def _python_files(root: Path) -> list[Path]:
 def discover_step_files(root: Path) -> list[Path]:
     """Step files under `root`, recursively, sorted; skips `__pycache__` and hidden folders."""
     return [p for p in _python_files(Path(root)) if is_step_file_name(p.name)]
+
+
+def discover_stream_files(root: Path) -> list[Path]:
+    """Stream files (`*.stream.py`, `*_stream.py`) under `root`, found as step files are:
+    looked for without importing `motet.streams`, which a project without streams never
+    loads."""
+    return [p for p in _python_files(Path(root)) if is_stream_file_name(p.name)]
 
 
 def stray_step_files(root: Path) -> list[Path]:

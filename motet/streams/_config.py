@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ import attrs
 
 from .._errors import StepDefinitionError
 from ..backends._stream_records import STREAM_NAME
+from ..steps._discovery import discover_stream_files
 from ..steps._schema import load_schema
 
 AccessHook = Callable[..., bool | Awaitable[bool]]
@@ -140,18 +140,6 @@ def stream_from_config(
         storage_type=str(storage),
         file=file,
     )
-
-
-def is_stream_file_name(name: str) -> bool:
-    return name.endswith(".stream.py") or name.endswith("_stream.py")
-
-
-def discover_stream_files(root: Path) -> list[Path]:
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
-        found += [Path(folder, n) for n in files if is_stream_file_name(n)]
-    return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 
 def load_streams(root: Path) -> list[StreamConfig]:

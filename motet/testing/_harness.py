@@ -36,7 +36,7 @@ from ..project import ProjectConfig, assemble_config
 from ..state._store import StateStore
 from ..steps import load_steps
 from ..steps._model import Step
-from ..streams import StreamConfig, Streams
+from ..streams import StreamConfig, Streams, StreamService
 from ._http import TestClient
 
 SETTLE_POLL = 30.0  # s of virtual time: a safety net; handler runs and publishes wake settle()
@@ -147,9 +147,12 @@ class TestRuntime(Observer):
 
     @property
     def streams(self) -> Streams:
-        """The project's streams as handlers see them: `await app.streams.todo.get_group(g)`."""
-        assert self.runtime.streams is not None
-        return self.runtime.streams.api
+        """The project's streams as handlers see them: `await app.streams.todo.get_group(g)`
+        (none declared: every name is an `UnknownStreamError` that says so)."""
+        service = self.runtime.streams
+        if service is None:  # the runtime makes none for a project without streams
+            service = StreamService([], self.runtime.backend, self.runtime.converter)
+        return service.api
 
     async def advance(self, by: timedelta | float) -> None:
         """Let (virtual) time pass: cron fires, retries come due."""

@@ -118,6 +118,28 @@ async def test_ctx_streams_without_streams_says_how_to_declare_one(autojump_cloc
     assert "*.stream.py" in error
 
 
+async def test_a_project_without_streams_runs_no_stream_service(
+    tmp_path: Path, autojump_clock: Any
+) -> None:
+    # Stream files are looked for beside the steps (none here, but a folder named like
+    # one and a hidden file are not stream files): nothing streams, /_streams is no route,
+    # and the harness's view says how to declare one.
+    steps = tmp_path / "steps"
+    (steps / "todo_stream.py").mkdir(parents=True)
+    (steps / ".draft_stream.py").write_text("config = {'name': 'draft'}\n")
+    (steps / "ping_step.py").write_text(
+        "from motet import http\n"
+        "config = {'name': 'Ping', 'triggers': [http('GET', '/ping')]}\n"
+        "async def handler(request, ctx):\n    return {'status': 200, 'body': 'pong'}\n"
+    )
+    async with open_test_runtime("steps", root=tmp_path) as app:
+        assert app.runtime.streams is None and app.runtime.stream_configs == []
+        assert (await app.http.get("/ping")).status == 200
+        assert (await app.http.get("/_streams/todo/inbox")).status == 404
+        with pytest.raises(UnknownStreamError, match="declared streams: none"):
+            app.streams.todo  # noqa: B018
+
+
 async def test_items_are_validated_against_the_stream_schema(autojump_clock: Any) -> None:
     async with open_test_runtime([], streams=[StreamConfig("progress", schema=Progress)]) as app:
         progress = app.runtime.streams.api.progress
