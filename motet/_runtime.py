@@ -141,11 +141,12 @@ class Runtime:
             if not files or any(f is None or root not in f.resolve().parents for f in files):
                 return []
             folder = root
-        if not Path(folder).is_dir() or not discover_stream_files(folder):
+        stream_files = discover_stream_files(folder)
+        if not stream_files:
             return []
         from .streams import load_streams
 
-        return load_streams(folder)
+        return load_streams(folder, stream_files)
 
     def cron_running(self, name: str) -> bool:
         """Whether a tick of the schedule `name` is held by this process (leased or running):

@@ -142,16 +142,18 @@ def stream_from_config(
     )
 
 
-def load_streams(root: Path) -> list[StreamConfig]:
-    """Import every stream file under `root` and return their streams, in file order;
-    StepDefinitionError for a file that does not import, a bad config, or a name used twice."""
+def load_streams(root: Path, files: Iterable[Path] | None = None) -> list[StreamConfig]:
+    """Import every stream file under `root` (`files`, when the caller has found them already)
+    and return their streams, in file order; StepDefinitionError for a file that does not
+    import, a bad config, or a name used twice."""
     root = Path(root)
     if not root.is_dir():
         return []
     project_dir = str(root.resolve().parent)
     if project_dir not in sys.path:
         sys.path.insert(0, project_dir)
-    streams = [_load_file(root, file) for file in discover_stream_files(root)]
+    found = discover_stream_files(root) if files is None else files
+    streams = [_load_file(root, file) for file in found]
     check_stream_set(streams)
     return streams
 
