@@ -239,8 +239,10 @@ def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() else []
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU time of a process (all its threads), or of one of its threads."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
@@ -285,6 +287,9 @@ class Sample:
     cpu_us: float  # server CPU time (user + system) per request, microseconds
     idle_rss_kib: int
     calls: float  # Python function calls in the server per request
+    # CPU of the server's main thread (the trio loop) per request; the rest of cpu_us is
+    # its worker threads' (SQLite's writer, the telemetry writer)
+    main_us: float = float("nan")
 
 
 def count_calls(
@@ -317,11 +322,12 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> Sam
         time.sleep(0.3)
         idle = rss_kib(server.pid)
         run_wrk(url, script, 1, connections)  # warm-up
-        before = cpu_seconds(server.pid)
+        before, main_before = cpu_seconds(server.pid), cpu_seconds(server.pid, server.pid)
         rate, count = run_wrk(url, script, seconds, connections)
         cpu = cpu_seconds(server.pid) - before
+        main = cpu_seconds(server.pid, server.pid) - main_before
         calls = count_calls(server, url, script, 3, connections)
-        return Sample(rate, cpu / count * 1e6, idle, calls)
+        return Sample(rate, cpu / count * 1e6, idle, calls, main / count * 1e6)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -333,9 +339,10 @@ def main(
     serve: Any = None,
     measure_one: Any = None,
     description: str | None = None,
-) -> dict[str, tuple[float, float, float, float]] | None:
+) -> dict[str, tuple[float, float, float, float, float]] | None:
     """Run the rounds, print the medians and return them per variant (rate, CPU us per
-    request, calls per request, idle RSS KiB); None when serving. bench_gateway_runtime.py
+    request, calls per request, idle RSS KiB, main thread's CPU us per request); None when
+    serving. bench_gateway_runtime.py
     calls this with its own variants, server and measurement."""
     serve = serve or serve_variant
     measure_one = measure_one or measure
@@ -363,7 +370,8 @@ def main(
                 samples[variant].append(sample)
                 print(
                     f"round {round_ + 1} {variant:15} {sample.rate:8.0f} req/s "
-                    f"{sample.cpu_us:7.0f} us CPU/req {sample.calls:6.0f} calls/req  "
+                    f"{sample.cpu_us:7.0f} us CPU/req ({sample.main_us:4.0f} main thread) "
+                    f"{sample.calls:6.0f} calls/req  "
                     f"idle RSS {sample.idle_rss_kib / 1024:.1f} MiB",
                     flush=True,
                 )
@@ -380,18 +388,20 @@ def main(
             statistics.median(s.cpu_us for s in samples[v]),
             statistics.median(s.calls for s in samples[v]),
             statistics.median(s.idle_rss_kib for s in samples[v]),
+            statistics.median(s.main_us for s in samples[v]),
         )
         for v in variants
     }
     base = med.get("bare")
-    for variant, (rate, cpu_us, calls, rss) in med.items():
+    for variant, (rate, cpu_us, calls, rss, main_us) in med.items():
         ratios = (
             f"rate {rate / base[0]:4.2f}  cpu {base[1] / cpu_us:4.2f}  calls {base[2] / calls:4.2f}"
             if base
             else ""
         )
         print(
-            f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req {calls:5.0f} calls/req"
+            f"  {variant:15} {rate:7.0f} req/s {cpu_us:6.0f} us CPU/req ({main_us:4.0f} main "
+            f"thread) {calls:5.0f} calls/req"
             f"  {ratios}  idle RSS {rss / 1024:.1f} MiB"
         )
     return med

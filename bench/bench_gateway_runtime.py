@@ -24,7 +24,12 @@ Variants:
                   span, and index pages no longer all fit SQLite's cache
   start-1         `motet start` itself (SQLite, telemetry on) on a project with the same
                   two steps, one instance
+  start-1-pinned  start-1 on CPU 0, as the bare app and the runtime-* servers are: the
+                  like-for-like comparison (the whole server on one core, wrk on the other)
   start-2         the same with `--instances 2`: two worker processes sharing the port
+
+Beside each CPU figure, the server's main thread's share (the trio loop: hypercorn, the
+gateway, handlers); the rest is its worker threads' (SQLite's writer, the telemetry writer).
 
 A variant named `<variant>@against` is served by another checkout's python (its own motet),
 given as BENCH_AGAINST, interleaved with this checkout's in the same rounds:
@@ -32,10 +37,11 @@ given as BENCH_AGAINST, interleaved with this checkout's in the same rounds:
     BENCH_AGAINST=/work/wt/base/.venv/bin/python .venv/bin/python bench/bench_gateway_runtime.py \
         --variants bare,runtime-sqlite,runtime-sqlite@against
 
-The start-* servers are not pinned (two instances need both cores), so wrk (pinned to CPU 1)
-shares a core with them: on 2 vCPUs the start-2 / start-1 rate ratio is a lower bound of
-the scaling; CPU per request (summed over the parent and its instances) says what each
-request costs. Calls per request are not counted for them (the work is in the children).
+start-1 and start-2 are not pinned (two instances need both cores; one instance is also
+run pinned), so wrk (pinned to CPU 1) shares a core with them: on 2 vCPUs the start-2 /
+start-1 rate ratio is a lower bound of the scaling; CPU per request (summed over the parent
+and its instances) says what each request costs. Calls per request are not counted for them
+(the work is in the children).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ VARIANTS = (
     "untraced-sqlite",
     "full-sqlite",
     "start-1",
+    "start-1-pinned",
     "start-2",
 )
 
@@ -220,6 +227,11 @@ def family_cpu_seconds(pid: int) -> float:
     return bg.cpu_seconds(pid) + sum(family_cpu_seconds(k) for k in children(pid))
 
 
+def family_main_cpu_seconds(pid: int) -> float:
+    """CPU time of the main threads (the trio loops) of a process and its running children."""
+    return bg.cpu_seconds(pid, pid) + sum(family_main_cpu_seconds(k) for k in children(pid))
+
+
 def family_rss_kib(pid: int) -> int:
     return bg.rss_kib(pid) + sum(family_rss_kib(k) for k in children(pid))
 
@@ -228,7 +240,8 @@ def measure_start(
     variant: str, script: Path, seconds: float, connections: int, python: str = sys.executable
 ) -> bg.Sample:
     """`motet start --instances N` (the variant's N) on a project of the same two steps."""
-    instances = variant.split("-", 1)[1]
+    instances = variant.split("-")[1]
+    pin = bg.pin(0) if variant.endswith("-pinned") else []
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
         (project / "steps").mkdir()
@@ -236,7 +249,7 @@ def measure_start(
         (project / "steps" / "pet_created_step.py").write_text(CONSUMER_STEP)
         (project / "motet.toml").write_text('steps = "steps"\n')
         port = bg.free_port()
-        cmd = [python, "-m", "motet", "--project", str(project), "start"]
+        cmd = [*pin, python, "-m", "motet", "--project", str(project), "start"]
         cmd += ["--port", str(port), "--instances", instances, "--log-level", "error"]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         try:
@@ -246,9 +259,11 @@ def measure_start(
             idle = family_rss_kib(server.pid)
             bg.run_wrk(url, script, 1, connections)  # warm-up
             before = family_cpu_seconds(server.pid)
+            main_before = family_main_cpu_seconds(server.pid)
             rate, count = bg.run_wrk(url, script, seconds, connections)
             cpu = family_cpu_seconds(server.pid) - before
-            return bg.Sample(rate, cpu / count * 1e6, idle, float("nan"))
+            main = family_main_cpu_seconds(server.pid) - main_before
+            return bg.Sample(rate, cpu / count * 1e6, idle, float("nan"), main / count * 1e6)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -274,11 +289,12 @@ def measure(variant: str, script: Path, seconds: float, connections: int) -> bg.
         time.sleep(0.3)  # let start-up settle before reading idle RSS
         idle = bg.rss_kib(server.pid)
         bg.run_wrk(url, script, 1, connections)  # warm-up
-        before = bg.cpu_seconds(server.pid)
+        before, main_before = bg.cpu_seconds(server.pid), bg.cpu_seconds(server.pid, server.pid)
         rate, count = bg.run_wrk(url, script, seconds, connections)
         cpu = bg.cpu_seconds(server.pid) - before
+        main = bg.cpu_seconds(server.pid, server.pid) - main_before
         calls = bg.count_calls(server, url, script, 3, connections)
-        return bg.Sample(rate, cpu / count * 1e6, idle, calls)
+        return bg.Sample(rate, cpu / count * 1e6, idle, calls, main / count * 1e6)
     finally:
         server.terminate()
         server.wait(timeout=30)
