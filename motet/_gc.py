@@ -1,5 +1,5 @@
 """The garbage collector tuned for a served process: start-up's objects out of its way, and
-young collections as rare as Python 3.13 makes them.
+no young collection for the objects of the requests in flight.
 
 CPython's cyclic garbage collector walks every tracked object in its oldest generation at
 each full collection, and it runs one on its own whenever enough objects have survived the
@@ -11,14 +11,19 @@ for it. `tune_for_serving` collects once, then moves every object that survived 
 collector's permanent generation (`gc.freeze`), which no collection walks: later full
 collections walk only what the process made since, 1 to 2 ms.
 
-A young collection runs each time 700 more container objects are alive than at the last one
-(Python up to 3.12). A serving process keeps 2,000 to 3,000 young objects alive at any moment
-(the coroutines and cancel scopes of requests and handlers in flight), so under traffic one
-ran every 60 requests and took about 0.6 ms walking them: about 10 µs per request. Python
-3.13 raised that threshold to 2,000; `tune_for_serving` does the same on older versions (9
-young collections instead of 335 in 20,000 requests on the example app). Objects that die
-outright are freed as before: only garbage in reference cycles waits for a collection, up
-to 2,000 allocations' worth instead of 700.
+A young collection runs each time the first generation holds 700 more container objects
+than at the last one (Python up to 3.12; 2,000 from 3.13). Garbage that is not in a cycle is
+freed at once and never piles up there: what fills the generation under traffic is the live
+objects of the requests and handlers in flight (their coroutines, cancel scopes, cells), a
+few dozen each. Once those outnumber the threshold, a young collection runs every few dozen
+requests, walks them, finds them all alive and moves them on to the older generations, which
+fill in turn. With 2,000, a project whose request is a POST and a durable emit ran about 250
+young and 25 middle collections in 9,000 requests at 50 concurrent connections: about 30 us
+of a request's 550 us of CPU; 57 us at 100 connections.
+`tune_for_serving` raises the threshold to `YOUNG_THRESHOLD`, above what a few hundred
+requests in flight keep alive: 1 or 2 collections in the same load. Only garbage in
+reference cycles waits longer for a collection, up to that many allocations' worth; a young
+collection's pause grows with what it walks (1 to 2 ms at 50 connections either way).
 
 The cost of freezing: a frozen object that later becomes unreachable as part of a reference
 cycle is not collected (reference counting still frees everything that is not in a cycle).
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import gc
 
-YOUNG_THRESHOLD = 2000  # Python 3.13's default for the first generation (700 before)
+YOUNG_THRESHOLD = 10_000  # the first generation's (700 up to Python 3.12, 2,000 in 3.13)
 
 
 def tune_for_serving() -> int:

@@ -1,6 +1,6 @@
 """`motet start` tunes the garbage collector once started: start-up's garbage is collected,
-what survived is frozen, what serving makes is collected as before, and young collections
-run at Python 3.13's threshold. The collector is process-wide, so these run in their own
+what survived is frozen, what serving makes is collected as before, and the young threshold
+is raised to `YOUNG_THRESHOLD`. The collector is process-wide, so these run in their own
 processes."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from motet._gc import YOUNG_THRESHOLD
 
 from ._project import DEADLINE, Motet, get_json, write_project
 
@@ -51,9 +53,12 @@ assert later_ref() is None, "what is made after the freeze is collected as befor
 del kept
 gc.collect()
 assert kept_ref() is not None, "a frozen cycle stays: the documented cost"
-gc.set_threshold(5000, 10, 10)
+gc.set_threshold(2000, 10, 10)  # Python 3.13's default: raised too
 tune_for_serving()
-assert gc.get_threshold()[0] == 5000, "a higher threshold is kept"
+assert gc.get_threshold()[0] == YOUNG_THRESHOLD > 2000
+gc.set_threshold(YOUNG_THRESHOLD + 1, 10, 10)
+tune_for_serving()
+assert gc.get_threshold()[0] == YOUNG_THRESHOLD + 1, "a higher threshold is kept"
 gc.disable()
 gc.set_threshold(0)
 tune_for_serving()
@@ -95,7 +100,7 @@ def test_start_tunes_the_collector_once_started(tmp_path: Path) -> None:
         status, body = get_json(f"{url}/frozen")
         assert status == 200
         assert body["frozen"] > 10_000  # modules, classes, the step, the runtime's actors
-        assert body["young"] >= 2000
+        assert body["young"] == YOUNG_THRESHOLD
         app.signal(signal.SIGTERM)
         assert app.wait() == 0
     finally:
