@@ -342,8 +342,8 @@ def main(
 ) -> dict[str, tuple[float, float, float, float, float]] | None:
     """Run the rounds, print the medians and return them per variant (rate, CPU us per
     request, calls per request, idle RSS KiB, main thread's CPU us per request); None when
-    serving. bench_gateway_runtime.py
-    calls this with its own variants, server and measurement."""
+    serving. bench_gateway_runtime.py calls this with its own variants, server and
+    measurement."""
     serve = serve or serve_variant
     measure_one = measure_one or measure
     about = (description or __doc__ or "").split("\n\n")[0]

@@ -222,14 +222,11 @@ def children(pid: int) -> list[int]:
     ]
 
 
-def family_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its running children (the instances)."""
-    return bg.cpu_seconds(pid) + sum(family_cpu_seconds(k) for k in children(pid))
-
-
-def family_main_cpu_seconds(pid: int) -> float:
-    """CPU time of the main threads (the trio loops) of a process and its running children."""
-    return bg.cpu_seconds(pid, pid) + sum(family_main_cpu_seconds(k) for k in children(pid))
+def family_cpu_seconds(pid: int, *, main_threads: bool = False) -> float:
+    """CPU time of a process and its running children (the instances); with `main_threads`,
+    of their main threads (the trio loops) only."""
+    own = bg.cpu_seconds(pid, pid if main_threads else None)
+    return own + sum(family_cpu_seconds(k, main_threads=main_threads) for k in children(pid))
 
 
 def family_rss_kib(pid: int) -> int:
@@ -259,10 +256,10 @@ def measure_start(
             idle = family_rss_kib(server.pid)
             bg.run_wrk(url, script, 1, connections)  # warm-up
             before = family_cpu_seconds(server.pid)
-            main_before = family_main_cpu_seconds(server.pid)
+            main_before = family_cpu_seconds(server.pid, main_threads=True)
             rate, count = bg.run_wrk(url, script, seconds, connections)
             cpu = family_cpu_seconds(server.pid) - before
-            main = family_main_cpu_seconds(server.pid) - main_before
+            main = family_cpu_seconds(server.pid, main_threads=True) - main_before
             return bg.Sample(rate, cpu / count * 1e6, idle, float("nan"), main / count * 1e6)
         finally:
             server.terminate()
