@@ -248,7 +248,10 @@ def measure_start(
         port = bg.free_port()
         cmd = [*pin, python, "-m", "motet", "--project", str(project), "start"]
         cmd += ["--port", str(port), "--instances", instances, "--log-level", "error"]
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        # From the project folder: `-m` puts the working directory first on sys.path, so run
+        # from this checkout, the other interpreter of `start-*@against` would import this
+        # checkout's motet instead of its own.
+        server = subprocess.Popen(cmd, cwd=project, stdout=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
             bg.wait_for_port(port, server)
