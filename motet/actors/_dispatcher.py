@@ -278,6 +278,10 @@ class Dispatcher:
                 )
                 assert self._on_run is not None
                 self._on_run(run)
+            # The failure's traceback holds this frame, whose local would hold the failure: a
+            # reference cycle that keeps every frame of the run (the payload, the request,
+            # the connection's objects) alive until the garbage collector's next pass.
+            failure = None
 
     async def _invoke_within(
         self, timeout: float, step: Step, trigger: Trigger, payload: Any, ctx: Context

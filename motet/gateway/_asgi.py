@@ -350,6 +350,10 @@ class MotetASGI:
         finally:
             if on_http is not None and status is not None:
                 report(on_http, scope, status(), started)
+            # Caught here, their tracebacks hold this frame: without this, each failed or
+            # rejected request (its body, its connection's objects) would stay in a reference
+            # cycle until the garbage collector's next pass.
+            failure = rejected = None
 
     async def _problem(
         self,
