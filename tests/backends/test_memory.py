@@ -474,7 +474,10 @@ async def test_a_loop_of_publishes_yields_regularly_while_a_receiver_parks_and_w
         ran = other_rounds - before
         done = True
         nursery.cancel_scope.cancel()
-    assert ran >= 160 // 16  # a round at least every 16 publishes
+    # A round at least every 16 publishes since the receiver last parked. trio runs each
+    # batch of tasks in a random order, so where the receiver parks (and the count starts
+    # over) moves by a round: 9 to 11 rounds in 3,000 runs, 0 without the schedule point.
+    assert ran >= 160 // 16 - 1
 
 
 async def test_cron_marks_keep_a_week_not_the_whole_history(backend: MemoryBackend) -> None:
