@@ -25,16 +25,22 @@ async def handler(request, ctx):
     sent = await ctx.emit("later", {{"id": job_id}}, delay={DELAY}, key=job_id)
     return {{"status": 202, "body": {{"id": sent, "at": at}}}}
 """,
+    # One job at a time per instance, each taking a moment: the 60 jobs come due together,
+    # and an instance that leased them by the dozen could take them all before the other two
+    # woke (it did, once, on a loaded machine), leaving "fires once" untested across instances.
     "fire_step.py": """\
+import trio
+
 from motet import queue
 
 from steps.record import record
 
-config = {"name": "Fire", "triggers": [queue("later")]}
+config = {"name": "Fire", "triggers": [queue("later", concurrency=1, prefetch=0)]}
 
 
 async def handler(job, ctx):
     record(kind="fired", id=job["id"], now=ctx.now().timestamp(), message=ctx.message.id)
+    await trio.sleep(0.02)
 """,
 }
 
