@@ -25,6 +25,13 @@ class Payload:
     """Something a handler's frame holds, that a weak reference can watch."""
 
 
+def watched(held: list[weakref.ref[Payload]]) -> Payload:
+    """A new payload, with a weak reference to it added to `held`."""
+    payload = Payload()
+    held.append(weakref.ref(payload))
+    return payload
+
+
 class Runs(Observer):
     """An observer of handler runs, as `motet start`'s telemetry is: the dispatcher then
     records each run, failure and traceback included."""
@@ -52,8 +59,7 @@ async def test_a_failed_http_handler_is_freed_at_once(
     held: list[weakref.ref[Payload]] = []
 
     async def handler(request: Any, ctx: Any) -> Any:
-        payload = Payload()
-        held.append(weakref.ref(payload))
+        payload = watched(held)  # noqa: F841 (the frame holds it)
         raise ValueError("boom")
 
     step = load_step({"name": "Fail", "triggers": [http("POST", "/fail")]}, handler)
@@ -72,8 +78,7 @@ async def test_a_timed_out_http_handler_is_freed_at_once(
     held: list[weakref.ref[Payload]] = []
 
     async def handler(request: Any, ctx: Any) -> Any:
-        payload = Payload()
-        held.append(weakref.ref(payload))
+        payload = watched(held)  # noqa: F841 (the frame holds it)
         await trio.sleep(60)
 
     trigger = http("POST", "/slow", timeout=1.0)
@@ -90,8 +95,7 @@ async def test_a_failed_queue_handler_is_freed_once_its_failure_is_recorded(
     held: list[weakref.ref[Payload]] = []
 
     async def handler(data: Any, ctx: Any) -> None:
-        payload = Payload()
-        held.append(weakref.ref(payload))
+        payload = watched(held)  # noqa: F841 (the frame holds it)
         raise ValueError("boom")
 
     step = load_step(
