@@ -191,13 +191,18 @@ class AsyncioLoop:
                 raise
             finally:
                 nursery.cancel_scope.cancel()
+        # A raised exception's traceback holds this frame (and `start_task`'s, which sees
+        # `box`): neither may keep the task or the error, or each failure is a reference
+        # cycle that holds the handler's frames until the collector's next pass.
         if "error" in box:
-            raise box["error"]
-        task: asyncio.Task[Any] = box["task"]
+            raise box.pop("error")
+        task: asyncio.Task[Any] = box.pop("task")
         try:
             return task.result()
         except asyncio.CancelledError as exc:  # the handler cancelled itself
             raise RuntimeError("the asyncio handler was cancelled from inside") from exc
+        finally:
+            del task
 
 
 def autojumping() -> bool:

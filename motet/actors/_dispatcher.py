@@ -11,7 +11,7 @@ import contextvars
 import inspect
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -300,11 +300,16 @@ class Dispatcher:
                 ):
                     stuck = exc
                 raise
-        where = stuck.__traceback__ if stuck is not None else None
         timed_out = HandlerTimeout(step.name, timeout)
         for note in _notes(stuck):  # an asyncio handler's own frames
             timed_out.add_note(note)
-        raise timed_out.with_traceback(where)
+        where = stuck.__traceback__ if stuck is not None else None
+        # The raise adds this frame to the traceback: it may hold none of them.
+        stuck = None
+        try:
+            raise timed_out.with_traceback(where)
+        finally:
+            del timed_out, where
 
     def _invoke(self, step: Step, trigger: Trigger, payload: Any, ctx: Context) -> Awaitable[Any]:
         """The handler call to await. Not a coroutine itself: the caller awaits the call
@@ -389,18 +394,13 @@ class Dispatcher:
         chain, fn = trigger.middleware, step.handler
         asyncio_mode = self.mode(step) == "asyncio" and self._is_async(fn)
 
-        async def composed(req: Any, c: Any) -> Any:
-            async def call(i: int) -> Any:
-                if i == len(chain):
-                    if asyncio_mode:
-                        return await fn(req, c)
-                    return await self.run_user(step, fn, (req,), ctx)
-                result = chain[i](req, c, lambda: call(i + 1))
-                if inspect.isawaitable(result):
-                    result = await result
-                return result
+        async def handle(req: Any, c: Any) -> Any:
+            if asyncio_mode:
+                return await fn(req, c)
+            return await self.run_user(step, fn, (req,), ctx)
 
-            return await call(0)
+        async def composed(req: Any, c: Any) -> Any:
+            return await _through(chain, 0, req, c, handle)
 
         if asyncio_mode:
             return await self.asyncio_loop.run(composed, (request,), ctx)
@@ -459,3 +459,21 @@ def _notes(exc: BaseException | None) -> list[str]:
         for inner in exc.exceptions:
             notes += _notes(inner)
     return notes
+
+
+async def _through(
+    chain: Sequence[Callable[..., Any]],
+    i: int,
+    req: Any,
+    ctx: Any,
+    handle: Callable[[Any, Any], Awaitable[Any]],
+) -> Any:
+    """`chain[i:]` around `handle`: each middleware gets `next`, which runs the rest. A
+    function of its own, not a closure that names itself: that closure would be a reference
+    cycle per request, holding the request (and its body) until the collector's next pass."""
+    if i == len(chain):
+        return await handle(req, ctx)
+    result = chain[i](req, ctx, lambda: _through(chain, i + 1, req, ctx, handle))
+    if inspect.isawaitable(result):
+        result = await result
+    return result
