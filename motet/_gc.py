@@ -29,7 +29,8 @@ collection's pause grows with what it walks (1 to 2 ms at 50 connections either 
 The cost of freezing: a frozen object that later becomes unreachable as part of a reference
 cycle is not collected (reference counting still frees everything that is not in a cycle).
 Start-up's objects live as long as the process, except an actor a supervisor restarts, whose
-old incarnation then stays in memory; a restart is rare, and a crash loop stops the runtime
+old incarnation's record then stays in memory (the supervisor takes the crash's error off it,
+so its traceback and frames are freed); a restart is rare, and a crash loop stops the runtime
 after its restart limit. Called by `motet start` only, which owns its process: a runtime
 embedded in another service leaves the collector to that service.
 """

@@ -178,18 +178,23 @@ class Supervisor:
             if isinstance(item, _Call):
                 await self._answer(item)
                 continue
-            child = self._find(item.spec.id)
-            if child is None or child.current is not item or item.stopping:
-                continue  # an exit we caused, or of a run already replaced
-            child.current = None
-            self._emit("exited", child, item.error)
-            if not _should_restart(child.spec, item.error):
-                self._children.remove(child)
-                continue
-            gave_up = await self._restart(child, item.error)
+            gave_up = await self._exited(item)
             if gave_up is not None:
                 return gave_up
         raise AssertionError("unreachable: the supervisor inbox never closes while running")
+
+    async def _exited(self, run: Incarnation) -> SupervisorGaveUp | None:
+        """A child's run has ended: report it, then restart the child or drop it."""
+        child = self._find(run.spec.id)
+        if child is None or child.current is not run or run.stopping:
+            return None  # an exit we caused, or of a run already replaced
+        child.current = None
+        error = _take_error(run)
+        self._emit("exited", child, error)
+        if not _should_restart(child.spec, error):
+            self._children.remove(child)
+            return None
+        return await self._restart(child, error)
 
     async def _restart(self, failed: _Child, error: Exception | None) -> SupervisorGaveUp | None:
         options = self._options
@@ -313,7 +318,7 @@ class Supervisor:
                 run.scope.cancel()
             await run.done.wait()
         child.current = None
-        self._emit("stopped", child, run.error)
+        self._emit("stopped", child, _take_error(run))
 
     async def _stop_all(self) -> None:
         try:
@@ -401,3 +406,13 @@ class Supervisor:
                     error=error,
                 )
             )
+
+
+def _take_error(run: Incarnation) -> Exception | None:
+    """The run's exit reason, taken off the run: its traceback holds the frame of the run's
+    task, which holds the run, so a run that kept it would be a reference cycle. Under
+    `motet start`, which freezes start-up's objects out of the collector's reach, the first
+    run of every child is frozen: each crash would keep its error, traceback and frames (the
+    messages the actor held among them) for the life of the process."""
+    error, run.error = run.error, None
+    return error

@@ -1,6 +1,10 @@
-"""Restart types x outcomes, restart intensity within a period, escalation, backoff."""
+"""Restart types x outcomes, restart intensity within a period, escalation, backoff, and
+what a crashed run leaves behind."""
 
 from __future__ import annotations
+
+import gc
+import weakref
 
 import pytest
 import trio
@@ -225,3 +229,37 @@ async def test_child_failing_to_start_during_restart_counts_as_a_failure(
         "exited",
         "gave_up",
     ]
+
+
+class Held:
+    """Something a crashing child's frame holds, that a weak reference can watch."""
+
+
+async def test_a_crashed_run_is_freed_once_its_child_is_restarted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The error's traceback holds the run's task frame, which holds the run: a run that
+    # kept its error would be a reference cycle, which `motet start` (freezing start-up's
+    # objects) would keep for the life of the process. The collector is off meanwhile.
+    held: list[weakref.ref[Held]] = []
+
+    async def crashes_once(*, task_status: trio.TaskStatus[None]) -> None:
+        payload = Held()
+        held.append(weakref.ref(payload))
+        task_status.started()
+        if len(held) == 1:
+            await trio.sleep(1)
+            raise Boom("crashed")
+        await trio.sleep_forever()
+
+    gc.collect()
+    gc.disable()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(Supervisor([ChildSpec("w", crashes_once)]).run)
+            await trio.sleep(5)
+            assert len(held) == 2, "restarted once"
+            assert held[0]() is None, "the crashed run's frame is kept"
+            nursery.cancel_scope.cancel()
+    finally:
+        gc.enable()
