@@ -174,6 +174,13 @@ def main() -> None:
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed")
     peer = str(args.peer_venv / "bin/python")
+    if not os.access(peer, os.X_OK):
+        raise SystemExit(
+            f"no Python at {peer}: the ceiling and the peer run in a venv with dramatiq and "
+            "redis-py; make one (python -m venv v && v/bin/pip install 'dramatiq[redis]' "
+            "hiredis) and pass --peer-venv v, or run the peer harness once, which leaves one "
+            "at the default path"
+        )
     producers: dict[str, tuple[str, str, Path]] = {
         "raw XADD": (peer, RAW, ROOT),
         "dramatiq": (peer, DRAMATIQ, ROOT),
