@@ -10,6 +10,7 @@ Retried calls must be safe to repeat: the scripts are written so (see `_redis_lu
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections import deque
@@ -278,6 +279,25 @@ def stopped_error(what: str) -> BackendError:
     )
 
 
+def _own(shared: BaseException) -> BaseException:
+    """One caller's own copy of the failure of the flush it waited for, which every caller of
+    that batch gets. Raising one exception object in several tasks would add each raiser's
+    frames to the traceback the others see (the last caller's would show every earlier
+    caller's) and tie their frames into one reference cycle. The copy carries the flush's
+    traceback and cause, to which the caller's raise adds its own frames."""
+    try:
+        own = copy.copy(shared)
+    except Exception:  # an exception type that cannot be rebuilt from its arguments
+        own = BackendError(f"a batched call failed: {shared!r}")
+        own.__cause__ = shared
+        return own
+    if hasattr(shared, "__notes__"):
+        own.__notes__ = list(shared.__notes__)
+    own.__cause__, own.__context__ = shared.__cause__, shared.__context__
+    own.__suppress_context__ = shared.__suppress_context__
+    return own.with_traceback(shared.__traceback__)
+
+
 class _Ticket:
     __slots__ = ("done", "error", "result")
 
@@ -336,7 +356,7 @@ class GroupCommit(Generic[Item]):
         self._wake.set()
         await ticket.done.wait()
         if ticket.error is not None:
-            raise ticket.error
+            raise _own(ticket.error)
         return ticket.result
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -369,9 +389,8 @@ class GroupCommit(Generic[Item]):
                     taken = []
         finally:
             self._running = False
-            stopped = stopped_error(self._what)
             for _, ticket in [*taken, *self._pending]:
-                ticket.error = stopped
+                ticket.error = stopped_error(self._what)
                 ticket.done.set()
             self._pending.clear()
 

@@ -201,10 +201,11 @@ class SqliteWriter:
 
     def _close_queue(self) -> None:
         self._closed = True
-        error = BackendError(f"sqlite backend for {self._path} stopped before this call ran")
         while self._queue:
             item = self._queue.popleft()
-            item.result = outcome.Error(error)
+            item.result = outcome.Error(
+                BackendError(f"sqlite backend for {self._path} stopped before this call ran")
+            )
             item.done.set()
 
     def _submit(self, item: _Call) -> None:
@@ -260,11 +261,12 @@ class SqliteWriter:
                 self.failure = None
                 break
         except sqlite3.Error as error:
-            failure = unavailable(error, self._path, "write to")
-            self.failure = str(failure)
+            self.failure = str(unavailable(error, self._path, "write to"))
             for item in batch:
                 if item.result is None:
-                    item.result = outcome.Error(failure)
+                    # Each caller its own error: one object raised in several tasks would
+                    # add every raiser's frames to the traceback the others report.
+                    item.result = outcome.Error(unavailable(error, self._path, "write to"))
             return set(), False
         return touched, external
 

@@ -4,11 +4,13 @@ callers get when the backend stops."""
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 import trio
 import trio.testing
 
-from motet._errors import BackendError
+from motet._errors import BackendError, BackendUnavailable
 from motet.backends._redis_link import GroupCommit, RedisLink, RedisOptions
 from motet.backends._redis_wire import WireError
 
@@ -106,3 +108,66 @@ async def test_a_cancelled_lone_caller_leaves_the_committer_free_for_the_next(
     flushes.gate.set()
     assert await commit.submit(["b"]) == "done b"
     assert flushes.batches[-1] == (["b"], trio.lowlevel.current_task())
+
+
+class Odd(Exception):
+    """An error that cannot be rebuilt from its arguments."""
+
+    def __init__(self, code: int, *, why: str) -> None:
+        super().__init__(f"{code}: {why}")
+
+
+@pytest.mark.parametrize("kind", ["unavailable", "odd"])
+async def test_each_caller_of_a_failed_batch_raises_its_own_error(
+    nursery: trio.Nursery, kind: str
+) -> None:
+    # One exception object raised in every waiting task would carry each raiser's frames
+    # into the traceback the others report (and tie them all into one reference cycle).
+    flushes = Flushes()
+    flushes.gate = trio.Event()
+    cause = ConnectionError("Redis went away")
+
+    async def flush(items: list[str]) -> list[str]:
+        if items == ["first"]:
+            return await flushes.flush(items)
+        if kind == "odd":
+            raise Odd(7, why="the script failed")
+        raise BackendUnavailable("Redis is unreachable", cause=cause) from cause
+
+    commit = GroupCommit[str]("publish", flush, 100)
+    await nursery.start(commit.run)
+    errors: dict[str, BaseException] = {}
+
+    async def caller_b() -> None:
+        try:
+            await commit.submit(["b"])
+        except Exception as exc:
+            errors["b"] = exc
+
+    async def caller_c() -> None:
+        try:
+            await commit.submit(["c"])
+        except Exception as exc:
+            errors["c"] = exc
+
+    async with trio.open_nursery() as callers:
+        callers.start_soon(commit.submit, ["first"])
+        await trio.testing.wait_all_tasks_blocked()  # "first" is being flushed
+        callers.start_soon(caller_b)
+        callers.start_soon(caller_c)
+        await trio.testing.wait_all_tasks_blocked()
+        flushes.gate.set()
+    b, c = errors["b"], errors["c"]
+    assert b is not c
+    frames = {k: [f.name for f in traceback.extract_tb(e.__traceback__)] for k, e in errors.items()}
+    assert "caller_b" in frames["b"] and "caller_c" not in frames["b"]
+    assert "caller_c" in frames["c"] and "caller_b" not in frames["c"]
+    if kind == "unavailable":
+        assert "flush" in frames["b"], "the flush's own frames are kept"
+        assert type(b) is type(c) is BackendUnavailable
+        assert str(b) == str(c) == "Redis is unreachable"
+        assert b.cause is c.cause is b.__cause__ is cause  # type: ignore[attr-defined]
+    else:
+        assert type(b) is type(c) is BackendError
+        assert "Odd(" in str(b) and type(b.__cause__) is Odd
+        assert "flush" in [f.name for f in traceback.extract_tb(b.__cause__.__traceback__)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -168,6 +169,46 @@ class TestWhileRunning(ContractTools):
             assert "busy timeout" in str(caught.value)
             await backend.publish([env(2)])  # the lock is gone: writes work again
             assert datas(await self.receive_all(backend, s)) == [2]
+
+    async def test_each_call_of_a_failed_batch_raises_its_own_error(
+        self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
+    ) -> None:
+        # One error object raised in every caller of the batch would carry each raiser's
+        # frames into the traceback the others report.
+        path = tmp_path / "motet.db"
+        s = sub()
+        errors: dict[str, BackendUnavailable] = {}
+
+        async def publish_a() -> None:
+            try:
+                await backend.publish([env("a")])
+            except BackendUnavailable as exc:
+                errors["a"] = exc
+
+        async def publish_b() -> None:
+            try:
+                await backend.publish([env("b")])
+            except BackendUnavailable as exc:
+                errors["b"] = exc
+
+        async with opened(path, clock, busy_timeout=0.1) as backend:
+            await backend.declare([s])
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                async with trio.open_nursery() as callers:  # in the same moment: one batch
+                    callers.start_soon(publish_a)
+                    callers.start_soon(publish_b)
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+        a, b = errors["a"], errors["b"]
+        assert a is not b and str(a) == str(b) and "busy timeout" in str(a)
+        frames = {
+            k: [f.name for f in traceback.extract_tb(e.__traceback__)] for k, e in errors.items()
+        }
+        assert "publish_a" in frames["a"] and "publish_b" not in frames["a"]
+        assert "publish_b" in frames["b"] and "publish_a" not in frames["b"]
 
     async def test_exclusive_lock_refuses_opening(
         self, tmp_path: Path, clock: WallClock, mock_clock: MockClock
