@@ -495,14 +495,16 @@ class Wire:
         if self._conn is conn:
             self._conn = None
             self.client_id = None
-        error = (
-            cause
+        message = (
+            str(cause)
             if isinstance(cause, WireError)
-            else WireError(f"the connection to Redis at {self._where()} broke: {cause!r}")
+            else f"the connection to Redis at {self._where()} broke: {cause!r}"
         )
         while conn.waiting:
             reply = conn.waiting.popleft()
-            reply.error = error
+            # Each caller its own error: one object raised in several tasks would add every
+            # raiser's frames to the traceback the others report.
+            reply.error = WireError(message)
             reply.finish()
         conn.scope.cancel()  # the reader task closes the stream
 
