@@ -1,9 +1,10 @@
 """A failed or timed-out run, on trio or asyncio, a request through middleware, and a mixed
-workload of every kind of step leave no reference cycle behind: the frames of a handler that raised (its payload, the request, the
-connection's objects) are freed by reference counting as soon as the failure is recorded,
-not at the garbage collector's next pass. A caught exception's traceback holds the frame
-that caught it, so a local that keeps the exception closes a cycle; under a raised young
-threshold (`motet start`), failing requests with 1 MB bodies held 310-560 MiB that way. The
+workload of every kind of step leave no reference cycle behind: the frames of a handler that
+raised (its payload, the request, the connection's objects) are freed by reference counting
+as soon as the failure is recorded, not at the garbage collector's next pass. A caught
+exception's traceback holds the frame that caught it, so a local that keeps the exception
+closes a cycle; under a raised young threshold (`motet start`), failing requests with 1 MB
+bodies held 310-560 MiB that way, and requests through middleware 884-942 MiB. The
 collector is off while each test looks."""
 
 from __future__ import annotations
