@@ -16,6 +16,7 @@ Anything else is a root (an HTTP request, a cron tick's handler, a test's emit).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 import attrs
@@ -38,26 +39,57 @@ def _order(span: Span) -> tuple[float, int]:
 
 
 def parents(spans: Sequence[Span]) -> dict[str, str | None]:
-    """span id -> parent span id (None for roots), for the spans of one trace."""
+    """span id -> parent span id (None for roots), for the spans of one trace. Linear in the
+    spans but for a binary search each: a trace holds up to `TRACE_SPAN_LIMIT` of them."""
     emitter: dict[str, Span] = {}
     for span in spans:
         for message in span.emitted:
             emitter.setdefault(message.id, span)
     ordered = sorted(spans, key=_order)
+    http = [s for s in ordered if s.kind == "http"]
+    writers: dict[str, _Earlier] = {}  # namespace -> the spans that wrote it
+    handlers: dict[str, _Earlier] = {}  # step -> its handler spans
+    for s in ordered:
+        for namespace in {w.namespace for w in s.state_writes}:
+            writers.setdefault(namespace, _Earlier()).add(s)
+        if s.kind == "handler" and s.step is not None:
+            handlers.setdefault(s.step, _Earlier()).add(s)
     out: dict[str, str | None] = {}
     for span in spans:
-        out[span.span_id] = _parent(span, ordered, emitter)
+        out[span.span_id] = _parent(span, http, emitter, writers, handlers)
     return out
 
 
-def _parent(span: Span, ordered: list[Span], emitter: dict[str, Span]) -> str | None:
+class _Earlier:
+    """Spans in start order, asked for the latest one that started no later than a span."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.starts: list[float] = []
+
+    def add(self, span: Span) -> None:  # in `_order`: starts never decrease
+        self.spans.append(span)
+        self.starts.append(span.started)
+
+    def latest(self, span: Span) -> str | None:
+        """The id of the last span, in `_order`, that started no later than `span` and is not
+        `span` itself."""
+        i = bisect.bisect_right(self.starts, span.started) - 1
+        while i >= 0 and self.spans[i].span_id == span.span_id:
+            i -= 1
+        return self.spans[i].span_id if i >= 0 else None
+
+
+def _parent(
+    span: Span,
+    http: list[Span],
+    emitter: dict[str, Span],
+    writers: dict[str, _Earlier],
+    handlers: dict[str, _Earlier],
+) -> str | None:
     if span.kind == "handler" and span.trigger == "http":
         covering = [
-            s
-            for s in ordered
-            if s.kind == "http"
-            and s.started <= span.started + 1e-6
-            and span.ended <= s.ended + 1e-6
+            s for s in http if s.started <= span.started + 1e-6 and span.ended <= s.ended + 1e-6
         ]
         if covering:
             return min(covering, key=lambda s: s.duration).span_id
@@ -67,26 +99,12 @@ def _parent(span: Span, ordered: list[Span], emitter: dict[str, Span]) -> str | 
         if source is not None and source.span_id != span.span_id:
             return source.span_id
         if span.topic and span.topic.startswith(STATE_TOPIC_PREFIX):
-            namespace = span.topic[len(STATE_TOPIC_PREFIX) :]
-            writers = [
-                s
-                for s in ordered
-                if s.span_id != span.span_id
-                and s.started <= span.started
-                and any(w.namespace == namespace for w in s.state_writes)
-            ]
-            return writers[-1].span_id if writers else None
+            wrote = writers.get(span.topic[len(STATE_TOPIC_PREFIX) :])
+            return wrote.latest(span) if wrote is not None else None
         return None
     if span.kind == "emit" and span.step is not None:
-        earlier = [
-            s
-            for s in ordered
-            if s.span_id != span.span_id
-            and s.kind == "handler"
-            and s.step == span.step
-            and s.started <= span.started
-        ]
-        return earlier[-1].span_id if earlier else None
+        ran = handlers.get(span.step)
+        return ran.latest(span) if ran is not None else None
     return None
 
 
@@ -99,18 +117,15 @@ def waterfall(spans: Sequence[Span]) -> list[TraceRow]:
         children.setdefault(parent, []).append(span)
     rows: list[TraceRow] = []
     seen: set[str] = set()
-
-    def visit(span: Span, depth: int) -> None:
-        if span.span_id in seen:  # a cycle can only come from corrupt data; show it once
-            return
-        seen.add(span.span_id)
-        rows.append(TraceRow(span, links[span.span_id], depth))
-        for child in children.get(span.span_id, ()):
-            visit(child, depth + 1)
-
-    for root in children.get(None, ()):
-        visit(root, 0)
-    for span in sorted(spans, key=_order):  # anything left out by a cycle
-        if span.span_id not in seen:
-            visit(span, 0)
+    # Depth-first with a stack of its own, not recursion: a step that emits to itself makes
+    # a chain as deep as the trace is long (up to `TRACE_SPAN_LIMIT` spans).
+    for start in [*children.get(None, ()), *sorted(spans, key=_order)]:
+        stack = [(start, 0)]
+        while stack:
+            span, depth = stack.pop()
+            if span.span_id in seen:  # a cycle can only come from corrupt data; show it once
+                continue
+            seen.add(span.span_id)
+            rows.append(TraceRow(span, links[span.span_id], depth))
+            stack.extend((child, depth + 1) for child in reversed(children.get(span.span_id, ())))
     return rows
