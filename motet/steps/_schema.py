@@ -250,10 +250,19 @@ def to_json(converter: cattrs.Converter, value: Any) -> Any:
     if type(value) is dict and _flat_plain(value):
         return dict(value)  # the common emit payload: skip cattrs and the deep walk
     try:
-        plain = converter.unstructure(value)
-    except Exception as exc:  # e.g. a tuple used as a dict key
-        raise TypeError(f"cannot convert {type(value).__name__} to JSON: {exc}") from exc
-    return _check_json(plain, "$")
+        try:
+            plain = converter.unstructure(value)
+        except RecursionError:
+            raise
+        except Exception as exc:  # e.g. a tuple used as a dict key
+            raise TypeError(f"cannot convert {type(value).__name__} to JSON: {exc}") from exc
+        return _check_json(plain, "$")
+    except RecursionError:
+        raise TypeError(
+            f"cannot convert {type(value).__name__} to JSON: it holds itself, or it is nested "
+            f"deeper than Python's recursion limit ({sys.getrecursionlimit()}) lets motet "
+            "walk; flatten it, or store the deep part as a JSON string"
+        ) from None
 
 
 _FLAT = (str, int, bool, type(None))

@@ -257,6 +257,25 @@ def test_to_json_refuses_what_json_cannot_hold(
         to_json(conv, value)
 
 
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"next": [value]}
+    return value
+
+
+def test_to_json_says_so_when_data_is_too_deep_or_holds_itself(conv: cattrs.Converter) -> None:
+    # What a handler can build in Python and emit or store (a request body is refused at
+    # the gateway long before: 128 levels).
+    assert to_json(conv, _nested(100)) == _nested(100)
+    looped: dict[str, Any] = {"a": 1}
+    looped["self"] = looped
+    for value in (_nested(5_000), looped, [looped]):
+        with pytest.raises(TypeError, match="holds itself, or it is nested deeper") as caught:
+            to_json(conv, value)
+        assert "recursion limit" in str(caught.value) and caught.value.__cause__ is None
+
+
 def test_round_trip(conv: cattrs.Converter) -> None:
     pet = Pet(name="Rex", age=3, owner=Owner("Ann"), meta={"source": "x", "user": "u"})
     assert validate(conv, to_json(conv, pet), Pet) == pet
