@@ -291,8 +291,8 @@ async def test_a_mixed_workload_leaves_nothing_for_the_collector(
     # The paths above one by one, and everything else a run can do, at once: after a first
     # round (which builds what is built once, lazily), nothing any round makes is freed only
     # by the collector. A new reference cycle on any of these paths fails this test. (Not a
-    # 404: paths without a step go to the Quart app, whose werkzeug router makes a cycle of
-    # its own per match.)
+    # 404: the test kit's client serves through a quart-trio app, whose werkzeug router
+    # makes a cycle of its own per match; `motet start`'s plain fallback makes none.)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     streams = [StreamConfig("progress")]
     async with open_test_runtime(
