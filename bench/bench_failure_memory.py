@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_rss import byte_compile, free_port, rss_kib, settle, wait_for_port
+from bench_rss import byte_compile, free_port, rss_kib, settle, stop, wait_for_port
 
 ROUTES = ("fail", "fail-asyncio", "middleware")
 
@@ -174,12 +174,7 @@ def measure(
             "collections": probe["collections"],
         }
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 def main() -> None:
