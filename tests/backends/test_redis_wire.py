@@ -112,34 +112,8 @@ async def test_nothing_listening_is_a_wire_error_naming_the_address(
 async def test_a_server_killed_mid_call_fails_the_calls_and_the_wire_reconnects_after(
     nursery: trio.Nursery,
 ) -> None:
-    with redis_server() as own:
-        wire = wire_to(own.url, nursery)
-        assert await wire.call("PING") == "PONG"
-        failed: list[BaseException] = []
-
-        async def wait_on_a_list() -> None:
-            try:
-                await wire.call("BLPOP", "wire:never", 0)
-            except WireError as exc:
-                failed.append(exc)
-
-        async with trio.open_nursery() as waiting:
-            waiting.start_soon(wait_on_a_list)
-            await trio.testing.wait_all_tasks_blocked()
-            await trio.to_thread.run_sync(own.kill)
-        assert len(failed) == 1
-        with pytest.raises(WireError):
-            await wire.call("PING")
-        await trio.to_thread.run_sync(own.start)
-        assert await wire.call("PING") == "PONG"
-        await wire.aclose()
-
-
-async def test_each_call_on_a_broken_connection_raises_its_own_error(
-    nursery: trio.Nursery,
-) -> None:
-    # One error object raised in every waiting caller would carry each raiser's frames into
-    # the traceback the others report.
+    # Each waiting call fails with an error of its own: one object raised in every waiting
+    # caller would carry each raiser's frames into the traceback the others report.
     with redis_server() as own:
         wire = wire_to(own.url, nursery)
         assert await wire.call("PING") == "PONG"
@@ -162,12 +136,18 @@ async def test_each_call_on_a_broken_connection_raises_its_own_error(
             waiting.start_soon(waiting_b)
             await trio.testing.wait_all_tasks_blocked()
             await trio.to_thread.run_sync(own.kill)
+        a, b = failed["a"], failed["b"]
+        assert a is not b and str(a) == str(b)
+        frames = {
+            k: [f.name for f in traceback.extract_tb(e.__traceback__)] for k, e in failed.items()
+        }
+        assert "waiting_a" in frames["a"] and "waiting_b" not in frames["a"]
+        assert "waiting_b" in frames["b"] and "waiting_a" not in frames["b"]
+        with pytest.raises(WireError):
+            await wire.call("PING")
+        await trio.to_thread.run_sync(own.start)
+        assert await wire.call("PING") == "PONG"
         await wire.aclose()
-    a, b = failed["a"], failed["b"]
-    assert a is not b and str(a) == str(b)
-    frames = {k: [f.name for f in traceback.extract_tb(e.__traceback__)] for k, e in failed.items()}
-    assert "waiting_a" in frames["a"] and "waiting_b" not in frames["a"]
-    assert "waiting_b" in frames["b"] and "waiting_a" not in frames["b"]
 
 
 async def test_a_cancelled_unpipelined_call_closes_its_connection_and_the_next_reconnects(
