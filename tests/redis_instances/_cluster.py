@@ -111,19 +111,28 @@ class Cluster:
         return [r for r in records(self.root) if r.get("kind") == kind]
 
     def wait_handled(
-        self, kind: str, ids: Iterable[str], *, key: str = "id", deadline: float = DEADLINE
+        self,
+        kind: str,
+        ids: Iterable[str],
+        *,
+        key: str = "id",
+        step: str | None = None,
+        deadline: float = DEADLINE,
     ) -> None:
+        """Wait until every id was handled as `kind` (by `step` alone, when given: a topic
+        with two subscribers is not done when the faster one is)."""
         wanted = set(ids)
 
-        def done() -> bool:
-            return wanted <= {r[key] for r in self.handled(kind)}
+        def seen() -> set[str]:
+            return {r[key] for r in self.handled(kind) if step is None or r["step"] == step}
 
         try:
-            wait_until(done, f"{len(wanted)} {kind!r} handlings", deadline)
+            wait_until(lambda: wanted <= seen(), f"{len(wanted)} {kind!r} handlings", deadline)
         except AssertionError:
-            missing = wanted - {r[key] for r in self.handled(kind)}
+            missing = wanted - seen()
             raise AssertionError(
-                f"{len(missing)} of {len(wanted)} never handled as {kind!r} "
+                f"{len(missing)} of {len(wanted)} never handled as {kind!r}"
+                f"{f' by {step}' if step else ''} "
                 f"(e.g. {sorted(missing)[:10]}); instances alive: "
                 f"{self.alive()}\n{self.output()}"
             ) from None

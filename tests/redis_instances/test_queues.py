@@ -18,7 +18,8 @@ def test_each_step_gets_each_message_once_and_instances_share_the_work(
     ids = [f"m{i}" for i in range(300)]
     accepted = app.post_all("fan", [{"id": i} for i in ids])
     assert accepted == ids  # every POST answered 202
-    app.wait_handled("fan", ids)
+    for step in ("FanA", "FanB"):
+        app.wait_handled("fan", ids, step=step)
     assert app.stop() == [0, 0, 0], app.output()  # graceful: nothing left in flight
 
     for step in ("FanA", "FanB"):
