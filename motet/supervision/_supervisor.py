@@ -370,9 +370,15 @@ class Supervisor:
         except BaseException:
             call.abandoned = True
             raise
-        if call.error is not None:
-            raise call.error
-        return call.result
+        # Taken off the call, and out of this frame as it is raised: the error's traceback
+        # holds the frames that hold the call, so either would be a reference cycle.
+        error, call.error = call.error, None
+        if error is None:
+            return call.result
+        try:
+            raise error
+        finally:
+            del error
 
     def _fail_pending(self, inbox: trio.MemoryReceiveChannel[Incarnation | _Call]) -> None:
         while True:

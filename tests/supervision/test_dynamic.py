@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import trio
 
@@ -67,6 +70,38 @@ async def test_start_child_failure_is_raised_to_the_caller_and_not_kept(
         # the supervisor is still serving calls
         assert await supervisor.start_child(scripted(journal, "b")) == "b"
         nursery.cancel_scope.cancel()
+
+
+class Held:
+    """Something a failing child's frame holds, that a weak reference can watch."""
+
+
+async def test_a_failed_start_child_is_freed_without_the_collector(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The error's traceback holds the frames of the supervisor's answer and of the call,
+    # which hold the call: a call that kept its error would be a reference cycle, kept
+    # until the collector's next pass (forever, if it was frozen). The collector is off.
+    held: list[weakref.ref[Held]] = []
+
+    async def broken(*, task_status: trio.TaskStatus[None]) -> None:
+        payload = Held()
+        held.append(weakref.ref(payload))
+        raise Boom("bad config")
+
+    supervisor = Supervisor()
+    gc.collect()
+    gc.disable()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run)
+            for _ in range(2):
+                with pytest.raises(Boom, match="bad config"):
+                    await supervisor.start_child(ChildSpec("broken", broken))
+            assert [ref() for ref in held] == [None, None], "a failed start's frame is kept"
+            nursery.cancel_scope.cancel()
+    finally:
+        gc.enable()
 
 
 async def test_terminate_child_stops_within_deadline_and_forgets_it(
