@@ -349,11 +349,15 @@ class Supervisor:
                     # task of it meets an error first): the failure is its exit reason, as
                     # for any ready child, and only the cancellation goes on, to the scope.
                     failures, cancellation = group.split(Exception)
-                    if not status.ready or failures is None:
-                        raise
-                    run.error = failures
-                    if cancellation is not None:
-                        raise cancellation from None
+                    try:
+                        if not status.ready or failures is None:
+                            raise
+                        run.error = failures
+                        if cancellation is not None:
+                            raise cancellation from None
+                    finally:
+                        # Their tracebacks hold this frame: kept here, they would be a cycle.
+                        del failures, cancellation
         finally:
             run.done.set()
         if status.ready and self._inbox is not None:

@@ -104,6 +104,37 @@ async def test_a_failed_start_child_is_freed_without_the_collector(
         gc.enable()
 
 
+async def test_a_stopped_child_with_tasks_of_its_own_is_freed_without_the_collector(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A child running a nursery of its own is stopped through a group of cancellations; a
+    # frame that kept the group (or a part split off it) would hold the child's frames in a
+    # cycle, and `motet start` has frozen an actor's frames out of the collector's reach.
+    held: list[weakref.ref[Held]] = []
+
+    async def busy(*, task_status: trio.TaskStatus[None]) -> None:
+        payload = Held()
+        held.append(weakref.ref(payload))
+        async with trio.open_nursery() as tasks:
+            tasks.start_soon(trio.sleep_forever)
+            task_status.started()
+            await trio.sleep_forever()
+
+    supervisor = Supervisor()
+    gc.collect()
+    gc.disable()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run)
+            await supervisor.start_child(ChildSpec("busy", busy))
+            await trio.sleep(1)
+            await supervisor.terminate_child("busy")
+            assert [ref() for ref in held] == [None], "the stopped child's frame is kept"
+            nursery.cancel_scope.cancel()
+    finally:
+        gc.enable()
+
+
 async def test_terminate_child_stops_within_deadline_and_forgets_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
