@@ -151,6 +151,13 @@ class _Reply:
         self.value: Any = None
         self.error: BaseException | None = None
 
+    def taken_error(self) -> BaseException:
+        """The error, taken off the reply to be raised: its traceback will hold the frame
+        of the caller, which holds the reply, so a reply that kept it would be a cycle."""
+        error, self.error = self.error, None
+        assert error is not None
+        return error
+
     def finish(self) -> None:
         self.done = True
         if self.event is not None:
@@ -228,7 +235,7 @@ class Wire:
         if not reply.done:
             await reply.wait()
         if reply.error is not None:
-            raise reply.error
+            raise reply.taken_error()
         return reply.value
 
     async def calls(self, commands: list[tuple[Any, ...]]) -> list[Any]:
@@ -250,7 +257,7 @@ class Wire:
             await last.wait()
         for reply in replies:
             if reply.error is not None:
-                raise reply.error
+                raise reply.taken_error()
         return [reply.value for reply in replies]
 
     async def _send(self, conn: _Conn, data: bytes, replies: Sequence[_Reply]) -> None:
@@ -347,10 +354,10 @@ class Wire:
             if not waiting:
                 raise WireError(f"Redis at {self._where()} sent a reply nobody asked for")
             reply = waiting.popleft()
-            try:
-                reply.value = self._outcome(value)
-            except (WireError, ReplyError) as exc:
-                reply.error = exc
+            if isinstance(value, hiredis.ReplyError):
+                reply.error = self._error(value)  # made, not raised: no frame to hold
+            else:
+                reply.value = value
             reply.finish()
 
     async def _call_alone(self, conn: _Conn, args: tuple[Any, ...]) -> Any:
@@ -374,11 +381,16 @@ class Wire:
     def _outcome(self, value: Any) -> Any:
         """A reply's value, or its error raised."""
         if isinstance(value, hiredis.ReplyError):
-            text = str(value)
-            if text.startswith("LOADING"):
-                raise WireError(f"Redis at {self._where()}: {text}")
-            raise ReplyError(text)
+            raise self._error(value)
         return value
+
+    def _error(self, value: hiredis.ReplyError) -> WireError | ReplyError:
+        """What an error reply raises: a loading server is unavailable (retried), the rest
+        is the command's error."""
+        text = str(value)
+        if text.startswith("LOADING"):
+            return WireError(f"Redis at {self._where()}: {text}")
+        return ReplyError(text)
 
     async def script(self, source: str, sha: str, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA, loading the script first if Redis does not know it (after a restart)."""

@@ -3,6 +3,7 @@ redis-server: URLs, pipelining, error replies, broken connections, AUTH, unix so
 
 from __future__ import annotations
 
+import gc
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,36 @@ async def test_an_error_reply_raises_and_the_connection_goes_on(
     with pytest.raises(ReplyError, match="not an integer"):
         await wire.call("INCR", "wire:text")
     assert await wire.call("ECHO", "still here") == "still here"
+    await wire.aclose()
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+async def test_an_error_reply_leaves_nothing_for_the_collector(
+    nursery: trio.Nursery, server: RedisServer, pipelined: bool
+) -> None:
+    # An error reply is raised to its caller; an error kept by the reply it came in (or a
+    # frame it was raised through) would hold the caller's and the reader's frames in a
+    # cycle until the collector's next pass. The collector is off while this looks.
+    wire = wire_to(server.url, nursery, pipelined=pipelined)
+    await wire.call("SET", "wire:text", "not a number")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(2):
+            with pytest.raises(ReplyError, match="not an integer"):
+                await wire.call("INCR", "wire:text")
+            with pytest.raises(ReplyError, match="not an integer"):
+                await wire.calls(
+                    [("GET", "wire:text"), ("INCR", "wire:text"), ("INCR", "wire:text")]
+                )
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == [], "an error reply left these for the collector"
     await wire.aclose()
 
 
