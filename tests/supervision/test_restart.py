@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -252,11 +253,43 @@ async def test_a_crashed_run_is_freed_once_its_child_is_restarted(
             raise Boom("crashed")
         await trio.sleep_forever()
 
+    await _restarted_once_and_freed(crashes_once, held)
+
+
+async def test_a_run_crashed_in_a_task_of_its_own_is_freed_once_restarted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # An actor runs tasks of its own: its crash comes out of its nursery as a group, which
+    # the supervisor splits (the failure is the exit reason, the cancellations go on).
+    held: list[weakref.ref[Held]] = []
+
+    async def fails(payload: Held) -> None:
+        await trio.sleep(1)
+        raise Boom("crashed")
+
+    async def crashes_once(*, task_status: trio.TaskStatus[None]) -> None:
+        payload = Held()
+        held.append(weakref.ref(payload))
+        async with trio.open_nursery() as tasks:
+            tasks.start_soon(trio.sleep_forever)
+            task_status.started()
+            if len(held) == 1:
+                tasks.start_soon(fails, payload)
+            await trio.sleep_forever()
+
+    await _restarted_once_and_freed(crashes_once, held)
+
+
+async def _restarted_once_and_freed(
+    start: Callable[..., Awaitable[None]], held: list[weakref.ref[Held]]
+) -> None:
+    """Run `start` supervised, with the collector off, until it was restarted once: its
+    crashed run's payload must be freed by then."""
     gc.collect()
     gc.disable()
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(Supervisor([ChildSpec("w", crashes_once)]).run)
+            await nursery.start(Supervisor([ChildSpec("w", start)]).run)
             await trio.sleep(5)
             assert len(held) == 2, "restarted once"
             assert held[0]() is None, "the crashed run's frame is kept"
