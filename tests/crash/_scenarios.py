@@ -316,6 +316,13 @@ class RetryAfterKill:
     attempts: int
 
 
+def _state_of(root: Path, job_id: str) -> str | None:
+    rows = query(
+        root, "SELECT state FROM messages WHERE json_extract(envelope, '$.data.id') = ?", job_id
+    )
+    return str(rows[0][0]) if rows else None
+
+
 def retry_survives_kill(root: Path, *, retry_delay: float, kill_after: float) -> RetryAfterKill:
     first = Motet(root, "start", "--port", "0")
     try:
@@ -323,6 +330,8 @@ def retry_survives_kill(root: Path, *, retry_delay: float, kill_after: float) ->
         with httpx.Client() as client:
             assert post(client, url, "retry.me", "r1")
         wait_until(lambda: handled(root, "retry"), "the first attempt")
+        # The handler records before it raises: the retry is stored a moment later.
+        wait_until(lambda: _state_of(root, "r1") == "delayed", "the retry to be stored")
         time.sleep(kill_after)  # the scenario's kill moment, not a wait for work
         first.kill9()
     finally:
@@ -330,7 +339,7 @@ def retry_survives_kill(root: Path, *, retry_delay: float, kill_after: float) ->
     [(due, state)] = query(
         root, "SELECT due, state FROM messages WHERE json_extract(envelope, '$.data.id') = 'r1'"
     )
-    assert state == "delayed", state
+    assert state == "delayed", state  # as stored before the kill: the kill lost nothing
     second = Motet(root, "start", "--port", "0")
     try:
         second.started()

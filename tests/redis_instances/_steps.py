@@ -45,6 +45,8 @@ async def handler(message, ctx):
 
 
 SLOW = """\
+import random
+
 import trio
 
 from motet import queue
@@ -56,7 +58,8 @@ config = {"name": "Slow", "triggers": [queue("slow")]}
 
 async def handler(message, ctx):
     record(kind="start", id=message["id"], attempt=ctx.message.attempt)
-    await trio.sleep(0.2)
+    # Handlers started together end apart: an instance is seldom between two batches.
+    await trio.sleep(random.uniform(0.2, 0.3))
     record(kind="done", id=message["id"], attempt=ctx.message.attempt)
 """
 
