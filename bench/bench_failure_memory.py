@@ -1,7 +1,7 @@
 """What failing (and middleware-wrapped) requests leave in memory under `motet start`.
 
     .venv/bin/python bench/bench_failure_memory.py [--seconds 6] [--connections 50]
-        [--body-kib 1024] [--routes fail,fail-asyncio,middleware] [--rounds 1]
+        [--body-kib 1024] [--routes fail,fail-asyncio,middleware,refused] [--rounds 1]
         [--compare PYTHON]
 
 A request whose frames end up in a reference cycle is freed only by the garbage collector,
@@ -17,7 +17,8 @@ generated project at a time, with `wrk` (`apt-get install -y wrk`) posting a JSO
 
 Routes: `fail` (a trio handler that raises: a 500), `fail-asyncio` (the same on asyncio, as
 a Motia project runs it), `middleware` (a passing middleware, then a handler that answers
-200). Each server runs a fresh copy of the project on the default backend (SQLite) with
+200), `refused` (a body typed as an attrs class, which the posted body does not fit: a
+400 before the handler). Each server runs a fresh copy of the project on the default backend (SQLite) with
 telemetry on, as users run it. `--compare PYTHON` runs each route a second time with
 another interpreter's motet (another checkout's virtualenv), interleaved, so two versions
 are measured in the same minutes.
@@ -39,7 +40,7 @@ from pathlib import Path
 
 from bench_rss import byte_compile, free_port, rss_kib, settle, stop, wait_for_port
 
-ROUTES = ("fail", "fail-asyncio", "middleware")
+ROUTES = ("fail", "fail-asyncio", "middleware", "refused")
 
 # The project's steps. `gc_probe_step.py` is imported by `motet start` like any step module, so
 # its SIGUSR1 handler and collector callback live in the served process.
@@ -94,6 +95,24 @@ async def handler(request, ctx):
     body = request.body
     await asyncio.sleep(0)
     raise ValueError(f"refused a body of {len(str(body))} characters")
+""",
+    "refused_step.py": """
+import attrs
+
+from motet import http
+
+
+@attrs.frozen
+class Pet:
+    name: str
+    age: int
+
+
+config = {"name": "Refused", "triggers": [http("POST", "/refused", body=Pet)]}
+
+
+async def handler(request, ctx):
+    return {"status": 201, "body": {"name": request.body.name}}
 """,
     "middleware_step.py": """
 from motet import http

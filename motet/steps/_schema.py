@@ -27,6 +27,7 @@ import datetime
 import enum
 import math
 import sys
+import traceback
 import types
 import typing
 import uuid
@@ -237,9 +238,24 @@ def validate(
         return converter.structure(payload, schema)
     except BaseValidationError as exc:
         messages = transform_error(exc, path=root, format_exception=_format)
+        _clear_frames(exc)
         raise InputValidationError(messages, what=what) from exc
     except Exception as exc:  # a failure at the root is not wrapped by cattrs
         raise InputValidationError([f"{_format(exc, schema)} @ {root}"], what=what) from exc
+
+
+def _clear_frames(error: BaseException) -> None:
+    """Clear the locals of the finished frames `error`, and every error it groups, came
+    through (their tracebacks still print). cattrs's structuring functions collect the
+    errors they catch in a local list, and each error's traceback holds that frame: a cycle,
+    which through the frames' callers held the payload being validated (a request's body,
+    its connection) until the collector's next pass, for every payload refused."""
+    pending = [error]
+    while pending:
+        exc = pending.pop()
+        traceback.clear_frames(exc.__traceback__)  # the running ones are left as they are
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
 
 
 def to_json(converter: cattrs.Converter, value: Any) -> Any:

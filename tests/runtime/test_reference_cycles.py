@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -29,6 +30,14 @@ from motet.testing import open_test_runtime
 
 class Payload:
     """Something a handler's frame holds, that a weak reference can watch."""
+
+
+@attrs.frozen
+class Pet:
+    """A typed body and input: cattrs structures it, and refuses what does not fit."""
+
+    name: str
+    age: int
 
 
 def watched(held: list[weakref.ref[Payload]]) -> Payload:
@@ -266,6 +275,9 @@ def _workload() -> list[Any]:
     def refuses(data: Any) -> bool:
         raise ValueError("a condition that raises")
 
+    async def take_typed(request: Any, ctx: Any) -> Any:
+        return {"status": 201, "body": {"name": request.body.name}}
+
     once = {"retry_delay": 0, "max_retries": 1}
     body = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
     steps = [
@@ -273,12 +285,14 @@ def _workload() -> list[Any]:
             {"name": "Take", "triggers": [http("POST", "/pets", body=body, middleware=[passes])]},
             take,
         ),
+        ({"name": "TakeTyped", "triggers": [http("POST", "/typed", body=Pet)]}, take_typed),
         ({"name": "Async", "triggers": [http("GET", "/async")], "handlers": "asyncio"}, on_asyncio),
         ({"name": "Work", "triggers": [queue("work"), queue("later"), queue("once")]}, work),
         ({"name": "Fails", "triggers": [queue("work", **once)]}, fails),
         ({"name": "Stalls", "triggers": [queue("work", timeout=1.0, **once)]}, stalls),
         ({"name": "Picky", "triggers": [queue("work", condition=refuses, **once)]}, work),
         ({"name": "Typed", "triggers": [queue("work", input={"type": "integer"})]}, work),
+        ({"name": "Shaped", "triggers": [queue("work", input=Pet)]}, work),
         ({"name": "Watch", "triggers": [state("pets")]}, work),
         ({"name": "Tick", "triggers": [cron("* * * * *")]}, ticks),
     ]
@@ -303,6 +317,9 @@ async def test_a_mixed_workload_leaves_nothing_for_the_collector(
                 assert (await app.http.post("/pets", json={"name": name})).status == 201
             assert (await app.http.post("/pets", json={"name": 3})).status == 400
             assert (await app.http.post("/pets", data=b"{", headers=JSON)).status == 400
+            assert (await app.http.post("/typed", json={"name": "rex", "age": 3})).status == 201
+            for refused in ({"name": 3, "age": 3}, {"name": "rex"}, [], {"age": 3, "x": 1}):
+                assert (await app.http.post("/typed", json=refused)).status == 400
             assert (await app.http.get("/async")).status == 200
             assert (await app.http.get("/async?fail=1")).status == 500
             await app.advance(timedelta(minutes=2))
