@@ -101,6 +101,11 @@ class MotetTCPServer(TCPServer):
         finally:
             self._set_busy(False)
             await self._close()
+            # The protocol holds this server's bound `protocol_send`, and the server holds
+            # the protocol: a cycle per connection, left for the collector. Every task that
+            # could use it ended with the task group.
+            self.__dict__.pop("protocol", None)
+            self._task_group = None  # type: ignore[assignment]
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData):

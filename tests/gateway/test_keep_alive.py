@@ -12,10 +12,12 @@ keep-alive timeout of a fraction of a second.
 from __future__ import annotations
 
 import functools
+import gc
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from motet.gateway import GatewayOptions, serve
 
@@ -118,3 +120,34 @@ async def test_graceful_shutdown_lets_an_in_flight_request_finish(
             await entered.wait()
             stop.set()  # serve() returns once the request in flight is answered
     assert [a.json() for a in answers] == [{"done": True}]
+
+
+async def test_a_closed_connection_leaves_nothing_for_the_collector(
+    app: Any, start_server: Starter
+) -> None:
+    # hypercorn's connection server and its protocol hold each other (the protocol holds
+    # the server's bound send): a cycle per connection, which clients that close after each
+    # request (`Connection: close`, most webhooks and probes) left for the collector.
+    url = await start_server(app, keep_alive_timeout=60.0)
+
+    async def one_closed_request() -> None:
+        stream = await connect(url)
+        await stream.send_all(request_bytes("/pets/1", close=True))
+        assert (await read_until_eof(stream)).startswith(b"HTTP/1.1 200")
+        await stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()  # the server's side has ended too
+
+    await one_closed_request()  # what is built once, lazily
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            await one_closed_request()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == [], "a closed connection left these for the collector"
