@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/bench_failure_memory.py [--seconds 6] [--connections 50]
         [--body-kib 1024] [--routes fail,fail-asyncio,middleware,refused] [--rounds 1]
-        [--compare PYTHON]
+        [--close] [--compare PYTHON]
 
 A request whose frames end up in a reference cycle is freed only by the garbage collector,
 not by reference counting, and `motet start` raises the collector's young threshold: such
 requests, their bodies with them, pile up between collections. This drives one route of a
 generated project at a time, with `wrk` (`apt-get install -y wrk`) posting a JSON body of
-`--body-kib` KiB over `--connections` connections for `--seconds`, and reports:
+`--body-kib` KiB over `--connections` connections for `--seconds` (with `--close`, each
+request on a connection of its own, as clients that send `Connection: close`), and reports:
 
 - the server's VmRSS at the end of the load, then after a collection forced inside the
   served process (a step module of the project collects on SIGUSR1);
@@ -17,11 +18,11 @@ generated project at a time, with `wrk` (`apt-get install -y wrk`) posting a JSO
 
 Routes: `fail` (a trio handler that raises: a 500), `fail-asyncio` (the same on asyncio, as
 a Motia project runs it), `middleware` (a passing middleware, then a handler that answers
-200), `refused` (a body typed as an attrs class, which the posted body does not fit: a
-400 before the handler). Each server runs a fresh copy of the project on the default backend (SQLite) with
-telemetry on, as users run it. `--compare PYTHON` runs each route a second time with
-another interpreter's motet (another checkout's virtualenv), interleaved, so two versions
-are measured in the same minutes.
+200), `refused` (a body typed as an attrs class, which the posted body does not fit: a 400
+before the handler). Each server runs a fresh copy of the project on the default backend
+(SQLite) with telemetry on, as users run it. `--compare PYTHON` runs each route a second
+time with another interpreter's motet (another checkout's virtualenv), interleaved, so two
+versions are measured in the same minutes.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = io.open("%(body)s"):read("*a")
-"""
+%(close)s"""
 
 
 def project(folder: Path) -> Path:
@@ -154,7 +155,7 @@ def body_file(folder: Path, kib: int) -> Path:
 
 
 def measure(
-    python: str, route: str, folder: Path, seconds: float, connections: int, body: Path
+    python: str, route: str, folder: Path, seconds: float, connections: int, script: Path
 ) -> dict[str, float]:
     root = project(folder)
     port = free_port()
@@ -167,8 +168,6 @@ def measure(
     server = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL)
     try:
         wait_for_port(port, server)
-        script = folder / "post.lua"
-        script.write_text(LUA % {"body": body})
         url = f"http://127.0.0.1:{port}/{route}"
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url],
@@ -203,6 +202,7 @@ def main() -> None:
     parser.add_argument("--body-kib", type=int, default=1024)
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--close", action="store_true", help="one connection per request")
     parser.add_argument("--compare", metavar="PYTHON", help="another interpreter's motet")
     args = parser.parse_args()
     routes = args.routes.split(",")
@@ -214,17 +214,20 @@ def main() -> None:
     pythons = {"this": sys.executable} | ({"compare": args.compare} if args.compare else {})
     print(
         f"{args.seconds:g} s per run, {args.connections} connections, "
-        f"{args.body_kib} KiB bodies, load {os.getloadavg()[0]:.2f}"
+        f"{args.body_kib} KiB bodies{', Connection: close' if args.close else ''}, "
+        f"load {os.getloadavg()[0]:.2f}"
     )
     with tempfile.TemporaryDirectory(prefix="motet-failmem-") as tmp:
         folder = Path(tmp)
         for python in pythons.values():
             byte_compile(python, folder)
-        body = body_file(folder, args.body_kib)
+        script = folder / "post.lua"
+        close = 'wrk.headers["Connection"] = "close"\n' if args.close else ""
+        script.write_text(LUA % {"body": body_file(folder, args.body_kib), "close": close})
         for n in range(args.rounds):
             for route in routes:
                 for name, python in pythons.items():
-                    got = measure(python, route, folder, args.seconds, args.connections, body)
+                    got = measure(python, route, folder, args.seconds, args.connections, script)
                     print(
                         f"round {n + 1}  {route:<13} {name:<8} {got['requests']:>6} requests  "
                         f"RSS {got['rss_mib']:6.1f} MiB  after a collection "
