@@ -141,6 +141,7 @@ def build_app(
     async def http_error(error: HTTPException) -> quart.Response:
         status = error.code or 500
         if status == 404:
+            _forget_frames(error)
             return problem(NOT_FOUND, f"no route for {quart.request.path}")
         if isinstance(error, MethodNotAllowed):
             allowed = ", ".join(sorted(error.valid_methods or ()))
@@ -168,3 +169,14 @@ def build_app(
         )
 
     return app
+
+
+def _forget_frames(error: BaseException) -> None:
+    """Drop the tracebacks of a routing miss (and of what it was raised from). Quart keeps it
+    on the request (`routing_exception`), and its traceback holds the frames that matched
+    the request, which hold the request: a cycle per unmatched path, that kept the request
+    and its body until the collector's next pass. A 404 needs no traceback."""
+    pending: BaseException | None = error
+    while pending is not None:
+        pending.__traceback__ = None
+        pending = pending.__context__

@@ -306,7 +306,8 @@ async def test_a_mixed_workload_leaves_nothing_for_the_collector(
     # round (which builds what is built once, lazily), nothing any round makes is freed only
     # by the collector. A new reference cycle on any of these paths fails this test. (Not a
     # 404: the test kit's client serves through a quart-trio app, whose werkzeug router
-    # makes a cycle of its own per match; `motet start`'s plain fallback makes none.)
+    # makes a small cycle of its own per miss, its matcher's closure; the next test holds
+    # that a 404 keeps no request or frame. `motet start`'s plain fallback makes none.)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     streams = [StreamConfig("progress")]
     async with open_test_runtime(
@@ -345,6 +346,25 @@ def _left_for_the_collector(*kinds: type) -> list[str]:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.collect()  # out of gc.garbage, they are cycles still
+
+
+async def test_an_unmatched_path_keeps_no_request_or_frame_for_the_collector(
+    autojump_clock: Any, no_collector: None
+) -> None:
+    # Quart keeps a routing miss on the request, and its traceback held the frames that
+    # matched the request, which hold it: each 404 of a built or mounted app kept its request
+    # (body and all) for the collector. werkzeug's matcher closure is a cycle of its own,
+    # small and holding no request.
+    step = load_step({"name": "Noop", "triggers": [queue("work")]}, _noop)
+    async with open_test_runtime([step]) as app:
+        assert (await app.http.post("/nowhere", json={"n": 1})).status == 404
+        _left_for_the_collector()
+        for _ in range(3):
+            response = await app.http.post("/nowhere", json={"n": 1})
+            assert response.status == 404
+            assert response.json["detail"] == "no route for /nowhere"
+        garbage = _left_for_the_collector(BaseException, types.FrameType)
+    assert garbage == [], "a 404 left these for the collector"
 
 
 async def test_a_stopped_runtime_leaves_no_frame_for_the_collector(
