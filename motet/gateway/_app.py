@@ -139,9 +139,9 @@ def build_app(
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> quart.Response:
+        _forget_frames(error)
         status = error.code or 500
         if status == 404:
-            _forget_frames(error)
             return problem(NOT_FOUND, f"no route for {quart.request.path}")
         if isinstance(error, MethodNotAllowed):
             allowed = ", ".join(sorted(error.valid_methods or ()))
@@ -172,10 +172,10 @@ def build_app(
 
 
 def _forget_frames(error: BaseException) -> None:
-    """Drop the tracebacks of a routing miss (and of what it was raised from). Quart keeps it
-    on the request (`routing_exception`), and its traceback holds the frames that matched
-    the request, which hold the request: a cycle per unmatched path, that kept the request
-    and its body until the collector's next pass. A 404 needs no traceback."""
+    """Drop the tracebacks of an HTTP error (and of what it was raised from): its answer
+    shows none. Quart keeps a routing miss (404, 405) on the request, and its traceback
+    holds the frames that matched the request, which hold the request: a cycle per
+    unmatched path, that kept the request and its body until the collector's next pass."""
     pending: BaseException | None = error
     while pending is not None:
         pending.__traceback__ = None
