@@ -176,7 +176,9 @@ def _forget_frames(error: BaseException) -> None:
     shows none. Quart keeps a routing miss (404, 405) on the request, and its traceback
     holds the frames that matched the request, which hold the request: a cycle per
     unmatched path, that kept the request and its body until the collector's next pass."""
+    seen: set[int] = set()  # a context chain set by hand may loop
     pending: BaseException | None = error
-    while pending is not None:
+    while pending is not None and id(pending) not in seen:
+        seen.add(id(pending))
         pending.__traceback__ = None
         pending = pending.__context__
