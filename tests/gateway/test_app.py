@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trio
 from quart_trio import QuartTrio
+from werkzeug.exceptions import NotFound
 
 import motet.gateway
 from motet._errors import GatewayError
@@ -21,6 +22,7 @@ from motet.gateway import (
     mount,
     serve,
 )
+from motet.gateway._app import _forget_frames
 from motet.gateway._exchange import InvalidResponse, make_reply
 from motet.steps._model import HttpTrigger, Step
 
@@ -214,3 +216,16 @@ async def test_mounted_routes_answer_405_for_a_method_no_step_takes(
     elsewhere = await client.get("/apipets")
     assert wrong.status_code == 405 and wrong.headers["allow"] == "OPTIONS, POST"
     assert elsewhere.status_code == 404
+
+
+def test_an_http_errors_tracebacks_are_dropped_even_on_a_context_chain_that_loops() -> None:
+    def raised(exc: BaseException) -> BaseException:
+        try:
+            raise exc
+        except BaseException as caught:
+            return caught
+
+    miss, inner = raised(NotFound()), raised(LookupError("no match"))
+    miss.__context__, inner.__context__ = inner, miss  # set by hand: Python never makes one
+    _forget_frames(miss)
+    assert miss.__traceback__ is None and inner.__traceback__ is None
