@@ -3,7 +3,6 @@ redis-server: URLs, pipelining, error replies, broken connections, AUTH, unix so
 
 from __future__ import annotations
 
-import gc
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import trio.testing
 from motet.backends._redis import RedisBackend
 from motet.backends._redis_wire import Address, ReplyError, Wire, WireError, sha1
 
+from .._collector import collector_off, left_for_the_collector
 from .._redis_server import RedisServer, free_port, redis_server
 
 
@@ -99,9 +99,7 @@ async def test_an_error_reply_leaves_nothing_for_the_collector(
     # cycle until the collector's next pass. The collector is off while this looks.
     wire = wire_to(server.url, nursery, pipelined=pipelined)
     await wire.call("SET", "wire:text", "not a number")
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         for _ in range(2):
             with pytest.raises(ReplyError, match="not an integer"):
                 await wire.call("INCR", "wire:text")
@@ -109,13 +107,7 @@ async def test_an_error_reply_leaves_nothing_for_the_collector(
                 await wire.calls(
                     [("GET", "wire:text"), ("INCR", "wire:text"), ("INCR", "wire:text")]
                 )
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        left = [type(o).__name__ for o in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+        left = left_for_the_collector()
     assert left == [], "an error reply left these for the collector"
     await wire.aclose()
 

@@ -12,7 +12,6 @@ keep-alive timeout of a fraction of a second.
 from __future__ import annotations
 
 import functools
-import gc
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ import trio.testing
 
 from motet.gateway import GatewayOptions, serve
 
+from .._collector import collector_off, left_for_the_collector
 from ._raw import GENEROUS, connect, read_response, read_until_eof, request_bytes
 from .conftest import Starter
 
@@ -138,16 +138,8 @@ async def test_a_closed_connection_leaves_nothing_for_the_collector(
         await trio.testing.wait_all_tasks_blocked()  # the server's side has ended too
 
     await one_closed_request()  # what is built once, lazily
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         for _ in range(3):
             await one_closed_request()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        left = [type(o).__name__ for o in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+        left = left_for_the_collector()
     assert left == [], "a closed connection left these for the collector"

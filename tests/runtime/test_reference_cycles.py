@@ -27,9 +27,7 @@ from motet.steps import load_step
 from motet.streams import StreamConfig
 from motet.testing import open_test_runtime
 
-
-class Payload:
-    """Something a handler's frame holds, that a weak reference can watch."""
+from .._collector import Held, collector_off, left_for_the_collector, watched
 
 
 @attrs.frozen
@@ -38,13 +36,6 @@ class Pet:
 
     name: str
     age: int
-
-
-def watched(held: list[weakref.ref[Payload]]) -> Payload:
-    """A new payload, with a weak reference to it added to `held`."""
-    payload = Payload()
-    held.append(weakref.ref(payload))
-    return payload
 
 
 class Runs(Observer):
@@ -60,18 +51,14 @@ class Runs(Observer):
 
 @pytest.fixture
 def no_collector() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         yield
-    finally:
-        gc.enable()
 
 
 async def test_a_failed_http_handler_is_freed_at_once(
     autojump_clock: Any, no_collector: None
 ) -> None:
-    held: list[weakref.ref[Payload]] = []
+    held: list[weakref.ref[Held]] = []
 
     async def handler(request: Any, ctx: Any) -> Any:
         payload = watched(held)  # noqa: F841 (the frame holds it)
@@ -90,7 +77,7 @@ async def test_a_failed_http_handler_is_freed_at_once(
 async def test_a_timed_out_http_handler_is_freed_at_once(
     autojump_clock: Any, no_collector: None
 ) -> None:
-    held: list[weakref.ref[Payload]] = []
+    held: list[weakref.ref[Held]] = []
 
     async def handler(request: Any, ctx: Any) -> Any:
         payload = watched(held)  # noqa: F841 (the frame holds it)
@@ -107,7 +94,7 @@ async def test_a_timed_out_http_handler_is_freed_at_once(
 async def test_a_failed_queue_handler_is_freed_once_its_failure_is_recorded(
     autojump_clock: Any, no_collector: None
 ) -> None:
-    held: list[weakref.ref[Payload]] = []
+    held: list[weakref.ref[Held]] = []
 
     async def handler(data: Any, ctx: Any) -> None:
         payload = watched(held)  # noqa: F841 (the frame holds it)
@@ -132,7 +119,7 @@ async def test_a_failed_queue_handler_is_freed_once_its_failure_is_recorded(
 async def test_a_timed_out_queue_handler_is_freed_once_its_failure_is_recorded(
     autojump_clock: Any, no_collector: None
 ) -> None:
-    held: list[weakref.ref[Payload]] = []
+    held: list[weakref.ref[Held]] = []
 
     async def handler(data: Any, ctx: Any) -> None:
         payload = watched(held)  # noqa: F841 (the frame holds it)
@@ -155,7 +142,7 @@ ASYNCIO = ProjectConfig(handlers="asyncio")
 async def test_a_failed_asyncio_handler_is_freed_once_its_failure_is_recorded(
     autojump_clock: Any, no_collector: None
 ) -> None:
-    held: list[weakref.ref[Payload]] = []
+    held: list[weakref.ref[Held]] = []
 
     async def handler(data: Any, ctx: Any) -> None:
         payload = watched(held)  # noqa: F841 (the frame holds it)
@@ -185,7 +172,7 @@ async def test_a_failed_asyncio_handler_is_freed_once_its_failure_is_recorded(
 async def test_a_request_through_middleware_is_freed_at_once(
     autojump_clock: Any, no_collector: None
 ) -> None:
-    held: list[weakref.ref[Payload]] = []
+    held: list[weakref.ref[Held]] = []
 
     async def passes(request: Any, ctx: Any, next: Any) -> Any:
         return await next()
@@ -326,26 +313,13 @@ async def test_a_mixed_workload_leaves_nothing_for_the_collector(
             await app.advance(timedelta(minutes=2))
             await app.settle()
             app._failures.clear()
-            garbage = _left_for_the_collector()
+            garbage = left_for_the_collector()
             if round > 0:
                 assert garbage == [], f"round {round} left these for the collector"
         assert len(await app.dead_letters()) > 0 and app.log_messages("Tick")
 
 
 JSON = {"content-type": "application/json"}
-
-
-def _left_for_the_collector(*kinds: type) -> list[str]:
-    """The types of the objects only the collector would free (of `kinds`, when given),
-    which it then frees."""
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        gc.collect()
-        return [type(o).__name__ for o in gc.garbage if not kinds or isinstance(o, kinds)]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.collect()  # out of gc.garbage, they are cycles still
 
 
 async def test_an_unmatched_path_keeps_no_request_or_frame_for_the_collector(
@@ -358,12 +332,12 @@ async def test_an_unmatched_path_keeps_no_request_or_frame_for_the_collector(
     step = load_step({"name": "Noop", "triggers": [queue("work")]}, _noop)
     async with open_test_runtime([step]) as app:
         assert (await app.http.post("/nowhere", json={"n": 1})).status == 404
-        _left_for_the_collector()
+        left_for_the_collector()
         for _ in range(3):
             response = await app.http.post("/nowhere", json={"n": 1})
             assert response.status == 404
             assert response.json["detail"] == "no route for /nowhere"
-        garbage = _left_for_the_collector(BaseException, types.FrameType)
+        garbage = left_for_the_collector(BaseException, types.FrameType)
     assert garbage == [], "a 404 left these for the collector"
 
 
@@ -375,7 +349,7 @@ async def test_a_stopped_runtime_leaves_no_frame_for_the_collector(
     # The runtime's own objects (actors, backend, bound methods) may refer to each other:
     # that is its structure, freed with it. The block's error, re-raised after the stop,
     # must not be kept either.
-    held: list[weakref.ref[Payload]] = []
+    held: list[weakref.ref[Held]] = []
 
     def fails() -> None:
         payload = watched(held)  # noqa: F841 (the frame holds it)
@@ -389,7 +363,7 @@ async def test_a_stopped_runtime_leaves_no_frame_for_the_collector(
                 await app.settle()
                 fails()
         assert held[-1]() is None, "the block's error is kept alive by a cycle"
-        garbage = _left_for_the_collector(BaseException, types.FrameType)
+        garbage = left_for_the_collector(BaseException, types.FrameType)
     assert garbage == [], "a stopped runtime left these for the collector"
 
 

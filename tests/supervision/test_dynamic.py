@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import weakref
 
 import pytest
@@ -17,6 +16,7 @@ from motet.supervision import (
     SupervisorOptions,
 )
 
+from .._collector import Held, collector_off, watched
 from ._journal import Boom, Journal, fail, scripted
 
 
@@ -72,10 +72,6 @@ async def test_start_child_failure_is_raised_to_the_caller_and_not_kept(
         nursery.cancel_scope.cancel()
 
 
-class Held:
-    """Something a failing child's frame holds, that a weak reference can watch."""
-
-
 async def test_a_failed_start_child_is_freed_without_the_collector(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -85,14 +81,11 @@ async def test_a_failed_start_child_is_freed_without_the_collector(
     held: list[weakref.ref[Held]] = []
 
     async def broken(*, task_status: trio.TaskStatus[None]) -> None:
-        payload = Held()
-        held.append(weakref.ref(payload))
+        payload = watched(held)  # noqa: F841 (the frame holds it)
         raise Boom("bad config")
 
     supervisor = Supervisor()
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         async with trio.open_nursery() as nursery:
             await nursery.start(supervisor.run)
             for _ in range(2):
@@ -100,8 +93,6 @@ async def test_a_failed_start_child_is_freed_without_the_collector(
                     await supervisor.start_child(ChildSpec("broken", broken))
             assert [ref() for ref in held] == [None, None], "a failed start's frame is kept"
             nursery.cancel_scope.cancel()
-    finally:
-        gc.enable()
 
 
 async def test_a_stopped_child_with_tasks_of_its_own_is_freed_without_the_collector(
@@ -113,17 +104,14 @@ async def test_a_stopped_child_with_tasks_of_its_own_is_freed_without_the_collec
     held: list[weakref.ref[Held]] = []
 
     async def busy(*, task_status: trio.TaskStatus[None]) -> None:
-        payload = Held()
-        held.append(weakref.ref(payload))
+        payload = watched(held)  # noqa: F841 (the frame holds it)
         async with trio.open_nursery() as tasks:
             tasks.start_soon(trio.sleep_forever)
             task_status.started()
             await trio.sleep_forever()
 
     supervisor = Supervisor()
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         async with trio.open_nursery() as nursery:
             await nursery.start(supervisor.run)
             await supervisor.start_child(ChildSpec("busy", busy))
@@ -131,8 +119,6 @@ async def test_a_stopped_child_with_tasks_of_its_own_is_freed_without_the_collec
             await supervisor.terminate_child("busy")
             assert [ref() for ref in held] == [None], "the stopped child's frame is kept"
             nursery.cancel_scope.cancel()
-    finally:
-        gc.enable()
 
 
 async def test_terminate_child_stops_within_deadline_and_forgets_it(

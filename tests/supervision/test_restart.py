@@ -3,7 +3,6 @@ what a crashed run leaves behind."""
 
 from __future__ import annotations
 
-import gc
 import weakref
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +12,7 @@ import trio
 from motet._errors import SupervisorGaveUp
 from motet.supervision import ChildSpec, ChildStatus, Supervisor, SupervisorOptions
 
+from .._collector import Held, collector_off, watched
 from ._journal import Boom, Journal, fail, finish, scripted
 
 
@@ -232,10 +232,6 @@ async def test_child_failing_to_start_during_restart_counts_as_a_failure(
     ]
 
 
-class Held:
-    """Something a crashing child's frame holds, that a weak reference can watch."""
-
-
 async def test_a_crashed_run_is_freed_once_its_child_is_restarted(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -245,8 +241,7 @@ async def test_a_crashed_run_is_freed_once_its_child_is_restarted(
     held: list[weakref.ref[Held]] = []
 
     async def crashes_once(*, task_status: trio.TaskStatus[None]) -> None:
-        payload = Held()
-        held.append(weakref.ref(payload))
+        payload = watched(held)  # noqa: F841 (the frame holds it)
         task_status.started()
         if len(held) == 1:
             await trio.sleep(1)
@@ -268,8 +263,7 @@ async def test_a_run_crashed_in_a_task_of_its_own_is_freed_once_restarted(
         raise Boom("crashed")
 
     async def crashes_once(*, task_status: trio.TaskStatus[None]) -> None:
-        payload = Held()
-        held.append(weakref.ref(payload))
+        payload = watched(held)
         async with trio.open_nursery() as tasks:
             tasks.start_soon(trio.sleep_forever)
             task_status.started()
@@ -285,14 +279,10 @@ async def _restarted_once_and_freed(
 ) -> None:
     """Run `start` supervised, with the collector off, until it was restarted once: its
     crashed run's payload must be freed by then."""
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         async with trio.open_nursery() as nursery:
             await nursery.start(Supervisor([ChildSpec("w", start)]).run)
             await trio.sleep(5)
             assert len(held) == 2, "restarted once"
             assert held[0]() is None, "the crashed run's frame is kept"
             nursery.cancel_scope.cancel()
-    finally:
-        gc.enable()
